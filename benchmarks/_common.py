@@ -1,0 +1,112 @@
+"""Shared timing and reporting for the benchmark scripts.
+
+Every benchmark runs the peers side by side in one process on the same inputs, reports the
+median of repeated runs, and prints ratios ``peer time / sepconv time`` (above 1: sepconv is
+faster). ``--json PATH`` writes the same table with the machine and library versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+
+def median_time(fn: Callable[[], Any], *, repeat: int = 7, warmup: int = 1,
+                min_time: float = 0.0) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeat`` runs after ``warmup`` runs.
+
+    With ``min_time`` > 0, each run calls ``fn`` in a loop until ``min_time`` seconds pass and
+    counts the mean time per call (for very short functions).
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        calls = 0
+        start = time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time:
+                break
+        times.append(elapsed / calls)
+    return statistics.median(times)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions(*packages: str) -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("sepconv", *packages):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def machine(*packages: str) -> dict[str, Any]:
+    """CPU, core count and library versions, for the report header and the JSON file."""
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "versions": versions(*packages),
+    }
+
+
+def print_header(title: str, info: dict[str, Any]) -> None:
+    print(title)
+    print(f"cpu: {info['cpu']} ({info['cores']} cores), {info['platform']}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
+    print()
+
+
+def format_table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(c) for c in row] for row in [headers, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per case (median)")
+    parser.add_argument("--quick", action="store_true", help="a smaller grid, for a smoke test")
+    return parser
+
+
+def write_json(path: str | None, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temporary file, then rename)."""
+    if not path:
+        return
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+    print(f"wrote {path}", file=sys.stderr)

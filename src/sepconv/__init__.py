@@ -1,0 +1,66 @@
+"""sepconv: separable convolutions, spatially and depthwise.
+
+``import sepconv`` imports NumPy only. Submodules that need PyTorch, OpenCV, matplotlib or
+dask import them when first used, so NumPy-only users and ``sepconv --help`` do not pay for
+them.
+
+Submodules
+----------
+cost        exact multiplication / addition / parameter counts (the one home of the formulas)
+padding     output sizes and Keras/TensorFlow-exact 'same' padding
+reference   readable NumPy convolutions that count the multiplications they perform
+kernels     named kernels (sobel, gaussian, log, gabor, ...) and kernel parsing
+factor      separability, low-rank and N-D factorization of kernels
+filtering   ``correlate`` / ``convolve`` / ``plan``: filtering that takes the cheapest exact path
+nn          PyTorch layers: depthwise, separable and spatially separable convolutions
+models      MobileNetV1 and a model registry
+profile     per-layer cost tables of PyTorch models
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "cost",
+    "padding",
+    "reference",
+    "kernels",
+    "factor",
+    "filtering",
+    "nn",
+    "models",
+    "profiling",
+    "convert",
+)
+# Public functions re-exported at the top level, and the submodule each one lives in.
+_FUNCTIONS = {
+    "correlate": "filtering",
+    "convolve": "filtering",
+    "plan": "filtering",
+    "separate": "factor",
+    "lowrank": "factor",
+    "profile": "profiling",
+}
+
+__all__ = ["__version__", *_SUBMODULES, *_FUNCTIONS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    if name in _FUNCTIONS:
+        module = importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,101 @@
+"""The ``sepconv`` command line.
+
+Each subcommand lives in its own module ``sepconv/cli/cmd_<name>.py`` that defines
+
+- ``NAME`` (the subcommand), ``HELP`` (one line), ``DESCRIPTION`` (its ``--help`` text, with
+  examples) and ``ORDER`` (position in the listing),
+- ``add_arguments(parser)`` and ``run(args) -> int``.
+
+Modules are found at start-up, so adding a subcommand touches no other file. Subcommand
+modules import heavy libraries (torch, OpenCV, matplotlib) inside ``run`` only, so
+``sepconv --help`` stays fast. ``main`` is the one error boundary: a library error
+(``ValueError``, ``TypeError``, ``OSError``) becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import NoReturn
+
+__all__ = ["main", "ArgumentParser", "UsageError"]
+
+EXAMPLES = """\
+examples:
+  sepconv cost --input 12x12x3 --kernel 5 --filters 256
+  sepconv cost --input 12x12x3 --kernel 5 --filters 256 --padding same --json
+"""
+
+
+class UsageError(Exception):
+    """A command-line usage error: printed as one line, exit status 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def _commands() -> list[ModuleType]:
+    package = importlib.import_module(__name__)
+    modules = [
+        importlib.import_module(f"{__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+        if info.name.startswith("cmd_")
+    ]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.NAME))
+
+
+def build_parser() -> ArgumentParser:
+    from sepconv import __version__
+
+    parser = ArgumentParser(
+        prog="sepconv",
+        description="Separable convolutions: costs, kernel factorization, filtering and models.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sepconv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for module in _commands():
+        child = sub.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=getattr(module, "DESCRIPTION", module.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(child)
+        child.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    command = None
+    try:
+        args = parser.parse_args(argv)
+        command = args.command
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return int(args._run(args) or 0)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError, KeyError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, KeyError):
+            message = f"unknown name {message}"
+        prefix = f"sepconv {command}" if command else "sepconv"
+        print(f"{prefix}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sepconv: interrupted", file=sys.stderr)
+        return 130
