@@ -1,0 +1,45 @@
+"""PyTorch layers for separable convolutions, with Keras semantics and fast CPU execution.
+
+Layers (:mod:`sepconv.nn.modules`): :class:`DepthwiseConv1d`, :class:`DepthwiseConv2d`,
+:class:`DepthwiseConv3d`, :class:`SeparableConv1d`, :class:`SeparableConv2d`,
+:class:`SeparableConv3d`, :class:`SpatiallySeparableConv2d`. Functional forms:
+:mod:`sepconv.nn.functional`. Keras weight interchange: :func:`load_keras_weights`,
+:func:`to_keras_weights` (:mod:`sepconv.nn.keras`).
+
+Examples
+--------
+>>> import torch
+>>> from sepconv.nn import SeparableConv2d
+>>> layer = SeparableConv2d(32, 64, 3, padding="same")
+>>> [name for name, _ in layer.named_children()]
+['depthwise', 'pointwise']
+>>> layer(torch.randn(2, 32, 16, 16)).shape
+torch.Size([2, 64, 16, 16])
+"""
+
+from __future__ import annotations
+
+from . import functional
+from .keras import load_keras_weights, to_keras_weights
+from .modules import (
+    DepthwiseConv1d,
+    DepthwiseConv2d,
+    DepthwiseConv3d,
+    SeparableConv1d,
+    SeparableConv2d,
+    SeparableConv3d,
+    SpatiallySeparableConv2d,
+)
+
+__all__ = [
+    "DepthwiseConv1d",
+    "DepthwiseConv2d",
+    "DepthwiseConv3d",
+    "SeparableConv1d",
+    "SeparableConv2d",
+    "SeparableConv3d",
+    "SpatiallySeparableConv2d",
+    "functional",
+    "load_keras_weights",
+    "to_keras_weights",
+]

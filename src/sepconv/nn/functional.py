@@ -1,0 +1,683 @@
+"""Functional forms of the separable layers: depthwise, depthwise separable, spatially separable.
+
+Every function is a correlation (as every deep-learning framework's convolution) on a tensor
+``(N, C, *spatial)`` or an unbatched ``(C, *spatial)``, with the arguments of
+``torch.nn.functional.conv2d`` plus Keras's semantics:
+
+- ``padding`` is ``'valid'``, ``'same'``, an int, a tuple of ints (symmetric per axis) or a tuple
+  of ``(before, after)`` pairs. ``'same'`` is TensorFlow/Keras-exact for every stride: the
+  output has ``ceil(n / stride)`` elements and the odd extra padding element goes at the end
+  (bottom/right), computed by :func:`sepconv.padding.same_padding` from the input size.
+- ``padding_mode`` is ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``, as in
+  ``torch.nn.Conv2d``.
+- Depthwise weights have torch's grouped layout ``(C * M, 1, *kernel_size)``: output channel
+  ``c * M + m`` is input channel ``c`` correlated with its ``m``-th kernel, the order of
+  TensorFlow's ``depthwise_conv2d`` and of ``groups=C`` in torch.
+
+Speed on CPU: PyTorch's depthwise (grouped) convolution is an order of magnitude faster on a
+channels-last tensor than on an NCHW one, and a 1x1 convolution is faster too. So 2-D and 3-D
+CPU inputs are converted to channels-last once, both steps run there, and the result is
+returned in the caller's memory format (channels-last in, channels-last out; anything else in,
+contiguous NCHW out). ``benchmarks/layers.py`` measures the choice.
+
+Examples
+--------
+>>> import torch
+>>> from sepconv.nn import functional as SF
+>>> x = torch.ones(1, 3, 12, 12)
+>>> dw = torch.ones(3, 1, 5, 5)
+>>> pw = torch.ones(256, 3, 1, 1)
+>>> SF.separable_conv2d(x, dw, pw).shape
+torch.Size([1, 256, 8, 8])
+>>> SF.separable_conv2d(x, dw, pw, padding="same").shape
+torch.Size([1, 256, 12, 12])
+>>> SF.depthwise_conv2d(torch.ones(1, 3, 7, 7), dw[:, :, :3, :3], stride=2, padding="same")[0, 0]
+tensor([[4., 6., 6., 4.],
+        [6., 9., 9., 6.],
+        [6., 9., 9., 6.],
+        [4., 6., 6., 4.]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._checks import (
+    SepconvTypeError,
+    SepconvValueError,
+    check_choice,
+    check_ntuple,
+    check_padding,
+)
+from ..padding import same_padding
+
+__all__ = [
+    "depthwise_conv1d",
+    "depthwise_conv2d",
+    "depthwise_conv3d",
+    "separable_conv1d",
+    "separable_conv2d",
+    "separable_conv3d",
+    "spatially_separable_conv2d",
+    "PADDING_MODES",
+]
+
+#: The accepted ``padding_mode`` values, as ``torch.nn.Conv2d``.
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
+
+Pads = tuple[tuple[int, int], ...]
+
+
+# --------------------------------------------------------------------------------------------
+# shared machinery (also used by the modules)
+# --------------------------------------------------------------------------------------------
+def _check_settings(
+    n: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, padding_mode: Any
+) -> tuple[tuple[int, ...], tuple[int, ...], str | Pads, tuple[int, ...], str]:
+    """Validate and normalise the settings shared by every layer (raises naming the argument)."""
+    kernel_size = check_ntuple("kernel_size", kernel_size, n)
+    stride = check_ntuple("stride", stride, n)
+    dilation = check_ntuple("dilation", dilation, n)
+    spec = check_padding("padding", padding, n)
+    padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES)
+    return kernel_size, stride, spec, dilation, padding_mode
+
+
+def _resolve_pads(
+    spatial: tuple[int, ...] | torch.Size,
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    spec: str | Pads,
+) -> Pads:
+    """``(before, after)`` per spatial axis for this input size (cheap: no re-validation)."""
+    if spec == "valid":
+        return tuple((0, 0) for _ in kernel_size)
+    if spec == "same":
+        return tuple(
+            same_padding(int(size), k, s, d)
+            for size, k, s, d in zip(spatial, kernel_size, stride, dilation)
+        )
+    return spec  # type: ignore[return-value]
+
+
+def _check_fits(
+    spatial: tuple[int, ...] | torch.Size,
+    kernel_size: tuple[int, ...],
+    dilation: tuple[int, ...],
+    pads: Pads,
+    padding_mode: str,
+) -> None:
+    for axis, (size, k, d, (before, after)) in enumerate(zip(spatial, kernel_size, dilation, pads)):
+        size = int(size)
+        effective = (k - 1) * d + 1
+        if size + before + after < effective:
+            raise SepconvValueError(
+                f"`kernel_size` {k} with dilation {d} spans {effective} elements along spatial "
+                f"axis {axis}, more than the padded input's {size + before + after} "
+                f"(input size {size}, padding {(before, after)}); use padding='same' or a "
+                f"larger input"
+            )
+        if padding_mode == "reflect" and max(before, after) >= size:
+            raise SepconvValueError(
+                f"`padding_mode` 'reflect' needs a padding smaller than the input along every "
+                f"axis, got padding {(before, after)} for size {size} along spatial axis {axis}; "
+                f"use 'replicate' or a larger input"
+            )
+        if padding_mode == "circular" and max(before, after) > size:
+            raise SepconvValueError(
+                f"`padding_mode` 'circular' needs a padding no larger than the input along "
+                f"every axis, got padding {(before, after)} for size {size} along spatial axis "
+                f"{axis}"
+            )
+
+
+def _check_input(x: Tensor, n: int, channels: int, name: str = "input") -> bool:
+    """Check ``x`` is ``(N, C, *spatial)`` or ``(C, *spatial)`` with ``channels`` channels.
+
+    Returns True when ``x`` is unbatched.
+    """
+    if not isinstance(x, Tensor):
+        raise SepconvTypeError(f"`{name}` must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() not in (n + 1, n + 2):
+        raise SepconvValueError(
+            f"`{name}` must have shape (N, C, {_axes(n)}) or (C, {_axes(n)}), got a "
+            f"{x.dim()}-D tensor of shape {tuple(x.shape)}"
+        )
+    if x.shape[-n - 1] != channels:
+        raise SepconvValueError(
+            f"`{name}` must have {channels} channels (dimension {x.dim() - n - 1}), got shape "
+            f"{tuple(x.shape)} with {x.shape[-n - 1]}"
+        )
+    return x.dim() == n + 1
+
+
+def _axes(n: int) -> str:
+    return {1: "L", 2: "H, W", 3: "D, H, W"}[n]
+
+
+def _uses_channels_last(x: Tensor, n: int) -> bool:
+    """Whether the fast path runs this input channels-last (2-D / 3-D inputs on the CPU)."""
+    return n in _CHANNELS_LAST and x.device.type == "cpu" and x.dim() == n + 2
+
+
+def _to_channels_last(x: Tensor, n: int) -> Tensor:
+    return x.contiguous(memory_format=_CHANNELS_LAST[n])
+
+
+def _restore_format(y: Tensor, x: Tensor, n: int) -> Tensor:
+    """Return ``y`` in the memory format of the caller's ``x``."""
+    if x.is_contiguous() or not x.is_contiguous(memory_format=_CHANNELS_LAST[n]):
+        return y.contiguous()
+    return y.contiguous(memory_format=_CHANNELS_LAST[n])
+
+
+def _conv(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    *,
+    n: int,
+    stride: tuple[int, ...],
+    spec: str | Pads,
+    dilation: tuple[int, ...],
+    groups: int,
+    padding_mode: str,
+) -> Tensor:
+    """One convolution with Keras padding; ``x`` is batched and already in its run format."""
+    spatial = x.shape[-n:]
+    kernel_size = tuple(weight.shape[-n:])
+    pads = _resolve_pads(spatial, kernel_size, stride, dilation, spec)
+    _check_fits(spatial, kernel_size, dilation, pads, padding_mode)
+    conv = _CONV[n]
+    if padding_mode == "zeros" and all(before == after for before, after in pads):
+        return conv(x, weight, bias, stride, tuple(before for before, _ in pads), dilation,
+                    groups)
+    if any(before or after for before, after in pads):
+        flat = tuple(p for pair in reversed(pads) for p in pair)
+        mode = "constant" if padding_mode == "zeros" else padding_mode
+        x = F.pad(x, flat, mode=mode)
+    return conv(x, weight, bias, stride, 0, dilation, groups)
+
+
+def _check_weight(name: str, weight: Any, n: int) -> Tensor:
+    if not isinstance(weight, Tensor):
+        raise SepconvTypeError(f"`{name}` must be a torch.Tensor, got {type(weight).__name__}")
+    if weight.dim() != n + 2:
+        raise SepconvValueError(
+            f"`{name}` must have {n + 2} dimensions (out_channels, in_channels / groups, "
+            f"{_axes(n)}), got shape {tuple(weight.shape)}"
+        )
+    return weight
+
+
+# --------------------------------------------------------------------------------------------
+# depthwise
+# --------------------------------------------------------------------------------------------
+def _depthwise(
+    n: int,
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    padding_mode: str,
+) -> Tensor:
+    weight = _check_weight("weight", weight, n)
+    if weight.shape[1] != 1:
+        raise SepconvValueError(
+            f"`weight` of a depthwise convolution must have shape (C * depth_multiplier, 1, "
+            f"{_axes(n)}), got {tuple(weight.shape)}"
+        )
+    _, stride, spec, dilation, padding_mode = _check_settings(
+        n, tuple(weight.shape[2:]), stride, padding, dilation, padding_mode)
+    channels = input.shape[-n - 1] if isinstance(input, Tensor) and input.dim() > n else 0
+    if channels == 0 or weight.shape[0] % channels:
+        raise SepconvValueError(
+            f"`weight` must have C * depth_multiplier output channels for an input with C "
+            f"channels, got weight {tuple(weight.shape)} for input "
+            f"{tuple(input.shape) if isinstance(input, Tensor) else input!r}"
+        )
+    unbatched = _check_input(input, n, channels)
+    x = input.unsqueeze(0) if unbatched else input
+    run = _to_channels_last(x, n) if _uses_channels_last(x, n) else x
+    y = _conv(run, weight, bias, n=n, stride=stride, spec=spec, dilation=dilation,
+              groups=channels, padding_mode=padding_mode)
+    if run is not x:
+        y = _restore_format(y, x, n)
+    return y.squeeze(0) if unbatched else y
+
+
+def depthwise_conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = "valid",
+    dilation: Any = 1,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """1-D depthwise convolution (``keras.layers.DepthwiseConv1D``).
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, L)`` or ``(C, L)``.
+    weight : Tensor
+        ``(C * M, 1, k)``; output channel ``c * M + m`` uses input channel ``c``.
+    bias : Tensor, optional
+        ``(C * M,)``.
+    stride, padding, dilation, padding_mode
+        As :func:`depthwise_conv2d`.
+
+    Returns
+    -------
+    Tensor
+        ``(N, C * M, L_out)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> depthwise_conv1d(torch.arange(5.0)[None, None], torch.ones(2, 1, 3), padding="same")
+    tensor([[[1., 3., 6., 9., 7.],
+             [1., 3., 6., 9., 7.]]])
+    """
+    return _depthwise(1, input, weight, bias, stride, padding, dilation, padding_mode)
+
+
+def depthwise_conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = "valid",
+    dilation: Any = 1,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """2-D depthwise convolution (``keras.layers.DepthwiseConv2D``, torch ``groups=C``).
+
+    Each input channel is correlated with its own ``depth_multiplier`` (``M``) kernels; channels
+    are not mixed. Cost: ``C * M * kh * kw`` multiplications per output position
+    (:func:`sepconv.cost.depthwise`).
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, H, W)`` or ``(C, H, W)``.
+    weight : Tensor
+        ``(C * M, 1, kh, kw)``; output channel ``c * M + m`` uses input channel ``c``.
+    bias : Tensor, optional
+        ``(C * M,)``.
+    stride : int or tuple of 2 ints
+    padding : {'valid', 'same'}, int, tuple of ints or tuple of (before, after) pairs
+        ``'same'`` is TensorFlow/Keras-exact for every stride.
+    dilation : int or tuple of 2 ints
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+
+    Returns
+    -------
+    Tensor
+        ``(N, C * M, H_out, W_out)`` in the memory format of ``input``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    >>> depthwise_conv2d(x, torch.ones(1, 1, 3, 3), stride=2, padding="same")
+    tensor([[[[45., 39.],
+              [66., 50.]]]])
+    """
+    return _depthwise(2, input, weight, bias, stride, padding, dilation, padding_mode)
+
+
+def depthwise_conv3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = "valid",
+    dilation: Any = 1,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """3-D depthwise convolution (torch ``conv3d`` with ``groups=C``, Keras padding).
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, D, H, W)`` or ``(C, D, H, W)``.
+    weight : Tensor
+        ``(C * M, 1, kd, kh, kw)``.
+    bias : Tensor, optional
+        ``(C * M,)``.
+    stride, padding, dilation, padding_mode
+        As :func:`depthwise_conv2d`, with 3 spatial axes.
+
+    Returns
+    -------
+    Tensor
+        ``(N, C * M, D_out, H_out, W_out)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> depthwise_conv3d(torch.ones(1, 2, 5, 5, 5), torch.ones(4, 1, 3, 3, 3), stride=2,
+    ...                  padding="same").shape
+    torch.Size([1, 4, 3, 3, 3])
+    """
+    return _depthwise(3, input, weight, bias, stride, padding, dilation, padding_mode)
+
+
+# --------------------------------------------------------------------------------------------
+# depthwise separable
+# --------------------------------------------------------------------------------------------
+def _separable(
+    n: int,
+    input: Tensor,
+    depthwise_weight: Tensor,
+    pointwise_weight: Tensor,
+    bias: Tensor | None,
+    depthwise_bias: Tensor | None,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    padding_mode: str,
+) -> Tensor:
+    depthwise_weight = _check_weight("depthwise_weight", depthwise_weight, n)
+    pointwise_weight = _check_weight("pointwise_weight", pointwise_weight, n)
+    if depthwise_weight.shape[1] != 1:
+        raise SepconvValueError(
+            f"`depthwise_weight` must have shape (C * depth_multiplier, 1, {_axes(n)}), got "
+            f"{tuple(depthwise_weight.shape)}"
+        )
+    if (pointwise_weight.shape[1] != depthwise_weight.shape[0]
+            or any(k != 1 for k in pointwise_weight.shape[2:])):
+        raise SepconvValueError(
+            f"`pointwise_weight` must have shape (out_channels, {depthwise_weight.shape[0]}, "
+            f"{', '.join('1' * n)}) to follow `depthwise_weight` "
+            f"{tuple(depthwise_weight.shape)}, got {tuple(pointwise_weight.shape)}"
+        )
+    _, stride, spec, dilation, padding_mode = _check_settings(
+        n, tuple(depthwise_weight.shape[2:]), stride, padding, dilation, padding_mode)
+    channels = input.shape[-n - 1] if isinstance(input, Tensor) and input.dim() > n else 0
+    if channels == 0 or depthwise_weight.shape[0] % channels:
+        raise SepconvValueError(
+            f"`depthwise_weight` must have C * depth_multiplier output channels for an input "
+            f"with C channels, got {tuple(depthwise_weight.shape)} for input "
+            f"{tuple(input.shape) if isinstance(input, Tensor) else input!r}"
+        )
+    unbatched = _check_input(input, n, channels)
+    x = input.unsqueeze(0) if unbatched else input
+    run = _to_channels_last(x, n) if _uses_channels_last(x, n) else x
+    y = _conv(run, depthwise_weight, depthwise_bias, n=n, stride=stride, spec=spec,
+              dilation=dilation, groups=channels, padding_mode=padding_mode)
+    y = _CONV[n](y, pointwise_weight, bias)
+    if run is not x:
+        y = _restore_format(y, x, n)
+    return y.squeeze(0) if unbatched else y
+
+
+def separable_conv1d(
+    input: Tensor,
+    depthwise_weight: Tensor,
+    pointwise_weight: Tensor,
+    bias: Tensor | None = None,
+    depthwise_bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = "valid",
+    dilation: Any = 1,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """1-D depthwise separable convolution (``keras.layers.SeparableConv1D``).
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, L)`` or ``(C, L)``.
+    depthwise_weight : Tensor
+        ``(C * M, 1, k)``.
+    pointwise_weight : Tensor
+        ``(F, C * M, 1)``.
+    bias, depthwise_bias : Tensor, optional
+        ``(F,)`` (pointwise step, as Keras) and ``(C * M,)``.
+    stride, padding, dilation, padding_mode
+        Of the depthwise step, as :func:`separable_conv2d`.
+
+    Returns
+    -------
+    Tensor
+        ``(N, F, L_out)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> separable_conv1d(torch.ones(1, 2, 6), torch.ones(2, 1, 3), torch.ones(4, 2, 1),
+    ...                  stride=2, padding="same")
+    tensor([[[6., 6., 4.],
+             [6., 6., 4.],
+             [6., 6., 4.],
+             [6., 6., 4.]]])
+    """
+    return _separable(1, input, depthwise_weight, pointwise_weight, bias, depthwise_bias,
+                      stride, padding, dilation, padding_mode)
+
+
+def separable_conv2d(
+    input: Tensor,
+    depthwise_weight: Tensor,
+    pointwise_weight: Tensor,
+    bias: Tensor | None = None,
+    depthwise_bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = "valid",
+    dilation: Any = 1,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """2-D depthwise separable convolution (``keras.layers.SeparableConv2D``).
+
+    A depthwise convolution (stride, padding and dilation belong to it) followed by a 1x1
+    pointwise convolution mixing the ``C * M`` channels into ``F`` (Howard et al. 2017,
+    "MobileNets"; Chollet 2017, "Xception"). Cost: :func:`sepconv.cost.separable`, about
+    ``1 / F + 1 / (kh * kw)`` of the normal convolution's.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, H, W)`` or ``(C, H, W)``.
+    depthwise_weight : Tensor
+        ``(C * M, 1, kh, kw)``.
+    pointwise_weight : Tensor
+        ``(F, C * M, 1, 1)``.
+    bias : Tensor, optional
+        ``(F,)``, added by the pointwise step (Keras's ``bias``).
+    depthwise_bias : Tensor, optional
+        ``(C * M,)``, added by the depthwise step (Keras has none).
+    stride : int or tuple of 2 ints
+    padding : {'valid', 'same'}, int, tuple of ints or tuple of (before, after) pairs
+    dilation : int or tuple of 2 ints
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+
+    Returns
+    -------
+    Tensor
+        ``(N, F, H_out, W_out)`` in the memory format of ``input``.
+
+    Examples
+    --------
+    The worked example: 12x12x3 input, 5x5 kernels, 256 filters.
+
+    >>> import torch
+    >>> x = torch.ones(1, 3, 12, 12)
+    >>> y = separable_conv2d(x, torch.ones(3, 1, 5, 5), torch.ones(256, 3, 1, 1))
+    >>> tuple(y.shape), y[0, 0, 0, 0].item()
+    ((1, 256, 8, 8), 75.0)
+    """
+    return _separable(2, input, depthwise_weight, pointwise_weight, bias, depthwise_bias,
+                      stride, padding, dilation, padding_mode)
+
+
+def separable_conv3d(
+    input: Tensor,
+    depthwise_weight: Tensor,
+    pointwise_weight: Tensor,
+    bias: Tensor | None = None,
+    depthwise_bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = "valid",
+    dilation: Any = 1,
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """3-D depthwise separable convolution.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, D, H, W)`` or ``(C, D, H, W)``.
+    depthwise_weight : Tensor
+        ``(C * M, 1, kd, kh, kw)``.
+    pointwise_weight : Tensor
+        ``(F, C * M, 1, 1, 1)``.
+    bias, depthwise_bias : Tensor, optional
+        ``(F,)`` and ``(C * M,)``.
+    stride, padding, dilation, padding_mode
+        As :func:`separable_conv2d`, with 3 spatial axes.
+
+    Returns
+    -------
+    Tensor
+        ``(N, F, D_out, H_out, W_out)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> separable_conv3d(torch.ones(2, 3, 4, 4, 4), torch.ones(3, 1, 3, 3, 3),
+    ...                  torch.ones(5, 3, 1, 1, 1), padding="same").shape
+    torch.Size([2, 5, 4, 4, 4])
+    """
+    return _separable(3, input, depthwise_weight, pointwise_weight, bias, depthwise_bias,
+                      stride, padding, dilation, padding_mode)
+
+
+# --------------------------------------------------------------------------------------------
+# spatially separable
+# --------------------------------------------------------------------------------------------
+def _spatial_plan(
+    spec: str | Pads,
+    order: str,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Settings of the two passes; padding stays per-axis ('same' resolved at run time)."""
+    kh, kw = kernel_size
+    if isinstance(spec, str):
+        col_spec: str | Pads = spec
+        row_spec: str | Pads = spec
+    else:
+        col_spec = (spec[0], (0, 0))
+        row_spec = ((0, 0), spec[1])
+    column = {"kernel_size": (kh, 1), "stride": (stride[0], 1), "dilation": (dilation[0], 1),
+              "spec": col_spec}
+    row = {"kernel_size": (1, kw), "stride": (1, stride[1]), "dilation": (1, dilation[1]),
+           "spec": row_spec}
+    return (column, row) if order == "column_first" else (row, column)
+
+
+def spatially_separable_conv2d(
+    input: Tensor,
+    column_weight: Tensor,
+    row_weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = "valid",
+    dilation: Any = 1,
+    groups: int = 1,
+    order: str = "column_first",
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """Spatially separable 2-D convolution: a ``kh x 1`` pass and a ``1 x kw`` pass.
+
+    As in Inception-v3 (Szegedy et al. 2016) and Jaderberg et al. 2014, "Speeding up
+    convolutional neural networks with low rank expansions". Each pass takes the stride,
+    dilation and padding of its own axis, so the output shape is that of the ``kh x kw``
+    convolution; ``'same'`` padding is Keras-exact per axis. Cost:
+    :func:`sepconv.cost.spatially_separable`.
+
+    Parameters
+    ----------
+    input : Tensor
+        ``(N, C, H, W)`` or ``(C, H, W)``.
+    column_weight : Tensor
+        The ``kh x 1`` pass: ``(mid, C / groups, kh, 1)`` when it runs first
+        (``order='column_first'``), else ``(F, mid / groups, kh, 1)``.
+    row_weight : Tensor
+        The ``1 x kw`` pass: ``(F, mid / groups, 1, kw)`` when it runs second, else
+        ``(mid, C / groups, 1, kw)``.
+    bias : Tensor, optional
+        ``(F,)``, added by the second pass.
+    stride, padding, dilation
+        Of the equivalent ``kh x kw`` convolution, as :func:`separable_conv2d`.
+    groups : int
+        Groups of both passes (``groups = C = mid = F`` filters each channel on its own).
+    order : {'column_first', 'row_first'}
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+
+    Returns
+    -------
+    Tensor
+        ``(N, F, H_out, W_out)``.
+
+    Examples
+    --------
+    A Sobel filter, ``[1, 2, 1]^T`` then ``[-1, 0, 1]``, on a horizontal ramp:
+
+    >>> import torch
+    >>> x = torch.arange(5.0).repeat(5, 1)[None, None]
+    >>> col = torch.tensor([1.0, 2.0, 1.0]).reshape(1, 1, 3, 1)
+    >>> row = torch.tensor([-1.0, 0.0, 1.0]).reshape(1, 1, 1, 3)
+    >>> spatially_separable_conv2d(x, col, row)
+    tensor([[[[8., 8., 8.],
+              [8., 8., 8.],
+              [8., 8., 8.]]]])
+    """
+    column_weight = _check_weight("column_weight", column_weight, 2)
+    row_weight = _check_weight("row_weight", row_weight, 2)
+    if column_weight.shape[3] != 1:
+        raise SepconvValueError(
+            f"`column_weight` must have shape (out, in / groups, kh, 1), got "
+            f"{tuple(column_weight.shape)}")
+    if row_weight.shape[2] != 1:
+        raise SepconvValueError(
+            f"`row_weight` must have shape (out, in / groups, 1, kw), got "
+            f"{tuple(row_weight.shape)}")
+    order = check_choice("order", order, ("column_first", "row_first"))
+    kernel_size = (int(column_weight.shape[2]), int(row_weight.shape[3]))
+    _, stride, spec, dilation, padding_mode = _check_settings(
+        2, kernel_size, stride, padding, dilation, padding_mode)
+    first_weight, second_weight = ((column_weight, row_weight) if order == "column_first"
+                                   else (row_weight, column_weight))
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise SepconvValueError(f"`groups` must be a positive integer, got {groups!r}")
+    channels = first_weight.shape[1] * groups
+    unbatched = _check_input(input, 2, channels)
+    if second_weight.shape[1] * groups != first_weight.shape[0]:
+        raise SepconvValueError(
+            f"the second pass's weight {tuple(second_weight.shape)} does not take the first "
+            f"pass's {first_weight.shape[0]} channels with `groups`={groups}")
+    first, second = _spatial_plan(spec, order, kernel_size, stride, dilation)
+    x = input.unsqueeze(0) if unbatched else input
+    run = _to_channels_last(x, 2) if _uses_channels_last(x, 2) else x
+    y = _conv(run, first_weight, None, n=2, stride=first["stride"], spec=first["spec"],
+              dilation=first["dilation"], groups=groups, padding_mode=padding_mode)
+    y = _conv(y, second_weight, bias, n=2, stride=second["stride"], spec=second["spec"],
+              dilation=second["dilation"], groups=groups, padding_mode=padding_mode)
+    if run is not x:
+        y = _restore_format(y, x, 2)
+    return y.squeeze(0) if unbatched else y
