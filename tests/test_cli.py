@@ -1,0 +1,214 @@
+"""The command-line framework and ``sepconv cost``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sepconv import cost
+from sepconv.cli import main
+
+WORKED = ["cost", "--input", "12x12x3", "--kernel", "5", "--filters", "256"]
+
+
+def run_cli(argv, capsys):
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_smoke_cost_worked_example(capsys):
+    status, out, err = run_cli(WORKED, capsys)
+    assert status == 0 and err == ""
+    for number in ("1,228,800", "53,952", "4,800", "49,152", "22.78x"):
+        assert number in out
+    assert "-> output 8x8x256" in out
+    assert "FLOPs = 2 x mult-adds" in out
+    lines = out.splitlines()
+    normal = next(line for line in lines if line.startswith("normal"))
+    separable = next(line for line in lines if line.startswith("depthwise separable"))
+    assert normal.split()[4:6] == ["1,228,800", "1,212,416"]
+    assert separable.split()[2] == "53,952"
+
+
+def test_cost_same_padding(capsys):
+    status, out, _ = run_cli([*WORKED, "--padding", "same"], capsys)
+    assert status == 0
+    for number in ("2,764,800", "121,392", "10,800", "110,592"):
+        assert number in out
+    assert "-> output 12x12x256" in out
+    assert "1,228,800" not in out
+
+
+def test_cost_json(capsys):
+    status, out, _ = run_cli([*WORKED, "--json"], capsys)
+    assert status == 0
+    data = json.loads(out)
+    assert data["normal"]["multiplications"] == 1_228_800
+    assert data["normal"]["output_shape"] == [8, 8, 256]
+    assert data["depthwise_separable"]["multiplications"] == 53_952
+    assert [p["multiplications"] for p in data["depthwise_separable"]["parts"]] == [4_800, 49_152]
+    assert data["ratios"]["depthwise_separable"] == pytest.approx(1_228_800 / 53_952)
+    assert data["input"] == [12, 12, 3] and data["padding"] == "valid"
+
+    status, out, _ = run_cli([*WORKED, "--padding", "same", "--json"], capsys)
+    data = json.loads(out)
+    assert data["normal"]["multiplications"] == 2_764_800
+    assert data["depthwise_separable"]["multiplications"] == 121_392
+    assert [p["multiplications"] for p in data["depthwise_separable"]["parts"]] == \
+        [10_800, 110_592]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--input", "112x112x32", "--kernel", "3", "--filters", "64", "--stride", "2",
+         "--padding", "same"],
+        ["--input", "20x17x6", "--kernel", "5x3", "--filters", "10", "--dilation", "2",
+         "--depth-multiplier", "3", "--intermediate-channels", "2", "--bias"],
+    ],
+)
+def test_cost_numbers_come_from_the_cost_model(options, capsys):
+    status, out, _ = run_cli(["cost", *options, "--json"], capsys)
+    assert status == 0
+    data = json.loads(out)
+    args = dict(zip(options[::2], options[1::2]))
+    kernel = tuple(int(v) for v in args["--kernel"].split("x"))
+    expected = cost.compare(
+        tuple(int(v) for v in args["--input"].split("x")),
+        kernel[0] if len(kernel) == 1 else kernel, int(args["--filters"]),
+        stride=int(args.get("--stride", 1)), padding=args.get("--padding", "valid"),
+        dilation=int(args.get("--dilation", 1)),
+        depth_multiplier=int(args.get("--depth-multiplier", 1)),
+        intermediate_channels=(int(args["--intermediate-channels"])
+                               if "--intermediate-channels" in args else None),
+        bias="--bias" in options,
+    ).to_dict()
+    assert {k: data[k] for k in expected} == json.loads(json.dumps(expected))
+    # the table prints the same numbers
+    status, out, _ = run_cli(["cost", *options], capsys)
+    assert f"{expected['depthwise_separable']['multiplications']:,}" in out
+    assert f"{expected['normal']['parameters']:,}" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["cost", "--input", "12x12", "--kernel", "5", "--filters", "256"],
+         "sepconv cost: error: --input must be three sizes HxWxC (height, width, channels), "
+         "got '12x12'"),
+        (["cost", "--input", "axbxc", "--kernel", "5", "--filters", "256"],
+         "sepconv cost: error: argument --input: expected sizes like 12x12x3 (H x W x C), "
+         "got 'axbxc'"),
+        (["cost", "--input", "0x3x3", "--kernel", "5", "--filters", "256"],
+         "sepconv cost: error: argument --input: sizes must be positive integers, got '0x3x3'"),
+        (["cost", "--input", "12x12x3x", "--kernel", "5", "--filters", "256"],
+         "sepconv cost: error: argument --input: expected sizes like 12x12x3"),
+        (["cost", "--input", "12x12x3", "--kernel", "5", "--filters", "0"],
+         "sepconv cost: error: argument --filters: expected a positive integer, got '0'"),
+        (["cost", "--input", "12x12x3", "--kernel", "5", "--filters", "256", "--stride", "0"],
+         "sepconv cost: error: argument --stride: expected a positive integer, got '0'"),
+        (["cost", "--input", "12x12x3", "--kernel", "5", "--filters", "256", "--padding",
+          "full"], "sepconv cost: error: argument --padding: invalid choice: 'full'"),
+        ([*WORKED, "--foo"], "sepconv: error: unrecognized arguments: --foo"),
+        (["cost"], "sepconv cost: error: the following arguments are required: --input, "
+                   "--kernel, --filters"),
+        (["cost", "--input", "12x12x3", "--kernel", "5"],
+         "sepconv cost: error: the following arguments are required: --filters"),
+        (["no-such-command"], "sepconv: error: argument COMMAND: invalid choice: "
+                              "'no-such-command'"),
+        # a library error raised while running becomes one line too
+        (["cost", "--input", "3x3x3", "--kernel", "5", "--filters", "4"],
+         "sepconv cost: error: `kernel_size` 5 with dilation 1 spans 5 elements along spatial "
+         "axis 0, more than the padded input's 3"),
+    ],
+)
+def test_exception_one_line_exit_2(argv, match, capsys):
+    status, out, err = run_cli(argv, capsys)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.endswith("\n")
+    assert "Traceback" not in err
+    assert err.startswith(match)
+
+
+def test_bare_command_prints_help_and_fails(capsys):
+    status, out, _ = run_cli([], capsys)
+    assert status == 2
+    assert "usage: sepconv" in out and "cost" in out
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["cost", "--help"], ["--version"]])
+def test_help_and_version_exit_0(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    if argv == ["cost", "--help"]:
+        assert "examples:" in out and "sepconv cost --input 12x12x3 --kernel 5" in out
+        for option in ("--input", "--kernel", "--filters", "--padding", "--stride",
+                       "--dilation", "--depth-multiplier", "--json"):
+            assert option in out
+    elif argv == ["--help"]:
+        assert "cost" in out and "examples:" in out
+    else:
+        assert out.startswith("sepconv ")
+
+
+def test_every_subcommand_has_the_module_interface():
+    """Subcommands are discovered from cli/cmd_*.py; each must define the whole interface."""
+    from sepconv.cli import _commands
+
+    names = set()
+    for module in _commands():
+        for attribute in ("NAME", "HELP", "DESCRIPTION", "ORDER", "add_arguments", "run"):
+            assert hasattr(module, attribute), f"{module.__name__} lacks {attribute}"
+        assert "examples:" in module.DESCRIPTION, module.__name__
+        names.add(module.NAME)
+    assert "cost" in names
+
+
+# --------------------------------------------------------------------------------------------
+# Real processes: python -m sepconv and the installed console script
+
+
+def _console_script() -> str:
+    candidate = Path(sys.executable).with_name("sepconv")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("sepconv")
+    assert found, "the 'sepconv' console script is not installed"
+    return found
+
+
+def test_python_m_sepconv_cost_subprocess():
+    result = subprocess.run([sys.executable, "-m", "sepconv", *WORKED], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for number in ("1,228,800", "53,952", "4,800", "49,152"):
+        assert number in result.stdout
+
+
+def test_console_script_subprocess():
+    script = _console_script()
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([script, *WORKED, "--padding", "same"], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    for number in ("2,764,800", "121,392", "10,800", "110,592"):
+        assert number in result.stdout
+    result = subprocess.run([script, "cost", "--input", "axbxc", "--kernel", "5", "--filters",
+                             "256"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "sepconv cost: error: argument --input: expected sizes like 12x12x3 (H x W x C), "
+        "got 'axbxc'"]
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "usage: sepconv" in result.stdout
