@@ -170,6 +170,50 @@ class Factorization:
     method: str = "svd"
     unfolding_singular_values: tuple[np.ndarray, ...] | None = field(default=None)
 
+    @classmethod
+    def from_terms(cls, terms: Any, kernel: Any = None, *, tol: float | None = None,
+                   method: str = "closed-form") -> Factorization:
+        """A factorization from given terms (kept as given: no sign or scale normalisation).
+
+        Parameters
+        ----------
+        terms : sequence of sequences of 1-D array_like
+            One sequence of ``d`` 1-D factors per term, all terms with the same lengths.
+        kernel : array_like, optional
+            The kernel the terms approximate (default: their sum, so the error is 0).
+        tol : float, optional
+            Tolerance for ``is_exact`` (default :func:`default_tol` of the kernel).
+
+        Examples
+        --------
+        >>> f = Factorization.from_terms([([1, 2, 1], [-1, 0, 1])])
+        >>> f.reconstruct()
+        array([[-1.,  0.,  1.],
+               [-2.,  0.,  2.],
+               [-1.,  0.,  1.]])
+        """
+        checked = _check_terms(terms)
+        shape = tuple(len(f) for f in checked[0])
+        frozen = _freeze(checked)
+        if kernel is None:
+            array, eps = _reconstruct(frozen, shape), _eps_of(None)
+        else:
+            array, eps = _as_kernel(kernel)
+            if array.shape != shape:
+                raise SepconvValueError(f"`terms` have factor lengths {shape}, but the kernel "
+                                        f"has shape {array.shape}")
+        tol = _resolve_tol(array, eps, tol, None)
+        error = _error(array, frozen)
+        norm = float(np.linalg.norm(array.ravel()))
+        singular_values = unfoldings = None
+        if array.ndim == 2:
+            singular_values = np.linalg.svd(array, compute_uv=False)
+            singular_values.setflags(write=False)
+        elif array.ndim > 2:
+            unfoldings = _unfolding_singular_values(array)
+        return cls(frozen, shape, error, error / norm if norm > 0 else 0.0, singular_values,
+                   tol, method, unfoldings)
+
     @property
     def rank(self) -> int:
         """Number of separable terms."""
@@ -394,6 +438,29 @@ def _freeze(terms: list[list[np.ndarray]]) -> tuple[tuple[np.ndarray, ...], ...]
     return tuple(out)
 
 
+def _check_terms(terms: Any) -> list[list[np.ndarray]]:
+    accepted = "a non-empty sequence of terms, each a sequence of 1-D factors"
+    if isinstance(terms, str | bytes) or not hasattr(terms, "__len__") or len(terms) == 0:
+        raise SepconvValueError(f"`terms` must be {accepted}, got {describe(terms)}")
+    out = []
+    for term in terms:
+        if isinstance(term, np.ndarray) or not hasattr(term, "__len__") or len(term) == 0:
+            raise SepconvValueError(f"`terms` must be {accepted}, got a term {describe(term)}")
+        factors = []
+        for f in term:
+            array = as_kernel(f, name="terms")
+            if array.ndim != 1:
+                raise SepconvValueError(f"`terms` must hold 1-D factors, got one of shape "
+                                        f"{array.shape}")
+            factors.append(array)
+        out.append(factors)
+    lengths = {tuple(len(f) for f in t) for t in out}
+    if len(lengths) > 1:
+        raise SepconvValueError(f"`terms` must all have the same factor lengths, got "
+                                f"{' and '.join(str(n) for n in sorted(lengths))}")
+    return out
+
+
 def _normalise_signs(term: list[np.ndarray]) -> list[np.ndarray]:
     """Apply the documented sign rule to one term (flips an even number of factors)."""
     flips = []
@@ -569,8 +636,9 @@ def _cp_als(array: np.ndarray, r: int, tol: float, *, seed: int = 0, starts: int
             iterations: int = 2000) -> tuple[list[list[np.ndarray]], int]:
     """CP decomposition with ``r`` terms by alternating least squares (best of a few starts).
 
-    Returns the terms and the number of sweeps spent. The first start is the truncated HOSVD,
-    the others are seeded random matrices (deterministic).
+    Returns the terms and the number of sweeps spent. The starts are, in order: Jennrich's
+    simultaneous diagonalisation (3-D, when it applies), the truncated HOSVD and seeded random
+    matrices (deterministic).
     """
     d = array.ndim
     unfoldings = [np.moveaxis(array, k, 0).reshape(array.shape[k], -1) for k in range(d)]
@@ -578,6 +646,8 @@ def _cp_als(array: np.ndarray, r: int, tol: float, *, seed: int = 0, starts: int
     rng = np.random.default_rng(seed)
     best: tuple[float, list[np.ndarray]] | None = None
     initial = []
+    if d == 3 and (start := _jennrich(array, r, rng)) is not None:
+        initial.append(start)
     hosvd = []
     for k in range(d):
         u, _, _ = np.linalg.svd(unfoldings[k], full_matrices=False)
@@ -619,6 +689,38 @@ def _cp_als(array: np.ndarray, r: int, tol: float, *, seed: int = 0, starts: int
     # strongest terms first
     terms.sort(key=lambda t: -math.prod(float(np.linalg.norm(f)) for f in t))
     return terms, spent
+
+
+def _jennrich(array: np.ndarray, r: int, rng: np.random.Generator) -> list[np.ndarray] | None:
+    """Factor matrices of a rank-``r`` 3-D tensor by simultaneous diagonalisation.
+
+    Exact when the first two factor matrices have full column rank ``r`` and the third has no
+    two parallel columns (Harshman 1970; Leurgans, Ross & Abel 1993); otherwise only a start.
+    """
+    n0, n1, _ = array.shape
+    if r > min(n0, n1):
+        return None
+    u = np.linalg.svd(array.reshape(n0, -1), full_matrices=False)[0][:, :r]
+    v = np.linalg.svd(np.moveaxis(array, 1, 0).reshape(n1, -1), full_matrices=False)[0][:, :r]
+    a, b = rng.standard_normal((2, array.shape[2]))
+    m1 = u.T @ (array @ a) @ v
+    m2 = u.T @ (array @ b) @ v
+    try:
+        values, vectors = np.linalg.eig(m1 @ np.linalg.inv(m2))
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(values)):
+        return None
+    first = u @ np.real(vectors)
+    # the other two factor matrices by least squares, given the first
+    rest = np.linalg.lstsq(first, array.reshape(n0, -1), rcond=None)[0]  # (r, n1*n2)
+    second = np.empty((n1, r))
+    third = np.empty((array.shape[2], r))
+    for i in range(r):
+        uu, ss, vv = np.linalg.svd(rest[i].reshape(n1, -1), full_matrices=False)
+        second[:, i] = uu[:, 0] * ss[0]
+        third[:, i] = vv[0]
+    return [first, second, third]
 
 
 def _slices(array: np.ndarray, tol: float) -> list[list[np.ndarray]]:
