@@ -123,6 +123,29 @@ def test_exception(kwargs, error, match):
         output_size((12, 12), **arguments)
 
 
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: same_padding(12, 5, 0), ValueError, "`stride` must be a positive integer, got 0"),
+        (lambda: same_padding(0, 5), ValueError, "`size` must be a positive integer, got 0"),
+        (lambda: same_padding(12, 2.5), TypeError, "`kernel` must be an integer, got 2.5"),
+        (lambda: same_padding(12, 3, dilation=-1), ValueError,
+         "`dilation` must be a positive integer, got -1"),
+        (lambda: output_size((12.5, 12), 3), TypeError,
+         r"`input_size` must be a tuple of 1 to 32 positive integer sizes, got \(12.5, 12\)"),
+        (lambda: output_size((0, 12), 3, padding="same"), ValueError,
+         r"`input_size` must be a tuple of 1 to 32 positive integer sizes, got \(0, 12\)"),
+        (lambda: resolve_padding((-4, 12), 3, padding="same"), ValueError,
+         "`input_size` must be a tuple of 1 to 32 positive integer sizes"),
+        (lambda: output_size(12, 3), TypeError,
+         "`input_size` must be a tuple of 1 to 32 positive integer sizes, got 12"),
+    ],
+)
+def test_exception_bad_sizes(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
 def test_kernel_larger_than_input_fits_with_same_or_enough_padding():
     assert output_size((4, 4), 7, padding="same") == (4, 4)
     assert output_size((4, 4), 7, padding=2) == (2, 2)

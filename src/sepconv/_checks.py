@@ -174,7 +174,10 @@ def check_shape(
 ) -> tuple[int, ...]:
     """Normalise a shape: a sequence of positive ints whose length is in ``ndim``."""
     ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-    lengths = " or ".join(str(d) for d in ndims)
+    if len(ndims) > 3 and ndims == tuple(range(ndims[0], ndims[-1] + 1)):
+        lengths = f"{ndims[0]} to {ndims[-1]}"
+    else:
+        lengths = " or ".join(str(d) for d in ndims)
     accepted = f"a tuple of {lengths} positive integer {what}"
     if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
         raise SepconvTypeError(f"`{name}` must be {accepted}, got {describe(value)}")

@@ -20,13 +20,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._checks import SepconvValueError, check_ntuple, check_padding
+from ._checks import (
+    SepconvValueError,
+    check_ntuple,
+    check_padding,
+    check_positive_int,
+    check_shape,
+)
 
 __all__ = ["same_padding", "resolve_padding", "output_size"]
 
 
 def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
     """TensorFlow's 'SAME' padding ``(before, after)`` for one axis."""
+    size = check_positive_int("size", size)
+    kernel = check_positive_int("kernel", kernel)
+    stride = check_positive_int("stride", stride)
+    dilation = check_positive_int("dilation", dilation)
     out = -(-size // stride)
     effective = (kernel - 1) * dilation + 1
     total = max((out - 1) * stride + effective - size, 0)
@@ -42,6 +52,7 @@ def resolve_padding(
     padding: Any = "valid",
 ) -> tuple[tuple[int, int], ...]:
     """Explicit ``(before, after)`` padding per spatial axis for any accepted ``padding``."""
+    input_size = check_shape("input_size", input_size, range(1, 33))
     n = len(input_size)
     kernel_size = check_ntuple("kernel_size", kernel_size, n)
     stride = check_ntuple("stride", stride, n)
@@ -66,6 +77,7 @@ def output_size(
     padding: Any = "valid",
 ) -> tuple[int, ...]:
     """Spatial output size of a convolution; raises if the kernel does not fit the input."""
+    input_size = check_shape("input_size", input_size, range(1, 33))
     n = len(input_size)
     kernel_size = check_ntuple("kernel_size", kernel_size, n)
     stride = check_ntuple("stride", stride, n)
