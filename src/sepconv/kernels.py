@@ -512,8 +512,9 @@ def gaussian(sigma: Any = 1.0, size: Any = None, truncate: float = 4.0,
     sigma : float or tuple of float
         Standard deviation, one for every axis or one per axis.
     size : int or tuple of int, optional
-        Size per axis (then ``truncate`` is ignored; equals ``cv2.getGaussianKernel(size,
-        sigma)`` per axis). Default: ``2 * int(truncate * sigma + 0.5) + 1`` as SciPy.
+        Size per axis (then ``truncate`` is ignored; for odd sizes this equals
+        ``cv2.getGaussianKernel(size, sigma)`` per axis; even sizes are centred between two
+        samples). Default: ``2 * int(truncate * sigma + 0.5) + 1`` as SciPy.
     truncate : float
         Radius in standard deviations when ``size`` is not given (SciPy's default 4).
     ndim : int, optional
@@ -700,21 +701,26 @@ _BUILDERS: dict[str, Callable[..., tuple[np.ndarray, Any]]] = {
     "disk": _disk,
     "motion": _motion,
 }
-_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
-    **{f"{n}-{d}": (n, {"direction": d}) for n in ("sobel", "prewitt") for d in "xyz"},
-    "scharr-x": ("scharr", {"direction": "x"}),
-    "scharr-y": ("scharr", {"direction": "y"}),
-    "laplacian-of-gaussian": ("log", {}),
-    "difference-of-gaussians": ("dog", {}),
-    "gauss": ("gaussian", {}),
-    "mean": ("box", {}),
-    "average": ("box", {}),
+# alias -> (kernel, parameters the alias fixes, defaults it changes)
+_ALIASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    **{f"{n}-{d}": (n, {"direction": d}, {}) for n in ("sobel", "prewitt") for d in "xy"},
+    "sobel-z": ("sobel", {"direction": "z"}, {"ndim": 3}),
+    "prewitt-z": ("prewitt", {"direction": "z"}, {"ndim": 3}),
+    "scharr-x": ("scharr", {"direction": "x"}, {}),
+    "scharr-y": ("scharr", {"direction": "y"}, {}),
+    "laplacian-of-gaussian": ("log", {}, {}),
+    "difference-of-gaussians": ("dog", {}, {}),
+    "gauss": ("gaussian", {}, {}),
+    "mean": ("box", {}, {}),
+    "average": ("box", {}, {}),
 }
 
 
-def _defaults(name: str, fixed: dict[str, Any] | None = None) -> dict[str, Any]:
-    fixed = fixed or {}
-    return {p.name: p.default for p in inspect.signature(_BUILDERS[name]).parameters.values()
+def _defaults(name: str, fixed: dict[str, Any] | None = None,
+              changed: dict[str, Any] | None = None) -> dict[str, Any]:
+    fixed, changed = fixed or {}, changed or {}
+    return {p.name: changed.get(p.name, p.default)
+            for p in inspect.signature(_BUILDERS[name]).parameters.values()
             if p.name not in fixed}
 
 
@@ -730,8 +736,8 @@ def available() -> dict[str, dict[str, Any]]:
     {'size': 3, 'order': 1, 'ndim': 2, 'normalize': False}
     """
     out = {name: _defaults(name) for name in _BUILDERS}
-    for alias, (name, fixed) in _ALIASES.items():
-        out[alias] = _defaults(name, fixed)
+    for alias, (name, fixed, changed) in _ALIASES.items():
+        out[alias] = _defaults(name, fixed, changed)
     return out
 
 
@@ -740,12 +746,12 @@ def _resolve(name: Any, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         raise SepconvTypeError(f"`name` must be a kernel name (a string), got {describe(name)}")
     key = name.strip().lower().replace("_", "-")
     if key in _ALIASES:
-        canonical, fixed = _ALIASES[key]
+        canonical, fixed, changed = _ALIASES[key]
         clash = sorted(set(fixed) & set(params))
         if clash:
             raise SepconvValueError(f"kernel {name!r} fixes `{clash[0]}`={fixed[clash[0]]!r}; "
                                     f"use {canonical!r} to choose it")
-        params = {**fixed, **params}
+        params = {**changed, **fixed, **params}
         key = canonical
     if key not in _BUILDERS:
         close = [n for n in available() if n.startswith(key[:3])] if key else []
