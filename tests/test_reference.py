@@ -125,7 +125,8 @@ def nchw(x: np.ndarray) -> torch.Tensor:
     A copy, not a ``permute`` view: torch 2.13's oneDNN float32 convolution returns garbage for
     a one-channel NCHW view of NHWC memory (strides ``(H*W, 1, W, 1)``) in some strided cases,
     e.g. ``F.conv2d(torch.randn(2, 11, 6, 1).permute(0, 3, 1, 2), torch.randn(1, 1, 4, 5),
-    stride=(1, 3))``; a contiguous copy gives the right result.
+    stride=(1, 3))`` is off by about 9. ``.contiguous()`` does not help (with one channel the
+    view already counts as contiguous); a copy with standard strides does.
     """
     t = torch.from_numpy(x)
     t = t.unsqueeze(0) if t.ndim == 3 else t
