@@ -380,6 +380,18 @@ def test_three_dimensional_equals_torch_flop_counter(shape, k, s, d, padding, tf
     assert ours.flops == flops
 
 
+@pytest.mark.parametrize("shape", [(20, 3), (12, 12, 3), (7, 9, 1), (4, 5, 6, 8)], ids=str)
+def test_pointwise_equals_torch_flop_counter(shape):
+    conv = {2: F.conv1d, 3: F.conv2d, 4: F.conv3d}[len(shape)]
+    c, spatial = shape[-1], shape[:-1]
+    for filters, batch in [(1, 1), (256, 1), (5, 3)]:
+        ours = cost.pointwise(shape, filters, batch=batch)
+        flops = torch_flops(conv, meta(batch, c, *spatial),
+                            meta(filters, c, *(1,) * len(spatial)))
+        assert ours.flops == flops
+        assert ours.multiplications == batch * math.prod(spatial) * c * filters
+
+
 def test_module_exports():
     assert set(cost.__all__) == {"Cost", "Comparison", "conv", "depthwise", "pointwise",
                                  "separable", "spatially_separable", "filtering", "compare",
