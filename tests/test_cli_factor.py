@@ -1,0 +1,150 @@
+"""``sepconv factor``: text and JSON output, the plot, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sepconv import cost, kernels
+from sepconv.cli import main
+
+
+def run_cli(argv, capsys):
+    status = main(["factor", *argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_smoke_sobel(capsys):
+    status, out, err = run_cli(["sobel-x"], capsys)
+    assert status == 0 and err == ""
+    assert "rank 1: separable" in out
+    assert "column  [1, 2, 1]" in out
+    assert "row     [-1, 0, 1]" in out
+    assert "direct 9, separable 6 (1.50x fewer)" in out
+    assert "reconstruction error: 0 (relative 0)" in out
+    assert "vanishing" not in out
+
+
+def test_literal_gaussian_kernel(capsys):
+    status, out, _ = run_cli(["1 2 1; 2 4 2; 1 2 1"], capsys)
+    assert status == 0
+    assert "column  [1, 2, 1]" in out and "row     [1, 2, 1]" in out
+
+
+def test_random_kernel_explains_why(capsys):
+    kernel = np.random.default_rng(0).standard_normal((3, 3)).round(3)
+    text = "; ".join(" ".join(str(v) for v in row) for row in kernel)
+    status, out, _ = run_cli([text], capsys)
+    assert status == 0
+    assert "rank 3: not separable" in out
+    assert "vanishing subset" in out and "measure zero" in out
+    assert "term 3:" in out
+    assert "direct 9, 3 separable terms 18 (2.00x more: filter directly)" in out
+
+
+def test_low_rank_kernel(capsys):
+    status, out, _ = run_cli(["gabor:theta=0.6,sigma=3,wavelength=6"], capsys)
+    assert status == 0
+    assert "rank 2: not separable" in out
+    assert "low rank: 2 separable terms reproduce this 15x15 kernel" in out
+    direct, factored = cost.filtering((15, 15)), cost.filtering((15, 15), rank=2)
+    assert f"direct {direct.multiplications}, 2 separable terms {factored.multiplications}" in out
+    assert "(3.75x fewer)" in out
+
+
+def test_rank_and_tolerance_options(capsys):
+    status, out, _ = run_cli(["disk:radius=4", "--rank", "1"], capsys)
+    assert status == 0 and "above the tolerance" in out and "term 2" not in out
+    status, out, _ = run_cli(["disk:radius=4", "--rtol", "0.5"], capsys)
+    assert status == 0 and "rank 1: separable" in out
+    status, out, _ = run_cli(["log:sigma=2", "--tol", "1e-3"], capsys)
+    assert status == 0
+
+
+def test_json(capsys):
+    status, out, _ = run_cli(["log:sigma=1.4", "--json"], capsys)
+    assert status == 0
+    data = json.loads(out)
+    kernel = kernels.laplacian_of_gaussian(1.4)
+    assert data["rank"] == 2 and data["separable"] is False and data["is_exact"]
+    assert data["shape"] == [13, 13]
+    assert np.allclose(data["singular_values"], np.linalg.svd(kernel, compute_uv=False))
+    assert data["multiplications_per_output"] == {"direct": 169, "factored": 52}
+    terms = [[np.array(f) for f in term] for term in data["terms"]]
+    assert np.allclose(sum(np.outer(c, r) for c, r in terms), kernel, atol=1e-15)
+    assert data["error_by_rank"][0]["multiplications"] == 26
+    assert data["best_separable_relative_error"] > 0.1
+
+
+def test_3d_kernel(capsys):
+    status, out, _ = run_cli(["gaussian:sigma=1,ndim=3,truncate=2"], capsys)
+    assert status == 0
+    assert "rank 1: separable" in out and "z (planes)" in out
+    assert "direct 125, separable 15 (8.33x fewer)" in out
+
+
+def test_kernel_file(tmp_path, capsys):
+    np.save(tmp_path / "k.npy", np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]))
+    status, out, _ = run_cli([str(tmp_path / "k.npy")], capsys)
+    assert status == 0 and "column  [1, 4, 6, 4, 1]" in out
+
+
+@pytest.mark.parametrize("suffix", ["png", "svg"])
+def test_plot(tmp_path, capsys, suffix):
+    path = tmp_path / f"gabor.{suffix}"
+    status, out, _ = run_cli(["gabor:theta=0.6", "--plot", str(path)], capsys)
+    assert status == 0 and f"wrote {path}" in out
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG") if suffix == "png" else b"<svg" in data[:2000]
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    if suffix != "png":
+        return
+    for kernel in ("sobel-x", "1 2 3", "log:ndim=3,truncate=2"):
+        target = tmp_path / "more.png"
+        assert run_cli([kernel, "--plot", str(target)], capsys)[0] == 0
+        assert target.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["no-such-kernel"], "unknown kernel 'no-such-kernel'"),
+        (["1 2; 3"], "ragged"),
+        (["1 nan"], "finite numbers only"),
+        ([""], "must not be empty"),
+        (["missing.npy"], "no such file"),
+        (["gaussian:colour=2"], "unknown parameter `colour`"),
+        (["sobel-x", "--rank", "4"], "`rank` must be between 1 and 3"),
+        (["sobel-x", "--rank", "0"], "expected a positive integer"),
+        (["sobel-x", "--tol", "-1"], "--tol must be a finite number >= 0"),
+        (["sobel-x", "--tol", "1", "--rtol", "1"], "not allowed with argument"),
+        (["sobel-x", "--plot", "out.jpg"], "must end in .png, .svg or .pdf"),
+    ],
+)
+def test_exception(argv, match, capsys):
+    status, out, err = run_cli(argv, capsys)
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert match in err
+
+
+def test_exception_plot_leaves_no_file(tmp_path, capsys):
+    target = tmp_path / "missing-folder" / "k.png"
+    status, _, err = run_cli(["sobel-x", "--plot", str(target)], capsys)
+    assert status == 2 and "does not exist" in err
+    assert not target.parent.exists()
+    # a bad kernel with a good plot path: no file either
+    good = tmp_path / "k.png"
+    status, _, _ = run_cli(["1 2; 3", "--plot", str(good)], capsys)
+    assert status == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_help_lists_examples(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["factor", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "sepconv factor sobel-x" in out and "--plot" in out
