@@ -1,0 +1,521 @@
+"""Model surgery: replace the convolutions of a trained model by separable approximations.
+
+Two factorizations of a convolution weight ``W`` of shape ``(C_out, C_in, *kernel)``:
+
+``method='depthwise'`` (any of 1-D, 2-D, 3-D)
+    For every input channel ``c`` the slice ``W[:, c]`` is a ``C_out x prod(kernel)`` matrix; its
+    truncated SVD with ``M`` terms gives ``M`` depthwise kernels for channel ``c`` and the
+    columns ``c*M .. c*M+M-1`` of a pointwise weight: a :class:`sepconv.nn.SeparableConv2d`
+    with ``depth_multiplier=M``. By the Eckart–Young theorem no depthwise separable layer with
+    that multiplier is closer to ``W`` in the Frobenius norm; ``M = min(C_out, prod(kernel))``
+    is exact.
+``method='spatial'`` (2-D)
+    The matrix ``W[(c, i), (o, j)]`` of shape ``(C_in*kh) x (C_out*kw)`` truncated to ``K``
+    terms gives ``K`` vertical ``kh x 1`` filters and ``C_out`` horizontal ``1 x kw`` filters
+    on ``K`` channels: a :class:`sepconv.nn.SpatiallySeparableConv2d` with
+    ``intermediate_channels=K`` (Jaderberg, Vedaldi & Zisserman, "Speeding up Convolutional
+    Neural Networks with Low Rank Expansions", BMVC 2014, scheme 2, closed-form solution).
+
+Both go through :func:`sepconv.factor.lowrank`, the project's one low-rank factorization, and
+every cost comes from :mod:`sepconv.cost`. The weight error is the error of the layer for any
+input, up to the input's norm; how much it costs in accuracy depends on the model, so
+:func:`convert` can measure the output error on an example batch.
+
+Examples
+--------
+>>> import torch
+>>> from torch import nn
+>>> from sepconv.convert import convert
+>>> _ = torch.manual_seed(0)
+>>> model = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 1))
+>>> exact, report = convert(model, rank=9, min_speedup=0, input_size=(1, 16, 20, 20))
+>>> [row.name for row in report.replaced], [row.reason for row in report.skipped]
+(['0'], ['1x1 kernel: nothing spatial to separate'])
+>>> x = torch.randn(1, 16, 20, 20)
+>>> torch.allclose(exact(x), model(x), atol=1e-4)  # 9 = 3*3 terms: exact, and not cheaper
+True
+>>> row = report.replaced[0]
+>>> row.multiplications_before, row.multiplications_after
+(1843200, 2361600)
+>>> cheap, report = convert(model, rank=2, input_size=(1, 16, 20, 20))
+>>> round(report.replaced[0].speedup, 2)  # 2 terms: 3.5x fewer mult-adds, approximate
+3.51
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import cost as _cost
+from ._checks import (
+    SepconvTypeError,
+    SepconvValueError,
+    check_choice,
+    check_float,
+    check_positive_int,
+    check_shape,
+)
+from .factor import lowrank
+
+__all__ = [
+    "LayerReport",
+    "ConversionReport",
+    "depthwise_factors",
+    "spatial_factors",
+    "to_separable",
+    "convert",
+]
+
+_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+METHODS = ("depthwise", "spatial")
+
+
+def _weight_array(weight: Any) -> np.ndarray:
+    if isinstance(weight, torch.Tensor):
+        weight = weight.detach().to("cpu", torch.float64).numpy()
+    array = np.asarray(weight, dtype=np.float64)
+    if array.ndim < 3:
+        raise SepconvValueError(
+            f"`weight` must have shape (C_out, C_in, *kernel) with 1 to 3 kernel axes, got "
+            f"shape {array.shape}")
+    return array
+
+
+def _check_rank_args(rank: Any, rtol: Any) -> tuple[int | None, float | None]:
+    if rank is not None and rtol is not None:
+        raise SepconvValueError("give `rank` or `rtol`, not both")
+    if rank is None and rtol is None:
+        raise SepconvValueError("give `rank` (terms per layer) or `rtol` (relative weight error)")
+    if rank is not None:
+        return check_positive_int("rank", rank), None
+    return None, check_float("rtol", rtol, minimum=0.0)
+
+
+def _pick_rank(singular_values: list[np.ndarray], limit: int, rtol: float, norm: float) -> int:
+    """Smallest rank whose total discarded energy keeps the relative error within ``rtol``."""
+    budget = (rtol * norm) ** 2
+    for r in range(1, limit + 1):
+        discarded = sum(float(np.sum(s[r:] ** 2)) for s in singular_values)
+        if discarded <= budget * (1 + 1e-12):
+            return r
+    return limit
+
+
+def depthwise_factors(
+    weight: Any, rank: int | None = None, rtol: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Depthwise and pointwise weights that approximate a convolution weight.
+
+    Parameters
+    ----------
+    weight : array_like or Tensor, shape (C_out, C_in, *kernel)
+        ``nn.ConvNd`` layout, ``groups=1``.
+    rank : int, optional
+        Depthwise kernels per input channel (the depth multiplier ``M``); at most
+        ``min(C_out, prod(kernel))``, which is exact.
+    rtol : float, optional
+        Instead of ``rank``: the smallest ``M`` whose relative Frobenius error is within ``rtol``.
+
+    Returns
+    -------
+    depthwise_weight : ndarray, shape (C_in*M, 1, *kernel)
+    pointwise_weight : ndarray, shape (C_out, C_in*M, *(1,)*len(kernel))
+    relative_error : float
+        ``||W - W_M||_F / ||W||_F``, the smallest possible for ``M`` (Eckart–Young).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.random.default_rng(0).standard_normal((16, 3, 3, 3))
+    >>> dw, pw, err = depthwise_factors(w, rank=9)
+    >>> dw.shape, pw.shape, err < 1e-12
+    ((27, 1, 3, 3), (16, 27, 1, 1), True)
+    """
+    array = _weight_array(weight)
+    rank, rtol = _check_rank_args(rank, rtol)
+    c_out, c_in, kernel = array.shape[0], array.shape[1], array.shape[2:]
+    taps = math.prod(kernel)
+    limit = min(c_out, taps)
+    if rank is not None and rank > limit:
+        raise SepconvValueError(
+            f"`rank` must be at most min(C_out, prod(kernel)) = {limit} for a weight of shape "
+            f"{array.shape}, got {rank}")
+    matrices = [array[:, c].reshape(c_out, taps) for c in range(c_in)]
+    full = [lowrank(m, rank=min(m.shape)) for m in matrices]
+    norm = float(np.linalg.norm(array))
+    if rank is None:
+        rank = _pick_rank([f.singular_values for f in full], limit, rtol, norm)
+    depthwise = np.zeros((c_in * rank, 1, *kernel))
+    pointwise = np.zeros((c_out, c_in * rank, *(1,) * len(kernel)))
+    squared_error = 0.0
+    for c, matrix in enumerate(matrices):
+        part = lowrank(matrix, rank=rank)
+        squared_error += part.error**2
+        for m, (left, right) in enumerate(part.terms):
+            depthwise[c * rank + m, 0] = right.reshape(kernel)
+            pointwise[:, c * rank + m] = left.reshape((c_out, *(1,) * len(kernel)))
+    return depthwise, pointwise, (math.sqrt(squared_error) / norm if norm else 0.0)
+
+
+def spatial_factors(
+    weight: Any, rank: int | None = None, rtol: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Vertical (``kh x 1``) and horizontal (``1 x kw``) weights approximating a 2-D conv weight.
+
+    Parameters
+    ----------
+    weight : array_like or Tensor, shape (C_out, C_in, kh, kw)
+    rank : int, optional
+        Intermediate channels ``K``; at most ``min(C_in*kh, C_out*kw)``, which is exact.
+    rtol : float, optional
+        Instead of ``rank``: the smallest ``K`` within this relative Frobenius error.
+
+    Returns
+    -------
+    column_weight : ndarray, shape (K, C_in, kh, 1)
+    row_weight : ndarray, shape (C_out, K, 1, kw)
+    relative_error : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.random.default_rng(0).standard_normal((8, 3, 5, 5))
+    >>> col, row, err = spatial_factors(w, rank=15)
+    >>> col.shape, row.shape, err < 1e-12
+    ((15, 3, 5, 1), (8, 15, 1, 5), True)
+    """
+    array = _weight_array(weight)
+    if array.ndim != 4:
+        raise SepconvValueError(
+            f"`weight` must have shape (C_out, C_in, kh, kw) for method 'spatial', got shape "
+            f"{array.shape}")
+    rank, rtol = _check_rank_args(rank, rtol)
+    c_out, c_in, kh, kw = array.shape
+    matrix = array.transpose(1, 2, 0, 3).reshape(c_in * kh, c_out * kw)
+    limit = min(matrix.shape)
+    if rank is not None and rank > limit:
+        raise SepconvValueError(
+            f"`rank` must be at most min(C_in*kh, C_out*kw) = {limit} for a weight of shape "
+            f"{array.shape}, got {rank}")
+    norm = float(np.linalg.norm(array))
+    if rank is None:
+        full = lowrank(matrix, rank=limit)
+        rank = _pick_rank([full.singular_values], limit, rtol, norm)
+    part = lowrank(matrix, rank=rank)
+    column = np.stack([left.reshape(c_in, kh, 1) for left, _ in part.terms])
+    row = np.stack([right.reshape(c_out, 1, kw) for _, right in part.terms], axis=1)
+    return column, row, (part.error / norm if norm else 0.0)
+
+
+def _padding_of(conv: nn.Module) -> Any:
+    # nn.ConvNd keeps symmetric ints or the strings 'same' (stride 1 only, where torch and
+    # TensorFlow agree) and 'valid'.
+    return conv.padding
+
+
+def to_separable(conv: nn.Module, method: str = "depthwise", rank: int | None = None,
+                 rtol: float | None = None) -> tuple[nn.Module, float]:
+    """A separable layer approximating ``conv`` (an ``nn.Conv1d/2d/3d`` with ``groups=1``).
+
+    Returns the new layer (a :class:`sepconv.nn.SeparableConvNd` or
+    :class:`sepconv.nn.SpatiallySeparableConv2d`, on the weight's device and dtype, bias
+    copied) and the relative weight error.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> conv = nn.Conv2d(4, 8, 3, padding=1)
+    >>> layer, error = to_separable(conv, "spatial", rank=12)
+    >>> type(layer).__name__, layer.intermediate_channels, error < 1e-6
+    ('SpatiallySeparableConv2d', 12, True)
+    """
+    from . import nn as snn
+
+    n = _CONVS.get(type(conv))
+    if n is None:
+        raise SepconvTypeError(
+            f"`conv` must be an nn.Conv1d, nn.Conv2d or nn.Conv3d, got {type(conv).__name__}")
+    if conv.groups != 1:
+        raise SepconvValueError(f"`conv` must have groups=1, got groups={conv.groups}")
+    method = check_choice("method", method, METHODS)
+    weight = conv.weight
+    common = {"device": weight.device, "dtype": weight.dtype}
+    has_bias = conv.bias is not None
+    if method == "depthwise":
+        dw, pw, error = depthwise_factors(weight, rank, rtol)
+        multiplier = dw.shape[0] // conv.in_channels
+        cls = {1: snn.SeparableConv1d, 2: snn.SeparableConv2d, 3: snn.SeparableConv3d}[n]
+        layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                    _padding_of(conv), conv.dilation, depth_multiplier=multiplier,
+                    bias=has_bias, padding_mode=conv.padding_mode, **common)
+        with torch.no_grad():
+            layer.depthwise.weight.copy_(torch.from_numpy(dw))
+            layer.pointwise.weight.copy_(torch.from_numpy(pw))
+            if has_bias:
+                layer.pointwise.bias.copy_(conv.bias)
+        return layer, error
+    if n != 2:
+        raise SepconvValueError(f"method 'spatial' needs an nn.Conv2d, got {type(conv).__name__}")
+    column, row, error = spatial_factors(weight, rank, rtol)
+    layer = snn.SpatiallySeparableConv2d(
+        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, _padding_of(conv),
+        conv.dilation, intermediate_channels=column.shape[0], bias=has_bias,
+        padding_mode=conv.padding_mode, **common)
+    with torch.no_grad():
+        layer.column.weight.copy_(torch.from_numpy(column))
+        layer.row.weight.copy_(torch.from_numpy(row))
+        if has_bias:
+            layer.row.bias.copy_(conv.bias)
+    return layer, error
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """What :func:`convert` did with one convolution, and why."""
+
+    name: str
+    layer: str
+    replaced: bool
+    reason: str
+    method: str | None = None
+    rank: int | None = None
+    relative_error: float | None = None
+    parameters_before: int = 0
+    parameters_after: int | None = None
+    multiplications_before: int | None = None
+    multiplications_after: int | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        """Multiplications before / after (``None`` without an input size)."""
+        if self.multiplications_before is None or not self.multiplications_after:
+            return None
+        return self.multiplications_before / self.multiplications_after
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    """Per-layer record of a conversion, with totals and the measured output error."""
+
+    layers: tuple[LayerReport, ...]
+    output_relative_error: float | None = None
+
+    @property
+    def replaced(self) -> tuple[LayerReport, ...]:
+        return tuple(row for row in self.layers if row.replaced)
+
+    @property
+    def skipped(self) -> tuple[LayerReport, ...]:
+        return tuple(row for row in self.layers if not row.replaced)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": [asdict(row) for row in self.layers],
+                "output_relative_error": self.output_relative_error}
+
+    def __str__(self) -> str:
+        headers = ["layer", "module", "action", "rank", "weight error", "mult-adds",
+                   "parameters"]
+        rows = []
+        for row in self.layers:
+            if row.replaced:
+                mults = (f"{row.multiplications_before:,} -> {row.multiplications_after:,}"
+                         if row.multiplications_before is not None else "")
+                rows.append([row.name, row.layer, f"{row.method}", str(row.rank),
+                             f"{row.relative_error:.2e}", mults,
+                             f"{row.parameters_before:,} -> {row.parameters_after:,}"])
+            else:
+                rows.append([row.name, row.layer, f"kept: {row.reason}", "", "", "",
+                             f"{row.parameters_before:,}"])
+        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                 for r in [headers, *rows]]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        if self.output_relative_error is not None:
+            lines.append(f"relative output error on the example input: "
+                         f"{self.output_relative_error:.3e}")
+        return "\n".join(lines)
+
+
+def _describe(conv: nn.Module) -> str:
+    kernel = "x".join(str(k) for k in conv.kernel_size)
+    return f"{type(conv).__name__} {conv.in_channels}->{conv.out_channels} {kernel}"
+
+
+def _input_shapes(model: nn.Module, input_size: Sequence[int]) -> dict[nn.Module, tuple]:
+    shapes: dict[nn.Module, tuple] = {}
+
+    def record(module: nn.Module, args: tuple) -> None:
+        shapes.setdefault(module, tuple(args[0].shape))
+
+    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if type(m) in _CONVS]
+    try:
+        parameter = next(model.parameters(), None)
+        kwargs = {} if parameter is None else {"device": parameter.device,
+                                               "dtype": parameter.dtype}
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(tuple(input_size), **kwargs))
+        model.train(was_training)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return shapes
+
+
+def _conv_cost(conv: nn.Module, shape: tuple) -> _cost.Cost:
+    n = _CONVS[type(conv)]
+    spatial = shape[-n:]
+    padding = conv.padding if isinstance(conv.padding, str) else tuple(conv.padding)
+    return _cost.conv((*spatial, shape[-n - 1]), conv.kernel_size, conv.out_channels,
+                      stride=conv.stride, padding=padding, dilation=conv.dilation,
+                      groups=conv.groups, bias=conv.bias is not None,
+                      batch=shape[0] if len(shape) == n + 2 else 1)
+
+
+def _skip_reason(conv: nn.Module, method: str) -> str | None:
+    n = _CONVS[type(conv)]
+    if conv.groups != 1:
+        return f"grouped (groups={conv.groups})"
+    if math.prod(conv.kernel_size) == 1:
+        return "1x1 kernel: nothing spatial to separate"
+    if method == "spatial":
+        if n != 2:
+            return "method 'spatial' is for 2-D convolutions"
+        if 1 in conv.kernel_size:
+            return "kernel is already 1-D"
+    return None
+
+
+def convert(
+    model: nn.Module,
+    *,
+    method: str = "depthwise",
+    rank: int | None = None,
+    rtol: float | None = None,
+    input_size: Sequence[int] | None = None,
+    min_speedup: float = 1.0,
+    example_input: torch.Tensor | None = None,
+    inplace: bool = False,
+) -> tuple[nn.Module, ConversionReport]:
+    """Replace the ``nn.Conv1d/2d/3d`` layers of ``model`` by separable approximations.
+
+    Every plain convolution (``groups=1``, kernel larger than 1) is factored with
+    :func:`to_separable`; the replacement is kept only when it saves at least ``min_speedup``
+    times the multiplications (counted by :mod:`sepconv.cost` for ``input_size``; without an
+    input size, parameters are compared, which for depthwise separable layers is the same
+    ratio). Layers inside sepconv's own layers are left alone. Children are replaced through
+    ``named_children`` recursively, so the model's structure and other modules stay as they
+    were.
+
+    Parameters
+    ----------
+    model : nn.Module
+    method : {'depthwise', 'spatial'}
+        See the module documentation.
+    rank : int, optional
+        Terms per layer (depth multiplier, or intermediate channels); capped per layer at the
+        exact rank.
+    rtol : float, optional
+        Instead of ``rank``: per layer, the fewest terms within this relative weight error.
+    input_size : sequence of int, optional
+        ``(N, C, *spatial)`` of an input, to count multiplications exactly.
+    min_speedup : float
+        Keep a replacement only if it needs at least this many times fewer multiplications.
+    example_input : Tensor, optional
+        A batch on which the relative output error of the converted model is measured.
+    inplace : bool
+        Modify ``model`` itself instead of a deep copy.
+
+    Returns
+    -------
+    model : nn.Module
+        The converted model (``model`` itself when ``inplace``).
+    report : ConversionReport
+        One row per convolution: replaced or kept, why, rank, weight error, costs.
+    """
+    if not isinstance(model, nn.Module):
+        raise SepconvTypeError(f"`model` must be an nn.Module, got {type(model).__name__}")
+    method = check_choice("method", method, METHODS)
+    _check_rank_args(rank, rtol)
+    min_speedup = check_float("min_speedup", min_speedup, minimum=0.0)
+    if input_size is not None:
+        input_size = check_shape("input_size", input_size, (3, 4, 5),
+                                 what="sizes (N, C, *spatial)")
+    if example_input is not None:
+        with torch.no_grad():
+            was_training = model.training
+            model.eval()
+            expected = model(example_input)
+            model.train(was_training)
+    target = model if inplace else copy.deepcopy(model)
+    shapes = _input_shapes(target, input_size) if input_size is not None else {}
+
+    from . import nn as snn
+
+    own = (snn.SeparableConv1d, snn.SeparableConv2d, snn.SeparableConv3d,
+           snn.SpatiallySeparableConv2d)
+    rows: list[LayerReport] = []
+
+    def visit(parent: nn.Module, prefix: str) -> None:
+        for child_name, child in parent.named_children():
+            name = f"{prefix}{child_name}"
+            if isinstance(child, own):
+                continue
+            if type(child) not in _CONVS:
+                visit(child, f"{name}.")
+                continue
+            params = sum(p.numel() for p in child.parameters())
+            reason = _skip_reason(child, method)
+            if reason is not None:
+                rows.append(LayerReport(name, _describe(child), False, reason,
+                                        parameters_before=params))
+                continue
+            limit = (min(child.out_channels, math.prod(child.kernel_size))
+                     if method == "depthwise" else
+                     min(child.in_channels * child.kernel_size[0],
+                         child.out_channels * child.kernel_size[1]))
+            layer, error = to_separable(child, method,
+                                        None if rank is None else min(rank, limit), rtol)
+            new_params = sum(p.numel() for p in layer.parameters())
+            before = after = None
+            if child in shapes:
+                before = _conv_cost(child, shapes[child]).multiplications
+                after = layer.cost(shapes[child]).multiplications
+                ratio = before / after
+            else:
+                ratio = params / new_params
+            term = layer.depth_multiplier if method == "depthwise" else \
+                layer.intermediate_channels
+            if ratio < min_speedup:
+                rows.append(LayerReport(
+                    name, _describe(child), False,
+                    f"rank {term} saves {ratio:.2f}x, below min_speedup {min_speedup:g}",
+                    method, term, error, params, new_params, before, after))
+                continue
+            layer.train(child.training)
+            setattr(parent, child_name, layer)
+            rows.append(LayerReport(name, _describe(child), True, "replaced", method, term,
+                                    error, params, new_params, before, after))
+
+    visit(target, "")
+    output_error = None
+    if example_input is not None:
+        with torch.no_grad():
+            was_training = target.training
+            target.eval()
+            got = target(example_input)
+            target.train(was_training)
+        norm = float(torch.linalg.vector_norm(expected.double()))
+        diff = float(torch.linalg.vector_norm((got - expected).double()))
+        output_error = diff / norm if norm else diff
+    return target, ConversionReport(tuple(rows), output_error)
