@@ -1,13 +1,18 @@
-"""Tests of sepconv.nn: layers, functional forms, validation, autograd, state dicts."""
+"""Tests of sepconv.nn: layers and functional forms against F.conv compositions, validation,
+autograd, memory formats, state dicts, torch.compile and torch's FLOP counter."""
 
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 import sepconv.nn as snn
 from sepconv import cost
@@ -17,19 +22,59 @@ from sepconv.padding import resolve_padding
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 DEPTHWISE = {1: snn.DepthwiseConv1d, 2: snn.DepthwiseConv2d, 3: snn.DepthwiseConv3d}
 SEPARABLE = {1: snn.SeparableConv1d, 2: snn.SeparableConv2d, 3: snn.SeparableConv3d}
+TORCH_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+MODES = ["zeros", "reflect", "replicate", "circular"]
 
 
-def reference_separable(x, dw, pw, bias, dw_bias, stride, padding, dilation, mode="zeros"):
-    """F.pad + F.convNd composition with pads from sepconv.padding (NCHW, no fast path)."""
+def tf_pads(sizes, kernel, stride, dilation, padding):
+    """Explicit pads, with 'same' written out independently (TensorFlow's rule)."""
+    if padding != "same":
+        return resolve_padding(tuple(sizes), kernel, stride=stride, dilation=dilation,
+                               padding=padding)
+    out = []
+    for size, k, s, d in zip(sizes, kernel, stride, dilation):
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        out.append((total // 2, total - total // 2))
+    return tuple(out)
+
+
+def reference_depthwise(x, weight, bias, stride, padding, dilation, mode="zeros"):
+    """F.pad + F.convNd with groups=C on a contiguous NCHW tensor: the plain composition."""
     n = x.dim() - 2
-    pads = resolve_padding(tuple(x.shape[2:]), tuple(dw.shape[2:]), stride=stride,
-                           dilation=dilation, padding=padding)
+    stride, dilation = (stride,) * n if isinstance(stride, int) else stride, (
+        (dilation,) * n if isinstance(dilation, int) else dilation)
+    pads = tf_pads(x.shape[2:], weight.shape[2:], stride, dilation, padding)
     flat = [p for pair in reversed(pads) for p in pair]
-    x = F.pad(x, flat, mode="constant" if mode == "zeros" else mode)
-    y = CONV[n](x, dw, dw_bias, stride, 0, dilation, x.shape[1])
-    return y if pw is None else CONV[n](y, pw, bias)
+    x = F.pad(x.contiguous(), flat, mode="constant" if mode == "zeros" else mode)
+    return CONV[n](x, weight, bias, stride, 0, dilation, x.shape[1])
 
 
+def reference_separable(x, layer, mode="zeros"):
+    dw = layer.depthwise
+    y = reference_depthwise(x, dw.weight, dw.bias, dw.stride,
+                            dw.padding if isinstance(dw.padding, str) else
+                            snn.modules._spec_from_attribute(dw.padding, x.dim() - 2),
+                            dw.dilation, mode)
+    return CONV[x.dim() - 2](y, layer.pointwise.weight, layer.pointwise.bias)
+
+
+def random_config(rng: random.Random, n: int) -> dict:
+    stride = rng.choice([1, 1, 2, 3])
+    dilation = 1 if stride > 1 else rng.choice([1, 1, 2, 3])
+    kernel = tuple(rng.choice([1, 2, 3, 4, 5]) for _ in range(n))
+    padding = rng.choice(["same", "same", "valid", 1, tuple(rng.randint(0, 2) for _ in range(n))])
+    span = max((k - 1) * dilation + 1 for k in kernel)
+    sizes = tuple(rng.randint(span, span + 7) for _ in range(n))
+    return {"n": n, "stride": stride, "dilation": dilation, "kernel": kernel,
+            "padding": padding, "sizes": sizes, "channels": rng.randint(1, 5),
+            "multiplier": rng.randint(1, 4), "filters": rng.randint(1, 6),
+            "batch": rng.randint(1, 3), "mode": rng.choice(MODES)}
+
+
+CONFIGS = [random_config(random.Random(seed), 1 + seed % 3) for seed in range(150)]
+
+
+# ------------------------------------------------------------------------------ smoke / api
 def test_smoke():
     layer = snn.SeparableConv2d(3, 256, 5)
     assert isinstance(layer.depthwise, nn.Conv2d) and isinstance(layer.pointwise, nn.Conv2d)
@@ -38,19 +83,314 @@ def test_smoke():
     assert y.shape == (2, 256, 8, 8)
     assert layer.cost((2, 3, 12, 12)).multiplications == 2 * 53952
     assert layer.kernel_size == (5, 5) and layer.stride == (1, 1) and layer.dilation == (1, 1)
+    assert layer.in_channels == 3 and layer.out_channels == 256 and layer.padding == "valid"
+
+
+def test_public_names():
+    assert sorted(snn.__all__) == sorted([
+        "DepthwiseConv1d", "DepthwiseConv2d", "DepthwiseConv3d", "SeparableConv1d",
+        "SeparableConv2d", "SeparableConv3d", "SpatiallySeparableConv2d", "functional",
+        "load_keras_weights", "to_keras_weights"])
+    assert sorted(SF.__all__) == sorted([
+        "depthwise_conv1d", "depthwise_conv2d", "depthwise_conv3d", "separable_conv1d",
+        "separable_conv2d", "separable_conv3d", "spatially_separable_conv2d", "PADDING_MODES"])
+
+
+def test_import_sepconv_stays_light(run_python):
+    code = "import sys, sepconv; assert 'torch' not in sys.modules; sepconv.nn; " \
+           "assert 'torch' in sys.modules"
+    assert run_python(code=code).returncode == 0
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
-@pytest.mark.parametrize("stride", [1, 2, 3])
-@pytest.mark.parametrize("size", [7, 8])
-@pytest.mark.parametrize("multiplier", [1, 3])
-def test_separable_matches_conv_composition(n, stride, size, multiplier):
+def test_attributes_like_conv(n):
+    layer = SEPARABLE[n](4, 6, 3, stride=2, padding=1, dilation=1, depth_multiplier=2)
+    reference = TORCH_CONV[n](4, 6, 3, stride=2, padding=1)
+    for name in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation"):
+        assert getattr(layer, name) == getattr(reference, name), name
+    dw = DEPTHWISE[n](4, 3, depth_multiplier=3, padding="same")
+    assert isinstance(dw, TORCH_CONV[n]) and dw.groups == 4 and dw.out_channels == 12
+    assert dw.weight.shape == (12, 1, *(3,) * n) and dw.padding == "same"
+    asymmetric = DEPTHWISE[n](4, 3, padding=((0, 1),) * n)
+    assert asymmetric.padding == ((0, 1),) * n
+
+
+def test_children_norm_activation():
+    layer = snn.SeparableConv2d(4, 8, 3, norm_layer=nn.BatchNorm2d, activation=nn.ReLU)
+    assert [name for name, _ in layer.named_children()] == ["depthwise", "norm", "act",
+                                                            "pointwise"]
+    assert layer.norm.num_features == 4
+    layer.eval()
+    x = torch.randn(2, 4, 9, 9)
+    expected = layer.pointwise(torch.relu(layer.norm(layer.depthwise(x))))
+    torch.testing.assert_close(layer(x), expected)
+    assert isinstance(snn.SeparableConv2d(4, 8, 3, activation=nn.ReLU6()).act, nn.ReLU6)
+
+
+# ------------------------------------------------------------------------------ numerics
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c['n']}d")
+def test_separable_matches_conv_composition(config):
+    """150 random settings (1-D, 2-D, 3-D; strides 1-3, dilations, multipliers 1-4, all
+    padding modes) against F.pad + F.convNd compositions on NCHW tensors."""
+    n, c = config["n"], config
     torch.manual_seed(0)
-    layer = SEPARABLE[n](4, 5, 3, stride=stride, padding="same", depth_multiplier=multiplier,
+    layer = SEPARABLE[n](c["channels"], c["filters"], c["kernel"], stride=c["stride"],
+                         padding=c["padding"], dilation=c["dilation"],
+                         depth_multiplier=c["multiplier"], padding_mode=c["mode"],
                          depthwise_bias=True)
-    x = torch.randn(2, 4, *(size,) * n)
-    expected = reference_separable(x, layer.depthwise.weight, layer.pointwise.weight,
-                                   layer.pointwise.bias, layer.depthwise.bias, stride, "same", 1)
+    x = torch.randn(c["batch"], c["channels"], *c["sizes"])
+    pads = tf_pads(c["sizes"], c["kernel"], (c["stride"],) * n, (c["dilation"],) * n,
+                   c["padding"])
+    too_big = any(max(p) >= size for p, size in zip(pads, c["sizes"]))
+    if c["mode"] == "reflect" and too_big:
+        with pytest.raises(ValueError, match="`padding_mode` 'reflect'"):
+            layer(x)
+        return
+    expected = reference_separable(x, layer, c["mode"])
     y = layer(x)
-    assert y.shape[2:] == (math.ceil(size / stride),) * n
-    torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(y, expected, atol=2e-5, rtol=1e-5)
+    if c["padding"] == "same":
+        assert y.shape[2:] == tuple(math.ceil(s / c["stride"]) for s in c["sizes"])
+    assert y.shape[2:] == layer.cost(tuple(x.shape)).output_shape[:-1]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("size", [7, 8])
+def test_depthwise_stride2_same(n, size, tf_same):
+    torch.manual_seed(1)
+    layer = DEPTHWISE[n](3, 3, stride=2, padding="same", depth_multiplier=2)
+    x = torch.randn(2, 3, *(size,) * n)
+    pad = tf_same(size, 3, 2)
+    assert pad == ((0, 1) if size % 2 == 0 else (1, 1))
+    expected = CONV[n](F.pad(x, pad * n), layer.weight, layer.bias, 2, 0, 1, 3)
+    torch.testing.assert_close(layer(x), expected)
+
+
+@pytest.mark.parametrize("order", ["column_first", "row_first"])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("padding", ["same", "valid", ((1, 0), (2, 1))])
+def test_spatially_separable(order, stride, padding):
+    """Against the full kernel: column (x) row outer product, per output/input channel pair."""
+    torch.manual_seed(2)
+    layer = snn.SpatiallySeparableConv2d(3, 3, (3, 5), stride=stride, padding=padding,
+                                         order=order, groups=3, bias=False)
+    x = torch.randn(2, 3, 9, 10)
+    full = layer.column.weight * layer.row.weight  # (3, 1, 3, 1) * (3, 1, 1, 5): grouped, exact
+    pads = tf_pads((9, 10), (3, 5), (stride, stride), (1, 1), padding)
+    expected = F.conv2d(F.pad(x, [p for pair in reversed(pads) for p in pair]), full,
+                        stride=stride, groups=3)
+    torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
+    assert [name for name, _ in layer.named_children()] == (
+        ["column", "row"] if order == "column_first" else ["row", "column"])
+    c = layer.cost((2, 3, 9, 10))
+    assert c.output_shape == (*expected.shape[2:], 3)
+    assert c == cost.spatially_separable((9, 10, 3), (3, 5), 3, order=order, stride=stride,
+                                         padding=padding, groups=3, bias=False, batch=2)
+
+
+def test_spatially_separable_intermediate_channels():
+    torch.manual_seed(3)
+    layer = snn.SpatiallySeparableConv2d(4, 6, 3, padding="same", intermediate_channels=5)
+    x = torch.randn(1, 4, 8, 8)
+    expected = F.conv2d(F.conv2d(x, layer.column.weight, padding=(1, 0)), layer.row.weight,
+                        layer.row.bias, padding=(0, 1))
+    torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
+    assert layer.column.weight.shape == (5, 4, 3, 1) and layer.row.weight.shape == (6, 5, 1, 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(1, 20), kernel=st.integers(1, 6), stride=st.integers(1, 4),
+       dilation=st.integers(1, 3))
+def test_same_output_size_property(size, kernel, stride, dilation):
+    layer = snn.DepthwiseConv1d(2, kernel, stride=stride, dilation=dilation, padding="same",
+                                bias=False)
+    y = layer(torch.randn(1, 2, size))
+    assert y.shape[-1] == math.ceil(size / stride)
+    expected = reference_depthwise(torch.ones(1, 2, size), layer.weight, None, stride, "same",
+                                   dilation)
+    torch.testing.assert_close(layer(torch.ones(1, 2, size)), expected)
+
+
+# ------------------------------------------------------------------------------ module == function
+def test_module_equals_function():
+    torch.manual_seed(4)
+    x2, x1, x3 = torch.randn(2, 3, 9, 8), torch.randn(2, 3, 11), torch.randn(1, 3, 5, 6, 7)
+    for n, x in ((1, x1), (2, x2), (3, x3)):
+        sep = SEPARABLE[n](3, 4, 3, stride=2, padding="same", depth_multiplier=2,
+                           depthwise_bias=True)
+        fn = getattr(SF, f"separable_conv{n}d")
+        torch.testing.assert_close(sep(x), fn(x, sep.depthwise.weight, sep.pointwise.weight,
+                                              sep.pointwise.bias, sep.depthwise.bias, 2, "same"))
+        dw = DEPTHWISE[n](3, 3, dilation=2, padding="same", padding_mode="replicate")
+        fn = getattr(SF, f"depthwise_conv{n}d")
+        torch.testing.assert_close(dw(x), fn(x, dw.weight, dw.bias, 1, "same", 2, "replicate"))
+    ss = snn.SpatiallySeparableConv2d(3, 4, (3, 5), stride=2, padding="same", order="row_first")
+    torch.testing.assert_close(ss(x2), SF.spatially_separable_conv2d(
+        x2, ss.column.weight, ss.row.weight, ss.column.bias, 2, "same", order="row_first"))
+
+
+# ------------------------------------------------------------------------------ formats, shapes
+@pytest.mark.parametrize("n", [2, 3])
+def test_memory_format_is_preserved(n):
+    torch.manual_seed(5)
+    fmt = torch.channels_last if n == 2 else torch.channels_last_3d
+    layer = SEPARABLE[n](8, 6, 3, stride=2, padding="same")
+    x = torch.randn(2, 8, *(7,) * n)
+    y = layer(x)
+    y_cl = layer(x.contiguous(memory_format=fmt))
+    assert y.is_contiguous() and y_cl.is_contiguous(memory_format=fmt)
+    torch.testing.assert_close(y, y_cl)
+    assert x.is_contiguous()  # input untouched
+
+
+def test_unbatched_input():
+    torch.manual_seed(6)
+    for layer, shape in ((snn.SeparableConv2d(3, 4, 3, padding="same"), (3, 6, 6)),
+                         (snn.DepthwiseConv1d(3, 3), (3, 9)),
+                         (snn.SpatiallySeparableConv2d(3, 4, 3), (3, 6, 6))):
+        x = torch.randn(*shape)
+        torch.testing.assert_close(layer(x), layer(x[None])[0])
+
+
+def test_flop_counter_agrees_with_cost():
+    layer = snn.SeparableConv2d(32, 64, 3, stride=2, padding="same", bias=False)
+    x = torch.randn(2, 32, 16, 15)
+    with FlopCounterMode(display=False) as counter:
+        layer(x)
+    assert counter.get_total_flops() == layer.cost(tuple(x.shape)).flops
+
+
+# ------------------------------------------------------------------------------ validation
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"depth_multiplier": 0}, "`depth_multiplier` must be a positive integer, got 0"),
+    ({"depth_multiplier": 1.5}, "`depth_multiplier` must be a positive integer, got 1.5"),
+    ({"depth_multiplier": 2.0}, "`depth_multiplier` must be a positive integer, got 2.0"),
+    ({"padding": "full"}, "`padding` must be 'valid', 'same'.*got 'full'"),
+    ({"kernel_size": 0}, "`kernel_size` must be a positive integer"),
+    ({"stride": 0}, "`stride` must be a positive integer"),
+    ({"stride": (1, 0)}, "`stride` must be a positive integer"),
+    ({"dilation": 0}, "`dilation` must be a positive integer"),
+    ({"padding_mode": "symmetric"}, "`padding_mode` must be one of 'zeros'.*'symmetric'"),
+    ({"in_channels": 0}, "`in_channels` must be a positive integer"),
+    ({"out_channels": -1}, "`out_channels` must be a positive integer"),
+])
+def test_exception(kwargs, match):
+    args = {"in_channels": 4, "out_channels": 8, "kernel_size": 3, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        snn.SeparableConv2d(**args)
+
+
+def test_exception_depthwise_and_spatial():
+    with pytest.raises(ValueError, match="`depth_multiplier`"):
+        snn.DepthwiseConv2d(4, 3, depth_multiplier=-1)
+    with pytest.raises(ValueError, match="`padding` must be"):
+        snn.DepthwiseConv1d(4, 3, padding="causal")
+    with pytest.raises(ValueError, match=r"`groups` \(3\) must divide `out_channels` \(4\)"):
+        snn.SpatiallySeparableConv2d(3, 4, 3, groups=3)
+    with pytest.raises(ValueError, match="`order` must be one of"):
+        snn.SpatiallySeparableConv2d(3, 4, 3, order="diagonal")
+    with pytest.raises(TypeError, match="`norm_layer`"):
+        snn.SeparableConv2d(3, 4, 3, norm_layer="batchnorm")
+
+
+def test_exception_at_forward():
+    layer = snn.SeparableConv2d(4, 8, 3, padding="same", padding_mode="reflect")
+    with pytest.raises(ValueError, match="`input` must have 4 channels"):
+        layer(torch.randn(1, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"`input` must have shape \(N, C, H, W\)"):
+        layer(torch.randn(8, 8))
+    with pytest.raises(ValueError, match="`padding_mode` 'reflect' needs a padding smaller"):
+        layer(torch.randn(1, 4, 1, 8))
+    with pytest.raises(ValueError, match="`kernel_size` 5 with dilation 1 spans 5"):
+        snn.DepthwiseConv2d(4, 5)(torch.randn(1, 4, 3, 8))
+    with pytest.raises(ValueError, match="`input_shape` must have 4 channels"):
+        layer.cost((1, 3, 8, 8))
+    with pytest.raises(ValueError, match="`pointwise_weight` must have shape"):
+        SF.separable_conv2d(torch.randn(1, 4, 8, 8), torch.randn(4, 1, 3, 3),
+                            torch.randn(8, 5, 1, 1))
+
+
+# ------------------------------------------------------------------------------ autograd, state
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_gradcheck(n):
+    torch.manual_seed(7)
+    size = (5, 6, 4)[:n] if n < 3 else (4, 5, 3)
+    layer = SEPARABLE[n](2, 3, 3, stride=2, padding="same", depth_multiplier=2,
+                         depthwise_bias=True, padding_mode="reflect", dtype=torch.float64)
+    x = torch.randn(1, 2, *size, dtype=torch.float64, requires_grad=True)
+    params = (layer.depthwise.weight, layer.pointwise.weight, layer.pointwise.bias,
+              layer.depthwise.bias)
+    fn = getattr(SF, f"separable_conv{n}d")
+
+    def f(x, dw, pw, b, dwb):
+        return fn(x, dw, pw, b, dwb, 2, "same", 1, "reflect")
+
+    assert torch.autograd.gradcheck(f, (x, *params), fast_mode=True)
+    assert torch.autograd.gradcheck(layer, (x,), fast_mode=True)
+
+
+def test_gradcheck_spatially_separable():
+    torch.manual_seed(8)
+    layer = snn.SpatiallySeparableConv2d(2, 3, (3, 2), stride=2, padding="same",
+                                         dtype=torch.float64)
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(layer, (x,), fast_mode=True)
+
+
+def test_state_dict_round_trip(tmp_path):
+    torch.manual_seed(9)
+    for make in (lambda: snn.SeparableConv2d(4, 6, 3, padding="same", norm_layer=nn.BatchNorm2d),
+                 lambda: snn.DepthwiseConv3d(2, 3, depth_multiplier=2),
+                 lambda: snn.SpatiallySeparableConv2d(3, 5, 3, intermediate_channels=4)):
+        a, b = make(), make()
+        path = tmp_path / "state.pt"
+        torch.save(a.state_dict(), path)
+        b.load_state_dict(torch.load(path, weights_only=True))
+        x = torch.randn(2, a.in_channels, *(6,) * (x_dim := (a._n if hasattr(a, "_n") else 2)))
+        a.eval(), b.eval()
+        torch.testing.assert_close(a(x), b(x))
+        assert x_dim in (2, 3)
+    keys = snn.SeparableConv2d(4, 6, 3, depthwise_bias=True).state_dict().keys()
+    assert list(keys) == ["depthwise.weight", "depthwise.bias", "pointwise.weight",
+                          "pointwise.bias"]
+
+
+def test_forward_hooks_see_conv_children():
+    layer = snn.SeparableConv2d(4, 6, 3, stride=2, padding="same")
+    seen = []
+    for module in layer.modules():
+        if isinstance(module, nn.Conv2d):
+            module.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__,
+                                                                      tuple(o.shape))))
+    layer(torch.randn(1, 4, 8, 8))
+    assert seen == [("DepthwiseConv2d", (1, 4, 4, 4)), ("Conv2d", (1, 6, 4, 4))]
+
+
+# ------------------------------------------------------------------------------ torch.compile
+@pytest.mark.parametrize("make", [
+    lambda: (snn.SeparableConv2d(4, 6, 3, stride=2, padding="same"), (2, 4, 7, 8)),
+    lambda: (snn.SeparableConv1d(4, 6, 3, padding="same", padding_mode="circular"), (2, 4, 9)),
+    lambda: (snn.SeparableConv3d(4, 6, 3, stride=2, padding="same"), (1, 4, 5, 6, 5)),
+    lambda: (snn.DepthwiseConv2d(4, 3, depth_multiplier=2, padding="same"), (2, 4, 6, 6)),
+    lambda: (snn.SpatiallySeparableConv2d(4, 6, 3, stride=2, padding="same"), (2, 4, 7, 7)),
+], ids=["separable2d", "separable1d", "separable3d", "depthwise2d", "spatial2d"])
+def test_torch_compile_full_graph(make):
+    """Dynamo traces every layer in one graph (no graph break); aot_eager also checks autograd."""
+    torch._dynamo.reset()
+    layer, shape = make()
+    x = torch.randn(*shape, requires_grad=True)
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    y = compiled(x)
+    torch.testing.assert_close(y, layer(x))
+    y.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_torch_compile_inductor():
+    """One real compilation with the default backend (C++ code generation on CPU)."""
+    torch._dynamo.reset()
+    torch.manual_seed(10)
+    layer = snn.SeparableConv2d(4, 6, 3, stride=2, padding="same")
+    x = torch.randn(2, 4, 8, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(layer)(x), layer(x), atol=1e-5, rtol=1e-5)

@@ -163,9 +163,16 @@ def _axes(n: int) -> str:
     return {1: "L", 2: "H, W", 3: "D, H, W"}[n]
 
 
+def _exporting() -> bool:
+    """True while ONNX export or tracing records the graph: memory formats are not exported."""
+    return (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+            or torch.compiler.is_exporting())
+
+
 def _uses_channels_last(x: Tensor, n: int) -> bool:
     """Whether the fast path runs this input channels-last (2-D / 3-D inputs on the CPU)."""
-    return n in _CHANNELS_LAST and x.device.type == "cpu" and x.dim() == n + 2
+    return (n in _CHANNELS_LAST and x.device.type == "cpu" and x.dim() == n + 2
+            and not _exporting())
 
 
 def _to_channels_last(x: Tensor, n: int) -> Tensor:
@@ -192,8 +199,9 @@ def _conv(
     padding_mode: str,
 ) -> Tensor:
     """One convolution with Keras padding; ``x`` is batched and already in its run format."""
-    spatial = x.shape[-n:]
-    kernel_size = tuple(weight.shape[-n:])
+    # int(): under tracing (ONNX export) sizes are traced tensors; the graph is shape-specific.
+    spatial = tuple(int(size) for size in x.shape[-n:])
+    kernel_size = tuple(int(k) for k in weight.shape[-n:])
     pads = _resolve_pads(spatial, kernel_size, stride, dilation, spec)
     _check_fits(spatial, kernel_size, dilation, pads, padding_mode)
     conv = _CONV[n]
