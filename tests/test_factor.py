@@ -515,3 +515,25 @@ def test_inputs_are_not_modified():
 def test_string_kernels_are_parsed():
     assert separate("sobel-x").terms[0][0].tolist() == [1, 2, 1]
     assert rank("1 0 0; 0 1 0; 0 0 1") == 3
+
+
+def test_max_rank_caps_the_search():
+    kernel = np.random.default_rng(4).standard_normal((5, 5))
+    capped = lowrank(kernel, max_rank=2)
+    assert capped.rank == 2 and not capped.is_exact
+    assert capped.error == pytest.approx(lowrank(kernel, rank=2).error)
+    assert lowrank(kernels.sobel(), max_rank=2).rank == 1  # fewer terms suffice
+    tensor = np.random.default_rng(5).standard_normal((4, 4, 4))
+    capped = lowrank(tensor, max_rank=2)
+    assert capped.rank == 2 and not capped.is_exact and capped.method == "cp-als"
+    with pytest.raises(ValueError, match="`max_rank` must be a positive integer"):
+        lowrank(kernel, max_rank=0)
+
+
+def test_4d_low_rank_and_budget_fallback():
+    rng = np.random.default_rng(6)
+    tensor = sum(_outer(*(rng.standard_normal(3) for _ in range(4))) for _ in range(2))
+    f = lowrank(tensor)
+    assert f.rank == 2 and f.is_exact
+    capped = lowrank(rng.standard_normal((3, 3, 3, 3)), max_rank=3)
+    assert capped.rank == 3 and not capped.is_exact
