@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 from typing import Any
 
 from ._common import fmt_int, format_table, positive_int, print_json
@@ -37,13 +38,19 @@ kernels: sobel(-x|-y|-z), scharr(-x|-y), prewitt(-x|-y|-z), gaussian, box, binom
   print(k.available())")
 """
 
-WHY = (
-    "why: separable kernels are a vanishing subset of all kernels. An m x n kernel has m*n "
-    "free entries, a separable one only m+n-1 (a column and a row, less one common scale), so "
-    "rank-1 kernels have measure zero: a kernel with random or learned entries is separable "
-    "with probability 0. This is what keeps spatially separable kernels from being trained "
-    "freely -- a network has to be built from 1-D kernels from the start."
-)
+def _why(shape: tuple[int, ...]) -> str:
+    """Why a kernel is (almost) never separable, with the numbers of this kernel's shape."""
+    entries = math.prod(shape)
+    free = sum(shape) - (len(shape) - 1)
+    parts = "a column and a row" if len(shape) == 2 else f"{len(shape)} 1-D factors"
+    return (
+        f"why: separable kernels are a vanishing subset of all kernels. This {_dims(shape)} "
+        f"kernel has {entries} free entries, a separable one only {free} ({parts}, less the "
+        f"common scale), so separable kernels form a set of measure zero: a kernel with random "
+        f"or learned entries is separable with probability 0. This is what keeps spatially "
+        f"separable kernels out of training -- a network has to be built from 1-D kernels "
+        f"from the start."
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -192,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"low rank: {best_rank} separable terms reproduce this "
                   f"{_dims(result.shape)} kernel within the tolerance, although it is not "
                   f"separable.")
-        print(WHY)
+        print(textwrap.fill(_why(result.shape), width=96))
     if args.plot:
         print(f"\nwrote {args.plot}")
     return 0
