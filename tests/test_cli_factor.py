@@ -51,10 +51,20 @@ def test_low_rank_kernel(capsys):
     status, out, _ = run_cli(["gabor:theta=0.6,sigma=3,wavelength=6"], capsys)
     assert status == 0
     assert "rank 2: not separable" in out
-    assert "low rank: 2 separable terms reproduce this 15x15 kernel" in out
+    assert "low rank: 2 separable terms reproduce this 15x15 kernel" in " ".join(out.split())
+    assert "factors: the closed form the kernel is defined by" in out
     direct, factored = cost.filtering((15, 15)), cost.filtering((15, 15), rank=2)
     assert f"direct {direct.multiplications}, 2 separable terms {factored.multiplications}" in out
     assert "(3.75x fewer)" in out
+
+
+def test_closed_form_terms_are_shown_for_named_kernels(capsys):
+    status, out, _ = run_cli(["log:sigma=1,truncate=2"], capsys)
+    assert status == 0 and "closed form" in out
+    g = kernels.gaussian(1.0, truncate=2.0, ndim=1)
+    assert f"row     [{', '.join(f'{v:.6g}' for v in g)}]" in out
+    status, out, _ = run_cli(["0 1 0; 1 -4 1; 0 1 0"], capsys)  # numbers: SVD terms
+    assert status == 0 and "closed form" not in out and "rank 2" in out
 
 
 def test_rank_and_tolerance_options(capsys):

@@ -76,6 +76,7 @@ __all__ = [
     "get",
     "factors",
     "parse",
+    "parse_factors",
     "sobel",
     "scharr",
     "prewitt",
@@ -955,8 +956,36 @@ def parse(text: str) -> np.ndarray:
                                 "'sobel-x', numbers such as '1 2 1; 2 4 2; 1 2 1' or a file")
     if stripped.lower().endswith(_FILE_SUFFIXES) or os.path.isfile(stripped):
         return _load(stripped)
+    named = _named(stripped)
+    if named is not None:
+        return get(named[0], **named[1])
+    return _literal(stripped)
+
+
+def _named(stripped: str) -> tuple[str, dict[str, Any]] | None:
     match = _NAME.match(stripped)
     if match and not re.fullmatch(r"[0-9eE.+-]+", match.group(1)):
         name, rest = match.group(1), match.group(2) or ""
-        return get(name, **_parse_params(name, rest))
-    return _literal(stripped)
+        return name, _parse_params(name, rest)
+    return None
+
+
+def parse_factors(text: str) -> Factorization | None:
+    """The closed-form factors of a kernel named in ``text`` (as :func:`parse` reads it).
+
+    None when ``text`` holds numbers or a file, or names a kernel without closed-form factors.
+
+    Examples
+    --------
+    >>> parse_factors("log:sigma=2").rank
+    2
+    >>> parse_factors("1 2 1") is None
+    True
+    """
+    if not isinstance(text, str):
+        return None
+    stripped = text.strip()
+    if not stripped or stripped.lower().endswith(_FILE_SUFFIXES) or os.path.isfile(stripped):
+        return None
+    named = _named(stripped)
+    return factors(named[0], **named[1]) if named is not None else None

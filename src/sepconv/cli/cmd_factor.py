@@ -126,6 +126,11 @@ def run(args: argparse.Namespace) -> int:
     array = kernels.parse(args.kernel)
     tolerance = _tolerance(args)
     result = factor.lowrank(array, rank=args.rank, **tolerance)
+    closed = kernels.parse_factors(args.kernel) if args.rank is None else None
+    if closed is not None and closed.rank <= result.rank:
+        exact = factor.Factorization.from_terms(closed.terms, kernel=array, tol=result.tol)
+        if exact.is_exact:
+            result = exact  # the terms the kernel is defined by read better than SVD's
     best_rank = result.rank if args.rank is None else factor.lowrank(array, **tolerance).rank
     best_one = result if result.rank == 1 else factor.lowrank(array, rank=1, tol=result.tol)
     separable = best_one.error <= result.tol
@@ -161,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         for k, sv in enumerate(result.unfolding_singular_values):
             print(f"singular values of unfolding {k}: {_vector(sv, 8)}")
     print(f"tolerance: {result.tol:.3g} (Frobenius norm of the error)")
+    if result.method == "closed-form":
+        print("factors: the closed form the kernel is defined by")
     if separable:
         print(f"rank {best_rank}: separable" if best_rank == 1 else
               "rank 0: the zero kernel (separable, trivially)")
@@ -196,9 +203,9 @@ def run(args: argparse.Namespace) -> int:
     if not separable and result.ndim >= 2:
         print()
         if best_rank < min(result.shape):
-            print(f"low rank: {best_rank} separable terms reproduce this "
-                  f"{_dims(result.shape)} kernel within the tolerance, although it is not "
-                  f"separable.")
+            print(textwrap.fill(f"low rank: {best_rank} separable terms reproduce this "
+                                f"{_dims(result.shape)} kernel within the tolerance, although "
+                                f"it is not separable.", width=96))
         print(textwrap.fill(_why(result.shape), width=96))
     if args.plot:
         print(f"\nwrote {args.plot}")
