@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -31,3 +31,19 @@ def run_python() -> Callable[..., subprocess.CompletedProcess]:
         return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def torch_single_thread() -> Iterator[None]:
+    """Run a module's many tiny torch calls on one thread, then restore the thread count.
+
+    On a busy 2-core machine torch's intra-op threads contend with each other and with other
+    processes: the many small convolutions of the reference tests take several times longer.
+    Use with ``pytestmark = pytest.mark.usefixtures("torch_single_thread")``.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -14,6 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sepconv import cost
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 # --------------------------------------------------------------------------------------------
 # The worked example: 12x12x3 input, 5x5 kernel, 256 filters
 

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from sepconv.padding import output_size, resolve_padding, same_padding
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 
 @pytest.mark.parametrize(
     ("size", "kernel", "stride", "dilation", "expected"),

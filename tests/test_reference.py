@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from sepconv import cost, reference
 from sepconv.reference import Counter
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
