@@ -537,3 +537,37 @@ def test_4d_low_rank_and_budget_fallback():
     assert f.rank == 2 and f.is_exact
     capped = lowrank(rng.standard_normal((3, 3, 3, 3)), max_rank=3)
     assert capped.rank == 3 and not capped.is_exact
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-20, 20), min_size=1, max_size=7),
+       st.lists(st.integers(-20, 20), min_size=1, max_size=7))
+def test_integer_outer_products_give_primitive_integer_factors(p, q):
+    p, q = np.array(p), np.array(q)
+    if not p.any() or not q.any():
+        return  # the zero kernel has no integer factorization to speak of
+    kernel = np.outer(p, q)
+    column, row = separate(kernel).terms[0]
+    assert np.array_equal(column, np.round(column)) and np.array_equal(row, np.round(row))
+    assert np.array_equal(np.outer(column, row), kernel)
+    assert np.gcd.reduce(np.abs(row.astype(np.int64))) == 1  # the scale sits on the column
+    content = np.gcd.reduce(np.abs(kernel.ravel()))
+    assert np.gcd.reduce(np.abs(column.astype(np.int64))) == content
+
+
+def test_noise_above_float32_tolerance_makes_non_separable():
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        u, v = rng.standard_normal(5), rng.standard_normal(4)
+        kernel = np.outer(u, v).astype(np.float32)
+        assert factor.is_separable(kernel)
+        noise = rng.standard_normal(kernel.shape)
+        pu = np.eye(5) - np.outer(u, u) / (u @ u)
+        pv = np.eye(4) - np.outer(v, v) / (v @ v)
+        noise = pu @ noise @ pv  # off the rank-1 manifold at u v^T
+        tol = factor.default_tol(kernel)
+        noisy = (kernel + noise * (3 * tol / np.linalg.norm(noise))).astype(np.float32)
+        assert not factor.is_separable(noisy) and rank(noisy) >= 2
+        assert lowrank(noisy, rank=1).error > 2 * tol
+        assert factor.is_separable((kernel + noise * (0.2 * tol / np.linalg.norm(noise)))
+                                   .astype(np.float32))
