@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sepconv import cost, reference
 from sepconv.reference import Counter
@@ -422,6 +424,53 @@ def test_smoke_worked_example():
     assert y.shape == (12, 12, 256)
     assert counter.by_operation == {"depthwise_conv2d": 10_800, "pointwise_conv2d": 110_592}
     assert counter.multiplications == 121_392
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    kernel=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    stride=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    dilation=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    padding=st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 5),
+                      st.tuples(st.tuples(st.integers(0, 5), st.integers(0, 5)),
+                                st.tuples(st.integers(0, 5), st.integers(0, 5)))),
+    channels=st.integers(1, 6),
+    multiplier=st.integers(1, 4),
+    filters=st.integers(1, 6),
+    batch=st.integers(1, 3),
+)
+def test_counts_equal_cost_property(size, kernel, stride, dilation, padding, channels,
+                                    multiplier, filters, batch):
+    """Beyond the torch comparisons: counts equal the cost model on a wider space of shapes."""
+    x = np.ones((batch, *size, channels), np.float32)
+    spatial = {"stride": stride, "padding": padding, "dilation": dilation}
+    try:
+        expected = cost.separable((*size, channels), kernel, filters,
+                                  depth_multiplier=multiplier, batch=batch, **spatial)
+    except ValueError as exc:
+        assert "`kernel_size`" in str(exc)
+        with pytest.raises(ValueError, match="`kernel_size`"):
+            reference.conv2d(x, np.ones((*kernel, channels, filters), np.float32), **spatial)
+        return
+    counter = Counter()
+    y = reference.separable_conv2d(x, np.ones((*kernel, channels, multiplier), np.float32),
+                                   np.ones((channels * multiplier, filters), np.float32),
+                                   counter=counter, **spatial)
+    assert counter.multiplications == expected.multiplications
+    assert y.shape == (batch, *expected.output_shape)
+    counter.reset()
+    reference.conv2d(x, np.ones((*kernel, channels, filters), np.float32), counter=counter,
+                     **spatial)
+    assert counter.multiplications == cost.conv(
+        (*size, channels), kernel, filters, batch=batch, **spatial).multiplications
+    counter.reset()
+    column = np.ones((kernel[0], 1, channels, 2), np.float32)
+    row = np.ones((1, kernel[1], 2, filters), np.float32)
+    reference.spatially_separable_conv2d(x, column, row, counter=counter, **spatial)
+    assert counter.multiplications == cost.spatially_separable(
+        (*size, channels), kernel, filters, intermediate_channels=2, batch=batch,
+        **spatial).multiplications
 
 
 def test_counter_accumulates_across_calls():
