@@ -58,6 +58,7 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     kernel = np.asarray(kernel, dtype=np.float64)
     recon = result.reconstruct()
@@ -82,6 +83,7 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
         ax.axvline(result.rank + 0.5, color="tab:red", lw=0.8)
         ax.set_title("singular values (tolerance dashed)", fontsize=8)
         ax.set_xlabel("index", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         partial = np.zeros_like(kernel)
         for i, (column, row) in enumerate(shown, 1):
@@ -92,8 +94,8 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
             _heatmap(fig.add_subplot(grid[i, 1]), np.outer(column, row),
                      f"term {i}: column ⊗ row", limit)
             partial = partial + np.outer(column, row)
-            _heatmap(fig.add_subplot(grid[i, 2]), partial,
-                     f"terms 1..{i}" if i > 1 else "term 1", limit)
+            if i > 1:
+                _heatmap(fig.add_subplot(grid[i, 2]), partial, f"terms 1..{i}", limit)
     elif kernel.ndim == 1:
         fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
         ax.plot(kernel, "o-")
