@@ -76,6 +76,13 @@ def test_rank_and_tolerance_options(capsys):
     assert status == 0
 
 
+def test_zero_and_1d_kernels(capsys):
+    status, out, _ = run_cli(["0 0; 0 0"], capsys)
+    assert status == 0 and "rank 0: the zero kernel" in out
+    status, out, _ = run_cli(["1 2 3"], capsys)
+    assert status == 0 and "rank 1: separable" in out and "direct 3, separable 3 (the same)" in out
+
+
 def test_json(capsys):
     status, out, _ = run_cli(["log:sigma=1.4", "--json"], capsys)
     assert status == 0

@@ -132,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         if exact.is_exact:
             result = exact  # the terms the kernel is defined by read better than SVD's
     best_rank = result.rank if args.rank is None else factor.lowrank(array, **tolerance).rank
+    if not np.any(array):
+        best_rank = 0
     best_one = result if result.rank == 1 else factor.lowrank(array, rank=1, tol=result.tol)
     separable = best_one.error <= result.tol
     direct, factored = result.cost()
@@ -141,12 +143,13 @@ def run(args: argparse.Namespace) -> int:
 
         plot_factorization(array, result, args.plot, title=args.kernel)
 
+    norm = float(np.linalg.norm(array))
     spectrum = None
     if result.ndim == 2:
         s = result.singular_values
         tails = [float(np.sqrt(np.sum(s[r:] ** 2))) for r in range(1, len(s) + 1)]
         spectrum = [{"rank": r, "error": tails[r - 1],
-                     "relative_error": tails[r - 1] / float(np.linalg.norm(array)),
+                     "relative_error": tails[r - 1] / norm if norm > 0 else 0.0,
                      "multiplications": _mults(result.shape, r)} for r in range(1, len(s) + 1)]
 
     if args.json:
@@ -158,7 +161,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(data)
         return 0
 
-    norm = float(np.linalg.norm(array))
     print(f"kernel {args.kernel!r}: {_dims(result.shape)}, Frobenius norm {norm:.6g}")
     if result.singular_values is not None:
         print(f"singular values: {_vector(result.singular_values, 12)}")
