@@ -1,0 +1,161 @@
+"""NumPy engine: OpenCV for 2-D kernels, SciPy for the rest (1-D and N-D kernels).
+
+Every function here takes a validated image (any memory layout, never modified), a float64
+kernel already flipped for convolution, the anchor of the kernel per axis (see
+:func:`._modes.kernel_anchor`) and returns a new float32 or float64 array.
+
+OpenCV's ``filter2D`` and ``sepFilter2D`` take the anchor directly, so even kernels need no
+shift; they have no ``wrap`` border and do not extend an axis shorter than the kernel's reach
+the way SciPy does, so those cases are padded here first (with the SciPy extension) and
+filtered with a border that is never read. ``constant`` with a non-zero ``cval`` is filtered as
+``correlate(image - cval) + cval * kernel.sum()``, exact because filtering is linear.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ._modes import extension_indices
+
+__all__ = ["filter_numpy", "pad"]
+
+_CV_DEPTHS = {np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16),
+              np.dtype(np.float32), np.dtype(np.float64)}
+
+
+def pad(image: np.ndarray, widths: list[tuple[int, int]], mode: str, cval: float) -> np.ndarray:
+    """Extend ``image`` by ``(before, after)`` samples per leading axis, as ``scipy.ndimage``."""
+    out = image
+    for axis, (before, after) in enumerate(widths):
+        if before == 0 and after == 0:
+            continue
+        idx = extension_indices(out.shape[axis], before, after, mode)
+        if mode == "constant":
+            taken = np.take(out, np.maximum(idx, 0), axis=axis)
+            view = np.moveaxis(taken, axis, 0)
+            view[idx < 0] = cval
+            out = taken
+        else:
+            out = np.take(out, idx, axis=axis)
+    return out
+
+
+def _border(cv2: Any, mode: str) -> int:
+    return {"reflect": cv2.BORDER_REFLECT, "mirror": cv2.BORDER_REFLECT_101,
+            "nearest": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}[mode]
+
+
+def _fits(shape: tuple[int, ...], kernel_shape: tuple[int, ...], anchor: tuple[int, ...]) -> bool:
+    """True when no extension reaches further than the axis length minus one."""
+    return all(a <= n - 1 and k - 1 - a <= n - 1
+               for n, k, a in zip(shape, kernel_shape, anchor))
+
+
+def _fft(x: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str, cval: float,
+         work: np.dtype) -> np.ndarray:
+    import scipy.fft
+    from scipy.signal import fftconvolve
+
+    nd = kernel.ndim
+    widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
+    xp = pad(x, widths, mode, cval).astype(work, copy=False)
+    flipped = kernel[(slice(None, None, -1),) * nd].astype(work)
+    flipped = flipped.reshape(flipped.shape + (1,) * (x.ndim - nd))
+    with scipy.fft.set_workers(os.cpu_count() or 1):
+        out = fftconvolve(xp, flipped, mode="valid", axes=tuple(range(nd)))
+    return np.ascontiguousarray(out, dtype=work)
+
+
+def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
+            cval: float, method: str, terms: tuple, work: np.dtype) -> np.ndarray:
+    import cv2
+
+    ddepth = cv2.CV_32F if work == np.float32 else cv2.CV_64F
+    src = image
+    if src.dtype not in _CV_DEPTHS or (work == np.float64 and src.dtype == np.float32):
+        src = src.astype(work)
+    offset = 0.0
+    if mode == "constant" and cval != 0.0:
+        src = src.astype(work) - work.type(cval)
+        offset = cval * float(kernel.sum())
+    crop = None
+    if mode == "wrap" or not _fits(image.shape[:2], kernel.shape, anchor):
+        widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
+        src = pad(src, widths, mode, 0.0)
+        crop = (slice(anchor[0], anchor[0] + image.shape[0]),
+                slice(anchor[1], anchor[1] + image.shape[1]))
+        border = cv2.BORDER_CONSTANT
+    else:
+        border = _border(cv2, mode)
+    src = np.ascontiguousarray(src)
+    point = (anchor[1], anchor[0])  # OpenCV: (x, y) = (column, row)
+    channels = src.shape[2] if src.ndim == 3 else 1
+    if channels > 4:  # OpenCV's filters take up to 4 interleaved channels efficiently
+        out = np.stack([_opencv(image[:, :, c], kernel, anchor, mode, cval, method, terms, work)
+                        for c in range(channels)], axis=2)
+        return out
+
+    if method == "direct":
+        out = cv2.filter2D(src, ddepth, kernel, anchor=point, borderType=border)
+    else:
+        col, row = terms[0]
+        out = cv2.sepFilter2D(src, ddepth, row, col, anchor=point, borderType=border)
+        if len(terms) > 1:
+            scratch = np.empty_like(out)
+            for col, row in terms[1:]:
+                cv2.sepFilter2D(src, ddepth, row, col, dst=scratch, anchor=point,
+                                borderType=border)
+                cv2.add(out, scratch, dst=out)
+    if out.ndim < src.ndim:  # OpenCV drops a trailing channel axis of length 1
+        out = out[..., None]
+    if crop is not None:
+        out = np.ascontiguousarray(out[crop])
+    if offset:
+        out += work.type(offset)
+    return out
+
+
+def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
+           cval: float, method: str, terms: tuple, work: np.dtype) -> np.ndarray:
+    from scipy import ndimage
+
+    nd = kernel.ndim
+    extra = image.ndim - nd
+    origins = [a - k // 2 for k, a in zip(kernel.shape, anchor)]
+    x = image.astype(work)  # a copy: the input is never modified
+    if method == "direct":
+        weights = kernel.reshape(kernel.shape + (1,) * extra)
+        return ndimage.correlate(x, weights, mode=mode, cval=cval,
+                                 origin=origins + [0] * extra, output=work)
+    offset = 0.0
+    if mode == "constant" and cval != 0.0:
+        # 1-D passes would extend each intermediate result with cval: filter image - cval.
+        x -= work.type(cval)
+        offset = cval * float(kernel.sum())
+    out = np.zeros(image.shape, dtype=work) if not terms else None
+    for term in terms:
+        y = x
+        for axis, factor in enumerate(term):
+            y = ndimage.correlate1d(y, factor, axis=axis, mode=mode, cval=0.0,
+                                    origin=origins[axis], output=work)
+        if out is None:
+            out = y if y is not x else y.copy()
+        else:
+            out += y
+    if offset:
+        out += work.type(offset)
+    return out  # type: ignore[return-value]
+
+
+def filter_numpy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
+                 cval: float, method: str, terms: tuple, work: np.dtype) -> np.ndarray:
+    """Filter ``image`` (spatial axes first, optional trailing channel axis); new array."""
+    work = np.dtype(work)
+    if method == "fft":
+        return _fft(image, kernel, anchor, mode, cval, work)
+    if kernel.ndim == 2:
+        return _opencv(image, kernel, anchor, mode, cval, method, terms, work)
+    return _scipy(image, kernel, anchor, mode, cval, method, terms, work)

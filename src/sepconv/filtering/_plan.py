@@ -1,0 +1,273 @@
+"""The planner: which method ``method='auto'`` takes, and why.
+
+The kernel is factored once (:func:`sepconv.factor.lowrank`), the multiplications of each
+method come from :func:`sepconv.cost.filtering`, and the time of each method from a small cost
+model whose constants were measured with ``python benchmarks/filter.py --calibrate`` on a
+2-core AMD EPYC (Zen 4) with OpenCV 5.0 and PyTorch 2.13 (CPU). Times are per pixel and
+channel, in nanoseconds, float32; float64 costs :data:`FLOAT64_FACTOR` times more. They only
+need to rank the methods correctly, not to predict wall time exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Plan", "make_plan", "METHODS", "FLOAT64_FACTOR"]
+
+METHODS = ("auto", "direct", "separable", "lowrank", "fft")
+
+#: Time of a float64 filter relative to float32 (measured: 1.4x to 2.1x, 1.7 is the median).
+FLOAT64_FACTOR = 1.7
+
+# --- NumPy engine (OpenCV for 2-D kernels), ns per output pixel and channel ----------------
+# cv2.filter2D, direct: below the DFT threshold, a + b * kernel area.
+_CV_DIRECT = (0.28, 0.052)
+# cv2.filter2D switches to a DFT when the kernel area reaches 130 (float32 in and out) or 50
+# (other depths); its time then grows slowly with the kernel size: a + b * (kh + kw).
+_CV_DFT = (6.0, 0.06)
+# one cv2.sepFilter2D call: a + b * taps, taps = kh + kw, halved for (anti)symmetric factors
+# (OpenCV folds them).
+_CV_SEPARABLE = (0.55, 0.105)
+# adding one term's result into the accumulator (cv2.add in place)
+_CV_ADD = 0.45
+# scipy.fft-based filtering of the padded image: a + b * log2(padded pixels)
+_FFT = (1.2, 0.45)
+# SciPy (N-D kernels): ndimage.correlate a + b * kernel size; correlate1d a + b * taps
+_ND_DIRECT = (1.0, 1.1)
+_ND_PASS = (1.5, 0.9)
+
+# --- torch engine, ns per output pixel and channel -------------------------------------------
+# F.conv2d with the full kernel: a + b * kernel area (single-channel conv is slow on CPU).
+_TORCH_DIRECT = (2.0, 0.85)
+# one separable term through the banded matrix products of the torch engine: a + b * taps
+_TORCH_PASS = (3.0, 0.3)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`sepconv.correlate` will do with one kernel and one image shape.
+
+    Attributes
+    ----------
+    method : str
+        The method that runs: ``'direct'``, ``'separable'``, ``'lowrank'`` or ``'fft'``.
+    requested : str
+        The method asked for (``'auto'`` or one of the above).
+    reason : str
+        Why ``method`` was chosen, in one sentence.
+    engine : str
+        ``'numpy'`` (OpenCV/SciPy), ``'torch'`` or ``'dask'``.
+    kernel_shape, image_shape : tuple of int
+        Kernel shape and image shape as given (channels included).
+    dtype : str
+        Data type the filter computes in (``'float32'`` or ``'float64'``).
+    rank : int
+        Number of separable terms the kernel needs within ``tol`` (numerically exact rank
+        when ``tol`` is ``None``).
+    terms : tuple of tuple of numpy.ndarray
+        The separable terms (one 1-D factor per kernel axis), empty for ``'direct'`` and
+        ``'fft'``.
+    error, relative_error : float
+        Frobenius error of the terms against the kernel, absolute and relative.
+    multiplications : dict
+        Estimated multiplications of each method for the whole image (``None`` for ``'fft'``,
+        whose count :mod:`sepconv.cost` does not model), from :func:`sepconv.cost.filtering`.
+    seconds : dict
+        Estimated time of each method on this machine's cost model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sepconv.filtering import plan
+    >>> p = plan(np.outer([1, 2, 1], [1, 0, -1]), (512, 512), np.float32)
+    >>> p.rank, p.multiplications["direct"], p.multiplications["separable"]
+    (1, 2359296, 1572864)
+    """
+
+    method: str
+    requested: str
+    reason: str
+    engine: str
+    kernel_shape: tuple[int, ...]
+    image_shape: tuple[int, ...]
+    dtype: str
+    rank: int
+    terms: tuple[tuple[np.ndarray, ...], ...] = field(repr=False)
+    error: float
+    relative_error: float
+    multiplications: dict[str, int | None]
+    seconds: dict[str, float]
+
+    def explain(self) -> str:
+        """Several lines of text: the choice, the reason and the estimate of each method."""
+        dims = "x".join(map(str, self.kernel_shape))
+        lines = [
+            f"kernel {dims}, image {'x'.join(map(str, self.image_shape))} {self.dtype}, "
+            f"{self.engine} engine",
+            f"rank {self.rank} (error {self.error:.3g}, relative {self.relative_error:.3g})",
+            f"method: {self.method}" + (" (auto)" if self.requested == "auto" else ""),
+            f"why: {self.reason}",
+            "estimates:",
+        ]
+        for name in self.seconds:
+            mults = self.multiplications.get(name)
+            count = "n/a" if mults is None else f"{mults:,}"
+            mark = " <-" if name == self.method else ""
+            lines.append(f"  {name:<10} {count:>16} multiplications  "
+                         f"{self.seconds[name] * 1e3:9.2f} ms{mark}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.explain()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``dict`` (terms as lists)."""
+        return {
+            "method": self.method, "requested": self.requested, "reason": self.reason,
+            "engine": self.engine, "kernel_shape": list(self.kernel_shape),
+            "image_shape": list(self.image_shape), "dtype": self.dtype, "rank": self.rank,
+            "terms": [[f.tolist() for f in term] for term in self.terms],
+            "error": self.error, "relative_error": self.relative_error,
+            "multiplications": dict(self.multiplications), "seconds": dict(self.seconds),
+        }
+
+
+def _symmetrize(factor: np.ndarray) -> np.ndarray:
+    """Make a factor exactly symmetric or antisymmetric when it is so up to rounding.
+
+    OpenCV folds exactly (anti)symmetric 1-D kernels (half the multiplications); factors that
+    come out of an SVD miss that by a few units in the last place.
+    """
+    scale = float(np.max(np.abs(factor))) if factor.size else 0.0
+    if scale == 0.0 or factor.size < 2:
+        return factor
+    flipped = factor[::-1]
+    limit = 1e-13 * scale
+    if np.max(np.abs(factor - flipped)) <= limit:
+        return (factor + flipped) / 2
+    if np.max(np.abs(factor + flipped)) <= limit:
+        out = (factor - flipped) / 2
+        if factor.size % 2:
+            out[factor.size // 2] = 0.0
+        return out
+    return factor
+
+
+def _folded(factor: np.ndarray) -> bool:
+    n = factor.size
+    if n < 3:
+        return False
+    return bool(np.array_equal(factor, factor[::-1]) or np.array_equal(factor, -factor[::-1]))
+
+
+def _taps(term: tuple[np.ndarray, ...]) -> int:
+    return sum((f.size + 1) // 2 if _folded(f) else f.size for f in term)
+
+
+def factorize(kernel: np.ndarray, tol: float | None) -> tuple[tuple[tuple[np.ndarray, ...], ...],
+                                                              float, float]:
+    """Terms of ``kernel`` within ``tol`` (via :func:`sepconv.factor.lowrank`), symmetrized."""
+    if kernel.ndim == 1:
+        return ((kernel.astype(np.float64),),), 0.0, 0.0
+    from sepconv import factor
+
+    result = factor.lowrank(kernel, tol=tol)
+    terms = tuple(tuple(_symmetrize(np.asarray(f, dtype=np.float64)) for f in term)
+                  for term in result.terms)
+    return terms, float(result.error), float(result.relative_error)
+
+
+def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: Any,
+               dtype: str, source_depth: str) -> dict[str, float]:
+    """Estimated seconds of each method (the cost model above)."""
+    scale = pixels * 1e-9 * (FLOAT64_FACTOR if dtype == "float64" else 1.0)
+    area = math.prod(kernel_shape)
+    taps = [_taps(term) for term in terms]
+    out: dict[str, float] = {}
+    if engine == "torch":
+        out["direct"] = scale * (_TORCH_DIRECT[0] + _TORCH_DIRECT[1] * area)
+        sep = [scale * (_TORCH_PASS[0] * len(kernel_shape) + _TORCH_PASS[1] * t) for t in taps]
+    elif len(kernel_shape) == 2:
+        threshold = 130 if source_depth in ("float32", "uint8") and dtype == "float32" else 50
+        if source_depth == "uint8" and dtype == "float32":
+            threshold = 50
+        if area < threshold:
+            out["direct"] = scale * (_CV_DIRECT[0] + _CV_DIRECT[1] * area)
+        else:
+            out["direct"] = scale * (_CV_DFT[0] + _CV_DFT[1] * sum(kernel_shape))
+        sep = [scale * (_CV_SEPARABLE[0] + _CV_SEPARABLE[1] * t) for t in taps]
+    else:
+        out["direct"] = scale * (_ND_DIRECT[0] + _ND_DIRECT[1] * area)
+        sep = [scale * (_ND_PASS[0] * len(kernel_shape) + _ND_PASS[1] * t) for t in taps]
+    if len(sep) == 1:
+        out["separable"] = sep[0]
+    elif sep:
+        out["lowrank"] = sum(sep) + scale * _CV_ADD * (len(sep) - 1)
+    if engine != "torch":
+        padded = pixels * math.prod(1 + (k - 1) / 64 for k in kernel_shape)
+        out["fft"] = scale * (_FFT[0] + _FFT[1] * math.log2(max(padded, 2)))
+    return out
+
+
+def make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tuple[int, ...],
+              channels: int, dtype: str, source_depth: str, method: str, tol: float | None,
+              engine: str) -> Plan:
+    """Build the :class:`Plan` for a validated kernel (float64) and image geometry."""
+    from sepconv import cost
+
+    kernel_shape = tuple(kernel.shape)
+    pixels = math.prod(spatial) * channels
+    try:
+        terms, error, relative = factorize(kernel, tol)
+    except (ValueError, NotImplementedError):
+        if method in ("separable", "lowrank"):
+            raise
+        terms, error, relative = (), 0.0, 0.0  # no factorization for this kernel: direct only
+    rank = len(terms)
+    seconds = _estimates(engine, kernel_shape, pixels, terms, dtype, source_depth)
+    direct_cost = cost.filtering(kernel_shape, image_shape=spatial)
+    mults: dict[str, int | None] = {"direct": direct_cost.multiplications * channels}
+    if rank:
+        term_cost = cost.filtering(kernel_shape, rank=rank, image_shape=spatial)
+        mults["separable" if rank == 1 else "lowrank"] = term_cost.multiplications * channels
+    if "fft" in seconds:
+        mults["fft"] = None
+
+    if method == "auto":
+        chosen = min(seconds, key=seconds.__getitem__)
+        runner_up = sorted(seconds, key=seconds.__getitem__)[1:2]
+        other = f", {runner_up[0]} {seconds[runner_up[0]] * 1e3:.3g} ms" if runner_up else ""
+        what = {"direct": "the full kernel", "fft": "an FFT",
+                "separable": "one separable term (2 passes of 1-D filters)",
+                "lowrank": f"{rank} separable terms summed"}[chosen]
+        reason = (f"{what} is the fastest estimate ({seconds[chosen] * 1e3:.3g} ms{other})"
+                  f" for a rank-{rank} {'x'.join(map(str, kernel_shape))} kernel")
+    else:
+        chosen = method
+        if method in ("separable", "lowrank"):
+            if method == "separable" and rank != 1:
+                from sepconv._checks import SepconvValueError
+
+                raise SepconvValueError(
+                    f"`method` 'separable' needs a kernel of rank 1, got a kernel of rank {rank}"
+                    f" within tol={tol!r}; use method='lowrank' or 'auto'"
+                )
+            if method == "lowrank" and rank == 1:
+                seconds.setdefault("lowrank", seconds["separable"])
+                mults.setdefault("lowrank", mults["separable"])
+        reason = f"method={method!r} was requested"
+        if chosen not in seconds:
+            seconds[chosen] = math.nan
+            mults.setdefault(chosen, None)
+    if chosen in ("direct", "fft"):
+        used_terms: tuple = ()
+    else:
+        used_terms = terms
+    return Plan(method=chosen, requested=method, reason=reason, engine=engine,
+                kernel_shape=kernel_shape, image_shape=tuple(image_shape), dtype=dtype,
+                rank=rank, terms=used_terms, error=error, relative_error=relative,
+                multiplications=mults, seconds=seconds)

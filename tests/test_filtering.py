@@ -1,0 +1,364 @@
+"""sepconv.correlate / convolve / plan, NumPy engine: against SciPy and OpenCV."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sepconv
+from sepconv import cost
+from sepconv.filtering import MODES, plan
+from sepconv.filtering._modes import extension_indices
+
+RNG = np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seed():
+    """Every test draws the same numbers whatever the order tests run in (xdist)."""
+    global RNG
+    RNG = np.random.default_rng(1234)
+
+
+def _kernel(shape: tuple[int, ...], rank: int, rng: np.random.Generator | None = None
+            ) -> np.ndarray:
+    """A kernel that is a sum of ``rank`` random separable terms."""
+    rng = RNG if rng is None else rng
+    out = np.zeros(shape)
+    for _ in range(rank):
+        term = rng.standard_normal(shape[0])
+        for size in shape[1:]:
+            term = np.multiply.outer(term, rng.standard_normal(size))
+        out += term
+    return out
+
+
+def _reach_beyond(shape: tuple[int, ...], kernel_shape: tuple[int, ...]) -> bool:
+    return any(k // 2 >= n or k - 1 - k // 2 >= n for n, k in zip(shape, kernel_shape))
+
+
+def _scipy(x: np.ndarray, kernel: np.ndarray, mode: str, cval: float, flip: bool) -> np.ndarray:
+    """SciPy's answer. ``scipy.ndimage.correlate`` (N-D) extends a 'reflect' axis differently
+    from ``correlate1d`` and ``np.pad('symmetric')`` once the kernel reaches beyond the whole
+    axis; sepconv follows the 1-D rule, so those cases are checked against a sum of SciPy 1-D
+    passes over the kernel's entries."""
+    weights = kernel.reshape(kernel.shape + (1,) * (x.ndim - kernel.ndim))
+    if not (mode == "reflect" and _reach_beyond(x.shape, kernel.shape)):
+        fn = ndi.convolve if flip else ndi.correlate
+        return fn(x, weights, mode=mode, cval=cval)
+    if flip:
+        kernel = kernel[::-1, ::-1]
+    out = np.zeros_like(x)
+    for i in range(kernel.shape[0]):
+        for j in range(kernel.shape[1]):
+            e_i = np.eye(kernel.shape[0])[i]
+            e_j = np.eye(kernel.shape[1])[j]
+            origin = [-1 if flip and k % 2 == 0 else 0 for k in kernel.shape]
+            y = ndi.correlate1d(x, e_i, axis=0, mode=mode, cval=cval, origin=origin[0])
+            out += kernel[i, j] * ndi.correlate1d(y, e_j, axis=1, mode=mode, cval=cval,
+                                                  origin=origin[1])
+    return out
+
+
+def _close(got: np.ndarray, want: np.ndarray, rtol: float) -> None:
+    scale = max(1.0, float(np.max(np.abs(want))))
+    np.testing.assert_allclose(got, want, rtol=0, atol=rtol * scale)
+
+
+def test_smoke():
+    image = np.ascontiguousarray(RNG.random((64, 48), dtype=np.float32))
+    out = sepconv.correlate(image, np.ones((3, 3)) / 9)
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert sepconv.correlate is sepconv.filtering.correlate
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kernel_shape", [(1, 1), (3, 3), (2, 2), (4, 3), (3, 6), (5, 5),
+                                          (13, 9), (17, 17)])
+@pytest.mark.parametrize("flip", [False, True])
+def test_parity_scipy_float64(mode, kernel_shape, flip):
+    fn = sepconv.convolve if flip else sepconv.correlate
+    for image_shape in [(9, 11), (2, 3), (1, 1)]:
+        x = RNG.standard_normal(image_shape)
+        cval = 1.75 if mode == "constant" else 0.0
+        for rank in (1, 2):
+            kernel = _kernel(kernel_shape, rank)
+            want = _scipy(x, kernel, mode, cval, flip)
+            methods = ["auto", "direct", "fft", "lowrank"]
+            if np.linalg.matrix_rank(kernel) == 1:
+                methods.append("separable")
+            for method in methods:
+                got = fn(x, kernel, mode=mode, cval=cval, method=method)
+                assert got.dtype == np.float64
+                _close(got, want, 1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kernel_shape", [(3, 3), (6, 6), (15, 15), (31, 31)])
+def test_parity_scipy_float32(mode, kernel_shape):
+    x = RNG.random((70, 90), dtype=np.float32)
+    cval = -0.5 if mode == "constant" else 0.0
+    for rank in (1, 2):
+        kernel = _kernel(kernel_shape, rank)
+        want = ndi.correlate(x.astype(np.float64), kernel, mode=mode, cval=cval)
+        for method in ("auto", "direct", "lowrank", "fft"):
+            got = sepconv.correlate(x, kernel, mode=mode, cval=cval, method=method)
+            assert got.dtype == np.float32
+            _close(got, want, 1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
+@pytest.mark.parametrize("mode", ["reflect", "constant", "wrap"])
+def test_integers_rounded_and_saturated(dtype, mode):
+    info = np.iinfo(dtype)
+    x = RNG.integers(info.min, info.max, size=(40, 50), endpoint=True).astype(dtype)
+    kernel = 4 * _kernel((5, 4), 2)  # negative and large weights: results leave the range
+    want = ndi.correlate(x.astype(np.float64), kernel, mode=mode)
+    want = np.clip(np.rint(want), info.min, info.max)
+    for method in ("auto", "direct", "lowrank", "fft"):
+        got = sepconv.correlate(x, kernel, mode=mode, method=method)
+        assert got.dtype == dtype
+        assert np.max(np.abs(got.astype(np.float64) - want)) <= 1
+    assert np.any(want == info.max) and np.any(want == info.min)  # saturation was exercised
+    # scipy.ndimage itself wraps around instead; sepconv never does
+    assert not np.array_equal(ndi.correlate(x, kernel, mode=mode), got)
+
+
+def test_integer_output_float32():
+    x = skimage_camera()
+    kernel = np.outer([1, 2, 1], [-1, 0, 1])
+    got = sepconv.correlate(x, kernel, output=np.float32)
+    assert got.dtype == np.float32
+    want = ndi.correlate(x.astype(np.float64), kernel)
+    _close(got, want, 1e-6)
+    assert got.min() < 0  # negative edges kept
+
+
+def skimage_camera() -> np.ndarray:
+    from skimage import data
+
+    return data.camera()
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4, 6])
+def test_multichannel(channels):
+    x = RNG.random((30, 41, channels))
+    for rank in (1, 2):
+        kernel = _kernel((7, 4), rank)
+        for fn, ref in ((sepconv.correlate, ndi.correlate), (sepconv.convolve, ndi.convolve)):
+            want = ref(x, kernel[:, :, None], mode="mirror")
+            for method in ("auto", "direct", "lowrank", "fft"):
+                _close(fn(x, kernel, mode="mirror", method=method), want, 1e-12)
+
+
+def test_color_image_per_channel():
+    from skimage import data
+
+    image = data.astronaut()
+    kernel = sepconv.kernels.get("gaussian", sigma=2.0)
+    out = sepconv.correlate(image, kernel)
+    for c in range(3):
+        np.testing.assert_array_equal(out[:, :, c], sepconv.correlate(image[:, :, c], kernel))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_volume_3d(mode):
+    x = RNG.random((9, 10, 11))
+    kernel = _kernel((3, 4, 5), 2)
+    cval = 0.5 if mode == "constant" else 0.0
+    want = ndi.correlate(x, kernel, mode=mode, cval=cval)
+    for method in ("auto", "direct", "lowrank", "fft"):
+        _close(sepconv.correlate(x, kernel, mode=mode, cval=cval, method=method), want, 1e-12)
+    want = ndi.convolve(x, kernel, mode=mode, cval=cval)
+    _close(sepconv.convolve(x, kernel, mode=mode, cval=cval, method="lowrank"), want, 1e-12)
+    # a trailing channel axis
+    xc = RNG.random((6, 7, 8, 2)).astype(np.float32)
+    want = ndi.correlate(xc.astype(np.float64), kernel[..., None], mode=mode, cval=cval)
+    _close(sepconv.correlate(xc, kernel, mode=mode, cval=cval), want, 1e-5)
+
+
+def test_signal_1d():
+    x = RNG.random(50)
+    kernel = RNG.random(6)
+    for mode in MODES:
+        _close(sepconv.correlate(x, kernel, mode=mode), ndi.correlate(x, kernel, mode=mode), 1e-12)
+        _close(sepconv.convolve(x, kernel, mode=mode), ndi.convolve(x, kernel, mode=mode), 1e-12)
+
+
+@pytest.mark.parametrize("method", ["auto", "direct", "lowrank", "fft"])
+def test_layouts_and_input_unchanged(method):
+    base = RNG.random((60, 70, 3)).astype(np.float32)
+    kernel = _kernel((5, 6), 2)
+    views = {
+        "C": base[:, :, 0].copy(),
+        "F": np.asfortranarray(base[:, :, 0]),
+        "strided": base[::2, 1::3, 1],
+        "reversed": base[::-1, ::-1, 2],
+        "transposed": base[:, :, 0].T,
+        "channels view": base[5:50, 3:60],
+    }
+    for name, x in views.items():
+        before = x.copy()
+        want = ndi.correlate(np.array(x, dtype=np.float64), kernel if x.ndim == 2 else
+                             kernel[:, :, None], mode="nearest")
+        got = sepconv.correlate(x, kernel, mode="nearest", method=method)
+        _close(got, want, 1e-5)
+        np.testing.assert_array_equal(x, before, err_msg=name)
+        assert not np.shares_memory(got, x)
+
+
+def test_output_argument():
+    x = RNG.integers(0, 256, (20, 30)).astype(np.uint8)
+    kernel = np.ones((3, 3)) / 9
+    out = np.empty((20, 30), np.float64)
+    result = sepconv.correlate(x, kernel, output=out)
+    assert result is out
+    _close(out, ndi.correlate(x.astype(np.float64), kernel), 1e-12)
+    as_uint16 = sepconv.correlate(x, kernel * 300, output=np.uint16)
+    assert as_uint16.dtype == np.uint16 and as_uint16.max() > 255
+    assert sepconv.correlate(x, kernel, output="float32").dtype == np.float32
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "constant"])
+@pytest.mark.parametrize("kernel_shape", [(3, 3), (5, 7), (4, 4), (15, 15)])
+def test_parity_opencv(mode, kernel_shape):
+    borders = {"reflect": cv2.BORDER_REFLECT, "mirror": cv2.BORDER_REFLECT_101,
+               "nearest": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
+    x = RNG.random((50, 60), dtype=np.float32)
+    kernel = _kernel(kernel_shape, 1).astype(np.float32)
+    want = cv2.filter2D(x, -1, kernel, borderType=borders[mode])
+    for method in ("auto", "direct", "separable", "fft"):
+        _close(sepconv.correlate(x, kernel, mode=mode, method=method), want, 1e-5)
+
+
+def test_extension_indices_match_numpy_pad():
+    from sepconv.filtering._modes import NUMPY_PAD
+
+    for mode in ("reflect", "mirror", "nearest", "wrap"):
+        for n in (1, 2, 3, 7):
+            if mode == "mirror" and n == 1:
+                continue  # np.pad cannot reflect a single sample
+            x = np.arange(n)
+            want = np.pad(x, (9, 5), mode=NUMPY_PAD[mode])
+            np.testing.assert_array_equal(x[extension_indices(n, 9, 5, mode)], want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 12), w=st.integers(1, 12), kh=st.integers(1, 9), kw=st.integers(1, 9),
+    rank=st.integers(1, 3), mode=st.sampled_from(MODES), flip=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_property_parity(h, w, kh, kw, rank, mode, flip, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((h, w))
+    kernel = _kernel((kh, kw), rank, rng)
+    cval = 0.25 if mode == "constant" else 0.0
+    fn = sepconv.convolve if flip else sepconv.correlate
+    _close(fn(x, kernel, mode=mode, cval=cval), _scipy(x, kernel, mode, cval, flip), 1e-12)
+
+
+def test_plan_choices_and_costs():
+    gauss = sepconv.kernels.get("gaussian", sigma=2.5, size=15)
+    p = plan(gauss, (2048, 2048), np.float32)
+    assert (p.method, p.rank) == ("separable", 1)
+    assert p.multiplications["direct"] == cost.filtering((15, 15),
+                                                         image_shape=(2048, 2048)).multiplications
+    assert p.multiplications["separable"] == cost.filtering(
+        (15, 15), rank=1, image_shape=(2048, 2048)).multiplications
+    log = sepconv.kernels.get("log", sigma=2.5, size=15)
+    p = plan(log, (2048, 2048, 3), np.uint8)
+    assert (p.method, p.rank) == ("lowrank", 2)
+    assert p.multiplications["lowrank"] == 3 * cost.filtering(
+        (15, 15), rank=2, image_shape=(2048, 2048)).multiplications
+    assert "lowrank" in p.explain() and "why:" in str(p)
+    json.dumps(p.to_dict())
+    random3 = _kernel((3, 3), 3)
+    assert plan(random3, (512, 512)).method == "direct"
+    fixed = plan(gauss, (64, 64), method="fft")
+    assert fixed.method == "fft" and fixed.requested == "fft" and "requested" in fixed.reason
+    assert plan(gauss, (1, 2, 64, 64), engine="torch").method in ("separable", "direct")
+
+
+def test_plan_terms_reproduce_kernel():
+    log = sepconv.kernels.get("log", sigma=2.0, size=13)
+    p = plan(log, (100, 100))
+    rebuilt = sum(np.outer(*term) for term in p.terms)
+    np.testing.assert_allclose(rebuilt, log, atol=1e-15)
+
+
+def test_lowrank_tolerance():
+    x = RNG.random((64, 64))
+    kernel = _kernel((9, 9), 4)
+    s = np.linalg.svd(kernel, compute_uv=False)
+    tol = float(np.sqrt(np.sum(s[2:] ** 2))) * 1.0001
+    p = plan(kernel, x.shape, x.dtype, tol=tol)
+    assert p.rank == 2
+    approx = sepconv.correlate(x, kernel, method="lowrank", tol=tol)
+    exact = ndi.correlate(x, kernel)
+    # error of a filter with a kernel error E is at most ||E||_1 * max|x|
+    assert np.max(np.abs(approx - exact)) <= 9 * tol
+
+
+def test_exception():
+    x = RNG.random((10, 10)).astype(np.float32)
+    k = np.ones((3, 3))
+    with pytest.raises(ValueError, match="`image` must not be empty"):
+        sepconv.correlate(np.zeros((0, 5), np.float32), k)
+    with pytest.raises(ValueError, match="`image` must have 2 or 3 dimensions"):
+        sepconv.correlate(np.zeros((2, 3, 4, 5), np.float32), k)
+    with pytest.raises(ValueError, match="`image` must have 2 or 3 dimensions"):
+        sepconv.correlate(np.zeros(5, np.float32), k)
+    with pytest.raises(ValueError, match="`kernel` must be finite"):
+        sepconv.correlate(x, [[1.0, np.nan]])
+    with pytest.raises(ValueError, match="`kernel` must be a non-empty"):
+        sepconv.correlate(x, np.zeros((0, 3)))
+    for dtype in (np.complex64, np.bool_, np.float16, np.int32, np.int64):
+        message = f"`image` dtype must be one of .*got {np.dtype(dtype)}"
+        with pytest.raises(TypeError, match=message):
+            sepconv.correlate(x.astype(dtype), k)
+    with pytest.raises(TypeError, match="`kernel` must hold real numbers"):
+        sepconv.correlate(x, k.astype(np.complex128))
+    with pytest.raises(TypeError, match="`kernel` must hold real numbers"):
+        sepconv.correlate(x, k.astype(bool))
+    with pytest.raises(ValueError, match="`mode` must be one of 'reflect'.*got 'same'"):
+        sepconv.correlate(x, k, mode="same")
+    with pytest.raises(ValueError, match="`cval` is only used with mode='constant'"):
+        sepconv.correlate(x, k, cval=1.0)
+    with pytest.raises(ValueError, match="`cval` must be a finite number"):
+        sepconv.correlate(x, k, mode="constant", cval=float("nan"))
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        sepconv.correlate(x, k, method="winograd")
+    with pytest.raises(ValueError, match="`method` 'separable' needs a kernel of rank 1"):
+        sepconv.correlate(x, np.eye(3), method="separable")
+    with pytest.raises(ValueError, match="`tol` must be >= 0.0"):
+        sepconv.correlate(x, k, tol=-1.0)
+    with pytest.raises(TypeError, match="`image` must be a NumPy array, a torch tensor"):
+        sepconv.correlate([[1.0, 2.0]], k)
+    with pytest.raises(ValueError, match="`output` must have the image's shape"):
+        sepconv.correlate(x, k, output=np.empty((3, 3), np.float32))
+    with pytest.raises(TypeError, match="`output` dtype must be one of"):
+        sepconv.correlate(x, k, output=np.complex64)
+    read_only = np.empty((10, 10), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="`output` must be a writeable array"):
+        sepconv.correlate(x, k, output=read_only)
+    with pytest.raises(ValueError, match="`image_shape` must be a tuple of 2 or 3"):
+        plan(k, (5,))
+    with pytest.raises(ValueError, match="`engine` must be one of"):
+        plan(k, (5, 5), engine="jax")
+
+
+def test_import_is_light(run_python):
+    code = ("import sys, sepconv.filtering, numpy as np; "
+            "sepconv.filtering.plan(np.ones((3, 3)), (8, 8)); "
+            "print(sorted(m for m in ('torch', 'cv2', 'dask') if m in sys.modules))")
+    result = run_python(code=code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
