@@ -56,7 +56,7 @@ def test_all_is_pinned():
     assert sepconv.__all__ == [
         "__version__",
         "cost", "padding", "reference", "kernels", "factor", "filtering", "nn", "models",
-        "profiling", "convert",
+        "profiling", "convert", "tour",
         "correlate", "convolve", "plan", "separate", "lowrank", "profile",
     ]
     assert set(sepconv.__all__) <= set(dir(sepconv))

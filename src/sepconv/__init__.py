@@ -14,7 +14,9 @@ factor      separability, low-rank and N-D factorization of kernels
 filtering   ``correlate`` / ``convolve`` / ``plan``: filtering that takes the cheapest exact path
 nn          PyTorch layers: depthwise, separable and spatially separable convolutions
 models      MobileNetV1 and a model registry
-profile     per-layer cost tables of PyTorch models
+profiling   per-layer cost tables of PyTorch models (``sepconv.profile``)
+convert     replace a trained model's convolutions by separable approximations
+tour        the guided tour on a real photograph, with figures
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _SUBMODULES = (
     "models",
     "profiling",
     "convert",
+    "tour",
 )
 # Public functions re-exported at the top level, and the submodule each one lives in.
 _FUNCTIONS = {
