@@ -1,0 +1,100 @@
+"""``sepconv profile``: per-layer parameters and mult-adds of a registered model."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import positive_int, print_json
+
+NAME = "profile"
+ORDER = 40
+HELP = "per-layer parameters and mult-adds of a model (MobileNetV1, ...)"
+DESCRIPTION = """\
+Build a registered model and count, layer by layer, its parameters and mult-adds (scalar
+multiplications, the MobileNet paper's unit; FLOPs = 2 x mult-adds) on one input of the given
+resolution. Convolutions and fully connected layers are counted by sepconv.cost, everything else
+by torch.utils.flop_counter (batch norm, activations and pooling count 0, as in the paper).
+Parameters are learnable elements (batch norm's running statistics are not counted).
+
+models: mobilenet_v1, mobilenet_v1_conv (the paper's "Conv MobileNet"), mnist_separable,
+mnist_conv (the twins of 'sepconv train').
+
+examples:
+  sepconv profile mobilenet_v1
+  sepconv profile mobilenet_v1 --width 0.5 --resolution 160
+  sepconv profile mobilenet_v1_conv --summary
+  sepconv profile mobilenet_v1 --width 0.25 --markdown
+  sepconv profile mnist_separable --json
+"""
+
+
+def _width(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.5, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL",
+                        help="a registered model name (see the list above)")
+    parser.add_argument("--width", type=_width, default=None, metavar="ALPHA",
+                        help="width multiplier alpha (default: the model's, 1.0)")
+    parser.add_argument("--resolution", type=positive_int, default=None, metavar="R",
+                        help="input height and width (default: the model's, 224 for MobileNet)")
+    parser.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                        help="batch size; counts cover the whole batch (default 1)")
+    parser.add_argument("--num-classes", type=positive_int, default=None, metavar="K",
+                        help="classifier outputs (default: the model's)")
+    parser.add_argument("--summary", action="store_true",
+                        help="print only the totals per layer type (the paper's Table 2)")
+    parser.add_argument("--all-layers", action="store_true",
+                        help="also list layers with no parameters and no mult-adds")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON")
+    output.add_argument("--markdown", action="store_true", help="print a markdown table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sepconv import models
+    from sepconv.profiling import profile
+
+    from ._common import format_table
+
+    kwargs = {}
+    if args.width is not None:
+        kwargs["width_multiplier"] = args.width
+    if args.resolution is not None:
+        kwargs["resolution"] = args.resolution
+    if args.num_classes is not None:
+        kwargs["num_classes"] = args.num_classes
+    model = models.create_model(args.model, **kwargs)
+    channels, height, width = model.default_input_size
+    result = profile(model, (args.batch, channels, height, width))
+
+    if args.json:
+        print_json({"name": args.model, "arguments": kwargs, **result.to_dict()})
+        return 0
+    kinds = result.by_kind()
+    if args.summary:
+        counted = [k.kind for k in kinds if k.mult_adds or k.parameters]
+        rows = [[s.kind, str(s.layers), f"{s.mult_adds:,}", f"{100 * s.mult_add_share:.2f}%",
+                 f"{s.parameters:,}", f"{100 * s.parameter_share:.2f}%"]
+                for s in kinds if s.kind in counted]
+        headers = ["type", "layers", "mult-adds", "share", "parameters", "share"]
+        if args.markdown:
+            print("| " + " | ".join(headers) + " |")
+            print("|---|---:|---:|---:|---:|---:|")
+            for row in rows:
+                print("| " + " | ".join(row) + " |")
+        else:
+            print(format_table(headers, rows))
+        print()
+        print(result.summary_line())
+        return 0
+    skip = not args.all_layers
+    print(result.to_markdown(skip_empty=skip) if args.markdown else result.to_text(skip_empty=skip))
+    return 0

@@ -1,0 +1,67 @@
+"""``sepconv profile`` and ``sepconv train`` through the command line's entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sepconv.cli import main
+
+
+def test_profile_text(capsys) -> None:
+    assert main(["profile", "mobilenet_v1", "--width", "0.5", "--resolution", "160"]) == 0
+    out = capsys.readouterr().out
+    assert "blocks.0.conv.depthwise" in out and "DepthwiseConv2d" in out
+    assert "76,524,800 mult-adds" in out and "1,331,592 parameters" in out
+    assert "ReLU" not in out  # layers without parameters or mult-adds are left out
+
+
+def test_profile_json(capsys) -> None:
+    assert main(["profile", "mobilenet_v1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["mult_adds"] == 568_740_352
+    assert data["totals"]["torch_flops"] == 2 * 568_740_352
+    assert data["input_size"] == [1, 3, 224, 224]
+    assert data["name"] == "mobilenet_v1"
+
+
+def test_profile_markdown_summary(capsys) -> None:
+    assert main(["profile", "mobilenet_v1", "--summary", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| Conv 1x1 | 13 | 539,492,352 | 94.86% |" in out
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1_conv", "mnist_separable", "mnist_conv"])
+def test_profile_other_models(capsys, name: str) -> None:
+    args = ["profile", name, "--markdown"]
+    if name == "mobilenet_v1_conv":
+        args += ["--width", "0.25", "--resolution", "128"]
+    assert main(args) == 0
+    assert "| **total** |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["profile", "mobilenet_v9"], "must be a registered model, got 'mobilenet_v9'"),
+    (["profile", "mobilenet_v1", "--width", "0.01"], "`width_multiplier` must leave"),
+    (["profile", "mobilenet_v1", "--width", "-1"], "expected a positive number"),
+    (["profile", "mobilenet_v1", "--resolution", "0"], "expected a positive integer"),
+    (["profile", "mobilenet_v1", "--json", "--markdown"], "not allowed with argument"),
+    (["train", "--epochs", "0"], "expected a positive integer"),
+])
+def test_exception(capsys, args: list[str], message: str) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_train_quick(capsys, tmp_path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--quick", "--no-progress", "--out", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in data["rows"]] == ["mnist_separable", "mnist_conv"]
+    assert all(r["test_accuracy"] > 0.5 for r in data["rows"])
+    assert data["config"]["epochs"] == 1 and data["config"]["train_limit"] == 2000
+    assert {p.name for p in out.iterdir()} == {"results.md", "results.json",
+                                                 "mnist_separable.pt", "mnist_conv.pt"}
