@@ -176,8 +176,11 @@ def factorize(kernel: np.ndarray, tol: float | None) -> tuple[tuple[tuple[np.nda
     from sepconv import factor
 
     result = factor.lowrank(kernel, tol=tol)
-    terms = tuple(tuple(_symmetrize(np.asarray(f, dtype=np.float64)) for f in term)
+    terms = tuple(tuple(_symmetrize(np.array(f, dtype=np.float64)) for f in term)
                   for term in result.terms)
+    for term in terms:
+        for f in term:
+            f.flags.writeable = False
     return terms, float(result.error), float(result.relative_error)
 
 
@@ -213,10 +216,35 @@ def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: A
     return out
 
 
+_CACHE: dict[tuple, Plan] = {}
+_CACHE_SIZE = 256
+
+
 def make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tuple[int, ...],
               channels: int, dtype: str, source_depth: str, method: str, tol: float | None,
               engine: str) -> Plan:
-    """Build the :class:`Plan` for a validated kernel (float64) and image geometry."""
+    """Build the :class:`Plan` for a validated kernel (float64) and image geometry.
+
+    Plans are cached by kernel and geometry (filtering many images with one kernel factors it
+    once); a plan's terms are read-only arrays.
+    """
+    key = (kernel.tobytes(), kernel.shape, tuple(image_shape), spatial, channels, dtype,
+           source_depth, method, tol, engine)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    result = _make_plan(kernel, tuple(image_shape), spatial=spatial, channels=channels,
+                        dtype=dtype, source_depth=source_depth, method=method, tol=tol,
+                        engine=engine)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = result
+    return result
+
+
+def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tuple[int, ...],
+               channels: int, dtype: str, source_depth: str, method: str, tol: float | None,
+               engine: str) -> Plan:
     from sepconv import cost
 
     kernel_shape = tuple(kernel.shape)
