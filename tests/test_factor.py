@@ -571,3 +571,23 @@ def test_noise_above_float32_tolerance_makes_non_separable():
         assert lowrank(noisy, rank=1).error > 2 * tol
         assert factor.is_separable((kernel + noise * (0.2 * tol / np.linalg.norm(noise)))
                                    .astype(np.float32))
+
+
+@pytest.mark.parametrize("magnitude", [1e-300, 1e-40, 1e40, 1e300])
+def test_extreme_magnitudes(magnitude):
+    """Kernels are scaled by a power of two internally: no overflow, same relative answers."""
+    rng = np.random.default_rng(8)
+    kernel = np.outer(rng.standard_normal(4), rng.standard_normal(3))
+    f = separate(kernel * magnitude)
+    assert f.rank == 1 and np.isfinite(f.error) and np.isfinite(f.tol)
+    assert np.allclose(f.reconstruct() / magnitude, kernel, rtol=1e-12, atol=0)
+    assert factor.default_tol(kernel * magnitude) == pytest.approx(
+        factor.default_tol(kernel) * magnitude, rel=1e-12)
+    noisy = rng.standard_normal((4, 4)) * magnitude
+    assert rank(noisy) == 4
+    two = lowrank(noisy, rank=2)
+    s = np.linalg.svd(noisy / magnitude, compute_uv=False)
+    assert two.error / magnitude == pytest.approx(np.sqrt(np.sum(s[2:] ** 2)), rel=1e-10)
+    assert np.allclose(two.singular_values / magnitude, s, rtol=1e-12)
+    assert lowrank(noisy, tol=1e-3 * magnitude * s[0]).rank == lowrank(noisy / magnitude,
+                                                                       tol=1e-3 * s[0]).rank

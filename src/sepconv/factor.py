@@ -94,6 +94,9 @@ _INTEGER_LIMIT = 2**31
 # A factor counts as zero-sum (a derivative) when |sum| <= this times sum(|f|).
 _ZERO_SUM = 1e-6
 _EPS64 = float(np.finfo(np.float64).eps)
+# Kernels whose largest magnitude is outside [2**-100, 2**100] are scaled by a power of two
+# first, so that sums of squares neither overflow nor underflow.
+_SCALE_LIMIT = 2.0**100
 # Alternating-least-squares sweeps the search for the fewest CP terms may spend in total
 # before a 3-D kernel falls back to the exact slice-wise decomposition.
 _ALS_BUDGET = 12000
@@ -393,8 +396,8 @@ def default_tol(kernel: Any) -> float:
     >>> default_tol(np.ones((3, 3), dtype=np.float32)) > 1e-7
     True
     """
-    array, eps = _as_kernel(kernel)
-    return _default_tol(array, eps)
+    array, tol, scale, _ = _prepare(kernel, None, None)
+    return tol * scale
 
 
 def _default_tol(array: np.ndarray, eps: float) -> float:
@@ -410,6 +413,38 @@ def _resolve_tol(array: np.ndarray, eps: float, tol: Any, rtol: Any) -> float:
     if rtol is not None:
         return check_float("rtol", rtol, minimum=0.0) * float(np.linalg.norm(array.ravel()))
     return _default_tol(array, eps)
+
+
+def _prepare(kernel: Any, tol: Any, rtol: Any) -> tuple[np.ndarray, float, float, float]:
+    """Validated kernel, scaled by a power of two when its magnitude would overflow or
+    underflow the sums of squares; the tolerance in the scaled units; the scale; eps."""
+    array, eps = _as_kernel(kernel)
+    peak = float(np.max(np.abs(array)))
+    scale = 1.0
+    if peak > _SCALE_LIMIT or 0.0 < peak < 1.0 / _SCALE_LIMIT:
+        scale = 2.0 ** math.frexp(peak)[1]  # dividing by a power of two is exact
+        array = array / scale
+    if tol is not None and rtol is None:
+        tol = check_float("tol", tol, minimum=0.0) / scale
+    return array, _resolve_tol(array, eps, tol, rtol), scale, eps
+
+
+def _unscale(result: Factorization, scale: float) -> Factorization:
+    if scale == 1.0:
+        return result
+    per_factor = scale ** (1.0 / result.ndim)
+    terms = _freeze([[f * per_factor for f in term] for term in result.terms])
+    singular_values = None
+    if result.singular_values is not None:
+        singular_values = result.singular_values * scale
+        singular_values.setflags(write=False)
+    unfoldings = None
+    if result.unfolding_singular_values is not None:
+        unfoldings = tuple(sv * scale for sv in result.unfolding_singular_values)
+        for sv in unfoldings:
+            sv.setflags(write=False)
+    return Factorization(terms, result.shape, result.error * scale, result.relative_error,
+                         singular_values, result.tol * scale, result.method, unfoldings)
 
 
 # --------------------------------------------------------------------------------------------
@@ -898,10 +933,13 @@ def lowrank(kernel: Any, rank: int | None = None, tol: float | None = None, *,
     >>> capped.rank, capped.is_exact
     (3, False)
     """
-    array, eps = _as_kernel(kernel)
-    tol = _resolve_tol(array, eps, tol, rtol)
+    array, tol, scale, _ = _prepare(kernel, tol, rtol)
     if max_rank is not None:
         max_rank = check_int("max_rank", max_rank, minimum=1)
+    return _unscale(_lowrank(array, rank, tol, max_rank), scale)
+
+
+def _lowrank(array: np.ndarray, rank: Any, tol: float, max_rank: int | None) -> Factorization:
     if array.ndim == 1:
         if rank is not None:
             _check_rank(rank, 1, array.shape)
@@ -944,8 +982,7 @@ def rank(kernel: Any, tol: float | None = None, *, rtol: float | None = None) ->
     >>> rank(np.zeros((3, 3)))
     0
     """
-    array, eps = _as_kernel(kernel)
-    tol = _resolve_tol(array, eps, tol, rtol)
+    array, tol, _, _ = _prepare(kernel, tol, rtol)
     if not np.any(array):
         return 0
     if array.ndim == 1:
@@ -1006,16 +1043,17 @@ def separate(kernel: Any, tol: float | None = None, *, rtol: float | None = None
     ...
     sepconv.factor.NotSeparableError: `kernel` of shape (3, 3) is not separable: it has rank 3 ...
     """
-    array, eps = _as_kernel(kernel)
-    tol = _resolve_tol(array, eps, tol, rtol)
+    array, tol, scale, _ = _prepare(kernel, tol, rtol)
     if array.ndim == 1:
-        return _result(array, [[array]], tol, "1-d")
-    best = lowrank(array, rank=1, tol=tol)
+        return _unscale(_result(array, [[array]], tol, "1-d"), scale)
+    best = _lowrank(array, 1, tol, None)
     if best.error <= tol:
-        return best
-    r = lowrank(array, tol=tol).rank
+        return _unscale(best, scale)
+    r = _lowrank(array, None, tol, None).rank
+    best = _unscale(best, scale)
     raise NotSeparableError(
-        f"`kernel` of shape {best.shape} is not separable: it has rank {r} at tol {tol:.2g}; "
+        f"`kernel` of shape {best.shape} is not separable: it has rank {r} at tol "
+        f"{best.tol:.2g}; "
         f"the best separable approximation has relative error {best.relative_error:.3g} "
         f"(absolute {best.error:.3g}); lowrank() gives a sum of {r} separable terms",
         r, best)

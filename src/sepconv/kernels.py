@@ -92,6 +92,12 @@ __all__ = [
 ]
 
 Terms = list[list[np.ndarray]]
+# The largest kernel sepconv builds (elements): 2**24 float64 values are 128 MiB.
+MAX_ELEMENTS = 2**24
+# Narrower Gaussians are unit impulses (and their squared widths underflow).
+_MIN_SIGMA = 1e-6
+# Binomial coefficients of longer rows overflow float64.
+_MAX_BINOMIAL = 1023
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +137,9 @@ def _per_axis_float(name: str, value: Any, ndim: int) -> tuple[float, ...]:
         if number <= 0:
             raise SepconvValueError(f"`{name}` must be a positive number or a tuple of {ndim} "
                                     f"such numbers, got {describe(value)}")
+        if number < _MIN_SIGMA:
+            raise SepconvValueError(f"`{name}` must be at least {_MIN_SIGMA:g} (a narrower "
+                                    f"Gaussian is a unit impulse), got {describe(value)}")
         out.append(number)
     return tuple(out)
 
@@ -158,7 +167,19 @@ def _odd_size(name: str, value: Any, minimum: int = 3) -> int:
     value = check_int(name, value)
     if value < minimum or value % 2 == 0:
         raise SepconvValueError(f"`{name}` must be an odd integer >= {minimum}, got {value}")
+    if value > _MAX_BINOMIAL:
+        raise SepconvValueError(f"`{name}` must be at most {_MAX_BINOMIAL} (binomial "
+                                f"coefficients overflow float64 beyond), got {value}")
     return value
+
+
+def _check_elements(shape: tuple[int, ...], hint: str) -> tuple[int, ...]:
+    elements = math.prod(shape)
+    if elements > MAX_ELEMENTS:
+        raise SepconvValueError(
+            f"the kernel would have shape {shape} ({elements:,} elements), more than the "
+            f"{MAX_ELEMENTS:,} sepconv builds; {hint}")
+    return shape
 
 
 def _outer(term: list[np.ndarray]) -> np.ndarray:
@@ -209,11 +230,15 @@ def _gaussian_1d(sigma: float, size: int, order: int = 0) -> np.ndarray:
 
 def _gaussian_sizes(sigmas: tuple[float, ...], size: Any, truncate: Any) -> tuple[int, ...]:
     if size is not None:
-        return _per_axis_size("size", size, len(sigmas))
+        return _check_elements(_per_axis_size("size", size, len(sigmas)), "pass a smaller size")
     truncate = check_float("truncate", truncate)
     if truncate <= 0:
         raise SepconvValueError(f"`truncate` must be a positive number, got {truncate!r}")
-    return tuple(2 * int(truncate * s + 0.5) + 1 for s in sigmas)
+    sizes = []
+    for s in sigmas:
+        radius = truncate * s + 0.5
+        sizes.append(2 * int(radius) + 1 if radius < MAX_ELEMENTS else MAX_ELEMENTS + 1)
+    return _check_elements(tuple(sizes), "pass a smaller sigma, truncate or an explicit size")
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,6 +259,7 @@ def _sobel(direction: str = "x", size: int = 3, order: int = 1, ndim: int = 2,
     if order >= size:
         raise SepconvValueError(f"`order` must be between 1 and size - 1 = {size - 1}, "
                                 f"got {order}")
+    _check_elements((size,) * ndim, "pass a smaller size")
     derivative = _derivative_1d(size, order)
     smoothing = _binomial_1d(size)
     if _check_bool("normalize", normalize):
@@ -261,6 +287,7 @@ def _prewitt(direction: str = "x", size: int = 3, ndim: int = 2,
     ndim = _check_ndim(ndim)
     axis = _axis(direction, ndim)
     size = _odd_size("size", size)
+    _check_elements((size,) * ndim, "pass a smaller size")
     derivative = _derivative_1d(size, 1)
     smoothing = np.ones(size)
     if _check_bool("normalize", normalize):
@@ -283,7 +310,7 @@ def _gaussian(sigma: Any = 1.0, size: Any = None, truncate: float = 4.0,
 
 def _box(size: Any = 3, ndim: int = 2, normalize: bool = True) -> tuple[np.ndarray, Terms]:
     ndim = _check_ndim(ndim)
-    sizes = _per_axis_size("size", size, ndim)
+    sizes = _check_elements(_per_axis_size("size", size, ndim), "pass a smaller size")
     normalize = _check_bool("normalize", normalize)
     terms = [[np.full(n, 1.0 / n if normalize else 1.0) for n in sizes]]
     return _from_terms(terms), terms
@@ -291,7 +318,10 @@ def _box(size: Any = 3, ndim: int = 2, normalize: bool = True) -> tuple[np.ndarr
 
 def _binomial(size: Any = 5, ndim: int = 2, normalize: bool = True) -> tuple[np.ndarray, Terms]:
     ndim = _check_ndim(ndim)
-    sizes = _per_axis_size("size", size, ndim)
+    sizes = _check_elements(_per_axis_size("size", size, ndim), "pass a smaller size")
+    if max(sizes) > _MAX_BINOMIAL:
+        raise SepconvValueError(f"`size` must be at most {_MAX_BINOMIAL} (binomial "
+                                f"coefficients overflow float64 beyond), got {size!r}")
     normalize = _check_bool("normalize", normalize)
     terms = [[_binomial_1d(n) / (2.0 ** (n - 1) if normalize else 1.0) for n in sizes]]
     return _from_terms(terms), terms
@@ -299,6 +329,7 @@ def _binomial(size: Any = 5, ndim: int = 2, normalize: bool = True) -> tuple[np.
 
 def _laplacian(size: int = 3, neighbours: int = 4) -> tuple[np.ndarray, Terms]:
     size = _odd_size("size", size)
+    _check_elements((size, size), "pass a smaller size")
     neighbours = check_int("neighbours", neighbours)
     if size == 3:
         if neighbours == 4:
@@ -360,16 +391,23 @@ def _gabor(sigma: float = 2.0, theta: float = 0.0, wavelength: float = 8.0,
     for name, value in (("sigma", sigma), ("wavelength", wavelength), ("gamma", gamma)):
         if value <= 0:
             raise SepconvValueError(f"`{name}` must be a positive number, got {value!r}")
+    if min(sigma, sigma / gamma) < _MIN_SIGMA:
+        raise SepconvValueError(f"`sigma` and `sigma / gamma` must be at least {_MIN_SIGMA:g}, "
+                                f"got sigma={sigma!r}, gamma={gamma!r}")
     theta = check_float("theta", theta)
     phase = check_float("phase", phase)
     sigma_x, sigma_y = sigma, sigma / gamma
     c, s = math.cos(theta), math.sin(theta)
     if size is None:  # OpenCV's automatic size: 3 standard deviations
+        extent = 3 * max(sigma_x, sigma_y)
+        if extent > MAX_ELEMENTS:
+            _check_elements((2 * MAX_ELEMENTS,), "pass a smaller sigma or an explicit size")
         xmax = max(round(max(abs(3 * sigma_x * c), abs(3 * sigma_y * s))), 1)
         ymax = max(round(max(abs(3 * sigma_x * s), abs(3 * sigma_y * c))), 1)
     else:
         height, width = _per_axis_size("size", size, 2, odd=True)
         ymax, xmax = height // 2, width // 2
+    _check_elements((2 * ymax + 1, 2 * xmax + 1), "pass a smaller sigma or an explicit size")
     # cv2.getGaborKernel stores v(x, y) at kernel[ymax - y, xmax - x]
     x = xmax - np.arange(2 * xmax + 1, dtype=np.float64)
     y = ymax - np.arange(2 * ymax + 1, dtype=np.float64)
@@ -393,6 +431,7 @@ def _gabor(sigma: float = 2.0, theta: float = 0.0, wavelength: float = 8.0,
 
 def _disk(radius: int = 3, normalize: bool = True) -> tuple[np.ndarray, None]:
     radius = check_int("radius", radius, minimum=1)
+    _check_elements((2 * radius + 1,) * 2, "pass a smaller radius")
     offsets = np.arange(-radius, radius + 1)
     inside = (offsets[:, None] ** 2 + offsets[None, :] ** 2) <= radius**2
     array = inside.astype(np.float64)
@@ -404,6 +443,8 @@ def _disk(radius: int = 3, normalize: bool = True) -> tuple[np.ndarray, None]:
 def _motion(length: int = 9, angle: float = 0.0, normalize: bool = True
             ) -> tuple[np.ndarray, Terms | None]:
     length = check_int("length", length, minimum=1)
+    if length > 4096:
+        raise SepconvValueError(f"`length` must be at most 4096, got {length}")
     angle = check_float("angle", angle)
     normalize = _check_bool("normalize", normalize)
     radians = math.radians(angle)
