@@ -357,3 +357,13 @@ def test_exception_get():
         kernels.laplacian(neighbours=6)
     with pytest.raises(ValueError, match=r"`sigma` must be a positive number or a tuple of 2"):
         kernels.gaussian((1.0, 2.0, 3.0), ndim=2)
+    with pytest.raises(ValueError, match=r"`sigma` must be at least 1e-06"):
+        kernels.gaussian(1e-300)
+    with pytest.raises(ValueError, match=r"more than the 16,777,216 sepconv builds; pass a "):
+        kernels.get("gaussian", sigma=1e9)
+    with pytest.raises(ValueError, match=r"more than the 16,777,216"):
+        kernels.box(300, ndim=3)
+    with pytest.raises(ValueError, match=r"at most 1023 \(binomial coefficients overflow"):
+        kernels.sobel(size=1025)
+    with pytest.raises(ValueError, match=r"`sigma` and `sigma / gamma` must be at least"):
+        kernels.gabor(sigma=1.0, gamma=1e9)
