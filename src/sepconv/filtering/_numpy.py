@@ -70,7 +70,8 @@ def _fft(x: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str, 
 
 
 def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
-            cval: float, method: str, terms: tuple, work: np.dtype) -> np.ndarray:
+            cval: float, method: str, terms: tuple, work: np.dtype,
+            out: np.ndarray | None = None) -> np.ndarray:
     import cv2
 
     ddepth = cv2.CV_32F if work == np.float32 else cv2.CV_64F
@@ -98,11 +99,13 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
                         for c in range(channels)], axis=2)
         return out
 
+    if out is not None and (crop is not None or out.shape != src.shape):
+        out = None  # OpenCV writes a padded result; it is cropped into a new array
     if method == "direct":
-        out = cv2.filter2D(src, ddepth, kernel, anchor=point, borderType=border)
+        out = cv2.filter2D(src, ddepth, kernel, dst=out, anchor=point, borderType=border)
     else:
         col, row = terms[0]
-        out = cv2.sepFilter2D(src, ddepth, row, col, anchor=point, borderType=border)
+        out = cv2.sepFilter2D(src, ddepth, row, col, dst=out, anchor=point, borderType=border)
         if len(terms) > 1:
             scratch = np.empty_like(out)
             for col, row in terms[1:]:
@@ -151,11 +154,21 @@ def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode:
 
 
 def filter_numpy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-                 cval: float, method: str, terms: tuple, work: np.dtype) -> np.ndarray:
-    """Filter ``image`` (spatial axes first, optional trailing channel axis); new array."""
+                 cval: float, method: str, terms: tuple, work: np.dtype,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """Filter ``image`` (spatial axes first, optional trailing channel axis).
+
+    Returns a new array of dtype ``work``, or ``out`` (C-contiguous, ``work``, the image's
+    shape) filled with the result, written in place by OpenCV where it can.
+    """
     work = np.dtype(work)
     if method == "fft":
-        return _fft(image, kernel, anchor, mode, cval, work)
-    if kernel.ndim == 2:
-        return _opencv(image, kernel, anchor, mode, cval, method, terms, work)
-    return _scipy(image, kernel, anchor, mode, cval, method, terms, work)
+        result = _fft(image, kernel, anchor, mode, cval, work)
+    elif kernel.ndim == 2:
+        result = _opencv(image, kernel, anchor, mode, cval, method, terms, work, out)
+    else:
+        result = _scipy(image, kernel, anchor, mode, cval, method, terms, work)
+    if out is not None and result is not out:
+        out[...] = result
+        return out
+    return result

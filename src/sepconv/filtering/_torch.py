@@ -217,15 +217,16 @@ def _separable_2d(x: Any, terms: list[tuple[Any, Any]], widths: list[tuple[int, 
     return out.reshape(batch, channels, height, width)
 
 
-def _planes(array: np.ndarray, fn: Any, out_shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Apply ``fn`` to every ``(n, c)`` plane of an ``(N, C, *spatial)`` array."""
-    out = None
+def _planes(array: np.ndarray, fn: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``fn(plane, out_plane)`` for every ``(n, c)`` plane of an ``(N, C, *spatial)`` array,
+    into one new ``(N, C, *shape)`` array."""
+    out = np.empty(array.shape[:2] + tuple(shape), dtype=dtype)
     for index in np.ndindex(*array.shape[:2]):
-        result = fn(array[index])
-        if out is None:
-            out = np.empty(array.shape[:2] + result.shape, dtype=result.dtype)
-        out[index] = result
-    return out  # type: ignore[return-value]
+        view = out[index]
+        result = fn(array[index], view)
+        if result is not view:
+            view[...] = result
+    return out
 
 
 def _adjoint(grad: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
@@ -274,16 +275,18 @@ def _opencv_function() -> Any:
             array = x.detach().contiguous().numpy()
             work = array.dtype
             ctx.settings = (kernel, anchor, mode, method, terms, work)
-            out = _planes(array, lambda plane: filter_numpy(plane, kernel, anchor, mode, cval,
-                                                            method, terms, work))
+            out = _planes(array, lambda plane, dst: filter_numpy(
+                plane, kernel, anchor, mode, cval, method, terms, work, dst),
+                array.shape[2:], work)
             return torch.from_numpy(out)
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
             kernel, anchor, mode, method, terms, work = ctx.settings
             array = grad.detach().contiguous().numpy().astype(work, copy=False)
-            out = _planes(array, lambda plane: _adjoint(plane, kernel, anchor, mode, method,
-                                                        terms, work))
+            out = _planes(array, lambda plane, dst: _adjoint(plane, kernel, anchor, mode,
+                                                             method, terms, work),
+                          array.shape[2:], work)
             return torch.from_numpy(out), None, None, None, None, None, None
 
     return OpenCVFilter
