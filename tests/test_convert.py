@@ -207,3 +207,78 @@ def test_exception():
         depthwise_factors(conv.weight, rtol=-1)
     with pytest.raises(ValueError, match="`input_size`"):
         convert(nn.Sequential(conv), rank=1, input_size=(3, 0, 8))
+
+
+def test_save_load_round_trip_is_safe_and_exact(tmp_path):
+    from sepconv.convert import load, save
+
+    model = _model().eval()
+    converted, report = convert(model, rank=2)
+    path = tmp_path / "converted.pt"
+    save(converted, report, path, metadata={"model": "test"})
+    payload = torch.load(path, weights_only=True)
+    assert payload["conversion"] == [{"name": "0", "method": "depthwise", "rank": 2},
+                                     {"name": "2.0", "method": "depthwise", "rank": 2}]
+    restored = load(path, _model())
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(restored(x), converted.eval()(x))
+    assert [p.name for p in tmp_path.iterdir()] == ["converted.pt"]
+
+
+def test_rebuild_exception():
+    from sepconv.convert import rebuild
+
+    with pytest.raises(ValueError, match="'missing', which the model does not have"):
+        rebuild(_model(), [{"name": "missing", "method": "depthwise", "rank": 1}])
+    with pytest.raises(ValueError, match="a ReLU, not an nn.Conv1d/2d/3d"):
+        rebuild(_model(), [{"name": "1", "method": "depthwise", "rank": 1}])
+    with pytest.raises(ValueError, match="entries must be dicts"):
+        rebuild(_model(), [("0", "depthwise", 1)])
+
+
+def test_cli_convert(tmp_path, capsys):
+    from sepconv.cli import main
+    from sepconv.convert import load
+    from sepconv.models import create_model
+
+    model = create_model("mnist_conv").eval()
+    weights = tmp_path / "weights.pt"
+    torch.save(model.state_dict(), weights)
+    out = tmp_path / "converted.pt"
+    status = main(["convert", "mnist_conv", str(out), "--weights", str(weights), "--rank", "2",
+                   "--input-size", "1x1x28x28", "--min-speedup", "0"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "replaced" in printed and out.exists()
+    restored = load(out, create_model("mnist_conv"))
+    assert any(isinstance(m, SeparableConv2d) for m in restored.modules())
+    # An existing output is not overwritten without --force; a pickled model needs an opt-in.
+    for argv, message in (
+        (["convert", "mnist_conv", str(out), "--rank", "2"], "exists; pass --force"),
+        (["convert", str(weights), str(tmp_path / "b.pt"), "--rank", "2"], "--trust-pickle"),
+        (["convert", "mnist_conv", str(tmp_path / "no" / "c.pt"), "--rank", "2"],
+         "does not exist"),
+        (["convert", "nope", str(tmp_path / "d.pt"), "--rank", "2"], "nope"),
+        (["convert", "mnist_conv", str(tmp_path / "e.pt")], "one of the arguments"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "b.pt").exists() and not (tmp_path / "d.pt").exists()
+
+
+def test_convert_conv_with_declared_keras_padding():
+    from sepconv.models.mobilenet import Conv2dSame
+
+    conv = Conv2dSame(4, 16, 3, stride=2).double()
+    layer, error = to_separable(conv, rank=9)
+    assert error < 1e-12 and layer.padding == "same"
+    for size in (9, 10):
+        x = torch.randn(1, 4, size, size, dtype=torch.float64)
+        torch.testing.assert_close(layer(x), conv(x), rtol=1e-10, atol=1e-10)
+
+    class Opaque(nn.Conv2d):
+        pass
+
+    _, report = convert(nn.Sequential(Opaque(3, 4, 3)), rank=1)
+    assert "without declaring its padding" in report.skipped[0].reason

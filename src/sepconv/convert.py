@@ -72,6 +72,9 @@ __all__ = [
     "spatial_factors",
     "to_separable",
     "convert",
+    "rebuild",
+    "save",
+    "load",
 ]
 
 _CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
@@ -215,10 +218,23 @@ def spatial_factors(
     return column, row, (part.error / norm if norm else 0.0)
 
 
+def _dims(conv: nn.Module) -> int | None:
+    """Spatial dimensions of a convolution sepconv can convert, else ``None``.
+
+    Plain ``nn.Conv1d/2d/3d`` qualify, and subclasses that say which padding they apply through
+    a ``keras_padding`` attribute ('valid', 'same' or (before, after) pairs), like
+    ``sepconv.models.mobilenet.Conv2dSame``.
+    """
+    for cls, n in _CONVS.items():
+        if type(conv) is cls or (isinstance(conv, cls) and hasattr(conv, "keras_padding")):
+            return n
+    return None
+
+
 def _padding_of(conv: nn.Module) -> Any:
     # nn.ConvNd keeps symmetric ints or the strings 'same' (stride 1 only, where torch and
-    # TensorFlow agree) and 'valid'.
-    return conv.padding
+    # TensorFlow agree) and 'valid'; subclasses with their own padding declare it.
+    return getattr(conv, "keras_padding", conv.padding)
 
 
 def to_separable(conv: nn.Module, method: str = "depthwise", rank: int | None = None,
@@ -238,44 +254,53 @@ def to_separable(conv: nn.Module, method: str = "depthwise", rank: int | None = 
     >>> type(layer).__name__, layer.intermediate_channels, error < 1e-6
     ('SpatiallySeparableConv2d', 12, True)
     """
-    from . import nn as snn
+    method = check_choice("method", method, METHODS)
+    _check_conv(conv, method)
+    if method == "depthwise":
+        dw, pw, error = depthwise_factors(conv.weight, rank, rtol)
+        layer = _empty_layer(conv, method, dw.shape[0] // conv.in_channels)
+        with torch.no_grad():
+            layer.depthwise.weight.copy_(torch.from_numpy(dw))
+            layer.pointwise.weight.copy_(torch.from_numpy(pw))
+            if conv.bias is not None:
+                layer.pointwise.bias.copy_(conv.bias)
+        return layer, error
+    column, row, error = spatial_factors(conv.weight, rank, rtol)
+    layer = _empty_layer(conv, method, column.shape[0])
+    with torch.no_grad():
+        layer.column.weight.copy_(torch.from_numpy(column))
+        layer.row.weight.copy_(torch.from_numpy(row))
+        if conv.bias is not None:
+            layer.row.bias.copy_(conv.bias)
+    return layer, error
 
-    n = _CONVS.get(type(conv))
+
+def _check_conv(conv: nn.Module, method: str) -> int:
+    n = _dims(conv)
     if n is None:
         raise SepconvTypeError(
             f"`conv` must be an nn.Conv1d, nn.Conv2d or nn.Conv3d, got {type(conv).__name__}")
     if conv.groups != 1:
         raise SepconvValueError(f"`conv` must have groups=1, got groups={conv.groups}")
-    method = check_choice("method", method, METHODS)
-    weight = conv.weight
-    common = {"device": weight.device, "dtype": weight.dtype}
-    has_bias = conv.bias is not None
-    if method == "depthwise":
-        dw, pw, error = depthwise_factors(weight, rank, rtol)
-        multiplier = dw.shape[0] // conv.in_channels
-        cls = {1: snn.SeparableConv1d, 2: snn.SeparableConv2d, 3: snn.SeparableConv3d}[n]
-        layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                    _padding_of(conv), conv.dilation, depth_multiplier=multiplier,
-                    bias=has_bias, padding_mode=conv.padding_mode, **common)
-        with torch.no_grad():
-            layer.depthwise.weight.copy_(torch.from_numpy(dw))
-            layer.pointwise.weight.copy_(torch.from_numpy(pw))
-            if has_bias:
-                layer.pointwise.bias.copy_(conv.bias)
-        return layer, error
-    if n != 2:
+    if method == "spatial" and n != 2:
         raise SepconvValueError(f"method 'spatial' needs an nn.Conv2d, got {type(conv).__name__}")
-    column, row, error = spatial_factors(weight, rank, rtol)
-    layer = snn.SpatiallySeparableConv2d(
+    return n
+
+
+def _empty_layer(conv: nn.Module, method: str, rank: int) -> nn.Module:
+    """The separable layer that replaces ``conv`` with ``rank`` terms, weights not yet set."""
+    from . import nn as snn
+
+    n = _check_conv(conv, method)
+    common = {"bias": conv.bias is not None, "padding_mode": conv.padding_mode,
+              "device": conv.weight.device, "dtype": conv.weight.dtype}
+    if method == "depthwise":
+        cls = {1: snn.SeparableConv1d, 2: snn.SeparableConv2d, 3: snn.SeparableConv3d}[n]
+        return cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                   _padding_of(conv), conv.dilation, depth_multiplier=rank, **common)
+    return snn.SpatiallySeparableConv2d(
         conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, _padding_of(conv),
-        conv.dilation, intermediate_channels=column.shape[0], bias=has_bias,
-        padding_mode=conv.padding_mode, **common)
-    with torch.no_grad():
-        layer.column.weight.copy_(torch.from_numpy(column))
-        layer.row.weight.copy_(torch.from_numpy(row))
-        if has_bias:
-            layer.row.bias.copy_(conv.bias)
-    return layer, error
+        conv.dilation, intermediate_channels=rank, **common)
 
 
 @dataclass(frozen=True)
@@ -356,7 +381,8 @@ def _input_shapes(model: nn.Module, input_size: Sequence[int]) -> dict[nn.Module
     def record(module: nn.Module, args: tuple) -> None:
         shapes.setdefault(module, tuple(args[0].shape))
 
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if type(m) in _CONVS]
+    hooks = [m.register_forward_pre_hook(record) for m in model.modules()
+             if _dims(m) is not None]
     try:
         parameter = next(model.parameters(), None)
         kwargs = {} if parameter is None else {"device": parameter.device,
@@ -373,9 +399,10 @@ def _input_shapes(model: nn.Module, input_size: Sequence[int]) -> dict[nn.Module
 
 
 def _conv_cost(conv: nn.Module, shape: tuple) -> _cost.Cost:
-    n = _CONVS[type(conv)]
+    n = _dims(conv)
     spatial = shape[-n:]
-    padding = conv.padding if isinstance(conv.padding, str) else tuple(conv.padding)
+    padding = _padding_of(conv)
+    padding = padding if isinstance(padding, str) else tuple(padding)
     return _cost.conv((*spatial, shape[-n - 1]), conv.kernel_size, conv.out_channels,
                       stride=conv.stride, padding=padding, dilation=conv.dilation,
                       groups=conv.groups, bias=conv.bias is not None,
@@ -383,7 +410,7 @@ def _conv_cost(conv: nn.Module, shape: tuple) -> _cost.Cost:
 
 
 def _skip_reason(conv: nn.Module, method: str) -> str | None:
-    n = _CONVS[type(conv)]
+    n = _dims(conv)
     if conv.groups != 1:
         return f"grouped (groups={conv.groups})"
     if math.prod(conv.kernel_size) == 1:
@@ -471,7 +498,14 @@ def convert(
             name = f"{prefix}{child_name}"
             if isinstance(child, own):
                 continue
-            if type(child) not in _CONVS:
+            if _dims(child) is None:
+                if isinstance(child, tuple(_CONVS)):
+                    rows.append(LayerReport(
+                        name, _describe(child), False,
+                        f"{type(child).__name__} subclasses a convolution without declaring "
+                        f"its padding (keras_padding)",
+                        parameters_before=sum(p.numel() for p in child.parameters())))
+                    continue
                 visit(child, f"{name}.")
                 continue
             params = sum(p.numel() for p in child.parameters())
@@ -519,3 +553,90 @@ def convert(
         diff = float(torch.linalg.vector_norm((got - expected).double()))
         output_error = diff / norm if norm else diff
     return target, ConversionReport(tuple(rows), output_error)
+
+
+def _plan(layers: Any) -> list[dict[str, Any]]:
+    """``[{'name', 'method', 'rank'}, ...]`` of the replaced layers, from a report or a list."""
+    if isinstance(layers, ConversionReport):
+        return [{"name": r.name, "method": r.method, "rank": r.rank} for r in layers.replaced]
+    if not isinstance(layers, Sequence) or isinstance(layers, str):
+        raise SepconvTypeError(
+            f"`layers` must be a ConversionReport or a list of {{'name', 'method', 'rank'}} "
+            f"dicts, got {type(layers).__name__}")
+    plan = []
+    for entry in layers:
+        if not isinstance(entry, dict) or not {"name", "method", "rank"} <= set(entry):
+            raise SepconvValueError(
+                f"`layers` entries must be dicts with 'name', 'method' and 'rank', got {entry!r}")
+        plan.append({"name": entry["name"], "method": check_choice("method", entry["method"],
+                                                                  METHODS),
+                     "rank": check_positive_int("rank", entry["rank"])})
+    return plan
+
+
+def rebuild(model: nn.Module, layers: Any, *, inplace: bool = False) -> nn.Module:
+    """Give ``model`` the structure of a converted model, so that its state dict loads.
+
+    ``layers`` is a :class:`ConversionReport` or the list saved by :func:`save`. The named
+    convolutions are replaced by separable layers of the recorded method and rank; their
+    weights are left as initialised, to be overwritten by ``load_state_dict``.
+    """
+    if not isinstance(model, nn.Module):
+        raise SepconvTypeError(f"`model` must be an nn.Module, got {type(model).__name__}")
+    target = model if inplace else copy.deepcopy(model)
+    for entry in _plan(layers):
+        try:
+            conv = target.get_submodule(entry["name"])
+        except AttributeError:
+            raise SepconvValueError(
+                f"`layers` names {entry['name']!r}, which the model does not have") from None
+        if _dims(conv) is None:
+            raise SepconvValueError(
+                f"`layers` names {entry['name']!r}, a {type(conv).__name__}, not an "
+                f"nn.Conv1d/2d/3d")
+        parent_name, _, child = entry["name"].rpartition(".")
+        parent = target.get_submodule(parent_name) if parent_name else target
+        setattr(parent, child, _empty_layer(conv, entry["method"], entry["rank"]))
+    return target
+
+
+def save(model: nn.Module, report: ConversionReport, path: str | Any, *,
+         metadata: dict[str, Any] | None = None) -> None:
+    """Save a converted model as ``{'state_dict', 'conversion', 'metadata'}``, atomically.
+
+    The file holds tensors, strings and numbers only, so :func:`load` reads it with
+    ``torch.load(..., weights_only=True)``: no pickled code runs.
+    """
+    import os
+    import tempfile
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"`path`: the folder {folder!r} does not exist")
+    payload = {"state_dict": model.state_dict(), "conversion": _plan(report),
+               "metadata": dict(metadata or {})}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load(path: str | Any, model: nn.Module) -> nn.Module:
+    """Load a file written by :func:`save` into a copy of ``model`` (the unconverted network).
+
+    Reads with ``weights_only=True``, rebuilds the separable layers, loads the state dict
+    strictly and returns the converted model in eval mode.
+    """
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or not {"state_dict", "conversion"} <= set(payload):
+        raise SepconvValueError(
+            f"`path` {str(path)!r} is not a file written by sepconv.convert.save (it has no "
+            f"'state_dict' and 'conversion' entries)")
+    target = rebuild(model, payload["conversion"])
+    target.load_state_dict(payload["state_dict"])
+    return target.eval()

@@ -124,6 +124,11 @@ class Conv2dSame(nn.Conv2d):
                          padding=total // 2 if static else 0, bias=bias)
         self._dynamic = not static
 
+    @property
+    def keras_padding(self) -> str:
+        """The padding this layer applies, as Keras names it (read by :mod:`sepconv.convert`)."""
+        return "same"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._dynamic:
             # int(): under tracing (TorchScript, ONNX export) sizes are traced tensors.
