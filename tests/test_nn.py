@@ -88,7 +88,8 @@ def test_smoke():
 
 def test_public_names():
     assert sorted(snn.__all__) == sorted([
-        "DepthwiseConv1d", "DepthwiseConv2d", "DepthwiseConv3d", "SeparableConv1d",
+        "DepthwiseConv1d", "DepthwiseConv2d", "DepthwiseConv3d", "PointwiseConv1d",
+        "PointwiseConv2d", "PointwiseConv3d", "SeparableConv1d",
         "SeparableConv2d", "SeparableConv3d", "SpatiallySeparableConv2d", "functional",
         "load_keras_weights", "to_keras_weights"])
     assert sorted(SF.__all__) == sorted([
@@ -243,6 +244,41 @@ def test_memory_format_is_preserved(n):
     assert x.is_contiguous()  # input untouched
 
 
+def test_channels_last_1d_input_stays_channels_last():
+    torch.manual_seed(11)
+    layer = snn.SeparableConv1d(6, 4, 3, stride=2, padding="same")
+    x = torch.randn(2, 6, 9)
+    x_nlc = x.transpose(1, 2).contiguous().transpose(1, 2)  # (N, C, L) with channel stride 1
+    y, y_nlc = layer(x), layer(x_nlc)
+    assert y.is_contiguous() and y_nlc.stride(1) == 1
+    torch.testing.assert_close(y, y_nlc)
+
+
+def test_pointwise_writes_caller_format_directly():
+    torch.manual_seed(12)
+    conv = snn.PointwiseConv2d(8, 5, 1)
+    y = torch.randn(2, 8, 6, 7).contiguous(memory_format=torch.channels_last)
+    expected = F.conv2d(y.contiguous(), conv.weight, conv.bias)
+    out = conv(y, contiguous_output=True)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(conv(y), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_model_surgery_on_children():
+    """A pointwise child replaced by a plain nn.Conv2d still gives the same result."""
+    torch.manual_seed(13)
+    layer = snn.SeparableConv2d(4, 6, 3, stride=2, padding="same")
+    x = torch.randn(2, 4, 8, 8)
+    expected = layer(x)
+    plain = nn.Conv2d(4, 6, 1)
+    plain.load_state_dict(layer.pointwise.state_dict())
+    layer.pointwise = plain
+    y = layer(x)
+    assert y.is_contiguous()
+    torch.testing.assert_close(y, expected)
+
+
 def test_unbatched_input():
     torch.manual_seed(6)
     for layer, shape in ((snn.SeparableConv2d(3, 4, 3, padding="same"), (3, 6, 6)),
@@ -363,7 +399,7 @@ def test_forward_hooks_see_conv_children():
             module.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__,
                                                                       tuple(o.shape))))
     layer(torch.randn(1, 4, 8, 8))
-    assert seen == [("DepthwiseConv2d", (1, 4, 4, 4)), ("Conv2d", (1, 6, 4, 4))]
+    assert seen == [("DepthwiseConv2d", (1, 4, 4, 4)), ("PointwiseConv2d", (1, 6, 4, 4))]
 
 
 # ------------------------------------------------------------------------------ torch.compile

@@ -2,7 +2,9 @@
 
 Layers (:mod:`sepconv.nn.modules`): :class:`DepthwiseConv1d`, :class:`DepthwiseConv2d`,
 :class:`DepthwiseConv3d`, :class:`SeparableConv1d`, :class:`SeparableConv2d`,
-:class:`SeparableConv3d`, :class:`SpatiallySeparableConv2d`. Functional forms:
+:class:`SeparableConv3d`, :class:`SpatiallySeparableConv2d`, and the 1x1
+:class:`PointwiseConv1d` / :class:`PointwiseConv2d` / :class:`PointwiseConv3d` they use.
+Functional forms:
 :mod:`sepconv.nn.functional`. Keras weight interchange: :func:`load_keras_weights`,
 :func:`to_keras_weights` (:mod:`sepconv.nn.keras`).
 
@@ -25,6 +27,9 @@ from .modules import (
     DepthwiseConv1d,
     DepthwiseConv2d,
     DepthwiseConv3d,
+    PointwiseConv1d,
+    PointwiseConv2d,
+    PointwiseConv3d,
     SeparableConv1d,
     SeparableConv2d,
     SeparableConv3d,
@@ -35,6 +40,9 @@ __all__ = [
     "DepthwiseConv1d",
     "DepthwiseConv2d",
     "DepthwiseConv3d",
+    "PointwiseConv1d",
+    "PointwiseConv2d",
+    "PointwiseConv3d",
     "SeparableConv1d",
     "SeparableConv2d",
     "SeparableConv3d",

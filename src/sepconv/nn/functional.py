@@ -163,27 +163,55 @@ def _axes(n: int) -> str:
     return {1: "L", 2: "H, W", 3: "D, H, W"}[n]
 
 
-def _exporting() -> bool:
-    """True while ONNX export or tracing records the graph: memory formats are not exported."""
-    return (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
-            or torch.compiler.is_exporting())
+_FAST_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-def _uses_channels_last(x: Tensor, n: int) -> bool:
-    """Whether the fast path runs this input channels-last (2-D / 3-D inputs on the CPU)."""
-    return (n in _CHANNELS_LAST and x.device.type == "cpu" and x.dim() == n + 2
-            and not _exporting())
+def _plain_requested() -> bool:
+    """True when the plain composition (F.pad + convolutions as written) must run.
+
+    While ONNX export or tracing records a graph, and while a dispatch mode such as
+    ``torch.utils.flop_counter.FlopCounterMode`` watches the operators, the layers run exactly
+    the convolutions the cost model counts, in the caller's memory format.
+    """
+    if (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+            or torch.compiler.is_exporting()):
+        return True
+    if torch.compiler.is_compiling():
+        return False
+    return torch._C._len_torch_dispatch_stack() > 0
 
 
-def _to_channels_last(x: Tensor, n: int) -> Tensor:
+def _fast(x: Tensor, n: int) -> bool:
+    """Whether the fast CPU path runs: channels-last inside, caller's format outside."""
+    return (x.device.type == "cpu" and x.dtype in _FAST_DTYPES and x.dim() == n + 2
+            and not _plain_requested())
+
+
+def _in_run_format(x: Tensor, n: int) -> bool:
+    """Channels-last: ``(N, *spatial, C)`` in memory (for 1-D, ``(N, L, C)``)."""
+    if n == 1:
+        return x.transpose(1, 2).is_contiguous()
+    return x.is_contiguous(memory_format=_CHANNELS_LAST[n])
+
+
+def _enter(x: Tensor, n: int) -> Tensor:
+    """``x`` in the run format (one copy at most)."""
+    if n == 1:
+        return x if _in_run_format(x, 1) else x.transpose(1, 2).contiguous().transpose(1, 2)
     return x.contiguous(memory_format=_CHANNELS_LAST[n])
 
 
-def _restore_format(y: Tensor, x: Tensor, n: int) -> Tensor:
-    """Return ``y`` in the memory format of the caller's ``x``."""
-    if x.is_contiguous() or not x.is_contiguous(memory_format=_CHANNELS_LAST[n]):
-        return y.contiguous()
-    return y.contiguous(memory_format=_CHANNELS_LAST[n])
+def _caller_is_channels_last(x: Tensor, n: int) -> bool:
+    return not x.is_contiguous() and _in_run_format(x, n)
+
+
+def _leave(y: Tensor, x: Tensor, n: int) -> Tensor:
+    """``y`` (run format) in the memory format of the caller's ``x``."""
+    return y if _caller_is_channels_last(x, n) else y.contiguous()
+
+
+def _pad_flat(pads: Pads) -> tuple[int, ...]:
+    return tuple(p for pair in reversed(pads) for p in pair)
 
 
 def _conv(
@@ -197,22 +225,89 @@ def _conv(
     dilation: tuple[int, ...],
     groups: int,
     padding_mode: str,
+    extend_kernel: bool = False,
 ) -> Tensor:
-    """One convolution with Keras padding; ``x`` is batched and already in its run format."""
+    """One convolution with Keras padding on a batched ``x``, in ``x``'s memory format.
+
+    Symmetric zero padding stays inside the convolution. Asymmetric zero padding (Keras
+    'same' at stride 2 on an even size: one row at the bottom) is, with ``extend_kernel``,
+    turned into symmetric padding plus leading zero taps on the kernel: the same products
+    with the input, with no padded copy of the input (cheap for a depthwise kernel). Other
+    padding goes through ``F.pad``.
+    """
     # int(): under tracing (ONNX export) sizes are traced tensors; the graph is shape-specific.
     spatial = tuple(int(size) for size in x.shape[-n:])
     kernel_size = tuple(int(k) for k in weight.shape[-n:])
     pads = _resolve_pads(spatial, kernel_size, stride, dilation, spec)
     _check_fits(spatial, kernel_size, dilation, pads, padding_mode)
     conv = _CONV[n]
-    if padding_mode == "zeros" and all(before == after for before, after in pads):
-        return conv(x, weight, bias, stride, tuple(before for before, _ in pads), dilation,
-                    groups)
+    if padding_mode == "zeros":
+        if all(before == after for before, after in pads):
+            return conv(x, weight, bias, stride, tuple(before for before, _ in pads), dilation,
+                        groups)
+        if extend_kernel:
+            sym = tuple(max(pair) for pair in pads)
+            taps = tuple(((p - before) // d, (p - after) // d)
+                         for p, (before, after), d in zip(sym, pads, dilation))
+            if all((p - before) % d == 0 and (p - after) % d == 0
+                   for p, (before, after), d in zip(sym, pads, dilation)):
+                return conv(x, F.pad(weight, _pad_flat(taps)), bias, stride, sym, dilation,
+                            groups)
     if any(before or after for before, after in pads):
-        flat = tuple(p for pair in reversed(pads) for p in pair)
         mode = "constant" if padding_mode == "zeros" else padding_mode
-        x = F.pad(x, flat, mode=mode)
+        x = F.pad(x, _pad_flat(pads), mode=mode)
     return conv(x, weight, bias, stride, 0, dilation, groups)
+
+
+def _depthwise_core(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    *,
+    n: int,
+    stride: tuple[int, ...],
+    spec: str | Pads,
+    dilation: tuple[int, ...],
+    padding_mode: str,
+    fast: bool,
+) -> Tensor:
+    """Depthwise step on a batched ``x`` (in the run format when ``fast``); same format out."""
+    if fast and n == 1:
+        # 1-D runs as 2-D channels-last with a 1 x k kernel: (N, C, 1, L) is a view.
+        lifted = spec if isinstance(spec, str) else ((0, 0), *spec)
+        y = _conv(x.unsqueeze(2), weight.unsqueeze(2), bias, n=2, stride=(1, *stride),
+                  spec=lifted, dilation=(1, *dilation), groups=int(x.shape[1]),
+                  padding_mode=padding_mode, extend_kernel=True)
+        return y.squeeze(2)
+    return _conv(x, weight, bias, n=n, stride=stride, spec=spec, dilation=dilation,
+                 groups=int(x.shape[1]), padding_mode=padding_mode, extend_kernel=fast)
+
+
+def _pointwise_core(
+    y: Tensor, weight: Tensor, bias: Tensor | None, *, n: int, fast: bool,
+    contiguous_output: bool,
+) -> Tensor:
+    """1x1 convolution. On the fast path a channels-last ``y`` gives a channels-last result,
+    or, with ``contiguous_output``, a contiguous (NCHW) one written directly by one batched
+    matrix product (``W @ y[n]^T``), with no conversion pass."""
+    if not fast or not _in_run_format(y, n):
+        out = _CONV[n](y, weight, bias)
+        return out.contiguous() if contiguous_output else out
+    batch, channels = int(y.shape[0]), int(y.shape[1])
+    spatial = tuple(int(size) for size in y.shape[2:])
+    matrix = weight.reshape(weight.shape[0], channels)
+    rows = y.movedim(1, -1).reshape(batch, -1, channels)  # (N, L, C), a view
+    if contiguous_output:
+        # bmm on the transposed view reads it in place (matmul would copy it first).
+        expanded = matrix.expand(batch, -1, -1)
+        if bias is None:
+            out = torch.bmm(expanded, rows.transpose(1, 2))  # (N, F, L)
+        else:
+            out = torch.baddbmm(bias.view(1, -1, 1), expanded, rows.transpose(1, 2))
+        return out.view(batch, -1, *spatial)
+    if n == 1:
+        return F.linear(rows, matrix, bias).transpose(1, 2)
+    return _CONV[n](y, weight, bias)
 
 
 def _check_weight(name: str, weight: Any, n: int) -> Tensor:
@@ -256,11 +351,11 @@ def _depthwise(
         )
     unbatched = _check_input(input, n, channels)
     x = input.unsqueeze(0) if unbatched else input
-    run = _to_channels_last(x, n) if _uses_channels_last(x, n) else x
-    y = _conv(run, weight, bias, n=n, stride=stride, spec=spec, dilation=dilation,
-              groups=channels, padding_mode=padding_mode)
-    if run is not x:
-        y = _restore_format(y, x, n)
+    fast = _fast(x, n)
+    y = _depthwise_core(_enter(x, n) if fast else x, weight, bias, n=n, stride=stride,
+                        spec=spec, dilation=dilation, padding_mode=padding_mode, fast=fast)
+    if fast:
+        y = _leave(y, x, n)
     return y.squeeze(0) if unbatched else y
 
 
@@ -423,12 +518,12 @@ def _separable(
         )
     unbatched = _check_input(input, n, channels)
     x = input.unsqueeze(0) if unbatched else input
-    run = _to_channels_last(x, n) if _uses_channels_last(x, n) else x
-    y = _conv(run, depthwise_weight, depthwise_bias, n=n, stride=stride, spec=spec,
-              dilation=dilation, groups=channels, padding_mode=padding_mode)
-    y = _CONV[n](y, pointwise_weight, bias)
-    if run is not x:
-        y = _restore_format(y, x, n)
+    fast = _fast(x, n)
+    y = _depthwise_core(_enter(x, n) if fast else x, depthwise_weight, depthwise_bias, n=n,
+                        stride=stride, spec=spec, dilation=dilation, padding_mode=padding_mode,
+                        fast=fast)
+    y = _pointwise_core(y, pointwise_weight, bias, n=n, fast=fast,
+                        contiguous_output=fast and not _caller_is_channels_last(x, n))
     return y.squeeze(0) if unbatched else y
 
 
@@ -681,11 +776,12 @@ def spatially_separable_conv2d(
             f"pass's {first_weight.shape[0]} channels with `groups`={groups}")
     first, second = _spatial_plan(spec, order, kernel_size, stride, dilation)
     x = input.unsqueeze(0) if unbatched else input
-    run = _to_channels_last(x, 2) if _uses_channels_last(x, 2) else x
+    fast = _fast(x, 2)
+    run = _enter(x, 2) if fast else x
     y = _conv(run, first_weight, None, n=2, stride=first["stride"], spec=first["spec"],
               dilation=first["dilation"], groups=groups, padding_mode=padding_mode)
     y = _conv(y, second_weight, bias, n=2, stride=second["stride"], spec=second["spec"],
               dilation=second["dilation"], groups=groups, padding_mode=padding_mode)
-    if run is not x:
-        y = _restore_format(y, x, 2)
+    if fast:
+        y = _leave(y, x, 2)
     return y.squeeze(0) if unbatched else y

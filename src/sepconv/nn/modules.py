@@ -38,6 +38,9 @@ from .._checks import (
 from . import functional as SF
 
 __all__ = [
+    "PointwiseConv1d",
+    "PointwiseConv2d",
+    "PointwiseConv3d",
     "DepthwiseConv1d",
     "DepthwiseConv2d",
     "DepthwiseConv3d",
@@ -95,20 +98,23 @@ class _KerasPaddingConv:
         self.padding_mode = padding_mode
 
     def forward(self, input: Tensor) -> Tensor:
-        """Convolve ``input`` ``(N, C, *spatial)`` or ``(C, *spatial)``."""
+        """Convolve ``input`` ``(N, C, *spatial)`` or ``(C, *spatial)``; same memory format out."""
         n = self._n
         unbatched = SF._check_input(input, n, self.in_channels)  # type: ignore[attr-defined]
         x = input.unsqueeze(0) if unbatched else input
-        run = SF._to_channels_last(x, n) if SF._uses_channels_last(x, n) else x
-        y = SF._conv(run, self.weight, self.bias,  # type: ignore[attr-defined]
-                     n=n, stride=self.stride,  # type: ignore[attr-defined]
-                     spec=_spec_from_attribute(self.padding, n),  # type: ignore[attr-defined]
-                     dilation=self.dilation,  # type: ignore[attr-defined]
-                     groups=self.groups,  # type: ignore[attr-defined]
-                     padding_mode=self.padding_mode)  # type: ignore[attr-defined]
-        if run is not x:
-            y = SF._restore_format(y, x, n)
+        fast = SF._fast(x, n)
+        y = self._run(SF._enter(x, n) if fast else x, fast)
+        if fast:
+            y = SF._leave(y, x, n)
         return y.squeeze(0) if unbatched else y
+
+    def _run(self, x: Tensor, fast: bool) -> Tensor:
+        return SF._conv(x, self.weight, self.bias,  # type: ignore[attr-defined]
+                        n=self._n, stride=self.stride,  # type: ignore[attr-defined]
+                        spec=_spec_from_attribute(self.padding, self._n),  # type: ignore
+                        dilation=self.dilation,  # type: ignore[attr-defined]
+                        groups=self.groups,  # type: ignore[attr-defined]
+                        padding_mode=self.padding_mode)  # type: ignore[attr-defined]
 
 
 class _DepthwiseConvNd(_KerasPaddingConv):
@@ -135,6 +141,13 @@ class _DepthwiseConvNd(_KerasPaddingConv):
             dtype=dtype)
         self.depth_multiplier = multiplier
         self._setup(spec, padding_mode)
+
+    def _run(self, x: Tensor, fast: bool) -> Tensor:
+        return SF._depthwise_core(
+            x, self.weight, self.bias, n=self._n, stride=self.stride,  # type: ignore
+            spec=_spec_from_attribute(self.padding, self._n),  # type: ignore[attr-defined]
+            dilation=self.dilation, padding_mode=self.padding_mode,  # type: ignore
+            fast=fast)
 
     def cost(self, input_shape: Any) -> _cost.Cost:
         """Exact cost for an input of torch shape ``(N, C, *spatial)`` or ``(C, *spatial)``."""
@@ -213,6 +226,49 @@ class DepthwiseConv3d(_DepthwiseConvNd, nn.Conv3d):
     __doc__ = _DEPTHWISE_DOC.format(n=3, k="3D (Keras has none)", axes="D, H, W",
                                     axes_out="D_out, H_out, W_out", example="4, 9, 8",
                                     example_out="2, 5, 4", mults=16 * 27 * 2 * 5 * 4)
+
+
+class _PointwiseConvNd:
+    """Mixin for the 1x1 ``nn.ConvNd`` of a separable layer (the fast CPU path, see forward)."""
+
+    _n: int
+
+    def forward(self, input: Tensor, contiguous_output: bool = False) -> Tensor:
+        """1x1 convolution of a batched ``input``.
+
+        A channels-last ``input`` gives a channels-last result on the CPU, or a contiguous
+        one with ``contiguous_output`` (written directly by a batched matrix product).
+        """
+        return SF._pointwise_core(input, self.weight, self.bias,  # type: ignore[attr-defined]
+                                  n=self._n, fast=SF._fast(input, self._n),
+                                  contiguous_output=contiguous_output)
+
+
+class PointwiseConv1d(_PointwiseConvNd, nn.Conv1d):
+    """The 1x1 ``nn.Conv1d`` of :class:`SeparableConv1d` (fast on channels-last inputs)."""
+
+    _n = 1
+
+
+class PointwiseConv2d(_PointwiseConvNd, nn.Conv2d):
+    """The 1x1 ``nn.Conv2d`` of :class:`SeparableConv2d` (fast on channels-last inputs).
+
+    Examples
+    --------
+    >>> import torch
+    >>> conv = PointwiseConv2d(8, 4, 1)
+    >>> x = torch.randn(2, 8, 5, 5).contiguous(memory_format=torch.channels_last)
+    >>> conv(x, contiguous_output=True).is_contiguous()
+    True
+    """
+
+    _n = 2
+
+
+class PointwiseConv3d(_PointwiseConvNd, nn.Conv3d):
+    """The 1x1 ``nn.Conv3d`` of :class:`SeparableConv3d` (fast on channels-last inputs)."""
+
+    _n = 3
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,19 +363,27 @@ class _SeparableConvNd(nn.Module):
         return self.depthwise.padding_mode  # type: ignore[return-value]
 
     def forward(self, input: Tensor) -> Tensor:
-        """Depthwise, then norm and activation when given, then pointwise."""
+        """Depthwise, then norm and activation when given, then pointwise.
+
+        On the CPU the input is made channels-last once (no copy when it already is), both
+        steps run there, and the pointwise step writes the result directly in the caller's
+        memory format.
+        """
         n = self._n
         unbatched = SF._check_input(input, n, self.in_channels)
         x = input.unsqueeze(0) if unbatched else input
-        run = SF._to_channels_last(x, n) if SF._uses_channels_last(x, n) else x
-        y = self.depthwise(run)
+        fast = SF._fast(x, n)
+        y = self.depthwise(SF._enter(x, n) if fast else x)
         if "norm" in self._modules:
             y = self.norm(y)
         if "act" in self._modules:
             y = self.act(y)
-        y = self.pointwise(y)
-        if run is not x:
-            y = SF._restore_format(y, x, n)
+        if isinstance(self.pointwise, _PointwiseConvNd):
+            y = self.pointwise(y, contiguous_output=fast and not SF._caller_is_channels_last(x, n))
+        else:  # replaced by model surgery: a plain module
+            y = self.pointwise(y)
+            if fast:
+                y = SF._leave(y, x, n)
         return y.squeeze(0) if unbatched else y
 
     def cost(self, input_shape: Any) -> _cost.Cost:
@@ -401,7 +465,7 @@ _SEPARABLE_DOC = """{n}-D depthwise separable convolution (Keras ``SeparableConv
 class SeparableConv1d(_SeparableConvNd):
     _n = 1
     _depthwise_cls = DepthwiseConv1d
-    _conv_cls = nn.Conv1d
+    _conv_cls = PointwiseConv1d
     __doc__ = _SEPARABLE_DOC.format(n=1, k="1D", axes="L", axes_out="L_out", example="12",
                                     example_out="8", mults=3 * 5 * 8 + 256 * 3 * 8)
 
@@ -409,7 +473,7 @@ class SeparableConv1d(_SeparableConvNd):
 class SeparableConv2d(_SeparableConvNd):
     _n = 2
     _depthwise_cls = DepthwiseConv2d
-    _conv_cls = nn.Conv2d
+    _conv_cls = PointwiseConv2d
     __doc__ = _SEPARABLE_DOC.format(n=2, k="2D", axes="H, W", axes_out="H_out, W_out",
                                     example="12, 12", example_out="8, 8", mults=53952)
 
@@ -417,7 +481,7 @@ class SeparableConv2d(_SeparableConvNd):
 class SeparableConv3d(_SeparableConvNd):
     _n = 3
     _depthwise_cls = DepthwiseConv3d
-    _conv_cls = nn.Conv3d
+    _conv_cls = PointwiseConv3d
     __doc__ = _SEPARABLE_DOC.format(n=3, k="3D (Keras has none)", axes="D, H, W",
                                     axes_out="D_out, H_out, W_out", example="6, 6, 6",
                                     example_out="2, 2, 2",
@@ -534,12 +598,12 @@ class SpatiallySeparableConv2d(nn.Module):
         """The two passes, channels-last on CPU, output in the caller's memory format."""
         unbatched = SF._check_input(input, 2, self.in_channels)
         x = input.unsqueeze(0) if unbatched else input
-        run = SF._to_channels_last(x, 2) if SF._uses_channels_last(x, 2) else x
+        fast = SF._fast(x, 2)
         first, second = ((self.column, self.row) if self.order == "column_first"
                          else (self.row, self.column))
-        y = second(first(run))
-        if run is not x:
-            y = SF._restore_format(y, x, 2)
+        y = second(first(SF._enter(x, 2) if fast else x))
+        if fast:
+            y = SF._leave(y, x, 2)
         return y.squeeze(0) if unbatched else y
 
     def cost(self, input_shape: Any) -> _cost.Cost:
