@@ -24,27 +24,27 @@ METHODS = ("auto", "direct", "separable", "lowrank", "fft")
 FLOAT64_FACTOR = 1.7
 
 # --- NumPy engine (OpenCV for 2-D kernels), ns per output pixel and channel ----------------
+# Measured with ``python benchmarks/filter.py --calibrate`` (2048 x 2048 float32, 2 busy
+# cores; least-squares fits of the medians).
 # cv2.filter2D, direct: below the DFT threshold, a + b * kernel area.
-_CV_DIRECT = (0.28, 0.052)
+_CV_DIRECT = (0.56, 0.076)
 # cv2.filter2D switches to a DFT when the kernel area reaches 130 (float32 in and out) or 50
 # (other depths); its time then grows slowly with the kernel size: a + b * (kh + kw).
-_CV_DFT = (6.0, 0.06)
-# one cv2.sepFilter2D call: a + b * taps, taps = kh + kw, halved for (anti)symmetric factors
-# (OpenCV folds them).
-_CV_SEPARABLE = (0.55, 0.105)
+_CV_DFT = (14.2, 0.089)
+# one cv2.sepFilter2D call: a + b * taps, taps = kh + kw, about halved for (anti)symmetric
+# factors (OpenCV folds them: (k + 1) // 2 taps per axis).
+_CV_SEPARABLE = (1.15, 0.172)
 # adding one term's result into the accumulator (cv2.add in place)
-_CV_ADD = 0.45
-# scipy.fft-based filtering of the padded image: a + b * log2(padded pixels)
-_FFT = (1.2, 0.45)
+_CV_ADD = 0.3
+# scipy.fft-based filtering of the padded image: a + b * log2(padded pixels); measured 12 to
+# 24 ns per pixel for 1024^2 to 2048^2 images, too noisy for a slope.
+_FFT = (20.0, 0.0)
 # SciPy (N-D kernels): ndimage.correlate a + b * kernel size; correlate1d a + b * taps
 _ND_DIRECT = (1.0, 1.1)
 _ND_PASS = (1.5, 0.9)
-
-# --- torch engine, ns per output pixel and channel -------------------------------------------
-# F.conv2d with the full kernel: a + b * kernel area (single-channel conv is slow on CPU).
-_TORCH_DIRECT = (2.0, 0.85)
-# one separable term through the banded matrix products of the torch engine: a + b * taps
-_TORCH_PASS = (3.0, 0.3)
+# torch tensors on CPU run the NumPy engine (OpenCV) and share its model; on other devices the
+# same ranking holds for F.conv2d against the banded matrix products to within the model's
+# accuracy.
 
 
 @dataclass(frozen=True)
@@ -191,13 +191,8 @@ def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: A
     area = math.prod(kernel_shape)
     taps = [_taps(term) for term in terms]
     out: dict[str, float] = {}
-    if engine == "torch":
-        out["direct"] = scale * (_TORCH_DIRECT[0] + _TORCH_DIRECT[1] * area)
-        sep = [scale * (_TORCH_PASS[0] * len(kernel_shape) + _TORCH_PASS[1] * t) for t in taps]
-    elif len(kernel_shape) == 2:
-        threshold = 130 if source_depth in ("float32", "uint8") and dtype == "float32" else 50
-        if source_depth == "uint8" and dtype == "float32":
-            threshold = 50
+    if len(kernel_shape) == 2:
+        threshold = 130 if source_depth == "float32" and dtype == "float32" else 50
         if area < threshold:
             out["direct"] = scale * (_CV_DIRECT[0] + _CV_DIRECT[1] * area)
         else:
@@ -210,9 +205,8 @@ def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: A
         out["separable"] = sep[0]
     elif sep:
         out["lowrank"] = sum(sep) + scale * _CV_ADD * (len(sep) - 1)
-    if engine != "torch":
-        padded = pixels * math.prod(1 + (k - 1) / 64 for k in kernel_shape)
-        out["fft"] = scale * (_FFT[0] + _FFT[1] * math.log2(max(padded, 2)))
+    padded = pixels * math.prod(1 + (k - 1) / 64 for k in kernel_shape)
+    out["fft"] = scale * (_FFT[0] + _FFT[1] * math.log2(max(padded, 2)))
     return out
 
 
