@@ -259,15 +259,54 @@ def _trained_like(net: nn.Module) -> nn.Module:
     return net.eval()
 
 
-@pytest.mark.parametrize("freeze", [False, True])
-def test_fast_path_equals_eager(freeze: bool) -> None:
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_fast_path_equals_eager(mode: str, channels_last: bool) -> None:
     net = _trained_like(mobilenet_v1(width_multiplier=0.5, resolution=96))
     x = torch.randn(3, 3, 96, 96, generator=torch.Generator().manual_seed(1))
-    fast = optimize_for_inference(net, x if freeze else None)
+    fast = optimize_for_inference(net, x, mode=mode, channels_last=channels_last)
     with torch.inference_mode():
         expected, got = net(x), fast(x)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
     assert net.training is False and any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+
+
+def test_fast_path_compile_equals_eager() -> None:
+    net = _trained_like(models.create_model("mnist_separable"))
+    x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    fast = optimize_for_inference(net, x, mode="compile")
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(x), net(x), rtol=1e-4, atol=1e-4)
+
+
+def test_fast_path_exception() -> None:
+    net = models.create_model("mnist_separable")
+    with pytest.raises(ValueError, match="`mode` must be one of 'eager', 'jit', 'compile'"):
+        optimize_for_inference(net, mode="onnx")
+    with pytest.raises(ValueError, match="`example_input` is needed for mode='jit'"):
+        optimize_for_inference(net, mode="jit")
+    with pytest.raises(TypeError, match="`example_input` must be a torch.Tensor"):
+        optimize_for_inference(net, [1, 2])
+    fast = optimize_for_inference(net, torch.zeros(1, 1, 28, 28), mode="eager")
+    with pytest.raises(ValueError, match="optimized for inputs of height x width 28x28"):
+        fast(torch.zeros(1, 1, 30, 30))
+
+
+def test_fast_path_static_padding() -> None:
+    """Stride-2 'same' convolutions lose their in-forward padding; odd sizes keep 3x3."""
+    net = _trained_like(mobilenet_v1(width_multiplier=0.25, resolution=64))
+    for size, kernel in ((64, (4, 4)), (97, (3, 3))):  # all even, all odd stride-2 inputs
+        x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+        fast = optimize_for_inference(net, x, mode="eager")
+        strided = [m for m in fast.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+        assert len(strided) == 5
+        assert all(type(m) is nn.Conv2d and m.kernel_size == kernel for m in strided)
+        with torch.no_grad():
+            torch.testing.assert_close(fast(x), net(x), rtol=1e-4, atol=1e-4)
+    anysize = optimize_for_inference(net)
+    with torch.no_grad():
+        x = torch.randn(1, 3, 50, 70)
+        torch.testing.assert_close(anysize(x), net(x), rtol=1e-4, atol=1e-4)
 
 
 def test_fold_batch_norm_removes_every_norm() -> None:

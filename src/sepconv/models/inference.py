@@ -4,7 +4,8 @@
 into that convolution's weights and bias (exact up to float rounding, eval mode only).
 :func:`optimize_for_inference` adds channels-last memory and, given an example input, traces
 and freezes the model with TorchScript so that oneDNN runs the convolutions with fused
-activations. ``benchmarks/mobilenet.py`` times it against eager PyTorch, onnxruntime and Keras.
+activations (or compiles it with ``torch.compile``). ``benchmarks/mobilenet.py`` times it
+against eager PyTorch, onnxruntime and Keras.
 
 Examples
 --------
@@ -20,12 +21,16 @@ True
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-from .._checks import SepconvTypeError, describe
+from .._checks import SepconvTypeError, SepconvValueError, check_choice, describe
+from ..padding import resolve_padding
+from .mobilenet import Conv2dSame
 
 __all__ = ["fold_batch_norm", "optimize_for_inference"]
 
@@ -132,40 +137,142 @@ def fold_batch_norm(model: nn.Module) -> nn.Module:
     return model
 
 
-class _ChannelsLast(nn.Module):
-    """Run ``model`` on a channels-last copy of a 4-D input."""
+def _effective_pads(module: nn.Conv2d, spatial: tuple[int, int]) -> tuple | None:
+    """(before, after) per axis that ``module`` pads its input by, or None if unknown."""
+    if getattr(module, "padding_mode", "zeros") != "zeros":
+        return None
+    if isinstance(module, Conv2dSame):
+        spec: Any = "same" if module._dynamic else tuple((p, p) for p in module.padding)
+    elif isinstance(module.padding, str):
+        spec = module.padding
+    elif all(isinstance(p, int) for p in module.padding):
+        return None  # symmetric and static already
+    else:
+        spec = tuple(tuple(p) for p in module.padding)
+    return resolve_padding(spatial, module.kernel_size, stride=module.stride,
+                           dilation=module.dilation, padding=spec)
 
-    def __init__(self, model: nn.Module) -> None:
+
+@torch.no_grad()
+def _static_padding_conv(module: nn.Conv2d, pads: tuple) -> nn.Conv2d | None:
+    """A plain ``nn.Conv2d`` with symmetric padding computing what ``module`` computes.
+
+    An asymmetric ``(b, b + 1)`` padding (TensorFlow's 'same' with stride 2 on even sizes)
+    becomes padding ``b + 1`` on both sides and a kernel one tap longer whose extra first tap
+    is zero: the same products, and no padded copy of the input.
+    """
+    weight = module.weight
+    padding = []
+    for axis, ((before, after), dilation) in enumerate(zip(pads, module.dilation)):
+        dim = 2 + axis
+        if before == after:
+            padding.append(before)
+        elif dilation == 1 and abs(after - before) == 1:
+            zeros = torch.zeros_like(weight.narrow(dim, 0, 1))
+            weight = torch.cat([zeros, weight] if after > before else [weight, zeros], dim)
+            padding.append(max(before, after))
+        else:
+            return None
+    conv = nn.Conv2d(module.in_channels, module.out_channels, tuple(weight.shape[2:]),
+                     stride=module.stride, padding=tuple(padding), dilation=module.dilation,
+                     groups=module.groups, bias=module.bias is not None,
+                     device=weight.device, dtype=weight.dtype)
+    conv.weight.copy_(weight)
+    if module.bias is not None:
+        conv.bias.copy_(module.bias)
+    return conv
+
+
+def _make_padding_static(model: nn.Module, example_input: torch.Tensor) -> None:
+    """Replace, in place, convolutions that pad inside ``forward`` by static-padding ones."""
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def record(name: str) -> Any:
+        def hook(module: nn.Module, args: tuple) -> None:
+            sizes.setdefault(name, tuple(int(s) for s in args[0].shape[-2:]))
+        return hook
+
+    handles = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d) and not module._modules:
+            handles.append(module.register_forward_pre_hook(record(name)))
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for name, spatial in sizes.items():
+        module = model.get_submodule(name)
+        pads = _effective_pads(module, spatial)
+        if pads is None:
+            continue
+        replacement = _static_padding_conv(module, pads)
+        if replacement is None:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        model.get_submodule(parent_name)._modules[child] = replacement
+
+
+class _Prepared(nn.Module):
+    """Run ``model`` on a channels-last copy of the input, checking its size if fixed."""
+
+    def __init__(self, model: nn.Module, channels_last: bool,
+                 spatial: tuple[int, ...] | None) -> None:
         super().__init__()
         self.model = model
+        self.channels_last = channels_last
+        self.spatial = spatial
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x.contiguous(memory_format=torch.channels_last))
+        if (self.spatial is not None and not torch.jit.is_tracing()
+                and tuple(x.shape[-2:]) != self.spatial):
+            raise SepconvValueError(
+                f"this model was optimized for inputs of height x width "
+                f"{self.spatial[0]}x{self.spatial[1]} (its example input), got "
+                f"{tuple(x.shape)}; call optimize_for_inference again with such an input"
+            )
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
 
 
 def optimize_for_inference(model: nn.Module, example_input: torch.Tensor | None = None, *,
-                           channels_last: bool = True, freeze: bool = True) -> nn.Module:
+                           mode: str | None = None, channels_last: bool = True) -> nn.Module:
     """A copy of ``model`` prepared for fast CPU inference.
 
-    Steps: eval mode, :func:`fold_batch_norm`, channels-last weights and inputs (oneDNN's
-    preferred layout for convolutions), and, with an ``example_input`` and ``freeze=True``,
-    ``torch.jit.trace`` + ``torch.jit.freeze`` (constant weights, convolution + ReLU fusion).
-    Run the result under ``torch.inference_mode()`` for the lowest latency.
+    Every mode starts with eval mode and :func:`fold_batch_norm`, then:
+
+    - ``'eager'``: channels-last weights and inputs (oneDNN's preferred layout).
+    - ``'jit'`` (the default when ``example_input`` is given): ``torch.jit.trace`` on the
+      example, ``torch.jit.freeze`` (weights become constants) and
+      ``torch.jit.optimize_for_inference`` (oneDNN convolutions with fused ReLU, prepacked
+      weights). Builds in about a second.
+    - ``'compile'``: ``torch.compile`` with Inductor's freezing (needs a C++ compiler; the
+      first call compiles, about 10-60 s on two cores).
+
+    Run the result under ``torch.inference_mode()`` for the lowest latency;
+    ``benchmarks/mobilenet.py`` times the modes against onnxruntime and Keras.
 
     Parameters
     ----------
     model : torch.nn.Module
         A 2-D convolutional network (input ``(N, C, H, W)``). Not changed.
     example_input : torch.Tensor, optional
-        An input of the shape you will use; needed to trace. TorchScript records the
-        'same' padding of this input size: use the traced model on inputs of this spatial size.
+        An input of the shape you will use; ``'jit'`` needs it. With it, the result is
+        specialised to the example's height and width: convolutions that pad inside
+        ``forward`` (Keras 'same' with stride 2) become plain ``nn.Conv2d`` with static
+        symmetric padding (an asymmetric ``(0, 1)`` pad becomes padding 1 and a zero-extended
+        4x4 kernel), and other sizes raise ``ValueError``. Without it (``'eager'``), any size
+        runs.
+    mode : {'eager', 'jit', 'compile'}, optional
+        Default ``'jit'`` with an example input, ``'eager'`` without.
     channels_last : bool, default True
-    freeze : bool, default True
-        Trace and freeze (needs ``example_input``); otherwise return the eager folded copy.
+        Channels-last memory format for weights and inputs.
 
     Returns
     -------
-    torch.nn.Module
+    torch.nn.Module or torch.jit.ScriptModule
         Callable like ``model``; outputs equal ``model.eval()``'s up to float rounding
         (about 1e-5 relative).
 
@@ -174,10 +281,14 @@ def optimize_for_inference(model: nn.Module, example_input: torch.Tensor | None 
     >>> import torch
     >>> from sepconv.models import mnist_separable
     >>> net = mnist_separable().eval()
-    >>> fast = optimize_for_inference(net)       # no example: eager, folded, channels-last
+    >>> fast = optimize_for_inference(net)       # no example: 'eager', any input size
     >>> x = torch.randn(4, 1, 28, 28)
     >>> torch.allclose(fast(x), net(x), atol=1e-4)
     True
+    >>> optimize_for_inference(net, mode="jit")
+    Traceback (most recent call last):
+    ...
+    sepconv._checks.SepconvValueError: `example_input` is needed for mode='jit' (tracing)
     """
     if not isinstance(model, nn.Module):
         raise SepconvTypeError(f"`model` must be a torch.nn.Module, got {describe(model)}")
@@ -185,11 +296,27 @@ def optimize_for_inference(model: nn.Module, example_input: torch.Tensor | None 
         raise SepconvTypeError(
             f"`example_input` must be a torch.Tensor or None, got {describe(example_input)}"
         )
+    if mode is None:
+        mode = "eager" if example_input is None else "jit"
+    mode = check_choice("mode", mode, ("eager", "jit", "compile"))
+    if mode == "jit" and example_input is None:
+        raise SepconvValueError("`example_input` is needed for mode='jit' (tracing)")
     fast = fold_batch_norm(model)
+    spatial = None
+    if example_input is not None:
+        _make_padding_static(fast, example_input)
+        spatial = tuple(int(s) for s in example_input.shape[-2:])
     if channels_last:
-        fast = _ChannelsLast(fast.to(memory_format=torch.channels_last)).eval()
-    if freeze and example_input is not None:
-        with torch.no_grad():
+        fast = fast.to(memory_format=torch.channels_last)
+    fast = _Prepared(fast, channels_last, spatial).eval()
+    if mode == "jit":
+        with torch.no_grad(), warnings.catch_warnings():
+            # Tracing turns sizes into constants (the model is shape-specific, as documented)
+            # and torch.jit announces its deprecation in favour of torch.compile.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             traced = torch.jit.trace(fast, example_input, check_trace=False)
-            fast = torch.jit.freeze(traced.eval())
+            fast = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+    elif mode == "compile":
+        fast = torch.compile(fast, options={"freezing": True})
     return fast

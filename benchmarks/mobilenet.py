@@ -1,0 +1,143 @@
+"""MobileNetV1 1.0-224 inference on the CPU: eager PyTorch, sepconv's fast path, onnxruntime,
+Keras 3 (torch backend), side by side in one process.
+
+Each round times every contender once (a few calls each, interleaved, so that load from other
+processes hits them alike); the table shows the median over rounds, per image and per batch,
+and the ratio ``contender time / fast path time`` (above 1: the fast path is faster).
+
+- eager: ``mobilenet_v1().eval()`` under ``torch.inference_mode()``.
+- fast path: ``sepconv.models.optimize_for_inference(model, example)`` (batch norm folded into
+  the convolutions, static padding, channels-last, traced, frozen and converted for oneDNN);
+  ``--compile`` adds its ``mode='compile'`` (torch.compile with freezing).
+- onnxruntime: the same model exported with ``torch.onnx.export``, run by an
+  ``InferenceSession`` with as many intra-op threads as PyTorch uses.
+- keras: ``keras.applications.MobileNet(weights=None)`` with ``KERAS_BACKEND=torch``.
+
+Run: ``python benchmarks/mobilenet.py [--quick] [--repeat N] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import time
+import warnings
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+from _common import base_parser, machine, print_header, write_json  # noqa: E402
+
+
+def _time_calls(fn, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
+    import numpy as np
+    import torch
+
+    from sepconv.models import mobilenet_v1, optimize_for_inference
+
+    torch.manual_seed(0)
+    net = mobilenet_v1().eval()
+    x = torch.randn(batch, 3, 224, 224)
+    out: dict = {}
+    out["eager PyTorch"] = lambda: net(x)
+    fast = optimize_for_inference(net, x)
+    out["sepconv fast path"] = lambda: fast(x)
+    if compile_too:
+        compiled = optimize_for_inference(net, x, mode="compile")
+        out["fast path, mode='compile'"] = lambda: compiled(x)
+
+    import onnxruntime as ort
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), buffer, input_names=["input"], output_names=["logits"],
+                          dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(buffer.getvalue(), options,
+                                   providers=["CPUExecutionProvider"])
+    x_np = x.numpy()
+    out["onnxruntime"] = lambda: session.run(None, {"input": x_np})
+
+    if not skip_keras:
+        import keras
+
+        if keras.backend.backend() == "torch":
+            kmodel = keras.applications.MobileNet(weights=None)
+            x_nhwc = torch.from_numpy(np.ascontiguousarray(x_np.transpose(0, 2, 3, 1)))
+            out["Keras 3 (torch backend)"] = lambda: kmodel(x_nhwc, training=False)
+    # Check that the contenders compute the same function where weights are shared.
+    with torch.inference_mode():
+        reference = net(x).numpy()
+        np.testing.assert_allclose(fast(x).numpy(), reference, rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(session.run(None, {"input": x_np})[0], reference,
+                                   rtol=1e-3, atol=1e-3)
+    return out
+
+
+def main() -> None:
+    parser = base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--no-keras", action="store_true", help="leave out Keras")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time optimize_for_inference(mode='compile') (torch.compile)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="intra-op threads for PyTorch and onnxruntime (default: PyTorch's)")
+    parser.add_argument("--calls", type=int, default=None,
+                        help="calls per contender per round (default: 5 at batch 1, 2 at 8)")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = machine("torch", "onnxruntime", "keras")
+    info["torch_threads"] = torch.get_num_threads()
+    print_header("MobileNetV1 1.0-224 inference, CPU (milliseconds, median over rounds)", info)
+    batches = (1,) if args.quick else (1, 8)
+    rounds = 3 if args.quick else args.repeat
+    results = []
+    for batch in batches:
+        contenders = _contenders(batch, args.no_keras, args.compile)
+        calls = args.calls or (5 if batch == 1 else 2)
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        with torch.inference_mode():
+            for fn in contenders.values():
+                for _ in range(3):
+                    fn()
+            for _ in range(rounds):
+                for name, fn in contenders.items():
+                    times[name].append(_time_calls(fn, calls))
+        fast = statistics.median(times["sepconv fast path"])
+        for name, values in times.items():
+            median = statistics.median(values)
+            results.append({"batch": batch, "contender": name, "median_s": median,
+                            "min_s": min(values), "per_image_s": median / batch,
+                            "ratio_vs_fast_path": median / fast, "rounds": rounds,
+                            "calls_per_round": calls})
+
+    rows = [[r["contender"], str(r["batch"]), f"{1000 * r['median_s']:.2f}",
+             f"{1000 * r['min_s']:.2f}", f"{1000 * r['per_image_s']:.2f}",
+             f"{r['ratio_vs_fast_path']:.2f}"] for r in results]
+    from _common import format_table
+
+    print(format_table(["contender", "batch", "median ms", "min ms", "ms / image",
+                        "time / fast path"], rows))
+    print()
+    for batch in batches:
+        by = {r["contender"]: r["median_s"] for r in results if r["batch"] == batch}
+        ratio = by["sepconv fast path"] / by["onnxruntime"]
+        print(f"batch {batch}: fast path / onnxruntime = {ratio:.2f} (target <= 1.2 at batch 1);"
+              f" eager / fast path = {by['eager PyTorch'] / by['sepconv fast path']:.2f}")
+    write_json(args.json, {"benchmark": "mobilenet", "machine": info, "results": results})
+
+
+if __name__ == "__main__":
+    main()
