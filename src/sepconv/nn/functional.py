@@ -14,11 +14,21 @@ Every function is a correlation (as every deep-learning framework's convolution)
   ``c * M + m`` is input channel ``c`` correlated with its ``m``-th kernel, the order of
   TensorFlow's ``depthwise_conv2d`` and of ``groups=C`` in torch.
 
-Speed on CPU: PyTorch's depthwise (grouped) convolution is an order of magnitude faster on a
-channels-last tensor than on an NCHW one, and a 1x1 convolution is faster too. So 2-D and 3-D
-CPU inputs are converted to channels-last once, both steps run there, and the result is
-returned in the caller's memory format (channels-last in, channels-last out; anything else in,
-contiguous NCHW out). ``benchmarks/layers.py`` measures the choice.
+Speed on CPU (float32, bfloat16, float16): PyTorch's depthwise (grouped) convolution is an order
+of magnitude faster on a channels-last tensor than on an NCHW one. So the input is made
+channels-last once (no copy when it already is; 1-D inputs run as ``1 x k`` 2-D convolutions),
+both steps run there, and the result comes back in the caller's memory format: the pointwise
+step writes an NCHW result directly, as one batched matrix product ``W @ y[n]^T``, instead of
+converting afterwards. Keras 'same' padding with the odd extra row at the bottom (stride 2 on
+even sizes) becomes symmetric padding inside the convolution plus a leading zero tap on the
+depthwise kernel: the same products with the input, without a padded copy of the input
+(a non-finite input value next to such a zero tap gives NaN where TensorFlow gives a finite
+value). ``benchmarks/layers.py`` measures these choices.
+
+While ONNX export or tracing records a graph, and while a dispatch mode such as
+``torch.utils.flop_counter.FlopCounterMode`` is active, the plain composition runs instead
+(``F.pad`` where needed and the convolutions as written, in the caller's memory format), so
+exported graphs hold plain Conv (and Pad) nodes and FLOP counts equal :mod:`sepconv.cost`.
 
 Examples
 --------
@@ -40,6 +50,7 @@ tensor([[4., 6., 6., 4.],
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -139,6 +150,28 @@ def _check_fits(
             )
 
 
+@functools.lru_cache(maxsize=4096)
+def _pads_cached(
+    spatial: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
+    dilation: tuple[int, ...], spec: str | Pads, padding_mode: str,
+) -> Pads:
+    pads = _resolve_pads(spatial, kernel_size, stride, dilation, spec)
+    _check_fits(spatial, kernel_size, dilation, pads, padding_mode)
+    return pads
+
+
+def _pads(
+    spatial: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
+    dilation: tuple[int, ...], spec: str | Pads, padding_mode: str,
+) -> Pads:
+    """Checked ``(before, after)`` pads for this input size (memoised: forward calls repeat)."""
+    if torch.compiler.is_compiling():  # traced once per shape; no cache inside the graph
+        pads = _resolve_pads(spatial, kernel_size, stride, dilation, spec)
+        _check_fits(spatial, kernel_size, dilation, pads, padding_mode)
+        return pads
+    return _pads_cached(spatial, kernel_size, stride, dilation, spec, padding_mode)
+
+
 def _check_input(x: Tensor, n: int, channels: int, name: str = "input") -> bool:
     """Check ``x`` is ``(N, C, *spatial)`` or ``(C, *spatial)`` with ``channels`` channels.
 
@@ -173,8 +206,8 @@ def _plain_requested() -> bool:
     ``torch.utils.flop_counter.FlopCounterMode`` watches the operators, the layers run exactly
     the convolutions the cost model counts, in the caller's memory format.
     """
-    if (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
-            or torch.compiler.is_exporting()):
+    # torch.onnx.export(dynamo=False) traces (is_tracing); dynamo=True and torch.export export.
+    if torch.jit.is_tracing() or torch.compiler.is_exporting():
         return True
     if torch.compiler.is_compiling():
         return False
@@ -238,8 +271,7 @@ def _conv(
     # int(): under tracing (ONNX export) sizes are traced tensors; the graph is shape-specific.
     spatial = tuple(int(size) for size in x.shape[-n:])
     kernel_size = tuple(int(k) for k in weight.shape[-n:])
-    pads = _resolve_pads(spatial, kernel_size, stride, dilation, spec)
-    _check_fits(spatial, kernel_size, dilation, pads, padding_mode)
+    pads = _pads(spatial, kernel_size, tuple(stride), tuple(dilation), spec, padding_mode)
     conv = _CONV[n]
     if padding_mode == "zeros":
         if all(before == after for before, after in pads):
