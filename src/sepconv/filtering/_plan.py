@@ -106,8 +106,8 @@ class Plan:
         """Several lines of text: the choice, the reason and the estimate of each method."""
         dims = "x".join(map(str, self.kernel_shape))
         lines = [
-            f"kernel {dims}, image {'x'.join(map(str, self.image_shape))} {self.dtype}, "
-            f"{self.engine} engine",
+            f"kernel {dims}, image {'x'.join(map(str, self.image_shape))}, computed in "
+            f"{self.dtype}, {self.engine} engine",
             f"rank {self.rank} (error {self.error:.3g}, relative {self.relative_error:.3g})",
             f"method: {self.method}" + (" (auto)" if self.requested == "auto" else ""),
             f"why: {self.reason}",
