@@ -19,11 +19,12 @@ of magnitude faster on a channels-last tensor than on an NCHW one. So the input 
 channels-last once (no copy when it already is; 1-D inputs run as ``1 x k`` 2-D convolutions),
 both steps run there, and the result comes back in the caller's memory format: the pointwise
 step writes an NCHW result directly, as one batched matrix product ``W @ y[n]^T``, instead of
-converting afterwards. Keras 'same' padding with the odd extra row at the bottom (stride 2 on
-even sizes) becomes symmetric padding inside the convolution plus a leading zero tap on the
-depthwise kernel: the same products with the input, without a padded copy of the input
-(a non-finite input value next to such a zero tap gives NaN where TensorFlow gives a finite
-value). ``benchmarks/layers.py`` measures these choices.
+converting afterwards. In inference (no gradient needed), Keras 'same' padding with the odd
+extra row at the bottom (stride 2 on even sizes) becomes symmetric padding inside the
+convolution plus a leading zero tap on the depthwise kernel: the same products with the input,
+without a padded copy of the input (a non-finite input value next to such a zero tap gives NaN
+where TensorFlow gives a finite value); in training ``F.pad`` is cheaper overall.
+``benchmarks/layers.py`` measures these choices.
 
 While ONNX export or tracing records a graph, and while a dispatch mode such as
 ``torch.utils.flop_counter.FlopCounterMode`` is active, the plain composition runs instead
@@ -291,6 +292,11 @@ def _conv(
     return conv(x, weight, bias, stride, 0, dilation, groups)
 
 
+def _needs_grad(x: Tensor, weight: Tensor) -> bool:
+    """Training: the zero-tap kernel's backward costs more than the padded copy it saves."""
+    return torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+
+
 def _depthwise_core(
     x: Tensor,
     weight: Tensor,
@@ -309,10 +315,11 @@ def _depthwise_core(
         lifted = spec if isinstance(spec, str) else ((0, 0), *spec)
         y = _conv(x.unsqueeze(2), weight.unsqueeze(2), bias, n=2, stride=(1, *stride),
                   spec=lifted, dilation=(1, *dilation), groups=int(x.shape[1]),
-                  padding_mode=padding_mode, extend_kernel=True)
+                  padding_mode=padding_mode, extend_kernel=not _needs_grad(x, weight))
         return y.squeeze(2)
     return _conv(x, weight, bias, n=n, stride=stride, spec=spec, dilation=dilation,
-                 groups=int(x.shape[1]), padding_mode=padding_mode, extend_kernel=fast)
+                 groups=int(x.shape[1]), padding_mode=padding_mode,
+                 extend_kernel=fast and not _needs_grad(x, weight))
 
 
 def _pointwise_core(
