@@ -150,6 +150,11 @@ def test_separable_matches_conv_composition(config):
     expected = reference_separable(x, layer, c["mode"])
     y = layer(x)
     torch.testing.assert_close(y, expected, atol=2e-5, rtol=1e-5)
+    with torch.no_grad():  # inference takes the zero-tap kernel for asymmetric padding
+        torch.testing.assert_close(layer(x), expected, atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(layer.depthwise(x), reference_depthwise(
+            x, layer.depthwise.weight, layer.depthwise.bias, c["stride"], c["padding"],
+            c["dilation"], c["mode"]), atol=2e-5, rtol=1e-5)
     if c["padding"] == "same":
         assert y.shape[2:] == tuple(math.ceil(s / c["stride"]) for s in c["sizes"])
     assert y.shape[2:] == layer.cost(tuple(x.shape)).output_shape[:-1]
