@@ -29,7 +29,8 @@ def test_profile_json(capsys) -> None:
 def test_profile_markdown_summary(capsys) -> None:
     assert main(["profile", "mobilenet_v1", "--summary", "--markdown"]) == 0
     out = capsys.readouterr().out
-    assert "| Conv 1x1 | 13 | 539,492,352 | 94.86% |" in out
+    assert "| Conv 1x1 | 13 | 539,492,352 | 94.86% | 3,139,584 | 74.57% |" in out
+    assert "| Norm | 27 | 0 | - | 21,888 | - |" in out
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v1_conv", "mnist_separable", "mnist_conv"])

@@ -80,10 +80,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     kinds = result.by_kind()
     if args.summary:
-        counted = [k.kind for k in kinds if k.mult_adds or k.parameters]
+        # Shares among the layers that have mult-adds (convolutions, fully connected), as the
+        # paper's Table 2; layers with parameters only (batch norm) are listed without a share.
+        counted = [k.kind for k in kinds if k.mult_adds]
         rows = [[s.kind, str(s.layers), f"{s.mult_adds:,}", f"{100 * s.mult_add_share:.2f}%",
                  f"{s.parameters:,}", f"{100 * s.parameter_share:.2f}%"]
-                for s in kinds if s.kind in counted]
+                for s in result.by_kind(counted)]
+        rows += [[s.kind, str(s.layers), "0", "-", f"{s.parameters:,}", "-"]
+                 for s in kinds if not s.mult_adds and s.parameters]
         headers = ["type", "layers", "mult-adds", "share", "parameters", "share"]
         if args.markdown:
             print("| " + " | ".join(headers) + " |")
@@ -93,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(format_table(headers, rows))
         print()
+        print("shares are among the layers with mult-adds (convolutions and fully connected "
+              "layers), as in the paper's Table 2")
         print(result.summary_line())
         return 0
     skip = not args.all_layers
