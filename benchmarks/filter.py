@@ -11,9 +11,10 @@ Cases (2048 x 2048 float32 unless said):
 4. torch, 1 x 1 x 4096 x 4096, 9 x 9 Gaussian, forward and backward: against kornia's
    filter2d_separable and filter2d and one F.conv2d with the full kernel.
 
-Ratios are ``peer time / sepconv time`` (above 1: sepconv is faster). Timings are medians of
-``--repeat`` rounds; within a case the candidates run interleaved, round by round, so a load
-change on a shared machine hits all of them alike. ``--calibrate`` measures the constants of the
+Ratios are ``peer time / sepconv time`` (above 1: sepconv is faster): the median over rounds
+of the ratio within each round. Timings are medians of ``--repeat`` rounds; within a case the
+candidates run interleaved, round by round in shuffled order, so a load change on a shared
+machine hits all of them alike. ``--calibrate`` measures the constants of the
 planner's cost model (``sepconv/filtering/_plan.py``).
 
     python benchmarks/filter.py [--quick] [--repeat 7] [--json results.json] [--calibrate]
@@ -36,6 +37,9 @@ import numpy as np
 import sepconv
 from _common import base_parser, format_table, machine, print_header, write_json
 from sepconv import kernels
+
+#: per-round times of the latest ``interleaved`` call, for paired ratios
+_ROUNDS: dict[str, list[float]] = {}
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, *,
@@ -62,6 +66,8 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, *,
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
+    _ROUNDS.clear()
+    _ROUNDS.update(times)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -87,8 +93,13 @@ def rank2_kernel(name: str, k: int) -> np.ndarray:
                        wavelength=(k - 1) / 2, size=k)
 
 
-def ratio(peer: float, ours: float) -> float:
-    return peer / ours
+def ratio(peer: str, ours: str = "sepconv") -> float:
+    """Median over rounds of ``peer time / sepconv time`` within the same round (paired, so a
+    load change between rounds cancels); the ratio of medians when the peer ran fewer rounds."""
+    a, b = _ROUNDS[peer], _ROUNDS[ours]
+    if len(a) == len(b):
+        return statistics.median(x / y for x, y in zip(a, b))
+    return statistics.median(a) / statistics.median(b)
 
 
 def numpy_cases(args: Any, image: np.ndarray) -> tuple[list[dict], list[dict]]:
@@ -113,11 +124,10 @@ def numpy_cases(args: Any, image: np.ndarray) -> tuple[list[dict], list[dict]]:
             if not args.quick or k <= 3:
                 fns["ndimage"] = lambda: ndi.correlate(image, kernel, mode="reflect")
             t = interleaved(fns, args.repeat)
+            ratios = {peer: ratio(peer) for peer in t if peer != "sepconv"}
             p = sepconv.plan(kernel, image.shape, image.dtype)
             row_out = {"case": f"{name} {k}x{k}", "kind": "separable", "k": k,
-                       "method": p.method, "seconds": t,
-                       "ratios": {peer: ratio(t[peer], t["sepconv"]) for peer in t
-                                  if peer != "sepconv"}}
+                       "method": p.method, "seconds": t, "ratios": ratios}
             results.append(row_out)
             grid.append(fixed_methods(args, image, kernel, row_out["case"]))
     for name in ("log", "gabor"):
@@ -139,13 +149,13 @@ def numpy_cases(args: Any, image: np.ndarray) -> tuple[list[dict], list[dict]]:
                 "fftconvolve": lambda: fftconvolve(image, kernel[::-1, ::-1], mode="same"),
             }
             t = interleaved(fns, args.repeat)
+            ratios = {peer: ratio(peer) for peer in t if peer != "sepconv"}
             reference = cv2.filter2D(image.astype(np.float64), -1, kernel, borderType=border)
             got = sepconv.correlate(image, kernel)
             error = float(np.max(np.abs(got - reference)) / np.max(np.abs(reference)))
             row_out = {"case": f"{name} {k}x{k}", "kind": "rank 2", "k": k, "rank": p.rank,
                        "method": p.method, "seconds": t, "max_relative_error": error,
-                       "ratios": {peer: ratio(t[peer], t["sepconv"]) for peer in t
-                                  if peer != "sepconv"}}
+                       "ratios": ratios}
             results.append(row_out)
             grid.append(fixed_methods(args, image, kernel, row_out["case"]))
     return results, grid
@@ -194,6 +204,7 @@ def torch_cases(args: Any) -> list[dict]:
     repeat = max(3, args.repeat // 2)
     with torch.no_grad():
         t_forward = interleaved(forward, repeat)
+        r_forward = {peer: ratio(peer) for peer in t_forward if peer != "sepconv"}
 
     def backward(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
         leaf = x.clone().requires_grad_(True)
@@ -213,11 +224,12 @@ def torch_cases(args: Any) -> list[dict]:
             lambda t: kornia.filters.filter2d_separable(t, gt[None], gt[None],
                                                         border_type="reflect"))
     t_backward = interleaved(backward_fns, repeat)
+    r_backward = {peer: ratio(peer) for peer in t_backward if peer != "sepconv"}
     out = []
-    for label, t in (("forward", t_forward), ("forward+backward", t_backward)):
+    for label, t, r in (("forward", t_forward, r_forward),
+                        ("forward+backward", t_backward, r_backward)):
         out.append({"case": f"torch 1x1x{size}x{size} gaussian 9x9 {label}", "kind": "torch",
-                    "seconds": t, "ratios": {peer: ratio(t[peer], t["sepconv"]) for peer in t
-                                             if peer != "sepconv"}})
+                    "seconds": t, "ratios": r})
     return out
 
 
