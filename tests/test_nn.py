@@ -287,6 +287,23 @@ def test_model_surgery_on_children():
     torch.testing.assert_close(y, expected)
 
 
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_wide_layers_every_path(batch, channels_last):
+    """64+ channels: a single NCHW sample runs in NCHW, the rest channels-last; same numbers."""
+    torch.manual_seed(14)
+    layer = snn.SeparableConv2d(64, 8, 3, stride=2, padding="same", depth_multiplier=2)
+    x = torch.randn(batch, 64, 8, 6)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    expected = reference_separable(x, layer)
+    torch.testing.assert_close(layer(x), expected, atol=1e-4, rtol=1e-5)
+    with torch.no_grad():
+        y = layer(x)
+    torch.testing.assert_close(y, expected, atol=1e-4, rtol=1e-5)
+    assert y.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
 def test_unbatched_input():
     torch.manual_seed(6)
     for layer, shape in ((snn.SeparableConv2d(3, 4, 3, padding="same"), (3, 6, 6)),
