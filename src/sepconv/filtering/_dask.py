@@ -8,6 +8,11 @@ extended by dask with the matching boundary (``reflect`` -> ``'reflect'``, ``nea
 boundary, so for ``mirror`` dask adds nothing (``'none'``) and each edge block is extended by
 the NumPy engine itself, which is exact because an edge block is longer than the reach. An
 axis not longer than the reach is first put in a single chunk.
+
+Kernels of even size reach one sample further on one side than on the other. dask overlaps
+asymmetrically only with ``boundary='none'``, so for them the image is first extended lazily
+with the mode (``dask.array.pad`` with the matching ``np.pad`` mode), overlapped by exactly
+``(anchor, k - 1 - anchor)`` and cropped back.
 """
 
 from __future__ import annotations
@@ -47,5 +52,22 @@ def filter_dask(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: s
         result = filter_numpy(values, kernel, anchor, mode, cval, method, terms, work)
         return _round_to(result, out_dtype)
 
-    return x.map_overlap(block, depth=depth, boundary=boundary, dtype=out_dtype,
-                         meta=np.empty((0,) * x.ndim, dtype=out_dtype))
+    meta = np.empty((0,) * x.ndim, dtype=out_dtype)
+    uneven = [axis for axis in range(kernel.ndim)
+              if depth[axis] and kernel.shape[axis] % 2 == 0]
+    if not uneven:
+        return x.map_overlap(block, depth=depth, boundary=boundary, dtype=out_dtype,
+                             meta=meta)
+
+    import dask.array as da
+
+    from ._modes import NUMPY_PAD
+
+    widths = [(anchor[axis], kernel.shape[axis] - 1 - anchor[axis]) if depth.get(axis) else
+              (0, 0) for axis in range(x.ndim)]
+    options = {"constant_values": cval} if mode == "constant" else {}
+    padded = da.pad(x, widths, mode=NUMPY_PAD[mode], **options)
+    out = padded.map_overlap(block, depth={axis: widths[axis] for axis in range(x.ndim)},
+                             boundary="none", dtype=out_dtype, meta=meta)
+    out = out[tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))]
+    return out.rechunk(x.chunks)
