@@ -26,6 +26,7 @@ Run: ``python benchmarks/layers.py`` (a few minutes), ``--quick`` for a smoke te
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import sys
 import time
@@ -187,9 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     info = machine("torch")
     info["threads"] = torch.get_num_threads()
     info["clock"] = args.clock
+    info["load_average_start"] = os.getloadavg()
     print_header("sepconv.nn.SeparableConv2d vs nn.Conv2d and the naive nn.Sequential "
                  "(MobileNetV1 layers)", info)
-    print(f"threads: {info['threads']}, clock: {args.clock}, repeat: {repeat} (medians)")
+    print(f"threads: {info['threads']}, clock: {args.clock}, repeat: {repeat} (medians), "
+          f"load average at start: {info['load_average_start'][0]:.2f} (other processes)")
     results = []
     rows = []
     for backward in [p == "backward" for p in args.passes]:
@@ -237,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
           "count each MobileNetV1 layer once (512@14 s1 five times)")
     print(format_table(["pass", "input", "sepconv geomean", "sepconv min", "naive geomean",
                         "naive min", "worst sepconv/naive time"], summary_rows))
+    info["load_average_end"] = os.getloadavg()
+    print(f"load average at end: {info['load_average_end'][0]:.2f}; on a busy machine use "
+          "--threads 1 --clock cpu")
     checks = []
     fwd, bwd = summary.get("forward/all"), summary.get("forward+backward/all")
     if fwd:
