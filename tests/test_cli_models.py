@@ -8,6 +8,9 @@ import pytest
 
 from sepconv.cli import main
 
+# Many small torch calls: one intra-op thread is faster and steadier on a busy machine.
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 
 def test_profile_text(capsys) -> None:
     assert main(["profile", "mobilenet_v1", "--width", "0.5", "--resolution", "160"]) == 0

@@ -17,6 +17,9 @@ from sepconv.experiment import (
     run_experiment,
 )
 
+# Many small torch calls: one intra-op thread is faster and steadier on a busy machine.
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 
 def test_load_digits_split() -> None:
     data = load_digits(seed=0)

@@ -16,6 +16,9 @@ from sepconv import models, profile
 from sepconv.models import MOBILENET_V1_TABLE, mobilenet_v1, optimize_for_inference
 from sepconv.nn import DepthwiseConv2d, SeparableConv2d
 
+# Many small torch calls: one intra-op thread is faster and steadier on a busy machine.
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 # Tables 4, 6 and 7 of Howard et al. (2017): (kwargs, resolution, parameters in millions,
 # mult-adds in millions) as printed.
 PAPER_ROWS = [

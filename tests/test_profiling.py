@@ -15,6 +15,9 @@ from sepconv import cost, profile
 from sepconv.nn import DepthwiseConv2d, SeparableConv2d
 from sepconv.profiling import SOURCE_COST, SOURCE_COUNTER
 
+# Many small torch calls: one intra-op thread is faster and steadier on a busy machine.
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 
 def _counter_flops(model: nn.Module, size: tuple[int, ...]) -> int:
     counter = FlopCounterMode(display=False)

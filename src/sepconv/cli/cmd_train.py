@@ -23,6 +23,7 @@ examples:
   sepconv train --epochs 3 --out runs/short
   sepconv train --quick                  # 1 epoch on 2,000 images: a smoke test
   sepconv train --seed 1 --json
+  sepconv train --threads 1              # steadier on a machine busy with other work
 """
 
 
@@ -38,12 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training batch size (default 64; 32 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="a tiny budget for CI: 1 epoch on 2,000 training images")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="T",
+                        help="PyTorch intra-op threads (default: PyTorch's choice; 1 is often "
+                             "faster on a machine busy with other work)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from sepconv.experiment import TrainingConfig, run_experiment
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     settings = {"seed": args.seed}
     if args.quick:
