@@ -8,8 +8,11 @@
   ``mobilenet_v1_conv``: its full-convolution twin, the paper's "Conv MobileNet".
 - ``mnist_separable`` / ``mnist_conv``: the small twin networks of ``sepconv train``.
 
-:func:`optimize_for_inference` prepares a model for fast CPU inference (batch-norm folding,
-channels-last memory, optional TorchScript freezing).
+:func:`optimize_for_inference` prepares a model for fast CPU inference: batch norm folded into
+the convolutions, static padding, channels-last memory, then TorchScript tracing, freezing and
+oneDNN conversion (``mode='jit'``, the default with an example input) or ``torch.compile``
+(``mode='compile'``). On MobileNetV1 1.0-224 it runs batch 1 about 1.5-2x faster than eager
+PyTorch and close to onnxruntime (``python benchmarks/mobilenet.py``).
 
 Examples
 --------
