@@ -74,3 +74,25 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and "does not exist" in err
+
+
+def _close(a, b):
+    if isinstance(a, dict):
+        return set(a) == set(b) and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float):
+        return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b)) or (a < 1e-9 and b < 1e-9)
+    return a == b
+
+
+def test_committed_tour_is_what_the_command_writes(tour):
+    """docs/tour, shown in the README, holds the numbers a fresh `sepconv tour` computes."""
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "docs" / "tour" / "tour.json"
+    data = json.loads(committed.read_text(encoding="utf-8"))
+    fresh = json.loads((tour[0] / "tour.json").read_text(encoding="utf-8"))
+    assert [d["title"] for d in data] == [d["title"] for d in fresh]
+    for old, new in zip(data, fresh):
+        assert _close(old["numbers"], new["numbers"]), old["title"]

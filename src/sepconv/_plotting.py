@@ -7,12 +7,12 @@ folder, which then replaces the target.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from ._checks import SepconvValueError, check_choice
+from ._files import atomic_write
 
 __all__ = ["plot_factorization", "check_figure_path"]
 
@@ -117,20 +117,8 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
         axes[3].legend(fontsize=6)
     fig.suptitle(heading, fontsize=9)
 
-    folder = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1]
-    handle, temporary = tempfile.mkstemp(prefix=".sepconv-", suffix=suffix, dir=folder)
-    os.close(handle)
     try:
-        fig.savefig(temporary, dpi=110)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600; a figure is not secret
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+        atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=110))
     finally:
         plt.close(fig)
     return path

@@ -63,6 +63,7 @@ from ._checks import (
     check_positive_int,
     check_shape,
 )
+from ._files import atomic_write
 from .factor import lowrank
 
 __all__ = [
@@ -608,22 +609,13 @@ def save(model: nn.Module, report: ConversionReport, path: str | Any, *,
     ``torch.load(..., weights_only=True)``: no pickled code runs.
     """
     import os
-    import tempfile
 
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"`path`: the folder {folder!r} does not exist")
     payload = {"state_dict": model.state_dict(), "conversion": _plan(report),
                "metadata": dict(metadata or {})}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load(path: str | Any, model: nn.Module) -> nn.Module:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checks import SepconvValueError, check_float, check_int, check_positive_int
+from ._files import atomic_write
 
 __all__ = [
     "Digits",
@@ -356,17 +357,13 @@ def _threads(count: Any) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _save_state_dict(model: Any, path: Path) -> None:
     import torch
 
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
 
 
 def run_experiment(out_dir: str | os.PathLike[str] | None = "runs/train", *,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import cost, factor, kernels, reference
+from ._files import atomic_write
 
 __all__ = ["Step", "run", "load_photo", "write"]
 
@@ -273,15 +273,10 @@ def _draw(steps: list[Step], data: list[dict[str, Any]], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     def save(fig: Any, name: str, step: Step) -> None:
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=out)
-        os.close(fd)
         try:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight")
-            os.replace(tmp, out / name)
+            atomic_write(out / name, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
         finally:
             plt.close(fig)
-            if os.path.exists(tmp):
-                os.remove(tmp)
         step.figure = name
 
     sobel = data[0]
@@ -391,14 +386,7 @@ def run(out: str | os.PathLike[str] | None = None, *, figures: bool = True) -> l
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write(steps: list[Step], folder: Path) -> None:

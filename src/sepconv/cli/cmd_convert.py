@@ -25,6 +25,7 @@ examples:
       --input-size 1x1x28x28
   sepconv convert mobilenet_v1_conv mb.pt --rtol 0.3 --input-size 1x3x224x224
   sepconv convert model.pt converted.pt --trust-pickle --method spatial --rank 8
+  sepconv convert mnist_conv c.pt --weights runs/train/mnist_conv.pt --rtol 0.3 --evaluate digits
 """
 
 
@@ -51,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow MODEL to be a pickled nn.Module file (runs its code)")
     parser.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    parser.add_argument("--evaluate", choices=("digits",), metavar="DATA",
+                        help="'digits': test accuracy before and after on the held-out MNIST "
+                        "digits of 'sepconv train' (same split, seed 0)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -116,13 +120,36 @@ def run(args: argparse.Namespace) -> int:
     converted, report = convert.convert(
         model, method=args.method, rank=args.rank, rtol=args.rtol,
         input_size=args.input_size, min_speedup=args.min_speedup)
+    # Evaluating may re-estimate batch-norm statistics: do it before saving.
+    accuracy = _evaluate(args.evaluate, model, converted) if args.evaluate else None
     convert.save(converted, report, args.output,
                  metadata={"model": args.model, "model_args": _model_kwargs(args.model_arg),
                            "method": args.method})
     if args.json:
-        print_json(report.to_dict())
-    else:
-        print(report)
-        print(f"replaced {len(report.replaced)} of {len(report.layers)} convolutions; "
-              f"wrote {args.output}")
+        print_json({**report.to_dict(), **({"accuracy": accuracy} if accuracy else {})})
+        return 0
+    print(report)
+    print(f"replaced {len(report.replaced)} of {len(report.layers)} convolutions; "
+          f"wrote {args.output}")
+    if accuracy:
+        print(f"test accuracy on the held-out digits: {accuracy['before']:.2%} before, "
+              f"{accuracy['after']:.2%} after conversion, {accuracy['recalibrated']:.2%} after "
+              f"re-estimating batch-norm statistics on the training digits")
     return 0
+
+
+def _evaluate(data: str, model, converted) -> dict[str, float]:  # noqa: ANN001
+    """Accuracy before, after, and after re-estimating batch norm (which updates ``converted``)."""
+    from sepconv import experiment
+
+    digits = experiment.load_digits(seed=0)
+    try:
+        before = experiment.evaluate(model, digits.test_images, digits.test_labels)
+        after = experiment.evaluate(converted, digits.test_images, digits.test_labels)
+    except RuntimeError as exc:
+        raise ValueError(f"--evaluate {data}: the model does not take 1x28x28 digits "
+                         f"({' '.join(str(exc).split())[:120]})") from None
+    experiment.recompute_batch_norm(converted, digits.train_images)
+    converted.eval()
+    recalibrated = experiment.evaluate(converted, digits.test_images, digits.test_labels)
+    return {"before": before, "after": after, "recalibrated": recalibrated}

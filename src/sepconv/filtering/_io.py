@@ -9,11 +9,11 @@ then writes a temporary file in the destination folder and renames it over the d
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
 from .._checks import SepconvValueError
+from .._files import atomic_write
 
 __all__ = ["SUFFIXES", "read_image", "write_image"]
 
@@ -91,14 +91,10 @@ def write_image(path: str, image: np.ndarray, *, source: str | None = None,
     ok, encoded = cv2.imencode(suffix, image)
     if not ok:
         raise SepconvValueError(f"OpenCV could not encode the image as {suffix}")
-    handle, tmp = tempfile.mkstemp(prefix=".sepconv-", suffix=suffix, dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             f.write(encoded.tobytes())
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write)

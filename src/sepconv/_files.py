@@ -1,0 +1,44 @@
+"""Files are written whole or not at all: one helper for every writer in the package."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> None:
+    """Call ``write(temporary_path)``, then move the temporary file onto ``path``.
+
+    The temporary file lies in the destination folder (so the final ``os.replace`` is atomic),
+    gets the permissions a newly created file would (``mkstemp`` makes it private), and is
+    removed if ``write`` fails: a reader sees the old file or the whole new one, never a part.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> target = os.path.join(folder, "note.txt")
+    >>> atomic_write(target, lambda tmp: open(tmp, "w").write("whole"))
+    >>> open(target).read(), os.listdir(folder)
+    ('whole', ['note.txt'])
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"the folder {folder!r} does not exist")
+    base, suffix = os.path.splitext(os.path.basename(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=suffix, dir=folder)
+    os.close(handle)
+    try:
+        write(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
