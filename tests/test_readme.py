@@ -42,3 +42,10 @@ def test_readme_output_blocks_match_the_command(command, expected, capsys):
     out = capsys.readouterr().out
     assert status == 0
     assert out.rstrip() == expected.rstrip()
+
+
+@pytest.mark.parametrize("index", range(len(re.findall(r"```python\n", README))))
+def test_readme_python_blocks_run(index, tmp_path, monkeypatch):
+    block = re.findall(r"```python\n(.*?)```", README, re.S)[index]
+    monkeypatch.chdir(tmp_path)  # blocks that write files write them here
+    exec(compile(block, f"README.md python block {index}", "exec"), {})
