@@ -290,7 +290,7 @@ def test_model_surgery_on_children():
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_wide_layers_every_path(batch, channels_last):
-    """64+ channels: a single NCHW sample runs in NCHW, the rest channels-last; same numbers."""
+    """64+ channels: an NCHW input runs in NCHW, a channels-last one there; same numbers."""
     torch.manual_seed(14)
     layer = snn.SeparableConv2d(64, 8, 3, stride=2, padding="same", depth_multiplier=2)
     x = torch.randn(batch, 64, 8, 6)
@@ -302,6 +302,30 @@ def test_wide_layers_every_path(batch, channels_last):
         y = layer(x)
     torch.testing.assert_close(y, expected, atol=1e-4, rtol=1e-5)
     assert y.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
+@pytest.mark.parametrize(("channels", "batch", "expected"), [
+    (32, 1, True), (32, 8, True), (64, 1, False), (64, 8, False), (512, 8, False)])
+def test_fast_path_dispatch_rule(channels, batch, expected):
+    """2-D NCHW input: channels-last inside below 64 channels only; channels-last stays."""
+    x = torch.zeros(batch, channels, 4, 4)
+    assert SF._fast(x, 2) is expected
+    assert SF._fast(x.contiguous(memory_format=torch.channels_last), 2) is True
+    assert SF._fast(x.double(), 2) is False
+    with FlopCounterMode(display=False):
+        assert SF._fast(x.contiguous(memory_format=torch.channels_last), 2) is False
+
+
+def test_depthwise_child_replaced():
+    """A depthwise child replaced by a plain module is called without the fast argument."""
+    torch.manual_seed(15)
+    layer = snn.SeparableConv2d(64, 8, 3, padding=1)
+    x = torch.randn(2, 64, 6, 6)
+    expected = layer(x)
+    plain = nn.Conv2d(64, 64, 3, padding=1, groups=64, bias=False)
+    plain.load_state_dict(layer.depthwise.state_dict())
+    layer.depthwise = plain
+    torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_unbatched_input():

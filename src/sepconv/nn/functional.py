@@ -14,16 +14,18 @@ Every function is a correlation (as every deep-learning framework's convolution)
   ``c * M + m`` is input channel ``c`` correlated with its ``m``-th kernel, the order of
   TensorFlow's ``depthwise_conv2d`` and of ``groups=C`` in torch.
 
-Speed on CPU (float32, bfloat16, float16): PyTorch's depthwise (grouped) convolution is an order
-of magnitude faster on a channels-last tensor than on an NCHW one. So the input is made
-channels-last once (no copy when it already is; 1-D inputs run as ``1 x k`` 2-D convolutions),
-both steps run there, and the result comes back in the caller's memory format: the pointwise
-step writes an NCHW result directly, as one batched matrix product ``W @ y[n]^T``, instead of
-converting afterwards. In inference (no gradient needed), Keras 'same' padding with the odd
-extra row at the bottom (stride 2 on even sizes) becomes symmetric padding inside the
-convolution plus a leading zero tap on the depthwise kernel: the same products with the input,
-without a padded copy of the input (a non-finite input value next to such a zero tap gives NaN
-where TensorFlow gives a finite value); in training ``F.pad`` is cheaper overall.
+Speed on CPU (float32, bfloat16, float16): a channels-last input runs channels-last (no copy;
+1-D inputs run as ``1 x k`` 2-D convolutions). PyTorch's NCHW depthwise (grouped) convolution
+is an order of magnitude slower than the channels-last one with few channels and large images,
+so an NCHW input with fewer than 64 channels is made channels-last once, both steps run there,
+and the pointwise step writes the NCHW result directly, as one batched matrix product
+``W @ y[n]^T``, instead of converting afterwards. With 64 or more channels the conversion
+does not pay and an NCHW input stays NCHW (2-D; 1-D and 3-D for a single sample). In
+inference (no gradient needed), Keras 'same' padding with the odd extra row at the bottom
+(stride 2 on even sizes) becomes symmetric padding inside the convolution plus a leading zero
+tap on the depthwise kernel: the same products with the input, without a padded copy of the
+input (a non-finite input value next to such a zero tap gives NaN where TensorFlow gives a
+finite value); in training ``F.pad`` is cheaper overall.
 ``benchmarks/layers.py`` measures these choices.
 
 While ONNX export or tracing records a graph, and while a dispatch mode such as
@@ -218,15 +220,25 @@ def _plain_requested() -> bool:
 def _fast(x: Tensor, n: int) -> bool:
     """Whether this input runs channels-last inside (and comes back in the caller's format).
 
-    Measured on a 2-core CPU (``benchmarks/layers.py``): channels-last wins whenever the caller
-    already is channels-last, and for NCHW batches; for a single NCHW sample with 64 or more
-    channels PyTorch's own NCHW kernels are fast enough that the conversion does not pay.
+    The rule: a channels-last input runs there (no copy). An NCHW input with fewer than 64
+    channels is converted (one copy); with 64 or more it runs in NCHW (2-D: any batch; 1-D and
+    3-D, which ``benchmarks/layers.py`` does not measure: a single sample only).
+
+    Measured on a 2-core CPU, 2 threads, MobileNetV1 shapes (``benchmarks/layers.py`` and
+    interleaved A/B runs of the candidate paths in one process): PyTorch's NCHW depthwise
+    kernel is pathological with few channels and a large image (32 channels at 112x112,
+    batch 8: 15 ms, against 0.8 ms in channels-last plus 1.2 ms for the conversion), but from
+    64 channels on, with the Keras 'same' padding done by the zero-tap kernel rather than a
+    padded copy (see :func:`_conv`), NCHW is as fast or faster than converting the input
+    (the transposing copy of a batch-8 112x112x64 input alone takes 3 ms; 64 -> 128 at
+    112x112, stride 2, batch 8: 8.5 ms in NCHW against 28 ms through channels-last), and
+    faster in training, where the conversion's backward adds another transposing copy.
     """
     if not (x.device.type == "cpu" and x.dtype in _FAST_DTYPES and x.dim() == n + 2):
         return False
     if _plain_requested():
         return False
-    if x.shape[0] == 1 and x.shape[1] >= 64:
+    if x.shape[1] >= 64 and (n == 2 or x.shape[0] == 1):
         return _in_run_format(x, n) and not x.is_contiguous()
     return True
 
@@ -329,7 +341,7 @@ def _depthwise_core(
         return y.squeeze(2)
     return _conv(x, weight, bias, n=n, stride=stride, spec=spec, dilation=dilation,
                  groups=int(x.shape[1]), padding_mode=padding_mode,
-                 extend_kernel=not _needs_grad(x, weight) and not _plain_requested())
+                 extend_kernel=not _needs_grad(x, weight) and (fast or not _plain_requested()))
 
 
 def _pointwise_core(
@@ -339,7 +351,7 @@ def _pointwise_core(
     """1x1 convolution. On the fast path a channels-last ``y`` gives a channels-last result,
     or, with ``contiguous_output``, a contiguous (NCHW) one written directly by one batched
     matrix product (``W @ y[n]^T``), with no conversion pass."""
-    if not fast or not _in_run_format(y, n):
+    if not fast or (n > 1 and not contiguous_output) or not _in_run_format(y, n):
         out = _CONV[n](y, weight, bias)
         return out.contiguous() if contiguous_output else out
     batch, channels = int(y.shape[0]), int(y.shape[1])

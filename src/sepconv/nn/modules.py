@@ -97,9 +97,15 @@ class _KerasPaddingConv:
         self.padding = _padding_attribute(spec)  # type: ignore[assignment]
         self.padding_mode = padding_mode
 
-    def forward(self, input: Tensor) -> Tensor:
-        """Convolve ``input`` ``(N, C, *spatial)`` or ``(C, *spatial)``; same memory format out."""
+    def forward(self, input: Tensor, fast: bool | None = None) -> Tensor:
+        """Convolve ``input`` ``(N, C, *spatial)`` or ``(C, *spatial)``; same memory format out.
+
+        ``fast`` is for a parent layer that already chose the execution path for a batched
+        ``input`` (and entered its memory format): the result then stays in that format.
+        """
         n = self._n
+        if fast is not None:
+            return self._run(input, fast)
         unbatched = SF._check_input(input, n, self.in_channels)  # type: ignore[attr-defined]
         x = input.unsqueeze(0) if unbatched else input
         fast = SF._fast(x, n)
@@ -233,15 +239,18 @@ class _PointwiseConvNd:
 
     _n: int
 
-    def forward(self, input: Tensor, contiguous_output: bool = False) -> Tensor:
+    def forward(self, input: Tensor, contiguous_output: bool = False,
+                fast: bool | None = None) -> Tensor:
         """1x1 convolution of a batched ``input``.
 
         A channels-last ``input`` gives a channels-last result on the CPU, or a contiguous
         one with ``contiguous_output`` (written directly by a batched matrix product).
+        ``fast``: the parent layer's choice of execution path, when it made one.
         """
+        if fast is None:
+            fast = SF._fast(input, self._n)
         return SF._pointwise_core(input, self.weight, self.bias,  # type: ignore[attr-defined]
-                                  n=self._n, fast=SF._fast(input, self._n),
-                                  contiguous_output=contiguous_output)
+                                  n=self._n, fast=fast, contiguous_output=contiguous_output)
 
 
 class PointwiseConv1d(_PointwiseConvNd, nn.Conv1d):
@@ -373,13 +382,17 @@ class _SeparableConvNd(nn.Module):
         unbatched = SF._check_input(input, n, self.in_channels)
         x = input.unsqueeze(0) if unbatched else input
         fast = SF._fast(x, n)
-        y = self.depthwise(SF._enter(x, n) if fast else x)
+        if isinstance(self.depthwise, _DepthwiseConvNd):
+            y = self.depthwise(SF._enter(x, n) if fast else x, fast=fast)
+        else:  # replaced by model surgery: a plain module
+            y = self.depthwise(SF._enter(x, n) if fast else x)
         if "norm" in self._modules:
             y = self.norm(y)
         if "act" in self._modules:
             y = self.act(y)
         if isinstance(self.pointwise, _PointwiseConvNd):
-            y = self.pointwise(y, contiguous_output=fast and not SF._caller_is_channels_last(x, n))
+            y = self.pointwise(y, contiguous_output=fast and not SF._caller_is_channels_last(x, n),
+                               fast=fast)
         else:  # replaced by model surgery: a plain module
             y = self.pointwise(y)
             if fast:
