@@ -26,8 +26,15 @@ __all__ = ["main", "ArgumentParser", "UsageError"]
 
 EXAMPLES = """\
 examples:
-  sepconv cost --input 12x12x3 --kernel 5 --filters 256
-  sepconv cost --input 12x12x3 --kernel 5 --filters 256 --padding same --json
+  sepconv tour --out tour
+  sepconv cost --input 12x12x3 --kernel 5 --filters 256 --padding same
+  sepconv factor gaussian:sigma=2,size=9
+  sepconv filter photo.png edges.png --kernel log:sigma=2 --explain
+  sepconv profile mobilenet_v1 --width 0.5 --resolution 160
+  sepconv train --out runs/train
+  sepconv convert mnist_conv c.pt --weights runs/train/mnist_conv.pt --rank 2
+
+Run 'sepconv COMMAND --help' for a command's options and more examples.
 """
 
 
