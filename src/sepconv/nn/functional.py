@@ -153,26 +153,48 @@ def _check_fits(
             )
 
 
-@functools.lru_cache(maxsize=4096)
-def _pads_cached(
+Plan = tuple[tuple[int, ...] | None, tuple[tuple[int, ...], tuple[int, ...]] | None,
+             tuple[int, ...] | None]
+
+
+def _padding_plan(
     spatial: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
     dilation: tuple[int, ...], spec: str | Pads, padding_mode: str,
-) -> Pads:
+) -> Plan:
+    """How :func:`_conv` pads this input size: ``(inside, tapped, outside)``.
+
+    ``inside``: the convolution's own symmetric zero padding, when that is all it takes.
+    ``tapped``: ``(symmetric padding, zero taps in F.pad order for the kernel)`` giving the
+    same products as asymmetric zero padding, when the taps fall on the dilation grid.
+    ``outside``: ``F.pad`` amounts for the input (None when there is no padding).
+    """
     pads = _resolve_pads(spatial, kernel_size, stride, dilation, spec)
     _check_fits(spatial, kernel_size, dilation, pads, padding_mode)
-    return pads
+    outside = _pad_flat(pads) if any(before or after for before, after in pads) else None
+    if padding_mode != "zeros":
+        return None, None, outside
+    if all(before == after for before, after in pads):
+        return tuple(before for before, _ in pads), None, None
+    sym = tuple(max(pair) for pair in pads)
+    if not all((p - before) % d == 0 and (p - after) % d == 0
+               for p, (before, after), d in zip(sym, pads, dilation)):
+        return None, None, outside
+    taps = tuple(((p - before) // d, (p - after) // d)
+                 for p, (before, after), d in zip(sym, pads, dilation))
+    return None, (sym, _pad_flat(taps)), outside
 
 
-def _pads(
+_padding_plan_cached = functools.lru_cache(maxsize=4096)(_padding_plan)
+
+
+def _plan(
     spatial: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
     dilation: tuple[int, ...], spec: str | Pads, padding_mode: str,
-) -> Pads:
-    """Checked ``(before, after)`` pads for this input size (memoised: forward calls repeat)."""
+) -> Plan:
+    """Checked padding plan for this input size (memoised: forward calls repeat)."""
     if torch.compiler.is_compiling():  # traced once per shape; no cache inside the graph
-        pads = _resolve_pads(spatial, kernel_size, stride, dilation, spec)
-        _check_fits(spatial, kernel_size, dilation, pads, padding_mode)
-        return pads
-    return _pads_cached(spatial, kernel_size, stride, dilation, spec, padding_mode)
+        return _padding_plan(spatial, kernel_size, stride, dilation, spec, padding_mode)
+    return _padding_plan_cached(spatial, kernel_size, stride, dilation, spec, padding_mode)
 
 
 def _check_input(x: Tensor, n: int, channels: int, name: str = "input") -> bool:
@@ -294,23 +316,16 @@ def _conv(
     # int(): under tracing (ONNX export) sizes are traced tensors; the graph is shape-specific.
     spatial = tuple(int(size) for size in x.shape[-n:])
     kernel_size = tuple(int(k) for k in weight.shape[-n:])
-    pads = _pads(spatial, kernel_size, tuple(stride), tuple(dilation), spec, padding_mode)
+    inside, tapped, outside = _plan(spatial, kernel_size, tuple(stride), tuple(dilation), spec,
+                                    padding_mode)
     conv = _CONV[n]
-    if padding_mode == "zeros":
-        if all(before == after for before, after in pads):
-            return conv(x, weight, bias, stride, tuple(before for before, _ in pads), dilation,
-                        groups)
-        if extend_kernel:
-            sym = tuple(max(pair) for pair in pads)
-            taps = tuple(((p - before) // d, (p - after) // d)
-                         for p, (before, after), d in zip(sym, pads, dilation))
-            if all((p - before) % d == 0 and (p - after) % d == 0
-                   for p, (before, after), d in zip(sym, pads, dilation)):
-                return conv(x, F.pad(weight, _pad_flat(taps)), bias, stride, sym, dilation,
-                            groups)
-    if any(before or after for before, after in pads):
-        mode = "constant" if padding_mode == "zeros" else padding_mode
-        x = F.pad(x, _pad_flat(pads), mode=mode)
+    if inside is not None:
+        return conv(x, weight, bias, stride, inside, dilation, groups)
+    if extend_kernel and tapped is not None:
+        sym, taps = tapped
+        return conv(x, torch.constant_pad_nd(weight, taps), bias, stride, sym, dilation, groups)
+    if outside is not None:
+        x = F.pad(x, outside, mode="constant" if padding_mode == "zeros" else padding_mode)
     return conv(x, weight, bias, stride, 0, dilation, groups)
 
 
