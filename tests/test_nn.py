@@ -307,11 +307,15 @@ def test_wide_layers_every_path(batch, channels_last):
 @pytest.mark.parametrize(("channels", "batch", "expected"), [
     (32, 1, True), (32, 8, True), (64, 1, False), (64, 8, False), (512, 8, False)])
 def test_fast_path_dispatch_rule(channels, batch, expected):
-    """2-D NCHW input: channels-last inside below 64 channels only; channels-last stays."""
+    """2-D NCHW input: channels-last inside below 64 channels, in inference only."""
     x = torch.zeros(batch, channels, 4, 4)
     assert SF._fast(x, 2) is expected
     assert SF._fast(x.contiguous(memory_format=torch.channels_last), 2) is True
     assert SF._fast(x.double(), 2) is False
+    weight = torch.zeros(channels, 1, 3, 3, requires_grad=True)
+    assert SF._fast(x, 2, weight) is False  # training: NCHW stays NCHW
+    with torch.no_grad():
+        assert SF._fast(x, 2, weight) is expected
     with FlopCounterMode(display=False):
         assert SF._fast(x.contiguous(memory_format=torch.channels_last), 2) is False
 

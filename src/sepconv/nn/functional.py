@@ -17,15 +17,15 @@ Every function is a correlation (as every deep-learning framework's convolution)
 Speed on CPU (float32, bfloat16, float16): a channels-last input runs channels-last (no copy;
 1-D inputs run as ``1 x k`` 2-D convolutions). PyTorch's NCHW depthwise (grouped) convolution
 is an order of magnitude slower than the channels-last one with few channels and large images,
-so an NCHW input with fewer than 64 channels is made channels-last once, both steps run there,
-and the pointwise step writes the NCHW result directly, as one batched matrix product
-``W @ y[n]^T``, instead of converting afterwards. With 64 or more channels the conversion
-does not pay and an NCHW input stays NCHW (2-D; 1-D and 3-D for a single sample). In
-inference (no gradient needed), Keras 'same' padding with the odd extra row at the bottom
-(stride 2 on even sizes) becomes symmetric padding inside the convolution plus a leading zero
-tap on the depthwise kernel: the same products with the input, without a padded copy of the
-input (a non-finite input value next to such a zero tap gives NaN where TensorFlow gives a
-finite value); in training ``F.pad`` is cheaper overall.
+so in inference an NCHW input with fewer than 64 channels is made channels-last once, both
+steps run there, and the pointwise step writes the NCHW result directly, as one batched matrix
+product ``W @ y[n]^T``, instead of converting afterwards. With 64 or more channels, and in
+training, the conversion does not pay and an NCHW input stays NCHW (2-D; 1-D and 3-D: a single
+sample with 64 or more channels). In inference (no gradient needed), Keras 'same' padding with
+the odd extra row at the bottom (stride 2 on even sizes) becomes symmetric padding inside the
+convolution plus a leading zero tap on the depthwise kernel: the same products with the input,
+without a padded copy of the input (a non-finite input value next to such a zero tap gives NaN
+where TensorFlow gives a finite value); in training ``F.pad`` is cheaper overall.
 ``benchmarks/layers.py`` measures these choices.
 
 While ONNX export or tracing records a graph, and while a dispatch mode such as
@@ -239,12 +239,14 @@ def _plain_requested() -> bool:
     return torch._C._len_torch_dispatch_stack() > 0
 
 
-def _fast(x: Tensor, n: int) -> bool:
+def _fast(x: Tensor, n: int, weight: Tensor | None = None) -> bool:
     """Whether this input runs channels-last inside (and comes back in the caller's format).
 
-    The rule: a channels-last input runs there (no copy). An NCHW input with fewer than 64
-    channels is converted (one copy); with 64 or more it runs in NCHW (2-D: any batch; 1-D and
-    3-D, which ``benchmarks/layers.py`` does not measure: a single sample only).
+    The rule: a channels-last input runs there (no copy). An NCHW input with 64 or more
+    channels runs in NCHW (2-D: any batch; 1-D and 3-D, which ``benchmarks/layers.py`` does
+    not measure: a single sample only). An NCHW input with fewer channels is converted (one
+    copy) in inference; in training (a gradient needed for ``x`` or ``weight``, the first
+    step's weight) a 2-D one stays NCHW.
 
     Measured on a 2-core CPU, 2 threads, MobileNetV1 shapes (``benchmarks/layers.py`` and
     interleaved A/B runs of the candidate paths in one process): PyTorch's NCHW depthwise
@@ -252,15 +254,19 @@ def _fast(x: Tensor, n: int) -> bool:
     batch 8: 15 ms, against 0.8 ms in channels-last plus 1.2 ms for the conversion), but from
     64 channels on, with the Keras 'same' padding done by the zero-tap kernel rather than a
     padded copy (see :func:`_conv`), NCHW is as fast or faster than converting the input
-    (the transposing copy of a batch-8 112x112x64 input alone takes 3 ms; 64 -> 128 at
-    112x112, stride 2, batch 8: 8.5 ms in NCHW against 28 ms through channels-last), and
-    faster in training, where the conversion's backward adds another transposing copy.
+    (batch 8, forward: 128 channels at 56x56, 7.3 ms against 9.7 ms through channels-last;
+    1024 channels at 7x7, 5.0 ms against 6.8 ms). In training the conversion's
+    backward adds a second transposing copy and NCHW wins at every channel count (batch 8,
+    1024 channels at 7x7: 18 ms against 32 ms; batch 1, 32 -> 64 channels at 112x112: the
+    naive NCHW composition 2.1 ms against 3.1 ms through channels-last).
     """
     if not (x.device.type == "cpu" and x.dtype in _FAST_DTYPES and x.dim() == n + 2):
         return False
     if _plain_requested():
         return False
-    if x.shape[1] >= 64 and (n == 2 or x.shape[0] == 1):
+    if n == 2 and (x.shape[1] >= 64 or _needs_grad(x, weight)):
+        return _in_run_format(x, n) and not x.is_contiguous()
+    if x.shape[0] == 1 and x.shape[1] >= 64:
         return _in_run_format(x, n) and not x.is_contiguous()
     return True
 
@@ -329,9 +335,10 @@ def _conv(
     return conv(x, weight, bias, stride, 0, dilation, groups)
 
 
-def _needs_grad(x: Tensor, weight: Tensor) -> bool:
+def _needs_grad(x: Tensor, weight: Tensor | None) -> bool:
     """Training: the zero-tap kernel's backward costs more than the padded copy it saves."""
-    return torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    return torch.is_grad_enabled() and (
+        x.requires_grad or (weight is not None and weight.requires_grad))
 
 
 def _depthwise_core(
@@ -427,7 +434,7 @@ def _depthwise(
         )
     unbatched = _check_input(input, n, channels)
     x = input.unsqueeze(0) if unbatched else input
-    fast = _fast(x, n)
+    fast = _fast(x, n, weight)
     y = _depthwise_core(_enter(x, n) if fast else x, weight, bias, n=n, stride=stride,
                         spec=spec, dilation=dilation, padding_mode=padding_mode, fast=fast)
     if fast:
@@ -594,7 +601,7 @@ def _separable(
         )
     unbatched = _check_input(input, n, channels)
     x = input.unsqueeze(0) if unbatched else input
-    fast = _fast(x, n)
+    fast = _fast(x, n, depthwise_weight)
     y = _depthwise_core(_enter(x, n) if fast else x, depthwise_weight, depthwise_bias, n=n,
                         stride=stride, spec=spec, dilation=dilation, padding_mode=padding_mode,
                         fast=fast)
@@ -852,7 +859,7 @@ def spatially_separable_conv2d(
             f"pass's {first_weight.shape[0]} channels with `groups`={groups}")
     first, second = _spatial_plan(spec, order, kernel_size, stride, dilation)
     x = input.unsqueeze(0) if unbatched else input
-    fast = _fast(x, 2)
+    fast = _fast(x, 2, first_weight)
     run = _enter(x, 2) if fast else x
     y = _conv(run, first_weight, None, n=2, stride=first["stride"], spec=first["spec"],
               dilation=first["dilation"], groups=groups, padding_mode=padding_mode)

@@ -108,7 +108,7 @@ class _KerasPaddingConv:
             return self._run(input, fast)
         unbatched = SF._check_input(input, n, self.in_channels)  # type: ignore[attr-defined]
         x = input.unsqueeze(0) if unbatched else input
-        fast = SF._fast(x, n)
+        fast = SF._fast(x, n, self.weight)  # type: ignore[attr-defined]
         y = self._run(SF._enter(x, n) if fast else x, fast)
         if fast:
             y = SF._leave(y, x, n)
@@ -374,14 +374,14 @@ class _SeparableConvNd(nn.Module):
     def forward(self, input: Tensor) -> Tensor:
         """Depthwise, then norm and activation when given, then pointwise.
 
-        On the CPU the input is made channels-last once (no copy when it already is), both
-        steps run there, and the pointwise step writes the result directly in the caller's
-        memory format.
+        On the CPU the path is chosen once per call (:mod:`sepconv.nn.functional`): the
+        caller's memory format, or channels-last inside for an NCHW input with few channels in
+        inference, the pointwise step then writing the NCHW result directly.
         """
         n = self._n
         unbatched = SF._check_input(input, n, self.in_channels)
         x = input.unsqueeze(0) if unbatched else input
-        fast = SF._fast(x, n)
+        fast = SF._fast(x, n, getattr(self.depthwise, "weight", None))
         if isinstance(self.depthwise, _DepthwiseConvNd):
             y = self.depthwise(SF._enter(x, n) if fast else x, fast=fast)
         else:  # replaced by model surgery: a plain module
@@ -611,9 +611,9 @@ class SpatiallySeparableConv2d(nn.Module):
         """The two passes, channels-last on CPU, output in the caller's memory format."""
         unbatched = SF._check_input(input, 2, self.in_channels)
         x = input.unsqueeze(0) if unbatched else input
-        fast = SF._fast(x, 2)
         first, second = ((self.column, self.row) if self.order == "column_first"
                          else (self.row, self.column))
+        fast = SF._fast(x, 2, first.weight)
         y = second(first(SF._enter(x, 2) if fast else x))
         if fast:
             y = SF._leave(y, x, 2)
