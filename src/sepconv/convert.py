@@ -54,7 +54,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import cost as _cost
 from ._checks import (
     SepconvTypeError,
     SepconvValueError,
@@ -376,40 +375,6 @@ def _describe(conv: nn.Module) -> str:
     return f"{type(conv).__name__} {conv.in_channels}->{conv.out_channels} {kernel}"
 
 
-def _input_shapes(model: nn.Module, input_size: Sequence[int]) -> dict[nn.Module, tuple]:
-    shapes: dict[nn.Module, tuple] = {}
-
-    def record(module: nn.Module, args: tuple) -> None:
-        shapes.setdefault(module, tuple(args[0].shape))
-
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules()
-             if _dims(m) is not None]
-    try:
-        parameter = next(model.parameters(), None)
-        kwargs = {} if parameter is None else {"device": parameter.device,
-                                               "dtype": parameter.dtype}
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(tuple(input_size), **kwargs))
-        model.train(was_training)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return shapes
-
-
-def _conv_cost(conv: nn.Module, shape: tuple) -> _cost.Cost:
-    n = _dims(conv)
-    spatial = shape[-n:]
-    padding = _padding_of(conv)
-    padding = padding if isinstance(padding, str) else tuple(padding)
-    return _cost.conv((*spatial, shape[-n - 1]), conv.kernel_size, conv.out_channels,
-                      stride=conv.stride, padding=padding, dilation=conv.dilation,
-                      groups=conv.groups, bias=conv.bias is not None,
-                      batch=shape[0] if len(shape) == n + 2 else 1)
-
-
 def _skip_reason(conv: nn.Module, method: str) -> str | None:
     n = _dims(conv)
     if conv.groups != 1:
@@ -486,7 +451,12 @@ def convert(
             expected = model(example_input)
             model.train(was_training)
     target = model if inplace else copy.deepcopy(model)
-    shapes = _input_shapes(target, input_size) if input_size is not None else {}
+    # Input shapes and exact costs of every convolution, from the profiler (sepconv.cost).
+    profiled = {}
+    if input_size is not None:
+        from .profiling import profile
+
+        profiled = {row.name: row for row in profile(target, input_size).rows}
 
     from . import nn as snn
 
@@ -523,9 +493,9 @@ def convert(
                                         None if rank is None else min(rank, limit), rtol)
             new_params = sum(p.numel() for p in layer.parameters())
             before = after = None
-            if child in shapes:
-                before = _conv_cost(child, shapes[child]).multiplications
-                after = layer.cost(shapes[child]).multiplications
+            if name in profiled:
+                before = profiled[name].mult_adds
+                after = layer.cost(profiled[name].input_shape).multiplications
                 ratio = before / after
             else:
                 ratio = params / new_params
