@@ -471,3 +471,20 @@ def test_torch_compile_full_graph(make):
     torch.testing.assert_close(y, layer(x))
     y.sum().backward()
     assert x.grad is not None and x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("stride", [(1, 3), (3, 1), (2, 3)])
+def test_one_channel_view_of_channels_last_memory(stride):
+    # torch 2.13's oneDNN convolution misreads a one-channel NCHW view of NHWC memory for
+    # some strides; the layers must give the float64 result regardless of the input's strides.
+    from sepconv.nn import DepthwiseConv2d, SeparableConv2d, SpatiallySeparableConv2d
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 11, 6, 1).permute(0, 3, 1, 2)
+    for layer in (SeparableConv2d(1, 4, (4, 5), stride=stride),
+                  DepthwiseConv2d(1, (4, 5), stride=stride, depth_multiplier=2),
+                  SpatiallySeparableConv2d(1, 3, (4, 5), stride=stride)):
+        with torch.no_grad():
+            expected = layer.double()(x.double().contiguous())
+            got = layer.float()(x)
+        torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)

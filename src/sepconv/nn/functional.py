@@ -54,6 +54,7 @@ tensor([[4., 6., 6., 4.],
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import torch
@@ -321,6 +322,12 @@ def _conv(
     """
     # int(): under tracing (ONNX export) sizes are traced tensors; the graph is shape-specific.
     spatial = tuple(int(size) for size in x.shape[-n:])
+    if int(x.shape[1]) == 1 and x.stride(1) != math.prod(spatial):
+        # A one-channel view of channels-last memory (stride 1 on the channel axis): torch
+        # 2.13's oneDNN convolution reads it wrongly for some strides (e.g. (1, 3): errors of
+        # order 1e32), while the same values in standard strides are right. A copy is cheap
+        # for one channel.
+        x = x.clone(memory_format=torch.contiguous_format)
     kernel_size = tuple(int(k) for k in weight.shape[-n:])
     inside, tapped, outside = _plan(spatial, kernel_size, tuple(stride), tuple(dilation), spec,
                                     padding_mode)
