@@ -140,12 +140,12 @@ def _lowrank_step(gray: np.ndarray) -> tuple[Step, dict[str, Any]]:
                "lowrank_per_pixel": cost.filtering(k, rank=ranks["laplacian of gaussian σ=2"])
                .multiplications,
                "auto_method": getattr(chosen, "method", str(chosen))}
-    listing = ", ".join(f"{name}: rank {r}" for name, r in ranks.items())
+    listing = "; ".join(f"{name} has rank {r}" for name, r in ranks.items())
     text = (
         "Most kernels are not separable: a random kernel has full rank, and rank-1 matrices "
         "are a vanishing subset of all matrices, which is why spatially separable layers are "
         "rarely trained. But many useful kernels are a short sum of separable ones. At the "
-        f"default tolerance ({listing}). The {k[0]}x{k[1]} Laplacian of Gaussian costs "
+        f"default tolerance, {listing}. The {k[0]}x{k[1]} Laplacian of Gaussian costs "
         f"{numbers['direct_per_pixel']} multiplications per pixel directly and "
         f"{numbers['lowrank_per_pixel']} as {ranks['laplacian of gaussian σ=2']} separable "
         f"terms; `sepconv.correlate(..., method='lowrank')` matches the direct result within "
