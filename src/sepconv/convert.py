@@ -152,10 +152,10 @@ def depthwise_factors(
             f"`rank` must be at most min(C_out, prod(kernel)) = {limit} for a weight of shape "
             f"{array.shape}, got {rank}")
     matrices = [array[:, c].reshape(c_out, taps) for c in range(c_in)]
-    full = [lowrank(m, rank=min(m.shape)) for m in matrices]
     norm = float(np.linalg.norm(array))
-    if rank is None:
-        rank = _pick_rank([f.singular_values for f in full], limit, rtol, norm)
+    if rank is None:  # the full spectra are needed only to pick the rank
+        spectra = [lowrank(m, rank=min(m.shape)).singular_values for m in matrices]
+        rank = _pick_rank(spectra, limit, rtol, norm)
     depthwise = np.zeros((c_in * rank, 1, *kernel))
     pointwise = np.zeros((c_out, c_in * rank, *(1,) * len(kernel)))
     squared_error = 0.0
