@@ -305,6 +305,22 @@ def calibrate(args: Any) -> None:
     scratch = np.empty_like(image)
     t = interleaved({"add": lambda: cv2.add(image, scratch, dst=scratch)}, args.repeat)
     print(f"_CV_ADD       = {t['add'] / pixels * 1e9:.3f}")
+    from sepconv.filtering import _native
+
+    if _native.available():
+        native_points = []
+        for k in (3, 7, 15, 31):
+            sym = np.hanning(k + 2)[1:-1]
+            kernel = rng.random((2, k))
+            t = interleaved({
+                "sym": lambda: _native.separable(image, ((sym, sym),), (k // 2, k // 2),
+                                                 "reflect"),
+                "any": lambda: _native.separable(image, ((kernel[0], kernel[1]),),
+                                                 (k // 2, k // 2), "reflect"),
+            }, args.repeat)
+            native_points.append((k + (k + 1) // 2, t["sym"] / pixels * 1e9))
+            native_points.append((2 * k, t["any"] / pixels * 1e9))
+        print("_NATIVE       =", fit(native_points, lambda taps: taps))
     fft_points = []
     for k in (15, 31, 63):
         kernel = rng.random((k, k))

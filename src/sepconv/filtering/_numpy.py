@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _native
 from ._modes import extension_indices
 
 __all__ = ["filter_numpy", "pad"]
@@ -72,6 +73,8 @@ def _fft(x: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str, 
 def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
             cval: float, method: str, terms: tuple, work: np.dtype,
             out: np.ndarray | None = None) -> np.ndarray:
+    if method != "direct" and _native.available():
+        return _native_terms(image, kernel, anchor, mode, cval, terms, work, out)
     import cv2
 
     ddepth = cv2.CV_32F if work == np.float32 else cv2.CV_64F
@@ -119,6 +122,30 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
     if offset:
         out += work.type(offset)
     return out
+
+
+def _native_terms(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
+                  cval: float, terms: tuple, work: np.dtype,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Separable terms with the native kernel: any border mode and kernel reach, no padding."""
+    src = image
+    if src.dtype != work:
+        src = src.astype(work)
+    offset = 0.0
+    if mode == "constant" and cval != 0.0:
+        src = src - work.type(cval)  # a new array: the input is never modified
+        offset = cval * float(kernel.sum())
+    if src.ndim == 3 and src.strides[1:] != (src.shape[2] * work.itemsize, work.itemsize):
+        src = np.ascontiguousarray(src)
+    elif src.ndim == 2 and src.strides[1] != work.itemsize:
+        src = np.ascontiguousarray(src)
+    if out is not None and not (out.flags.c_contiguous and out.dtype == work
+                                and out.shape == image.shape):
+        out = None
+    result = _native.separable(src, terms, anchor, mode, out=out)
+    if offset:
+        result += work.type(offset)
+    return result
 
 
 def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,

@@ -24,27 +24,31 @@ METHODS = ("auto", "direct", "separable", "lowrank", "fft")
 FLOAT64_FACTOR = 1.7
 
 # --- NumPy engine (OpenCV for 2-D kernels), ns per output pixel and channel ----------------
-# Measured with ``python benchmarks/filter.py --calibrate`` (2048 x 2048 float32, 2 busy
-# cores; least-squares fits of the medians).
+# Measured with ``python benchmarks/filter.py --calibrate`` (2048 x 2048 float32, 2 cores;
+# least-squares fits of the medians).
 # cv2.filter2D, direct: below the DFT threshold, a + b * kernel area.
-_CV_DIRECT = (0.56, 0.076)
+_CV_DIRECT = (0.373, 0.0173)
 # cv2.filter2D switches to a DFT when the kernel area reaches 130 (float32 in and out) or 50
 # (other depths); its time then grows slowly with the kernel size: a + b * (kh + kw).
-_CV_DFT = (14.2, 0.089)
-# one cv2.sepFilter2D call: a + b * taps, taps = kh + kw, about halved for (anti)symmetric
-# factors (OpenCV folds them: (k + 1) // 2 taps per axis).
-_CV_SEPARABLE = (1.15, 0.172)
+_CV_DFT = (4.92, 0.108)
+# one cv2.sepFilter2D call (used where the native kernel is not built): a + b * taps,
+# taps = kh + kw, about halved for (anti)symmetric factors (OpenCV folds them: (k + 1) // 2
+# taps per axis).
+_CV_SEPARABLE = (0.375, 0.0406)
 # adding one term's result into the accumulator (cv2.add in place)
-_CV_ADD = 0.3
+_CV_ADD = 0.229
+# the native kernel (sepconv/_csrc/sepfilter.c), all terms in one pass: a + b * taps summed
+# over the terms, taps = kh + kw with the horizontal factor folded when (anti)symmetric.
+_NATIVE = (0.183, 0.0298)
 # scipy.fft-based filtering of the padded image: a + b * log2(padded pixels); measured 12 to
 # 24 ns per pixel for 1024^2 to 2048^2 images, too noisy for a slope.
-_FFT = (20.0, 0.0)
+_FFT = (16.0, 0.0)
 # SciPy (N-D kernels): ndimage.correlate a + b * kernel size; correlate1d a + b * taps
 _ND_DIRECT = (1.0, 1.1)
 _ND_PASS = (1.5, 0.9)
-# torch tensors on CPU run the NumPy engine (OpenCV) and share its model; on other devices the
-# same ranking holds for F.conv2d against the banded matrix products to within the model's
-# accuracy.
+# torch tensors on CPU run the NumPy engine (native kernel or OpenCV) and share its model; on
+# other devices the same ranking holds for F.conv2d against the banded matrix products to
+# within the model's accuracy.
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,13 @@ def _taps(term: tuple[np.ndarray, ...]) -> int:
     return sum((f.size + 1) // 2 if _folded(f) else f.size for f in term)
 
 
+def _native_taps(term: tuple[np.ndarray, ...]) -> int:
+    """Multiplications per pixel of the native kernel: the vertical factor in full (two
+    output rows share each load instead), the horizontal one folded when it can be."""
+    column, row = term
+    return column.size + ((row.size + 1) // 2 if _folded(row) else row.size)
+
+
 def factorize(kernel: np.ndarray, tol: float | None) -> tuple[tuple[tuple[np.ndarray, ...], ...],
                                                               float, float]:
     """Terms of ``kernel`` within ``tol`` (via :func:`sepconv.factor.lowrank`), symmetrized."""
@@ -197,7 +208,14 @@ def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: A
             out["direct"] = scale * (_CV_DIRECT[0] + _CV_DIRECT[1] * area)
         else:
             out["direct"] = scale * (_CV_DFT[0] + _CV_DFT[1] * sum(kernel_shape))
-        sep = [scale * (_CV_SEPARABLE[0] + _CV_SEPARABLE[1] * t) for t in taps]
+        from . import _native
+
+        if terms and _native.available():
+            native = scale * (_NATIVE[0] + _NATIVE[1] * sum(_native_taps(t) for t in terms))
+            out["separable" if len(terms) == 1 else "lowrank"] = native
+            sep = []
+        else:
+            sep = [scale * (_CV_SEPARABLE[0] + _CV_SEPARABLE[1] * t) for t in taps]
     else:
         out["direct"] = scale * (_ND_DIRECT[0] + _ND_DIRECT[1] * area)
         sep = [scale * (_ND_PASS[0] * len(kernel_shape) + _ND_PASS[1] * t) for t in taps]
