@@ -26,6 +26,19 @@ def _fixed_seed():
     RNG = np.random.default_rng(1234)
 
 
+@pytest.fixture(autouse=True, params=["native", "opencv"])
+def engine(request, monkeypatch):
+    """Every test runs with the native separable kernel and with its OpenCV fallback."""
+    from sepconv.filtering import _native, _plan
+
+    monkeypatch.setattr(_plan, "_CACHE", {})
+    if request.param == "opencv":
+        monkeypatch.setitem(_native._STATE, "lib", None)
+    elif not _native.available():
+        pytest.fail("the native separable filter is not built (pip install -e . builds it)")
+    return request.param
+
+
 def _kernel(shape: tuple[int, ...], rank: int, rng: np.random.Generator | None = None
             ) -> np.ndarray:
     """A kernel that is a sum of ``rank`` random separable terms."""

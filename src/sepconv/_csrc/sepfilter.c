@@ -1,7 +1,7 @@
 /*
  * Separable correlation of 2-D images: a sum of separable terms, each a vertical 1-D pass
- * followed by a horizontal 1-D pass, computed one output row at a time so that the
- * intermediate row stays in the first-level cache and the image is read and written once.
+ * followed by a horizontal 1-D pass, computed two output rows at a time so that the
+ * intermediate rows stay in the first-level cache and the image is read and written once.
  *
  * The functions are plain C called through ctypes (which releases the GIL), so Python
  * threads can filter disjoint bands of output rows at the same time.
@@ -64,12 +64,12 @@ static long map_index(long p, long n, int mode)
 }
 
 /* Both passes keep NV vectors of outputs in registers across all taps, so that each output
- * is stored once and each tap costs one (unaligned) load and one multiply-add per vector.
- * Symmetric and antisymmetric factors are folded: c * (x[t] +- x[k-1-t]), half the
- * multiplications. GCC/Clang vector extensions, 32 bytes wide, compiled for AVX-512, AVX2+FMA
- * and the baseline by target_clones where available. */
+ * is stored once. The vertical pass computes two output rows at a time from taps + 1 source
+ * rows (each source vector loaded once for both); the horizontal pass folds symmetric and
+ * antisymmetric factors: c * (x[t] +- x[k-1-t]), half the multiplications. GCC/Clang vector
+ * extensions, 32 bytes wide, compiled for AVX-512, AVX2+FMA and the baseline by target_clones
+ * where available. */
 #define NV 4
-#define CHUNK 512
 typedef float vf32 __attribute__((vector_size(32), aligned(4)));
 typedef double vf64 __attribute__((vector_size(32), aligned(8)));
 
@@ -122,56 +122,6 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
 #define DEFINE_FILTER(NAME, T, VT)                                                            \
     DEFINE_SYMMETRY(NAME, T)                                                                  \
     enum { NAME##_LANES = (int)(sizeof(VT) / sizeof(T)), NAME##_BLOCK = NV * NAME##_LANES };  \
-                                                                                              \
-    /* The vertical pass streams each source row through a chunk of CHUNK outputs that stays \
-     * in the first-level cache: long contiguous runs per row, which the prefetchers follow, \
-     * instead of short runs from k rows at a time. */                                        \
-    SEP_CLONES static void NAME##_vertical(T *restrict acc, const T *const *rows,             \
-                                           const T *restrict coef, long taps, int sym,        \
-                                           long len)                                          \
-    {                                                                                         \
-        const long L = NAME##_LANES;                                                          \
-        long half = sym ? taps / 2 : taps;                                                    \
-        long q0 = 0;                                                                          \
-        for (; q0 + L <= len; q0 += CHUNK) {                                                  \
-            long n = len - q0 < CHUNK ? (len - q0) / L * L : CHUNK;                           \
-            T *restrict a = acc + q0;                                                         \
-            for (long q = 0; q < n; q += L)                                                   \
-                *(VT *)(a + q) = (VT){0};                                                     \
-            for (long t = 0; t < half; t++) {                                                 \
-                const T c = coef[t];                                                          \
-                const T *restrict p = rows[t] + q0;                                           \
-                if (sym == 0) {                                                               \
-                    for (long q = 0; q < n; q += L)                                           \
-                        *(VT *)(a + q) += c * *(const VT *)(p + q);                           \
-                } else {                                                                      \
-                    const T *restrict m = rows[taps - 1 - t] + q0;                            \
-                    if (sym > 0)                                                              \
-                        for (long q = 0; q < n; q += L)                                       \
-                            *(VT *)(a + q) += c * (*(const VT *)(p + q) + *(const VT *)(m + q)); \
-                    else                                                                      \
-                        for (long q = 0; q < n; q += L)                                       \
-                            *(VT *)(a + q) += c * (*(const VT *)(p + q) - *(const VT *)(m + q)); \
-                }                                                                             \
-            }                                                                                 \
-            if (sym != 0 && taps % 2 == 1) {                                                  \
-                const T c = coef[taps / 2];                                                   \
-                const T *restrict p = rows[taps / 2] + q0;                                    \
-                for (long q = 0; q < n; q += L)                                               \
-                    *(VT *)(a + q) += c * *(const VT *)(p + q);                               \
-            }                                                                                 \
-            if (n < CHUNK) {                                                                  \
-                q0 += n;                                                                      \
-                break;                                                                        \
-            }                                                                                 \
-        }                                                                                     \
-        for (long q = q0; q < len; q++) {                                                     \
-            T a = 0;                                                                          \
-            for (long t = 0; t < taps; t++)                                                   \
-                a += coef[t] * rows[t][q];                                                    \
-            acc[q] = a;                                                                       \
-        }                                                                                     \
-    }                                                                                         \
                                                                                               \
     /* Two consecutive output rows at once from taps + 1 source rows: each source vector is \
      * loaded once for both rows (about half the loads of two single-row passes). */          \
@@ -247,7 +197,7 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
         T *buf = (T *)malloc(sizeof(T) * (size_t)(2 * blen + len));                           \
         const T **rows = (const T **)malloc(sizeof(T *) * (size_t)(kh + 1));                  \
         long *cols = (long *)malloc(sizeof(long) * (size_t)(left + right + 1));               \
-        int *sym = (int *)malloc(sizeof(int) * (size_t)(2 * nterms));                         \
+        int *sym = (int *)malloc(sizeof(int) * (size_t)nterms);                               \
         if (buf == NULL || rows == NULL || cols == NULL || sym == NULL) {                     \
             free(buf);                                                                        \
             free((void *)rows);                                                               \
@@ -258,28 +208,25 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
         /* buf: [row buffer 0 | the zero row of constant mode | row buffer 1] */              \
         T *zero = buf + blen;                                                                 \
         memset(zero, 0, sizeof(T) * (size_t)len);                                             \
-        for (long term = 0; term < nterms; term++) {                                          \
-            sym[2 * term] = NAME##_symmetry(col + term * kh, kh);                             \
-            sym[2 * term + 1] = NAME##_symmetry(row + term * kw, kw);                         \
-        }                                                                                     \
+        for (long term = 0; term < nterms; term++)                                            \
+            sym[term] = NAME##_symmetry(row + term * kw, kw);                                 \
         for (long j = 0; j < left; j++)                                                       \
             cols[j] = map_index(j - left, W, mode);                                           \
         for (long j = 0; j < right; j++)                                                      \
             cols[left + j] = map_index(W + j, W, mode);                                       \
         T *mids[2] = {buf + left * C, buf + blen + len + left * C};                           \
         for (long i = r0; i < r1;) {                                                          \
-            long pair = i + 1 < r1 && kh > 1;                                                 \
-            for (long t = 0; t < kh + pair; t++) {                                            \
+            long pair = i + 1 < r1;                                                           \
+            for (long t = 0; t <= kh; t++) {                                                  \
                 long p = map_index(i + t - ay, H, mode);                                      \
-                rows[t] = p < 0 ? zero : src + p * src_stride;                                \
+                rows[t] = p < 0 || (t == kh && !pair) ? zero : src + p * src_stride;          \
             }                                                                                 \
             for (long term = 0; term < nterms; term++) {                                      \
-                if (pair)                                                                     \
-                    NAME##_vertical2(mids[0], mids[1], rows, col + term * kh, kh, len);       \
+                /* a single row (at the end of a band) takes the same arithmetic, so results \
+                 * do not depend on how the rows are split into bands */                      \
+                NAME##_vertical2(mids[0], mids[1], rows, col + term * kh, kh, len);           \
                 for (long r = 0; r <= pair; r++) {                                            \
                     T *mid = mids[r], *b0 = mid - left * C;                                   \
-                    if (!pair)                                                                \
-                        NAME##_vertical(mid, rows, col + term * kh, kh, sym[2 * term], len);  \
                     for (long j = 0; j < left; j++) {                                         \
                         long m = cols[j];                                                     \
                         for (long c = 0; c < C; c++)                                          \
@@ -291,7 +238,7 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
                             mid[(W + j) * C + c] = m < 0 ? 0 : mid[m * C + c];                \
                     }                                                                         \
                     NAME##_horizontal(dst + (i + r) * dst_stride, b0, row + term * kw, kw,    \
-                                      sym[2 * term + 1], C, len, term == 0);                  \
+                                      sym[term], C, len, term == 0);                          \
                 }                                                                             \
             }                                                                                 \
             i += 1 + pair;                                                                    \

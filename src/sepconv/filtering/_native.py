@@ -84,19 +84,35 @@ def _pool() -> ThreadPoolExecutor:
     return pool  # type: ignore[return-value]
 
 
+def _rows_of_contiguous_pixels(a: np.ndarray) -> bool:
+    """True when each row of ``a`` is one contiguous run of pixels (and channels)."""
+    inner = a.strides[1:]
+    expected = (a.shape[2] * a.itemsize, a.itemsize) if a.ndim == 3 else (a.itemsize,)
+    return all(s == e or n == 1 for s, e, n in zip(inner, expected, a.shape[1:]))
+
+
 def separable(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
               out: np.ndarray | None = None, threads: int | None = None) -> np.ndarray:
-    """Correlate ``src`` ((H, W) or (H, W, C), float32 or float64, rows of any stride, pixels
-    contiguous) with ``sum(outer(col, row) for col, row in terms)``.
+    """Correlate ``src`` ((H, W) or (H, W, C), float32 or float64) with
+    ``sum(outer(col, row) for col, row in terms)``.
 
     ``mode`` is a SciPy border mode (``constant`` means a zero border); ``anchor`` the (row,
-    column) of the kernel's centre. Writes ``out`` (same shape and dtype, rows of any stride,
-    pixels contiguous) or a new C-contiguous array, and returns it.
+    column) of the kernel's centre. Rows may have any stride (negative too); an image whose
+    pixels or channels are not contiguous is copied first. Writes ``out`` (same shape and
+    dtype, rows of any stride, pixels contiguous) or a new C-contiguous array, and returns it.
     """
     lib = _load()
     if lib is None:
         raise RuntimeError("the native separable filter is not available")
     dtype = src.dtype
+    if dtype not in (np.float32, np.float64) or src.ndim not in (2, 3):
+        raise TypeError(f"expected a 2-D or 3-D float32/float64 array, got {src.dtype} "
+                        f"with shape {src.shape}")
+    if not _rows_of_contiguous_pixels(src):
+        src = np.ascontiguousarray(src)
+    if out is not None and not (out.shape == src.shape and out.dtype == dtype
+                                and _rows_of_contiguous_pixels(out)):
+        raise ValueError("`out` must have the image's shape and dtype, pixels contiguous")
     fn = lib.sep_filter_f32 if dtype == np.float32 else lib.sep_filter_f64
     height, width = src.shape[:2]
     channels = src.shape[2] if src.ndim == 3 else 1

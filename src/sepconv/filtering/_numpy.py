@@ -135,13 +135,9 @@ def _native_terms(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int]
     if mode == "constant" and cval != 0.0:
         src = src - work.type(cval)  # a new array: the input is never modified
         offset = cval * float(kernel.sum())
-    if src.ndim == 3 and src.strides[1:] != (src.shape[2] * work.itemsize, work.itemsize):
-        src = np.ascontiguousarray(src)
-    elif src.ndim == 2 and src.strides[1] != work.itemsize:
-        src = np.ascontiguousarray(src)
     if out is not None and not (out.flags.c_contiguous and out.dtype == work
                                 and out.shape == image.shape):
-        out = None
+        out = None  # written by the caller from a new result
     result = _native.separable(src, terms, anchor, mode, out=out)
     if offset:
         result += work.type(offset)
