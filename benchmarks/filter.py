@@ -187,11 +187,12 @@ def torch_cases(args: Any) -> list[dict]:
         kornia = None
     size = 4096 if not args.quick else 1024
     k = 9
+    device = torch.device(args.device)
     g = kernels.get("gaussian", sigma=(k - 1) / 8, size=k, ndim=1).astype(np.float32)
     kernel = np.outer(g, g)
-    x = torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(0))
-    gt = torch.from_numpy(g)
-    kt = torch.from_numpy(kernel)
+    x = torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    gt = torch.from_numpy(g).to(device)
+    kt = torch.from_numpy(kernel).to(device)
     forward = {
         "sepconv": lambda: sepconv.correlate(x, kernel, mode="mirror"),
         "F.conv2d": lambda: F.conv2d(F.pad(x, (4, 4, 4, 4), mode="reflect"), kt[None, None]),
@@ -202,6 +203,14 @@ def torch_cases(args: Any) -> list[dict]:
         forward["kornia filter2d"] = lambda: kornia.filters.filter2d(
             x, kt[None], border_type="reflect")
     repeat = max(3, args.repeat // 2)
+    if device.type == "cuda":  # time the kernels, not their launch
+        def synced(fn: Callable[[], Any]) -> Callable[[], Any]:
+            def run() -> Any:
+                result = fn()
+                torch.cuda.synchronize()
+                return result
+            return run
+        forward = {name: synced(fn) for name, fn in forward.items()}
     with torch.no_grad():
         t_forward = interleaved(forward, repeat)
         r_forward = {peer: ratio(peer) for peer in t_forward if peer != "sepconv"}
@@ -223,6 +232,8 @@ def torch_cases(args: Any) -> list[dict]:
         backward_fns["kornia filter2d_separable"] = backward(
             lambda t: kornia.filters.filter2d_separable(t, gt[None], gt[None],
                                                         border_type="reflect"))
+    if device.type == "cuda":
+        backward_fns = {name: synced(fn) for name, fn in backward_fns.items()}
     t_backward = interleaved(backward_fns, repeat)
     r_backward = {peer: ratio(peer) for peer in t_backward if peer != "sepconv"}
     out = []
@@ -331,16 +342,35 @@ def calibrate(args: Any) -> None:
     print("_FFT          =", fit(fft_points, lambda n: math.log2(n)))
 
 
+def _torch_table(torch_rows: list[dict]) -> list[list[str]]:
+    rows = []
+    for row in torch_rows:
+        for peer, value in row["ratios"].items():
+            rows.append([row["case"], peer, f"{row['seconds']['sepconv'] * 1e3:.2f}",
+                         f"{row['seconds'][peer] * 1e3:.2f}", f"{value:.2f}"])
+    return rows
+
+
 def main() -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--calibrate", action="store_true",
                         help="measure the planner's cost-model constants instead")
     parser.add_argument("--skip-torch", action="store_true", help="NumPy cases only")
+    parser.add_argument("--device", default="cpu",
+                        help="device of the torch cases; another than 'cpu' runs them alone")
     args = parser.parse_args()
     info = machine("numpy", "scipy", "opencv-python-headless", "torch", "kornia")
     print_header("sepconv filtering benchmark", info)
     if args.calibrate:
         calibrate(args)
+        return 0
+    if args.device != "cpu":
+        torch_rows = torch_cases(args)
+        print(f"torch engine ({args.device}); ratio = peer / sepconv")
+        print(format_table(["case", "peer", "sepconv ms", "peer ms", "ratio"],
+                           _torch_table(torch_rows)))
+        write_json(args.json, {"benchmark": "filter", "machine": info, "device": args.device,
+                               "repeat": args.repeat, "quick": args.quick, "torch": torch_rows})
         return 0
     size = 2048 if not args.quick else 1024
     image = np.random.default_rng(0).random((size, size), dtype=np.float32)
@@ -374,12 +404,8 @@ def main() -> int:
     if torch_rows:
         print()
         print("torch engine (CPU); ratio = peer / sepconv")
-        rows = []
-        for row in torch_rows:
-            for peer, value in row["ratios"].items():
-                rows.append([row["case"], peer, f"{row['seconds']['sepconv'] * 1e3:.1f}",
-                             f"{row['seconds'][peer] * 1e3:.1f}", f"{value:.2f}"])
-        print(format_table(["case", "peer", "sepconv ms", "peer ms", "ratio"], rows))
+        print(format_table(["case", "peer", "sepconv ms", "peer ms", "ratio"],
+                           _torch_table(torch_rows)))
     checks = targets(results, grid, torch_rows)
     print()
     print("targets")

@@ -9,11 +9,14 @@ measured on the project's benchmark machine. ``method='auto'`` takes the fastest
 Engines, chosen by the type of ``image``:
 
 - NumPy arrays ``(H, W)``, ``(H, W, C)`` (2-D kernel, channels filtered independently) and
-  N-D arrays with an N-D kernel (optionally with a trailing channel axis): OpenCV
-  (``cv2.sepFilter2D``, ``cv2.filter2D``) for 2-D kernels, SciPy (one ``correlate1d`` pass per
-  axis, or ``ndimage.correlate``) otherwise, ``scipy.fft`` for ``'fft'``.
+  N-D arrays with an N-D kernel (optionally with a trailing channel axis): for 2-D kernels,
+  separable terms run on sepconv's native kernel (:mod:`sepconv.filtering._native`: every
+  term in one pass, every border mode, no padding copy) or ``cv2.sepFilter2D`` where it is not
+  built, the full kernel on ``cv2.filter2D``; SciPy (one ``correlate1d`` pass per axis, or
+  ``ndimage.correlate``) for N-D kernels; ``scipy.fft`` for ``'fft'``.
 - torch tensors ``(N, C, H, W)`` (or ``(N, C, *spatial)`` with an N-D kernel), any device,
-  differentiable with respect to the image: 1-D passes as banded matrix products.
+  differentiable with respect to the image: on CPU the NumPy engine (with its exact adjoint
+  for the backward pass), on other devices 1-D passes as banded matrix products.
 - dask arrays, shaped as NumPy arrays: lazily, block by block with ``map_overlap``.
 
 Semantics are those of ``scipy.ndimage.correlate`` / ``convolve`` with ``origin=0``: a kernel

@@ -9,7 +9,8 @@ measured slower than one 2-D ``conv2d`` with the full kernel). The image is padd
 the SciPy extension of ``mode`` (see :mod:`._modes`), so every pass is a 'valid' correlation.
 ``'direct'`` runs ``F.conv2d``/``conv3d``/``conv1d`` on the padded image.
 
-On CPU, tensors go through the NumPy engine instead (OpenCV's vectorised 1-D passes), inside a
+On CPU, tensors go through the NumPy engine instead (the native kernel, or OpenCV's
+vectorised 1-D passes where it is not built), inside a
 ``torch.autograd.Function`` whose backward pass is the adjoint filter (a correlation with the
 flipped kernel, folded back along the border extension), also run by OpenCV; see
 :data:`OPENCV_ON_CPU`.
