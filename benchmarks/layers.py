@@ -98,6 +98,13 @@ def _step(module: nn.Module, x: torch.Tensor, backward: bool) -> Callable[[], No
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
+def _synced(fn: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        fn()
+        torch.cuda.synchronize()
+    return run
+
+
 def interleaved_medians(fns: dict[str, Callable[[], None]], repeat: int,
                         min_time: float, clock: Callable[[], float] = time.perf_counter
                         ) -> dict[str, float]:
@@ -122,15 +129,17 @@ def interleaved_medians(fns: dict[str, Callable[[], None]], repeat: int,
 
 def bench_case(channels: int, filters: int, size: int, stride: int, batch: int,
                channels_last: bool, backward: bool, repeat: int,
-               clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+               clock: Callable[[], float] = time.perf_counter,
+               device: str = "cpu") -> dict[str, Any]:
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    conv = nn.Conv2d(channels, filters, 3, stride, padding=1, bias=False)
+    conv = nn.Conv2d(channels, filters, 3, stride, padding=1, bias=False).to(device)
     conv_cl = nn.Conv2d(channels, filters, 3, stride, padding=1, bias=False).to(
-        memory_format=torch.channels_last)
-    naive = _naive(channels, filters, size, stride)
-    layer = SeparableConv2d(channels, filters, 3, stride, padding="same", bias=False)
-    x = torch.randn(batch, channels, size, size).contiguous(memory_format=fmt)
+        device, memory_format=torch.channels_last)
+    naive = _naive(channels, filters, size, stride).to(device)
+    layer = SeparableConv2d(channels, filters, 3, stride, padding="same", bias=False,
+                            device=device)
+    x = torch.randn(batch, channels, size, size, device=device).contiguous(memory_format=fmt)
     x_nchw = x.contiguous()
     x_cl = x.contiguous(memory_format=torch.channels_last)
     fns = {
@@ -139,7 +148,9 @@ def bench_case(channels: int, filters: int, size: int, stride: int, batch: int,
         "naive": _step(naive, x, backward),
         "sepconv": _step(layer, x, backward),
     }
-    min_time = 0.02 if batch == 1 else 0.0
+    if x.device.type == "cuda":  # time the kernels, not their launch
+        fns = {name: _synced(fn) for name, fn in fns.items()}
+    min_time = 0.02 if batch == 1 or x.device.type == "cuda" else 0.0
     t = interleaved_medians(fns, repeat, min_time, clock)
     shape = (size, size, channels)
     normal = cost.conv(shape, 3, filters, stride=stride, padding="same", bias=False)
@@ -175,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                              "processes on a busy machine do not inflate (use with --threads 1)")
     parser.add_argument("--shapes", type=int, nargs="+", default=None, metavar="I",
                         help="only these rows of the MobileNetV1 table (0-8)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--passes", nargs="+", choices=["forward", "backward"],
                         default=["forward", "backward"],
                         help="forward, and/or forward + backward (default both)")
@@ -188,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine("torch")
     info["threads"] = torch.get_num_threads()
     info["clock"] = args.clock
+    info["device"] = (torch.cuda.get_device_name() if args.device.startswith("cuda")
+                      else args.device)
     info["load_average_start"] = os.getloadavg()
     print_header("sepconv.nn.SeparableConv2d vs nn.Conv2d and the naive nn.Sequential "
                  "(MobileNetV1 layers)", info)
@@ -200,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             for channels_last in (False, True):
                 for channels, filters, size, stride, count in shapes:
                     r = bench_case(channels, filters, size, stride, batch, channels_last,
-                                   backward, repeat, CLOCKS[args.clock])
+                                   backward, repeat, CLOCKS[args.clock], args.device)
                     r["count"] = count
                     results.append(r)
                     rows.append([
