@@ -17,6 +17,14 @@ from sepconv.filtering import MODES
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
+@pytest.fixture(autouse=True)
+def _full_precision(monkeypatch):
+    """cuDNN convolutions may use TF32 (10-bit mantissa) by default; these tests compare
+    full-precision results with the CPU."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+
+
 def _kernel(shape: tuple[int, int], rank: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return sum(np.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1]))
