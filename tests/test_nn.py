@@ -488,3 +488,20 @@ def test_one_channel_view_of_channels_last_memory(stride):
             expected = layer.double()(x.double().contiguous())
             got = layer.float()(x)
         torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_parametrized_weights():
+    """Weight normalisation (a parametrization) on both steps: forward and gradients."""
+    from torch.nn.utils import parametrizations
+
+    torch.manual_seed(0)
+    layer = snn.SeparableConv2d(4, 6, 3, padding="same")
+    x = torch.randn(2, 4, 9, 9)
+    want = layer(x)
+    parametrizations.weight_norm(layer.depthwise)
+    parametrizations.weight_norm(layer.pointwise)
+    got = layer(x)
+    torch.testing.assert_close(got, want)
+    got.sum().backward()
+    assert layer.depthwise.parametrizations.weight.original1.grad is not None
+    assert layer.pointwise.parametrizations.weight.original1.grad is not None

@@ -67,6 +67,18 @@ def _padding_attribute(spec: str | SF.Pads) -> str | tuple:
     return tuple(spec)
 
 
+def _weight_and_bias(module: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """A convolution's weight and bias, read from its parameter dict when they are plain
+    parameters (``nn.Module.__getattr__`` costs about a microsecond a call), else through the
+    attribute (parametrized weights, e.g. ``torch.nn.utils.parametrizations.weight_norm``)."""
+    params = module._parameters
+    weight = params.get("weight")
+    if weight is None:
+        weight = module.weight
+    bias = params["bias"] if "bias" in params else module.bias
+    return weight, bias  # type: ignore[return-value]
+
+
 def _spec_from_attribute(padding: Any, n: int) -> str | SF.Pads:
     if isinstance(padding, str):
         return padding
@@ -149,8 +161,9 @@ class _DepthwiseConvNd(_KerasPaddingConv):
         self._setup(spec, padding_mode)
 
     def _run(self, x: Tensor, fast: bool) -> Tensor:
+        weight, bias = _weight_and_bias(self)
         return SF._depthwise_core(
-            x, self.weight, self.bias, n=self._n, stride=self.stride,  # type: ignore
+            x, weight, bias, n=self._n, stride=self.stride,  # type: ignore
             spec=_spec_from_attribute(self.padding, self._n),  # type: ignore[attr-defined]
             dilation=self.dilation, padding_mode=self.padding_mode,  # type: ignore
             fast=fast)
@@ -249,8 +262,9 @@ class _PointwiseConvNd:
         """
         if fast is None:
             fast = SF._fast(input, self._n)
-        return SF._pointwise_core(input, self.weight, self.bias,  # type: ignore[attr-defined]
-                                  n=self._n, fast=fast, contiguous_output=contiguous_output)
+        weight, bias = _weight_and_bias(self)  # type: ignore[arg-type]
+        return SF._pointwise_core(input, weight, bias, n=self._n, fast=fast,
+                                  contiguous_output=contiguous_output)
 
 
 class PointwiseConv1d(_PointwiseConvNd, nn.Conv1d):
@@ -379,22 +393,27 @@ class _SeparableConvNd(nn.Module):
         inference, the pointwise step then writing the NCHW result directly.
         """
         n = self._n
+        modules = self._modules  # plain dict lookups: nn.Module.__getattr__ is slow per call
+        depthwise, pointwise = modules["depthwise"], modules["pointwise"]
         unbatched = SF._check_input(input, n, self.in_channels)
         x = input.unsqueeze(0) if unbatched else input
-        fast = SF._fast(x, n, getattr(self.depthwise, "weight", None))
-        if isinstance(self.depthwise, _DepthwiseConvNd):
-            y = self.depthwise(SF._enter(x, n) if fast else x, fast=fast)
+        ours = isinstance(depthwise, _DepthwiseConvNd)
+        fast = SF._fast(x, n, _weight_and_bias(depthwise)[0] if ours
+                        else getattr(depthwise, "weight", None))
+        if ours:
+            y = depthwise(SF._enter(x, n) if fast else x, fast=fast)
         else:  # replaced by model surgery: a plain module
-            y = self.depthwise(SF._enter(x, n) if fast else x)
-        if "norm" in self._modules:
-            y = self.norm(y)
-        if "act" in self._modules:
-            y = self.act(y)
-        if isinstance(self.pointwise, _PointwiseConvNd):
-            y = self.pointwise(y, contiguous_output=fast and not SF._caller_is_channels_last(x, n),
-                               fast=fast)
+            y = depthwise(SF._enter(x, n) if fast else x)
+        norm, act = modules.get("norm"), modules.get("act")
+        if norm is not None:
+            y = norm(y)
+        if act is not None:
+            y = act(y)
+        if isinstance(pointwise, _PointwiseConvNd):
+            y = pointwise(y, contiguous_output=fast and not SF._caller_is_channels_last(x, n),
+                          fast=fast)
         else:  # replaced by model surgery: a plain module
-            y = self.pointwise(y)
+            y = pointwise(y)
             if fast:
                 y = SF._leave(y, x, n)
         return y.squeeze(0) if unbatched else y
