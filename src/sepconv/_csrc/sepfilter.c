@@ -16,13 +16,20 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define SEP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define SEP_HAVE_AVX2_CODE 1
 #else
 #define SEP_CLONES
+#if defined(__AVX2__) && defined(__FMA__)
+#define SEP_HAVE_AVX2_CODE 1
+#else
+#define SEP_HAVE_AVX2_CODE 0
+#endif
 #endif
 
 #ifdef _WIN32
@@ -32,13 +39,13 @@
 #endif
 
 /* Index of position p (any integer) of an axis of length n; -1 for the constant zero. */
-static long map_index(long p, long n, int mode)
+static ptrdiff_t map_index(ptrdiff_t p, ptrdiff_t n, int mode)
 {
     if (p >= 0 && p < n)
         return p;
     switch (mode) {
     case 0: { /* reflect: period 2n */
-        long q = p % (2 * n);
+        ptrdiff_t q = p % (2 * n);
         if (q < 0)
             q += 2 * n;
         return q < n ? q : 2 * n - 1 - q;
@@ -46,8 +53,8 @@ static long map_index(long p, long n, int mode)
     case 1: { /* mirror: period 2n - 2 */
         if (n == 1)
             return 0;
-        long period = 2 * n - 2;
-        long q = p % period;
+        ptrdiff_t period = 2 * n - 2;
+        ptrdiff_t q = p % period;
         if (q < 0)
             q += period;
         return q < n ? q : period - q;
@@ -55,7 +62,7 @@ static long map_index(long p, long n, int mode)
     case 2:
         return p < 0 ? 0 : n - 1;
     case 3: {
-        long q = p % n;
+        ptrdiff_t q = p % n;
         return q < 0 ? q + n : q;
     }
     default:
@@ -74,180 +81,181 @@ typedef float vf32 __attribute__((vector_size(32), aligned(4)));
 typedef double vf64 __attribute__((vector_size(32), aligned(8)));
 
 /* 1 symmetric, -1 antisymmetric, 0 neither */
-#define DEFINE_SYMMETRY(NAME, T)                                                              \
-    static int NAME##_symmetry(const T *c, long k)                                            \
-    {                                                                                         \
-        int sym = 1, anti = 1;                                                                \
-        for (long t = 0; t < k / 2; t++) {                                                    \
-            sym &= c[t] == c[k - 1 - t];                                                      \
-            anti &= c[t] == -c[k - 1 - t];                                                    \
-        }                                                                                     \
-        if (k % 2 == 1 && c[k / 2] != 0)                                                      \
-            anti = 0;                                                                         \
-        return k < 2 ? 0 : sym ? 1 : anti ? -1 : 0;                                           \
+#define DEFINE_SYMMETRY(NAME, T)                                                               \
+    static int NAME##_symmetry(const T *c, ptrdiff_t k)                                        \
+    {                                                                                          \
+        int sym = 1, anti = 1;                                                                 \
+        for (ptrdiff_t t = 0; t < k / 2; t++) {                                                \
+            sym &= c[t] == c[k - 1 - t];                                                       \
+            anti &= c[t] == -c[k - 1 - t];                                                     \
+        }                                                                                      \
+        if (k % 2 == 1 && c[k / 2] != 0)                                                       \
+            anti = 0;                                                                          \
+        return k < 2 ? 0 : sym ? 1 : anti ? -1 : 0;                                            \
     }
 
 /* One block of NV vectors: a[v] += sum over taps of coef[t] * src_t[v], where src_t is
  * ptr(t) (a row pointer for the vertical pass, an offset into the row for the horizontal
  * pass), folding (anti)symmetric taps. */
-#define ACCUMULATE(T, VT, LANES, taps, coef, sym, PTR)                                        \
-    do {                                                                                      \
-        long half_ = (sym) ? (taps) / 2 : (taps);                                             \
-        for (long t = 0; t < half_; t++) {                                                    \
-            const T c_ = (coef)[t];                                                           \
-            const T *p_ = PTR(t);                                                             \
-            if ((sym) == 0) {                                                                 \
-                for (int v = 0; v < NV; v++)                                                  \
-                    a[v] += c_ * *(const VT *)(p_ + v * (LANES));                             \
-            } else {                                                                          \
-                const T *m_ = PTR((taps) - 1 - t);                                            \
-                if ((sym) > 0)                                                                \
-                    for (int v = 0; v < NV; v++)                                              \
-                        a[v] += c_ * (*(const VT *)(p_ + v * (LANES)) +                       \
-                                      *(const VT *)(m_ + v * (LANES)));                       \
-                else                                                                          \
-                    for (int v = 0; v < NV; v++)                                              \
-                        a[v] += c_ * (*(const VT *)(p_ + v * (LANES)) -                       \
-                                      *(const VT *)(m_ + v * (LANES)));                       \
-            }                                                                                 \
-        }                                                                                     \
-        if ((sym) != 0 && (taps) % 2 == 1) {                                                  \
-            const T c_ = (coef)[(taps) / 2];                                                  \
-            const T *p_ = PTR((taps) / 2);                                                    \
-            for (int v = 0; v < NV; v++)                                                      \
-                a[v] += c_ * *(const VT *)(p_ + v * (LANES));                                 \
-        }                                                                                     \
+#define ACCUMULATE(T, VT, LANES, taps, coef, sym, PTR)                                         \
+    do {                                                                                       \
+        ptrdiff_t half_ = (sym) ? (taps) / 2 : (taps);                                         \
+        for (ptrdiff_t t = 0; t < half_; t++) {                                                \
+            const T c_ = (coef)[t];                                                            \
+            const T *p_ = PTR(t);                                                              \
+            if ((sym) == 0) {                                                                  \
+                for (int v = 0; v < NV; v++)                                                   \
+                    a[v] += c_ * *(const VT *)(p_ + v * (LANES));                              \
+            } else {                                                                           \
+                const T *m_ = PTR((taps) - 1 - t);                                             \
+                if ((sym) > 0)                                                                 \
+                    for (int v = 0; v < NV; v++)                                               \
+                        a[v] += c_ * (*(const VT *)(p_ + v * (LANES)) +                        \
+                                      *(const VT *)(m_ + v * (LANES)));                        \
+                else                                                                           \
+                    for (int v = 0; v < NV; v++)                                               \
+                        a[v] += c_ * (*(const VT *)(p_ + v * (LANES)) -                        \
+                                      *(const VT *)(m_ + v * (LANES)));                        \
+            }                                                                                  \
+        }                                                                                      \
+        if ((sym) != 0 && (taps) % 2 == 1) {                                                   \
+            const T c_ = (coef)[(taps) / 2];                                                   \
+            const T *p_ = PTR((taps) / 2);                                                     \
+            for (int v = 0; v < NV; v++)                                                       \
+                a[v] += c_ * *(const VT *)(p_ + v * (LANES));                                  \
+        }                                                                                      \
     } while (0)
 
-#define DEFINE_FILTER(NAME, T, VT)                                                            \
-    DEFINE_SYMMETRY(NAME, T)                                                                  \
-    enum { NAME##_LANES = (int)(sizeof(VT) / sizeof(T)), NAME##_BLOCK = NV * NAME##_LANES };  \
-                                                                                              \
-    /* Two consecutive output rows at once from taps + 1 source rows: each source vector is \
-     * loaded once for both rows (about half the loads of two single-row passes). */          \
-    SEP_CLONES static void NAME##_vertical2(T *restrict acc0, T *restrict acc1,               \
-                                            const T *const *rows, const T *restrict coef,     \
-                                            long taps, long len)                              \
-    {                                                                                         \
-        const long L = NAME##_LANES;                                                          \
-        long q0 = 0;                                                                          \
-        for (; q0 + NAME##_BLOCK <= len; q0 += NAME##_BLOCK) {                                \
-            VT a0[NV], a1[NV];                                                                \
-            const T c0 = coef[0];                                                             \
-            const T *p = rows[0] + q0;                                                        \
-            for (int v = 0; v < NV; v++) {                                                    \
-                a0[v] = c0 * *(const VT *)(p + v * L);                                        \
-                a1[v] = (VT){0};                                                              \
-            }                                                                                 \
-            for (long t = 1; t < taps; t++) {                                                 \
-                const T c = coef[t], b = coef[t - 1];                                         \
-                p = rows[t] + q0;                                                             \
-                for (int v = 0; v < NV; v++) {                                                \
-                    VT x = *(const VT *)(p + v * L);                                          \
-                    a0[v] += c * x;                                                           \
-                    a1[v] += b * x;                                                           \
-                }                                                                             \
-            }                                                                                 \
-            const T cl = coef[taps - 1];                                                      \
-            p = rows[taps] + q0;                                                              \
-            for (int v = 0; v < NV; v++) {                                                    \
-                a1[v] += cl * *(const VT *)(p + v * L);                                       \
-                *(VT *)(acc0 + q0 + v * L) = a0[v];                                           \
-                *(VT *)(acc1 + q0 + v * L) = a1[v];                                           \
-            }                                                                                 \
-        }                                                                                     \
-        for (long q = q0; q < len; q++) {                                                     \
-            T s0 = 0, s1 = 0;                                                                 \
-            for (long t = 0; t < taps; t++) {                                                 \
-                s0 += coef[t] * rows[t][q];                                                   \
-                s1 += coef[t] * rows[t + 1][q];                                               \
-            }                                                                                 \
-            acc0[q] = s0;                                                                     \
-            acc1[q] = s1;                                                                     \
-        }                                                                                     \
-    }                                                                                         \
-                                                                                              \
-    SEP_CLONES static void NAME##_horizontal(T *restrict out, const T *restrict buf,          \
-                                             const T *restrict coef, long taps, int sym,      \
-                                             long step, long len, int first)                  \
-    {                                                                                         \
-        long q0 = 0;                                                                          \
-        for (; q0 + NAME##_BLOCK <= len; q0 += NAME##_BLOCK) {                                \
-            VT a[NV];                                                                         \
-            for (int v = 0; v < NV; v++)                                                      \
-                a[v] = first ? (VT){0} : *(const VT *)(out + q0 + v * NAME##_LANES);          \
-            ACCUMULATE(T, VT, NAME##_LANES, taps, coef, sym, HPOS);                           \
-            for (int v = 0; v < NV; v++)                                                      \
-                *(VT *)(out + q0 + v * NAME##_LANES) = a[v];                                  \
-        }                                                                                     \
-        for (long q = q0; q < len; q++) {                                                     \
-            T a = first ? 0 : out[q];                                                         \
-            for (long s = 0; s < taps; s++)                                                   \
-                a += coef[s] * buf[q + s * step];                                             \
-            out[q] = a;                                                                       \
-        }                                                                                     \
-    }                                                                                         \
-                                                                                              \
-    SEP_EXPORT int NAME(const T *src, long H, long W, long C, long src_stride, T *dst,        \
-                        long dst_stride, const T *col, long kh, const T *row, long kw,        \
-                        long nterms, long ay, long ax, int mode, long r0, long r1)            \
-    {                                                                                         \
-        long len = W * C, left = ax, right = kw - 1 - ax;                                     \
-        long blen = (W + kw - 1) * C;                                                         \
-        T *buf = (T *)malloc(sizeof(T) * (size_t)(2 * blen + len));                           \
-        const T **rows = (const T **)malloc(sizeof(T *) * (size_t)(kh + 1));                  \
-        long *cols = (long *)malloc(sizeof(long) * (size_t)(left + right + 1));               \
-        int *sym = (int *)malloc(sizeof(int) * (size_t)nterms);                               \
-        if (buf == NULL || rows == NULL || cols == NULL || sym == NULL) {                     \
-            free(buf);                                                                        \
-            free((void *)rows);                                                               \
-            free(cols);                                                                       \
-            free(sym);                                                                        \
-            return -1;                                                                        \
-        }                                                                                     \
-        /* buf: [row buffer 0 | the zero row of constant mode | row buffer 1] */              \
-        T *zero = buf + blen;                                                                 \
-        memset(zero, 0, sizeof(T) * (size_t)len);                                             \
-        for (long term = 0; term < nterms; term++)                                            \
-            sym[term] = NAME##_symmetry(row + term * kw, kw);                                 \
-        for (long j = 0; j < left; j++)                                                       \
-            cols[j] = map_index(j - left, W, mode);                                           \
-        for (long j = 0; j < right; j++)                                                      \
-            cols[left + j] = map_index(W + j, W, mode);                                       \
-        T *mids[2] = {buf + left * C, buf + blen + len + left * C};                           \
-        for (long i = r0; i < r1;) {                                                          \
-            long pair = i + 1 < r1;                                                           \
-            for (long t = 0; t <= kh; t++) {                                                  \
-                long p = map_index(i + t - ay, H, mode);                                      \
-                rows[t] = p < 0 || (t == kh && !pair) ? zero : src + p * src_stride;          \
-            }                                                                                 \
-            for (long term = 0; term < nterms; term++) {                                      \
-                /* a single row (at the end of a band) takes the same arithmetic, so results \
-                 * do not depend on how the rows are split into bands */                      \
-                NAME##_vertical2(mids[0], mids[1], rows, col + term * kh, kh, len);           \
-                for (long r = 0; r <= pair; r++) {                                            \
-                    T *mid = mids[r], *b0 = mid - left * C;                                   \
-                    for (long j = 0; j < left; j++) {                                         \
-                        long m = cols[j];                                                     \
-                        for (long c = 0; c < C; c++)                                          \
-                            b0[j * C + c] = m < 0 ? 0 : mid[m * C + c];                       \
-                    }                                                                         \
-                    for (long j = 0; j < right; j++) {                                        \
-                        long m = cols[left + j];                                              \
-                        for (long c = 0; c < C; c++)                                          \
-                            mid[(W + j) * C + c] = m < 0 ? 0 : mid[m * C + c];                \
-                    }                                                                         \
-                    NAME##_horizontal(dst + (i + r) * dst_stride, b0, row + term * kw, kw,    \
-                                      sym[term], C, len, term == 0);                          \
-                }                                                                             \
-            }                                                                                 \
-            i += 1 + pair;                                                                    \
-        }                                                                                     \
-        free(buf);                                                                            \
-        free((void *)rows);                                                                   \
-        free(cols);                                                                           \
-        free(sym);                                                                            \
-        return 0;                                                                             \
+#define DEFINE_FILTER(NAME, T, VT)                                                             \
+    DEFINE_SYMMETRY(NAME, T)                                                                   \
+    enum { NAME##_LANES = (int)(sizeof(VT) / sizeof(T)), NAME##_BLOCK = NV * NAME##_LANES };   \
+                                                                                               \
+    /* Two consecutive output rows at once from taps + 1 source rows: each source vector is    \
+     * loaded once for both rows (about half the loads of two single-row passes). */           \
+    SEP_CLONES static void NAME##_vertical2(T *restrict acc0, T *restrict acc1,                \
+                                            const T *const *rows, const T *restrict coef,      \
+                                            ptrdiff_t taps, ptrdiff_t len)                     \
+    {                                                                                          \
+        const ptrdiff_t L = NAME##_LANES;                                                      \
+        ptrdiff_t q0 = 0;                                                                      \
+        for (; q0 + NAME##_BLOCK <= len; q0 += NAME##_BLOCK) {                                 \
+            VT a0[NV], a1[NV];                                                                 \
+            const T c0 = coef[0];                                                              \
+            const T *p = rows[0] + q0;                                                         \
+            for (int v = 0; v < NV; v++) {                                                     \
+                a0[v] = c0 * *(const VT *)(p + v * L);                                         \
+                a1[v] = (VT){0};                                                               \
+            }                                                                                  \
+            for (ptrdiff_t t = 1; t < taps; t++) {                                             \
+                const T c = coef[t], b = coef[t - 1];                                          \
+                p = rows[t] + q0;                                                              \
+                for (int v = 0; v < NV; v++) {                                                 \
+                    VT x = *(const VT *)(p + v * L);                                           \
+                    a0[v] += c * x;                                                            \
+                    a1[v] += b * x;                                                            \
+                }                                                                              \
+            }                                                                                  \
+            const T cl = coef[taps - 1];                                                       \
+            p = rows[taps] + q0;                                                               \
+            for (int v = 0; v < NV; v++) {                                                     \
+                a1[v] += cl * *(const VT *)(p + v * L);                                        \
+                *(VT *)(acc0 + q0 + v * L) = a0[v];                                            \
+                *(VT *)(acc1 + q0 + v * L) = a1[v];                                            \
+            }                                                                                  \
+        }                                                                                      \
+        for (ptrdiff_t q = q0; q < len; q++) {                                                 \
+            T s0 = 0, s1 = 0;                                                                  \
+            for (ptrdiff_t t = 0; t < taps; t++) {                                             \
+                s0 += coef[t] * rows[t][q];                                                    \
+                s1 += coef[t] * rows[t + 1][q];                                                \
+            }                                                                                  \
+            acc0[q] = s0;                                                                      \
+            acc1[q] = s1;                                                                      \
+        }                                                                                      \
+    }                                                                                          \
+                                                                                               \
+    SEP_CLONES static void NAME##_horizontal(T *restrict out, const T *restrict buf,           \
+                                             const T *restrict coef, ptrdiff_t taps, int sym,  \
+                                             ptrdiff_t step, ptrdiff_t len, int first)         \
+    {                                                                                          \
+        ptrdiff_t q0 = 0;                                                                      \
+        for (; q0 + NAME##_BLOCK <= len; q0 += NAME##_BLOCK) {                                 \
+            VT a[NV];                                                                          \
+            for (int v = 0; v < NV; v++)                                                       \
+                a[v] = first ? (VT){0} : *(const VT *)(out + q0 + v * NAME##_LANES);           \
+            ACCUMULATE(T, VT, NAME##_LANES, taps, coef, sym, HPOS);                            \
+            for (int v = 0; v < NV; v++)                                                       \
+                *(VT *)(out + q0 + v * NAME##_LANES) = a[v];                                   \
+        }                                                                                      \
+        for (ptrdiff_t q = q0; q < len; q++) {                                                 \
+            T a = first ? 0 : out[q];                                                          \
+            for (ptrdiff_t s = 0; s < taps; s++)                                               \
+                a += coef[s] * buf[q + s * step];                                              \
+            out[q] = a;                                                                        \
+        }                                                                                      \
+    }                                                                                          \
+                                                                                               \
+    SEP_EXPORT int NAME(const T *src, ptrdiff_t H, ptrdiff_t W, ptrdiff_t C,                   \
+                        ptrdiff_t src_stride, T *dst, ptrdiff_t dst_stride, const T *col,      \
+                        ptrdiff_t kh, const T *row, ptrdiff_t kw, ptrdiff_t nterms,            \
+                        ptrdiff_t ay, ptrdiff_t ax, int mode, ptrdiff_t r0, ptrdiff_t r1)      \
+    {                                                                                          \
+        ptrdiff_t len = W * C, left = ax, right = kw - 1 - ax;                                 \
+        ptrdiff_t blen = (W + kw - 1) * C;                                                     \
+        T *buf = (T *)malloc(sizeof(T) * (size_t)(2 * blen + len));                            \
+        const T **rows = (const T **)malloc(sizeof(T *) * (size_t)(kh + 1));                   \
+        ptrdiff_t *cols = (ptrdiff_t *)malloc(sizeof(ptrdiff_t) * (size_t)(left + right + 1)); \
+        int *sym = (int *)malloc(sizeof(int) * (size_t)nterms);                                \
+        if (buf == NULL || rows == NULL || cols == NULL || sym == NULL) {                      \
+            free(buf);                                                                         \
+            free((void *)rows);                                                                \
+            free(cols);                                                                        \
+            free(sym);                                                                         \
+            return -1;                                                                         \
+        }                                                                                      \
+        /* buf: [row buffer 0 | the zero row of constant mode | row buffer 1] */               \
+        T *zero = buf + blen;                                                                  \
+        memset(zero, 0, sizeof(T) * (size_t)len);                                              \
+        for (ptrdiff_t term = 0; term < nterms; term++)                                        \
+            sym[term] = NAME##_symmetry(row + term * kw, kw);                                  \
+        for (ptrdiff_t j = 0; j < left; j++)                                                   \
+            cols[j] = map_index(j - left, W, mode);                                            \
+        for (ptrdiff_t j = 0; j < right; j++)                                                  \
+            cols[left + j] = map_index(W + j, W, mode);                                        \
+        T *mids[2] = {buf + left * C, buf + blen + len + left * C};                            \
+        for (ptrdiff_t i = r0; i < r1;) {                                                      \
+            ptrdiff_t pair = i + 1 < r1;                                                       \
+            for (ptrdiff_t t = 0; t <= kh; t++) {                                              \
+                ptrdiff_t p = map_index(i + t - ay, H, mode);                                  \
+                rows[t] = p < 0 || (t == kh && !pair) ? zero : src + p * src_stride;           \
+            }                                                                                  \
+            for (ptrdiff_t term = 0; term < nterms; term++) {                                  \
+                /* a single row (at the end of a band) takes the same arithmetic, so results   \
+                 * do not depend on how the rows are split into bands */                       \
+                NAME##_vertical2(mids[0], mids[1], rows, col + term * kh, kh, len);            \
+                for (ptrdiff_t r = 0; r <= pair; r++) {                                        \
+                    T *mid = mids[r], *b0 = mid - left * C;                                    \
+                    for (ptrdiff_t j = 0; j < left; j++) {                                     \
+                        ptrdiff_t m = cols[j];                                                 \
+                        for (ptrdiff_t c = 0; c < C; c++)                                      \
+                            b0[j * C + c] = m < 0 ? 0 : mid[m * C + c];                        \
+                    }                                                                          \
+                    for (ptrdiff_t j = 0; j < right; j++) {                                    \
+                        ptrdiff_t m = cols[left + j];                                          \
+                        for (ptrdiff_t c = 0; c < C; c++)                                      \
+                            mid[(W + j) * C + c] = m < 0 ? 0 : mid[m * C + c];                 \
+                    }                                                                          \
+                    NAME##_horizontal(dst + (i + r) * dst_stride, b0, row + term * kw, kw,     \
+                                      sym[term], C, len, term == 0);                           \
+                }                                                                              \
+            }                                                                                  \
+            i += 1 + pair;                                                                     \
+        }                                                                                      \
+        free(buf);                                                                             \
+        free((void *)rows);                                                                    \
+        free(cols);                                                                            \
+        free(sym);                                                                             \
+        return 0;                                                                              \
     }
 
 #define HPOS(t) (buf + q0 + (t) * step)
@@ -255,10 +263,11 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
 DEFINE_FILTER(sep_filter_f32, float, vf32)
 DEFINE_FILTER(sep_filter_f64, double, vf64)
 
-/* 1 where the code above runs fast: x86-64 with AVX2 and FMA (AVX-512 included). */
+/* 1 where the code above runs fast: compiled for AVX2 and FMA (a clone or the whole build) and
+ * running on a processor that has them. Elsewhere the baseline build is slower than OpenCV. */
 SEP_EXPORT int sep_fast(void)
 {
-#if defined(__GNUC__) && defined(__x86_64__)
+#if SEP_HAVE_AVX2_CODE && defined(__GNUC__) && defined(__x86_64__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else

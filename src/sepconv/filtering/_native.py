@@ -55,10 +55,10 @@ def _load() -> ctypes.CDLL | None:
                 except OSError:
                     lib = None
         if lib is not None:
-            c_long, ptr = ctypes.c_long, ctypes.c_void_p
+            size, ptr = ctypes.c_ssize_t, ctypes.c_void_p  # ptrdiff_t in the C code
             for fn in (lib.sep_filter_f32, lib.sep_filter_f64):
-                fn.argtypes = [ptr, c_long, c_long, c_long, c_long, ptr, c_long, ptr, c_long,
-                               ptr, c_long, c_long, c_long, c_long, ctypes.c_int, c_long, c_long]
+                fn.argtypes = [ptr, size, size, size, size, ptr, size, ptr, size, ptr, size, size,
+                               size, size, ctypes.c_int, size, size]
                 fn.restype = ctypes.c_int
             lib.sep_fast.argtypes = []
             lib.sep_fast.restype = ctypes.c_int
