@@ -238,6 +238,23 @@ def test_output_argument():
     assert sepconv.correlate(x, kernel, output="float32").dtype == np.float32
 
 
+@pytest.mark.parametrize("method", ["direct", "separable", "lowrank", "fft"])
+def test_output_float_in_place(method):
+    """A float output of the working dtype is written directly, also when it is the image."""
+    x = RNG.standard_normal((40, 33)).astype(np.float32)
+    kernel = _kernel((5, 5), 1 if method == "separable" else 2)
+    want = ndi.correlate(x.astype(np.float64), kernel, mode="mirror")
+    out = np.full_like(x, np.nan)
+    assert sepconv.correlate(x, kernel, mode="mirror", method=method, output=out) is out
+    _close(out, want, 1e-5)
+    image = x.copy()
+    assert sepconv.correlate(image, kernel, mode="mirror", method=method, output=image) is image
+    _close(image, want, 1e-5)
+    strided = np.full((40, 66), np.nan, np.float32)[:, ::2]  # not contiguous: through a copy
+    assert sepconv.correlate(x, kernel, mode="mirror", method=method, output=strided) is strided
+    _close(strided, want, 1e-5)
+
+
 @pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "constant"])
 @pytest.mark.parametrize("kernel_shape", [(3, 3), (5, 7), (4, 4), (15, 15)])
 def test_parity_opencv(mode, kernel_shape):

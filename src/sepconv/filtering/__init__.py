@@ -107,7 +107,13 @@ def _check_kernel(kernel: Any) -> tuple[np.ndarray, float | None]:
     return weights, tol
 
 
+#: names of the accepted NumPy dtypes (``np.dtype.name`` costs microseconds a call)
+_NAMES = {np.dtype(name): name for name in DTYPES}
+
+
 def _dtype_name(dtype: Any) -> str:
+    if isinstance(dtype, np.dtype) and dtype in _NAMES:
+        return _NAMES[dtype]
     text = str(dtype)
     if text.startswith("torch."):
         return text.removeprefix("torch.")
@@ -205,8 +211,9 @@ def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
         out_dtype = _check_dtype("output", output)
     work = np.dtype(np.float64 if np.float64 in (in_dtype, out_dtype) else np.float32)
     spatial, channels = _geometry(engine, shape, weights.ndim)
-    chosen = make_plan(weights, shape, spatial=spatial, channels=channels, dtype=work.name,
-                       source_depth=in_dtype.name, method=method, tol=tol, engine=engine)
+    chosen = make_plan(weights, shape, spatial=spatial, channels=channels,
+                       dtype=_NAMES[work], source_depth=_NAMES[in_dtype], method=method,
+                       tol=tol, engine=engine)
 
     if engine == "torch":
         from ._torch import filter_torch
@@ -221,7 +228,13 @@ def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
 
     from ._numpy import filter_numpy
 
-    result = filter_numpy(image, weights, anchor, mode, cval, chosen.method, chosen.terms, work)
+    direct_out = (out_array is not None and out_array.dtype == work
+                  and out_array.flags.c_contiguous
+                  and not np.may_share_memory(out_array, image))  # in place: via a copy
+    result = filter_numpy(image, weights, anchor, mode, cval, chosen.method, chosen.terms, work,
+                          out=out_array if direct_out else None)
+    if result is out_array:  # written in place
+        return out_array
     result = _round_to(result, out_dtype)
     if out_array is not None:
         out_array[...] = result

@@ -85,6 +85,25 @@ def _pool() -> ThreadPoolExecutor:
     return pool  # type: ignore[return-value]
 
 
+#: stacked factors of recent plans' terms: (terms, dtype) -> (terms, columns, rows)
+_FACTORS: dict[tuple[int, str], tuple[tuple, np.ndarray, np.ndarray]] = {}
+
+
+def _factors(terms: tuple, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row factors as two C-contiguous (terms, taps) arrays of ``dtype``, reused
+    while the same terms (a cached plan's) are filtered again."""
+    key = (id(terms), dtype.char)
+    entry = _FACTORS.get(key)
+    if entry is not None and entry[0] is terms:
+        return entry[1], entry[2]
+    cols = np.ascontiguousarray(np.stack([np.asarray(c, dtype) for c, _ in terms]))
+    rows = np.ascontiguousarray(np.stack([np.asarray(r, dtype) for _, r in terms]))
+    if len(_FACTORS) >= 64:
+        _FACTORS.pop(next(iter(_FACTORS)))
+    _FACTORS[key] = (terms, cols, rows)
+    return cols, rows
+
+
 def _rows_of_contiguous_pixels(a: np.ndarray) -> bool:
     """True when each row of ``a`` is one contiguous run of pixels (and channels)."""
     inner = a.strides[1:]
@@ -117,8 +136,7 @@ def separable(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
     fn = lib.sep_filter_f32 if dtype == np.float32 else lib.sep_filter_f64
     height, width = src.shape[:2]
     channels = src.shape[2] if src.ndim == 3 else 1
-    cols = np.ascontiguousarray(np.stack([np.asarray(c, dtype) for c, _ in terms]))
-    rows = np.ascontiguousarray(np.stack([np.asarray(r, dtype) for _, r in terms]))
+    cols, rows = _factors(terms, dtype)
     if out is None:
         out = np.empty(src.shape, dtype)
     item = dtype.itemsize
