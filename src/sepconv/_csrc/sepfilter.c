@@ -1,6 +1,6 @@
 /*
  * Separable correlation of 2-D images: a sum of separable terms, each a vertical 1-D pass
- * followed by a horizontal 1-D pass, computed two output rows at a time so that the
+ * followed by a horizontal 1-D pass, computed four output rows at a time so that the
  * intermediate rows stay in the first-level cache and the image is read and written once.
  *
  * The functions are plain C called through ctypes (which releases the GIL), so Python
@@ -71,9 +71,11 @@ static ptrdiff_t map_index(ptrdiff_t p, ptrdiff_t n, int mode)
 }
 
 /* Both passes keep NV vectors of outputs in registers across all taps, so that each output
- * is stored once. The vertical pass computes two output rows at a time from taps + 1 source
- * rows (each source vector loaded once for both); the horizontal pass folds symmetric and
- * antisymmetric factors: c * (x[t] +- x[k-1-t]), half the multiplications. GCC/Clang vector
+ * is stored once. The vertical pass computes four output rows at a time from taps + 3 source
+ * rows (each source vector loaded once for all four; two or one at the end of a band, with the
+ * same arithmetic, so results do not depend on how rows are split into bands); the horizontal
+ * pass folds symmetric and antisymmetric factors: c * (x[t] +- x[k-1-t]), half the
+ * multiplications. GCC/Clang vector
  * extensions, 32 bytes wide, compiled for AVX-512, AVX2+FMA and the baseline by target_clones
  * where available. */
 #define NV 4
@@ -174,6 +176,45 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
         }                                                                                      \
     }                                                                                          \
                                                                                                \
+    /* Four consecutive output rows from taps + 3 source rows (the same arithmetic: each \
+     * row is the taps' products summed in order, as in the two-row pass). */                 \
+    SEP_CLONES static void NAME##_vertical4(T *restrict *acc, const T *const *rows,            \
+                                            const T *restrict coef, ptrdiff_t taps,            \
+                                            ptrdiff_t len)                                     \
+    {                                                                                          \
+        const ptrdiff_t L = NAME##_LANES;                                                      \
+        enum { NB = 2, R = 4 };                                                                \
+        ptrdiff_t q0 = 0;                                                                      \
+        for (; q0 + NB * L <= len; q0 += NB * L) {                                             \
+            VT a[R][NB];                                                                       \
+            for (int r = 0; r < R; r++)                                                        \
+                for (int v = 0; v < NB; v++)                                                   \
+                    a[r][v] = (VT){0};                                                         \
+            for (ptrdiff_t t = 0; t < taps + R - 1; t++) {                                     \
+                const T *p = rows[t] + q0;                                                     \
+                VT x[NB];                                                                      \
+                for (int v = 0; v < NB; v++)                                                   \
+                    x[v] = *(const VT *)(p + v * L);                                           \
+                for (int r = 0; r < R; r++) {                                                  \
+                    ptrdiff_t c = t - r;                                                       \
+                    if (c >= 0 && c < taps)                                                    \
+                        for (int v = 0; v < NB; v++)                                           \
+                            a[r][v] += coef[c] * x[v];                                         \
+                }                                                                              \
+            }                                                                                  \
+            for (int r = 0; r < R; r++)                                                        \
+                for (int v = 0; v < NB; v++)                                                   \
+                    *(VT *)(acc[r] + q0 + v * L) = a[r][v];                                    \
+        }                                                                                      \
+        for (ptrdiff_t q = q0; q < len; q++)                                                   \
+            for (int r = 0; r < R; r++) {                                                      \
+                T s0 = 0;                                                                      \
+                for (ptrdiff_t t = 0; t < taps; t++)                                           \
+                    s0 += coef[t] * rows[t + r][q];                                            \
+                acc[r][q] = s0;                                                                \
+            }                                                                                  \
+    }                                                                                          \
+                                                                                               \
     SEP_CLONES static void NAME##_horizontal(T *restrict out, const T *restrict buf,           \
                                              const T *restrict coef, ptrdiff_t taps, int sym,  \
                                              ptrdiff_t step, ptrdiff_t len, int first)         \
@@ -202,8 +243,8 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
     {                                                                                          \
         ptrdiff_t len = W * C, left = ax, right = kw - 1 - ax;                                 \
         ptrdiff_t blen = (W + kw - 1) * C;                                                     \
-        T *buf = (T *)malloc(sizeof(T) * (size_t)(2 * blen + len));                            \
-        const T **rows = (const T **)malloc(sizeof(T *) * (size_t)(kh + 1));                   \
+        T *buf = (T *)malloc(sizeof(T) * (size_t)(4 * blen + len));                            \
+        const T **rows = (const T **)malloc(sizeof(T *) * (size_t)(kh + 3));                   \
         ptrdiff_t *cols = (ptrdiff_t *)malloc(sizeof(ptrdiff_t) * (size_t)(left + right + 1)); \
         int *sym = (int *)malloc(sizeof(int) * (size_t)nterms);                                \
         if (buf == NULL || rows == NULL || cols == NULL || sym == NULL) {                      \
@@ -214,7 +255,7 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
             return -1;                                                                         \
         }                                                                                      \
         /* buf: [row buffer 0 | the zero row of constant mode | row buffer 1] */               \
-        T *zero = buf + blen;                                                                  \
+        T *zero = buf;                                                                  \
         memset(zero, 0, sizeof(T) * (size_t)len);                                              \
         for (ptrdiff_t term = 0; term < nterms; term++)                                        \
             sym[term] = NAME##_symmetry(row + term * kw, kw);                                  \
@@ -222,18 +263,22 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
             cols[j] = map_index(j - left, W, mode);                                            \
         for (ptrdiff_t j = 0; j < right; j++)                                                  \
             cols[left + j] = map_index(W + j, W, mode);                                        \
-        T *mids[2] = {buf + left * C, buf + blen + len + left * C};                            \
+        T *mids[4];                                                                            \
+        for (int r = 0; r < 4; r++)                                                            \
+            mids[r] = buf + len + r * blen + left * C;                                         \
         for (ptrdiff_t i = r0; i < r1;) {                                                      \
-            ptrdiff_t pair = i + 1 < r1;                                                       \
-            for (ptrdiff_t t = 0; t <= kh; t++) {                                              \
+            ptrdiff_t nr = r1 - i >= 4 ? 4 : (r1 - i >= 2 ? 2 : 1);                            \
+            ptrdiff_t used = kh + (nr == 4 ? 3 : 1);                                           \
+            for (ptrdiff_t t = 0; t < kh + 3; t++) {                                           \
                 ptrdiff_t p = map_index(i + t - ay, H, mode);                                  \
-                rows[t] = p < 0 || (t == kh && !pair) ? zero : src + p * src_stride;           \
+                rows[t] = p < 0 || t >= used || (nr == 1 && t == kh) ? zero : src + p * src_stride;\
             }                                                                                  \
             for (ptrdiff_t term = 0; term < nterms; term++) {                                  \
-                /* a single row (at the end of a band) takes the same arithmetic, so results   \
-                 * do not depend on how the rows are split into bands */                       \
-                NAME##_vertical2(mids[0], mids[1], rows, col + term * kh, kh, len);            \
-                for (ptrdiff_t r = 0; r <= pair; r++) {                                        \
+                if (nr == 4)                                                                   \
+                    NAME##_vertical4(mids, rows, col + term * kh, kh, len);                    \
+                else                                                                           \
+                    NAME##_vertical2(mids[0], mids[1], rows, col + term * kh, kh, len);        \
+                for (ptrdiff_t r = 0; r < nr; r++) {                                           \
                     T *mid = mids[r], *b0 = mid - left * C;                                    \
                     for (ptrdiff_t j = 0; j < left; j++) {                                     \
                         ptrdiff_t m = cols[j];                                                 \
@@ -249,7 +294,7 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
                                       sym[term], C, len, term == 0);                           \
                 }                                                                              \
             }                                                                                  \
-            i += 1 + pair;                                                                     \
+            i += nr;                                                                           \
         }                                                                                      \
         free(buf);                                                                             \
         free((void *)rows);                                                                    \
