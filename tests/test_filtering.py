@@ -392,3 +392,15 @@ def test_import_is_light(run_python):
     result = run_python(code=code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_explain_names_the_implementation(engine):
+    g = np.hanning(17)[1:-1]
+    p = plan(np.outer(g, g), (512, 512), np.float32)
+    assert p.method == "separable"
+    runs_on = [line for line in p.explain().splitlines() if line.startswith("runs on:")]
+    assert runs_on == [f"runs on: {p.implementation}"]
+    assert ("native" if engine == "native" else "cv2.sepFilter2D") in p.implementation
+    assert plan(np.ones((3, 3)), (64, 64), np.float32, method="direct").implementation == \
+        "cv2.filter2D"
+    assert "ndimage" in plan(np.ones((3, 3, 3)), (9, 9, 9), np.float32).implementation

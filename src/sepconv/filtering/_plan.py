@@ -106,6 +106,30 @@ class Plan:
     multiplications: dict[str, int | None]
     seconds: dict[str, float]
 
+    @property
+    def implementation(self) -> str:
+        """What runs the chosen method on this machine, in words."""
+        nd = len(self.kernel_shape)
+        if self.engine == "torch":
+            device = (f"F.conv{nd}d with the full kernel" if self.method in ("direct", "fft")
+                      else "banded matrix products, one per 1-D pass")
+            return f"{self._numpy_implementation(nd)} on CPU tensors; {device} on other devices"
+        return self._numpy_implementation(nd)
+
+    def _numpy_implementation(self, nd: int) -> str:
+        if self.method == "fft":
+            return "scipy.fft"
+        if nd != 2:
+            return ("scipy.ndimage.correlate" if self.method == "direct"
+                    else "scipy.ndimage.correlate1d, one pass per axis")
+        if self.method == "direct":
+            return "cv2.filter2D"
+        from . import _native
+
+        if _native.available():
+            return "sepconv's native separable kernel (all terms in one pass)"
+        return "cv2.sepFilter2D" + (" per term, summed" if self.rank > 1 else "")
+
     def explain(self) -> str:
         """Several lines of text: the choice, the reason and the estimate of each method."""
         dims = "x".join(map(str, self.kernel_shape))
@@ -114,6 +138,7 @@ class Plan:
             f"{self.dtype}, {self.engine} engine",
             f"rank {self.rank} (error {self.error:.3g}, relative {self.relative_error:.3g})",
             f"method: {self.method}" + (" (auto)" if self.requested == "auto" else ""),
+            f"runs on: {self.implementation}",
             f"why: {self.reason}",
             "estimates:",
         ]
