@@ -136,3 +136,18 @@ def test_property_against_scipy(h, w, c, kh, kw, rank, mode, seed, threads):
     anchor = (int(rng.integers(kh)), int(rng.integers(kw)))
     got = _native.separable(x, terms, anchor, mode, threads=threads)
     np.testing.assert_allclose(got, _expected(x, terms, anchor, mode), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_after_fork():
+    """A child forked after the pool started (as DataLoader workers are) filters too."""
+    import multiprocessing
+
+    x = np.random.default_rng(10).standard_normal((1100, 1000)).astype(np.float32)
+    terms = _terms(np.random.default_rng(11), 1, 5, 5)
+    want = _native.separable(x, terms, (2, 2), "reflect", threads=2)  # the pool is running
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        got = pool.apply_async(_native.separable, (x, terms, (2, 2), "reflect", None, 2)
+                               ).get(timeout=60)
+    np.testing.assert_array_equal(got, want)

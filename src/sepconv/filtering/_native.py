@@ -85,6 +85,14 @@ def _pool() -> ThreadPoolExecutor:
     return pool  # type: ignore[return-value]
 
 
+def _forget_pool() -> None:
+    """In a forked child the parent's pool threads do not exist: start a new pool there."""
+    _STATE.pop("pool", None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
 #: stacked factors of recent plans' terms: (terms, dtype) -> (terms, columns, rows)
 _FACTORS: dict[tuple[int, str], tuple[tuple, np.ndarray, np.ndarray]] = {}
 
@@ -161,7 +169,9 @@ def separable(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
     futures = [_pool().submit(work) for _ in range(threads - 1)]
     work()
     for future in futures:
-        future.result()
+        # A helper that has not started by now has nothing left to do: every band is taken.
+        if not future.cancel():
+            future.result()
     if any(codes):
         raise MemoryError("the native separable filter could not allocate its row buffers")
     return out
