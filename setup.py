@@ -13,6 +13,7 @@ args = [] if sys.platform == "win32" else ["-O3", "-std=gnu99", "-fvisibility=hi
 setup(
     ext_modules=[
         Extension("sepconv._sepfilter", sources=["src/sepconv/_csrc/sepfilter.c"],
-                  extra_compile_args=args, optional=True),
+                  extra_compile_args=args, libraries=[] if sys.platform == "win32" else ["m"],
+                  optional=True),
     ],
 )

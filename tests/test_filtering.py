@@ -404,3 +404,24 @@ def test_explain_names_the_implementation(engine):
     assert plan(np.ones((3, 3)), (64, 64), np.float32, method="direct").implementation == \
         "cv2.filter2D"
     assert "ndimage" in plan(np.ones((3, 3, 3)), (9, 9, 9), np.float32).implementation
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
+@pytest.mark.parametrize("method", ["direct", "separable", "lowrank", "fft"])
+def test_integer_images_every_method_and_output(dtype, method):
+    """Integer images give the rounded, saturated float result whichever way they run
+    (the native kernel reads and writes them directly), into a new array or ``output=``."""
+    info = np.iinfo(dtype)
+    x = RNG.integers(info.min, info.max, (37, 41, 3), endpoint=True).astype(dtype)
+    kernel = _kernel((7, 5), 1 if method == "separable" else 2) * 3  # saturates somewhere
+    want64 = ndi.correlate(x.astype(np.float64), kernel[:, :, None], mode="nearest")
+    want = np.clip(np.rint(want64), info.min, info.max)
+    got = sepconv.correlate(x, kernel, mode="nearest", method=method)
+    assert got.dtype == dtype
+    assert np.abs(got.astype(np.float64) - want).max() <= 1  # float32 arithmetic
+    assert (got == info.max).any() and (got == info.min).any()
+    out = np.zeros_like(x)
+    assert sepconv.correlate(x, kernel, mode="nearest", method=method, output=out) is out
+    np.testing.assert_array_equal(out, got)
+    as_float = sepconv.correlate(x, kernel, mode="nearest", method=method, output=np.float32)
+    assert np.abs(as_float - want64).max() <= 1e-5 * np.abs(want64).max()

@@ -151,3 +151,29 @@ def test_after_fork():
         got = pool.apply_async(_native.separable, (x, terms, (2, 2), "reflect", None, 2)
                                ).get(timeout=60)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
+@pytest.mark.parametrize("mode", MODES)
+def test_integer_in_and_out(dtype, mode):
+    """Integer rows are read as they are and written rounded half to even, saturated."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(12)
+    x = rng.integers(info.min, info.max, (45, 38, 2), endpoint=True).astype(dtype)
+    terms = _terms(rng, 2, 6, 5)
+    expected = _expected(x.astype(np.float64), terms, (3, 2), mode)
+    as_float = _native.separable(x, terms, (3, 2), mode)
+    assert as_float.dtype == np.float32
+    np.testing.assert_allclose(as_float, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    got = _native.separable(x, terms, (3, 2), mode, out_dtype=dtype, threads=3)
+    assert got.dtype == dtype
+    want = np.clip(np.rint(as_float), info.min, info.max).astype(dtype)
+    np.testing.assert_array_equal(got, want)  # the same float32 values, rounded the same way
+    np.testing.assert_array_equal(x, x.copy())
+
+
+def test_rounding_ties_to_even():
+    x = np.array([[1, 3, 5, 7, 9, 2]], np.uint8)
+    half = ((np.array([1.0]), np.array([0.5])),)  # every value becomes k + 0.5 or an integer
+    got = _native.separable(x, half, (0, 0), "nearest", out_dtype=np.uint8)
+    np.testing.assert_array_equal(got, np.rint(x * 0.5).astype(np.uint8))  # [0, 2, 2, 4, 4, 1]

@@ -16,6 +16,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,12 @@ static ptrdiff_t map_index(ptrdiff_t p, ptrdiff_t n, int mode)
  * extensions, 32 bytes wide, compiled for AVX-512, AVX2+FMA and the baseline by target_clones
  * where available. */
 #define NV 4
+
+/* element types of integer sources and destinations (SEP_SAME: the filter's float type) */
+#define SEP_SAME 0
+#define SEP_U8 1
+#define SEP_U16 2
+#define SEP_I16 3
 typedef float vf32 __attribute__((vector_size(32), aligned(4)));
 typedef double vf64 __attribute__((vector_size(32), aligned(8)));
 
@@ -128,8 +135,9 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
         }                                                                                      \
     } while (0)
 
-#define DEFINE_FILTER(NAME, T, VT)                                                             \
+#define DEFINE_FILTER(NAME, T, VT, RINT)                                                       \
     DEFINE_SYMMETRY(NAME, T)                                                                   \
+    static inline T NAME##_rint(T x) { return RINT(x); } /* half to even (default rounding) */ \
     enum { NAME##_LANES = (int)(sizeof(VT) / sizeof(T)), NAME##_BLOCK = NV * NAME##_LANES };   \
                                                                                                \
     /* Two consecutive output rows at once from taps + 1 source rows: each source vector is    \
@@ -176,8 +184,8 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
         }                                                                                      \
     }                                                                                          \
                                                                                                \
-    /* Four consecutive output rows from taps + 3 source rows (the same arithmetic: each \
-     * row is the taps' products summed in order, as in the two-row pass). */                 \
+    /* Four consecutive output rows from taps + 3 source rows (the same arithmetic: each       \
+     * row is the taps' products summed in order, as in the two-row pass). */                  \
     SEP_CLONES static void NAME##_vertical4(T *restrict *acc, const T *const *rows,            \
                                             const T *restrict coef, ptrdiff_t taps,            \
                                             ptrdiff_t len)                                     \
@@ -236,27 +244,96 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
         }                                                                                      \
     }                                                                                          \
                                                                                                \
-    SEP_EXPORT int NAME(const T *src, ptrdiff_t H, ptrdiff_t W, ptrdiff_t C,                   \
-                        ptrdiff_t src_stride, T *dst, ptrdiff_t dst_stride, const T *col,      \
-                        ptrdiff_t kh, const T *row, ptrdiff_t kw, ptrdiff_t nterms,            \
-                        ptrdiff_t ay, ptrdiff_t ax, int mode, ptrdiff_t r0, ptrdiff_t r1)      \
+    /* Source row p converted to T in one of `nslots` cached rows (integer sources). */        \
+    SEP_CLONES static const T *NAME##_row_of(const void *src, int src_type, ptrdiff_t src_stride, \
+                                  ptrdiff_t p, ptrdiff_t len, T *slots, ptrdiff_t *tags,       \
+                                  unsigned char *keep, ptrdiff_t nslots)                       \
+    {                                                                                          \
+        for (ptrdiff_t s = 0; s < nslots; s++)                                                 \
+            if (tags[s] == p) {                                                                \
+                keep[s] = 1;                                                                   \
+                return slots + s * len;                                                        \
+            }                                                                                  \
+        ptrdiff_t s = 0;                                                                       \
+        while (keep[s])                                                                        \
+            s++; /* a free slot exists: nslots >= rows a group needs */                        \
+        T *dst = slots + s * len;                                                              \
+        if (src_type == SEP_U8) {                                                              \
+            const unsigned char *r = (const unsigned char *)src + p * src_stride;              \
+            for (ptrdiff_t q = 0; q < len; q++)                                                \
+                dst[q] = (T)r[q];                                                              \
+        } else if (src_type == SEP_U16) {                                                      \
+            const unsigned short *r = (const unsigned short *)src + p * src_stride;            \
+            for (ptrdiff_t q = 0; q < len; q++)                                                \
+                dst[q] = (T)r[q];                                                              \
+        } else {                                                                               \
+            const short *r = (const short *)src + p * src_stride;                              \
+            for (ptrdiff_t q = 0; q < len; q++)                                                \
+                dst[q] = (T)r[q];                                                              \
+        }                                                                                      \
+        tags[s] = p;                                                                           \
+        keep[s] = 1;                                                                           \
+        return dst;                                                                            \
+    }                                                                                          \
+                                                                                               \
+    /* Round half to even and saturate a row of T into an integer row. */                      \
+    SEP_CLONES static void NAME##_store(void *dst, int dst_type, const T *restrict v,          \
+                                        ptrdiff_t len)                                         \
+    {                                                                                          \
+        if (dst_type == SEP_U8) {                                                              \
+            unsigned char *d = (unsigned char *)dst;                                           \
+            for (ptrdiff_t q = 0; q < len; q++) {                                              \
+                T x = NAME##_rint(v[q]);                                                       \
+                d[q] = (unsigned char)(x < 0 ? 0 : x > 255 ? 255 : x);                         \
+            }                                                                                  \
+        } else if (dst_type == SEP_U16) {                                                      \
+            unsigned short *d = (unsigned short *)dst;                                         \
+            for (ptrdiff_t q = 0; q < len; q++) {                                              \
+                T x = NAME##_rint(v[q]);                                                       \
+                d[q] = (unsigned short)(x < 0 ? 0 : x > 65535 ? 65535 : x);                    \
+            }                                                                                  \
+        } else {                                                                               \
+            short *d = (short *)dst;                                                           \
+            for (ptrdiff_t q = 0; q < len; q++) {                                              \
+                T x = NAME##_rint(v[q]);                                                       \
+                d[q] = (short)(x < -32768 ? -32768 : x > 32767 ? 32767 : x);                   \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
+                                                                                               \
+    /* src: H rows of W * C elements of `src_type` (SEP_SAME: T), rows src_stride elements     \
+     * apart; dst likewise with dst_type (integers: rounded half to even and saturated). */    \
+    SEP_EXPORT int NAME(const void *src, int src_type, ptrdiff_t H, ptrdiff_t W, ptrdiff_t C,  \
+                        ptrdiff_t src_stride, void *dst, int dst_type, ptrdiff_t dst_stride,   \
+                        const T *col, ptrdiff_t kh, const T *row, ptrdiff_t kw,                \
+                        ptrdiff_t nterms, ptrdiff_t ay, ptrdiff_t ax, int mode, ptrdiff_t r0,  \
+                        ptrdiff_t r1)                                                          \
     {                                                                                          \
         ptrdiff_t len = W * C, left = ax, right = kw - 1 - ax;                                 \
-        ptrdiff_t blen = (W + kw - 1) * C;                                                     \
-        T *buf = (T *)malloc(sizeof(T) * (size_t)(4 * blen + len));                            \
+        ptrdiff_t blen = (W + kw - 1) * C, nslots = src_type == SEP_SAME ? 0 : kh + 3;         \
+        ptrdiff_t nout = dst_type == SEP_SAME ? 0 : 4;                                         \
+        /* buf: [the zero row of constant mode | 4 row buffers | converted source rows |       \
+         *       output rows before rounding] */                                               \
+        T *buf = (T *)malloc(sizeof(T) * (size_t)(len + 4 * blen + (nslots + nout) * len));    \
         const T **rows = (const T **)malloc(sizeof(T *) * (size_t)(kh + 3));                   \
         ptrdiff_t *cols = (ptrdiff_t *)malloc(sizeof(ptrdiff_t) * (size_t)(left + right + 1)); \
+        ptrdiff_t *tags = (ptrdiff_t *)malloc(sizeof(ptrdiff_t) * (size_t)(nslots + 1));       \
+        unsigned char *keep = (unsigned char *)malloc((size_t)(nslots + 1));                   \
         int *sym = (int *)malloc(sizeof(int) * (size_t)nterms);                                \
-        if (buf == NULL || rows == NULL || cols == NULL || sym == NULL) {                      \
+        if (buf == NULL || rows == NULL || cols == NULL || tags == NULL || keep == NULL        \
+            || sym == NULL) {                                                                  \
             free(buf);                                                                         \
             free((void *)rows);                                                                \
             free(cols);                                                                        \
+            free(tags);                                                                        \
+            free(keep);                                                                        \
             free(sym);                                                                         \
             return -1;                                                                         \
         }                                                                                      \
-        /* buf: [row buffer 0 | the zero row of constant mode | row buffer 1] */               \
-        T *zero = buf;                                                                  \
+        T *zero = buf, *slots = buf + len + 4 * blen, *orows = slots + nslots * len;           \
         memset(zero, 0, sizeof(T) * (size_t)len);                                              \
+        for (ptrdiff_t s = 0; s < nslots; s++)                                                 \
+            tags[s] = -1;                                                                      \
         for (ptrdiff_t term = 0; term < nterms; term++)                                        \
             sym[term] = NAME##_symmetry(row + term * kw, kw);                                  \
         for (ptrdiff_t j = 0; j < left; j++)                                                   \
@@ -269,9 +346,22 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
         for (ptrdiff_t i = r0; i < r1;) {                                                      \
             ptrdiff_t nr = r1 - i >= 4 ? 4 : (r1 - i >= 2 ? 2 : 1);                            \
             ptrdiff_t used = kh + (nr == 4 ? 3 : 1);                                           \
+            memset(keep, 0, (size_t)(nslots + 1));                                             \
+            for (ptrdiff_t t = 0; t < kh + 3; t++) { /* keep the cached rows still needed */   \
+                ptrdiff_t p = map_index(i + t - ay, H, mode);                                  \
+                for (ptrdiff_t s = 0; s < nslots && t < used && p >= 0; s++)                   \
+                    if (tags[s] == p)                                                          \
+                        keep[s] = 1;                                                           \
+            }                                                                                  \
             for (ptrdiff_t t = 0; t < kh + 3; t++) {                                           \
                 ptrdiff_t p = map_index(i + t - ay, H, mode);                                  \
-                rows[t] = p < 0 || t >= used || (nr == 1 && t == kh) ? zero : src + p * src_stride;\
+                if (p < 0 || t >= used || (nr == 1 && t == kh))                                \
+                    rows[t] = zero;                                                            \
+                else if (src_type == SEP_SAME)                                                 \
+                    rows[t] = (const T *)src + p * src_stride;                                 \
+                else                                                                           \
+                    rows[t] = NAME##_row_of(src, src_type, src_stride, p, len, slots, tags,    \
+                                            keep, nslots);                                     \
             }                                                                                  \
             for (ptrdiff_t term = 0; term < nterms; term++) {                                  \
                 if (nr == 4)                                                                   \
@@ -290,23 +380,32 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
                         for (ptrdiff_t c = 0; c < C; c++)                                      \
                             mid[(W + j) * C + c] = m < 0 ? 0 : mid[m * C + c];                 \
                     }                                                                          \
-                    NAME##_horizontal(dst + (i + r) * dst_stride, b0, row + term * kw, kw,     \
-                                      sym[term], C, len, term == 0);                           \
+                    T *out = nout ? orows + r * len : (T *)dst + (i + r) * dst_stride;         \
+                    NAME##_horizontal(out, b0, row + term * kw, kw, sym[term], C, len,         \
+                                      term == 0);                                              \
                 }                                                                              \
+            }                                                                                  \
+            if (nout) {                                                                        \
+                ptrdiff_t size = dst_type == SEP_U8 ? 1 : 2;                                   \
+                for (ptrdiff_t r = 0; r < nr; r++)                                             \
+                    NAME##_store((char *)dst + (i + r) * dst_stride * size, dst_type,          \
+                                 orows + r * len, len);                                        \
             }                                                                                  \
             i += nr;                                                                           \
         }                                                                                      \
         free(buf);                                                                             \
         free((void *)rows);                                                                    \
         free(cols);                                                                            \
+        free(tags);                                                                            \
+        free(keep);                                                                            \
         free(sym);                                                                             \
         return 0;                                                                              \
     }
 
 #define HPOS(t) (buf + q0 + (t) * step)
 
-DEFINE_FILTER(sep_filter_f32, float, vf32)
-DEFINE_FILTER(sep_filter_f64, double, vf64)
+DEFINE_FILTER(sep_filter_f32, float, vf32, rintf)
+DEFINE_FILTER(sep_filter_f64, double, vf64, rint)
 
 /* 1 where the code above runs fast: compiled for AVX2 and FMA (a clone or the whole build) and
  * running on a processor that has them. Elsewhere the baseline build is slower than OpenCV. */

@@ -180,6 +180,15 @@ def _round_to(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return result.astype(dtype, copy=False)
 
 
+def _native_writes_integers(method: str, ndim: int, work: np.dtype, cval: float,
+                            in_dtype: np.dtype) -> bool:
+    """Whether the native kernel reads this integer image and writes integers directly."""
+    from . import _native
+
+    return (method in ("separable", "lowrank") and ndim == 2 and work == np.float32
+            and cval == 0.0 and in_dtype in _native.INTEGER_TYPES and _native.available())
+
+
 def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any,
             output: Any, flipped: bool) -> Any:
     engine = _engine_of(image)
@@ -231,11 +240,16 @@ def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
     direct_out = (out_array is not None and out_array.dtype == work
                   and out_array.flags.c_contiguous
                   and not np.may_share_memory(out_array, image))  # in place: via a copy
+    if (out_array is not None and out_array.dtype != work and out_array.flags.c_contiguous
+            and not np.may_share_memory(out_array, image) and _native_writes_integers(
+                chosen.method, weights.ndim, work, cval, in_dtype)):
+        direct_out = True  # an integer output the native kernel writes as it goes
     result = filter_numpy(image, weights, anchor, mode, cval, chosen.method, chosen.terms, work,
-                          out=out_array if direct_out else None)
+                          out=out_array if direct_out else None, out_dtype=out_dtype)
     if result is out_array:  # written in place
         return out_array
-    result = _round_to(result, out_dtype)
+    if result.dtype != out_dtype or result.dtype == work:
+        result = _round_to(result, out_dtype)
     if out_array is not None:
         out_array[...] = result
         return out_array

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["available", "separable", "MODE_CODES"]
+__all__ = ["available", "separable", "MODE_CODES", "INTEGER_TYPES"]
 
 #: border mode -> the C code's number for it
 MODE_CODES = {"reflect": 0, "mirror": 1, "nearest": 2, "wrap": 3, "constant": 4}
@@ -56,9 +56,10 @@ def _load() -> ctypes.CDLL | None:
                     lib = None
         if lib is not None:
             size, ptr = ctypes.c_ssize_t, ctypes.c_void_p  # ptrdiff_t in the C code
+            code = ctypes.c_int
             for fn in (lib.sep_filter_f32, lib.sep_filter_f64):
-                fn.argtypes = [ptr, size, size, size, size, ptr, size, ptr, size, ptr, size, size,
-                               size, size, ctypes.c_int, size, size]
+                fn.argtypes = [ptr, code, size, size, size, size, ptr, code, size, ptr, size, ptr,
+                               size, size, size, size, code, size, size]
                 fn.restype = ctypes.c_int
             lib.sep_fast.argtypes = []
             lib.sep_fast.restype = ctypes.c_int
@@ -119,37 +120,57 @@ def _rows_of_contiguous_pixels(a: np.ndarray) -> bool:
     return all(s == e or n == 1 for s, e, n in zip(inner, expected, a.shape[1:]))
 
 
-def separable(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
-              out: np.ndarray | None = None, threads: int | None = None) -> np.ndarray:
-    """Correlate ``src`` ((H, W) or (H, W, C), float32 or float64) with
-    ``sum(outer(col, row) for col, row in terms)``.
+#: integer element types the kernel reads and writes directly (code in sepfilter.c)
+_INTEGER_CODES = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 2, np.dtype(np.int16): 3}
+INTEGER_TYPES = tuple(_INTEGER_CODES)
 
+
+def separable(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
+              out: np.ndarray | None = None, threads: int | None = None, *,
+              work: np.dtype | None = None, out_dtype: np.dtype | None = None) -> np.ndarray:
+    """Correlate ``src`` ((H, W) or (H, W, C)) with ``sum(outer(col, row) for col, row in
+    terms)``, computing in ``work`` (float32 or float64; default: float64 for a float64
+    ``src``, else float32).
+
+    ``src`` is float32, float64 or, with a float32 ``work``, uint8, uint16 or int16 (rows are
+    converted as they are read). The result has ``out_dtype`` (default ``work``; uint8, uint16
+    and int16 are rounded half to even and saturated, as ``np.rint`` then ``np.clip``).
     ``mode`` is a SciPy border mode (``constant`` means a zero border); ``anchor`` the (row,
     column) of the kernel's centre. Rows may have any stride (negative too); an image whose
-    pixels or channels are not contiguous is copied first. Writes ``out`` (same shape and
-    dtype, rows of any stride, pixels contiguous) or a new C-contiguous array, and returns it.
+    pixels or channels are not contiguous is copied first. Writes ``out`` (the image's shape,
+    dtype ``out_dtype``, rows of any stride, pixels contiguous) or a new C-contiguous array,
+    and returns it.
     """
     lib = _load()
     if lib is None:
         raise RuntimeError("the native separable filter is not available")
-    dtype = src.dtype
-    if dtype not in (np.float32, np.float64) or src.ndim not in (2, 3):
-        raise TypeError(f"expected a 2-D or 3-D float32/float64 array, got {src.dtype} "
-                        f"with shape {src.shape}")
+    if src.ndim not in (2, 3):
+        raise ValueError(f"expected a 2-D or 3-D array, got shape {src.shape}")
+    if work is None:
+        work = np.dtype(np.float64 if src.dtype == np.float64 else np.float32)
+    work = np.dtype(work)
+    out_dtype = work if out_dtype is None else np.dtype(out_dtype)
+    if work not in (np.float32, np.float64):
+        raise TypeError(f"`work` must be float32 or float64, got {work}")
+    if src.dtype != work and not (work == np.float32 and src.dtype in _INTEGER_CODES):
+        src = src.astype(work)
+    if out_dtype != work and not (work == np.float32 and out_dtype in _INTEGER_CODES):
+        raise TypeError(f"`out_dtype` must be {work} or, in float32, uint8/uint16/int16, "
+                        f"got {out_dtype}")
     if not _rows_of_contiguous_pixels(src):
         src = np.ascontiguousarray(src)
-    if out is not None and not (out.shape == src.shape and out.dtype == dtype
+    if out is not None and not (out.shape == src.shape and out.dtype == out_dtype
                                 and _rows_of_contiguous_pixels(out)):
-        raise ValueError("`out` must have the image's shape and dtype, pixels contiguous")
-    fn = lib.sep_filter_f32 if dtype == np.float32 else lib.sep_filter_f64
+        raise ValueError("`out` must have the image's shape and `out_dtype`, pixels contiguous")
+    fn = lib.sep_filter_f32 if work == np.float32 else lib.sep_filter_f64
     height, width = src.shape[:2]
     channels = src.shape[2] if src.ndim == 3 else 1
-    cols, rows = _factors(terms, dtype)
+    cols, rows = _factors(terms, work)
     if out is None:
-        out = np.empty(src.shape, dtype)
-    item = dtype.itemsize
-    args = (src.ctypes.data, height, width, channels, src.strides[0] // item, out.ctypes.data,
-            out.strides[0] // item, cols.ctypes.data, cols.shape[1], rows.ctypes.data,
+        out = np.empty(src.shape, out_dtype)
+    args = (src.ctypes.data, _INTEGER_CODES.get(src.dtype, 0), height, width, channels,
+            src.strides[0] // src.itemsize, out.ctypes.data, _INTEGER_CODES.get(out.dtype, 0),
+            out.strides[0] // out.itemsize, cols.ctypes.data, cols.shape[1], rows.ctypes.data,
             rows.shape[1], len(terms), anchor[0], anchor[1], MODE_CODES[mode])
     if threads is None:
         threads = (os.cpu_count() or 1) if src.size >= _PARALLEL_MIN else 1

@@ -72,9 +72,9 @@ def _fft(x: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str, 
 
 def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
             cval: float, method: str, terms: tuple, work: np.dtype,
-            out: np.ndarray | None = None) -> np.ndarray:
+            out: np.ndarray | None = None, out_dtype: np.dtype | None = None) -> np.ndarray:
     if method != "direct" and _native.available():
-        return _native_terms(image, kernel, anchor, mode, cval, terms, work, out)
+        return _native_terms(image, kernel, anchor, mode, cval, terms, work, out, out_dtype)
     import cv2
 
     ddepth = cv2.CV_32F if work == np.float32 else cv2.CV_64F
@@ -125,20 +125,27 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
 
 
 def _native_terms(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
-                  cval: float, terms: tuple, work: np.dtype,
-                  out: np.ndarray | None = None) -> np.ndarray:
-    """Separable terms with the native kernel: any border mode and kernel reach, no padding."""
-    src = image
-    if src.dtype != work:
-        src = src.astype(work)
+                  cval: float, terms: tuple, work: np.dtype, out: np.ndarray | None = None,
+                  out_dtype: np.dtype | None = None) -> np.ndarray:
+    """Separable terms with the native kernel: any border mode and kernel reach, no padding.
+
+    Integer images (uint8, uint16, int16) are read as they are and, with an integer
+    ``out_dtype``, the result is rounded and saturated as it is written: no float copy of
+    the image or of the result.
+    """
+    direct = (work == np.float32 and cval == 0.0 and image.dtype in _native.INTEGER_TYPES)
+    if out_dtype is None or out_dtype == work or not direct:
+        out_dtype = work
+    src = image if direct or image.dtype == work else image.astype(work)
     offset = 0.0
     if mode == "constant" and cval != 0.0:
         src = src - work.type(cval)  # a new array: the input is never modified
         offset = cval * float(kernel.sum())
-    if out is not None and not (out.flags.c_contiguous and out.dtype == work
+    if out is not None and not (out.flags.c_contiguous and out.dtype == out_dtype
                                 and out.shape == image.shape):
         out = None  # written by the caller from a new result
-    result = _native.separable(src, terms, anchor, mode, out=out)
+    result = _native.separable(src, terms, anchor, mode, out=out, work=work,
+                               out_dtype=out_dtype)
     if offset:
         result += work.type(offset)
     return result
@@ -178,17 +185,21 @@ def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode:
 
 def filter_numpy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
                  cval: float, method: str, terms: tuple, work: np.dtype,
-                 out: np.ndarray | None = None) -> np.ndarray:
+                 out: np.ndarray | None = None,
+                 out_dtype: np.dtype | None = None) -> np.ndarray:
     """Filter ``image`` (spatial axes first, optional trailing channel axis).
 
-    Returns a new array of dtype ``work``, or ``out`` (C-contiguous, ``work``, the image's
-    shape) filled with the result, written in place by OpenCV where it can.
+    Returns a new array of dtype ``work``, or ``out`` (C-contiguous, the image's shape)
+    filled with the result, written in place where the implementation can. With an integer
+    ``out_dtype`` the native kernel may return that dtype directly (rounded half to even and
+    saturated); callers check the result's dtype.
     """
     work = np.dtype(work)
     if method == "fft":
         result = _fft(image, kernel, anchor, mode, cval, work)
     elif kernel.ndim == 2:
-        result = _opencv(image, kernel, anchor, mode, cval, method, terms, work, out)
+        result = _opencv(image, kernel, anchor, mode, cval, method, terms, work, out,
+                         out_dtype)
     else:
         result = _scipy(image, kernel, anchor, mode, cval, method, terms, work)
     if out is not None and result is not out:
