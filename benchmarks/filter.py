@@ -161,6 +161,35 @@ def numpy_cases(args: Any, image: np.ndarray) -> tuple[list[dict], list[dict]]:
     return results, grid
 
 
+def integer_cases(args: Any) -> list[dict]:
+    """8-bit images (photos), grey and colour: sepconv against OpenCV on the same uint8 data
+    (OpenCV rounds and saturates as sepconv does); no targets, for the record."""
+    import cv2
+
+    size = 2048 if not args.quick else 1024
+    rng = np.random.default_rng(1)
+    images = {"grey": (rng.random((size, size)) * 255).astype(np.uint8),
+              "colour": (rng.random((size // 2, size // 2, 3)) * 255).astype(np.uint8)}
+    out = []
+    for label, image in images.items():
+        for k in (7, 15) if not args.quick else (7,):
+            kernel, col, row = separable_kernel("gaussian", k)
+            t = interleaved({
+                "sepconv": lambda: sepconv.correlate(image, kernel),
+                "sepFilter2D": lambda: cv2.sepFilter2D(image, -1, row, col,
+                                                       borderType=cv2.BORDER_REFLECT),
+                "filter2D": lambda: cv2.filter2D(image, -1, kernel,
+                                                 borderType=cv2.BORDER_REFLECT),
+            }, args.repeat)
+            ours = sepconv.correlate(image, kernel).astype(np.int32)
+            theirs = cv2.sepFilter2D(image, -1, row, col, borderType=cv2.BORDER_REFLECT)
+            out.append({"case": f"uint8 {label} {'x'.join(map(str, image.shape))} gaussian "
+                                f"{k}x{k}", "seconds": t,
+                        "ratios": {peer: ratio(peer) for peer in t if peer != "sepconv"},
+                        "max_difference_from_sepFilter2D": int(np.abs(ours - theirs).max())})
+    return out
+
+
 def fixed_methods(args: Any, image: np.ndarray, kernel: np.ndarray, case: str) -> dict:
     p = sepconv.plan(kernel, image.shape, image.dtype)
     methods = ["direct", "separable" if p.rank == 1 else "lowrank", "fft"]
@@ -375,6 +404,7 @@ def main() -> int:
     size = 2048 if not args.quick else 1024
     image = np.random.default_rng(0).random((size, size), dtype=np.float32)
     results, grid = numpy_cases(args, image)
+    integer_rows = integer_cases(args)
     torch_rows = [] if args.skip_torch else torch_cases(args)
 
     print(f"NumPy engine, {size}x{size} float32, mode reflect; ratio = peer / sepconv "
@@ -394,6 +424,12 @@ def main() -> int:
             for g in grid]
     print(format_table(["kernel", "auto chose", "auto", "direct", "separable", "lowrank", "fft",
                         "best", "chosen/best", "auto/best"], rows))
+    print()
+    print("8-bit images; ratio = peer / sepconv")
+    print(format_table(["case", "sepconv ms", "sepFilter2D", "filter2D", "max |diff|"],
+                       [[r["case"], f"{r['seconds']['sepconv'] * 1e3:.2f}",
+                         f"{r['ratios']['sepFilter2D']:.2f}", f"{r['ratios']['filter2D']:.2f}",
+                         r["max_difference_from_sepFilter2D"]] for r in integer_rows]))
     tiny = np.zeros((8, 8), np.float32)
     kernel = np.outer(*[kernels.get("gaussian", sigma=1.0, size=9, ndim=1)] * 2)
     overhead = interleaved({"auto": lambda: sepconv.correlate(tiny, kernel),
@@ -416,6 +452,7 @@ def main() -> int:
     print(f"\n{met} of {len(checks)} targets met")
     write_json(args.json, {"benchmark": "filter", "machine": info, "repeat": args.repeat,
                            "quick": args.quick, "numpy": results, "fixed_methods": grid,
+                           "integer": integer_rows,
                            "torch": torch_rows, "targets": checks})
     return 0
 
