@@ -127,7 +127,8 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
                                       *(const VT *)(m_ + v * (LANES)));                        \
             }                                                                                  \
         }                                                                                      \
-        if ((sym) != 0 && (taps) % 2 == 1) {                                                   \
+        /* the centre tap of a symmetric factor (an antisymmetric one has a zero there) */    \
+        if ((sym) > 0 && (taps) % 2 == 1) {                                                    \
             const T c_ = (coef)[(taps) / 2];                                                   \
             const T *p_ = PTR((taps) / 2);                                                     \
             for (int v = 0; v < NV; v++)                                                       \
