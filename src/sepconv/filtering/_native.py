@@ -1,17 +1,20 @@
 """Native separable filtering: the C kernel in ``sepconv/_csrc/sepfilter.c``, through ctypes.
 
 One call filters a 2-D image (optionally with interleaved channels) with a sum of separable
-terms. Output rows are computed one at a time: the vertical 1-D pass of a term writes one row
-into a buffer that stays in the first-level cache, the horizontal pass of that row adds into
-the output row, so the image is read once and the output written once whatever the number of
-terms (no intermediate image, no per-term accumulation pass). (Anti)symmetric factors are
-folded. ctypes releases the GIL, so bands of output rows run on a thread pool, one band per
-core.
+terms. Output rows are computed four at a time: the vertical 1-D pass of a term writes four
+rows into buffers that stay in cache (each source vector loaded once for the four), the
+horizontal pass of each adds into its output row, so the image is read once and the output
+written once whatever the number of terms (no intermediate image, no per-term accumulation
+pass). Symmetric and antisymmetric horizontal factors are folded. Integer images (uint8,
+uint16, int16) are read as they are, and integer outputs written rounded half to even and
+saturated. ctypes releases the GIL, so bands of output rows run on a thread pool, shared with
+the calling thread.
 
-The library is an optional part of the build (``setup.py``): where it was not built, or the
-processor lacks AVX2 and FMA (the code is compiled for AVX-512, AVX2+FMA and a baseline whose
-speed does not beat OpenCV), or ``SEPCONV_NATIVE=0`` is set in the environment,
-:func:`available` is ``False`` and the engine uses ``cv2.sepFilter2D`` instead.
+The library is an optional part of the build (``setup.py``): where it was not built, or it
+has no AVX2+FMA code or the processor lacks AVX2 and FMA (the code is compiled for AVX-512,
+AVX2+FMA and a baseline whose speed does not beat OpenCV), or ``SEPCONV_NATIVE=0`` is set in
+the environment, :func:`available` is ``False`` and the engine uses ``cv2.sepFilter2D``
+instead.
 """
 
 from __future__ import annotations
