@@ -321,16 +321,10 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
         ptrdiff_t *tags = (ptrdiff_t *)malloc(sizeof(ptrdiff_t) * (size_t)(nslots + 1));       \
         unsigned char *keep = (unsigned char *)malloc((size_t)(nslots + 1));                   \
         int *sym = (int *)malloc(sizeof(int) * (size_t)nterms);                                \
+        int status = -1;                                                                       \
         if (buf == NULL || rows == NULL || cols == NULL || tags == NULL || keep == NULL        \
-            || sym == NULL) {                                                                  \
-            free(buf);                                                                         \
-            free((void *)rows);                                                                \
-            free(cols);                                                                        \
-            free(tags);                                                                        \
-            free(keep);                                                                        \
-            free(sym);                                                                         \
-            return -1;                                                                         \
-        }                                                                                      \
+            || sym == NULL)                                                                    \
+            goto done;                                                                         \
         T *zero = buf, *slots = buf + len + 4 * blen, *orows = slots + nslots * len;           \
         memset(zero, 0, sizeof(T) * (size_t)len);                                              \
         for (ptrdiff_t s = 0; s < nslots; s++)                                                 \
@@ -394,13 +388,15 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
             }                                                                                  \
             i += nr;                                                                           \
         }                                                                                      \
+        status = 0;                                                                            \
+    done:                                                                                      \
         free(buf);                                                                             \
         free((void *)rows);                                                                    \
         free(cols);                                                                            \
         free(tags);                                                                            \
         free(keep);                                                                            \
         free(sym);                                                                             \
-        return 0;                                                                              \
+        return status;                                                                         \
     }
 
 #define HPOS(t) (buf + q0 + (t) * step)
