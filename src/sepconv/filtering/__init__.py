@@ -237,18 +237,17 @@ def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
 
     from ._numpy import filter_numpy
 
-    direct_out = (out_array is not None and out_array.dtype == work
-                  and out_array.flags.c_contiguous
-                  and not np.may_share_memory(out_array, image))  # in place: via a copy
-    if (out_array is not None and out_array.dtype != work and out_array.flags.c_contiguous
-            and not np.may_share_memory(out_array, image) and _native_writes_integers(
-                chosen.method, weights.ndim, work, cval, in_dtype)):
-        direct_out = True  # an integer output the native kernel writes as it goes
+    # ``output=`` is written directly when it has the working dtype, or an integer dtype the
+    # native kernel writes as it goes; an output overlapping the image goes through a copy.
+    direct_out = (out_array is not None and out_array.flags.c_contiguous
+                  and not np.may_share_memory(out_array, image)
+                  and (out_array.dtype == work or _native_writes_integers(
+                      chosen.method, weights.ndim, work, cval, in_dtype)))
     result = filter_numpy(image, weights, anchor, mode, cval, chosen.method, chosen.terms, work,
                           out=out_array if direct_out else None, out_dtype=out_dtype)
     if result is out_array:  # written in place
         return out_array
-    if result.dtype != out_dtype or result.dtype == work:
+    if result.dtype.kind == "f":  # else already rounded and saturated to ``out_dtype``
         result = _round_to(result, out_dtype)
     if out_array is not None:
         out_array[...] = result
