@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -167,3 +170,51 @@ def test_help_lists_examples(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "sepconv factor sobel-x" in out and "--plot" in out
+
+
+# --------------------------------------------------------------------------------------------
+# output independent of the BLAS kernel, the thread count and the CPU
+
+_BLAS_SCRIPT = """
+import contextlib, io, sys
+from sepconv.cli import main
+for argv in [a.split("|") for a in sys.argv[1:]]:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = main(["factor", *argv])
+    print(f"=== {argv} -> {status}")
+    print(buffer.getvalue())
+"""
+
+# the BLAS kernels OpenBLAS picks between on x86-64 machines (unknown names fall back)
+_BLAS_SETTINGS = [
+    {},
+    {"OPENBLAS_CORETYPE": "Haswell"},
+    {"OPENBLAS_CORETYPE": "Sandybridge", "OPENBLAS_NUM_THREADS": "1"},
+]
+
+
+def _run_with(setting: dict[str, str], argv: list[str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
+    return subprocess.run([sys.executable, "-c", _BLAS_SCRIPT, *argv], capture_output=True,
+                          text=True, timeout=300, env={**env, **setting})
+
+
+def test_output_does_not_depend_on_blas(tmp_path):
+    """Text and JSON of ``sepconv factor`` are the same whichever BLAS kernel runs the SVD:
+    rounding noise is printed as 0 and JSON floats are rounded to 10 significant digits."""
+    rng = np.random.default_rng(7)
+    np.save(tmp_path / "random.npy", rng.standard_normal((5, 5)))
+    kernels_ = ["sobel-x", "gaussian", "log:sigma=2", "gabor:theta=0.6,sigma=3,wavelength=6",
+                "box", "disk:radius=4", str(tmp_path / "random.npy"), "1 2 1; 2 4 2; 1 2 1",
+                "sobel-z", "log:sigma=1,ndim=3,truncate=3", "sobel-x|--rank|3"]
+    argv = [*kernels_, *(k + "|--json" for k in kernels_)]
+    outputs = []
+    for setting in _BLAS_SETTINGS:
+        result = _run_with(setting, argv)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0].count("-> 0") == len(argv)
+    assert "singular values: [3.4641, 0, 0]" in outputs[0]
+    for other in outputs[1:]:
+        assert other == outputs[0]

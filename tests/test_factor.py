@@ -276,7 +276,12 @@ def test_lowrank_error_is_the_discarded_singular_values(kernel, r):
     discarded = float(np.sum(s[r:] ** 2))
     scale = float(np.sum(s**2))
     assert abs(f.error**2 - discarded) <= 1e-9 * discarded + 1e-24 * scale + 1e-300
-    assert np.isclose(f.error, np.linalg.norm(kernel - f.reconstruct()), rtol=1e-12, atol=0)
+    measured = np.linalg.norm(kernel - f.reconstruct())
+    if measured <= f.noise:  # rounding noise is reported as 0
+        assert f.error == 0.0 and f.relative_error == 0.0
+    else:
+        assert np.isclose(f.error, measured, rtol=1e-12, atol=0)
+    assert f.noise == pytest.approx(factor.default_tol(kernel), rel=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -591,3 +596,40 @@ def test_extreme_magnitudes(magnitude):
     assert np.allclose(two.singular_values / magnitude, s, rtol=1e-12)
     assert lowrank(noisy, tol=1e-3 * magnitude * s[0]).rank == lowrank(noisy / magnitude,
                                                                        tol=1e-3 * s[0]).rank
+
+
+# --------------------------------------------------------------------------------------------
+# numerical noise: reported as 0 so that no result depends on the BLAS kernel or the CPU
+
+
+@pytest.mark.parametrize("scale", [0.1, 1.0, 3e7, 2.0**-120])
+def test_noise_is_reported_as_zero(scale):
+    kernel = scale * np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0]) / 3.0  # not an integer path
+    f = lowrank(kernel, rank=3)
+    assert f.noise == pytest.approx(factor.default_tol(kernel), rel=1e-12)
+    assert f.singular_values[1:].tolist() == [0.0, 0.0]
+    assert f.error == 0.0 and f.relative_error == 0.0
+    assert all(not np.any(f_) for term in f.terms[1:] for f_ in term)  # noise terms: zeros
+    assert f.terms[0][1][1] == 0.0  # the middle tap of the derivative, not 1e-17
+    assert "error=0," in repr(f)
+    assert f.to_dict()["singular_values"][1:] == [0.0, 0.0]
+    assert lowrank(kernel, tol=0.0).rank == 1  # tol below the floor acts as the floor
+    assert rank(kernel, tol=0.0) == 1 and separate(kernel, tol=0.0).is_exact
+
+
+def test_noise_floor_keeps_values_above_it():
+    kernel = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) + np.diag([0.0, 1e-9, 0.0])
+    f = lowrank(kernel)
+    assert f.rank == 2 and f.singular_values[1] > 0 and f.singular_values[2] == 0.0
+    three = kernels.gaussian(1.0, ndim=3, truncate=2.0)
+    g = lowrank(three)
+    for sv in g.unfolding_singular_values:
+        assert sv[0] > 0 and not np.any(sv[1:])
+
+
+def test_to_dict_rounds_to_significant_digits():
+    f = lowrank(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    d = f.to_dict()
+    assert d["singular_values"] == [float(f"{s:.10g}") for s in f.singular_values]
+    assert f.to_dict(digits=None)["singular_values"] == f.singular_values.tolist()
+    assert d["noise"] == float(f"{f.noise:.10g}")

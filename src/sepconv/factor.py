@@ -38,6 +38,23 @@ or well above it (every kernel in :mod:`sepconv.kernels`), the three rules give 
 sepconv's rule also works for float32 and float16 kernels, where a float64 epsilon would call
 rounding noise "rank".
 
+Numerical noise
+---------------
+The default tolerance is also the *noise floor*: a computed value whose size is at or below
+``default_tol(kernel)`` carries no information about the kernel -- its digits come from the
+order of floating-point operations and change with the BLAS kernel (``OPENBLAS_CORETYPE``),
+the thread count and the CPU. The floor is stored in :attr:`Factorization.noise`, and every
+result holds such values as exactly 0: singular values whose tail is within the floor
+(``[3.4641, 0, 0]`` for Sobel-x on every
+machine, not ``4.3447e-16`` on one and ``3.51083e-16`` on another), the errors, computed
+terms whose weight is below the floor and factor entries at rounding level of their factor
+(``10 * len(f) * eps64 * ||f||``). A tolerance below the floor acts as the floor, so ``tol=0``
+asks for an exact factorization up to rounding. Like NumPy's ``matrix_rank``
+(``max(shape) * eps * max(s)``), the floor scales with the kernel's size, its dtype's epsilon
+and its magnitude; sepconv uses ``||K||_F >= max(s)`` and a factor 10, the margin measured
+above. :meth:`Factorization.to_dict` rounds to 10 significant digits, so JSON output is the
+same on every machine too.
+
 Sign and scale of the factors
 -----------------------------
 - *Integer-valued kernels* (integer dtype, or floats holding integers) that are exactly
@@ -151,6 +168,11 @@ class Factorization:
         d-D kernels (d >= 3): the singular values of each mode-k unfolding (the kernel reshaped
         to ``(n_k, prod of the others)``), descending. A kernel is separable exactly when each
         unfolding has one nonzero singular value. None for 1-D and 2-D kernels.
+    noise : float
+        The noise floor of the kernel, :func:`noise_floor` (``default_tol``): singular values,
+        errors and computed factor entries whose contribution is at or below it are rounding
+        noise -- their digits change with the BLAS kernel, the thread count and the CPU --
+        and are stored as exactly 0.
 
     Examples
     --------
@@ -173,6 +195,7 @@ class Factorization:
     tol: float
     method: str = "svd"
     unfolding_singular_values: tuple[np.ndarray, ...] | None = field(default=None)
+    noise: float = 0.0
 
     @classmethod
     def from_terms(cls, terms: Any, kernel: Any = None, *, tol: float | None = None,
@@ -207,16 +230,13 @@ class Factorization:
                 raise SepconvValueError(f"`terms` have factor lengths {shape}, but the kernel "
                                         f"has shape {array.shape}")
         tol = _resolve_tol(array, eps, tol, None)
-        error = _error(array, frozen)
-        norm = float(np.linalg.norm(array.ravel()))
         singular_values = unfoldings = None
         if array.ndim == 2:
             singular_values = np.linalg.svd(array, compute_uv=False)
-            singular_values.setflags(write=False)
         elif array.ndim > 2:
             unfoldings = _unfolding_singular_values(array)
-        return cls(frozen, shape, error, error / norm if norm > 0 else 0.0, singular_values,
-                   tol, method, unfoldings)
+        result = cls(frozen, shape, 0.0, 0.0, singular_values, tol, method, unfoldings)
+        return _denoise(array, result, _default_tol(array, eps), terms=False)
 
     @property
     def rank(self) -> int:
@@ -260,23 +280,38 @@ class Factorization:
         return (filtering(self.shape, None, image_shape),
                 filtering(self.shape, self.rank, image_shape))
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description (lists of floats)."""
+    def to_dict(self, digits: int | None = 10) -> dict[str, Any]:
+        """A JSON-ready description (lists of floats).
+
+        Floats are rounded to ``digits`` significant digits (None: full precision); the last
+        digits of a float64 result depend on the BLAS kernel and the CPU, 10 digits do not.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> d = lowrank(0.1 * np.outer([1, 2, 1], [-1, 0, 1])).to_dict()
+        >>> d["rank"], d["singular_values"], d["error"]
+        (1, [0.3464101615, 0.0, 0.0], 0.0)
+        """
+        def number(x: Any) -> float:
+            return float(x) if digits is None else float(f"{float(x):.{digits}g}")
+
         direct, factored = self.cost()
         return {
             "shape": list(self.shape),
             "rank": self.rank,
             "method": self.method,
-            "tol": self.tol,
-            "error": self.error,
-            "relative_error": self.relative_error,
+            "tol": number(self.tol),
+            "noise": number(self.noise),
+            "error": number(self.error),
+            "relative_error": number(self.relative_error),
             "is_exact": self.is_exact,
             "singular_values": (None if self.singular_values is None
-                                else [float(s) for s in self.singular_values]),
+                                else [number(s) for s in self.singular_values]),
             "unfolding_singular_values": (
                 None if self.unfolding_singular_values is None
-                else [[float(s) for s in sv] for sv in self.unfolding_singular_values]),
-            "terms": [[[float(x) for x in f] for f in term] for term in self.terms],
+                else [[number(s) for s in sv] for sv in self.unfolding_singular_values]),
+            "terms": [[[number(x) for x in f] for f in term] for term in self.terms],
             "multiplications_per_output": {"direct": direct.multiplications,
                                            "factored": factored.multiplications},
         }
@@ -382,7 +417,10 @@ def _as_kernel(kernel: Any, name: str = "kernel") -> tuple[np.ndarray, float]:
 
 
 def default_tol(kernel: Any) -> float:
-    """The default absolute tolerance: ``10 * max(shape) * eps * ||kernel||_F``.
+    """The default absolute tolerance and noise floor: ``10 * max(shape) * eps * ||kernel||_F``.
+
+    Values of a factorization at or below it are rounding noise and are reported as 0 (see
+    "Numerical noise" in the module documentation).
 
     ``eps`` is the machine epsilon of the kernel's dtype: 2.2e-16 for float64 and integer
     kernels, 1.2e-7 for float32, 9.8e-4 for float16, 7.8e-3 for bfloat16 tensors. See the
@@ -444,7 +482,65 @@ def _unscale(result: Factorization, scale: float) -> Factorization:
         for sv in unfoldings:
             sv.setflags(write=False)
     return Factorization(terms, result.shape, result.error * scale, result.relative_error,
-                         singular_values, result.tol * scale, result.method, unfoldings)
+                         singular_values, result.tol * scale, result.method, unfoldings,
+                         result.noise * scale)
+
+
+def _zero_below(values: np.ndarray, floor: float) -> np.ndarray:
+    out = np.where(np.abs(values) <= floor, 0.0, np.asarray(values, dtype=np.float64))
+    out.setflags(write=False)
+    return out
+
+
+def _zero_tail(singular_values: np.ndarray, noise: float) -> np.ndarray:
+    """Descending singular values with the longest tail whose norm is <= noise set to 0."""
+    out = np.array(singular_values, dtype=np.float64)
+    out[_tail_rank(out, noise):] = 0.0
+    out.setflags(write=False)
+    return out
+
+
+def _denoise(array: np.ndarray, result: Factorization, noise: float, *,
+             terms: bool = True) -> Factorization:
+    """Apply the noise rule (see "Numerical noise" in the module documentation).
+
+    Errors at or below ``noise`` become 0, and so do the singular values of the longest tail
+    whose norm is at or below ``noise`` (the tail a rank-r truncation could drop). With
+    ``terms``, computed factors lose their noise as well: a term whose weight (the product of
+    its factors' norms) is at or below ``noise`` becomes zero factors, and a factor entry at
+    or below
+    ``10 * len(f) * eps64 * ||f||`` becomes 0, unless that would raise the error by more than
+    ``noise``. Integer, closed-form and 1-D terms are exact and kept as they are.
+    """
+    frozen = result.terms
+    if terms and result.method not in ("integer", "closed-form", "1-d"):
+        cleaned = []
+        for term in result.terms:
+            norms = [float(np.linalg.norm(f)) for f in term]
+            if math.prod(norms) <= noise:
+                cleaned.append([np.zeros_like(f) for f in term])
+                continue
+            cleaned.append([_zero_below(f, 10 * f.size * _EPS64 * n) for f, n in zip(term, norms)])
+        candidate = _freeze(cleaned)
+        if _error(array, candidate) <= _error(array, frozen) + noise:
+            frozen = candidate
+    error = _error(array, frozen)
+    norm = float(np.linalg.norm(array.ravel()))
+    if error <= noise:
+        error = 0.0
+    singular_values = unfoldings = None
+    if result.singular_values is not None:
+        singular_values = _zero_tail(result.singular_values, noise)
+    if result.unfolding_singular_values is not None:
+        unfoldings = tuple(_zero_tail(sv, noise) for sv in result.unfolding_singular_values)
+    return Factorization(frozen, result.shape, error, error / norm if norm > 0 else 0.0,
+                         singular_values, result.tol, result.method, unfoldings, float(noise))
+
+
+def _finish(array: np.ndarray, result: Factorization, noise: float,
+            scale: float) -> Factorization:
+    """The result as the public functions return it: noise removed, original units."""
+    return _unscale(_denoise(array, result, noise), scale)
 
 
 # --------------------------------------------------------------------------------------------
@@ -585,8 +681,10 @@ def _unfolding_singular_values(array: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def _tail_rank(singular_values: np.ndarray, tol: float) -> int:
-    """Smallest r whose discarded tail sqrt(sum s[r:]**2) is <= tol."""
+def _tail_rank(singular_values: np.ndarray, tol: float, noise: float = 0.0) -> int:
+    """Smallest r whose discarded tail sqrt(sum s[r:]**2) is <= tol (a tolerance below the
+    noise floor acts as the floor)."""
+    tol = max(tol, noise)
     tails = np.sqrt(np.cumsum((singular_values**2)[::-1])[::-1])  # tails[r] = ||s[r:]||
     for r in range(len(singular_values)):
         if tails[r] <= tol:
@@ -607,11 +705,12 @@ def _check_rank(value: Any, limit: int | None, shape: tuple[int, ...]) -> int:
 # 2-D
 
 
-def _lowrank_2d(array: np.ndarray, rank: int | None, tol: float) -> Factorization:
+def _lowrank_2d(array: np.ndarray, rank: int | None, tol: float,
+                noise: float = 0.0) -> Factorization:
     u, s, vt = np.linalg.svd(array, full_matrices=False)
-    r = _tail_rank(s, tol) if rank is None else rank
+    r = _tail_rank(s, tol, noise) if rank is None else rank
     if r <= 1 and (integer := _integer_factors(array)) is not None and (
-            rank is not None or _tail_rank(s, tol) <= 1):
+            rank is not None or _tail_rank(s, tol, noise) <= 1):
         return _result(array, [integer], tol, "integer", s)
     r = max(r, 1)
     terms = []
@@ -933,13 +1032,15 @@ def lowrank(kernel: Any, rank: int | None = None, tol: float | None = None, *,
     >>> capped.rank, capped.is_exact
     (3, False)
     """
-    array, tol, scale, _ = _prepare(kernel, tol, rtol)
+    array, tol, scale, eps = _prepare(kernel, tol, rtol)
     if max_rank is not None:
         max_rank = check_int("max_rank", max_rank, minimum=1)
-    return _unscale(_lowrank(array, rank, tol, max_rank), scale)
+    noise = _default_tol(array, eps)
+    return _finish(array, _lowrank(array, rank, tol, max_rank, noise), noise, scale)
 
 
-def _lowrank(array: np.ndarray, rank: Any, tol: float, max_rank: int | None) -> Factorization:
+def _lowrank(array: np.ndarray, rank: Any, tol: float, max_rank: int | None,
+             noise: float = 0.0) -> Factorization:
     if array.ndim == 1:
         if rank is not None:
             _check_rank(rank, 1, array.shape)
@@ -949,8 +1050,9 @@ def _lowrank(array: np.ndarray, rank: Any, tol: float, max_rank: int | None) -> 
             rank = _check_rank(rank, min(array.shape), array.shape)
         elif max_rank is not None:
             s = np.linalg.svd(array, compute_uv=False)
-            rank = min(max(_tail_rank(s, tol), 1), max_rank) if max_rank < len(s) else None
-        return _lowrank_2d(array, rank, tol)
+            rank = (min(max(_tail_rank(s, tol, noise), 1), max_rank) if max_rank < len(s)
+                    else None)
+        return _lowrank_2d(array, rank, tol, noise)
     if rank is not None:
         rank = _check_rank(rank, None, array.shape)
     return _lowrank_nd(array, rank, tol, max_rank)
@@ -982,13 +1084,13 @@ def rank(kernel: Any, tol: float | None = None, *, rtol: float | None = None) ->
     >>> rank(np.zeros((3, 3)))
     0
     """
-    array, tol, _, _ = _prepare(kernel, tol, rtol)
+    array, tol, _, eps = _prepare(kernel, tol, rtol)
     if not np.any(array):
         return 0
     if array.ndim == 1:
         return 1
     if array.ndim == 2:
-        return _tail_rank(np.linalg.svd(array, compute_uv=False), tol)
+        return _tail_rank(np.linalg.svd(array, compute_uv=False), tol, _default_tol(array, eps))
     return _lowrank_nd(array, None, tol).rank
 
 
@@ -1043,14 +1145,14 @@ def separate(kernel: Any, tol: float | None = None, *, rtol: float | None = None
     ...
     sepconv.factor.NotSeparableError: `kernel` of shape (3, 3) is not separable: it has rank 3 ...
     """
-    array, tol, scale, _ = _prepare(kernel, tol, rtol)
+    array, tol, scale, eps = _prepare(kernel, tol, rtol)
+    noise = _default_tol(array, eps)
     if array.ndim == 1:
-        return _unscale(_result(array, [[array]], tol, "1-d"), scale)
-    best = _lowrank(array, 1, tol, None)
-    if best.error <= tol:
-        return _unscale(best, scale)
-    r = _lowrank(array, None, tol, None).rank
-    best = _unscale(best, scale)
+        return _finish(array, _result(array, [[array]], tol, "1-d"), noise, scale)
+    best = _finish(array, _lowrank(array, 1, tol, None, noise), noise, scale)
+    if best.is_exact:
+        return best
+    r = _lowrank(array, None, tol, None, noise).rank
     raise NotSeparableError(
         f"`kernel` of shape {best.shape} is not separable: it has rank {r} at tol "
         f"{best.tol:.2g}; "

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
                 "error_by_rank": spectrum}
         if args.plot:
             data["plot"] = args.plot
-        print_json(data)
+        print_json(_significant(data))
         return 0
 
     print(f"kernel {args.kernel!r}: {_dims(result.shape)}, Frobenius norm {norm:.6g}")
@@ -212,6 +212,18 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"\nwrote {args.plot}")
     return 0
+
+
+def _significant(value: Any, digits: int = 10) -> Any:
+    """Floats rounded to ``digits`` significant digits, as ``Factorization.to_dict`` rounds
+    them: the last digits of float64 results depend on the BLAS kernel and the CPU."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: _significant(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_significant(v, digits) for v in value]
+    return value
 
 
 def _mults(shape: tuple[int, ...], rank: int) -> int:
