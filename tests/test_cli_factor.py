@@ -135,7 +135,7 @@ def test_plot(tmp_path, capsys, suffix):
     [
         (["no-such-kernel"], "unknown kernel 'no-such-kernel'"),
         (["1 2; 3"], "ragged"),
-        (["1 nan"], "finite numbers only"),
+        (["1 nan"], "`kernel` must be finite, got nan"),
         ([""], "must not be empty"),
         (["missing.npy"], "no such file"),
         (["gaussian:colour=2"], "unknown parameter `colour`"),

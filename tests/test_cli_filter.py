@@ -97,7 +97,7 @@ def test_refuses_to_overwrite_input(camera_png, capsys):
     ("unsupported output", "unsupported format '.gif'"),
     ("missing folder", "output folder .* does not exist"),
     ("bad kernel", "sepconv filter: error:"),
-    ("nan kernel", "`kernel` must hold finite numbers"),
+    ("nan kernel", "`kernel` must be finite"),
     ("cval with reflect", "`cval` is only used with mode='constant'"),
     ("separable rank 2", "`method` 'separable' needs a kernel of rank 1"),
     ("negative tol", "`tol` must be >= 0.0"),

@@ -28,6 +28,9 @@ __all__ = [
     "check_padding",
     "check_shape",
     "check_float",
+    "check_kernel",
+    "dtype_name",
+    "dtype_eps",
     "describe",
 ]
 
@@ -126,6 +129,107 @@ def check_float(
     if minimum is not None and value < minimum:
         raise SepconvValueError(f"`{name}` must be >= {minimum}, got {value!r}")
     return value
+
+
+#: names of common NumPy dtypes (``np.dtype.name`` costs microseconds a call)
+_DTYPE_NAMES = {np.dtype(name): name for name in (
+    "bool", "uint8", "uint16", "int8", "int16", "int32", "int64", "float16", "float32",
+    "float64", "complex64", "complex128")}
+_EPS64 = float(np.finfo(np.float64).eps)
+
+
+def dtype_name(dtype: Any) -> str:
+    """The name of a NumPy or torch dtype as NumPy writes it: ``'float32'``, ``'bfloat16'``.
+
+    Examples
+    --------
+    >>> dtype_name(np.float32), dtype_name(np.dtype("uint8")), dtype_name(None)
+    ('float32', 'uint8', 'float64')
+    """
+    if isinstance(dtype, np.dtype) and dtype in _DTYPE_NAMES:
+        return _DTYPE_NAMES[dtype]
+    text = str(dtype)
+    if text.startswith("torch."):
+        return text.removeprefix("torch.")
+    try:
+        return np.dtype(dtype).name
+    except (TypeError, ValueError):
+        return text
+
+
+def dtype_eps(dtype: Any) -> float:
+    """Machine epsilon of a floating dtype (NumPy or torch); float64's for every other dtype.
+
+    Examples
+    --------
+    >>> dtype_eps(np.float32) == float(np.finfo(np.float32).eps), dtype_eps("int16") == 2.0**-52
+    (True, True)
+    """
+    name = dtype_name(dtype)
+    if name == "bfloat16":
+        return 2.0**-7
+    if name in ("float16", "float32"):
+        return float(np.finfo(name).eps)
+    return _EPS64
+
+
+def check_kernel(kernel: Any, name: str = "kernel") -> tuple[np.ndarray, float]:
+    """A kernel as a new float64 array, and the machine epsilon of its own dtype.
+
+    The one check every consumer of kernels runs (factorization and filtering). Accepts NumPy
+    arrays, nested sequences and torch tensors (any device; detached). Strings are refused:
+    text is read by :func:`sepconv.kernels.parse`.
+
+    Raises
+    ------
+    SepconvTypeError
+        Complex, boolean, object or string data.
+    SepconvValueError
+        Ragged sequences, scalars (0-d), empty kernels, more than 32 axes, NaN or infinity.
+
+    Examples
+    --------
+    >>> check_kernel([[1, 2], [3, 4]])[0].dtype
+    dtype('float64')
+    >>> check_kernel([[1.0, float("nan")]])
+    Traceback (most recent call last):
+    ...
+    sepconv._checks.SepconvValueError: `kernel` must be finite, got nan at index (0, 1)
+    """
+    accepted = "real numbers (integer or float)"
+    if isinstance(kernel, str | bytes):
+        raise SepconvTypeError(f"`{name}` must hold {accepted}, got the string {kernel!r} "
+                               f"(read text with sepconv.kernels.parse)")
+    eps = dtype_eps(getattr(kernel, "dtype", None))
+    if hasattr(kernel, "detach") and hasattr(kernel, "cpu"):  # a torch tensor
+        tensor = kernel.detach().cpu()
+        if tensor.is_complex() or str(tensor.dtype) == "torch.bool":
+            raise SepconvTypeError(f"`{name}` must hold {accepted}, got dtype {tensor.dtype}")
+        kernel = tensor.double().numpy()
+    try:
+        array = np.asarray(kernel)
+    except ValueError as exc:  # ragged nested sequences
+        raise SepconvValueError(
+            f"`{name}` must be a rectangular array of numbers, got ragged rows ({exc})"
+        ) from None
+    except TypeError:
+        raise SepconvTypeError(f"`{name}` must hold {accepted}, got {describe(kernel)}") from None
+    if array.dtype.kind not in "iuf":
+        hint = {"c": " (pass kernel.real or kernel.imag)",
+                "b": " (convert 0/1 masks with kernel.astype(float))"}.get(array.dtype.kind, "")
+        raise SepconvTypeError(f"`{name}` must hold {accepted}, got dtype {array.dtype}{hint}")
+    if array.ndim == 0 or array.size == 0:
+        got = f"the scalar {array.item()!r}" if array.ndim == 0 else f"shape {array.shape}"
+        raise SepconvValueError(f"`{name}` must be a non-empty array with at least one axis, "
+                                f"got {got}")
+    if array.ndim > 32:
+        raise SepconvValueError(f"`{name}` must have at most 32 axes, got {array.ndim}")
+    weights = np.array(array, dtype=np.float64, copy=True)
+    if not np.all(np.isfinite(weights)):
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(weights))[0])
+        raise SepconvValueError(f"`{name}` must be finite, got {float(weights[index])!r} at "
+                                f"index {index if len(index) > 1 else index[0]}")
+    return weights, eps
 
 
 PaddingSpec = str | int | tuple

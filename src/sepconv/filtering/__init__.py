@@ -43,9 +43,11 @@ from .._checks import (
     SepconvValueError,
     check_choice,
     check_float,
+    check_kernel,
     check_shape,
-    describe,
+    dtype_eps,
 )
+from .._checks import dtype_name as _dtype_name
 from ._modes import MODES, kernel_anchor
 from ._plan import METHODS, Plan, make_plan
 
@@ -75,52 +77,17 @@ def _check_kernel(kernel: Any) -> tuple[np.ndarray, float | None]:
     """The kernel as float64, and the factorization tolerance its own precision calls for
     (``None``: float64's, the factorization's default)."""
     torch = sys.modules.get("torch")
-    if torch is not None and isinstance(kernel, torch.Tensor):
-        if kernel.requires_grad:
-            raise SepconvTypeError(
-                "`kernel` must be a constant array; a tensor that requires grad is not "
-                "accepted (learnable kernels belong in sepconv.nn)"
-            )
-        kernel = kernel.detach().cpu().numpy()
-    try:
-        array = np.asarray(kernel)
-    except (TypeError, ValueError):
+    if torch is not None and isinstance(kernel, torch.Tensor) and kernel.requires_grad:
         raise SepconvTypeError(
-            f"`kernel` must be an array of numbers, got {describe(kernel)}"
-        ) from None
-    if array.dtype.kind not in "iuf":
-        raise SepconvTypeError(
-            f"`kernel` must hold real numbers (integer or float), got dtype {array.dtype}"
+            "`kernel` must be a constant array; a tensor that requires grad is not "
+            "accepted (learnable kernels belong in sepconv.nn)"
         )
-    if array.ndim == 0 or array.size == 0:
-        raise SepconvValueError(
-            f"`kernel` must be a non-empty array with at least one axis, got shape {array.shape}"
-        )
-    weights = array.astype(np.float64)
-    if not np.all(np.isfinite(weights)):
-        raise SepconvValueError("`kernel` must be finite, got a kernel with NaN or infinity")
-    tol = None
-    if array.dtype.kind == "f" and array.dtype.itemsize < 8:
-        from sepconv import factor
+    weights, eps = check_kernel(kernel)
+    if eps == dtype_eps(np.float64):
+        return weights, None
+    from sepconv import factor
 
-        tol = factor.default_tol(array)  # a float32 kernel is separable within float32 eps
-    return weights, tol
-
-
-#: names of the accepted NumPy dtypes (``np.dtype.name`` costs microseconds a call)
-_NAMES = {np.dtype(name): name for name in DTYPES}
-
-
-def _dtype_name(dtype: Any) -> str:
-    if isinstance(dtype, np.dtype) and dtype in _NAMES:
-        return _NAMES[dtype]
-    text = str(dtype)
-    if text.startswith("torch."):
-        return text.removeprefix("torch.")
-    try:
-        return np.dtype(dtype).name
-    except (TypeError, ValueError):
-        return text
+    return weights, factor.default_tol(kernel)  # a float32 kernel: separable within its eps
 
 
 def _check_dtype(name: str, dtype: Any) -> np.dtype:
@@ -221,7 +188,7 @@ def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
     work = np.dtype(np.float64 if np.float64 in (in_dtype, out_dtype) else np.float32)
     spatial, channels = _geometry(engine, shape, weights.ndim)
     chosen = make_plan(weights, shape, spatial=spatial, channels=channels,
-                       dtype=_NAMES[work], source_depth=_NAMES[in_dtype], method=method,
+                       dtype=_dtype_name(work), source_depth=_dtype_name(in_dtype), method=method,
                        tol=tol, engine=engine)
 
     if engine == "torch":
