@@ -648,3 +648,10 @@ def test_to_dict_rounds_to_significant_digits():
     assert d["singular_values"] == [float(f"{s:.10g}") for s in f.singular_values]
     assert f.to_dict(digits=None)["singular_values"] == f.singular_values.tolist()
     assert d["noise"] == float(f"{f.noise:.10g}")
+
+
+def test_factor_does_not_import_kernels(run_python):
+    """Dependencies run one way, kernels -> factor: factor reads no text."""
+    result = run_python(code="import sys, sepconv.factor; print('sepconv.kernels' in sys.modules)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
