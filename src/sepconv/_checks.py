@@ -131,10 +131,12 @@ def check_float(
     return value
 
 
-#: names of common NumPy dtypes (``np.dtype.name`` costs microseconds a call)
-_DTYPE_NAMES = {np.dtype(name): name for name in (
-    "bool", "uint8", "uint16", "int8", "int16", "int32", "int64", "float16", "float32",
-    "float64", "complex64", "complex128")}
+#: names of common NumPy dtypes and scalar types (``np.dtype.name`` costs microseconds a call)
+_DTYPE_NAMES: dict[Any, str] = {}
+for _name in ("bool", "uint8", "uint16", "int8", "int16", "int32", "int64", "float16",
+              "float32", "float64", "complex64", "complex128"):
+    _DTYPE_NAMES[np.dtype(_name)] = _DTYPE_NAMES[np.dtype(_name).type] = _name
+del _name
 _EPS64 = float(np.finfo(np.float64).eps)
 
 
@@ -146,8 +148,10 @@ def dtype_name(dtype: Any) -> str:
     >>> dtype_name(np.float32), dtype_name(np.dtype("uint8")), dtype_name(None)
     ('float32', 'uint8', 'float64')
     """
-    if isinstance(dtype, np.dtype) and dtype in _DTYPE_NAMES:
+    try:
         return _DTYPE_NAMES[dtype]
+    except (KeyError, TypeError):  # other dtypes; unhashable values
+        pass
     text = str(dtype)
     if text.startswith("torch."):
         return text.removeprefix("torch.")
@@ -225,7 +229,7 @@ def check_kernel(kernel: Any, name: str = "kernel") -> tuple[np.ndarray, float]:
     if array.ndim > 32:
         raise SepconvValueError(f"`{name}` must have at most 32 axes, got {array.ndim}")
     weights = np.array(array, dtype=np.float64, copy=True)
-    if not np.all(np.isfinite(weights)):
+    if not np.isfinite(weights).all():
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(weights))[0])
         raise SepconvValueError(f"`{name}` must be finite, got {float(weights[index])!r} at "
                                 f"index {index if len(index) > 1 else index[0]}")
