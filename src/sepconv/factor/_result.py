@@ -142,7 +142,8 @@ class Factorization:
             singular_values = np.linalg.svd(array, compute_uv=False)
         elif array.ndim > 2:
             unfoldings = _unfolding_singular_values(array)
-        result = cls(frozen, shape, 0.0, 0.0, singular_values, tol, method, unfoldings)
+        result = cls(frozen, shape, _error(array, frozen), 0.0, singular_values, tol, method,
+                     unfoldings)
         return _denoise(array, result, _default_tol(array, eps), terms=False)
 
     @property
@@ -288,23 +289,28 @@ def _denoise(array: np.ndarray, result: Factorization, noise: float, *,
     whose norm is at or below ``noise`` (the tail a rank-r truncation could drop). With
     ``terms``, computed factors lose their noise as well: a term whose weight (the product of
     its factors' norms) is at or below ``noise`` becomes zero factors, and a factor entry at
-    or below
-    ``10 * len(f) * eps64 * ||f||`` becomes 0, unless that would raise the error by more than
-    ``noise``. Integer, closed-form and 1-D terms are exact and kept as they are.
+    or below ``10 * len(f) * eps64 * ||f||`` becomes 0 -- unless that would raise the error
+    by more than ``noise`` or above ``tol``. Integer, closed-form and 1-D terms are exact and
+    kept as they are. ``result.error`` must be the error of ``result.terms``.
     """
-    frozen = result.terms
+    frozen, error = result.terms, result.error
     if terms and result.method not in ("integer", "closed-form", "1-d"):
-        cleaned = []
-        for term in result.terms:
-            norms = [float(np.linalg.norm(f)) for f in term]
-            if math.prod(norms) <= noise:
-                cleaned.append([np.zeros_like(f) for f in term])
-                continue
-            cleaned.append([_zero_below(f, 10 * f.size * EPS64 * n) for f, n in zip(term, norms)])
-        candidate = _freeze(cleaned)
-        if _error(array, candidate) <= _error(array, frozen) + noise:
-            frozen = candidate
-    error = _error(array, frozen)
+        # one matrix per axis, a row per term
+        stacks = [np.stack([term[k] for term in frozen]) for k in range(len(result.shape))]
+        norms = [np.linalg.norm(m, axis=1) for m in stacks]
+        weak = np.prod(norms, axis=0) <= noise  # terms of negligible weight
+        cleaned_stacks = []
+        for m, n in zip(stacks, norms):
+            rounding = np.abs(m) <= (10 * m.shape[1] * EPS64) * n[:, None]
+            rounding[weak] = True
+            cleaned_stacks.append(np.where(rounding, 0.0, m))
+        changed = any(np.any(c != m) for c, m in zip(cleaned_stacks, stacks))
+        cleaned = [[c[i] for c in cleaned_stacks] for i in range(len(frozen))]
+        if changed:
+            candidate = _freeze(cleaned)
+            new_error = _error(array, candidate)
+            if new_error <= error + noise and (new_error <= result.tol or error > result.tol):
+                frozen, error = candidate, new_error
     norm = float(np.linalg.norm(array.ravel()))
     if error <= noise:
         error = 0.0
