@@ -655,3 +655,26 @@ def test_factor_does_not_import_kernels(run_python):
     result = run_python(code="import sys, sepconv.factor; print('sepconv.kernels' in sys.modules)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@settings(max_examples=60, deadline=None)
+@given(_vectors(1, 9), _vectors(1, 9))
+def test_noise_of_separable_kernels_is_zero(u, v):
+    """Whatever the sizes and the magnitude, what rounding leaves of an outer product is 0."""
+    kernel = np.outer(u, v)
+    full = lowrank(kernel, rank=min(kernel.shape))
+    assert full.singular_values[0] > 0 and not np.any(full.singular_values[1:])
+    assert full.error == 0.0 and full.relative_error == 0.0
+    assert all(not np.any(f) for term in full.terms[1:] for f in term)
+    assert rank(kernel, tol=0.0) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(_matrices())
+def test_noise_rule_keeps_every_value_above_the_floor(kernel):
+    f = lowrank(kernel, rank=min(kernel.shape))
+    s = np.linalg.svd(kernel, compute_uv=False)
+    tails = np.sqrt(np.cumsum((s**2)[::-1])[::-1])
+    kept = tails > f.noise  # values whose tail stands above the floor are reported as computed
+    assert np.allclose(f.singular_values[kept], s[kept], rtol=1e-12, atol=0)
+    assert not np.any(f.singular_values[~kept])

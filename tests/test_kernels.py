@@ -31,7 +31,28 @@ def test_smoke():
         exact = kernels.factors(name)
         if exact is not None:
             assert exact.is_exact, name
-            assert np.allclose(exact.reconstruct(), kernel, rtol=0, atol=1e-14), name
+            # the kernel is built from these very terms: the same numbers, bit for bit
+            assert np.array_equal(exact.reconstruct(), kernel), name
+
+
+@pytest.mark.parametrize("function", [
+    kernels.sobel, kernels.scharr, kernels.prewitt, kernels.gaussian, kernels.box,
+    kernels.binomial, kernels.laplacian, kernels.laplacian_of_gaussian,
+    kernels.difference_of_gaussians, kernels.gabor, kernels.disk, kernels.motion])
+def test_module(function):
+    """Each kernel is one function: its public form, the registry and its terms agree."""
+    import inspect
+
+    name = {"laplacian_of_gaussian": "log", "difference_of_gaussians": "dog"}.get(
+        function.__name__, function.__name__)
+    signature = inspect.signature(function)
+    assert signature.return_annotation == "np.ndarray"
+    assert list(signature.parameters) == list(kernels.available()[name])
+    assert function.__module__ == "sepconv.kernels" and function.__doc__
+    assert np.array_equal(function(), kernels.get(name))
+    kernel = function()
+    kernel[...] = 0  # every call builds a new array
+    assert np.any(function())
 
 
 # --------------------------------------------------------------------------------------------

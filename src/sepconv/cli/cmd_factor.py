@@ -22,7 +22,9 @@ filtering directly and with the terms.
 KERNEL is a name with optional parameters (see the list below), numbers (rows separated by
 ';', entries by spaces or commas) or a .npy / .txt / .csv file. The tolerance bounds the
 Frobenius norm of the reconstruction error; the default is 10 * max(shape) * eps * ||K||_F
-(eps of the kernel's dtype).
+(eps of the kernel's dtype). Below that floor a value is rounding noise, whose digits change
+with the BLAS library and the CPU: such singular values, errors and factor entries print as 0,
+and --json rounds numbers to 10 significant digits, so the output is the same on every machine.
 
 examples:
   sepconv factor sobel-x
