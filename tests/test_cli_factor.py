@@ -207,7 +207,8 @@ def test_output_does_not_depend_on_blas(tmp_path):
     np.save(tmp_path / "random.npy", rng.standard_normal((5, 5)))
     kernels_ = ["sobel-x", "gaussian", "log:sigma=2", "gabor:theta=0.6,sigma=3,wavelength=6",
                 "box", "disk:radius=4", str(tmp_path / "random.npy"), "1 2 1; 2 4 2; 1 2 1",
-                "sobel-z", "log:sigma=1,ndim=3,truncate=3", "sobel-x|--rank|3"]
+                "sobel-z", "log:sigma=1,ndim=3,truncate=3", "sobel-x|--rank|3",
+                "motion:length=7,angle=30", "disk:radius=6|--rank|4"]
     argv = [*kernels_, *(k + "|--json" for k in kernels_)]
     outputs = []
     for setting in _BLAS_SETTINGS:

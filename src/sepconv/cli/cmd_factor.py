@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     names = _axis_names(result.ndim)
     width = max(len(n) for n in names)
-    for i, term in enumerate(result.terms, 1):
+    for i, term in enumerate(result.shown_terms(), 1):
         if result.rank > 1:
             print(f"term {i}:")
         for name, f in zip(names, term):

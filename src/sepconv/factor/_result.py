@@ -44,6 +44,34 @@ class NotSeparableError(SepconvValueError):
         self.best = best
 
 
+#: methods whose terms are computed (rather than exact: integer, closed-form or 1-D)
+_COMPUTED = ("svd", "rank-1", "cp-als", "slices")
+
+
+def shown_factor(factor: np.ndarray, digits: int | None = 10) -> list[float]:
+    """A computed factor as printed: ``digits`` significant digits, and no digit finer than
+    ``10**-digits`` times its largest entry.
+
+    The entries of a computed factor are accurate to a small multiple of ``eps * ||f||``
+    whatever their own size, so an entry far below the largest one (the middle tap of a
+    derivative found by an SVD: ``3e-17`` on one machine, ``-1e-17`` on another) has no
+    digit to show; it prints as 0.
+
+    Examples
+    --------
+    >>> shown_factor(np.array([0.7071067811865476, 3.2216e-17, -0.7071067811865475]))
+    [0.7071067812, 0.0, -0.7071067812]
+    """
+    values = np.asarray(factor, dtype=np.float64)
+    if digits is None:
+        return [float(x) for x in values]
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    if peak == 0.0:
+        return [0.0] * values.size
+    quantum = 10.0 ** (math.floor(math.log10(peak)) - digits + 1)
+    return [float(f"{float(x):.{digits}g}") + 0.0 for x in np.round(values / quantum) * quantum]
+
+
 @dataclass(frozen=True, eq=False)
 class Factorization:
     """A kernel written as a sum of separable terms.
@@ -191,8 +219,10 @@ class Factorization:
     def to_dict(self, digits: int | None = 10) -> dict[str, Any]:
         """A JSON-ready description (lists of floats).
 
-        Floats are rounded to ``digits`` significant digits (None: full precision); the last
-        digits of a float64 result depend on the BLAS kernel and the CPU, 10 digits do not.
+        Floats are rounded to ``digits`` significant digits (None: full precision), and the
+        entries of computed factors to ``digits`` decimals of their factor's largest entry
+        (:func:`shown_factor`): the last digits of a float64 result depend on the BLAS kernel
+        and the CPU, these do not.
 
         Examples
         --------
@@ -220,10 +250,23 @@ class Factorization:
             "unfolding_singular_values": (
                 None if self.unfolding_singular_values is None
                 else [[number(s) for s in sv] for sv in self.unfolding_singular_values]),
-            "terms": [[[number(x) for x in f] for f in term] for term in self.terms],
+            "terms": self.shown_terms(digits),
             "multiplications_per_output": {"direct": direct.multiplications,
                                            "factored": factored.multiplications},
         }
+
+    def shown_terms(self, digits: int | None = 10) -> list[list[list[float]]]:
+        """The terms as printed: lists of floats with ``digits`` significant digits.
+
+        Computed factors (SVD, power method, ALS) also lose the digits finer than
+        ``10**-digits`` of their largest entry, which are rounding noise (see
+        :func:`shown_factor`); exact factors (integer, closed-form, 1-D) keep theirs.
+        """
+        if self.method in _COMPUTED:
+            return [[shown_factor(f, digits) for f in term] for term in self.terms]
+        return [[shown_factor(f, None) if digits is None
+                 else [float(f"{float(x):.{digits}g}") for x in f] for f in term]
+                for term in self.terms]
 
     def __repr__(self) -> str:
         return (f"Factorization(rank={self.rank}, shape={self.shape}, method={self.method!r}, "
@@ -294,7 +337,7 @@ def _denoise(array: np.ndarray, result: Factorization, noise: float, *,
     kept as they are. ``result.error`` must be the error of ``result.terms``.
     """
     frozen, error = result.terms, result.error
-    if terms and result.method not in ("integer", "closed-form", "1-d"):
+    if terms and result.method in _COMPUTED:
         # one matrix per axis, a row per term
         stacks = [np.stack([term[k] for term in frozen]) for k in range(len(result.shape))]
         norms = [np.linalg.norm(m, axis=1) for m in stacks]
