@@ -45,15 +45,19 @@ The default tolerance is also the *noise floor*: a computed value whose size is 
 order of floating-point operations and change with the BLAS kernel (``OPENBLAS_CORETYPE``),
 the thread count and the CPU. The floor is stored in :attr:`Factorization.noise`, and every
 result holds such values as exactly 0: singular values whose tail is within the floor
-(``[3.4641, 0, 0]`` for Sobel-x on every
-machine, not ``4.3447e-16`` on one and ``3.51083e-16`` on another), the errors, computed
-terms whose weight is below the floor and factor entries at rounding level of their factor
-(``10 * len(f) * eps64 * ||f||``). A tolerance below the floor acts as the floor, so ``tol=0``
-asks for an exact factorization up to rounding. Like NumPy's ``matrix_rank``
-(``max(shape) * eps * max(s)``), the floor scales with the kernel's size, its dtype's epsilon
-and its magnitude; sepconv uses ``||K||_F >= max(s)`` and a factor 10, the margin measured
-above. :meth:`Factorization.to_dict` rounds to 10 significant digits, so JSON output is the
-same on every machine too.
+(``[3.4641, 0, 0]`` for Sobel-x on every machine, not ``4.3447e-16`` on one and
+``3.51083e-16`` on another), errors, computed terms whose weight is below the floor and
+factor entries at rounding level of their factor (``10 * len(f) * eps64 * ||f||``). A
+tolerance below the floor acts as the floor, so ``tol=0`` asks for an exact factorization up
+to rounding. Like NumPy's ``matrix_rank`` (``max(shape) * eps * max(s)``), the floor scales
+with the kernel's size, its dtype's epsilon and its magnitude; sepconv uses
+``||K||_F >= max(s)`` and a factor 10, the margin measured above.
+
+Printed values follow one more rule: :meth:`Factorization.to_dict` (and so
+``sepconv factor --json``) rounds to 10 significant digits, and
+:meth:`Factorization.shown_terms` prints computed factors to 10 decimals of their largest
+entry, since their entries are accurate to a few ``eps`` of the factor's norm whatever their
+own size. What ``sepconv factor`` prints is then the same on every machine.
 
 Sign and scale of the factors
 -----------------------------
