@@ -29,6 +29,10 @@ motion             a line of ``length`` pixels at ``angle`` degrees      1 at 0Â
 
 - :func:`get` builds a kernel by name, :func:`factors` gives its exact (closed-form) separable
   terms where they exist, :func:`available` lists names and parameters.
+- Every kernel is written once, as the sum of its separable terms built from 1-D factors
+  (binomial, OpenCV's derivatives, SciPy's Gaussian; :mod:`sepconv.kernels._1d`): the array
+  :func:`get` returns is that sum, and :func:`factors` returns those very terms, bit for bit,
+  rather than an SVD of the array.
 - :func:`parse` reads ``"sobel-x"``, ``"gaussian:sigma=2,size=9"``, a literal
   ``"1 2 1; 2 4 2; 1 2 1"`` or a ``.npy`` / ``.txt`` / ``.csv`` file.
 
