@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sepconv import factor, kernels
+    from sepconv.factor._result import rounded
 
     if args.plot:
         from sepconv._plotting import check_figure_path
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
                 "error_by_rank": spectrum}
         if args.plot:
             data["plot"] = args.plot
-        print_json(_significant(data))
+        print_json(rounded(data))
         return 0
 
     print(f"kernel {args.kernel!r}: {_dims(result.shape)}, Frobenius norm {norm:.6g}")
@@ -214,18 +215,6 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"\nwrote {args.plot}")
     return 0
-
-
-def _significant(value: Any, digits: int = 10) -> Any:
-    """Floats rounded to ``digits`` significant digits, as ``Factorization.to_dict`` rounds
-    them: the last digits of float64 results depend on the BLAS kernel and the CPU."""
-    if isinstance(value, float):
-        return float(f"{value:.{digits}g}")
-    if isinstance(value, dict):
-        return {k: _significant(v, digits) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_significant(v, digits) for v in value]
-    return value
 
 
 def _mults(shape: tuple[int, ...], rank: int) -> int:

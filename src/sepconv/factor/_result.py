@@ -48,6 +48,26 @@ class NotSeparableError(SepconvValueError):
 _COMPUTED = ("svd", "rank-1", "cp-als", "slices")
 
 
+def rounded(value: Any, digits: int | None = 10) -> Any:
+    """Every float in ``value`` (nested dicts and lists) rounded to ``digits`` significant
+    digits, as printed results are (None: unchanged).
+
+    Examples
+    --------
+    >>> rounded({"error": 0.1 + 0.2, "terms": [[1 / 3]]})
+    {'error': 0.3, 'terms': [[0.3333333333]]}
+    """
+    if digits is None:
+        return value
+    if isinstance(value, float | np.floating):
+        return float(f"{float(value):.{digits}g}") + 0.0  # no negative zero
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
 def shown_factor(factor: np.ndarray, digits: int | None = 10) -> list[float]:
     """A computed factor as printed: ``digits`` significant digits, and no digit finer than
     ``10**-digits`` times its largest entry.
@@ -232,28 +252,25 @@ class Factorization:
         >>> d["rank"], d["singular_values"], d["error"]
         (1, [0.3464101615, 0.0, 0.0], 0.0)
         """
-        def number(x: Any) -> float:
-            return float(x) if digits is None else float(f"{float(x):.{digits}g}")
-
         direct, factored = self.cost()
-        return {
+        return rounded({
             "shape": list(self.shape),
             "rank": self.rank,
             "method": self.method,
-            "tol": number(self.tol),
-            "noise": number(self.noise),
-            "error": number(self.error),
-            "relative_error": number(self.relative_error),
+            "tol": self.tol,
+            "noise": self.noise,
+            "error": self.error,
+            "relative_error": self.relative_error,
             "is_exact": self.is_exact,
             "singular_values": (None if self.singular_values is None
-                                else [number(s) for s in self.singular_values]),
+                                else self.singular_values.tolist()),
             "unfolding_singular_values": (
                 None if self.unfolding_singular_values is None
-                else [[number(s) for s in sv] for sv in self.unfolding_singular_values]),
+                else [sv.tolist() for sv in self.unfolding_singular_values]),
             "terms": self.shown_terms(digits),
             "multiplications_per_output": {"direct": direct.multiplications,
                                            "factored": factored.multiplications},
-        }
+        }, digits)
 
     def shown_terms(self, digits: int | None = 10) -> list[list[list[float]]]:
         """The terms as printed: lists of floats with ``digits`` significant digits.
@@ -264,9 +281,7 @@ class Factorization:
         """
         if self.method in _COMPUTED:
             return [[shown_factor(f, digits) for f in term] for term in self.terms]
-        return [[shown_factor(f, None) if digits is None
-                 else [float(f"{float(x):.{digits}g}") for x in f] for f in term]
-                for term in self.terms]
+        return [[rounded(f.tolist(), digits) for f in term] for term in self.terms]
 
     def __repr__(self) -> str:
         return (f"Factorization(rank={self.rank}, shape={self.shape}, method={self.method!r}, "
