@@ -89,7 +89,7 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -105,6 +105,9 @@ from ._result import (
     _result,
     _tail_rank,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "Factorization",
@@ -129,7 +132,7 @@ _SCALE_LIMIT = 2.0**100
 # input
 
 
-def as_kernel(kernel: Any, *, name: str = "kernel") -> np.ndarray:
+def as_kernel(kernel: ArrayLike, *, name: str = "kernel") -> np.ndarray:
     """Validate a kernel and return it as a new float64 array.
 
     Accepts NumPy arrays, nested sequences and PyTorch tensors (any device; detached). Text
@@ -155,7 +158,7 @@ def as_kernel(kernel: Any, *, name: str = "kernel") -> np.ndarray:
     return check_kernel(kernel, name)[0]
 
 
-def default_tol(kernel: Any) -> float:
+def default_tol(kernel: ArrayLike) -> float:
     """The default absolute tolerance and noise floor: ``10 * max(shape) * eps * ||kernel||_F``.
 
     Values of a factorization at or below it are rounding noise and are reported as 0 (see
@@ -225,7 +228,7 @@ def _lowrank_2d(array: np.ndarray, rank: int | None, tol: float,
 # public API
 
 
-def lowrank(kernel: Any, rank: int | None = None, tol: float | None = None, *,
+def lowrank(kernel: ArrayLike, rank: int | None = None, tol: float | None = None, *,
             rtol: float | None = None, max_rank: int | None = None) -> Factorization:
     """The fewest separable terms that reproduce ``kernel`` within ``tol``.
 
@@ -309,7 +312,7 @@ def _lowrank(array: np.ndarray, rank: Any, tol: float, max_rank: int | None,
     return _lowrank_nd(array, rank, tol, max_rank)
 
 
-def rank(kernel: Any, tol: float | None = None, *, rtol: float | None = None) -> int:
+def rank(kernel: ArrayLike, tol: float | None = None, *, rtol: float | None = None) -> int:
     """Number of separable terms ``kernel`` needs within ``tol``.
 
     For 2-D kernels the smallest ``r`` whose discarded singular values satisfy
@@ -345,7 +348,7 @@ def rank(kernel: Any, tol: float | None = None, *, rtol: float | None = None) ->
     return _lowrank_nd(array, None, tol).rank
 
 
-def is_separable(kernel: Any, tol: float | None = None, *, rtol: float | None = None) -> bool:
+def is_separable(kernel: ArrayLike, tol: float | None = None, *, rtol: float | None = None) -> bool:
     """True when ``kernel`` is one outer product of 1-D factors within ``tol``.
 
     A d-D kernel is separable exactly when every unfolding (the kernel reshaped to
@@ -362,7 +365,7 @@ def is_separable(kernel: Any, tol: float | None = None, *, rtol: float | None = 
     return rank(kernel, tol, rtol=rtol) <= 1
 
 
-def separate(kernel: Any, tol: float | None = None, *, rtol: float | None = None
+def separate(kernel: ArrayLike, tol: float | None = None, *, rtol: float | None = None
              ) -> Factorization:
     """The 1-D factors of a separable kernel.
 

@@ -57,6 +57,10 @@ __all__ = [
     "motion",
 ]
 
+#: a standard deviation, the same on every axis or one per axis
+Sigma = float | tuple[float, ...]
+#: a size, the same on every axis or one per axis
+Size = int | tuple[int, ...]
 #: registry name -> the function giving the kernel's terms (or its array)
 BUILDERS: dict[str, Callable[..., Terms | np.ndarray]] = {}
 
@@ -185,7 +189,7 @@ def prewitt(direction: str = "x", size: int = 3, ndim: int = 2,
 
 
 @_kernel("gaussian")
-def gaussian(sigma: Any = 1.0, size: Any = None, truncate: float = 4.0,
+def gaussian(sigma: Sigma = 1.0, size: Size | None = None, truncate: float = 4.0,
              ndim: int | None = None) -> Terms | np.ndarray:
     """Sampled Gaussian, normalised to sum 1, as ``scipy.ndimage.gaussian_filter``.
 
@@ -224,7 +228,7 @@ def gaussian(sigma: Any = 1.0, size: Any = None, truncate: float = 4.0,
 
 
 @_kernel("box")
-def box(size: Any = 3, ndim: int = 2, normalize: bool = True) -> Terms | np.ndarray:
+def box(size: Size = 3, ndim: int = 2, normalize: bool = True) -> Terms | np.ndarray:
     """Box (mean) filter: ``ones / count`` (or ones with ``normalize=False``).
 
     Examples
@@ -244,7 +248,7 @@ def box(size: Any = 3, ndim: int = 2, normalize: bool = True) -> Terms | np.ndar
 
 
 @_kernel("binomial")
-def binomial(size: Any = 5, ndim: int = 2, normalize: bool = True) -> Terms | np.ndarray:
+def binomial(size: Size = 5, ndim: int = 2, normalize: bool = True) -> Terms | np.ndarray:
     """Binomial kernel: rows of Pascal's triangle, ``[1, 4, 6, 4, 1] / 16`` per axis for size 5.
 
     The binomial kernel is the discrete Gaussian of variance ``(size - 1) / 4``.
@@ -305,7 +309,7 @@ def laplacian(size: int = 3, neighbours: int = 4) -> Terms | np.ndarray:
 
 
 @_kernel("log")
-def laplacian_of_gaussian(sigma: Any = 1.0, size: Any = None, truncate: float = 4.0,
+def laplacian_of_gaussian(sigma: Sigma = 1.0, size: Size | None = None, truncate: float = 4.0,
                           ndim: int = 2, zero_sum: bool = False) -> Terms | np.ndarray:
     """Laplacian of Gaussian, as the impulse response of ``scipy.ndimage.gaussian_laplace``.
 
@@ -337,7 +341,8 @@ def laplacian_of_gaussian(sigma: Any = 1.0, size: Any = None, truncate: float = 
 
 
 @_kernel("dog")
-def difference_of_gaussians(sigma: Any = 1.0, sigma2: Any = None, size: Any = None,
+def difference_of_gaussians(sigma: Sigma = 1.0, sigma2: Sigma | None = None,
+                            size: Size | None = None,
                             truncate: float = 4.0, ndim: int = 2) -> Terms | np.ndarray:
     """Difference of Gaussians ``gaussian(sigma) - gaussian(sigma2)`` on one grid: rank 2.
 
@@ -366,7 +371,7 @@ def difference_of_gaussians(sigma: Any = 1.0, sigma2: Any = None, size: Any = No
 
 @_kernel("gabor")
 def gabor(sigma: float = 2.0, theta: float = 0.0, wavelength: float = 8.0, phase: float = 0.0,
-          gamma: float = 1.0, size: Any = None) -> Terms | np.ndarray:
+          gamma: float = 1.0, size: Size | None = None) -> Terms | np.ndarray:
     """Gabor kernel, equal to ``cv2.getGaborKernel((size, size), sigma, theta, wavelength, gamma,
     phase, ktype=cv2.CV_64F)``.
 
