@@ -114,6 +114,14 @@ def test_kernel_file(tmp_path, capsys):
     assert status == 0 and "column  [1, 4, 6, 4, 1]" in out
 
 
+def test_float32_file_is_judged_at_float32_precision(tmp_path, capsys):
+    """A Gaussian saved as float32 is separable: its rounding is not rank."""
+    np.save(tmp_path / "g.npy", kernels.gaussian(1.5).astype(np.float32))
+    status, out, _ = run_cli([str(tmp_path / "g.npy")], capsys)
+    assert status == 0 and "rank 1: separable" in out
+    assert "singular values: [0.188067, 0, 0, 0, 0," in out
+
+
 @pytest.mark.parametrize("suffix", ["png", "svg"])
 def test_plot(tmp_path, capsys, suffix):
     path = tmp_path / f"gabor.{suffix}"

@@ -304,6 +304,10 @@ def test_parse_files(tmp_path):
         assert np.array_equal(kernels.parse(str(tmp_path / name)), kernel), name
     assert np.array_equal(kernels.parse(tmp_path / "k.npy"), kernel)  # a Path
     assert kernels.parse(str(tmp_path / "v.npy")).shape == (2, 3, 4)
+    np.save(tmp_path / "f32.npy", np.ones((3, 3), np.float32))
+    assert kernels.parse(str(tmp_path / "f32.npy")).dtype == np.float32
+    np.save(tmp_path / "i16.npy", np.ones((3, 3), np.int16))
+    assert kernels.parse(str(tmp_path / "i16.npy")).dtype == np.float64
 
 
 @pytest.mark.parametrize(

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
         plot_factorization(array, result, args.plot, title=args.kernel)
 
-    norm = float(np.linalg.norm(array))
+    norm = float(np.linalg.norm(array.astype(np.float64).ravel()))
     spectrum = None
     if result.ndim == 2:
         s = result.singular_values

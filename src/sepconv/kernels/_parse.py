@@ -101,7 +101,11 @@ def _load(path: str) -> np.ndarray:
         if isinstance(exc, SepconvValueError):
             raise SepconvValueError(f"kernel file {path!r}: {exc}") from None
         raise SepconvValueError(f"cannot read kernel file {path!r}: {exc}") from None
-    return check_kernel(array, f"kernel in {path}")[0]
+    weights, _ = check_kernel(array, f"kernel in {path}")
+    if array.dtype in (np.float16, np.float32):
+        # its precision is part of the kernel: it sets the factorization's default tolerance
+        return weights.astype(array.dtype)
+    return weights
 
 
 def parse(text: str) -> np.ndarray:
@@ -122,7 +126,9 @@ def parse(text: str) -> np.ndarray:
     Returns
     -------
     ndarray
-        float64.
+        float64; a float32 or float16 ``.npy`` file keeps its dtype, whose precision sets
+        the default tolerance of :mod:`sepconv.factor` (rounding to float32 leaves singular
+        values of about ``1e-8``, which are not rank).
 
     Raises
     ------
