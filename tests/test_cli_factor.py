@@ -213,10 +213,11 @@ def test_output_does_not_depend_on_blas(tmp_path):
     rounding noise is printed as 0 and JSON floats are rounded to 10 significant digits."""
     rng = np.random.default_rng(7)
     np.save(tmp_path / "random.npy", rng.standard_normal((5, 5)))
+    np.save(tmp_path / "g32.npy", kernels.gaussian(1.5).astype(np.float32))
     kernels_ = ["sobel-x", "gaussian", "log:sigma=2", "gabor:theta=0.6,sigma=3,wavelength=6",
                 "box", "disk:radius=4", str(tmp_path / "random.npy"), "1 2 1; 2 4 2; 1 2 1",
                 "sobel-z", "log:sigma=1,ndim=3,truncate=3", "sobel-x|--rank|3",
-                "motion:length=7,angle=30", "disk:radius=6|--rank|4"]
+                "motion:length=7,angle=30", "disk:radius=6|--rank|4", str(tmp_path / "g32.npy")]
     argv = [*kernels_, *(k + "|--json" for k in kernels_)]
     outputs = []
     for setting in _BLAS_SETTINGS:
