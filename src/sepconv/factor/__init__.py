@@ -180,7 +180,6 @@ def default_tol(kernel: ArrayLike) -> float:
     return tol * scale
 
 
-
 def _prepare(kernel: Any, tol: Any, rtol: Any) -> tuple[np.ndarray, float, float, float]:
     """Validated kernel, scaled by a power of two when its magnitude would overflow or
     underflow the sums of squares; the tolerance in the scaled units; the scale; eps."""
@@ -193,7 +192,6 @@ def _prepare(kernel: Any, tol: Any, rtol: Any) -> tuple[np.ndarray, float, float
     if tol is not None and rtol is None:
         tol = check_float("tol", tol, minimum=0.0) / scale
     return array, _resolve_tol(array, eps, tol, rtol), scale, eps
-
 
 
 def _check_rank(value: Any, limit: int | None, shape: tuple[int, ...]) -> int:

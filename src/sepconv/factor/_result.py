@@ -289,7 +289,6 @@ class Factorization:
                 f"tol={self.tol:.3g})")
 
 
-
 def _default_tol(array: np.ndarray, eps: float) -> float:
     return float(10 * max(array.shape) * eps * np.linalg.norm(array.ravel()))
 
@@ -303,7 +302,6 @@ def _resolve_tol(array: np.ndarray, eps: float, tol: Any, rtol: Any) -> float:
     if rtol is not None:
         return check_float("rtol", rtol, minimum=0.0) * float(np.linalg.norm(array.ravel()))
     return _default_tol(array, eps)
-
 
 
 def _unscale(result: Factorization, scale: float) -> Factorization:
