@@ -171,10 +171,13 @@ def _common(kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
     return weights, mode, cval, method, tol
 
 
-def _round_to(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Cast a float result (owned, may be modified) to ``dtype``, rounding and saturating."""
+def _round_to(result: np.ndarray, dtype: np.dtype, nan: bool = False) -> np.ndarray:
+    """Cast a float result (owned, may be modified) to ``dtype``, rounding and saturating
+    (``nan``: the result may hold NaN, which becomes 0)."""
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
+        if nan:
+            np.nan_to_num(result, copy=False, nan=0.0)
         np.rint(result, out=result)
         np.clip(result, info.min, info.max, out=result)
     return result.astype(dtype, copy=False)
@@ -248,7 +251,7 @@ def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
     if result is out_array:  # written in place
         return out_array
     if result.dtype.kind == "f":  # else already rounded and saturated to ``out_dtype``
-        result = _round_to(result, out_dtype)
+        result = _round_to(result, out_dtype, nan=in_dtype.kind == "f")
     if out_array is not None:
         out_array[...] = result
         return out_array

@@ -47,10 +47,12 @@ def filter_dask(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: s
         depth[axis] = reach
         boundary[axis] = boundary_of[mode] if reach else "none"
     x = image.rechunk(single) if single else image
+    if mode == "constant" and cval != 0.0 and x.dtype.kind in "iu":
+        x = x.astype(work)  # dask extends the blocks with cval in the image's own type
 
     def block(values: np.ndarray) -> np.ndarray:
         result = filter_numpy(values, kernel, anchor, mode, cval, method, terms, work)
-        return _round_to(result, out_dtype)
+        return _round_to(result, out_dtype, nan=values.dtype.kind == "f")
 
     meta = np.empty((0,) * x.ndim, dtype=out_dtype)
     uneven = [axis for axis in range(kernel.ndim)

@@ -315,6 +315,18 @@ def filter_torch(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: 
 
     if OPENCV_ON_CPU and x.device.type == "cpu":
         out = _opencv_function().apply(x, kernel, anchor, mode, cval, method, terms)
+    elif image.dtype.is_floating_point and not bool(torch.isfinite(x).all()):
+        # NaN or infinities: SciPy's values and NaN positions (see ._nonfinite)
+        from ._nonfinite import set_nonfinite_torch
+
+        x0 = torch.where(torch.isfinite(x), x, x.new_zeros(()))
+        out = filter_torch(x0, kernel, anchor, mode, cval, method, terms, str(work)[6:])
+
+        def correlate(masks: Any, footprint: np.ndarray) -> Any:
+            return filter_torch(masks, footprint, anchor, mode, 0.0, "direct", (),
+                                str(work)[6:])
+
+        out = set_nonfinite_torch(out, x, kernel, correlate)
     elif method in ("direct", "fft"):
         xp = _pad(x, widths, mode, cval, [0] * nd)
         weight = torch.as_tensor(np.array(kernel), dtype=work, device=x.device)
@@ -345,7 +357,9 @@ def filter_torch(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: 
             out = y if out is None else out + y
         out = out.reshape(batch, channels, *spatial)
     dtype = getattr(torch, out_dtype)
-    if not dtype.is_floating_point:
+    if not dtype.is_floating_point:  # half to even, saturated; NaN (float images) becomes 0
         info = torch.iinfo(dtype)
+        if image.dtype.is_floating_point:
+            out = out.nan_to_num(0.0)
         out = out.round().clamp(info.min, info.max)
     return out.to(dtype)
