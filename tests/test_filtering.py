@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import sepconv
 from sepconv import cost
-from sepconv.filtering import MODES, plan
+from sepconv.filtering import MODES, plan, use_implementation
 from sepconv.filtering._modes import extension_indices
 
 RNG = np.random.default_rng(1234)
@@ -27,16 +27,10 @@ def _fixed_seed():
 
 
 @pytest.fixture(autouse=True, params=["native", "opencv"])
-def engine(request, monkeypatch):
+def engine(request):
     """Every test runs with the native separable kernel and with its OpenCV fallback."""
-    from sepconv.filtering import _native, _plan
-
-    monkeypatch.setattr(_plan, "_CACHE", {})
-    if request.param == "opencv":
-        monkeypatch.setitem(_native._STATE, "lib", None)
-    elif not _native.available():
-        pytest.fail("the native separable filter is not built (pip install -e . builds it)")
-    return request.param
+    with use_implementation(request.param):
+        yield request.param
 
 
 def _kernel(shape: tuple[int, ...], rank: int, rng: np.random.Generator | None = None
@@ -399,11 +393,40 @@ def test_explain_names_the_implementation(engine):
     p = plan(np.outer(g, g), (512, 512), np.float32)
     assert p.method == "separable"
     runs_on = [line for line in p.explain().splitlines() if line.startswith("runs on:")]
-    assert runs_on == [f"runs on: {p.implementation}"]
-    assert ("native" if engine == "native" else "cv2.sepFilter2D") in p.implementation
+    assert p.implementation == ("native" if engine == "native" else "cv2.sepFilter2D")
+    assert len(runs_on) == 1
+    assert ("sepconv's native" if engine == "native" else "cv2.sepFilter2D") in runs_on[0]
+    assert p.to_dict()["implementation"] == p.implementation
     assert plan(np.ones((3, 3)), (64, 64), np.float32, method="direct").implementation == \
         "cv2.filter2D"
-    assert "ndimage" in plan(np.ones((3, 3, 3)), (9, 9, 9), np.float32).implementation
+    assert plan(np.ones((3, 3, 3)), (9, 9, 9), np.float32).implementation.startswith(
+        "scipy.ndimage")
+    assert plan(np.ones((4, 4)), (64, 64), np.float32, method="fft").implementation == \
+        "scipy.fft"
+
+
+def test_use_implementation_is_scoped_and_checked(engine):
+    kernel = np.outer([1.0, 2.0, 1.0], [1.0, 0.0, -1.0])
+    outer = "native" if engine == "native" else "cv2.sepFilter2D"
+
+    def runs(shape=(32, 32), engine="numpy"):
+        return plan(kernel, shape, method="separable", engine=engine).implementation
+
+    with use_implementation("opencv"):
+        assert runs() == "cv2.sepFilter2D"
+        with use_implementation(torch_cpu="matmul"):
+            assert runs() == "cv2.sepFilter2D"
+            assert runs((1, 1, 32, 32), "torch") == "torch banded matmul"
+        assert runs((1, 1, 32, 32), "torch") == "cv2.sepFilter2D"
+    with use_implementation():  # nothing chosen: the enclosing choice holds
+        assert runs() == outer
+    assert runs() == outer
+    with pytest.raises(ValueError, match="separable"):
+        with use_implementation("cuda"):
+            pass
+    with pytest.raises(ValueError, match="torch_cpu"):
+        with use_implementation(torch_cpu="gpu"):
+            pass
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])

@@ -8,23 +8,23 @@ import torch
 import torch.nn.functional as F
 
 import sepconv
-import sepconv.filtering._torch as torch_engine
-from sepconv.filtering import MODES
+from sepconv.filtering import MODES, use_implementation
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 @pytest.fixture
-def matmul_path(monkeypatch):
+def matmul_path():
     """Force the banded-matrix-product path (the one other devices take) on CPU."""
-    monkeypatch.setattr(torch_engine, "OPENCV_ON_CPU", False)
+    with use_implementation(torch_cpu="matmul"):
+        yield
 
 
 @pytest.fixture(params=["opencv", "matmul"])
-def path(request, monkeypatch):
-    """Both CPU paths: OpenCV under autograd, and the banded matrix products."""
-    monkeypatch.setattr(torch_engine, "OPENCV_ON_CPU", request.param == "opencv")
-    return request.param
+def path(request):
+    """Both CPU paths: the NumPy engine under autograd, and the banded matrix products."""
+    with use_implementation(torch_cpu="numpy" if request.param == "opencv" else "matmul"):
+        yield request.param
 
 
 def _kernel(shape, rank, seed=0):

@@ -46,10 +46,13 @@ from .._checks import (
     check_shape,
     describe,
 )
+from . import _output
+from ._implementation import use_implementation
 from ._modes import MODES, kernel_anchor
 from ._plan import METHODS, Plan, make_plan
 
-__all__ = ["correlate", "convolve", "plan", "Plan", "MODES", "METHODS", "DTYPES"]
+__all__ = ["correlate", "convolve", "plan", "Plan", "MODES", "METHODS", "DTYPES",
+           "use_implementation"]
 
 #: Image data types the filters accept.
 DTYPES = ("uint8", "uint16", "int16", "float32", "float64")
@@ -171,27 +174,6 @@ def _common(kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
     return weights, mode, cval, method, tol
 
 
-def _round_to(result: np.ndarray, dtype: np.dtype, nan: bool = False) -> np.ndarray:
-    """Cast a float result (owned, may be modified) to ``dtype``, rounding and saturating
-    (``nan``: the result may hold NaN, which becomes 0)."""
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        if nan:
-            np.nan_to_num(result, copy=False, nan=0.0)
-        np.rint(result, out=result)
-        np.clip(result, info.min, info.max, out=result)
-    return result.astype(dtype, copy=False)
-
-
-def _native_writes_integers(method: str, ndim: int, work: np.dtype, cval: float,
-                            in_dtype: np.dtype) -> bool:
-    """Whether the native kernel reads this integer image and writes integers directly."""
-    from . import _native
-
-    return (method in ("separable", "lowrank") and ndim == 2 and work == np.float32
-            and cval == 0.0 and in_dtype in _native.INTEGER_TYPES and _native.available())
-
-
 def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any,
             output: Any, flipped: bool) -> Any:
     engine = _engine_of(image)
@@ -231,31 +213,22 @@ def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
         from ._torch import filter_torch
 
         return filter_torch(image, weights, anchor, mode, cval, chosen.method, chosen.terms,
-                            out_dtype.name)
+                            out_dtype.name, chosen.implementation)
     if engine == "dask":
         from ._dask import filter_dask
 
         return filter_dask(image, weights, anchor, mode, cval, chosen.method, chosen.terms,
-                           work, out_dtype)
+                           work, out_dtype, chosen.implementation)
 
     from ._numpy import filter_numpy
 
-    # ``output=`` is written directly when it has the working dtype, or an integer dtype the
-    # native kernel writes as it goes; an output overlapping the image goes through a copy.
-    direct_out = (out_array is not None and out_array.flags.c_contiguous
-                  and not np.may_share_memory(out_array, image)
-                  and (out_array.dtype == work or _native_writes_integers(
-                      chosen.method, weights.ndim, work, cval, in_dtype)))
+    integer_io = _output.native_integer_io(chosen.implementation, weights.ndim, work, cval,
+                                           in_dtype)
+    direct = _output.direct_output(out_array, image, work, integer_io)
     result = filter_numpy(image, weights, anchor, mode, cval, chosen.method, chosen.terms, work,
-                          out=out_array if direct_out else None, out_dtype=out_dtype)
-    if result is out_array:  # written in place
-        return out_array
-    if result.dtype.kind == "f":  # else already rounded and saturated to ``out_dtype``
-        result = _round_to(result, out_dtype, nan=in_dtype.kind == "f")
-    if out_array is not None:
-        out_array[...] = result
-        return out_array
-    return result
+                          out=out_array if direct else None, out_dtype=out_dtype,
+                          implementation=chosen.implementation)
+    return _output.deliver(result, out_array, out_dtype, nan=in_dtype.kind == "f")
 
 
 def correlate(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0.0,

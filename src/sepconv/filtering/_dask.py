@@ -26,10 +26,11 @@ __all__ = ["filter_dask"]
 
 def filter_dask(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
                 cval: float, method: str, terms: tuple, work: np.dtype,
-                out_dtype: np.dtype) -> Any:
-    """Lazy filtered dask array with ``image``'s shape and chunks, dtype ``out_dtype``."""
-    from . import _round_to
+                out_dtype: np.dtype, implementation: str) -> Any:
+    """Lazy filtered dask array with ``image``'s shape and chunks, dtype ``out_dtype``
+    (``implementation``: the plan's, followed in every block whatever thread runs it)."""
     from ._numpy import filter_numpy
+    from ._output import round_to
 
     boundary_of = {"reflect": "reflect", "nearest": "nearest", "wrap": "periodic",
                    "constant": cval, "mirror": "none"}
@@ -51,8 +52,9 @@ def filter_dask(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: s
         x = x.astype(work)  # dask extends the blocks with cval in the image's own type
 
     def block(values: np.ndarray) -> np.ndarray:
-        result = filter_numpy(values, kernel, anchor, mode, cval, method, terms, work)
-        return _round_to(result, out_dtype, nan=values.dtype.kind == "f")
+        result = filter_numpy(values, kernel, anchor, mode, cval, method, terms, work,
+                              implementation=implementation)
+        return round_to(result, out_dtype, nan=values.dtype.kind == "f")
 
     meta = np.empty((0,) * x.ndim, dtype=out_dtype)
     uneven = [axis for axis in range(kernel.ndim)

@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 
 from . import _native, _nonfinite
+from ._implementation import separable_choice
 from ._modes import extension_indices
+from ._output import native_integer_io
+from ._plan import implementation_of
 
 __all__ = ["filter_numpy", "pad"]
 
@@ -132,7 +135,7 @@ def _native_terms(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int]
     ``out_dtype``, the result is rounded and saturated as it is written: no float copy of
     the image or of the result. Also returns whether a float result holds NaN or infinity.
     """
-    direct = (work == np.float32 and cval == 0.0 and image.dtype in _native.INTEGER_TYPES)
+    direct = native_integer_io("native", 2, work, cval, image.dtype)
     if out_dtype is None or out_dtype == work or not direct:
         out_dtype = work
     src = image if direct or image.dtype == work else image.astype(work)
@@ -192,12 +195,12 @@ def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode:
 
 def _dispatch(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
               cval: float, method: str, terms: tuple, work: np.dtype, out: np.ndarray | None,
-              out_dtype: np.dtype | None) -> tuple[np.ndarray, bool]:
+              out_dtype: np.dtype | None, native: bool) -> tuple[np.ndarray, bool]:
     """The filtered image, and ``True`` when the native kernel saw a non-finite output."""
     if method == "fft":
         return _fft(image, kernel, anchor, mode, cval, work), False
     if kernel.ndim == 2:
-        if method != "direct" and _native.available():
+        if method != "direct" and native:
             return _native_terms(image, kernel, anchor, mode, cval, terms, work, out, out_dtype)
         return _opencv(image, kernel, anchor, mode, cval, method, terms, work, out), False
     return _scipy(image, kernel, anchor, mode, cval, method, terms, work), False
@@ -205,9 +208,12 @@ def _dispatch(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mo
 
 def filter_numpy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
                  cval: float, method: str, terms: tuple, work: np.dtype,
-                 out: np.ndarray | None = None,
-                 out_dtype: np.dtype | None = None) -> np.ndarray:
+                 out: np.ndarray | None = None, out_dtype: np.dtype | None = None,
+                 implementation: str | None = None) -> np.ndarray:
     """Filter ``image`` (spatial axes first, optional trailing channel axis).
+
+    ``implementation`` is the plan's (``None``: the current choice, see
+    :mod:`._implementation`).
 
     Returns a new array of dtype ``work``, or ``out`` (C-contiguous, the image's shape)
     filled with the result, written in place where the implementation can. With an integer
@@ -219,16 +225,18 @@ def filter_numpy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...],
     writes its output; other paths test the image first (:func:`._nonfinite.all_finite`).
     """
     work = np.dtype(work)
-    native = (kernel.ndim == 2 and method in ("separable", "lowrank") and _native.available())
+    if implementation is None:
+        implementation = implementation_of(method, kernel.ndim, separable_choice())
+    native = implementation == "native"
     if image.dtype.kind == "f" and not native and not _nonfinite.all_finite(image):
         result = _with_nonfinite(image, kernel, anchor, mode, cval, method, terms, work, out,
-                                 out_dtype)
+                                 out_dtype, native)
     else:
         result, seen = _dispatch(image, kernel, anchor, mode, cval, method, terms, work, out,
-                                 out_dtype)
+                                 out_dtype, native)
         if seen and not _nonfinite.all_finite(image):  # else finite values that overflowed
             result = _with_nonfinite(image, kernel, anchor, mode, cval, method, terms, work,
-                                     result if result is out else None, out_dtype)
+                                     result if result is out else None, out_dtype, native)
     if out is not None and result is not out:
         out[...] = result
         return out
@@ -237,14 +245,15 @@ def filter_numpy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...],
 
 def _with_nonfinite(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
                     cval: float, method: str, terms: tuple, work: np.dtype,
-                    out: np.ndarray | None, out_dtype: np.dtype | None) -> np.ndarray:
+                    out: np.ndarray | None, out_dtype: np.dtype | None,
+                    native: bool) -> np.ndarray:
     """:func:`filter_numpy` of an image with NaN or infinities, as ``scipy.ndimage``."""
     result, _ = _dispatch(_nonfinite.zeroed(image), kernel, anchor, mode, cval, method, terms,
-                          work, out, out_dtype)
+                          work, out, out_dtype, native)
     float32 = np.dtype(np.float32)
 
     def correlate(masks: np.ndarray, footprint: np.ndarray) -> np.ndarray:
         return _dispatch(masks, footprint, anchor, mode, 0.0, "direct", (), float32, None,
-                         None)[0]
+                         None, False)[0]
 
     return _nonfinite.set_nonfinite(result, image, kernel, correlate)

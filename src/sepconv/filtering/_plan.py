@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._implementation import DESCRIPTIONS, separable_choice, torch_cpu_choice
+
 __all__ = ["Plan", "make_plan", "METHODS", "FLOAT64_FACTOR"]
 
 METHODS = ("auto", "direct", "separable", "lowrank", "fft")
@@ -82,6 +84,12 @@ class Plan:
         whose count :mod:`sepconv.cost` does not model), from :func:`sepconv.cost.filtering`.
     seconds : dict
         Estimated time of each method on this machine's cost model.
+    implementation : str
+        What runs ``method`` on NumPy arrays and CPU tensors: ``'native'`` (sepconv's C
+        kernel), ``'cv2.sepFilter2D'``, ``'cv2.filter2D'``, ``'scipy.fft'``,
+        ``'scipy.ndimage.correlate'``, ``'scipy.ndimage.correlate1d'``, or for CPU tensors run
+        by the device code ``'torch F.conv'`` and ``'torch banded matmul'``; chosen once here
+        (see :func:`sepconv.filtering.use_implementation`) and followed by every engine.
 
     Examples
     --------
@@ -105,30 +113,21 @@ class Plan:
     relative_error: float
     multiplications: dict[str, int | None]
     seconds: dict[str, float]
+    implementation: str
 
-    @property
-    def implementation(self) -> str:
-        """What runs the chosen method on this machine, in words."""
+    def _description(self) -> str:
+        """What runs the chosen method, in words."""
+        text = DESCRIPTIONS[self.implementation]
+        if self.implementation == "cv2.sepFilter2D" and self.rank > 1:
+            text += " per term, summed"
+        if self.engine != "torch":
+            return text
         nd = len(self.kernel_shape)
-        if self.engine == "torch":
-            device = (f"F.conv{nd}d with the full kernel" if self.method in ("direct", "fft")
-                      else "banded matrix products, one per 1-D pass")
-            return f"{self._numpy_implementation(nd)} on CPU tensors; {device} on other devices"
-        return self._numpy_implementation(nd)
-
-    def _numpy_implementation(self, nd: int) -> str:
-        if self.method == "fft":
-            return "scipy.fft"
-        if nd != 2:
-            return ("scipy.ndimage.correlate" if self.method == "direct"
-                    else "scipy.ndimage.correlate1d, one pass per axis")
-        if self.method == "direct":
-            return "cv2.filter2D"
-        from . import _native
-
-        if _native.available():
-            return "sepconv's native separable kernel (all terms in one pass)"
-        return "cv2.sepFilter2D" + (" per term, summed" if self.rank > 1 else "")
+        device = (f"F.conv{nd}d with the full kernel" if self.method in ("direct", "fft")
+                  else "banded matrix products, one per 1-D pass")
+        if self.implementation.startswith("torch"):
+            return f"{device}, on every device"
+        return f"{text} on CPU tensors; {device} on other devices"
 
     def explain(self) -> str:
         """Several lines of text: the choice, the reason and the estimate of each method."""
@@ -138,7 +137,7 @@ class Plan:
             f"{self.dtype}, {self.engine} engine",
             f"rank {self.rank} (error {self.error:.3g}, relative {self.relative_error:.3g})",
             f"method: {self.method}" + (" (auto)" if self.requested == "auto" else ""),
-            f"runs on: {self.implementation}",
+            f"runs on: {self._description()}",
             f"why: {self.reason}",
             "estimates:",
         ]
@@ -162,6 +161,7 @@ class Plan:
             "terms": [[f.tolist() for f in term] for term in self.terms],
             "error": self.error, "relative_error": self.relative_error,
             "multiplications": dict(self.multiplications), "seconds": dict(self.seconds),
+            "implementation": self.implementation,
         }
 
 
@@ -220,8 +220,22 @@ def factorize(kernel: np.ndarray, tol: float | None) -> tuple[tuple[tuple[np.nda
     return terms, float(result.error), float(result.relative_error)
 
 
+def implementation_of(method: str, nd: int, separable: str, torch_cpu: str = "numpy") -> str:
+    """What runs ``method`` for an ``nd``-D kernel (``separable``: 'native' or 'opencv';
+    ``torch_cpu``: 'numpy', or 'matmul' for the device code on CPU tensors)."""
+    if torch_cpu == "matmul":
+        return "torch F.conv" if method in ("direct", "fft") else "torch banded matmul"
+    if method == "fft":
+        return "scipy.fft"
+    if nd != 2:
+        return "scipy.ndimage.correlate" if method == "direct" else "scipy.ndimage.correlate1d"
+    if method == "direct":
+        return "cv2.filter2D"
+    return "native" if separable == "native" else "cv2.sepFilter2D"
+
+
 def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: Any,
-               dtype: str, source_depth: str) -> dict[str, float]:
+               dtype: str, source_depth: str, separable: str) -> dict[str, float]:
     """Estimated seconds of each method (the cost model above)."""
     scale = pixels * 1e-9 * (FLOAT64_FACTOR if dtype == "float64" else 1.0)
     area = math.prod(kernel_shape)
@@ -233,9 +247,7 @@ def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: A
             out["direct"] = scale * (_CV_DIRECT[0] + _CV_DIRECT[1] * area)
         else:
             out["direct"] = scale * (_CV_DFT[0] + _CV_DFT[1] * sum(kernel_shape))
-        from . import _native
-
-        if terms and _native.available():
+        if terms and separable == "native":
             native = scale * (_NATIVE[0] + _NATIVE[1] * sum(_native_taps(t) for t in terms))
             out["separable" if len(terms) == 1 else "lowrank"] = native
             sep = []
@@ -265,14 +277,16 @@ def make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tupl
     Plans are cached by kernel and geometry (filtering many images with one kernel factors it
     once); a plan's terms are read-only arrays.
     """
+    separable = separable_choice()
+    torch_cpu = torch_cpu_choice() if engine == "torch" else "numpy"
     key = (kernel.tobytes(), kernel.shape, tuple(image_shape), spatial, channels, dtype,
-           source_depth, method, tol, engine)
+           source_depth, method, tol, engine, separable, torch_cpu)
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
     result = _make_plan(kernel, tuple(image_shape), spatial=spatial, channels=channels,
                         dtype=dtype, source_depth=source_depth, method=method, tol=tol,
-                        engine=engine)
+                        engine=engine, separable=separable, torch_cpu=torch_cpu)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = result
@@ -281,7 +295,7 @@ def make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tupl
 
 def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tuple[int, ...],
                channels: int, dtype: str, source_depth: str, method: str, tol: float | None,
-               engine: str) -> Plan:
+               engine: str, separable: str, torch_cpu: str) -> Plan:
     from sepconv import cost
 
     kernel_shape = tuple(kernel.shape)
@@ -293,7 +307,7 @@ def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tup
             raise
         terms, error, relative = (), 0.0, 0.0  # no factorization for this kernel: direct only
     rank = len(terms)
-    seconds = _estimates(engine, kernel_shape, pixels, terms, dtype, source_depth)
+    seconds = _estimates(engine, kernel_shape, pixels, terms, dtype, source_depth, separable)
     direct_cost = cost.filtering(kernel_shape, image_shape=spatial)
     mults: dict[str, int | None] = {"direct": direct_cost.multiplications * channels}
     if rank:
@@ -335,4 +349,6 @@ def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tup
     return Plan(method=chosen, requested=method, reason=reason, engine=engine,
                 kernel_shape=kernel_shape, image_shape=tuple(image_shape), dtype=dtype,
                 rank=rank, terms=used_terms, error=error, relative_error=relative,
-                multiplications=mults, seconds=seconds)
+                multiplications=mults, seconds=seconds,
+                implementation=implementation_of(chosen, len(kernel_shape), separable,
+                                                 torch_cpu))
