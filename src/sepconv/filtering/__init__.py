@@ -24,10 +24,29 @@ of size ``k`` is centred at ``k // 2`` (correlation); convolution flips the kern
 even sizes, moves the centre as SciPy does. Border modes use SciPy's names; see
 :mod:`sepconv.filtering._modes` for their OpenCV, NumPy and torch equivalents.
 
-Integer images (uint8, uint16, int16) are filtered in float32 and the result is rounded to
-the nearest integer (ties to even) and saturated to the range of the output type, never
-wrapped around or truncated as ``scipy.ndimage`` does; pass ``output=np.float32`` to keep the
-float result.
+Integer images (uint8, uint16, int16) are filtered in float32, ``cval`` included (any finite
+value: ``cval=300`` or ``-7.25`` on uint8 are those values, not uint8's), and the result is
+rounded to the nearest integer (ties to even) and saturated to the range of the output type,
+never wrapped around or truncated as ``scipy.ndimage`` does; pass ``output=np.float32`` to keep
+the float result. These rules hold on every method and engine.
+
+Pixels that are NaN or infinite give ``scipy.ndimage.correlate``'s values and NaN positions on
+every method and engine. SciPy skips the kernel's zero weights (``|w| <= DBL_EPSILON``), so a
+NaN reaches only the outputs under the non-zero weights, ``+inf`` and ``-inf`` contributions
+meeting there give NaN, and one kind alone gives that infinity. Paths that multiply every tap
+or transform the whole image (OpenCV, the native kernel, 1-D passes, FFT, banded matrix
+products) would spread a NaN further, so such an image is filtered with its non-finite pixels
+set to zero and the outputs under their footprint are then set (:mod:`._nonfinite`). Finding
+out costs one vectorised read of a float image before filtering, and nothing on the native
+separable path, which checks its output in registers as it writes it.
+
+``mode='reflect'`` with a kernel that reaches beyond the whole axis follows the definition,
+the half-sample symmetric extension of ``np.pad(mode='symmetric')`` repeated with period
+``2n``, as ``scipy.ndimage.correlate1d`` does; ``scipy.ndimage.correlate`` (1.17) departs from
+it there (a 28x3 image and a 36x25 kernel: 10-30% off).
+
+What runs is the planner's choice (``Plan.implementation``); :func:`use_implementation`
+chooses it for a block of code (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -270,6 +289,14 @@ def correlate(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0
     numpy.ndarray, torch.Tensor or dask.array.Array
         The filtered image, same type and shape as ``image``.
 
+    Notes
+    -----
+    An image with NaN or infinite pixels gives SciPy's values and NaN positions (zero
+    weights skipped, as SciPy does) on every method; a NaN written to an integer output
+    becomes 0 and infinities saturate. Integer images use any finite ``cval`` as a float.
+    See :mod:`sepconv.filtering` for both rules and for 'reflect' with kernels larger than
+    the image (the definition, ``np.pad(mode='symmetric')``, not SciPy's departure from it).
+
     Raises
     ------
     ValueError
@@ -297,6 +324,15 @@ def correlate(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0
     array([[255, 255, 255],
            [255, 255, 255],
            [255, 255, 255]], dtype=uint8)
+    >>> with_nan = np.ones((3, 5))
+    >>> with_nan[1, 2] = np.nan
+    >>> sepconv.correlate(with_nan, [[1.0, 0.0, -1.0]])  # the zero weight is skipped
+    array([[ 0.,  0.,  0.,  0.,  0.],
+           [ 0., nan,  0., nan,  0.],
+           [ 0.,  0.,  0.,  0.,  0.]])
+    >>> sepconv.correlate(np.array([[1, 2, 3, 2, 1]], np.uint8), np.ones((1, 3)),
+    ...                   mode="constant", cval=2.5)
+    array([[6, 6, 7, 6, 6]], dtype=uint8)
     """
     return _filter(image, kernel, mode, cval, method, tol, output, flipped=False)
 
