@@ -28,11 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._modes import TABLE
+
 __all__ = ["available", "all_finite", "separable", "separable_checked", "MODE_CODES",
            "INTEGER_TYPES"]
 
-#: border mode -> the C code's number for it
-MODE_CODES = {"reflect": 0, "mirror": 1, "nearest": 2, "wrap": 3, "constant": 4}
+#: border mode -> the C code's number for it (the ``native`` column of ``_modes.TABLE``)
+MODE_CODES = {name: mode.native for name, mode in TABLE.items()}
 
 _LOCK = threading.Lock()
 _STATE: dict[str, object] = {}

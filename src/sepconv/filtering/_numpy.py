@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _native, _nonfinite
 from ._implementation import separable_choice
-from ._modes import extension_indices
+from ._modes import TABLE, extension_indices
 from ._output import native_integer_io
 from ._plan import implementation_of
 
@@ -48,8 +48,7 @@ def pad(image: np.ndarray, widths: list[tuple[int, int]], mode: str, cval: float
 
 
 def _border(cv2: Any, mode: str) -> int:
-    return {"reflect": cv2.BORDER_REFLECT, "mirror": cv2.BORDER_REFLECT_101,
-            "nearest": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}[mode]
+    return getattr(cv2, TABLE[mode].opencv)
 
 
 def _fits(shape: tuple[int, ...], kernel_shape: tuple[int, ...], anchor: tuple[int, ...]) -> bool:
@@ -88,7 +87,7 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
         src = src.astype(work) - work.type(cval)
         offset = cval * float(kernel.sum())
     crop = None
-    if mode == "wrap" or not _fits(image.shape[:2], kernel.shape, anchor):
+    if TABLE[mode].opencv is None or not _fits(image.shape[:2], kernel.shape, anchor):
         widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
         src = pad(src, widths, mode, 0.0)
         crop = (slice(anchor[0], anchor[0] + image.shape[0]),
