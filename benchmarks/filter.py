@@ -14,10 +14,11 @@ Cases (2048 x 2048 float32 unless said):
 Ratios are ``peer time / sepconv time`` (above 1: sepconv is faster): the median over rounds
 of the ratio within each round. Timings are medians of ``--repeat`` rounds; within a case the
 candidates run interleaved, round by round in shuffled order, so a load change on a shared
-machine hits all of them alike. ``--calibrate`` measures the constants of the
-planner's cost model (``sepconv/filtering/_plan.py``).
+machine hits all of them alike. ``--calibrate`` measures the planner's cost model and
+writes it to ``sepconv/filtering/cost_model.json`` (or ``--model PATH``) with the machine.
 
-    python benchmarks/filter.py [--quick] [--repeat 7] [--json results.json] [--calibrate]
+    python benchmarks/filter.py [--quick] [--repeat 7] [--json results.json]
+    python benchmarks/filter.py --calibrate [--repeat 7] [--model PATH]
 """
 
 # The timed lambdas close over loop variables on purpose: each is called within its iteration.
@@ -309,15 +310,32 @@ def targets(results: list[dict], grid: list[dict], torch_rows: list[dict]) -> li
     return out
 
 
-def calibrate(args: Any) -> None:
-    """Measure the cost-model constants of sepconv/filtering/_plan.py (ns per pixel)."""
+def _fit(points: list[tuple[float, float]], x_of: Callable[[float], float]) -> list[float]:
+    """``[a, b]`` of the least-squares line ``a + b * x_of(point)`` through the points."""
+    xs = np.array([x_of(p[0]) for p in points])
+    ys = np.array([p[1] for p in points])
+    b, a = np.polyfit(xs, ys, 1)
+    return [round(float(a), 4), round(float(b), 5)]
+
+
+def calibrate(args: Any, info: dict[str, Any]) -> None:
+    """Measure the planner's cost model and write it (``sepconv/filtering/cost_model.json``
+    of the sepconv that is imported, or ``--model PATH``): ns per pixel, 2048^2 float32."""
+    import datetime
+    import json
+    from pathlib import Path
+
     import cv2
+    import scipy.ndimage as ndi
+
+    from sepconv.filtering import _cost_model, _native
 
     rng = np.random.default_rng(0)
     image = rng.random((2048, 2048), dtype=np.float32)
+    image64 = image.astype(np.float64)
     pixels = image.size
     rows = []
-    direct, dft, sep_sym, sep_any = [], [], [], []
+    direct, dft, sep_sym, sep_any, ratios64 = [], [], [], [], []
     for k in (3, 5, 7, 9, 11, 15, 21, 31):
         kernel = rng.random((k, k))
         sym = np.hanning(k + 2)[1:-1]
@@ -325,28 +343,24 @@ def calibrate(args: Any) -> None:
             "filter2D": lambda: cv2.filter2D(image, -1, kernel),
             "sep sym": lambda: cv2.sepFilter2D(image, -1, sym, sym),
             "sep": lambda: cv2.sepFilter2D(image, -1, kernel[0], kernel[1]),
+            "sep sym float64": lambda: cv2.sepFilter2D(image64, -1, sym, sym),
         }, args.repeat)
         ns = {name: value / pixels * 1e9 for name, value in t.items()}
         (direct if k * k < 130 else dft).append((k, ns["filter2D"]))
         sep_sym.append((2 * ((k + 1) // 2), ns["sep sym"]))
         sep_any.append((2 * k, ns["sep"]))
+        ratios64.append(ns["sep sym float64"] / ns["sep sym"])
         rows.append([k, *(f"{ns[n]:.3f}" for n in ("filter2D", "sep sym", "sep"))])
     print(format_table(["k", "filter2D ns/px", "sepFilter2D sym", "sepFilter2D"], rows))
-
-    def fit(points: list[tuple[float, float]], x_of: Callable[[float], float]) -> str:
-        xs = np.array([x_of(p[0]) for p in points])
-        ys = np.array([p[1] for p in points])
-        b, a = np.polyfit(xs, ys, 1)
-        return f"({a:.3f}, {b:.4f})"
-
-    print("_CV_DIRECT    =", fit(direct, lambda k: k * k))
-    print("_CV_DFT       =", fit(dft, lambda k: 2 * k))
-    print("_CV_SEPARABLE =", fit(sep_sym + sep_any, lambda taps: taps))
+    measured: dict[str, Any] = {
+        "cv_direct": _fit(direct, lambda k: k * k),
+        "cv_dft": _fit(dft, lambda k: 2 * k),
+        "cv_separable": _fit(sep_sym + sep_any, lambda taps: taps),
+        "float64_factor": round(statistics.median(ratios64), 3),
+    }
     scratch = np.empty_like(image)
     t = interleaved({"add": lambda: cv2.add(image, scratch, dst=scratch)}, args.repeat)
-    print(f"_CV_ADD       = {t['add'] / pixels * 1e9:.3f}")
-    from sepconv.filtering import _native
-
+    measured["cv_add"] = round(t["add"] / pixels * 1e9, 4)
     if _native.available():
         native_points = []
         for k in (3, 7, 15, 31):
@@ -360,15 +374,43 @@ def calibrate(args: Any) -> None:
             }, args.repeat)
             native_points.append((k + (k + 1) // 2, t["sym"] / pixels * 1e9))
             native_points.append((2 * k, t["any"] / pixels * 1e9))
-        print("_NATIVE       =", fit(native_points, lambda taps: taps))
-    fft_points = []
+        measured["native"] = _fit(native_points, lambda taps: taps)
+    fft_ns = []
     for k in (15, 31, 63):
         kernel = rng.random((k, k))
         t = interleaved({"fft": lambda: sepconv.correlate(image, kernel, method="fft")},
                         max(3, args.repeat // 2))
-        padded = pixels * (1 + (k - 1) / 64) ** 2
-        fft_points.append((padded, t["fft"] / pixels * 1e9))
-    print("_FFT          =", fit(fft_points, lambda n: math.log2(n)))
+        fft_ns.append(t["fft"] / pixels * 1e9)
+    measured["fft"] = [round(statistics.median(fft_ns), 3), 0.0]  # too noisy for a slope
+    volume = rng.random((128, 128, 128), dtype=np.float32)
+    nd_direct, nd_pass = [], []
+    for k in (3, 5, 7):
+        kernel = rng.random((k, k, k))
+        t = interleaved({
+            "direct": lambda: ndi.correlate(volume, kernel, output=np.float32),
+            "pass": lambda: ndi.correlate1d(volume, kernel[0, 0], axis=0, output=np.float32),
+        }, max(3, args.repeat // 2))
+        nd_direct.append((k ** 3, t["direct"] / volume.size * 1e9))
+        nd_pass.append((k, t["pass"] / volume.size * 1e9))
+    measured["nd_direct"] = _fit(nd_direct, lambda size: size)
+    measured["nd_pass"] = _fit(nd_pass, lambda taps: taps)
+
+    path = Path(args.model) if args.model else \
+        Path(_cost_model.__file__).with_name(_cost_model.FILE)
+    # the notes of each constant come from the packaged model; the values are replaced
+    data = json.loads(Path(_cost_model.__file__).with_name(_cost_model.FILE).read_text())
+    data["machine"] = {**info, "date": datetime.date.today().isoformat(),
+                       "note": "measured by the command, this date"}
+    for name in _cost_model.NAMES:
+        entry = data["constants"].setdefault(name, {})
+        if name in measured:
+            entry["value"] = measured[name]
+            entry["measured"] = True
+        else:  # not measurable here (the native kernel is not available): kept as it was
+            entry["measured"] = bool(entry.get("measured", False))
+        print(f"{name:<15} {entry['value']}" + ("" if entry["measured"] else "  (estimate)"))
+    _cost_model.parse(data)  # the planner can read it
+    write_json(str(path), data)
 
 
 def _torch_table(torch_rows: list[dict]) -> list[list[str]]:
@@ -383,7 +425,10 @@ def _torch_table(torch_rows: list[dict]) -> list[list[str]]:
 def main() -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--calibrate", action="store_true",
-                        help="measure the planner's cost-model constants instead")
+                        help="measure the planner's cost model instead and write it")
+    parser.add_argument("--model", metavar="PATH",
+                        help="with --calibrate: where to write the model (default: the "
+                             "cost_model.json of the sepconv imported)")
     parser.add_argument("--skip-torch", action="store_true", help="NumPy cases only")
     parser.add_argument("--device", default="cpu",
                         help="device of the torch cases; another than 'cpu' runs them alone")
@@ -391,7 +436,7 @@ def main() -> int:
     info = machine("numpy", "scipy", "opencv-python-headless", "torch", "kornia")
     print_header("sepconv filtering benchmark", info)
     if args.calibrate:
-        calibrate(args)
+        calibrate(args, info)
         return 0
     if args.device != "cpu":
         torch_rows = torch_cases(args)

@@ -448,3 +448,29 @@ def test_integer_images_every_method_and_output(dtype, method):
     np.testing.assert_array_equal(out, got)
     as_float = sepconv.correlate(x, kernel, mode="nearest", method=method, output=np.float32)
     assert np.abs(as_float - want64).max() <= 1e-5 * np.abs(want64).max()
+
+
+def test_cost_model_is_data_with_its_machine():
+    """The planner's timings come from the packaged cost_model.json, which names the machine
+    and marks the constants no run measured."""
+    import copy
+    import re
+    from pathlib import Path
+
+    from sepconv.filtering import _cost_model
+
+    model = _cost_model.load()
+    assert {"cpu", "cores", "versions", "date"} <= set(model.machine)
+    assert set(model.estimates) == {"nd_direct", "nd_pass"}
+    assert model.float64_factor > 1 and model.native[1] > 0
+    path = Path(_cost_model.__file__).with_name(_cost_model.FILE)
+    data = json.loads(path.read_text())
+    assert data["command"] == "python benchmarks/filter.py --calibrate"
+    broken = copy.deepcopy(data)
+    del broken["constants"]["native"]
+    with pytest.raises(ValueError, match="native"):
+        _cost_model.parse(broken)
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    package_data = re.search(r"\[tool\.setuptools\.package-data\]\s*sepconv = \[([^]]*)\]",
+                             pyproject)
+    assert package_data and '"filtering/cost_model.json"' in package_data.group(1)

@@ -2,10 +2,11 @@
 
 The kernel is factored once (:func:`sepconv.factor.lowrank`), the multiplications of each
 method come from :func:`sepconv.cost.filtering`, and the time of each method from a small cost
-model whose constants were measured with ``python benchmarks/filter.py --calibrate`` on a
-2-core AMD EPYC (Zen 4) with OpenCV 5.0 and PyTorch 2.13 (CPU). Times are per pixel and
-channel, in nanoseconds, float32; float64 costs :data:`FLOAT64_FACTOR` times more. They only
-need to rank the methods correctly, not to predict wall time exactly.
+model, data measured with ``python benchmarks/filter.py --calibrate`` and loaded by
+:mod:`._cost_model` (``cost_model.json``: the machine it was measured on, and which constants
+are estimates). Times are per pixel and channel, in nanoseconds, float32; float64 costs the
+model's ``float64_factor`` times more. They only need to rank the methods correctly, not to
+predict wall time exactly.
 """
 
 from __future__ import annotations
@@ -16,38 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from . import _cost_model
 from ._implementation import DESCRIPTIONS, separable_choice, torch_cpu_choice
 
-__all__ = ["Plan", "make_plan", "METHODS", "FLOAT64_FACTOR"]
+__all__ = ["Plan", "make_plan", "METHODS"]
 
 METHODS = ("auto", "direct", "separable", "lowrank", "fft")
 
-#: Time of a float64 filter relative to float32 (measured: 1.4x to 2.1x, 1.7 is the median).
-FLOAT64_FACTOR = 1.7
-
-# --- NumPy engine (OpenCV for 2-D kernels), ns per output pixel and channel ----------------
-# Measured with ``python benchmarks/filter.py --calibrate`` (2048 x 2048 float32, 2 cores;
-# least-squares fits of the medians).
-# cv2.filter2D, direct: below the DFT threshold, a + b * kernel area.
-_CV_DIRECT = (0.373, 0.0173)
-# cv2.filter2D switches to a DFT when the kernel area reaches 130 (float32 in and out) or 50
-# (other depths); its time then grows slowly with the kernel size: a + b * (kh + kw).
-_CV_DFT = (4.92, 0.108)
-# one cv2.sepFilter2D call (used where the native kernel is not built): a + b * taps,
-# taps = kh + kw, about halved for (anti)symmetric factors (OpenCV folds them: (k + 1) // 2
-# taps per axis).
-_CV_SEPARABLE = (0.375, 0.0406)
-# adding one term's result into the accumulator (cv2.add in place)
-_CV_ADD = 0.229
-# the native kernel (sepconv/_csrc/sepfilter.c), all terms in one pass: a + b * taps summed
-# over the terms, taps = kh + kw with the horizontal factor folded when (anti)symmetric.
-_NATIVE = (0.175, 0.0237)
-# scipy.fft-based filtering of the padded image: a + b * log2(padded pixels); measured 12 to
-# 24 ns per pixel for 1024^2 to 2048^2 images, too noisy for a slope.
-_FFT = (16.0, 0.0)
-# SciPy (N-D kernels): ndimage.correlate a + b * kernel size; correlate1d a + b * taps
-_ND_DIRECT = (1.0, 1.1)
-_ND_PASS = (1.5, 0.9)
+# cv2.filter2D switches to a DFT when the kernel area reaches this (float32 in and out) or
+# _DFT_AREA_OTHER (other depths): OpenCV's rule, not a timing.
+_DFT_AREA_FLOAT32 = 130
+_DFT_AREA_OTHER = 50
 # torch tensors on CPU run the NumPy engine (native kernel or OpenCV) and share its model; on
 # other devices the same ranking holds for F.conv2d against the banded matrix products to
 # within the model's accuracy.
@@ -236,32 +216,35 @@ def implementation_of(method: str, nd: int, separable: str, torch_cpu: str = "nu
 
 def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: Any,
                dtype: str, source_depth: str, separable: str) -> dict[str, float]:
-    """Estimated seconds of each method (the cost model above)."""
-    scale = pixels * 1e-9 * (FLOAT64_FACTOR if dtype == "float64" else 1.0)
+    """Estimated seconds of each method (the cost model, :mod:`._cost_model`)."""
+    model = _cost_model.load()
+    scale = pixels * 1e-9 * (model.float64_factor if dtype == "float64" else 1.0)
     area = math.prod(kernel_shape)
     taps = [_taps(term) for term in terms]
     out: dict[str, float] = {}
     if len(kernel_shape) == 2:
-        threshold = 130 if source_depth == "float32" and dtype == "float32" else 50
-        if area < threshold:
-            out["direct"] = scale * (_CV_DIRECT[0] + _CV_DIRECT[1] * area)
+        float32 = source_depth == "float32" and dtype == "float32"
+        if area < (_DFT_AREA_FLOAT32 if float32 else _DFT_AREA_OTHER):
+            out["direct"] = scale * (model.cv_direct[0] + model.cv_direct[1] * area)
         else:
-            out["direct"] = scale * (_CV_DFT[0] + _CV_DFT[1] * sum(kernel_shape))
+            out["direct"] = scale * (model.cv_dft[0] + model.cv_dft[1] * sum(kernel_shape))
         if terms and separable == "native":
-            native = scale * (_NATIVE[0] + _NATIVE[1] * sum(_native_taps(t) for t in terms))
+            native = scale * (model.native[0]
+                              + model.native[1] * sum(_native_taps(t) for t in terms))
             out["separable" if len(terms) == 1 else "lowrank"] = native
             sep = []
         else:
-            sep = [scale * (_CV_SEPARABLE[0] + _CV_SEPARABLE[1] * t) for t in taps]
+            sep = [scale * (model.cv_separable[0] + model.cv_separable[1] * t) for t in taps]
     else:
-        out["direct"] = scale * (_ND_DIRECT[0] + _ND_DIRECT[1] * area)
-        sep = [scale * (_ND_PASS[0] * len(kernel_shape) + _ND_PASS[1] * t) for t in taps]
+        out["direct"] = scale * (model.nd_direct[0] + model.nd_direct[1] * area)
+        sep = [scale * (model.nd_pass[0] * len(kernel_shape) + model.nd_pass[1] * t)
+               for t in taps]
     if len(sep) == 1:
         out["separable"] = sep[0]
     elif sep:
-        out["lowrank"] = sum(sep) + scale * _CV_ADD * (len(sep) - 1)
+        out["lowrank"] = sum(sep) + scale * model.cv_add * (len(sep) - 1)
     padded = pixels * math.prod(1 + (k - 1) / 64 for k in kernel_shape)
-    out["fft"] = scale * (_FFT[0] + _FFT[1] * math.log2(max(padded, 2)))
+    out["fft"] = scale * (model.fft[0] + model.fft[1] * math.log2(max(padded, 2)))
     return out
 
 
