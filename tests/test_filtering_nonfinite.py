@@ -212,6 +212,19 @@ def test_infinities_of_opposite_sign_meet_as_nan():
         assert np.isnan(got[4, 4]) and np.isneginf(got[4, 2]) and np.isposinf(got[4, 6])
 
 
+@pytest.mark.parametrize("engine", _engines())
+def test_nan_under_zero_weights_only(engine):
+    """A NaN that only zero weights reach leaves every output finite (SciPy skips them; the
+    native kernel skips the zero centre of an antisymmetric factor)."""
+    image = np.arange(5.0)[:, None]
+    image[2, 0] = np.nan
+    kernel = np.array([[1.0, 0.0, -1.0]])
+    for method in ("direct", "separable", "fft"):
+        got = run(engine, image, kernel, mode="constant", method=method)
+        np.testing.assert_allclose(got, ndi.correlate(image, kernel, mode="constant"), atol=1e-12)
+        assert np.isfinite(got).all()
+
+
 def test_finite_images_that_overflow_keep_the_overflow():
     """A finite float32 image whose filtered values overflow is not taken for a non-finite
     one (the native kernel flags it; the image test clears it)."""

@@ -411,8 +411,8 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
                             mid[(W + j) * C + c] = m < 0 ? 0 : mid[m * C + c];                 \
                     }                                                                          \
                     T *out = nout ? orows + r * len : (T *)dst + (i + r) * dst_stride;         \
-                    /* a float image with NaN or infinities always gives a non-finite       \
-                     * output here (every tap is multiplied, zero weights too): report it */   \
+                    /* a non-finite pixel under a non-zero weight makes a non-finite output \
+                     * here (every tap is multiplied, zero weights too): report it */          \
                     int check = !nout && !nonfinite && term == nterms - 1;                     \
                     if (NAME##_horizontal(out, b0, row + term * kw, kw, sym[term], C, len,     \
                                           term == 0, check) != 0)                              \

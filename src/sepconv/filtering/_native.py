@@ -173,8 +173,10 @@ def separable_checked(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mo
     pixels or channels are not contiguous is copied first. Writes ``out`` (the image's shape,
     dtype ``out_dtype``, rows of any stride, pixels contiguous) or a new C-contiguous array,
     and returns it with a flag: ``True`` when a float output holds NaN or an infinity (checked
-    row by row as each is written, while it is in cache). Every tap is multiplied, zero
-    weights too, so a float image with a NaN or an infinity always raises the flag.
+    in registers as each output is written). Every tap is multiplied, zero weights too (but
+    the zero centre of an antisymmetric horizontal factor), so a non-finite pixel that
+    reaches some output through a non-zero weight, as in ``scipy.ndimage``, raises the flag;
+    one that reaches none leaves every output as SciPy's.
     """
     lib = _load()
     if lib is None:
