@@ -11,6 +11,7 @@ import contextvars
 from collections.abc import Iterator
 
 from .._checks import SepconvValueError, check_choice
+from . import _native
 
 __all__ = ["use_implementation", "separable_choice", "torch_cpu_choice", "SEPARABLE",
            "TORCH_CPU", "DESCRIPTIONS"]
@@ -39,8 +40,6 @@ _CHOICE: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.Con
 
 def separable_choice() -> str:
     """``'native'`` or ``'opencv'``: what runs separable terms now."""
-    from . import _native
-
     chosen = _CHOICE.get()[0]
     if chosen is not None:
         return chosen
@@ -87,8 +86,6 @@ def use_implementation(separable: str | None = None, *,
     ...     sepconv.plan(kernel, (64, 64), method="separable").implementation
     'cv2.sepFilter2D'
     """
-    from . import _native
-
     current = _CHOICE.get()
     if separable is not None:
         separable = check_choice("separable", separable, SEPARABLE)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._native import INTEGER_TYPES
+
 __all__ = ["round_to", "native_integer_io", "direct_output", "deliver"]
 
 
@@ -28,8 +30,6 @@ def native_integer_io(implementation: str, ndim: int, work: np.dtype, cval: floa
                       in_dtype: np.dtype) -> bool:
     """Whether the native kernel reads this integer image as it is (and may write an integer
     output, rounded and saturated, as it goes): float32 work, a zero border value."""
-    from ._native import INTEGER_TYPES
-
     return (implementation == "native" and ndim == 2 and work == np.float32 and cval == 0.0
             and in_dtype in INTEGER_TYPES)
 
