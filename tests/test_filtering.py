@@ -51,26 +51,26 @@ def _reach_beyond(shape: tuple[int, ...], kernel_shape: tuple[int, ...]) -> bool
 
 
 def _scipy(x: np.ndarray, kernel: np.ndarray, mode: str, cval: float, flip: bool) -> np.ndarray:
-    """SciPy's answer. ``scipy.ndimage.correlate`` (N-D) extends a 'reflect' axis differently
-    from ``correlate1d`` and ``np.pad('symmetric')`` once the kernel reaches beyond the whole
-    axis; sepconv follows the 1-D rule, so those cases are checked against a sum of SciPy 1-D
-    passes over the kernel's entries."""
+    """SciPy's answer, or the definition's where SciPy departs from it: with 'reflect' and a
+    kernel that reaches beyond the whole axis, ``scipy.ndimage.correlate`` (N-D) extends the
+    axis differently from ``np.pad(mode='symmetric')``; sepconv follows the definition, so
+    those cases are checked against ``np.pad`` and a direct sum."""
     weights = kernel.reshape(kernel.shape + (1,) * (x.ndim - kernel.ndim))
     if not (mode == "reflect" and _reach_beyond(x.shape, kernel.shape)):
         fn = ndi.convolve if flip else ndi.correlate
         return fn(x, weights, mode=mode, cval=cval)
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from sepconv.filtering._modes import kernel_anchor
+
+    nd = kernel.ndim
     if flip:
-        kernel = kernel[::-1, ::-1]
-    out = np.zeros_like(x)
-    for i in range(kernel.shape[0]):
-        for j in range(kernel.shape[1]):
-            e_i = np.eye(kernel.shape[0])[i]
-            e_j = np.eye(kernel.shape[1])[j]
-            origin = [-1 if flip and k % 2 == 0 else 0 for k in kernel.shape]
-            y = ndi.correlate1d(x, e_i, axis=0, mode=mode, cval=cval, origin=origin[0])
-            out += kernel[i, j] * ndi.correlate1d(y, e_j, axis=1, mode=mode, cval=cval,
-                                                  origin=origin[1])
-    return out
+        kernel = kernel[(slice(None, None, -1),) * nd]
+    widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, kernel_anchor(kernel.shape, flip))]
+    padded = np.pad(x, widths + [(0, 0)] * (x.ndim - nd), mode="symmetric")
+    windows = sliding_window_view(padded, kernel.shape, axis=tuple(range(nd)))
+    return np.einsum(windows, [*range(x.ndim), *range(x.ndim, x.ndim + nd)], kernel,
+                     list(range(x.ndim, x.ndim + nd)), list(range(x.ndim)))
 
 
 def _close(got: np.ndarray, want: np.ndarray, rtol: float) -> None:

@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EPS", "all_finite", "footprints", "zeroed", "set_nonfinite"]
+from . import _native
+
+__all__ = ["EPS", "all_finite", "footprints", "zeroed", "set_nonfinite", "set_nonfinite_torch"]
 
 #: weights with ``|w| <= EPS`` are outside the footprint, as in ``scipy.ndimage.correlate``
 EPS = float(np.finfo(np.float64).eps)
@@ -41,8 +43,6 @@ def all_finite(image: np.ndarray) -> bool:
     """
     if image.dtype.kind != "f":
         return True
-    from . import _native
-
     finite = _native.all_finite(image)
     if finite is None:
         finite = bool(np.isfinite(image).all())
