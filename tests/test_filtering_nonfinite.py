@@ -168,13 +168,15 @@ def test_nonfinite_pixels_as_scipy(engine, image, kernel, mode, cval, method, fl
     assert_same_nonfinite(got, want, _tolerance(image, kernel, cval))
 
 
-@PROPERTY
+@pytest.mark.parametrize("engine", ["numpy-opencv", "torch-numpy", "torch-matmul", "dask"])
+@settings(PROPERTY, max_examples=15)
 @given(image=nonfinite_images(nd=3), kernel=kernels(nd=3), mode=st.sampled_from(MODES),
        method=st.sampled_from(METHODS))
-def test_nonfinite_pixels_nd_kernels(image, kernel, mode, method):
-    """3-D kernels (SciPy's 1-D passes and ndimage.correlate, scipy.fft)."""
+def test_nonfinite_pixels_nd_kernels(engine, image, kernel, mode, method):
+    """3-D kernels (SciPy's 1-D passes and ndimage.correlate, scipy.fft; F.conv3d and 1-D
+    banded matrix products for the device code)."""
     try:
-        got = sepconv.correlate(image, kernel, mode=mode, method=method)
+        got = run(engine, image, kernel, nd=3, mode=mode, method=method)
     except ValueError as error:  # 'separable' with a kernel of higher rank
         assume(not (method == "separable" and "rank 1" in str(error)))
         raise
