@@ -191,6 +191,31 @@ def integer_cases(args: Any) -> list[dict]:
     return out
 
 
+def nonfinite_check(args: Any) -> list[dict]:
+    """What telling a finite image from one with NaN or infinities costs: the test paths
+    other than the native kernel run first (one vectorised pass), against the filters it
+    precedes ('direct' on cv2.filter2D, 'fft'); the native kernel tests its output in
+    registers as it writes it (no separate pass)."""
+    from sepconv.filtering import _nonfinite
+
+    size = 2048 if not args.quick else 1024
+    rng = np.random.default_rng(3)
+    out = []
+    for dtype in (np.float32, np.float64):
+        image = rng.random((size, size)).astype(dtype)
+        r3, r31 = rng.random((3, 3)), rng.random((31, 31))
+        t = interleaved({
+            "test (native pass)": lambda: _nonfinite.all_finite(image),
+            "np.isfinite(x).all()": lambda: np.isfinite(image).all(),
+            "direct 3x3": lambda: sepconv.correlate(image, r3, method="direct"),
+            "fft 31x31": lambda: sepconv.correlate(image, r31, method="fft"),
+        }, args.repeat)
+        out.append({"case": f"{np.dtype(dtype).name} {size}x{size}", "seconds": t,
+                    "test_over_direct_3x3": t["test (native pass)"] / t["direct 3x3"],
+                    "test_over_fft_31x31": t["test (native pass)"] / t["fft 31x31"]})
+    return out
+
+
 def fixed_methods(args: Any, image: np.ndarray, kernel: np.ndarray, case: str) -> dict:
     p = sepconv.plan(kernel, image.shape, image.dtype)
     methods = ["direct", "separable" if p.rank == 1 else "lowrank", "fft"]
@@ -450,6 +475,7 @@ def main() -> int:
     image = np.random.default_rng(0).random((size, size), dtype=np.float32)
     results, grid = numpy_cases(args, image)
     integer_rows = integer_cases(args)
+    check_rows = nonfinite_check(args)
     torch_rows = [] if args.skip_torch else torch_cases(args)
 
     print(f"NumPy engine, {size}x{size} float32, mode reflect; ratio = peer / sepconv "
@@ -475,6 +501,14 @@ def main() -> int:
                        [[r["case"], f"{r['seconds']['sepconv'] * 1e3:.2f}",
                          f"{r['ratios']['sepFilter2D']:.2f}", f"{r['ratios']['filter2D']:.2f}",
                          r["max_difference_from_sepFilter2D"]] for r in integer_rows]))
+    print()
+    print("testing finite images for NaN/inf (ms; share of the filter it precedes)")
+    print(format_table(
+        ["image", "test", "np.isfinite", "direct 3x3", "fft 31x31", "test/direct", "test/fft"],
+        [[r["case"], *(f"{r['seconds'][n] * 1e3:.2f}" for n in (
+            "test (native pass)", "np.isfinite(x).all()", "direct 3x3", "fft 31x31")),
+          f"{r['test_over_direct_3x3']:.1%}", f"{r['test_over_fft_31x31']:.1%}"]
+         for r in check_rows]))
     tiny = np.zeros((8, 8), np.float32)
     kernel = np.outer(*[kernels.get("gaussian", sigma=1.0, size=9, ndim=1)] * 2)
     overhead = interleaved({"auto": lambda: sepconv.correlate(tiny, kernel),
@@ -497,7 +531,7 @@ def main() -> int:
     print(f"\n{met} of {len(checks)} targets met")
     write_json(args.json, {"benchmark": "filter", "machine": info, "repeat": args.repeat,
                            "quick": args.quick, "numpy": results, "fixed_methods": grid,
-                           "integer": integer_rows,
+                           "integer": integer_rows, "nonfinite_check": check_rows,
                            "torch": torch_rows, "targets": checks})
     return 0
 
