@@ -14,10 +14,11 @@ Cases (2048 x 2048 float32 unless said):
 Ratios are ``peer time / sepconv time`` (above 1: sepconv is faster): the median over rounds
 of the ratio within each round. Timings are medians of ``--repeat`` rounds; within a case the
 candidates run interleaved, round by round in shuffled order, so a load change on a shared
-machine hits all of them alike. ``--calibrate`` measures the constants of the
-planner's cost model (``sepconv/filtering/_plan.py``).
+machine hits all of them alike. ``--calibrate`` measures the planner's cost model and
+writes it to ``sepconv/filtering/cost_model.json`` (or ``--model PATH``) with the machine.
 
-    python benchmarks/filter.py [--quick] [--repeat 7] [--json results.json] [--calibrate]
+    python benchmarks/filter.py [--quick] [--repeat 7] [--json results.json]
+    python benchmarks/filter.py --calibrate [--repeat 7] [--model PATH]
 """
 
 # The timed lambdas close over loop variables on purpose: each is called within its iteration.
@@ -190,6 +191,31 @@ def integer_cases(args: Any) -> list[dict]:
     return out
 
 
+def nonfinite_check(args: Any) -> list[dict]:
+    """What telling a finite image from one with NaN or infinities costs: the test paths
+    other than the native kernel run first (one vectorised pass), against the filters it
+    precedes ('direct' on cv2.filter2D, 'fft'); the native kernel tests its output in
+    registers as it writes it (no separate pass)."""
+    from sepconv.filtering import _nonfinite
+
+    size = 2048 if not args.quick else 1024
+    rng = np.random.default_rng(3)
+    out = []
+    for dtype in (np.float32, np.float64):
+        image = rng.random((size, size)).astype(dtype)
+        r3, r31 = rng.random((3, 3)), rng.random((31, 31))
+        t = interleaved({
+            "test (native pass)": lambda: _nonfinite.all_finite(image),
+            "np.isfinite(x).all()": lambda: np.isfinite(image).all(),
+            "direct 3x3": lambda: sepconv.correlate(image, r3, method="direct"),
+            "fft 31x31": lambda: sepconv.correlate(image, r31, method="fft"),
+        }, args.repeat)
+        out.append({"case": f"{np.dtype(dtype).name} {size}x{size}", "seconds": t,
+                    "test_over_direct_3x3": t["test (native pass)"] / t["direct 3x3"],
+                    "test_over_fft_31x31": t["test (native pass)"] / t["fft 31x31"]})
+    return out
+
+
 def fixed_methods(args: Any, image: np.ndarray, kernel: np.ndarray, case: str) -> dict:
     p = sepconv.plan(kernel, image.shape, image.dtype)
     methods = ["direct", "separable" if p.rank == 1 else "lowrank", "fft"]
@@ -309,15 +335,32 @@ def targets(results: list[dict], grid: list[dict], torch_rows: list[dict]) -> li
     return out
 
 
-def calibrate(args: Any) -> None:
-    """Measure the cost-model constants of sepconv/filtering/_plan.py (ns per pixel)."""
+def _fit(points: list[tuple[float, float]], x_of: Callable[[float], float]) -> list[float]:
+    """``[a, b]`` of the least-squares line ``a + b * x_of(point)`` through the points."""
+    xs = np.array([x_of(p[0]) for p in points])
+    ys = np.array([p[1] for p in points])
+    b, a = np.polyfit(xs, ys, 1)
+    return [round(float(a), 4), round(float(b), 5)]
+
+
+def calibrate(args: Any, info: dict[str, Any]) -> None:
+    """Measure the planner's cost model and write it (``sepconv/filtering/cost_model.json``
+    of the sepconv that is imported, or ``--model PATH``): ns per pixel, 2048^2 float32."""
+    import datetime
+    import json
+    from pathlib import Path
+
     import cv2
+    import scipy.ndimage as ndi
+
+    from sepconv.filtering import _cost_model, _native
 
     rng = np.random.default_rng(0)
     image = rng.random((2048, 2048), dtype=np.float32)
+    image64 = image.astype(np.float64)
     pixels = image.size
     rows = []
-    direct, dft, sep_sym, sep_any = [], [], [], []
+    direct, dft, sep_sym, sep_any, ratios64 = [], [], [], [], []
     for k in (3, 5, 7, 9, 11, 15, 21, 31):
         kernel = rng.random((k, k))
         sym = np.hanning(k + 2)[1:-1]
@@ -325,28 +368,24 @@ def calibrate(args: Any) -> None:
             "filter2D": lambda: cv2.filter2D(image, -1, kernel),
             "sep sym": lambda: cv2.sepFilter2D(image, -1, sym, sym),
             "sep": lambda: cv2.sepFilter2D(image, -1, kernel[0], kernel[1]),
+            "sep sym float64": lambda: cv2.sepFilter2D(image64, -1, sym, sym),
         }, args.repeat)
         ns = {name: value / pixels * 1e9 for name, value in t.items()}
         (direct if k * k < 130 else dft).append((k, ns["filter2D"]))
         sep_sym.append((2 * ((k + 1) // 2), ns["sep sym"]))
         sep_any.append((2 * k, ns["sep"]))
+        ratios64.append(ns["sep sym float64"] / ns["sep sym"])
         rows.append([k, *(f"{ns[n]:.3f}" for n in ("filter2D", "sep sym", "sep"))])
     print(format_table(["k", "filter2D ns/px", "sepFilter2D sym", "sepFilter2D"], rows))
-
-    def fit(points: list[tuple[float, float]], x_of: Callable[[float], float]) -> str:
-        xs = np.array([x_of(p[0]) for p in points])
-        ys = np.array([p[1] for p in points])
-        b, a = np.polyfit(xs, ys, 1)
-        return f"({a:.3f}, {b:.4f})"
-
-    print("_CV_DIRECT    =", fit(direct, lambda k: k * k))
-    print("_CV_DFT       =", fit(dft, lambda k: 2 * k))
-    print("_CV_SEPARABLE =", fit(sep_sym + sep_any, lambda taps: taps))
+    measured: dict[str, Any] = {
+        "cv_direct": _fit(direct, lambda k: k * k),
+        "cv_dft": _fit(dft, lambda k: 2 * k),
+        "cv_separable": _fit(sep_sym + sep_any, lambda taps: taps),
+        "float64_factor": round(statistics.median(ratios64), 3),
+    }
     scratch = np.empty_like(image)
     t = interleaved({"add": lambda: cv2.add(image, scratch, dst=scratch)}, args.repeat)
-    print(f"_CV_ADD       = {t['add'] / pixels * 1e9:.3f}")
-    from sepconv.filtering import _native
-
+    measured["cv_add"] = round(t["add"] / pixels * 1e9, 4)
     if _native.available():
         native_points = []
         for k in (3, 7, 15, 31):
@@ -360,15 +399,43 @@ def calibrate(args: Any) -> None:
             }, args.repeat)
             native_points.append((k + (k + 1) // 2, t["sym"] / pixels * 1e9))
             native_points.append((2 * k, t["any"] / pixels * 1e9))
-        print("_NATIVE       =", fit(native_points, lambda taps: taps))
-    fft_points = []
+        measured["native"] = _fit(native_points, lambda taps: taps)
+    fft_ns = []
     for k in (15, 31, 63):
         kernel = rng.random((k, k))
         t = interleaved({"fft": lambda: sepconv.correlate(image, kernel, method="fft")},
                         max(3, args.repeat // 2))
-        padded = pixels * (1 + (k - 1) / 64) ** 2
-        fft_points.append((padded, t["fft"] / pixels * 1e9))
-    print("_FFT          =", fit(fft_points, lambda n: math.log2(n)))
+        fft_ns.append(t["fft"] / pixels * 1e9)
+    measured["fft"] = [round(statistics.median(fft_ns), 3), 0.0]  # too noisy for a slope
+    volume = rng.random((128, 128, 128), dtype=np.float32)
+    nd_direct, nd_pass = [], []
+    for k in (3, 5, 7):
+        kernel = rng.random((k, k, k))
+        t = interleaved({
+            "direct": lambda: ndi.correlate(volume, kernel, output=np.float32),
+            "pass": lambda: ndi.correlate1d(volume, kernel[0, 0], axis=0, output=np.float32),
+        }, max(3, args.repeat // 2))
+        nd_direct.append((k ** 3, t["direct"] / volume.size * 1e9))
+        nd_pass.append((k, t["pass"] / volume.size * 1e9))
+    measured["nd_direct"] = _fit(nd_direct, lambda size: size)
+    measured["nd_pass"] = _fit(nd_pass, lambda taps: taps)
+
+    path = Path(args.model) if args.model else \
+        Path(_cost_model.__file__).with_name(_cost_model.FILE)
+    # the notes of each constant come from the packaged model; the values are replaced
+    data = json.loads(Path(_cost_model.__file__).with_name(_cost_model.FILE).read_text())
+    data["machine"] = {**info, "date": datetime.date.today().isoformat(),
+                       "note": "measured by the command, this date"}
+    for name in _cost_model.NAMES:
+        entry = data["constants"].setdefault(name, {})
+        if name in measured:
+            entry["value"] = measured[name]
+            entry["measured"] = True
+        else:  # not measurable here (the native kernel is not available): kept as it was
+            entry["measured"] = bool(entry.get("measured", False))
+        print(f"{name:<15} {entry['value']}" + ("" if entry["measured"] else "  (estimate)"))
+    _cost_model.parse(data)  # the planner can read it
+    write_json(str(path), data)
 
 
 def _torch_table(torch_rows: list[dict]) -> list[list[str]]:
@@ -383,7 +450,10 @@ def _torch_table(torch_rows: list[dict]) -> list[list[str]]:
 def main() -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--calibrate", action="store_true",
-                        help="measure the planner's cost-model constants instead")
+                        help="measure the planner's cost model instead and write it")
+    parser.add_argument("--model", metavar="PATH",
+                        help="with --calibrate: where to write the model (default: the "
+                             "cost_model.json of the sepconv imported)")
     parser.add_argument("--skip-torch", action="store_true", help="NumPy cases only")
     parser.add_argument("--device", default="cpu",
                         help="device of the torch cases; another than 'cpu' runs them alone")
@@ -391,7 +461,7 @@ def main() -> int:
     info = machine("numpy", "scipy", "opencv-python-headless", "torch", "kornia")
     print_header("sepconv filtering benchmark", info)
     if args.calibrate:
-        calibrate(args)
+        calibrate(args, info)
         return 0
     if args.device != "cpu":
         torch_rows = torch_cases(args)
@@ -405,6 +475,7 @@ def main() -> int:
     image = np.random.default_rng(0).random((size, size), dtype=np.float32)
     results, grid = numpy_cases(args, image)
     integer_rows = integer_cases(args)
+    check_rows = nonfinite_check(args)
     torch_rows = [] if args.skip_torch else torch_cases(args)
 
     print(f"NumPy engine, {size}x{size} float32, mode reflect; ratio = peer / sepconv "
@@ -430,6 +501,14 @@ def main() -> int:
                        [[r["case"], f"{r['seconds']['sepconv'] * 1e3:.2f}",
                          f"{r['ratios']['sepFilter2D']:.2f}", f"{r['ratios']['filter2D']:.2f}",
                          r["max_difference_from_sepFilter2D"]] for r in integer_rows]))
+    print()
+    print("testing finite images for NaN/inf (ms; share of the filter it precedes)")
+    print(format_table(
+        ["image", "test", "np.isfinite", "direct 3x3", "fft 31x31", "test/direct", "test/fft"],
+        [[r["case"], *(f"{r['seconds'][n] * 1e3:.2f}" for n in (
+            "test (native pass)", "np.isfinite(x).all()", "direct 3x3", "fft 31x31")),
+          f"{r['test_over_direct_3x3']:.1%}", f"{r['test_over_fft_31x31']:.1%}"]
+         for r in check_rows]))
     tiny = np.zeros((8, 8), np.float32)
     kernel = np.outer(*[kernels.get("gaussian", sigma=1.0, size=9, ndim=1)] * 2)
     overhead = interleaved({"auto": lambda: sepconv.correlate(tiny, kernel),
@@ -452,7 +531,7 @@ def main() -> int:
     print(f"\n{met} of {len(checks)} targets met")
     write_json(args.json, {"benchmark": "filter", "machine": info, "repeat": args.repeat,
                            "quick": args.quick, "numpy": results, "fixed_methods": grid,
-                           "integer": integer_rows,
+                           "integer": integer_rows, "nonfinite_check": check_rows,
                            "torch": torch_rows, "targets": checks})
     return 0
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import sepconv
 from sepconv import cost
-from sepconv.filtering import MODES, plan
+from sepconv.filtering import MODES, plan, use_implementation
 from sepconv.filtering._modes import extension_indices
 
 RNG = np.random.default_rng(1234)
@@ -27,16 +27,10 @@ def _fixed_seed():
 
 
 @pytest.fixture(autouse=True, params=["native", "opencv"])
-def engine(request, monkeypatch):
+def engine(request):
     """Every test runs with the native separable kernel and with its OpenCV fallback."""
-    from sepconv.filtering import _native, _plan
-
-    monkeypatch.setattr(_plan, "_CACHE", {})
-    if request.param == "opencv":
-        monkeypatch.setitem(_native._STATE, "lib", None)
-    elif not _native.available():
-        pytest.fail("the native separable filter is not built (pip install -e . builds it)")
-    return request.param
+    with use_implementation(request.param):
+        yield request.param
 
 
 def _kernel(shape: tuple[int, ...], rank: int, rng: np.random.Generator | None = None
@@ -57,26 +51,26 @@ def _reach_beyond(shape: tuple[int, ...], kernel_shape: tuple[int, ...]) -> bool
 
 
 def _scipy(x: np.ndarray, kernel: np.ndarray, mode: str, cval: float, flip: bool) -> np.ndarray:
-    """SciPy's answer. ``scipy.ndimage.correlate`` (N-D) extends a 'reflect' axis differently
-    from ``correlate1d`` and ``np.pad('symmetric')`` once the kernel reaches beyond the whole
-    axis; sepconv follows the 1-D rule, so those cases are checked against a sum of SciPy 1-D
-    passes over the kernel's entries."""
+    """SciPy's answer, or the definition's where SciPy departs from it: with 'reflect' and a
+    kernel that reaches beyond the whole axis, ``scipy.ndimage.correlate`` (N-D) extends the
+    axis differently from ``np.pad(mode='symmetric')``; sepconv follows the definition, so
+    those cases are checked against ``np.pad`` and a direct sum."""
     weights = kernel.reshape(kernel.shape + (1,) * (x.ndim - kernel.ndim))
     if not (mode == "reflect" and _reach_beyond(x.shape, kernel.shape)):
         fn = ndi.convolve if flip else ndi.correlate
         return fn(x, weights, mode=mode, cval=cval)
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from sepconv.filtering._modes import kernel_anchor
+
+    nd = kernel.ndim
     if flip:
-        kernel = kernel[::-1, ::-1]
-    out = np.zeros_like(x)
-    for i in range(kernel.shape[0]):
-        for j in range(kernel.shape[1]):
-            e_i = np.eye(kernel.shape[0])[i]
-            e_j = np.eye(kernel.shape[1])[j]
-            origin = [-1 if flip and k % 2 == 0 else 0 for k in kernel.shape]
-            y = ndi.correlate1d(x, e_i, axis=0, mode=mode, cval=cval, origin=origin[0])
-            out += kernel[i, j] * ndi.correlate1d(y, e_j, axis=1, mode=mode, cval=cval,
-                                                  origin=origin[1])
-    return out
+        kernel = kernel[(slice(None, None, -1),) * nd]
+    widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, kernel_anchor(kernel.shape, flip))]
+    padded = np.pad(x, widths + [(0, 0)] * (x.ndim - nd), mode="symmetric")
+    windows = sliding_window_view(padded, kernel.shape, axis=tuple(range(nd)))
+    return np.einsum(windows, [*range(x.ndim), *range(x.ndim, x.ndim + nd)], kernel,
+                     list(range(x.ndim, x.ndim + nd)), list(range(x.ndim)))
 
 
 def _close(got: np.ndarray, want: np.ndarray, rtol: float) -> None:
@@ -399,11 +393,40 @@ def test_explain_names_the_implementation(engine):
     p = plan(np.outer(g, g), (512, 512), np.float32)
     assert p.method == "separable"
     runs_on = [line for line in p.explain().splitlines() if line.startswith("runs on:")]
-    assert runs_on == [f"runs on: {p.implementation}"]
-    assert ("native" if engine == "native" else "cv2.sepFilter2D") in p.implementation
+    assert p.implementation == ("native" if engine == "native" else "cv2.sepFilter2D")
+    assert len(runs_on) == 1
+    assert ("sepconv's native" if engine == "native" else "cv2.sepFilter2D") in runs_on[0]
+    assert p.to_dict()["implementation"] == p.implementation
     assert plan(np.ones((3, 3)), (64, 64), np.float32, method="direct").implementation == \
         "cv2.filter2D"
-    assert "ndimage" in plan(np.ones((3, 3, 3)), (9, 9, 9), np.float32).implementation
+    assert plan(np.ones((3, 3, 3)), (9, 9, 9), np.float32).implementation.startswith(
+        "scipy.ndimage")
+    assert plan(np.ones((4, 4)), (64, 64), np.float32, method="fft").implementation == \
+        "scipy.fft"
+
+
+def test_use_implementation_is_scoped_and_checked(engine):
+    kernel = np.outer([1.0, 2.0, 1.0], [1.0, 0.0, -1.0])
+    outer = "native" if engine == "native" else "cv2.sepFilter2D"
+
+    def runs(shape=(32, 32), engine="numpy"):
+        return plan(kernel, shape, method="separable", engine=engine).implementation
+
+    with use_implementation("opencv"):
+        assert runs() == "cv2.sepFilter2D"
+        with use_implementation(torch_cpu="matmul"):
+            assert runs() == "cv2.sepFilter2D"
+            assert runs((1, 1, 32, 32), "torch") == "torch banded matmul"
+        assert runs((1, 1, 32, 32), "torch") == "cv2.sepFilter2D"
+    with use_implementation():  # nothing chosen: the enclosing choice holds
+        assert runs() == outer
+    assert runs() == outer
+    with pytest.raises(ValueError, match="separable"):
+        with use_implementation("cuda"):
+            pass
+    with pytest.raises(ValueError, match="torch_cpu"):
+        with use_implementation(torch_cpu="gpu"):
+            pass
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16])
@@ -425,3 +448,29 @@ def test_integer_images_every_method_and_output(dtype, method):
     np.testing.assert_array_equal(out, got)
     as_float = sepconv.correlate(x, kernel, mode="nearest", method=method, output=np.float32)
     assert np.abs(as_float - want64).max() <= 1e-5 * np.abs(want64).max()
+
+
+def test_cost_model_is_data_with_its_machine():
+    """The planner's timings come from the packaged cost_model.json, which names the machine
+    and marks the constants no run measured."""
+    import copy
+    import re
+    from pathlib import Path
+
+    from sepconv.filtering import _cost_model
+
+    model = _cost_model.load()
+    assert {"cpu", "cores", "versions", "date"} <= set(model.machine)
+    assert set(model.estimates) == {"nd_direct", "nd_pass"}
+    assert model.float64_factor > 1 and model.native[1] > 0
+    path = Path(_cost_model.__file__).with_name(_cost_model.FILE)
+    data = json.loads(path.read_text())
+    assert data["command"] == "python benchmarks/filter.py --calibrate"
+    broken = copy.deepcopy(data)
+    del broken["constants"]["native"]
+    with pytest.raises(ValueError, match="native"):
+        _cost_model.parse(broken)
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    package_data = re.search(r"\[tool\.setuptools\.package-data\]\s*sepconv = \[([^]]*)\]",
+                             pyproject)
+    assert package_data and '"filtering/cost_model.json"' in package_data.group(1)

@@ -177,3 +177,19 @@ def test_rounding_ties_to_even():
     half = ((np.array([1.0]), np.array([0.5])),)  # every value becomes k + 0.5 or an integer
     got = _native.separable(x, half, (0, 0), "nearest", out_dtype=np.uint8)
     np.testing.assert_array_equal(got, np.rint(x * 0.5).astype(np.uint8))  # [0, 2, 2, 4, 4, 1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_finds_every_position(dtype):
+    """The vectorised test sees a NaN or an infinity wherever it is (blocks and tail)."""
+    for size in (1, 7, 31, 32, 33, 70):
+        x = np.arange(size, dtype=dtype)
+        assert _native.all_finite(x) is True
+        for i in range(size):
+            for value in (np.nan, np.inf, -np.inf):
+                y = x.copy()
+                y[i] = value
+                assert _native.all_finite(y) is False
+    big = np.full((64, 64), np.finfo(dtype).max, dtype)  # finite, whatever its sums
+    assert _native.all_finite(big) is True and _native.all_finite(big.T) is True
+    assert _native.all_finite(big[:, ::2]) is None  # strided: the caller tests it

@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.ndimage as ndi
 import torch
 import torch.nn.functional as F
 
 import sepconv
-import sepconv.filtering._torch as torch_engine
-from sepconv.filtering import MODES
+from sepconv.filtering import MODES, use_implementation
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 @pytest.fixture
-def matmul_path(monkeypatch):
+def matmul_path():
     """Force the banded-matrix-product path (the one other devices take) on CPU."""
-    monkeypatch.setattr(torch_engine, "OPENCV_ON_CPU", False)
+    with use_implementation(torch_cpu="matmul"):
+        yield
 
 
 @pytest.fixture(params=["opencv", "matmul"])
-def path(request, monkeypatch):
-    """Both CPU paths: OpenCV under autograd, and the banded matrix products."""
-    monkeypatch.setattr(torch_engine, "OPENCV_ON_CPU", request.param == "opencv")
-    return request.param
+def path(request):
+    """Both CPU paths: the NumPy engine under autograd, and the banded matrix products."""
+    with use_implementation(torch_cpu="numpy" if request.param == "opencv" else "matmul"):
+        yield request.param
 
 
 def _kernel(shape, rank, seed=0):
@@ -148,6 +149,30 @@ def test_cuda_device():
     assert out.device == x.device
     want = sepconv.correlate(x.cpu(), kernel)
     torch.testing.assert_close(out.cpu(), want)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("method", ["direct", "separable", "lowrank", "fft"])
+def test_cuda_nonfinite_pixels_and_integer_cval(method):
+    """The device code (banded matrix products, F.conv2d) gives SciPy's NaN positions and
+    rounds integer images filtered with any cval, as the CPU does."""
+    rng = np.random.default_rng(4)
+    image = rng.random((2, 40, 33))
+    image[0, 5, 7], image[1, 20, 20], image[1, 0, 32] = np.nan, np.inf, -np.inf
+    g = np.exp(-np.arange(-2, 3) ** 2 / 2.0)
+    kernel = np.outer(g, [1.0, 0.0, -1.0, 0.5, 0.0]) + (method == "lowrank") * np.eye(5)
+    x = torch.from_numpy(image)[None].cuda()
+    got = sepconv.correlate(x, kernel, method=method, mode="wrap")[0].cpu().numpy()
+    want = np.stack([ndi.correlate(plane, kernel, mode="wrap") for plane in image])
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(got), test(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], atol=1e-9)
+    pixels = torch.tensor([[[[1, 2, 3, 2, 1]]]], dtype=torch.uint8, device="cuda")
+    for cval, row in ((2.5, [6, 6, 7, 6, 6]), (300, [255, 6, 7, 6, 255])):
+        out = sepconv.correlate(pixels, np.ones((1, 3)), mode="constant", cval=cval,
+                                method="direct" if method == "lowrank" else method)
+        assert out.flatten().tolist() == row
 
 
 def test_exception():

@@ -224,11 +224,14 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
             }                                                                                  \
     }                                                                                          \
                                                                                                \
-    SEP_CLONES static void NAME##_horizontal(T *restrict out, const T *restrict buf,           \
-                                             const T *restrict coef, ptrdiff_t taps, int sym,  \
-                                             ptrdiff_t step, ptrdiff_t len, int first)         \
+    /* Returns 0, or NaN when `check` is set and an output is NaN or infinite (x - x is 0   \
+     * for a finite x, NaN otherwise; no fast-math, so the compiler keeps it). */            \
+    SEP_CLONES static T NAME##_horizontal(T *restrict out, const T *restrict buf,              \
+                                          const T *restrict coef, ptrdiff_t taps, int sym,     \
+                                          ptrdiff_t step, ptrdiff_t len, int first, int check) \
     {                                                                                          \
         ptrdiff_t q0 = 0;                                                                      \
+        VT seen = {0};                                                                         \
         for (; q0 + NAME##_BLOCK <= len; q0 += NAME##_BLOCK) {                                 \
             VT a[NV];                                                                          \
             for (int v = 0; v < NV; v++)                                                       \
@@ -236,13 +239,44 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
             ACCUMULATE(T, VT, NAME##_LANES, taps, coef, sym, HPOS);                            \
             for (int v = 0; v < NV; v++)                                                       \
                 *(VT *)(out + q0 + v * NAME##_LANES) = a[v];                                   \
+            if (check)                                                                         \
+                for (int v = 0; v < NV; v++)                                                   \
+                    seen += a[v] - a[v];                                                       \
         }                                                                                      \
+        T total = 0;                                                                           \
         for (ptrdiff_t q = q0; q < len; q++) {                                                 \
             T a = first ? 0 : out[q];                                                          \
             for (ptrdiff_t s = 0; s < taps; s++)                                               \
                 a += coef[s] * buf[q + s * step];                                              \
             out[q] = a;                                                                        \
+            total += a - a;                                                                    \
         }                                                                                      \
+        for (int l = 0; l < NAME##_LANES; l++)                                                 \
+            total += seen[l];                                                                  \
+        return check ? total : 0;                                                              \
+    }                                                                                          \
+                                                                                               \
+    /* 1 when all n elements are finite (a contiguous array; see the horizontal pass). */    \
+    SEP_EXPORT SEP_CLONES int NAME##_finite(const T *v, ptrdiff_t n)                           \
+    {                                                                                          \
+        const ptrdiff_t L = NAME##_LANES;                                                      \
+        VT a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                             \
+        ptrdiff_t q = 0;                                                                       \
+        for (; q + 4 * L <= n; q += 4 * L) {                                                   \
+            VT x0 = *(const VT *)(v + q), x1 = *(const VT *)(v + q + L);                       \
+            VT x2 = *(const VT *)(v + q + 2 * L), x3 = *(const VT *)(v + q + 3 * L);           \
+            a0 += x0 - x0;                                                                     \
+            a1 += x1 - x1;                                                                     \
+            a2 += x2 - x2;                                                                     \
+            a3 += x3 - x3;                                                                     \
+        }                                                                                      \
+        T s = 0;                                                                               \
+        for (; q < n; q++)                                                                     \
+            s += v[q] - v[q];                                                                  \
+        a0 += a1 + a2 + a3;                                                                    \
+        for (int l = 0; l < L; l++)                                                            \
+            s += a0[l];                                                                        \
+        return s == 0;                                                                         \
     }                                                                                          \
                                                                                                \
     /* Source row p converted to T in one of `nslots` cached rows (integer sources). */        \
@@ -303,7 +337,8 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
     }                                                                                          \
                                                                                                \
     /* src: H rows of W * C elements of `src_type` (SEP_SAME: T), rows src_stride elements     \
-     * apart; dst likewise with dst_type (integers: rounded half to even and saturated). */    \
+     * apart; dst likewise with dst_type (integers: rounded half to even and saturated).       \
+     * Returns 0, 1 when a float output row holds NaN or an infinity, -1 when out of memory. */ \
     SEP_EXPORT int NAME(const void *src, int src_type, ptrdiff_t H, ptrdiff_t W, ptrdiff_t C,  \
                         ptrdiff_t src_stride, void *dst, int dst_type, ptrdiff_t dst_stride,   \
                         const T *col, ptrdiff_t kh, const T *row, ptrdiff_t kw,                \
@@ -321,7 +356,7 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
         ptrdiff_t *tags = (ptrdiff_t *)malloc(sizeof(ptrdiff_t) * (size_t)(nslots + 1));       \
         unsigned char *keep = (unsigned char *)malloc((size_t)(nslots + 1));                   \
         int *sym = (int *)malloc(sizeof(int) * (size_t)nterms);                                \
-        int status = -1;                                                                       \
+        int status = -1, nonfinite = 0;                                                        \
         if (buf == NULL || rows == NULL || cols == NULL || tags == NULL || keep == NULL        \
             || sym == NULL)                                                                    \
             goto done;                                                                         \
@@ -376,8 +411,12 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
                             mid[(W + j) * C + c] = m < 0 ? 0 : mid[m * C + c];                 \
                     }                                                                          \
                     T *out = nout ? orows + r * len : (T *)dst + (i + r) * dst_stride;         \
-                    NAME##_horizontal(out, b0, row + term * kw, kw, sym[term], C, len,         \
-                                      term == 0);                                              \
+                    /* a non-finite pixel under a non-zero weight makes a non-finite output \
+                     * here (every tap is multiplied, zero weights too): report it */          \
+                    int check = !nout && !nonfinite && term == nterms - 1;                     \
+                    if (NAME##_horizontal(out, b0, row + term * kw, kw, sym[term], C, len,     \
+                                          term == 0, check) != 0)                              \
+                        nonfinite = 1;                                                         \
                 }                                                                              \
             }                                                                                  \
             if (nout) {                                                                        \
@@ -388,7 +427,7 @@ typedef double vf64 __attribute__((vector_size(32), aligned(8)));
             }                                                                                  \
             i += nr;                                                                           \
         }                                                                                      \
-        status = 0;                                                                            \
+        status = nonfinite;                                                                    \
     done:                                                                                      \
         free(buf);                                                                             \
         free((void *)rows);                                                                    \

@@ -24,10 +24,29 @@ of size ``k`` is centred at ``k // 2`` (correlation); convolution flips the kern
 even sizes, moves the centre as SciPy does. Border modes use SciPy's names; see
 :mod:`sepconv.filtering._modes` for their OpenCV, NumPy and torch equivalents.
 
-Integer images (uint8, uint16, int16) are filtered in float32 and the result is rounded to
-the nearest integer (ties to even) and saturated to the range of the output type, never
-wrapped around or truncated as ``scipy.ndimage`` does; pass ``output=np.float32`` to keep the
-float result.
+Integer images (uint8, uint16, int16) are filtered in float32, ``cval`` included (any finite
+value: ``cval=300`` or ``-7.25`` on uint8 are those values, not uint8's), and the result is
+rounded to the nearest integer (ties to even) and saturated to the range of the output type,
+never wrapped around or truncated as ``scipy.ndimage`` does; pass ``output=np.float32`` to keep
+the float result. These rules hold on every method and engine.
+
+Pixels that are NaN or infinite give ``scipy.ndimage.correlate``'s values and NaN positions on
+every method and engine. SciPy skips the kernel's zero weights (``|w| <= DBL_EPSILON``), so a
+NaN reaches only the outputs under the non-zero weights, ``+inf`` and ``-inf`` contributions
+meeting there give NaN, and one kind alone gives that infinity. Paths that multiply every tap
+or transform the whole image (OpenCV, the native kernel, 1-D passes, FFT, banded matrix
+products) would spread a NaN further, so such an image is filtered with its non-finite pixels
+set to zero and the outputs under their footprint are then set (:mod:`._nonfinite`). Finding
+out costs one vectorised read of a float image before filtering, and nothing on the native
+separable path, which checks its output in registers as it writes it.
+
+``mode='reflect'`` with a kernel that reaches beyond the whole axis follows the definition,
+the half-sample symmetric extension of ``np.pad(mode='symmetric')`` repeated with period
+``2n``, as ``scipy.ndimage.correlate1d`` does; ``scipy.ndimage.correlate`` (1.17) departs from
+it there (a 28x3 image and a 36x25 kernel: 10-30% off).
+
+What runs is the planner's choice (``Plan.implementation``); :func:`use_implementation`
+chooses it for a block of code (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -48,10 +67,13 @@ from .._checks import (
     dtype_eps,
 )
 from .._checks import dtype_name as _dtype_name
+from . import _output
+from ._implementation import use_implementation
 from ._modes import MODES, kernel_anchor
 from ._plan import METHODS, Plan, make_plan
 
-__all__ = ["correlate", "convolve", "plan", "Plan", "MODES", "METHODS", "DTYPES"]
+__all__ = ["correlate", "convolve", "plan", "Plan", "MODES", "METHODS", "DTYPES",
+           "use_implementation"]
 
 #: Image data types the filters accept.
 DTYPES = ("uint8", "uint16", "int16", "float32", "float64")
@@ -138,24 +160,6 @@ def _common(kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
     return weights, mode, cval, method, tol
 
 
-def _round_to(result: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Cast a float result (owned, may be modified) to ``dtype``, rounding and saturating."""
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        np.rint(result, out=result)
-        np.clip(result, info.min, info.max, out=result)
-    return result.astype(dtype, copy=False)
-
-
-def _native_writes_integers(method: str, ndim: int, work: np.dtype, cval: float,
-                            in_dtype: np.dtype) -> bool:
-    """Whether the native kernel reads this integer image and writes integers directly."""
-    from . import _native
-
-    return (method in ("separable", "lowrank") and ndim == 2 and work == np.float32
-            and cval == 0.0 and in_dtype in _native.INTEGER_TYPES and _native.available())
-
-
 def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any,
             output: Any, flipped: bool) -> Any:
     engine = _engine_of(image)
@@ -195,31 +199,22 @@ def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
         from ._torch import filter_torch
 
         return filter_torch(image, weights, anchor, mode, cval, chosen.method, chosen.terms,
-                            out_dtype.name)
+                            out_dtype.name, chosen.implementation)
     if engine == "dask":
         from ._dask import filter_dask
 
         return filter_dask(image, weights, anchor, mode, cval, chosen.method, chosen.terms,
-                           work, out_dtype)
+                           work, out_dtype, chosen.implementation)
 
     from ._numpy import filter_numpy
 
-    # ``output=`` is written directly when it has the working dtype, or an integer dtype the
-    # native kernel writes as it goes; an output overlapping the image goes through a copy.
-    direct_out = (out_array is not None and out_array.flags.c_contiguous
-                  and not np.may_share_memory(out_array, image)
-                  and (out_array.dtype == work or _native_writes_integers(
-                      chosen.method, weights.ndim, work, cval, in_dtype)))
+    integer_io = _output.native_integer_io(chosen.implementation, weights.ndim, work, cval,
+                                           in_dtype)
+    direct = _output.direct_output(out_array, image, work, integer_io)
     result = filter_numpy(image, weights, anchor, mode, cval, chosen.method, chosen.terms, work,
-                          out=out_array if direct_out else None, out_dtype=out_dtype)
-    if result is out_array:  # written in place
-        return out_array
-    if result.dtype.kind == "f":  # else already rounded and saturated to ``out_dtype``
-        result = _round_to(result, out_dtype)
-    if out_array is not None:
-        out_array[...] = result
-        return out_array
-    return result
+                          out=out_array if direct else None, out_dtype=out_dtype,
+                          implementation=chosen.implementation)
+    return _output.deliver(result, out_array, out_dtype, nan=in_dtype.kind == "f")
 
 
 def correlate(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0.0,
@@ -261,6 +256,14 @@ def correlate(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0
     numpy.ndarray, torch.Tensor or dask.array.Array
         The filtered image, same type and shape as ``image``.
 
+    Notes
+    -----
+    An image with NaN or infinite pixels gives SciPy's values and NaN positions (zero
+    weights skipped, as SciPy does) on every method; a NaN written to an integer output
+    becomes 0 and infinities saturate. Integer images use any finite ``cval`` as a float.
+    See :mod:`sepconv.filtering` for both rules and for 'reflect' with kernels larger than
+    the image (the definition, ``np.pad(mode='symmetric')``, not SciPy's departure from it).
+
     Raises
     ------
     ValueError
@@ -288,6 +291,15 @@ def correlate(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0
     array([[255, 255, 255],
            [255, 255, 255],
            [255, 255, 255]], dtype=uint8)
+    >>> with_nan = np.ones((3, 5))
+    >>> with_nan[1, 2] = np.nan
+    >>> sepconv.correlate(with_nan, [[1.0, 0.0, -1.0]])  # the zero weight is skipped
+    array([[ 0.,  0.,  0.,  0.,  0.],
+           [ 0., nan,  0., nan,  0.],
+           [ 0.,  0.,  0.,  0.,  0.]])
+    >>> sepconv.correlate(np.array([[1, 2, 3, 2, 1]], np.uint8), np.ones((1, 3)),
+    ...                   mode="constant", cval=2.5)
+    array([[6, 6, 7, 6, 6]], dtype=uint8)
     """
     return _filter(image, kernel, mode, cval, method, tol, output, flipped=False)
 

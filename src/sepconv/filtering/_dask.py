@@ -21,18 +21,24 @@ from typing import Any
 
 import numpy as np
 
+from ._modes import TABLE
+
 __all__ = ["filter_dask"]
 
 
 def filter_dask(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
                 cval: float, method: str, terms: tuple, work: np.dtype,
-                out_dtype: np.dtype) -> Any:
-    """Lazy filtered dask array with ``image``'s shape and chunks, dtype ``out_dtype``."""
-    from . import _round_to
+                out_dtype: np.dtype, implementation: str) -> Any:
+    """Lazy filtered dask array with ``image``'s shape and chunks, dtype ``out_dtype``
+    (``implementation``: the plan's, followed in every block whatever thread runs it)."""
     from ._numpy import filter_numpy
+    from ._output import round_to
 
-    boundary_of = {"reflect": "reflect", "nearest": "nearest", "wrap": "periodic",
-                   "constant": cval, "mirror": "none"}
+    boundary_of = TABLE[mode].dask
+    if boundary_of is None:
+        boundary_of = "none"  # blocks at the image's edge are extended by the NumPy engine
+    elif mode == "constant":
+        boundary_of = cval
     depth: dict[int, int] = {}
     boundary: dict[int, Any] = {}
     single: dict[int, int] = {}
@@ -45,12 +51,15 @@ def filter_dask(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: s
             single[axis] = -1  # the whole axis in one block: no overlap needed
             reach = 0
         depth[axis] = reach
-        boundary[axis] = boundary_of[mode] if reach else "none"
+        boundary[axis] = boundary_of if reach else "none"
     x = image.rechunk(single) if single else image
+    if mode == "constant" and cval != 0.0 and x.dtype.kind in "iu":
+        x = x.astype(work)  # dask extends the blocks with cval in the image's own type
 
     def block(values: np.ndarray) -> np.ndarray:
-        result = filter_numpy(values, kernel, anchor, mode, cval, method, terms, work)
-        return _round_to(result, out_dtype)
+        result = filter_numpy(values, kernel, anchor, mode, cval, method, terms, work,
+                              implementation=implementation)
+        return round_to(result, out_dtype, nan=values.dtype.kind == "f")
 
     meta = np.empty((0,) * x.ndim, dtype=out_dtype)
     uneven = [axis for axis in range(kernel.ndim)
@@ -61,12 +70,10 @@ def filter_dask(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: s
 
     import dask.array as da
 
-    from ._modes import NUMPY_PAD
-
     widths = [(anchor[axis], kernel.shape[axis] - 1 - anchor[axis]) if depth.get(axis) else
               (0, 0) for axis in range(x.ndim)]
     options = {"constant_values": cval} if mode == "constant" else {}
-    padded = da.pad(x, widths, mode=NUMPY_PAD[mode], **options)
+    padded = da.pad(x, widths, mode=TABLE[mode].numpy, **options)
     out = padded.map_overlap(block, depth={axis: widths[axis] for axis in range(x.ndim)},
                              boundary="none", dtype=out_dtype, meta=meta)
     out = out[tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))]

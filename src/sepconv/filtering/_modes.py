@@ -1,46 +1,62 @@
-"""Border modes: SciPy's names, their OpenCV, NumPy, dask and torch equivalents, and the
-indices that extend an axis the way ``scipy.ndimage`` does.
+"""Border modes: one table, SciPy's names and what each engine calls them, and the indices
+that extend an axis the way ``scipy.ndimage`` does.
 
-=========  ===========================  ==================  =================  ==============
-mode       extends ``a b c d`` as       OpenCV border       ``np.pad`` mode    torch ``F.pad``
-=========  ===========================  ==================  =================  ==============
-reflect    ``c b a | a b c d | d c b``  BORDER_REFLECT      ``'symmetric'``    (none)
-mirror     ``d c b | a b c d | c b a``  BORDER_REFLECT_101  ``'reflect'``      ``'reflect'``
-nearest    ``a a a | a b c d | d d d``  BORDER_REPLICATE    ``'edge'``         ``'replicate'``
-constant   ``k k k | a b c d | k k k``  BORDER_CONSTANT     ``'constant'``     ``'constant'``
-wrap       ``b c d | a b c d | a b c``  (none in filter2D)  ``'wrap'``         ``'circular'``
-=========  ===========================  ==================  =================  ==============
+========  ===========================  ==================  =========  ========  ======  =========
+mode      extends ``a b c d`` as       OpenCV border       np.pad     dask      native  F.pad
+========  ===========================  ==================  =========  ========  ======  =========
+reflect   ``c b a | a b c d | d c b``  BORDER_REFLECT      symmetric  reflect   0       (none)
+mirror    ``d c b | a b c d | c b a``  BORDER_REFLECT_101  reflect    (none)    1       reflect
+nearest   ``a a a | a b c d | d d d``  BORDER_REPLICATE    edge       nearest   2       replicate
+constant  ``k k k | a b c d | k k k``  BORDER_CONSTANT     constant   ``cval``  4       constant
+wrap      ``b c d | a b c d | a b c``  (none: padded)      wrap       periodic  3       circular
+========  ===========================  ==================  =========  ========  ======  =========
 
-Extensions longer than the axis repeat the pattern (period ``2n`` for reflect, ``2n - 2`` for
-mirror, ``n`` for wrap), as ``scipy.ndimage`` does; the torch engine pads with these indices
-so it follows the same rule.
+The columns are the fields of :class:`Mode` in :data:`TABLE` (``dask``: the ``boundary`` of
+``map_overlap``; ``native``: the code of ``sepconv/_csrc/sepfilter.c``). Where an engine has no
+equivalent, sepconv extends the image itself with :func:`extension_indices`. Extensions
+longer than the axis repeat the pattern (period ``2n`` for reflect, ``2n - 2`` for mirror,
+``n`` for wrap), as ``scipy.ndimage.correlate1d`` and ``np.pad`` do; every engine follows it
+(``scipy.ndimage.correlate`` itself departs from it for 'reflect' there).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["MODES", "NUMPY_PAD", "OPENCV_BORDER", "extension_indices", "kernel_anchor"]
+__all__ = ["Mode", "TABLE", "MODES", "NUMPY_PAD", "extension_indices", "kernel_anchor"]
 
-MODES = ("reflect", "mirror", "nearest", "constant", "wrap")
+
+@dataclass(frozen=True)
+class Mode:
+    """One border mode and its name in each engine (``None``: the engine lacks it)."""
+
+    name: str  #: SciPy's name, the one sepconv takes
+    extends: str  #: how ``a b c d`` is extended (k: ``cval``)
+    opencv: str | None  #: OpenCV border constant (``cv2.BORDER_*``) of its filters
+    numpy: str  #: ``np.pad`` mode
+    dask: str | None  #: ``map_overlap`` boundary ('constant': the ``cval`` itself)
+    native: int  #: code in the native kernel
+    torch: str | None  #: ``F.pad`` mode
+
+
+#: every border mode, by SciPy's name
+TABLE = {mode.name: mode for mode in (
+    Mode("reflect", "c b a | a b c d | d c b", "BORDER_REFLECT", "symmetric", "reflect", 0, None),
+    Mode("mirror", "d c b | a b c d | c b a", "BORDER_REFLECT_101", "reflect", None, 1,
+         "reflect"),
+    Mode("nearest", "a a a | a b c d | d d d", "BORDER_REPLICATE", "edge", "nearest", 2,
+         "replicate"),
+    Mode("constant", "k k k | a b c d | k k k", "BORDER_CONSTANT", "constant", "constant", 4,
+         "constant"),
+    Mode("wrap", "b c d | a b c d | a b c", None, "wrap", "periodic", 3, "circular"),
+)}
+
+MODES = tuple(TABLE)
 
 #: ``np.pad`` mode with the same extension as each SciPy mode.
-NUMPY_PAD = {
-    "reflect": "symmetric",
-    "mirror": "reflect",
-    "nearest": "edge",
-    "constant": "constant",
-    "wrap": "wrap",
-}
-
-#: Name of the OpenCV border constant for each mode (``None``: OpenCV's filters lack it).
-OPENCV_BORDER = {
-    "reflect": "BORDER_REFLECT",
-    "mirror": "BORDER_REFLECT_101",
-    "nearest": "BORDER_REPLICATE",
-    "constant": "BORDER_CONSTANT",
-    "wrap": None,
-}
+NUMPY_PAD = {name: mode.numpy for name, mode in TABLE.items()}
 
 
 def extension_indices(n: int, before: int, after: int, mode: str) -> np.ndarray:

@@ -28,10 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["available", "separable", "MODE_CODES", "INTEGER_TYPES"]
+from ._modes import TABLE
 
-#: border mode -> the C code's number for it
-MODE_CODES = {"reflect": 0, "mirror": 1, "nearest": 2, "wrap": 3, "constant": 4}
+__all__ = ["available", "all_finite", "separable", "separable_checked", "MODE_CODES",
+           "INTEGER_TYPES"]
+
+#: border mode -> the C code's number for it (the ``native`` column of ``_modes.TABLE``)
+MODE_CODES = {name: mode.native for name, mode in TABLE.items()}
 
 _LOCK = threading.Lock()
 _STATE: dict[str, object] = {}
@@ -64,6 +67,9 @@ def _load() -> ctypes.CDLL | None:
                 fn.argtypes = [ptr, code, size, size, size, size, ptr, code, size, ptr, size, ptr,
                                size, size, size, size, code, size, size]
                 fn.restype = ctypes.c_int
+            for fn in (lib.sep_filter_f32_finite, lib.sep_filter_f64_finite):
+                fn.argtypes = [ptr, size]
+                fn.restype = ctypes.c_int
             lib.sep_fast.argtypes = []
             lib.sep_fast.restype = ctypes.c_int
             if not lib.sep_fast():
@@ -75,6 +81,21 @@ def _load() -> ctypes.CDLL | None:
 def available() -> bool:
     """True when the native kernel is built, loadable and fast on this processor."""
     return _load() is not None
+
+
+def all_finite(array: np.ndarray) -> bool | None:
+    """Whether a contiguous float32 or float64 array is free of NaN and infinities, in one
+    vectorised pass; ``None`` where the native kernel is not available or ``array`` is
+    another kind."""
+    lib = _load()
+    if lib is None or array.dtype not in _FLOATS or not (array.flags.c_contiguous
+                                                         or array.flags.f_contiguous):
+        return None
+    fn = lib.sep_filter_f32_finite if array.dtype == np.float32 else lib.sep_filter_f64_finite
+    return bool(fn(array.ctypes.data, array.size))
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -131,6 +152,15 @@ INTEGER_TYPES = tuple(_INTEGER_CODES)
 def separable(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
               out: np.ndarray | None = None, threads: int | None = None, *,
               work: np.dtype | None = None, out_dtype: np.dtype | None = None) -> np.ndarray:
+    """The filtered image (see :func:`separable_checked`)."""
+    return separable_checked(src, terms, anchor, mode, out, threads, work=work,
+                             out_dtype=out_dtype)[0]
+
+
+def separable_checked(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
+                      out: np.ndarray | None = None, threads: int | None = None, *,
+                      work: np.dtype | None = None, out_dtype: np.dtype | None = None
+                      ) -> tuple[np.ndarray, bool]:
     """Correlate ``src`` ((H, W) or (H, W, C)) with ``sum(outer(col, row) for col, row in
     terms)``, computing in ``work`` (float32 or float64; default: float64 for a float64
     ``src``, else float32).
@@ -142,7 +172,11 @@ def separable(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
     column) of the kernel's centre. Rows may have any stride (negative too); an image whose
     pixels or channels are not contiguous is copied first. Writes ``out`` (the image's shape,
     dtype ``out_dtype``, rows of any stride, pixels contiguous) or a new C-contiguous array,
-    and returns it.
+    and returns it with a flag: ``True`` when a float output holds NaN or an infinity (checked
+    in registers as each output is written). Every tap is multiplied, zero weights too (but
+    the zero centre of an antisymmetric horizontal factor), so a non-finite pixel that
+    reaches some output through a non-zero weight, as in ``scipy.ndimage``, raises the flag;
+    one that reaches none leaves every output as SciPy's.
     """
     lib = _load()
     if lib is None:
@@ -196,6 +230,6 @@ def separable(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
         # A helper that has not started by now has nothing left to do: every band is taken.
         if not future.cancel():
             future.result()
-    if any(codes):
+    if any(code < 0 for code in codes):
         raise MemoryError("the native separable filter could not allocate its row buffers")
-    return out
+    return out, any(codes)

@@ -18,8 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _native
-from ._modes import extension_indices
+from . import _native, _nonfinite
+from ._implementation import separable_choice
+from ._modes import TABLE, extension_indices
+from ._output import native_integer_io
+from ._plan import implementation_of
 
 __all__ = ["filter_numpy", "pad"]
 
@@ -45,8 +48,7 @@ def pad(image: np.ndarray, widths: list[tuple[int, int]], mode: str, cval: float
 
 
 def _border(cv2: Any, mode: str) -> int:
-    return {"reflect": cv2.BORDER_REFLECT, "mirror": cv2.BORDER_REFLECT_101,
-            "nearest": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}[mode]
+    return getattr(cv2, TABLE[mode].opencv)
 
 
 def _fits(shape: tuple[int, ...], kernel_shape: tuple[int, ...], anchor: tuple[int, ...]) -> bool:
@@ -62,7 +64,8 @@ def _fft(x: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str, 
 
     nd = kernel.ndim
     widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
-    xp = pad(x, widths, mode, cval).astype(work, copy=False)
+    # padded in the working type: an integer image's own type cannot hold every cval
+    xp = pad(x.astype(work, copy=False), widths, mode, cval)
     flipped = kernel[(slice(None, None, -1),) * nd].astype(work)
     flipped = flipped.reshape(flipped.shape + (1,) * (x.ndim - nd))
     with scipy.fft.set_workers(os.cpu_count() or 1):
@@ -72,9 +75,7 @@ def _fft(x: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str, 
 
 def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
             cval: float, method: str, terms: tuple, work: np.dtype,
-            out: np.ndarray | None = None, out_dtype: np.dtype | None = None) -> np.ndarray:
-    if method != "direct" and _native.available():
-        return _native_terms(image, kernel, anchor, mode, cval, terms, work, out, out_dtype)
+            out: np.ndarray | None = None) -> np.ndarray:
     import cv2
 
     ddepth = cv2.CV_32F if work == np.float32 else cv2.CV_64F
@@ -86,7 +87,7 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
         src = src.astype(work) - work.type(cval)
         offset = cval * float(kernel.sum())
     crop = None
-    if mode == "wrap" or not _fits(image.shape[:2], kernel.shape, anchor):
+    if TABLE[mode].opencv is None or not _fits(image.shape[:2], kernel.shape, anchor):
         widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
         src = pad(src, widths, mode, 0.0)
         crop = (slice(anchor[0], anchor[0] + image.shape[0]),
@@ -126,14 +127,14 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
 
 def _native_terms(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
                   cval: float, terms: tuple, work: np.dtype, out: np.ndarray | None = None,
-                  out_dtype: np.dtype | None = None) -> np.ndarray:
+                  out_dtype: np.dtype | None = None) -> tuple[np.ndarray, bool]:
     """Separable terms with the native kernel: any border mode and kernel reach, no padding.
 
     Integer images (uint8, uint16, int16) are read as they are and, with an integer
     ``out_dtype``, the result is rounded and saturated as it is written: no float copy of
-    the image or of the result.
+    the image or of the result. Also returns whether a float result holds NaN or infinity.
     """
-    direct = (work == np.float32 and cval == 0.0 and image.dtype in _native.INTEGER_TYPES)
+    direct = native_integer_io("native", 2, work, cval, image.dtype)
     if out_dtype is None or out_dtype == work or not direct:
         out_dtype = work
     src = image if direct or image.dtype == work else image.astype(work)
@@ -144,11 +145,11 @@ def _native_terms(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int]
     if out is not None and not (out.flags.c_contiguous and out.dtype == out_dtype
                                 and out.shape == image.shape):
         out = None  # written by the caller from a new result
-    result = _native.separable(src, terms, anchor, mode, out=out, work=work,
-                               out_dtype=out_dtype)
+    result, nonfinite = _native.separable_checked(src, terms, anchor, mode, out=out, work=work,
+                                                  out_dtype=out_dtype)
     if offset:
         result += work.type(offset)
-    return result
+    return result, nonfinite
 
 
 def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
@@ -161,8 +162,16 @@ def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode:
     x = image.astype(work)  # a copy: the input is never modified
     if method == "direct":
         weights = kernel.reshape(kernel.shape + (1,) * extra)
-        return ndimage.correlate(x, weights, mode=mode, cval=cval,
-                                 origin=origins + [0] * extra, output=work)
+        if _fits(image.shape[:nd], kernel.shape, anchor):
+            return ndimage.correlate(x, weights, mode=mode, cval=cval,
+                                     origin=origins + [0] * extra, output=work)
+        # ndimage.correlate extends an axis shorter than the kernel's reach with a 'reflect'
+        # of its own (not np.pad's 'symmetric'): extend it here, by the definition
+        widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
+        padded = ndimage.correlate(pad(x, widths, mode, cval), weights, mode="constant",
+                                   origin=origins + [0] * extra, output=work)
+        return np.ascontiguousarray(
+            padded[tuple(slice(a, a + n) for a, n in zip(anchor, image.shape))])
     offset = 0.0
     if mode == "constant" and cval != 0.0:
         # 1-D passes would extend each intermediate result with cval: filter image - cval.
@@ -183,26 +192,67 @@ def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode:
     return out  # type: ignore[return-value]
 
 
+def _dispatch(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
+              cval: float, method: str, terms: tuple, work: np.dtype, out: np.ndarray | None,
+              out_dtype: np.dtype | None, native: bool) -> tuple[np.ndarray, bool]:
+    """The filtered image, and ``True`` when the native kernel saw a non-finite output."""
+    if method == "fft":
+        return _fft(image, kernel, anchor, mode, cval, work), False
+    if kernel.ndim == 2:
+        if method != "direct" and native:
+            return _native_terms(image, kernel, anchor, mode, cval, terms, work, out, out_dtype)
+        return _opencv(image, kernel, anchor, mode, cval, method, terms, work, out), False
+    return _scipy(image, kernel, anchor, mode, cval, method, terms, work), False
+
+
 def filter_numpy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
                  cval: float, method: str, terms: tuple, work: np.dtype,
-                 out: np.ndarray | None = None,
-                 out_dtype: np.dtype | None = None) -> np.ndarray:
+                 out: np.ndarray | None = None, out_dtype: np.dtype | None = None,
+                 implementation: str | None = None) -> np.ndarray:
     """Filter ``image`` (spatial axes first, optional trailing channel axis).
+
+    ``implementation`` is the plan's (``None``: the current choice, see
+    :mod:`._implementation`).
 
     Returns a new array of dtype ``work``, or ``out`` (C-contiguous, the image's shape)
     filled with the result, written in place where the implementation can. With an integer
     ``out_dtype`` the native kernel may return that dtype directly (rounded half to even and
     saturated); callers check the result's dtype.
+
+    A float image with NaN or infinities gets ``scipy.ndimage.correlate``'s values and NaN
+    positions on every method (see :mod:`._nonfinite`): the native kernel reports them as it
+    writes its output; other paths test the image first (:func:`._nonfinite.all_finite`).
     """
     work = np.dtype(work)
-    if method == "fft":
-        result = _fft(image, kernel, anchor, mode, cval, work)
-    elif kernel.ndim == 2:
-        result = _opencv(image, kernel, anchor, mode, cval, method, terms, work, out,
-                         out_dtype)
+    if implementation is None:
+        implementation = implementation_of(method, kernel.ndim, separable_choice())
+    native = implementation == "native"
+    if image.dtype.kind == "f" and not native and not _nonfinite.all_finite(image):
+        result = _with_nonfinite(image, kernel, anchor, mode, cval, method, terms, work, out,
+                                 out_dtype, native)
     else:
-        result = _scipy(image, kernel, anchor, mode, cval, method, terms, work)
+        result, seen = _dispatch(image, kernel, anchor, mode, cval, method, terms, work, out,
+                                 out_dtype, native)
+        if seen and not _nonfinite.all_finite(image):  # else finite values that overflowed
+            result = _with_nonfinite(image, kernel, anchor, mode, cval, method, terms, work,
+                                     result if result is out else None, out_dtype, native)
     if out is not None and result is not out:
         out[...] = result
         return out
     return result
+
+
+def _with_nonfinite(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
+                    cval: float, method: str, terms: tuple, work: np.dtype,
+                    out: np.ndarray | None, out_dtype: np.dtype | None,
+                    native: bool) -> np.ndarray:
+    """:func:`filter_numpy` of an image with NaN or infinities, as ``scipy.ndimage``."""
+    result, _ = _dispatch(_nonfinite.zeroed(image), kernel, anchor, mode, cval, method, terms,
+                          work, out, out_dtype, native)
+    float32 = np.dtype(np.float32)
+
+    def correlate(masks: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+        return _dispatch(masks, footprint, anchor, mode, 0.0, "direct", (), float32, None,
+                         None, False)[0]
+
+    return _nonfinite.set_nonfinite(result, image, kernel, correlate)

@@ -2,10 +2,11 @@
 
 The kernel is factored once (:func:`sepconv.factor.lowrank`), the multiplications of each
 method come from :func:`sepconv.cost.filtering`, and the time of each method from a small cost
-model whose constants were measured with ``python benchmarks/filter.py --calibrate`` on a
-2-core AMD EPYC (Zen 4) with OpenCV 5.0 and PyTorch 2.13 (CPU). Times are per pixel and
-channel, in nanoseconds, float32; float64 costs :data:`FLOAT64_FACTOR` times more. They only
-need to rank the methods correctly, not to predict wall time exactly.
+model, data measured with ``python benchmarks/filter.py --calibrate`` and loaded by
+:mod:`._cost_model` (``cost_model.json``: the machine it was measured on, and which constants
+are estimates). Times are per pixel and channel, in nanoseconds, float32; float64 costs the
+model's ``float64_factor`` times more. They only need to rank the methods correctly, not to
+predict wall time exactly.
 """
 
 from __future__ import annotations
@@ -16,36 +17,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Plan", "make_plan", "METHODS", "FLOAT64_FACTOR"]
+from . import _cost_model
+from ._implementation import DESCRIPTIONS, separable_choice, torch_cpu_choice
+
+__all__ = ["Plan", "make_plan", "METHODS"]
 
 METHODS = ("auto", "direct", "separable", "lowrank", "fft")
 
-#: Time of a float64 filter relative to float32 (measured: 1.4x to 2.1x, 1.7 is the median).
-FLOAT64_FACTOR = 1.7
-
-# --- NumPy engine (OpenCV for 2-D kernels), ns per output pixel and channel ----------------
-# Measured with ``python benchmarks/filter.py --calibrate`` (2048 x 2048 float32, 2 cores;
-# least-squares fits of the medians).
-# cv2.filter2D, direct: below the DFT threshold, a + b * kernel area.
-_CV_DIRECT = (0.373, 0.0173)
-# cv2.filter2D switches to a DFT when the kernel area reaches 130 (float32 in and out) or 50
-# (other depths); its time then grows slowly with the kernel size: a + b * (kh + kw).
-_CV_DFT = (4.92, 0.108)
-# one cv2.sepFilter2D call (used where the native kernel is not built): a + b * taps,
-# taps = kh + kw, about halved for (anti)symmetric factors (OpenCV folds them: (k + 1) // 2
-# taps per axis).
-_CV_SEPARABLE = (0.375, 0.0406)
-# adding one term's result into the accumulator (cv2.add in place)
-_CV_ADD = 0.229
-# the native kernel (sepconv/_csrc/sepfilter.c), all terms in one pass: a + b * taps summed
-# over the terms, taps = kh + kw with the horizontal factor folded when (anti)symmetric.
-_NATIVE = (0.175, 0.0237)
-# scipy.fft-based filtering of the padded image: a + b * log2(padded pixels); measured 12 to
-# 24 ns per pixel for 1024^2 to 2048^2 images, too noisy for a slope.
-_FFT = (16.0, 0.0)
-# SciPy (N-D kernels): ndimage.correlate a + b * kernel size; correlate1d a + b * taps
-_ND_DIRECT = (1.0, 1.1)
-_ND_PASS = (1.5, 0.9)
+# cv2.filter2D switches to a DFT when the kernel area reaches this (float32 in and out) or
+# _DFT_AREA_OTHER (other depths): OpenCV's rule, not a timing.
+_DFT_AREA_FLOAT32 = 130
+_DFT_AREA_OTHER = 50
 # torch tensors on CPU run the NumPy engine (native kernel or OpenCV) and share its model; on
 # other devices the same ranking holds for F.conv2d against the banded matrix products to
 # within the model's accuracy.
@@ -82,6 +64,12 @@ class Plan:
         whose count :mod:`sepconv.cost` does not model), from :func:`sepconv.cost.filtering`.
     seconds : dict
         Estimated time of each method on this machine's cost model.
+    implementation : str
+        What runs ``method`` on NumPy arrays and CPU tensors: ``'native'`` (sepconv's C
+        kernel), ``'cv2.sepFilter2D'``, ``'cv2.filter2D'``, ``'scipy.fft'``,
+        ``'scipy.ndimage.correlate'``, ``'scipy.ndimage.correlate1d'``, or for CPU tensors run
+        by the device code ``'torch F.conv'`` and ``'torch banded matmul'``; chosen once here
+        (see :func:`sepconv.filtering.use_implementation`) and followed by every engine.
 
     Examples
     --------
@@ -105,30 +93,21 @@ class Plan:
     relative_error: float
     multiplications: dict[str, int | None]
     seconds: dict[str, float]
+    implementation: str
 
-    @property
-    def implementation(self) -> str:
-        """What runs the chosen method on this machine, in words."""
+    def _description(self) -> str:
+        """What runs the chosen method, in words."""
+        text = DESCRIPTIONS[self.implementation]
+        if self.implementation == "cv2.sepFilter2D" and self.rank > 1:
+            text += " per term, summed"
+        if self.engine != "torch":
+            return text
         nd = len(self.kernel_shape)
-        if self.engine == "torch":
-            device = (f"F.conv{nd}d with the full kernel" if self.method in ("direct", "fft")
-                      else "banded matrix products, one per 1-D pass")
-            return f"{self._numpy_implementation(nd)} on CPU tensors; {device} on other devices"
-        return self._numpy_implementation(nd)
-
-    def _numpy_implementation(self, nd: int) -> str:
-        if self.method == "fft":
-            return "scipy.fft"
-        if nd != 2:
-            return ("scipy.ndimage.correlate" if self.method == "direct"
-                    else "scipy.ndimage.correlate1d, one pass per axis")
-        if self.method == "direct":
-            return "cv2.filter2D"
-        from . import _native
-
-        if _native.available():
-            return "sepconv's native separable kernel (all terms in one pass)"
-        return "cv2.sepFilter2D" + (" per term, summed" if self.rank > 1 else "")
+        device = (f"F.conv{nd}d with the full kernel" if self.method in ("direct", "fft")
+                  else "banded matrix products, one per 1-D pass")
+        if self.implementation.startswith("torch"):
+            return f"{device}, on every device"
+        return f"{text} on CPU tensors; {device} on other devices"
 
     def explain(self) -> str:
         """Several lines of text: the choice, the reason and the estimate of each method."""
@@ -138,7 +117,7 @@ class Plan:
             f"{self.dtype}, {self.engine} engine",
             f"rank {self.rank} (error {self.error:.3g}, relative {self.relative_error:.3g})",
             f"method: {self.method}" + (" (auto)" if self.requested == "auto" else ""),
-            f"runs on: {self.implementation}",
+            f"runs on: {self._description()}",
             f"why: {self.reason}",
             "estimates:",
         ]
@@ -162,6 +141,7 @@ class Plan:
             "terms": [[f.tolist() for f in term] for term in self.terms],
             "error": self.error, "relative_error": self.relative_error,
             "multiplications": dict(self.multiplications), "seconds": dict(self.seconds),
+            "implementation": self.implementation,
         }
 
 
@@ -220,36 +200,51 @@ def factorize(kernel: np.ndarray, tol: float | None) -> tuple[tuple[tuple[np.nda
     return terms, float(result.error), float(result.relative_error)
 
 
+def implementation_of(method: str, nd: int, separable: str, torch_cpu: str = "numpy") -> str:
+    """What runs ``method`` for an ``nd``-D kernel (``separable``: 'native' or 'opencv';
+    ``torch_cpu``: 'numpy', or 'matmul' for the device code on CPU tensors)."""
+    if torch_cpu == "matmul":
+        return "torch F.conv" if method in ("direct", "fft") else "torch banded matmul"
+    if method == "fft":
+        return "scipy.fft"
+    if nd != 2:
+        return "scipy.ndimage.correlate" if method == "direct" else "scipy.ndimage.correlate1d"
+    if method == "direct":
+        return "cv2.filter2D"
+    return "native" if separable == "native" else "cv2.sepFilter2D"
+
+
 def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: Any,
-               dtype: str, source_depth: str) -> dict[str, float]:
-    """Estimated seconds of each method (the cost model above)."""
-    scale = pixels * 1e-9 * (FLOAT64_FACTOR if dtype == "float64" else 1.0)
+               dtype: str, source_depth: str, separable: str) -> dict[str, float]:
+    """Estimated seconds of each method (the cost model, :mod:`._cost_model`)."""
+    model = _cost_model.load()
+    scale = pixels * 1e-9 * (model.float64_factor if dtype == "float64" else 1.0)
     area = math.prod(kernel_shape)
     taps = [_taps(term) for term in terms]
     out: dict[str, float] = {}
     if len(kernel_shape) == 2:
-        threshold = 130 if source_depth == "float32" and dtype == "float32" else 50
-        if area < threshold:
-            out["direct"] = scale * (_CV_DIRECT[0] + _CV_DIRECT[1] * area)
+        float32 = source_depth == "float32" and dtype == "float32"
+        if area < (_DFT_AREA_FLOAT32 if float32 else _DFT_AREA_OTHER):
+            out["direct"] = scale * (model.cv_direct[0] + model.cv_direct[1] * area)
         else:
-            out["direct"] = scale * (_CV_DFT[0] + _CV_DFT[1] * sum(kernel_shape))
-        from . import _native
-
-        if terms and _native.available():
-            native = scale * (_NATIVE[0] + _NATIVE[1] * sum(_native_taps(t) for t in terms))
+            out["direct"] = scale * (model.cv_dft[0] + model.cv_dft[1] * sum(kernel_shape))
+        if terms and separable == "native":
+            native = scale * (model.native[0]
+                              + model.native[1] * sum(_native_taps(t) for t in terms))
             out["separable" if len(terms) == 1 else "lowrank"] = native
             sep = []
         else:
-            sep = [scale * (_CV_SEPARABLE[0] + _CV_SEPARABLE[1] * t) for t in taps]
+            sep = [scale * (model.cv_separable[0] + model.cv_separable[1] * t) for t in taps]
     else:
-        out["direct"] = scale * (_ND_DIRECT[0] + _ND_DIRECT[1] * area)
-        sep = [scale * (_ND_PASS[0] * len(kernel_shape) + _ND_PASS[1] * t) for t in taps]
+        out["direct"] = scale * (model.nd_direct[0] + model.nd_direct[1] * area)
+        sep = [scale * (model.nd_pass[0] * len(kernel_shape) + model.nd_pass[1] * t)
+               for t in taps]
     if len(sep) == 1:
         out["separable"] = sep[0]
     elif sep:
-        out["lowrank"] = sum(sep) + scale * _CV_ADD * (len(sep) - 1)
+        out["lowrank"] = sum(sep) + scale * model.cv_add * (len(sep) - 1)
     padded = pixels * math.prod(1 + (k - 1) / 64 for k in kernel_shape)
-    out["fft"] = scale * (_FFT[0] + _FFT[1] * math.log2(max(padded, 2)))
+    out["fft"] = scale * (model.fft[0] + model.fft[1] * math.log2(max(padded, 2)))
     return out
 
 
@@ -265,14 +260,16 @@ def make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tupl
     Plans are cached by kernel and geometry (filtering many images with one kernel factors it
     once); a plan's terms are read-only arrays.
     """
+    separable = separable_choice()
+    torch_cpu = torch_cpu_choice() if engine == "torch" else "numpy"
     key = (kernel.tobytes(), kernel.shape, tuple(image_shape), spatial, channels, dtype,
-           source_depth, method, tol, engine)
+           source_depth, method, tol, engine, separable, torch_cpu)
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
     result = _make_plan(kernel, tuple(image_shape), spatial=spatial, channels=channels,
                         dtype=dtype, source_depth=source_depth, method=method, tol=tol,
-                        engine=engine)
+                        engine=engine, separable=separable, torch_cpu=torch_cpu)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = result
@@ -281,7 +278,7 @@ def make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tupl
 
 def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tuple[int, ...],
                channels: int, dtype: str, source_depth: str, method: str, tol: float | None,
-               engine: str) -> Plan:
+               engine: str, separable: str, torch_cpu: str) -> Plan:
     from sepconv import cost
 
     kernel_shape = tuple(kernel.shape)
@@ -293,7 +290,7 @@ def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tup
             raise
         terms, error, relative = (), 0.0, 0.0  # no factorization for this kernel: direct only
     rank = len(terms)
-    seconds = _estimates(engine, kernel_shape, pixels, terms, dtype, source_depth)
+    seconds = _estimates(engine, kernel_shape, pixels, terms, dtype, source_depth, separable)
     direct_cost = cost.filtering(kernel_shape, image_shape=spatial)
     mults: dict[str, int | None] = {"direct": direct_cost.multiplications * channels}
     if rank:
@@ -335,4 +332,6 @@ def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tup
     return Plan(method=chosen, requested=method, reason=reason, engine=engine,
                 kernel_shape=kernel_shape, image_shape=tuple(image_shape), dtype=dtype,
                 rank=rank, terms=used_terms, error=error, relative_error=relative,
-                multiplications=mults, seconds=seconds)
+                multiplications=mults, seconds=seconds,
+                implementation=implementation_of(chosen, len(kernel_shape), separable,
+                                                 torch_cpu))

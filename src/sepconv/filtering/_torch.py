@@ -12,8 +12,9 @@ the SciPy extension of ``mode`` (see :mod:`._modes`), so every pass is a 'valid'
 On CPU, tensors go through the NumPy engine instead (the native kernel, or OpenCV's
 vectorised 1-D passes where it is not built), inside a
 ``torch.autograd.Function`` whose backward pass is the adjoint filter (a correlation with the
-flipped kernel, folded back along the border extension), also run by OpenCV; see
-:data:`OPENCV_ON_CPU`.
+flipped kernel, folded back along the border extension), also run by the NumPy engine
+(``use_implementation(torch_cpu='matmul')`` runs the device code on CPU instead; the NumPy
+engine's 1-D passes measured 10x faster than the matrix products on a 2-core CPU).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from ._modes import extension_indices
 
-__all__ = ["filter_torch", "band_matrix", "OPENCV_ON_CPU"]
+__all__ = ["filter_torch", "band_matrix"]
 
 _BLOCK = 16  # outputs per block of a pass (16 measured fastest of 16/24/32/48 for k = 9)
 
@@ -231,7 +232,7 @@ def _planes(array: np.ndarray, fn: Any, shape: tuple[int, ...], dtype: np.dtype)
 
 
 def _adjoint(grad: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-             method: str, terms: tuple, work: np.dtype) -> np.ndarray:
+             method: str, terms: tuple, work: np.dtype, implementation: str) -> np.ndarray:
     """Gradient with respect to the image of ``filter_numpy`` (one plane), given ``grad``.
 
     The filter is a 'valid' correlation of the extended image; its adjoint is a 'full'
@@ -246,7 +247,7 @@ def _adjoint(grad: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode
     flipped_terms = tuple(tuple(f[::-1].copy() for f in term) for term in terms)
     padded = np.pad(grad, [(k - 1, k - 1) for k in kernel.shape])
     full = filter_numpy(padded, flipped, (0,) * nd, "constant", 0.0, method, flipped_terms,
-                        work)
+                        work, implementation=implementation)
     out = full[tuple(slice(0, n + k - 1) for n, k in zip(grad.shape, kernel.shape))]
     for axis in range(nd):
         n, k, a = grad.shape[axis], kernel.shape[axis], anchor[axis]
@@ -270,38 +271,36 @@ def _opencv_function() -> Any:
     class OpenCVFilter(torch.autograd.Function):
         @staticmethod
         def forward(ctx: Any, x: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-                    cval: float, method: str, terms: tuple) -> Any:
+                    cval: float, method: str, terms: tuple, implementation: str) -> Any:
             from ._numpy import filter_numpy
 
             array = x.detach().contiguous().numpy()
             work = array.dtype
-            ctx.settings = (kernel, anchor, mode, method, terms, work)
+            ctx.settings = (kernel, anchor, mode, method, terms, work, implementation)
             out = _planes(array, lambda plane, dst: filter_numpy(
-                plane, kernel, anchor, mode, cval, method, terms, work, dst),
-                array.shape[2:], work)
+                plane, kernel, anchor, mode, cval, method, terms, work, dst,
+                implementation=implementation), array.shape[2:], work)
             return torch.from_numpy(out)
 
         @staticmethod
         def backward(ctx: Any, grad: Any) -> Any:
-            kernel, anchor, mode, method, terms, work = ctx.settings
+            kernel, anchor, mode, method, terms, work, implementation = ctx.settings
             array = grad.detach().contiguous().numpy().astype(work, copy=False)
-            out = _planes(array, lambda plane, dst: _adjoint(plane, kernel, anchor, mode,
-                                                             method, terms, work),
-                          array.shape[2:], work)
-            return torch.from_numpy(out), None, None, None, None, None, None
+            out = _planes(array, lambda plane, dst: _adjoint(
+                plane, kernel, anchor, mode, method, terms, work, implementation),
+                array.shape[2:], work)
+            return torch.from_numpy(out), None, None, None, None, None, None, None
 
     return OpenCVFilter
 
 
-#: Run CPU tensors through OpenCV (forward and adjoint, wrapped for autograd) rather than
-#: through the banded matrix products, which serve the other devices. OpenCV's 1-D passes
-#: measured 10x faster than the matrix products on a 2-core CPU.
-OPENCV_ON_CPU = True
-
-
 def filter_torch(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-                 cval: float, method: str, terms: tuple, out_dtype: str) -> Any:
-    """Filter a ``(N, C, *spatial)`` tensor; returns a new tensor of dtype ``out_dtype``."""
+                 cval: float, method: str, terms: tuple, out_dtype: str,
+                 implementation: str) -> Any:
+    """Filter a ``(N, C, *spatial)`` tensor; returns a new tensor of dtype ``out_dtype``.
+
+    CPU tensors run the NumPy engine with the plan's ``implementation`` unless it names the
+    device code (``'torch ...'``, see :func:`sepconv.filtering.use_implementation`)."""
     import torch
     import torch.nn.functional as F
 
@@ -313,8 +312,22 @@ def filter_torch(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: 
     widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
     batch, channels = x.shape[:2]
 
-    if OPENCV_ON_CPU and x.device.type == "cpu":
-        out = _opencv_function().apply(x, kernel, anchor, mode, cval, method, terms)
+    if x.device.type == "cpu" and not implementation.startswith("torch"):
+        out = _opencv_function().apply(x, kernel, anchor, mode, cval, method, terms,
+                                       implementation)
+    elif image.dtype.is_floating_point and not bool(torch.isfinite(x).all()):
+        # NaN or infinities: SciPy's values and NaN positions (see ._nonfinite)
+        from ._nonfinite import set_nonfinite_torch
+
+        x0 = torch.where(torch.isfinite(x), x, x.new_zeros(()))
+        out = filter_torch(x0, kernel, anchor, mode, cval, method, terms, str(work)[6:],
+                           implementation)
+
+        def correlate(masks: Any, footprint: np.ndarray) -> Any:
+            return filter_torch(masks, footprint, anchor, mode, 0.0, "direct", (),
+                                str(work)[6:], "torch F.conv")
+
+        out = set_nonfinite_torch(out, x, kernel, correlate)
     elif method in ("direct", "fft"):
         xp = _pad(x, widths, mode, cval, [0] * nd)
         weight = torch.as_tensor(np.array(kernel), dtype=work, device=x.device)
@@ -345,7 +358,9 @@ def filter_torch(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: 
             out = y if out is None else out + y
         out = out.reshape(batch, channels, *spatial)
     dtype = getattr(torch, out_dtype)
-    if not dtype.is_floating_point:
+    if not dtype.is_floating_point:  # half to even, saturated; NaN (float images) becomes 0
         info = torch.iinfo(dtype)
+        if image.dtype.is_floating_point:
+            out = out.nan_to_num(0.0)
         out = out.round().clamp(info.min, info.max)
     return out.to(dtype)
