@@ -1,0 +1,147 @@
+"""The tour's report.html in a real browser: headless Chromium driven by selenium.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them) and selenium;
+skipped where they are missing. The page must load with no console error, every figure must
+decode, and the calculator must give the multiplications ``sepconv.cost.compare`` gives.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from sepconv import cost
+from sepconv.tour import run
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = "/usr/bin/chromedriver"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None or not os.path.exists(DRIVER),
+                       reason="needs Debian's chromium and chromium-driver"),
+]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tour-browser") / "tour"
+    run(out)
+    return out / "report.html"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="sepconv-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+                 "--window-size=1280,900"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _open(browser, report: Path, width: int, height: int) -> None:
+    browser.set_window_size(width, height)
+    browser.get(report.as_uri())
+    browser.execute_script("return document.readyState")
+
+
+def test_page_loads_without_errors_and_every_figure_decodes(browser, report, tmp_path):
+    _open(browser, report, 1280, 900)
+    logs = browser.get_log("browser")
+    errors = [entry for entry in logs if entry["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
+    assert len(images) >= 10
+    assert all(complete and width > 0 for complete, width, _ in images), images
+    assert browser.execute_script("return document.querySelectorAll('figure img').length") >= 10
+    # Nothing is fetched: every resource is embedded in the page.
+    urls = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert [u for u in urls if not u.startswith("data:")] == []
+    shot = tmp_path / "report-laptop.png"
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 1000
+    keep = os.environ.get("SEPCONV_SCREENSHOTS")
+    if keep:
+        shutil.copy(shot, Path(keep) / shot.name)
+
+
+def test_phone_width_has_no_page_wide_horizontal_scroll(browser, report, tmp_path):
+    _open(browser, report, 390, 844)
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    scroll = browser.execute_script("return document.documentElement.scrollWidth")
+    assert scroll <= width + 1, (scroll, width)
+    browser.execute_script("document.getElementById('calculator').scrollIntoView()")
+    shot = tmp_path / "report-phone.png"
+    assert browser.save_screenshot(str(shot))
+    keep = os.environ.get("SEPCONV_SCREENSHOTS")
+    if keep:
+        shutil.copy(shot, Path(keep) / shot.name)
+    browser.set_window_size(1280, 900)
+
+
+def _expected(h, w, c_in, k, c_out, stride, padding):
+    try:
+        c = cost.compare((h, w, c_in), k, c_out, stride=stride, padding=padding)
+    except ValueError:
+        return None
+    depthwise, pointwise = (p.multiplications for p in c.depthwise_separable.parts)
+    return {"normal": c.normal.multiplications, "depthwise": depthwise,
+            "pointwise": pointwise}
+
+
+def test_calculator_equals_sepconv_cost_on_a_grid(browser, report):
+    _open(browser, report, 1280, 900)
+    grid = list(itertools.product((1, 5, 12, 224), (7, 112), (1, 3, 32), (1, 2, 3, 5, 7),
+                                  (1, 16, 256), (1, 2, 3), ("valid", "same", 0, 1, 3)))
+    results = browser.execute_script(
+        """
+        return arguments[0].map(a => {
+          try { return sepconvCost(...a); } catch (e) { return null; }
+        });
+        """, grid)
+    assert len(results) == len(grid)
+    mismatches = [(args, got, _expected(*args)) for args, got in zip(grid, results)
+                  if got != _expected(*args)]
+    assert mismatches == []
+    assert sum(r is None for r in results) > 0      # the grid holds kernels that do not fit
+    assert browser.execute_script("return sepconvCost(12, 12, 3, 5, 256, 1, 'valid')") == {
+        "normal": 1_228_800, "depthwise": 4_800, "pointwise": 49_152}
+
+
+def test_calculator_form_shows_the_counts(browser, report):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, report, 1280, 900)
+    assert browser.find_element(By.ID, "calc-normal").text == "1,228,800"
+    assert browser.find_element(By.ID, "calc-separable").text == "53,952"
+    browser.find_element(By.CSS_SELECTOR, "#calc select[name=padding] option[value=same]").click()
+    assert browser.find_element(By.ID, "calc-normal").text == "2,764,800"
+    assert browser.find_element(By.ID, "calc-separable").text == "121,392"
+    k = browser.find_element(By.CSS_SELECTOR, "#calc input[name=k]")
+    k.clear()
+    k.send_keys("99")
+    browser.find_element(By.CSS_SELECTOR, "#calc select[name=padding] option[value=valid]")\
+        .click()
+    assert "kernel_size" in browser.find_element(By.ID, "calc-message").text
+    assert browser.get_log("browser") == [] or all(
+        e["level"] not in ("SEVERE", "ERROR") for e in browser.get_log("browser"))
