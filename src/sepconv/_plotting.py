@@ -124,7 +124,8 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
     fig.suptitle(heading, fontsize=11)
 
     try:
-        atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=110))
+        atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=110,
+                                                         bbox_inches="tight", pad_inches=0.1))
     finally:
         plt.close(fig)
     return path

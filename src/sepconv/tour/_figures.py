@@ -290,16 +290,14 @@ def draw_depthwise(plt: Any, step: Any, worked: dict[str, Any],
         b = draw_block(ax, 0, yy, colors, label=f"{names[c]} channel 12×12×1",
                        dims=("12", "12", "1"), fontsize=10)
         k = _signed_block(ax, b.right + 4.2, yy + 3.5, kernel[:, :, c, :],
-                          f"kernel {c + 1}: 5×5×1", fontsize=10)
+                          f"kernel {c + 1}: 5×5×1\n{data['names'][c]}", fontsize=10)
         ax.text((b.right + k.x) / 2, yy + 6, "⊛", fontsize=22, ha="center", va="center")
         o = _signed_block(ax, k.right + 6, yy + 2, y[..., c:c + 1], "8×8×1", limit=limit,
                           fontsize=10)
         arrow(ax, (k.right + 0.6, yy + 6), (o.x - 1.4, yy + 6),
               f"{_fmt(n['per_channel_multiplications'][c])}\nmult.", fontsize=10)
-        ax.text(o.x + 4, yy - 3.2, data["names"][c], ha="center", va="top", fontsize=9.5,
-                color="0.3")
         right = max(right, o.right)
-        ax.annotate("", xy=(right + 5.5, 16 + 4), xytext=(o.right + 0.5, yy + 4),
+        ax.annotate("", xy=(right + 4.6, 16 + 4), xytext=(o.right + 0.5, yy + 4),
                     arrowprops={"arrowstyle": "-|>", "color": "0.55", "lw": 1.0,
                                 "connectionstyle": "arc3,rad=0.0"})
     s = _signed_block(ax, right + 6, 15, y, "stacked:\noutput 8×8×3", limit=limit)
@@ -480,12 +478,14 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
     fig, ax = plt.subplots(figsize=(8.5, 4.6), layout="constrained")
     ks = [row["rank"] for row in rows]
     floor = 1e-5
-    ax.semilogy(ks, [max(row["weight_error"], floor) for row in rows], "o-", color=BLUE,
-                label="weight error")
-    ax.semilogy(ks, [max(row["output_error"], floor) for row in rows], "s-", color=ORANGE,
-                label="output error on the photograph")
-    ax.set_ylim(floor * 0.6, 10)
+    approximate = [row for row in rows if row["weight_error"] >= floor]
     exact = [row for row in rows if row["weight_error"] < floor]
+    ax.semilogy([r["rank"] for r in approximate], [r["weight_error"] for r in approximate],
+                "o-", color=BLUE, label="weight error")
+    ax.semilogy([r["rank"] for r in approximate], [r["output_error"] for r in approximate],
+                "s-", color=ORANGE, label="output error on the photograph")
+    ax.plot([r["rank"] for r in exact], [floor] * len(exact), "v", color="0.3", ms=9)
+    ax.set_ylim(floor * 0.6, 10)
     for row in exact:
         ax.annotate("exact: error 0\n(rounding only)", (row["rank"], floor),
                     xytext=(row["rank"] - 0.3, floor * 30), ha="right", fontsize=9.5,

@@ -335,8 +335,8 @@ def depthwise(worked: dict[str, Any]) -> tuple[Step, dict[str, Any]]:
                "multiplications": counter.multiplications,
                "per_channel_multiplications": per_channel,
                "cost_depthwise": expected.multiplications}
-    names = ["vertical edges (Sobel-x 5×5)", "horizontal edges (Sobel-y 5×5)",
-             "spots (Laplacian of Gaussian σ=1)"]
+    names = ["vertical edges (Sobel-x)", "horizontal edges (Sobel-y)",
+             "spots (Laplacian of Gaussian)"]
     paragraphs = [
         "A depthwise separable layer splits that work in two. First the *depthwise* step: "
         f"three {K}×{K}×1 kernels, one per input channel. Each slides over its own channel "

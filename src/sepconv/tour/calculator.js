@@ -136,6 +136,7 @@
       return;
     }
     form.addEventListener("input", update);
+    form.addEventListener("change", update);
     form.addEventListener("submit", function (event) { event.preventDefault(); });
     Array.prototype.forEach.call(document.querySelectorAll("[data-preset]"), function (button) {
       button.addEventListener("click", function () {
