@@ -152,3 +152,29 @@ def test_calculator_form_shows_the_counts(browser, report):
     padding.select_by_value("valid")
     assert "kernel_size" in browser.find_element(By.ID, "calc-message").text
     assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+
+
+def test_kernel_gallery_switches_kernels(browser, report):
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    _open(browser, report, 1280, 900)
+    data = json.loads((report.parent / "report.json").read_text(encoding="utf-8"))
+    entries = data["steps"][0]["numbers"]["gallery"]
+    buttons = browser.find_elements(By.CSS_SELECTOR, "#gallery [data-kernel]")
+    assert len(buttons) == len(entries) >= 5
+    seen = set()
+    for button, entry in zip(buttons, entries):
+        browser.execute_script("arguments[0].scrollIntoView()", button)
+        button.click()
+        text = browser.find_element(By.ID, "gallery-text").text
+        assert text.startswith(entry["name"]) and f"rank {entry['rank']}" in text
+        assert f"{entry['direct_multiplications']:,}" in text
+        src = browser.find_element(By.ID, "gallery-response").get_attribute("src")
+        assert browser.execute_script(
+            "return document.getElementById('gallery-response').naturalWidth") > 0
+        seen.add(src)
+        assert button.get_attribute("aria-pressed") == "true"
+    assert len(seen) == len(entries)
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []

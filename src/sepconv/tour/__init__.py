@@ -163,7 +163,17 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def check_out(out: str | os.PathLike[str]) -> Path:
-    """Validate the output folder: its parent must exist and it must not be a file."""
+    """Validate the output folder: its parent must exist and it must not be a file.
+
+    Returns the folder as a ``Path``; raises ``ValueError`` naming ``out`` otherwise.
+
+    Examples
+    --------
+    >>> check_out("/nonexistent-folder/tour")
+    Traceback (most recent call last):
+    ...
+    sepconv._checks.SepconvValueError: `out`: the folder '/nonexistent-folder' does not exist
+    """
     folder = Path(os.fspath(out))
     parent = folder.absolute().parent
     if not parent.is_dir():
@@ -235,6 +245,16 @@ def run(out: str | os.PathLike[str] | None = None, *, image: str | os.PathLike[s
     ------
     ValueError
         ``out``'s parent does not exist or ``out`` is a file; ``image`` cannot be read.
+
+    Examples
+    --------
+    >>> steps = run(figures=False)          # numbers only, nothing written
+    >>> [s.key for s in steps]
+    ['spatial', 'rare', 'normal', 'depthwise', 'pointwise', 'mobilenet', 'convert']
+    >>> steps[0].numbers["per_pixel"]
+    {'direct': 9, 'column_pass': 3, 'row_pass': 3}
+    >>> steps[4].numbers["by_operation"], steps[4].numbers["normal"]
+    ({'depthwise_conv2d': 4800, 'pointwise_conv2d': 49152}, 1228800)
     """
     started = time.perf_counter()
     say = progress or (lambda message: None)
@@ -277,8 +297,13 @@ def _compute(photo: np.ndarray, draw: bool,
 
     say("1/7 a separable kernel: Sobel as two 1-D passes")
     spatial, spatial_data = _steps.spatial(photo)
+    entries, responses = _steps.gallery(spatial_data["gray"])
+    spatial.numbers["gallery"] = entries
     if plt:
         keep(spatial, _figures.draw_spatial(plt, spatial, spatial_data))
+        for i, arrays in enumerate(responses):
+            pngs[f"gallery/{i}-kernel"] = _figures.kernel_png(arrays["kernel"])
+            pngs[f"gallery/{i}-response"] = _figures.response_png(arrays["response"])
     say("2/7 ranks of random kernels; low-rank kernels")
     rare, rare_data = _steps.rare(spatial_data["gray"])
     if plt:
@@ -329,7 +354,8 @@ def _write(steps: list[Step], pngs: dict[str, bytes], folder: Path, description:
         "environment": _environment(),
     }
     for name, data in pngs.items():
-        (folder / name).write_bytes(data)
+        if not name.startswith("gallery/"):      # the gallery lives in report.html only
+            (folder / name).write_bytes(data)
     meta["seconds"] = time.perf_counter() - started
     (folder / "report.json").write_text(_report.render_json(steps, meta), encoding="utf-8")
     (folder / "README.md").write_text(_report.render_markdown(steps, meta), encoding="utf-8")

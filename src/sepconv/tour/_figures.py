@@ -13,8 +13,8 @@ import numpy as np
 
 from ._blocks import arrow, channel_colors, draw_block, photo_colors, signed_colors
 
-__all__ = ["setup", "draw_spatial", "draw_rare", "draw_normal", "draw_depthwise",
-           "draw_pointwise", "draw_network", "draw_conversion"]
+__all__ = ["setup", "kernel_png", "response_png", "draw_spatial", "draw_rare", "draw_normal",
+           "draw_depthwise", "draw_pointwise", "draw_network", "draw_conversion"]
 
 BLUE, ORANGE, GRAY, GREEN = "#3b75af", "#ef8636", "#8c8c8c", "#519e3e"
 
@@ -82,6 +82,32 @@ def _image(ax: Any, image: np.ndarray, title: str, *, signed: bool = False,
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
+
+
+def _imsave(array: np.ndarray, **kw: Any) -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    plt.imsave(buffer, array, format="png", **kw)
+    return buffer.getvalue()
+
+
+def kernel_png(kernel: np.ndarray, size: int = 150) -> bytes:
+    """A kernel as a small picture (nearest-neighbour, diverging colours centred at 0)."""
+    scale = max(1, size // max(kernel.shape))
+    limit = float(np.max(np.abs(kernel))) or 1.0
+    big = np.kron(kernel, np.ones((scale, scale)))
+    return _imsave(big, cmap="RdBu_r", vmin=-limit, vmax=limit)
+
+
+def response_png(response: np.ndarray) -> bytes:
+    """A filtered photograph: grey for a blur (all values >= 0), else diverging at 0."""
+    if np.min(response) >= 0:
+        return _imsave(response, cmap="gray", vmin=0, vmax=float(np.max(response)) or 1.0)
+    limit = float(np.percentile(np.abs(response), 99.5)) or 1.0
+    return _imsave(response, cmap="RdBu_r", vmin=-limit, vmax=limit)
 
 
 # --- 1. spatially separable ------------------------------------------------------------------
@@ -282,25 +308,26 @@ def draw_depthwise(plt: Any, step: Any, worked: dict[str, Any],
     fig, ax = _canvas(plt, 10, 7.4)
     names = ["red", "green", "blue"]
     limit = float(np.max(np.abs(y)))
-    rows_y = [30, 15, 0]
+    rows_y = [32, 16, 0]
     right = 0.0
     for c in range(3):
         yy = rows_y[c]
         colors = channel_colors(patch)[:, :, c:c + 1]
         b = draw_block(ax, 0, yy, colors, label=f"{names[c]} channel 12×12×1",
                        dims=("12", "12", "1"), fontsize=10)
-        k = _signed_block(ax, b.right + 4.2, yy + 3.5, kernel[:, :, c, :],
-                          f"kernel {c + 1}: 5×5×1\n{data['names'][c]}", fontsize=10)
+        k = _signed_block(ax, b.right + 5.6, yy + 3.5, kernel[:, :, c, :],
+                          f"kernel {c + 1}: 5×5×1\n{data['names'][c].split('(')[1][:-1]}",
+                          fontsize=10)
         ax.text((b.right + k.x) / 2, yy + 6, "⊛", fontsize=22, ha="center", va="center")
         o = _signed_block(ax, k.right + 6, yy + 2, y[..., c:c + 1], "8×8×1", limit=limit,
                           fontsize=10)
         arrow(ax, (k.right + 0.6, yy + 6), (o.x - 1.4, yy + 6),
               f"{_fmt(n['per_channel_multiplications'][c])}\nmult.", fontsize=10)
         right = max(right, o.right)
-        ax.annotate("", xy=(right + 4.6, 16 + 4), xytext=(o.right + 0.5, yy + 4),
+        ax.annotate("", xy=(right + 4.6, 17 + 4), xytext=(o.right + 0.5, yy + 4),
                     arrowprops={"arrowstyle": "-|>", "color": "0.55", "lw": 1.0,
                                 "connectionstyle": "arc3,rad=0.0"})
-    s = _signed_block(ax, right + 6, 15, y, "stacked:\noutput 8×8×3", limit=limit)
+    s = _signed_block(ax, right + 6, 16, y, "stacked:\noutput 8×8×3", limit=limit)
     ax.text(s.x + 4, s.y - 4.5, f"{_fmt(n['multiplications'])}\nmultiplications",
             ha="center", va="top", fontsize=11)
     _finish(ax)

@@ -85,6 +85,14 @@ table.calc-table { border-collapse: collapse; width: 100%; max-width: 48rem; }
 #bar-pointwise { background: var(--orange); }
 #bar-separable { background: linear-gradient(90deg, var(--blue), var(--orange)); }
 .calc-error table { opacity: 0.35; }
+.gallery { background: #f7f7f9; border: 1px solid var(--line); border-radius: 6px;
+           padding: 0.4rem 1rem 0.8rem; margin: 1.2rem 0; }
+.gallery h3 { margin: 0.5rem 0 0.2rem; font-size: 1.1rem; }
+.gallery-view { display: flex; gap: 1rem; align-items: flex-start; flex-wrap: wrap; }
+#gallery-kernel { width: 9rem; height: 9rem; image-rendering: pixelated;
+                  border: 1px solid var(--line); }
+#gallery-response { width: 100%; max-width: 24rem; height: auto; border: 1px solid var(--line); }
+.presets button[aria-pressed="true"] { background: var(--accent); color: #fff; }
 #calc-message { color: #b3261e; min-height: 1.4em; }
 @media (max-width: 40rem) {
   body { font-size: 16px; }
@@ -153,6 +161,39 @@ def _calculator(worked: dict[str, Any]) -> str:
     )
 
 
+def _gallery_text(entry: dict[str, Any]) -> str:
+    direct, terms = entry["per_pixel"]
+    rank = entry["rank"]
+    verdict = (f"{direct / terms:.1f}× fewer" if terms < direct
+               else f"{terms / direct:.1f}× more: here the full kernel is cheaper")
+    return (f"{entry['name']}: rank {rank}. Directly {direct} multiplications per "
+            f"pixel ({entry['direct_multiplications']:,} on the photograph); as {rank} "
+            f"separable term{'s' * (rank > 1)} {terms} per pixel "
+            f"({entry['separable_multiplications']:,}), {verdict}. `sepconv.correlate` runs it "
+            f"as '{entry['method']}'.")
+
+
+def _gallery(entries: list[dict[str, Any]], pngs: dict[str, bytes]) -> str:
+    items = [{"kernel": _data_uri(pngs[f"gallery/{i}-kernel"]),
+              "response": _data_uri(pngs[f"gallery/{i}-response"]),
+              "text": _inline(_gallery_text(entry))} for i, entry in enumerate(entries)]
+    buttons = "".join(
+        f'<button type="button" data-kernel="{i}" aria-pressed="{str(i == 0).lower()}">'
+        f'{html.escape(entry["name"])}</button>' for i, entry in enumerate(entries))
+    data = json.dumps(items).replace("</", "<\\/")
+    return (
+        '<div class="gallery" id="gallery"><h3>Pick a kernel</h3>'
+        "<p>Other kernels on the same photograph: the kernel, its response, its rank and what "
+        "separating it saves.</p>"
+        f'<div class="presets">{buttons}</div>'
+        '<div class="gallery-view"><img id="gallery-kernel" alt="the chosen kernel" '
+        f'src="{items[0]["kernel"]}"><img id="gallery-response" alt="the photograph filtered '
+        f'with the chosen kernel" src="{items[0]["response"]}"></div>'
+        f'<p id="gallery-text">{items[0]["text"]}</p>'
+        f'<script type="application/json" id="gallery-data">{data}</script></div>'
+    )
+
+
 def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) -> str:
     """The self-contained page: intro, table of contents, steps, calculator, summary."""
     script = resources.files(__package__).joinpath("calculator.js").read_text(encoding="utf-8")
@@ -188,6 +229,8 @@ def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) 
                 f'{_data_uri(pngs[figure.name])}" alt="{html.escape(figure.alt)}" '
                 f'loading="eager"></div><figcaption>Figure {number}. '
                 f"{_inline(figure.caption)}</figcaption></figure>")
+        if step.key == "spatial" and "gallery/0-kernel" in pngs:
+            parts.append(_gallery(step.numbers["gallery"], pngs))
         parts.append("</section>")
     parts.append(_calculator(meta["calculator_default"]))
     parts.append('<section id="summary"><h2>Summary</h2>')

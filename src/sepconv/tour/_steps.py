@@ -559,3 +559,44 @@ def conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
                f"{chosen['weight_error']:.3f}, {chosen['speedup']:.1f}× fewer multiplications")
     return Step("convert", "Converting a trained layer", paragraphs, summary, numbers), {
         "before": before, "after": after, "rows": rows, "shown": shown}
+
+
+# --- the interactive kernel gallery of the report ------------------------------------------
+
+def gallery(image: np.ndarray) -> tuple[list[dict[str, Any]], list[dict[str, np.ndarray]]]:
+    """Named kernels on the photograph, for the report's kernel chooser.
+
+    Each entry: the kernel's name, shape and rank, and the multiplications per pixel and for
+    the whole photograph directly and as separable terms (:func:`sepconv.cost.filtering`,
+    the formula the tests check against the counting engine). The responses come from
+    :func:`sepconv.correlate` (``mode='nearest'``, ``method='auto'``).
+    """
+    from .. import filtering
+
+    rng = np.random.default_rng(3)
+    chosen = {
+        "Sobel-x": kernels.get("sobel-x"),
+        "Sobel-y": kernels.get("sobel-y"),
+        "Gaussian σ=3": kernels.get("gaussian", sigma=3.0),
+        "Laplacian of Gaussian σ=2": kernels.get("log", sigma=2.0, size=15),
+        "Gabor σ=3 θ=60°": kernels.get("gabor", sigma=3.0, theta=np.pi / 3, wavelength=7.0,
+                                        size=15),
+        "disk r=5": kernels.get("disk", radius=5),
+        "random": rng.standard_normal((7, 7)),
+    }
+    h, w = image.shape
+    image32 = np.ascontiguousarray(image, dtype=np.float32)
+    entries, arrays = [], []
+    for name, kernel in chosen.items():
+        f = factor.lowrank(kernel)
+        direct = cost.filtering(kernel.shape, image_shape=(h, w)).multiplications
+        terms = cost.filtering(kernel.shape, rank=f.rank, image_shape=(h, w)).multiplications
+        response = filtering.correlate(image32, kernel, mode="nearest")
+        plan = filtering.plan(kernel, image32.shape, image32.dtype)
+        name = f"{name} {kernel.shape[0]}×{kernel.shape[1]}"
+        entries.append({"name": name, "shape": list(kernel.shape), "rank": int(f.rank),
+                        "direct_multiplications": direct, "separable_multiplications": terms,
+                        "per_pixel": [direct // (h * w), terms // (h * w)],
+                        "method": str(getattr(plan, "method", plan))})
+        arrays.append({"kernel": kernel, "response": np.asarray(response, dtype=np.float64)})
+    return entries, arrays

@@ -130,7 +130,27 @@
     update();
   }
 
+  function gallery() {
+    var holder = $("gallery-data");
+    if (!holder) {
+      return;
+    }
+    var items = JSON.parse(holder.textContent);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-kernel]"), function (button) {
+      button.addEventListener("click", function () {
+        var item = items[Number(button.getAttribute("data-kernel"))];
+        $("gallery-kernel").src = item.kernel;
+        $("gallery-response").src = item.response;
+        $("gallery-text").innerHTML = item.text;
+        Array.prototype.forEach.call(document.querySelectorAll("[data-kernel]"), function (b) {
+          b.setAttribute("aria-pressed", b === button ? "true" : "false");
+        });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    gallery();
     var form = $("calc");
     if (!form) {
       return;
