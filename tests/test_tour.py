@@ -234,3 +234,28 @@ def test_committed_tour_is_what_the_command_writes(tour):
         assert old["figures"] == new["figures"]
         for name in old["figures"]:
             assert (folder / name).exists()
+
+
+def _ints(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _ints(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _ints(v)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        yield value
+
+
+def test_every_count_in_the_page_is_in_report_json(tour):
+    """Counts printed with thousands separators in report.html are numbers of report.json."""
+    out = tour[0]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    page = re.sub(r'data:image/png;base64,[^"]*', "", page)
+    page = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    known = set(_ints(data))
+    pattern = r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d.])"
+    shown = {int(m.replace(",", "")) for m in re.findall(pattern, page)}
+    assert len(shown) > 10
+    assert sorted(shown - known) == []

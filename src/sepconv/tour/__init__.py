@@ -74,7 +74,7 @@ _CAPTIONS = {
         "Gabor kernel factored"),
     "07-log-photo.png": (
         "The Laplacian of Gaussian applied to the photograph directly and as its separable "
-        "terms: the same response for about a quarter of the multiplications.",
+        "terms, with their counted multiplications: the same response.",
         "Laplacian of Gaussian on the photograph"),
     "08-normal-one-kernel.png": (
         "The photograph averaged down to 12×12×3 (front face: the pixels; top and side: each "

@@ -116,8 +116,8 @@ def spatial(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
     rw = [int(v) for v in row]
     paragraphs = [
         "A 2-D kernel is *spatially separable* when it is a column times a row (an outer "
-        f"product). Sobel's horizontal-edge kernel is the column {col} (smooth vertically) "
-        f"times the row {rw} (difference horizontally); `sepconv.factor.separate` finds these "
+        f"product). Sobel-x, the kernel that finds vertical edges, is the column {col} "
+        f"(smooth vertically) times the row {rw} (difference horizontally); `sepconv.factor.separate` finds these "
         "integer factors.",
         f"On the {h}×{w} photograph, the 3×3 kernel applied directly performed "
         f"{_fmt(direct_counter.multiplications)} multiplications, {per_pixel['direct']} per "
@@ -241,7 +241,8 @@ def rare(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         f"directly it performed {_fmt(direct_counter.multiplications)} multiplications "
         f"({numbers['log']['per_pixel'][0]} per pixel); as {log_factors.rank} column-then-row "
         f"passes {_fmt(terms_counter.multiplications)} ({numbers['log']['per_pixel'][1]} per "
-        f"pixel), with a largest difference of {log_error:.3g} of the response's range. "
+        f"pixel), and the same response (largest difference {log_error:.3g}, relative to the "
+        "response's range). "
         f"`sepconv.correlate` picks '{numbers['log']['auto_method']}' for it on this image. "
         f"The Gabor kernel is rank {gabor_factors.rank}: "
         f"{numbers['gabor']['per_pixel'][0]} against {numbers['gabor']['per_pixel'][1]} "
@@ -537,8 +538,9 @@ def conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
                "impulse_check": _noise_floor(float(np.max(np.abs(before - weight))), 1.0)}
     paragraphs = [
         "`sepconv.convert` turns the convolutions of a trained model into separable ones. "
-        f"Here the layer is a bank of {len(bank)} oriented {size}×{size} Gabor filters (the "
-        "kind of filters the first layer of an image network learns) in one `nn.Conv2d`, "
+        f"Here a bank of {len(bank)} oriented {size}×{size} Gabor filters, the kind of "
+        "filters the first layer of an image network learns, stands in for a trained layer "
+        "(one `nn.Conv2d`); it is "
         f"factored into {size}×1 filters on K intermediate channels, each output then a sum "
         f"of 1×{size} filters over them (Jaderberg et al., 2014). The filters are read back "
         "from the converted model itself, as its response to a single bright pixel.",
@@ -550,14 +552,14 @@ def conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         f"{image.shape[0]}×{image.shape[1]}). With K = {shown} the filters are hard to tell "
         f"from the originals ({chosen['speedup']:.1f}× fewer multiplications); K = {size} is "
         "exact and no longer saves anything.",
-        "With few terms the output error is larger than the weight error: the originals "
-        "nearly cancel the photograph's overall brightness (their values sum to almost 0), the "
-        "approximations do not, and brightness is most of a photograph. Re-estimating a "
-        "network's normalisation after conversion, or fine-tuning, repairs much of it.",
+        "With few terms the output error is larger than the weight error: the original "
+        "filters nearly cancel the photograph's overall brightness (their values sum to "
+        "almost 0), the approximations do not, and brightness is most of a photograph.",
     ]
     summary = (f"converting a {len(bank)}-filter {size}×{size} layer: K = {shown} → weight error "
                f"{chosen['weight_error']:.3f}, {chosen['speedup']:.1f}× fewer multiplications")
-    return Step("convert", "Converting a trained layer", paragraphs, summary, numbers), {
+    return Step("convert", "Converting a layer into separable filters", paragraphs, summary,
+                numbers), {
         "before": before, "after": after, "rows": rows, "shown": shown}
 
 
