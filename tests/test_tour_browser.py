@@ -133,6 +133,19 @@ def test_calculator_equals_sepconv_cost_on_a_grid(browser, report):
     assert sum(r is None for r in results) > 0      # the grid holds kernels that do not fit
     assert browser.execute_script("return sepconvCost(12, 12, 3, 5, 256, 1, 'valid')") == {
         "normal": 1_228_800, "depthwise": 4_800, "pointwise": 49_152}
+    # Bad arguments throw, as sepconv.cost raises; so do counts a double cannot hold exactly.
+    for call in ("sepconvCost(0, 12, 3, 5, 256, 1, 'valid')",
+                 "sepconvCost(12, 12, 3, 5, 256, 1, 'full')",
+                 "sepconvCost(12, 12, 3, 5.5, 256, 1, 'valid')",
+                 "sepconvCost(12, 12, 3, 5, 256, 1, -1)",
+                 "sepconvCost(100000, 100000, 4096, 11, 4096, 1, 'same')"):
+        assert browser.execute_script(
+            f"try {{ {call}; return 'no error'; }} catch (e) {{ return e.name; }}") \
+            == "RangeError", call
+    with pytest.raises(ValueError):
+        cost.compare((0, 12, 3), 5, 256)
+    big = cost.compare((100000, 100000, 4096), 11, 4096, padding="same")
+    assert big.normal.multiplications > 2 ** 53 - 1
 
 
 def test_calculator_form_shows_the_counts(browser, report):

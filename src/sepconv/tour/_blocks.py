@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Block", "draw_block", "signed_colors", "channel_colors", "photo_colors",
-           "arrow", "oblique"]
+__all__ = ["Block", "draw_block", "signed_colors", "channel_colors", "photo_colors", "arrow"]
 
 # Direction of the depth axis on the page, per cell of depth.
 OBLIQUE = (0.5, 0.36)
-oblique = OBLIQUE
 
 
 @dataclass(frozen=True)

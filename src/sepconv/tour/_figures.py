@@ -269,7 +269,7 @@ def draw_normal(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, An
     k = _signed_block(ax, b.right + 5, 3.5, full[..., 0], "one kernel\n5×5×3")
     ax.text((b.right + k.x) / 2, 6, "⊛", fontsize=26, ha="center", va="center")
     o = _signed_block(ax, k.right + 6.5, 2, data["y_one"], "output 8×8×1")
-    arrow(ax, (k.right + 0.8, 5.5), (o.x - 1.5, 5.5),
+    arrow(ax, (k.right + 1.4, 5.5), (o.x - 1.5, 5.5),
           f"5·5·3 = {n['one_kernel']['per_output_value']}\nmult. per value,\n"
           f"× 64 values =\n{_fmt(n['one_kernel']['multiplications'])}", fontsize=10.5)
     _finish(ax)
@@ -282,9 +282,7 @@ def draw_normal(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, An
     x0 = b.right + 5
     limit = float(np.max(np.abs(full)))
     for i in range(4):
-        _signed_block(ax, x0 + i * 1.2, 4 - i * 1.3, full[..., 3 - i], None, limit=limit,
-                      fontsize=9) if i == 3 else draw_block(
-            ax, x0 + i * 1.2, 4 - i * 1.3, signed_colors(full[..., 3 - i], limit))
+        draw_block(ax, x0 + i * 1.2, 4 - i * 1.3, signed_colors(full[..., 3 - i], limit))
     ax.text(x0 + 4.2, -0.6, "256 kernels 5×5×3\n(weight 5×5×3×256)", ha="center", va="top",
             fontsize=11, fontweight="bold")
     ax.text((b.right + x0) / 2, 6, "⊛", fontsize=26, ha="center", va="center")
