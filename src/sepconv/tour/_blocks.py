@@ -84,12 +84,13 @@ def draw_block(ax: Any, x: float, y: float, colors: np.ndarray, *,
                front: np.ndarray | None = None, cell: float = 1.0,
                max_depth: float = 6.0, label: str | None = None,
                dims: tuple[str, str, str] | None = None, fontsize: float = 11,
-               grid: bool | None = None) -> Block:
+               grid: bool | None = None, zorder: float = 1) -> Block:
     """Draw an ``(H, W, C, 4)`` RGBA array as a block with its front corner at ``(x, y)``.
 
     ``front`` (``(H, W, 4)``) replaces the colours of the front face (for a photograph shown
     as it looks). ``dims`` labels the height, width and depth edges; ``label`` goes under the
-    block. Returns where the block lies.
+    block. Blocks drawn later with a higher ``zorder`` hide those behind them. Returns where the
+    block lies.
     """
     from matplotlib.collections import PolyCollection
 
@@ -122,14 +123,15 @@ def draw_block(ax: Any, x: float, y: float, colors: np.ndarray, *,
             faces.append(side[i, k])
     ax.add_collection(PolyCollection(
         polygons, facecolors=np.asarray(faces), edgecolors=(1, 1, 1, 0.55) if grid else "none",
-        linewidths=0.4 if grid else 0))
+        linewidths=0.4 if grid else 0, zorder=zorder))
     dx, dy = c * ox, c * oy
     W, H = w * cell, h * cell
     outline = [(x, y), (x + W, y), (x + W + dx, y + dy), (x + W + dx, y + H + dy),
                (x + dx, y + H + dy), (x, y + H), (x, y)]
-    ax.plot(*zip(*outline), color="0.15", lw=0.9, solid_joinstyle="round")
-    ax.plot([x + W, x + W, x], [y, y + H, y + H], color="0.15", lw=0.6)
-    ax.plot([x + W, x + W + dx], [y + H, y + H + dy], color="0.15", lw=0.6)
+    lines = {"color": "0.15", "zorder": zorder + 0.5}
+    ax.plot(*zip(*outline), lw=0.9, solid_joinstyle="round", **lines)
+    ax.plot([x + W, x + W, x], [y, y + H, y + H], lw=0.6, **lines)
+    ax.plot([x + W, x + W + dx], [y + H, y + H + dy], lw=0.6, **lines)
     block = Block(x, y, W, H, dx, dy)
     if dims is not None:
         height, width, chans = dims

@@ -134,7 +134,9 @@ def draw_spatial(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, A
         ax.text(6.4, y + 1.5, "=", fontsize=20, ha="center", va="center")
         _grid(ax, 7.2, y, kernel, limit=limit)
         ax.text(10.8, y + 1.5, note, fontsize=11, va="center")
-    _finish(ax)
+    # Text does not count for autoscaling: leave room for the row titles explicitly.
+    ax.set_xlim(-0.2, 17.8)
+    ax.set_ylim(-0.3, (len(rows) - 1) * 5.2 + 4.6)
     ax.set_title("A 3×3 kernel as a 3×1 column times a 1×3 row (sepconv.factor.separate):\n"
                  "9 multiplications per pixel directly, 3 + 3 = 6 as two 1-D passes",
                  fontsize=12)
@@ -282,7 +284,8 @@ def draw_normal(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, An
     x0 = b.right + 5
     limit = float(np.max(np.abs(full)))
     for i in range(4):
-        draw_block(ax, x0 + i * 1.2, 4 - i * 1.3, signed_colors(full[..., 3 - i], limit))
+        draw_block(ax, x0 + i * 1.2, 4 - i * 1.3, signed_colors(full[..., 3 - i], limit),
+                   zorder=2 + i)
     ax.text(x0 + 4.2, -0.6, "256 kernels 5×5×3\n(weight 5×5×3×256)", ha="center", va="top",
             fontsize=11, fontweight="bold")
     ax.text((b.right + x0) / 2, 6, "⊛", fontsize=26, ha="center", va="center")
@@ -359,7 +362,7 @@ def draw_pointwise(plt: Any, step: Any, worked: dict[str, Any], depthwise_y: np.
     for i in range(4):
         draw_block(ax, x0 + i * 0.9, 4 - i * 1.1, signed_colors(pw[0, :, :, 3 - i]
                                                                 .reshape(1, 1, 3), plimit),
-                   max_depth=3)
+                   max_depth=3, zorder=2 + i)
     ax.text(x0 + 2.2, 0.0, "256 kernels\n1×1×3", ha="center", va="top", fontsize=11,
             fontweight="bold")
     ax.text((b.right + x0) / 2, 4, "⊛", fontsize=24, ha="center", va="center")
