@@ -102,6 +102,14 @@ def test_phone_width_has_no_page_wide_horizontal_scroll(browser, report, tmp_pat
     width = browser.execute_script("return document.documentElement.clientWidth")
     scroll = browser.execute_script("return document.documentElement.scrollWidth")
     assert scroll <= width + 1, (scroll, width)
+    # A tap enlarges a figure inside its own scroller, never the page.
+    image = browser.find_element("css selector", "#fig-8 img")
+    browser.execute_script("arguments[0].scrollIntoView()", image)
+    before = image.size["width"]
+    image.click()
+    assert image.size["width"] > before
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= width + 1
+    image.click()
     browser.execute_script("document.getElementById('calculator').scrollIntoView()")
     shot = tmp_path / "report-phone.png"
     assert browser.save_screenshot(str(shot))

@@ -60,6 +60,8 @@ nav a { color: var(--accent); text-decoration: none; }
 figure { margin: 1.2rem 0 1.6rem; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
 figure img { display: block; width: 100%; min-width: 34rem; height: auto; }
+figure img.wide { min-width: 64rem; }
+.hint { display: none; }
 figcaption { font-size: 0.92rem; color: var(--muted); margin-top: 0.35rem; max-width: 48rem; }
 .summary { background: #f3f6fb; border-left: 4px solid var(--accent); padding: 0.6rem 1rem;
            margin: 1rem 0; }
@@ -100,6 +102,9 @@ table.calc-table { border-collapse: collapse; width: 100%; max-width: 48rem; }
   h1 { font-size: 1.5rem; }
   nav ol { columns: 1; }
   .calc-table td.barcell { display: none; }
+  figure img { cursor: zoom-in; }
+  figure img.wide { cursor: zoom-out; }
+  .hint { display: inline; }
 }
 """
 
@@ -228,7 +233,8 @@ def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) 
                 f'<figure id="fig-{number}"><div class="scroll"><img src="'
                 f'{_data_uri(pngs[figure.name])}" alt="{html.escape(figure.alt)}" '
                 f'loading="eager"></div><figcaption>Figure {number}. '
-                f"{_inline(figure.caption)}</figcaption></figure>")
+                f'{_inline(figure.caption)} <span class="hint">(Tap to enlarge, then '
+                "scroll sideways.)</span></figcaption></figure>")
         if step.key == "spatial" and "gallery/0-kernel" in pngs:
             parts.append(_gallery(step.numbers["gallery"], pngs))
         parts.append("</section>")

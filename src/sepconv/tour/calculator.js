@@ -1,4 +1,5 @@
-// The cost calculator of the tour's report: the formulas of sepconv.cost.compare, in the page.
+// The script of the tour's report: the cost calculator (the formulas of sepconv.cost.compare),
+// the kernel gallery and tap-to-enlarge figures on narrow screens.
 //
 // window.sepconvCost(h, w, c_in, k, c_out, stride, padding) returns the multiplications
 // {normal, depthwise, pointwise} of a k x k convolution of an h x w x c_in input with c_out
@@ -149,8 +150,20 @@
     });
   }
 
+  function zoom() {
+    // On a narrow screen a tap shows a figure at twice the size, to scroll sideways.
+    Array.prototype.forEach.call(document.querySelectorAll("figure img"), function (img) {
+      img.addEventListener("click", function () {
+        if (window.matchMedia("(max-width: 40rem)").matches) {
+          img.classList.toggle("wide");
+        }
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     gallery();
+    zoom();
     var form = $("calc");
     if (!form) {
       return;
