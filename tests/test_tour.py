@@ -187,6 +187,9 @@ def test_tiny_image_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("make, message", [
     (lambda p: p / "missing" / "tour", "does not exist"),
     (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
+    pytest.param(lambda p: Path("/proc/tour"), "cannot write into '/proc'",
+                 marks=pytest.mark.skipif(not Path("/proc/self").is_dir(),
+                                          reason="needs Linux's /proc")),
 ])
 def test_bad_out_is_one_line(tmp_path, capsys, make, message):
     out = make(tmp_path)

@@ -180,8 +180,13 @@ def check_out(out: str | os.PathLike[str]) -> Path:
         raise SepconvValueError(f"`out`: the folder {str(parent)!r} does not exist")
     if folder.exists() and not folder.is_dir():
         raise SepconvValueError(f"`out`: {str(folder)!r} exists and is not a folder")
-    if not os.access(parent, os.W_OK) or (folder.is_dir() and not os.access(folder, os.W_OK)):
+    if folder.is_dir() and not os.access(folder, os.W_OK):
         raise SepconvValueError(f"`out`: cannot write into {str(folder)!r} (permission denied)")
+    try:    # the report is first written beside `out`: that must work
+        os.rmdir(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+    except OSError as exc:
+        raise SepconvValueError(f"`out`: cannot write into {str(parent)!r} "
+                                f"({exc.strerror or exc})") from None
     return folder
 
 
