@@ -500,6 +500,15 @@ def _impulse_responses(model: Any, size: int) -> np.ndarray:
     return y[:, ::-1, ::-1].copy()     # correlation flips an impulse
 
 
+def _conversion_row(row: dict[str, Any]) -> str:
+    saving = (f"{row['speedup']:.1f}× fewer multiplications" if row["speedup"] >= 1
+              else f"{1 / row['speedup']:.1f}× more multiplications")
+    if row["weight_error"] == 0.0:
+        return f"K = {row['rank']} is exact (error 0) and costs {saving}"
+    return (f"K = {row['rank']}: {row['weight_error']:.3f} ({row['output_error']:.3f}), "
+            f"{saving}")
+
+
 def conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
     import torch
     from torch import nn
@@ -524,8 +533,8 @@ def conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         converted, report = convert(model, method="spatial", rank=r, min_speedup=0,
                                     input_size=tuple(x.shape), example_input=x)
         layer = report.layers[0]
-        rows.append({"rank": r, "weight_error": float(layer.relative_error),
-                     "output_error": float(report.output_relative_error),
+        rows.append({"rank": r, "weight_error": _noise_floor(float(layer.relative_error), 1.0),
+                     "output_error": _noise_floor(float(report.output_relative_error), 1.0),
                      "multiplications_before": int(layer.multiplications_before),
                      "multiplications_after": int(layer.multiplications_after),
                      "speedup": float(layer.speedup)})
@@ -544,14 +553,11 @@ def conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         f"factored into {size}×1 filters on K intermediate channels, each output then a sum "
         f"of 1×{size} filters over them (Jaderberg et al., 2014). The filters are read back "
         "from the converted model itself, as its response to a single bright pixel.",
-        "More intermediate channels K: smaller error, smaller savings. "
-        + "; ".join(f"K = {row['rank']}: weight error {row['weight_error']:.3f}, output error "
-                    f"{row['output_error']:.3f}, {row['speedup']:.1f}× fewer "
-                    "multiplications" for row in rows)
-        + f" (output error measured on the photograph at half size, "
-        f"{image.shape[0]}×{image.shape[1]}). With K = {shown} the filters are hard to tell "
-        f"from the originals ({chosen['speedup']:.1f}× fewer multiplications); K = {size} is "
-        "exact and no longer saves anything.",
+        "More intermediate channels K: smaller error, smaller savings (weight error, then in "
+        "brackets the output error on the photograph at half size, "
+        f"{image.shape[0]}×{image.shape[1]}): "
+        + "; ".join(_conversion_row(row) for row in rows)
+        + f". With K = {shown} the filters are hard to tell from the originals.",
         "With few terms the output error is larger than the weight error: the original "
         "filters nearly cancel the photograph's overall brightness (their values sum to "
         "almost 0), the approximations do not, and brightness is most of a photograph.",
