@@ -3,77 +3,217 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from sepconv import cost
+from sepconv import cost, factor, kernels
 from sepconv.cli import main
-from sepconv.tour import run
+from sepconv.tour import load_photo, run
+
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def tour(tmp_path_factory):
     out = tmp_path_factory.mktemp("tour") / "tour"
-    return out, run(out)
+    steps = run(out)
+    return out, steps, {s.key: s for s in steps}
 
 
-def test_smoke_writes_report_and_figures(tour):
-    out, steps = tour
-    assert len(steps) == 5
+def test_smoke_writes_report_markdown_json_and_figures(tour):
+    out, steps, _ = tour
+    assert [s.key for s in steps] == ["spatial", "rare", "normal", "depthwise", "pointwise",
+                                      "mobilenet", "convert"]
+    names = [f.name for s in steps for f in s.figures]
+    assert len(names) >= 10 and len(set(names)) == len(names)
+    for name in names:
+        assert (out / name).read_bytes()[:8] == PNG
     readme = (out / "README.md").read_text(encoding="utf-8")
     for step in steps:
         assert step.title in readme
-        assert step.figure is None or (out / step.figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sum(step.figure is not None for step in steps) == 4
-    data = json.loads((out / "tour.json").read_text(encoding="utf-8"))
-    assert [d["title"] for d in data] == [s.title for s in steps]
+    assert all(f"]({name})" in readme for name in names)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*names, "README.md", "report.html", "report.json"])
 
 
-def test_sobel_step_counts_and_factors(tour):
-    numbers = tour[1][0].numbers
-    assert numbers["column"] == [1, 2, 1] and numbers["row"] == [-1, 0, 1]
-    assert numbers["per_pixel"] == [9, 6]
+def test_html_is_self_contained(tour):
+    out, steps, _ = tour
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count('<img src="data:image/png;base64,') == sum(len(s.figures) for s in steps)
+    # No resource outside the page: every src/href is a data URI or an anchor.
+    for url in re.findall(r'(?:src|href)="([^"]*)"', page):
+        assert url.startswith(("data:", "#")), url
+    assert "default-src 'none'" in page
+    assert "window.sepconvCost" in page
+    for step in steps:
+        assert f'id="{step.key}"' in page
+
+
+def test_json_holds_every_step_and_figure(tour):
+    out, steps, _ = tour
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [d["key"] for d in data["steps"]] == [s.key for s in steps]
+    assert [d["figures"] for d in data["steps"]] == [[f.name for f in s.figures] for s in steps]
+    assert data["steps"][4]["numbers"]["separable_total"] == 53_952
+    assert data["image"]["shape"] == [600, 512, 3]
+
+
+def test_spatial_step_counts_and_factors(tour):
+    numbers = tour[2]["spatial"].numbers
+    assert numbers["sobel_x"] == {"column": [1, 2, 1], "row": [-1, 0, 1]}
+    assert numbers["per_pixel"] == {"direct": 9, "column_pass": 3, "row_pass": 3}
     h, w = numbers["image_shape"]
     assert numbers["direct_multiplications"] == cost.filtering((3, 3), image_shape=(h, w)) \
         .multiplications
-    assert numbers["max_abs_difference"] < 1e-12
+    assert numbers["separable_multiplications"] == cost.filtering(
+        (3, 3), rank=1, image_shape=(h, w)).multiplications
+    assert numbers["max_abs_difference"] == 0.0
 
 
-def test_lowrank_step_ranks(tour):
-    numbers = tour[1][1].numbers
-    assert numbers["ranks"]["random 7x7"] == 7
-    assert numbers["ranks"]["gaussian σ=2"] == 1
-    assert numbers["ranks"]["laplacian of gaussian σ=2"] == 2
-    assert numbers["ranks"]["gabor θ=30°"] == 2
-    assert numbers["lowrank_max_relative_error"] < 1e-5
+def test_rare_step_ranks(tour):
+    numbers = tour[2]["rare"].numbers
+    counts = numbers["random_rank_counts"]
+    assert counts["5×5, normal entries"] == {"5": numbers["random_trials"]}
+    assert sum(counts["3×3, entries in {-1, 0, 1}"].values()) == numbers["random_trials"]
+    ranks = numbers["ranks"]
+    assert ranks["Gaussian σ=2"] == 1
+    assert ranks["Laplacian of Gaussian σ=2"] == 2
+    assert ranks["Gabor σ=3 θ=30°"] == 2
+    assert ranks["random 15×15"] == 15
+    log = numbers["log"]
+    image = numbers["log"]["direct_multiplications"] // 225
+    assert log["per_pixel"] == [cost.filtering((15, 15)).multiplications,
+                                cost.filtering((15, 15), rank=2).multiplications]
+    assert log["terms_multiplications"] == cost.filtering((15, 15), rank=2).multiplications \
+        * image
+    assert log["max_relative_difference"] < 1e-9
+    assert factor.lowrank(kernels.get("log", sigma=2.0, size=15)).rank == log["rank"]
 
 
-def test_worked_example_step_is_counted(tour):
-    numbers = tour[1][2].numbers
-    assert numbers["output_shape"] == [8, 8, 256]
-    assert numbers["normal"] == 1_228_800
-    assert numbers["separable"] == 53_952
-    assert numbers["by_operation"] == {"depthwise_conv2d": 4_800, "pointwise_conv2d": 49_152}
-    assert numbers["same"] == {"normal": 2_764_800, "separable": 121_392}
-    assert numbers["equivalent_max_abs_difference"] < 1e-9
-    assert "1,228,800" in tour[1][2].text and "53,952" in tour[1][2].text
+def test_worked_example_is_counted(tour):
+    steps = tour[2]
+    normal, depthwise, pointwise = (steps[k].numbers for k in ("normal", "depthwise",
+                                                               "pointwise"))
+    c = cost.compare((12, 12, 3), 5, 256)
+    dw, pw = (p.multiplications for p in c.depthwise_separable.parts)
+    assert normal["one_kernel"] == {"output_shape": [8, 8, 1], "multiplications": 4_800,
+                                    "per_output_value": 75}
+    assert normal["all_kernels"]["output_shape"] == [8, 8, 256]
+    assert normal["all_kernels"]["multiplications"] == c.normal.multiplications == 1_228_800
+    assert depthwise["output_shape"] == [8, 8, 3]
+    assert depthwise["multiplications"] == dw == 4_800
+    assert depthwise["per_channel_multiplications"] == [1_600] * 3
+    assert pointwise["one_kernel"] == {"output_shape": [8, 8, 1], "multiplications": 192}
+    assert pointwise["all_kernels"]["multiplications"] == pw == 49_152
+    assert pointwise["by_operation"] == {"depthwise_conv2d": dw, "pointwise_conv2d": pw}
+    assert pointwise["separable_total"] == c.depthwise_separable.multiplications == 53_952
+    assert pointwise["rule"] == pytest.approx(1 / 256 + 1 / 25)
+    assert pointwise["same"] == {"normal": 2_764_800, "depthwise": 10_800,
+                                 "pointwise": 110_592, "separable": 121_392}
+    assert pointwise["separable_equals_two_steps"] == 0.0
+    for k, points in pointwise["ratio_curve"].items():
+        for c_out, ratio in points:
+            assert ratio == pytest.approx(1 / c_out + 1 / int(k) ** 2)
+    text = steps["pointwise"].text
+    assert "53,952" in text and "1,228,800" in text
 
 
-def test_mobilenet_and_convert_steps(tour):
-    numbers = tour[1][3].numbers
+def test_mobilenet_step(tour):
+    numbers = tour[2]["mobilenet"].numbers
     assert round(numbers["separable"]["mult_adds"] / 1e6) == 569
-    assert round(numbers["separable"]["parameters"] / 1e5) == 42
-    rows = tour[1][4].numbers["spatial"]
+    assert round(numbers["full"]["mult_adds"] / 1e6, 1) == 4867.3
+    layers = numbers["layers"]["separable"]
+    assert sum(layer["mult_adds"] for layer in layers) == numbers["separable"]["mult_adds"]
+    assert sum(layer["kind"] == "depthwise" for layer in layers) == 13
+    assert sum(layer["kind"] == "pointwise" for layer in layers) == 13
+
+
+def test_conversion_step(tour):
+    numbers = tour[2]["convert"].numbers
+    rows = numbers["rows"]
     errors = [r["weight_error"] for r in rows]
-    assert errors == sorted(errors, reverse=True) and errors[-1] <= 0.01
-    assert all(r["speedup"] > 1 for r in rows)
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 1e-9 and rows[-1]["rank"] == numbers["layer_rank"] == 9
+    assert all(r["speedup"] > 1 for r in rows[:-1])
+    assert numbers["impulse_check"] == 0.0
+    h, w = numbers["image_shape"]
+    k, filters = numbers["kernel_size"], numbers["filters"]
+    assert rows[0]["multiplications_before"] == cost.conv((h, w, 1), k, filters,
+                                                          padding="same").multiplications
 
 
-def test_cli_errors_are_one_line(tmp_path, capsys):
-    status = main(["tour", "--out", str(tmp_path / "missing" / "tour")])
-    err = capsys.readouterr().err
-    assert status == 2
-    assert len(err.strip().splitlines()) == 1 and "does not exist" in err
+def test_own_image_and_sizes(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((900, 60, 3)) * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    steps = run(image=tmp_path / "a.png", figures=False)
+    assert steps[0].numbers["image_shape"] == [640, 43]
+    assert steps[4].numbers["separable_total"] == 53_952
+
+
+def test_load_photo_is_not_modified():
+    a = load_photo()
+    b = load_photo()
+    assert np.array_equal(a, b) and a.shape == (600, 512, 3)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing.png", "is not a file"),
+    (lambda p: (p / "bad.png").write_text("not an image") and p / "bad.png", "cannot read"),
+    (lambda p: p, "is not a file"),
+])
+def test_bad_image_is_one_line_and_nothing_written(tmp_path, capsys, make, message):
+    image = make(tmp_path)
+    out = tmp_path / "out"
+    assert main(["tour", "--out", str(out), "--image", str(image)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_tiny_image_is_refused(tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (10, 10)).save(tmp_path / "tiny.png")
+    assert main(["tour", "--image", str(tmp_path / "tiny.png")]) == 2
+    assert "at least" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing" / "tour", "does not exist"),
+    (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
+    pytest.param(lambda p: Path("/proc/tour"), "cannot write into '/proc'",
+                 marks=pytest.mark.skipif(not Path("/proc/self").is_dir(),
+                                          reason="needs Linux's /proc")),
+])
+def test_bad_out_is_one_line(tmp_path, capsys, make, message):
+    out = make(tmp_path)
+    assert main(["tour", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_failure_leaves_out_as_it_was(tmp_path, monkeypatch):
+    from sepconv.tour import _steps
+
+    out = tmp_path / "tour"
+    out.mkdir()
+    (out / "report.html").write_text("old", encoding="utf-8")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken on purpose")
+
+    monkeypatch.setattr(_steps, "network", broken)
+    with pytest.raises(RuntimeError):
+        run(out, figures=False)
+    assert [p.name for p in out.iterdir()] == ["report.html"]
+    assert (out / "report.html").read_text(encoding="utf-8") == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tour"]
 
 
 def _close(a, b):
@@ -87,12 +227,38 @@ def _close(a, b):
 
 
 def test_committed_tour_is_what_the_command_writes(tour):
-    """docs/tour, shown in the README, holds the numbers a fresh `sepconv tour` computes."""
-    from pathlib import Path
+    """docs/tour, linked from the README, holds what a fresh `sepconv tour` computes."""
+    folder = Path(__file__).resolve().parents[1] / "docs" / "tour"
+    committed = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    fresh = json.loads((tour[0] / "report.json").read_text(encoding="utf-8"))
+    assert [d["key"] for d in committed["steps"]] == [d["key"] for d in fresh["steps"]]
+    for old, new in zip(committed["steps"], fresh["steps"]):
+        assert _close(old["numbers"], new["numbers"]), old["key"]
+        assert old["figures"] == new["figures"]
+        for name in old["figures"]:
+            assert (folder / name).exists()
 
-    committed = Path(__file__).resolve().parents[1] / "docs" / "tour" / "tour.json"
-    data = json.loads(committed.read_text(encoding="utf-8"))
-    fresh = json.loads((tour[0] / "tour.json").read_text(encoding="utf-8"))
-    assert [d["title"] for d in data] == [d["title"] for d in fresh]
-    for old, new in zip(data, fresh):
-        assert _close(old["numbers"], new["numbers"]), old["title"]
+
+def _ints(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _ints(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _ints(v)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        yield value
+
+
+def test_every_count_in_the_page_is_in_report_json(tour):
+    """Counts printed with thousands separators in report.html are numbers of report.json."""
+    out = tour[0]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    page = re.sub(r'data:image/png;base64,[^"]*', "", page)
+    page = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    known = set(_ints(data))
+    pattern = r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d.])"
+    shown = {int(m.replace(",", "")) for m in re.findall(pattern, page)}
+    assert len(shown) > 10
+    assert sorted(shown - known) == []

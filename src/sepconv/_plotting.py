@@ -37,9 +37,12 @@ def check_figure_path(path: Any, name: str = "path") -> str:
 
 def _heatmap(ax: Any, data: np.ndarray, title: str, limit: float) -> None:
     ax.imshow(data, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color("0.75")
 
 
 def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str = "",
@@ -78,13 +81,16 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
         ax = fig.add_subplot(grid[0, 2])
         s = result.singular_values
         floor = max(float(s[0]) * 1e-17, 1e-300) if s[0] > 0 else 1e-300
-        ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, floor), "o-", ms=3)
-        ax.axhline(max(result.tol, floor), color="gray", ls="--", lw=0.8)
-        ax.axvline(result.rank + 0.5, color="tab:red", lw=0.8)
-        ax.set_title("singular values (tolerance dashed)", fontsize=8)
-        ax.set_xlabel("index", fontsize=8)
+        ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, floor), "o-", ms=3,
+                    label="singular values")
+        ax.axhline(max(result.tol, floor), color="black", ls="--", lw=1,
+                   label=f"tolerance {result.tol:.1e}")
+        ax.axvline(result.rank + 0.5, color="tab:red", lw=1, label=f"rank {result.rank}")
+        ax.set_title("singular values", fontsize=10)
+        ax.set_xlabel("index", fontsize=9)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
+        ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
         partial = np.zeros_like(kernel)
         for i, (column, row) in enumerate(shown, 1):
             term_limit = float(max(np.max(np.abs(column)), np.max(np.abs(row)))) or 1.0
@@ -115,10 +121,11 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
                              label=f"unfolding {k}")
         axes[3].set_title("singular values of the unfoldings", fontsize=8)
         axes[3].legend(fontsize=6)
-    fig.suptitle(heading, fontsize=9)
+    fig.suptitle(heading, fontsize=11)
 
     try:
-        atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=110))
+        atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=110,
+                                                         bbox_inches="tight", pad_inches=0.1))
     finally:
         plt.close(fig)
     return path

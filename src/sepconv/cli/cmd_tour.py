@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
 from ._common import print_json
 
@@ -10,44 +12,69 @@ NAME = "tour"
 ORDER = 1
 HELP = "a guided tour of separable convolutions on a real photograph, with figures"
 DESCRIPTION = """\
-Walk through separable convolutions on matplotlib's sample photograph (nothing is downloaded):
-a separable kernel (Sobel) as two 1-D passes, low-rank kernels, the depthwise separable worked
-example run by the counting reference engine, MobileNetV1 against full convolutions, and the
-conversion of a trained layer. Every number is computed by this run. With --out, writes
-DIR/README.md, DIR/tour.json and the figures.
+Walk through separable convolutions on matplotlib's sample photograph (nothing is downloaded)
+or on your own (--image): a separable kernel (Sobel) as two 1-D passes, why separable kernels
+are rare and where low rank helps, normal, depthwise and pointwise convolution drawn as blocks
+with their multiplications counted, MobileNetV1 against full convolutions, and the conversion
+of a layer. Every number and picture is computed by this run.
+
+With --out DIR, writes DIR/report.html (one self-contained page: open it in a browser; figures
+embedded, no network access, an interactive cost calculator), DIR/README.md with the figures
+as PNG files, and DIR/report.json with every number. DIR is written whole or not at all.
 
 examples:
-  sepconv tour
   sepconv tour --out tour
+  sepconv tour --out tour --image holiday.jpg
   sepconv tour --json
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", help="write README.md, tour.json and figures here")
-    parser.add_argument("--no-figures", action="store_true", help="with --out: skip the figures")
+    parser.add_argument("--out", metavar="DIR",
+                        help="write report.html, README.md, report.json and the figures here")
+    parser.add_argument("--image", metavar="PATH",
+                        help="your own photograph (PNG, JPEG, ...) instead of the sample one")
+    parser.add_argument("--no-figures", action="store_true",
+                        help="with --out: skip the figures (numbers and text only)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from sepconv import tour
 
-    steps = tour.run(args.out, figures=not args.no_figures)
+    started = time.perf_counter()
+    quiet = args.json
+
+    def progress(message: str) -> None:
+        if not quiet:
+            print(f"  [{time.perf_counter() - started:5.1f} s] {message}", file=sys.stderr,
+                  flush=True)
+
+    if args.out is not None:
+        tour.check_out(args.out)
+    if args.image is not None:
+        tour.load_image(args.image)     # a bad image fails here, before any output
+    if not quiet:
+        print("sepconv tour: separable convolutions on a real photograph", file=sys.stderr,
+              flush=True)
+    steps = tour.run(args.out, image=args.image, figures=not args.no_figures,
+                     progress=progress)
     if args.json:
-        print_json([{"title": s.title, "numbers": s.numbers, "figure": s.figure} for s in steps])
+        print_json([{"key": s.key, "title": s.title, "numbers": s.numbers,
+                     "figures": [f.name for f in s.figures]} for s in steps])
         return 0
+    print()
     for n, step in enumerate(steps, 1):
-        print(f"{n}. {step.title}")
-        print()
-        print(_wrap(step.text))
-        print()
+        print(f"{n}. {step.summary}")
+    print()
     if args.out:
-        print(f"wrote {args.out}/README.md, {args.out}/tour.json"
-              + ("" if args.no_figures else " and the figures"))
+        import os
+
+        report = os.path.join(args.out, "report.html")
+        print(f"done in {time.perf_counter() - started:.1f} s. Open the report in a browser:")
+        print(f"  {os.path.abspath(report)}")
+        print(f"(also {os.path.join(args.out, 'README.md')} with the figures as PNG files, "
+              f"and the numbers in {os.path.join(args.out, 'report.json')})")
+    else:
+        print("run with --out DIR to write the report with its figures")
     return 0
-
-
-def _wrap(text: str, width: int = 96) -> str:
-    import textwrap
-
-    return textwrap.fill(text, width=width, initial_indent="   ", subsequent_indent="   ")
