@@ -14,8 +14,10 @@ import sepconv.nn as snn
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-# Constant plumbing that the TorchScript exporter emits to build a Pad node's pads input.
-PLUMBING = {"Constant", "ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast"}
+# Constant plumbing that the TorchScript exporter emits to build a Pad node's pads input, and
+# the shape arithmetic of Keras 'same' padding that depends on the input size.
+PLUMBING = {"Constant", "ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast",
+            "Shape", "Gather", "Unsqueeze", "Squeeze", "Add", "Sub", "Mul", "Div", "Clip", "Max"}
 
 LAYERS = [
     ("separable2d_same_s2", lambda: snn.SeparableConv2d(4, 6, 3, stride=2, padding="same"),

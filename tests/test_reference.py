@@ -633,14 +633,14 @@ def test_dtypes():
             np.ones((6, 6, 3)), np.ones((3, 1, 3, 3)), np.ones((1, 3, 3, 3)), order="rows"),
          ValueError, "`order` must be one of 'column_first', 'row_first', got 'rows'"),
         (lambda: reference.depthwise_kernel_from_torch(np.ones((6, 1, 3, 3)), 4), ValueError,
-         r"`weight` must have shape \(C \* M, 1, kh, kw\) with C \* M divisible by "
+         r"`weight` must have shape \(C \* M, 1, \*kernel_size\) with C \* M divisible by "
          r"`depth_multiplier` \(4\)"),
         (lambda: reference.pointwise_kernel_from_torch(np.ones((6, 2, 3, 3))), ValueError,
-         r"`weight` must have shape \(C_out, C_in, 1, 1\)"),
-        (lambda: reference.conv_kernel_to_torch(np.ones((3, 3, 2))), ValueError,
-         r"`kernel` must have 4 dimensions"),
+         r"`weight` must have shape \(C_out, C_in, 1, ..., 1\)"),
+        (lambda: reference.conv_kernel_to_torch(np.ones((3, 2))), ValueError,
+         r"`kernel` must have 3, 4 or 5 dimensions"),
         (lambda: reference.to_nchw(np.ones((3, 3))), ValueError,
-         r"`x` must have 3 or 4 dimensions \(N, H, W, C\) or \(H, W, C\)"),
+         r"`x` must have 3 or 4 dimensions \(N, \*spatial, C\) or \(\*spatial, C\)"),
     ],
 )
 def test_exception(call, error, match):
