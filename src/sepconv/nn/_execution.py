@@ -220,6 +220,30 @@ def _standard_strides_if_one_channel(x: Tensor, spatial: tuple[int, ...]) -> Ten
     return x
 
 
+class ExportRefused(SepconvValueError):
+    """A layer's padding cannot be recorded right in a graph with dynamic sizes."""
+
+
+def _check_exportable(padding: ConvPadding) -> None:
+    """Refuse what an exporter would record wrongly, or not at all, for dynamic sizes.
+
+    Measured with torch 2.13 and onnxruntime: the TorchScript exporter (``torch.onnx.export``
+    with ``dynamo=False``) records input-dependent zero, reflect and replicate padding right
+    and refuses circular padding ("the sizes of the padding must be constant"); the dynamo
+    exporter records zero and replicate padding right, puts input-dependent reflect padding
+    on the wrong side (silently) and fails on circular padding.
+    """
+    dynamo = not torch.jit.is_tracing()
+    if padding.mode == "circular" or (padding.mode == "reflect" and dynamo):
+        exporter = "torch.export / torch.onnx.export(dynamo=True)" if dynamo else \
+            "torch.onnx.export(dynamo=False)"
+        raise ExportRefused(
+            f"padding_mode={padding.mode!r} with padding={padding.spec!r} at stride "
+            f"{padding.stride} depends on the input size, which {exporter} cannot record "
+            f"right with dynamic sizes; export with static sizes"
+            f"{'' if padding.mode == 'circular' else ', or with dynamo=False'}")
+
+
 def _plain_conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding,
                 groups: int, n: int) -> Tensor:
     """``F.pad`` + the convolution, with 'same' from the input size as a graph records it."""
@@ -233,6 +257,7 @@ def _plain_conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPad
     elif padding.static is not None:
         pads = flat_pads(padding.static)
     else:  # traced scalars or symbols: the 'same' arithmetic goes into the graph
+        _check_exportable(padding)
         pads = padding.symbolic_pads(sizes, _clamp)
     if pads is not None and (not all(type(p) is int for p in pads) or any(pads)):
         x = F.pad(x, pads, mode="constant" if padding.mode == "zeros" else padding.mode)

@@ -156,12 +156,16 @@ class KerasPaddingConv:
         ``fast`` is for a parent layer that already chose the execution path for a batched
         ``input`` (and entered its memory format): the result then stays in that format.
         """
-        if fast is not None:
-            return self._run(input, fast)
-        weight = _weight_and_bias(self)[0] if self._fast_path else None  # type: ignore
-        run, x, fast, unbatched = ex.begin(input, self._n, self.in_channels,  # type: ignore
-                                           weight, allow_fast=self._fast_path)
-        return ex.end(self._run(run, fast), x, self._n, fast, unbatched)
+        try:
+            if fast is not None:
+                return self._run(input, fast)
+            weight = _weight_and_bias(self)[0] if self._fast_path else None  # type: ignore
+            run, x, fast, unbatched = ex.begin(input, self._n, self.in_channels,  # type: ignore
+                                               weight, allow_fast=self._fast_path)
+            return ex.end(self._run(run, fast), x, self._n, fast, unbatched)
+        except ex.ExportRefused as error:  # name the layer (no cost unless raised)
+            raise ex.ExportRefused(f"{type(self).__name__}({self.extra_repr()}): {error}"
+                                   ) from None
 
     def _run(self, x: Tensor, fast: bool) -> Tensor:
         weight, bias = _weight_and_bias(self)  # type: ignore[arg-type]
