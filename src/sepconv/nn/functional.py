@@ -36,6 +36,15 @@ follows the input size in the graph (an exported layer is right at every size), 
 counts equal :mod:`sepconv.cost`. The execution path lives in ``sepconv.nn._execution``, the
 one door these functions and the layers of :mod:`sepconv.nn.modules` share.
 
+Exporting with dynamic sizes (torch 2.13, checked in onnxruntime by ``tests/test_nn_onnx.py``):
+``torch.onnx.export(dynamo=False, dynamic_axes=...)`` records zero, reflect and replicate
+padding right at every size; ``torch.onnx.export(dynamo=True, dynamic_shapes=...)`` and
+``torch.export`` record zero and replicate padding right. Padding that depends on the input size
+(``'same'`` with a stride above 1) which an exporter would record wrongly or not at all
+(circular with either exporter; reflect with ``torch.export``, whose ONNX translation pads the
+wrong side) raises ``ValueError`` naming the layer; ``torch.onnx.export(dynamo=True)`` then
+falls back to a graph of the example's static sizes, which onnxruntime refuses at other sizes.
+
 Examples
 --------
 >>> import torch
