@@ -133,8 +133,7 @@ DYNAMIC = [
 ]
 GROWTH = (0, 1, 2, 5)  # added to every spatial size: odd and even sizes, both parities
 # Input-dependent padding an exporter cannot record right: refused, naming the layer.
-REFUSED = {"depthwise2d_reflect_s2": ("dynamo",),
-           "separable2d_circular_s2": ("dynamo", "torchscript")}
+REFUSED = {"depthwise2d_reflect_s2": ("dynamo",), "separable2d_circular_s2": ("dynamo",)}
 REFUSAL = r"DepthwiseConv2d\(4, 4, kernel_size=\(3, 3\).*depends on the input size"
 
 

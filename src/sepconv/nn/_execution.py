@@ -228,20 +228,27 @@ def _check_exportable(padding: ConvPadding) -> None:
     """Refuse what an exporter would record wrongly, or not at all, for dynamic sizes.
 
     Measured with torch 2.13 and onnxruntime: the TorchScript exporter (``torch.onnx.export``
-    with ``dynamo=False``) records input-dependent zero, reflect and replicate padding right
-    and refuses circular padding ("the sizes of the padding must be constant"); the dynamo
-    exporter records zero and replicate padding right, puts input-dependent reflect padding
-    on the wrong side (silently) and fails on circular padding.
+    with ``dynamo=False``) records input-dependent zero, reflect and replicate padding right,
+    and circular padding written as slices (:func:`_circular_pad`); the dynamo exporter records
+    zero and replicate padding right, puts input-dependent reflect padding on the wrong side
+    (silently), and fails on circular padding or gets sliced padding wrong.
     """
-    dynamo = not torch.jit.is_tracing()
-    if padding.mode == "circular" or (padding.mode == "reflect" and dynamo):
-        exporter = "torch.export / torch.onnx.export(dynamo=True)" if dynamo else \
-            "torch.onnx.export(dynamo=False)"
+    if padding.mode in ("circular", "reflect") and not torch.jit.is_tracing():
         raise ExportRefused(
             f"padding_mode={padding.mode!r} with padding={padding.spec!r} at stride "
-            f"{padding.stride} depends on the input size, which {exporter} cannot record "
-            f"right with dynamic sizes; export with static sizes"
-            f"{'' if padding.mode == 'circular' else ', or with dynamo=False'}")
+            f"{padding.stride} depends on the input size, which torch.export (and "
+            f"torch.onnx.export(dynamo=True)) cannot record right with dynamic sizes; export "
+            f"with static sizes, or with torch.onnx.export(dynamo=False)")
+
+
+def _circular_pad(x: Tensor, pads: tuple[Any, ...]) -> Tensor:
+    """Circular padding by slices and concatenation, which a tracer records for any size
+    (the TorchScript ONNX exporter refuses ``F.pad(mode='circular')`` with traced pads)."""
+    for axis, (before, after) in enumerate(zip(pads[::2], pads[1::2])):
+        dim = x.dim() - 1 - axis
+        size = x.shape[dim]
+        x = torch.cat([x.narrow(dim, size - before, before), x, x.narrow(dim, 0, after)], dim)
+    return x
 
 
 def _plain_conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding,
@@ -259,7 +266,9 @@ def _plain_conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPad
     else:  # traced scalars or symbols: the 'same' arithmetic goes into the graph
         _check_exportable(padding)
         pads = padding.symbolic_pads(sizes, _clamp)
-    if pads is not None and (not all(type(p) is int for p in pads) or any(pads)):
+    if padding.mode == "circular" and pads is not None and not all(type(p) is int for p in pads):
+        x = _circular_pad(x, pads)
+    elif pads is not None and (not all(type(p) is int for p in pads) or any(pads)):
         x = F.pad(x, pads, mode="constant" if padding.mode == "zeros" else padding.mode)
     return CONV[n](x, weight, bias, padding.stride, 0, padding.dilation, groups)
 

@@ -37,13 +37,13 @@ counts equal :mod:`sepconv.cost`. The execution path lives in ``sepconv.nn._exec
 one door these functions and the layers of :mod:`sepconv.nn.modules` share.
 
 Exporting with dynamic sizes (torch 2.13, checked in onnxruntime by ``tests/test_nn_onnx.py``):
-``torch.onnx.export(dynamo=False, dynamic_axes=...)`` records zero, reflect and replicate
-padding right at every size; ``torch.onnx.export(dynamo=True, dynamic_shapes=...)`` and
-``torch.export`` record zero and replicate padding right. Padding that depends on the input size
-(``'same'`` with a stride above 1) which an exporter would record wrongly or not at all
-(circular with either exporter; reflect with ``torch.export``, whose ONNX translation pads the
-wrong side) raises ``ValueError`` naming the layer; ``torch.onnx.export(dynamo=True)`` then
-falls back to a graph of the example's static sizes, which onnxruntime refuses at other sizes.
+``torch.onnx.export(dynamo=False, dynamic_axes=...)`` records every padding mode right at every
+size; ``torch.onnx.export(dynamo=True, dynamic_shapes=...)`` and ``torch.export`` record zero
+and replicate padding right. Reflect and circular padding that depends on the input size
+(``'same'`` with a stride above 1), which that exporter pads on the wrong side or cannot
+record, raises ``ValueError`` naming the layer under ``torch.export``;
+``torch.onnx.export(dynamo=True)`` then falls back to a graph of the example's static sizes,
+which onnxruntime refuses at other sizes.
 
 Examples
 --------
