@@ -538,3 +538,19 @@ def test_convert_full_rank_handles_every_sepconv_layer():
                           snn.SeparableConv1d(3, 4, 3), nn.Conv1d(4, 5, 3)).double().eval()
     _, report = convert(one_d, rank=10_000)
     assert not any("declaring" in row.reason for row in report.layers)
+
+
+def test_padding_set_after_build_is_resolved_again():
+    """Setting `padding` or `padding_mode` on a layer resolves its policy again."""
+    torch.manual_seed(22)
+    x = torch.randn(1, 3, 9, 8)
+    layer = snn.DepthwiseConv2d(3, 3, stride=2, padding="valid")
+    layer.padding = "same"
+    assert layer.padding == "same" and layer.keras_padding == "same"
+    fresh = snn.DepthwiseConv2d(3, 3, stride=2, padding="same")
+    fresh.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(layer(x), fresh(x))
+    layer.padding_mode = "reflect"
+    assert layer.padding_mode == "reflect" and "padding_mode=reflect" in repr(layer)
+    torch.testing.assert_close(layer(x), reference_depthwise(
+        x, layer.weight, layer.bias, 2, "same", 1, "reflect"))
