@@ -554,3 +554,12 @@ def test_padding_set_after_build_is_resolved_again():
     assert layer.padding_mode == "reflect" and "padding_mode=reflect" in repr(layer)
     torch.testing.assert_close(layer(x), reference_depthwise(
         x, layer.weight, layer.bias, 2, "same", 1, "reflect"))
+
+
+def test_functional_checks_every_call():
+    """A call with valid settings does not let a later one with a float or bool pass."""
+    x, weight = torch.randn(1, 2, 6, 6), torch.randn(2, 1, 3, 3)
+    SF.depthwise_conv2d(x, weight, stride=1)
+    for stride in (1.0, True, (1, 1.0)):
+        with pytest.raises((ValueError, TypeError), match="`stride`"):
+            SF.depthwise_conv2d(x, weight, stride=stride)

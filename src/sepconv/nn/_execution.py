@@ -87,14 +87,19 @@ def _cached_policy(n: int, kernel_size: Any, stride: Any, padding: Any, dilation
     return conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=n)
 
 
+def _exact(value: Any) -> bool:
+    """An int, a str or a tuple of ints: a cache key that equals only itself (``1.0``, ``True``
+    and ``np.int64(1)`` compare equal to ``1`` but must be checked on their own)."""
+    kind = type(value)
+    return kind is int or kind is str or (kind is tuple and all(type(v) is int for v in value))
+
+
 def policy(n: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
            padding_mode: Any) -> ConvPadding:
     """The checked :class:`ConvPadding` of a functional call (memoised: calls repeat)."""
-    if not torch.compiler.is_compiling():
-        try:
-            return _cached_policy(n, kernel_size, stride, padding, dilation, padding_mode)
-        except TypeError:  # unhashable arguments (lists): checked below, without the cache
-            pass
+    if (_exact(kernel_size) and _exact(stride) and _exact(padding) and _exact(dilation)
+            and type(padding_mode) is str and not torch.compiler.is_compiling()):
+        return _cached_policy(n, kernel_size, stride, padding, dilation, padding_mode)
     return conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=n)
 
 
