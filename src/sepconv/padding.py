@@ -30,7 +30,15 @@ from ._checks import (
     check_shape,
 )
 
+#: A size for every axis, or one per axis (``kernel_size``, ``stride``, ``dilation``).
+IntOrInts = int | tuple[int, ...]
+#: ``'valid'``, ``'same'``, an int (every side), one int per axis (symmetric) or one
+#: ``(before, after)`` pair per axis.
+PaddingLike = str | int | tuple[int, ...] | tuple[tuple[int, int], ...]
+
 __all__ = [
+    "IntOrInts",
+    "PaddingLike",
     "same_padding",
     "resolve_padding",
     "output_size",
@@ -61,11 +69,11 @@ def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> 
 
 def resolve_padding(
     input_size: tuple[int, ...],
-    kernel_size: Any,
+    kernel_size: IntOrInts,
     *,
-    stride: Any = 1,
-    dilation: Any = 1,
-    padding: Any = "valid",
+    stride: IntOrInts = 1,
+    dilation: IntOrInts = 1,
+    padding: PaddingLike = "valid",
 ) -> tuple[tuple[int, int], ...]:
     """Explicit ``(before, after)`` padding per spatial axis for any accepted ``padding``."""
     input_size = check_shape("input_size", input_size, range(1, 33))
@@ -86,11 +94,11 @@ def resolve_padding(
 
 def output_size(
     input_size: tuple[int, ...],
-    kernel_size: Any,
+    kernel_size: IntOrInts,
     *,
-    stride: Any = 1,
-    dilation: Any = 1,
-    padding: Any = "valid",
+    stride: IntOrInts = 1,
+    dilation: IntOrInts = 1,
+    padding: PaddingLike = "valid",
 ) -> tuple[int, ...]:
     """Spatial output size of a convolution; raises if the kernel does not fit the input."""
     input_size = check_shape("input_size", input_size, range(1, 33))
@@ -326,10 +334,10 @@ class ConvPadding:
 
 
 def conv_padding(
-    kernel_size: Any,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    kernel_size: IntOrInts,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
     *,
     n: int,

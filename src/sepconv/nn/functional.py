@@ -70,7 +70,7 @@ from typing import Any
 from torch import Tensor
 
 from .._checks import SepconvTypeError, SepconvValueError, check_choice
-from ..padding import PADDING_MODES, spatial_passes
+from ..padding import PADDING_MODES, IntOrInts, PaddingLike, spatial_passes
 from . import _execution as ex
 from ._execution import plain_composition
 
@@ -134,9 +134,9 @@ def depthwise_conv1d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """1-D depthwise convolution (``keras.layers.DepthwiseConv1D``).
@@ -171,9 +171,9 @@ def depthwise_conv2d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """2-D depthwise convolution (``keras.layers.DepthwiseConv2D``, torch ``groups=C``).
@@ -216,9 +216,9 @@ def depthwise_conv3d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """3-D depthwise convolution (torch ``conv3d`` with ``groups=C``, Keras padding).
@@ -300,9 +300,9 @@ def separable_conv1d(
     pointwise_weight: Tensor,
     bias: Tensor | None = None,
     depthwise_bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """1-D depthwise separable convolution (``keras.layers.SeparableConv1D``).
@@ -345,9 +345,9 @@ def separable_conv2d(
     pointwise_weight: Tensor,
     bias: Tensor | None = None,
     depthwise_bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """2-D depthwise separable convolution (``keras.layers.SeparableConv2D``).
@@ -399,9 +399,9 @@ def separable_conv3d(
     pointwise_weight: Tensor,
     bias: Tensor | None = None,
     depthwise_bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """3-D depthwise separable convolution.
@@ -443,9 +443,9 @@ def spatially_separable_conv2d(
     column_weight: Tensor,
     row_weight: Tensor,
     bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     groups: int = 1,
     order: str = "column_first",
     padding_mode: str = "zeros",

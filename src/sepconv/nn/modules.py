@@ -30,6 +30,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from .. import cost as _cost
@@ -40,7 +41,7 @@ from .._checks import (
     check_positive_int,
     check_shape,
 )
-from ..padding import ConvPadding, conv_padding, spatial_passes
+from ..padding import ConvPadding, IntOrInts, PaddingLike, conv_padding, spatial_passes
 from . import _execution as ex
 from . import keras as _keras
 
@@ -179,15 +180,15 @@ class _DepthwiseConvNd(KerasPaddingConv):
     def __init__(
         self,
         in_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = "valid",
-        dilation: Any = 1,
+        kernel_size: IntOrInts,
+        stride: IntOrInts = 1,
+        padding: PaddingLike = "valid",
+        dilation: IntOrInts = 1,
         depth_multiplier: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         in_channels = check_positive_int("in_channels", in_channels)
         multiplier = _check_multiplier(depth_multiplier)
@@ -203,7 +204,7 @@ class _DepthwiseConvNd(KerasPaddingConv):
         weight, bias = _weight_and_bias(self)
         return ex.depthwise(x, weight, bias, self._padding, self._n, fast)
 
-    def cost(self, input_shape: Any) -> _cost.Cost:
+    def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost for an input of torch shape ``(N, C, *spatial)`` or ``(C, *spatial)``."""
         shape, batch = _input_shape(input_shape, self._n, self.in_channels)  # type: ignore
         return _cost.depthwise(
@@ -365,18 +366,18 @@ class _SeparableConvNd(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = "valid",
-        dilation: Any = 1,
+        kernel_size: IntOrInts,
+        stride: IntOrInts = 1,
+        padding: PaddingLike = "valid",
+        dilation: IntOrInts = 1,
         depth_multiplier: int = 1,
         bias: bool = True,
         depthwise_bias: bool = False,
         padding_mode: str = "zeros",
         norm_layer: Callable[[int], nn.Module] | None = None,
         activation: nn.Module | Callable[[], nn.Module] | None = None,
-        device: Any = None,
-        dtype: Any = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         in_channels = check_positive_int("in_channels", in_channels)
@@ -446,7 +447,7 @@ class _SeparableConvNd(nn.Module):
             y = pointwise(y)
         return ex.end(y, x, n, fast, unbatched)
 
-    def cost(self, input_shape: Any) -> _cost.Cost:
+    def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost (:func:`sepconv.cost.separable`) for a torch shape ``(N, C, *spatial)``.
 
         Norm and activation, when present, are not counted.
@@ -602,17 +603,17 @@ class SpatiallySeparableConv2d(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = "valid",
-        dilation: Any = 1,
+        kernel_size: IntOrInts,
+        stride: IntOrInts = 1,
+        padding: PaddingLike = "valid",
+        dilation: IntOrInts = 1,
         intermediate_channels: int | None = None,
         order: str = "column_first",
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         in_channels = check_positive_int("in_channels", in_channels)
@@ -656,7 +657,7 @@ class SpatiallySeparableConv2d(nn.Module):
             run = step(run, fast=fast) if isinstance(step, _PassConv2d) else step(run)
         return ex.end(run, x, 2, fast, unbatched)
 
-    def cost(self, input_shape: Any) -> _cost.Cost:
+    def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost (:func:`sepconv.cost.spatially_separable`) for ``(N, C, H, W)``."""
         shape, batch = _input_shape(input_shape, 2, self.in_channels)
         second = self.row if self.order == "column_first" else self.column
