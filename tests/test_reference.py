@@ -690,3 +690,28 @@ def test_module_exports():
         "pointwise_kernel_to_torch", "pointwise_kernel_from_torch"}
     for name in reference.__all__:
         assert getattr(reference, name).__doc__
+
+
+def test_layout_aliases_and_light_import(run_python):
+    """The converters here are sepconv.layouts' functions; both modules stay NumPy-only."""
+    from sepconv import layouts
+    from sepconv.nn import keras as skeras
+
+    assert reference.conv_kernel_to_torch is layouts.conv_kernel_keras_to_torch
+    assert reference.depthwise_kernel_from_torch is layouts.depthwise_kernel_torch_to_keras
+    assert skeras.depthwise_kernel_from_keras is layouts.depthwise_kernel_keras_to_torch
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3):  # N-D: Keras (*k, C, M) <-> torch (C * M, 1, *k), round trip
+        kernel = rng.standard_normal((*(3,) * n, 4, 2))
+        weight = layouts.depthwise_kernel_keras_to_torch(kernel)
+        assert weight.shape == (8, 1, *(3,) * n)
+        np.testing.assert_array_equal(weight[1 * 2 + 1, 0], kernel[..., 1, 1])
+        np.testing.assert_array_equal(
+            layouts.depthwise_kernel_torch_to_keras(weight, depth_multiplier=2), kernel)
+        x = rng.standard_normal((2, *(5,) * n, 3))
+        np.testing.assert_array_equal(
+            layouts.channels_last(layouts.channels_first(x, spatial_dims=n), spatial_dims=n), x)
+    result = run_python(code="import sys, sepconv.layouts, sepconv.padding\n"
+                             "print(sorted(m for m in ('torch', 'cv2') if m in sys.modules))")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
