@@ -563,3 +563,20 @@ def test_functional_checks_every_call():
     for stride in (1.0, True, (1, 1.0)):
         with pytest.raises((ValueError, TypeError), match="`stride`"):
             SF.depthwise_conv2d(x, weight, stride=stride)
+
+
+def test_layer_pickled_without_resolved_padding_loads():
+    """A layer whose pickle holds only `padding` (as older versions wrote) resolves it."""
+    import pickle
+
+    torch.manual_seed(23)
+    layer = snn.SeparableConv2d(3, 4, 3, stride=2, padding="same", padding_mode="reflect")
+    x = torch.randn(1, 3, 8, 9)
+    state = layer.depthwise.__dict__.copy()
+    del state["_padding"]
+    old = snn.DepthwiseConv2d.__new__(snn.DepthwiseConv2d)
+    old.__setstate__(state)
+    assert old.keras_padding == "same" and old.padding_mode == "reflect"
+    layer.depthwise = old
+    torch.testing.assert_close(layer(x), pickle.loads(pickle.dumps(layer))(x))
+    torch.testing.assert_close(layer(x), reference_separable(x, layer, "reflect"))

@@ -151,6 +151,13 @@ class KerasPaddingConv:
         """The padding in Keras terms: ``'valid'``, ``'same'`` or ``(before, after)`` pairs."""
         return self._padding.spec
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, resolving the padding of a layer pickled before it was kept resolved."""
+        super().__setstate__(state)  # type: ignore[misc]
+        if "_padding" not in self.__dict__:
+            padding = "same" if state.get("_dynamic") else state.get("padding", 0)
+            self._set_padding(padding, state.get("padding_mode", "zeros"))
+
     def forward(self, input: Tensor, fast: bool | None = None) -> Tensor:
         """Convolve ``input`` ``(N, C, *spatial)`` or ``(C, *spatial)``; same memory format out.
 
@@ -416,6 +423,10 @@ class _SeparableConvNd(nn.Module):
         return self.depthwise.dilation  # type: ignore[return-value]
 
     @property
+    def keras_padding(self) -> str | tuple[tuple[int, int], ...]:
+        return self.depthwise.keras_padding  # type: ignore[return-value]
+
+    @property
     def padding_mode(self) -> str:
         return self.depthwise.padding_mode  # type: ignore[return-value]
 
@@ -455,7 +466,7 @@ class _SeparableConvNd(nn.Module):
         shape, batch = _input_shape(input_shape, self._n, self.in_channels)
         return _cost.separable(
             shape, self.kernel_size, self.out_channels, depth_multiplier=self.depth_multiplier,
-            stride=self.stride, padding=self.depthwise.keras_padding,
+            stride=self.stride, padding=self.keras_padding,
             dilation=self.dilation, bias=self.pointwise.bias is not None,
             depthwise_bias=self.depthwise.bias is not None, batch=batch)
 
