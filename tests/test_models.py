@@ -15,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from sepconv import models, profile
 from sepconv.models import MOBILENET_V1_TABLE, mobilenet_v1, optimize_for_inference
 from sepconv.nn import DepthwiseConv2d, SeparableConv2d
+from sepconv.nn.functional import plain_composition
 
 # Many small torch calls: one intra-op thread is faster and steadier on a busy machine.
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -120,7 +121,7 @@ def test_profile_equals_flop_counter(name: str) -> None:
     size = (2, *net.default_input_size)
     result = profile(net, size)
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
+    with counter, torch.no_grad(), plain_composition():
         net.eval()(torch.zeros(size))
     assert counter.get_total_flops() == 2 * result.total_mult_adds
     assert result.total_parameters == sum(p.numel() for p in net.parameters())

@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import sepconv.nn as snn
 from sepconv import cost
+from sepconv.nn import _execution as execution
 from sepconv.nn import functional as SF
 from sepconv.padding import resolve_padding
 
@@ -51,10 +52,8 @@ def reference_depthwise(x, weight, bias, stride, padding, dilation, mode="zeros"
 
 def reference_separable(x, layer, mode="zeros"):
     dw = layer.depthwise
-    y = reference_depthwise(x, dw.weight, dw.bias, dw.stride,
-                            dw.padding if isinstance(dw.padding, str) else
-                            snn.modules._spec_from_attribute(dw.padding, x.dim() - 2),
-                            dw.dilation, mode)
+    y = reference_depthwise(x, dw.weight, dw.bias, dw.stride, dw.keras_padding, dw.dilation,
+                            mode)
     return CONV[x.dim() - 2](y, layer.pointwise.weight, layer.pointwise.bias)
 
 
@@ -97,7 +96,8 @@ def test_public_names():
         "load_keras_weights", "to_keras_weights"])
     assert sorted(SF.__all__) == sorted([
         "depthwise_conv1d", "depthwise_conv2d", "depthwise_conv3d", "separable_conv1d",
-        "separable_conv2d", "separable_conv3d", "spatially_separable_conv2d", "PADDING_MODES"])
+        "separable_conv2d", "separable_conv3d", "spatially_separable_conv2d", "plain_composition",
+        "PADDING_MODES"])
 
 
 def test_import_sepconv_stays_light(run_python):
@@ -309,15 +309,15 @@ def test_wide_layers_every_path(batch, channels_last):
 def test_fast_path_dispatch_rule(channels, batch, expected):
     """2-D NCHW input: channels-last inside below 64 channels, in inference only."""
     x = torch.zeros(batch, channels, 4, 4)
-    assert SF._fast(x, 2) is expected
-    assert SF._fast(x.contiguous(memory_format=torch.channels_last), 2) is True
-    assert SF._fast(x.double(), 2) is False
+    assert execution.fast(x, 2) is expected
+    assert execution.fast(x.contiguous(memory_format=torch.channels_last), 2) is True
+    assert execution.fast(x.double(), 2) is False
     weight = torch.zeros(channels, 1, 3, 3, requires_grad=True)
-    assert SF._fast(x, 2, weight) is False  # training: NCHW stays NCHW
+    assert execution.fast(x, 2, weight) is False  # training: NCHW stays NCHW
     with torch.no_grad():
-        assert SF._fast(x, 2, weight) is expected
-    with FlopCounterMode(display=False):
-        assert SF._fast(x.contiguous(memory_format=torch.channels_last), 2) is False
+        assert execution.fast(x, 2, weight) is expected
+    with SF.plain_composition():
+        assert execution.fast(x.contiguous(memory_format=torch.channels_last), 2) is False
 
 
 def test_depthwise_child_replaced():
@@ -505,3 +505,78 @@ def test_parametrized_weights():
     got.sum().backward()
     assert layer.depthwise.parametrizations.weight.original1.grad is not None
     assert layer.pointwise.parametrizations.weight.original1.grad is not None
+
+
+# ------------------------------------------------------------------------------ conversion
+def test_convert_full_rank_handles_every_sepconv_layer():
+    """`sepconv.convert` reads every sepconv layer's padding (keras_padding): nothing is
+    reported as an undeclared convolution subclass, and full rank is exact."""
+    from sepconv.convert import convert
+    from sepconv.models.mobilenet import Conv2dSame
+
+    torch.manual_seed(21)
+    model = nn.Sequential(
+        snn.DepthwiseConv2d(4, 3, stride=2, padding="same", depth_multiplier=2),
+        snn.SeparableConv2d(8, 6, 3, padding="same"),
+        snn.SpatiallySeparableConv2d(6, 6, 3, stride=2, padding="same"),
+        Conv2dSame(6, 8, 3, stride=2),
+        snn.PointwiseConv2d(8, 8, 1),
+        snn.DepthwiseConv2d(8, 3, padding=((0, 1), (2, 0)), padding_mode="zeros"),
+    ).double().eval()
+    x = torch.randn(2, 4, 19, 18, dtype=torch.float64)
+    converted, report = convert(model, rank=10_000, min_speedup=0, example_input=x)
+    reasons = {row.name: row.reason for row in report.layers}
+    assert not any("declaring" in reason for reason in reasons.values()), reasons
+    assert "grouped" in reasons["0"] and "grouped" in reasons["5"]  # depthwise: no groups=1
+    assert "1x1" in reasons["4"]
+    assert [row.name for row in report.layers if row.replaced] == ["3"]
+    assert isinstance(converted[3], snn.SeparableConv2d)
+    assert converted[3].padding == "same" and converted[3].stride == (2, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(converted(x), model(x), rtol=1e-10, atol=1e-10)
+    one_d = nn.Sequential(snn.DepthwiseConv1d(3, 3, stride=2, padding="same"),
+                          snn.SeparableConv1d(3, 4, 3), nn.Conv1d(4, 5, 3)).double().eval()
+    _, report = convert(one_d, rank=10_000)
+    assert not any("declaring" in row.reason for row in report.layers)
+
+
+def test_padding_set_after_build_is_resolved_again():
+    """Setting `padding` or `padding_mode` on a layer resolves its policy again."""
+    torch.manual_seed(22)
+    x = torch.randn(1, 3, 9, 8)
+    layer = snn.DepthwiseConv2d(3, 3, stride=2, padding="valid")
+    layer.padding = "same"
+    assert layer.padding == "same" and layer.keras_padding == "same"
+    fresh = snn.DepthwiseConv2d(3, 3, stride=2, padding="same")
+    fresh.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(layer(x), fresh(x))
+    layer.padding_mode = "reflect"
+    assert layer.padding_mode == "reflect" and "padding_mode=reflect" in repr(layer)
+    torch.testing.assert_close(layer(x), reference_depthwise(
+        x, layer.weight, layer.bias, 2, "same", 1, "reflect"))
+
+
+def test_functional_checks_every_call():
+    """A call with valid settings does not let a later one with a float or bool pass."""
+    x, weight = torch.randn(1, 2, 6, 6), torch.randn(2, 1, 3, 3)
+    SF.depthwise_conv2d(x, weight, stride=1)
+    for stride in (1.0, True, (1, 1.0)):
+        with pytest.raises((ValueError, TypeError), match="`stride`"):
+            SF.depthwise_conv2d(x, weight, stride=stride)
+
+
+def test_layer_pickled_without_resolved_padding_loads():
+    """A layer whose pickle holds only `padding` (as older versions wrote) resolves it."""
+    import pickle
+
+    torch.manual_seed(23)
+    layer = snn.SeparableConv2d(3, 4, 3, stride=2, padding="same", padding_mode="reflect")
+    x = torch.randn(1, 3, 8, 9)
+    state = layer.depthwise.__dict__.copy()
+    del state["_padding"]
+    old = snn.DepthwiseConv2d.__new__(snn.DepthwiseConv2d)
+    old.__setstate__(state)
+    assert old.keras_padding == "same" and old.padding_mode == "reflect"
+    layer.depthwise = old
+    torch.testing.assert_close(layer(x), pickle.loads(pickle.dumps(layer))(x))
+    torch.testing.assert_close(layer(x), reference_separable(x, layer, "reflect"))

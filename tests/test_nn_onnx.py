@@ -14,8 +14,10 @@ import sepconv.nn as snn
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-# Constant plumbing that the TorchScript exporter emits to build a Pad node's pads input.
-PLUMBING = {"Constant", "ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast"}
+# Constant plumbing that the TorchScript exporter emits to build a Pad node's pads input, and
+# the shape arithmetic of Keras 'same' padding that depends on the input size.
+PLUMBING = {"Constant", "ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast",
+            "Shape", "Gather", "Unsqueeze", "Squeeze", "Add", "Sub", "Mul", "Div", "Clip", "Max"}
 
 LAYERS = [
     ("separable2d_same_s2", lambda: snn.SeparableConv2d(4, 6, 3, stride=2, padding="same"),
@@ -86,3 +88,118 @@ def test_onnx_dynamo_exporter_folds_padding_into_conv():
     (y,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     with torch.no_grad():
         assert np.abs(y - layer(x).numpy()).max() <= 1e-5
+
+
+# ------------------------------------------------------------------------------ dynamic sizes
+def _conv2d_same():
+    from sepconv.models.mobilenet import Conv2dSame
+
+    return Conv2dSame(4, 6, 3, stride=2)
+
+
+def _mobilenet():
+    from sepconv.models import mobilenet_v1
+
+    torch.manual_seed(3)
+    net = mobilenet_v1(width_multiplier=0.25, num_classes=7)
+    with torch.no_grad():  # statistics and a classifier that give outputs of order 1
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 2.0)
+        net.classifier.weight.normal_(0.0, 1.0)
+    return net
+
+
+# Every sepconv layer, with padding that depends on the input size (stride > 1 'same') and
+# without; each runs at sizes with both parities (name, make, export shape, run shapes).
+DYNAMIC = [
+    *[(name, make, shape) for name, make, shape, _ in LAYERS],
+    ("depthwise2d_k2_s3", lambda: snn.DepthwiseConv2d(4, 2, stride=3, padding="same"),
+     (1, 4, 9, 9)),
+    ("separable2d_k4_s2", lambda: snn.SeparableConv2d(4, 6, 4, stride=2, padding="same",
+                                                      depthwise_bias=True), (2, 4, 8, 9)),
+    ("separable2d_replicate_s2", lambda: snn.SeparableConv2d(
+        4, 6, 3, stride=2, padding="same", padding_mode="replicate"), (1, 4, 8, 8)),
+    ("depthwise2d_reflect_s2", lambda: snn.DepthwiseConv2d(
+        4, 3, stride=(2, 1), padding="same", padding_mode="reflect"), (1, 4, 8, 8)),
+    ("separable2d_circular_s2", lambda: snn.SeparableConv2d(
+        4, 6, 3, stride=2, padding="same", padding_mode="circular"), (1, 4, 8, 8)),
+    ("separable2d_explicit", lambda: snn.SeparableConv2d(4, 6, 3, stride=2,
+                                                         padding=((0, 1), (2, 0))), (1, 4, 8, 8)),
+    ("pointwise2d", lambda: snn.PointwiseConv2d(4, 6, 1), (1, 4, 8, 8)),
+    ("conv2d_same_s2", _conv2d_same, (1, 4, 8, 8)),
+    ("mobilenet_v1", _mobilenet, (1, 3, 64, 64)),
+]
+GROWTH = (0, 1, 2, 5)  # added to every spatial size: odd and even sizes, both parities
+# Input-dependent padding an exporter cannot record right: refused, naming the layer.
+REFUSED = {"depthwise2d_reflect_s2": ("dynamo",), "separable2d_circular_s2": ("dynamo",)}
+REFUSAL = r"DepthwiseConv2d\(4, 4, kernel_size=\(3, 3\).*depends on the input size"
+
+
+def _check_sizes(data: bytes, layer: torch.nn.Module, shape, vary_batch: bool) -> None:
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    for extra in GROWTH:
+        run_shape = (shape[0] + (extra % 2 if vary_batch else 0), shape[1],
+                     *(s + extra for s in shape[2:]))
+        x = torch.randn(*run_shape)
+        (y,) = session.run(None, {name: x.numpy()})
+        with torch.no_grad():
+            expected = layer(x).numpy()
+        assert y.shape == expected.shape, run_shape
+        assert np.abs(y - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max()), run_shape
+
+
+@pytest.mark.parametrize(("name", "make", "shape"), DYNAMIC, ids=[n for n, *_ in DYNAMIC])
+def test_onnx_dynamic_sizes_torchscript_exporter(name, make, shape):
+    """dynamo=False with dynamic batch and spatial axes: right at every size, or refused."""
+    torch.manual_seed(4)
+    layer = make().eval()
+    x = torch.randn(*shape)
+    axes = {0: "batch", **{i: f"size{i}" for i in range(2, len(shape))}}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if "torchscript" in REFUSED.get(name, ()):
+            with pytest.raises(ValueError, match=REFUSAL):
+                torch.onnx.export(layer, (x,), buffer, dynamo=False, input_names=["x"],
+                                  dynamic_axes={"x": axes})
+            return
+        torch.onnx.export(layer, (x,), buffer, dynamo=False, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": axes, "y": {0: "batch"}})
+    _check_sizes(buffer.getvalue(), layer, shape, vary_batch=True)
+
+
+@pytest.mark.parametrize(("name", "make", "shape"), DYNAMIC, ids=[n for n, *_ in DYNAMIC])
+def test_onnx_dynamic_sizes_dynamo_exporter(name, make, shape):
+    """dynamo=True with dynamic spatial axes: right at every size, or refused naming the layer
+    (input-dependent reflect padding, which this exporter puts on the wrong side)."""
+    pytest.importorskip("onnxscript")
+    from torch.export import Dim
+
+    torch.manual_seed(4)
+    layer = make().eval()
+    x = torch.randn(*shape)
+    dims = {i: Dim(f"size{i}", min=max(s - 2, 4), max=512) for i, s in enumerate(shape)
+            if i >= 2}
+    refused = "dynamo" in REFUSED.get(name, ())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if refused:
+            # torch.export refuses, naming the layer; torch.onnx.export then falls back to a
+            # graph of the example's static sizes, which onnxruntime refuses at other sizes.
+            with pytest.raises(ValueError, match=REFUSAL):
+                torch.export.export(layer, (x,), dynamic_shapes=(dims,), strict=False)
+            program = torch.onnx.export(layer, (x,), dynamo=True, dynamic_shapes=(dims,),
+                                        verbose=False)
+            graph_input = program.model_proto.graph.input[0]
+            assert [d.dim_value for d in graph_input.type.tensor_type.shape.dim] == list(shape)
+            session = ort.InferenceSession(program.model_proto.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+            with pytest.raises(Exception, match="dimensions"):
+                session.run(None, {graph_input.name: torch.randn(1, 4, 9, 9).numpy()})
+            return
+        program = torch.onnx.export(layer, (x,), dynamo=True, dynamic_shapes=(dims,),
+                                    verbose=False)
+    _check_sizes(program.model_proto.SerializeToString(), layer, shape, vary_batch=False)

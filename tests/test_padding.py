@@ -7,8 +7,18 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sepconv.padding import output_size, resolve_padding, same_padding
+from sepconv.padding import (
+    conv_padding,
+    flat_pads,
+    output_size,
+    padding_of,
+    resolve_padding,
+    same_padding,
+    spatial_passes,
+)
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -153,3 +163,54 @@ def test_kernel_larger_than_input_fits_with_same_or_enough_padding():
     assert output_size((4, 4), 7, padding=2) == (2, 2)
     with pytest.raises(ValueError, match="`kernel_size` 7"):
         output_size((4, 4), 7, padding=1)
+
+
+# ------------------------------------------------------------------------------ ConvPadding
+@given(size=st.integers(1, 40), kernel=st.integers(1, 7), stride=st.integers(1, 4),
+       dilation=st.integers(1, 3), padding=st.sampled_from(["same", "valid", ((1, 2),)]))
+@settings(max_examples=300, deadline=None)
+def test_conv_padding_static_and_symbolic_agree_with_resolve_padding(
+        size, kernel, stride, dilation, padding):
+    """The policy resolved at build (static pads, or 'same' per size) and the arithmetic an
+    exporter records (symbolic_pads, here on plain ints) give resolve_padding's pads."""
+    policy = conv_padding(kernel, stride, padding, dilation, n=1)
+    want = resolve_padding((size,), kernel, stride=stride, dilation=dilation, padding=padding)
+    assert policy.pads((size,)) == want
+    if policy.static is not None:
+        assert policy.static == want
+    assert policy.symbolic_pads((size,), lambda v: max(v, 0)) == flat_pads(want)
+
+
+def test_conv_padding_plan_and_zero_taps():
+    policy = conv_padding(3, stride=2, padding="same", n=2)
+    assert policy.static is None
+    plan = policy.plan((8, 9))  # (0, 1) rows, (1, 1) columns
+    assert plan.inside is None and plan.outside == (1, 1, 0, 1)
+    assert plan.tapped == ((1, 1), (0, 0, 1, 0))
+    assert policy.plan((8, 9)) is plan  # memoised
+    assert conv_padding(3, padding="same", n=2).plan((5, 5)).inside == (1, 1)
+    assert conv_padding(3, stride=2, padding="same", padding_mode="reflect",
+                        n=2).plan((8, 8)).tapped is None
+    with pytest.raises(ValueError, match="`padding_mode` 'reflect' needs a padding smaller"):
+        conv_padding(5, padding="same", padding_mode="reflect", n=1).plan((2,))
+    with pytest.raises(ValueError, match="`padding_mode` must be one of"):
+        conv_padding(3, padding_mode="mirror", n=1)
+
+
+def test_padding_of_reads_declared_and_torch_padding():
+    assert padding_of(torch.nn.Conv2d(2, 2, 3, padding=(1, 2))) == ((1, 1), (2, 2))
+    assert padding_of(torch.nn.Conv1d(2, 2, 3, padding="same")) == "same"
+    from sepconv.models.mobilenet import Conv2dSame
+    from sepconv.nn import DepthwiseConv2d, PointwiseConv2d
+
+    assert padding_of(Conv2dSame(2, 2, 3, stride=2)) == "same"
+    assert padding_of(DepthwiseConv2d(2, 3, padding=((0, 1), (1, 1)))) == ((0, 1), (1, 1))
+    assert padding_of(PointwiseConv2d(2, 3, 1)) == "valid"
+
+
+def test_spatial_passes():
+    column, row = spatial_passes((3, 5), (2, 1), (1, 2), ((1, 0), (2, 2)))
+    assert column == ("column", (3, 1), (2, 1), (1, 1), ((1, 0), (0, 0)))
+    assert row == ("row", (1, 5), (1, 1), (1, 2), ((0, 0), (2, 2)))
+    assert [p.name for p in spatial_passes((3, 3), (1, 1), (1, 1), "same", "row_first")] == [
+        "row", "column"]

@@ -633,14 +633,14 @@ def test_dtypes():
             np.ones((6, 6, 3)), np.ones((3, 1, 3, 3)), np.ones((1, 3, 3, 3)), order="rows"),
          ValueError, "`order` must be one of 'column_first', 'row_first', got 'rows'"),
         (lambda: reference.depthwise_kernel_from_torch(np.ones((6, 1, 3, 3)), 4), ValueError,
-         r"`weight` must have shape \(C \* M, 1, kh, kw\) with C \* M divisible by "
+         r"`weight` must have shape \(C \* M, 1, \*kernel_size\) with C \* M divisible by "
          r"`depth_multiplier` \(4\)"),
         (lambda: reference.pointwise_kernel_from_torch(np.ones((6, 2, 3, 3))), ValueError,
-         r"`weight` must have shape \(C_out, C_in, 1, 1\)"),
-        (lambda: reference.conv_kernel_to_torch(np.ones((3, 3, 2))), ValueError,
-         r"`kernel` must have 4 dimensions"),
+         r"`weight` must have shape \(C_out, C_in, 1, ..., 1\)"),
+        (lambda: reference.conv_kernel_to_torch(np.ones((3, 2))), ValueError,
+         r"`kernel` must have 3, 4 or 5 dimensions"),
         (lambda: reference.to_nchw(np.ones((3, 3))), ValueError,
-         r"`x` must have 3 or 4 dimensions \(N, H, W, C\) or \(H, W, C\)"),
+         r"`x` must have 3 or 4 dimensions \(N, \*spatial, C\) or \(\*spatial, C\)"),
     ],
 )
 def test_exception(call, error, match):
@@ -690,3 +690,28 @@ def test_module_exports():
         "pointwise_kernel_to_torch", "pointwise_kernel_from_torch"}
     for name in reference.__all__:
         assert getattr(reference, name).__doc__
+
+
+def test_layout_aliases_and_light_import(run_python):
+    """The converters here are sepconv.layouts' functions; both modules stay NumPy-only."""
+    from sepconv import layouts
+    from sepconv.nn import keras as skeras
+
+    assert reference.conv_kernel_to_torch is layouts.conv_kernel_keras_to_torch
+    assert reference.depthwise_kernel_from_torch is layouts.depthwise_kernel_torch_to_keras
+    assert skeras.depthwise_kernel_from_keras is layouts.depthwise_kernel_keras_to_torch
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3):  # N-D: Keras (*k, C, M) <-> torch (C * M, 1, *k), round trip
+        kernel = rng.standard_normal((*(3,) * n, 4, 2))
+        weight = layouts.depthwise_kernel_keras_to_torch(kernel)
+        assert weight.shape == (8, 1, *(3,) * n)
+        np.testing.assert_array_equal(weight[1 * 2 + 1, 0], kernel[..., 1, 1])
+        np.testing.assert_array_equal(
+            layouts.depthwise_kernel_torch_to_keras(weight, depth_multiplier=2), kernel)
+        x = rng.standard_normal((2, *(5,) * n, 3))
+        np.testing.assert_array_equal(
+            layouts.channels_last(layouts.channels_first(x, spatial_dims=n), spatial_dims=n), x)
+    result = run_python(code="import sys, sepconv.layouts, sepconv.padding\n"
+                             "print(sorted(m for m in ('torch', 'cv2') if m in sys.modules))")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -222,8 +222,9 @@ def _dims(conv: nn.Module) -> int | None:
     """Spatial dimensions of a convolution sepconv can convert, else ``None``.
 
     Plain ``nn.Conv1d/2d/3d`` qualify, and subclasses that say which padding they apply through
-    a ``keras_padding`` attribute ('valid', 'same' or (before, after) pairs), like
-    ``sepconv.models.mobilenet.Conv2dSame``.
+    a ``keras_padding`` attribute ('valid', 'same' or (before, after) pairs,
+    :func:`sepconv.padding.padding_of`), like every sepconv layer
+    (:class:`sepconv.nn.modules.KerasPaddingConv`) and ``sepconv.models.mobilenet.Conv2dSame``.
     """
     for cls, n in _CONVS.items():
         if type(conv) is cls or (isinstance(conv, cls) and hasattr(conv, "keras_padding")):
@@ -234,7 +235,9 @@ def _dims(conv: nn.Module) -> int | None:
 def _padding_of(conv: nn.Module) -> Any:
     # nn.ConvNd keeps symmetric ints or the strings 'same' (stride 1 only, where torch and
     # TensorFlow agree) and 'valid'; subclasses with their own padding declare it.
-    return getattr(conv, "keras_padding", conv.padding)
+    from .padding import padding_of
+
+    return padding_of(conv)
 
 
 def to_separable(conv: nn.Module, method: str = "depthwise", rank: int | None = None,

@@ -38,7 +38,7 @@ from ._checks import (
     check_positive_int,
     check_shape,
 )
-from .padding import output_size, resolve_padding
+from .padding import output_size, resolve_padding, spatial_passes
 
 __all__ = [
     "Cost",
@@ -328,21 +328,17 @@ def spatially_separable(
                         ("filters", filters)):
         if value % groups:
             raise SepconvValueError(f"`groups` ({groups}) must divide {name} ({value})")
-    (ph, pw_) = resolve_padding(input_shape[:2], (kh, kw), stride=(sh, sw), dilation=(dh, dw_),
-                                padding=padding)
-    column = {"kernel_size": (kh, 1), "stride": (sh, 1), "dilation": (dh, 1),
-              "padding": (ph, (0, 0))}
-    row = {"kernel_size": (1, kw), "stride": (1, sw), "dilation": (1, dw_),
-           "padding": ((0, 0), pw_)}
-    passes = (column, row) if order == "column_first" else (row, column)
-    first = _grouped(f"conv {_size_text(passes[0]['kernel_size'])}, {channels}->{mid}",
-                     input_shape, passes[0]["kernel_size"], mid, groups,
-                     stride=passes[0]["stride"], padding=passes[0]["padding"],
-                     dilation=passes[0]["dilation"], bias=False, batch=batch)
-    second = _grouped(f"conv {_size_text(passes[1]['kernel_size'])}, {mid}->{filters}",
-                      first.output_shape, passes[1]["kernel_size"], filters, groups,
-                      stride=passes[1]["stride"], padding=passes[1]["padding"],
-                      dilation=passes[1]["dilation"], bias=bias, batch=batch)
+    pads = resolve_padding(input_shape[:2], (kh, kw), stride=(sh, sw), dilation=(dh, dw_),
+                           padding=padding)
+    passes = spatial_passes((kh, kw), (sh, sw), (dh, dw_), pads, order)
+    first = _grouped(f"conv {_size_text(passes[0].kernel_size)}, {channels}->{mid}",
+                     input_shape, passes[0].kernel_size, mid, groups,
+                     stride=passes[0].stride, padding=passes[0].padding,
+                     dilation=passes[0].dilation, bias=False, batch=batch)
+    second = _grouped(f"conv {_size_text(passes[1].kernel_size)}, {mid}->{filters}",
+                      first.output_shape, passes[1].kernel_size, filters, groups,
+                      stride=passes[1].stride, padding=passes[1].padding,
+                      dilation=passes[1].dilation, bias=bias, batch=batch)
     return _chain(f"spatially separable {kh}x1 + 1x{kw}, {channels}->{mid}->{filters}",
                   first, second)
 

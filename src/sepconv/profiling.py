@@ -36,6 +36,7 @@ from typing import Any
 
 from . import cost as _cost
 from ._checks import SepconvTypeError, SepconvValueError, check_shape, describe
+from .padding import padding_of
 
 __all__ = ["profile", "Profile", "LayerProfile", "KindSummary"]
 
@@ -316,31 +317,6 @@ def _kind(module: Any) -> str:
     return "Other"
 
 
-def _torch_padding(module: Any, spatial: tuple[int, ...]) -> Any:
-    """The padding of an ``nn.ConvNd`` in :mod:`sepconv.cost` terms (pairs per axis)."""
-    padding = module.padding
-    if padding == "valid":
-        return "valid"
-    if padding == "same":  # PyTorch's 'same' (stride 1): total (k-1)*d, extra at the end
-        pairs = []
-        for k, d in zip(module.kernel_size, module.dilation):
-            total = d * (k - 1)
-            pairs.append((total // 2, total - total // 2))
-        return tuple(pairs)
-    return tuple((p, p) for p in padding)
-
-
-def _equivalent_padding(module: Any, spatial: tuple[int, ...],
-                        out_spatial: tuple[int, ...]) -> Any:
-    """Padding that yields ``out_spatial`` (for layers that pad inside ``forward``)."""
-    pairs = []
-    for n, out, k, s, d in zip(spatial, out_spatial, module.kernel_size, module.stride,
-                               module.dilation):
-        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
-        pairs.append((total // 2, total - total // 2))
-    return tuple(pairs)
-
-
 def _conv_cost(module: Any, input_shape: tuple[int, ...],
                output_shape: tuple[int, ...]) -> _cost.Cost | None:
     """Exact cost of one call of a convolution from its input and output shapes."""
@@ -353,12 +329,11 @@ def _conv_cost(module: Any, input_shape: tuple[int, ...],
     common = {"stride": module.stride, "dilation": module.dilation, "groups": module.groups,
               "bias": module.bias is not None, "batch": batch}
     shape = (*spatial, channels)
-    candidates.append(lambda: _cost.conv(shape, module.kernel_size, module.out_channels,
-                                         padding=_torch_padding(module, tuple(spatial)),
-                                         **common))
-    candidates.append(lambda: _cost.conv(
-        shape, module.kernel_size, module.out_channels,
-        padding=_equivalent_padding(module, tuple(spatial), tuple(output_shape[2:])), **common))
+    # The padding the module declares (sepconv.padding.padding_of), then Keras 'same' for a
+    # foreign layer that pads inside its forward (such as timm's Conv2dSame).
+    for padding in (padding_of(module), "same"):
+        candidates.append(lambda padding=padding: _cost.conv(
+            shape, module.kernel_size, module.out_channels, padding=padding, **common))
     for make in candidates:
         try:
             result = make()
@@ -457,6 +432,8 @@ def profile(model: Any, input_size: Any) -> Profile:
     from torch import nn
     from torch.utils.flop_counter import FlopCounterMode
 
+    from .nn.functional import plain_composition
+
     if not isinstance(model, nn.Module):
         raise SepconvTypeError(f"`model` must be a torch.nn.Module, got {describe(model)}")
     input_size = check_shape("input_size", input_size, range(2, 7),
@@ -509,7 +486,8 @@ def profile(model: Any, input_size: Any) -> Profile:
     was_training = model.training
     try:
         model.eval()
-        with torch.no_grad(), counter:
+        # sepconv's layers run the convolutions sepconv.cost counts (plain_composition).
+        with torch.no_grad(), plain_composition(), counter:
             model(x)
     finally:
         for handle in handles:

@@ -27,8 +27,10 @@ bias                           ``(C_out,)``                         ``(C_out,)``
 
 ``M`` is the depth multiplier; depthwise output channel ``c * M + m`` is input channel ``c``
 filtered with kernel ``[:, :, c, m]``, as in TensorFlow and as torch's ``groups=C``
-convolution orders its output channels. :func:`to_nchw`, :func:`to_nhwc` and the
-``*_to_torch`` / ``*_from_torch`` functions convert arrays and weights between the layouts.
+convolution orders its output channels. :mod:`sepconv.layouts` converts arrays and weights
+between the layouts; :func:`to_nchw`, :func:`to_nhwc` and the ``*_to_torch`` /
+``*_from_torch`` names here are its ``channels_first``, ``channels_last``,
+``*_keras_to_torch`` and ``*_torch_to_keras``.
 
 Padding is ``'valid'`` (none), ``'same'`` (TensorFlow/Keras-exact, see :mod:`sepconv.padding`:
 output ``ceil(n / stride)``, the odd extra element at the bottom/right), an int (every side),
@@ -59,6 +61,7 @@ from typing import Any
 
 import numpy as np
 
+from . import layouts as _layouts
 from ._checks import (
     SepconvTypeError,
     SepconvValueError,
@@ -68,7 +71,7 @@ from ._checks import (
     check_positive_int,
     describe,
 )
-from .padding import output_size, resolve_padding
+from .padding import output_size, resolve_padding, spatial_passes
 
 __all__ = [
     "Counter",
@@ -651,15 +654,12 @@ def spatially_separable_conv2d(
         )
     kh, kw = column_kernel.shape[0], row_kernel.shape[1]
     stride, pads, dilation = _geometry(x.shape[1:3], (kh, kw), stride, padding, dilation)
+    kernels = {"column": ("column_kernel", column_kernel), "row": ("row_kernel", row_kernel)}
     passes = {
-        "column_conv2d": ("column_kernel", column_kernel, (stride[0], 1), (pads[0], (0, 0)),
-                          (dilation[0], 1)),
-        "row_conv2d": ("row_kernel", row_kernel, (1, stride[1]), ((0, 0), pads[1]),
-                       (1, dilation[1])),
+        f"{p.name}_conv2d": (*kernels[p.name], p.stride, p.padding, p.dilation)
+        for p in spatial_passes((kh, kw), stride, dilation, pads, order)
     }
-    names = ["column_conv2d", "row_conv2d"]
-    if order == "row_first":
-        names.reverse()
+    names = list(passes)
     last_argument, last_kernel = passes[names[1]][:2]
     bias = _check_bias(bias, last_kernel.shape[3], f"the last axis of `{last_argument}`")
     dtype = _result_dtype(x, column_kernel, row_kernel, bias)
@@ -686,147 +686,13 @@ def spatially_separable_conv2d(
 
 
 # --------------------------------------------------------------------------------------------
-# Layout converters
-
-
-def _layout_array(name: str, value: Any, ndims: tuple[int, ...], layout: str) -> np.ndarray:
-    array = np.asarray(value)
-    if array.ndim not in ndims:
-        wanted = " or ".join(str(d) for d in ndims)
-        raise SepconvValueError(
-            f"`{name}` must have {wanted} dimensions {layout}, got {describe(array)}"
-        )
-    return array
-
-
-def to_nchw(x: Any) -> np.ndarray:
-    """Move channels first: ``(N, H, W, C) -> (N, C, H, W)`` or ``(H, W, C) -> (C, H, W)``.
-
-    Returns a new contiguous array (the input is not modified).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sepconv.reference import to_nchw, to_nhwc
-    >>> x = np.zeros((2, 5, 7, 3))
-    >>> to_nchw(x).shape, to_nhwc(to_nchw(x)).shape
-    ((2, 3, 5, 7), (2, 5, 7, 3))
-    """
-    array = _layout_array("x", x, (3, 4), "(N, H, W, C) or (H, W, C)")
-    return np.ascontiguousarray(np.moveaxis(array, -1, -3))
-
-
-def to_nhwc(x: Any) -> np.ndarray:
-    """Move channels last: ``(N, C, H, W) -> (N, H, W, C)`` or ``(C, H, W) -> (H, W, C)``.
-
-    Returns a new contiguous array (the input is not modified).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sepconv.reference import to_nhwc
-    >>> to_nhwc(np.zeros((3, 5, 7))).shape
-    (5, 7, 3)
-    """
-    array = _layout_array("x", x, (3, 4), "(N, C, H, W) or (C, H, W)")
-    return np.ascontiguousarray(np.moveaxis(array, -3, -1))
-
-
-def conv_kernel_to_torch(kernel: Any) -> np.ndarray:
-    """Keras ``(kh, kw, C_in / groups, C_out)`` to torch ``(C_out, C_in / groups, kh, kw)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sepconv.reference import conv_kernel_to_torch
-    >>> conv_kernel_to_torch(np.zeros((5, 3, 2, 8))).shape
-    (8, 2, 5, 3)
-    """
-    array = _layout_array("kernel", kernel, (4,), "(kh, kw, C_in / groups, C_out)")
-    return np.ascontiguousarray(array.transpose(3, 2, 0, 1))
-
-
-def conv_kernel_from_torch(weight: Any) -> np.ndarray:
-    """Torch ``(C_out, C_in / groups, kh, kw)`` to Keras ``(kh, kw, C_in / groups, C_out)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sepconv.reference import conv_kernel_from_torch
-    >>> conv_kernel_from_torch(np.zeros((8, 2, 5, 3))).shape
-    (5, 3, 2, 8)
-    """
-    array = _layout_array("weight", weight, (4,), "(C_out, C_in / groups, kh, kw)")
-    return np.ascontiguousarray(array.transpose(2, 3, 1, 0))
-
-
-def depthwise_kernel_to_torch(depthwise_kernel: Any) -> np.ndarray:
-    """Keras ``(kh, kw, C, M)`` to torch ``(C * M, 1, kh, kw)`` (for ``groups=C``).
-
-    Output channel ``c * M + m`` holds ``depthwise_kernel[:, :, c, m]``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sepconv.reference import depthwise_kernel_to_torch
-    >>> kernel = np.arange(2 * 3.0).reshape(1, 1, 2, 3)
-    >>> depthwise_kernel_to_torch(kernel).ravel()
-    array([0., 1., 2., 3., 4., 5.])
-    """
-    array = _layout_array("depthwise_kernel", depthwise_kernel, (4,), "(kh, kw, C, M)")
-    kh, kw, channels, multiplier = array.shape
-    return conv_kernel_to_torch(array.reshape(kh, kw, 1, channels * multiplier))
-
-
-def depthwise_kernel_from_torch(weight: Any, depth_multiplier: int = 1) -> np.ndarray:
-    """Torch ``(C * M, 1, kh, kw)`` to Keras ``(kh, kw, C, M)``, ``M = depth_multiplier``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sepconv.reference import depthwise_kernel_from_torch
-    >>> depthwise_kernel_from_torch(np.zeros((6, 1, 3, 3)), depth_multiplier=2).shape
-    (3, 3, 3, 2)
-    """
-    array = _layout_array("weight", weight, (4,), "(C * M, 1, kh, kw)")
-    multiplier = check_positive_int("depth_multiplier", depth_multiplier)
-    out_channels, one, kh, kw = array.shape
-    if one != 1 or out_channels % multiplier:
-        raise SepconvValueError(
-            f"`weight` must have shape (C * M, 1, kh, kw) with C * M divisible by "
-            f"`depth_multiplier` ({multiplier}), got {describe(array)}"
-        )
-    kernel = conv_kernel_from_torch(array)  # (kh, kw, 1, C * M)
-    return kernel.reshape(kh, kw, out_channels // multiplier, multiplier)
-
-
-def pointwise_kernel_to_torch(pointwise_kernel: Any) -> np.ndarray:
-    """Keras ``(1, 1, C_in, C_out)`` or ``(C_in, C_out)`` to torch ``(C_out, C_in, 1, 1)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sepconv.reference import pointwise_kernel_to_torch
-    >>> pointwise_kernel_to_torch(np.zeros((3, 8))).shape
-    (8, 3, 1, 1)
-    """
-    return conv_kernel_to_torch(_pointwise_kernel(pointwise_kernel))
-
-
-def pointwise_kernel_from_torch(weight: Any) -> np.ndarray:
-    """Torch ``(C_out, C_in, 1, 1)`` to Keras ``(1, 1, C_in, C_out)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sepconv.reference import pointwise_kernel_from_torch
-    >>> pointwise_kernel_from_torch(np.zeros((8, 3, 1, 1))).shape
-    (1, 1, 3, 8)
-    """
-    array = _layout_array("weight", weight, (4,), "(C_out, C_in, 1, 1)")
-    if array.shape[2:] != (1, 1):
-        raise SepconvValueError(
-            f"`weight` must have shape (C_out, C_in, 1, 1), got {describe(array)}"
-        )
-    return conv_kernel_from_torch(array)
-
+# Layout converters: the names this module has always offered, for the functions of
+# sepconv.layouts (one family for every number of spatial axes).
+to_nchw = _layouts.channels_first
+to_nhwc = _layouts.channels_last
+conv_kernel_to_torch = _layouts.conv_kernel_keras_to_torch
+conv_kernel_from_torch = _layouts.conv_kernel_torch_to_keras
+depthwise_kernel_to_torch = _layouts.depthwise_kernel_keras_to_torch
+depthwise_kernel_from_torch = _layouts.depthwise_kernel_torch_to_keras
+pointwise_kernel_to_torch = _layouts.pointwise_kernel_keras_to_torch
+pointwise_kernel_from_torch = _layouts.pointwise_kernel_torch_to_keras

@@ -29,8 +29,7 @@ import torch
 from torch import nn
 
 from .._checks import SepconvTypeError, SepconvValueError, check_choice, describe
-from ..padding import resolve_padding
-from .mobilenet import Conv2dSame
+from ..padding import flat_pads, padding_of, resolve_padding, zero_taps
 
 __all__ = ["fold_batch_norm", "optimize_for_inference"]
 
@@ -138,43 +137,31 @@ def fold_batch_norm(model: nn.Module) -> nn.Module:
 
 
 def _effective_pads(module: nn.Conv2d, spatial: tuple[int, int]) -> tuple | None:
-    """(before, after) per axis that ``module`` pads its input by, or None if unknown."""
+    """(before, after) per axis that ``module`` pads its input by, or None if it needs no change
+    (zero padding that is symmetric and static already) or pads in another mode."""
     if getattr(module, "padding_mode", "zeros") != "zeros":
         return None
-    if isinstance(module, Conv2dSame):
-        spec: Any = "same" if module._dynamic else tuple((p, p) for p in module.padding)
-    elif isinstance(module.padding, str):
-        spec = module.padding
-    elif all(isinstance(p, int) for p in module.padding):
+    if not isinstance(module.padding, str) and all(isinstance(p, int) for p in module.padding):
         return None  # symmetric and static already
-    else:
-        spec = tuple(tuple(p) for p in module.padding)
     return resolve_padding(spatial, module.kernel_size, stride=module.stride,
-                           dilation=module.dilation, padding=spec)
+                           dilation=module.dilation, padding=padding_of(module))
 
 
 @torch.no_grad()
 def _static_padding_conv(module: nn.Conv2d, pads: tuple) -> nn.Conv2d | None:
     """A plain ``nn.Conv2d`` with symmetric padding computing what ``module`` computes.
 
-    An asymmetric ``(b, b + 1)`` padding (TensorFlow's 'same' with stride 2 on even sizes)
-    becomes padding ``b + 1`` on both sides and a kernel one tap longer whose extra first tap
-    is zero: the same products, and no padded copy of the input.
+    An asymmetric padding (TensorFlow's 'same' with stride 2 on even sizes: ``(b, b + 1)``)
+    becomes symmetric padding and a kernel with zero taps (:func:`sepconv.padding.zero_taps`):
+    the same products, and no padded copy of the input.
     """
-    weight = module.weight
-    padding = []
-    for axis, ((before, after), dilation) in enumerate(zip(pads, module.dilation)):
-        dim = 2 + axis
-        if before == after:
-            padding.append(before)
-        elif dilation == 1 and abs(after - before) == 1:
-            zeros = torch.zeros_like(weight.narrow(dim, 0, 1))
-            weight = torch.cat([zeros, weight] if after > before else [weight, zeros], dim)
-            padding.append(max(before, after))
-        else:
-            return None
+    taps = zero_taps(pads, module.dilation)
+    if taps is None:
+        return None
+    padding, per_axis = taps
+    weight = torch.nn.functional.pad(module.weight, flat_pads(per_axis))
     conv = nn.Conv2d(module.in_channels, module.out_channels, tuple(weight.shape[2:]),
-                     stride=module.stride, padding=tuple(padding), dilation=module.dilation,
+                     stride=module.stride, padding=padding, dilation=module.dilation,
                      groups=module.groups, bias=module.bias is not None,
                      device=weight.device, dtype=weight.dtype)
     conv.weight.copy_(weight)

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import cost as _cost
@@ -45,8 +44,9 @@ from .._checks import (
     check_positive_int,
     describe,
 )
-from ..nn import DepthwiseConv2d, SeparableConv2d  # noqa: F401  (DepthwiseConv2d: docs)
-from ..padding import resolve_padding
+from ..nn import SeparableConv2d
+from ..nn.modules import KerasPaddingConv
+from ..padding import conv_padding
 from ._registry import register
 
 __all__ = [
@@ -99,12 +99,15 @@ def _keras_batch_norm(num_features: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(num_features, eps=1e-3)
 
 
-class Conv2dSame(nn.Conv2d):
+class Conv2dSame(KerasPaddingConv, nn.Conv2d):
     """``nn.Conv2d`` with TensorFlow/Keras-exact ``'same'`` padding for any stride.
 
-    The output is ``ceil(H / stride) x ceil(W / stride)``. Stride 1 with symmetric padding uses
-    the convolution's own padding; otherwise the input is zero-padded in ``forward`` with the odd
-    extra row/column at the bottom/right, as TensorFlow and Keras do.
+    The output is ``ceil(H / stride) x ceil(W / stride)``. A :class:`sepconv.nn.modules.
+    KerasPaddingConv` (as timm's ``Conv2dSame``: the padding is resolved when the layer is
+    built): stride 1 pads inside the convolution; otherwise the input is zero-padded with the
+    odd extra row/column at the bottom/right, as TensorFlow and Keras do, from the input size
+    (also in an exported graph). The input stays in its memory format. ``padding`` and
+    ``keras_padding`` are ``'same'``.
 
     Examples
     --------
@@ -116,27 +119,15 @@ class Conv2dSame(nn.Conv2d):
     2709504
     """
 
+    _n = 2
+    _fast_path = False
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  bias: bool = True) -> None:
-        total = kernel_size - 1
-        static = stride == 1 and total % 2 == 0
-        super().__init__(in_channels, out_channels, kernel_size, stride,
-                         padding=total // 2 if static else 0, bias=bias)
-        self._dynamic = not static
-
-    @property
-    def keras_padding(self) -> str:
-        """The padding this layer applies, as Keras names it (read by :mod:`sepconv.convert`)."""
-        return "same"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._dynamic:
-            # int(): under tracing (TorchScript, ONNX export) sizes are traced tensors.
-            (top, bottom), (left, right) = resolve_padding(
-                tuple(int(s) for s in x.shape[-2:]), self.kernel_size, stride=self.stride,
-                dilation=self.dilation, padding="same")
-            x = F.pad(x, (left, right, top, bottom))
-        return super().forward(x)
+        policy = conv_padding(kernel_size, stride, "same", n=2)
+        super().__init__(in_channels, out_channels, policy.kernel_size, policy.stride,
+                         padding=0, bias=bias)
+        self._use_padding(policy)
 
     def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost for a torch input shape ``(N, C, H, W)``, via :func:`sepconv.cost.conv`."""

@@ -29,10 +29,21 @@ such a zero tap gives NaN where TensorFlow gives a finite value); in training, a
 devices, ``F.pad`` is cheaper overall. ``benchmarks/layers.py`` measures these choices
 (``--device cuda`` too).
 
-While ONNX export or tracing records a graph, and while a dispatch mode such as
-``torch.utils.flop_counter.FlopCounterMode`` is active, the plain composition runs instead
-(``F.pad`` where needed and the convolutions as written, in the caller's memory format), so
-exported graphs hold plain Conv (and Pad) nodes and FLOP counts equal :mod:`sepconv.cost`.
+While ONNX export or tracing records a graph, and inside :func:`plain_composition`, the plain
+composition runs instead (``F.pad`` where needed and the convolutions as written, in the
+caller's memory format), so exported graphs hold plain Conv (and Pad) nodes, 'same' padding
+follows the input size in the graph (an exported layer is right at every size), and FLOP
+counts equal :mod:`sepconv.cost`. The execution path lives in ``sepconv.nn._execution``, the
+one door these functions and the layers of :mod:`sepconv.nn.modules` share.
+
+Exporting with dynamic sizes (torch 2.13, checked in onnxruntime by ``tests/test_nn_onnx.py``):
+``torch.onnx.export(dynamo=False, dynamic_axes=...)`` records every padding mode right at every
+size; ``torch.onnx.export(dynamo=True, dynamic_shapes=...)`` and ``torch.export`` record zero
+and replicate padding right. Reflect and circular padding that depends on the input size
+(``'same'`` with a stride above 1), which that exporter pads on the wrong side or cannot
+record, raises ``ValueError`` naming the layer under ``torch.export``;
+``torch.onnx.export(dynamo=True)`` then falls back to a graph of the example's static sizes,
+which onnxruntime refuses at other sizes.
 
 Examples
 --------
@@ -54,22 +65,14 @@ tensor([[4., 6., 6., 4.],
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import (
-    SepconvTypeError,
-    SepconvValueError,
-    check_choice,
-    check_ntuple,
-    check_padding,
-)
-from ..padding import same_padding
+from .._checks import SepconvTypeError, SepconvValueError, check_choice
+from ..padding import PADDING_MODES, IntOrInts, PaddingLike, spatial_passes
+from . import _execution as ex
+from ._execution import plain_composition
 
 __all__ = [
     "depthwise_conv1d",
@@ -79,331 +82,9 @@ __all__ = [
     "separable_conv2d",
     "separable_conv3d",
     "spatially_separable_conv2d",
+    "plain_composition",
     "PADDING_MODES",
 ]
-
-#: The accepted ``padding_mode`` values, as ``torch.nn.Conv2d``.
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
-
-Pads = tuple[tuple[int, int], ...]
-
-
-# --------------------------------------------------------------------------------------------
-# shared machinery (also used by the modules)
-# --------------------------------------------------------------------------------------------
-def _check_settings(
-    n: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, padding_mode: Any
-) -> tuple[tuple[int, ...], tuple[int, ...], str | Pads, tuple[int, ...], str]:
-    """Validate and normalise the settings shared by every layer (raises naming the argument)."""
-    kernel_size = check_ntuple("kernel_size", kernel_size, n)
-    stride = check_ntuple("stride", stride, n)
-    dilation = check_ntuple("dilation", dilation, n)
-    spec = check_padding("padding", padding, n)
-    padding_mode = check_choice("padding_mode", padding_mode, PADDING_MODES)
-    return kernel_size, stride, spec, dilation, padding_mode
-
-
-def _resolve_pads(
-    spatial: tuple[int, ...] | torch.Size,
-    kernel_size: tuple[int, ...],
-    stride: tuple[int, ...],
-    dilation: tuple[int, ...],
-    spec: str | Pads,
-) -> Pads:
-    """``(before, after)`` per spatial axis for this input size (cheap: no re-validation)."""
-    if spec == "valid":
-        return tuple((0, 0) for _ in kernel_size)
-    if spec == "same":
-        return tuple(
-            same_padding(int(size), k, s, d)
-            for size, k, s, d in zip(spatial, kernel_size, stride, dilation)
-        )
-    return spec  # type: ignore[return-value]
-
-
-def _check_fits(
-    spatial: tuple[int, ...] | torch.Size,
-    kernel_size: tuple[int, ...],
-    dilation: tuple[int, ...],
-    pads: Pads,
-    padding_mode: str,
-) -> None:
-    for axis, (size, k, d, (before, after)) in enumerate(zip(spatial, kernel_size, dilation, pads)):
-        size = int(size)
-        effective = (k - 1) * d + 1
-        if size + before + after < effective:
-            raise SepconvValueError(
-                f"`kernel_size` {k} with dilation {d} spans {effective} elements along spatial "
-                f"axis {axis}, more than the padded input's {size + before + after} "
-                f"(input size {size}, padding {(before, after)}); use padding='same' or a "
-                f"larger input"
-            )
-        if padding_mode == "reflect" and max(before, after) >= size:
-            raise SepconvValueError(
-                f"`padding_mode` 'reflect' needs a padding smaller than the input along every "
-                f"axis, got padding {(before, after)} for size {size} along spatial axis {axis}; "
-                f"use 'replicate' or a larger input"
-            )
-        if padding_mode == "circular" and max(before, after) > size:
-            raise SepconvValueError(
-                f"`padding_mode` 'circular' needs a padding no larger than the input along "
-                f"every axis, got padding {(before, after)} for size {size} along spatial axis "
-                f"{axis}"
-            )
-
-
-Plan = tuple[tuple[int, ...] | None, tuple[tuple[int, ...], tuple[int, ...]] | None,
-             tuple[int, ...] | None]
-
-
-def _padding_plan(
-    spatial: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
-    dilation: tuple[int, ...], spec: str | Pads, padding_mode: str,
-) -> Plan:
-    """How :func:`_conv` pads this input size: ``(inside, tapped, outside)``.
-
-    ``inside``: the convolution's own symmetric zero padding, when that is all it takes.
-    ``tapped``: ``(symmetric padding, zero taps in F.pad order for the kernel)`` giving the
-    same products as asymmetric zero padding, when the taps fall on the dilation grid.
-    ``outside``: ``F.pad`` amounts for the input (None when there is no padding).
-    """
-    pads = _resolve_pads(spatial, kernel_size, stride, dilation, spec)
-    _check_fits(spatial, kernel_size, dilation, pads, padding_mode)
-    outside = _pad_flat(pads) if any(before or after for before, after in pads) else None
-    if padding_mode != "zeros":
-        return None, None, outside
-    if all(before == after for before, after in pads):
-        return tuple(before for before, _ in pads), None, None
-    sym = tuple(max(pair) for pair in pads)
-    if not all((p - before) % d == 0 and (p - after) % d == 0
-               for p, (before, after), d in zip(sym, pads, dilation)):
-        return None, None, outside
-    taps = tuple(((p - before) // d, (p - after) // d)
-                 for p, (before, after), d in zip(sym, pads, dilation))
-    return None, (sym, _pad_flat(taps)), outside
-
-
-_padding_plan_cached = functools.lru_cache(maxsize=4096)(_padding_plan)
-
-
-def _plan(
-    spatial: tuple[int, ...], kernel_size: tuple[int, ...], stride: tuple[int, ...],
-    dilation: tuple[int, ...], spec: str | Pads, padding_mode: str,
-) -> Plan:
-    """Checked padding plan for this input size (memoised: forward calls repeat)."""
-    if torch.compiler.is_compiling():  # traced once per shape; no cache inside the graph
-        return _padding_plan(spatial, kernel_size, stride, dilation, spec, padding_mode)
-    return _padding_plan_cached(spatial, kernel_size, stride, dilation, spec, padding_mode)
-
-
-def _check_input(x: Tensor, n: int, channels: int, name: str = "input") -> bool:
-    """Check ``x`` is ``(N, C, *spatial)`` or ``(C, *spatial)`` with ``channels`` channels.
-
-    Returns True when ``x`` is unbatched.
-    """
-    if not isinstance(x, Tensor):
-        raise SepconvTypeError(f"`{name}` must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() not in (n + 1, n + 2):
-        raise SepconvValueError(
-            f"`{name}` must have shape (N, C, {_axes(n)}) or (C, {_axes(n)}), got a "
-            f"{x.dim()}-D tensor of shape {tuple(x.shape)}"
-        )
-    if x.shape[-n - 1] != channels:
-        raise SepconvValueError(
-            f"`{name}` must have {channels} channels (dimension {x.dim() - n - 1}), got shape "
-            f"{tuple(x.shape)} with {x.shape[-n - 1]}"
-        )
-    return x.dim() == n + 1
-
-
-def _axes(n: int) -> str:
-    return {1: "L", 2: "H, W", 3: "D, H, W"}[n]
-
-
-_FAST_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-
-
-def _plain_requested() -> bool:
-    """True when the plain composition (F.pad + convolutions as written) must run.
-
-    While ONNX export or tracing records a graph, and while a dispatch mode such as
-    ``torch.utils.flop_counter.FlopCounterMode`` watches the operators, the layers run exactly
-    the convolutions the cost model counts, in the caller's memory format.
-    """
-    # torch.onnx.export(dynamo=False) traces (is_tracing); dynamo=True and torch.export export.
-    if torch.jit.is_tracing() or torch.compiler.is_exporting():
-        return True
-    if torch.compiler.is_compiling():
-        return False
-    return torch._C._len_torch_dispatch_stack() > 0
-
-
-def _fast(x: Tensor, n: int, weight: Tensor | None = None) -> bool:
-    """Whether this input runs channels-last inside (and comes back in the caller's format).
-
-    The rule: a channels-last input runs there (no copy). An NCHW input with 64 or more
-    channels runs in NCHW (2-D: any batch; 1-D and 3-D, which ``benchmarks/layers.py`` does
-    not measure: a single sample only). An NCHW input with fewer channels is converted (one
-    copy) in inference; in training (a gradient needed for ``x`` or ``weight``, the first
-    step's weight) a 2-D one stays NCHW.
-
-    Measured on a 2-core CPU, 2 threads, MobileNetV1 shapes (``benchmarks/layers.py`` and
-    interleaved A/B runs of the candidate paths in one process): PyTorch's NCHW depthwise
-    kernel is pathological with few channels and a large image (32 channels at 112x112,
-    batch 8: 15 ms, against 0.8 ms in channels-last plus 1.2 ms for the conversion), but from
-    64 channels on, with the Keras 'same' padding done by the zero-tap kernel rather than a
-    padded copy (see :func:`_conv`), NCHW is as fast or faster than converting the input
-    (batch 8, forward: 128 channels at 56x56, 7.3 ms against 9.7 ms through channels-last;
-    1024 channels at 7x7, 5.0 ms against 6.8 ms). In training the conversion's
-    backward adds a second transposing copy and NCHW wins at every channel count (batch 8,
-    1024 channels at 7x7: 18 ms against 32 ms; batch 1, 32 -> 64 channels at 112x112: the
-    naive NCHW composition 2.1 ms against 3.1 ms through channels-last).
-    """
-    if not (x.device.type == "cpu" and x.dtype in _FAST_DTYPES and x.dim() == n + 2):
-        return False
-    if _plain_requested():
-        return False
-    if n == 2 and (x.shape[1] >= 64 or _needs_grad(x, weight)):
-        return _in_run_format(x, n) and not x.is_contiguous()
-    if x.shape[0] == 1 and x.shape[1] >= 64:
-        return _in_run_format(x, n) and not x.is_contiguous()
-    return True
-
-
-def _in_run_format(x: Tensor, n: int) -> bool:
-    """Channels-last: ``(N, *spatial, C)`` in memory (for 1-D, ``(N, L, C)``)."""
-    if n == 1:
-        return x.transpose(1, 2).is_contiguous()
-    return x.is_contiguous(memory_format=_CHANNELS_LAST[n])
-
-
-def _enter(x: Tensor, n: int) -> Tensor:
-    """``x`` in the run format (one copy at most)."""
-    if n == 1:
-        return x if _in_run_format(x, 1) else x.transpose(1, 2).contiguous().transpose(1, 2)
-    return x.contiguous(memory_format=_CHANNELS_LAST[n])
-
-
-def _caller_is_channels_last(x: Tensor, n: int) -> bool:
-    return not x.is_contiguous() and _in_run_format(x, n)
-
-
-def _leave(y: Tensor, x: Tensor, n: int) -> Tensor:
-    """``y`` (run format) in the memory format of the caller's ``x``."""
-    return y if _caller_is_channels_last(x, n) else y.contiguous()
-
-
-def _pad_flat(pads: Pads) -> tuple[int, ...]:
-    return tuple(p for pair in reversed(pads) for p in pair)
-
-
-def _conv(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    *,
-    n: int,
-    stride: tuple[int, ...],
-    spec: str | Pads,
-    dilation: tuple[int, ...],
-    groups: int,
-    padding_mode: str,
-    extend_kernel: bool = False,
-) -> Tensor:
-    """One convolution with Keras padding on a batched ``x``, in ``x``'s memory format.
-
-    Symmetric zero padding stays inside the convolution. Asymmetric zero padding (Keras
-    'same' at stride 2 on an even size: one row at the bottom) is, with ``extend_kernel``,
-    turned into symmetric padding plus leading zero taps on the kernel: the same products
-    with the input, with no padded copy of the input (cheap for a depthwise kernel). Other
-    padding goes through ``F.pad``.
-    """
-    # int(): under tracing (ONNX export) sizes are traced tensors; the graph is shape-specific.
-    spatial = tuple(int(size) for size in x.shape[-n:])
-    if int(x.shape[1]) == 1 and x.stride(1) != math.prod(spatial):
-        # A one-channel view of channels-last memory (stride 1 on the channel axis): torch
-        # 2.13's oneDNN convolution reads it wrongly for some strides (e.g. (1, 3): errors of
-        # order 1e32), while the same values in standard strides are right. A copy is cheap
-        # for one channel.
-        x = x.clone(memory_format=torch.contiguous_format)
-    kernel_size = tuple(int(k) for k in weight.shape[-n:])
-    inside, tapped, outside = _plan(spatial, kernel_size, tuple(stride), tuple(dilation), spec,
-                                    padding_mode)
-    conv = _CONV[n]
-    if inside is not None:
-        return conv(x, weight, bias, stride, inside, dilation, groups)
-    if extend_kernel and tapped is not None:
-        sym, taps = tapped
-        return conv(x, torch.constant_pad_nd(weight, taps), bias, stride, sym, dilation, groups)
-    if outside is not None:
-        x = F.pad(x, outside, mode="constant" if padding_mode == "zeros" else padding_mode)
-    return conv(x, weight, bias, stride, 0, dilation, groups)
-
-
-def _needs_grad(x: Tensor, weight: Tensor | None) -> bool:
-    """Training: the zero-tap kernel's backward costs more than the padded copy it saves."""
-    return torch.is_grad_enabled() and (
-        x.requires_grad or (weight is not None and weight.requires_grad))
-
-
-def _depthwise_core(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    *,
-    n: int,
-    stride: tuple[int, ...],
-    spec: str | Pads,
-    dilation: tuple[int, ...],
-    padding_mode: str,
-    fast: bool,
-) -> Tensor:
-    """Depthwise step on a batched ``x`` (in the run format when ``fast``); same format out."""
-    if fast and n == 1:
-        # 1-D runs as 2-D channels-last with a 1 x k kernel: (N, C, 1, L) is a view.
-        lifted = spec if isinstance(spec, str) else ((0, 0), *spec)
-        y = _conv(x.unsqueeze(2), weight.unsqueeze(2), bias, n=2, stride=(1, *stride),
-                  spec=lifted, dilation=(1, *dilation), groups=int(x.shape[1]),
-                  padding_mode=padding_mode, extend_kernel=not _needs_grad(x, weight))
-        return y.squeeze(2)
-    # The zero-tap kernel pays on the CPU only: on CUDA a padded copy is cheap, and cuDNN's
-    # depthwise kernels are fast for 3 x 3 but not for the 4 x 4 kernel it would make
-    # (MobileNetV1 64 -> 128 channels at 112x112, batch 8, channels-last, on an H200: the layer
-    # took 0.23 ms a call with it, 0.13 ms with F.pad).
-    return _conv(x, weight, bias, n=n, stride=stride, spec=spec, dilation=dilation,
-                 groups=int(x.shape[1]), padding_mode=padding_mode,
-                 extend_kernel=(x.device.type == "cpu" and not _needs_grad(x, weight)
-                                and (fast or not _plain_requested())))
-
-
-def _pointwise_core(
-    y: Tensor, weight: Tensor, bias: Tensor | None, *, n: int, fast: bool,
-    contiguous_output: bool,
-) -> Tensor:
-    """1x1 convolution. On the fast path a channels-last ``y`` gives a channels-last result,
-    or, with ``contiguous_output``, a contiguous (NCHW) one written directly by one batched
-    matrix product (``W @ y[n]^T``), with no conversion pass."""
-    if not fast or (n > 1 and not contiguous_output) or not _in_run_format(y, n):
-        out = _CONV[n](y, weight, bias)
-        return out.contiguous() if contiguous_output else out
-    batch, channels = int(y.shape[0]), int(y.shape[1])
-    spatial = tuple(int(size) for size in y.shape[2:])
-    matrix = weight.reshape(weight.shape[0], channels)
-    rows = y.movedim(1, -1).reshape(batch, -1, channels)  # (N, L, C), a view
-    if contiguous_output:
-        # bmm on the transposed view reads it in place (matmul would copy it first).
-        expanded = matrix.expand(batch, -1, -1)
-        if bias is None:
-            out = torch.bmm(expanded, rows.transpose(1, 2))  # (N, F, L)
-        else:
-            out = torch.baddbmm(bias.view(1, -1, 1), expanded, rows.transpose(1, 2))
-        return out.view(batch, -1, *spatial)
-    if n == 1:
-        return F.linear(rows, matrix, bias).transpose(1, 2)
-    return _CONV[n](y, weight, bias)
 
 
 def _check_weight(name: str, weight: Any, n: int) -> Tensor:
@@ -412,7 +93,7 @@ def _check_weight(name: str, weight: Any, n: int) -> Tensor:
     if weight.dim() != n + 2:
         raise SepconvValueError(
             f"`{name}` must have {n + 2} dimensions (out_channels, in_channels / groups, "
-            f"{_axes(n)}), got shape {tuple(weight.shape)}"
+            f"{ex.axes(n)}), got shape {tuple(weight.shape)}"
         )
     return weight
 
@@ -434,10 +115,9 @@ def _depthwise(
     if weight.shape[1] != 1:
         raise SepconvValueError(
             f"`weight` of a depthwise convolution must have shape (C * depth_multiplier, 1, "
-            f"{_axes(n)}), got {tuple(weight.shape)}"
+            f"{ex.axes(n)}), got {tuple(weight.shape)}"
         )
-    _, stride, spec, dilation, padding_mode = _check_settings(
-        n, tuple(weight.shape[2:]), stride, padding, dilation, padding_mode)
+    padding = ex.policy(n, tuple(weight.shape[2:]), stride, padding, dilation, padding_mode)
     channels = input.shape[-n - 1] if isinstance(input, Tensor) and input.dim() > n else 0
     if channels == 0 or weight.shape[0] % channels:
         raise SepconvValueError(
@@ -445,23 +125,18 @@ def _depthwise(
             f"channels, got weight {tuple(weight.shape)} for input "
             f"{tuple(input.shape) if isinstance(input, Tensor) else input!r}"
         )
-    unbatched = _check_input(input, n, channels)
-    x = input.unsqueeze(0) if unbatched else input
-    fast = _fast(x, n, weight)
-    y = _depthwise_core(_enter(x, n) if fast else x, weight, bias, n=n, stride=stride,
-                        spec=spec, dilation=dilation, padding_mode=padding_mode, fast=fast)
-    if fast:
-        y = _leave(y, x, n)
-    return y.squeeze(0) if unbatched else y
+    run, x, fast, unbatched = ex.begin(input, n, channels, weight)
+    y = ex.depthwise(run, weight, bias, padding, n, fast)
+    return ex.end(y, x, n, fast, unbatched)
 
 
 def depthwise_conv1d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """1-D depthwise convolution (``keras.layers.DepthwiseConv1D``).
@@ -496,9 +171,9 @@ def depthwise_conv2d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """2-D depthwise convolution (``keras.layers.DepthwiseConv2D``, torch ``groups=C``).
@@ -541,9 +216,9 @@ def depthwise_conv3d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """3-D depthwise convolution (torch ``conv3d`` with ``groups=C``, Keras padding).
@@ -593,7 +268,7 @@ def _separable(
     pointwise_weight = _check_weight("pointwise_weight", pointwise_weight, n)
     if depthwise_weight.shape[1] != 1:
         raise SepconvValueError(
-            f"`depthwise_weight` must have shape (C * depth_multiplier, 1, {_axes(n)}), got "
+            f"`depthwise_weight` must have shape (C * depth_multiplier, 1, {ex.axes(n)}), got "
             f"{tuple(depthwise_weight.shape)}"
         )
     if (pointwise_weight.shape[1] != depthwise_weight.shape[0]
@@ -603,8 +278,8 @@ def _separable(
             f"{', '.join('1' * n)}) to follow `depthwise_weight` "
             f"{tuple(depthwise_weight.shape)}, got {tuple(pointwise_weight.shape)}"
         )
-    _, stride, spec, dilation, padding_mode = _check_settings(
-        n, tuple(depthwise_weight.shape[2:]), stride, padding, dilation, padding_mode)
+    padding = ex.policy(n, tuple(depthwise_weight.shape[2:]), stride, padding, dilation,
+                        padding_mode)
     channels = input.shape[-n - 1] if isinstance(input, Tensor) and input.dim() > n else 0
     if channels == 0 or depthwise_weight.shape[0] % channels:
         raise SepconvValueError(
@@ -612,15 +287,11 @@ def _separable(
             f"with C channels, got {tuple(depthwise_weight.shape)} for input "
             f"{tuple(input.shape) if isinstance(input, Tensor) else input!r}"
         )
-    unbatched = _check_input(input, n, channels)
-    x = input.unsqueeze(0) if unbatched else input
-    fast = _fast(x, n, depthwise_weight)
-    y = _depthwise_core(_enter(x, n) if fast else x, depthwise_weight, depthwise_bias, n=n,
-                        stride=stride, spec=spec, dilation=dilation, padding_mode=padding_mode,
-                        fast=fast)
-    y = _pointwise_core(y, pointwise_weight, bias, n=n, fast=fast,
-                        contiguous_output=fast and not _caller_is_channels_last(x, n))
-    return y.squeeze(0) if unbatched else y
+    run, x, fast, unbatched = ex.begin(input, n, channels, depthwise_weight)
+    y = ex.depthwise(run, depthwise_weight, depthwise_bias, padding, n, fast)
+    y = ex.pointwise(y, pointwise_weight, bias, n, fast,
+                     contiguous_output=fast and not ex.caller_is_channels_last(x, n))
+    return ex.end(y, x, n, fast, unbatched)
 
 
 def separable_conv1d(
@@ -629,9 +300,9 @@ def separable_conv1d(
     pointwise_weight: Tensor,
     bias: Tensor | None = None,
     depthwise_bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """1-D depthwise separable convolution (``keras.layers.SeparableConv1D``).
@@ -674,9 +345,9 @@ def separable_conv2d(
     pointwise_weight: Tensor,
     bias: Tensor | None = None,
     depthwise_bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """2-D depthwise separable convolution (``keras.layers.SeparableConv2D``).
@@ -728,9 +399,9 @@ def separable_conv3d(
     pointwise_weight: Tensor,
     bias: Tensor | None = None,
     depthwise_bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     padding_mode: str = "zeros",
 ) -> Tensor:
     """3-D depthwise separable convolution.
@@ -767,36 +438,14 @@ def separable_conv3d(
 # --------------------------------------------------------------------------------------------
 # spatially separable
 # --------------------------------------------------------------------------------------------
-def _spatial_plan(
-    spec: str | Pads,
-    order: str,
-    kernel_size: tuple[int, int],
-    stride: tuple[int, int],
-    dilation: tuple[int, int],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Settings of the two passes; padding stays per-axis ('same' resolved at run time)."""
-    kh, kw = kernel_size
-    if isinstance(spec, str):
-        col_spec: str | Pads = spec
-        row_spec: str | Pads = spec
-    else:
-        col_spec = (spec[0], (0, 0))
-        row_spec = ((0, 0), spec[1])
-    column = {"kernel_size": (kh, 1), "stride": (stride[0], 1), "dilation": (dilation[0], 1),
-              "spec": col_spec}
-    row = {"kernel_size": (1, kw), "stride": (1, stride[1]), "dilation": (1, dilation[1]),
-           "spec": row_spec}
-    return (column, row) if order == "column_first" else (row, column)
-
-
 def spatially_separable_conv2d(
     input: Tensor,
     column_weight: Tensor,
     row_weight: Tensor,
     bias: Tensor | None = None,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     groups: int = 1,
     order: str = "column_first",
     padding_mode: str = "zeros",
@@ -858,26 +507,22 @@ def spatially_separable_conv2d(
             f"{tuple(row_weight.shape)}")
     order = check_choice("order", order, ("column_first", "row_first"))
     kernel_size = (int(column_weight.shape[2]), int(row_weight.shape[3]))
-    _, stride, spec, dilation, padding_mode = _check_settings(
-        2, kernel_size, stride, padding, dilation, padding_mode)
+    whole = ex.policy(2, kernel_size, stride, padding, dilation, padding_mode)
     first_weight, second_weight = ((column_weight, row_weight) if order == "column_first"
                                    else (row_weight, column_weight))
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
         raise SepconvValueError(f"`groups` must be a positive integer, got {groups!r}")
     channels = first_weight.shape[1] * groups
-    unbatched = _check_input(input, 2, channels)
+    ex.check_input(input, 2, channels)
     if second_weight.shape[1] * groups != first_weight.shape[0]:
         raise SepconvValueError(
             f"the second pass's weight {tuple(second_weight.shape)} does not take the first "
             f"pass's {first_weight.shape[0]} channels with `groups`={groups}")
-    first, second = _spatial_plan(spec, order, kernel_size, stride, dilation)
-    x = input.unsqueeze(0) if unbatched else input
-    fast = _fast(x, 2, first_weight)
-    run = _enter(x, 2) if fast else x
-    y = _conv(run, first_weight, None, n=2, stride=first["stride"], spec=first["spec"],
-              dilation=first["dilation"], groups=groups, padding_mode=padding_mode)
-    y = _conv(y, second_weight, bias, n=2, stride=second["stride"], spec=second["spec"],
-              dilation=second["dilation"], groups=groups, padding_mode=padding_mode)
-    if fast:
-        y = _leave(y, x, 2)
-    return y.squeeze(0) if unbatched else y
+    first, second = (
+        ex.policy(2, p.kernel_size, p.stride, p.padding, p.dilation, whole.mode)
+        for p in spatial_passes(whole.kernel_size, whole.stride, whole.dilation, whole.spec,
+                                order))
+    run, x, fast, unbatched = ex.begin(input, 2, channels, first_weight)
+    y = ex.conv(run, first_weight, None, first, groups, 2, is_fast=fast)
+    y = ex.conv(y, second_weight, bias, second, groups, 2, is_fast=fast)
+    return ex.end(y, x, 2, fast, unbatched)

@@ -45,8 +45,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import layouts
 from .._checks import SepconvTypeError, SepconvValueError
-from .modules import _DepthwiseConvNd, _SeparableConvNd
 
 __all__ = [
     "load_keras_weights",
@@ -57,57 +57,28 @@ __all__ = [
     "pointwise_kernel_to_keras",
 ]
 
-
-def depthwise_kernel_from_keras(kernel: Any) -> np.ndarray:
-    """Keras ``(*k, C, M)`` -> torch ``(C * M, 1, *k)``.
-
-    >>> depthwise_kernel_from_keras(np.zeros((3, 5, 4, 2))).shape
-    (8, 1, 3, 5)
-    """
-    kernel = np.asarray(kernel)
-    if kernel.ndim < 3:
-        raise SepconvValueError(
-            f"`kernel` must be a Keras depthwise kernel (*kernel_size, C, M), got shape "
-            f"{kernel.shape}")
-    channels, multiplier = kernel.shape[-2:]
-    moved = np.moveaxis(kernel, (-2, -1), (0, 1))
-    return np.ascontiguousarray(moved.reshape(channels * multiplier, 1, *kernel.shape[:-2]))
+# The layouts, under the names this module has always offered (see sepconv.layouts).
+depthwise_kernel_from_keras = layouts.depthwise_kernel_keras_to_torch
+pointwise_kernel_from_keras = layouts.pointwise_kernel_keras_to_torch
+pointwise_kernel_to_keras = layouts.pointwise_kernel_torch_to_keras
 
 
 def depthwise_kernel_to_keras(weight: Any, in_channels: int) -> np.ndarray:
-    """Torch ``(C * M, 1, *k)`` -> Keras ``(*k, C, M)``.
+    """Torch ``(C * M, 1, *k)`` -> Keras ``(*k, C, M)`` for ``C = in_channels``.
+
+    :func:`sepconv.layouts.depthwise_kernel_torch_to_keras` with ``M = C * M / in_channels``.
 
     >>> depthwise_kernel_to_keras(np.zeros((8, 1, 3, 5)), 4).shape
     (3, 5, 4, 2)
     """
     weight = np.asarray(weight)
-    multiplier = weight.shape[0] // in_channels
-    grouped = weight.reshape(in_channels, multiplier, *weight.shape[2:])
-    return np.ascontiguousarray(np.moveaxis(grouped, (0, 1), (-2, -1)))
+    return layouts.depthwise_kernel_torch_to_keras(
+        weight, depth_multiplier=max(weight.shape[0] // in_channels, 1))
 
 
-def pointwise_kernel_from_keras(kernel: Any) -> np.ndarray:
-    """Keras ``(1, ..., 1, C_in, F)`` -> torch ``(F, C_in, 1, ..., 1)``.
-
-    >>> pointwise_kernel_from_keras(np.zeros((1, 1, 6, 8))).shape
-    (8, 6, 1, 1)
-    """
-    kernel = np.asarray(kernel)
-    n = kernel.ndim - 2
-    matrix = kernel.reshape(kernel.shape[-2], kernel.shape[-1]).T
-    return np.ascontiguousarray(matrix.reshape(*matrix.shape, *(1,) * n))
-
-
-def pointwise_kernel_to_keras(weight: Any) -> np.ndarray:
-    """Torch ``(F, C_in, 1, ..., 1)`` -> Keras ``(1, ..., 1, C_in, F)``.
-
-    >>> pointwise_kernel_to_keras(np.zeros((8, 6, 1, 1))).shape
-    (1, 1, 6, 8)
-    """
-    weight = np.asarray(weight)
-    n = weight.ndim - 2
-    matrix = weight.reshape(weight.shape[0], weight.shape[1]).T
-    return np.ascontiguousarray(matrix.reshape(*(1,) * n, *matrix.shape))
+def _layout(layer: Any) -> str | None:
+    """``'separable'`` or ``'depthwise'``: the Keras layout a sepconv layer declares."""
+    return getattr(type(layer), "_keras_layout", None)
 
 
 def _as_list(weights: Any, names: tuple[str, ...]) -> list[np.ndarray]:
@@ -152,7 +123,7 @@ def load_keras_weights(layer: nn.Module, weights: Any) -> nn.Module:
     nn.Module
         ``layer``, for chaining.
     """
-    if isinstance(layer, _SeparableConvNd):
+    if _layout(layer) == "separable":
         items = _as_list(weights, ("depthwise_kernel", "pointwise_kernel", "bias"))
         has_bias = layer.pointwise.bias is not None
         if len(items) != 2 + has_bias:
@@ -168,7 +139,7 @@ def load_keras_weights(layer: nn.Module, weights: Any) -> nn.Module:
             with torch.no_grad():
                 layer.depthwise.bias.zero_()
         return layer
-    if isinstance(layer, _DepthwiseConvNd):
+    if _layout(layer) == "depthwise":
         items = _as_list(weights, ("kernel", "bias"))
         has_bias = layer.bias is not None
         if len(items) != 1 + has_bias:
@@ -200,7 +171,7 @@ def to_keras_weights(layer: nn.Module) -> list[np.ndarray]:
     list of numpy.ndarray
         ``[depthwise_kernel, pointwise_kernel(, bias)]`` or ``[kernel(, bias)]``.
     """
-    if isinstance(layer, _SeparableConvNd):
+    if _layout(layer) == "separable":
         if "norm" in layer._modules or "act" in layer._modules:
             raise SepconvValueError(
                 "`layer` has a norm or activation between its steps, which Keras's "
@@ -220,7 +191,7 @@ def to_keras_weights(layer: nn.Module) -> list[np.ndarray]:
         if bias is not None:
             out.append(_numpy(bias))
         return out
-    if isinstance(layer, _DepthwiseConvNd):
+    if _layout(layer) == "depthwise":
         out = [depthwise_kernel_to_keras(_numpy(layer.weight), layer.in_channels)]
         if layer.bias is not None:
             out.append(_numpy(layer.bias))

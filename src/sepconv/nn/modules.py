@@ -14,9 +14,14 @@ convolutions:
 - :class:`SpatiallySeparableConv2d` has the children ``column`` (``kh x 1``) and ``row``
   (``1 x kw``), registered in the order they run.
 
-The ``padding`` attribute is ``'valid'``, ``'same'`` (resolved from the input size at every
-call, as TensorFlow does), a tuple of ints (symmetric, as ``nn.Conv2d``) or a tuple of
-``(before, after)`` pairs.
+The ``padding`` attribute is ``'valid'``, ``'same'`` (as TensorFlow: from the input size when
+the stride makes it depend on it), a tuple of ints (symmetric, as ``nn.Conv2d``) or a tuple of
+``(before, after)`` pairs. Every convolution with Keras padding derives from
+:class:`KerasPaddingConv`, which resolves the padding once when the layer is built
+(:class:`sepconv.padding.ConvPadding`) and declares it to readers of layers
+(:mod:`sepconv.convert`, :mod:`sepconv.models.inference`, :func:`sepconv.profile`) through
+``keras_padding`` (:func:`sepconv.padding.padding_of`). The layers and the functions of
+:mod:`sepconv.nn.functional` run through the same door, ``sepconv.nn._execution``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from .. import cost as _cost
@@ -35,7 +41,9 @@ from .._checks import (
     check_positive_int,
     check_shape,
 )
-from . import functional as SF
+from ..padding import ConvPadding, IntOrInts, PaddingLike, conv_padding, spatial_passes
+from . import _execution as ex
+from . import keras as _keras
 
 __all__ = [
     "PointwiseConv1d",
@@ -58,15 +66,6 @@ def _check_multiplier(value: Any) -> int:
     return check_positive_int("depth_multiplier", value)
 
 
-def _padding_attribute(spec: str | SF.Pads) -> str | tuple:
-    """``nn.Conv2d``-style ``padding``: a string, symmetric ints, or (before, after) pairs."""
-    if isinstance(spec, str):
-        return spec
-    if all(before == after for before, after in spec):
-        return tuple(before for before, _ in spec)
-    return tuple(spec)
-
-
 def _weight_and_bias(module: nn.Module) -> tuple[Tensor, Tensor | None]:
     """A convolution's weight and bias, read from its parameter dict when they are plain
     parameters (``nn.Module.__getattr__`` costs about a microsecond a call), else through the
@@ -77,14 +76,6 @@ def _weight_and_bias(module: nn.Module) -> tuple[Tensor, Tensor | None]:
         weight = module.weight
     bias = params["bias"] if "bias" in params else module.bias
     return weight, bias  # type: ignore[return-value]
-
-
-def _spec_from_attribute(padding: Any, n: int) -> str | SF.Pads:
-    if isinstance(padding, str):
-        return padding
-    if all(isinstance(p, int) for p in padding):
-        return tuple((p, p) for p in padding)
-    return tuple(padding)
 
 
 def _input_shape(input_shape: Any, n: int, channels: int) -> tuple[tuple[int, ...], int]:
@@ -100,14 +91,72 @@ def _input_shape(input_shape: Any, n: int, channels: int) -> tuple[tuple[int, ..
     return (*shape[-n:], shape[-n - 1]), batch
 
 
-class _KerasPaddingConv:
-    """Mixin for an ``nn.ConvNd`` subclass: Keras padding, checked input, fast memory format."""
+class KerasPaddingConv:
+    """Base (mixin before ``nn.ConvNd``) of every convolution with Keras padding.
+
+    ``padding`` is ``'valid'``, ``'same'`` (TensorFlow/Keras-exact for every stride), symmetric
+    ints or ``(before, after)`` pairs, with any ``padding_mode``; it is resolved once, when the
+    layer is built or its ``padding``/``padding_mode`` is set
+    (:func:`sepconv.padding.conv_padding`, as timm's ``get_padding_value``), and ``forward``
+    only runs it. The protocol readers of layers follow: ``keras_padding`` (``'valid'``,
+    ``'same'`` or the pairs, :func:`sepconv.padding.padding_of`) and ``padding_mode``.
+
+    Subclasses: :class:`DepthwiseConv1d`/``2d``/``3d``, the passes of
+    :class:`SpatiallySeparableConv2d`, ``sepconv.models.Conv2dSame``. ``_fast_path``: whether an
+    NCHW input may run channels-last inside (the depthwise and pass convolutions; a full
+    convolution stays in the caller's format).
+    """
 
     _n: int
+    _fast_path: bool = True
+    _padding: ConvPadding
 
-    def _setup(self, spec: str | SF.Pads, padding_mode: str) -> None:
-        self.padding = _padding_attribute(spec)  # type: ignore[assignment]
-        self.padding_mode = padding_mode
+    def _set_padding(self, padding: Any, padding_mode: str) -> None:
+        self._use_padding(conv_padding(
+            self.kernel_size, self.stride, padding, self.dilation,  # type: ignore[attr-defined]
+            padding_mode, n=self._n))
+
+    def _use_padding(self, policy: ConvPadding) -> None:
+        self.__dict__["_padding"] = policy
+        # Mirrored in the instance dict for nn.ConvNd.extra_repr, which formats with it.
+        self.__dict__["padding"] = policy.attribute
+        self.__dict__["padding_mode"] = policy.mode
+
+    @property
+    def padding(self) -> Any:  # type: ignore[override]
+        """``'valid'``, ``'same'``, symmetric ints or ``(before, after)`` pairs per axis."""
+        policy = self.__dict__.get("_padding")
+        return self.__dict__.get("_torch_padding", 0) if policy is None else policy.attribute
+
+    @padding.setter
+    def padding(self, value: Any) -> None:
+        if "_padding" not in self.__dict__:  # nn.ConvNd.__init__: ours is set right after
+            self.__dict__["_torch_padding"] = value
+            return
+        self._set_padding(value, self._padding.mode)
+
+    @property
+    def padding_mode(self) -> str:
+        """``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``."""
+        policy = self.__dict__.get("_padding")
+        return "zeros" if policy is None else policy.mode
+
+    @padding_mode.setter
+    def padding_mode(self, value: str) -> None:
+        if "_padding" in self.__dict__:
+            self._set_padding(self._padding.spec, value)
+
+    @property
+    def keras_padding(self) -> str | tuple[tuple[int, int], ...]:
+        """The padding in Keras terms: ``'valid'``, ``'same'`` or ``(before, after)`` pairs."""
+        return self._padding.spec
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, resolving the padding of a layer pickled before it was kept resolved."""
+        super().__setstate__(state)  # type: ignore[misc]
+        if "_padding" not in self.__dict__:
+            padding = "same" if state.get("_dynamic") else state.get("padding", 0)
+            self._set_padding(padding, state.get("padding_mode", "zeros"))
 
     def forward(self, input: Tensor, fast: bool | None = None) -> Tensor:
         """Convolve ``input`` ``(N, C, *spatial)`` or ``(C, *spatial)``; same memory format out.
@@ -115,78 +164,68 @@ class _KerasPaddingConv:
         ``fast`` is for a parent layer that already chose the execution path for a batched
         ``input`` (and entered its memory format): the result then stays in that format.
         """
-        n = self._n
-        if fast is not None:
-            return self._run(input, fast)
-        unbatched = SF._check_input(input, n, self.in_channels)  # type: ignore[attr-defined]
-        x = input.unsqueeze(0) if unbatched else input
-        fast = SF._fast(x, n, self.weight)  # type: ignore[attr-defined]
-        y = self._run(SF._enter(x, n) if fast else x, fast)
-        if fast:
-            y = SF._leave(y, x, n)
-        return y.squeeze(0) if unbatched else y
+        try:
+            if fast is not None:
+                return self._run(input, fast)
+            weight = _weight_and_bias(self)[0] if self._fast_path else None  # type: ignore
+            run, x, fast, unbatched = ex.begin(input, self._n, self.in_channels,  # type: ignore
+                                               weight, allow_fast=self._fast_path)
+            return ex.end(self._run(run, fast), x, self._n, fast, unbatched)
+        except ex.ExportRefused as error:  # name the layer (no cost unless raised)
+            raise ex.ExportRefused(f"{type(self).__name__}({self.extra_repr()}): {error}"
+                                   ) from None
 
     def _run(self, x: Tensor, fast: bool) -> Tensor:
-        return SF._conv(x, self.weight, self.bias,  # type: ignore[attr-defined]
-                        n=self._n, stride=self.stride,  # type: ignore[attr-defined]
-                        spec=_spec_from_attribute(self.padding, self._n),  # type: ignore
-                        dilation=self.dilation,  # type: ignore[attr-defined]
-                        groups=self.groups,  # type: ignore[attr-defined]
-                        padding_mode=self.padding_mode)  # type: ignore[attr-defined]
+        weight, bias = _weight_and_bias(self)  # type: ignore[arg-type]
+        return ex.conv(x, weight, bias, self._padding, self.groups,  # type: ignore[attr-defined]
+                       self._n, is_fast=fast)
 
 
-class _DepthwiseConvNd(_KerasPaddingConv):
+class _DepthwiseConvNd(KerasPaddingConv):
+    _keras_layout = "depthwise"
+
     def __init__(
         self,
         in_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = "valid",
-        dilation: Any = 1,
+        kernel_size: IntOrInts,
+        stride: IntOrInts = 1,
+        padding: PaddingLike = "valid",
+        dilation: IntOrInts = 1,
         depth_multiplier: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         in_channels = check_positive_int("in_channels", in_channels)
         multiplier = _check_multiplier(depth_multiplier)
-        kernel_size, stride, spec, dilation, padding_mode = SF._check_settings(
-            self._n, kernel_size, stride, padding, dilation, padding_mode)
+        policy = conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=self._n)
         super().__init__(  # type: ignore[call-arg]
-            in_channels, in_channels * multiplier, kernel_size, stride, 0, dilation,
-            groups=in_channels, bias=bool(bias), padding_mode="zeros", device=device,
-            dtype=dtype)
+            in_channels, in_channels * multiplier, policy.kernel_size, policy.stride, 0,
+            policy.dilation, groups=in_channels, bias=bool(bias), padding_mode="zeros",
+            device=device, dtype=dtype)
         self.depth_multiplier = multiplier
-        self._setup(spec, padding_mode)
+        self._use_padding(policy)
 
     def _run(self, x: Tensor, fast: bool) -> Tensor:
         weight, bias = _weight_and_bias(self)
-        return SF._depthwise_core(
-            x, weight, bias, n=self._n, stride=self.stride,  # type: ignore
-            spec=_spec_from_attribute(self.padding, self._n),  # type: ignore[attr-defined]
-            dilation=self.dilation, padding_mode=self.padding_mode,  # type: ignore
-            fast=fast)
+        return ex.depthwise(x, weight, bias, self._padding, self._n, fast)
 
-    def cost(self, input_shape: Any) -> _cost.Cost:
+    def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost for an input of torch shape ``(N, C, *spatial)`` or ``(C, *spatial)``."""
         shape, batch = _input_shape(input_shape, self._n, self.in_channels)  # type: ignore
         return _cost.depthwise(
             shape, self.kernel_size, depth_multiplier=self.depth_multiplier,  # type: ignore
-            stride=self.stride, padding=_spec_from_attribute(self.padding, self._n),  # type: ignore
+            stride=self.stride, padding=self.keras_padding,  # type: ignore[attr-defined]
             dilation=self.dilation, bias=self.bias is not None, batch=batch)  # type: ignore
 
     def load_keras_weights(self, weights: Any) -> _DepthwiseConvNd:
         """Copy weights from Keras's ``DepthwiseConvND.get_weights()``; see :mod:`.keras`."""
-        from .keras import load_keras_weights
-
-        return load_keras_weights(self, weights)  # type: ignore[arg-type]
+        return _keras.load_keras_weights(self, weights)  # type: ignore[return-value]
 
     def to_keras_weights(self) -> list[Any]:
         """Weights in the layout of Keras's ``DepthwiseConvND.get_weights()``."""
-        from .keras import to_keras_weights
-
-        return to_keras_weights(self)  # type: ignore[arg-type]
+        return _keras.to_keras_weights(self)  # type: ignore[arg-type]
 
 
 _DEPTHWISE_DOC = """{n}-D depthwise convolution with Keras semantics (Keras ``DepthwiseConv{k}``).
@@ -251,6 +290,8 @@ class _PointwiseConvNd:
     """Mixin for the 1x1 ``nn.ConvNd`` of a separable layer (the fast CPU path, see forward)."""
 
     _n: int
+    #: A 1x1 convolution pads nothing (the protocol of :func:`sepconv.padding.padding_of`).
+    keras_padding = "valid"
 
     def forward(self, input: Tensor, contiguous_output: bool = False,
                 fast: bool | None = None) -> Tensor:
@@ -261,10 +302,9 @@ class _PointwiseConvNd:
         ``fast``: the parent layer's choice of execution path, when it made one.
         """
         if fast is None:
-            fast = SF._fast(input, self._n)
+            fast = ex.fast(input, self._n)
         weight, bias = _weight_and_bias(self)  # type: ignore[arg-type]
-        return SF._pointwise_core(input, weight, bias, n=self._n, fast=fast,
-                                  contiguous_output=contiguous_output)
+        return ex.pointwise(input, weight, bias, self._n, fast, contiguous_output)
 
 
 class PointwiseConv1d(_PointwiseConvNd, nn.Conv1d):
@@ -324,6 +364,7 @@ def _make_activation(activation: Any) -> nn.Module | None:
 
 
 class _SeparableConvNd(nn.Module):
+    _keras_layout = "separable"
     _n: int
     _depthwise_cls: type[nn.Module]
     _conv_cls: type[nn.Module]
@@ -332,18 +373,18 @@ class _SeparableConvNd(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = "valid",
-        dilation: Any = 1,
+        kernel_size: IntOrInts,
+        stride: IntOrInts = 1,
+        padding: PaddingLike = "valid",
+        dilation: IntOrInts = 1,
         depth_multiplier: int = 1,
         bias: bool = True,
         depthwise_bias: bool = False,
         padding_mode: str = "zeros",
         norm_layer: Callable[[int], nn.Module] | None = None,
         activation: nn.Module | Callable[[], nn.Module] | None = None,
-        device: Any = None,
-        dtype: Any = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         in_channels = check_positive_int("in_channels", in_channels)
@@ -382,6 +423,10 @@ class _SeparableConvNd(nn.Module):
         return self.depthwise.dilation  # type: ignore[return-value]
 
     @property
+    def keras_padding(self) -> str | tuple[tuple[int, int], ...]:
+        return self.depthwise.keras_padding  # type: ignore[return-value]
+
+    @property
     def padding_mode(self) -> str:
         return self.depthwise.padding_mode  # type: ignore[return-value]
 
@@ -395,30 +440,25 @@ class _SeparableConvNd(nn.Module):
         n = self._n
         modules = self._modules  # plain dict lookups: nn.Module.__getattr__ is slow per call
         depthwise, pointwise = modules["depthwise"], modules["pointwise"]
-        unbatched = SF._check_input(input, n, self.in_channels)
-        x = input.unsqueeze(0) if unbatched else input
         ours = isinstance(depthwise, _DepthwiseConvNd)
-        fast = SF._fast(x, n, _weight_and_bias(depthwise)[0] if ours
-                        else getattr(depthwise, "weight", None))
-        if ours:
-            y = depthwise(SF._enter(x, n) if fast else x, fast=fast)
-        else:  # replaced by model surgery: a plain module
-            y = depthwise(SF._enter(x, n) if fast else x)
+        run, x, fast, unbatched = ex.begin(
+            input, n, self.in_channels,
+            _weight_and_bias(depthwise)[0] if ours else getattr(depthwise, "weight", None))
+        # A child replaced by model surgery (a plain module) is called without `fast`.
+        y = depthwise(run, fast=fast) if ours else depthwise(run)
         norm, act = modules.get("norm"), modules.get("act")
         if norm is not None:
             y = norm(y)
         if act is not None:
             y = act(y)
         if isinstance(pointwise, _PointwiseConvNd):
-            y = pointwise(y, contiguous_output=fast and not SF._caller_is_channels_last(x, n),
+            y = pointwise(y, contiguous_output=fast and not ex.caller_is_channels_last(x, n),
                           fast=fast)
-        else:  # replaced by model surgery: a plain module
+        else:
             y = pointwise(y)
-            if fast:
-                y = SF._leave(y, x, n)
-        return y.squeeze(0) if unbatched else y
+        return ex.end(y, x, n, fast, unbatched)
 
-    def cost(self, input_shape: Any) -> _cost.Cost:
+    def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost (:func:`sepconv.cost.separable`) for a torch shape ``(N, C, *spatial)``.
 
         Norm and activation, when present, are not counted.
@@ -426,21 +466,17 @@ class _SeparableConvNd(nn.Module):
         shape, batch = _input_shape(input_shape, self._n, self.in_channels)
         return _cost.separable(
             shape, self.kernel_size, self.out_channels, depth_multiplier=self.depth_multiplier,
-            stride=self.stride, padding=_spec_from_attribute(self.padding, self._n),
+            stride=self.stride, padding=self.keras_padding,
             dilation=self.dilation, bias=self.pointwise.bias is not None,
             depthwise_bias=self.depthwise.bias is not None, batch=batch)
 
     def load_keras_weights(self, weights: Any) -> _SeparableConvNd:
         """Copy weights from Keras's ``SeparableConvND.get_weights()``; see :mod:`.keras`."""
-        from .keras import load_keras_weights
-
-        return load_keras_weights(self, weights)  # type: ignore[arg-type]
+        return _keras.load_keras_weights(self, weights)  # type: ignore[return-value]
 
     def to_keras_weights(self) -> list[Any]:
         """Weights in the layout of Keras's ``SeparableConvND.get_weights()``."""
-        from .keras import to_keras_weights
-
-        return to_keras_weights(self)  # type: ignore[arg-type]
+        return _keras.to_keras_weights(self)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -521,18 +557,17 @@ class SeparableConv3d(_SeparableConvNd):
 
 
 # --------------------------------------------------------------------------------------------
-class _PassConv2d(_KerasPaddingConv, nn.Conv2d):
+class _PassConv2d(KerasPaddingConv, nn.Conv2d):
     """One 1-D pass (``kh x 1`` or ``1 x kw``) of a spatially separable convolution."""
 
     _n = 2
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple[int, int],
-                 stride: tuple[int, int], spec: str | SF.Pads, dilation: tuple[int, int],
-                 groups: int, bias: bool, padding_mode: str, device: Any, dtype: Any) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, 0,  # type: ignore
-                         dilation, groups=groups, bias=bias, padding_mode="zeros",
-                         device=device, dtype=dtype)
-        self._setup(spec, padding_mode)
+    def __init__(self, in_channels: int, out_channels: int, policy: ConvPadding, groups: int,
+                 bias: bool, device: Any, dtype: Any) -> None:
+        super().__init__(in_channels, out_channels, policy.kernel_size,  # type: ignore
+                         policy.stride, 0, policy.dilation, groups=groups, bias=bias,
+                         padding_mode="zeros", device=device, dtype=dtype)
+        self._use_padding(policy)
 
 
 class SpatiallySeparableConv2d(nn.Module):
@@ -579,17 +614,17 @@ class SpatiallySeparableConv2d(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = "valid",
-        dilation: Any = 1,
+        kernel_size: IntOrInts,
+        stride: IntOrInts = 1,
+        padding: PaddingLike = "valid",
+        dilation: IntOrInts = 1,
         intermediate_channels: int | None = None,
         order: str = "column_first",
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: Any = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         in_channels = check_positive_int("in_channels", in_channels)
@@ -598,54 +633,49 @@ class SpatiallySeparableConv2d(nn.Module):
             "intermediate_channels", intermediate_channels)
         groups = check_positive_int("groups", groups)
         order = check_choice("order", order, ("column_first", "row_first"))
-        kernel_size, stride, spec, dilation, padding_mode = SF._check_settings(
-            2, kernel_size, stride, padding, dilation, padding_mode)
+        whole = conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=2)
         for name, value in (("in_channels", in_channels), ("intermediate_channels", mid),
                             ("out_channels", out_channels)):
             if value % groups:
                 raise SepconvValueError(f"`groups` ({groups}) must divide `{name}` ({value})")
-        first, second = SF._spatial_plan(spec, order, kernel_size, stride, dilation)
-        common = {"groups": groups, "padding_mode": padding_mode, "device": device,
-                  "dtype": dtype}
-        passes = [
-            (first, in_channels, mid, False),
-            (second, mid, out_channels, bool(bias)),
-        ]
-        for plan, cin, cout, has_bias in passes:
-            module = _PassConv2d(cin, cout, plan["kernel_size"], plan["stride"], plan["spec"],
-                                 plan["dilation"], bias=has_bias, **common)
-            self.add_module("column" if plan["kernel_size"][1] == 1 else "row", module)
+        channels = ((in_channels, mid, False), (mid, out_channels, bool(bias)))
+        for p, (cin, cout, has_bias) in zip(
+                spatial_passes(whole.kernel_size, whole.stride, whole.dilation, whole.spec, order),
+                channels):
+            policy = ConvPadding(p.kernel_size, p.stride, p.dilation, p.padding, whole.mode)
+            self.add_module(p.name, _PassConv2d(cin, cout, policy, groups, has_bias, device,
+                                                dtype))
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.intermediate_channels = mid
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.padding = _padding_attribute(spec)
-        self.dilation = dilation
+        self.kernel_size = whole.kernel_size
+        self.stride = whole.stride
+        self.padding = whole.attribute
+        self.keras_padding = whole.spec
+        self.dilation = whole.dilation
         self.groups = groups
         self.order = order
-        self.padding_mode = padding_mode
+        self.padding_mode = whole.mode
 
     def forward(self, input: Tensor) -> Tensor:
         """The two passes, channels-last on CPU, output in the caller's memory format."""
-        unbatched = SF._check_input(input, 2, self.in_channels)
-        x = input.unsqueeze(0) if unbatched else input
-        first, second = ((self.column, self.row) if self.order == "column_first"
-                         else (self.row, self.column))
-        fast = SF._fast(x, 2, first.weight)
-        y = second(first(SF._enter(x, 2) if fast else x))
-        if fast:
-            y = SF._leave(y, x, 2)
-        return y.squeeze(0) if unbatched else y
+        modules = self._modules
+        first, second = ((modules["column"], modules["row"]) if self.order == "column_first"
+                         else (modules["row"], modules["column"]))
+        run, x, fast, unbatched = ex.begin(input, 2, self.in_channels,
+                                           getattr(first, "weight", None))
+        for step in (first, second):  # a pass replaced by a plain module: called without fast
+            run = step(run, fast=fast) if isinstance(step, _PassConv2d) else step(run)
+        return ex.end(run, x, 2, fast, unbatched)
 
-    def cost(self, input_shape: Any) -> _cost.Cost:
+    def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost (:func:`sepconv.cost.spatially_separable`) for ``(N, C, H, W)``."""
         shape, batch = _input_shape(input_shape, 2, self.in_channels)
         second = self.row if self.order == "column_first" else self.column
         return _cost.spatially_separable(
             shape, self.kernel_size, self.out_channels,
             intermediate_channels=self.intermediate_channels, order=self.order,
-            stride=self.stride, padding=_spec_from_attribute(self.padding, 2),
+            stride=self.stride, padding=self.keras_padding,
             dilation=self.dilation, groups=self.groups, bias=second.bias is not None,
             batch=batch)
 

@@ -1,0 +1,347 @@
+"""How the separable layers run: the one door that the functions and the modules both go through.
+
+A call runs in three steps, each a function here:
+
+1. :func:`begin` checks the input, adds the batch axis of an unbatched input and chooses the
+   execution path: the caller's memory format, or channels-last inside (``fast``, see
+   :func:`fast`), entering it with one copy at most.
+2. :func:`conv`, :func:`depthwise` and :func:`pointwise` run the convolutions with the layer's
+   :class:`sepconv.padding.ConvPadding`, resolved when the layer was built.
+3. :func:`end` brings the result back to the caller's memory format and batch axes.
+
+The plain composition (``F.pad`` where needed and the convolutions as written, in the caller's
+memory format) runs instead while an exporter or tracer records a graph (``torch.jit.trace``,
+``torch.onnx.export`` in both modes, ``torch.export``) and inside :func:`plain_composition`
+(which :func:`sepconv.profile` uses), so graphs hold plain Conv (and Pad) nodes, FLOP counts
+equal :mod:`sepconv.cost`, and Keras 'same' padding that depends on the input size is recorded
+as shape arithmetic in the graph: an exported layer pads every input size right.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._checks import SepconvTypeError, SepconvValueError
+from ..padding import ConvPadding, conv_padding, flat_pads
+
+__all__ = ["plain_composition"]
+
+CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
+_FAST_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+_PLAIN = contextvars.ContextVar("sepconv_plain_composition", default=False)
+
+
+@contextlib.contextmanager
+def plain_composition() -> Iterator[None]:
+    """Run sepconv's layers as the plain composition inside this block.
+
+    ``F.pad`` where padding is needed and the convolutions as written, in the caller's memory
+    format: the operators :mod:`sepconv.cost` counts, for a FLOP counter such as
+    ``torch.utils.flop_counter.FlopCounterMode`` (outside this block it sees the fast path's
+    operators: a 1x1 step as a batched matrix product, and a depthwise kernel with zero taps
+    instead of a padded copy, whose products with zeros it counts too). Exporters and tracers
+    get the plain composition without it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.flop_counter import FlopCounterMode
+    >>> from sepconv.nn import SeparableConv2d
+    >>> from sepconv.nn.functional import plain_composition
+    >>> layer = SeparableConv2d(8, 16, 3, stride=2, padding="same", bias=False)
+    >>> with torch.no_grad(), plain_composition(), FlopCounterMode(display=False) as counter:
+    ...     _ = layer(torch.zeros(1, 8, 16, 16))
+    >>> counter.get_total_flops() == layer.cost((1, 8, 16, 16)).flops
+    True
+    """
+    token = _PLAIN.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN.reset(token)
+
+
+def plain_requested() -> bool:
+    """True when the plain composition must run (a graph is recorded, or asked for)."""
+    # torch.onnx.export(dynamo=False) traces (is_tracing); dynamo=True and torch.export export.
+    if torch.jit.is_tracing() or torch.compiler.is_exporting():
+        return True
+    if torch.compiler.is_compiling():
+        return False
+    return _PLAIN.get()
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_policy(n: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+                   padding_mode: Any) -> ConvPadding:
+    return conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=n)
+
+
+def _exact(value: Any) -> bool:
+    """An int, a str or a tuple of ints: a cache key that equals only itself (``1.0``, ``True``
+    and ``np.int64(1)`` compare equal to ``1`` but must be checked on their own)."""
+    kind = type(value)
+    return kind is int or kind is str or (kind is tuple and all(type(v) is int for v in value))
+
+
+def policy(n: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+           padding_mode: Any) -> ConvPadding:
+    """The checked :class:`ConvPadding` of a functional call (memoised: calls repeat)."""
+    if (_exact(kernel_size) and _exact(stride) and _exact(padding) and _exact(dilation)
+            and type(padding_mode) is str and not torch.compiler.is_compiling()):
+        return _cached_policy(n, kernel_size, stride, padding, dilation, padding_mode)
+    return conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=n)
+
+
+def axes(n: int) -> str:
+    return {1: "L", 2: "H, W", 3: "D, H, W"}[n]
+
+
+def check_input(x: Any, n: int, channels: int, name: str = "input") -> bool:
+    """Check ``x`` is ``(N, C, *spatial)`` or ``(C, *spatial)`` with ``channels`` channels.
+
+    Returns True when ``x`` is unbatched.
+    """
+    if not isinstance(x, Tensor):
+        raise SepconvTypeError(f"`{name}` must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() not in (n + 1, n + 2):
+        raise SepconvValueError(
+            f"`{name}` must have shape (N, C, {axes(n)}) or (C, {axes(n)}), got a "
+            f"{x.dim()}-D tensor of shape {tuple(x.shape)}"
+        )
+    if x.shape[-n - 1] != channels:
+        raise SepconvValueError(
+            f"`{name}` must have {channels} channels (dimension {x.dim() - n - 1}), got shape "
+            f"{tuple(x.shape)} with {x.shape[-n - 1]}"
+        )
+    return x.dim() == n + 1
+
+
+# --------------------------------------------------------------------------------------------
+# the execution path
+# --------------------------------------------------------------------------------------------
+def needs_grad(x: Tensor, weight: Tensor | None) -> bool:
+    """Training: the zero-tap kernel's backward costs more than the padded copy it saves."""
+    return torch.is_grad_enabled() and (
+        x.requires_grad or (weight is not None and weight.requires_grad))
+
+
+def fast(x: Tensor, n: int, weight: Tensor | None = None) -> bool:
+    """Whether this batched input runs channels-last inside (and comes back in its format).
+
+    The rule: a channels-last input runs there (no copy). An NCHW input with 64 or more
+    channels runs in NCHW (2-D: any batch; 1-D and 3-D, which ``benchmarks/layers.py`` does
+    not measure: a single sample only). An NCHW input with fewer channels is converted (one
+    copy) in inference; in training (a gradient needed for ``x`` or ``weight``, the first
+    step's weight) a 2-D one stays NCHW.
+
+    Measured on a 2-core CPU, 2 threads, MobileNetV1 shapes (``benchmarks/layers.py`` and
+    interleaved A/B runs of the candidate paths in one process): PyTorch's NCHW depthwise
+    kernel is pathological with few channels and a large image (32 channels at 112x112,
+    batch 8: 15 ms, against 0.8 ms in channels-last plus 1.2 ms for the conversion), but from
+    64 channels on, with the Keras 'same' padding done by the zero-tap kernel rather than a
+    padded copy (see :func:`conv`), NCHW is as fast or faster than converting the input
+    (batch 8, forward: 128 channels at 56x56, 7.3 ms against 9.7 ms through channels-last;
+    1024 channels at 7x7, 5.0 ms against 6.8 ms). In training the conversion's
+    backward adds a second transposing copy and NCHW wins at every channel count (batch 8,
+    1024 channels at 7x7: 18 ms against 32 ms; batch 1, 32 -> 64 channels at 112x112: the
+    naive NCHW composition 2.1 ms against 3.1 ms through channels-last).
+    """
+    if not (x.device.type == "cpu" and x.dtype in _FAST_DTYPES and x.dim() == n + 2):
+        return False
+    if plain_requested():
+        return False
+    if n == 2 and (x.shape[1] >= 64 or needs_grad(x, weight)):
+        return in_run_format(x, n) and not x.is_contiguous()
+    if x.shape[0] == 1 and x.shape[1] >= 64:
+        return in_run_format(x, n) and not x.is_contiguous()
+    return True
+
+
+def in_run_format(x: Tensor, n: int) -> bool:
+    """Channels-last: ``(N, *spatial, C)`` in memory (for 1-D, ``(N, L, C)``)."""
+    if n == 1:
+        return x.transpose(1, 2).is_contiguous()
+    return x.is_contiguous(memory_format=_CHANNELS_LAST[n])
+
+
+def _enter(x: Tensor, n: int) -> Tensor:
+    """``x`` in the run format (one copy at most)."""
+    if n == 1:
+        return x if in_run_format(x, 1) else x.transpose(1, 2).contiguous().transpose(1, 2)
+    return x.contiguous(memory_format=_CHANNELS_LAST[n])
+
+
+def caller_is_channels_last(x: Tensor, n: int) -> bool:
+    return not x.is_contiguous() and in_run_format(x, n)
+
+
+def begin(input: Tensor, n: int, channels: int, weight: Tensor | None, *,
+          allow_fast: bool = True) -> tuple[Tensor, Tensor, bool, bool]:
+    """Step 1: ``(x to run, batched caller x, fast, unbatched)`` for a call on ``input``.
+
+    ``allow_fast=False`` keeps the caller's memory format (a full convolution).
+    """
+    unbatched = check_input(input, n, channels)
+    x = input.unsqueeze(0) if unbatched else input
+    is_fast = allow_fast and fast(x, n, weight)
+    return (_enter(x, n) if is_fast else x), x, is_fast, unbatched
+
+
+def end(y: Tensor, x: Tensor, n: int, is_fast: bool, unbatched: bool) -> Tensor:
+    """Step 3: ``y`` in the memory format of the caller's batched ``x``, batch axis as given."""
+    if is_fast and not caller_is_channels_last(x, n):
+        y = y.contiguous()
+    return y.squeeze(0) if unbatched else y
+
+
+# --------------------------------------------------------------------------------------------
+# the convolutions
+# --------------------------------------------------------------------------------------------
+def _clamp(value: Any) -> Any:
+    """``max(value, 0)`` for a traced scalar (ONNX export) or a symbolic size (torch.export)."""
+    if isinstance(value, Tensor):
+        return value.clamp(min=0)
+    return torch.sym_max(value, 0)
+
+
+def _standard_strides_if_one_channel(x: Tensor, spatial: tuple[int, ...]) -> Tensor:
+    if int(x.shape[1]) == 1 and x.stride(1) != math.prod(spatial):
+        # A one-channel view of channels-last memory (stride 1 on the channel axis): torch
+        # 2.13's oneDNN convolution reads it wrongly for some strides (e.g. (1, 3): errors of
+        # order 1e32), while the same values in standard strides are right. A copy is cheap
+        # for one channel.
+        return x.clone(memory_format=torch.contiguous_format)
+    return x
+
+
+class ExportRefused(SepconvValueError):
+    """A layer's padding cannot be recorded right in a graph with dynamic sizes."""
+
+
+def _check_exportable(padding: ConvPadding) -> None:
+    """Refuse what an exporter would record wrongly, or not at all, for dynamic sizes.
+
+    Measured with torch 2.13 and onnxruntime: the TorchScript exporter (``torch.onnx.export``
+    with ``dynamo=False``) records input-dependent zero, reflect and replicate padding right,
+    and circular padding written as slices (:func:`_circular_pad`); the dynamo exporter records
+    zero and replicate padding right, puts input-dependent reflect padding on the wrong side
+    (silently), and fails on circular padding or gets sliced padding wrong.
+    """
+    if padding.mode in ("circular", "reflect") and not torch.jit.is_tracing():
+        raise ExportRefused(
+            f"padding_mode={padding.mode!r} with padding={padding.spec!r} at stride "
+            f"{padding.stride} depends on the input size, which torch.export (and "
+            f"torch.onnx.export(dynamo=True)) cannot record right with dynamic sizes; export "
+            f"with static sizes, or with torch.onnx.export(dynamo=False)")
+
+
+def _circular_pad(x: Tensor, pads: tuple[Any, ...]) -> Tensor:
+    """Circular padding by slices and concatenation, which a tracer records for any size
+    (the TorchScript ONNX exporter refuses ``F.pad(mode='circular')`` with traced pads)."""
+    for axis, (before, after) in enumerate(zip(pads[::2], pads[1::2])):
+        dim = x.dim() - 1 - axis
+        size = x.shape[dim]
+        x = torch.cat([x.narrow(dim, size - before, before), x, x.narrow(dim, 0, after)], dim)
+    return x
+
+
+def _plain_conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding,
+                groups: int, n: int) -> Tensor:
+    """``F.pad`` + the convolution, with 'same' from the input size as a graph records it."""
+    sizes = tuple(x.shape[-n:])
+    if all(type(size) is int for size in sizes):  # eager: the checked plan
+        x = _standard_strides_if_one_channel(x, sizes)
+        plan = padding.plan(sizes, cache=False)
+        if plan.inside is not None:
+            return CONV[n](x, weight, bias, padding.stride, plan.inside, padding.dilation, groups)
+        pads: tuple[Any, ...] | None = plan.outside
+    elif padding.static is not None:
+        pads = flat_pads(padding.static)
+    else:  # traced scalars or symbols: the 'same' arithmetic goes into the graph
+        _check_exportable(padding)
+        pads = padding.symbolic_pads(sizes, _clamp)
+    if padding.mode == "circular" and pads is not None and not all(type(p) is int for p in pads):
+        x = _circular_pad(x, pads)
+    elif pads is not None and (not all(type(p) is int for p in pads) or any(pads)):
+        x = F.pad(x, pads, mode="constant" if padding.mode == "zeros" else padding.mode)
+    return CONV[n](x, weight, bias, padding.stride, 0, padding.dilation, groups)
+
+
+def conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, groups: int,
+         n: int, *, is_fast: bool = False, extend_kernel: bool = False) -> Tensor:
+    """One convolution with Keras padding on a batched ``x``, in ``x``'s memory format.
+
+    Symmetric zero padding stays inside the convolution. Asymmetric zero padding (Keras
+    'same' at stride 2 on an even size: one row at the bottom) is, with ``extend_kernel``,
+    turned into symmetric padding plus leading zero taps on the kernel
+    (:func:`sepconv.padding.zero_taps`): the same products with the input, with no padded copy
+    of the input (cheap for a depthwise kernel). Other padding goes through ``F.pad``.
+    ``is_fast``: :func:`begin` chose the fast path (so the plain composition was not asked for).
+    """
+    if not is_fast and plain_requested():
+        return _plain_conv(x, weight, bias, padding, groups, n)
+    # int(): a compiled graph is traced once per shape.
+    spatial = tuple(int(size) for size in x.shape[-n:])
+    x = _standard_strides_if_one_channel(x, spatial)
+    inside, tapped, outside = padding.plan(spatial, cache=not torch.compiler.is_compiling())
+    if inside is not None:
+        return CONV[n](x, weight, bias, padding.stride, inside, padding.dilation, groups)
+    if extend_kernel and tapped is not None:
+        sym, taps = tapped
+        return CONV[n](x, torch.constant_pad_nd(weight, taps), bias, padding.stride, sym,
+                       padding.dilation, groups)
+    if outside is not None:
+        x = F.pad(x, outside, mode="constant" if padding.mode == "zeros" else padding.mode)
+    return CONV[n](x, weight, bias, padding.stride, 0, padding.dilation, groups)
+
+
+def depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, n: int,
+              is_fast: bool) -> Tensor:
+    """Depthwise step on a batched ``x`` (in the run format when ``is_fast``); same format out."""
+    if is_fast and n == 1:
+        # 1-D runs as 2-D channels-last with a 1 x k kernel: (N, C, 1, L) is a view.
+        y = conv(x.unsqueeze(2), weight.unsqueeze(2), bias, padding.lifted, int(x.shape[1]), 2,
+                 is_fast=True, extend_kernel=not needs_grad(x, weight))
+        return y.squeeze(2)
+    # The zero-tap kernel pays on the CPU only: on CUDA a padded copy is cheap, and cuDNN's
+    # depthwise kernels are fast for 3 x 3 but not for the 4 x 4 kernel it would make
+    # (MobileNetV1 64 -> 128 channels at 112x112, batch 8, channels-last, on an H200: the layer
+    # took 0.23 ms a call with it, 0.13 ms with F.pad).
+    return conv(x, weight, bias, padding, int(x.shape[1]), n, is_fast=is_fast,
+                extend_kernel=x.device.type == "cpu" and not needs_grad(x, weight))
+
+
+def pointwise(y: Tensor, weight: Tensor, bias: Tensor | None, n: int, is_fast: bool,
+              contiguous_output: bool) -> Tensor:
+    """1x1 convolution. On the fast path a channels-last ``y`` gives a channels-last result,
+    or, with ``contiguous_output``, a contiguous (NCHW) one written directly by one batched
+    matrix product (``W @ y[n]^T``), with no conversion pass."""
+    if not is_fast or (n > 1 and not contiguous_output) or not in_run_format(y, n):
+        out = CONV[n](y, weight, bias)
+        return out.contiguous() if contiguous_output else out
+    batch, channels = int(y.shape[0]), int(y.shape[1])
+    spatial = tuple(int(size) for size in y.shape[2:])
+    matrix = weight.reshape(weight.shape[0], channels)
+    rows = y.movedim(1, -1).reshape(batch, -1, channels)  # (N, L, C), a view
+    if contiguous_output:
+        # bmm on the transposed view reads it in place (matmul would copy it first).
+        expanded = matrix.expand(batch, -1, -1)
+        if bias is None:
+            out = torch.bmm(expanded, rows.transpose(1, 2))  # (N, F, L)
+        else:
+            out = torch.baddbmm(bias.view(1, -1, 1), expanded, rows.transpose(1, 2))
+        return out.view(batch, -1, *spatial)
+    if n == 1:
+        return F.linear(rows, matrix, bias).transpose(1, 2)
+    return CONV[n](y, weight, bias)
