@@ -164,8 +164,8 @@ def _geometry(engine: str, shape: tuple[int, ...], kernel_ndim: int
     return spatial, channels
 
 
-def _common(kernel: ArrayLike | torch.Tensor, mode: Any, cval: Any, method: Any, tol: Any
-            ) -> tuple[np.ndarray, str, float, str, float | None]:
+def _common(kernel: ArrayLike | torch.Tensor, mode: str, cval: float, method: str,
+            tol: float | None) -> tuple[np.ndarray, str, float, str, float | None]:
     weights, kernel_tol = _check_kernel(kernel)
     mode = check_choice("mode", mode, MODES)
     cval = check_float("cval", cval)
@@ -178,8 +178,9 @@ def _common(kernel: ArrayLike | torch.Tensor, mode: Any, cval: Any, method: Any,
     return weights, mode, cval, method, tol
 
 
-def _filter(image: Image, kernel: ArrayLike | torch.Tensor, mode: Any, cval: Any, method: Any,
-            tol: Any, output: DTypeLike | np.ndarray, flipped: bool) -> Image:
+def _filter(image: Image, kernel: ArrayLike | torch.Tensor, mode: str, cval: float,
+            method: str, tol: float | None, output: DTypeLike | np.ndarray,
+            flipped: bool) -> Image:
     engine = _engine_of(image)
     weights, mode, cval, method, tol = _common(kernel, mode, cval, method, tol)
     if flipped:
