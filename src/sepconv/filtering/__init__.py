@@ -366,7 +366,10 @@ def plan(kernel: ArrayLike | torch.Tensor, image_shape: Sequence[int],
     tol : float, optional
         Factorization tolerance, as in :func:`correlate`.
     engine : {'numpy', 'torch', 'dask'}
-        Engine whose cost model is used (dask runs the NumPy engine per block).
+        The engine the image goes to: it says how ``image_shape`` is read and, for torch,
+        what runs (see :func:`use_implementation`). The timing model is the NumPy engine's
+        for all three: dask runs that engine per block, CPU tensors run it, and on other
+        devices its ranking of the methods holds within its accuracy.
 
     Returns
     -------
