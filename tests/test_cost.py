@@ -294,10 +294,22 @@ def test_separable_and_spatially_separable_equal_torch_flop_counter(shape, k, s,
     stride = (s, s) if isinstance(s, int) else s
     dilation = (d, d)
     pads = _pads((h, w), kernel, stride, dilation, padding, tf_same)
+    filters, multiplier = 7, 2
     if not _fits((h, w), kernel, dilation, pads):
+        # the kernel spans more than the padded input: every separable form refuses it, as
+        # the normal convolution does (and as torch does), naming the axis that does not fit
+        axis = next(i for i, (n, kk, (a, b)) in enumerate(zip((h, w), kernel, pads))
+                    if n + a + b < (kk - 1) * d + 1)
+        match = f"`kernel_size` {kernel[axis]} with dilation {d} .* spatial axis {axis},"
+        for order in ("column_first", "row_first"):
+            with pytest.raises(ValueError, match=match):
+                cost.spatially_separable(shape, k, filters, order=order, stride=s,
+                                         padding=padding, dilation=d)
+        for make in (cost.separable, cost.compare):
+            with pytest.raises(ValueError, match=match):
+                make(shape, k, filters, stride=s, padding=padding, dilation=d)
         return
     x = meta(1, c, h, w)
-    filters, multiplier = 7, 2
 
     def separable():
         y = torch_conv_nd(x, meta(c * multiplier, 1, *kernel), pads=pads, stride=stride,

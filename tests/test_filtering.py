@@ -273,6 +273,29 @@ def test_extension_indices_match_numpy_pad():
             np.testing.assert_array_equal(x[extension_indices(n, 9, 5, mode)], want)
 
 
+def test_modes_and_methods_are_public_and_what_the_cli_offers():
+    """MODES and METHODS are the public lists the filters check against (the table's modes),
+    and the choices of ``sepconv filter --mode/--method``."""
+    import argparse
+
+    from sepconv import filtering
+    from sepconv.cli import cmd_filter
+    from sepconv.filtering._modes import TABLE
+
+    assert {"MODES", "METHODS", "DTYPES"} <= set(filtering.__all__)
+    assert filtering.MODES == tuple(TABLE) == ("reflect", "mirror", "nearest", "constant", "wrap")
+    image = np.ones((4, 4), np.float32)
+    for mode in filtering.MODES:
+        assert sepconv.correlate(image, np.ones((1, 3)), mode=mode).shape == (4, 4)
+    with pytest.raises(ValueError, match="`mode` must be one of 'reflect', 'mirror'"):
+        sepconv.correlate(image, np.ones((1, 3)), mode="symmetric")
+    parser = argparse.ArgumentParser()
+    cmd_filter.add_arguments(parser)
+    choices = {a.dest: tuple(a.choices) for a in parser._actions if a.choices}
+    assert choices["mode"] == filtering.MODES
+    assert choices["method"] == filtering.METHODS
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     h=st.integers(1, 12), w=st.integers(1, 12), kh=st.integers(1, 9), kw=st.integers(1, 9),

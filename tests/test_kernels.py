@@ -104,6 +104,23 @@ def test_prewitt():
     assert np.allclose(got[1:-1, 1:-1], want[1:-1, 1:-1], atol=1e-12)
 
 
+@pytest.mark.parametrize("size", [3, 5, 7, 9])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_prewitt_is_opencv_derivative_times_box(size, normalize):
+    """The derivative factor is OpenCV's first derivative (scaled as getDerivKernels with
+    normalize), the smoothing a box (summing to 1 with normalize), in 2-D and 3-D."""
+    kx, _ = cv2.getDerivKernels(1, 0, size, normalize=normalize, ktype=cv2.CV_64F)
+    box = np.full(size, 1.0 / size if normalize else 1.0)
+    assert np.allclose(kernels.prewitt("x", size=size, normalize=normalize),
+                       np.outer(box, kx.ravel()), rtol=0, atol=1e-15)
+    terms = kernels.factors("prewitt", direction="y", size=size, ndim=3,
+                            normalize=normalize).terms
+    assert len(terms) == 1
+    planes, rows, columns = terms[0]
+    assert np.allclose(rows, kx.ravel(), rtol=0, atol=1e-15)
+    assert np.array_equal(planes, box) and np.array_equal(columns, box)
+
+
 @pytest.mark.parametrize("sigma", [0.7, 1.0, 2.3])
 def test_gaussian_with_size_equals_cv2_getgaussiankernel(sigma):
     for size in (3, 5, 9, 11):

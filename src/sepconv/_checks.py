@@ -236,9 +236,6 @@ def check_kernel(kernel: Any, name: str = "kernel") -> tuple[np.ndarray, float]:
     return weights, eps
 
 
-PaddingSpec = str | int | tuple
-
-
 def check_padding(name: str, value: Any, n: int) -> str | tuple[tuple[int, int], ...]:
     """Normalise a padding argument for ``n`` spatial dimensions.
 

@@ -27,8 +27,9 @@ The worked example: a 12x12x3 input, a 5x5 kernel, 256 filters, no padding.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._checks import (
     SepconvValueError,
@@ -52,6 +53,9 @@ __all__ = [
     "compare",
     "separable_ratio",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .padding import IntOrInts, PaddingLike
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def _chain(operation: str, *parts: Cost) -> Cost:
     )
 
 
-def _shape(input_shape: Any) -> tuple[int, ...]:
+def _shape(input_shape: Sequence[int]) -> tuple[int, ...]:
     return check_shape("input_shape", input_shape, (2, 3, 4), what="sizes (*spatial, channels)")
 
 
@@ -150,9 +154,9 @@ def _grouped(
     out_channels: int,
     groups: int,
     *,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
+    stride: IntOrInts,
+    padding: PaddingLike,
+    dilation: IntOrInts,
     bias: bool,
     batch: int,
 ) -> Cost:
@@ -175,13 +179,13 @@ def _grouped(
 
 
 def conv(
-    input_shape: Any,
-    kernel_size: Any,
+    input_shape: Sequence[int],
+    kernel_size: IntOrInts,
     filters: int,
     *,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     groups: int = 1,
     bias: bool = True,
     batch: int = 1,
@@ -214,13 +218,13 @@ def conv(
 
 
 def depthwise(
-    input_shape: Any,
-    kernel_size: Any,
+    input_shape: Sequence[int],
+    kernel_size: IntOrInts,
     *,
     depth_multiplier: int = 1,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     bias: bool = False,
     batch: int = 1,
 ) -> Cost:
@@ -242,7 +246,8 @@ def depthwise(
                     stride=stride, padding=padding, dilation=dilation, bias=bias, batch=batch)
 
 
-def pointwise(input_shape: Any, filters: int, *, bias: bool = True, batch: int = 1) -> Cost:
+def pointwise(input_shape: Sequence[int], filters: int, *, bias: bool = True,
+              batch: int = 1) -> Cost:
     """Pointwise (1x1) convolution mixing channels.
 
     >>> pointwise((8, 8, 3), 256, bias=False).multiplications
@@ -258,14 +263,14 @@ def pointwise(input_shape: Any, filters: int, *, bias: bool = True, batch: int =
 
 
 def separable(
-    input_shape: Any,
-    kernel_size: Any,
+    input_shape: Sequence[int],
+    kernel_size: IntOrInts,
     filters: int,
     *,
     depth_multiplier: int = 1,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     bias: bool = True,
     depthwise_bias: bool = False,
     batch: int = 1,
@@ -288,15 +293,15 @@ def separable(
 
 
 def spatially_separable(
-    input_shape: Any,
-    kernel_size: Any,
+    input_shape: Sequence[int],
+    kernel_size: IntOrInts,
     filters: int,
     *,
     intermediate_channels: int | None = None,
     order: str = "column_first",
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     groups: int = 1,
     bias: bool = True,
     batch: int = 1,
@@ -343,7 +348,8 @@ def spatially_separable(
                   first, second)
 
 
-def filtering(kernel_shape: Any, rank: int | None = None, image_shape: Any = None) -> Cost:
+def filtering(kernel_shape: Sequence[int], rank: int | None = None,
+              image_shape: Sequence[int] | None = None) -> Cost:
     """Cost of filtering one channel with a kernel, directly or as ``rank`` separable terms.
 
     Without ``image_shape`` the counts are per output element; with it, for a 'same'-sized
@@ -373,7 +379,7 @@ def filtering(kernel_shape: Any, rank: int | None = None, image_shape: Any = Non
                 out_shape, elements * products, elements * additions, products, 0)
 
 
-def separable_ratio(kernel_size: Any, filters: int, depth_multiplier: int = 1) -> float:
+def separable_ratio(kernel_size: IntOrInts, filters: int, depth_multiplier: int = 1) -> float:
     """The rule of thumb ``depth_multiplier * (1/filters + 1/prod(kernel_size))``.
 
     It is exact for the ratio separable / normal multiplications whenever both have the same
@@ -420,13 +426,13 @@ class Comparison:
 
 
 def compare(
-    input_shape: Any,
-    kernel_size: Any,
+    input_shape: Sequence[int],
+    kernel_size: IntOrInts,
     filters: int,
     *,
-    stride: Any = 1,
-    padding: Any = "valid",
-    dilation: Any = 1,
+    stride: IntOrInts = 1,
+    padding: PaddingLike = "valid",
+    dilation: IntOrInts = 1,
     depth_multiplier: int = 1,
     intermediate_channels: int | None = None,
     bias: bool = False,

@@ -180,7 +180,8 @@ def default_tol(kernel: ArrayLike) -> float:
     return tol * scale
 
 
-def _prepare(kernel: Any, tol: Any, rtol: Any) -> tuple[np.ndarray, float, float, float]:
+def _prepare(kernel: ArrayLike, tol: float | None, rtol: float | None
+             ) -> tuple[np.ndarray, float, float, float]:
     """Validated kernel, scaled by a power of two when its magnitude would overflow or
     underflow the sums of squares; the tolerance in the scaled units; the scale; eps."""
     array, eps = check_kernel(kernel)
@@ -291,7 +292,7 @@ def lowrank(kernel: ArrayLike, rank: int | None = None, tol: float | None = None
     return _finish(array, _lowrank(array, rank, tol, max_rank, noise), noise, scale)
 
 
-def _lowrank(array: np.ndarray, rank: Any, tol: float, max_rank: int | None,
+def _lowrank(array: np.ndarray, rank: int | None, tol: float, max_rank: int | None,
              noise: float = 0.0) -> Factorization:
     if array.ndim == 1:
         if rank is not None:

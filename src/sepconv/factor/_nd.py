@@ -10,7 +10,6 @@ SIAM Review 2009).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -140,7 +139,7 @@ def _cp_als(array: np.ndarray, r: int, tol: float, *, seed: int = 0, starts: int
     return terms, spent
 
 
-def _cp(array: np.ndarray, r: int, tol: float, **options: Any
+def _cp(array: np.ndarray, r: int, tol: float, **options: int
         ) -> tuple[list[list[np.ndarray]], int]:
     """CP decomposition with ``r`` terms, computed on the compressed core (CANDELINC).
 

@@ -9,6 +9,7 @@ in range. See :mod:`sepconv.factor` for the rules themselves.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ import numpy as np
 from .._checks import SepconvValueError, check_float, check_kernel, describe
 
 if TYPE_CHECKING:  # pragma: no cover
+    from numpy.typing import ArrayLike
+
     from ..cost import Cost
 
 # Largest magnitude for which integer-valued kernels get integer factors (exact in float64).
@@ -153,8 +156,8 @@ class Factorization:
     noise: float = 0.0
 
     @classmethod
-    def from_terms(cls, terms: Any, kernel: Any = None, *, tol: float | None = None,
-                   method: str = "closed-form") -> Factorization:
+    def from_terms(cls, terms: Sequence[Sequence[ArrayLike]], kernel: ArrayLike | None = None,
+                   *, tol: float | None = None, method: str = "closed-form") -> Factorization:
         """A factorization from given terms (kept as given: no sign or scale normalisation).
 
         Parameters
@@ -218,7 +221,7 @@ class Factorization:
         """The kernel the terms add up to: a float64 array of shape ``shape``."""
         return _reconstruct(self.terms, self.shape)
 
-    def cost(self, image_shape: Any = None) -> tuple[Cost, Cost]:
+    def cost(self, image_shape: Sequence[int] | None = None) -> tuple[Cost, Cost]:
         """Multiplications of filtering directly and with the separable terms.
 
         Parameters
@@ -293,7 +296,7 @@ def _default_tol(array: np.ndarray, eps: float) -> float:
     return float(10 * max(array.shape) * eps * np.linalg.norm(array.ravel()))
 
 
-def _resolve_tol(array: np.ndarray, eps: float, tol: Any, rtol: Any) -> float:
+def _resolve_tol(array: np.ndarray, eps: float, tol: float | None, rtol: float | None) -> float:
     if tol is not None and rtol is not None:
         raise SepconvValueError("give `tol` (absolute) or `rtol` (relative), not both, "
                                 f"got tol={tol!r} and rtol={rtol!r}")

@@ -21,8 +21,9 @@ Engines, chosen by the type of ``image``:
 
 Semantics are those of ``scipy.ndimage.correlate`` / ``convolve`` with ``origin=0``: a kernel
 of size ``k`` is centred at ``k // 2`` (correlation); convolution flips the kernel and, for
-even sizes, moves the centre as SciPy does. Border modes use SciPy's names; see
-:mod:`sepconv.filtering._modes` for their OpenCV, NumPy and torch equivalents.
+even sizes, moves the centre as SciPy does. Border modes use SciPy's names, listed in
+:data:`MODES` (the methods in :data:`METHODS`, the image dtypes in :data:`DTYPES`); see
+:mod:`sepconv.filtering._modes` for their OpenCV, NumPy, dask and torch equivalents.
 
 Integer images (uint8, uint16, int16) are filtered in float32, ``cval`` included (any finite
 value: ``cval=300`` or ``-7.25`` on uint8 are those values, not uint8's), and the result is
@@ -47,13 +48,22 @@ it there (a 28x3 image and a 36x25 kernel: 10-30% off).
 
 What runs is the planner's choice (``Plan.implementation``); :func:`use_implementation`
 chooses it for a block of code (tests, benchmarks).
+
+Examples
+--------
+>>> from sepconv import filtering
+>>> filtering.MODES
+('reflect', 'mirror', 'nearest', 'constant', 'wrap')
+>>> filtering.METHODS
+('auto', 'direct', 'separable', 'lowrank', 'fft')
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -71,6 +81,14 @@ from . import _output
 from ._implementation import use_implementation
 from ._modes import MODES, kernel_anchor
 from ._plan import METHODS, Plan, make_plan
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dask.array
+    import torch
+    from numpy.typing import ArrayLike, DTypeLike
+
+#: an image: a NumPy array, a torch tensor or a dask array; the filters return the same type
+Image = TypeVar("Image", np.ndarray, "torch.Tensor", "dask.array.Array")
 
 __all__ = ["correlate", "convolve", "plan", "Plan", "MODES", "METHODS", "DTYPES",
            "use_implementation"]
@@ -95,7 +113,7 @@ def _engine_of(image: Any) -> str:
     )
 
 
-def _check_kernel(kernel: Any) -> tuple[np.ndarray, float | None]:
+def _check_kernel(kernel: ArrayLike | torch.Tensor) -> tuple[np.ndarray, float | None]:
     """The kernel as float64, and the factorization tolerance its own precision calls for
     (``None``: float64's, the factorization's default)."""
     torch = sys.modules.get("torch")
@@ -112,7 +130,7 @@ def _check_kernel(kernel: Any) -> tuple[np.ndarray, float | None]:
     return weights, factor.default_tol(kernel)  # a float32 kernel: separable within its eps
 
 
-def _check_dtype(name: str, dtype: Any) -> np.dtype:
+def _check_dtype(name: str, dtype: DTypeLike | torch.dtype) -> np.dtype:
     text = _dtype_name(dtype)
     if text not in DTYPES:
         raise SepconvTypeError(f"`{name}` dtype must be one of {', '.join(DTYPES)}, got {text}")
@@ -146,8 +164,8 @@ def _geometry(engine: str, shape: tuple[int, ...], kernel_ndim: int
     return spatial, channels
 
 
-def _common(kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
-            ) -> tuple[np.ndarray, str, float, str, float | None]:
+def _common(kernel: ArrayLike | torch.Tensor, mode: str, cval: float, method: str,
+            tol: float | None) -> tuple[np.ndarray, str, float, str, float | None]:
     weights, kernel_tol = _check_kernel(kernel)
     mode = check_choice("mode", mode, MODES)
     cval = check_float("cval", cval)
@@ -160,8 +178,9 @@ def _common(kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
     return weights, mode, cval, method, tol
 
 
-def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any,
-            output: Any, flipped: bool) -> Any:
+def _filter(image: Image, kernel: ArrayLike | torch.Tensor, mode: str, cval: float,
+            method: str, tol: float | None, output: DTypeLike | np.ndarray,
+            flipped: bool) -> Image:
     engine = _engine_of(image)
     weights, mode, cval, method, tol = _common(kernel, mode, cval, method, tol)
     if flipped:
@@ -217,8 +236,9 @@ def _filter(image: Any, kernel: Any, mode: Any, cval: Any, method: Any, tol: Any
     return _output.deliver(result, out_array, out_dtype, nan=in_dtype.kind == "f")
 
 
-def correlate(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0.0,
-              method: str = "auto", tol: float | None = None, output: Any = None) -> Any:
+def correlate(image: Image, kernel: ArrayLike | torch.Tensor, *, mode: str = "reflect",
+              cval: float = 0.0, method: str = "auto", tol: float | None = None,
+              output: DTypeLike | np.ndarray = None) -> Image:
     """Correlate an image with a kernel, taking the cheapest exact path.
 
     Same result as ``scipy.ndimage.correlate(image, kernel, mode=mode, cval=cval)`` (the
@@ -304,8 +324,9 @@ def correlate(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0
     return _filter(image, kernel, mode, cval, method, tol, output, flipped=False)
 
 
-def convolve(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0.0,
-             method: str = "auto", tol: float | None = None, output: Any = None) -> Any:
+def convolve(image: Image, kernel: ArrayLike | torch.Tensor, *, mode: str = "reflect",
+             cval: float = 0.0, method: str = "auto", tol: float | None = None,
+             output: DTypeLike | np.ndarray = None) -> Image:
     """Convolve an image with a kernel (the kernel flipped), as ``scipy.ndimage.convolve``.
 
     Parameters and returns as :func:`correlate`. For a kernel of even size along an axis,
@@ -326,7 +347,8 @@ def convolve(image: Any, kernel: Any, *, mode: str = "reflect", cval: float = 0.
     return _filter(image, kernel, mode, cval, method, tol, output, flipped=True)
 
 
-def plan(kernel: Any, image_shape: Any, dtype: Any = np.float32, *, method: str = "auto",
+def plan(kernel: ArrayLike | torch.Tensor, image_shape: Sequence[int],
+         dtype: DTypeLike | torch.dtype = np.float32, *, method: str = "auto",
          tol: float | None = None, engine: str = "numpy") -> Plan:
     """Say which method ``method='auto'`` takes for this kernel and image, and why.
 
@@ -344,7 +366,10 @@ def plan(kernel: Any, image_shape: Any, dtype: Any = np.float32, *, method: str 
     tol : float, optional
         Factorization tolerance, as in :func:`correlate`.
     engine : {'numpy', 'torch', 'dask'}
-        Engine whose cost model is used (dask runs the NumPy engine per block).
+        The engine the image goes to: it says how ``image_shape`` is read and, for torch,
+        what runs (see :func:`use_implementation`). The timing model is the NumPy engine's
+        for all three: dask runs that engine per block, CPU tensors run it, and on other
+        devices its ranking of the methods holds within its accuracy.
 
     Returns
     -------

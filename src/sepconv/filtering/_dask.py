@@ -17,18 +17,21 @@ with the mode (``dask.array.pad`` with the matching ``np.pad`` mode), overlapped
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._modes import TABLE
 
+if TYPE_CHECKING:  # pragma: no cover
+    import dask.array
+
 __all__ = ["filter_dask"]
 
 
-def filter_dask(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
+def filter_dask(image: dask.array.Array, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
                 cval: float, method: str, terms: tuple, work: np.dtype,
-                out_dtype: np.dtype, implementation: str) -> Any:
+                out_dtype: np.dtype, implementation: str) -> dask.array.Array:
     """Lazy filtered dask array with ``image``'s shape and chunks, dtype ``out_dtype``
     (``implementation``: the plan's, followed in every block whatever thread runs it)."""
     from ._numpy import filter_numpy
@@ -40,7 +43,7 @@ def filter_dask(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: s
     elif mode == "constant":
         boundary_of = cval
     depth: dict[int, int] = {}
-    boundary: dict[int, Any] = {}
+    boundary: dict[int, str | float] = {}
     single: dict[int, int] = {}
     for axis in range(image.ndim):
         reach = 0

@@ -53,6 +53,9 @@ TABLE = {mode.name: mode for mode in (
     Mode("wrap", "b c d | a b c d | a b c", None, "wrap", "periodic", 3, "circular"),
 )}
 
+#: The border modes the filters take (``mode=``), SciPy's names in the table's order:
+#: ``('reflect', 'mirror', 'nearest', 'constant', 'wrap')``; public as
+#: :data:`sepconv.filtering.MODES` (the CLI's ``--mode`` choices).
 MODES = tuple(TABLE)
 
 #: ``np.pad`` mode with the same extension as each SciPy mode.

@@ -23,11 +23,14 @@ image twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _native
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 __all__ = ["EPS", "all_finite", "footprints", "zeroed", "set_nonfinite", "set_nonfinite_torch"]
 
@@ -91,8 +94,9 @@ def set_nonfinite(result: np.ndarray, image: np.ndarray, kernel: np.ndarray,
     return result
 
 
-def set_nonfinite_torch(out: Any, x: Any, kernel: np.ndarray,
-                        correlate: Callable[[Any, np.ndarray], Any]) -> Any:
+def set_nonfinite_torch(out: torch.Tensor, x: torch.Tensor, kernel: np.ndarray,
+                        correlate: Callable[[torch.Tensor, np.ndarray], torch.Tensor]
+                        ) -> torch.Tensor:
     """:func:`set_nonfinite` for ``(N, C, *spatial)`` tensors; returns a new tensor.
 
     ``correlate(masks, footprint)`` filters an ``(N, 2C, *spatial)`` tensor directly.

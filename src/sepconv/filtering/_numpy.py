@@ -14,7 +14,7 @@ filtered with a border that is never read. ``constant`` with a non-zero ``cval``
 from __future__ import annotations
 
 import os
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 
@@ -47,7 +47,7 @@ def pad(image: np.ndarray, widths: list[tuple[int, int]], mode: str, cval: float
     return out
 
 
-def _border(cv2: Any, mode: str) -> int:
+def _border(cv2: ModuleType, mode: str) -> int:
     return getattr(cv2, TABLE[mode].opencv)
 
 

@@ -22,6 +22,8 @@ from ._implementation import DESCRIPTIONS, separable_choice, torch_cpu_choice
 
 __all__ = ["Plan", "make_plan", "METHODS"]
 
+#: The methods the filters and :func:`sepconv.filtering.plan` take (``method=``): ``'auto'``
+#: (the fastest estimate) or one fixed method.
 METHODS = ("auto", "direct", "separable", "lowrank", "fft")
 
 # cv2.filter2D switches to a DFT when the kernel area reaches this (float32 in and out) or
@@ -214,9 +216,11 @@ def implementation_of(method: str, nd: int, separable: str, torch_cpu: str = "nu
     return "native" if separable == "native" else "cv2.sepFilter2D"
 
 
-def _estimates(engine: str, kernel_shape: tuple[int, ...], pixels: int, terms: Any,
-               dtype: str, source_depth: str, separable: str) -> dict[str, float]:
-    """Estimated seconds of each method (the cost model, :mod:`._cost_model`)."""
+def _estimates(kernel_shape: tuple[int, ...], pixels: int,
+               terms: tuple[tuple[np.ndarray, ...], ...], dtype: str, source_depth: str,
+               separable: str) -> dict[str, float]:
+    """Estimated seconds of each method (the cost model, :mod:`._cost_model`; one model for
+    every engine, see the note on torch above)."""
     model = _cost_model.load()
     scale = pixels * 1e-9 * (model.float64_factor if dtype == "float64" else 1.0)
     area = math.prod(kernel_shape)
@@ -290,7 +294,7 @@ def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tup
             raise
         terms, error, relative = (), 0.0, 0.0  # no factorization for this kernel: direct only
     rank = len(terms)
-    seconds = _estimates(engine, kernel_shape, pixels, terms, dtype, source_depth, separable)
+    seconds = _estimates(kernel_shape, pixels, terms, dtype, source_depth, separable)
     direct_cost = cost.filtering(kernel_shape, image_shape=spatial)
     mults: dict[str, int | None] = {"direct": direct_cost.multiplications * channels}
     if rank:

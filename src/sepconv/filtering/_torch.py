@@ -20,18 +20,22 @@ engine's 1-D passes measured 10x faster than the matrix products on a 2-core CPU
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._modes import extension_indices
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 __all__ = ["filter_torch", "band_matrix"]
 
 _BLOCK = 16  # outputs per block of a pass (16 measured fastest of 16/24/32/48 for k = 9)
 
 
-def band_matrix(factor: Any, block: int) -> Any:
+def band_matrix(factor: torch.Tensor, block: int) -> torch.Tensor:
     """The ``(block, block + k - 1)`` matrix whose row ``i`` holds ``factor`` at column ``i``.
 
     ``band @ window`` is the valid correlation of a window of ``block + k - 1`` samples with
@@ -47,7 +51,8 @@ def band_matrix(factor: Any, block: int) -> Any:
     return band
 
 
-def _pad(x: Any, widths: list[tuple[int, int]], mode: str, cval: float, extra: list[int]) -> Any:
+def _pad(x: torch.Tensor, widths: list[tuple[int, int]], mode: str, cval: float,
+         extra: list[int]) -> torch.Tensor:
     """Extend the spatial axes of ``x`` (N, C, *spatial) as SciPy does, plus ``extra`` samples
     after each axis whose values are never used (room for whole blocks)."""
     import torch
@@ -97,8 +102,8 @@ def _pad(x: Any, widths: list[tuple[int, int]], mode: str, cval: float, extra: l
     return x
 
 
-def _pad_2d(x: Any, widths: list[tuple[int, int]], mode: str, cval: float,
-            extra: list[int]) -> Any:
+def _pad_2d(x: torch.Tensor, widths: list[tuple[int, int]], mode: str, cval: float,
+            extra: list[int]) -> torch.Tensor:
     """:func:`_pad` for (N, C, H, W) with one allocation and one copy of the image."""
     import torch
 
@@ -135,7 +140,8 @@ def _pad_2d(x: Any, widths: list[tuple[int, int]], mode: str, cval: float,
     return out
 
 
-def _pass(x: Any, factors: list[Any], dim: int, n_out: int) -> list[Any]:
+def _pass(x: torch.Tensor, factors: list[torch.Tensor], dim: int, n_out: int
+          ) -> list[torch.Tensor]:
     """Valid correlation of ``x`` along ``dim`` with each of ``factors`` (same length k).
 
     ``x`` has ``blocks * B + k - 1`` samples along ``dim``; returns tensors with ``n_out``
@@ -173,8 +179,8 @@ def _pass(x: Any, factors: list[Any], dim: int, n_out: int) -> list[Any]:
     return results
 
 
-def _separable_2d(x: Any, terms: list[tuple[Any, Any]], widths: list[tuple[int, int]],
-                  mode: str, cval: float) -> Any:
+def _separable_2d(x: torch.Tensor, terms: list[tuple[torch.Tensor, torch.Tensor]],
+                  widths: list[tuple[int, int]], mode: str, cval: float) -> torch.Tensor:
     """Sum of separable terms on (N, C, H, W) with two banded matrix products per term.
 
     The batch and channel axes are moved next to the columns, so the column pass is one batch
@@ -219,7 +225,8 @@ def _separable_2d(x: Any, terms: list[tuple[Any, Any]], widths: list[tuple[int, 
     return out.reshape(batch, channels, height, width)
 
 
-def _planes(array: np.ndarray, fn: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def _planes(array: np.ndarray, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+            shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``fn(plane, out_plane)`` for every ``(n, c)`` plane of an ``(N, C, *spatial)`` array,
     into one new ``(N, C, *shape)`` array."""
     out = np.empty(array.shape[:2] + tuple(shape), dtype=dtype)
@@ -264,14 +271,15 @@ def _adjoint(grad: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode
 
 
 @functools.lru_cache(maxsize=1)
-def _opencv_function() -> Any:
+def _opencv_function() -> type[torch.autograd.Function]:
     """``torch.autograd.Function`` running the NumPy (OpenCV) engine on CPU tensors."""
     import torch
 
     class OpenCVFilter(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, x: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-                    cval: float, method: str, terms: tuple, implementation: str) -> Any:
+        def forward(ctx: Any, x: torch.Tensor, kernel: np.ndarray, anchor: tuple[int, ...],
+                    mode: str, cval: float, method: str, terms: tuple,
+                    implementation: str) -> torch.Tensor:
             from ._numpy import filter_numpy
 
             array = x.detach().contiguous().numpy()
@@ -283,7 +291,7 @@ def _opencv_function() -> Any:
             return torch.from_numpy(out)
 
         @staticmethod
-        def backward(ctx: Any, grad: Any) -> Any:
+        def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
             kernel, anchor, mode, method, terms, work, implementation = ctx.settings
             array = grad.detach().contiguous().numpy().astype(work, copy=False)
             out = _planes(array, lambda plane, dst: _adjoint(
@@ -294,9 +302,9 @@ def _opencv_function() -> Any:
     return OpenCVFilter
 
 
-def filter_torch(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
+def filter_torch(image: torch.Tensor, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
                  cval: float, method: str, terms: tuple, out_dtype: str,
-                 implementation: str) -> Any:
+                 implementation: str) -> torch.Tensor:
     """Filter a ``(N, C, *spatial)`` tensor; returns a new tensor of dtype ``out_dtype``.
 
     CPU tensors run the NumPy engine with the plan's ``implementation`` unless it names the
@@ -323,7 +331,7 @@ def filter_torch(image: Any, kernel: np.ndarray, anchor: tuple[int, ...], mode: 
         out = filter_torch(x0, kernel, anchor, mode, cval, method, terms, str(work)[6:],
                            implementation)
 
-        def correlate(masks: Any, footprint: np.ndarray) -> Any:
+        def correlate(masks: torch.Tensor, footprint: np.ndarray) -> torch.Tensor:
             return filter_torch(masks, footprint, anchor, mode, 0.0, "direct", (),
                                 str(work)[6:], "torch F.conv")
 

@@ -7,12 +7,11 @@ kernels and SciPy's sampled Gaussian and its second derivative.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from .._checks import SepconvValueError, check_float
-from ._args import MAX_ELEMENTS, _check_elements, _per_axis_size
+from ._args import MAX_ELEMENTS, Size, _check_elements, _per_axis_size
 
 #: separable terms: a list of terms, each a list of one 1-D factor per axis
 Terms = list[list[np.ndarray]]
@@ -64,7 +63,8 @@ def gaussian_1d(sigma: float, size: int, order: int = 0) -> np.ndarray:
     raise SepconvValueError(f"`order` must be 0 or 2, got {order}")  # pragma: no cover
 
 
-def gaussian_sizes(sigmas: tuple[float, ...], size: Any, truncate: Any) -> tuple[int, ...]:
+def gaussian_sizes(sigmas: tuple[float, ...], size: Size | None, truncate: float
+                   ) -> tuple[int, ...]:
     if size is not None:
         return _check_elements(_per_axis_size("size", size, len(sigmas)), "pass a smaller size")
     truncate = check_float("truncate", truncate)

@@ -17,6 +17,13 @@ from .._checks import (
     describe,
 )
 
+#: a standard deviation, the same on every axis or one per axis
+Sigma = float | tuple[float, ...]
+#: a size, the same on every axis or one per axis
+Size = int | tuple[int, ...]
+#: a kernel parameter's value: a number or flag, a direction, a size or sigma per axis, or None
+Param = float | str | tuple[float, ...] | None
+
 # The largest kernel sepconv builds (elements): 2**24 float64 values are 128 MiB.
 MAX_ELEMENTS = 2**24
 # Narrower Gaussians are unit impulses (and their squared widths underflow).

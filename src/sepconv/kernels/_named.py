@@ -32,6 +32,8 @@ from ._args import (
     _MAX_BINOMIAL,
     _MIN_SIGMA,
     MAX_ELEMENTS,
+    Sigma,
+    Size,
     _axis,
     _check_bool,
     _check_elements,
@@ -41,26 +43,6 @@ from ._args import (
     _per_axis_size,
 )
 
-__all__ = [
-    "BUILDERS",
-    "sobel",
-    "scharr",
-    "prewitt",
-    "gaussian",
-    "box",
-    "binomial",
-    "laplacian",
-    "laplacian_of_gaussian",
-    "difference_of_gaussians",
-    "gabor",
-    "disk",
-    "motion",
-]
-
-#: a standard deviation, the same on every axis or one per axis
-Sigma = float | tuple[float, ...]
-#: a size, the same on every axis or one per axis
-Size = int | tuple[int, ...]
 #: registry name -> the function giving the kernel's terms (or its array)
 BUILDERS: dict[str, Callable[..., Terms | np.ndarray]] = {}
 
@@ -84,6 +66,28 @@ def _kernel(name: str) -> Callable[[Callable[..., Terms | np.ndarray]], Callable
 def _derivative_terms(axis: int, ndim: int, derivative: np.ndarray,
                       smoothing: np.ndarray) -> Terms:
     return [[derivative if k == axis else smoothing for k in range(ndim)]]
+
+
+def _derivative(direction: str, size: int, order: int, ndim: int, normalize: bool,
+                smoothing: str) -> Terms:
+    """OpenCV's derivative kernel of ``order`` along ``direction`` times ``smoothing``
+    (``'binomial'``: Sobel, ``'box'``: Prewitt) on every other axis; with ``normalize`` the
+    smoothing sums to 1 and the derivative is scaled as ``getDerivKernels(normalize=True)``."""
+    ndim = _check_ndim(ndim)
+    axis = _axis(direction, ndim)
+    size = _odd_size("size", size)
+    order = check_int("order", order, minimum=1)
+    if order >= size:
+        raise SepconvValueError(f"`order` must be between 1 and size - 1 = {size - 1}, "
+                                f"got {order}")
+    _check_elements((size,) * ndim, "pass a smaller size")
+    derivative = derivative_1d(size, order)
+    smooth, total = ((binomial_1d(size), 2.0 ** (size - 1)) if smoothing == "binomial"
+                     else (np.ones(size), float(size)))
+    if _check_bool("normalize", normalize):
+        derivative = derivative / 2.0 ** (size - order - 1)
+        smooth = smooth / total
+    return _derivative_terms(axis, ndim, derivative, smooth)
 
 
 @_kernel("sobel")
@@ -120,21 +124,7 @@ def sobel(direction: str = "x", size: int = 3, order: int = 1, ndim: int = 2,
     >>> sobel(size=5)[2]
     array([ -6., -12.,   0.,  12.,   6.])
     """
-    ndim = _check_ndim(ndim)
-    axis = _axis(direction, ndim)
-    size = _odd_size("size", size)
-    order = check_int("order", order, minimum=1)
-    if order >= size:
-        raise SepconvValueError(f"`order` must be between 1 and size - 1 = {size - 1}, "
-                                f"got {order}")
-    _check_elements((size,) * ndim, "pass a smaller size")
-    derivative = derivative_1d(size, order)
-    smoothing = binomial_1d(size)
-    if _check_bool("normalize", normalize):
-        derivative = derivative / 2.0 ** (size - order - 1)
-        smoothing = smoothing / 2.0 ** (size - 1)
-    terms = _derivative_terms(axis, ndim, derivative, smoothing)
-    return terms
+    return _derivative(direction, size, order, ndim, normalize, "binomial")
 
 
 @_kernel("scharr")
@@ -175,17 +165,7 @@ def prewitt(direction: str = "x", size: int = 3, ndim: int = 2,
            [ 0.,  0.,  0.],
            [ 1.,  1.,  1.]])
     """
-    ndim = _check_ndim(ndim)
-    axis = _axis(direction, ndim)
-    size = _odd_size("size", size)
-    _check_elements((size,) * ndim, "pass a smaller size")
-    derivative = derivative_1d(size, 1)
-    smoothing = np.ones(size)
-    if _check_bool("normalize", normalize):
-        derivative = derivative / 2.0 ** (size - 2)
-        smoothing = smoothing / size
-    terms = _derivative_terms(axis, ndim, derivative, smoothing)
-    return terms
+    return _derivative(direction, size, 1, ndim, normalize, "box")
 
 
 @_kernel("gaussian")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import ast
 import os
 import re
-from typing import Any
 
 import numpy as np
 
 from .._checks import SepconvTypeError, SepconvValueError, check_kernel, describe
 from ..factor import Factorization
+from ._args import Param
 from ._registry import factors, get
 
 __all__ = ["parse", "parse_factors"]
@@ -19,7 +19,7 @@ _NAME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s*(?::(.*))?$", re.DOTALL)
 _FILE_SUFFIXES = (".npy", ".txt", ".csv")
 
 
-def _param_value(text: str) -> Any:
+def _param_value(text: str) -> Param:
     text = text.strip()
     lowered = text.lower()
     if lowered in ("true", "false"):
@@ -38,8 +38,8 @@ def _param_value(text: str) -> Any:
         return text
 
 
-def _parse_params(name: str, text: str) -> dict[str, Any]:
-    params: dict[str, Any] = {}
+def _parse_params(name: str, text: str) -> dict[str, Param]:
+    params: dict[str, Param] = {}
     for item in text.split(","):
         if not item.strip():
             continue
@@ -166,7 +166,7 @@ def parse(text: str) -> np.ndarray:
     return _literal(stripped)
 
 
-def _named(stripped: str) -> tuple[str, dict[str, Any]] | None:
+def _named(stripped: str) -> tuple[str, dict[str, Param]] | None:
     match = _NAME.match(stripped)
     if match and not re.fullmatch(r"[0-9eE.+-]+", match.group(1)):
         name, rest = match.group(1), match.group(2) or ""

@@ -10,12 +10,13 @@ import numpy as np
 from .._checks import SepconvTypeError, SepconvValueError, describe
 from ..factor import Factorization
 from ._1d import compose
+from ._args import Param
 from ._named import BUILDERS
 
 __all__ = ["available", "get", "factors"]
 
 # alias -> (kernel, parameters the alias fixes, defaults it changes)
-_ALIASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+_ALIASES: dict[str, tuple[str, dict[str, Param], dict[str, Param]]] = {
     **{f"{n}-{d}": (n, {"direction": d}, {}) for n in ("sobel", "prewitt") for d in "xy"},
     "sobel-z": ("sobel", {"direction": "z"}, {"ndim": 3}),
     "prewitt-z": ("prewitt", {"direction": "z"}, {"ndim": 3}),
@@ -29,15 +30,15 @@ _ALIASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 }
 
 
-def _defaults(name: str, fixed: dict[str, Any] | None = None,
-              changed: dict[str, Any] | None = None) -> dict[str, Any]:
+def _defaults(name: str, fixed: dict[str, Param] | None = None,
+              changed: dict[str, Param] | None = None) -> dict[str, Param]:
     fixed, changed = fixed or {}, changed or {}
     return {p.name: changed.get(p.name, p.default)
             for p in inspect.signature(BUILDERS[name]).parameters.values()
             if p.name not in fixed}
 
 
-def available() -> dict[str, dict[str, Any]]:
+def available() -> dict[str, dict[str, Param]]:
     """Kernel names and their parameters with defaults (aliases such as 'sobel-x' included).
 
     Examples
@@ -54,7 +55,7 @@ def available() -> dict[str, dict[str, Any]]:
     return out
 
 
-def _resolve(name: Any, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _resolve(name: Any, params: dict[str, Param]) -> tuple[str, dict[str, Param]]:
     if not isinstance(name, str):
         raise SepconvTypeError(f"`name` must be a kernel name (a string), got {describe(name)}")
     key = name.strip().lower().replace("_", "-")
@@ -79,7 +80,7 @@ def _resolve(name: Any, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return key, params
 
 
-def get(name: str, **params: Any) -> np.ndarray:
+def get(name: str, **params: Param) -> np.ndarray:
     """The named kernel as a float64 array.
 
     Parameters
@@ -102,7 +103,7 @@ def get(name: str, **params: Any) -> np.ndarray:
     return compose(BUILDERS[key](**params))
 
 
-def factors(name: str, **params: Any) -> Factorization | None:
+def factors(name: str, **params: Param) -> Factorization | None:
     """The exact separable terms of a named kernel, or None when it has no closed form.
 
     The terms are those the kernel is built from (for a Gabor kernel, the ``cos(a + b)``
