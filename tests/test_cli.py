@@ -125,8 +125,9 @@ def test_cost_numbers_come_from_the_cost_model(options, capsys):
                               "'no-such-command'"),
         # a library error raised while running becomes one line too
         (["cost", "--input", "3x3x3", "--kernel", "5", "--filters", "4"],
-         "sepconv cost: error: `kernel_size` 5 with dilation 1 spans 5 elements along spatial "
-         "axis 0, more than the padded input's 3"),
+         "sepconv cost: error: --kernel 5 with dilation 1 spans 5 elements along spatial "
+         "axis 0, more than the padded input's 3 (input size 3, padding 'valid'); use --padding "
+         "same or a larger input"),
     ],
 )
 def test_exception_one_line_exit_2(argv, match, capsys):
