@@ -325,6 +325,8 @@ WRONG = [
     (["filter", "photo.png", "out.png", "--kernel", "sobel-x", "--output-dtype", "float32"],
      "--output-dtype float32 needs a .tif OUTPUT"),
     (["filter", "photo.png", "/proc/out.png", "--kernel", "sobel-x"], "'/proc/out.png'"),
+    (["filter", "photo.png", ".", "--kernel", "sobel-x"], "OUTPUT '.' is a folder"),
+    (["filter", ".", "out.png", "--kernel", "sobel-x"], "unsupported format"),
     (["profile", "mobilenet_v9"], "MODEL must be a registered model, got 'mobilenet_v9'"),
     (["cost", "--input", "3x3x3", "--kernel", "5", "--filters", "4"], "--kernel 5"),
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import os
 import re
 import shlex
@@ -45,6 +46,7 @@ RUN = {
 #: Commands (or parts of commands) the README names that are not run here, and why.
 NOT_RUN = {
     "sepconv tour --out tour": "the same command as 'sepconv tour --out docs/tour'",
+    "sepconv train --threads 1": "as 'sepconv train --out runs/train', on one thread",
     "sepconv train --out runs/train": "trains for minutes; its accuracies and times depend on the "
     "machine, as the README says, and no test pins them (tests/test_cli_models.py runs --quick)",
     "sepconv filter --explain": "an option of the filter command that is run",
@@ -70,7 +72,7 @@ results = {}
 for command, files in commands.items():
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(shlex.split(command)[1:] + (["--force"] if "convert" in command else []))
+        status = main(shlex.split(command)[1:])
     def content(path):  # text files as text (a readable diff), others by their digest
         if not os.path.exists(path):
             return None
@@ -171,11 +173,37 @@ def test_documented_command_is_the_same_on_any_blas_and_thread_count(documented_
     first, second = (documented_runs[name][command] for name in SETTINGS)
     assert first["status"] == 0, first["stderr"]
     assert first["stderr"] == ""
+    for name, text in first["files"].items():
+        if name.endswith(".json") and text is not None and second["files"][name] is not None:
+            # JSON keeps full precision: real values may differ in their last bits, but a value
+            # that is noise (it differs relatively, e.g. 1.5e-16 against 3.1e-16) must be 0
+            assert _same(json.loads(text), json.loads(second["files"][name])), (
+                f"{command!r}: {name} differs between the settings {list(SETTINGS)} by more "
+                f"than rounding:\n{text}\n---\n{second['files'][name]}")
+            first["files"][name] = second["files"][name]
     for key in ("status", "stdout", "stderr", "files"):
         assert first[key] == second[key], (
             f"{command!r}: {key} differs between the settings {list(SETTINGS)}:\n"
             f"{first[key]}\n---\n{second[key]}")
     assert None not in first["files"].values(), first["files"]
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal JSON values, floats within a relative 1e-9 (no absolute slack: noise must be 0)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                and math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_json_comparison_tells_rounding_from_noise():
+    assert _same({"v": [0.8263878000273793, 2]}, {"v": [0.8263878000273789, 2]})
+    assert not _same([1.482118858987081e-16], [1.5e-16])
+    assert _same([0.0], [0.0]) and not _same([0.0], [1e-300]) and not _same(["a"], ["b"])
 
 
 # --------------------------------------------------------------------------------------------
