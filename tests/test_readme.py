@@ -89,7 +89,7 @@ print(json.dumps(results))
 
 def _documented_commands(text: str) -> list[str]:
     """Every ``sepconv ...`` the README shows: in inline code, bash blocks and output blocks."""
-    inline = re.findall(r"`(sepconv [^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    inline = re.findall(r"`(sepconv\s[^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
     blocks = [c for block in re.findall(r"```bash\n(.*?)```", text, re.S)
               for c in re.findall(r"(sepconv [^&|\n]+)", block)]
     commands = [" ".join(c.split()) for c in [*inline, *blocks]]
