@@ -350,3 +350,29 @@ def test_wrong_invocation_one_line_exit_2_nothing_written(workspace, capsys, mon
     assert str(workspace) not in err  # names what the user typed, no temporary file
     assert sorted(p.name for p in workspace.iterdir()) == listing
     assert {p.name: p.read_bytes() for p in workspace.iterdir()} == stamps
+
+
+@pytest.mark.parametrize("error", [MemoryError("Unable to allocate 80.0 GiB for an array"),
+                                   RuntimeError("DefaultCPUAllocator: can't allocate memory: "
+                                                "you tried to allocate 4800000000 bytes")])
+def test_out_of_memory_is_one_line(monkeypatch, capsys, error):
+    from sepconv.cli import cmd_cost
+
+    def run(args):
+        raise error
+
+    monkeypatch.setattr(cmd_cost, "run", run)
+    status, out, err = run_cli(WORKED, capsys)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("sepconv cost: error: not enough memory")
+
+
+def test_other_runtime_errors_keep_their_traceback(monkeypatch):
+    from sepconv.cli import cmd_cost
+
+    def run(args):
+        raise RuntimeError("a fault, not the user's")
+
+    monkeypatch.setattr(cmd_cost, "run", run)
+    with pytest.raises(RuntimeError, match="a fault"):
+        main(WORKED)

@@ -150,6 +150,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix = f"sepconv {command}" if command else "sepconv"
         print(f"{prefix}: error: {message}", file=sys.stderr)
         return 2
+    except (MemoryError, RuntimeError) as exc:
+        # Out of memory is the user's input being too large, not a fault: one line. Any other
+        # RuntimeError is a fault of sepconv or of a library, and keeps its traceback.
+        text = " ".join(str(exc).split())
+        if not isinstance(exc, MemoryError) and not re.search(
+                r"can't allocate memory|not enough memory|out of memory", text, re.I):
+            raise
+        command = getattr(args, "command", None)
+        prefix = f"sepconv {command}" if command else "sepconv"
+        print(f"{prefix}: error: not enough memory for this input ({text[:160]})",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("sepconv: interrupted", file=sys.stderr)
         return 130
