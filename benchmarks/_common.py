@@ -18,6 +18,11 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
+from sepconv._text import format_table
+
+__all__ = ["median_time", "cpu_name", "versions", "machine", "print_header", "format_table",
+           "base_parser", "write_json"]
+
 
 def median_time(fn: Callable[[], Any], *, repeat: int = 7, warmup: int = 1,
                 min_time: float = 0.0) -> float:
@@ -78,18 +83,6 @@ def print_header(title: str, info: dict[str, Any]) -> None:
     print(f"cpu: {info['cpu']} ({info['cores']} cores), {info['platform']}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
     print()
-
-
-def format_table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = []
-    for n, row in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:

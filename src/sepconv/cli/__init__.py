@@ -9,7 +9,9 @@ Each subcommand lives in its own module ``sepconv/cli/cmd_<name>.py`` that defin
 Modules are found at start-up, so adding a subcommand touches no other file. Subcommand
 modules import heavy libraries (torch, OpenCV, matplotlib) inside ``run`` only, so
 ``sepconv --help`` stays fast. ``main`` is the one error boundary: a library error
-(``ValueError``, ``TypeError``, ``OSError``) becomes one line on stderr and exit status 2.
+(``ValueError``, ``TypeError``, ``OSError``, a missing optional module) becomes one line on
+stderr and exit status 2. Argument names of the library (written `` `name` `` in its messages)
+are shown as the option the user typed (``--name``), or as the module's ``ALIASES`` say.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -78,17 +81,51 @@ def build_parser() -> ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(child)
-        child.set_defaults(_run=module.run)
+        child.set_defaults(_run=module.run, _parser=child, _module=module)
     return parser
+
+
+def _as_typed(message: str, parser: argparse.ArgumentParser | None,
+              module: ModuleType | None) -> str:
+    """Replace the library's `` `name` `` by the option or argument the user typed."""
+    options = set(parser._option_string_actions) if parser is not None else set()
+    aliases = getattr(module, "ALIASES", {})
+
+    def typed(name: str) -> str:
+        if name in aliases:
+            return aliases[name]
+        option = "--" + name.replace("_", "-")
+        return option if option in options else name
+
+    def keyword(match: re.Match[str]) -> str:
+        option = typed(match.group(1))
+        if not option.startswith("--"):
+            return match.group(0)
+        return f"{option} {match.group(2).strip(chr(39))}"
+
+    message = re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", lambda m: typed(m.group(1)), message)
+    # name='value' (how a Python caller writes it) -> --name value
+    return re.sub(r"\b([a-z_][a-z0-9_]*)=('[^']*'|[\w.+-]+)", keyword, message)
+
+
+def _missing_module(exc: ModuleNotFoundError) -> str:
+    from ._common import EXTRAS
+
+    name = (exc.name or "").split(".")[0]
+    if name in EXTRAS and "pip install" not in str(exc):
+        return (f"this command needs {name}, which is not installed: "
+                f"pip install 'sepconv[{EXTRAS[name]}]'")
+    if "pip install" in str(exc):
+        return str(exc)
+    return f"this command needs the Python module {name or exc}, which is not installed"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
-    command = None
+    args = None
     try:
         args = parser.parse_args(argv)
-        command = args.command
         if args.command is None:
             parser.print_help()
             return 2
@@ -96,12 +133,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    except (ValueError, TypeError, OSError, KeyError) as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, KeyError):
-            message = f"unknown name {message}"
+    except (ValueError, TypeError, OSError, KeyError, ModuleNotFoundError) as exc:
+        if isinstance(exc, ModuleNotFoundError):
+            message = _missing_module(exc)
+        elif isinstance(exc, OSError) and exc.strerror:
+            # "[Errno 2] ..." is for programmers; name the file as the user typed it.
+            message = exc.strerror + (f": {exc.filename!r}" if exc.filename else "")
+        elif isinstance(exc, KeyError):
+            message = f"unknown name {exc}"
+        else:
+            message = str(exc) or type(exc).__name__
+        message = " ".join(message.split())
+        command = getattr(args, "command", None)
+        if command:
+            message = _as_typed(message, args._parser, args._module)
         prefix = f"sepconv {command}" if command else "sepconv"
         print(f"{prefix}: error: {message}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as exc:
+        # Out of memory is the user's input being too large, not a fault: one line. Any other
+        # RuntimeError is a fault of sepconv or of a library, and keeps its traceback.
+        text = " ".join(str(exc).split())
+        if not isinstance(exc, MemoryError) and not re.search(
+                r"can't allocate memory|not enough memory|out of memory", text, re.I):
+            raise
+        command = getattr(args, "command", None)
+        prefix = f"sepconv {command}" if command else "sepconv"
+        print(f"{prefix}: error: not enough memory for this input ({text[:160]})",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sepconv: interrupted", file=sys.stderr)

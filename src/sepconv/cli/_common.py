@@ -1,11 +1,28 @@
-"""Helpers shared by the subcommands: argument types and number formatting."""
+"""Helpers shared by the subcommands: argument types and JSON output.
+
+Tables and number formats live in :mod:`sepconv._text` (re-exported here for the subcommands).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import sys
 from typing import Any
+
+from .._text import format_table, markdown_table, number, numbers, percent, thousands
+
+__all__ = ["shape_type", "size_type", "positive_int", "print_json", "check_output",
+           "require_extra", "EXTRAS", "fmt_int", "format_table", "markdown_table", "number",
+           "numbers", "percent", "thousands"]
+
+#: Optional modules and the extra of ``pip install 'sepconv[EXTRA]'`` that installs them.
+EXTRAS = {"mlxtend": "data", "dask": "dask", "dask_image": "dask"}
+
+#: Thousands separators: 1228800 -> '1,228,800'.
+fmt_int = thousands
 
 
 def shape_type(text: str) -> tuple[int, ...]:
@@ -38,26 +55,26 @@ def positive_int(text: str) -> int:
     return value
 
 
-def fmt_int(value: int) -> str:
-    """Thousands separators: 1228800 -> '1,228,800'."""
-    return f"{value:,}"
-
-
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
-def format_table(headers: list[str], rows: list[list[str]], align: str | None = None) -> str:
-    """Plain-text table; ``align`` has one 'l' or 'r' per column (default: first left)."""
-    align = align or "l" + "r" * (len(headers) - 1)
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+def check_output(path: str, force: bool, what: str = "OUTPUT") -> None:
+    """Refuse, before any work, an output file that exists (unless ``force``) or has no folder.
 
-    def line(cells: list[str]) -> str:
-        out = []
-        for cell, width, a in zip(cells, widths, align):
-            out.append(str(cell).ljust(width) if a == "l" else str(cell).rjust(width))
-        return "  ".join(out).rstrip()
+    ``--force`` means the same for every command: overwrite OUTPUT if it exists.
+    """
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path!r} is a folder; give a file name")
+    if os.path.exists(path) and not force:
+        raise FileExistsError(f"{what} {path!r} exists; pass --force to overwrite it")
+    if not os.path.isdir(os.path.dirname(path) or "."):
+        raise FileNotFoundError(f"the folder of {what} {path!r} does not exist")
 
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+def require_extra(module: str, needed_by: str) -> None:
+    """Raise ``ModuleNotFoundError`` naming the pip extra when ``module`` is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise ModuleNotFoundError(f"{needed_by} needs {module}, which is not installed: "
+                                  f"pip install 'sepconv[{EXTRAS[module]}]'", name=module)

