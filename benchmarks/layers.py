@@ -351,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="forward, and/or forward + backward (default both)")
     parser.add_argument("--no-depthwise", action="store_true",
                         help="skip the depthwise step alone")
+    parser.add_argument("--depthwise-only", action="store_true",
+                        help="only the depthwise step alone")
     parser.add_argument("--default-allocator", action="store_true",
                         help="keep glibc's default mmap/trim thresholds (what users see)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -388,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     rows = []
     names = ["sepconv", "naive_nchw", "naive_cl", "onnxruntime"]
-    for backward in [p == "backward" for p in args.passes]:
+    for backward in [] if args.depthwise_only else [p == "backward" for p in args.passes]:
         for batch in args.batch:
             for fmt in args.formats:
                 for channels, filters, size, stride, count in shapes:
