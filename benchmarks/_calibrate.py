@@ -46,6 +46,21 @@ def _contenders(x: torch.Tensor, weight: torch.Tensor, stride: int) -> dict[str,
     }
 
 
+def _trained(x: torch.Tensor, weight: torch.Tensor, stride: int, backward: str) -> Any:
+    x = x.detach().requires_grad_(True)
+    weight = weight.detach().requires_grad_(True)
+    grad = torch.ones_like(F.conv2d(x.detach(), weight.detach(), None, stride, 1, 1,
+                                    x.shape[1]))
+
+    def step() -> None:
+        x.grad = weight.grad = None
+        native.depthwise_conv2d(x, weight, None, stride, 1, backward=backward).backward(grad)
+    return step
+
+
+NAMES = ("native", "torch", "torch_converted", "native_backward", "torch_backward")
+
+
 def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
     from layers import interleaved
 
@@ -66,6 +81,9 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
                 with torch.no_grad():
                     t = interleaved(_contenders(x, weight, stride), rounds,
                                     0.002 if batch == 1 else 0.0)
+                t.update(interleaved({f"{b}_backward": _trained(x, weight, stride, b)
+                                      for b in ("native", "torch")}, rounds,
+                                     0.002 if batch == 1 else 0.0))
                 out = (size - 1) // stride + 1
                 f = _dispatch.features(batch, channels, size, size, channels, (3, 3),
                                        (out, out))
@@ -76,15 +94,15 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
                                 **{f"{k}_s": v[0] for k, v in t.items()}})
                 rows.append([key, batch, channels, size, *(f"{t[k][0] * 1e3:.3f}" for k in t)])
                 print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
-    print(format_table(["case", "batch", "channels", "size", "native ms", "torch ms",
-                        "torch converted ms"], rows))
+    print(format_table(["case", "batch", "channels", "size", *(f"{n} ms" for n in NAMES)],
+                       rows))
     models: dict[str, dict[str, list[float]]] = {}
     fit_rows = []
     for key in sorted({s["key"] for s in samples}):
         sel = [s for s in samples if s["key"] == key]
         a = np.array([s["features"] for s in sel])
         models[key] = {}
-        for name in ("native", "torch", "torch_converted"):
+        for name in NAMES:
             t = np.array([s[f"{name}_s"] for s in sel])
             coefs, _ = nnls(a / t[:, None], np.ones(len(t)))
             models[key][name] = [float(c) for c in coefs]
@@ -97,7 +115,10 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
     chosen = 0
     for s in samples:
         pred = {k: float(np.dot(c, s["features"])) for k, c in models[s["key"]].items()}
-        s["native_chosen"] = pred["native"] < min(pred["torch"], pred["torch_converted"])
+        s["native_backward_chosen"] = (pred["native_backward"]
+                                       < _dispatch.MARGIN * pred["torch_backward"])
+        s["native_chosen"] = pred["native"] < _dispatch.MARGIN * min(pred["torch"],
+                                                                     pred["torch_converted"])
         chosen += s["native_chosen"]
         best = min(s["torch_s"], s["torch_converted_s"])
         s["chosen_vs_best_torch"] = (s["native_s"] if s["native_chosen"] else best) / best

@@ -110,10 +110,17 @@ def allocator() -> str:
 # --------------------------------------------------------------------------------------------
 # timing
 # --------------------------------------------------------------------------------------------
+#: wall time, or the CPU time of this process (which other processes on a busy machine do not
+#: inflate; meaningful with one thread), set by ``--clock``
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+CLOCK = [time.perf_counter]
+
+
 def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, min_time: float
                 ) -> dict[str, tuple[float, float]]:
     """(min, median) seconds per call of each function; one timing of each per round, in
     turn, each timing calling the function until ``min_time`` seconds pass."""
+    clock = CLOCK[0]
     for fn in fns.values():  # warm-up: primitive creation, allocator, caches of plans
         fn()
         fn()
@@ -121,11 +128,11 @@ def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, min_time: float
     for _ in range(rounds):
         for name, fn in fns.items():
             calls = 0
-            start = time.perf_counter()
+            start = clock()
             while True:
                 fn()
                 calls += 1
-                elapsed = time.perf_counter() - start
+                elapsed = clock() - start
                 if elapsed >= min_time:
                     break
             times[name].append(elapsed / calls)
@@ -353,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the depthwise step alone")
     parser.add_argument("--depthwise-only", action="store_true",
                         help="only the depthwise step alone")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time (default) or this process's CPU time, which other "
+                             "processes on a busy machine do not inflate (use with --threads 1)")
     parser.add_argument("--default-allocator", action="store_true",
                         help="keep glibc's default mmap/trim thresholds (what users see)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -365,17 +375,19 @@ def main(argv: list[str] | None = None) -> int:
                         "package's layers_cost_model.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    CLOCK[0] = CLOCKS[args.clock]
     shapes = QUICK if args.quick else MOBILENET_V1
     if args.shapes:
         shapes = [MOBILENET_V1[i] for i in args.shapes]
     rounds = 3 if args.quick else args.repeat
     info = machine("torch", "onnxruntime")
-    info.update(threads=torch.get_num_threads(), allocator=allocator(),
+    info.update(threads=torch.get_num_threads(), allocator=allocator(), clock=args.clock,
                 load_average_start=os.getloadavg(), device=args.device)
     print_header("sepconv separable layers against the naive composition and onnxruntime "
                  "(MobileNetV1 layers)", info)
     print(f"allocator: {info['allocator']}")
-    print(f"threads: {info['threads']}, rounds: {rounds} (min/median ms), load average at "
+    print(f"threads: {info['threads']}, clock: {args.clock}, rounds: {rounds} (min/median ms), "
+          f"load average at "
           f"start: {info['load_average_start'][0]:.2f} (other processes share the machine)")
     if args.ceiling:
         from _ceiling import ceiling

@@ -95,8 +95,8 @@ def test_forward_matches_conv2d(case):
 
 @needs_native
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=cases)
-def test_gradients_match_conv2d(case):
+@given(case=cases, backward=st.sampled_from(["native", "torch"]))
+def test_gradients_match_conv2d(case, backward):
     built = build({**case, "dtype": torch.float64})
     if built is None:
         return
@@ -108,7 +108,7 @@ def test_gradients_match_conv2d(case):
         leaves.append(bias.clone().requires_grad_(True))
         ref_leaves.append(bias.clone().requires_grad_(True))
     y = native.depthwise_conv2d(leaves[0], leaves[1], leaves[2] if bias is not None else None,
-                                stride, (pads[:2], pads[2:]), dilation)
+                                stride, (pads[:2], pads[2:]), dilation, backward=backward)
     expected = reference(*ref_leaves[:2], ref_leaves[2] if bias is not None else None, stride,
                          pads, dilation)
     grad = torch.randn(expected.shape, dtype=torch.float64,
@@ -190,6 +190,8 @@ def test_not_applicable_returns_none():
         native.depthwise_conv2d(x, w, None, "2")
     with pytest.raises(TypeError, match="padding"):
         native.depthwise_conv2d(x, w, None, 1, "same")
+    with pytest.raises(ValueError, match="backward"):
+        native.depthwise_conv2d(x, w, None, 1, 1, backward="fast")
 
 
 def test_disabled_by_environment():
@@ -216,9 +218,11 @@ def test_dispatch_model_decides(monkeypatch):
     x, w = torch.randn(2, 4, 16, 16), torch.randn(4, 1, 3, 3)
     features = len(_dispatch.FEATURES)
     cheap = {"native": [0.0] * features, "torch": [1.0] * features,
-             "torch_converted": [1.0] * features}
+             "torch_converted": [1.0] * features, "native_backward": [0.0] * features,
+             "torch_backward": [1.0] * features}
     dear = {"native": [1.0] * features, "torch": [0.0] * features,
-            "torch_converted": [0.0] * features}
+            "torch_converted": [0.0] * features, "native_backward": [1.0] * features,
+            "torch_backward": [0.0] * features}
     for model, expected in ((cheap, native.available()), (dear, False)):
         monkeypatch.setattr(_dispatch, "_MODEL", {"models": {
             key: model for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}})
@@ -233,7 +237,24 @@ def test_packaged_model_is_valid():
     model = _dispatch.load_model()
     assert set(model["features"]) == set(_dispatch.FEATURES)
     for entry in model["models"].values():
-        assert set(entry) == {"native", "torch", "torch_converted"}
+        assert set(entry) == {"native", "torch", "torch_converted", "native_backward",
+                              "torch_backward"}
         assert all(len(c) == len(_dispatch.FEATURES) and min(c) >= 0
                    for c in entry.values())
     assert model["machine"]["cpu"]
+
+
+@needs_native
+def test_concurrent_calls_from_python_threads():
+    """Calls from several Python threads at once (one uses the pool, the others run on their
+    own thread) give the same results as one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = torch.Generator().manual_seed(6)
+    xs = [torch.randn(2, 16, 40, 40, generator=g) for _ in range(6)]
+    weight = torch.randn(16, 1, 3, 3, generator=g)
+    expected = [F.conv2d(x, weight, None, 1, 1, 1, 16) for x in xs]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda x: native.depthwise_conv2d(x, weight, None, 1, 1), xs))
+    for y, e in zip(results, expected):
+        close(y, e, 1e-5)

@@ -9,11 +9,14 @@ contender's time is modelled as a non-negative combination of :data:`FEATURES`:
 - ``native``: :func:`sepconv.nn._native_depthwise.depthwise_conv2d` on the input as given;
 - ``torch``: ``F.conv2d(groups=C)`` on the input as given (the naive composition's step);
 - ``torch_converted``: the input converted to the other memory format, ``F.conv2d`` there,
-  the result converted back (what a user who knows PyTorch's fast format would write).
+  the result converted back (what a user who knows PyTorch's fast format would write);
+- ``native_backward`` and ``torch_backward``: the native forward followed by the native
+  gradients, or by PyTorch's convolution backward (forward + backward time).
 
 :func:`should_use_native` is true only where the native kernel applies and its modelled time
-is below both others'; without a model (file missing or unreadable) it is false, so a layer
-that asks never runs slower than PyTorch's own kernels by the model's measure.
+is below both others' by :data:`MARGIN`; without a model (file missing or unreadable) it is
+false, so a layer that asks never runs slower than PyTorch's own kernels by the model's
+measure.
 
 Examples
 --------
@@ -37,11 +40,15 @@ from torch import Tensor
 
 from . import _native_depthwise as native
 
-__all__ = ["FEATURES", "features", "load_model", "native_depthwise", "should_use_native"]
+__all__ = ["FEATURES", "backward_kernel", "features", "load_model", "native_depthwise",
+           "should_use_native"]
 
 #: what a contender's time (seconds) is modelled on: a constant per call, per channel plane
 #: (N * C), per million multiply-adds, per million elements read and written
 FEATURES = ("call", "planes", "mmacs", "melements")
+#: the native kernel is chosen only where its modelled time is below this fraction of the
+#: best alternative's (the model's error on a busy machine is of this order)
+MARGIN = 0.9
 MODEL_PATH = os.path.join(os.path.dirname(__file__), "layers_cost_model.json")
 _MODEL: dict[str, Any] | None = None
 
@@ -105,14 +112,27 @@ def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any,
     times = predict(x, weight, stride, padding, dilation)
     if times is None:
         return False
-    return times["native"] < min(times["torch"], times["torch_converted"])
+    return times["native"] < MARGIN * min(times["torch"], times["torch_converted"])
+
+
+def backward_kernel(x: Tensor, weight: Tensor, stride: Any, padding: Any,
+                    dilation: Any) -> str:
+    """``'native'`` where the model says the native gradients are faster than PyTorch's
+    convolution backward, else ``'torch'`` (what ``F.conv2d``'s autograd runs)."""
+    times = predict(x, weight, stride, padding, dilation)
+    if not times or "native_backward" not in times or "torch_backward" not in times:
+        return "torch"
+    return "native" if times["native_backward"] < MARGIN * times["torch_backward"] else "torch"
 
 
 def native_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
                      dilation: Any) -> Tensor | None:
     """The native depthwise convolution where :func:`should_use_native` says it pays, else
     ``None`` (the caller then runs PyTorch's). Arguments and result as
-    :func:`sepconv.nn._native_depthwise.depthwise_conv2d` (the input's memory format)."""
+    :func:`sepconv.nn._native_depthwise.depthwise_conv2d` (the input's memory format); the
+    gradients by the kernel :func:`backward_kernel` picks."""
     if not should_use_native(x, weight, stride, padding, dilation):
         return None
-    return native.depthwise_conv2d(x, weight, bias, stride, padding, dilation)
+    return native.depthwise_conv2d(x, weight, bias, stride, padding, dilation,
+                                   backward=backward_kernel(x, weight, stride, padding,
+                                                            dilation))

@@ -186,20 +186,25 @@ def _forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, pads
 class _Depthwise(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple,
-                pads: tuple, dilation: tuple, layout: str) -> Tensor:
+                pads: tuple, dilation: tuple, layout: str, backward: str) -> Tensor:
         y = _forward(x, weight, bias, stride, pads, dilation, layout)
         ctx.save_for_backward(x, weight, bias)
-        ctx.settings = (stride, pads, dilation, layout)
+        ctx.settings = (stride, pads, dilation, layout, backward)
         return y
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, weight, bias = ctx.saved_tensors
-        stride, pads, dilation, layout = ctx.settings
+        stride, pads, dilation, layout, backward = ctx.settings
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if torch.is_grad_enabled():  # create_graph: differentiable PyTorch operators
             return (*_reference_grads(x, weight, bias, grad, stride, pads, dilation), None,
-                    None, None, None)
+                    None, None, None, None)
+        if backward == "torch":
+            grad_x, grad_w = _torch_grads(x, weight, grad, stride, pads, dilation, need_x,
+                                          need_w)
+            grad_b = grad.sum((0, 2, 3)) if need_b and bias is not None else None
+            return grad_x, grad_w, grad_b, None, None, None, None, None
         lib = _load()
         f32 = x.dtype == torch.float32
         c = x.shape[1]
@@ -222,7 +227,22 @@ class _Depthwise(torch.autograd.Function):
                   g.data_ptr(), grad_w.data_ptr())
         if need_b and bias is not None:
             grad_b = grad.sum((0, 2, 3))
-        return grad_x, grad_w, grad_b, None, None, None, None
+        return grad_x, grad_w, grad_b, None, None, None, None, None
+
+
+def _torch_grads(x: Tensor, weight: Tensor, grad: Tensor, stride: tuple, pads: tuple,
+                 dilation: tuple, need_x: bool, need_w: bool) -> tuple:
+    """Input and weight gradients by PyTorch's convolution backward (what ``F.conv2d``'s
+    autograd runs); uneven padding through a padded copy of the input."""
+    top, bottom, left, right = pads
+    even = top == bottom and left == right
+    inp = x if even else F.pad(x, (left, right, top, bottom))
+    grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+        grad, inp, weight, None, list(stride), [top, left] if even else [0, 0], list(dilation),
+        False, [0, 0], x.shape[1], [need_x, need_w, False])
+    if grad_x is not None and not even:
+        grad_x = grad_x[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+    return grad_x, grad_w
 
 
 def _reference_grads(x: Tensor, weight: Tensor, bias: Tensor | None, grad: Tensor,
@@ -240,7 +260,8 @@ def _reference_grads(x: Tensor, weight: Tensor, bias: Tensor | None, grad: Tenso
 
 def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                      stride: int | tuple[int, int] = 1, padding: Any = 0,
-                     dilation: int | tuple[int, int] = 1) -> Tensor | None:
+                     dilation: int | tuple[int, int] = 1, *,
+                     backward: str = "native") -> Tensor | None:
     """Depthwise 2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (C * M, 1, KH,
     KW) and optional ``bias`` (C * M,), zero ``padding`` an int, (rows, columns) or ((top,
     bottom), (left, right)); as ``F.conv2d(F.pad(x, ...), weight, bias, stride, 0, dilation,
@@ -249,9 +270,12 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
 
     Returns ``None`` where the native kernel is unavailable or does not apply (see the module
     docstring); raises ``TypeError`` for a malformed ``stride``, ``padding`` or
-    ``dilation``.
+    ``dilation``. ``backward``: which kernel computes the gradients, ``'native'`` or
+    ``'torch'`` (PyTorch's convolution backward, as ``F.conv2d``'s autograd runs it).
     """
     stride, dilation, pads = _pair(stride, "stride"), _pair(dilation, "dilation"), _pads(padding)
+    if backward not in ("native", "torch"):
+        raise ValueError(f"`backward` must be 'native' or 'torch', got {backward!r}")
     if not _applies(x, weight, bias) or min(*stride, *dilation) < 1 or min(pads) < 0:
         return None
     kh, kw = weight.shape[2:]
@@ -264,7 +288,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
         x, layout = x.contiguous(), "nchw"
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (
             bias is not None and bias.requires_grad)):
-        return _Depthwise.apply(x, weight, bias, stride, pads, dilation, layout)
+        return _Depthwise.apply(x, weight, bias, stride, pads, dilation, layout, backward)
     return _forward(x, weight, bias, stride, pads, dilation, layout)
 
 
