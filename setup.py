@@ -19,7 +19,8 @@ setup(
         Extension("sepconv._depthwise", sources=["src/sepconv/_csrc/depthwise.c",
                                                   "src/sepconv/_csrc/depthwise_pool.c"],
                   depends=["src/sepconv/_csrc/depthwise.h",
-                           "src/sepconv/_csrc/depthwise_kernels.h"],
+                           "src/sepconv/_csrc/depthwise_kernels.h",
+                           "src/sepconv/_csrc/depthwise_backward.h"],
                   extra_compile_args=args + ([] if sys.platform == "win32" else [
                       "-pthread", "-fno-tree-loop-distribute-patterns"]),
                   extra_link_args=[] if sys.platform == "win32" else ["-pthread"],

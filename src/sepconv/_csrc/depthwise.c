@@ -30,6 +30,7 @@
 #define VT vf32
 #define SFX f32
 #include "depthwise_kernels.h"
+#include "depthwise_backward.h"
 #undef T
 #undef VT
 #undef SFX
@@ -37,6 +38,7 @@
 #define VT vf64
 #define SFX f64
 #include "depthwise_kernels.h"
+#include "depthwise_backward.h"
 #undef T
 #undef VT
 #undef SFX
