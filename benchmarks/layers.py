@@ -212,6 +212,22 @@ def _trained(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
     return step
 
 
+def _with_native_depthwise(module: nn.Sequential, size: int, stride: int
+                           ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The composition with its depthwise step by the dispatch of the native kernel
+    (``sepconv.nn._dispatch.native_depthwise``; PyTorch's where the cost model says so), on
+    the caller's format: what the layers do once wired to it."""
+    from sepconv.nn import _dispatch
+
+    pads = same_padding(size, 3, stride)
+    depthwise, pointwise = module[-2], module[-1]
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        y = _dispatch.native_depthwise(x, depthwise.weight, None, stride, (pads, pads), 1)
+        return pointwise(y if y is not None else module[:-1](x))
+    return run
+
+
 def layer_case(channels: int, filters: int, size: int, stride: int, batch: int,
                channels_last: bool, backward: bool, rounds: int, threads: int,
                roof: dict[str, float]) -> dict[str, Any]:
@@ -237,6 +253,10 @@ def layer_case(channels: int, filters: int, size: int, stride: int, batch: int,
                "naive_cl": _trained(lambda t: as_cl(t.contiguous(memory_format=CL))
                                     .contiguous(memory_format=caller), x,
                                     list(as_cl.parameters()))}
+    if native is not None and native.available():
+        with_native = _with_native_depthwise(as_cl if channels_last else plain, size, stride)
+        fns["native_dw"] = (_trained(with_native, x, list(plain.parameters()))
+                            if backward else lambda: with_native(x))
     with torch.set_grad_enabled(backward):
         t = interleaved(fns, rounds, 0.002 if batch == 1 else 0.0)
     out = -(-size // stride)
@@ -257,6 +277,8 @@ def layer_case(channels: int, filters: int, size: int, stride: int, batch: int,
         r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
         r[f"{name}_of_bound"] = bound / low
     r["sepconv_vs_naive"] = t["sepconv"][0] / best_naive
+    if "native_dw" in t:
+        r["native_dw_vs_naive"] = t["native_dw"][0] / best_naive
     if "onnxruntime" in t:
         r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
     return r
@@ -336,6 +358,10 @@ def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[s
             entry = {"sepconv/naive geomean": geomean([r["sepconv_vs_naive"] for r in sel],
                                                        weights),
                      "sepconv/naive max": max(r["sepconv_vs_naive"] for r in sel)}
+            if all("native_dw_vs_naive" in r for r in sel):
+                ratios = [r["native_dw_vs_naive"] for r in sel]
+                entry["native_dw/naive geomean"] = geomean(ratios, weights)
+                entry["native_dw/naive max"] = max(ratios)
             if all("sepconv_vs_onnxruntime" in r for r in sel):
                 ratios = [r["sepconv_vs_onnxruntime"] for r in sel]
                 entry["sepconv/onnxruntime geomean"] = geomean(ratios, weights)
@@ -412,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
           f", 3x3 conv {roof['conv3x3_gflops']:.0f}), copy {roof['copy_gbps']:.1f} GB/s")
     results: list[dict[str, Any]] = []
     rows = []
-    names = ["sepconv", "naive_nchw", "naive_cl", "onnxruntime"]
+    names = ["sepconv", "naive_nchw", "naive_cl", "onnxruntime", "native_dw"]
     for backward in [] if args.depthwise_only else [p == "backward" for p in args.passes]:
         for batch in args.batch:
             for fmt in args.formats:
@@ -426,12 +452,13 @@ def main(argv: list[str] | None = None) -> int:
                                  r["input"], r["pass"], *(_ms(r, n) for n in names),
                                  f"{r['bound_ms']:.3f}", f"{r['sepconv_of_bound']:.2f}",
                                  f"{r['sepconv_vs_naive']:.2f}",
-                                 f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}"])
+                                 f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+                                 f"{r.get('native_dw_vs_naive', float('nan')):.2f}"])
                     print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
     if results:
         print(format_table(["layer", "batch", "input", "pass", *(f"{n} ms" for n in names),
                             "bound ms", "sepconv of bound", "sepconv/naive",
-                            "sepconv/ort"], rows))
+                            "sepconv/ort", "native_dw/naive"], rows))
         print("times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
               "naive = the faster naive composition")
     dw: list[dict[str, Any]] = []

@@ -51,6 +51,8 @@ FEATURES = ("call", "planes", "mmacs", "melements")
 MARGIN = 0.9
 MODEL_PATH = os.path.join(os.path.dirname(__file__), "layers_cost_model.json")
 _MODEL: dict[str, Any] | None = None
+#: decisions already taken: (shapes, strides, settings, model) -> bool
+_CHOICES: dict[tuple, bool] = {}
 
 
 def load_model(path: str | None = None) -> dict[str, Any]:
@@ -109,10 +111,17 @@ def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any,
     ``padding`` as :func:`sepconv.nn._native_depthwise.depthwise_conv2d`."""
     if not native._applies(x, weight, None):
         return False
-    times = predict(x, weight, stride, padding, dilation)
-    if times is None:
-        return False
-    return times["native"] < MARGIN * min(times["torch"], times["torch_converted"])
+    key = (tuple(x.shape), x.stride(), tuple(weight.shape), repr(stride), repr(padding),
+           repr(dilation), id(_model()))
+    choice = _CHOICES.get(key)
+    if choice is None:
+        times = predict(x, weight, stride, padding, dilation)
+        choice = times is not None and times["native"] < MARGIN * min(times["torch"],
+                                                                       times["torch_converted"])
+        if len(_CHOICES) >= 4096:
+            _CHOICES.clear()
+        _CHOICES[key] = choice
+    return choice
 
 
 def backward_kernel(x: Tensor, weight: Tensor, stride: Any, padding: Any,
