@@ -1,7 +1,8 @@
-"""Build of the optional native filter (``sepconv._sepfilter``); metadata is in pyproject.toml.
+"""Build of the optional native kernels (``sepconv._sepfilter``, ``sepconv._depthwise``);
+metadata is in pyproject.toml.
 
-The extension is optional: where no C compiler is available the build goes on without it and
-sepconv filters with OpenCV instead.
+The extensions are optional: where no C compiler is available the build goes on without them
+and sepconv filters with OpenCV and convolves with PyTorch instead.
 """
 
 import sys
@@ -9,11 +10,20 @@ import sys
 from setuptools import Extension, setup
 
 args = [] if sys.platform == "win32" else ["-O3", "-std=gnu99", "-fvisibility=hidden"]
+libraries = [] if sys.platform == "win32" else ["m"]
 
 setup(
     ext_modules=[
         Extension("sepconv._sepfilter", sources=["src/sepconv/_csrc/sepfilter.c"],
-                  extra_compile_args=args, libraries=[] if sys.platform == "win32" else ["m"],
-                  optional=True),
+                  extra_compile_args=args, libraries=libraries, optional=True),
+        Extension("sepconv._depthwise", sources=["src/sepconv/_csrc/depthwise.c",
+                                                  "src/sepconv/_csrc/depthwise_pool.c"],
+                  depends=["src/sepconv/_csrc/depthwise.h",
+                           "src/sepconv/_csrc/depthwise_kernels.h",
+                           "src/sepconv/_csrc/depthwise_backward.h"],
+                  extra_compile_args=args + ([] if sys.platform == "win32" else [
+                      "-pthread", "-fno-tree-loop-distribute-patterns"]),
+                  extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
+                  libraries=libraries, optional=True),
     ],
 )

@@ -1,31 +1,48 @@
-"""Separable layers against nn.Conv2d on the 13 depthwise separable layers of MobileNetV1.
+"""Separable layers against what a user would write instead, on MobileNetV1's 13 layers.
 
-For each layer shape (Howard et al. 2017, Table 1, 224x224 input, 'same' padding), batch 1 and
-8, NCHW and channels-last inputs, forward and forward + backward, three contenders run side by
-side on the same input, interleaved round by round (the median of each is reported):
+For each depthwise separable layer of MobileNetV1 (Howard et al. 2017, Table 1, 224x224 input,
+Keras 'same' padding), batch 1 and 8, NCHW and channels-last inputs, these contenders compute
+the same function on the same input and weights, interleaved round by round (one timing of each
+per round; the minimum and the median over the rounds are reported):
 
-- ``conv``: ``nn.Conv2d(C, F, 3, stride, padding=1, bias=False)``, the normal convolution the
-  layer replaces, timed on both memory formats (input and weights); the faster one counts.
-- ``naive``: ``nn.Sequential(nn.Conv2d(C, C, 3, stride, groups=C), nn.Conv2d(C, F, 1))``, the
-  composition a PyTorch user writes, computing the same function as the layer: padding=1 at
-  stride 1, and at stride 2 (even sizes) an ``nn.ZeroPad2d((0, 1, 0, 1))`` in front, the
-  Keras/TensorFlow 'same' padding; on the caller's input as given.
-- ``sepconv``: ``sepconv.nn.SeparableConv2d(C, F, 3, stride, padding='same')`` on the caller's
-  input as given.
+- ``sepconv``: ``sepconv.nn.SeparableConv2d(C, F, 3, stride, padding='same')`` on the input as
+  given, the caller's memory format out.
+- ``naive_nchw``: ``nn.Sequential(nn.Conv2d(C, C, 3, stride, groups=C), nn.Conv2d(C, F, 1))``
+  (with ``nn.ZeroPad2d((0, 1, 0, 1))`` in front at stride 2: Keras 'same') run in NCHW, the
+  input converted first and the result converted back where the caller is channels-last.
+- ``naive_cl``: the same composition in channels-last (weights and input), converted from and
+  back to the caller's format where it is NCHW.
+- ``onnxruntime``: the naive composition exported to ONNX (same weights), run by an
+  ``InferenceSession`` with the same number of threads and ``session.intra_op.allow_spinning =
+  0`` (a spinning pool would steal the cores from the next contender); a channels-last input is
+  made contiguous first (ONNX is NCHW), the NCHW result is not converted back.
 
-"efficiency" = realised speedup over ``conv`` / theoretical ratio of multiplications
-(``sepconv.cost.conv`` / ``sepconv.cost.separable``): 1.0 means the layer delivers all the
-savings the cost model promises. The targets: forward efficiency >= 0.85 (geometric mean) and
->= 0.70 at every shape; forward + backward >= 0.70 (geometric mean); sepconv never more than 5%
-slower than the naive composition.
+The depthwise step alone (forward) is timed the same way: ``sepconv``'s ``DepthwiseConv2d``,
+PyTorch's ``F.conv2d(groups=C)`` on NCHW and on channels-last tensors, and the native kernel
+(``sepconv.nn._native_depthwise``) on the input as given, where it is built.
 
-Run: ``python benchmarks/layers.py`` (a few minutes), ``--quick`` for a smoke test,
-``--json out.json`` to keep the numbers.
+Roofline: the machine's peak is measured in the same run as the best of a large matrix product
+and a large 3x3 convolution (GFLOP/s), its bandwidth as a large tensor copy (bytes read +
+written per second). A contender's bound is ``max(flops / peak, bytes / bandwidth)`` with the
+bytes of the input, output and weights read or written once; ``of bound`` is bound / time (1.0:
+at the roofline).
+
+The allocator: large tensors come from fresh ``mmap``s whose pages fault on first touch, and
+whether a buffer is reused depends on glibc's allocation history, so timings differ several-fold
+between processes. Unless ``--default-allocator`` is given, the script re-runs itself with
+``MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647`` (freed memory is kept
+and reused) and says so in its header and JSON.
+
+Run: ``python benchmarks/layers.py --json benchmarks/results/layers.json`` (both passes, a few
+minutes), ``--quick`` for a smoke test, ``--passes forward``, ``--calibrate`` to measure the
+native depthwise kernel against PyTorch's and write the dispatch constants
+(``src/sepconv/nn/layers_cost_model.json``), ``--ceiling`` for PyTorch's own kernels alone.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import math
 import os
 import statistics
@@ -34,13 +51,34 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import torch
-from torch import nn
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_": "2147483647"}
 
-from _common import base_parser, format_table, machine, print_header, write_json
-from sepconv import cost
-from sepconv.nn import SeparableConv2d
-from sepconv.padding import same_padding
+
+def _fix_allocator(argv: list[str]) -> None:
+    """Re-execute with glibc's mmap and trim thresholds raised, unless asked not to."""
+    if "--default-allocator" in argv or all(os.environ.get(k) == v
+                                            for k, v in ALLOCATOR_ENV.items()):
+        return
+    env = {**os.environ, **ALLOCATOR_ENV}
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+if __name__ == "__main__":
+    _fix_allocator(sys.argv[1:])
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from _common import base_parser, format_table, machine, print_header, write_json  # noqa: E402
+from sepconv.nn import DepthwiseConv2d, SeparableConv2d  # noqa: E402
+from sepconv.padding import same_padding  # noqa: E402
+
+try:
+    from sepconv.nn import _native_depthwise as native
+except ImportError:  # an older tree without the native depthwise kernel
+    native = None
 
 # (channels, filters, input size, stride, how many times MobileNetV1 has this layer)
 MOBILENET_V1 = [
@@ -54,67 +92,40 @@ MOBILENET_V1 = [
     (512, 1024, 14, 2, 1),
     (1024, 1024, 7, 1, 1),
 ]
-QUICK = [(32, 64, 112, 1, 1), (256, 512, 28, 2, 1), (512, 512, 14, 1, 5)]
+QUICK = [(32, 64, 112, 1, 1), (256, 512, 28, 2, 1), (1024, 1024, 7, 1, 1)]
+CL = torch.channels_last
 
-TARGETS = {"forward_geomean": 0.85, "forward_min": 0.70, "backward_geomean": 0.70,
-           "slower_than_naive": 1.05}
-
-
-def _naive(channels: int, filters: int, size: int, stride: int) -> nn.Sequential:
-    """The plain composition computing the same function as the layer (Keras 'same')."""
-    pads = same_padding(size, 3, stride)
-    if pads[0] == pads[1]:
-        return nn.Sequential(
-            nn.Conv2d(channels, channels, 3, stride, padding=pads[0], groups=channels,
-                      bias=False),
-            nn.Conv2d(channels, filters, 1, bias=False))
-    return nn.Sequential(
-        nn.ZeroPad2d((pads[0], pads[1], pads[0], pads[1])),
-        nn.Conv2d(channels, channels, 3, stride, groups=channels, bias=False),
-        nn.Conv2d(channels, filters, 1, bias=False))
+TARGETS = {"sepconv/naive max": 1.05, "sepconv/naive geomean": 0.85,
+           "sepconv/onnxruntime max": 1.25, "sepconv/onnxruntime geomean": 1.0,
+           "depthwise nchw / torch channels-last": 1.25}
 
 
-def _step(module: nn.Module, x: torch.Tensor, backward: bool) -> Callable[[], None]:
-    if not backward:
-        def forward() -> None:
-            with torch.no_grad():
-                module(x)
-        return forward
-    x = x.detach().requires_grad_(True)
-    params = [p for p in module.parameters() if p.requires_grad]
-    grad = None
-
-    def train() -> None:
-        nonlocal grad
-        for p in params:
-            p.grad = None
-        x.grad = None
-        y = module(x)
-        if grad is None:
-            grad = torch.ones_like(y)  # same memory format as y
-        y.backward(grad)
-    return train
+def allocator() -> str:
+    if all(os.environ.get(k) == v for k, v in ALLOCATOR_ENV.items()):
+        return " ".join(f"{k}={v}" for k, v in ALLOCATOR_ENV.items())
+    preload = os.environ.get("LD_PRELOAD", "")
+    return f"default glibc malloc{f' (LD_PRELOAD={preload})' if preload else ''}"
 
 
+# --------------------------------------------------------------------------------------------
+# timing
+# --------------------------------------------------------------------------------------------
+#: wall time, or the CPU time of this process (which other processes on a busy machine do not
+#: inflate; meaningful with one thread), set by ``--clock``
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+CLOCK = [time.perf_counter]
 
 
-def _synced(fn: Callable[[], None]) -> Callable[[], None]:
-    def run() -> None:
-        fn()
-        torch.cuda.synchronize()
-    return run
-
-
-def interleaved_medians(fns: dict[str, Callable[[], None]], repeat: int,
-                        min_time: float, clock: Callable[[], float] = time.perf_counter
-                        ) -> dict[str, float]:
-    """Median seconds per call of each function; one timing of each per round, in turn."""
-    for fn in fns.values():  # warm-up (oneDNN primitive creation, allocator)
+def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, min_time: float
+                ) -> dict[str, tuple[float, float]]:
+    """(min, median) seconds per call of each function; one timing of each per round, in
+    turn, each timing calling the function until ``min_time`` seconds pass."""
+    clock = CLOCK[0]
+    for fn in fns.values():  # warm-up: primitive creation, allocator, caches of plans
         fn()
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
+    for _ in range(rounds):
         for name, fn in fns.items():
             calls = 0
             start = clock()
@@ -125,238 +136,387 @@ def interleaved_medians(fns: dict[str, Callable[[], None]], repeat: int,
                 if elapsed >= min_time:
                     break
             times[name].append(elapsed / calls)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: (min(v), statistics.median(v)) for name, v in times.items()}
 
 
-def bench_case(channels: int, filters: int, size: int, stride: int, batch: int,
-               channels_last: bool, backward: bool, repeat: int,
-               clock: Callable[[], float] = time.perf_counter,
-               device: str = "cpu") -> dict[str, Any]:
+def roofline(threads: int, rounds: int) -> dict[str, float]:
+    """Peak GFLOP/s (best of a matrix product and a 3x3 convolution) and copy GB/s."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    x = torch.randn(1, 256, 56, 56).contiguous(memory_format=CL)
+    w = torch.randn(256, 256, 3, 3).contiguous(memory_format=CL)
+    src, dst = torch.randn(1 << 26), torch.empty(1 << 26)  # 256 MiB each, far beyond the L3
+    with torch.no_grad():
+        t = interleaved({"mm": lambda: torch.mm(a, b),
+                         "conv3x3": lambda: F.conv2d(x, w, padding=1),
+                         "copy": lambda: dst.copy_(src)}, rounds, 0.05)
+    mm_flops = 2 * 2048**3
+    conv_flops = 2 * 256 * 256 * 9 * 56 * 56
+    return {"matmul_gflops": mm_flops / t["mm"][0] / 1e9,
+            "conv3x3_gflops": conv_flops / t["conv3x3"][0] / 1e9,
+            "peak_gflops": max(mm_flops / t["mm"][0], conv_flops / t["conv3x3"][0]) / 1e9,
+            "copy_gbps": 2 * src.numel() * 4 / t["copy"][0] / 1e9, "threads": threads}
+
+
+def bound_seconds(flops: float, nbytes: float, roof: dict[str, float]) -> float:
+    return max(flops / (roof["peak_gflops"] * 1e9), nbytes / (roof["copy_gbps"] * 1e9))
+
+
+# --------------------------------------------------------------------------------------------
+# contenders
+# --------------------------------------------------------------------------------------------
+def naive(channels: int, filters: int, size: int, stride: int) -> nn.Sequential:
+    """The plain composition computing the same function as the layer (Keras 'same')."""
+    pads = same_padding(size, 3, stride)
+    depthwise = nn.Conv2d(channels, channels, 3, stride, padding=pads[0] if pads[0] == pads[1]
+                          else 0, groups=channels, bias=False)
+    steps = [depthwise, nn.Conv2d(channels, filters, 1, bias=False)]
+    if pads[0] != pads[1]:
+        steps.insert(0, nn.ZeroPad2d((pads[0], pads[1], pads[0], pads[1])))
+    return nn.Sequential(*steps)
+
+
+def onnx_session(module: nn.Module, x: torch.Tensor, threads: int) -> Callable[[], Any]:
+    import onnxruntime as ort
+
+    buffer = io.BytesIO()
+    torch.onnx.export(module, (x.contiguous(),), buffer, dynamo=False, input_names=["x"])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(buffer.getvalue(), options,
+                                   providers=["CPUExecutionProvider"])
+
+    def run() -> Any:
+        return torch.from_numpy(session.run(None, {"x": x.contiguous().numpy()})[0])
+    return run
+
+
+def _converted(module: nn.Module, x: torch.Tensor, fmt: torch.memory_format,
+               back: torch.memory_format) -> Callable[[], Any]:
+    return lambda: module(x.contiguous(memory_format=fmt)).contiguous(memory_format=back)
+
+
+def _trained(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+             params: list[torch.Tensor]) -> Callable[[], None]:
+    x = x.detach().requires_grad_(True)
+    grad: list[torch.Tensor] = []
+
+    def step() -> None:
+        for p in [x, *params]:
+            p.grad = None
+        y = fn(x)
+        if not grad:
+            grad.append(torch.ones_like(y))  # same memory format as y
+        y.backward(grad[0])
+    return step
+
+
+def _with_native_depthwise(module: nn.Sequential, size: int, stride: int
+                           ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The composition with its depthwise step by the dispatch of the native kernel
+    (``sepconv.nn._dispatch.native_depthwise``; PyTorch's where the cost model says so), on
+    the caller's format: what the layers do once wired to it."""
+    from sepconv.nn import _dispatch
+
+    pads = same_padding(size, 3, stride)
+    depthwise, pointwise = module[-2], module[-1]
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        y = _dispatch.native_depthwise(x, depthwise.weight, None, stride, (pads, pads), 1)
+        return pointwise(y if y is not None else module[:-1](x))
+    return run
+
+
+def layer_case(channels: int, filters: int, size: int, stride: int, batch: int,
+               channels_last: bool, backward: bool, rounds: int, threads: int,
+               roof: dict[str, float]) -> dict[str, Any]:
     torch.manual_seed(0)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    conv = nn.Conv2d(channels, filters, 3, stride, padding=1, bias=False).to(device)
-    conv_cl = nn.Conv2d(channels, filters, 3, stride, padding=1, bias=False).to(
-        device, memory_format=torch.channels_last)
-    naive = _naive(channels, filters, size, stride).to(device)
-    layer = SeparableConv2d(channels, filters, 3, stride, padding="same", bias=False,
-                            device=device)
-    x = torch.randn(batch, channels, size, size, device=device).contiguous(memory_format=fmt)
-    x_nchw = x.contiguous()
-    x_cl = x.contiguous(memory_format=torch.channels_last)
-    fns = {
-        "conv_nchw": _step(conv, x_nchw, backward),
-        "conv_cl": _step(conv_cl, x_cl, backward),
-        "naive": _step(naive, x, backward),
-        "sepconv": _step(layer, x, backward),
-    }
-    if x.device.type == "cuda":  # time the kernels, not their launch
-        fns = {name: _synced(fn) for name, fn in fns.items()}
-    min_time = 0.02 if batch == 1 or x.device.type == "cuda" else 0.0
-    t = interleaved_medians(fns, repeat, min_time, clock)
-    shape = (size, size, channels)
-    normal = cost.conv(shape, 3, filters, stride=stride, padding="same", bias=False)
-    separable = cost.separable(shape, 3, filters, stride=stride, padding="same", bias=False)
-    ratio = normal.multiplications / separable.multiplications
-    best_conv = min(t["conv_nchw"], t["conv_cl"])
-    return {
-        "layer": f"{channels}->{filters} @{size} s{stride}",
-        "channels": channels, "filters": filters, "size": size, "stride": stride,
-        "batch": batch, "input": "channels_last" if channels_last else "nchw",
-        "pass": "forward+backward" if backward else "forward",
-        "conv_nchw_ms": t["conv_nchw"] * 1e3, "conv_cl_ms": t["conv_cl"] * 1e3,
-        "naive_ms": t["naive"] * 1e3, "sepconv_ms": t["sepconv"] * 1e3,
-        "mult_ratio": ratio,
-        "naive_efficiency": best_conv / t["naive"] / ratio,
-        "sepconv_efficiency": best_conv / t["sepconv"] / ratio,
-        "sepconv_vs_naive": t["sepconv"] / t["naive"],
-    }
-
-
-def ceiling_case(channels: int, filters: int, size: int, stride: int, batch: int, repeat: int,
-                 clock: Callable[[], float] = time.perf_counter,
-                 device: str = "cpu") -> dict[str, Any]:
-    """The most any implementation built on PyTorch's kernels can reach at one shape: the
-    normal convolution against the pointwise step alone and the depthwise step alone, each
-    on its faster memory format (forward)."""
-    torch.manual_seed(0)
+    caller = CL if channels_last else torch.contiguous_format
+    plain = naive(channels, filters, size, stride)
+    as_cl = copy.deepcopy(plain).to(memory_format=CL)
+    layer = SeparableConv2d(channels, filters, 3, stride, padding="same", bias=False)
+    with torch.no_grad():  # the same weights everywhere
+        layer.depthwise.weight.copy_(plain[-2].weight)
+        layer.pointwise.weight.copy_(plain[-1].weight)
+    x = torch.randn(batch, channels, size, size).contiguous(memory_format=caller)
+    nchw, chl = torch.contiguous_format, CL
+    if not backward:
+        fns = {"sepconv": lambda: layer(x),
+               "naive_nchw": _converted(plain, x, nchw, caller),
+               "naive_cl": _converted(as_cl, x, chl, caller),
+               "onnxruntime": onnx_session(plain, x, threads)}
+    else:
+        fns = {"sepconv": _trained(layer, x, list(layer.parameters())),
+               "naive_nchw": _trained(lambda t: plain(t.contiguous()).contiguous(
+                   memory_format=caller), x, list(plain.parameters())),
+               "naive_cl": _trained(lambda t: as_cl(t.contiguous(memory_format=CL))
+                                    .contiguous(memory_format=caller), x,
+                                    list(as_cl.parameters()))}
+    if native is not None and native.available():
+        with_native = _with_native_depthwise(as_cl if channels_last else plain, size, stride)
+        fns["native_dw"] = (_trained(with_native, x, list(plain.parameters()))
+                            if backward else lambda: with_native(x))
+    with torch.set_grad_enabled(backward):
+        t = interleaved(fns, rounds, 0.002 if batch == 1 else 0.0)
     out = -(-size // stride)
-    x = torch.randn(batch, channels, size, size, device=device)
-    y = torch.randn(batch, channels, out, out, device=device)
-    cl = torch.channels_last
-    conv = nn.Conv2d(channels, filters, 3, stride, padding=1, bias=False).to(device)
-    pointwise = nn.Conv2d(channels, filters, 1, bias=False).to(device)
-    depthwise = nn.Conv2d(channels, channels, 3, stride, padding=1, groups=channels,
-                          bias=False).to(device)
-    fns = {}
-    for name, module, inp in (("conv", conv, x), ("pointwise", pointwise, y),
-                              ("depthwise", depthwise, x)):
-        fns[f"{name}_nchw"] = _step(module, inp.contiguous(), False)
-        fns[f"{name}_cl"] = _step(copy.deepcopy(module).to(memory_format=cl),
-                                  inp.contiguous(memory_format=cl), False)
-    if x.device.type == "cuda":
-        fns = {name: _synced(fn) for name, fn in fns.items()}
-    t = interleaved_medians(fns, repeat, 0.02 if batch == 1 else 0.0, clock)
-    best = {name: min(t[f"{name}_nchw"], t[f"{name}_cl"])
-            for name in ("conv", "pointwise", "depthwise")}
-    shape = (size, size, channels)
-    ratio = (cost.conv(shape, 3, filters, stride=stride, padding="same", bias=False)
-             .multiplications / cost.separable(shape, 3, filters, stride=stride,
-                                               padding="same", bias=False).multiplications)
-    return {
-        "layer": f"{channels}->{filters} @{size} s{stride}", "batch": batch,
-        **{f"{name}_ms": value * 1e3 for name, value in best.items()},
-        "mult_ratio": ratio,
-        "pointwise_only_efficiency": best["conv"] / best["pointwise"] / ratio,
-        "both_steps_efficiency": best["conv"] / (best["pointwise"] + best["depthwise"]) / ratio,
+    flops = 2 * batch * out * out * channels * (9 + filters)
+    nbytes = 4 * (batch * channels * size * size + batch * filters * out * out
+                  + channels * (9 + filters))
+    if backward:  # forward, input gradient and weight gradient: about three passes
+        flops, nbytes = 3 * flops, 3 * nbytes
+    bound = bound_seconds(flops, nbytes, roof)
+    best_naive = min(t["naive_nchw"][0], t["naive_cl"][0])
+    r: dict[str, Any] = {
+        "layer": f"{channels}->{filters} @{size} s{stride}", "channels": channels,
+        "filters": filters, "size": size, "stride": stride, "batch": batch,
+        "input": "channels_last" if channels_last else "nchw",
+        "pass": "forward+backward" if backward else "forward", "bound_ms": bound * 1e3,
     }
+    for name, (low, mid) in t.items():
+        r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
+        r[f"{name}_of_bound"] = bound / low
+    r["sepconv_vs_naive"] = t["sepconv"][0] / best_naive
+    if "native_dw" in t:
+        r["native_dw_vs_naive"] = t["native_dw"][0] / best_naive
+    if "onnxruntime" in t:
+        r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
+    return r
 
 
-def ceiling(args: Any, shapes: list[tuple[int, ...]], repeat: int, info: dict[str, Any]) -> int:
-    """``--ceiling``: efficiency if the depthwise step cost nothing, and with both steps at the
-    speed of PyTorch's own kernels on their faster memory format (no copies, no padding)."""
-    results, rows = [], []
-    for batch in args.batch:
-        for channels, filters, size, stride, count in shapes:
-            r = ceiling_case(channels, filters, size, stride, batch, repeat,
-                             CLOCKS[args.clock], args.device)
-            r["count"] = count
-            results.append(r)
-            rows.append([r["layer"] + (f" (x{count})" if count > 1 else ""), batch,
-                         f"{r['conv_ms']:.2f}", f"{r['pointwise_ms']:.2f}",
-                         f"{r['depthwise_ms']:.2f}", f"{r['mult_ratio']:.1f}x",
-                         f"{r['pointwise_only_efficiency']:.2f}",
-                         f"{r['both_steps_efficiency']:.2f}"])
-    print(format_table(["layer", "batch", "conv ms", "pointwise ms", "depthwise ms",
-                        "mult ratio", "eff, pointwise alone", "eff, both steps"], rows))
-    summary = {}
-    for batch in args.batch:
-        sel = [r for r in results if r["batch"] == batch]
-        weights = [r["count"] for r in sel]
-        summary[f"batch {batch}"] = {
-            "pointwise_only_geomean": geomean([r["pointwise_only_efficiency"] for r in sel],
-                                              weights),
-            "both_steps_geomean": geomean([r["both_steps_efficiency"] for r in sel], weights),
-            "both_steps_min": min(r["both_steps_efficiency"] for r in sel),
-        }
-    print()
-    for key, entry in summary.items():
-        print(f"{key}: geometric mean efficiency with the pointwise step alone "
-              f"{entry['pointwise_only_geomean']:.2f}, with both steps "
-              f"{entry['both_steps_geomean']:.2f} (min {entry['both_steps_min']:.2f})")
-    write_json(args.json, {"benchmark": "layers --ceiling", "machine": info, "repeat": repeat,
-                           "results": results, "summary": summary})
-    return 0
+def depthwise_case(channels: int, size: int, stride: int, batch: int, channels_last: bool,
+                   rounds: int, roof: dict[str, float]) -> dict[str, Any]:
+    """The depthwise step alone (forward, Keras 'same' padding) on the caller's input."""
+    torch.manual_seed(0)
+    caller = CL if channels_last else torch.contiguous_format
+    x = torch.randn(batch, channels, size, size).contiguous(memory_format=caller)
+    weight = torch.randn(channels, 1, 3, 3)
+    pads = same_padding(size, 3, stride)
+    layer = DepthwiseConv2d(channels, 3, stride, padding="same", bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+    x_nchw, x_cl = x.contiguous(), x.contiguous(memory_format=CL)
+    w_cl = weight.contiguous(memory_format=CL)
+    flat = (pads[0], pads[1], pads[0], pads[1])
+
+    def torch_dw(inp: torch.Tensor, w: torch.Tensor) -> Callable[[], Any]:
+        if pads[0] == pads[1]:
+            return lambda: F.conv2d(inp, w, None, stride, pads[0], 1, channels)
+        return lambda: F.conv2d(F.pad(inp, flat), w, None, stride, 0, 1, channels)
+
+    fns = {"sepconv": lambda: layer(x), "torch_nchw": torch_dw(x_nchw, weight),
+           "torch_cl": torch_dw(x_cl, w_cl)}
+    if native is not None and native.available():
+        padding = (pads, pads)
+        fns["native"] = lambda: native.depthwise_conv2d(x, weight, None, stride, padding)
+    with torch.no_grad():
+        t = interleaved(fns, rounds, 0.002 if batch == 1 else 0.0)
+    out = -(-size // stride)
+    flops = 2 * 9 * batch * channels * out * out
+    nbytes = 4 * (batch * channels * (size * size + out * out) + 9 * channels)
+    bound = bound_seconds(flops, nbytes, roof)
+    r: dict[str, Any] = {"layer": f"dw {channels} @{size} s{stride}", "channels": channels,
+                         "size": size, "stride": stride, "batch": batch,
+                         "input": "channels_last" if channels_last else "nchw",
+                         "bytes": nbytes, "bound_ms": bound * 1e3}
+    for name, (low, mid) in t.items():
+        r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
+        r[f"{name}_of_bound"] = bound / low
+    if "native" in t:
+        r["native_vs_torch_cl"] = t["native"][0] / t["torch_cl"][0]
+        r["native_vs_bound"] = t["native"][0] / bound
+    return r
 
 
 def geomean(values: list[float], weights: list[int]) -> float:
     return math.exp(sum(w * math.log(v) for v, w in zip(values, weights)) / sum(weights))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8],
-                        help="batch sizes (default 1 8)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's choice, one per core)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall time (default) or CPU time of this process, which other "
-                             "processes on a busy machine do not inflate (use with --threads 1)")
-    parser.add_argument("--shapes", type=int, nargs="+", default=None, metavar="I",
-                        help="only these rows of the MobileNetV1 table (0-8)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--ceiling", action="store_true",
-                        help="measure instead what PyTorch's own kernels allow: the normal "
-                             "convolution against the pointwise and depthwise steps alone")
-    parser.add_argument("--passes", nargs="+", choices=["forward", "backward"],
-                        default=["forward", "backward"],
-                        help="forward, and/or forward + backward (default both)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    shapes = QUICK if args.quick else MOBILENET_V1
-    if args.shapes:
-        shapes = [MOBILENET_V1[i] for i in args.shapes]
-    repeat = 3 if args.quick else args.repeat
-    info = machine("torch")
-    info["threads"] = torch.get_num_threads()
-    info["clock"] = args.clock
-    info["device"] = (torch.cuda.get_device_name() if args.device.startswith("cuda")
-                      else args.device)
-    info["load_average_start"] = os.getloadavg()
-    print_header("sepconv.nn.SeparableConv2d vs nn.Conv2d and the naive nn.Sequential "
-                 "(MobileNetV1 layers)", info)
-    print(f"threads: {info['threads']}, clock: {args.clock}, repeat: {repeat} (medians), "
-          f"load average at start: {info['load_average_start'][0]:.2f} (other processes)")
-    if args.ceiling:
-        return ceiling(args, shapes, repeat, info)
-    results = []
-    rows = []
-    for backward in [p == "backward" for p in args.passes]:
-        for batch in args.batch:
-            for channels_last in (False, True):
-                for channels, filters, size, stride, count in shapes:
-                    r = bench_case(channels, filters, size, stride, batch, channels_last,
-                                   backward, repeat, CLOCKS[args.clock], args.device)
-                    r["count"] = count
-                    results.append(r)
-                    rows.append([
-                        r["layer"] + (f" (x{count})" if count > 1 else ""), batch, r["input"],
-                        r["pass"], f"{min(r['conv_nchw_ms'], r['conv_cl_ms']):.2f}",
-                        f"{r['naive_ms']:.2f}", f"{r['sepconv_ms']:.2f}",
-                        f"{r['mult_ratio']:.1f}x", f"{r['naive_efficiency']:.2f}",
-                        f"{r['sepconv_efficiency']:.2f}", f"{r['sepconv_vs_naive']:.2f}",
-                    ])
-                    print(f"  {rows[-1][0]} batch {batch} {r['input']} {r['pass']}: "
-                          f"efficiency {r['sepconv_efficiency']:.2f}", file=sys.stderr)
-    headers = ["layer", "batch", "input", "pass", "conv ms (best)", "naive ms", "sepconv ms",
-               "mult ratio", "naive eff", "sepconv eff", "sepconv/naive time"]
-    print(format_table(headers, rows))
-    print()
+def _ms(r: dict[str, Any], name: str) -> str:
+    key = f"{name}_min_ms"
+    return f"{r[key]:.3f}/{r[f'{name}_median_ms']:.3f}" if key in r else "-"
+
+
+def out_of_cache() -> int:
+    """Bytes above which a contender's tensors count as out of cache: half the last-level
+    cache (other processes share it), 16 MiB where the system does not say."""
+    try:
+        size = os.sysconf("SC_LEVEL3_CACHE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        size = 0
+    return (size if size > 0 else 32 << 20) // 2
+
+
+def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    summary_rows = []
     for pass_name in ("forward", "forward+backward"):
         for fmt in ("nchw", "channels_last", "all"):
             sel = [r for r in results if r["pass"] == pass_name and fmt in ("all", r["input"])]
             if not sel:
                 continue
             weights = [r["count"] for r in sel]
-            entry = {
-                "sepconv_geomean": geomean([r["sepconv_efficiency"] for r in sel], weights),
-                "sepconv_min": min(r["sepconv_efficiency"] for r in sel),
-                "naive_geomean": geomean([r["naive_efficiency"] for r in sel], weights),
-                "naive_min": min(r["naive_efficiency"] for r in sel),
-                "worst_sepconv_vs_naive": max(r["sepconv_vs_naive"] for r in sel),
-            }
+            entry = {"sepconv/naive geomean": geomean([r["sepconv_vs_naive"] for r in sel],
+                                                       weights),
+                     "sepconv/naive max": max(r["sepconv_vs_naive"] for r in sel)}
+            if all("native_dw_vs_naive" in r for r in sel):
+                ratios = [r["native_dw_vs_naive"] for r in sel]
+                entry["native_dw/naive geomean"] = geomean(ratios, weights)
+                entry["native_dw/naive max"] = max(ratios)
+            if all("sepconv_vs_onnxruntime" in r for r in sel):
+                ratios = [r["sepconv_vs_onnxruntime"] for r in sel]
+                entry["sepconv/onnxruntime geomean"] = geomean(ratios, weights)
+                entry["sepconv/onnxruntime max"] = max(ratios)
             summary[f"{pass_name}/{fmt}"] = entry
-            summary_rows.append([pass_name, fmt, f"{entry['sepconv_geomean']:.2f}",
-                                 f"{entry['sepconv_min']:.2f}", f"{entry['naive_geomean']:.2f}",
-                                 f"{entry['naive_min']:.2f}",
-                                 f"{entry['worst_sepconv_vs_naive']:.2f}"])
-    print("efficiency = (conv time / layer time) / (conv mults / layer mults); geometric means "
-          "count each MobileNetV1 layer once (512@14 s1 five times)")
-    print(format_table(["pass", "input", "sepconv geomean", "sepconv min", "naive geomean",
-                        "naive min", "worst sepconv/naive time"], summary_rows))
-    info["load_average_end"] = os.getloadavg()
-    print(f"load average at end: {info['load_average_end'][0]:.2f}; on a busy machine use "
-          "--threads 1 --clock cpu")
-    checks = []
-    fwd, bwd = summary.get("forward/all"), summary.get("forward+backward/all")
-    if fwd:
-        checks += [("forward efficiency geomean >= 0.85", fwd["sepconv_geomean"] >= 0.85),
-                   ("forward efficiency >= 0.70 at every shape", fwd["sepconv_min"] >= 0.70)]
-    if bwd:
-        checks += [("forward+backward efficiency geomean >= 0.70",
-                    bwd["sepconv_geomean"] >= 0.70)]
-    worst = max(entry["worst_sepconv_vs_naive"] for entry in (fwd, bwd) if entry)
-    checks.append(("never more than 5% slower than naive",
-                   worst <= TARGETS["slower_than_naive"]))
+    nchw = [r for r in dw if r["input"] == "nchw" and "native_vs_torch_cl" in r]
+    if nchw:
+        summary["depthwise nchw"] = {
+            "native/torch_cl geomean": geomean([r["native_vs_torch_cl"] for r in nchw],
+                                               [1] * len(nchw)),
+            "native/torch_cl max": max(r["native_vs_torch_cl"] for r in nchw),
+            "native/bound max (out of cache)": max(
+                [r["native_vs_bound"] for r in nchw if r["bytes"] > out_of_cache()],
+                default=None),
+        }
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8],
+                        help="batch sizes (default 1 8)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch, onnxruntime and native threads (default 2)")
+    parser.add_argument("--shapes", type=int, nargs="+", default=None, metavar="I",
+                        help="only these rows of the MobileNetV1 table (0-8)")
+    parser.add_argument("--formats", nargs="+", choices=["nchw", "channels_last"],
+                        default=["nchw", "channels_last"], help="caller's memory formats")
+    parser.add_argument("--passes", nargs="+", choices=["forward", "backward"],
+                        default=["forward", "backward"],
+                        help="forward, and/or forward + backward (default both)")
+    parser.add_argument("--no-depthwise", action="store_true",
+                        help="skip the depthwise step alone")
+    parser.add_argument("--depthwise-only", action="store_true",
+                        help="only the depthwise step alone")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time (default) or this process's CPU time, which other "
+                             "processes on a busy machine do not inflate (use with --threads 1)")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="keep glibc's default mmap/trim thresholds (what users see)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="PyTorch's own kernels alone: the normal convolution against the "
+                             "pointwise and depthwise steps")
+    parser.add_argument("--calibrate", metavar="PATH", nargs="?", const=_cost_model_path(),
+                        default=None, help="measure the native depthwise kernel against "
+                        "PyTorch's and write the dispatch constants to PATH (default: the "
+                        "package's layers_cost_model.json)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    CLOCK[0] = CLOCKS[args.clock]
+    shapes = QUICK if args.quick else MOBILENET_V1
+    if args.shapes:
+        shapes = [MOBILENET_V1[i] for i in args.shapes]
+    rounds = 3 if args.quick else args.repeat
+    info = machine("torch", "onnxruntime")
+    info.update(threads=torch.get_num_threads(), allocator=allocator(), clock=args.clock,
+                load_average_start=os.getloadavg(), device=args.device)
+    print_header("sepconv separable layers against the naive composition and onnxruntime "
+                 "(MobileNetV1 layers)", info)
+    print(f"allocator: {info['allocator']}")
+    print(f"threads: {info['threads']}, clock: {args.clock}, rounds: {rounds} (min/median ms), "
+          f"load average at "
+          f"start: {info['load_average_start'][0]:.2f} (other processes share the machine)")
+    if args.ceiling:
+        from _ceiling import ceiling
+        return ceiling(args, shapes, rounds, info)
+    if args.calibrate:
+        from _calibrate import calibrate
+        return calibrate(args, rounds, info)
+    roof = roofline(args.threads, max(3, rounds // 2))
+    info["roofline"] = roof
+    print(f"roofline: peak {roof['peak_gflops']:.0f} GFLOP/s (matmul {roof['matmul_gflops']:.0f}"
+          f", 3x3 conv {roof['conv3x3_gflops']:.0f}), copy {roof['copy_gbps']:.1f} GB/s")
+    results: list[dict[str, Any]] = []
+    rows = []
+    names = ["sepconv", "naive_nchw", "naive_cl", "onnxruntime", "native_dw"]
+    for backward in [] if args.depthwise_only else [p == "backward" for p in args.passes]:
+        for batch in args.batch:
+            for fmt in args.formats:
+                for channels, filters, size, stride, count in shapes:
+                    r = layer_case(channels, filters, size, stride, batch,
+                                   fmt == "channels_last", backward, rounds, args.threads,
+                                   roof)
+                    r["count"] = count
+                    results.append(r)
+                    rows.append([r["layer"] + (f" (x{count})" if count > 1 else ""), batch,
+                                 r["input"], r["pass"], *(_ms(r, n) for n in names),
+                                 f"{r['bound_ms']:.3f}", f"{r['sepconv_of_bound']:.2f}",
+                                 f"{r['sepconv_vs_naive']:.2f}",
+                                 f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+                                 f"{r.get('native_dw_vs_naive', float('nan')):.2f}"])
+                    print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
+    if results:
+        print(format_table(["layer", "batch", "input", "pass", *(f"{n} ms" for n in names),
+                            "bound ms", "sepconv of bound", "sepconv/naive",
+                            "sepconv/ort", "native_dw/naive"], rows))
+        print("times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
+              "naive = the faster naive composition")
+    dw: list[dict[str, Any]] = []
+    if not args.no_depthwise:
+        dw_rows = []
+        seen = set()
+        dw_names = ["sepconv", "torch_nchw", "torch_cl", "native"]
+        for batch in args.batch:
+            for fmt in args.formats:
+                for channels, _, size, stride, _ in shapes:
+                    if (channels, size, stride, batch, fmt) in seen:
+                        continue
+                    seen.add((channels, size, stride, batch, fmt))
+                    r = depthwise_case(channels, size, stride, batch, fmt == "channels_last",
+                                       rounds, roof)
+                    dw.append(r)
+                    dw_rows.append([r["layer"], batch, r["input"],
+                                    *(_ms(r, n) for n in dw_names), f"{r['bound_ms']:.3f}",
+                                    *(f"{r[f'{n}_of_bound']:.2f}" if f"{n}_of_bound" in r
+                                      else "-" for n in dw_names),
+                                    f"{r.get('native_vs_torch_cl', float('nan')):.2f}"])
+                    print("  " + " ".join(map(str, dw_rows[-1])), file=sys.stderr)
+        print()
+        print("depthwise step alone (forward)")
+        print(format_table(["layer", "batch", "input", *(f"{n} ms" for n in dw_names),
+                            "bound ms", *(f"{n} of bound" for n in dw_names),
+                            "native/torch_cl"], dw_rows))
+    summary = summarise(results, dw)
     print()
-    for text, ok in checks:
+    for key, entry in summary.items():
+        print(f"{key}: " + ", ".join(f"{k} {v:.2f}" for k, v in entry.items()
+                                     if v is not None))
+    info["load_average_end"] = os.getloadavg()
+    print(f"load average at end: {info['load_average_end'][0]:.2f}; the machine was shared, "
+          "so the numbers are indicative")
+    checks = {}
+    fwd = summary.get("forward/all", {})
+    for key in ("sepconv/naive max", "sepconv/naive geomean", "sepconv/onnxruntime max",
+                "sepconv/onnxruntime geomean"):
+        if key in fwd:
+            checks[f"forward {key} <= {TARGETS[key]}"] = fwd[key] <= TARGETS[key]
+    bwd = summary.get("forward+backward/all")
+    if bwd:
+        checks["forward+backward sepconv/naive max <= 1.0"] = bwd["sepconv/naive max"] <= 1.0
+    if "depthwise nchw" in summary:
+        checks["depthwise nchw native/torch_cl max <= 1.25"] = (
+            summary["depthwise nchw"]["native/torch_cl max"] <= 1.25)
+    for text, ok in checks.items():
         print(f"target {text}: {'met' if ok else 'NOT met'}")
-    write_json(args.json, {"benchmark": "layers", "machine": info, "repeat": repeat,
-                           "results": results, "summary": summary,
-                           "targets": {text: ok for text, ok in checks}})
+    write_json(args.json, {"benchmark": "layers", "machine": info, "rounds": rounds,
+                           "results": results, "depthwise": dw, "summary": summary,
+                           "targets": checks})
     return 0
+
+
+def _cost_model_path() -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src",
+                        "sepconv", "nn", "layers_cost_model.json")
 
 
 if __name__ == "__main__":

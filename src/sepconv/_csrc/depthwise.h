@@ -1,0 +1,81 @@
+/* Declarations shared by the native depthwise convolution's sources (depthwise.c, the kernels
+ * in depthwise_kernels.h, the thread pool in depthwise_pool.c). */
+#ifndef SEPCONV_DEPTHWISE_H
+#define SEPCONV_DEPTHWISE_H
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DW_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define DW_HAVE_AVX2_CODE 1
+#else
+#define DW_CLONES
+#if defined(__AVX2__) && defined(__FMA__)
+#define DW_HAVE_AVX2_CODE 1
+#else
+#define DW_HAVE_AVX2_CODE 0
+#endif
+#endif
+
+#ifdef _WIN32
+#define DW_EXPORT __declspec(dllexport)
+#else
+#define DW_EXPORT __attribute__((visibility("default")))
+#endif
+
+typedef float vf32 __attribute__((vector_size(32), aligned(4)));
+typedef double vf64 __attribute__((vector_size(32), aligned(8)));
+
+/* fn(ctx, i) for i in [0, ntasks), on up to `threads` threads including the caller's
+ * (depthwise_pool.c). */
+typedef void (*task_fn)(void *ctx, ptrdiff_t index);
+void parallel_for(task_fn fn, void *ctx, ptrdiff_t ntasks, int threads);
+
+/* ---- parameters ------------------------------------------------------------------------- */
+/* The integer parameters of every call, one ptrdiff_t array (fewer ctypes arguments). */
+enum {
+    P_N, P_C, P_H, P_W,          /* input (or input gradient) */
+    P_XN, P_XC, P_XH, P_XW,      /* its strides */
+    P_M, P_KH, P_KW, P_OH, P_OW, /* depth multiplier, kernel, output size */
+    P_YN, P_YC, P_YH, P_YW,      /* strides of the output (or output gradient) */
+    P_SH, P_SW, P_DH, P_DW, P_PT, P_PL, P_THREADS, P_COUNT
+};
+
+typedef struct {
+    ptrdiff_t p[P_COUNT];
+    const void *x;   /* input (forward, weight gradient) */
+    const void *w;   /* weight (C * M, KH, KW) contiguous */
+    const void *b;   /* bias or NULL */
+    void *y;         /* output (forward) */
+    const void *gy;  /* output gradient (backward) */
+    void *gx;        /* input gradient */
+    void *gw;        /* weight gradient */
+    void *scratch;   /* partial sums, weights transposed */
+    ptrdiff_t ntasks, per_task;
+    int failed;
+} job_t;
+
+static inline int nchw_layout(const ptrdiff_t *p) { return p[P_XW] == 1 && p[P_YW] == 1; }
+static inline int cl_layout(const ptrdiff_t *p) { return p[P_XC] == 1 && p[P_YC] == 1; }
+
+/* first k in [0, K) with 0 <= base + k * d, and one past the last with base + k * d < n */
+static inline void tap_range(ptrdiff_t base, ptrdiff_t d, ptrdiff_t K, ptrdiff_t n, ptrdiff_t *lo,
+                      ptrdiff_t *hi)
+{
+    ptrdiff_t a = base >= 0 ? 0 : (-base + d - 1) / d;
+    ptrdiff_t b = base >= n ? 0 : (n - 1 - base) / d + 1;
+    *lo = a < K ? a : K;
+    *hi = b < K ? b : K;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+#define NB 4 /* vectors of outputs kept in registers */
+/* planes whose padded copy is at most this size are convolved whole (second-level cache) */
+#define FLAT_MAX_BYTES (512 * 1024)
+/* ... and narrower than this: wider rows are convolved row by row straight into the output */
+#define FLAT_MAX_WIDTH 32
+
+#endif

@@ -1,0 +1,488 @@
+/* The forward kernels of the native depthwise convolution, included by depthwise.c once per
+ * element type with T (float or double), VT (its 32-byte vector type) and SFX (f32 or f64)
+ * defined; depthwise_backward.h (the gradients and the entry points) follows. */
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SFX)
+#define L ((ptrdiff_t)(sizeof(VT) / sizeof(T)))
+
+/* Geometry of the phase-split row ring of the NCHW path. */
+typedef struct {
+    ptrdiff_t sw, plen, rowlen, ring; /* phases, elements a phase, a row (all phases), rows */
+} FN(ring_t);
+
+static FN(ring_t) FN(ring_geometry)(const ptrdiff_t *p, ptrdiff_t width_needed)
+{
+    FN(ring_t) g;
+    g.sw = p[P_SW];
+    ptrdiff_t plen = p[P_OW] + (p[P_KW] - 1) * p[P_DW] / p[P_SW] + 1;
+    if (plen < width_needed)
+        plen = width_needed;
+    ptrdiff_t blk = NB * L;
+    g.plen = (plen + blk - 1) / blk * blk + blk; /* slack for the last block's loads */
+    g.rowlen = g.sw * g.plen;
+    g.ring = (p[P_KH] - 1) * p[P_DH] + 2; /* + 1: two output rows' inputs at stride 1 */
+    return g;
+}
+
+/* Short copies and fills inline (memcpy/memset calls cost more than rows of a few vectors). */
+static inline void FN(copy)(T *restrict d, const T *restrict s, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {
+        VT a = *(const VT *)(s + i), b = *(const VT *)(s + i + L);
+        *(VT *)(d + i) = a;
+        *(VT *)(d + i + L) = b;
+    }
+    for (; i + L <= n; i += L)
+        *(VT *)(d + i) = *(const VT *)(s + i);
+    for (; i < n; i++)
+        d[i] = s[i];
+}
+
+static inline void FN(zero)(T *d, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + L <= n; i += L)
+        *(VT *)(d + i) = (VT){0};
+    for (; i < n; i++)
+        d[i] = 0;
+}
+
+/* Copy input row `src` (W elements, unit stride) zero-padded into phase-split `dst`:
+ * phase q, index j holds input column j * sw + q - pl. */
+static void FN(split_row)(T *restrict dst, const T *restrict src, const ptrdiff_t *p,
+                          const FN(ring_t) *g)
+{
+    ptrdiff_t W = p[P_W], pl = p[P_PL], sw = g->sw;
+    if (sw == 1) {
+        ptrdiff_t a = pl < 0 ? 0 : (pl < g->plen ? pl : g->plen); /* first j inside */
+        ptrdiff_t first = pl < 0 ? -pl : 0;              /* its column */
+        ptrdiff_t n = W - first;
+        if (n > g->plen - a)
+            n = g->plen - a;
+        if (n < 0)
+            n = 0;
+        FN(zero)(dst, a);
+        FN(copy)(dst + a, src + first, n);
+        FN(zero)(dst + a + n, g->plen - a - n);
+        return;
+    }
+    for (ptrdiff_t q = 0; q < sw; q++) {
+        T *d = dst + q * g->plen;
+        ptrdiff_t first = pl - q; /* j holds input column j * sw - first */
+        ptrdiff_t jlo = first > 0 ? (first + sw - 1) / sw : 0;
+        ptrdiff_t jhi = (W - 1 + first) >= 0 ? (W - 1 + first) / sw + 1 : 0;
+        if (jhi > g->plen)
+            jhi = g->plen;
+        if (jlo > jhi)
+            jlo = jhi;
+        const T *s = src - first;
+        FN(zero)(d, jlo);
+        if (sw == 2)
+            for (ptrdiff_t j = jlo; j < jhi; j++)
+                d[j] = s[2 * j];
+        else
+            for (ptrdiff_t j = jlo; j < jhi; j++)
+                d[j] = s[j * sw];
+        FN(zero)(d + jhi, g->plen - jhi);
+    }
+}
+
+/* ---- forward, NCHW ---------------------------------------------------------------------- */
+/* One output row: out[ow] = bias + sum over valid ky and all kx of w * phase-row load. */
+DW_CLONES static void FN(fwd_row)(T *restrict out, const T *const *rows, const T *restrict w,
+                                  T bias, ptrdiff_t KH, ptrdiff_t KW, const ptrdiff_t *phase_off,
+                                  ptrdiff_t OW)
+{
+    ptrdiff_t ow = 0;
+    for (; ow + NB * L <= OW; ow += NB * L) {
+        VT a[NB];
+        for (int v = 0; v < NB; v++)
+            a[v] = (VT){0} + bias;
+        for (ptrdiff_t ky = 0; ky < KH; ky++) {
+            if (!rows[ky])
+                continue;
+            for (ptrdiff_t kx = 0; kx < KW; kx++) {
+                const T c = w[ky * KW + kx];
+                const T *s = rows[ky] + phase_off[kx] + ow;
+                for (int v = 0; v < NB; v++)
+                    a[v] += c * *(const VT *)(s + v * L);
+            }
+        }
+        for (int v = 0; v < NB; v++)
+            *(VT *)(out + ow + v * L) = a[v];
+    }
+    for (; ow < OW; ow += L) {
+        VT a = (VT){0} + bias;
+        for (ptrdiff_t ky = 0; ky < KH; ky++) {
+            if (!rows[ky])
+                continue;
+            for (ptrdiff_t kx = 0; kx < KW; kx++)
+                a += w[ky * KW + kx] * *(const VT *)(rows[ky] + phase_off[kx] + ow);
+        }
+        if (ow + L <= OW) {
+            *(VT *)(out + ow) = a;
+        } else {
+            for (ptrdiff_t i = 0; ow + i < OW; i++)
+                out[ow + i] = a[i];
+        }
+    }
+}
+
+/* The 3 x 3 kernel: the nine weights in registers. */
+DW_CLONES static void FN(fwd_row33)(T *restrict out, const T *const *rows, const T *restrict w,
+                                    T bias, const ptrdiff_t *phase_off, ptrdiff_t OW)
+{
+    const T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+    const ptrdiff_t o0 = phase_off[0], o1 = phase_off[1], o2 = phase_off[2];
+    const VT w0 = (VT){0} + w[0], w1 = (VT){0} + w[1], w2 = (VT){0} + w[2];
+    const VT w3 = (VT){0} + w[3], w4 = (VT){0} + w[4], w5 = (VT){0} + w[5];
+    const VT w6 = (VT){0} + w[6], w7 = (VT){0} + w[7], w8 = (VT){0} + w[8];
+#define LD(r, o, i) (*(const VT *)((r) + (o) + (i)))
+#define TAPS(i)                                                                                \
+    ((VT){0} + bias + w0 * LD(r0, o0, i) + w1 * LD(r0, o1, i) + w2 * LD(r0, o2, i) +            \
+     w3 * LD(r1, o0, i) + w4 * LD(r1, o1, i) + w5 * LD(r1, o2, i) + w6 * LD(r2, o0, i) +        \
+     w7 * LD(r2, o1, i) + w8 * LD(r2, o2, i))
+    ptrdiff_t ow = 0;
+    for (; ow + NB * L <= OW; ow += NB * L)
+        for (int v = 0; v < NB; v++)
+            *(VT *)(out + ow + v * L) = TAPS(ow + v * L);
+    for (; ow + L <= OW; ow += L)
+        *(VT *)(out + ow) = TAPS(ow);
+    if (ow < OW) {
+        VT a = TAPS(ow);
+        for (ptrdiff_t i = 0; ow + i < OW; i++)
+            out[ow + i] = a[i];
+    }
+#undef TAPS
+#undef LD
+}
+
+/* Two consecutive output rows of the 3 x 3 kernel at vertical stride and dilation 1 from
+ * four input rows (the middle two loaded once for both); each output sums its nine products
+ * in the order fwd_row33 does, so results do not depend on the pairing. */
+DW_CLONES static void FN(fwd_rows33)(T *restrict out0, T *restrict out1, const T *const *rows,
+                                     const T *restrict w, T bias, const ptrdiff_t *phase_off,
+                                     ptrdiff_t OW)
+{
+    const T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+    const ptrdiff_t o0 = phase_off[0], o1 = phase_off[1], o2 = phase_off[2];
+    const VT w0 = (VT){0} + w[0], w1 = (VT){0} + w[1], w2 = (VT){0} + w[2];
+    const VT w3 = (VT){0} + w[3], w4 = (VT){0} + w[4], w5 = (VT){0} + w[5];
+    const VT w6 = (VT){0} + w[6], w7 = (VT){0} + w[7], w8 = (VT){0} + w[8];
+#define LD(r, o, i) (*(const VT *)((r) + (o) + (i)))
+#define PAIR(i, A, B)                                                                          \
+    do {                                                                                       \
+        VT a0 = LD(r1, o0, i), a1 = LD(r1, o1, i), a2 = LD(r1, o2, i);                         \
+        VT b0 = LD(r2, o0, i), b1 = LD(r2, o1, i), b2 = LD(r2, o2, i);                         \
+        A = (VT){0} + bias + w0 * LD(r0, o0, i) + w1 * LD(r0, o1, i) + w2 * LD(r0, o2, i) +    \
+            w3 * a0 + w4 * a1 + w5 * a2 + w6 * b0 + w7 * b1 + w8 * b2;                         \
+        B = (VT){0} + bias + w0 * a0 + w1 * a1 + w2 * a2 + w3 * b0 + w4 * b1 + w5 * b2 +       \
+            w6 * LD(r3, o0, i) + w7 * LD(r3, o1, i) + w8 * LD(r3, o2, i);                      \
+    } while (0)
+    ptrdiff_t ow = 0;
+    for (; ow + L <= OW; ow += L) {
+        VT A, B;
+        PAIR(ow, A, B);
+        *(VT *)(out0 + ow) = A;
+        *(VT *)(out1 + ow) = B;
+    }
+    if (ow < OW) {
+        VT A, B;
+        PAIR(ow, A, B);
+        for (ptrdiff_t i = 0; ow + i < OW; i++) {
+            out0[ow + i] = A[i];
+            out1[ow + i] = B[i];
+        }
+    }
+#undef PAIR
+#undef LD
+}
+
+/* The rows of input plane `src` that output row oh reads, built into the ring as needed;
+ * rows[ky] is NULL where the row is padding. */
+static void FN(ring_rows)(const T **rows, T *ring, ptrdiff_t *tags, const T *src,
+                          ptrdiff_t oh, const ptrdiff_t *p, const FN(ring_t) *g, const T *zero)
+{
+    ptrdiff_t ih0 = oh * p[P_SH] - p[P_PT];
+    for (ptrdiff_t ky = 0; ky < p[P_KH]; ky++) {
+        ptrdiff_t ih = ih0 + ky * p[P_DH];
+        if (ih < 0 || ih >= p[P_H]) {
+            rows[ky] = zero;
+            continue;
+        }
+        ptrdiff_t k = ih % g->ring;
+        T *slot = ring + k * g->rowlen;
+        if (tags[k] != ih) {
+            FN(split_row)(slot, src + ih * p[P_XH], p, g);
+            tags[k] = ih;
+        }
+        rows[ky] = slot;
+    }
+}
+
+static void FN(fwd_nchw_task)(void *vctx, ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], KH = p[P_KH], KW = p[P_KW];
+    ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    FN(ring_t) g = FN(ring_geometry)(p, 0);
+    T *ring = malloc(((g.ring + 1) * g.rowlen) * sizeof(T)), *zero = ring + g.ring * g.rowlen;
+    const T **rows = malloc(KH * sizeof(T *));
+    ptrdiff_t *off = malloc(KW * sizeof(ptrdiff_t)), *tags = malloc(g.ring * sizeof(ptrdiff_t));
+    if (!ring || !rows || !off || !tags) {
+        job->failed = 1;
+        goto done;
+    }
+    FN(zero)(zero, g.rowlen);
+    for (ptrdiff_t kx = 0; kx < KW; kx++) {
+        ptrdiff_t col = kx * p[P_DW];
+        off[kx] = (col % g.sw) * g.plen + col / g.sw;
+    }
+    const T *w = job->w, *b = job->b;
+    const int pairs = KH == 3 && KW == 3 && p[P_SH] == 1 && p[P_DH] == 1;
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        for (ptrdiff_t k = 0; k < g.ring; k++)
+            tags[k] = -1;
+        for (ptrdiff_t oh = 0; oh < p[P_OH]; oh++) {
+            FN(ring_rows)(rows, ring, tags, src, oh, p, &g, zero);
+            if (pairs && oh + 1 < p[P_OH]) {
+                /* rows oh and oh + 1 share two input rows: each of their vectors loaded once */
+                const T *rows4[4];
+                FN(ring_rows)(rows4 + 1, ring, tags, src, oh + 1, p, &g, zero);
+                rows4[0] = rows[0];
+                for (ptrdiff_t m = 0; m < M; m++) {
+                    ptrdiff_t o = c * M + m;
+                    T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC] + oh * p[P_YH];
+                    FN(fwd_rows33)(out, out + p[P_YH], rows4, w + o * 9, b ? b[o] : (T)0, off,
+                                   p[P_OW]);
+                }
+                oh++;
+                continue;
+            }
+            for (ptrdiff_t m = 0; m < M; m++) {
+                ptrdiff_t o = c * M + m;
+                T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC] + oh * p[P_YH];
+                if (KH == 3 && KW == 3)
+                    FN(fwd_row33)(out, rows, w + o * 9, b ? b[o] : (T)0, off, p[P_OW]);
+                else
+                    FN(fwd_row)(out, rows, w + o * KH * KW, b ? b[o] : (T)0, KH, KW, off,
+                                p[P_OW]);
+            }
+        }
+    }
+done:
+    free(ring);
+    free((void *)rows);
+    free(off);
+    free(tags);
+}
+
+/* ---- forward, NCHW, whole planes ------------------------------------------------------- */
+/* A plane that fits in the second-level cache is copied once, zero-padded, into sh * sw phase
+ * planes of Hq x Wq (phase (qy, qx), row r, column j holds input row r * sh + qy - pt, column
+ * j * sw + qx - pl), so that every tap is one flat offset and a whole plane of outputs, at
+ * row pitch Wq (the Wq - OW columns past the end of each row are computed and dropped), is
+ * one long vector loop: no per-row overhead on small planes. */
+typedef struct {
+    ptrdiff_t hq, wq, phase; /* rows and columns of a phase plane, elements a phase (+slack) */
+    ptrdiff_t nout;          /* OH * Wq outputs computed */
+} FN(flat_t);
+
+static FN(flat_t) FN(flat_geometry)(const ptrdiff_t *p)
+{
+    FN(flat_t) g;
+    ptrdiff_t blk = NB * L;
+    g.hq = p[P_OH] + (p[P_KH] - 1) * p[P_DH] / p[P_SH];
+    g.wq = p[P_OW] + (p[P_KW] - 1) * p[P_DW] / p[P_SW];
+    g.phase = (g.hq * g.wq + 2 * blk + blk - 1) / blk * blk;
+    g.nout = p[P_OH] * g.wq;
+    return g;
+}
+
+static void FN(flat_fill)(T *restrict B, const T *restrict src, const ptrdiff_t *p,
+                          const FN(flat_t) *g)
+{
+    ptrdiff_t sh = p[P_SH], sw = p[P_SW], H = p[P_H], W = p[P_W], pt = p[P_PT], pl = p[P_PL];
+    ptrdiff_t wq = g->wq;
+    for (ptrdiff_t qy = 0; qy < sh; qy++)
+        for (ptrdiff_t qx = 0; qx < sw; qx++) {
+            T *d = B + (qy * sw + qx) * g->phase;
+            ptrdiff_t first = pl - qx; /* column j holds input column j * sw - first */
+            ptrdiff_t jlo = first > 0 ? (first + sw - 1) / sw : 0;
+            ptrdiff_t jhi = (W - 1 + first) >= 0 ? (W - 1 + first) / sw + 1 : 0;
+            if (jhi > wq)
+                jhi = wq;
+            if (jlo > jhi)
+                jlo = jhi;
+            for (ptrdiff_t r = 0; r < g->hq; r++, d += wq) {
+                ptrdiff_t ih = r * sh + qy - pt;
+                if (ih < 0 || ih >= H) {
+                    FN(zero)(d, wq);
+                    continue;
+                }
+                const T *s = src + ih * p[P_XH] - first;
+                for (ptrdiff_t j = 0; j < jlo; j++)
+                    d[j] = 0;
+                if (sw == 1)
+                    FN(copy)(d + jlo, s + jlo, jhi - jlo);
+                else if (sw == 2)
+                    for (ptrdiff_t j = jlo; j < jhi; j++)
+                        d[j] = s[2 * j];
+                else
+                    for (ptrdiff_t j = jlo; j < jhi; j++)
+                        d[j] = s[j * sw];
+                for (ptrdiff_t j = jhi; j < wq; j++)
+                    d[j] = 0;
+            }
+        }
+}
+
+/* out[i] = bias + sum_t w[t] * B[off[t] + i] for i < n (rounded up to whole vectors) */
+#define FLAT_BODY(NTAPS)                                                                       \
+    do {                                                                                       \
+        ptrdiff_t i = 0;                                                                       \
+        for (; i < n; i += NB * L) {                                                           \
+            VT a[NB];                                                                          \
+            for (int v = 0; v < NB; v++)                                                       \
+                a[v] = (VT){0} + bias;                                                         \
+            for (ptrdiff_t t = 0; t < (NTAPS); t++) {                                          \
+                const T c = w[t];                                                              \
+                const T *s = B + off[t] + i;                                                   \
+                for (int v = 0; v < NB; v++)                                                   \
+                    a[v] += c * *(const VT *)(s + v * L);                                      \
+            }                                                                                  \
+            for (int v = 0; v < NB; v++)                                                       \
+                *(VT *)(out + i + v * L) = a[v];                                               \
+        }                                                                                      \
+    } while (0)
+
+DW_CLONES static void FN(flat_taps)(T *restrict out, const T *restrict B, const T *restrict w,
+                                    const ptrdiff_t *restrict off, ptrdiff_t ntaps, T bias,
+                                    ptrdiff_t n)
+{
+    FLAT_BODY(ntaps);
+}
+
+DW_CLONES static void FN(flat_taps9)(T *restrict out, const T *restrict B, const T *restrict w,
+                                     const ptrdiff_t *restrict off, T bias, ptrdiff_t n)
+{
+    FLAT_BODY(9);
+}
+
+static void FN(fwd_flat_task)(void *vctx, ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], KH = p[P_KH], KW = p[P_KW];
+    ptrdiff_t taps = KH * KW, blk = NB * L;
+    ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    FN(flat_t) g = FN(flat_geometry)(p);
+    ptrdiff_t nbuf = (g.nout + blk - 1) / blk * blk;
+    T *B = calloc(p[P_SH] * p[P_SW] * g.phase, sizeof(T));
+    T *tmp = malloc(nbuf * sizeof(T));
+    ptrdiff_t *off = malloc(taps * sizeof(ptrdiff_t));
+    if (!B || !tmp || !off) {
+        job->failed = 1;
+        goto done;
+    }
+    for (ptrdiff_t ky = 0; ky < KH; ky++)
+        for (ptrdiff_t kx = 0; kx < KW; kx++) {
+            ptrdiff_t row = ky * p[P_DH], col = kx * p[P_DW];
+            off[ky * KW + kx] = ((row % p[P_SH]) * p[P_SW] + col % p[P_SW]) * g.phase +
+                                row / p[P_SH] * g.wq + col / p[P_SW];
+        }
+    const T *w = job->w, *b = job->b;
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        FN(flat_fill)(B, (const T *)job->x + n * p[P_XN] + c * p[P_XC], p, &g);
+        for (ptrdiff_t m = 0; m < M; m++) {
+            ptrdiff_t o = c * M + m;
+            T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC];
+            T bias = b ? b[o] : (T)0;
+            if (taps == 9)
+                FN(flat_taps9)(tmp, B, w + o * taps, off, bias, g.nout);
+            else
+                FN(flat_taps)(tmp, B, w + o * taps, off, taps, bias, g.nout);
+            for (ptrdiff_t oh = 0; oh < p[P_OH]; oh++)
+                FN(copy)(out + oh * p[P_YH], tmp + oh * g.wq, p[P_OW]);
+        }
+    }
+done:
+    free(B);
+    free(tmp);
+    free(off);
+}
+
+/* ---- forward, channels-last ------------------------------------------------------------- */
+/* job->scratch: the weights as (KH, KW, C * M), channels contiguous. */
+DW_CLONES static void FN(fwd_cl_pixel)(T *restrict out, const T *restrict x, const T *wt,
+                                       const T *b, const ptrdiff_t *p, ptrdiff_t ky0,
+                                       ptrdiff_t ky1, ptrdiff_t kx0, ptrdiff_t kx1)
+{
+    ptrdiff_t C = p[P_C], M = p[P_M], CM = C * M, KW = p[P_KW];
+    ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
+    if (M == 1) {
+        ptrdiff_t c = 0;
+        for (; c + NB * L <= C; c += NB * L) {
+            VT a[NB];
+            for (int v = 0; v < NB; v++)
+                a[v] = b ? *(const VT *)(b + c + v * L) : (VT){0};
+            for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+                for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
+                    const T *s = x + ky * dy + kx * dx + c, *wk = wt + (ky * KW + kx) * CM + c;
+                    for (int v = 0; v < NB; v++)
+                        a[v] += *(const VT *)(wk + v * L) * *(const VT *)(s + v * L);
+                }
+            for (int v = 0; v < NB; v++)
+                *(VT *)(out + c + v * L) = a[v];
+        }
+        for (; c + L <= C; c += L) {
+            VT a = b ? *(const VT *)(b + c) : (VT){0};
+            for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+                for (ptrdiff_t kx = kx0; kx < kx1; kx++)
+                    a += *(const VT *)(wt + (ky * KW + kx) * CM + c) *
+                         *(const VT *)(x + ky * dy + kx * dx + c);
+            *(VT *)(out + c) = a;
+        }
+        for (; c < C; c++) {
+            T a = b ? b[c] : 0;
+            for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+                for (ptrdiff_t kx = kx0; kx < kx1; kx++)
+                    a += wt[(ky * KW + kx) * CM + c] * x[ky * dy + kx * dx + c];
+            out[c] = a;
+        }
+        return;
+    }
+    for (ptrdiff_t o = 0; o < CM; o++) {
+        T a = b ? b[o] : 0;
+        for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+            for (ptrdiff_t kx = kx0; kx < kx1; kx++)
+                a += wt[(ky * KW + kx) * CM + o] * x[ky * dy + kx * dx + o / M];
+        out[o] = a;
+    }
+}
+
+static void FN(fwd_cl_task)(void *vctx, ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t rows = p[P_N] * p[P_OH];
+    ptrdiff_t first = rows * task / job->ntasks, last = rows * (task + 1) / job->ntasks;
+    for (ptrdiff_t r = first; r < last; r++) {
+        ptrdiff_t n = r / p[P_OH], oh = r % p[P_OH], ky0, ky1;
+        ptrdiff_t ih0 = oh * p[P_SH] - p[P_PT];
+        tap_range(ih0, p[P_DH], p[P_KH], p[P_H], &ky0, &ky1);
+        for (ptrdiff_t ow = 0; ow < p[P_OW]; ow++) {
+            ptrdiff_t iw0 = ow * p[P_SW] - p[P_PL], kx0, kx1;
+            tap_range(iw0, p[P_DW], p[P_KW], p[P_W], &kx0, &kx1);
+            const T *x = (const T *)job->x + n * p[P_XN] + ih0 * p[P_XH] + iw0 * p[P_XW];
+            T *out = (T *)job->y + n * p[P_YN] + oh * p[P_YH] + ow * p[P_YW];
+            FN(fwd_cl_pixel)(out, x, job->scratch, job->b, p, ky0, ky1, kx0, kx1);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+/* The thread pool of the native depthwise convolution: a few pthreads that wait on a
+ * condition variable (no spinning: a busy machine's other processes keep their cores). One
+ * parallel job at a time; a caller that finds the pool busy runs its tasks on its own thread. */
+#include "depthwise.h"
+
+/* ---- thread pool ------------------------------------------------------------------------ */
+
+#define MAX_WORKERS 255
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t job_mutex = PTHREAD_MUTEX_INITIALIZER; /* one parallel job at a time */
+static pthread_cond_t pool_start = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;
+static int pool_workers = 0;
+static unsigned long job_gen = 0;
+static int job_open = 0, job_running = 0, job_wanted = 0;
+static task_fn job_fn;
+static void *job_ctx;
+static ptrdiff_t job_tasks;
+static ptrdiff_t job_next; /* atomic */
+
+static void run_tasks(task_fn fn, void *ctx, ptrdiff_t ntasks)
+{
+    for (;;) {
+        ptrdiff_t i = __atomic_fetch_add(&job_next, 1, __ATOMIC_RELAXED);
+        if (i >= ntasks)
+            return;
+        fn(ctx, i);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    int index = (int)(ptrdiff_t)arg;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&pool_mutex);
+    for (;;) {
+        while (job_gen == seen)
+            pthread_cond_wait(&pool_start, &pool_mutex);
+        seen = job_gen;
+        if (!job_open || index >= job_wanted)
+            continue;
+        job_running++;
+        task_fn fn = job_fn;
+        void *ctx = job_ctx;
+        ptrdiff_t ntasks = job_tasks;
+        pthread_mutex_unlock(&pool_mutex);
+        run_tasks(fn, ctx, ntasks);
+        pthread_mutex_lock(&pool_mutex);
+        if (--job_running == 0)
+            pthread_cond_signal(&pool_done);
+    }
+    return NULL;
+}
+
+static void pool_after_fork(void)
+{
+    /* the child has none of the parent's workers */
+    pthread_mutex_init(&pool_mutex, NULL);
+    pthread_mutex_init(&job_mutex, NULL);
+    pthread_cond_init(&pool_start, NULL);
+    pthread_cond_init(&pool_done, NULL);
+    pool_workers = 0;
+    job_open = job_running = 0;
+}
+
+void parallel_for(task_fn fn, void *ctx, ptrdiff_t ntasks, int threads)
+{
+    if (threads > ntasks)
+        threads = (int)ntasks;
+    if (threads > MAX_WORKERS + 1)
+        threads = MAX_WORKERS + 1;
+    if (threads <= 1 || pthread_mutex_trylock(&job_mutex) != 0) {
+        for (ptrdiff_t i = 0; i < ntasks; i++)
+            fn(ctx, i);
+        return;
+    }
+    static int atfork_done = 0;
+    pthread_mutex_lock(&pool_mutex);
+    if (!atfork_done) {
+        pthread_atfork(NULL, NULL, pool_after_fork);
+        atfork_done = 1;
+    }
+    while (pool_workers < threads - 1) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&thread, &attr, worker_main, (void *)(ptrdiff_t)pool_workers);
+        pthread_attr_destroy(&attr);
+        if (failed)
+            break;
+        pool_workers++;
+    }
+    job_fn = fn;
+    job_ctx = ctx;
+    job_tasks = ntasks;
+    job_wanted = threads - 1;
+    __atomic_store_n(&job_next, 0, __ATOMIC_RELAXED);
+    job_open = 1;
+    job_gen++;
+    pthread_cond_broadcast(&pool_start);
+    pthread_mutex_unlock(&pool_mutex);
+    run_tasks(fn, ctx, ntasks);
+    pthread_mutex_lock(&pool_mutex);
+    job_open = 0; /* workers that wake from now on leave the job alone */
+    while (job_running > 0)
+        pthread_cond_wait(&pool_done, &pool_mutex);
+    pthread_mutex_unlock(&pool_mutex);
+    pthread_mutex_unlock(&job_mutex);
+}

@@ -1,0 +1,147 @@
+"""Whether the native depthwise kernel beats PyTorch's, from measured constants.
+
+The constants live in ``layers_cost_model.json`` beside this module, written by
+``python benchmarks/layers.py --calibrate`` (which records the machine, the thread count and
+the raw timings it fitted). For each memory format of the input (``nchw``: the W axis has unit
+stride; ``cl``: channels-last) and stride class (``s1``; ``s2``: any stride above 1), each
+contender's time is modelled as a non-negative combination of :data:`FEATURES`:
+
+- ``native``: :func:`sepconv.nn._native_depthwise.depthwise_conv2d` on the input as given;
+- ``torch``: ``F.conv2d(groups=C)`` on the input as given (the naive composition's step);
+- ``torch_converted``: the input converted to the other memory format, ``F.conv2d`` there,
+  the result converted back (what a user who knows PyTorch's fast format would write);
+- ``native_backward`` and ``torch_backward``: the native forward followed by the native
+  gradients, or by PyTorch's convolution backward (forward + backward time).
+
+:func:`should_use_native` is true only where the native kernel applies and its modelled time
+is below both others' by :data:`MARGIN`; without a model (file missing or unreadable) it is
+false, so a layer that asks never runs slower than PyTorch's own kernels by the model's
+measure.
+
+Examples
+--------
+>>> import torch
+>>> from sepconv.nn import _dispatch
+>>> x, w = torch.randn(8, 32, 112, 112), torch.randn(32, 1, 3, 3)
+>>> isinstance(_dispatch.should_use_native(x, w, 1, 1, 1), bool)
+True
+>>> y = _dispatch.native_depthwise(x, w, None, 1, 1, 1)
+>>> y is None or tuple(y.shape) == (8, 32, 112, 112)
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from torch import Tensor
+
+from . import _native_depthwise as native
+
+__all__ = ["FEATURES", "backward_kernel", "features", "load_model", "native_depthwise",
+           "should_use_native"]
+
+#: what a contender's time (seconds) is modelled on: a constant per call, per channel plane
+#: (N * C), per million multiply-adds, per million elements read and written
+FEATURES = ("call", "planes", "mmacs", "melements")
+#: the native kernel is chosen only where its modelled time is below this fraction of the
+#: best alternative's (the model's error on a busy machine is of this order)
+MARGIN = 0.9
+MODEL_PATH = os.path.join(os.path.dirname(__file__), "layers_cost_model.json")
+_MODEL: dict[str, Any] | None = None
+#: decisions already taken: (shapes, strides, settings, model) -> bool
+_CHOICES: dict[tuple, bool] = {}
+
+
+def load_model(path: str | None = None) -> dict[str, Any]:
+    """The cost model (a dict with ``features``, ``models``, ``machine``); an empty one where
+    the file is missing or malformed."""
+    try:
+        with open(path or MODEL_PATH) as f:
+            model = json.load(f)
+        if not isinstance(model.get("models"), dict):
+            raise ValueError("no models")
+        return model
+    except (OSError, ValueError):
+        return {"models": {}}
+
+
+def _model() -> dict[str, Any]:
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = load_model()
+    return _MODEL
+
+
+def features(n: int, c: int, h: int, w: int, out_channels: int, kernel: tuple[int, int],
+             out_size: tuple[int, int]) -> list[float]:
+    """The model's features of a depthwise convolution (see :data:`FEATURES`)."""
+    outputs = n * out_channels * out_size[0] * out_size[1]
+    return [1.0, float(n * c), outputs * kernel[0] * kernel[1] / 1e6,
+            (n * c * h * w + outputs) / 1e6]
+
+
+def _key(x: Tensor, stride: tuple[int, int]) -> str:
+    layout = native._layout(x) or "nchw"
+    return f"{layout}/{'s1' if max(stride) == 1 else 's2'}"
+
+
+def predict(x: Tensor, weight: Tensor, stride: Any, padding: Any,
+            dilation: Any) -> dict[str, float] | None:
+    """Modelled seconds of each contender, or ``None`` without a model for this case."""
+    stride, dilation = native._pair(stride, "stride"), native._pair(dilation, "dilation")
+    top, bottom, left, right = native._pads(padding)
+    entry = _model()["models"].get(_key(x, stride))
+    if not entry:
+        return None
+    n, c, h, w = x.shape
+    kh, kw = weight.shape[2:]
+    out = ((h + top + bottom - (kh - 1) * dilation[0] - 1) // stride[0] + 1,
+           (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1)
+    f = features(n, c, h, w, weight.shape[0], (kh, kw), out)
+    return {name: sum(a * b for a, b in zip(coefs, f)) for name, coefs in entry.items()}
+
+
+def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any,
+                      dilation: Any) -> bool:
+    """True where the native kernel applies to these arguments and the measured model says
+    it is faster than ``F.conv2d`` on the input as given and than the converted composition.
+    ``padding`` as :func:`sepconv.nn._native_depthwise.depthwise_conv2d`."""
+    if not native._applies(x, weight, None):
+        return False
+    key = (tuple(x.shape), x.stride(), tuple(weight.shape), repr(stride), repr(padding),
+           repr(dilation), id(_model()))
+    choice = _CHOICES.get(key)
+    if choice is None:
+        times = predict(x, weight, stride, padding, dilation)
+        choice = times is not None and times["native"] < MARGIN * min(times["torch"],
+                                                                       times["torch_converted"])
+        if len(_CHOICES) >= 4096:
+            _CHOICES.clear()
+        _CHOICES[key] = choice
+    return choice
+
+
+def backward_kernel(x: Tensor, weight: Tensor, stride: Any, padding: Any,
+                    dilation: Any) -> str:
+    """``'native'`` where the model says the native gradients are faster than PyTorch's
+    convolution backward, else ``'torch'`` (what ``F.conv2d``'s autograd runs)."""
+    times = predict(x, weight, stride, padding, dilation)
+    if not times or "native_backward" not in times or "torch_backward" not in times:
+        return "torch"
+    return "native" if times["native_backward"] < MARGIN * times["torch_backward"] else "torch"
+
+
+def native_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
+                     dilation: Any) -> Tensor | None:
+    """The native depthwise convolution where :func:`should_use_native` says it pays, else
+    ``None`` (the caller then runs PyTorch's). Arguments and result as
+    :func:`sepconv.nn._native_depthwise.depthwise_conv2d` (the input's memory format); the
+    gradients by the kernel :func:`backward_kernel` picks."""
+    if not should_use_native(x, weight, stride, padding, dilation):
+        return None
+    return native.depthwise_conv2d(x, weight, bias, stride, padding, dilation,
+                                   backward=backward_kernel(x, weight, stride, padding,
+                                                            dilation))

@@ -1,0 +1,260 @@
+"""The native depthwise convolution against torch.nn.functional.conv2d(groups=C)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sepconv.nn import _dispatch
+from sepconv.nn import _native_depthwise as native
+
+needs_native = pytest.mark.skipif(not native.available(),
+                                  reason="the native depthwise kernel is not built here")
+CL = torch.channels_last
+
+
+def reference(x, weight, bias, stride, pads, dilation):
+    top, bottom, left, right = pads
+    return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, bias, stride, 0, dilation,
+                    x.shape[1])
+
+
+def arrange(x: torch.Tensor, layout: str) -> torch.Tensor:
+    if layout == "nchw":
+        return x.contiguous()
+    if layout == "cl":
+        return x.contiguous(memory_format=CL)
+    if layout == "rows":  # W unit stride, rows and planes further apart than dense
+        big = torch.zeros(x.shape[0], x.shape[1] + 1, x.shape[2] + 2, x.shape[3] + 3,
+                          dtype=x.dtype)
+        big[:, :x.shape[1], 1:1 + x.shape[2], 2:2 + x.shape[3]] = x
+        return big[:, :x.shape[1], 1:1 + x.shape[2], 2:2 + x.shape[3]]
+    # 'odd': neither W nor C has unit stride (the kernel gets a contiguous copy)
+    return x.transpose(2, 3).contiguous().transpose(2, 3)
+
+
+def close(actual, expected, rel):
+    scale = max(float(expected.abs().max()), 1.0)
+    torch.testing.assert_close(actual, expected, rtol=rel, atol=rel * scale)
+
+
+cases = st.fixed_dictionaries({
+    "n": st.integers(1, 3), "c": st.integers(1, 12), "m": st.integers(1, 3),
+    "h": st.integers(1, 19), "w": st.integers(1, 40), "kh": st.integers(1, 5),
+    "kw": st.integers(1, 5), "sh": st.integers(1, 3), "sw": st.integers(1, 3),
+    "dh": st.integers(1, 3), "dw": st.integers(1, 3),
+    "pads": st.tuples(*[st.integers(0, 4)] * 4),
+    "layout": st.sampled_from(["nchw", "cl", "rows", "odd"]),
+    "dtype": st.sampled_from([torch.float32, torch.float64]),
+    "bias": st.booleans(),
+})
+
+
+def build(case, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    top, bottom, left, right = case["pads"]
+    if (case["h"] + top + bottom < (case["kh"] - 1) * case["dh"] + 1
+            or case["w"] + left + right < (case["kw"] - 1) * case["dw"] + 1):
+        return None
+    dt = case["dtype"]
+    x = torch.randn(case["n"], case["c"], case["h"], case["w"], generator=g, dtype=dt)
+    weight = torch.randn(case["c"] * case["m"], 1, case["kh"], case["kw"], generator=g,
+                         dtype=dt)
+    bias = torch.randn(case["c"] * case["m"], generator=g, dtype=dt) if case["bias"] else None
+    return arrange(x, case["layout"]), weight, bias
+
+
+@needs_native
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases)
+def test_forward_matches_conv2d(case):
+    built = build(case)
+    if built is None:
+        return
+    x, weight, bias = built
+    before = x.clone()
+    stride, dilation = (case["sh"], case["sw"]), (case["dh"], case["dw"])
+    pads = case["pads"]
+    y = native.depthwise_conv2d(x, weight, bias, stride, (pads[:2], pads[2:]), dilation)
+    expected = reference(x, weight, bias, stride, pads, dilation)
+    assert y is not None and y.shape == expected.shape and y.dtype == x.dtype
+    close(y, expected, 1e-5 if x.dtype == torch.float32 else 1e-12)
+    assert torch.equal(x, before)
+    if case["layout"] == "cl" and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1:
+        assert y.is_contiguous(memory_format=CL)
+    elif case["layout"] in ("nchw", "rows"):
+        assert y.is_contiguous()
+
+
+@needs_native
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases, backward=st.sampled_from(["native", "torch"]))
+def test_gradients_match_conv2d(case, backward):
+    built = build({**case, "dtype": torch.float64})
+    if built is None:
+        return
+    x, weight, bias = built
+    stride, dilation, pads = (case["sh"], case["sw"]), (case["dh"], case["dw"]), case["pads"]
+    leaves = [t.detach().clone().requires_grad_(True) for t in (x, weight)]
+    ref_leaves = [t.detach().clone().requires_grad_(True) for t in (x, weight)]
+    if bias is not None:
+        leaves.append(bias.clone().requires_grad_(True))
+        ref_leaves.append(bias.clone().requires_grad_(True))
+    y = native.depthwise_conv2d(leaves[0], leaves[1], leaves[2] if bias is not None else None,
+                                stride, (pads[:2], pads[2:]), dilation, backward=backward)
+    expected = reference(*ref_leaves[:2], ref_leaves[2] if bias is not None else None, stride,
+                         pads, dilation)
+    grad = torch.randn(expected.shape, dtype=torch.float64,
+                       generator=torch.Generator().manual_seed(1))
+    if case["layout"] == "cl":
+        grad = grad.contiguous(memory_format=CL)
+    y.backward(grad)
+    expected.backward(grad)
+    for ours, theirs in zip(leaves, ref_leaves):
+        close(ours.grad, theirs.grad, 1e-12)
+
+
+@needs_native
+@pytest.mark.parametrize("layout", ["nchw", "cl"])
+@pytest.mark.parametrize("settings_", [((1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+                                       ((2, 1), ((0, 1), (2, 0)), (1, 2), 2)])
+def test_gradcheck_and_second_derivative(layout, settings_):
+    stride, padding, dilation, multiplier = settings_
+    g = torch.Generator().manual_seed(3)
+    x = arrange(torch.randn(1, 2, 5, 4, dtype=torch.float64, generator=g), layout)
+    x.requires_grad_(True)
+    weight = torch.randn(2 * multiplier, 1, 3, 2, dtype=torch.float64, generator=g,
+                         requires_grad=True)
+    bias = torch.randn(2 * multiplier, dtype=torch.float64, generator=g, requires_grad=True)
+
+    def fn(x, weight, bias):
+        return native.depthwise_conv2d(x, weight, bias, stride, padding, dilation)
+
+    assert torch.autograd.gradcheck(fn, (x, weight, bias))
+    assert torch.autograd.gradgradcheck(fn, (x, weight, bias))
+
+
+@needs_native
+@pytest.mark.parametrize("layout", ["nchw", "cl"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_conv1d(layout, dtype):
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 5, 41, dtype=dtype, generator=g)
+    if layout == "cl":
+        x = x.transpose(1, 2).contiguous().transpose(1, 2)
+    weight = torch.randn(10, 1, 4, dtype=dtype, generator=g)
+    y = native.depthwise_conv1d(x, weight, None, 2, (1, 2), 2)
+    expected = F.conv1d(F.pad(x, (1, 2)), weight, None, 2, 0, 2, 5)
+    close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
+
+
+@needs_native
+@pytest.mark.parametrize("layout", ["nchw", "cl"])
+def test_result_does_not_depend_on_threads(layout):
+    g = torch.Generator().manual_seed(5)
+    x = arrange(torch.randn(4, 24, 45, 47, generator=g), layout).requires_grad_(True)
+    weight = torch.randn(24, 1, 3, 3, generator=g, requires_grad=True)
+    grad = arrange(torch.randn(4, 24, 23, 24, generator=g), layout)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            x.grad = weight.grad = None
+            y = native.depthwise_conv2d(x, weight, None, 2, 1)
+            y.backward(grad)
+            results.append((y.detach().clone(), x.grad.clone(), weight.grad.clone()))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+@needs_native
+def test_not_applicable_returns_none():
+    x, w = torch.randn(1, 2, 5, 5), torch.randn(2, 1, 3, 3)
+    assert native.depthwise_conv2d(x.double(), w) is None  # mixed dtypes
+    assert native.depthwise_conv2d(x.to(torch.int32), w.to(torch.int32)) is None
+    assert native.depthwise_conv2d(x[0], w) is None  # unbatched
+    assert native.depthwise_conv2d(x, torch.randn(3, 1, 3, 3)) is None  # 3 % 2 channels
+    assert native.depthwise_conv2d(x, torch.randn(2, 1, 7, 7)) is None  # larger than input
+    assert native.depthwise_conv2d(x, w, torch.randn(3)) is None  # bias of the wrong size
+    with pytest.raises(TypeError, match="stride"):
+        native.depthwise_conv2d(x, w, None, "2")
+    with pytest.raises(TypeError, match="padding"):
+        native.depthwise_conv2d(x, w, None, 1, "same")
+    with pytest.raises(ValueError, match="backward"):
+        native.depthwise_conv2d(x, w, None, 1, 1, backward="fast")
+
+
+def test_disabled_by_environment():
+    code = ("from sepconv.nn import _native_depthwise as n, _dispatch as d; import torch;"
+            "x = torch.randn(1, 2, 9, 9); w = torch.randn(2, 1, 3, 3);"
+            "print(n.available(), n.depthwise_conv2d(x, w),"
+            " d.native_depthwise(x, w, None, 1, 1, 1))")
+    env = {**os.environ, "SEPCONV_NATIVE": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "None", "None"]
+
+
+def test_dispatch_falls_back_without_a_model(monkeypatch):
+    monkeypatch.setattr(_dispatch, "_MODEL", {"models": {}})
+    x, w = torch.randn(1, 2, 9, 9), torch.randn(2, 1, 3, 3)
+    assert _dispatch.should_use_native(x, w, 1, 1, 1) is False
+    assert _dispatch.native_depthwise(x, w, None, 1, 1, 1) is None
+
+
+def test_dispatch_model_decides(monkeypatch):
+    """The decision compares the fitted times: a model where the native kernel costs nothing
+    picks it (where it applies), one where it costs much does not."""
+    x, w = torch.randn(2, 4, 16, 16), torch.randn(4, 1, 3, 3)
+    features = len(_dispatch.FEATURES)
+    cheap = {"native": [0.0] * features, "torch": [1.0] * features,
+             "torch_converted": [1.0] * features, "native_backward": [0.0] * features,
+             "torch_backward": [1.0] * features}
+    dear = {"native": [1.0] * features, "torch": [0.0] * features,
+            "torch_converted": [0.0] * features, "native_backward": [1.0] * features,
+            "torch_backward": [0.0] * features}
+    for model, expected in ((cheap, native.available()), (dear, False)):
+        monkeypatch.setattr(_dispatch, "_MODEL", {"models": {
+            key: model for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}})
+        assert _dispatch.should_use_native(x, w, 1, 1, 1) is expected
+        y = _dispatch.native_depthwise(x, w, None, 1, 1, 1)
+        assert (y is not None) is expected
+        if y is not None:
+            close(y, F.conv2d(x, w, None, 1, 1, 1, 4), 1e-5)
+
+
+def test_packaged_model_is_valid():
+    model = _dispatch.load_model()
+    assert set(model["features"]) == set(_dispatch.FEATURES)
+    for entry in model["models"].values():
+        assert set(entry) == {"native", "torch", "torch_converted", "native_backward",
+                              "torch_backward"}
+        assert all(len(c) == len(_dispatch.FEATURES) and min(c) >= 0
+                   for c in entry.values())
+    assert model["machine"]["cpu"]
+
+
+@needs_native
+def test_concurrent_calls_from_python_threads():
+    """Calls from several Python threads at once (one uses the pool, the others run on their
+    own thread) give the same results as one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = torch.Generator().manual_seed(6)
+    xs = [torch.randn(2, 16, 40, 40, generator=g) for _ in range(6)]
+    weight = torch.randn(16, 1, 3, 3, generator=g)
+    expected = [F.conv2d(x, weight, None, 1, 1, 1, 16) for x in xs]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda x: native.depthwise_conv2d(x, weight, None, 1, 1), xs))
+    for y, e in zip(results, expected):
+        close(y, e, 1e-5)
