@@ -20,7 +20,6 @@ instead.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import itertools
 import os
 import threading
@@ -28,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .._extensions import load
 from ._modes import TABLE
 
 __all__ = ["available", "all_finite", "separable", "separable_checked", "MODE_CODES",
@@ -43,39 +43,23 @@ _STATE: dict[str, object] = {}
 _PARALLEL_MIN = 1 << 20
 
 
+def _configure(lib: ctypes.CDLL) -> bool:
+    size, ptr = ctypes.c_ssize_t, ctypes.c_void_p  # ptrdiff_t in the C code
+    code = ctypes.c_int
+    for fn in (lib.sep_filter_f32, lib.sep_filter_f64):
+        fn.argtypes = [ptr, code, size, size, size, size, ptr, code, size, ptr, size, ptr,
+                       size, size, size, size, code, size, size]
+        fn.restype = ctypes.c_int
+    for fn in (lib.sep_filter_f32_finite, lib.sep_filter_f64_finite):
+        fn.argtypes = [ptr, size]
+        fn.restype = ctypes.c_int
+    lib.sep_fast.argtypes = []
+    lib.sep_fast.restype = ctypes.c_int
+    return bool(lib.sep_fast())
+
+
 def _load() -> ctypes.CDLL | None:
-    if "lib" in _STATE:
-        return _STATE["lib"]  # type: ignore[return-value]
-    with _LOCK:
-        if "lib" in _STATE:
-            return _STATE["lib"]  # type: ignore[return-value]
-        lib = None
-        if os.environ.get("SEPCONV_NATIVE", "1") != "0":
-            try:
-                spec = importlib.util.find_spec("sepconv._sepfilter")
-            except ImportError:
-                spec = None
-            if spec is not None and spec.origin:
-                try:
-                    lib = ctypes.CDLL(spec.origin)
-                except OSError:
-                    lib = None
-        if lib is not None:
-            size, ptr = ctypes.c_ssize_t, ctypes.c_void_p  # ptrdiff_t in the C code
-            code = ctypes.c_int
-            for fn in (lib.sep_filter_f32, lib.sep_filter_f64):
-                fn.argtypes = [ptr, code, size, size, size, size, ptr, code, size, ptr, size, ptr,
-                               size, size, size, size, code, size, size]
-                fn.restype = ctypes.c_int
-            for fn in (lib.sep_filter_f32_finite, lib.sep_filter_f64_finite):
-                fn.argtypes = [ptr, size]
-                fn.restype = ctypes.c_int
-            lib.sep_fast.argtypes = []
-            lib.sep_fast.restype = ctypes.c_int
-            if not lib.sep_fast():
-                lib = None
-        _STATE["lib"] = lib
-        return lib
+    return load("sepconv._sepfilter", _configure)
 
 
 def available() -> bool:
