@@ -137,12 +137,43 @@ def test_conversion_step(tour):
     errors = [r["weight_error"] for r in rows]
     assert errors == sorted(errors, reverse=True)
     assert errors[-1] < 1e-9 and rows[-1]["rank"] == numbers["layer_rank"] == 9
+    assert rows[-1]["output_error"] == 0.0
     assert all(r["speedup"] > 1 for r in rows[:-1])
     assert numbers["impulse_check"] == 0.0
     h, w = numbers["image_shape"]
     k, filters = numbers["kernel_size"], numbers["filters"]
     assert rows[0]["multiplications_before"] == cost.conv((h, w, 1), k, filters,
-                                                          padding="same").multiplications
+                                                          bias=False).multiplications
+    # The layer was trained: the loss fell, and the network removes part of the noise.
+    training, levels = numbers["training"], numbers["grey_levels"]
+    assert training["last_loss"] < training["first_loss"] / 10
+    assert levels["noisy"] == pytest.approx(255 * training["noise"], rel=0.05)
+    assert levels["trained"] < 0.8 * levels["noisy"]
+    assert rows[-1]["grey_levels"] == pytest.approx(levels["trained"], rel=1e-9)
+    shown = next(r for r in rows if r["rank"] == numbers["shown_rank"])
+    assert shown["output_error"] < 0.05 and shown["grey_levels"] < levels["noisy"]
+
+
+def test_conversion_is_repeatable_and_restores_threads():
+    torch = pytest.importorskip("torch")
+    from sepconv.tour import _steps
+
+    image = _steps.gray(load_photo())[200:300, 150:250]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        first, data = _steps.conversion(image)
+        assert torch.get_num_threads() == 2
+        second, _ = _steps.conversion(image)
+    finally:
+        torch.set_num_threads(before)
+    assert first.numbers == second.numbers
+    # The output error is the one convert reports: relative to the trained network's output.
+    k = first.numbers["kernel_size"]
+    y, y1 = data["denoised"], data["outputs"][1]
+    assert first.numbers["rows"][0]["output_error"] == pytest.approx(
+        np.linalg.norm(y1 - y) / np.linalg.norm(y), rel=1e-9)
+    assert first.numbers["image_shape"] == [50, 50] and y.shape == (50 - k + 1, 50 - k + 1)
 
 
 def test_own_image_and_sizes(tmp_path):

@@ -12,7 +12,8 @@ of one's own:
 4. depthwise: three 5×5×1 kernels, one per colour channel → 8×8×3, 4,800;
 5. pointwise: 1×1×3 kernels → 8×8×256, 49,152; 53,952 in all and the fraction 1/C_out + 1/k²;
 6. MobileNetV1 against the same network with full convolutions, layer by layer;
-7. converting a layer: its filters before and after, and the error against the terms kept.
+7. converting a layer trained in the run (a small denoiser): its filters before and after,
+   and the error against the terms kept.
 
 Multiplications are counted by :mod:`sepconv.reference` while it computes, and compared with
 :mod:`sepconv.cost`. :func:`run` returns the steps; with ``out`` it writes ``report.html`` (one
@@ -100,11 +101,18 @@ _CAPTIONS = {
         "Multiplications of every layer of MobileNetV1 (depthwise and pointwise side by side) "
         "and of its full-convolution twin, on a logarithmic axis.", "MobileNetV1 layers"),
     "15-convert-filters.png": (
-        "The 16 filters of the layer, then the filters of the converted layer with K "
-        "intermediate channels, on one colour scale.", "filters before and after conversion"),
+        "The 16 filters of the denoiser's first layer as trained in this run, then the filters "
+        "of the converted layer with K intermediate channels; each filter keeps one colour "
+        "scale in its column.", "trained filters before and after conversion"),
     "16-convert-error.png": (
-        "Weight and output error of the converted layer against the number of terms K, and "
-        "the saving in multiplications.", "conversion error against terms"),
+        "Left: weight error and output error (relative to the trained network's output on the "
+        "noisy photograph) against the number of terms K, and the saving in multiplications. "
+        "Right: how far the network's output is from the clean photograph.",
+        "conversion error against terms"),
+    "17-convert-photo.png": (
+        "The denoiser at work on the photograph: the clean image, the noisy input, the trained "
+        "network's output and the converted network's output.",
+        "denoising before and after conversion"),
 }
 
 
@@ -329,7 +337,7 @@ def _compute(photo: np.ndarray, draw: bool,
     network, net = _steps.network()
     if plt:
         keep(network, _figures.draw_network(plt, network, net))
-    say("7/7 converting a layer")
+    say("7/7 training a small denoiser, converting its first layer")
     conversion, conv = _steps.conversion(spatial_data["gray"])
     if plt:
         keep(conversion, _figures.draw_conversion(plt, conversion, conv))

@@ -489,39 +489,40 @@ def draw_network(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, A
 
 def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, Any]]:
     before, after, rows = data["before"], data["after"], data["rows"]
-    shown_ranks = [r for r in (1, 2, data["shown"]) if r in after]
-    shown_ranks = list(dict.fromkeys(shown_ranks))
+    shown_ranks = list(dict.fromkeys(r for r in (1, 2, data["shown"]) if r in after))
     filters = before.shape[0]
     fig, axes = plt.subplots(1 + len(shown_ranks), filters,
                              figsize=(11, 1.0 * (1 + len(shown_ranks)) + 0.6),
                              layout="constrained")
-    limit = float(np.max(np.abs(before)))
     by_rank = {row["rank"]: row for row in rows}
-    for r, (label, bank) in enumerate([("original", before)]
-                                      + [(f"K = {k}", after[k]) for k in shown_ranks]):
-        for j in range(filters):
+    for j in range(filters):      # one colour scale per filter: its column, before and after
+        limit = float(np.max(np.abs(before[j]))) or 1.0
+        for r, bank in enumerate([before] + [after[k] for k in shown_ranks]):
             a = axes[r, j]
             a.imshow(bank[j], cmap="RdBu_r", vmin=-limit, vmax=limit)
             a.set_xticks([])
             a.set_yticks([])
             for spine in a.spines.values():
                 spine.set_visible(False)
-        text = label if r == 0 else (
-            f"{label}\nerror {by_rank[shown_ranks[r - 1]]['weight_error']:.2f}")
-        axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=10)
-    fig.suptitle("The 16 filters before conversion and after, with K intermediate channels "
-                 "(read back from the converted layer)", fontsize=11.5)
+    axes[0, 0].set_ylabel("trained", rotation=0, ha="right", va="center", fontsize=10)
+    for r, k in enumerate(shown_ranks, start=1):
+        axes[r, 0].set_ylabel(f"K = {k}\nerror {by_rank[k]['weight_error']:.2f}", rotation=0,
+                              ha="right", va="center", fontsize=10)
+    fig.suptitle(f"The {filters} trained filters of the denoiser, and after conversion with K "
+                 "intermediate channels (read back from the converted layer)", fontsize=11.5)
     figures = [("15-convert-filters.png", fig)]
 
-    fig, ax = plt.subplots(figsize=(8.5, 4.6), layout="constrained")
+    fig, (ax, grey) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained",
+                                   gridspec_kw={"width_ratios": [1.35, 1]})
     ks = [row["rank"] for row in rows]
     floor = 1e-5
     approximate = [row for row in rows if row["weight_error"] >= floor]
     exact = [row for row in rows if row["weight_error"] < floor]
     ax.semilogy([r["rank"] for r in approximate], [r["weight_error"] for r in approximate],
-                "o-", color=BLUE, label="weight error")
+                "o-", color=BLUE, label="weight error ‖W − W_K‖ / ‖W‖")
     ax.semilogy([r["rank"] for r in approximate], [r["output_error"] for r in approximate],
-                "s-", color=ORANGE, label="output error on the photograph")
+                "s-", color=ORANGE, label="output error ‖y_K − y‖ / ‖y‖\n(y: trained network's"
+                " output)")
     ax.plot([r["rank"] for r in exact], [floor] * len(exact), "v", color="0.3", ms=9)
     ax.set_ylim(floor * 0.6, 10)
     for row in exact:
@@ -541,8 +542,49 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
     ax.patch.set_visible(False)
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper right", fontsize=9.5,
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=9,
               framealpha=0.95)
-    ax.set_title("Error against the number of separable terms (sepconv.convert, spatial)")
+    ax.set_title("Errors and savings (sepconv.convert, spatial)")
+    levels = data["grey_levels"]
+    grey.plot(ks, [row["grey_levels"] for row in rows], "o-", color=BLUE,
+              label="converted network")
+    grey.axhline(levels["noisy"], color=GRAY, ls="--", label="noisy input")
+    grey.axhline(levels["trained"], color=ORANGE, ls=":", label="trained network")
+    grey.set_xticks(ks)
+    grey.set_ylim(0, max(levels["noisy"], max(row["grey_levels"] for row in rows)) * 1.15)
+    grey.set_xlabel("intermediate channels K")
+    grey.set_ylabel("distance to the clean photo\n(RMS, grey levels of 255)")
+    grey.legend(loc="upper right", fontsize=9.5)
+    grey.set_title("Does it still denoise?")
     figures.append(("16-convert-error.png", fig))
+
+    shown = data["shown"]
+    h, w = data["clean"].shape
+    size = min(h, w, 120)
+    top, left = (h - size) // 2, (w - size) // 2
+    crop = (slice(top, top + size), slice(left, left + size))
+    panels = [("clean", data["clean"]), ("noisy input", data["noisy"]),
+              ("trained network", data["denoised"]), ("K = 1", data["outputs"][1])]
+    if shown != 1:
+        panels.append((f"K = {shown}", data["outputs"][shown]))
+    by_rank_levels = {1: by_rank[1]["grey_levels"], shown: by_rank[shown]["grey_levels"]}
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.3 * len(panels), 2.9),
+                             layout="constrained")
+    for a, (label, picture) in zip(axes, panels):
+        a.imshow(np.clip(picture[crop] + 0.5, 0, 1), cmap="gray", vmin=0, vmax=1)
+        a.set_xticks([])
+        a.set_yticks([])
+        if label == "clean":
+            a.set_title(label, fontsize=10.5)
+        elif label == "noisy input":
+            a.set_title(f"{label}\n{levels['noisy']:.1f} grey levels off", fontsize=10.5)
+        elif label == "trained network":
+            a.set_title(f"{label}\n{levels['trained']:.1f} grey levels off", fontsize=10.5)
+        else:
+            k = int(label.split("=")[1])
+            a.set_title(f"converted, {label}\n{by_rank_levels[k]:.1f} grey levels off",
+                        fontsize=10.5)
+    fig.suptitle(f"The centre {size}×{size} of the photograph: clean, with noise, and "
+                 "denoised by the trained and the converted network", fontsize=11)
+    figures.append(("17-convert-photo.png", fig))
     return figures
