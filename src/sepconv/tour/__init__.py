@@ -110,8 +110,9 @@ _CAPTIONS = {
         "Right: how far the network's output is from the clean photograph.",
         "conversion error against terms"),
     "17-convert-photo.png": (
-        "The denoiser at work on the photograph: the clean image, the noisy input, the trained "
-        "network's output and the converted network's output.",
+        "The denoiser at work on the centre of the photograph (at half size): the clean image, "
+        "the noisy input, the trained network's output and the converted network's output, "
+        "each with its distance to the clean image (RMS, grey levels of 255).",
         "denoising before and after conversion"),
 }
 

@@ -506,7 +506,8 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
                 spine.set_visible(False)
     axes[0, 0].set_ylabel("trained", rotation=0, ha="right", va="center", fontsize=10)
     for r, k in enumerate(shown_ranks, start=1):
-        axes[r, 0].set_ylabel(f"K = {k}\nerror {by_rank[k]['weight_error']:.2f}", rotation=0,
+        axes[r, 0].set_ylabel(f"K = {k}\nweight error\n{by_rank[k]['weight_error']:.2f}",
+                              rotation=0,
                               ha="right", va="center", fontsize=10)
     fig.suptitle(f"The {filters} trained filters of the denoiser, and after conversion with K "
                  "intermediate channels (read back from the converted layer)", fontsize=11.5)
@@ -584,7 +585,5 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
             k = int(label.split("=")[1])
             a.set_title(f"converted, {label}\n{by_rank_levels[k]:.1f} grey levels off",
                         fontsize=10.5)
-    fig.suptitle(f"The centre {size}×{size} of the photograph: clean, with noise, and "
-                 "denoised by the trained and the converted network", fontsize=11)
     figures.append(("17-convert-photo.png", fig))
     return figures
