@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import (
+from .._checks import (
     SepconvTypeError,
     SepconvValueError,
     check_choice,
@@ -62,8 +62,8 @@ from ._checks import (
     check_positive_int,
     check_shape,
 )
-from ._files import atomic_write
-from .factor import lowrank
+from .._files import atomic_write
+from ..factor import lowrank
 
 __all__ = [
     "LayerReport",
@@ -289,7 +289,7 @@ def _check_conv(conv: nn.Module, method: str) -> int:
 
 def _empty_layer(conv: nn.Module, method: str, rank: int) -> nn.Module:
     """The separable layer that replaces ``conv`` with ``rank`` terms, weights not yet set."""
-    from . import nn as snn
+    from .. import nn as snn
 
     n = _check_conv(conv, method)
     common = {"bias": conv.bias is not None, "padding_mode": conv.padding_mode,
@@ -454,11 +454,11 @@ def convert(
     # Input shapes and exact costs of every convolution, from the profiler (sepconv.cost).
     profiled = {}
     if input_size is not None:
-        from .profiling import profile
+        from ..profiling import profile
 
         profiled = {row.name: row for row in profile(target, input_size).rows}
 
-    from . import nn as snn
+    from .. import nn as snn
 
     own = (snn.SeparableConv1d, snn.SeparableConv2d, snn.SeparableConv3d,
            snn.SpatiallySeparableConv2d)
