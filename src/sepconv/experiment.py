@@ -53,6 +53,7 @@ __all__ = [
     "recompute_batch_norm",
     "run_experiment",
     "MODELS",
+    "vgg_digits",
 ]
 
 #: The twins, separable first: registry names of :mod:`sepconv.models`.
@@ -200,6 +201,40 @@ def train(model: Any, data: Digits, config: TrainingConfig, *,
     recompute_batch_norm(model, images, batch_size=500)
     model.eval()
     return losses
+
+
+def vgg_digits(*, channels: tuple[int, ...] = (32, 32, 64, 64, 128, 128, 128),
+               pool_after: tuple[int, ...] = (1, 3), num_classes: int = 10) -> Any:
+    """A VGG-style network for 28x28 digits: 3x3 convolution, batch norm and ReLU, repeated.
+
+    Simonyan & Zisserman's pattern (stacks of 3x3 convolutions, max-pooling between stages)
+    at MNIST scale: by default seven convolutions (32, 32 | pool | 64, 64 | pool | 128, 128,
+    128), global average pooling and a linear classifier; input ``(N, 1, 28, 28)``, logits
+    ``(N, num_classes)``. The deeper network of the conversion experiment
+    (``benchmarks/convert.py``), where factorization errors have more layers to accumulate.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sepconv.experiment import vgg_digits
+    >>> model = vgg_digits()
+    >>> sum(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    7
+    >>> model(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    from torch import nn
+
+    layers: list[Any] = []
+    previous = 1
+    for index, width in enumerate(channels):
+        layers += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                   nn.ReLU(inplace=True)]
+        if index in pool_after:
+            layers.append(nn.MaxPool2d(2))
+        previous = width
+    return nn.Sequential(nn.Sequential(*layers), nn.AdaptiveAvgPool2d(1), nn.Flatten(1),
+                         nn.Linear(previous, num_classes))
 
 
 def recompute_batch_norm(model: Any, images: Any, *, batch_size: int = 500) -> None:
