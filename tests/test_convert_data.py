@@ -302,3 +302,27 @@ def test_spatial_budget_uses_sepconv_layers():
     converted, report = convert(model, method="spatial", budget=0.5, input_size=(1, 3, 16, 16))
     replaced = [converted.get_submodule(r.name) for r in report.replaced]
     assert replaced and all(isinstance(m, SpatiallySeparableConv2d) for m in replaced)
+
+
+def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
+    import json
+
+    from sepconv.cli import main
+    from sepconv.models import create_model
+
+    model = create_model("mnist_conv").eval()
+    weights = tmp_path / "weights.pt"
+    torch.save(model.state_dict(), weights)
+    out = tmp_path / "converted.pt"
+    status = main(["convert", "mnist_conv", str(out), "--weights", str(weights), "--budget",
+                   "0.5", "--calibrate", "digits", "--recalibrate-bn", "--json"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    report = json.loads(printed)
+    assert report["budget"] == 0.5 and report["mult_adds_after"] <= 0.5 * report[
+        "mult_adds_before"]
+    assert report["calibration_output_error"] <= report["closed_form_calibration_error"]
+    assert out.exists()
+    assert main(["convert", "mnist_conv", str(tmp_path / "x.pt"), "--budget", "0.5",
+                 "--rank", "2"]) == 2
+    assert "not allowed with" in capsys.readouterr().err

@@ -203,13 +203,13 @@ def train(model: Any, data: Digits, config: TrainingConfig, *,
     return losses
 
 
-def vgg_digits(*, channels: tuple[int, ...] = (32, 32, 64, 64, 128, 128, 128),
+def vgg_digits(*, channels: tuple[int, ...] = (16, 16, 32, 32, 64, 64, 64),
                pool_after: tuple[int, ...] = (1, 3), num_classes: int = 10) -> Any:
     """A VGG-style network for 28x28 digits: 3x3 convolution, batch norm and ReLU, repeated.
 
     Simonyan & Zisserman's pattern (stacks of 3x3 convolutions, max-pooling between stages)
-    at MNIST scale: by default seven convolutions (32, 32 | pool | 64, 64 | pool | 128, 128,
-    128), global average pooling and a linear classifier; input ``(N, 1, 28, 28)``, logits
+    at MNIST scale: by default seven convolutions (16, 16 | pool | 32, 32 | pool | 64, 64,
+    64), global average pooling and a linear classifier; input ``(N, 1, 28, 28)``, logits
     ``(N, num_classes)``. The deeper network of the conversion experiment
     (``benchmarks/convert.py``), where factorization errors have more layers to accumulate.
 

@@ -19,7 +19,13 @@ Two factorizations of a convolution weight ``W`` of shape ``(C_out, C_in, *kerne
 Both go through :func:`sepconv.factor.lowrank`, the project's one low-rank factorization, and
 every cost comes from :mod:`sepconv.cost`. The weight error is the error of the layer for any
 input, up to the input's norm; how much it costs in accuracy depends on the model, so
-:func:`convert` can measure the output error on an example batch.
+:func:`convert` can measure the output error on an example batch. With ``linear=True``,
+``nn.Linear`` layers and 1x1 convolutions become two thinner layers (:class:`LowRank`).
+
+What keeps a converted model accurate: ``calibration`` data, on which each layer's second
+factor is refitted to reproduce the original layer's output from the activations the converted
+model feeds it (Zhang et al. 2016); a global ``budget`` of mult-adds shared out by error versus
+cost; :func:`recalibrate_batchnorm`; and a short :func:`finetune`, distilled from the original.
 
 Examples
 --------
@@ -40,6 +46,10 @@ True
 >>> cheap, report = convert(model, rank=2, input_size=(1, 16, 20, 20))
 >>> round(report.replaced[0].speedup, 2)  # 2 terms: 3.5x fewer mult-adds, approximate
 3.51
+>>> calibration = torch.randn(8, 16, 20, 20)  # data-aware, within half the mult-adds
+>>> fitted, report = convert(model, budget=0.5, calibration=calibration)
+>>> report.mult_adds_after <= 0.5 * report.mult_adds_before, report.data_aware
+(True, True)
 """
 
 from __future__ import annotations
@@ -457,7 +467,9 @@ def convert(
         Also factor ``nn.Linear`` layers and 1x1 convolutions.
     measure_latency : bool
         Measure each replacement's CPU latency at ``input_size`` (median of interleaved
-        rounds, the current thread count) and the whole model's before and after.
+        rounds, the current thread count) and the whole model's before and after. Without a
+        ``budget``, ``min_speedup`` then judges measured time (a layer slower in practice is
+        kept, with that reason); with one, the budget decides and latency is reported.
     inplace : bool
         Modify ``model`` itself instead of a deep copy.
 
@@ -584,14 +596,14 @@ def convert(
             latency = tuple(1000 * t for t in _latency.compare(
                 child, layer, profiled[name].input_shape))
         common = (kind, term, error, params, new_params, before, after)
-        if measure_latency and latency[0] / latency[1] < min_speedup:
+        if measure_latency and budget is None and latency[0] / latency[1] < min_speedup:
             rows[name] = LayerReport(
                 name, _describe(child), False,
                 f"rank {term} measured {latency[0] / latency[1]:.2f}x faster, below "
                 f"min_speedup {min_speedup:g}", *common, latency_before_ms=latency[0],
                 latency_after_ms=latency[1])
             continue
-        if not measure_latency and ratio < min_speedup:
+        if (not measure_latency or budget is not None) and ratio < min_speedup:
             rows[name] = LayerReport(
                 name, _describe(child), False,
                 f"rank {term} saves {ratio:.2f}x, below min_speedup {min_speedup:g}", *common)
@@ -604,7 +616,7 @@ def convert(
     calibration_error = closed_error = None
     data_aware = False
     if batches is not None and replaced:
-        order = _forward_order(target, replaced, batches[0])
+        order = _fit.forward_order(target, replaced, batches[0])
         saved = {name: copy.deepcopy(layer.state_dict()) for name, layer in replaced}
         closed_error = data.output_error(target, batches)
         fitted = _fit.refit(data, target, order, batches)
@@ -633,23 +645,6 @@ def convert(
         tuple(rows.values()), output_error, budget, data_aware, calibration_error,
         closed_error, *model_latency,
         threads=torch.get_num_threads() if measure_latency else None)
-
-
-def _forward_order(model: nn.Module, layers: list[tuple[str, nn.Module]],
-                   x: torch.Tensor) -> list[tuple[str, nn.Module]]:
-    """``layers`` in the order of their first call in ``model(x)`` (unreached ones last)."""
-    seen: list[str] = []
-    handles = [layer.register_forward_hook(
-        lambda *_, name=name: seen.append(name) if name not in seen else None)
-        for name, layer in layers]
-    try:
-        with torch.no_grad():
-            model(x[:1])
-    finally:
-        for handle in handles:
-            handle.remove()
-    rank = {name: i for i, name in enumerate(seen)}
-    return sorted(layers, key=lambda item: rank.get(item[0], len(rank)))
 
 
 def _allocate(candidates: list[Any], costs: dict[str, Any], profiled: dict[str, Any],

@@ -292,3 +292,20 @@ def refit(reference: Reference, converted: nn.Module, entries: list[tuple[str, n
                 set_second_weight(second, theta)
             errors[name] = (before, min(before, after))
     return errors
+
+
+def forward_order(model: nn.Module, layers: list[tuple[str, nn.Module]],
+                   x: torch.Tensor) -> list[tuple[str, nn.Module]]:
+    """``layers`` in the order of their first call in ``model(x)`` (unreached ones last)."""
+    seen: list[str] = []
+    handles = [layer.register_forward_hook(
+        lambda *_, name=name: seen.append(name) if name not in seen else None)
+        for name, layer in layers]
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for handle in handles:
+            handle.remove()
+    rank = {name: i for i, name in enumerate(seen)}
+    return sorted(layers, key=lambda item: rank.get(item[0], len(rank)))
