@@ -328,3 +328,28 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
     assert main(["convert", "mnist_conv", str(tmp_path / "x.pt"), "--budget", "0.5",
                  "--rank", "2"]) == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_layers_the_calibration_does_not_reach_keep_the_closed_form():
+    class WithAux(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Conv2d(3, 8, 3, padding=1)
+            self.aux = nn.Conv2d(8, 8, 3, padding=1)  # used only in training, as aux heads
+
+        def forward(self, x):
+            y = self.body(x)
+            return y + self.aux(y) if self.training else y
+
+    torch.manual_seed(8)
+    model = WithAux().double().eval()
+    x = torch.randn(8, 3, 10, 10, dtype=torch.float64)
+    _, report = convert(model, calibration=x, rank=2)
+    rows = {r.name: r for r in report.layers}
+    assert rows["aux"].replaced and "not run on the calibration data" in rows["aux"].reason
+    assert rows["body"].output_error is not None and rows["aux"].output_error is None
+    # A budget cannot count what does not run: such a layer is left whole, with the reason.
+    _, report = convert(model, calibration=x, budget=0.6)
+    rows = {r.name: r for r in report.layers}
+    assert not rows["aux"].replaced and "no cost to budget" in rows["aux"].reason
+    assert rows["body"].replaced

@@ -629,6 +629,11 @@ def convert(
         for name, (closed, fit) in fitted.items():
             rows[name] = dataclasses.replace(rows[name], closed_form_output_error=closed,
                                              output_error=fit if data_aware else closed)
+        for name in data.unreached:
+            if rows[name].replaced:
+                rows[name] = dataclasses.replace(
+                    rows[name], reason=f"{rows[name].reason}; not run on the calibration "
+                    f"data: closed form")
     model_latency = (None, None)
     if measure_latency:
         model_latency = tuple(1000 * t for t in _latency.compare(reference, target, input_size))
@@ -652,26 +657,32 @@ def _allocate(candidates: list[Any], costs: dict[str, Any], profiled: dict[str, 
               fulls: dict[str, nn.Module]) -> tuple[dict[str, int | None], dict[str, str]]:
     """Ranks within ``budget`` (see :mod:`._budget`) and the reason given for each layer."""
     curves = []
+    unmeasured = {}
     for name, _, _, child, kind in candidates:
+        if name not in profiled:
+            unmeasured[name] = "not run on an input of input_size: no cost to budget"
+            continue
         before = profiled[name].mult_adds
         limit = _limit(child, kind)
         ranks = [r for r in _budget.candidate_ranks(limit)
                  if costs[name](r) * max(min_speedup, 1e-12) < before]
         curve = _budget.Curve(name, before, ranks, [costs[name](r) for r in ranks])
-        if ranks and data is not None:
+        if ranks and data is not None and name in data.normals:
             curve.errors = data.curve(name, fulls[name], ranks, _subset(child, kind, limit))
         elif ranks:
             spectra = _weight_spectra(child, kind)
             norm = math.sqrt(sum(float(np.sum(s**2)) for s in spectra))
             curve.errors = _budget.weight_errors(spectra, norm, ranks)
         curves.append(curve)
-    chosen = _budget.allocate(curves, budget)
+    chosen: dict[str, int | None] = {**_budget.allocate(curves, budget),
+                                     **dict.fromkeys(unmeasured)}
     total = sum(c.original for c in curves)
-    error_kind = "output" if data is not None else "weight"
-    reasons = {}
+
+    reasons = dict(unmeasured)
     for c in curves:
         r = chosen[c.name]
         share = c.original / total
+        error_kind = "output" if data is not None and c.name in data.normals else "weight"
         if not c.ranks:
             reasons[c.name] = "no rank saves mult-adds"
         elif r is None:

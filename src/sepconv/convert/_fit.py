@@ -233,10 +233,12 @@ class Reference:
         finally:
             for handle in handles:
                 handle.remove()
-        missing = [n for n in names if len(self.samples[n]) != len(batches)]
-        if missing:
-            raise SepconvValueError(
-                f"`calibration`: the layers {missing} did not run in the model's forward pass")
+        # Layers the forward pass does not reach (an auxiliary head used only in training, a
+        # branch the inputs do not take) keep their closed-form factors.
+        self.unreached = {n for n in names if len(self.samples[n]) != len(batches)}
+        for name in self.unreached:
+            del self.samples[name]
+            self.normals.pop(name, None)
 
     def output_error(self, model: nn.Module, batches: list[torch.Tensor]) -> float:
         """Relative error of ``model``'s outputs against the reference's on the batches."""
@@ -277,6 +279,8 @@ def refit(reference: Reference, converted: nn.Module, entries: list[tuple[str, n
     errors = {}
     with torch.no_grad():
         for name, layer in entries:
+            if name in reference.unreached:
+                continue
             first, second, features, _ = structure(layer)
             theta0 = second_weight(second)
             normal = None
