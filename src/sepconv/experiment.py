@@ -242,25 +242,13 @@ def recompute_batch_norm(model: Any, images: Any, *, batch_size: int = 500) -> N
 
     Running averages mix statistics from the whole run, which after a few hundred steps can be
     far from those of the final weights; one pass in training mode with a cumulative average
-    (``momentum=None``) gives the exact mean and variance over ``images`` ("precise BN").
+    (``momentum=None``) gives the mean and variance over ``images`` in batches of
+    ``batch_size`` ("precise BN"): :func:`sepconv.convert.recalibrate_batchnorm`, which leaves
+    the model in eval mode.
     """
-    import torch
-    from torch import nn
+    from .convert import recalibrate_batchnorm
 
-    norms = [m for m in model.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    if not norms:
-        return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            model(images[start:start + batch_size])
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
+    recalibrate_batchnorm(model, images.split(check_positive_int("batch_size", batch_size)))
 
 
 def evaluate(model: Any, images: Any, labels: Any, *, batch_size: int = 500) -> float:
