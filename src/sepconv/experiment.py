@@ -53,6 +53,7 @@ __all__ = [
     "recompute_batch_norm",
     "run_experiment",
     "MODELS",
+    "vgg_digits",
 ]
 
 #: The twins, separable first: registry names of :mod:`sepconv.models`.
@@ -202,30 +203,52 @@ def train(model: Any, data: Digits, config: TrainingConfig, *,
     return losses
 
 
+def vgg_digits(*, channels: tuple[int, ...] = (16, 16, 32, 32, 64, 64, 64),
+               pool_after: tuple[int, ...] = (1, 3), num_classes: int = 10) -> Any:
+    """A VGG-style network for 28x28 digits: 3x3 convolution, batch norm and ReLU, repeated.
+
+    Simonyan & Zisserman's pattern (stacks of 3x3 convolutions, max-pooling between stages)
+    at MNIST scale: by default seven convolutions (16, 16 | pool | 32, 32 | pool | 64, 64,
+    64), global average pooling and a linear classifier; input ``(N, 1, 28, 28)``, logits
+    ``(N, num_classes)``. The deeper network of the conversion experiment
+    (``benchmarks/convert.py``), where factorization errors have more layers to accumulate.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sepconv.experiment import vgg_digits
+    >>> model = vgg_digits()
+    >>> sum(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    7
+    >>> model(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    from torch import nn
+
+    layers: list[Any] = []
+    previous = 1
+    for index, width in enumerate(channels):
+        layers += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                   nn.ReLU(inplace=True)]
+        if index in pool_after:
+            layers.append(nn.MaxPool2d(2))
+        previous = width
+    return nn.Sequential(nn.Sequential(*layers), nn.AdaptiveAvgPool2d(1), nn.Flatten(1),
+                         nn.Linear(previous, num_classes))
+
+
 def recompute_batch_norm(model: Any, images: Any, *, batch_size: int = 500) -> None:
     """Set every batch norm's running statistics to those of the final weights on ``images``.
 
     Running averages mix statistics from the whole run, which after a few hundred steps can be
     far from those of the final weights; one pass in training mode with a cumulative average
-    (``momentum=None``) gives the exact mean and variance over ``images`` ("precise BN").
+    (``momentum=None``) gives the mean and variance over ``images`` in batches of
+    ``batch_size`` ("precise BN"): :func:`sepconv.convert.recalibrate_batchnorm`, which leaves
+    the model in eval mode.
     """
-    import torch
-    from torch import nn
+    from .convert import recalibrate_batchnorm
 
-    norms = [m for m in model.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    if not norms:
-        return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            model(images[start:start + batch_size])
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
+    recalibrate_batchnorm(model, images.split(check_positive_int("batch_size", batch_size)))
 
 
 def evaluate(model: Any, images: Any, labels: Any, *, batch_size: int = 500) -> float:

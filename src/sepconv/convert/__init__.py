@@ -19,7 +19,13 @@ Two factorizations of a convolution weight ``W`` of shape ``(C_out, C_in, *kerne
 Both go through :func:`sepconv.factor.lowrank`, the project's one low-rank factorization, and
 every cost comes from :mod:`sepconv.cost`. The weight error is the error of the layer for any
 input, up to the input's norm; how much it costs in accuracy depends on the model, so
-:func:`convert` can measure the output error on an example batch.
+:func:`convert` can measure the output error on an example batch. With ``linear=True``,
+``nn.Linear`` layers and 1x1 convolutions become two thinner layers (:class:`LowRank`).
+
+What keeps a converted model accurate: ``calibration`` data, on which each layer's second
+factor is refitted to reproduce the original layer's output from the activations the converted
+model feeds it (Zhang et al. 2016); a global ``budget`` of mult-adds shared out by error versus
+cost; :func:`recalibrate_batchnorm`; and a short :func:`finetune`, distilled from the original.
 
 Examples
 --------
@@ -40,21 +46,25 @@ True
 >>> cheap, report = convert(model, rank=2, input_size=(1, 16, 20, 20))
 >>> round(report.replaced[0].speedup, 2)  # 2 terms: 3.5x fewer mult-adds, approximate
 3.51
+>>> calibration = torch.randn(8, 16, 20, 20)  # data-aware, within half the mult-adds
+>>> fitted, report = convert(model, budget=0.5, calibration=calibration)
+>>> report.mult_adds_after <= 0.5 * report.mult_adds_before, report.data_aware
+(True, True)
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._checks import (
+from .._checks import (
     SepconvTypeError,
     SepconvValueError,
     check_choice,
@@ -62,8 +72,13 @@ from ._checks import (
     check_positive_int,
     check_shape,
 )
-from ._files import atomic_write
-from .factor import lowrank
+from .._files import atomic_write
+from ..factor import lowrank
+from . import _budget, _fit, _latency
+from ._fit import calibration_batches
+from ._lowrank import LowRank, linear_factors, lowrank_layer, lowrank_limit, lowrank_padding
+from ._report import ConversionReport, LayerReport
+from ._train import finetune, recalibrate_batchnorm
 
 __all__ = [
     "LayerReport",
@@ -75,6 +90,11 @@ __all__ = [
     "rebuild",
     "save",
     "load",
+    "recalibrate_batchnorm",
+    "finetune",
+    "LowRank",
+    "linear_factors",
+    "lowrank_layer",
 ]
 
 _CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
@@ -235,7 +255,7 @@ def _dims(conv: nn.Module) -> int | None:
 def _padding_of(conv: nn.Module) -> Any:
     # nn.ConvNd keeps symmetric ints or the strings 'same' (stride 1 only, where torch and
     # TensorFlow agree) and 'valid'; subclasses with their own padding declare it.
-    from .padding import padding_of
+    from ..padding import padding_of
 
     return padding_of(conv)
 
@@ -292,7 +312,7 @@ def _check_conv(conv: nn.Module, method: str) -> int:
 
 def _empty_layer(conv: nn.Module, method: str, rank: int) -> nn.Module:
     """The separable layer that replaces ``conv`` with ``rank`` terms, weights not yet set."""
-    from . import nn as snn
+    from .. import nn as snn
 
     n = _check_conv(conv, method)
     common = {"bias": conv.bias is not None, "padding_mode": conv.padding_mode,
@@ -306,74 +326,9 @@ def _empty_layer(conv: nn.Module, method: str, rank: int) -> nn.Module:
         conv.dilation, intermediate_channels=rank, **common)
 
 
-@dataclass(frozen=True)
-class LayerReport:
-    """What :func:`convert` did with one convolution, and why."""
-
-    name: str
-    layer: str
-    replaced: bool
-    reason: str
-    method: str | None = None
-    rank: int | None = None
-    relative_error: float | None = None
-    parameters_before: int = 0
-    parameters_after: int | None = None
-    multiplications_before: int | None = None
-    multiplications_after: int | None = None
-
-    @property
-    def speedup(self) -> float | None:
-        """Multiplications before / after (``None`` without an input size)."""
-        if self.multiplications_before is None or not self.multiplications_after:
-            return None
-        return self.multiplications_before / self.multiplications_after
-
-
-@dataclass(frozen=True)
-class ConversionReport:
-    """Per-layer record of a conversion, with totals and the measured output error."""
-
-    layers: tuple[LayerReport, ...]
-    output_relative_error: float | None = None
-
-    @property
-    def replaced(self) -> tuple[LayerReport, ...]:
-        return tuple(row for row in self.layers if row.replaced)
-
-    @property
-    def skipped(self) -> tuple[LayerReport, ...]:
-        return tuple(row for row in self.layers if not row.replaced)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"layers": [asdict(row) for row in self.layers],
-                "output_relative_error": self.output_relative_error}
-
-    def __str__(self) -> str:
-        headers = ["layer", "module", "action", "rank", "weight error", "mult-adds",
-                   "parameters"]
-        rows = []
-        for row in self.layers:
-            if row.replaced:
-                mults = (f"{row.multiplications_before:,} -> {row.multiplications_after:,}"
-                         if row.multiplications_before is not None else "")
-                rows.append([row.name, row.layer, f"{row.method}", str(row.rank),
-                             f"{row.relative_error:.2e}", mults,
-                             f"{row.parameters_before:,} -> {row.parameters_after:,}"])
-            else:
-                rows.append([row.name, row.layer, f"kept: {row.reason}", "", "", "",
-                             f"{row.parameters_before:,}"])
-        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-                 for r in [headers, *rows]]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        if self.output_relative_error is not None:
-            lines.append(f"relative output error on the example input: "
-                         f"{self.output_relative_error:.3e}")
-        return "\n".join(lines)
-
-
 def _describe(conv: nn.Module) -> str:
+    if isinstance(conv, nn.Linear):
+        return f"Linear {conv.in_features}->{conv.out_features}"
     kernel = "x".join(str(k) for k in conv.kernel_size)
     return f"{type(conv).__name__} {conv.in_channels}->{conv.out_channels} {kernel}"
 
@@ -392,26 +347,100 @@ def _skip_reason(conv: nn.Module, method: str) -> str | None:
     return None
 
 
+def _is_lowrank_candidate(module: nn.Module) -> bool:
+    """An ``nn.Linear`` or a plain 1x1 convolution (groups 1) that :class:`LowRank` can replace."""
+    if type(module) is nn.Linear:
+        return True
+    return (_dims(module) is not None and math.prod(module.kernel_size) == 1
+            and module.groups == 1 and lowrank_padding(module) is not None)
+
+
+def _limit(module: nn.Module, kind: str) -> int:
+    if kind == "lowrank":
+        return lowrank_limit(module)
+    if kind == "depthwise":
+        return min(module.out_channels, math.prod(module.kernel_size))
+    return min(module.in_channels * module.kernel_size[0],
+               module.out_channels * module.kernel_size[1])
+
+
+def _factor(module: nn.Module, kind: str, rank: int | None,
+            rtol: float | None) -> tuple[nn.Module, float, int]:
+    """The factored layer, its weight error and its rank."""
+    if kind == "lowrank":
+        if rank is None:
+            s = np.linalg.svd(_weight_array(module.weight.reshape(
+                module.weight.shape[0], -1, 1)).squeeze(-1), compute_uv=False)
+            rank = _pick_rank([s], len(s), rtol, float(np.linalg.norm(s)))
+        layer, error = lowrank_layer(module, rank)
+        return layer, error, rank
+    layer, error = to_separable(module, kind, rank, rtol)
+    return layer, error, (layer.depth_multiplier if kind == "depthwise"
+                          else layer.intermediate_channels)
+
+
+def _cost_function(module: nn.Module, kind: str, shape: Any, output_shape: Any) -> Any:
+    """Mult-adds as a function of the rank (affine in it for every kind)."""
+    if kind == "lowrank":
+        c_out = module.weight.shape[0]
+        positions = math.prod(output_shape) // c_out
+        c_in = module.weight[0].numel()
+        return lambda r: positions * r * (c_in + c_out)
+    c1 = _empty_layer(module, kind, 1).cost(shape).multiplications
+    c2 = _empty_layer(module, kind, 2).cost(shape).multiplications
+    return lambda r: c1 + (r - 1) * (c2 - c1)
+
+
+def _weight_spectra(module: nn.Module, kind: str) -> list[np.ndarray]:
+    w = _weight_array(module.weight.reshape(*module.weight.shape[:2], -1))
+    if kind == "lowrank":
+        return [np.linalg.svd(w.reshape(w.shape[0], -1), compute_uv=False)]
+    if kind == "depthwise":
+        return list(np.linalg.svd(w.transpose(1, 0, 2), compute_uv=False))
+    c_out, c_in, kh, kw = module.weight.shape
+    matrix = w.reshape(c_out, c_in, kh, kw).transpose(1, 2, 0, 3).reshape(c_in * kh, c_out * kw)
+    return [np.linalg.svd(matrix, compute_uv=False)]
+
+
+def _subset(module: nn.Module, kind: str, limit: int) -> Any:
+    if kind == "depthwise":
+        c_in = module.in_channels
+        return lambda r: (np.arange(c_in)[:, None] * limit + np.arange(r)[None]).ravel()
+    width = module.kernel_size[1] if kind == "spatial" else 1
+    return lambda r: np.arange(r * width)
+
+
 def convert(
     model: nn.Module,
     *,
     method: str = "depthwise",
     rank: int | None = None,
     rtol: float | None = None,
+    budget: float | None = None,
+    calibration: Any = None,
     input_size: Sequence[int] | None = None,
     min_speedup: float = 1.0,
     example_input: torch.Tensor | None = None,
+    linear: bool = False,
+    measure_latency: bool = False,
     inplace: bool = False,
 ) -> tuple[nn.Module, ConversionReport]:
-    """Replace the ``nn.Conv1d/2d/3d`` layers of ``model`` by separable approximations.
+    """Replace the convolutions (and optionally linear layers) of ``model`` by factored ones.
 
     Every plain convolution (``groups=1``, kernel larger than 1) is factored with
-    :func:`to_separable`; the replacement is kept only when it saves at least ``min_speedup``
-    times the multiplications (counted by :mod:`sepconv.cost` for ``input_size``; without an
-    input size, parameters are compared, which for depthwise separable layers is the same
-    ratio). Layers inside sepconv's own layers are left alone. Children are replaced through
-    ``named_children`` recursively, so the model's structure and other modules stay as they
-    were.
+    :func:`to_separable`; with ``linear``, every ``nn.Linear`` and 1x1 convolution by truncated
+    SVD into a :class:`LowRank` pair. The ranks come from ``rank``, ``rtol`` or ``budget``
+    (exactly one). A replacement is kept only when it saves at least ``min_speedup`` times the
+    multiplications (counted by :mod:`sepconv.cost` for ``input_size``; without one,
+    parameters), or, with ``measure_latency``, the measured CPU time. Layers inside sepconv's
+    own layers are left alone; children are replaced through ``named_children`` recursively.
+
+    With ``calibration``, the second factor of every converted layer (pointwise weights,
+    horizontal filters, second thin layer) and its bias are refitted by least squares to
+    reproduce the original layer's output on the activations the converted model feeds it
+    (Zhang et al., TPAMI 2016), layer after layer in forward order, so errors do not
+    accumulate. The result is kept only if its output error on the calibration data is not
+    larger than the closed form's.
 
     Parameters
     ----------
@@ -419,114 +448,255 @@ def convert(
     method : {'depthwise', 'spatial'}
         See the module documentation.
     rank : int, optional
-        Terms per layer (depth multiplier, or intermediate channels); capped per layer at the
-        exact rank.
+        Terms per layer (depth multiplier, intermediate channels, or SVD rank); capped per
+        layer at the exact rank.
     rtol : float, optional
-        Instead of ``rank``: per layer, the fewest terms within this relative weight error.
+        Per layer, the fewest terms within this relative weight error.
+    budget : float, optional
+        ``0 < budget <= 1``: the convertible layers together keep at most this fraction of
+        their mult-adds; ranks allocated greedily over each layer's error-versus-cost curve
+        (output error on ``calibration`` when given, else weight error). Needs
+        ``input_size`` or ``calibration``.
+    calibration : Tensor ``(N, C, *spatial)`` or iterable of batches or (input, target) pairs
+        Inputs for the data-aware refit (a few hundred to a thousand samples).
     input_size : sequence of int, optional
-        ``(N, C, *spatial)`` of an input, to count multiplications exactly.
+        ``(N, C, *spatial)``; default ``(1, *calibration.shape[1:])``.
     min_speedup : float
-        Keep a replacement only if it needs at least this many times fewer multiplications.
+        Keep a replacement only if it is at least this many times cheaper (mult-adds, or
+        measured time with ``measure_latency``).
     example_input : Tensor, optional
-        A batch on which the relative output error of the converted model is measured.
+        Held-out batch on which the whole model's relative output error is measured.
+    linear : bool
+        Also factor ``nn.Linear`` layers and 1x1 convolutions.
+    measure_latency : bool
+        Measure each replacement's CPU latency at ``input_size`` (median of interleaved
+        rounds, the current thread count) and the whole model's before and after. Without a
+        ``budget``, ``min_speedup`` then judges measured time (a layer slower in practice is
+        kept, with that reason); with one, the budget decides and latency is reported.
     inplace : bool
         Modify ``model`` itself instead of a deep copy.
 
     Returns
     -------
     model : nn.Module
-        The converted model (``model`` itself when ``inplace``).
+        The converted model (``model`` itself when ``inplace``), in ``model``'s mode.
     report : ConversionReport
-        One row per convolution: replaced or kept, why, rank, weight error, costs.
+        One row per layer: replaced or kept, why, rank, errors, costs, latency.
+
+    Raises
+    ------
+    TypeError
+        When ``model`` is not an ``nn.Module`` or ``calibration`` holds no tensors.
+    ValueError
+        When not exactly one of ``rank``, ``rtol``, ``budget`` is given, or a value is out
+        of range (a budget below what rank 1 everywhere reaches included).
     """
     if not isinstance(model, nn.Module):
         raise SepconvTypeError(f"`model` must be an nn.Module, got {type(model).__name__}")
     method = check_choice("method", method, METHODS)
-    _check_rank_args(rank, rtol)
+    if budget is None:
+        _check_rank_args(rank, rtol)
+    elif rank is not None or rtol is not None:
+        raise SepconvValueError("give one of `rank`, `rtol` or `budget`, not several")
+    else:
+        budget = check_float("budget", budget)
+        if not 0 < budget <= 1:
+            raise SepconvValueError(f"`budget` must be in (0, 1], got {budget!r}")
     min_speedup = check_float("min_speedup", min_speedup, minimum=0.0)
+    batches = calibration_batches(calibration) if calibration is not None else None
+    if input_size is None and batches is not None:
+        input_size = (1, *batches[0].shape[1:])
     if input_size is not None:
-        input_size = check_shape("input_size", input_size, (3, 4, 5),
+        input_size = check_shape("input_size", input_size, (2, 3, 4, 5),
                                  what="sizes (N, C, *spatial)")
+    if (budget is not None or measure_latency) and input_size is None:
+        raise SepconvValueError(
+            "`budget` and `measure_latency` need `input_size` or `calibration`")
+    was_training = model.training
+    needs_reference = batches is not None or measure_latency
+    reference = copy.deepcopy(model) if inplace and needs_reference else model
+    reference.eval()
+    expected = None
     if example_input is not None:
         with torch.no_grad():
-            was_training = model.training
-            model.eval()
-            expected = model(example_input)
-            model.train(was_training)
+            expected = reference(example_input)
     target = model if inplace else copy.deepcopy(model)
-    # Input shapes and exact costs of every convolution, from the profiler (sepconv.cost).
+    target.eval()
     profiled = {}
     if input_size is not None:
-        from .profiling import profile
+        from ..profiling import profile
 
         profiled = {row.name: row for row in profile(target, input_size).rows}
 
-    from . import nn as snn
+    from .. import nn as snn
 
     own = (snn.SeparableConv1d, snn.SeparableConv2d, snn.SeparableConv3d,
-           snn.SpatiallySeparableConv2d)
-    rows: list[LayerReport] = []
+           snn.SpatiallySeparableConv2d, LowRank)
+    rows: dict[str, LayerReport | None] = {}
+    candidates = []  # (name, parent, child name, module, kind)
 
     def visit(parent: nn.Module, prefix: str) -> None:
         for child_name, child in parent.named_children():
             name = f"{prefix}{child_name}"
             if isinstance(child, own):
                 continue
+            if linear and _is_lowrank_candidate(child):
+                candidates.append((name, parent, child_name, child, "lowrank"))
+                rows[name] = None
+                continue
             if _dims(child) is None:
                 if isinstance(child, tuple(_CONVS)):
-                    rows.append(LayerReport(
+                    rows[name] = LayerReport(
                         name, _describe(child), False,
                         f"{type(child).__name__} subclasses a convolution without declaring "
                         f"its padding (keras_padding)",
-                        parameters_before=sum(p.numel() for p in child.parameters())))
+                        parameters_before=sum(p.numel() for p in child.parameters()))
                     continue
                 visit(child, f"{name}.")
                 continue
             params = sum(p.numel() for p in child.parameters())
             reason = _skip_reason(child, method)
             if reason is not None:
-                rows.append(LayerReport(name, _describe(child), False, reason,
-                                        parameters_before=params))
+                rows[name] = LayerReport(name, _describe(child), False, reason,
+                                         parameters_before=params)
                 continue
-            limit = (min(child.out_channels, math.prod(child.kernel_size))
-                     if method == "depthwise" else
-                     min(child.in_channels * child.kernel_size[0],
-                         child.out_channels * child.kernel_size[1]))
-            layer, error = to_separable(child, method,
-                                        None if rank is None else min(rank, limit), rtol)
-            new_params = sum(p.numel() for p in layer.parameters())
-            before = after = None
-            if name in profiled:
-                before = profiled[name].mult_adds
-                after = layer.cost(profiled[name].input_shape).multiplications
-                ratio = before / after
-            else:
-                ratio = params / new_params
-            term = layer.depth_multiplier if method == "depthwise" else \
-                layer.intermediate_channels
-            if ratio < min_speedup:
-                rows.append(LayerReport(
-                    name, _describe(child), False,
-                    f"rank {term} saves {ratio:.2f}x, below min_speedup {min_speedup:g}",
-                    method, term, error, params, new_params, before, after))
-                continue
-            layer.train(child.training)
-            setattr(parent, child_name, layer)
-            rows.append(LayerReport(name, _describe(child), True, "replaced", method, term,
-                                    error, params, new_params, before, after))
+            candidates.append((name, parent, child_name, child, method))
+            rows[name] = None
 
     visit(target, "")
+    costs = {}
+    for name, _, _, child, kind in candidates:
+        if name in profiled:
+            costs[name] = _cost_function(child, kind, profiled[name].input_shape,
+                                         profiled[name].output_shape)
+    data = None
+    fulls = {}
+    if batches is not None:
+        if budget is not None:
+            fulls = {name: _factor(child, kind, _limit(child, kind), None)[0]
+                     for name, _, _, child, kind in candidates}
+        data = _fit.Reference(reference, [c[0] for c in candidates], batches, curves=fulls)
+    chosen: dict[str, int | None] = {}
+    budget_reason: dict[str, str] = {}
+    if budget is not None:
+        chosen, budget_reason = _allocate(candidates, costs, profiled, budget, min_speedup,
+                                          data, fulls)
+    replaced = []  # (name, parent, child name, original, layer)
+    for name, parent, child_name, child, kind in candidates:
+        params = sum(p.numel() for p in child.parameters())
+        before = profiled[name].mult_adds if name in profiled else None
+        if budget is not None and chosen[name] is None:
+            rows[name] = LayerReport(name, _describe(child), False, budget_reason[name],
+                                     kind, None, None, params, None, before, None)
+            continue
+        layer_rank = chosen.get(name, None if rank is None else min(rank, _limit(child, kind)))
+        layer, error, term = _factor(child, kind, layer_rank, None if layer_rank else rtol)
+        new_params = sum(p.numel() for p in layer.parameters())
+        after = costs[name](term) if name in costs else None
+        ratio = before / after if name in costs else params / new_params
+        latency = (None, None)
+        if measure_latency and name in profiled:
+            latency = tuple(1000 * t for t in _latency.compare(
+                child, layer, profiled[name].input_shape))
+        common = (kind, term, error, params, new_params, before, after)
+        if measure_latency and budget is None and latency[0] / latency[1] < min_speedup:
+            rows[name] = LayerReport(
+                name, _describe(child), False,
+                f"rank {term} measured {latency[0] / latency[1]:.2f}x faster, below "
+                f"min_speedup {min_speedup:g}", *common, latency_before_ms=latency[0],
+                latency_after_ms=latency[1])
+            continue
+        if (not measure_latency or budget is not None) and ratio < min_speedup:
+            rows[name] = LayerReport(
+                name, _describe(child), False,
+                f"rank {term} saves {ratio:.2f}x, below min_speedup {min_speedup:g}", *common)
+            continue
+        setattr(parent, child_name, layer)
+        replaced.append((name, layer))
+        rows[name] = LayerReport(name, _describe(child), True,
+                                 budget_reason.get(name, "replaced"), *common,
+                                 latency_before_ms=latency[0], latency_after_ms=latency[1])
+    calibration_error = closed_error = None
+    data_aware = False
+    if batches is not None and replaced:
+        order = _fit.forward_order(target, replaced, batches[0])
+        saved = {name: copy.deepcopy(layer.state_dict()) for name, layer in replaced}
+        closed_error = data.output_error(target, batches)
+        fitted = _fit.refit(data, target, order, batches)
+        calibration_error = data.output_error(target, batches)
+        data_aware = calibration_error <= closed_error
+        if not data_aware:  # rare: per-layer fits that do not add up; keep the closed form
+            for name, layer in replaced:
+                layer.load_state_dict(saved[name])
+            calibration_error = closed_error
+        for name, (closed, fit) in fitted.items():
+            rows[name] = dataclasses.replace(rows[name], closed_form_output_error=closed,
+                                             output_error=fit if data_aware else closed)
+        for name in data.unreached:
+            if rows[name].replaced:
+                rows[name] = dataclasses.replace(
+                    rows[name], reason=f"{rows[name].reason}; not run on the calibration "
+                    f"data: closed form")
+    model_latency = (None, None)
+    if measure_latency:
+        model_latency = tuple(1000 * t for t in _latency.compare(reference, target, input_size))
     output_error = None
-    if example_input is not None:
+    if expected is not None:
         with torch.no_grad():
-            was_training = target.training
-            target.eval()
             got = target(example_input)
-            target.train(was_training)
         norm = float(torch.linalg.vector_norm(expected.double()))
         diff = float(torch.linalg.vector_norm((got - expected).double()))
         output_error = diff / norm if norm else diff
-    return target, ConversionReport(tuple(rows), output_error)
+    reference.train(was_training)
+    target.train(was_training)
+    return target, ConversionReport(
+        tuple(rows.values()), output_error, budget, data_aware, calibration_error,
+        closed_error, *model_latency,
+        threads=torch.get_num_threads() if measure_latency else None)
+
+
+def _allocate(candidates: list[Any], costs: dict[str, Any], profiled: dict[str, Any],
+              budget: float, min_speedup: float, data: _fit.Reference | None,
+              fulls: dict[str, nn.Module]) -> tuple[dict[str, int | None], dict[str, str]]:
+    """Ranks within ``budget`` (see :mod:`._budget`) and the reason given for each layer."""
+    curves = []
+    unmeasured = {}
+    for name, _, _, child, kind in candidates:
+        if name not in profiled:
+            unmeasured[name] = "not run on an input of input_size: no cost to budget"
+            continue
+        before = profiled[name].mult_adds
+        limit = _limit(child, kind)
+        ranks = [r for r in _budget.candidate_ranks(limit)
+                 if costs[name](r) * max(min_speedup, 1e-12) < before]
+        curve = _budget.Curve(name, before, ranks, [costs[name](r) for r in ranks])
+        if ranks and data is not None and name in data.normals:
+            curve.errors = data.curve(name, fulls[name], ranks, _subset(child, kind, limit))
+        elif ranks:
+            spectra = _weight_spectra(child, kind)
+            norm = math.sqrt(sum(float(np.sum(s**2)) for s in spectra))
+            curve.errors = _budget.weight_errors(spectra, norm, ranks)
+        curves.append(curve)
+    chosen: dict[str, int | None] = {**_budget.allocate(curves, budget),
+                                     **dict.fromkeys(unmeasured)}
+    total = sum(c.original for c in curves)
+
+    reasons = dict(unmeasured)
+    for c in curves:
+        r = chosen[c.name]
+        share = c.original / total
+        error_kind = "output" if data is not None and c.name in data.normals else "weight"
+        if not c.ranks:
+            reasons[c.name] = "no rank saves mult-adds"
+        elif r is None:
+            reasons[c.name] = (f"budget keeps it whole ({share:.1%} of the mult-adds; at "
+                               f"rank {c.ranks[-1]} its {error_kind} error would be "
+                               f"{c.errors[-1]:.2e})")
+        else:
+            i = c.ranks.index(r)
+            reasons[c.name] = (f"budget: rank {r}, {c.costs[i] / c.original:.0%} of its "
+                               f"mult-adds, {error_kind} error {c.errors[i]:.2e}")
+    return chosen, reasons
 
 
 def _plan(layers: Any) -> list[dict[str, Any]]:
@@ -543,7 +713,7 @@ def _plan(layers: Any) -> list[dict[str, Any]]:
             raise SepconvValueError(
                 f"`layers` entries must be dicts with 'name', 'method' and 'rank', got {entry!r}")
         plan.append({"name": entry["name"], "method": check_choice("method", entry["method"],
-                                                                  METHODS),
+                                                                  (*METHODS, "lowrank")),
                      "rank": check_positive_int("rank", entry["rank"])})
     return plan
 
@@ -564,13 +734,15 @@ def rebuild(model: nn.Module, layers: Any, *, inplace: bool = False) -> nn.Modul
         except AttributeError:
             raise SepconvValueError(
                 f"`layers` names {entry['name']!r}, which the model does not have") from None
-        if _dims(conv) is None:
+        lowrank_entry = entry["method"] == "lowrank"
+        if not (_is_lowrank_candidate(conv) if lowrank_entry else _dims(conv) is not None):
             raise SepconvValueError(
                 f"`layers` names {entry['name']!r}, a {type(conv).__name__}, not an "
-                f"nn.Conv1d/2d/3d")
+                f"{'nn.Linear or 1x1 convolution' if lowrank_entry else 'nn.Conv1d/2d/3d'}")
         parent_name, _, child = entry["name"].rpartition(".")
         parent = target.get_submodule(parent_name) if parent_name else target
-        setattr(parent, child, _empty_layer(conv, entry["method"], entry["rank"]))
+        setattr(parent, child, lowrank_layer(conv, entry["rank"], empty=True)[0]
+                if lowrank_entry else _empty_layer(conv, entry["method"], entry["rank"]))
     return target
 
 
