@@ -14,16 +14,30 @@ libraries = [] if sys.platform == "win32" else ["m"]
 
 setup(
     ext_modules=[
-        Extension("sepconv._sepfilter", sources=["src/sepconv/_csrc/sepfilter.c"],
-                  extra_compile_args=args, libraries=libraries, optional=True),
-        Extension("sepconv._depthwise", sources=["src/sepconv/_csrc/depthwise.c",
-                                                  "src/sepconv/_csrc/depthwise_pool.c"],
-                  depends=["src/sepconv/_csrc/depthwise.h",
-                           "src/sepconv/_csrc/depthwise_kernels.h",
-                           "src/sepconv/_csrc/depthwise_backward.h"],
-                  extra_compile_args=args + ([] if sys.platform == "win32" else [
-                      "-pthread", "-fno-tree-loop-distribute-patterns"]),
-                  extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
-                  libraries=libraries, optional=True),
+        Extension(
+            "sepconv._sepfilter",
+            sources=["src/sepconv/_csrc/sepfilter.c"],
+            extra_compile_args=args,
+            libraries=libraries,
+            optional=True,
+        ),
+        Extension(
+            "sepconv._depthwise",
+            sources=["src/sepconv/_csrc/depthwise.c", "src/sepconv/_csrc/depthwise_pool.c"],
+            depends=[
+                "src/sepconv/_csrc/depthwise.h",
+                "src/sepconv/_csrc/depthwise_kernels.h",
+                "src/sepconv/_csrc/depthwise_backward.h",
+            ],
+            extra_compile_args=args
+            + (
+                []
+                if sys.platform == "win32"
+                else ["-pthread", "-fno-tree-loop-distribute-patterns"]
+            ),
+            extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
+            libraries=libraries,
+            optional=True,
+        ),
     ],
 )

@@ -25,8 +25,17 @@ from sepconv.nn import _dispatch
 from sepconv.nn import _native_depthwise as native
 
 CL = torch.channels_last
-SHAPES = [(32, 112, 1), (64, 112, 2), (128, 56, 1), (128, 56, 2), (256, 28, 1), (256, 28, 2),
-          (512, 14, 1), (512, 14, 2), (1024, 7, 1)]
+SHAPES = [
+    (32, 112, 1),
+    (64, 112, 2),
+    (128, 56, 1),
+    (128, 56, 2),
+    (256, 28, 1),
+    (256, 28, 2),
+    (512, 14, 1),
+    (512, 14, 2),
+    (1024, 7, 1),
+]
 BATCHES = [1, 2, 8]
 
 
@@ -40,21 +49,21 @@ def _contenders(x: torch.Tensor, weight: torch.Tensor, stride: int) -> dict[str,
     return {
         "native": lambda: native.depthwise_conv2d(x, weight, None, stride, 1),
         "torch": lambda: F.conv2d(x, w_same, None, stride, 1, 1, channels),
-        "torch_converted": lambda: F.conv2d(x.contiguous(memory_format=other), w_other, None,
-                                            stride, 1, 1, channels).contiguous(
-                                                memory_format=back),
+        "torch_converted": lambda: F.conv2d(
+            x.contiguous(memory_format=other), w_other, None, stride, 1, 1, channels
+        ).contiguous(memory_format=back),
     }
 
 
 def _trained(x: torch.Tensor, weight: torch.Tensor, stride: int, backward: str) -> Any:
     x = x.detach().requires_grad_(True)
     weight = weight.detach().requires_grad_(True)
-    grad = torch.ones_like(F.conv2d(x.detach(), weight.detach(), None, stride, 1, 1,
-                                    x.shape[1]))
+    grad = torch.ones_like(F.conv2d(x.detach(), weight.detach(), None, stride, 1, 1, x.shape[1]))
 
     def step() -> None:
         x.grad = weight.grad = None
         native.depthwise_conv2d(x, weight, None, stride, 1, backward=backward).backward(grad)
+
     return step
 
 
@@ -65,8 +74,9 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
     from layers import interleaved
 
     if not native.available():
-        print("the native depthwise kernel is not built here: nothing to calibrate",
-              file=sys.stderr)
+        print(
+            "the native depthwise kernel is not built here: nothing to calibrate", file=sys.stderr
+        )
         return 1
     samples: list[dict[str, Any]] = []
     rows = []
@@ -79,23 +89,39 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
                 x = x.contiguous(memory_format=CL) if layout == "channels_last" else x
                 weight = torch.randn(channels, 1, 3, 3)
                 with torch.no_grad():
-                    t = interleaved(_contenders(x, weight, stride), rounds,
-                                    0.002 if batch == 1 else 0.0)
-                t.update(interleaved({f"{b}_backward": _trained(x, weight, stride, b)
-                                      for b in ("native", "torch")}, rounds,
-                                     0.002 if batch == 1 else 0.0))
+                    t = interleaved(
+                        _contenders(x, weight, stride), rounds, 0.002 if batch == 1 else 0.0
+                    )
+                t.update(
+                    interleaved(
+                        {
+                            f"{b}_backward": _trained(x, weight, stride, b)
+                            for b in ("native", "torch")
+                        },
+                        rounds,
+                        0.002 if batch == 1 else 0.0,
+                    )
+                )
                 out = (size - 1) // stride + 1
-                f = _dispatch.features(batch, channels, size, size, channels, (3, 3),
-                                       (out, out))
-                key = f"{'cl' if layout == 'channels_last' else 'nchw'}/" \
-                      f"{'s1' if stride == 1 else 's2'}"
-                samples.append({"key": key, "batch": batch, "channels": channels,
-                                "size": size, "stride": stride, "features": f,
-                                **{f"{k}_s": v[0] for k, v in t.items()}})
+                f = _dispatch.features(batch, channels, size, size, channels, (3, 3), (out, out))
+                key = (
+                    f"{'cl' if layout == 'channels_last' else 'nchw'}/"
+                    f"{'s1' if stride == 1 else 's2'}"
+                )
+                samples.append(
+                    {
+                        "key": key,
+                        "batch": batch,
+                        "channels": channels,
+                        "size": size,
+                        "stride": stride,
+                        "features": f,
+                        **{f"{k}_s": v[0] for k, v in t.items()},
+                    }
+                )
                 rows.append([key, batch, channels, size, *(f"{t[k][0] * 1e3:.3f}" for k in t)])
                 print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
-    print(format_table(["case", "batch", "channels", "size", *(f"{n} ms" for n in NAMES)],
-                       rows))
+    print(format_table(["case", "batch", "channels", "size", *(f"{n} ms" for n in NAMES)], rows))
     models: dict[str, dict[str, list[float]]] = {}
     fit_rows = []
     for key in sorted({s["key"] for s in samples}):
@@ -107,29 +133,54 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
             coefs, _ = nnls(a / t[:, None], np.ones(len(t)))
             models[key][name] = [float(c) for c in coefs]
             error = np.abs(a @ coefs / t - 1)
-            fit_rows.append([key, name, *(f"{c:.3g}" for c in coefs),
-                             f"{error.mean():.2f}", f"{error.max():.2f}"])
+            fit_rows.append(
+                [
+                    key,
+                    name,
+                    *(f"{c:.3g}" for c in coefs),
+                    f"{error.mean():.2f}",
+                    f"{error.max():.2f}",
+                ]
+            )
     print()
-    print(format_table(["case", "contender", *(f"s per {f}" for f in _dispatch.FEATURES),
-                        "mean rel. error", "max rel. error"], fit_rows))
+    print(
+        format_table(
+            [
+                "case",
+                "contender",
+                *(f"s per {f}" for f in _dispatch.FEATURES),
+                "mean rel. error",
+                "max rel. error",
+            ],
+            fit_rows,
+        )
+    )
     chosen = 0
     for s in samples:
         pred = {k: float(np.dot(c, s["features"])) for k, c in models[s["key"]].items()}
-        s["native_backward_chosen"] = (pred["native_backward"]
-                                       < _dispatch.MARGIN * pred["torch_backward"])
-        s["native_chosen"] = pred["native"] < _dispatch.MARGIN * min(pred["torch"],
-                                                                     pred["torch_converted"])
+        s["native_backward_chosen"] = (
+            pred["native_backward"] < _dispatch.MARGIN * pred["torch_backward"]
+        )
+        s["native_chosen"] = pred["native"] < _dispatch.MARGIN * min(
+            pred["torch"], pred["torch_converted"]
+        )
         chosen += s["native_chosen"]
         best = min(s["torch_s"], s["torch_converted_s"])
         s["chosen_vs_best_torch"] = (s["native_s"] if s["native_chosen"] else best) / best
     worst = max(s["chosen_vs_best_torch"] for s in samples)
-    print(f"\nnative chosen in {chosen} of {len(samples)} cases; chosen / best PyTorch time: "
-          f"worst {worst:.2f} (on the calibration cases themselves)")
-    model = {"description": "sepconv native depthwise dispatch constants: seconds = features "
-                            "dot coefficients; written by benchmarks/layers.py --calibrate",
-             "features": list(_dispatch.FEATURES), "models": models,
-             "machine": info, "rounds": rounds,
-             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-             "samples": samples}
+    print(
+        f"\nnative chosen in {chosen} of {len(samples)} cases; chosen / best PyTorch time: "
+        f"worst {worst:.2f} (on the calibration cases themselves)"
+    )
+    model = {
+        "description": "sepconv native depthwise dispatch constants: seconds = features "
+        "dot coefficients; written by benchmarks/layers.py --calibrate",
+        "features": list(_dispatch.FEATURES),
+        "models": models,
+        "machine": info,
+        "rounds": rounds,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "samples": samples,
+    }
     write_json(args.calibrate, model)
     return 0

@@ -20,12 +20,21 @@ from typing import Any
 
 from sepconv._text import format_table
 
-__all__ = ["median_time", "cpu_name", "versions", "machine", "print_header", "format_table",
-           "base_parser", "write_json"]
+__all__ = [
+    "median_time",
+    "cpu_name",
+    "versions",
+    "machine",
+    "print_header",
+    "format_table",
+    "base_parser",
+    "write_json",
+]
 
 
-def median_time(fn: Callable[[], Any], *, repeat: int = 7, warmup: int = 1,
-                min_time: float = 0.0) -> float:
+def median_time(
+    fn: Callable[[], Any], *, repeat: int = 7, warmup: int = 1, min_time: float = 0.0
+) -> float:
     """Median wall time of ``fn()`` in seconds over ``repeat`` runs after ``warmup`` runs.
 
     With ``min_time`` > 0, each run calls ``fn`` in a loop until ``min_time`` seconds pass and

@@ -40,8 +40,11 @@ from sepconv import experiment as E
 from sepconv.convert import convert, finetune, recalibrate_batchnorm
 from sepconv.models import create_model
 
-METHODS = {"mnist_conv": ("depthwise", "spatial"), "vgg_digits": ("depthwise", "spatial"),
-           "mnist_separable": ("svd",)}
+METHODS = {
+    "mnist_conv": ("depthwise", "spatial"),
+    "vgg_digits": ("depthwise", "spatial"),
+    "mnist_separable": ("svd",),
+}
 
 
 def _build(name: str) -> torch.nn.Module:
@@ -82,8 +85,9 @@ def run(args: argparse.Namespace) -> dict:
         original = accuracy(model)
         print(f"{name}: test accuracy {original:.2%} (trained in {seconds:.0f} s)", flush=True)
         for method in METHODS[name]:
-            kwargs = {"method": "depthwise", "linear": True} if method == "svd" else {
-                "method": method}
+            kwargs = (
+                {"method": "depthwise", "linear": True} if method == "svd" else {"method": method}
+            )
             for budget in args.budgets:
                 fraction = float(Fraction(budget))
                 row = {"model": name, "method": method, "budget": budget, "original": original}
@@ -92,8 +96,9 @@ def run(args: argparse.Namespace) -> dict:
                 row["closed_seconds"] = time.perf_counter() - start
                 row["closed"] = accuracy(closed)
                 start = time.perf_counter()
-                fitted, report = convert(model, budget=fraction, calibration=calibration,
-                                         measure_latency=True, **kwargs)
+                fitted, report = convert(
+                    model, budget=fraction, calibration=calibration, measure_latency=True, **kwargs
+                )
                 row["data_aware_seconds"] = time.perf_counter() - start
                 row["data_aware"] = accuracy(fitted)
                 row["mult_adds_kept"] = report.mult_adds_after / report.mult_adds_before
@@ -106,22 +111,36 @@ def run(args: argparse.Namespace) -> dict:
                     for key, teacher in (("ft", None), ("kd", model)):
                         student = copy.deepcopy(fitted)
                         torch.manual_seed(0)
-                        finetune(student, _batches(data, 64, seed=0), epochs=1, lr=1e-3,
-                                 teacher=teacher, progress=False)
+                        finetune(
+                            student,
+                            _batches(data, 64, seed=0),
+                            epochs=1,
+                            lr=1e-3,
+                            teacher=teacher,
+                            progress=False,
+                        )
                         row[key] = accuracy(student)
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "ranks"}), flush=True)
-    machine = {"cpu": platform.processor() or platform.machine(),
-               "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "python": platform.python_version()}
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
     try:
         with open("/proc/cpuinfo") as f:
-            machine["cpu"] = next(line.split(":", 1)[1].strip() for line in f
-                                  if line.startswith("model name"))
+            machine["cpu"] = next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
-    result = {"rows": rows, "machine": machine, "training_epochs": args.epochs,
-              "calibration_images": args.calibration}
+    result = {
+        "rows": rows,
+        "machine": machine,
+        "training_epochs": args.epochs,
+        "calibration_images": args.calibration,
+    }
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "results.md").write_text(markdown(result) + "\n")
     return result
@@ -129,21 +148,26 @@ def run(args: argparse.Namespace) -> dict:
 
 def markdown(result: dict) -> str:
     pct = lambda v: "" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    lines = ["| model (original accuracy) | method | budget | kept | closed | data-aware | "
-             "+ BN | + FT | + KD | latency ms (before -> after) |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model (original accuracy) | method | budget | kept | closed | data-aware | "
+        "+ BN | + FT | + KD | latency ms (before -> after) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result["rows"]:
         lines.append(
             f"| {r['model']} ({pct(r['original'])}) | {r['method']} | {r['budget']} | "
             f"{pct(r['mult_adds_kept'])} | {pct(r['closed'])} | {pct(r['data_aware'])} | "
             f"{pct(r['bn'])} | {pct(r.get('ft'))} | {pct(r.get('kd'))} | "
-            f"{r['latency_before_ms']:.3f} -> {r['latency_after_ms']:.3f} |")
+            f"{r['latency_before_ms']:.3f} -> {r['latency_after_ms']:.3f} |"
+        )
     m = result["machine"]
     lines.append("")
-    lines.append(f"{m['cpu']}, {m['threads']} PyTorch threads, torch {m['torch']}; "
-                 f"{result['training_epochs']} training epochs, "
-                 f"{result['calibration_images']} calibration digits; test accuracy on the "
-                 f"1,000 held-out digits.")
+    lines.append(
+        f"{m['cpu']}, {m['threads']} PyTorch threads, torch {m['torch']}; "
+        f"{result['training_epochs']} training epochs, "
+        f"{result['calibration_images']} calibration digits; test accuracy on the "
+        f"1,000 held-out digits."
+    )
     return "\n".join(lines)
 
 
@@ -155,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune-budgets", nargs="+", default=["1/5"])
     parser.add_argument("--epochs", type=int, default=4, help="training epochs of the originals")
     parser.add_argument("--calibration", type=int, default=1024)
-    parser.add_argument("--quick", action="store_true",
-                        help="mnist_conv only, budgets 1/2 and 1/4")
+    parser.add_argument("--quick", action="store_true", help="mnist_conv only, budgets 1/2 and 1/4")
     args = parser.parse_args(argv)
     if args.quick:
         args.models, args.budgets, args.finetune_budgets = ["mnist_conv"], ["1/2", "1/4"], []

@@ -43,8 +43,9 @@ from sepconv import kernels
 _ROUNDS: dict[str, list[float]] = {}
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, *,
-                slow: float = 1.0) -> dict[str, float]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]], repeat: int, *, slow: float = 1.0
+) -> dict[str, float]:
     """Median seconds of each function, timed round by round (one call each per round, in a
     shuffled order so that no candidate always follows the same one).
 
@@ -90,8 +91,9 @@ def separable_kernel(name: str, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 def rank2_kernel(name: str, k: int) -> np.ndarray:
     if name == "log":
         return kernels.get("log", sigma=(k - 1) / 8, size=k)
-    return kernels.get("gabor", sigma=(k - 1) / 6, theta=math.pi / 4,
-                       wavelength=(k - 1) / 2, size=k)
+    return kernels.get(
+        "gabor", sigma=(k - 1) / 6, theta=math.pi / 4, wavelength=(k - 1) / 2, size=k
+    )
 
 
 def ratio(peer: str, ours: str = "sepconv") -> float:
@@ -127,8 +129,14 @@ def numpy_cases(args: Any, image: np.ndarray) -> tuple[list[dict], list[dict]]:
             t = interleaved(fns, args.repeat)
             ratios = {peer: ratio(peer) for peer in t if peer != "sepconv"}
             p = sepconv.plan(kernel, image.shape, image.dtype)
-            row_out = {"case": f"{name} {k}x{k}", "kind": "separable", "k": k,
-                       "method": p.method, "seconds": t, "ratios": ratios}
+            row_out = {
+                "case": f"{name} {k}x{k}",
+                "kind": "separable",
+                "k": k,
+                "method": p.method,
+                "seconds": t,
+                "ratios": ratios,
+            }
             results.append(row_out)
             grid.append(fixed_methods(args, image, kernel, row_out["case"]))
     for name in ("log", "gabor"):
@@ -154,9 +162,16 @@ def numpy_cases(args: Any, image: np.ndarray) -> tuple[list[dict], list[dict]]:
             reference = cv2.filter2D(image.astype(np.float64), -1, kernel, borderType=border)
             got = sepconv.correlate(image, kernel)
             error = float(np.max(np.abs(got - reference)) / np.max(np.abs(reference)))
-            row_out = {"case": f"{name} {k}x{k}", "kind": "rank 2", "k": k, "rank": p.rank,
-                       "method": p.method, "seconds": t, "max_relative_error": error,
-                       "ratios": ratios}
+            row_out = {
+                "case": f"{name} {k}x{k}",
+                "kind": "rank 2",
+                "k": k,
+                "rank": p.rank,
+                "method": p.method,
+                "seconds": t,
+                "max_relative_error": error,
+                "ratios": ratios,
+            }
             results.append(row_out)
             grid.append(fixed_methods(args, image, kernel, row_out["case"]))
     return results, grid
@@ -169,25 +184,36 @@ def integer_cases(args: Any) -> list[dict]:
 
     size = 2048 if not args.quick else 1024
     rng = np.random.default_rng(1)
-    images = {"grey": (rng.random((size, size)) * 255).astype(np.uint8),
-              "colour": (rng.random((size // 2, size // 2, 3)) * 255).astype(np.uint8)}
+    images = {
+        "grey": (rng.random((size, size)) * 255).astype(np.uint8),
+        "colour": (rng.random((size // 2, size // 2, 3)) * 255).astype(np.uint8),
+    }
     out = []
     for label, image in images.items():
         for k in (7, 15) if not args.quick else (7,):
             kernel, col, row = separable_kernel("gaussian", k)
-            t = interleaved({
-                "sepconv": lambda: sepconv.correlate(image, kernel),
-                "sepFilter2D": lambda: cv2.sepFilter2D(image, -1, row, col,
-                                                       borderType=cv2.BORDER_REFLECT),
-                "filter2D": lambda: cv2.filter2D(image, -1, kernel,
-                                                 borderType=cv2.BORDER_REFLECT),
-            }, args.repeat)
+            t = interleaved(
+                {
+                    "sepconv": lambda: sepconv.correlate(image, kernel),
+                    "sepFilter2D": lambda: cv2.sepFilter2D(
+                        image, -1, row, col, borderType=cv2.BORDER_REFLECT
+                    ),
+                    "filter2D": lambda: cv2.filter2D(
+                        image, -1, kernel, borderType=cv2.BORDER_REFLECT
+                    ),
+                },
+                args.repeat,
+            )
             ours = sepconv.correlate(image, kernel).astype(np.int32)
             theirs = cv2.sepFilter2D(image, -1, row, col, borderType=cv2.BORDER_REFLECT)
-            out.append({"case": f"uint8 {label} {'x'.join(map(str, image.shape))} gaussian "
-                                f"{k}x{k}", "seconds": t,
-                        "ratios": {peer: ratio(peer) for peer in t if peer != "sepconv"},
-                        "max_difference_from_sepFilter2D": int(np.abs(ours - theirs).max())})
+            out.append(
+                {
+                    "case": f"uint8 {label} {'x'.join(map(str, image.shape))} gaussian {k}x{k}",
+                    "seconds": t,
+                    "ratios": {peer: ratio(peer) for peer in t if peer != "sepconv"},
+                    "max_difference_from_sepFilter2D": int(np.abs(ours - theirs).max()),
+                }
+            )
     return out
 
 
@@ -204,15 +230,23 @@ def nonfinite_check(args: Any) -> list[dict]:
     for dtype in (np.float32, np.float64):
         image = rng.random((size, size)).astype(dtype)
         r3, r31 = rng.random((3, 3)), rng.random((31, 31))
-        t = interleaved({
-            "test (native pass)": lambda: _nonfinite.all_finite(image),
-            "np.isfinite(x).all()": lambda: np.isfinite(image).all(),
-            "direct 3x3": lambda: sepconv.correlate(image, r3, method="direct"),
-            "fft 31x31": lambda: sepconv.correlate(image, r31, method="fft"),
-        }, args.repeat)
-        out.append({"case": f"{np.dtype(dtype).name} {size}x{size}", "seconds": t,
-                    "test_over_direct_3x3": t["test (native pass)"] / t["direct 3x3"],
-                    "test_over_fft_31x31": t["test (native pass)"] / t["fft 31x31"]})
+        t = interleaved(
+            {
+                "test (native pass)": lambda: _nonfinite.all_finite(image),
+                "np.isfinite(x).all()": lambda: np.isfinite(image).all(),
+                "direct 3x3": lambda: sepconv.correlate(image, r3, method="direct"),
+                "fft 31x31": lambda: sepconv.correlate(image, r31, method="fft"),
+            },
+            args.repeat,
+        )
+        out.append(
+            {
+                "case": f"{np.dtype(dtype).name} {size}x{size}",
+                "seconds": t,
+                "test_over_direct_3x3": t["test (native pass)"] / t["direct 3x3"],
+                "test_over_fft_31x31": t["test (native pass)"] / t["fft 31x31"],
+            }
+        )
     return out
 
 
@@ -227,9 +261,14 @@ def fixed_methods(args: Any, image: np.ndarray, kernel: np.ndarray, case: str) -
     # 'auto' runs exactly the chosen method (the plan is cached after the first call), so the
     # planner's choice is judged on the chosen method's own median; the separately timed
     # 'auto' column shows the same work measured again, i.e. the machine's noise.
-    return {"case": case, "chosen": p.method, "best": best, "seconds": t,
-            "auto_over_best": t[p.method] / t[best],
-            "auto_timed_over_best": t["auto"] / t[best]}
+    return {
+        "case": case,
+        "chosen": p.method,
+        "best": best,
+        "seconds": t,
+        "auto_over_best": t[p.method] / t[best],
+        "auto_timed_over_best": t["auto"] / t[best],
+    }
 
 
 def torch_cases(args: Any) -> list[dict]:
@@ -254,17 +293,22 @@ def torch_cases(args: Any) -> list[dict]:
     }
     if kornia is not None:
         forward["kornia filter2d_separable"] = lambda: kornia.filters.filter2d_separable(
-            x, gt[None], gt[None], border_type="reflect")
+            x, gt[None], gt[None], border_type="reflect"
+        )
         forward["kornia filter2d"] = lambda: kornia.filters.filter2d(
-            x, kt[None], border_type="reflect")
+            x, kt[None], border_type="reflect"
+        )
     repeat = max(3, args.repeat // 2)
     if device.type == "cuda":  # time the kernels, not their launch
+
         def synced(fn: Callable[[], Any]) -> Callable[[], Any]:
             def run() -> Any:
                 result = fn()
                 torch.cuda.synchronize()
                 return result
+
             return run
+
         forward = {name: synced(fn) for name, fn in forward.items()}
     with torch.no_grad():
         t_forward = interleaved(forward, repeat)
@@ -276,26 +320,38 @@ def torch_cases(args: Any) -> list[dict]:
         def run() -> None:
             leaf.grad = None
             fn(leaf).sum().backward()
+
         return run
 
     backward_fns = {
         "sepconv": backward(lambda t: sepconv.correlate(t, kernel, mode="mirror")),
-        "F.conv2d": backward(lambda t: F.conv2d(F.pad(t, (4, 4, 4, 4), mode="reflect"),
-                                                kt[None, None])),
+        "F.conv2d": backward(
+            lambda t: F.conv2d(F.pad(t, (4, 4, 4, 4), mode="reflect"), kt[None, None])
+        ),
     }
     if kornia is not None:
         backward_fns["kornia filter2d_separable"] = backward(
-            lambda t: kornia.filters.filter2d_separable(t, gt[None], gt[None],
-                                                        border_type="reflect"))
+            lambda t: kornia.filters.filter2d_separable(
+                t, gt[None], gt[None], border_type="reflect"
+            )
+        )
     if device.type == "cuda":
         backward_fns = {name: synced(fn) for name, fn in backward_fns.items()}
     t_backward = interleaved(backward_fns, repeat)
     r_backward = {peer: ratio(peer) for peer in t_backward if peer != "sepconv"}
     out = []
-    for label, t, r in (("forward", t_forward, r_forward),
-                        ("forward+backward", t_backward, r_backward)):
-        out.append({"case": f"torch 1x1x{size}x{size} gaussian 9x9 {label}", "kind": "torch",
-                    "seconds": t, "ratios": r})
+    for label, t, r in (
+        ("forward", t_forward, r_forward),
+        ("forward+backward", t_backward, r_backward),
+    ):
+        out.append(
+            {
+                "case": f"torch 1x1x{size}x{size} gaussian 9x9 {label}",
+                "kind": "torch",
+                "seconds": t,
+                "ratios": r,
+            }
+        )
     return out
 
 
@@ -309,28 +365,46 @@ def targets(results: list[dict], grid: list[dict], torch_rows: list[dict]) -> li
     for row in results:
         r = row["ratios"]
         if row["kind"] == "separable":
-            add(f"{row['case']}: sepFilter2D / sepconv", r["sepFilter2D"], ">= 0.909 (1.10x)",
-                r["sepFilter2D"] >= 1 / 1.10)
+            add(
+                f"{row['case']}: sepFilter2D / sepconv",
+                r["sepFilter2D"],
+                ">= 0.909 (1.10x)",
+                r["sepFilter2D"] >= 1 / 1.10,
+            )
             if row["k"] >= 7:
-                add(f"{row['case']}: filter2D / sepconv", r["filter2D"], ">= 2",
-                    r["filter2D"] >= 2)
+                add(f"{row['case']}: filter2D / sepconv", r["filter2D"], ">= 2", r["filter2D"] >= 2)
                 if "ndimage" in r:
-                    add(f"{row['case']}: ndimage / sepconv", r["ndimage"], ">= 20",
-                        r["ndimage"] >= 20)
+                    add(
+                        f"{row['case']}: ndimage / sepconv",
+                        r["ndimage"],
+                        ">= 20",
+                        r["ndimage"] >= 20,
+                    )
         else:
-            add(f"{row['case']}: filter2D / sepconv", r["filter2D"], ">= 2.5",
-                r["filter2D"] >= 2.5)
-            add(f"{row['case']}: max relative error", row["max_relative_error"], "<= 1e-5",
-                row["max_relative_error"] <= 1e-5)
+            add(f"{row['case']}: filter2D / sepconv", r["filter2D"], ">= 2.5", r["filter2D"] >= 2.5)
+            add(
+                f"{row['case']}: max relative error",
+                row["max_relative_error"],
+                "<= 1e-5",
+                row["max_relative_error"] <= 1e-5,
+            )
     for row in grid:
-        add(f"{row['case']}: auto ({row['chosen']}) / best fixed ({row['best']})",
-            row["auto_over_best"], "<= 1.15", row["auto_over_best"] <= 1.15)
+        add(
+            f"{row['case']}: auto ({row['chosen']}) / best fixed ({row['best']})",
+            row["auto_over_best"],
+            "<= 1.15",
+            row["auto_over_best"] <= 1.15,
+        )
     for row in torch_rows:
         r = row["ratios"]
         if row["case"].endswith("forward"):
             if "kornia filter2d_separable" in r:
-                add(f"{row['case']}: kornia separable / sepconv",
-                    r["kornia filter2d_separable"], ">= 10", r["kornia filter2d_separable"] >= 10)
+                add(
+                    f"{row['case']}: kornia separable / sepconv",
+                    r["kornia filter2d_separable"],
+                    ">= 10",
+                    r["kornia filter2d_separable"] >= 10,
+                )
             add(f"{row['case']}: F.conv2d / sepconv", r["F.conv2d"], ">= 5", r["F.conv2d"] >= 5)
     return out
 
@@ -364,12 +438,15 @@ def calibrate(args: Any, info: dict[str, Any]) -> None:
     for k in (3, 5, 7, 9, 11, 15, 21, 31):
         kernel = rng.random((k, k))
         sym = np.hanning(k + 2)[1:-1]
-        t = interleaved({
-            "filter2D": lambda: cv2.filter2D(image, -1, kernel),
-            "sep sym": lambda: cv2.sepFilter2D(image, -1, sym, sym),
-            "sep": lambda: cv2.sepFilter2D(image, -1, kernel[0], kernel[1]),
-            "sep sym float64": lambda: cv2.sepFilter2D(image64, -1, sym, sym),
-        }, args.repeat)
+        t = interleaved(
+            {
+                "filter2D": lambda: cv2.filter2D(image, -1, kernel),
+                "sep sym": lambda: cv2.sepFilter2D(image, -1, sym, sym),
+                "sep": lambda: cv2.sepFilter2D(image, -1, kernel[0], kernel[1]),
+                "sep sym float64": lambda: cv2.sepFilter2D(image64, -1, sym, sym),
+            },
+            args.repeat,
+        )
         ns = {name: value / pixels * 1e9 for name, value in t.items()}
         (direct if k * k < 130 else dft).append((k, ns["filter2D"]))
         sep_sym.append((2 * ((k + 1) // 2), ns["sep sym"]))
@@ -391,41 +468,55 @@ def calibrate(args: Any, info: dict[str, Any]) -> None:
         for k in (3, 7, 15, 31):
             sym = np.hanning(k + 2)[1:-1]
             kernel = rng.random((2, k))
-            t = interleaved({
-                "sym": lambda: _native.separable(image, ((sym, sym),), (k // 2, k // 2),
-                                                 "reflect"),
-                "any": lambda: _native.separable(image, ((kernel[0], kernel[1]),),
-                                                 (k // 2, k // 2), "reflect"),
-            }, args.repeat)
+            t = interleaved(
+                {
+                    "sym": lambda: _native.separable(
+                        image, ((sym, sym),), (k // 2, k // 2), "reflect"
+                    ),
+                    "any": lambda: _native.separable(
+                        image, ((kernel[0], kernel[1]),), (k // 2, k // 2), "reflect"
+                    ),
+                },
+                args.repeat,
+            )
             native_points.append((k + (k + 1) // 2, t["sym"] / pixels * 1e9))
             native_points.append((2 * k, t["any"] / pixels * 1e9))
         measured["native"] = _fit(native_points, lambda taps: taps)
     fft_ns = []
     for k in (15, 31, 63):
         kernel = rng.random((k, k))
-        t = interleaved({"fft": lambda: sepconv.correlate(image, kernel, method="fft")},
-                        max(3, args.repeat // 2))
+        t = interleaved(
+            {"fft": lambda: sepconv.correlate(image, kernel, method="fft")},
+            max(3, args.repeat // 2),
+        )
         fft_ns.append(t["fft"] / pixels * 1e9)
     measured["fft"] = [round(statistics.median(fft_ns), 3), 0.0]  # too noisy for a slope
     volume = rng.random((128, 128, 128), dtype=np.float32)
     nd_direct, nd_pass = [], []
     for k in (3, 5, 7):
         kernel = rng.random((k, k, k))
-        t = interleaved({
-            "direct": lambda: ndi.correlate(volume, kernel, output=np.float32),
-            "pass": lambda: ndi.correlate1d(volume, kernel[0, 0], axis=0, output=np.float32),
-        }, max(3, args.repeat // 2))
-        nd_direct.append((k ** 3, t["direct"] / volume.size * 1e9))
+        t = interleaved(
+            {
+                "direct": lambda: ndi.correlate(volume, kernel, output=np.float32),
+                "pass": lambda: ndi.correlate1d(volume, kernel[0, 0], axis=0, output=np.float32),
+            },
+            max(3, args.repeat // 2),
+        )
+        nd_direct.append((k**3, t["direct"] / volume.size * 1e9))
         nd_pass.append((k, t["pass"] / volume.size * 1e9))
     measured["nd_direct"] = _fit(nd_direct, lambda size: size)
     measured["nd_pass"] = _fit(nd_pass, lambda taps: taps)
 
-    path = Path(args.model) if args.model else \
-        Path(_cost_model.__file__).with_name(_cost_model.FILE)
+    path = (
+        Path(args.model) if args.model else Path(_cost_model.__file__).with_name(_cost_model.FILE)
+    )
     # the notes of each constant come from the packaged model; the values are replaced
     data = json.loads(Path(_cost_model.__file__).with_name(_cost_model.FILE).read_text())
-    data["machine"] = {**info, "date": datetime.date.today().isoformat(),
-                       "note": "measured by the command, this date"}
+    data["machine"] = {
+        **info,
+        "date": datetime.date.today().isoformat(),
+        "note": "measured by the command, this date",
+    }
     for name in _cost_model.NAMES:
         entry = data["constants"].setdefault(name, {})
         if name in measured:
@@ -442,21 +533,37 @@ def _torch_table(torch_rows: list[dict]) -> list[list[str]]:
     rows = []
     for row in torch_rows:
         for peer, value in row["ratios"].items():
-            rows.append([row["case"], peer, f"{row['seconds']['sepconv'] * 1e3:.2f}",
-                         f"{row['seconds'][peer] * 1e3:.2f}", f"{value:.2f}"])
+            rows.append(
+                [
+                    row["case"],
+                    peer,
+                    f"{row['seconds']['sepconv'] * 1e3:.2f}",
+                    f"{row['seconds'][peer] * 1e3:.2f}",
+                    f"{value:.2f}",
+                ]
+            )
     return rows
 
 
 def main() -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--calibrate", action="store_true",
-                        help="measure the planner's cost model instead and write it")
-    parser.add_argument("--model", metavar="PATH",
-                        help="with --calibrate: where to write the model (default: the "
-                             "cost_model.json of the sepconv imported)")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="measure the planner's cost model instead and write it",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="PATH",
+        help="with --calibrate: where to write the model (default: the "
+        "cost_model.json of the sepconv imported)",
+    )
     parser.add_argument("--skip-torch", action="store_true", help="NumPy cases only")
-    parser.add_argument("--device", default="cpu",
-                        help="device of the torch cases; another than 'cpu' runs them alone")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="device of the torch cases; another than 'cpu' runs them alone",
+    )
     args = parser.parse_args()
     info = machine("numpy", "scipy", "opencv-python-headless", "torch", "kornia")
     print_header("sepconv filtering benchmark", info)
@@ -466,10 +573,22 @@ def main() -> int:
     if args.device != "cpu":
         torch_rows = torch_cases(args)
         print(f"torch engine ({args.device}); ratio = peer / sepconv")
-        print(format_table(["case", "peer", "sepconv ms", "peer ms", "ratio"],
-                           _torch_table(torch_rows)))
-        write_json(args.json, {"benchmark": "filter", "machine": info, "device": args.device,
-                               "repeat": args.repeat, "quick": args.quick, "torch": torch_rows})
+        print(
+            format_table(
+                ["case", "peer", "sepconv ms", "peer ms", "ratio"], _torch_table(torch_rows)
+            )
+        )
+        write_json(
+            args.json,
+            {
+                "benchmark": "filter",
+                "machine": info,
+                "device": args.device,
+                "repeat": args.repeat,
+                "quick": args.quick,
+                "torch": torch_rows,
+            },
+        )
         return 0
     size = 2048 if not args.quick else 1024
     image = np.random.default_rng(0).random((size, size), dtype=np.float32)
@@ -478,8 +597,10 @@ def main() -> int:
     check_rows = nonfinite_check(args)
     torch_rows = [] if args.skip_torch else torch_cases(args)
 
-    print(f"NumPy engine, {size}x{size} float32, mode reflect; ratio = peer / sepconv "
-          "(> 1: sepconv faster)")
+    print(
+        f"NumPy engine, {size}x{size} float32, mode reflect; ratio = peer / sepconv "
+        "(> 1: sepconv faster)"
+    )
     peers = ["sepFilter2D", "2x sepFilter2D", "filter2D", "ndimage", "fftconvolve"]
     rows = []
     for row in results:
@@ -489,50 +610,125 @@ def main() -> int:
     print(format_table(["kernel", "auto chose", "sepconv ms", *peers], rows))
     print()
     print("fixed methods (ms) and auto against the best")
-    rows = [[g["case"], g["chosen"], *(f"{g['seconds'].get(m, math.nan) * 1e3:.2f}"
-                                       for m in ("auto", "direct", "separable", "lowrank", "fft")),
-             g["best"], f"{g['auto_over_best']:.2f}", f"{g['auto_timed_over_best']:.2f}"]
-            for g in grid]
-    print(format_table(["kernel", "auto chose", "auto", "direct", "separable", "lowrank", "fft",
-                        "best", "chosen/best", "auto/best"], rows))
+    rows = [
+        [
+            g["case"],
+            g["chosen"],
+            *(
+                f"{g['seconds'].get(m, math.nan) * 1e3:.2f}"
+                for m in ("auto", "direct", "separable", "lowrank", "fft")
+            ),
+            g["best"],
+            f"{g['auto_over_best']:.2f}",
+            f"{g['auto_timed_over_best']:.2f}",
+        ]
+        for g in grid
+    ]
+    print(
+        format_table(
+            [
+                "kernel",
+                "auto chose",
+                "auto",
+                "direct",
+                "separable",
+                "lowrank",
+                "fft",
+                "best",
+                "chosen/best",
+                "auto/best",
+            ],
+            rows,
+        )
+    )
     print()
     print("8-bit images; ratio = peer / sepconv")
-    print(format_table(["case", "sepconv ms", "sepFilter2D", "filter2D", "max |diff|"],
-                       [[r["case"], f"{r['seconds']['sepconv'] * 1e3:.2f}",
-                         f"{r['ratios']['sepFilter2D']:.2f}", f"{r['ratios']['filter2D']:.2f}",
-                         r["max_difference_from_sepFilter2D"]] for r in integer_rows]))
+    print(
+        format_table(
+            ["case", "sepconv ms", "sepFilter2D", "filter2D", "max |diff|"],
+            [
+                [
+                    r["case"],
+                    f"{r['seconds']['sepconv'] * 1e3:.2f}",
+                    f"{r['ratios']['sepFilter2D']:.2f}",
+                    f"{r['ratios']['filter2D']:.2f}",
+                    r["max_difference_from_sepFilter2D"],
+                ]
+                for r in integer_rows
+            ],
+        )
+    )
     print()
     print("testing finite images for NaN/inf (ms; share of the filter it precedes)")
-    print(format_table(
-        ["image", "test", "np.isfinite", "direct 3x3", "fft 31x31", "test/direct", "test/fft"],
-        [[r["case"], *(f"{r['seconds'][n] * 1e3:.2f}" for n in (
-            "test (native pass)", "np.isfinite(x).all()", "direct 3x3", "fft 31x31")),
-          f"{r['test_over_direct_3x3']:.1%}", f"{r['test_over_fft_31x31']:.1%}"]
-         for r in check_rows]))
+    print(
+        format_table(
+            ["image", "test", "np.isfinite", "direct 3x3", "fft 31x31", "test/direct", "test/fft"],
+            [
+                [
+                    r["case"],
+                    *(
+                        f"{r['seconds'][n] * 1e3:.2f}"
+                        for n in (
+                            "test (native pass)",
+                            "np.isfinite(x).all()",
+                            "direct 3x3",
+                            "fft 31x31",
+                        )
+                    ),
+                    f"{r['test_over_direct_3x3']:.1%}",
+                    f"{r['test_over_fft_31x31']:.1%}",
+                ]
+                for r in check_rows
+            ],
+        )
+    )
     tiny = np.zeros((8, 8), np.float32)
     kernel = np.outer(*[kernels.get("gaussian", sigma=1.0, size=9, ndim=1)] * 2)
-    overhead = interleaved({"auto": lambda: sepconv.correlate(tiny, kernel),
-                            "cv2": lambda: __import__("cv2").sepFilter2D(
-                                tiny, -1, kernel[4], kernel[:, 4])}, 200)
-    print(f"planning and dispatch overhead of 'auto' (8x8 image, cached plan): "
-          f"{(overhead['auto'] - overhead['cv2']) * 1e6:.0f} us per call")
+    overhead = interleaved(
+        {
+            "auto": lambda: sepconv.correlate(tiny, kernel),
+            "cv2": lambda: __import__("cv2").sepFilter2D(tiny, -1, kernel[4], kernel[:, 4]),
+        },
+        200,
+    )
+    print(
+        f"planning and dispatch overhead of 'auto' (8x8 image, cached plan): "
+        f"{(overhead['auto'] - overhead['cv2']) * 1e6:.0f} us per call"
+    )
     if torch_rows:
         print()
         print("torch engine (CPU); ratio = peer / sepconv")
-        print(format_table(["case", "peer", "sepconv ms", "peer ms", "ratio"],
-                           _torch_table(torch_rows)))
+        print(
+            format_table(
+                ["case", "peer", "sepconv ms", "peer ms", "ratio"], _torch_table(torch_rows)
+            )
+        )
     checks = targets(results, grid, torch_rows)
     print()
     print("targets")
-    print(format_table(["target", "measured", "goal", "met"],
-                       [[c["target"], c["measured"], c["goal"], "yes" if c["met"] else "NO"]
-                        for c in checks]))
+    print(
+        format_table(
+            ["target", "measured", "goal", "met"],
+            [[c["target"], c["measured"], c["goal"], "yes" if c["met"] else "NO"] for c in checks],
+        )
+    )
     met = sum(c["met"] for c in checks)
     print(f"\n{met} of {len(checks)} targets met")
-    write_json(args.json, {"benchmark": "filter", "machine": info, "repeat": args.repeat,
-                           "quick": args.quick, "numpy": results, "fixed_methods": grid,
-                           "integer": integer_rows, "nonfinite_check": check_rows,
-                           "torch": torch_rows, "targets": checks})
+    write_json(
+        args.json,
+        {
+            "benchmark": "filter",
+            "machine": info,
+            "repeat": args.repeat,
+            "quick": args.quick,
+            "numpy": results,
+            "fixed_methods": grid,
+            "integer": integer_rows,
+            "nonfinite_check": check_rows,
+            "torch": torch_rows,
+            "targets": checks,
+        },
+    )
     return 0
 
 

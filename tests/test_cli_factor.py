@@ -204,8 +204,13 @@ _BLAS_SETTINGS = [
 
 def _run_with(setting: dict[str, str], argv: list[str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
-    return subprocess.run([sys.executable, "-c", _BLAS_SCRIPT, *argv], capture_output=True,
-                          text=True, timeout=300, env={**env, **setting})
+    return subprocess.run(
+        [sys.executable, "-c", _BLAS_SCRIPT, *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, **setting},
+    )
 
 
 def test_output_does_not_depend_on_blas(tmp_path):
@@ -214,10 +219,22 @@ def test_output_does_not_depend_on_blas(tmp_path):
     rng = np.random.default_rng(7)
     np.save(tmp_path / "random.npy", rng.standard_normal((5, 5)))
     np.save(tmp_path / "g32.npy", kernels.gaussian(1.5).astype(np.float32))
-    kernels_ = ["sobel-x", "gaussian", "log:sigma=2", "gabor:theta=0.6,sigma=3,wavelength=6",
-                "box", "disk:radius=4", str(tmp_path / "random.npy"), "1 2 1; 2 4 2; 1 2 1",
-                "sobel-z", "log:sigma=1,ndim=3,truncate=3", "sobel-x|--rank|3",
-                "motion:length=7,angle=30", "disk:radius=6|--rank|4", str(tmp_path / "g32.npy")]
+    kernels_ = [
+        "sobel-x",
+        "gaussian",
+        "log:sigma=2",
+        "gabor:theta=0.6,sigma=3,wavelength=6",
+        "box",
+        "disk:radius=4",
+        str(tmp_path / "random.npy"),
+        "1 2 1; 2 4 2; 1 2 1",
+        "sobel-z",
+        "log:sigma=1,ndim=3,truncate=3",
+        "sobel-x|--rank|3",
+        "motion:length=7,angle=30",
+        "disk:radius=6|--rank|4",
+        str(tmp_path / "g32.npy"),
+    ]
     argv = [*kernels_, *(k + "|--json" for k in kernels_)]
     outputs = []
     for setting in _BLAS_SETTINGS:

@@ -42,8 +42,9 @@ def test_colour_per_channel_and_explain(tmp_path, capsys):
     source = tmp_path / "astronaut.png"
     cv2.imwrite(str(source), data.astronaut())
     out = tmp_path / "edges.png"
-    status, stdout, _ = run_cli([source, out, "--kernel", "log:sigma=2", "--explain",
-                                 "--mode", "nearest"], capsys)
+    status, stdout, _ = run_cli(
+        [source, out, "--kernel", "log:sigma=2", "--explain", "--mode", "nearest"], capsys
+    )
     assert status == 0
     assert "rank 2" in stdout and "method: lowrank (auto)" in stdout and "why:" in stdout
     written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
@@ -56,12 +57,11 @@ def test_colour_per_channel_and_explain(tmp_path, capsys):
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
 def test_sixteen_bit_kept(tmp_path, capsys, suffix):
-    image = (data.coins().astype(np.uint16) * 257)
+    image = data.coins().astype(np.uint16) * 257
     source = tmp_path / f"coins16{suffix}"
     cv2.imwrite(str(source), image)
     out = tmp_path / f"out{suffix}"
-    status, _, _ = run_cli([source, out, "--kernel", "1 2 1; 2 4 2; 1 2 1", "--convolve"],
-                           capsys)
+    status, _, _ = run_cli([source, out, "--kernel", "1 2 1; 2 4 2; 1 2 1", "--convolve"], capsys)
     assert status == 0
     written = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert written.dtype == np.uint16
@@ -72,8 +72,9 @@ def test_sixteen_bit_kept(tmp_path, capsys, suffix):
 
 def test_jpeg(camera_png, tmp_path, capsys):
     out = tmp_path / "out.jpg"
-    status, _, _ = run_cli([camera_png, out, "--kernel", "box:size=5", "--method", "direct"],
-                           capsys)
+    status, _, _ = run_cli(
+        [camera_png, out, "--kernel", "box:size=5", "--method", "direct"], capsys
+    )
     assert status == 0 and cv2.imread(str(out)).shape[:2] == data.camera().shape
 
 
@@ -82,8 +83,9 @@ def _listing(folder):
 
 
 @pytest.mark.parametrize("same_as_input", [True, False])
-def test_force_overwrites_an_existing_output_as_convert_does(camera_png, tmp_path, capsys,
-                                                             same_as_input):
+def test_force_overwrites_an_existing_output_as_convert_does(
+    camera_png, tmp_path, capsys, same_as_input
+):
     target = camera_png if same_as_input else tmp_path / "existing.png"
     if not same_as_input:
         target.write_bytes(b"keep me")
@@ -96,20 +98,23 @@ def test_force_overwrites_an_existing_output_as_convert_does(camera_png, tmp_pat
     assert status == 0 and target.read_bytes() != before
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing input", "INPUT '.*nope.png' does not exist"),
-    ("unreadable input", "INPUT '.*corrupt.png' is not an image file"),
-    ("unsupported input", "unsupported format '.bmp'"),
-    ("unsupported output", "unsupported format '.gif'"),
-    ("missing folder", "the folder of OUTPUT '.*out.png' does not exist"),
-    ("bad kernel", "sepconv filter: error:"),
-    ("nan kernel", "--kernel must be finite"),
-    ("cval with reflect", "--cval is only used with --mode constant"),
-    ("separable rank 2", "--method 'separable' needs a kernel of rank 1"),
-    ("negative tol", "--tol must be >= 0.0"),
-    ("float32 into png", "--output-dtype float32 needs a .tif OUTPUT"),
-    ("alpha into jpeg", "JPEG files cannot store the input's alpha channel"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing input", "INPUT '.*nope.png' does not exist"),
+        ("unreadable input", "INPUT '.*corrupt.png' is not an image file"),
+        ("unsupported input", "unsupported format '.bmp'"),
+        ("unsupported output", "unsupported format '.gif'"),
+        ("missing folder", "the folder of OUTPUT '.*out.png' does not exist"),
+        ("bad kernel", "sepconv filter: error:"),
+        ("nan kernel", "--kernel must be finite"),
+        ("cval with reflect", "--cval is only used with --mode constant"),
+        ("separable rank 2", "--method 'separable' needs a kernel of rank 1"),
+        ("negative tol", "--tol must be >= 0.0"),
+        ("float32 into png", "--output-dtype float32 needs a .tif OUTPUT"),
+        ("alpha into jpeg", "JPEG files cannot store the input's alpha channel"),
+    ],
+)
 def test_exception(camera_png, tmp_path, capsys, case, message):
     out = tmp_path / "out.png"
     corrupt = tmp_path / "corrupt.png"
@@ -123,11 +128,9 @@ def test_exception(camera_png, tmp_path, capsys, case, message):
         "bad kernel": [camera_png, out, "--kernel", "no-such-kernel"],
         "nan kernel": [camera_png, out, "--kernel", "1 nan; 2 3"],
         "cval with reflect": [camera_png, out, "--kernel", "sobel-x", "--cval", "2"],
-        "separable rank 2": [camera_png, out, "--kernel", "log:sigma=2", "--method",
-                             "separable"],
+        "separable rank 2": [camera_png, out, "--kernel", "log:sigma=2", "--method", "separable"],
         "negative tol": [camera_png, out, "--kernel", "sobel-x", "--tol", "-1"],
-        "float32 into png": [camera_png, out, "--kernel", "sobel-x", "--output-dtype",
-                             "float32"],
+        "float32 into png": [camera_png, out, "--kernel", "sobel-x", "--output-dtype", "float32"],
         "alpha into jpeg": [_write_rgba(tmp_path), tmp_path / "out.jpg", "--kernel", "box"],
     }[case]
     listing = _listing(tmp_path)
@@ -153,8 +156,12 @@ def _layouts(folder):
     colour = data.astronaut()[::8, ::8]
     alpha = np.linspace(0, 255, grey.size).reshape(grey.shape).astype(np.uint8)
     files = {}
-    for mode, pixels in [("L", grey), ("LA", np.dstack([grey, alpha])), ("RGB", colour),
-                         ("RGBA", np.dstack([colour, alpha]))]:
+    for mode, pixels in [
+        ("L", grey),
+        ("LA", np.dstack([grey, alpha])),
+        ("RGB", colour),
+        ("RGBA", np.dstack([colour, alpha])),
+    ]:
         files[mode] = folder / f"{mode}.png"
         Image.fromarray(pixels).save(files[mode])
     files["L16"] = folder / "L16.png"
@@ -193,16 +200,22 @@ def test_derivative_kernel_display_options(camera_png, tmp_path, capsys):
     exact = sepconv.correlate(data.camera().astype(np.float32), kernel)
     assert exact.min() < -10 and 0 < exact.max() < 64  # signed, small: 8 bits keep little
     outputs = {}
-    for name, options in [("plain.png", []), ("abs.png", ["--abs"]),
-                          ("rescale.png", ["--rescale"]), ("both.png", ["--abs", "--rescale"]),
-                          ("float.tif", ["--output-dtype", "float32"])]:
-        status, _, err = run_cli([camera_png, tmp_path / name, "--kernel", "log:sigma=2",
-                                  *options], capsys)
+    for name, options in [
+        ("plain.png", []),
+        ("abs.png", ["--abs"]),
+        ("rescale.png", ["--rescale"]),
+        ("both.png", ["--abs", "--rescale"]),
+        ("float.tif", ["--output-dtype", "float32"]),
+    ]:
+        status, _, err = run_cli(
+            [camera_png, tmp_path / name, "--kernel", "log:sigma=2", *options], capsys
+        )
         assert (status, err) == (0, ""), err
         outputs[name] = cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(outputs["plain.png"], sepconv.correlate(data.camera(), kernel))
-    np.testing.assert_array_equal(outputs["abs.png"],
-                                  np.clip(np.rint(np.abs(exact)), 0, 255).astype(np.uint8))
+    np.testing.assert_array_equal(
+        outputs["abs.png"], np.clip(np.rint(np.abs(exact)), 0, 255).astype(np.uint8)
+    )
     stretched = (exact - exact.min()) * (255 / (exact.max() - exact.min()))
     np.testing.assert_allclose(outputs["rescale.png"], np.rint(stretched), atol=1)
     assert outputs["rescale.png"].min() == 0 and outputs["rescale.png"].max() == 255

@@ -45,14 +45,17 @@ def test_profile_other_models(capsys, name: str) -> None:
     assert "| **total** |" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["profile", "mobilenet_v9"], "must be a registered model, got 'mobilenet_v9'"),
-    (["profile", "mobilenet_v1", "--width", "0.01"], "--width must leave"),
-    (["profile", "mobilenet_v1", "--width", "-1"], "expected a positive number"),
-    (["profile", "mobilenet_v1", "--resolution", "0"], "expected a positive integer"),
-    (["profile", "mobilenet_v1", "--json", "--markdown"], "not allowed with argument"),
-    (["train", "--epochs", "0"], "expected a positive integer"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["profile", "mobilenet_v9"], "must be a registered model, got 'mobilenet_v9'"),
+        (["profile", "mobilenet_v1", "--width", "0.01"], "--width must leave"),
+        (["profile", "mobilenet_v1", "--width", "-1"], "expected a positive number"),
+        (["profile", "mobilenet_v1", "--resolution", "0"], "expected a positive integer"),
+        (["profile", "mobilenet_v1", "--json", "--markdown"], "not allowed with argument"),
+        (["train", "--epochs", "0"], "expected a positive integer"),
+    ],
+)
 def test_exception(capsys, args: list[str], message: str) -> None:
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -67,18 +70,37 @@ def test_train_quick(capsys, tmp_path) -> None:
     assert [r["model"] for r in data["rows"]] == ["mnist_separable", "mnist_conv"]
     assert all(r["test_accuracy"] > 0.5 for r in data["rows"])
     assert data["config"]["epochs"] == 1 and data["config"]["train_limit"] == 2000
-    assert {p.name for p in out.iterdir()} == {"results.md", "results.json",
-                                                 "mnist_separable.pt", "mnist_conv.pt"}
+    assert {p.name for p in out.iterdir()} == {
+        "results.md",
+        "results.json",
+        "mnist_separable.pt",
+        "mnist_conv.pt",
+    }
 
 
 def test_convert_counts_mult_adds_on_the_registered_input_size(capsys, tmp_path) -> None:
     out = tmp_path / "c.pt"
     assert main(["convert", "mnist_conv", str(out), "--rank", "2", "--json"]) == 0
     default = json.loads(capsys.readouterr().out)
-    assert main(["convert", "mnist_conv", str(out), "--rank", "2", "--json", "--force",
-                 "--input-size", "1x1x28x28"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "mnist_conv",
+                str(out),
+                "--rank",
+                "2",
+                "--json",
+                "--force",
+                "--input-size",
+                "1x1x28x28",
+            ]
+        )
+        == 0
+    )
     explicit = json.loads(capsys.readouterr().out)
     counts = [(r["multiplications_before"], r["multiplications_after"]) for r in default["layers"]]
-    assert counts == [(r["multiplications_before"], r["multiplications_after"])
-                      for r in explicit["layers"]]
+    assert counts == [
+        (r["multiplications_before"], r["multiplications_after"]) for r in explicit["layers"]
+    ]
     assert counts[0][0] == 32 * 9 * 14 * 14  # the stem: 1 -> 32 channels, 3x3, stride 2 on 28x28

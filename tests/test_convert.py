@@ -68,17 +68,16 @@ def test_spatial_factors_match_svd_and_reconstruct(kernel):
     assert error < 1e-12
     x = torch.from_numpy(RNG.standard_normal((1, 4, 11, 12)))
     got = F.conv2d(F.conv2d(x, torch.from_numpy(column)), torch.from_numpy(row))
-    torch.testing.assert_close(got, F.conv2d(x, torch.from_numpy(weight)), rtol=1e-10,
-                               atol=1e-10)
+    torch.testing.assert_close(got, F.conv2d(x, torch.from_numpy(weight)), rtol=1e-10, atol=1e-10)
     s = np.linalg.svd(weight.transpose(1, 2, 0, 3).reshape(4 * kh, 5 * kw), compute_uv=False)
     _, _, error2 = spatial_factors(weight, rank=2)
-    assert error2 == pytest.approx(math.sqrt(np.sum(s[2:] ** 2)) / np.linalg.norm(weight),
-                                   rel=1e-9)
+    assert error2 == pytest.approx(math.sqrt(np.sum(s[2:] ** 2)) / np.linalg.norm(weight), rel=1e-9)
 
 
 @pytest.mark.parametrize("method", ["depthwise", "spatial"])
-@pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 0, 1), (1, 2, 2),
-                                                     (1, "same", 1), (2, (1, 2), 1)])
+@pytest.mark.parametrize(
+    "stride,padding,dilation", [(1, 1, 1), (2, 0, 1), (1, 2, 2), (1, "same", 1), (2, (1, 2), 1)]
+)
 def test_to_separable_equals_conv(method, stride, padding, dilation):
     torch.manual_seed(0)
     conv = nn.Conv2d(4, 6, 3, stride=stride, padding=padding, dilation=dilation).double()
@@ -102,10 +101,14 @@ def test_to_separable_keeps_padding_mode_and_dtype():
 def _model():
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
         nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU()),
         nn.Conv2d(32, 32, 3, groups=32, padding=1),
-        nn.Conv2d(32, 10, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        nn.Conv2d(32, 10, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
 
 
 def test_convert_reports_every_convolution_and_why():
@@ -148,16 +151,20 @@ def test_convert_costs_agree_with_cost_model_and_flop_counter():
     converted, report = convert(model, rank=2, input_size=(1, 3, 16, 16))
     first = report.replaced[0]
     assert first.multiplications_before == cost.conv((16, 16, 3), 3, 16, padding=1).multiplications
-    assert first.multiplications_after == cost.separable(
-        (16, 16, 3), 3, 16, padding=1, depth_multiplier=2).multiplications
+    assert (
+        first.multiplications_after
+        == cost.separable((16, 16, 3), 3, 16, padding=1, depth_multiplier=2).multiplications
+    )
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad(), plain_composition():
         converted(torch.zeros(1, 3, 16, 16))
     per_op = counter.get_flop_counts()["Global"]
     conv_flops = sum(v for k, v in per_op.items() if "convolution" in str(k))
-    expected = (sum(row.multiplications_after for row in report.replaced)
-                + cost.conv((8, 8, 32), 3, 32, padding=1, groups=32).multiplications
-                + cost.pointwise((8, 8, 32), 10).multiplications)
+    expected = (
+        sum(row.multiplications_after for row in report.replaced)
+        + cost.conv((8, 8, 32), 3, 32, padding=1, groups=32).multiplications
+        + cost.pointwise((8, 8, 32), 10).multiplications
+    )
     assert conv_flops == 2 * expected
 
 
@@ -171,8 +178,7 @@ def test_convert_min_speedup_keeps_layers_that_would_not_pay():
 def test_convert_spatial_method_and_1d_models():
     model = _model().double().eval()
     x = torch.randn(1, 3, 16, 16, dtype=torch.float64)
-    converted, report = convert(model, method="spatial", rtol=1e-12, min_speedup=0,
-                                example_input=x)
+    converted, report = convert(model, method="spatial", rtol=1e-12, min_speedup=0, example_input=x)
     assert isinstance(converted[0], SpatiallySeparableConv2d)
     assert report.output_relative_error < 1e-10
     seq = nn.Sequential(nn.Conv1d(4, 8, 5), nn.Conv1d(8, 8, 3))
@@ -218,8 +224,10 @@ def test_save_load_round_trip_is_safe_and_exact(tmp_path):
     path = tmp_path / "converted.pt"
     save(converted, report, path, metadata={"model": "test"})
     payload = torch.load(path, weights_only=True)
-    assert payload["conversion"] == [{"name": "0", "method": "depthwise", "rank": 2},
-                                     {"name": "2.0", "method": "depthwise", "rank": 2}]
+    assert payload["conversion"] == [
+        {"name": "0", "method": "depthwise", "rank": 2},
+        {"name": "2.0", "method": "depthwise", "rank": 2},
+    ]
     restored = load(path, _model())
     x = torch.randn(2, 3, 16, 16)
     torch.testing.assert_close(restored(x), converted.eval()(x))
@@ -246,8 +254,21 @@ def test_cli_convert(tmp_path, capsys):
     weights = tmp_path / "weights.pt"
     torch.save(model.state_dict(), weights)
     out = tmp_path / "converted.pt"
-    status = main(["convert", "mnist_conv", str(out), "--weights", str(weights), "--rank", "2",
-                   "--input-size", "1x1x28x28", "--min-speedup", "0"])
+    status = main(
+        [
+            "convert",
+            "mnist_conv",
+            str(out),
+            "--weights",
+            str(weights),
+            "--rank",
+            "2",
+            "--input-size",
+            "1x1x28x28",
+            "--min-speedup",
+            "0",
+        ]
+    )
     printed = capsys.readouterr().out
     assert status == 0, printed
     assert "replaced" in printed and out.exists()
@@ -257,8 +278,7 @@ def test_cli_convert(tmp_path, capsys):
     for argv, message in (
         (["convert", "mnist_conv", str(out), "--rank", "2"], "exists; pass --force"),
         (["convert", str(weights), str(tmp_path / "b.pt"), "--rank", "2"], "--trust-pickle"),
-        (["convert", "mnist_conv", str(tmp_path / "no" / "c.pt"), "--rank", "2"],
-         "does not exist"),
+        (["convert", "mnist_conv", str(tmp_path / "no" / "c.pt"), "--rank", "2"], "does not exist"),
         (["convert", "nope", str(tmp_path / "d.pt"), "--rank", "2"], "nope"),
         (["convert", "mnist_conv", str(tmp_path / "e.pt")], "one of the arguments"),
     ):

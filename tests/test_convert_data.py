@@ -26,11 +26,23 @@ from sepconv.profiling import profile
 def _vgg(seed=0):
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
 
 
 class _Basic(nn.Module):
@@ -42,8 +54,7 @@ class _Basic(nn.Module):
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
-        self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                  nn.BatchNorm2d(cout))
+        self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x):
         y = torch.relu(self.bn1(self.conv1(x)))
@@ -57,26 +68,37 @@ class _Inception(nn.Module):
         super().__init__()
         self.b1 = nn.Conv2d(cin, 8, 1)
         self.b5 = nn.Sequential(nn.Conv2d(cin, 6, 1), nn.ReLU(), nn.Conv2d(6, 8, 5, padding=2))
-        self.b3 = nn.Sequential(nn.Conv2d(cin, 6, 1), nn.ReLU(),
-                                nn.Conv2d(6, 8, 3, padding="same"), nn.ReLU(),
-                                nn.Conv2d(8, 8, (1, 3), padding=(0, 1)))
+        self.b3 = nn.Sequential(
+            nn.Conv2d(cin, 6, 1),
+            nn.ReLU(),
+            nn.Conv2d(6, 8, 3, padding="same"),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, (1, 3), padding=(0, 1)),
+        )
         self.pool = nn.Sequential(nn.AvgPool2d(3, 1, 1), nn.Conv2d(cin, 8, 1))
         self.dilated = nn.Conv2d(cin, 8, 3, padding=2, dilation=2, padding_mode="reflect")
         self.grouped = nn.Conv2d(cin, 8, 3, padding=1, groups=2, padding_mode="circular")
 
     def forward(self, x):
-        return torch.cat([self.b1(x), self.b5(x), self.b3(x), self.pool(x), self.dilated(x),
-                          self.grouped(x)], 1)
+        return torch.cat(
+            [self.b1(x), self.b5(x), self.b3(x), self.pool(x), self.dilated(x), self.grouped(x)], 1
+        )
 
 
 def _architectures():
     torch.manual_seed(1)
-    resnet = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, padding_mode="replicate"), nn.ReLU(),
-                           _Basic(8, 16, 2), _Basic(16, 16, 1))
+    resnet = nn.Sequential(
+        nn.Conv2d(3, 8, 3, 2, 1, padding_mode="replicate"),
+        nn.ReLU(),
+        _Basic(8, 16, 2),
+        _Basic(16, 16, 1),
+    )
     inception = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), _Inception(8))
-    mixed = nn.Sequential(SeparableConv2d(3, 8, 3, padding="same"),
-                          nn.Conv2d(8, 12, (3, 5), stride=(2, 1), padding=(1, 2)),
-                          nn.Conv2d(12, 12, 3, padding=2, dilation=2, padding_mode="circular"))
+    mixed = nn.Sequential(
+        SeparableConv2d(3, 8, 3, padding="same"),
+        nn.Conv2d(8, 12, (3, 5), stride=(2, 1), padding=(1, 2)),
+        nn.Conv2d(12, 12, 3, padding=2, dilation=2, padding_mode="circular"),
+    )
     return {"vgg": _vgg(), "resnet": resnet, "inception": inception, "mixed": mixed}
 
 
@@ -94,8 +116,9 @@ def test_full_rank_is_exact_closed_form_and_data_aware(arch, method):
     x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
     calibration = torch.randn(16, 3, 16, 16, dtype=torch.float64)
     for kwargs in ({}, {"calibration": calibration}):
-        converted, report = convert(model, method=method, rank=10_000, min_speedup=0,
-                                    linear=True, **kwargs)
+        converted, report = convert(
+            model, method=method, rank=10_000, min_speedup=0, linear=True, **kwargs
+        )
         assert report.replaced
         torch.testing.assert_close(converted(x), model(x), rtol=1e-9, atol=1e-9)
         if kwargs:
@@ -112,10 +135,12 @@ def test_data_aware_never_worse_than_closed_form_at_the_same_budget(method):
     calibration = torch.randn(128, 3, 16, 16, dtype=torch.float64)
     held_out = torch.randn(64, 3, 16, 16, dtype=torch.float64)
     for budget in (0.5, 0.3):
-        closed, r_closed = convert(model, method=method, budget=budget, input_size=(1, 3, 16, 16),
-                                   example_input=held_out)
-        fitted, r_fitted = convert(model, method=method, budget=budget, calibration=calibration,
-                                   example_input=held_out)
+        closed, r_closed = convert(
+            model, method=method, budget=budget, input_size=(1, 3, 16, 16), example_input=held_out
+        )
+        fitted, r_fitted = convert(
+            model, method=method, budget=budget, calibration=calibration, example_input=held_out
+        )
         assert r_fitted.calibration_output_error <= r_fitted.closed_form_calibration_error
         assert r_fitted.output_relative_error <= r_closed.output_relative_error * 1.0001
         for row in r_fitted.replaced:
@@ -134,12 +159,16 @@ def test_data_aware_refit_is_least_squares_optimal():
     design = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], 1)
     target = conv(x).movedim(1, -1).reshape(-1, 6)
     solution = torch.linalg.lstsq(design, target).solution
-    torch.testing.assert_close(layer.pointwise.weight.reshape(6, 4), solution[:4].T,
-                               rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(
+        layer.pointwise.weight.reshape(6, 4), solution[:4].T, rtol=1e-6, atol=1e-6
+    )
     torch.testing.assert_close(layer.pointwise.bias, solution[4], rtol=1e-6, atol=1e-6)
     residual = torch.linalg.vector_norm(design @ solution - target)
-    assert math.isclose(report.replaced[0].output_error,
-                        float(residual / torch.linalg.vector_norm(target)), rel_tol=1e-6)
+    assert math.isclose(
+        report.replaced[0].output_error,
+        float(residual / torch.linalg.vector_norm(target)),
+        rel_tol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("method", ["depthwise", "spatial"])
@@ -148,8 +177,11 @@ def test_data_aware_refit_is_least_squares_optimal():
 def test_budget_is_respected(method, budget, data):
     model = _trained_like(_vgg())
     size = (1, 3, 16, 16)
-    kwargs = ({"calibration": torch.randn(32, 3, 16, 16, dtype=torch.float64)} if data
-              else {"input_size": size})
+    kwargs = (
+        {"calibration": torch.randn(32, 3, 16, 16, dtype=torch.float64)}
+        if data
+        else {"input_size": size}
+    )
     converted, report = convert(model, method=method, budget=budget, linear=True, **kwargs)
     assert report.mult_adds_after <= budget * report.mult_adds_before
     # The profiler agrees: the model lost at least what the report says.
@@ -164,8 +196,9 @@ def test_budget_keeps_cheap_layers_and_rejects_unreachable_budgets():
     _, report = convert(model, budget=0.9, input_size=(1, 3, 16, 16))
     # 3 -> 16 channels: a depthwise separable layer barely saves; at 90% it stays whole.
     first = report.layers[0]
-    assert not first.replaced and ("keeps it whole" in first.reason
-                                   or "no rank saves" in first.reason)
+    assert not first.replaced and (
+        "keeps it whole" in first.reason or "no rank saves" in first.reason
+    )
     with pytest.raises(ValueError, match="`budget` must be at least"):
         convert(model, budget=0.01, input_size=(1, 3, 16, 16))
 
@@ -202,11 +235,19 @@ def test_calibration_pairs_and_iterables_give_the_same_result():
 
 def test_batchnorm_recalibration_is_the_cumulative_average():
     torch.manual_seed(5)
-    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3, momentum=0.3), nn.ReLU(),
-                          nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3),
+        nn.BatchNorm2d(3, momentum=0.3),
+        nn.ReLU(),
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+    )
     batches = [torch.randn(n, 2, 9, 9) * (1 + n) + n for n in (3, 5, 2)]
-    before = {k: v.clone() for k, v in model.state_dict().items()
-              if "running" not in k and "num_batches" not in k}
+    before = {
+        k: v.clone()
+        for k, v in model.state_dict().items()
+        if "running" not in k and "num_batches" not in k
+    }
     out = recalibrate_batchnorm(model, [(b, None) for b in batches])
     assert out is model and not model.training and model[1].momentum == 0.3
     # Manual: each batch's mean and unbiased variance, averaged over batches (equal weights).
@@ -218,37 +259,58 @@ def test_batchnorm_recalibration_is_the_cumulative_average():
         torch.testing.assert_close(model[1].running_mean, means)
         torch.testing.assert_close(model[1].running_var, variances)
         bn = model[1]
-        second = [model[3](model[2](nn.functional.batch_norm(
-            f, None, None, bn.weight, bn.bias, training=True, eps=bn.eps))) for f in first]
+        second = [
+            model[3](
+                model[2](
+                    nn.functional.batch_norm(
+                        f, None, None, bn.weight, bn.bias, training=True, eps=bn.eps
+                    )
+                )
+            )
+            for f in first
+        ]
         torch.testing.assert_close(
-            model[4].running_mean, torch.stack([s.mean((0, 2, 3)) for s in second]).mean(0))
+            model[4].running_mean, torch.stack([s.mean((0, 2, 3)) for s in second]).mean(0)
+        )
     for key, value in model.state_dict().items():
         if key in before:
             assert torch.equal(value, before[key])
 
 
-@given(c_in=st.integers(1, 12), c_out=st.integers(1, 12), rank=st.integers(1, 12),
-       seed=st.integers(0, 2**16))
+@given(
+    c_in=st.integers(1, 12),
+    c_out=st.integers(1, 12),
+    rank=st.integers(1, 12),
+    seed=st.integers(0, 2**16),
+)
 @settings(max_examples=30, deadline=None)
 def test_linear_factors_are_eckart_young(c_in, c_out, rank, seed):
     rank = min(rank, c_in, c_out)
-    w = torch.randn(c_out, c_in, generator=torch.Generator().manual_seed(seed),
-                    dtype=torch.float64)
+    w = torch.randn(c_out, c_in, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     first, second, error = linear_factors(w, rank)
     s = torch.linalg.svdvals(w)
     expected = float(torch.sqrt(torch.sum(s[rank:] ** 2)) / torch.linalg.vector_norm(w))
     assert math.isclose(error, expected, rel_tol=1e-9, abs_tol=1e-12)
     approx = torch.from_numpy(second @ first)
-    assert math.isclose(float(torch.linalg.vector_norm(w - approx) / torch.linalg.vector_norm(w)),
-                        expected, rel_tol=1e-7, abs_tol=1e-10)
+    assert math.isclose(
+        float(torch.linalg.vector_norm(w - approx) / torch.linalg.vector_norm(w)),
+        expected,
+        rel_tol=1e-7,
+        abs_tol=1e-10,
+    )
 
 
 def test_linear_and_1x1_svd_exact_at_full_rank_and_save_load(tmp_path):
     torch.manual_seed(6)
     model = nn.Sequential(
-        nn.Conv2d(3, 24, 1, stride=2, padding=1, padding_mode="reflect"), nn.ReLU(),
-        nn.Conv2d(24, 16, 1), nn.Flatten(),
-        nn.Linear(16 * 9 * 9, 40), nn.ReLU(), nn.Linear(40, 10, bias=False)).double()
+        nn.Conv2d(3, 24, 1, stride=2, padding=1, padding_mode="reflect"),
+        nn.ReLU(),
+        nn.Conv2d(24, 16, 1),
+        nn.Flatten(),
+        nn.Linear(16 * 9 * 9, 40),
+        nn.ReLU(),
+        nn.Linear(40, 10, bias=False),
+    ).double()
     x = torch.randn(3, 3, 16, 16, dtype=torch.float64)
     converted, report = convert(model, rank=10_000, linear=True, min_speedup=0)
     assert [r.name for r in report.replaced] == ["0", "2", "4", "6"]
@@ -275,11 +337,11 @@ def test_measured_latency_and_min_speedup_on_measured_time():
         if row.multiplications_before is not None:
             assert row.latency_before_ms > 0 and row.latency_after_ms > 0
     assert "latency" in str(report)
-    _, report = convert(model, rank=2, input_size=(1, 3, 32, 32), measure_latency=True,
-                        min_speedup=1000)
+    _, report = convert(
+        model, rank=2, input_size=(1, 3, 32, 32), measure_latency=True, min_speedup=1000
+    )
     assert not report.replaced
-    assert all("measured" in r.reason for r in report.layers
-               if r.latency_before_ms is not None)
+    assert all("measured" in r.reason for r in report.layers if r.latency_before_ms is not None)
 
 
 def test_finetune_distils_from_the_teacher():
@@ -316,17 +378,31 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
     weights = tmp_path / "weights.pt"
     torch.save(model.state_dict(), weights)
     out = tmp_path / "converted.pt"
-    status = main(["convert", "mnist_conv", str(out), "--weights", str(weights), "--budget",
-                   "0.5", "--calibrate", "digits", "--recalibrate-bn", "--json"])
+    status = main(
+        [
+            "convert",
+            "mnist_conv",
+            str(out),
+            "--weights",
+            str(weights),
+            "--budget",
+            "0.5",
+            "--calibrate",
+            "digits",
+            "--recalibrate-bn",
+            "--json",
+        ]
+    )
     printed = capsys.readouterr().out
     assert status == 0, printed
     report = json.loads(printed)
-    assert report["budget"] == 0.5 and report["mult_adds_after"] <= 0.5 * report[
-        "mult_adds_before"]
+    assert report["budget"] == 0.5 and report["mult_adds_after"] <= 0.5 * report["mult_adds_before"]
     assert report["calibration_output_error"] <= report["closed_form_calibration_error"]
     assert out.exists()
-    assert main(["convert", "mnist_conv", str(tmp_path / "x.pt"), "--budget", "0.5",
-                 "--rank", "2"]) == 2
+    assert (
+        main(["convert", "mnist_conv", str(tmp_path / "x.pt"), "--budget", "0.5", "--rank", "2"])
+        == 2
+    )
     assert "not allowed with" in capsys.readouterr().err
 
 

@@ -121,8 +121,7 @@ def test_spatially_separable():
     # Inception-v3 style with a 1-channel bottleneck; image filtering with groups = C
     thin = cost.spatially_separable((12, 12, 3), 5, 256, intermediate_channels=1, bias=False)
     assert thin.parts[0].multiplications == 8 * 12 * 1 * 5 * 3
-    per_channel = cost.spatially_separable((20, 30, 3), 5, 3, groups=3, padding="same",
-                                           bias=False)
+    per_channel = cost.spatially_separable((20, 30, 3), 5, 3, groups=3, padding="same", bias=False)
     per_pixel = cost.filtering((5, 5), rank=1).multiplications
     assert per_channel.multiplications == 20 * 30 * 3 * per_pixel
     assert per_channel.output_shape == (20, 30, 3)
@@ -155,51 +154,110 @@ def test_one_and_three_dimensional():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: cost.conv((12,), 5, 8), ValueError,
-         r"`input_shape` must be a tuple of 2 or 3 or 4 positive integer sizes \(\*spatial, "
-         r"channels\), got \(12,\) with 1 entries"),
-        (lambda: cost.conv((12, 0, 3), 5, 8), ValueError,
-         r"`input_shape` must be a tuple of .* positive integer sizes .* got \(12, 0, 3\)"),
+        (
+            lambda: cost.conv((12,), 5, 8),
+            ValueError,
+            r"`input_shape` must be a tuple of 2 or 3 or 4 positive integer sizes \(\*spatial, "
+            r"channels\), got \(12,\) with 1 entries",
+        ),
+        (
+            lambda: cost.conv((12, 0, 3), 5, 8),
+            ValueError,
+            r"`input_shape` must be a tuple of .* positive integer sizes .* got \(12, 0, 3\)",
+        ),
         (lambda: cost.conv((12, -1, 3), 5, 8), ValueError, "`input_shape` must be"),
         (lambda: cost.conv("12x12x3", 5, 8), TypeError, "`input_shape` must be a tuple"),
-        (lambda: cost.conv((12, 12, 3), 0, 8), ValueError,
-         "`kernel_size` must be a positive integer or a tuple of 2 such integers, got 0"),
-        (lambda: cost.conv((12, 12, 3), 5, 0), ValueError,
-         "`filters` must be a positive integer, got 0"),
-        (lambda: cost.conv((12, 12, 3), 5, 8.0), TypeError,
-         r"`filters` must be an integer, got the float 8.0 \(write 8\)"),
-        (lambda: cost.conv((12, 12, 3), 13, 8), ValueError,
-         "`kernel_size` 13 with dilation 1 spans 13 elements along spatial axis 0, more than "
-         "the padded input's 12"),
-        (lambda: cost.conv((12, 12, 3), 5, 8, dilation=3), ValueError,
-         "`kernel_size` 5 with dilation 3 spans 13 elements"),
-        (lambda: cost.conv((12, 12, 3), 5, 8, stride=0), ValueError,
-         "`stride` must be a positive integer or a tuple of 2 such integers, got 0"),
-        (lambda: cost.conv((12, 12, 3), 5, 8, stride=1.5), TypeError,
-         "`stride` must be a positive integer .* got 1.5"),
-        (lambda: cost.conv((12, 12, 3), 5, 8, stride=(1, 1, 1)), ValueError,
-         "`stride` must be .* of length 3"),
-        (lambda: cost.conv((12, 12, 3), 5, 8, padding="full"), ValueError,
-         "`padding` must be 'valid', 'same', .* got 'full'"),
-        (lambda: cost.conv((12, 12, 3), 5, 8, groups=2), ValueError,
-         r"`groups` must divide both the input channels \(3\) and `filters` \(8\), got 2"),
-        (lambda: cost.depthwise((12, 12, 3), 5, depth_multiplier=0), ValueError,
-         "`depth_multiplier` must be a positive integer, got 0"),
-        (lambda: cost.pointwise((12, 12, 3), -4), ValueError,
-         "`filters` must be a positive integer, got -4"),
-        (lambda: cost.separable((12, 12, 3), 5, 8, batch=0), ValueError,
-         "`batch` must be a positive integer, got 0"),
-        (lambda: cost.spatially_separable((12, 12, 3, 3), 5, 8), ValueError,
-         r"`input_shape` must be a tuple of 3 positive integer sizes \(H, W, C\)"),
-        (lambda: cost.spatially_separable((12, 12, 3), 5, 8, order="diagonal"), ValueError,
-         "`order` must be one of 'column_first', 'row_first', got 'diagonal'"),
-        (lambda: cost.spatially_separable((12, 12, 4), 5, 8, intermediate_channels=3,
-                                          groups=2), ValueError,
-         r"`groups` \(2\) must divide intermediate_channels \(3\)"),
-        (lambda: cost.filtering((3, 3), rank=0), ValueError,
-         "`rank` must be a positive integer, got 0"),
-        (lambda: cost.filtering((3, 3), image_shape=(10, 10, 3)), ValueError,
-         r"`image_shape` must be a tuple of 2 positive integer sizes"),
+        (
+            lambda: cost.conv((12, 12, 3), 0, 8),
+            ValueError,
+            "`kernel_size` must be a positive integer or a tuple of 2 such integers, got 0",
+        ),
+        (
+            lambda: cost.conv((12, 12, 3), 5, 0),
+            ValueError,
+            "`filters` must be a positive integer, got 0",
+        ),
+        (
+            lambda: cost.conv((12, 12, 3), 5, 8.0),
+            TypeError,
+            r"`filters` must be an integer, got the float 8.0 \(write 8\)",
+        ),
+        (
+            lambda: cost.conv((12, 12, 3), 13, 8),
+            ValueError,
+            "`kernel_size` 13 with dilation 1 spans 13 elements along spatial axis 0, more than "
+            "the padded input's 12",
+        ),
+        (
+            lambda: cost.conv((12, 12, 3), 5, 8, dilation=3),
+            ValueError,
+            "`kernel_size` 5 with dilation 3 spans 13 elements",
+        ),
+        (
+            lambda: cost.conv((12, 12, 3), 5, 8, stride=0),
+            ValueError,
+            "`stride` must be a positive integer or a tuple of 2 such integers, got 0",
+        ),
+        (
+            lambda: cost.conv((12, 12, 3), 5, 8, stride=1.5),
+            TypeError,
+            "`stride` must be a positive integer .* got 1.5",
+        ),
+        (
+            lambda: cost.conv((12, 12, 3), 5, 8, stride=(1, 1, 1)),
+            ValueError,
+            "`stride` must be .* of length 3",
+        ),
+        (
+            lambda: cost.conv((12, 12, 3), 5, 8, padding="full"),
+            ValueError,
+            "`padding` must be 'valid', 'same', .* got 'full'",
+        ),
+        (
+            lambda: cost.conv((12, 12, 3), 5, 8, groups=2),
+            ValueError,
+            r"`groups` must divide both the input channels \(3\) and `filters` \(8\), got 2",
+        ),
+        (
+            lambda: cost.depthwise((12, 12, 3), 5, depth_multiplier=0),
+            ValueError,
+            "`depth_multiplier` must be a positive integer, got 0",
+        ),
+        (
+            lambda: cost.pointwise((12, 12, 3), -4),
+            ValueError,
+            "`filters` must be a positive integer, got -4",
+        ),
+        (
+            lambda: cost.separable((12, 12, 3), 5, 8, batch=0),
+            ValueError,
+            "`batch` must be a positive integer, got 0",
+        ),
+        (
+            lambda: cost.spatially_separable((12, 12, 3, 3), 5, 8),
+            ValueError,
+            r"`input_shape` must be a tuple of 3 positive integer sizes \(H, W, C\)",
+        ),
+        (
+            lambda: cost.spatially_separable((12, 12, 3), 5, 8, order="diagonal"),
+            ValueError,
+            "`order` must be one of 'column_first', 'row_first', got 'diagonal'",
+        ),
+        (
+            lambda: cost.spatially_separable((12, 12, 4), 5, 8, intermediate_channels=3, groups=2),
+            ValueError,
+            r"`groups` \(2\) must divide intermediate_channels \(3\)",
+        ),
+        (
+            lambda: cost.filtering((3, 3), rank=0),
+            ValueError,
+            "`rank` must be a positive integer, got 0",
+        ),
+        (
+            lambda: cost.filtering((3, 3), image_shape=(10, 10, 3)),
+            ValueError,
+            r"`image_shape` must be a tuple of 2 positive integer sizes",
+        ),
     ],
 )
 def test_exception(call, error, match):
@@ -239,8 +297,9 @@ def _pads(spatial, kernel, stride, dilation, padding, tf_same):
 
 
 def _fits(spatial, kernel, dilation, pads):
-    return all(n + a + b >= (k - 1) * d + 1
-               for n, k, d, (a, b) in zip(spatial, kernel, dilation, pads))
+    return all(
+        n + a + b >= (k - 1) * d + 1 for n, k, d, (a, b) in zip(spatial, kernel, dilation, pads)
+    )
 
 
 GRID_2D = [
@@ -269,26 +328,42 @@ def test_conv_grouped_depthwise_equal_torch_flop_counter(shape, k, s, d, padding
     batch = 2
     x = meta(batch, c, h, w)
     for filters, groups in [(5, 1), (2 * c, c), (4, 2 if c % 2 == 0 else 1)]:
-        ours = cost.conv(shape, k, filters, stride=s, padding=padding, dilation=d,
-                         groups=groups, batch=batch)
+        ours = cost.conv(
+            shape, k, filters, stride=s, padding=padding, dilation=d, groups=groups, batch=batch
+        )
         weight = meta(filters, c // groups, *kernel)
-        flops = torch_flops(torch_conv_nd, x, weight, pads=pads, stride=stride,
-                            dilation=dilation, groups=groups)
+        flops = torch_flops(
+            torch_conv_nd, x, weight, pads=pads, stride=stride, dilation=dilation, groups=groups
+        )
         assert ours.flops == flops
-        out = torch_conv_nd(x, weight, pads=pads, stride=stride, dilation=dilation,
-                            groups=groups)
+        out = torch_conv_nd(x, weight, pads=pads, stride=stride, dilation=dilation, groups=groups)
         assert tuple(out.shape[2:]) == ours.output_shape[:2]
     for multiplier in (1, 3):
-        ours = cost.depthwise(shape, k, depth_multiplier=multiplier, stride=s, padding=padding,
-                              dilation=d, batch=batch)
-        flops = torch_flops(torch_conv_nd, x, meta(c * multiplier, 1, *kernel), pads=pads,
-                            stride=stride, dilation=dilation, groups=c)
+        ours = cost.depthwise(
+            shape,
+            k,
+            depth_multiplier=multiplier,
+            stride=s,
+            padding=padding,
+            dilation=d,
+            batch=batch,
+        )
+        flops = torch_flops(
+            torch_conv_nd,
+            x,
+            meta(c * multiplier, 1, *kernel),
+            pads=pads,
+            stride=stride,
+            dilation=dilation,
+            groups=c,
+        )
         assert ours.flops == flops
 
 
 @pytest.mark.parametrize(("shape", "k", "s", "d", "padding"), GRID_2D[::3], ids=str)
-def test_separable_and_spatially_separable_equal_torch_flop_counter(shape, k, s, d, padding,
-                                                                     tf_same):
+def test_separable_and_spatially_separable_equal_torch_flop_counter(
+    shape, k, s, d, padding, tf_same
+):
     h, w, c = shape
     kernel = (k, k) if isinstance(k, int) else k
     stride = (s, s) if isinstance(s, int) else s
@@ -298,13 +373,17 @@ def test_separable_and_spatially_separable_equal_torch_flop_counter(shape, k, s,
     if not _fits((h, w), kernel, dilation, pads):
         # the kernel spans more than the padded input: every separable form refuses it, as
         # the normal convolution does (and as torch does), naming the axis that does not fit
-        axis = next(i for i, (n, kk, (a, b)) in enumerate(zip((h, w), kernel, pads))
-                    if n + a + b < (kk - 1) * d + 1)
+        axis = next(
+            i
+            for i, (n, kk, (a, b)) in enumerate(zip((h, w), kernel, pads))
+            if n + a + b < (kk - 1) * d + 1
+        )
         match = f"`kernel_size` {kernel[axis]} with dilation {d} .* spatial axis {axis},"
         for order in ("column_first", "row_first"):
             with pytest.raises(ValueError, match=match):
-                cost.spatially_separable(shape, k, filters, order=order, stride=s,
-                                         padding=padding, dilation=d)
+                cost.spatially_separable(
+                    shape, k, filters, order=order, stride=s, padding=padding, dilation=d
+                )
         for make in (cost.separable, cost.compare):
             with pytest.raises(ValueError, match=match):
                 make(shape, k, filters, stride=s, padding=padding, dilation=d)
@@ -312,65 +391,121 @@ def test_separable_and_spatially_separable_equal_torch_flop_counter(shape, k, s,
     x = meta(1, c, h, w)
 
     def separable():
-        y = torch_conv_nd(x, meta(c * multiplier, 1, *kernel), pads=pads, stride=stride,
-                          dilation=dilation, groups=c)
+        y = torch_conv_nd(
+            x,
+            meta(c * multiplier, 1, *kernel),
+            pads=pads,
+            stride=stride,
+            dilation=dilation,
+            groups=c,
+        )
         F.conv2d(y, meta(filters, c * multiplier, 1, 1))
 
-    ours = cost.separable(shape, k, filters, depth_multiplier=multiplier, stride=s,
-                          padding=padding, dilation=d)
+    ours = cost.separable(
+        shape, k, filters, depth_multiplier=multiplier, stride=s, padding=padding, dilation=d
+    )
     assert ours.flops == torch_flops(separable)
-    assert ours.flops == cost.pointwise(ours.parts[0].output_shape, filters).flops + \
-        ours.parts[0].flops
+    assert (
+        ours.flops
+        == cost.pointwise(ours.parts[0].output_shape, filters).flops + ours.parts[0].flops
+    )
 
-    column = {"size": (kernel[0], 1), "pads": [pads[0], (0, 0)], "stride": (stride[0], 1),
-              "dilation": (dilation[0], 1)}
-    row = {"size": (1, kernel[1]), "pads": [(0, 0), pads[1]], "stride": (1, stride[1]),
-           "dilation": (1, dilation[1])}
+    column = {
+        "size": (kernel[0], 1),
+        "pads": [pads[0], (0, 0)],
+        "stride": (stride[0], 1),
+        "dilation": (dilation[0], 1),
+    }
+    row = {
+        "size": (1, kernel[1]),
+        "pads": [(0, 0), pads[1]],
+        "stride": (1, stride[1]),
+        "dilation": (1, dilation[1]),
+    }
 
     def spatially_separable(first, second, mid, out_channels, groups):
-        y = torch_conv_nd(x, meta(mid, c // groups, *first["size"]), pads=first["pads"],
-                          stride=first["stride"], dilation=first["dilation"], groups=groups)
-        torch_conv_nd(y, meta(out_channels, mid // groups, *second["size"]),
-                      pads=second["pads"], stride=second["stride"],
-                      dilation=second["dilation"], groups=groups)
+        y = torch_conv_nd(
+            x,
+            meta(mid, c // groups, *first["size"]),
+            pads=first["pads"],
+            stride=first["stride"],
+            dilation=first["dilation"],
+            groups=groups,
+        )
+        torch_conv_nd(
+            y,
+            meta(out_channels, mid // groups, *second["size"]),
+            pads=second["pads"],
+            stride=second["stride"],
+            dilation=second["dilation"],
+            groups=groups,
+        )
 
-    for mid, order, groups in [(c, "column_first", 1), (3, "row_first", 1),
-                               (c, "column_first", c)]:
+    for mid, order, groups in [(c, "column_first", 1), (3, "row_first", 1), (c, "column_first", c)]:
         out_channels = c if groups > 1 else filters
         first, second = (column, row) if order == "column_first" else (row, column)
-        ours = cost.spatially_separable(shape, k, out_channels, intermediate_channels=mid,
-                                        order=order, groups=groups, stride=s, padding=padding,
-                                        dilation=d)
-        assert ours.flops == torch_flops(spatially_separable, first, second, mid,
-                                         out_channels, groups)
+        ours = cost.spatially_separable(
+            shape,
+            k,
+            out_channels,
+            intermediate_channels=mid,
+            order=order,
+            groups=groups,
+            stride=s,
+            padding=padding,
+            dilation=d,
+        )
+        assert ours.flops == torch_flops(
+            spatially_separable, first, second, mid, out_channels, groups
+        )
 
 
 @pytest.mark.parametrize(
     ("length", "c", "k", "s", "d", "padding"),
-    [(20, 3, 3, 1, 1, "valid"), (20, 3, 4, 2, 1, "same"), (17, 4, 5, 3, 2, "same"),
-     (9, 2, 2, 1, 3, ((2, 1),)), (1, 5, 1, 1, 1, "valid"), (6, 6, 7, 2, 1, "same")],
+    [
+        (20, 3, 3, 1, 1, "valid"),
+        (20, 3, 4, 2, 1, "same"),
+        (17, 4, 5, 3, 2, "same"),
+        (9, 2, 2, 1, 3, ((2, 1),)),
+        (1, 5, 1, 1, 1, "valid"),
+        (6, 6, 7, 2, 1, "same"),
+    ],
 )
 def test_one_dimensional_equals_torch_flop_counter(length, c, k, s, d, padding, tf_same):
     pads = _pads((length,), (k,), (s,), (d,), padding, tf_same)
     x = meta(3, c, length)
     for filters, groups in [(8, 1), (c, c), (2 * c, c)]:
-        ours = cost.conv((length, c), k, filters, stride=s, padding=padding, dilation=d,
-                         groups=groups, batch=3)
-        flops = torch_flops(torch_conv_nd, x, meta(filters, c // groups, k), pads=pads,
-                            stride=s, dilation=d, groups=groups)
+        ours = cost.conv(
+            (length, c), k, filters, stride=s, padding=padding, dilation=d, groups=groups, batch=3
+        )
+        flops = torch_flops(
+            torch_conv_nd,
+            x,
+            meta(filters, c // groups, k),
+            pads=pads,
+            stride=s,
+            dilation=d,
+            groups=groups,
+        )
         assert ours.flops == flops
     ours = cost.separable((length, c), k, 8, stride=s, padding=padding, dilation=d, batch=3)
-    flops = torch_flops(lambda: F.conv1d(
-        torch_conv_nd(x, meta(c, 1, k), pads=pads, stride=s, dilation=d, groups=c),
-        meta(8, c, 1)))
+    flops = torch_flops(
+        lambda: F.conv1d(
+            torch_conv_nd(x, meta(c, 1, k), pads=pads, stride=s, dilation=d, groups=c),
+            meta(8, c, 1),
+        )
+    )
     assert ours.flops == flops
 
 
 @pytest.mark.parametrize(
     ("shape", "k", "s", "d", "padding"),
-    [((6, 7, 8, 2), 3, 1, 1, "valid"), ((6, 7, 8, 2), (3, 3, 1), 2, 1, "same"),
-     ((5, 9, 4, 3), 2, (1, 2, 3), (2, 1, 1), "same"),
-     ((4, 4, 4, 1), 3, 1, 1, ((1, 1), (0, 2), (1, 0)))],
+    [
+        ((6, 7, 8, 2), 3, 1, 1, "valid"),
+        ((6, 7, 8, 2), (3, 3, 1), 2, 1, "same"),
+        ((5, 9, 4, 3), 2, (1, 2, 3), (2, 1, 1), "same"),
+        ((4, 4, 4, 1), 3, 1, 1, ((1, 1), (0, 2), (1, 0))),
+    ],
     ids=str,
 )
 def test_three_dimensional_equals_torch_flop_counter(shape, k, s, d, padding, tf_same):
@@ -386,11 +521,17 @@ def test_three_dimensional_equals_torch_flop_counter(shape, k, s, d, padding, tf
     assert ours.flops == flops
     out = torch_conv_nd(x, weight, pads=pads, stride=stride, dilation=dilation)
     assert tuple(out.shape[2:]) == ours.output_shape[:3]
-    ours = cost.separable(shape, k, 4, depth_multiplier=2, stride=s, padding=padding,
-                          dilation=d, batch=2)
-    flops = torch_flops(lambda: F.conv3d(
-        torch_conv_nd(x, meta(2 * c, 1, *kernel), pads=pads, stride=stride, dilation=dilation,
-                      groups=c), meta(4, 2 * c, 1, 1, 1)))
+    ours = cost.separable(
+        shape, k, 4, depth_multiplier=2, stride=s, padding=padding, dilation=d, batch=2
+    )
+    flops = torch_flops(
+        lambda: F.conv3d(
+            torch_conv_nd(
+                x, meta(2 * c, 1, *kernel), pads=pads, stride=stride, dilation=dilation, groups=c
+            ),
+            meta(4, 2 * c, 1, 1, 1),
+        )
+    )
     assert ours.flops == flops
 
 
@@ -400,13 +541,21 @@ def test_pointwise_equals_torch_flop_counter(shape):
     c, spatial = shape[-1], shape[:-1]
     for filters, batch in [(1, 1), (256, 1), (5, 3)]:
         ours = cost.pointwise(shape, filters, batch=batch)
-        flops = torch_flops(conv, meta(batch, c, *spatial),
-                            meta(filters, c, *(1,) * len(spatial)))
+        flops = torch_flops(conv, meta(batch, c, *spatial), meta(filters, c, *(1,) * len(spatial)))
         assert ours.flops == flops
         assert ours.multiplications == batch * math.prod(spatial) * c * filters
 
 
 def test_module_exports():
-    assert set(cost.__all__) == {"Cost", "Comparison", "conv", "depthwise", "pointwise",
-                                 "separable", "spatially_separable", "filtering", "compare",
-                                 "separable_ratio"}
+    assert set(cost.__all__) == {
+        "Cost",
+        "Comparison",
+        "conv",
+        "depthwise",
+        "pointwise",
+        "separable",
+        "spatially_separable",
+        "filtering",
+        "compare",
+        "separable_ratio",
+    }

@@ -27,8 +27,9 @@ def _full_precision(monkeypatch):
 
 def _kernel(shape: tuple[int, int], rank: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return sum(np.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1]))
-               for _ in range(rank))
+    return sum(
+        np.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1])) for _ in range(rank)
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -60,7 +61,8 @@ def test_filtering_gradcheck():
     kernel = _kernel((5, 4), 2)
     for mode in MODES:
         assert torch.autograd.gradcheck(
-            lambda t, mode=mode: sepconv.correlate(t, kernel, mode=mode), (x,))
+            lambda t, mode=mode: sepconv.correlate(t, kernel, mode=mode), (x,)
+        )
 
 
 def test_filtering_gradient_matches_cpu():
@@ -92,8 +94,7 @@ def test_layers_match_functional_compositions():
     dw = snn.DepthwiseConv2d(8, 3, stride=2, padding="same", depth_multiplier=3).cuda().double()
     y = dw(x)
     (top, bottom), (left, right) = (sepconv.padding.same_padding(n, 3, 2) for n in (20, 21))
-    want = F.conv2d(F.pad(x, (left, right, top, bottom)), dw.weight, dw.bias, stride=2,
-                    groups=8)
+    want = F.conv2d(F.pad(x, (left, right, top, bottom)), dw.weight, dw.bias, stride=2, groups=8)
     torch.testing.assert_close(y, want)
     for order in ("column_first", "row_first"):
         ss = snn.SpatiallySeparableConv2d(8, 12, 5, padding="same", order=order).double()

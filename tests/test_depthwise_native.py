@@ -15,15 +15,17 @@ from hypothesis import strategies as st
 from sepconv.nn import _dispatch
 from sepconv.nn import _native_depthwise as native
 
-needs_native = pytest.mark.skipif(not native.available(),
-                                  reason="the native depthwise kernel is not built here")
+needs_native = pytest.mark.skipif(
+    not native.available(), reason="the native depthwise kernel is not built here"
+)
 CL = torch.channels_last
 
 
 def reference(x, weight, bias, stride, pads, dilation):
     top, bottom, left, right = pads
-    return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, bias, stride, 0, dilation,
-                    x.shape[1])
+    return F.conv2d(
+        F.pad(x, (left, right, top, bottom)), weight, bias, stride, 0, dilation, x.shape[1]
+    )
 
 
 def arrange(x: torch.Tensor, layout: str) -> torch.Tensor:
@@ -32,10 +34,9 @@ def arrange(x: torch.Tensor, layout: str) -> torch.Tensor:
     if layout == "cl":
         return x.contiguous(memory_format=CL)
     if layout == "rows":  # W unit stride, rows and planes further apart than dense
-        big = torch.zeros(x.shape[0], x.shape[1] + 1, x.shape[2] + 2, x.shape[3] + 3,
-                          dtype=x.dtype)
-        big[:, :x.shape[1], 1:1 + x.shape[2], 2:2 + x.shape[3]] = x
-        return big[:, :x.shape[1], 1:1 + x.shape[2], 2:2 + x.shape[3]]
+        big = torch.zeros(x.shape[0], x.shape[1] + 1, x.shape[2] + 2, x.shape[3] + 3, dtype=x.dtype)
+        big[:, : x.shape[1], 1 : 1 + x.shape[2], 2 : 2 + x.shape[3]] = x
+        return big[:, : x.shape[1], 1 : 1 + x.shape[2], 2 : 2 + x.shape[3]]
     # 'odd': neither W nor C has unit stride (the kernel gets a contiguous copy)
     return x.transpose(2, 3).contiguous().transpose(2, 3)
 
@@ -45,28 +46,38 @@ def close(actual, expected, rel):
     torch.testing.assert_close(actual, expected, rtol=rel, atol=rel * scale)
 
 
-cases = st.fixed_dictionaries({
-    "n": st.integers(1, 3), "c": st.integers(1, 12), "m": st.integers(1, 3),
-    "h": st.integers(1, 19), "w": st.integers(1, 40), "kh": st.integers(1, 5),
-    "kw": st.integers(1, 5), "sh": st.integers(1, 3), "sw": st.integers(1, 3),
-    "dh": st.integers(1, 3), "dw": st.integers(1, 3),
-    "pads": st.tuples(*[st.integers(0, 4)] * 4),
-    "layout": st.sampled_from(["nchw", "cl", "rows", "odd"]),
-    "dtype": st.sampled_from([torch.float32, torch.float64]),
-    "bias": st.booleans(),
-})
+cases = st.fixed_dictionaries(
+    {
+        "n": st.integers(1, 3),
+        "c": st.integers(1, 12),
+        "m": st.integers(1, 3),
+        "h": st.integers(1, 19),
+        "w": st.integers(1, 40),
+        "kh": st.integers(1, 5),
+        "kw": st.integers(1, 5),
+        "sh": st.integers(1, 3),
+        "sw": st.integers(1, 3),
+        "dh": st.integers(1, 3),
+        "dw": st.integers(1, 3),
+        "pads": st.tuples(*[st.integers(0, 4)] * 4),
+        "layout": st.sampled_from(["nchw", "cl", "rows", "odd"]),
+        "dtype": st.sampled_from([torch.float32, torch.float64]),
+        "bias": st.booleans(),
+    }
+)
 
 
 def build(case, seed=0):
     g = torch.Generator().manual_seed(seed)
     top, bottom, left, right = case["pads"]
-    if (case["h"] + top + bottom < (case["kh"] - 1) * case["dh"] + 1
-            or case["w"] + left + right < (case["kw"] - 1) * case["dw"] + 1):
+    if (
+        case["h"] + top + bottom < (case["kh"] - 1) * case["dh"] + 1
+        or case["w"] + left + right < (case["kw"] - 1) * case["dw"] + 1
+    ):
         return None
     dt = case["dtype"]
     x = torch.randn(case["n"], case["c"], case["h"], case["w"], generator=g, dtype=dt)
-    weight = torch.randn(case["c"] * case["m"], 1, case["kh"], case["kw"], generator=g,
-                         dtype=dt)
+    weight = torch.randn(case["c"] * case["m"], 1, case["kh"], case["kw"], generator=g, dtype=dt)
     bias = torch.randn(case["c"] * case["m"], generator=g, dtype=dt) if case["bias"] else None
     return arrange(x, case["layout"]), weight, bias
 
@@ -107,12 +118,21 @@ def test_gradients_match_conv2d(case, backward):
     if bias is not None:
         leaves.append(bias.clone().requires_grad_(True))
         ref_leaves.append(bias.clone().requires_grad_(True))
-    y = native.depthwise_conv2d(leaves[0], leaves[1], leaves[2] if bias is not None else None,
-                                stride, (pads[:2], pads[2:]), dilation, backward=backward)
-    expected = reference(*ref_leaves[:2], ref_leaves[2] if bias is not None else None, stride,
-                         pads, dilation)
-    grad = torch.randn(expected.shape, dtype=torch.float64,
-                       generator=torch.Generator().manual_seed(1))
+    y = native.depthwise_conv2d(
+        leaves[0],
+        leaves[1],
+        leaves[2] if bias is not None else None,
+        stride,
+        (pads[:2], pads[2:]),
+        dilation,
+        backward=backward,
+    )
+    expected = reference(
+        *ref_leaves[:2], ref_leaves[2] if bias is not None else None, stride, pads, dilation
+    )
+    grad = torch.randn(
+        expected.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
     if case["layout"] == "cl":
         grad = grad.contiguous(memory_format=CL)
     y.backward(grad)
@@ -123,15 +143,17 @@ def test_gradients_match_conv2d(case, backward):
 
 @needs_native
 @pytest.mark.parametrize("layout", ["nchw", "cl"])
-@pytest.mark.parametrize("settings_", [((1, 1), ((1, 1), (1, 1)), (1, 1), 1),
-                                       ((2, 1), ((0, 1), (2, 0)), (1, 2), 2)])
+@pytest.mark.parametrize(
+    "settings_", [((1, 1), ((1, 1), (1, 1)), (1, 1), 1), ((2, 1), ((0, 1), (2, 0)), (1, 2), 2)]
+)
 def test_gradcheck_and_second_derivative(layout, settings_):
     stride, padding, dilation, multiplier = settings_
     g = torch.Generator().manual_seed(3)
     x = arrange(torch.randn(1, 2, 5, 4, dtype=torch.float64, generator=g), layout)
     x.requires_grad_(True)
-    weight = torch.randn(2 * multiplier, 1, 3, 2, dtype=torch.float64, generator=g,
-                         requires_grad=True)
+    weight = torch.randn(
+        2 * multiplier, 1, 3, 2, dtype=torch.float64, generator=g, requires_grad=True
+    )
     bias = torch.randn(2 * multiplier, dtype=torch.float64, generator=g, requires_grad=True)
 
     def fn(x, weight, bias):
@@ -195,13 +217,16 @@ def test_not_applicable_returns_none():
 
 
 def test_disabled_by_environment():
-    code = ("from sepconv.nn import _native_depthwise as n, _dispatch as d; import torch;"
-            "x = torch.randn(1, 2, 9, 9); w = torch.randn(2, 1, 3, 3);"
-            "print(n.available(), n.depthwise_conv2d(x, w),"
-            " d.native_depthwise(x, w, None, 1, 1, 1))")
+    code = (
+        "from sepconv.nn import _native_depthwise as n, _dispatch as d; import torch;"
+        "x = torch.randn(1, 2, 9, 9); w = torch.randn(2, 1, 3, 3);"
+        "print(n.available(), n.depthwise_conv2d(x, w),"
+        " d.native_depthwise(x, w, None, 1, 1, 1))"
+    )
     env = {**os.environ, "SEPCONV_NATIVE": "0"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["False", "None", "None"]
 
 
@@ -217,15 +242,26 @@ def test_dispatch_model_decides(monkeypatch):
     picks it (where it applies), one where it costs much does not."""
     x, w = torch.randn(2, 4, 16, 16), torch.randn(4, 1, 3, 3)
     features = len(_dispatch.FEATURES)
-    cheap = {"native": [0.0] * features, "torch": [1.0] * features,
-             "torch_converted": [1.0] * features, "native_backward": [0.0] * features,
-             "torch_backward": [1.0] * features}
-    dear = {"native": [1.0] * features, "torch": [0.0] * features,
-            "torch_converted": [0.0] * features, "native_backward": [1.0] * features,
-            "torch_backward": [0.0] * features}
+    cheap = {
+        "native": [0.0] * features,
+        "torch": [1.0] * features,
+        "torch_converted": [1.0] * features,
+        "native_backward": [0.0] * features,
+        "torch_backward": [1.0] * features,
+    }
+    dear = {
+        "native": [1.0] * features,
+        "torch": [0.0] * features,
+        "torch_converted": [0.0] * features,
+        "native_backward": [1.0] * features,
+        "torch_backward": [0.0] * features,
+    }
     for model, expected in ((cheap, native.available()), (dear, False)):
-        monkeypatch.setattr(_dispatch, "_MODEL", {"models": {
-            key: model for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}})
+        monkeypatch.setattr(
+            _dispatch,
+            "_MODEL",
+            {"models": {key: model for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}},
+        )
         assert _dispatch.should_use_native(x, w, 1, 1, 1) is expected
         y = _dispatch.native_depthwise(x, w, None, 1, 1, 1)
         assert (y is not None) is expected
@@ -237,10 +273,14 @@ def test_packaged_model_is_valid():
     model = _dispatch.load_model()
     assert set(model["features"]) == set(_dispatch.FEATURES)
     for entry in model["models"].values():
-        assert set(entry) == {"native", "torch", "torch_converted", "native_backward",
-                              "torch_backward"}
-        assert all(len(c) == len(_dispatch.FEATURES) and min(c) >= 0
-                   for c in entry.values())
+        assert set(entry) == {
+            "native",
+            "torch",
+            "torch_converted",
+            "native_backward",
+            "torch_backward",
+        }
+        assert all(len(c) == len(_dispatch.FEATURES) and min(c) >= 0 for c in entry.values())
     assert model["machine"]["cpu"]
 
 

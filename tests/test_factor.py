@@ -312,12 +312,14 @@ def test_lowrank_beats_other_rank_r_approximations():
 
 def test_torch_tensors_are_accepted():
     torch = pytest.importorskip("torch")
-    weight = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],
-                          requires_grad=True)
+    weight = torch.tensor(
+        [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], requires_grad=True
+    )
     column, row = separate(weight).terms[0]
     assert column.tolist() == [1, 2, 1] and row.tolist() == [-1, 0, 1]
     assert factor.default_tol(weight.detach()) == pytest.approx(
-        factor.default_tol(weight.detach().numpy()))
+        factor.default_tol(weight.detach().numpy())
+    )
     assert factor.default_tol(weight.detach().double()) < factor.default_tol(weight.detach())
 
 
@@ -385,8 +387,10 @@ def test_unfoldings_of_a_separable_tensor_have_rank_one():
 @pytest.mark.parametrize("terms", [2, 3])
 def test_random_low_rank_3d_tensors_are_recovered(terms):
     rng = np.random.default_rng(terms)
-    tensor = sum(_outer(rng.standard_normal(5), rng.standard_normal(4), rng.standard_normal(6))
-                 for _ in range(terms))
+    tensor = sum(
+        _outer(rng.standard_normal(5), rng.standard_normal(4), rng.standard_normal(6))
+        for _ in range(terms)
+    )
     f = lowrank(tensor)
     assert f.rank == terms and f.method == "cp-als" and f.is_exact
     assert np.allclose(f.reconstruct(), tensor, atol=1e-12)
@@ -397,8 +401,9 @@ def test_3d_log_and_dog_ranks():
     log3 = kernels.laplacian_of_gaussian(1.0, ndim=3, truncate=3.0)
     impulse = np.zeros(log3.shape)
     impulse[tuple(n // 2 for n in log3.shape)] = 1
-    assert np.allclose(log3, ndimage.gaussian_laplace(impulse, 1.0, mode="constant",
-                                                      truncate=3.0), atol=1e-15)
+    assert np.allclose(
+        log3, ndimage.gaussian_laplace(impulse, 1.0, mode="constant", truncate=3.0), atol=1e-15
+    )
     f = lowrank(log3)
     assert f.rank == 3 and f.is_exact
     dog3 = kernels.difference_of_gaussians(1.0, ndim=3, truncate=3.0)
@@ -460,7 +465,8 @@ def test_default_tol_depends_on_dtype_and_size():
     kernel = np.ones((3, 5))
     assert factor.default_tol(kernel) == pytest.approx(10 * 5 * EPS64 * np.sqrt(15))
     assert factor.default_tol(kernel.astype(np.float32)) == pytest.approx(
-        10 * 5 * EPS32 * np.sqrt(15))
+        10 * 5 * EPS32 * np.sqrt(15)
+    )
     assert factor.default_tol(kernel.astype(np.int16)) == factor.default_tol(kernel)
     assert factor.default_tol(np.ones((3, 50))) > factor.default_tol(np.ones((3, 5)))
 
@@ -560,8 +566,10 @@ def test_4d_low_rank_and_budget_fallback():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(-20, 20), min_size=1, max_size=7),
-       st.lists(st.integers(-20, 20), min_size=1, max_size=7))
+@given(
+    st.lists(st.integers(-20, 20), min_size=1, max_size=7),
+    st.lists(st.integers(-20, 20), min_size=1, max_size=7),
+)
 def test_integer_outer_products_give_primitive_integer_factors(p, q):
     p, q = np.array(p), np.array(q)
     if not p.any() or not q.any():
@@ -589,8 +597,9 @@ def test_noise_above_float32_tolerance_makes_non_separable():
         noisy = (kernel + noise * (3 * tol / np.linalg.norm(noise))).astype(np.float32)
         assert not factor.is_separable(noisy) and rank(noisy) >= 2
         assert lowrank(noisy, rank=1).error > 2 * tol
-        assert factor.is_separable((kernel + noise * (0.2 * tol / np.linalg.norm(noise)))
-                                   .astype(np.float32))
+        assert factor.is_separable(
+            (kernel + noise * (0.2 * tol / np.linalg.norm(noise))).astype(np.float32)
+        )
 
 
 @pytest.mark.parametrize("magnitude", [1e-300, 1e-40, 1e40, 1e300])
@@ -602,15 +611,18 @@ def test_extreme_magnitudes(magnitude):
     assert f.rank == 1 and np.isfinite(f.error) and np.isfinite(f.tol)
     assert np.allclose(f.reconstruct() / magnitude, kernel, rtol=1e-12, atol=0)
     assert factor.default_tol(kernel * magnitude) == pytest.approx(
-        factor.default_tol(kernel) * magnitude, rel=1e-12)
+        factor.default_tol(kernel) * magnitude, rel=1e-12
+    )
     noisy = rng.standard_normal((4, 4)) * magnitude
     assert rank(noisy) == 4
     two = lowrank(noisy, rank=2)
     s = np.linalg.svd(noisy / magnitude, compute_uv=False)
     assert two.error / magnitude == pytest.approx(np.sqrt(np.sum(s[2:] ** 2)), rel=1e-10)
     assert np.allclose(two.singular_values / magnitude, s, rtol=1e-12)
-    assert lowrank(noisy, tol=1e-3 * magnitude * s[0]).rank == lowrank(noisy / magnitude,
-                                                                       tol=1e-3 * s[0]).rank
+    assert (
+        lowrank(noisy, tol=1e-3 * magnitude * s[0]).rank
+        == lowrank(noisy / magnitude, tol=1e-3 * s[0]).rank
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,8 +33,9 @@ def engine(request):
         yield request.param
 
 
-def _kernel(shape: tuple[int, ...], rank: int, rng: np.random.Generator | None = None
-            ) -> np.ndarray:
+def _kernel(
+    shape: tuple[int, ...], rank: int, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """A kernel that is a sum of ``rank`` random separable terms."""
     rng = RNG if rng is None else rng
     out = np.zeros(shape)
@@ -69,8 +70,13 @@ def _scipy(x: np.ndarray, kernel: np.ndarray, mode: str, cval: float, flip: bool
     widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, kernel_anchor(kernel.shape, flip))]
     padded = np.pad(x, widths + [(0, 0)] * (x.ndim - nd), mode="symmetric")
     windows = sliding_window_view(padded, kernel.shape, axis=tuple(range(nd)))
-    return np.einsum(windows, [*range(x.ndim), *range(x.ndim, x.ndim + nd)], kernel,
-                     list(range(x.ndim, x.ndim + nd)), list(range(x.ndim)))
+    return np.einsum(
+        windows,
+        [*range(x.ndim), *range(x.ndim, x.ndim + nd)],
+        kernel,
+        list(range(x.ndim, x.ndim + nd)),
+        list(range(x.ndim)),
+    )
 
 
 def _close(got: np.ndarray, want: np.ndarray, rtol: float) -> None:
@@ -86,8 +92,9 @@ def test_smoke():
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("kernel_shape", [(1, 1), (3, 3), (2, 2), (4, 3), (3, 6), (5, 5),
-                                          (13, 9), (17, 17)])
+@pytest.mark.parametrize(
+    "kernel_shape", [(1, 1), (3, 3), (2, 2), (4, 3), (3, 6), (5, 5), (13, 9), (17, 17)]
+)
 @pytest.mark.parametrize("flip", [False, True])
 def test_parity_scipy_float64(mode, kernel_shape, flip):
     fn = sepconv.convolve if flip else sepconv.correlate
@@ -212,8 +219,11 @@ def test_layouts_and_input_unchanged(method):
     }
     for name, x in views.items():
         before = x.copy()
-        want = ndi.correlate(np.array(x, dtype=np.float64), kernel if x.ndim == 2 else
-                             kernel[:, :, None], mode="nearest")
+        want = ndi.correlate(
+            np.array(x, dtype=np.float64),
+            kernel if x.ndim == 2 else kernel[:, :, None],
+            mode="nearest",
+        )
         got = sepconv.correlate(x, kernel, mode="nearest", method=method)
         _close(got, want, 1e-5)
         np.testing.assert_array_equal(x, before, err_msg=name)
@@ -252,8 +262,12 @@ def test_output_float_in_place(method):
 @pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "constant"])
 @pytest.mark.parametrize("kernel_shape", [(3, 3), (5, 7), (4, 4), (15, 15)])
 def test_parity_opencv(mode, kernel_shape):
-    borders = {"reflect": cv2.BORDER_REFLECT, "mirror": cv2.BORDER_REFLECT_101,
-               "nearest": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
+    borders = {
+        "reflect": cv2.BORDER_REFLECT,
+        "mirror": cv2.BORDER_REFLECT_101,
+        "nearest": cv2.BORDER_REPLICATE,
+        "constant": cv2.BORDER_CONSTANT,
+    }
     x = RNG.random((50, 60), dtype=np.float32)
     kernel = _kernel(kernel_shape, 1).astype(np.float32)
     want = cv2.filter2D(x, -1, kernel, borderType=borders[mode])
@@ -298,8 +312,13 @@ def test_modes_and_methods_are_public_and_what_the_cli_offers():
 
 @settings(max_examples=40, deadline=None)
 @given(
-    h=st.integers(1, 12), w=st.integers(1, 12), kh=st.integers(1, 9), kw=st.integers(1, 9),
-    rank=st.integers(1, 3), mode=st.sampled_from(MODES), flip=st.booleans(),
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+    kh=st.integers(1, 9),
+    kw=st.integers(1, 9),
+    rank=st.integers(1, 3),
+    mode=st.sampled_from(MODES),
+    flip=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 def test_property_parity(h, w, kh, kw, rank, mode, flip, seed):
@@ -315,15 +334,21 @@ def test_plan_choices_and_costs():
     gauss = sepconv.kernels.get("gaussian", sigma=2.5, size=15)
     p = plan(gauss, (2048, 2048), np.float32)
     assert (p.method, p.rank) == ("separable", 1)
-    assert p.multiplications["direct"] == cost.filtering((15, 15),
-                                                         image_shape=(2048, 2048)).multiplications
-    assert p.multiplications["separable"] == cost.filtering(
-        (15, 15), rank=1, image_shape=(2048, 2048)).multiplications
+    assert (
+        p.multiplications["direct"]
+        == cost.filtering((15, 15), image_shape=(2048, 2048)).multiplications
+    )
+    assert (
+        p.multiplications["separable"]
+        == cost.filtering((15, 15), rank=1, image_shape=(2048, 2048)).multiplications
+    )
     log = sepconv.kernels.get("log", sigma=2.5, size=15)
     p = plan(log, (2048, 2048, 3), np.uint8)
     assert (p.method, p.rank) == ("lowrank", 2)
-    assert p.multiplications["lowrank"] == 3 * cost.filtering(
-        (15, 15), rank=2, image_shape=(2048, 2048)).multiplications
+    assert (
+        p.multiplications["lowrank"]
+        == 3 * cost.filtering((15, 15), rank=2, image_shape=(2048, 2048)).multiplications
+    )
     assert "lowrank" in p.explain() and "why:" in str(p)
     json.dumps(p.to_dict())
     random3 = _kernel((3, 3), 3)
@@ -403,9 +428,11 @@ def test_exception():
 
 
 def test_import_is_light(run_python):
-    code = ("import sys, sepconv.filtering, numpy as np; "
-            "sepconv.filtering.plan(np.ones((3, 3)), (8, 8)); "
-            "print(sorted(m for m in ('torch', 'cv2', 'dask') if m in sys.modules))")
+    code = (
+        "import sys, sepconv.filtering, numpy as np; "
+        "sepconv.filtering.plan(np.ones((3, 3)), (8, 8)); "
+        "print(sorted(m for m in ('torch', 'cv2', 'dask') if m in sys.modules))"
+    )
     result = run_python(code=code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -420,12 +447,14 @@ def test_explain_names_the_implementation(engine):
     assert len(runs_on) == 1
     assert ("sepconv's native" if engine == "native" else "cv2.sepFilter2D") in runs_on[0]
     assert p.to_dict()["implementation"] == p.implementation
-    assert plan(np.ones((3, 3)), (64, 64), np.float32, method="direct").implementation == \
-        "cv2.filter2D"
+    assert (
+        plan(np.ones((3, 3)), (64, 64), np.float32, method="direct").implementation
+        == "cv2.filter2D"
+    )
     assert plan(np.ones((3, 3, 3)), (9, 9, 9), np.float32).implementation.startswith(
-        "scipy.ndimage")
-    assert plan(np.ones((4, 4)), (64, 64), np.float32, method="fft").implementation == \
-        "scipy.fft"
+        "scipy.ndimage"
+    )
+    assert plan(np.ones((4, 4)), (64, 64), np.float32, method="fft").implementation == "scipy.fft"
 
 
 def test_use_implementation_is_scoped_and_checked(engine):
@@ -494,6 +523,7 @@ def test_cost_model_is_data_with_its_machine():
     with pytest.raises(ValueError, match="native"):
         _cost_model.parse(broken)
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
-    package_data = re.search(r"\[tool\.setuptools\.package-data\]\s*sepconv = \[([^]]*)\]",
-                             pyproject)
+    package_data = re.search(
+        r"\[tool\.setuptools\.package-data\]\s*sepconv = \[([^]]*)\]", pyproject
+    )
     assert package_data and '"filtering/cost_model.json"' in package_data.group(1)

@@ -22,8 +22,9 @@ def test_equals_in_memory(mode, kernel_shape):
     for fn in (sepconv.correlate, sepconv.convolve):
         out = fn(lazy, kernel, mode=mode, cval=cval)
         assert isinstance(out, da.Array) and out.chunks == lazy.chunks
-        np.testing.assert_allclose(out.compute(), fn(x, kernel, mode=mode, cval=cval),
-                                   rtol=0, atol=1e-12 * 10)
+        np.testing.assert_allclose(
+            out.compute(), fn(x, kernel, mode=mode, cval=cval), rtol=0, atol=1e-12 * 10
+        )
 
 
 def test_lazy_in_lazy_out():
@@ -34,8 +35,9 @@ def test_lazy_in_lazy_out():
             calls.append(block_info)
         return np.ones((32, 32), np.float32)
 
-    lazy = da.map_blocks(make, chunks=((32, 32), (32, 32)), dtype=np.float32,
-                         meta=np.empty((0, 0), np.float32))
+    lazy = da.map_blocks(
+        make, chunks=((32, 32), (32, 32)), dtype=np.float32, meta=np.empty((0, 0), np.float32)
+    )
     out = sepconv.correlate(lazy, np.ones((5, 5)) / 25)
     assert isinstance(out, da.Array) and calls == []  # nothing computed yet
     with dask.config.set(scheduler="synchronous"):
@@ -63,5 +65,6 @@ def test_kernel_larger_than_image():
     kernel = rng.random((15, 3))
     for mode in MODES:
         out = sepconv.correlate(da.from_array(x, chunks=(3, 10)), kernel, mode=mode)
-        np.testing.assert_allclose(out.compute(), sepconv.correlate(x, kernel, mode=mode),
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            out.compute(), sepconv.correlate(x, kernel, mode=mode), atol=1e-12
+        )

@@ -27,10 +27,16 @@ def _expected(x: np.ndarray, terms, anchor, mode: str) -> np.ndarray:
     """Sum over terms of SciPy 1-D passes (float64), with the anchor as a SciPy origin."""
     out = np.zeros(x.shape, np.float64)
     for col, row in terms:
-        y = ndi.correlate1d(x.astype(np.float64), np.asarray(col, np.float64), axis=0,
-                            mode=mode, origin=anchor[0] - len(col) // 2)
-        y = ndi.correlate1d(y, np.asarray(row, np.float64), axis=1, mode=mode,
-                            origin=anchor[1] - len(row) // 2)
+        y = ndi.correlate1d(
+            x.astype(np.float64),
+            np.asarray(col, np.float64),
+            axis=0,
+            mode=mode,
+            origin=anchor[0] - len(col) // 2,
+        )
+        y = ndi.correlate1d(
+            y, np.asarray(row, np.float64), axis=1, mode=mode, origin=anchor[1] - len(row) // 2
+        )
         out += y
     return out
 
@@ -49,8 +55,9 @@ def _terms(rng: np.random.Generator, rank: int, kh: int, kw: int, kind: str = "r
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", ["random", "symmetric", "antisymmetric"])
-@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (2, 3), (5, 40), (37, 70), (64, 33, 3),
-                                   (17, 19, 6)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 9), (9, 1), (2, 3), (5, 40), (37, 70), (64, 33, 3), (17, 19, 6)]
+)
 def test_modes_shapes_kinds(mode, kind, shape):
     rng = np.random.default_rng(abs(hash((mode, kind, shape))) % 2**32)
     x = rng.standard_normal(shape)
@@ -58,8 +65,13 @@ def test_modes_shapes_kinds(mode, kind, shape):
         terms = _terms(rng, 2, kh, kw, kind)
         anchor = (kh // 2, kw // 2)
         got = _native.separable(x, terms, anchor, mode)
-        np.testing.assert_allclose(got, _expected(x, terms, anchor, mode), rtol=1e-10,
-                                   atol=1e-10, err_msg=f"{mode} {kind} {shape} {kh}x{kw}")
+        np.testing.assert_allclose(
+            got,
+            _expected(x, terms, anchor, mode),
+            rtol=1e-10,
+            atol=1e-10,
+            err_msg=f"{mode} {kind} {shape} {kh}x{kw}",
+        )
 
 
 @pytest.mark.parametrize("anchor", [(0, 0), (4, 1), (2, 3)])
@@ -68,8 +80,9 @@ def test_any_anchor(anchor):
     x = rng.standard_normal((23, 31))
     terms = _terms(rng, 1, 5, 4)
     for mode in MODES:
-        np.testing.assert_allclose(_native.separable(x, terms, anchor, mode),
-                                   _expected(x, terms, anchor, mode), atol=1e-11)
+        np.testing.assert_allclose(
+            _native.separable(x, terms, anchor, mode), _expected(x, terms, anchor, mode), atol=1e-11
+        )
 
 
 def test_float32_and_float64():
@@ -92,8 +105,9 @@ def test_result_independent_of_thread_bands(threads):
     x = rng.standard_normal((301, 130)).astype(np.float32)
     terms = _terms(rng, 2, 7, 7, "symmetric")
     reference = _native.separable(x, terms, (3, 3), "mirror", threads=1)
-    np.testing.assert_array_equal(_native.separable(x, terms, (3, 3), "mirror", threads=threads),
-                                  reference)
+    np.testing.assert_array_equal(
+        _native.separable(x, terms, (3, 3), "mirror", threads=threads), reference
+    )
 
 
 def test_views_strides_and_out():
@@ -116,19 +130,33 @@ def test_through_correlate_matches_scipy_for_every_layout():
     rng = np.random.default_rng(9)
     kernel = np.outer(rng.standard_normal(7), rng.standard_normal(5))
     base = rng.standard_normal((64, 48, 4)).astype(np.float32)
-    for image in (np.asfortranarray(base[:, :, 0]), base[:, :, 2], base[::-1, ::2],
-                  np.asfortranarray(base)):
-        expected = ndi.correlate(image.astype(np.float64),
-                                 kernel.reshape(kernel.shape + (1,) * (image.ndim - 2)),
-                                 mode="mirror")
+    for image in (
+        np.asfortranarray(base[:, :, 0]),
+        base[:, :, 2],
+        base[::-1, ::2],
+        np.asfortranarray(base),
+    ):
+        expected = ndi.correlate(
+            image.astype(np.float64),
+            kernel.reshape(kernel.shape + (1,) * (image.ndim - 2)),
+            mode="mirror",
+        )
         got = sepconv.correlate(image, kernel, mode="mirror", method="separable")
         assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
 
 
 @settings(max_examples=60, deadline=None)
-@given(h=st.integers(1, 40), w=st.integers(1, 40), c=st.integers(1, 5), kh=st.integers(1, 12),
-       kw=st.integers(1, 12), rank=st.integers(1, 3), mode=st.sampled_from(MODES),
-       seed=st.integers(0, 2**32 - 1), threads=st.integers(1, 4))
+@given(
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    c=st.integers(1, 5),
+    kh=st.integers(1, 12),
+    kw=st.integers(1, 12),
+    rank=st.integers(1, 3),
+    mode=st.sampled_from(MODES),
+    seed=st.integers(0, 2**32 - 1),
+    threads=st.integers(1, 4),
+)
 def test_property_against_scipy(h, w, c, kh, kw, rank, mode, seed, threads):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((h, w, c) if c > 1 else (h, w))
@@ -148,8 +176,9 @@ def test_after_fork():
     want = _native.separable(x, terms, (2, 2), "reflect", threads=2)  # the pool is running
     context = multiprocessing.get_context("fork")
     with context.Pool(1) as pool:
-        got = pool.apply_async(_native.separable, (x, terms, (2, 2), "reflect", None, 2)
-                               ).get(timeout=60)
+        got = pool.apply_async(_native.separable, (x, terms, (2, 2), "reflect", None, 2)).get(
+            timeout=60
+        )
     np.testing.assert_array_equal(got, want)
 
 

@@ -30,8 +30,15 @@ def _engines() -> list:
     return [pytest.param(e, marks=marks) if e == "numpy-native" else e for e in ENGINES]
 
 
-def run(engine: str, image: np.ndarray, kernel: np.ndarray, *, flip: bool = False,
-        nd: int = 2, **options) -> np.ndarray:
+def run(
+    engine: str,
+    image: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    flip: bool = False,
+    nd: int = 2,
+    **options,
+) -> np.ndarray:
     """sepconv on ``engine``; ``image`` is (*spatial) or (*spatial, C) as NumPy has it."""
     fn = sepconv.convolve if flip else sepconv.correlate
     separable = "opencv" if engine == "numpy-opencv" or not _native.available() else None
@@ -55,8 +62,9 @@ def _reaches_beyond(shape: tuple[int, ...], kernel_shape: tuple[int, ...]) -> bo
     return any(k // 2 >= n or k - 1 - k // 2 >= n for n, k in zip(shape, kernel_shape))
 
 
-def definition(image: np.ndarray, kernel: np.ndarray, mode: str, cval: float = 0.0,
-               flip: bool = False) -> np.ndarray:
+def definition(
+    image: np.ndarray, kernel: np.ndarray, mode: str, cval: float = 0.0, flip: bool = False
+) -> np.ndarray:
     """The filter by its definition, in float64: the image extended with ``np.pad``, then
     ``sum(w * x)`` over the kernel's non-zero weights (``|w| > DBL_EPSILON``, as SciPy)."""
     nd = kernel.ndim
@@ -75,8 +83,9 @@ def definition(image: np.ndarray, kernel: np.ndarray, mode: str, cval: float = 0
     return out
 
 
-def reference(image: np.ndarray, kernel: np.ndarray, mode: str, cval: float = 0.0,
-              flip: bool = False) -> np.ndarray:
+def reference(
+    image: np.ndarray, kernel: np.ndarray, mode: str, cval: float = 0.0, flip: bool = False
+) -> np.ndarray:
     """SciPy's answer in float64, or the definition's where SciPy departs from it."""
     if mode == "reflect" and _reaches_beyond(image.shape, kernel.shape):
         return definition(image, kernel, mode, cval, flip)
@@ -129,8 +138,9 @@ def nonfinite_images(draw, nd: int = 2) -> np.ndarray:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     image = rng.standard_normal(shape) * draw(st.sampled_from([1.0, 1e3]))
     count = draw(st.integers(1, 4))
-    specials = draw(st.lists(st.sampled_from([np.nan, np.inf, -np.inf]), min_size=count,
-                             max_size=count))
+    specials = draw(
+        st.lists(st.sampled_from([np.nan, np.inf, -np.inf]), min_size=count, max_size=count)
+    )
     flat = image.reshape(-1)
     for value in specials:
         flat[rng.integers(flat.size)] = value
@@ -143,8 +153,7 @@ def _tolerance(image: np.ndarray, kernel: np.ndarray, cval: float = 0.0) -> floa
     return scale * (2e-5 if image.dtype == np.float32 else 1e-10)
 
 
-PROPERTY = settings(max_examples=30, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ------------------------------------------------------------------------------------------
@@ -153,9 +162,14 @@ PROPERTY = settings(max_examples=30, deadline=None,
 
 @pytest.mark.parametrize("engine", _engines())
 @PROPERTY
-@given(image=nonfinite_images(), kernel=kernels(), mode=st.sampled_from(MODES),
-       cval=st.sampled_from([0.0, 1.5, -300.0]), method=st.sampled_from(METHODS),
-       flip=st.booleans())
+@given(
+    image=nonfinite_images(),
+    kernel=kernels(),
+    mode=st.sampled_from(MODES),
+    cval=st.sampled_from([0.0, 1.5, -300.0]),
+    method=st.sampled_from(METHODS),
+    flip=st.booleans(),
+)
 def test_nonfinite_pixels_as_scipy(engine, image, kernel, mode, cval, method, flip):
     cval = cval if mode == "constant" else 0.0
     try:
@@ -170,8 +184,12 @@ def test_nonfinite_pixels_as_scipy(engine, image, kernel, mode, cval, method, fl
 
 @pytest.mark.parametrize("engine", ["numpy-opencv", "torch-numpy", "torch-matmul", "dask"])
 @settings(PROPERTY, max_examples=15)
-@given(image=nonfinite_images(nd=3), kernel=kernels(nd=3), mode=st.sampled_from(MODES),
-       method=st.sampled_from(METHODS))
+@given(
+    image=nonfinite_images(nd=3),
+    kernel=kernels(nd=3),
+    mode=st.sampled_from(MODES),
+    method=st.sampled_from(METHODS),
+)
 def test_nonfinite_pixels_nd_kernels(engine, image, kernel, mode, method):
     """3-D kernels (SciPy's 1-D passes and ndimage.correlate, scipy.fft; F.conv3d and 1-D
     banded matrix products for the device code)."""
@@ -189,9 +207,12 @@ def test_one_nan_reaches_the_kernels_footprint_only():
     rng = np.random.default_rng(0)
     image = rng.random((32, 32))
     image[10, 10] = np.nan
-    g = np.exp(-np.arange(-2, 3) ** 2 / 2.0)
-    cases = [(rng.random((13, 13)), 169), (np.outer(g, g), 25),
-             (np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0]), 6)]
+    g = np.exp(-(np.arange(-2, 3) ** 2) / 2.0)
+    cases = [
+        (rng.random((13, 13)), 169),
+        (np.outer(g, g), 25),
+        (np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0]), 6),
+    ]
     for kernel, count in cases:
         assert np.isnan(ndi.correlate(image, kernel)).sum() == count
         for engine in [e for e in ENGINES if e != "numpy-native" or _native.available()]:
@@ -245,8 +266,9 @@ def test_nonfinite_into_integer_output():
     for method in ("direct", "separable", "fft"):
         got = sepconv.correlate(image, [[1.0]], method=method, output=np.uint8)
         assert got[0, 0] == 0 and got[4, 4] == 255 and got[2, 2] == 0 and got[1, 1] == 10
-        t = sepconv.correlate(torch.from_numpy(image)[None, None], [[1.0]], method=method,
-                              output=torch.int16)
+        t = sepconv.correlate(
+            torch.from_numpy(image)[None, None], [[1.0]], method=method, output=torch.int16
+        )
         assert t[0, 0, 0, 0] == 0 and t[0, 0, 4, 4] == 32767 and t[0, 0, 2, 2] == -32768
 
 
@@ -256,8 +278,9 @@ def test_nonfinite_check_on_strided_and_fortran_images():
     for image in (base[::2, ::3], np.asfortranarray(base), base.T):
         want = ndi.correlate(image, np.ones((3, 3)))
         for method in ("direct", "separable", "fft"):
-            assert_same_nonfinite(sepconv.correlate(image, np.ones((3, 3)), method=method),
-                                  want, 1e-12)
+            assert_same_nonfinite(
+                sepconv.correlate(image, np.ones((3, 3)), method=method), want, 1e-12
+            )
 
 
 @pytest.mark.parametrize("flip", [False, True])
@@ -275,8 +298,9 @@ def test_reflect_beyond_the_axis_follows_the_definition(flip):
     x3 = rng.random((3, 2, 4))
     k3 = rng.random((9, 7, 11))
     for method in ("direct", "lowrank", "fft"):
-        np.testing.assert_allclose(sepconv.correlate(x3, k3, method=method),
-                                   definition(x3, k3, "reflect"), rtol=1e-9)
+        np.testing.assert_allclose(
+            sepconv.correlate(x3, k3, method=method), definition(x3, k3, "reflect"), rtol=1e-9
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -286,8 +310,9 @@ def test_reflect_beyond_the_axis_follows_the_definition(flip):
 INTEGER_TYPES = [np.uint8, np.uint16, np.int16]
 
 
-def _expected_integers(image: np.ndarray, kernel: np.ndarray, mode: str, cval: float,
-                       flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _expected_integers(
+    image: np.ndarray, kernel: np.ndarray, mode: str, cval: float, flip: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(rounded and saturated float64 result, where float32 rounding may differ by one)."""
     info = np.iinfo(image.dtype)
     exact = reference(image, kernel, mode, cval, flip)
@@ -299,12 +324,19 @@ def _expected_integers(image: np.ndarray, kernel: np.ndarray, mode: str, cval: f
 
 @pytest.mark.parametrize("engine", _engines())
 @PROPERTY
-@given(kernel=kernels(), dtype=st.sampled_from(INTEGER_TYPES),
-       cval=st.floats(-1e5, 1e5, allow_nan=False), method=st.sampled_from(METHODS),
-       shape=st.tuples(st.integers(1, 12), st.integers(1, 12)), channels=st.integers(0, 3),
-       seed=st.integers(0, 2**32 - 1), flip=st.booleans())
-def test_integer_images_with_any_cval(engine, kernel, dtype, cval, method, shape, channels,
-                                      seed, flip):
+@given(
+    kernel=kernels(),
+    dtype=st.sampled_from(INTEGER_TYPES),
+    cval=st.floats(-1e5, 1e5, allow_nan=False),
+    method=st.sampled_from(METHODS),
+    shape=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+    channels=st.integers(0, 3),
+    seed=st.integers(0, 2**32 - 1),
+    flip=st.booleans(),
+)
+def test_integer_images_with_any_cval(
+    engine, kernel, dtype, cval, method, shape, channels, seed, flip
+):
     info = np.iinfo(dtype)
     if channels:
         shape = (*shape, channels)

@@ -30,8 +30,9 @@ def path(request):
 
 def _kernel(shape, rank, seed=0):
     rng = np.random.default_rng(seed)
-    return sum(np.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1]))
-               for _ in range(rank))
+    return sum(
+        np.outer(rng.standard_normal(shape[0]), rng.standard_normal(shape[1])) for _ in range(rank)
+    )
 
 
 def _numpy_engine(x: torch.Tensor, kernel, fn, **kwargs) -> np.ndarray:
@@ -63,8 +64,9 @@ def test_equals_numpy_engine(mode, kernel_shape, flip, matmul_path):
             for method in ("auto", "direct", "lowrank"):
                 got = fn(x, kernel, mode=mode, cval=cval, method=method)
                 assert got.dtype == torch.float64
-                np.testing.assert_allclose(got.numpy(), want, rtol=0,
-                                           atol=1e-12 * max(1.0, np.abs(want).max()))
+                np.testing.assert_allclose(
+                    got.numpy(), want, rtol=0, atol=1e-12 * max(1.0, np.abs(want).max())
+                )
 
 
 def test_float32_and_integer_tensors(path):
@@ -85,8 +87,9 @@ def test_volume_3d(path):
     g = torch.Generator().manual_seed(2)
     x = torch.rand(1, 2, 8, 9, 10, dtype=torch.float64, generator=g)
     rng = np.random.default_rng(3)
-    kernel = sum(np.einsum("i,j,k->ijk", rng.random(3), rng.random(4), rng.random(5))
-                 for _ in range(2))
+    kernel = sum(
+        np.einsum("i,j,k->ijk", rng.random(3), rng.random(4), rng.random(5)) for _ in range(2)
+    )
     want = np.stack([sepconv.correlate(x[0, c].numpy(), kernel, mode="wrap") for c in range(2)])
     for method in ("auto", "direct", "lowrank"):
         got = sepconv.correlate(x, kernel, mode="wrap", method=method)
@@ -100,7 +103,8 @@ def test_gradcheck(mode, method, path):
     kernel = _kernel((3, 4), 2)
     cval = 0.5 if mode == "constant" else 0.0
     assert torch.autograd.gradcheck(
-        lambda t: sepconv.correlate(t, kernel, mode=mode, cval=cval, method=method), (x,))
+        lambda t: sepconv.correlate(t, kernel, mode=mode, cval=cval, method=method), (x,)
+    )
 
 
 def test_gradcheck_large_kernel_3d(path):
@@ -108,7 +112,8 @@ def test_gradcheck_large_kernel_3d(path):
     kernel = np.random.default_rng(5).random((4, 3, 7))  # reaches beyond the image
     for mode in MODES:
         assert torch.autograd.gradcheck(
-            lambda t, mode=mode: sepconv.convolve(t, kernel, mode=mode), (x,))
+            lambda t, mode=mode: sepconv.convolve(t, kernel, mode=mode), (x,)
+        )
 
 
 def test_input_unchanged_and_not_shared(path):
@@ -126,19 +131,23 @@ def test_peer_kornia_and_conv2d(path):
     k = torch.from_numpy(kernel)
     # kornia 'reflect' is torch's reflect, which is SciPy's (and sepconv's) 'mirror'
     want = kornia.filters.filter2d(x, k[None], border_type="reflect")
-    torch.testing.assert_close(sepconv.correlate(x, kernel, mode="mirror"), want,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        sepconv.correlate(x, kernel, mode="mirror"), want, rtol=1e-5, atol=1e-6
+    )
     want = kornia.filters.filter2d(x, k[None], border_type="replicate")
-    torch.testing.assert_close(sepconv.correlate(x, kernel, mode="nearest"), want,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        sepconv.correlate(x, kernel, mode="nearest"), want, rtol=1e-5, atol=1e-6
+    )
     want = kornia.filters.filter2d(x, k[None], border_type="circular")
-    torch.testing.assert_close(sepconv.correlate(x, kernel, mode="wrap"), want,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        sepconv.correlate(x, kernel, mode="wrap"), want, rtol=1e-5, atol=1e-6
+    )
     # F.conv2d is a correlation with zero padding
     weight = k[None, None].expand(3, 1, 9, 9)
     want = F.conv2d(x, weight, padding=4, groups=3)
-    torch.testing.assert_close(sepconv.correlate(x, kernel, mode="constant"), want,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        sepconv.correlate(x, kernel, mode="constant"), want, rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -159,7 +168,7 @@ def test_cuda_nonfinite_pixels_and_integer_cval(method):
     rng = np.random.default_rng(4)
     image = rng.random((2, 40, 33))
     image[0, 5, 7], image[1, 20, 20], image[1, 0, 32] = np.nan, np.inf, -np.inf
-    g = np.exp(-np.arange(-2, 3) ** 2 / 2.0)
+    g = np.exp(-(np.arange(-2, 3) ** 2) / 2.0)
     kernel = np.outer(g, [1.0, 0.0, -1.0, 0.5, 0.0]) + (method == "lowrank") * np.eye(5)
     x = torch.from_numpy(image)[None].cuda()
     got = sepconv.correlate(x, kernel, method=method, mode="wrap")[0].cpu().numpy()
@@ -170,8 +179,13 @@ def test_cuda_nonfinite_pixels_and_integer_cval(method):
     np.testing.assert_allclose(got[finite], want[finite], atol=1e-9)
     pixels = torch.tensor([[[[1, 2, 3, 2, 1]]]], dtype=torch.uint8, device="cuda")
     for cval, row in ((2.5, [6, 6, 7, 6, 6]), (300, [255, 6, 7, 6, 255])):
-        out = sepconv.correlate(pixels, np.ones((1, 3)), mode="constant", cval=cval,
-                                method="direct" if method == "lowrank" else method)
+        out = sepconv.correlate(
+            pixels,
+            np.ones((1, 3)),
+            mode="constant",
+            cval=cval,
+            method="direct" if method == "lowrank" else method,
+        )
         assert out.flatten().tolist() == row
 
 

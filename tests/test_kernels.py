@@ -9,8 +9,20 @@ from scipy import ndimage
 
 from sepconv import factor, kernels
 
-ISSUE_NAMES = ("sobel", "scharr", "prewitt", "gaussian", "box", "binomial", "laplacian", "log",
-               "dog", "gabor", "disk", "motion")
+ISSUE_NAMES = (
+    "sobel",
+    "scharr",
+    "prewitt",
+    "gaussian",
+    "box",
+    "binomial",
+    "laplacian",
+    "log",
+    "dog",
+    "gabor",
+    "disk",
+    "motion",
+)
 
 
 def _impulse_response(shape, filter_):
@@ -35,16 +47,30 @@ def test_smoke():
             assert np.array_equal(exact.reconstruct(), kernel), name
 
 
-@pytest.mark.parametrize("function", [
-    kernels.sobel, kernels.scharr, kernels.prewitt, kernels.gaussian, kernels.box,
-    kernels.binomial, kernels.laplacian, kernels.laplacian_of_gaussian,
-    kernels.difference_of_gaussians, kernels.gabor, kernels.disk, kernels.motion])
+@pytest.mark.parametrize(
+    "function",
+    [
+        kernels.sobel,
+        kernels.scharr,
+        kernels.prewitt,
+        kernels.gaussian,
+        kernels.box,
+        kernels.binomial,
+        kernels.laplacian,
+        kernels.laplacian_of_gaussian,
+        kernels.difference_of_gaussians,
+        kernels.gabor,
+        kernels.disk,
+        kernels.motion,
+    ],
+)
 def test_module(function):
     """Each kernel is one function: its public form, the registry and its terms agree."""
     import inspect
 
     name = {"laplacian_of_gaussian": "log", "difference_of_gaussians": "dog"}.get(
-        function.__name__, function.__name__)
+        function.__name__, function.__name__
+    )
     signature = inspect.signature(function)
     assert signature.return_annotation == "np.ndarray"
     assert list(signature.parameters) == list(kernels.available()[name])
@@ -67,10 +93,15 @@ def test_sobel_equals_opencv_deriv_kernels(size, normalize):
         want = np.outer(ky.ravel(), kx.ravel())
         got = kernels.sobel("x", size=size, order=order, normalize=normalize)
         assert np.allclose(got, want, rtol=0, atol=1e-15)
-        assert np.allclose(kernels.sobel("y", size=size, order=order, normalize=normalize),
-                           want.T, rtol=0, atol=1e-15)
-        column, row = kernels.factors("sobel", direction="x", size=size, order=order,
-                                      normalize=normalize).terms[0]
+        assert np.allclose(
+            kernels.sobel("y", size=size, order=order, normalize=normalize),
+            want.T,
+            rtol=0,
+            atol=1e-15,
+        )
+        column, row = kernels.factors(
+            "sobel", direction="x", size=size, order=order, normalize=normalize
+        ).terms[0]
         assert np.array_equal(column, ky.ravel()) and np.array_equal(row, kx.ravel())
 
 
@@ -111,10 +142,13 @@ def test_prewitt_is_opencv_derivative_times_box(size, normalize):
     normalize), the smoothing a box (summing to 1 with normalize), in 2-D and 3-D."""
     kx, _ = cv2.getDerivKernels(1, 0, size, normalize=normalize, ktype=cv2.CV_64F)
     box = np.full(size, 1.0 / size if normalize else 1.0)
-    assert np.allclose(kernels.prewitt("x", size=size, normalize=normalize),
-                       np.outer(box, kx.ravel()), rtol=0, atol=1e-15)
-    terms = kernels.factors("prewitt", direction="y", size=size, ndim=3,
-                            normalize=normalize).terms
+    assert np.allclose(
+        kernels.prewitt("x", size=size, normalize=normalize),
+        np.outer(box, kx.ravel()),
+        rtol=0,
+        atol=1e-15,
+    )
+    terms = kernels.factors("prewitt", direction="y", size=size, ndim=3, normalize=normalize).terms
     assert len(terms) == 1
     planes, rows, columns = terms[0]
     assert np.allclose(rows, kx.ravel(), rtol=0, atol=1e-15)
@@ -133,7 +167,7 @@ def test_laplacian_equals_cv2_laplacian(size, neighbours, ksize):
     kernel = kernels.laplacian(size, neighbours)
     response = _impulse_response((15, 15), lambda x: cv2.Laplacian(x, cv2.CV_64F, ksize=ksize))
     n = kernel.shape[0] // 2
-    assert np.allclose(response[7 - n:8 + n, 7 - n:8 + n], kernel[::-1, ::-1], atol=1e-12)
+    assert np.allclose(response[7 - n : 8 + n, 7 - n : 8 + n], kernel[::-1, ::-1], atol=1e-12)
     assert kernels.factors("laplacian", size=size).rank == 2
 
 
@@ -142,13 +176,15 @@ def test_laplacian_equals_cv2_laplacian(size, neighbours, ksize):
 @pytest.mark.parametrize("size", [None, 9])
 def test_gabor_equals_cv2_getgaborkernel(theta, phase, size):
     sigma, wavelength, gamma = 2.2, 5.5, 1.0
-    want = cv2.getGaborKernel((size or 0, size or 0), sigma, theta, wavelength, gamma, phase,
-                              ktype=cv2.CV_64F)
+    want = cv2.getGaborKernel(
+        (size or 0, size or 0), sigma, theta, wavelength, gamma, phase, ktype=cv2.CV_64F
+    )
     got = kernels.gabor(sigma, theta, wavelength, phase, gamma, size)
     assert got.shape == want.shape
     assert np.allclose(got, want, rtol=0, atol=1e-12)
-    exact = kernels.factors("gabor", sigma=sigma, theta=theta, wavelength=wavelength,
-                            phase=phase, size=size)
+    exact = kernels.factors(
+        "gabor", sigma=sigma, theta=theta, wavelength=wavelength, phase=phase, size=size
+    )
     assert exact.is_exact and exact.rank <= 2
     assert np.allclose(exact.reconstruct(), got, atol=1e-13)
 
@@ -172,28 +208,33 @@ def test_gaussian_equals_scipy_gaussian_filter(sigma, truncate):
     kernel = kernels.gaussian(sigma, truncate=truncate)
     radius = int(truncate * sigma + 0.5)
     assert kernel.shape == (2 * radius + 1,) * 2
-    response = _impulse_response(kernel.shape, lambda x: ndimage.gaussian_filter(
-        x, sigma, mode="constant", truncate=truncate))
+    response = _impulse_response(
+        kernel.shape,
+        lambda x: ndimage.gaussian_filter(x, sigma, mode="constant", truncate=truncate),
+    )
     assert np.allclose(kernel, response, rtol=0, atol=1e-16)
     assert kernel.sum() == pytest.approx(1.0, abs=1e-14)
 
 
 def test_gaussian_3d_and_anisotropic_equal_scipy():
     kernel = kernels.gaussian(1.0, ndim=3, truncate=3.0)
-    response = _impulse_response(kernel.shape, lambda x: ndimage.gaussian_filter(
-        x, 1.0, mode="constant", truncate=3.0))
+    response = _impulse_response(
+        kernel.shape, lambda x: ndimage.gaussian_filter(x, 1.0, mode="constant", truncate=3.0)
+    )
     assert kernel.shape == (7, 7, 7) and np.allclose(kernel, response, atol=1e-17)
     kernel = kernels.gaussian((1.0, 2.0))
-    response = _impulse_response(kernel.shape, lambda x: ndimage.gaussian_filter(
-        x, (1.0, 2.0), mode="constant"))
+    response = _impulse_response(
+        kernel.shape, lambda x: ndimage.gaussian_filter(x, (1.0, 2.0), mode="constant")
+    )
     assert kernel.shape == (9, 17) and np.allclose(kernel, response, atol=1e-17)
 
 
 @pytest.mark.parametrize("sigma", [0.8, 1.4, 2.0])
 def test_log_equals_scipy_gaussian_laplace(sigma):
     kernel = kernels.laplacian_of_gaussian(sigma)
-    response = _impulse_response(kernel.shape, lambda x: ndimage.gaussian_laplace(
-        x, sigma, mode="constant"))
+    response = _impulse_response(
+        kernel.shape, lambda x: ndimage.gaussian_laplace(x, sigma, mode="constant")
+    )
     assert np.allclose(kernel, response, rtol=0, atol=1e-15)
     assert kernel[kernel.shape[0] // 2, kernel.shape[1] // 2] < 0
     zero = kernels.laplacian_of_gaussian(sigma, zero_sum=True)
@@ -205,9 +246,13 @@ def test_dog_equals_scipy_difference():
     kernel = kernels.difference_of_gaussians(1.0, 2.0)
     radius = kernel.shape[0] // 2
     assert radius == 8  # from the wider Gaussian, int(4 * 2 + 0.5)
-    response = _impulse_response(kernel.shape, lambda x: ndimage.gaussian_filter(
-        x, 1.0, mode="constant", radius=radius) - ndimage.gaussian_filter(
-        x, 2.0, mode="constant", radius=radius))
+    response = _impulse_response(
+        kernel.shape,
+        lambda x: (
+            ndimage.gaussian_filter(x, 1.0, mode="constant", radius=radius)
+            - ndimage.gaussian_filter(x, 2.0, mode="constant", radius=radius)
+        ),
+    )
     assert np.allclose(kernel, response, atol=1e-16)
     assert abs(kernel.sum()) < 1e-15
     f = kernels.factors("dog", sigma=1.0, sigma2=2.0)
@@ -218,14 +263,19 @@ def test_dog_equals_scipy_difference():
 def test_filtering_with_closed_form_terms_equals_direct_filtering():
     """The factors are usable: two 1-D passes per term reproduce cv2.filter2D."""
     image = np.random.default_rng(3).random((32, 40))
-    for name, params in (("gabor", {"theta": 0.7, "phase": 0.4}), ("log", {"sigma": 1.5}),
-                         ("sobel-y", {"size": 5}), ("laplacian", {})):
+    for name, params in (
+        ("gabor", {"theta": 0.7, "phase": 0.4}),
+        ("log", {"sigma": 1.5}),
+        ("sobel-y", {"size": 5}),
+        ("laplacian", {}),
+    ):
         kernel = kernels.get(name, **params)
         direct = cv2.filter2D(image, cv2.CV_64F, kernel, borderType=cv2.BORDER_REFLECT_101)
         total = np.zeros_like(image)
         for column, row in kernels.factors(name, **params).terms:
-            total += cv2.sepFilter2D(image, cv2.CV_64F, row, column,
-                                     borderType=cv2.BORDER_REFLECT_101)
+            total += cv2.sepFilter2D(
+                image, cv2.CV_64F, row, column, borderType=cv2.BORDER_REFLECT_101
+            )
         assert np.allclose(total, direct, atol=1e-12), name
 
 
@@ -282,8 +332,9 @@ def test_factors_are_exact_for_separable_kernels():
 
 def test_get_names_are_forgiving():
     assert np.array_equal(kernels.get("Sobel_X"), kernels.sobel("x"))
-    assert np.array_equal(kernels.get("laplacian-of-gaussian", sigma=2.0),
-                          kernels.laplacian_of_gaussian(2.0))
+    assert np.array_equal(
+        kernels.get("laplacian-of-gaussian", sigma=2.0), kernels.laplacian_of_gaussian(2.0)
+    )
     assert np.array_equal(kernels.get("sobel", direction="y", size=5), kernels.sobel("y", 5))
 
 
@@ -338,8 +389,11 @@ def test_parse_files(tmp_path):
         ("1 inf", ValueError, "`kernel` must be finite, got inf"),
         ("1 2 x", ValueError, r"'1 2 x' is not a row of numbers"),
         ("sobel-q", ValueError, "unknown kernel 'sobel-q'"),
-        ("gaussian:sigma=2,colour=red", ValueError,
-         "unknown parameter `colour` for kernel 'gaussian'; accepted: sigma, size"),
+        (
+            "gaussian:sigma=2,colour=red",
+            ValueError,
+            "unknown parameter `colour` for kernel 'gaussian'; accepted: sigma, size",
+        ),
         ("gaussian:sigma", ValueError, "must be written name=value"),
         ("gaussian:sigma=-1", ValueError, "`sigma` must be a positive number"),
         ("gaussian:sigma=abc", TypeError, "`sigma` must be a real number, got 'abc'"),

@@ -33,16 +33,27 @@ PAPER_ROWS = [
     ({"separable": False}, 224, 29.3, 4866),  # Table 4: Conv MobileNet
 ]
 # Exact counts (convolutions and the fully connected layer, bias included).
-EXACT_MULT_ADDS = [568_740_352, 325_400_448, 149_497_088, 41_030_272, 418_121_728,
-                   290_675_200, 186_400_768, 4_867_293_184]
+EXACT_MULT_ADDS = [
+    568_740_352,
+    325_400_448,
+    149_497_088,
+    41_030_272,
+    418_121_728,
+    290_675_200,
+    186_400_768,
+    4_867_293_184,
+]
 
 
 def _profile(kwargs: dict, resolution: int):
     return profile(mobilenet_v1(resolution=resolution, **kwargs), (1, 3, resolution, resolution))
 
 
-@pytest.mark.parametrize(("row", "exact"), list(zip(PAPER_ROWS, EXACT_MULT_ADDS)),
-                         ids=[f"{r[0]}-{r[1]}" for r in PAPER_ROWS])
+@pytest.mark.parametrize(
+    ("row", "exact"),
+    list(zip(PAPER_ROWS, EXACT_MULT_ADDS)),
+    ids=[f"{r[0]}-{r[1]}" for r in PAPER_ROWS],
+)
 def test_paper_tables_4_6_7(row: tuple, exact: int) -> None:
     kwargs, resolution, params_m, mult_adds_m = row
     result = _profile(kwargs, resolution)
@@ -63,8 +74,12 @@ def test_paper_table_2() -> None:
     kinds = ("Conv 1x1", "Conv DW 3x3", "Conv 3x3", "Fully Connected")
     # (mult-add share, parameter share) in percent; the first layer's printed 1.19% is a
     # misprint of 1.91% (10.8M of 568.7M).
-    paper = {"Conv 1x1": (94.86, 74.59), "Conv DW 3x3": (3.06, 1.06), "Conv 3x3": (1.91, 0.02),
-             "Fully Connected": (0.18, 24.33)}
+    paper = {
+        "Conv 1x1": (94.86, 74.59),
+        "Conv DW 3x3": (3.06, 1.06),
+        "Conv 3x3": (1.91, 0.02),
+        "Fully Connected": (0.18, 24.33),
+    }
     summary = {s.kind: s for s in _profile({}, 224).by_kind(kinds)}
     assert set(summary) == set(kinds)
     for kind, (mult_adds, params) in paper.items():
@@ -192,8 +207,13 @@ def _keras_mobilenet(alpha: float, size: int, classes: int):
     if keras.backend.backend() != "torch":
         pytest.skip("needs KERAS_BACKEND=torch")
     keras.utils.set_random_seed(0)
-    return keras.applications.MobileNet(input_shape=(size, size, 3), alpha=alpha, weights=None,
-                                        classes=classes, classifier_activation=None)
+    return keras.applications.MobileNet(
+        input_shape=(size, size, 3),
+        alpha=alpha,
+        weights=None,
+        classes=classes,
+        classifier_activation=None,
+    )
 
 
 def _copy_keras_weights(kmodel, net: nn.Module) -> None:
@@ -235,12 +255,17 @@ def test_equals_keras_mobilenet() -> None:
     for layer in kmodel.layers:
         if layer.__class__.__name__ == "BatchNormalization":
             gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
-                               rng.normal(0, 0.1, beta.shape).astype("float32"),
-                               rng.normal(0, 0.1, mean.shape).astype("float32"),
-                               rng.uniform(0.5, 2.0, var.shape).astype("float32")])
-    net = mobilenet_v1(width_multiplier=0.25, resolution=96, num_classes=10,
-                       activation=nn.ReLU6).eval()
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape).astype("float32"),
+                    rng.normal(0, 0.1, beta.shape).astype("float32"),
+                    rng.normal(0, 0.1, mean.shape).astype("float32"),
+                    rng.uniform(0.5, 2.0, var.shape).astype("float32"),
+                ]
+            )
+    net = mobilenet_v1(
+        width_multiplier=0.25, resolution=96, num_classes=10, activation=nn.ReLU6
+    ).eval()
     _copy_keras_weights(kmodel, net)
     x = rng.normal(size=(2, 96, 96, 3)).astype("float32")
     expected = np.asarray(kmodel(x, training=False).detach().cpu())
@@ -248,7 +273,8 @@ def test_equals_keras_mobilenet() -> None:
         got = net(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert sum(p.numel() for p in net.parameters()) == sum(
-        int(np.prod(w.shape)) for w in kmodel.trainable_weights)
+        int(np.prod(w.shape)) for w in kmodel.trainable_weights
+    )
 
 
 def _trained_like(net: nn.Module) -> nn.Module:
@@ -332,8 +358,9 @@ def test_onnx_export_equals_eager(tmp_path) -> None:
     net = _trained_like(mobilenet_v1(width_multiplier=0.25, resolution=64))
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     path = tmp_path / "mobilenet.onnx"
-    torch.onnx.export(net, (x,), str(path), input_names=["input"], output_names=["logits"],
-                      dynamo=False)
+    torch.onnx.export(
+        net, (x,), str(path), input_names=["input"], output_names=["logits"], dynamo=False
+    )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": x.numpy()})[0]
     with torch.no_grad():

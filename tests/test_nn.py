@@ -30,8 +30,9 @@ MODES = ["zeros", "reflect", "replicate", "circular"]
 def tf_pads(sizes, kernel, stride, dilation, padding):
     """Explicit pads, with 'same' written out independently (TensorFlow's rule)."""
     if padding != "same":
-        return resolve_padding(tuple(sizes), kernel, stride=stride, dilation=dilation,
-                               padding=padding)
+        return resolve_padding(
+            tuple(sizes), kernel, stride=stride, dilation=dilation, padding=padding
+        )
     out = []
     for size, k, s, d in zip(sizes, kernel, stride, dilation):
         total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
@@ -42,8 +43,10 @@ def tf_pads(sizes, kernel, stride, dilation, padding):
 def reference_depthwise(x, weight, bias, stride, padding, dilation, mode="zeros"):
     """F.pad + F.convNd with groups=C on a contiguous NCHW tensor: the plain composition."""
     n = x.dim() - 2
-    stride, dilation = (stride,) * n if isinstance(stride, int) else stride, (
-        (dilation,) * n if isinstance(dilation, int) else dilation)
+    stride, dilation = (
+        (stride,) * n if isinstance(stride, int) else stride,
+        ((dilation,) * n if isinstance(dilation, int) else dilation),
+    )
     pads = tf_pads(x.shape[2:], weight.shape[2:], stride, dilation, padding)
     flat = [p for pair in reversed(pads) for p in pair]
     x = F.pad(x.contiguous(), flat, mode="constant" if mode == "zeros" else mode)
@@ -52,8 +55,7 @@ def reference_depthwise(x, weight, bias, stride, padding, dilation, mode="zeros"
 
 def reference_separable(x, layer, mode="zeros"):
     dw = layer.depthwise
-    y = reference_depthwise(x, dw.weight, dw.bias, dw.stride, dw.keras_padding, dw.dilation,
-                            mode)
+    y = reference_depthwise(x, dw.weight, dw.bias, dw.stride, dw.keras_padding, dw.dilation, mode)
     return CONV[x.dim() - 2](y, layer.pointwise.weight, layer.pointwise.bias)
 
 
@@ -64,10 +66,19 @@ def random_config(rng: random.Random, n: int) -> dict:
     padding = rng.choice(["same", "same", "valid", 1, tuple(rng.randint(0, 2) for _ in range(n))])
     span = max((k - 1) * dilation + 1 for k in kernel)
     sizes = tuple(rng.randint(span, span + 7) for _ in range(n))
-    return {"n": n, "stride": stride, "dilation": dilation, "kernel": kernel,
-            "padding": padding, "sizes": sizes, "channels": rng.randint(1, 5),
-            "multiplier": rng.randint(1, 4), "filters": rng.randint(1, 6),
-            "batch": rng.randint(1, 3), "mode": rng.choice(MODES)}
+    return {
+        "n": n,
+        "stride": stride,
+        "dilation": dilation,
+        "kernel": kernel,
+        "padding": padding,
+        "sizes": sizes,
+        "channels": rng.randint(1, 5),
+        "multiplier": rng.randint(1, 4),
+        "filters": rng.randint(1, 6),
+        "batch": rng.randint(1, 3),
+        "mode": rng.choice(MODES),
+    }
 
 
 CONFIGS = [random_config(random.Random(seed), 1 + seed % 3) for seed in range(110)]
@@ -89,20 +100,43 @@ def test_smoke():
 
 
 def test_public_names():
-    assert sorted(snn.__all__) == sorted([
-        "DepthwiseConv1d", "DepthwiseConv2d", "DepthwiseConv3d", "PointwiseConv1d",
-        "PointwiseConv2d", "PointwiseConv3d", "SeparableConv1d",
-        "SeparableConv2d", "SeparableConv3d", "SpatiallySeparableConv2d", "functional",
-        "load_keras_weights", "to_keras_weights"])
-    assert sorted(SF.__all__) == sorted([
-        "depthwise_conv1d", "depthwise_conv2d", "depthwise_conv3d", "separable_conv1d",
-        "separable_conv2d", "separable_conv3d", "spatially_separable_conv2d", "plain_composition",
-        "PADDING_MODES"])
+    assert sorted(snn.__all__) == sorted(
+        [
+            "DepthwiseConv1d",
+            "DepthwiseConv2d",
+            "DepthwiseConv3d",
+            "PointwiseConv1d",
+            "PointwiseConv2d",
+            "PointwiseConv3d",
+            "SeparableConv1d",
+            "SeparableConv2d",
+            "SeparableConv3d",
+            "SpatiallySeparableConv2d",
+            "functional",
+            "load_keras_weights",
+            "to_keras_weights",
+        ]
+    )
+    assert sorted(SF.__all__) == sorted(
+        [
+            "depthwise_conv1d",
+            "depthwise_conv2d",
+            "depthwise_conv3d",
+            "separable_conv1d",
+            "separable_conv2d",
+            "separable_conv3d",
+            "spatially_separable_conv2d",
+            "plain_composition",
+            "PADDING_MODES",
+        ]
+    )
 
 
 def test_import_sepconv_stays_light(run_python):
-    code = "import sys, sepconv; assert 'torch' not in sys.modules; sepconv.nn; " \
-           "assert 'torch' in sys.modules"
+    code = (
+        "import sys, sepconv; assert 'torch' not in sys.modules; sepconv.nn; "
+        "assert 'torch' in sys.modules"
+    )
     assert run_python(code=code).returncode == 0
 
 
@@ -121,8 +155,7 @@ def test_attributes_like_conv(n):
 
 def test_children_norm_activation():
     layer = snn.SeparableConv2d(4, 8, 3, norm_layer=nn.BatchNorm2d, activation=nn.ReLU)
-    assert [name for name, _ in layer.named_children()] == ["depthwise", "norm", "act",
-                                                            "pointwise"]
+    assert [name for name, _ in layer.named_children()] == ["depthwise", "norm", "act", "pointwise"]
     assert layer.norm.num_features == 4
     layer.eval()
     x = torch.randn(2, 4, 9, 9)
@@ -138,13 +171,19 @@ def test_separable_matches_conv_composition(config):
     padding modes) against F.pad + F.convNd compositions on NCHW tensors."""
     n, c = config["n"], config
     torch.manual_seed(0)
-    layer = SEPARABLE[n](c["channels"], c["filters"], c["kernel"], stride=c["stride"],
-                         padding=c["padding"], dilation=c["dilation"],
-                         depth_multiplier=c["multiplier"], padding_mode=c["mode"],
-                         depthwise_bias=True)
+    layer = SEPARABLE[n](
+        c["channels"],
+        c["filters"],
+        c["kernel"],
+        stride=c["stride"],
+        padding=c["padding"],
+        dilation=c["dilation"],
+        depth_multiplier=c["multiplier"],
+        padding_mode=c["mode"],
+        depthwise_bias=True,
+    )
     x = torch.randn(c["batch"], c["channels"], *c["sizes"])
-    pads = tf_pads(c["sizes"], c["kernel"], (c["stride"],) * n, (c["dilation"],) * n,
-                   c["padding"])
+    pads = tf_pads(c["sizes"], c["kernel"], (c["stride"],) * n, (c["dilation"],) * n, c["padding"])
     too_big = any(max(p) >= size for p, size in zip(pads, c["sizes"]))
     if c["mode"] == "reflect" and too_big:
         with pytest.raises(ValueError, match="`padding_mode` 'reflect'"):
@@ -155,9 +194,20 @@ def test_separable_matches_conv_composition(config):
     torch.testing.assert_close(y, expected, atol=2e-5, rtol=1e-5)
     with torch.no_grad():  # inference takes the zero-tap kernel for asymmetric padding
         torch.testing.assert_close(layer(x), expected, atol=2e-5, rtol=1e-5)
-        torch.testing.assert_close(layer.depthwise(x), reference_depthwise(
-            x, layer.depthwise.weight, layer.depthwise.bias, c["stride"], c["padding"],
-            c["dilation"], c["mode"]), atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            layer.depthwise(x),
+            reference_depthwise(
+                x,
+                layer.depthwise.weight,
+                layer.depthwise.bias,
+                c["stride"],
+                c["padding"],
+                c["dilation"],
+                c["mode"],
+            ),
+            atol=2e-5,
+            rtol=1e-5,
+        )
     if c["padding"] == "same":
         assert y.shape[2:] == tuple(math.ceil(s / c["stride"]) for s in c["sizes"])
     assert y.shape[2:] == layer.cost(tuple(x.shape)).output_shape[:-1]
@@ -181,42 +231,64 @@ def test_depthwise_stride2_same(n, size, tf_same):
 def test_spatially_separable(order, stride, padding):
     """Against the full kernel: column (x) row outer product, per output/input channel pair."""
     torch.manual_seed(2)
-    layer = snn.SpatiallySeparableConv2d(3, 3, (3, 5), stride=stride, padding=padding,
-                                         order=order, groups=3, bias=False)
+    layer = snn.SpatiallySeparableConv2d(
+        3, 3, (3, 5), stride=stride, padding=padding, order=order, groups=3, bias=False
+    )
     x = torch.randn(2, 3, 9, 10)
     full = layer.column.weight * layer.row.weight  # (3, 1, 3, 1) * (3, 1, 1, 5): grouped, exact
     pads = tf_pads((9, 10), (3, 5), (stride, stride), (1, 1), padding)
-    expected = F.conv2d(F.pad(x, [p for pair in reversed(pads) for p in pair]), full,
-                        stride=stride, groups=3)
+    expected = F.conv2d(
+        F.pad(x, [p for pair in reversed(pads) for p in pair]), full, stride=stride, groups=3
+    )
     torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
     assert [name for name, _ in layer.named_children()] == (
-        ["column", "row"] if order == "column_first" else ["row", "column"])
+        ["column", "row"] if order == "column_first" else ["row", "column"]
+    )
     c = layer.cost((2, 3, 9, 10))
     assert c.output_shape == (*expected.shape[2:], 3)
-    assert c == cost.spatially_separable((9, 10, 3), (3, 5), 3, order=order, stride=stride,
-                                         padding=padding, groups=3, bias=False, batch=2)
+    assert c == cost.spatially_separable(
+        (9, 10, 3),
+        (3, 5),
+        3,
+        order=order,
+        stride=stride,
+        padding=padding,
+        groups=3,
+        bias=False,
+        batch=2,
+    )
 
 
 def test_spatially_separable_intermediate_channels():
     torch.manual_seed(3)
     layer = snn.SpatiallySeparableConv2d(4, 6, 3, padding="same", intermediate_channels=5)
     x = torch.randn(1, 4, 8, 8)
-    expected = F.conv2d(F.conv2d(x, layer.column.weight, padding=(1, 0)), layer.row.weight,
-                        layer.row.bias, padding=(0, 1))
+    expected = F.conv2d(
+        F.conv2d(x, layer.column.weight, padding=(1, 0)),
+        layer.row.weight,
+        layer.row.bias,
+        padding=(0, 1),
+    )
     torch.testing.assert_close(layer(x), expected, atol=1e-5, rtol=1e-5)
     assert layer.column.weight.shape == (5, 4, 3, 1) and layer.row.weight.shape == (6, 5, 1, 3)
 
 
 @settings(max_examples=40, deadline=None)
-@given(size=st.integers(1, 20), kernel=st.integers(1, 6), stride=st.integers(1, 4),
-       dilation=st.integers(1, 3))
+@given(
+    size=st.integers(1, 20),
+    kernel=st.integers(1, 6),
+    stride=st.integers(1, 4),
+    dilation=st.integers(1, 3),
+)
 def test_same_output_size_property(size, kernel, stride, dilation):
-    layer = snn.DepthwiseConv1d(2, kernel, stride=stride, dilation=dilation, padding="same",
-                                bias=False)
+    layer = snn.DepthwiseConv1d(
+        2, kernel, stride=stride, dilation=dilation, padding="same", bias=False
+    )
     y = layer(torch.randn(1, 2, size))
     assert y.shape[-1] == math.ceil(size / stride)
-    expected = reference_depthwise(torch.ones(1, 2, size), layer.weight, None, stride, "same",
-                                   dilation)
+    expected = reference_depthwise(
+        torch.ones(1, 2, size), layer.weight, None, stride, "same", dilation
+    )
     torch.testing.assert_close(layer(torch.ones(1, 2, size)), expected)
 
 
@@ -225,17 +297,32 @@ def test_module_equals_function():
     torch.manual_seed(4)
     x2, x1, x3 = torch.randn(2, 3, 9, 8), torch.randn(2, 3, 11), torch.randn(1, 3, 5, 6, 7)
     for n, x in ((1, x1), (2, x2), (3, x3)):
-        sep = SEPARABLE[n](3, 4, 3, stride=2, padding="same", depth_multiplier=2,
-                           depthwise_bias=True)
+        sep = SEPARABLE[n](
+            3, 4, 3, stride=2, padding="same", depth_multiplier=2, depthwise_bias=True
+        )
         fn = getattr(SF, f"separable_conv{n}d")
-        torch.testing.assert_close(sep(x), fn(x, sep.depthwise.weight, sep.pointwise.weight,
-                                              sep.pointwise.bias, sep.depthwise.bias, 2, "same"))
+        torch.testing.assert_close(
+            sep(x),
+            fn(
+                x,
+                sep.depthwise.weight,
+                sep.pointwise.weight,
+                sep.pointwise.bias,
+                sep.depthwise.bias,
+                2,
+                "same",
+            ),
+        )
         dw = DEPTHWISE[n](3, 3, dilation=2, padding="same", padding_mode="replicate")
         fn = getattr(SF, f"depthwise_conv{n}d")
         torch.testing.assert_close(dw(x), fn(x, dw.weight, dw.bias, 1, "same", 2, "replicate"))
     ss = snn.SpatiallySeparableConv2d(3, 4, (3, 5), stride=2, padding="same", order="row_first")
-    torch.testing.assert_close(ss(x2), SF.spatially_separable_conv2d(
-        x2, ss.column.weight, ss.row.weight, ss.column.bias, 2, "same", order="row_first"))
+    torch.testing.assert_close(
+        ss(x2),
+        SF.spatially_separable_conv2d(
+            x2, ss.column.weight, ss.row.weight, ss.column.bias, 2, "same", order="row_first"
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------ formats, shapes
@@ -304,8 +391,10 @@ def test_wide_layers_every_path(batch, channels_last):
     assert y.is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
-@pytest.mark.parametrize(("channels", "batch", "expected"), [
-    (32, 1, True), (32, 8, True), (64, 1, False), (64, 8, False), (512, 8, False)])
+@pytest.mark.parametrize(
+    ("channels", "batch", "expected"),
+    [(32, 1, True), (32, 8, True), (64, 1, False), (64, 8, False), (512, 8, False)],
+)
 def test_fast_path_dispatch_rule(channels, batch, expected):
     """2-D NCHW input: channels-last inside below 64 channels, in inference only."""
     x = torch.zeros(batch, channels, 4, 4)
@@ -334,9 +423,11 @@ def test_depthwise_child_replaced():
 
 def test_unbatched_input():
     torch.manual_seed(6)
-    for layer, shape in ((snn.SeparableConv2d(3, 4, 3, padding="same"), (3, 6, 6)),
-                         (snn.DepthwiseConv1d(3, 3), (3, 9)),
-                         (snn.SpatiallySeparableConv2d(3, 4, 3), (3, 6, 6))):
+    for layer, shape in (
+        (snn.SeparableConv2d(3, 4, 3, padding="same"), (3, 6, 6)),
+        (snn.DepthwiseConv1d(3, 3), (3, 9)),
+        (snn.SpatiallySeparableConv2d(3, 4, 3), (3, 6, 6)),
+    ):
         x = torch.randn(*shape)
         torch.testing.assert_close(layer(x), layer(x[None])[0])
 
@@ -350,19 +441,22 @@ def test_flop_counter_agrees_with_cost():
 
 
 # ------------------------------------------------------------------------------ validation
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"depth_multiplier": 0}, "`depth_multiplier` must be a positive integer, got 0"),
-    ({"depth_multiplier": 1.5}, "`depth_multiplier` must be a positive integer, got 1.5"),
-    ({"depth_multiplier": 2.0}, "`depth_multiplier` must be a positive integer, got 2.0"),
-    ({"padding": "full"}, "`padding` must be 'valid', 'same'.*got 'full'"),
-    ({"kernel_size": 0}, "`kernel_size` must be a positive integer"),
-    ({"stride": 0}, "`stride` must be a positive integer"),
-    ({"stride": (1, 0)}, "`stride` must be a positive integer"),
-    ({"dilation": 0}, "`dilation` must be a positive integer"),
-    ({"padding_mode": "symmetric"}, "`padding_mode` must be one of 'zeros'.*'symmetric'"),
-    ({"in_channels": 0}, "`in_channels` must be a positive integer"),
-    ({"out_channels": -1}, "`out_channels` must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"depth_multiplier": 0}, "`depth_multiplier` must be a positive integer, got 0"),
+        ({"depth_multiplier": 1.5}, "`depth_multiplier` must be a positive integer, got 1.5"),
+        ({"depth_multiplier": 2.0}, "`depth_multiplier` must be a positive integer, got 2.0"),
+        ({"padding": "full"}, "`padding` must be 'valid', 'same'.*got 'full'"),
+        ({"kernel_size": 0}, "`kernel_size` must be a positive integer"),
+        ({"stride": 0}, "`stride` must be a positive integer"),
+        ({"stride": (1, 0)}, "`stride` must be a positive integer"),
+        ({"dilation": 0}, "`dilation` must be a positive integer"),
+        ({"padding_mode": "symmetric"}, "`padding_mode` must be one of 'zeros'.*'symmetric'"),
+        ({"in_channels": 0}, "`in_channels` must be a positive integer"),
+        ({"out_channels": -1}, "`out_channels` must be a positive integer"),
+    ],
+)
 def test_exception(kwargs, match):
     args = {"in_channels": 4, "out_channels": 8, "kernel_size": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
@@ -395,8 +489,9 @@ def test_exception_at_forward():
     with pytest.raises(ValueError, match="`input_shape` must have 4 channels"):
         layer.cost((1, 3, 8, 8))
     with pytest.raises(ValueError, match="`pointwise_weight` must have shape"):
-        SF.separable_conv2d(torch.randn(1, 4, 8, 8), torch.randn(4, 1, 3, 3),
-                            torch.randn(8, 5, 1, 1))
+        SF.separable_conv2d(
+            torch.randn(1, 4, 8, 8), torch.randn(4, 1, 3, 3), torch.randn(8, 5, 1, 1)
+        )
 
 
 # ------------------------------------------------------------------------------ autograd, state
@@ -404,11 +499,24 @@ def test_exception_at_forward():
 def test_gradcheck(n):
     torch.manual_seed(7)
     size = (5, 6, 4)[:n] if n < 3 else (4, 5, 3)
-    layer = SEPARABLE[n](2, 3, 3, stride=2, padding="same", depth_multiplier=2,
-                         depthwise_bias=True, padding_mode="reflect", dtype=torch.float64)
+    layer = SEPARABLE[n](
+        2,
+        3,
+        3,
+        stride=2,
+        padding="same",
+        depth_multiplier=2,
+        depthwise_bias=True,
+        padding_mode="reflect",
+        dtype=torch.float64,
+    )
     x = torch.randn(1, 2, *size, dtype=torch.float64, requires_grad=True)
-    params = (layer.depthwise.weight, layer.pointwise.weight, layer.pointwise.bias,
-              layer.depthwise.bias)
+    params = (
+        layer.depthwise.weight,
+        layer.pointwise.weight,
+        layer.pointwise.bias,
+        layer.depthwise.bias,
+    )
     fn = getattr(SF, f"separable_conv{n}d")
 
     def f(x, dw, pw, b, dwb):
@@ -420,17 +528,20 @@ def test_gradcheck(n):
 
 def test_gradcheck_spatially_separable():
     torch.manual_seed(8)
-    layer = snn.SpatiallySeparableConv2d(2, 3, (3, 2), stride=2, padding="same",
-                                         dtype=torch.float64)
+    layer = snn.SpatiallySeparableConv2d(
+        2, 3, (3, 2), stride=2, padding="same", dtype=torch.float64
+    )
     x = torch.randn(1, 2, 5, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(layer, (x,), fast_mode=True)
 
 
 def test_state_dict_round_trip(tmp_path):
     torch.manual_seed(9)
-    for make in (lambda: snn.SeparableConv2d(4, 6, 3, padding="same", norm_layer=nn.BatchNorm2d),
-                 lambda: snn.DepthwiseConv3d(2, 3, depth_multiplier=2),
-                 lambda: snn.SpatiallySeparableConv2d(3, 5, 3, intermediate_channels=4)):
+    for make in (
+        lambda: snn.SeparableConv2d(4, 6, 3, padding="same", norm_layer=nn.BatchNorm2d),
+        lambda: snn.DepthwiseConv3d(2, 3, depth_multiplier=2),
+        lambda: snn.SpatiallySeparableConv2d(3, 5, 3, intermediate_channels=4),
+    ):
         a, b = make(), make()
         path = tmp_path / "state.pt"
         torch.save(a.state_dict(), path)
@@ -440,8 +551,12 @@ def test_state_dict_round_trip(tmp_path):
         torch.testing.assert_close(a(x), b(x))
         assert x_dim in (2, 3)
     keys = snn.SeparableConv2d(4, 6, 3, depthwise_bias=True).state_dict().keys()
-    assert list(keys) == ["depthwise.weight", "depthwise.bias", "pointwise.weight",
-                          "pointwise.bias"]
+    assert list(keys) == [
+        "depthwise.weight",
+        "depthwise.bias",
+        "pointwise.weight",
+        "pointwise.bias",
+    ]
 
 
 def test_forward_hooks_see_conv_children():
@@ -449,18 +564,23 @@ def test_forward_hooks_see_conv_children():
     seen = []
     for module in layer.modules():
         if isinstance(module, nn.Conv2d):
-            module.register_forward_hook(lambda m, i, o: seen.append((type(m).__name__,
-                                                                      tuple(o.shape))))
+            module.register_forward_hook(
+                lambda m, i, o: seen.append((type(m).__name__, tuple(o.shape)))
+            )
     layer(torch.randn(1, 4, 8, 8))
     assert seen == [("DepthwiseConv2d", (1, 4, 4, 4)), ("PointwiseConv2d", (1, 6, 4, 4))]
 
 
 # ------------------------------------------------------------------------------ torch.compile
-@pytest.mark.parametrize("make", [
-    lambda: (snn.SeparableConv2d(4, 6, 3, stride=2, padding="same"), (2, 4, 7, 8)),
-    lambda: (snn.SeparableConv1d(4, 6, 3, padding="same", padding_mode="circular"), (2, 4, 9)),
-    lambda: (snn.SpatiallySeparableConv2d(4, 6, 3, stride=2, padding="same"), (2, 4, 7, 7)),
-], ids=["separable2d", "separable1d", "spatial2d"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (snn.SeparableConv2d(4, 6, 3, stride=2, padding="same"), (2, 4, 7, 8)),
+        lambda: (snn.SeparableConv1d(4, 6, 3, padding="same", padding_mode="circular"), (2, 4, 9)),
+        lambda: (snn.SpatiallySeparableConv2d(4, 6, 3, stride=2, padding="same"), (2, 4, 7, 7)),
+    ],
+    ids=["separable2d", "separable1d", "spatial2d"],
+)
 def test_torch_compile_full_graph(make):
     """Dynamo traces every layer in one graph (no graph break); aot_eager also checks autograd."""
     torch._dynamo.reset()
@@ -481,9 +601,11 @@ def test_one_channel_view_of_channels_last_memory(stride):
 
     torch.manual_seed(0)
     x = torch.randn(2, 11, 6, 1).permute(0, 3, 1, 2)
-    for layer in (SeparableConv2d(1, 4, (4, 5), stride=stride),
-                  DepthwiseConv2d(1, (4, 5), stride=stride, depth_multiplier=2),
-                  SpatiallySeparableConv2d(1, 3, (4, 5), stride=stride)):
+    for layer in (
+        SeparableConv2d(1, 4, (4, 5), stride=stride),
+        DepthwiseConv2d(1, (4, 5), stride=stride, depth_multiplier=2),
+        SpatiallySeparableConv2d(1, 3, (4, 5), stride=stride),
+    ):
         with torch.no_grad():
             expected = layer.double()(x.double().contiguous())
             got = layer.float()(x)
@@ -515,14 +637,18 @@ def test_convert_full_rank_handles_every_sepconv_layer():
     from sepconv.models.mobilenet import Conv2dSame
 
     torch.manual_seed(21)
-    model = nn.Sequential(
-        snn.DepthwiseConv2d(4, 3, stride=2, padding="same", depth_multiplier=2),
-        snn.SeparableConv2d(8, 6, 3, padding="same"),
-        snn.SpatiallySeparableConv2d(6, 6, 3, stride=2, padding="same"),
-        Conv2dSame(6, 8, 3, stride=2),
-        snn.PointwiseConv2d(8, 8, 1),
-        snn.DepthwiseConv2d(8, 3, padding=((0, 1), (2, 0)), padding_mode="zeros"),
-    ).double().eval()
+    model = (
+        nn.Sequential(
+            snn.DepthwiseConv2d(4, 3, stride=2, padding="same", depth_multiplier=2),
+            snn.SeparableConv2d(8, 6, 3, padding="same"),
+            snn.SpatiallySeparableConv2d(6, 6, 3, stride=2, padding="same"),
+            Conv2dSame(6, 8, 3, stride=2),
+            snn.PointwiseConv2d(8, 8, 1),
+            snn.DepthwiseConv2d(8, 3, padding=((0, 1), (2, 0)), padding_mode="zeros"),
+        )
+        .double()
+        .eval()
+    )
     x = torch.randn(2, 4, 19, 18, dtype=torch.float64)
     converted, report = convert(model, rank=10_000, min_speedup=0, example_input=x)
     reasons = {row.name: row.reason for row in report.layers}
@@ -534,8 +660,15 @@ def test_convert_full_rank_handles_every_sepconv_layer():
     assert converted[3].padding == "same" and converted[3].stride == (2, 2)
     with torch.no_grad():
         torch.testing.assert_close(converted(x), model(x), rtol=1e-10, atol=1e-10)
-    one_d = nn.Sequential(snn.DepthwiseConv1d(3, 3, stride=2, padding="same"),
-                          snn.SeparableConv1d(3, 4, 3), nn.Conv1d(4, 5, 3)).double().eval()
+    one_d = (
+        nn.Sequential(
+            snn.DepthwiseConv1d(3, 3, stride=2, padding="same"),
+            snn.SeparableConv1d(3, 4, 3),
+            nn.Conv1d(4, 5, 3),
+        )
+        .double()
+        .eval()
+    )
     _, report = convert(one_d, rank=10_000)
     assert not any("declaring" in row.reason for row in report.layers)
 
@@ -552,8 +685,9 @@ def test_padding_set_after_build_is_resolved_again():
     torch.testing.assert_close(layer(x), fresh(x))
     layer.padding_mode = "reflect"
     assert layer.padding_mode == "reflect" and "padding_mode=reflect" in repr(layer)
-    torch.testing.assert_close(layer(x), reference_depthwise(
-        x, layer.weight, layer.bias, 2, "same", 1, "reflect"))
+    torch.testing.assert_close(
+        layer(x), reference_depthwise(x, layer.weight, layer.bias, 2, "same", 1, "reflect")
+    )
 
 
 def test_functional_checks_every_call():

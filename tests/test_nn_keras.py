@@ -41,10 +41,20 @@ def random_keras_config(seed: int) -> dict:
     padding = rng.choice(["same", "same", "valid"])
     span = max((k - 1) * dilation + 1 for k in kernel)
     sizes = tuple(rng.randint(span, span + 8) for _ in range(n))
-    return {"kind": kind, "n": n, "stride": stride, "dilation": dilation, "kernel": kernel,
-            "padding": padding, "sizes": sizes, "channels": rng.randint(1, 5),
-            "multiplier": rng.randint(1, 4), "filters": rng.randint(1, 6),
-            "batch": rng.randint(1, 3), "bias": rng.random() < 0.7}
+    return {
+        "kind": kind,
+        "n": n,
+        "stride": stride,
+        "dilation": dilation,
+        "kernel": kernel,
+        "padding": padding,
+        "sizes": sizes,
+        "channels": rng.randint(1, 5),
+        "multiplier": rng.randint(1, 4),
+        "filters": rng.randint(1, 6),
+        "batch": rng.randint(1, 3),
+        "bias": rng.random() < 0.7,
+    }
 
 
 CONFIGS = [random_keras_config(seed) for seed in range(120)]
@@ -52,18 +62,36 @@ CONFIGS = [random_keras_config(seed) for seed in range(120)]
 
 def make_pair(c: dict):
     key = (c["kind"], c["n"])
-    common = {"strides": c["stride"], "padding": c["padding"], "dilation_rate": c["dilation"],
-              "depth_multiplier": c["multiplier"], "use_bias": c["bias"]}
+    common = {
+        "strides": c["stride"],
+        "padding": c["padding"],
+        "dilation_rate": c["dilation"],
+        "depth_multiplier": c["multiplier"],
+        "use_bias": c["bias"],
+    }
     if c["kind"] == "separable":
         theirs = KERAS_LAYERS[key](c["filters"], c["kernel"], **common)
-        ours = SEPCONV_LAYERS[key](c["channels"], c["filters"], c["kernel"], stride=c["stride"],
-                                   padding=c["padding"], dilation=c["dilation"],
-                                   depth_multiplier=c["multiplier"], bias=c["bias"])
+        ours = SEPCONV_LAYERS[key](
+            c["channels"],
+            c["filters"],
+            c["kernel"],
+            stride=c["stride"],
+            padding=c["padding"],
+            dilation=c["dilation"],
+            depth_multiplier=c["multiplier"],
+            bias=c["bias"],
+        )
     else:
         theirs = KERAS_LAYERS[key](c["kernel"], **common)
-        ours = SEPCONV_LAYERS[key](c["channels"], c["kernel"], stride=c["stride"],
-                                   padding=c["padding"], dilation=c["dilation"],
-                                   depth_multiplier=c["multiplier"], bias=c["bias"])
+        ours = SEPCONV_LAYERS[key](
+            c["channels"],
+            c["kernel"],
+            stride=c["stride"],
+            padding=c["padding"],
+            dilation=c["dilation"],
+            depth_multiplier=c["multiplier"],
+            bias=c["bias"],
+        )
     return theirs, ours
 
 
@@ -71,8 +99,9 @@ def channels_last(x: torch.Tensor) -> np.ndarray:
     return x.permute(0, *range(2, x.dim()), 1).numpy()
 
 
-@pytest.mark.parametrize("config", CONFIGS,
-                         ids=lambda c: f"{c['kind']}{c['n']}d-s{c['stride']}-{c['padding']}")
+@pytest.mark.parametrize(
+    "config", CONFIGS, ids=lambda c: f"{c['kind']}{c['n']}d-s{c['stride']}-{c['padding']}"
+)
 def test_matches_keras(config):
     """120 random layers: Keras's weights loaded into sepconv give Keras's outputs, and
     sepconv's weights exported to Keras give sepconv's outputs."""
@@ -91,8 +120,9 @@ def test_matches_keras(config):
     theirs.set_weights(fresh.to_keras_weights())
     with torch.no_grad():
         y = fresh(x)
-    np.testing.assert_allclose(np.asarray(theirs(channels_last(x)).detach().cpu()),
-                               channels_last(y), atol=2e-5, rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(theirs(channels_last(x)).detach().cpu()), channels_last(y), atol=2e-5, rtol=1e-5
+    )
 
 
 def test_weight_layout_documented_mapping():
@@ -104,10 +134,10 @@ def test_weight_layout_documented_mapping():
     layer.load_keras_weights([dw, pw])
     for c in range(4):
         for m in range(2):
-            np.testing.assert_array_equal(layer.depthwise.weight[c * 2 + m, 0].detach().numpy(),
-                                          dw[:, :, c, m])
-    np.testing.assert_array_equal(layer.pointwise.weight[:, :, 0, 0].detach().numpy(),
-                                  pw[0, 0].T)
+            np.testing.assert_array_equal(
+                layer.depthwise.weight[c * 2 + m, 0].detach().numpy(), dw[:, :, c, m]
+            )
+    np.testing.assert_array_equal(layer.pointwise.weight[:, :, 0, 0].detach().numpy(), pw[0, 0].T)
     back = layer.to_keras_weights()
     np.testing.assert_array_equal(back[0], dw)
     np.testing.assert_array_equal(back[1], pw)
@@ -125,8 +155,9 @@ def test_depthwise_bias_is_folded_for_keras():
     theirs.set_weights(ours.to_keras_weights())
     with torch.no_grad():
         expected = channels_last(ours(x))
-    np.testing.assert_allclose(np.asarray(theirs(channels_last(x)).detach().cpu()), expected,
-                               atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(theirs(channels_last(x)).detach().cpu()), expected, atol=1e-5, rtol=1e-5
+    )
     ours.load_keras_weights(theirs.get_weights())
     assert torch.count_nonzero(ours.depthwise.bias) == 0
 
@@ -154,9 +185,13 @@ def test_exception():
         skeras.load_keras_weights(torch.nn.Conv2d(4, 6, 3), [])
     with pytest.raises(ValueError, match="norm or activation"):
         snn.SeparableConv2d(4, 6, 3, activation=torch.nn.ReLU).to_keras_weights()
-    loaded = layer.load_keras_weights({"depthwise_kernel": np.ones((3, 3, 4, 1)),
-                                       "pointwise_kernel": np.ones((1, 1, 4, 6)),
-                                       "bias": np.zeros(6)})
+    loaded = layer.load_keras_weights(
+        {
+            "depthwise_kernel": np.ones((3, 3, 4, 1)),
+            "pointwise_kernel": np.ones((1, 1, 4, 6)),
+            "bias": np.zeros(6),
+        }
+    )
     assert loaded is layer and float(layer.depthwise.weight.detach().sum()) == 36.0
 
 

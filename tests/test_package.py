@@ -55,9 +55,23 @@ def test_cli_help_does_not_import_heavy_libraries(run_python):
 def test_all_is_pinned():
     assert sepconv.__all__ == [
         "__version__",
-        "cost", "padding", "reference", "kernels", "factor", "filtering", "nn", "models",
-        "profiling", "convert", "tour",
-        "correlate", "convolve", "plan", "separate", "lowrank", "profile",
+        "cost",
+        "padding",
+        "reference",
+        "kernels",
+        "factor",
+        "filtering",
+        "nn",
+        "models",
+        "profiling",
+        "convert",
+        "tour",
+        "correlate",
+        "convolve",
+        "plan",
+        "separate",
+        "lowrank",
+        "profile",
     ]
     assert set(sepconv.__all__) <= set(dir(sepconv))
 
@@ -102,39 +116,58 @@ def test_py_typed_is_shipped(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "src", source / "src",
-                    ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    shutil.copytree(
+        ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
-         "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     (wheel,) = (tmp_path / "dist").glob("sepconv-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "sepconv/py.typed" in names
     assert "sepconv/reference.py" in names and "sepconv/cli/cmd_cost.py" in names
-    entry_points = zipfile.ZipFile(wheel).read(
-        next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    entry_points = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith("entry_points.txt")))
+        .decode()
+    )
     assert "sepconv = sepconv.cli:main" in entry_points
 
 
 def test_every_declared_dependency_is_imported():
     """A runtime requirement that no module imports is a dead declaration (and a slower install)."""
     requires = importlib.metadata.requires("sepconv") or []
-    runtime = {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in requires
-               if "extra ==" not in r}
+    runtime = {
+        re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in requires if "extra ==" not in r
+    }
     modules_of: dict[str, set[str]] = {}
     for module, dists in importlib.metadata.packages_distributions().items():
         for dist in dists:
             modules_of.setdefault(dist.lower(), set()).add(module)
-    source = "\n".join(p.read_text(encoding="utf-8")
-                       for p in (ROOT / "src" / "sepconv").rglob("*.py"))
+    source = "\n".join(
+        p.read_text(encoding="utf-8") for p in (ROOT / "src" / "sepconv").rglob("*.py")
+    )
     unused = []
     for dist in sorted(runtime):
         modules = modules_of.get(dist) or modules_of.get(dist.replace("-", "_"), set())
         assert modules, f"{dist} is declared but not installed"
-        if not any(re.search(rf"^\s*(from|import) {re.escape(m)}\b", source, re.M)
-                   for m in modules):
+        if not any(
+            re.search(rf"^\s*(from|import) {re.escape(m)}\b", source, re.M) for m in modules
+        ):
             unused.append(dist)
     assert unused == [], f"declared in pyproject.toml but imported nowhere: {unused}"

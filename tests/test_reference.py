@@ -65,10 +65,12 @@ class Config:
         return hwc if self.batch is None else (self.batch, *hwc)
 
     def __str__(self) -> str:
-        return (f"seed{self.seed}-{self.height}x{self.width}x{self.in_channels}"
-                f"-k{self.kernel[0]}x{self.kernel[1]}-s{self.stride[0]}{self.stride[1]}"
-                f"-d{self.dilation[0]}{self.dilation[1]}-g{self.groups}-m{self.multiplier}"
-                f"-{self.dtype.__name__}")
+        return (
+            f"seed{self.seed}-{self.height}x{self.width}x{self.in_channels}"
+            f"-k{self.kernel[0]}x{self.kernel[1]}-s{self.stride[0]}{self.stride[1]}"
+            f"-d{self.dilation[0]}{self.dilation[1]}-g{self.groups}-m{self.multiplier}"
+            f"-{self.dtype.__name__}"
+        )
 
 
 def make_config(seed: int) -> Config:
@@ -87,8 +89,9 @@ def make_config(seed: int) -> Config:
         pads = ((0, 0), (0, 0))
     elif kind == "same":
         padding = "same"
-        pads = tuple(tf_same(n, k, s, d) for n, k, s, d in
-                     zip((height, width), kernel, stride, dilation))
+        pads = tuple(
+            tf_same(n, k, s, d) for n, k, s, d in zip((height, width), kernel, stride, dilation)
+        )
     elif kind == "int":
         padding = int(rng.integers(0, 4))
         pads = ((padding, padding), (padding, padding))
@@ -99,10 +102,24 @@ def make_config(seed: int) -> Config:
         padding = tuple(tuple(int(v) for v in rng.integers(0, 4, 2)) for _ in range(2))
         pads = padding
     batch = None if rng.random() < 0.2 else int(rng.integers(1, 3))
-    return Config(seed, batch, height, width, in_channels, mid_channels, out_channels, groups,
-                  int(rng.integers(1, 4)), kernel, stride, dilation, padding, pads,
-                  str(rng.choice(["column_first", "row_first"])),
-                  np.float64 if seed % 2 else np.float32)
+    return Config(
+        seed,
+        batch,
+        height,
+        width,
+        in_channels,
+        mid_channels,
+        out_channels,
+        groups,
+        int(rng.integers(1, 4)),
+        kernel,
+        stride,
+        dilation,
+        padding,
+        pads,
+        str(rng.choice(["column_first", "row_first"])),
+        np.float64 if seed % 2 else np.float32,
+    )
 
 
 def _configs(count: int) -> tuple[list[Config], list[Config]]:
@@ -163,8 +180,7 @@ def assert_close(ours: np.ndarray, expected: np.ndarray, dtype: type) -> None:
 
 
 def spatial_cost_args(c: Config) -> dict[str, Any]:
-    return {"stride": c.stride, "padding": c.padding, "dilation": c.dilation,
-            "batch": c.batch or 1}
+    return {"stride": c.stride, "padding": c.padding, "dilation": c.dilation, "batch": c.batch or 1}
 
 
 def test_enough_configurations():
@@ -185,17 +201,31 @@ def test_enough_configurations():
 @pytest.mark.parametrize("c", CONFIGS, ids=str)
 def test_conv2d_equals_torch(c: Config):
     x, kernel, bias = random_arrays(
-        c, c.input_shape, (*c.kernel, c.in_channels // c.groups, c.out_channels),
-        (c.out_channels,))
+        c, c.input_shape, (*c.kernel, c.in_channels // c.groups, c.out_channels), (c.out_channels,)
+    )
     counter = Counter()
-    ours = reference.conv2d(x, kernel, bias, stride=c.stride, padding=c.padding,
-                            dilation=c.dilation, groups=c.groups, counter=counter)
+    ours = reference.conv2d(
+        x,
+        kernel,
+        bias,
+        stride=c.stride,
+        padding=c.padding,
+        dilation=c.dilation,
+        groups=c.groups,
+        counter=counter,
+    )
     weight = t(kernel).permute(3, 2, 0, 1)
-    expected = torch_conv(nchw(x), weight, t(bias), pads=c.pads, stride=c.stride,
-                          dilation=c.dilation, groups=c.groups)
+    expected = torch_conv(
+        nchw(x), weight, t(bias), pads=c.pads, stride=c.stride, dilation=c.dilation, groups=c.groups
+    )
     assert_close(ours, nhwc(expected, c.batch is None), c.dtype)
-    formula = cost.conv((c.height, c.width, c.in_channels), c.kernel, c.out_channels,
-                        groups=c.groups, **spatial_cost_args(c))
+    formula = cost.conv(
+        (c.height, c.width, c.in_channels),
+        c.kernel,
+        c.out_channels,
+        groups=c.groups,
+        **spatial_cost_args(c),
+    )
     assert counter.multiplications == formula.multiplications
     assert counter.by_operation == {"conv2d": formula.multiplications}
     assert ours.shape[-3:] == formula.output_shape
@@ -204,26 +234,39 @@ def test_conv2d_equals_torch(c: Config):
 @pytest.mark.parametrize("c", CONFIGS, ids=str)
 def test_depthwise_conv2d_equals_torch(c: Config):
     x, kernel, bias = random_arrays(
-        c, c.input_shape, (*c.kernel, c.in_channels, c.multiplier),
-        (c.in_channels * c.multiplier,))
+        c, c.input_shape, (*c.kernel, c.in_channels, c.multiplier), (c.in_channels * c.multiplier,)
+    )
     counter = Counter()
-    ours = reference.depthwise_conv2d(x, kernel, bias, stride=c.stride, padding=c.padding,
-                                      dilation=c.dilation, counter=counter)
+    ours = reference.depthwise_conv2d(
+        x, kernel, bias, stride=c.stride, padding=c.padding, dilation=c.dilation, counter=counter
+    )
     # torch's groups=C convolution, output channel c*M + m = kernel[:, :, c, m]
     weight = t(kernel).permute(2, 3, 0, 1).reshape(c.in_channels * c.multiplier, 1, *c.kernel)
-    expected = torch_conv(nchw(x), weight, t(bias), pads=c.pads, stride=c.stride,
-                          dilation=c.dilation, groups=c.in_channels)
+    expected = torch_conv(
+        nchw(x),
+        weight,
+        t(bias),
+        pads=c.pads,
+        stride=c.stride,
+        dilation=c.dilation,
+        groups=c.in_channels,
+    )
     assert_close(ours, nhwc(expected, c.batch is None), c.dtype)
-    formula = cost.depthwise((c.height, c.width, c.in_channels), c.kernel,
-                             depth_multiplier=c.multiplier, **spatial_cost_args(c))
+    formula = cost.depthwise(
+        (c.height, c.width, c.in_channels),
+        c.kernel,
+        depth_multiplier=c.multiplier,
+        **spatial_cost_args(c),
+    )
     assert counter.multiplications == formula.multiplications
     assert counter.by_operation == {"depthwise_conv2d": formula.multiplications}
 
 
 @pytest.mark.parametrize("c", CONFIGS, ids=str)
 def test_pointwise_conv2d_equals_torch(c: Config):
-    x, kernel, bias = random_arrays(c, c.input_shape, (c.in_channels, c.out_channels),
-                                    (c.out_channels,))
+    x, kernel, bias = random_arrays(
+        c, c.input_shape, (c.in_channels, c.out_channels), (c.out_channels,)
+    )
     counter = Counter()
     # the 2-D and the 4-D kernel shapes are both accepted
     given = kernel if c.seed % 2 else kernel.reshape(1, 1, *kernel.shape)
@@ -231,8 +274,7 @@ def test_pointwise_conv2d_equals_torch(c: Config):
     weight = t(kernel).T.reshape(c.out_channels, c.in_channels, 1, 1)
     expected = F.conv2d(nchw(x), weight, t(bias))
     assert_close(ours, nhwc(expected, c.batch is None), c.dtype)
-    formula = cost.pointwise((c.height, c.width, c.in_channels), c.out_channels,
-                             batch=c.batch or 1)
+    formula = cost.pointwise((c.height, c.width, c.in_channels), c.out_channels, batch=c.batch or 1)
     assert counter.multiplications == formula.multiplications
 
 
@@ -240,24 +282,42 @@ def test_pointwise_conv2d_equals_torch(c: Config):
 def test_separable_conv2d_equals_torch(c: Config):
     middle = c.in_channels * c.multiplier
     x, depthwise_kernel, pointwise_kernel, bias = random_arrays(
-        c, c.input_shape, (*c.kernel, c.in_channels, c.multiplier), (1, 1, middle,
-                                                                      c.out_channels),
-        (c.out_channels,))
+        c,
+        c.input_shape,
+        (*c.kernel, c.in_channels, c.multiplier),
+        (1, 1, middle, c.out_channels),
+        (c.out_channels,),
+    )
     counter = Counter()
-    ours = reference.separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias,
-                                      stride=c.stride, padding=c.padding, dilation=c.dilation,
-                                      counter=counter)
+    ours = reference.separable_conv2d(
+        x,
+        depthwise_kernel,
+        pointwise_kernel,
+        bias,
+        stride=c.stride,
+        padding=c.padding,
+        dilation=c.dilation,
+        counter=counter,
+    )
     dw = t(depthwise_kernel).permute(2, 3, 0, 1).reshape(middle, 1, *c.kernel)
     pw = t(pointwise_kernel).permute(3, 2, 0, 1)
-    hidden = torch_conv(nchw(x), dw, pads=c.pads, stride=c.stride, dilation=c.dilation,
-                        groups=c.in_channels)
+    hidden = torch_conv(
+        nchw(x), dw, pads=c.pads, stride=c.stride, dilation=c.dilation, groups=c.in_channels
+    )
     expected = F.conv2d(hidden, pw, t(bias))
     assert_close(ours, nhwc(expected, c.batch is None), c.dtype)
-    formula = cost.separable((c.height, c.width, c.in_channels), c.kernel, c.out_channels,
-                             depth_multiplier=c.multiplier, **spatial_cost_args(c))
+    formula = cost.separable(
+        (c.height, c.width, c.in_channels),
+        c.kernel,
+        c.out_channels,
+        depth_multiplier=c.multiplier,
+        **spatial_cost_args(c),
+    )
     assert counter.multiplications == formula.multiplications
-    assert counter.by_operation == {"depthwise_conv2d": formula.parts[0].multiplications,
-                                    "pointwise_conv2d": formula.parts[1].multiplications}
+    assert counter.by_operation == {
+        "depthwise_conv2d": formula.parts[0].multiplications,
+        "pointwise_conv2d": formula.parts[1].multiplications,
+    }
 
 
 @pytest.mark.parametrize("c", CONFIGS, ids=str)
@@ -270,23 +330,47 @@ def test_spatially_separable_conv2d_equals_torch(c: Config):
     else:
         row_shape = (1, kw, c.in_channels // g, c.mid_channels)
         column_shape = (kh, 1, c.mid_channels // g, c.out_channels)
-    x, column, row, bias = random_arrays(c, c.input_shape, column_shape, row_shape,
-                                         (c.out_channels,))
+    x, column, row, bias = random_arrays(
+        c, c.input_shape, column_shape, row_shape, (c.out_channels,)
+    )
     counter = Counter()
     ours = reference.spatially_separable_conv2d(
-        x, column, row, bias, stride=c.stride, padding=c.padding, dilation=c.dilation,
-        groups=g, order=c.order, counter=counter)
+        x,
+        column,
+        row,
+        bias,
+        stride=c.stride,
+        padding=c.padding,
+        dilation=c.dilation,
+        groups=g,
+        order=c.order,
+        counter=counter,
+    )
 
     (top, bottom), (left, right) = c.pads
     (sh, sw), (dh, dw) = c.stride, c.dilation
 
     def column_pass(y, b=None):
-        return torch_conv(y, t(column).permute(3, 2, 0, 1), b, pads=((top, bottom), (0, 0)),
-                          stride=(sh, 1), dilation=(dh, 1), groups=g)
+        return torch_conv(
+            y,
+            t(column).permute(3, 2, 0, 1),
+            b,
+            pads=((top, bottom), (0, 0)),
+            stride=(sh, 1),
+            dilation=(dh, 1),
+            groups=g,
+        )
 
     def row_pass(y, b=None):
-        return torch_conv(y, t(row).permute(3, 2, 0, 1), b, pads=((0, 0), (left, right)),
-                          stride=(1, sw), dilation=(1, dw), groups=g)
+        return torch_conv(
+            y,
+            t(row).permute(3, 2, 0, 1),
+            b,
+            pads=((0, 0), (left, right)),
+            stride=(1, sw),
+            dilation=(1, dw),
+            groups=g,
+        )
 
     if c.order == "column_first":
         expected = row_pass(column_pass(nchw(x)), t(bias))
@@ -294,12 +378,20 @@ def test_spatially_separable_conv2d_equals_torch(c: Config):
         expected = column_pass(row_pass(nchw(x)), t(bias))
     assert_close(ours, nhwc(expected, c.batch is None), c.dtype)
     formula = cost.spatially_separable(
-        (c.height, c.width, c.in_channels), c.kernel, c.out_channels,
-        intermediate_channels=c.mid_channels, order=c.order, groups=g, **spatial_cost_args(c))
+        (c.height, c.width, c.in_channels),
+        c.kernel,
+        c.out_channels,
+        intermediate_channels=c.mid_channels,
+        order=c.order,
+        groups=g,
+        **spatial_cost_args(c),
+    )
     assert counter.multiplications == formula.multiplications
     first, second = ("column_conv2d", "row_conv2d")[:: 1 if c.order == "column_first" else -1]
-    assert counter.by_operation == {first: formula.parts[0].multiplications,
-                                    second: formula.parts[1].multiplications}
+    assert counter.by_operation == {
+        first: formula.parts[0].multiplications,
+        second: formula.parts[1].multiplications,
+    }
 
 
 @pytest.mark.parametrize("c", MISFITS[:30], ids=str)
@@ -308,8 +400,13 @@ def test_exception_kernel_larger_than_padded_input(c: Config):
     x = np.zeros(c.input_shape, c.dtype)
     kernel = np.zeros((*c.kernel, c.in_channels, 1), c.dtype)
     with pytest.raises(RuntimeError):
-        torch_conv(nchw(x), t(kernel).permute(3, 2, 0, 1), pads=c.pads, stride=c.stride,
-                   dilation=c.dilation)
+        torch_conv(
+            nchw(x),
+            t(kernel).permute(3, 2, 0, 1),
+            pads=c.pads,
+            stride=c.stride,
+            dilation=c.dilation,
+        )
     common = {"stride": c.stride, "padding": c.padding, "dilation": c.dilation}
     match = r"`kernel_size` \d+ with dilation \d+ spans \d+ elements .* more than the padded"
     with pytest.raises(ValueError, match=match):
@@ -362,23 +459,28 @@ def test_keras_layers_equal_reference(case):
 
     kernel = rng.standard_normal((kh, kw, channels, filters)).astype(np.float32)
     bias = rng.standard_normal(filters).astype(np.float32)
-    expected = _keras_output(keras.layers.Conv2D(filters, kernel_size, **common),
-                             [kernel, bias], x)
-    np.testing.assert_allclose(reference.conv2d(x, kernel, bias, **ours_common), expected,
-                               rtol=1e-5, atol=1e-5)
+    expected = _keras_output(keras.layers.Conv2D(filters, kernel_size, **common), [kernel, bias], x)
+    np.testing.assert_allclose(
+        reference.conv2d(x, kernel, bias, **ours_common), expected, rtol=1e-5, atol=1e-5
+    )
 
     dw = rng.standard_normal((kh, kw, channels, multiplier)).astype(np.float32)
     dw_bias = rng.standard_normal(channels * multiplier).astype(np.float32)
     expected = _keras_output(
         keras.layers.DepthwiseConv2D(kernel_size, depth_multiplier=multiplier, **common),
-        [dw, dw_bias], x)
-    np.testing.assert_allclose(reference.depthwise_conv2d(x, dw, dw_bias, **ours_common),
-                               expected, rtol=1e-5, atol=1e-5)
+        [dw, dw_bias],
+        x,
+    )
+    np.testing.assert_allclose(
+        reference.depthwise_conv2d(x, dw, dw_bias, **ours_common), expected, rtol=1e-5, atol=1e-5
+    )
 
     pw = rng.standard_normal((1, 1, channels * multiplier, filters)).astype(np.float32)
     expected = _keras_output(
-        keras.layers.SeparableConv2D(filters, kernel_size, depth_multiplier=multiplier,
-                                     **common), [dw, pw, bias], x)
+        keras.layers.SeparableConv2D(filters, kernel_size, depth_multiplier=multiplier, **common),
+        [dw, pw, bias],
+        x,
+    )
     ours = reference.separable_conv2d(x, dw, pw, bias, **ours_common)
     assert ours.shape == expected.shape
     np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
@@ -394,8 +496,7 @@ def test_keras_grouped_conv2d_equals_reference():
     x = rng.standard_normal((1, 9, 8, 6)).astype(np.float32)
     kernel = rng.standard_normal((3, 3, 2, 9)).astype(np.float32)
     bias = np.zeros(9, np.float32)
-    expected = _keras_output(keras.layers.Conv2D(9, 3, padding="same", groups=3),
-                             [kernel, bias], x)
+    expected = _keras_output(keras.layers.Conv2D(9, 3, padding="same", groups=3), [kernel, bias], x)
     ours = reference.conv2d(x, kernel, padding="same", groups=3)
     np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
 
@@ -412,15 +513,20 @@ def test_smoke_worked_example():
     assert y.shape == (8, 8, 256) and counter.multiplications == 1_228_800
     counter.reset()
     assert counter.multiplications == 0 and counter.by_operation == {}
-    y = reference.separable_conv2d(x, rng.standard_normal((5, 5, 3, 1)),
-                                   rng.standard_normal((3, 256)), counter=counter)
+    y = reference.separable_conv2d(
+        x, rng.standard_normal((5, 5, 3, 1)), rng.standard_normal((3, 256)), counter=counter
+    )
     assert y.shape == (8, 8, 256)
     assert counter.by_operation == {"depthwise_conv2d": 4_800, "pointwise_conv2d": 49_152}
     assert counter.multiplications == 53_952
     counter.reset()
-    y = reference.separable_conv2d(x, rng.standard_normal((5, 5, 3, 1)),
-                                   rng.standard_normal((3, 256)), padding="same",
-                                   counter=counter)
+    y = reference.separable_conv2d(
+        x,
+        rng.standard_normal((5, 5, 3, 1)),
+        rng.standard_normal((3, 256)),
+        padding="same",
+        counter=counter,
+    )
     assert y.shape == (12, 12, 256)
     assert counter.by_operation == {"depthwise_conv2d": 10_800, "pointwise_conv2d": 110_592}
     assert counter.multiplications == 121_392
@@ -432,45 +538,62 @@ def test_smoke_worked_example():
     kernel=st.tuples(st.integers(1, 9), st.integers(1, 9)),
     stride=st.tuples(st.integers(1, 5), st.integers(1, 5)),
     dilation=st.tuples(st.integers(1, 4), st.integers(1, 4)),
-    padding=st.one_of(st.sampled_from(["valid", "same"]), st.integers(0, 5),
-                      st.tuples(st.tuples(st.integers(0, 5), st.integers(0, 5)),
-                                st.tuples(st.integers(0, 5), st.integers(0, 5)))),
+    padding=st.one_of(
+        st.sampled_from(["valid", "same"]),
+        st.integers(0, 5),
+        st.tuples(
+            st.tuples(st.integers(0, 5), st.integers(0, 5)),
+            st.tuples(st.integers(0, 5), st.integers(0, 5)),
+        ),
+    ),
     channels=st.integers(1, 6),
     multiplier=st.integers(1, 4),
     filters=st.integers(1, 6),
     batch=st.integers(1, 3),
 )
-def test_counts_equal_cost_property(size, kernel, stride, dilation, padding, channels,
-                                    multiplier, filters, batch):
+def test_counts_equal_cost_property(
+    size, kernel, stride, dilation, padding, channels, multiplier, filters, batch
+):
     """Beyond the torch comparisons: counts equal the cost model on a wider space of shapes."""
     x = np.ones((batch, *size, channels), np.float32)
     spatial = {"stride": stride, "padding": padding, "dilation": dilation}
     try:
-        expected = cost.separable((*size, channels), kernel, filters,
-                                  depth_multiplier=multiplier, batch=batch, **spatial)
+        expected = cost.separable(
+            (*size, channels), kernel, filters, depth_multiplier=multiplier, batch=batch, **spatial
+        )
     except ValueError as exc:
         assert "`kernel_size`" in str(exc)
         with pytest.raises(ValueError, match="`kernel_size`"):
             reference.conv2d(x, np.ones((*kernel, channels, filters), np.float32), **spatial)
         return
     counter = Counter()
-    y = reference.separable_conv2d(x, np.ones((*kernel, channels, multiplier), np.float32),
-                                   np.ones((channels * multiplier, filters), np.float32),
-                                   counter=counter, **spatial)
+    y = reference.separable_conv2d(
+        x,
+        np.ones((*kernel, channels, multiplier), np.float32),
+        np.ones((channels * multiplier, filters), np.float32),
+        counter=counter,
+        **spatial,
+    )
     assert counter.multiplications == expected.multiplications
     assert y.shape == (batch, *expected.output_shape)
     counter.reset()
-    reference.conv2d(x, np.ones((*kernel, channels, filters), np.float32), counter=counter,
-                     **spatial)
-    assert counter.multiplications == cost.conv(
-        (*size, channels), kernel, filters, batch=batch, **spatial).multiplications
+    reference.conv2d(
+        x, np.ones((*kernel, channels, filters), np.float32), counter=counter, **spatial
+    )
+    assert (
+        counter.multiplications
+        == cost.conv((*size, channels), kernel, filters, batch=batch, **spatial).multiplications
+    )
     counter.reset()
     column = np.ones((kernel[0], 1, channels, 2), np.float32)
     row = np.ones((1, kernel[1], 2, filters), np.float32)
     reference.spatially_separable_conv2d(x, column, row, counter=counter, **spatial)
-    assert counter.multiplications == cost.spatially_separable(
-        (*size, channels), kernel, filters, intermediate_channels=2, batch=batch,
-        **spatial).multiplications
+    assert (
+        counter.multiplications
+        == cost.spatially_separable(
+            (*size, channels), kernel, filters, intermediate_channels=2, batch=batch, **spatial
+        ).multiplications
+    )
 
 
 def test_counter_accumulates_across_calls():
@@ -479,8 +602,10 @@ def test_counter_accumulates_across_calls():
     reference.depthwise_conv2d(x, np.ones((3, 3, 2, 1)), counter=counter)
     reference.depthwise_conv2d(x, np.ones((3, 3, 2, 1)), counter=counter)
     reference.pointwise_conv2d(x, np.ones((2, 5)), counter=counter)
-    assert counter.by_operation == {"depthwise_conv2d": 2 * 4 * 4 * 2 * 9,
-                                    "pointwise_conv2d": 6 * 6 * 2 * 5}
+    assert counter.by_operation == {
+        "depthwise_conv2d": 2 * 4 * 4 * 2 * 9,
+        "pointwise_conv2d": 6 * 6 * 2 * 5,
+    }
     assert counter.multiplications == sum(counter.by_operation.values())
     assert "multiplications=936" in repr(counter)
 
@@ -491,11 +616,11 @@ def test_counter_counts_what_is_computed_in_blocks(monkeypatch):
     x = rng.standard_normal((2, 11, 9, 4))
     kernel = rng.standard_normal((3, 2, 2, 6))
     whole, counted_whole = Counter(), Counter()
-    expected = reference.conv2d(x, kernel, stride=(2, 1), padding="same", groups=2,
-                                counter=whole)
+    expected = reference.conv2d(x, kernel, stride=(2, 1), padding="same", groups=2, counter=whole)
     monkeypatch.setattr(reference, "_BLOCK_ELEMENTS", 50)
-    ours = reference.conv2d(x, kernel, stride=(2, 1), padding="same", groups=2,
-                            counter=counted_whole)
+    ours = reference.conv2d(
+        x, kernel, stride=(2, 1), padding="same", groups=2, counter=counted_whole
+    )
     np.testing.assert_array_equal(ours, expected)
     assert counted_whole.multiplications == whole.multiplications
 
@@ -510,13 +635,22 @@ def test_spatially_separable_equals_outer_product_kernel():
     for padding in ("valid", "same", ((2, 1), (0, 3))):
         for stride, dilation in ((1, 1), ((2, 3), 1), (1, (2, 1))):
             ours = reference.spatially_separable_conv2d(
-                x, column, row, stride=stride, padding=padding, dilation=dilation, groups=3)
-            direct = reference.conv2d(x, full, stride=stride, padding=padding,
-                                      dilation=dilation, groups=3)
+                x, column, row, stride=stride, padding=padding, dilation=dilation, groups=3
+            )
+            direct = reference.conv2d(
+                x, full, stride=stride, padding=padding, dilation=dilation, groups=3
+            )
             np.testing.assert_allclose(ours, direct, rtol=1e-12, atol=1e-12)
             other = reference.spatially_separable_conv2d(
-                x, column, row, stride=stride, padding=padding, dilation=dilation, groups=3,
-                order="row_first")
+                x,
+                column,
+                row,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=3,
+                order="row_first",
+            )
             np.testing.assert_allclose(other, direct, rtol=1e-12, atol=1e-12)
 
 
@@ -538,8 +672,10 @@ def test_dtypes():
     x = np.arange(16).reshape(4, 4, 1)
     y = reference.conv2d(x, np.ones((2, 2, 1, 1), np.int32))
     assert y.dtype == np.float64 and y[0, 0, 0] == 0 + 1 + 4 + 5
-    assert reference.conv2d(x.astype(np.float32), np.ones((2, 2, 1, 1), np.float32)).dtype \
+    assert (
+        reference.conv2d(x.astype(np.float32), np.ones((2, 2, 1, 1), np.float32)).dtype
         == np.float32
+    )
     assert reference.conv2d(x.astype(np.float32), np.ones((2, 2, 1, 1))).dtype == np.float64
     # nested lists are array_like
     assert reference.pointwise_conv2d([[[1.0, 2.0]]], [[1.0], [1.0]]).tolist() == [[[3.0]]]
@@ -548,99 +684,224 @@ def test_dtypes():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: reference.conv2d(np.ones((4, 4)), np.ones((3, 3, 1, 1))), ValueError,
-         r"`x` must have 3 or 4 dimensions \(N, H, W, C\) or \(H, W, C\), got array of shape "
-         r"\(4, 4\)"),
-        (lambda: reference.conv2d(np.ones((1, 1, 4, 4, 1)), np.ones((3, 3, 1, 1))), ValueError,
-         "`x` must have 3 or 4 dimensions"),
-        (lambda: reference.conv2d(np.ones((0, 4, 1)), np.ones((3, 3, 1, 1))), ValueError,
-         r"`x` must have positive sizes .* got array of shape \(0, 4, 1\)"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((0, 3, 1, 1))), ValueError,
-         "`kernel` must have positive sizes"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1))), ValueError,
-         r"`kernel` must have 4 dimensions \(kh, kw, C_in / groups, C_out\)"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((5, 3, 1, 1))), ValueError,
-         r"`kernel_size` 5 with dilation 1 spans 5 elements along spatial axis 0, more than "
-         r"the padded input's 4"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), dilation=2),
-         ValueError, "`kernel_size` 3 with dilation 2 spans 5 elements"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), stride=0),
-         ValueError, "`stride` must be a positive integer or a tuple of 2 such integers, got 0"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), stride=-1),
-         ValueError, "`stride` must be a positive integer"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), stride=1.5),
-         TypeError, "`stride` must be a positive integer .* got 1.5"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), stride=(1, 2, 1)),
-         ValueError, "`stride` must be .* of length 3"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), dilation=0),
-         ValueError, "`dilation` must be a positive integer"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), padding="full"),
-         ValueError, "`padding` must be 'valid', 'same', .* got 'full'"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), padding=-1),
-         ValueError, "`padding` must be 'valid', 'same'"),
-        (lambda: reference.conv2d(np.ones((4, 4, 3)), np.ones((3, 3, 4, 8))), ValueError,
-         r"`kernel` of shape \(3, 3, 4, 8\) expects 4 input channels .* but `x` has 3"),
-        (lambda: reference.conv2d(np.ones((4, 4, 4)), np.ones((3, 3, 4, 8)), groups=2),
-         ValueError, "`kernel` of shape .* expects 8 input channels .* groups = 2"),
-        (lambda: reference.conv2d(np.ones((4, 4, 4)), np.ones((3, 3, 2, 6)), groups=4),
-         ValueError, r"`groups` must divide the input channels of `x` \(4\) and the output "
-         r"channels of `kernel` \(6\), got 4"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), groups=0),
-         ValueError, "`groups` must be a positive integer, got 0"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 2)), np.ones(3)),
-         ValueError, r"`bias` must have one value per output channel \(2"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1), complex), np.ones((3, 3, 1, 1))),
-         TypeError, "`x` must hold real numbers .* dtype complex128"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1), bool), np.ones((3, 3, 1, 1))),
-         TypeError, "`x` must hold real numbers .* dtype bool"),
-        (lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1), object)),
-         TypeError, "`kernel` must hold real numbers .* dtype object"),
-        (lambda: reference.conv2d("image", np.ones((3, 3, 1, 1))), TypeError,
-         "`x` must hold real numbers"),
-        (lambda: reference.depthwise_conv2d(np.ones((6, 6, 3)), np.ones((3, 3, 2, 1))),
-         ValueError, r"`depthwise_kernel` of shape \(3, 3, 2, 1\) \(kh, kw, C, M\) expects 2 "
-         r"input channels, but `x` has 3"),
-        (lambda: reference.depthwise_conv2d(np.ones((6, 6, 2)), np.ones((3, 3, 2))),
-         ValueError, r"`depthwise_kernel` must have 4 dimensions \(kh, kw, C, M\)"),
-        (lambda: reference.pointwise_conv2d(np.ones((6, 6, 3)), np.ones((2, 5))), ValueError,
-         r"`pointwise_kernel` of shape \(1, 1, 2, 5\) expects 2 input channels, but `x` has 3"),
-        (lambda: reference.pointwise_conv2d(np.ones((6, 6, 3)), np.ones((3, 3, 3, 5))),
-         ValueError, r"`pointwise_kernel` must have shape \(1, 1, C_in, C_out\)"),
-        (lambda: reference.separable_conv2d(np.ones((6, 6, 3)), np.ones((3, 3, 3, 2)),
-                                            np.ones((3, 5))), ValueError,
-         r"`pointwise_kernel` of shape \(1, 1, 3, 5\) expects 3 input channels, but the "
-         r"depthwise step gives C \* M = 6"),
-        (lambda: reference.separable_conv2d(np.ones((6, 6, 3)), np.ones((3, 3, 3, 1)),
-                                            np.ones((3, 5)), np.ones(3)), ValueError,
-         r"`bias` must have one value per output channel \(5"),
-        (lambda: reference.spatially_separable_conv2d(
-            np.ones((6, 6, 3)), np.ones((3, 1, 3, 4)), np.ones((1, 3, 3, 2))), ValueError,
-         r"`row_kernel` of shape \(1, 3, 3, 2\) expects 3 input channels .* but the output "
-         r"of `column_kernel` has 4"),
-        (lambda: reference.spatially_separable_conv2d(
-            np.ones((6, 6, 3)), np.ones((3, 1, 2, 4)), np.ones((1, 3, 4, 2))), ValueError,
-         r"`column_kernel` of shape \(3, 1, 2, 4\) expects 2 input channels .* but `x` has 3"),
-        (lambda: reference.spatially_separable_conv2d(
-            np.ones((6, 6, 3)), np.ones((3, 2, 3, 4)), np.ones((1, 3, 4, 2))), ValueError,
-         r"`column_kernel` must have shape \(kh, 1, C / groups, C'\)"),
-        (lambda: reference.spatially_separable_conv2d(
-            np.ones((6, 6, 3)), np.ones((3, 1, 3, 4)), np.ones((2, 3, 4, 2))), ValueError,
-         r"`row_kernel` must have shape \(1, kw, C / groups, C'\)"),
-        (lambda: reference.spatially_separable_conv2d(
-            np.ones((6, 6, 4)), np.ones((3, 1, 2, 3)), np.ones((1, 3, 3, 2)), groups=2),
-         ValueError, r"`groups` \(2\) must divide .* output channels of `column_kernel` \(3\)"),
-        (lambda: reference.spatially_separable_conv2d(
-            np.ones((6, 6, 3)), np.ones((3, 1, 3, 3)), np.ones((1, 3, 3, 3)), order="rows"),
-         ValueError, "`order` must be one of 'column_first', 'row_first', got 'rows'"),
-        (lambda: reference.depthwise_kernel_from_torch(np.ones((6, 1, 3, 3)), 4), ValueError,
-         r"`weight` must have shape \(C \* M, 1, \*kernel_size\) with C \* M divisible by "
-         r"`depth_multiplier` \(4\)"),
-        (lambda: reference.pointwise_kernel_from_torch(np.ones((6, 2, 3, 3))), ValueError,
-         r"`weight` must have shape \(C_out, C_in, 1, ..., 1\)"),
-        (lambda: reference.conv_kernel_to_torch(np.ones((3, 2))), ValueError,
-         r"`kernel` must have 3, 4 or 5 dimensions"),
-        (lambda: reference.to_nchw(np.ones((3, 3))), ValueError,
-         r"`x` must have 3 or 4 dimensions \(N, \*spatial, C\) or \(\*spatial, C\)"),
+        (
+            lambda: reference.conv2d(np.ones((4, 4)), np.ones((3, 3, 1, 1))),
+            ValueError,
+            r"`x` must have 3 or 4 dimensions \(N, H, W, C\) or \(H, W, C\), got array of shape "
+            r"\(4, 4\)",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((1, 1, 4, 4, 1)), np.ones((3, 3, 1, 1))),
+            ValueError,
+            "`x` must have 3 or 4 dimensions",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((0, 4, 1)), np.ones((3, 3, 1, 1))),
+            ValueError,
+            r"`x` must have positive sizes .* got array of shape \(0, 4, 1\)",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((0, 3, 1, 1))),
+            ValueError,
+            "`kernel` must have positive sizes",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1))),
+            ValueError,
+            r"`kernel` must have 4 dimensions \(kh, kw, C_in / groups, C_out\)",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((5, 3, 1, 1))),
+            ValueError,
+            r"`kernel_size` 5 with dilation 1 spans 5 elements along spatial axis 0, more than "
+            r"the padded input's 4",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), dilation=2),
+            ValueError,
+            "`kernel_size` 3 with dilation 2 spans 5 elements",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), stride=0),
+            ValueError,
+            "`stride` must be a positive integer or a tuple of 2 such integers, got 0",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), stride=-1),
+            ValueError,
+            "`stride` must be a positive integer",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), stride=1.5),
+            TypeError,
+            "`stride` must be a positive integer .* got 1.5",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), stride=(1, 2, 1)),
+            ValueError,
+            "`stride` must be .* of length 3",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), dilation=0),
+            ValueError,
+            "`dilation` must be a positive integer",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), padding="full"),
+            ValueError,
+            "`padding` must be 'valid', 'same', .* got 'full'",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), padding=-1),
+            ValueError,
+            "`padding` must be 'valid', 'same'",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 3)), np.ones((3, 3, 4, 8))),
+            ValueError,
+            r"`kernel` of shape \(3, 3, 4, 8\) expects 4 input channels .* but `x` has 3",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 4)), np.ones((3, 3, 4, 8)), groups=2),
+            ValueError,
+            "`kernel` of shape .* expects 8 input channels .* groups = 2",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 4)), np.ones((3, 3, 2, 6)), groups=4),
+            ValueError,
+            r"`groups` must divide the input channels of `x` \(4\) and the output "
+            r"channels of `kernel` \(6\), got 4",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), groups=0),
+            ValueError,
+            "`groups` must be a positive integer, got 0",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 2)), np.ones(3)),
+            ValueError,
+            r"`bias` must have one value per output channel \(2",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1), complex), np.ones((3, 3, 1, 1))),
+            TypeError,
+            "`x` must hold real numbers .* dtype complex128",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1), bool), np.ones((3, 3, 1, 1))),
+            TypeError,
+            "`x` must hold real numbers .* dtype bool",
+        ),
+        (
+            lambda: reference.conv2d(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1), object)),
+            TypeError,
+            "`kernel` must hold real numbers .* dtype object",
+        ),
+        (
+            lambda: reference.conv2d("image", np.ones((3, 3, 1, 1))),
+            TypeError,
+            "`x` must hold real numbers",
+        ),
+        (
+            lambda: reference.depthwise_conv2d(np.ones((6, 6, 3)), np.ones((3, 3, 2, 1))),
+            ValueError,
+            r"`depthwise_kernel` of shape \(3, 3, 2, 1\) \(kh, kw, C, M\) expects 2 "
+            r"input channels, but `x` has 3",
+        ),
+        (
+            lambda: reference.depthwise_conv2d(np.ones((6, 6, 2)), np.ones((3, 3, 2))),
+            ValueError,
+            r"`depthwise_kernel` must have 4 dimensions \(kh, kw, C, M\)",
+        ),
+        (
+            lambda: reference.pointwise_conv2d(np.ones((6, 6, 3)), np.ones((2, 5))),
+            ValueError,
+            r"`pointwise_kernel` of shape \(1, 1, 2, 5\) expects 2 input channels, but `x` has 3",
+        ),
+        (
+            lambda: reference.pointwise_conv2d(np.ones((6, 6, 3)), np.ones((3, 3, 3, 5))),
+            ValueError,
+            r"`pointwise_kernel` must have shape \(1, 1, C_in, C_out\)",
+        ),
+        (
+            lambda: reference.separable_conv2d(
+                np.ones((6, 6, 3)), np.ones((3, 3, 3, 2)), np.ones((3, 5))
+            ),
+            ValueError,
+            r"`pointwise_kernel` of shape \(1, 1, 3, 5\) expects 3 input channels, but the "
+            r"depthwise step gives C \* M = 6",
+        ),
+        (
+            lambda: reference.separable_conv2d(
+                np.ones((6, 6, 3)), np.ones((3, 3, 3, 1)), np.ones((3, 5)), np.ones(3)
+            ),
+            ValueError,
+            r"`bias` must have one value per output channel \(5",
+        ),
+        (
+            lambda: reference.spatially_separable_conv2d(
+                np.ones((6, 6, 3)), np.ones((3, 1, 3, 4)), np.ones((1, 3, 3, 2))
+            ),
+            ValueError,
+            r"`row_kernel` of shape \(1, 3, 3, 2\) expects 3 input channels .* but the output "
+            r"of `column_kernel` has 4",
+        ),
+        (
+            lambda: reference.spatially_separable_conv2d(
+                np.ones((6, 6, 3)), np.ones((3, 1, 2, 4)), np.ones((1, 3, 4, 2))
+            ),
+            ValueError,
+            r"`column_kernel` of shape \(3, 1, 2, 4\) expects 2 input channels .* but `x` has 3",
+        ),
+        (
+            lambda: reference.spatially_separable_conv2d(
+                np.ones((6, 6, 3)), np.ones((3, 2, 3, 4)), np.ones((1, 3, 4, 2))
+            ),
+            ValueError,
+            r"`column_kernel` must have shape \(kh, 1, C / groups, C'\)",
+        ),
+        (
+            lambda: reference.spatially_separable_conv2d(
+                np.ones((6, 6, 3)), np.ones((3, 1, 3, 4)), np.ones((2, 3, 4, 2))
+            ),
+            ValueError,
+            r"`row_kernel` must have shape \(1, kw, C / groups, C'\)",
+        ),
+        (
+            lambda: reference.spatially_separable_conv2d(
+                np.ones((6, 6, 4)), np.ones((3, 1, 2, 3)), np.ones((1, 3, 3, 2)), groups=2
+            ),
+            ValueError,
+            r"`groups` \(2\) must divide .* output channels of `column_kernel` \(3\)",
+        ),
+        (
+            lambda: reference.spatially_separable_conv2d(
+                np.ones((6, 6, 3)), np.ones((3, 1, 3, 3)), np.ones((1, 3, 3, 3)), order="rows"
+            ),
+            ValueError,
+            "`order` must be one of 'column_first', 'row_first', got 'rows'",
+        ),
+        (
+            lambda: reference.depthwise_kernel_from_torch(np.ones((6, 1, 3, 3)), 4),
+            ValueError,
+            r"`weight` must have shape \(C \* M, 1, \*kernel_size\) with C \* M divisible by "
+            r"`depth_multiplier` \(4\)",
+        ),
+        (
+            lambda: reference.pointwise_kernel_from_torch(np.ones((6, 2, 3, 3))),
+            ValueError,
+            r"`weight` must have shape \(C_out, C_in, 1, ..., 1\)",
+        ),
+        (
+            lambda: reference.conv_kernel_to_torch(np.ones((3, 2))),
+            ValueError,
+            r"`kernel` must have 3, 4 or 5 dimensions",
+        ),
+        (
+            lambda: reference.to_nchw(np.ones((3, 3))),
+            ValueError,
+            r"`x` must have 3 or 4 dimensions \(N, \*spatial, C\) or \(\*spatial, C\)",
+        ),
     ],
 )
 def test_exception(call, error, match):
@@ -661,8 +922,9 @@ def test_converters_round_trip_and_match_torch_semantics():
     assert weight.shape == (6, 2, 3, 2)
     np.testing.assert_array_equal(reference.conv_kernel_from_torch(weight), kernel)
     expected = F.conv2d(xt, torch.from_numpy(weight), groups=2).numpy()
-    np.testing.assert_allclose(reference.to_nchw(reference.conv2d(x, kernel, groups=2)),
-                               expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        reference.to_nchw(reference.conv2d(x, kernel, groups=2)), expected, rtol=1e-12, atol=1e-12
+    )
 
     dw = rng.standard_normal((3, 3, 4, 3))
     weight = reference.depthwise_kernel_to_torch(dw)
@@ -670,24 +932,38 @@ def test_converters_round_trip_and_match_torch_semantics():
     np.testing.assert_array_equal(weight[1 * 3 + 2, 0], dw[:, :, 1, 2])
     np.testing.assert_array_equal(reference.depthwise_kernel_from_torch(weight, 3), dw)
     expected = F.conv2d(xt, torch.from_numpy(weight), groups=4).numpy()
-    np.testing.assert_allclose(reference.to_nchw(reference.depthwise_conv2d(x, dw)), expected,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        reference.to_nchw(reference.depthwise_conv2d(x, dw)), expected, rtol=1e-12, atol=1e-12
+    )
 
     pw = rng.standard_normal((4, 5))
     weight = reference.pointwise_kernel_to_torch(pw)
     assert weight.shape == (5, 4, 1, 1)
-    np.testing.assert_array_equal(reference.pointwise_kernel_from_torch(weight),
-                                  pw.reshape(1, 1, 4, 5))
-    np.testing.assert_array_equal(reference.pointwise_kernel_to_torch(pw.reshape(1, 1, 4, 5)),
-                                  weight)
+    np.testing.assert_array_equal(
+        reference.pointwise_kernel_from_torch(weight), pw.reshape(1, 1, 4, 5)
+    )
+    np.testing.assert_array_equal(
+        reference.pointwise_kernel_to_torch(pw.reshape(1, 1, 4, 5)), weight
+    )
 
 
 def test_module_exports():
     assert set(reference.__all__) == {
-        "Counter", "conv2d", "depthwise_conv2d", "pointwise_conv2d", "separable_conv2d",
-        "spatially_separable_conv2d", "to_nchw", "to_nhwc", "conv_kernel_to_torch",
-        "conv_kernel_from_torch", "depthwise_kernel_to_torch", "depthwise_kernel_from_torch",
-        "pointwise_kernel_to_torch", "pointwise_kernel_from_torch"}
+        "Counter",
+        "conv2d",
+        "depthwise_conv2d",
+        "pointwise_conv2d",
+        "separable_conv2d",
+        "spatially_separable_conv2d",
+        "to_nchw",
+        "to_nhwc",
+        "conv_kernel_to_torch",
+        "conv_kernel_from_torch",
+        "depthwise_kernel_to_torch",
+        "depthwise_kernel_from_torch",
+        "pointwise_kernel_to_torch",
+        "pointwise_kernel_from_torch",
+    }
     for name in reference.__all__:
         assert getattr(reference, name).__doc__
 
@@ -707,11 +983,15 @@ def test_layout_aliases_and_light_import(run_python):
         assert weight.shape == (8, 1, *(3,) * n)
         np.testing.assert_array_equal(weight[1 * 2 + 1, 0], kernel[..., 1, 1])
         np.testing.assert_array_equal(
-            layouts.depthwise_kernel_torch_to_keras(weight, depth_multiplier=2), kernel)
+            layouts.depthwise_kernel_torch_to_keras(weight, depth_multiplier=2), kernel
+        )
         x = rng.standard_normal((2, *(5,) * n, 3))
         np.testing.assert_array_equal(
-            layouts.channels_last(layouts.channels_first(x, spatial_dims=n), spatial_dims=n), x)
-    result = run_python(code="import sys, sepconv.layouts, sepconv.padding\n"
-                             "print(sorted(m for m in ('torch', 'cv2') if m in sys.modules))")
+            layouts.channels_last(layouts.channels_first(x, spatial_dims=n), spatial_dims=n), x
+        )
+    result = run_python(
+        code="import sys, sepconv.layouts, sepconv.padding\n"
+        "print(sorted(m for m in ('torch', 'cv2') if m in sys.modules))"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"

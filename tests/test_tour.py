@@ -25,8 +25,15 @@ def tour(tmp_path_factory):
 
 def test_smoke_writes_report_markdown_json_and_figures(tour):
     out, steps, _ = tour
-    assert [s.key for s in steps] == ["spatial", "rare", "normal", "depthwise", "pointwise",
-                                      "mobilenet", "convert"]
+    assert [s.key for s in steps] == [
+        "spatial",
+        "rare",
+        "normal",
+        "depthwise",
+        "pointwise",
+        "mobilenet",
+        "convert",
+    ]
     names = [f.name for s in steps for f in s.figures]
     assert len(names) >= 10 and len(set(names)) == len(names)
     for name in names:
@@ -36,7 +43,8 @@ def test_smoke_writes_report_markdown_json_and_figures(tour):
         assert step.title in readme
     assert all(f"]({name})" in readme for name in names)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*names, "README.md", "report.html", "report.json"])
+        [*names, "README.md", "report.html", "report.json"]
+    )
 
 
 def test_html_is_self_contained(tour):
@@ -66,10 +74,14 @@ def test_spatial_step_counts_and_factors(tour):
     assert numbers["sobel_x"] == {"column": [1, 2, 1], "row": [-1, 0, 1]}
     assert numbers["per_pixel"] == {"direct": 9, "column_pass": 3, "row_pass": 3}
     h, w = numbers["image_shape"]
-    assert numbers["direct_multiplications"] == cost.filtering((3, 3), image_shape=(h, w)) \
-        .multiplications
-    assert numbers["separable_multiplications"] == cost.filtering(
-        (3, 3), rank=1, image_shape=(h, w)).multiplications
+    assert (
+        numbers["direct_multiplications"]
+        == cost.filtering((3, 3), image_shape=(h, w)).multiplications
+    )
+    assert (
+        numbers["separable_multiplications"]
+        == cost.filtering((3, 3), rank=1, image_shape=(h, w)).multiplications
+    )
     assert numbers["max_abs_difference"] == 0.0
 
 
@@ -85,22 +97,25 @@ def test_rare_step_ranks(tour):
     assert ranks["random 15×15"] == 15
     log = numbers["log"]
     image = numbers["log"]["direct_multiplications"] // 225
-    assert log["per_pixel"] == [cost.filtering((15, 15)).multiplications,
-                                cost.filtering((15, 15), rank=2).multiplications]
-    assert log["terms_multiplications"] == cost.filtering((15, 15), rank=2).multiplications \
-        * image
+    assert log["per_pixel"] == [
+        cost.filtering((15, 15)).multiplications,
+        cost.filtering((15, 15), rank=2).multiplications,
+    ]
+    assert log["terms_multiplications"] == cost.filtering((15, 15), rank=2).multiplications * image
     assert log["max_relative_difference"] < 1e-9
     assert factor.lowrank(kernels.get("log", sigma=2.0, size=15)).rank == log["rank"]
 
 
 def test_worked_example_is_counted(tour):
     steps = tour[2]
-    normal, depthwise, pointwise = (steps[k].numbers for k in ("normal", "depthwise",
-                                                               "pointwise"))
+    normal, depthwise, pointwise = (steps[k].numbers for k in ("normal", "depthwise", "pointwise"))
     c = cost.compare((12, 12, 3), 5, 256)
     dw, pw = (p.multiplications for p in c.depthwise_separable.parts)
-    assert normal["one_kernel"] == {"output_shape": [8, 8, 1], "multiplications": 4_800,
-                                    "per_output_value": 75}
+    assert normal["one_kernel"] == {
+        "output_shape": [8, 8, 1],
+        "multiplications": 4_800,
+        "per_output_value": 75,
+    }
     assert normal["all_kernels"]["output_shape"] == [8, 8, 256]
     assert normal["all_kernels"]["multiplications"] == c.normal.multiplications == 1_228_800
     assert depthwise["output_shape"] == [8, 8, 3]
@@ -111,8 +126,12 @@ def test_worked_example_is_counted(tour):
     assert pointwise["by_operation"] == {"depthwise_conv2d": dw, "pointwise_conv2d": pw}
     assert pointwise["separable_total"] == c.depthwise_separable.multiplications == 53_952
     assert pointwise["rule"] == pytest.approx(1 / 256 + 1 / 25)
-    assert pointwise["same"] == {"normal": 2_764_800, "depthwise": 10_800,
-                                 "pointwise": 110_592, "separable": 121_392}
+    assert pointwise["same"] == {
+        "normal": 2_764_800,
+        "depthwise": 10_800,
+        "pointwise": 110_592,
+        "separable": 121_392,
+    }
     assert pointwise["separable_equals_two_steps"] == 0.0
     for k, points in pointwise["ratio_curve"].items():
         for c_out, ratio in points:
@@ -142,8 +161,10 @@ def test_conversion_step(tour):
     assert numbers["impulse_check"] == 0.0
     h, w = numbers["image_shape"]
     k, filters = numbers["kernel_size"], numbers["filters"]
-    assert rows[0]["multiplications_before"] == cost.conv((h, w, 1), k, filters,
-                                                          bias=False).multiplications
+    assert (
+        rows[0]["multiplications_before"]
+        == cost.conv((h, w, 1), k, filters, bias=False).multiplications
+    )
     # The layer was trained: the loss fell, and the network removes part of the noise.
     training, levels = numbers["training"], numbers["grey_levels"]
     assert training["last_loss"] < training["first_loss"] / 10
@@ -172,7 +193,8 @@ def test_conversion_is_repeatable_and_restores_threads():
     k = first.numbers["kernel_size"]
     y, y1 = data["denoised"], data["outputs"][1]
     assert first.numbers["rows"][0]["output_error"] == pytest.approx(
-        np.linalg.norm(y1 - y) / np.linalg.norm(y), rel=1e-9)
+        np.linalg.norm(y1 - y) / np.linalg.norm(y), rel=1e-9
+    )
     assert first.numbers["image_shape"] == [50, 50] and y.shape == (50 - k + 1, 50 - k + 1)
 
 
@@ -192,11 +214,14 @@ def test_load_photo_is_not_modified():
     assert np.array_equal(a, b) and a.shape == (600, 512, 3)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p / "missing.png", "is not a file"),
-    (lambda p: (p / "bad.png").write_text("not an image") and p / "bad.png", "cannot read"),
-    (lambda p: p, "is not a file"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "missing.png", "is not a file"),
+        (lambda p: (p / "bad.png").write_text("not an image") and p / "bad.png", "cannot read"),
+        (lambda p: p, "is not a file"),
+    ],
+)
 def test_bad_image_is_one_line_and_nothing_written(tmp_path, capsys, make, message):
     image = make(tmp_path)
     out = tmp_path / "out"
@@ -215,13 +240,18 @@ def test_tiny_image_is_refused(tmp_path, capsys):
     assert "at least" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p / "missing" / "tour", "does not exist"),
-    (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
-    pytest.param(lambda p: Path("/proc/tour"), "cannot write into '/proc'",
-                 marks=pytest.mark.skipif(not Path("/proc/self").is_dir(),
-                                          reason="needs Linux's /proc")),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "missing" / "tour", "does not exist"),
+        (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
+        pytest.param(
+            lambda p: Path("/proc/tour"),
+            "cannot write into '/proc'",
+            marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc"),
+        ),
+    ],
+)
 def test_bad_out_is_one_line(tmp_path, capsys, make, message):
     out = make(tmp_path)
     assert main(["tour", "--out", str(out)]) == 2

@@ -21,13 +21,14 @@ from sepconv.tour import run
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = "/usr/bin/chromedriver"
 
-REQUIRED = os.environ.get("SEPCONV_REQUIRE_BROWSER") == "1"   # set by .ci/run
+REQUIRED = os.environ.get("SEPCONV_REQUIRE_BROWSER") == "1"  # set by .ci/run
 MISSING = CHROMIUM is None or not os.path.exists(DRIVER)
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(MISSING and not REQUIRED,
-                       reason="needs Debian's chromium and chromium-driver"),
+    pytest.mark.skipif(
+        MISSING and not REQUIRED, reason="needs Debian's chromium and chromium-driver"
+    ),
 ]
 
 
@@ -50,10 +51,18 @@ def browser():
     profile = tempfile.mkdtemp(prefix="sepconv-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-                 "--window-size=1280,900"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,900",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
@@ -83,13 +92,15 @@ def test_page_loads_without_errors_and_every_figure_decodes(browser, report, tmp
     errors = [entry for entry in logs if entry["level"] in ("SEVERE", "ERROR")]
     assert errors == []
     images = browser.execute_script(
-        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])")
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])"
+    )
     assert len(images) >= 10
     assert all(complete and width > 0 for complete, width, _ in images), images
     assert browser.execute_script("return document.querySelectorAll('figure img').length") >= 10
     # Nothing is fetched: every resource is embedded in the page.
     urls = browser.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)")
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
     assert [u for u in urls if not u.startswith("data:")] == []
     shot = tmp_path / "report-laptop.png"
     assert browser.save_screenshot(str(shot))
@@ -123,40 +134,59 @@ def _expected(h, w, c_in, k, c_out, stride, padding):
     except ValueError:
         return None
     depthwise, pointwise = (p.multiplications for p in c.depthwise_separable.parts)
-    return {"normal": c.normal.multiplications, "depthwise": depthwise,
-            "pointwise": pointwise}
+    return {"normal": c.normal.multiplications, "depthwise": depthwise, "pointwise": pointwise}
 
 
 def test_calculator_equals_sepconv_cost_on_a_grid(browser, report):
     _open(browser, report, 1280, 900)
-    grid = list(itertools.product((1, 5, 12, 224), (7, 112), (1, 3, 32), (1, 2, 3, 5, 7),
-                                  (1, 16, 256), (1, 2, 3), ("valid", "same", 0, 1, 3)))
+    grid = list(
+        itertools.product(
+            (1, 5, 12, 224),
+            (7, 112),
+            (1, 3, 32),
+            (1, 2, 3, 5, 7),
+            (1, 16, 256),
+            (1, 2, 3),
+            ("valid", "same", 0, 1, 3),
+        )
+    )
     results = browser.execute_script(
         """
         return arguments[0].map(a => {
           try { return sepconvCost(...a); } catch (e) { return null; }
         });
-        """, grid)
+        """,
+        grid,
+    )
     assert len(results) == len(grid)
-    mismatches = [(args, got, _expected(*args)) for args, got in zip(grid, results)
-                  if got != _expected(*args)]
+    mismatches = [
+        (args, got, _expected(*args)) for args, got in zip(grid, results) if got != _expected(*args)
+    ]
     assert mismatches == []
-    assert sum(r is None for r in results) > 0      # the grid holds kernels that do not fit
+    assert sum(r is None for r in results) > 0  # the grid holds kernels that do not fit
     assert browser.execute_script("return sepconvCost(12, 12, 3, 5, 256, 1, 'valid')") == {
-        "normal": 1_228_800, "depthwise": 4_800, "pointwise": 49_152}
+        "normal": 1_228_800,
+        "depthwise": 4_800,
+        "pointwise": 49_152,
+    }
     # Bad arguments throw, as sepconv.cost raises; so do counts a double cannot hold exactly.
-    for call in ("sepconvCost(0, 12, 3, 5, 256, 1, 'valid')",
-                 "sepconvCost(12, 12, 3, 5, 256, 1, 'full')",
-                 "sepconvCost(12, 12, 3, 5.5, 256, 1, 'valid')",
-                 "sepconvCost(12, 12, 3, 5, 256, 1, -1)",
-                 "sepconvCost(100000, 100000, 4096, 11, 4096, 1, 'same')"):
-        assert browser.execute_script(
-            f"try {{ {call}; return 'no error'; }} catch (e) {{ return e.name; }}") \
-            == "RangeError", call
+    for call in (
+        "sepconvCost(0, 12, 3, 5, 256, 1, 'valid')",
+        "sepconvCost(12, 12, 3, 5, 256, 1, 'full')",
+        "sepconvCost(12, 12, 3, 5.5, 256, 1, 'valid')",
+        "sepconvCost(12, 12, 3, 5, 256, 1, -1)",
+        "sepconvCost(100000, 100000, 4096, 11, 4096, 1, 'same')",
+    ):
+        assert (
+            browser.execute_script(
+                f"try {{ {call}; return 'no error'; }} catch (e) {{ return e.name; }}"
+            )
+            == "RangeError"
+        ), call
     with pytest.raises(ValueError):
         cost.compare((0, 12, 3), 5, 256)
     big = cost.compare((100000, 100000, 4096), 11, 4096, padding="same")
-    assert big.normal.multiplications > 2 ** 53 - 1
+    assert big.normal.multiplications > 2**53 - 1
 
 
 def test_calculator_form_shows_the_counts(browser, report):
@@ -196,8 +226,12 @@ def test_kernel_gallery_switches_kernels(browser, report):
         assert text.startswith(entry["name"]) and f"rank {entry['rank']}" in text
         assert f"{entry['direct_multiplications']:,}" in text
         src = browser.find_element(By.ID, "gallery-response").get_attribute("src")
-        assert browser.execute_script(
-            "return document.getElementById('gallery-response').naturalWidth") > 0
+        assert (
+            browser.execute_script(
+                "return document.getElementById('gallery-response').naturalWidth"
+            )
+            > 0
+        )
         seen.add(src)
         assert button.get_attribute("aria-pressed") == "true"
     assert len(seen) == len(entries)

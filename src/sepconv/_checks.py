@@ -133,8 +133,20 @@ def check_float(
 
 #: names of common NumPy dtypes and scalar types (``np.dtype.name`` costs microseconds a call)
 _DTYPE_NAMES: dict[Any, str] = {}
-for _name in ("bool", "uint8", "uint16", "int8", "int16", "int32", "int64", "float16",
-              "float32", "float64", "complex64", "complex128"):
+for _name in (
+    "bool",
+    "uint8",
+    "uint16",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+):
     _DTYPE_NAMES[np.dtype(_name)] = _DTYPE_NAMES[np.dtype(_name).type] = _name
 del _name
 _EPS64 = float(np.finfo(np.float64).eps)
@@ -202,8 +214,10 @@ def check_kernel(kernel: Any, name: str = "kernel") -> tuple[np.ndarray, float]:
     """
     accepted = "real numbers (integer or float)"
     if isinstance(kernel, str | bytes):
-        raise SepconvTypeError(f"`{name}` must hold {accepted}, got the string {kernel!r} "
-                               f"(read text with sepconv.kernels.parse)")
+        raise SepconvTypeError(
+            f"`{name}` must hold {accepted}, got the string {kernel!r} "
+            f"(read text with sepconv.kernels.parse)"
+        )
     eps = dtype_eps(getattr(kernel, "dtype", None))
     if hasattr(kernel, "detach") and hasattr(kernel, "cpu"):  # a torch tensor
         tensor = kernel.detach().cpu()
@@ -219,20 +233,25 @@ def check_kernel(kernel: Any, name: str = "kernel") -> tuple[np.ndarray, float]:
     except TypeError:
         raise SepconvTypeError(f"`{name}` must hold {accepted}, got {describe(kernel)}") from None
     if array.dtype.kind not in "iuf":
-        hint = {"c": " (pass kernel.real or kernel.imag)",
-                "b": " (convert 0/1 masks with kernel.astype(float))"}.get(array.dtype.kind, "")
+        hint = {
+            "c": " (pass kernel.real or kernel.imag)",
+            "b": " (convert 0/1 masks with kernel.astype(float))",
+        }.get(array.dtype.kind, "")
         raise SepconvTypeError(f"`{name}` must hold {accepted}, got dtype {array.dtype}{hint}")
     if array.ndim == 0 or array.size == 0:
         got = f"the scalar {array.item()!r}" if array.ndim == 0 else f"shape {array.shape}"
-        raise SepconvValueError(f"`{name}` must be a non-empty array with at least one axis, "
-                                f"got {got}")
+        raise SepconvValueError(
+            f"`{name}` must be a non-empty array with at least one axis, got {got}"
+        )
     if array.ndim > 32:
         raise SepconvValueError(f"`{name}` must have at most 32 axes, got {array.ndim}")
     weights = np.array(array, dtype=np.float64, copy=True)
     if not np.isfinite(weights).all():
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(weights))[0])
-        raise SepconvValueError(f"`{name}` must be finite, got {float(weights[index])!r} at "
-                                f"index {index if len(index) > 1 else index[0]}")
+        raise SepconvValueError(
+            f"`{name}` must be finite, got {float(weights[index])!r} at "
+            f"index {index if len(index) > 1 else index[0]}"
+        )
     return weights, eps
 
 

@@ -13,27 +13,27 @@ __all__ = ["atomic_write"]
 def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> None:
     """Call ``write(temporary_path)``, then move the temporary file onto ``path``.
 
-    The temporary file lies in the destination folder (so the final ``os.replace`` is atomic),
-    gets the permissions a newly created file would (``mkstemp`` makes it private), and is
-    removed if ``write`` fails: a reader sees the old file or the whole new one, never a part.
-An ``OSError`` of the operating system names ``path``, never the temporary file.
+        The temporary file lies in the destination folder (so the final ``os.replace`` is atomic),
+        gets the permissions a newly created file would (``mkstemp`` makes it private), and is
+        removed if ``write`` fails: a reader sees the old file or the whole new one, never a part.
+    An ``OSError`` of the operating system names ``path``, never the temporary file.
 
-Raises
-------
-FileNotFoundError
-    The destination folder does not exist.
-OSError
-    The file cannot be written (permissions, a full disk, a read-only folder), with ``path``
-    in the message.
+    Raises
+    ------
+    FileNotFoundError
+        The destination folder does not exist.
+    OSError
+        The file cannot be written (permissions, a full disk, a read-only folder), with ``path``
+        in the message.
 
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> target = os.path.join(folder, "note.txt")
-    >>> atomic_write(target, lambda tmp: open(tmp, "w").write("whole"))
-    >>> open(target).read(), os.listdir(folder)
-    ('whole', ['note.txt'])
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> target = os.path.join(folder, "note.txt")
+        >>> atomic_write(target, lambda tmp: open(tmp, "w").write("whole"))
+        >>> open(target).read(), os.listdir(folder)
+        ('whole', ['note.txt'])
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))

@@ -22,8 +22,9 @@ _FORMATS = ("png", "svg", "pdf")
 def check_figure_path(path: Any, name: str = "path") -> str:
     """Validate an output figure path (suffix .png/.svg/.pdf, existing folder); return it."""
     if not isinstance(path, str | os.PathLike):
-        raise SepconvValueError(f"`{name}` must be a file name ending in .png, .svg or .pdf, "
-                                f"got {path!r}")
+        raise SepconvValueError(
+            f"`{name}` must be a file name ending in .png, .svg or .pdf, got {path!r}"
+        )
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in _FORMATS:
@@ -45,8 +46,9 @@ def _heatmap(ax: Any, data: np.ndarray, title: str, limit: float) -> None:
         spine.set_color("0.75")
 
 
-def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str = "",
-                       max_terms: int = 4) -> str:
+def plot_factorization(
+    kernel: np.ndarray, result: Any, path: Any, *, title: str = "", max_terms: int = 4
+) -> str:
     """Draw ``kernel`` as a sum of column ⊗ row terms and its singular-value spectrum.
 
     2-D kernels: the kernel, the reconstruction, the singular values (log scale) with the
@@ -69,22 +71,33 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
     shown = result.terms[:max_terms]
     heading = (f"{title}  " if title else "") + (
         f"{'x'.join(map(str, result.shape))}, rank {result.rank}, "
-        f"relative error {result.relative_error:.2g}")
+        f"relative error {result.relative_error:.2g}"
+    )
 
     if kernel.ndim == 2:
         rows = 1 + len(shown)
         fig = plt.figure(figsize=(9, 2.4 * rows), layout="constrained")
         grid = fig.add_gridspec(rows, 3)
         _heatmap(fig.add_subplot(grid[0, 0]), kernel, "kernel", limit)
-        _heatmap(fig.add_subplot(grid[0, 1]), recon,
-                 f"sum of {result.rank} separable term{'s' * (result.rank > 1)}", limit)
+        _heatmap(
+            fig.add_subplot(grid[0, 1]),
+            recon,
+            f"sum of {result.rank} separable term{'s' * (result.rank > 1)}",
+            limit,
+        )
         ax = fig.add_subplot(grid[0, 2])
         s = result.singular_values
         floor = max(float(s[0]) * 1e-17, 1e-300) if s[0] > 0 else 1e-300
-        ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, floor), "o-", ms=3,
-                    label="singular values")
-        ax.axhline(max(result.tol, floor), color="black", ls="--", lw=1,
-                   label=f"tolerance {result.tol:.1e}")
+        ax.semilogy(
+            np.arange(1, len(s) + 1), np.maximum(s, floor), "o-", ms=3, label="singular values"
+        )
+        ax.axhline(
+            max(result.tol, floor),
+            color="black",
+            ls="--",
+            lw=1,
+            label=f"tolerance {result.tol:.1e}",
+        )
         ax.axvline(result.rank + 0.5, color="tab:red", lw=1, label=f"rank {result.rank}")
         ax.set_title("singular values", fontsize=10)
         ax.set_xlabel("index", fontsize=9)
@@ -97,8 +110,9 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
             inner = grid[i, 0].subgridspec(1, 2, width_ratios=[1, 4])
             _heatmap(fig.add_subplot(inner[0, 0]), column[:, None], f"column {i}", term_limit)
             _heatmap(fig.add_subplot(inner[0, 1]), row[None, :], f"row {i}", term_limit)
-            _heatmap(fig.add_subplot(grid[i, 1]), np.outer(column, row),
-                     f"term {i}: column ⊗ row", limit)
+            _heatmap(
+                fig.add_subplot(grid[i, 1]), np.outer(column, row), f"term {i}: column ⊗ row", limit
+            )
             partial = partial + np.outer(column, row)
             if i > 1:
                 _heatmap(fig.add_subplot(grid[i, 2]), partial, f"terms 1..{i}", limit)
@@ -117,15 +131,22 @@ def plot_factorization(kernel: np.ndarray, result: Any, path: Any, *, title: str
         axes[2].set_title("factors", fontsize=8)
         axes[2].legend(fontsize=6)
         for k, sv in enumerate(result.unfolding_singular_values or ()):
-            axes[3].semilogy(np.arange(1, len(sv) + 1), np.maximum(sv, 1e-300), "o-", ms=3,
-                             label=f"unfolding {k}")
+            axes[3].semilogy(
+                np.arange(1, len(sv) + 1),
+                np.maximum(sv, 1e-300),
+                "o-",
+                ms=3,
+                label=f"unfolding {k}",
+            )
         axes[3].set_title("singular values of the unfoldings", fontsize=8)
         axes[3].legend(fontsize=6)
     fig.suptitle(heading, fontsize=11)
 
     try:
-        atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=110,
-                                                         bbox_inches="tight", pad_inches=0.1))
+        atomic_write(
+            path,
+            lambda temporary: fig.savefig(temporary, dpi=110, bbox_inches="tight", pad_inches=0.1),
+        )
     finally:
         plt.close(fig)
     return path

@@ -27,7 +27,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
-    "format_table", "markdown_table", "thousands", "millions", "percent", "number", "numbers",
+    "format_table",
+    "markdown_table",
+    "thousands",
+    "millions",
+    "percent",
+    "number",
+    "numbers",
     "denoise",
 ]
 
@@ -36,8 +42,13 @@ def _cells(row: Iterable[Any]) -> list[str]:
     return [str(cell) for cell in row]
 
 
-def format_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]],
-                 align: str | None = None, *, footer: Sequence[Any] | None = None) -> str:
+def format_table(
+    headers: Sequence[Any],
+    rows: Iterable[Sequence[Any]],
+    align: str | None = None,
+    *,
+    footer: Sequence[Any] | None = None,
+) -> str:
     """A plain-text table: a header, a rule of dashes, the rows, and an optional footer row.
 
     Parameters
@@ -76,16 +87,18 @@ def format_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]],
     tail = [_cells(footer)] if footer is not None else []
     align = align if align is not None else "l" + "r" * (len(head) - 1)
     if len(align) != len(head) or set(align) - {"l", "r"}:
-        raise ValueError(f"`align` must hold one 'l' or 'r' per column ({len(head)}), "
-                         f"got {align!r}")
+        raise ValueError(
+            f"`align` must hold one 'l' or 'r' per column ({len(head)}), got {align!r}"
+        )
     for row in [*body, *tail]:
         if len(row) != len(head):
             raise ValueError(f"a table row has {len(row)} cells, the header {len(head)}: {row}")
     widths = [max(len(r[i]) for r in [head, *body, *tail]) for i in range(len(head))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w)
-                         for c, w, a in zip(cells, widths, align)).rstrip()
+        return "  ".join(
+            c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(cells, widths, align)
+        ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     lines = [line(head), rule, *(line(r) for r in body)]
@@ -94,8 +107,9 @@ def format_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]],
     return "\n".join(lines)
 
 
-def markdown_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]],
-                   align: str | None = None) -> str:
+def markdown_table(
+    headers: Sequence[Any], rows: Iterable[Sequence[Any]], align: str | None = None
+) -> str:
     """A GitHub-flavoured markdown table; ``align`` as in :func:`format_table`.
 
     Examples
@@ -108,10 +122,13 @@ def markdown_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]],
     head = _cells(headers)
     align = align if align is not None else "l" + "r" * (len(head) - 1)
     if len(align) != len(head) or set(align) - {"l", "r"}:
-        raise ValueError(f"`align` must hold one 'l' or 'r' per column ({len(head)}), "
-                         f"got {align!r}")
-    out = ["| " + " | ".join(head) + " |",
-           "|" + "|".join("---" if a == "l" else "---:" for a in align) + "|"]
+        raise ValueError(
+            f"`align` must hold one 'l' or 'r' per column ({len(head)}), got {align!r}"
+        )
+    out = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" if a == "l" else "---:" for a in align) + "|",
+    ]
     out += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
     return "\n".join(out)
 

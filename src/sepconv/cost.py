@@ -162,8 +162,9 @@ def _grouped(
 ) -> Cost:
     """Cost of a grouped convolution: the formula every other one reduces to."""
     spatial, in_channels = input_shape[:-1], input_shape[-1]
-    out_spatial = output_size(spatial, kernel_size, stride=stride, dilation=dilation,
-                              padding=padding)
+    out_spatial = output_size(
+        spatial, kernel_size, stride=stride, dilation=dilation, padding=padding
+    )
     products = math.prod(kernel_size) * (in_channels // groups)
     outputs = batch * math.prod(out_spatial) * out_channels
     return Cost(
@@ -213,8 +214,18 @@ def conv(
     name = f"conv {_size_text(kernel_size)}, {in_channels}->{filters}"
     if groups > 1:
         name += f", groups={groups}"
-    return _grouped(name, input_shape, kernel_size, filters, groups, stride=stride,
-                    padding=padding, dilation=dilation, bias=bias, batch=batch)
+    return _grouped(
+        name,
+        input_shape,
+        kernel_size,
+        filters,
+        groups,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        bias=bias,
+        batch=batch,
+    )
 
 
 def depthwise(
@@ -242,12 +253,23 @@ def depthwise(
     name = f"depthwise {_size_text(kernel_size)}, {channels} channels"
     if multiplier > 1:
         name += f" x{multiplier}"
-    return _grouped(name, input_shape, kernel_size, channels * multiplier, channels,
-                    stride=stride, padding=padding, dilation=dilation, bias=bias, batch=batch)
+    return _grouped(
+        name,
+        input_shape,
+        kernel_size,
+        channels * multiplier,
+        channels,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        bias=bias,
+        batch=batch,
+    )
 
 
-def pointwise(input_shape: Sequence[int], filters: int, *, bias: bool = True,
-              batch: int = 1) -> Cost:
+def pointwise(
+    input_shape: Sequence[int], filters: int, *, bias: bool = True, batch: int = 1
+) -> Cost:
     """Pointwise (1x1) convolution mixing channels.
 
     >>> pointwise((8, 8, 3), 256, bias=False).multiplications
@@ -258,8 +280,18 @@ def pointwise(input_shape: Sequence[int], filters: int, *, bias: bool = True,
     filters = check_positive_int("filters", filters)
     batch = check_positive_int("batch", batch)
     name = f"pointwise {_size_text((1,) * n)}, {input_shape[-1]}->{filters}"
-    return _grouped(name, input_shape, (1,) * n, filters, 1, stride=1, padding="valid",
-                    dilation=1, bias=bias, batch=batch)
+    return _grouped(
+        name,
+        input_shape,
+        (1,) * n,
+        filters,
+        1,
+        stride=1,
+        padding="valid",
+        dilation=1,
+        bias=bias,
+        batch=batch,
+    )
 
 
 def separable(
@@ -284,8 +316,16 @@ def separable(
     >>> s.multiplications, [p.multiplications for p in s.parts]
     (121392, [10800, 110592])
     """
-    dw = depthwise(input_shape, kernel_size, depth_multiplier=depth_multiplier, stride=stride,
-                   padding=padding, dilation=dilation, bias=depthwise_bias, batch=batch)
+    dw = depthwise(
+        input_shape,
+        kernel_size,
+        depth_multiplier=depth_multiplier,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        bias=depthwise_bias,
+        batch=batch,
+    )
     pw = pointwise(dw.output_shape, filters, bias=bias, batch=batch)
     channels = dw.input_shape[-1]
     kernel = dw.operation.split()[1].rstrip(",")
@@ -327,29 +367,54 @@ def spatially_separable(
     batch = check_positive_int("batch", batch)
     order = check_choice("order", order, ("column_first", "row_first"))
     channels = input_shape[-1]
-    mid = channels if intermediate_channels is None else check_positive_int(
-        "intermediate_channels", intermediate_channels)
-    for name, value in (("input channels", channels), ("intermediate_channels", mid),
-                        ("filters", filters)):
+    mid = (
+        channels
+        if intermediate_channels is None
+        else check_positive_int("intermediate_channels", intermediate_channels)
+    )
+    for name, value in (
+        ("input channels", channels),
+        ("intermediate_channels", mid),
+        ("filters", filters),
+    ):
         if value % groups:
             raise SepconvValueError(f"`groups` ({groups}) must divide {name} ({value})")
-    pads = resolve_padding(input_shape[:2], (kh, kw), stride=(sh, sw), dilation=(dh, dw_),
-                           padding=padding)
+    pads = resolve_padding(
+        input_shape[:2], (kh, kw), stride=(sh, sw), dilation=(dh, dw_), padding=padding
+    )
     passes = spatial_passes((kh, kw), (sh, sw), (dh, dw_), pads, order)
-    first = _grouped(f"conv {_size_text(passes[0].kernel_size)}, {channels}->{mid}",
-                     input_shape, passes[0].kernel_size, mid, groups,
-                     stride=passes[0].stride, padding=passes[0].padding,
-                     dilation=passes[0].dilation, bias=False, batch=batch)
-    second = _grouped(f"conv {_size_text(passes[1].kernel_size)}, {mid}->{filters}",
-                      first.output_shape, passes[1].kernel_size, filters, groups,
-                      stride=passes[1].stride, padding=passes[1].padding,
-                      dilation=passes[1].dilation, bias=bias, batch=batch)
-    return _chain(f"spatially separable {kh}x1 + 1x{kw}, {channels}->{mid}->{filters}",
-                  first, second)
+    first = _grouped(
+        f"conv {_size_text(passes[0].kernel_size)}, {channels}->{mid}",
+        input_shape,
+        passes[0].kernel_size,
+        mid,
+        groups,
+        stride=passes[0].stride,
+        padding=passes[0].padding,
+        dilation=passes[0].dilation,
+        bias=False,
+        batch=batch,
+    )
+    second = _grouped(
+        f"conv {_size_text(passes[1].kernel_size)}, {mid}->{filters}",
+        first.output_shape,
+        passes[1].kernel_size,
+        filters,
+        groups,
+        stride=passes[1].stride,
+        padding=passes[1].padding,
+        dilation=passes[1].dilation,
+        bias=bias,
+        batch=batch,
+    )
+    return _chain(
+        f"spatially separable {kh}x1 + 1x{kw}, {channels}->{mid}->{filters}", first, second
+    )
 
 
-def filtering(kernel_shape: Sequence[int], rank: int | None = None,
-              image_shape: Sequence[int] | None = None) -> Cost:
+def filtering(
+    kernel_shape: Sequence[int], rank: int | None = None, image_shape: Sequence[int] | None = None
+) -> Cost:
     """Cost of filtering one channel with a kernel, directly or as ``rank`` separable terms.
 
     Without ``image_shape`` the counts are per output element; with it, for a 'same'-sized
@@ -370,13 +435,27 @@ def filtering(kernel_shape: Sequence[int], rank: int | None = None,
         elements = math.prod(out_shape)
     if rank is None:
         products = math.prod(shape)
-        return Cost(f"direct {_size_text(shape)}", out_shape, out_shape, elements * products,
-                    elements * (products - 1), products, 0)
+        return Cost(
+            f"direct {_size_text(shape)}",
+            out_shape,
+            out_shape,
+            elements * products,
+            elements * (products - 1),
+            products,
+            0,
+        )
     rank = check_int("rank", rank, minimum=1)
     products = rank * sum(shape)
     additions = rank * (sum(shape) - len(shape)) + rank - 1
-    return Cost(f"{rank} separable term{'s' * (rank > 1)} {_size_text(shape)}", out_shape,
-                out_shape, elements * products, elements * additions, products, 0)
+    return Cost(
+        f"{rank} separable term{'s' * (rank > 1)} {_size_text(shape)}",
+        out_shape,
+        out_shape,
+        elements * products,
+        elements * additions,
+        products,
+        0,
+    )
 
 
 def separable_ratio(kernel_size: IntOrInts, filters: int, depth_multiplier: int = 1) -> float:
@@ -403,8 +482,11 @@ class Comparison:
 
     @property
     def rows(self) -> tuple[Cost, ...]:
-        return tuple(r for r in (self.normal, self.depthwise_separable,
-                                 self.spatially_separable) if r is not None)
+        return tuple(
+            r
+            for r in (self.normal, self.depthwise_separable, self.spatially_separable)
+            if r is not None
+        )
 
     def ratio(self, other: Cost) -> float:
         """How many times fewer multiplications ``other`` needs than the normal convolution."""
@@ -414,13 +496,17 @@ class Comparison:
         return {
             "normal": self.normal.to_dict(),
             "depthwise_separable": self.depthwise_separable.to_dict(),
-            "spatially_separable": (self.spatially_separable.to_dict()
-                                    if self.spatially_separable else None),
+            "spatially_separable": (
+                self.spatially_separable.to_dict() if self.spatially_separable else None
+            ),
             "rule": self.rule,
             "ratios": {
                 "depthwise_separable": self.ratio(self.depthwise_separable),
-                **({"spatially_separable": self.ratio(self.spatially_separable)}
-                   if self.spatially_separable else {}),
+                **(
+                    {"spatially_separable": self.ratio(self.spatially_separable)}
+                    if self.spatially_separable
+                    else {}
+                ),
             },
         }
 
@@ -448,16 +534,24 @@ def compare(
     >>> round(c.ratio(c.depthwise_separable), 2)
     22.78
     """
-    common = {"stride": stride, "padding": padding, "dilation": dilation, "bias": bias,
-              "batch": batch}
+    common = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "bias": bias,
+        "batch": batch,
+    }
     normal = conv(input_shape, kernel_size, filters, **common)
-    dsep = separable(input_shape, kernel_size, filters, depth_multiplier=depth_multiplier,
-                     **common)
+    dsep = separable(input_shape, kernel_size, filters, depth_multiplier=depth_multiplier, **common)
     ssep = None
     if len(normal.input_shape) == 3:
-        ssep = spatially_separable(input_shape, kernel_size, filters,
-                                   intermediate_channels=intermediate_channels, **common)
+        ssep = spatially_separable(
+            input_shape, kernel_size, filters, intermediate_channels=intermediate_channels, **common
+        )
     n = len(normal.input_shape) - 1
-    rule = separable_ratio(check_ntuple("kernel_size", kernel_size, n), filters,
-                           check_positive_int("depth_multiplier", depth_multiplier))
+    rule = separable_ratio(
+        check_ntuple("kernel_size", kernel_size, n),
+        filters,
+        check_positive_int("depth_multiplier", depth_multiplier),
+    )
     return Comparison(normal, dsep, ssep, rule)

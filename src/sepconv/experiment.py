@@ -162,8 +162,13 @@ class TrainingConfig:
         check_positive_int("latency_repeats", self.latency_repeats)
 
 
-def train(model: Any, data: Digits, config: TrainingConfig, *,
-          on_step: Callable[[int, int, float], None] | None = None) -> list[float]:
+def train(
+    model: Any,
+    data: Digits,
+    config: TrainingConfig,
+    *,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> list[float]:
     """Train ``model`` in place with AdamW and a one-cycle learning rate; return epoch losses.
 
     The batches come from a generator seeded with ``config.seed``, so twins trained with the
@@ -177,10 +182,12 @@ def train(model: Any, data: Digits, config: TrainingConfig, *,
     if config.train_limit is not None:
         images, labels = images[: config.train_limit], labels[: config.train_limit]
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch)
+        optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch
+    )
     generator = torch.Generator().manual_seed(config.seed)
     losses = []
     model.train()
@@ -188,7 +195,7 @@ def train(model: Any, data: Digits, config: TrainingConfig, *,
         order = torch.randperm(len(images), generator=generator)
         total = 0.0
         for step in range(steps_per_epoch):
-            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
             loss = F.cross_entropy(model(images[index]), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -203,8 +210,12 @@ def train(model: Any, data: Digits, config: TrainingConfig, *,
     return losses
 
 
-def vgg_digits(*, channels: tuple[int, ...] = (16, 16, 32, 32, 64, 64, 64),
-               pool_after: tuple[int, ...] = (1, 3), num_classes: int = 10) -> Any:
+def vgg_digits(
+    *,
+    channels: tuple[int, ...] = (16, 16, 32, 32, 64, 64, 64),
+    pool_after: tuple[int, ...] = (1, 3),
+    num_classes: int = 10,
+) -> Any:
     """A VGG-style network for 28x28 digits: 3x3 convolution, batch norm and ReLU, repeated.
 
     Simonyan & Zisserman's pattern (stacks of 3x3 convolutions, max-pooling between stages)
@@ -228,13 +239,20 @@ def vgg_digits(*, channels: tuple[int, ...] = (16, 16, 32, 32, 64, 64, 64),
     layers: list[Any] = []
     previous = 1
     for index, width in enumerate(channels):
-        layers += [nn.Conv2d(previous, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                   nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(previous, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
         if index in pool_after:
             layers.append(nn.MaxPool2d(2))
         previous = width
-    return nn.Sequential(nn.Sequential(*layers), nn.AdaptiveAvgPool2d(1), nn.Flatten(1),
-                         nn.Linear(previous, num_classes))
+    return nn.Sequential(
+        nn.Sequential(*layers),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(1),
+        nn.Linear(previous, num_classes),
+    )
 
 
 def recompute_batch_norm(model: Any, images: Any, *, batch_size: int = 500) -> None:
@@ -260,14 +278,15 @@ def evaluate(model: Any, images: Any, labels: Any, *, batch_size: int = 500) -> 
     correct = 0
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            logits = model(images[start:start + batch_size])
-            correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
+            logits = model(images[start : start + batch_size])
+            correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
     model.train(was_training)
     return correct / len(images)
 
 
-def latency_per_image(model: Any, input_size: tuple[int, ...], *,
-                      repeats: int = 50) -> tuple[float, float]:
+def latency_per_image(
+    model: Any, input_size: tuple[int, ...], *, repeats: int = 50
+) -> tuple[float, float]:
     """Median and minimum seconds of ``repeats`` batch-1 forward passes on the CPU.
 
     In inference mode, after 5 warm-up calls. On a shared machine the median moves with the
@@ -344,7 +363,7 @@ class ExperimentResult:
             "test_images": self.test_images,
             "machine": self.machine,
             "units": "mult-adds are scalar multiplications of one 28x28 image (FLOPs = 2 x "
-                     "mult-adds); latency: median and minimum of batch-1 forward passes on the CPU",
+            "mult-adds); latency: median and minimum of batch-1 forward passes on the CPU",
         }
 
     def to_markdown(self) -> str:
@@ -389,8 +408,12 @@ def _save_state_dict(model: Any, path: Path) -> None:
     atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
 
 
-def run_experiment(out_dir: str | os.PathLike[str] | None = "runs/train", *,
-                   config: TrainingConfig | None = None, progress: bool = True) -> ExperimentResult:
+def run_experiment(
+    out_dir: str | os.PathLike[str] | None = "runs/train",
+    *,
+    config: TrainingConfig | None = None,
+    progress: bool = True,
+) -> ExperimentResult:
     """Train both twins, measure them and write the results table.
 
     Parameters
@@ -415,8 +438,11 @@ def run_experiment(out_dir: str | os.PathLike[str] | None = "runs/train", *,
 
     config = config or TrainingConfig()
     data = load_digits(seed=config.seed)
-    n_train = len(data.train_images) if config.train_limit is None else min(
-        config.train_limit, len(data.train_images))
+    n_train = (
+        len(data.train_images)
+        if config.train_limit is None
+        else min(config.train_limit, len(data.train_images))
+    )
     steps = config.epochs * math.ceil(n_train / config.batch_size)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -430,10 +456,15 @@ def run_experiment(out_dir: str | os.PathLike[str] | None = "runs/train", *,
             model = models.create_model(name)
             task = bar.add_task(f"{name:16}", total=steps, loss=float("nan"))
 
-            def on_step(epoch: int, step: int, loss: float, task: Any = task,
-                        name: str = name) -> None:
-                bar.update(task, advance=1, loss=loss,
-                           description=f"{name:16} epoch {epoch + 1}/{config.epochs}")
+            def on_step(
+                epoch: int, step: int, loss: float, task: Any = task, name: str = name
+            ) -> None:
+                bar.update(
+                    task,
+                    advance=1,
+                    loss=loss,
+                    description=f"{name:16} epoch {epoch + 1}/{config.epochs}",
+                )
 
             start = time.perf_counter()
             losses = train(model, data, config, on_step=on_step)
@@ -441,26 +472,44 @@ def run_experiment(out_dir: str | os.PathLike[str] | None = "runs/train", *,
             accuracy = evaluate(model, data.test_images, data.test_labels)
             bar.update(task, description=f"{name:16} test accuracy {100 * accuracy:.2f}%")
             counted = profile(model, (1, *model.default_input_size))
-            latency, latency_min = latency_per_image(model, model.default_input_size,
-                                                     repeats=config.latency_repeats)
+            latency, latency_min = latency_per_image(
+                model, model.default_input_size, repeats=config.latency_repeats
+            )
             checkpoint = ""
             if out is not None:
                 path = out / f"{name}.pt"
                 _save_state_dict(model, path)
                 checkpoint = str(path)
-            rows.append(ModelResult(
-                model=name, separable=model.separable, test_accuracy=accuracy,
-                parameters=counted.total_parameters, mult_adds=counted.total_mult_adds,
-                latency_ms=1000 * latency, latency_min_ms=1000 * latency_min,
-                training_seconds=seconds, epoch_losses=losses,
-                checkpoint=checkpoint))
+            rows.append(
+                ModelResult(
+                    model=name,
+                    separable=model.separable,
+                    test_accuracy=accuracy,
+                    parameters=counted.total_parameters,
+                    mult_adds=counted.total_mult_adds,
+                    latency_ms=1000 * latency,
+                    latency_min_ms=1000 * latency_min,
+                    training_seconds=seconds,
+                    epoch_losses=losses,
+                    checkpoint=checkpoint,
+                )
+            )
 
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-               "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "python": platform.python_version()}
-    result = ExperimentResult(rows=tuple(rows), config=config, train_images=n_train,
-                              test_images=len(data.test_images), machine=machine,
-                              out_dir=str(out) if out is not None else "")
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    result = ExperimentResult(
+        rows=tuple(rows),
+        config=config,
+        train_images=n_train,
+        test_images=len(data.test_images),
+        machine=machine,
+        out_dir=str(out) if out is not None else "",
+    )
     if out is not None:
         _write_text(out / "results.md", result.to_markdown() + "\n")
         _write_text(out / "results.json", json.dumps(result.to_dict(), indent=2) + "\n")
@@ -493,6 +542,11 @@ def _progress(enabled: bool) -> Any:
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(),
-                    TimeRemainingColumn())
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )

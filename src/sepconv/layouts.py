@@ -56,8 +56,9 @@ __all__ = [
 def _array(name: str, value: Any, ndims: tuple[int, ...], layout: str) -> np.ndarray:
     array = np.asarray(value)
     if array.ndim not in ndims:
-        wanted = " or ".join([", ".join(str(d) for d in ndims[:-1]), str(ndims[-1])][
-            len(ndims) == 1:])
+        wanted = " or ".join(
+            [", ".join(str(d) for d in ndims[:-1]), str(ndims[-1])][len(ndims) == 1 :]
+        )
         raise SepconvValueError(
             f"`{name}` must have {wanted} dimensions {layout}, got {describe(array)}"
         )
@@ -139,8 +140,7 @@ def depthwise_kernel_torch_to_keras(weight: Any, depth_multiplier: int = 1) -> n
     return np.ascontiguousarray(np.moveaxis(grouped, (0, 1), (-2, -1)))
 
 
-def pointwise_kernel_keras_to_torch(kernel: Any, *, spatial_dims: int | None = None
-                                    ) -> np.ndarray:
+def pointwise_kernel_keras_to_torch(kernel: Any, *, spatial_dims: int | None = None) -> np.ndarray:
     """Keras ``(1, ..., 1, C_in, C_out)`` or ``(C_in, C_out)`` -> torch ``(C_out, C_in, 1, ...)``.
 
     ``spatial_dims``: the ones of the result; default the kernel's (2 for a matrix).
@@ -156,8 +156,11 @@ def pointwise_kernel_keras_to_torch(kernel: Any, *, spatial_dims: int | None = N
             f"`pointwise_kernel` must have shape (1, ..., 1, C_in, C_out) or (C_in, C_out), got "
             f"{describe(array)}"
         )
-    n = (array.ndim - 2 or 2) if spatial_dims is None else check_positive_int(
-        "spatial_dims", spatial_dims)
+    n = (
+        (array.ndim - 2 or 2)
+        if spatial_dims is None
+        else check_positive_int("spatial_dims", spatial_dims)
+    )
     matrix = array.reshape(array.shape[-2], array.shape[-1]).T
     return np.ascontiguousarray(matrix.reshape(*matrix.shape, *(1,) * n))
 

@@ -106,12 +106,14 @@ def output_size(
     kernel_size = check_ntuple("kernel_size", kernel_size, n)
     stride = check_ntuple("stride", stride, n)
     dilation = check_ntuple("dilation", dilation, n)
-    pads = resolve_padding(input_size, kernel_size, stride=stride, dilation=dilation,
-                           padding=padding)
+    pads = resolve_padding(
+        input_size, kernel_size, stride=stride, dilation=dilation, padding=padding
+    )
     check_fits(input_size, kernel_size, dilation, pads, padding=padding)
-    return tuple((size + before + after - (k - 1) * d - 1) // s + 1
-                 for size, k, s, d, (before, after) in
-                 zip(input_size, kernel_size, stride, dilation, pads))
+    return tuple(
+        (size + before + after - (k - 1) * d - 1) // s + 1
+        for size, k, s, d, (before, after) in zip(input_size, kernel_size, stride, dilation, pads)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,11 +189,14 @@ def zero_taps(pads: Pads, dilation: tuple[int, ...]) -> tuple[tuple[int, ...], P
     True
     """
     sym = tuple(max(pair) for pair in pads)
-    if not all((p - before) % d == 0 and (p - after) % d == 0
-               for p, (before, after), d in zip(sym, pads, dilation)):
+    if not all(
+        (p - before) % d == 0 and (p - after) % d == 0
+        for p, (before, after), d in zip(sym, pads, dilation)
+    ):
         return None
-    return sym, tuple(((p - before) // d, (p - after) // d)
-                      for p, (before, after), d in zip(sym, pads, dilation))
+    return sym, tuple(
+        ((p - before) // d, (p - after) // d) for p, (before, after), d in zip(sym, pads, dilation)
+    )
 
 
 def flat_pads(pads: Pads) -> tuple[int, ...]:
@@ -259,8 +264,10 @@ class ConvPadding:
             # The total 'same' padding depends on the size modulo the stride, except with
             # stride 1 (total (k - 1) * d) or a one-element kernel (total 0).
             if all(s == 1 or k == 1 for k, s in zip(self.kernel_size, self.stride)):
-                static = tuple(same_padding(1, k, 1, d) if k > 1 else (0, 0)
-                               for k, d in zip(self.kernel_size, self.dilation))
+                static = tuple(
+                    same_padding(1, k, 1, d) if k > 1 else (0, 0)
+                    for k, d in zip(self.kernel_size, self.dilation)
+                )
             else:
                 static = None
         else:
@@ -269,8 +276,9 @@ class ConvPadding:
         lifted = None
         if len(self.kernel_size) == 1:
             spec = self.spec if isinstance(self.spec, str) else ((0, 0), *self.spec)
-            lifted = ConvPadding((1, *self.kernel_size), (1, *self.stride), (1, *self.dilation),
-                                 spec, self.mode)
+            lifted = ConvPadding(
+                (1, *self.kernel_size), (1, *self.stride), (1, *self.dilation), spec, self.mode
+            )
         object.__setattr__(self, "lifted", lifted)
 
     @property
@@ -286,8 +294,10 @@ class ConvPadding:
         """``(before, after)`` per spatial axis for an input of these spatial sizes."""
         if self.static is not None:
             return self.static
-        return tuple(same_padding(int(size), k, s, d) for size, k, s, d in
-                     zip(input_size, self.kernel_size, self.stride, self.dilation))
+        return tuple(
+            same_padding(int(size), k, s, d)
+            for size, k, s, d in zip(input_size, self.kernel_size, self.stride, self.dilation)
+        )
 
     def plan(self, input_size: tuple[int, ...], *, cache: bool = True) -> PadPlan:
         """The checked :class:`PadPlan` for this input size (memoised unless ``cache=False``).
@@ -320,8 +330,13 @@ class ConvPadding:
         ``clamp(value)`` must give ``max(value, 0)`` for such a value.
         """
         pairs = []
-        for size, k, s, d, static in zip(input_size, self.kernel_size, self.stride,
-                                         self.dilation, self.static or (None,) * len(self.stride)):
+        for size, k, s, d, static in zip(
+            input_size,
+            self.kernel_size,
+            self.stride,
+            self.dilation,
+            self.static or (None,) * len(self.stride),
+        ):
             if static is not None or s == 1 or k == 1:
                 pairs.append(static or (same_padding(1, k, 1, d) if k > 1 else (0, 0)))
                 continue

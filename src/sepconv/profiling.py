@@ -197,10 +197,14 @@ class Profile:
         for row in selected:
             groups.setdefault(row.kind, []).append(row)
         out = [
-            KindSummary(kind, len(rows), sum(r.mult_adds for r in rows),
-                        sum(r.parameters for r in rows),
-                        sum(r.mult_adds for r in rows) / total_ma,
-                        sum(r.parameters for r in rows) / total_p)
+            KindSummary(
+                kind,
+                len(rows),
+                sum(r.mult_adds for r in rows),
+                sum(r.parameters for r in rows),
+                sum(r.mult_adds for r in rows) / total_ma,
+                sum(r.parameters for r in rows) / total_p,
+            )
             for kind, rows in groups.items()
         ]
         return sorted(out, key=lambda s: (-s.mult_adds, -s.parameters, s.kind))
@@ -219,7 +223,7 @@ class Profile:
             },
             "by_kind": [s.to_dict() for s in self.by_kind()],
             "units": "mult-adds are scalar multiplications for the whole batch; "
-                     "FLOPs = 2 x mult-adds",
+            "FLOPs = 2 x mult-adds",
         }
 
     def _table(self, skip_empty: bool) -> tuple[list[str], list[list[str]]]:
@@ -228,19 +232,36 @@ class Profile:
         for row in self.rows:
             if skip_empty and row.mult_adds == 0 and row.parameters == 0:
                 continue
-            rows.append([row.name, row.type, _fmt_shape(row.output_shape[1:]),
-                         thousands(row.parameters), thousands(row.mult_adds),
-                         percent(row.share)])
-        rows.append(["total", "", "", thousands(self.total_parameters),
-                     thousands(self.total_mult_adds), percent(1.0)])
+            rows.append(
+                [
+                    row.name,
+                    row.type,
+                    _fmt_shape(row.output_shape[1:]),
+                    thousands(row.parameters),
+                    thousands(row.mult_adds),
+                    percent(row.share),
+                ]
+            )
+        rows.append(
+            [
+                "total",
+                "",
+                "",
+                thousands(self.total_parameters),
+                thousands(self.total_mult_adds),
+                percent(1.0),
+            ]
+        )
         return headers, rows
 
     def summary_line(self) -> str:
         """One line: model, input, parameters, mult-adds and FLOPs."""
-        return (f"{self.model} on input {_fmt_shape(self.input_size)}: "
-                f"{self.total_parameters:,} parameters ({millions(self.total_parameters)}), "
-                f"{self.total_mult_adds:,} mult-adds ({millions(self.total_mult_adds)}), "
-                f"FLOPs = 2 x mult-adds = {self.total_flops:,}")
+        return (
+            f"{self.model} on input {_fmt_shape(self.input_size)}: "
+            f"{self.total_parameters:,} parameters ({millions(self.total_parameters)}), "
+            f"{self.total_mult_adds:,} mult-adds ({millions(self.total_mult_adds)}), "
+            f"FLOPs = 2 x mult-adds = {self.total_flops:,}"
+        )
 
     def to_text(self, *, skip_empty: bool = False) -> str:
         """Plain-text table (one row per layer, then the total) and a summary line.
@@ -292,11 +313,13 @@ def _kind(module: Any) -> str:
         return f"Conv {size}"
     if isinstance(module, nn.Linear):
         return "Fully Connected"
-    if isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm
-                  | nn.LocalResponseNorm):
+    if isinstance(
+        module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm | nn.LocalResponseNorm
+    ):
         return "Norm"
     if type(module).__module__ == "torch.nn.modules.activation" or isinstance(
-            module, nn.ReLU | nn.ReLU6 | nn.GELU | nn.SiLU | nn.Hardswish | nn.Sigmoid | nn.Tanh):
+        module, nn.ReLU | nn.ReLU6 | nn.GELU | nn.SiLU | nn.Hardswish | nn.Sigmoid | nn.Tanh
+    ):
         return "Activation"
     if type(module).__module__ == "torch.nn.modules.pooling":
         return "Pooling"
@@ -305,8 +328,9 @@ def _kind(module: Any) -> str:
     return "Other"
 
 
-def _conv_cost(module: Any, input_shape: tuple[int, ...],
-               output_shape: tuple[int, ...]) -> _cost.Cost | None:
+def _conv_cost(
+    module: Any, input_shape: tuple[int, ...], output_shape: tuple[int, ...]
+) -> _cost.Cost | None:
     """Exact cost of one call of a convolution from its input and output shapes."""
     batch, channels, *spatial = input_shape
     expected = (*output_shape[2:], output_shape[1])
@@ -314,14 +338,22 @@ def _conv_cost(module: Any, input_shape: tuple[int, ...],
     own = getattr(module, "cost", None)
     if callable(own):
         candidates.append(lambda: own(tuple(input_shape)))
-    common = {"stride": module.stride, "dilation": module.dilation, "groups": module.groups,
-              "bias": module.bias is not None, "batch": batch}
+    common = {
+        "stride": module.stride,
+        "dilation": module.dilation,
+        "groups": module.groups,
+        "bias": module.bias is not None,
+        "batch": batch,
+    }
     shape = (*spatial, channels)
     # The padding the module declares (sepconv.padding.padding_of), then Keras 'same' for a
     # foreign layer that pads inside its forward (such as timm's Conv2dSame).
     for padding in (padding_of(module), "same"):
-        candidates.append(lambda padding=padding: _cost.conv(
-            shape, module.kernel_size, module.out_channels, padding=padding, **common))
+        candidates.append(
+            lambda padding=padding: _cost.conv(
+                shape, module.kernel_size, module.out_channels, padding=padding, **common
+            )
+        )
     for make in candidates:
         try:
             result = make()
@@ -336,14 +368,20 @@ def _linear_cost(module: Any, input_shape: tuple[int, ...]) -> _cost.Cost:
     """``nn.Linear`` as a pointwise convolution over the positions of its input."""
     batch = input_shape[0] if len(input_shape) > 1 else 1
     positions = math.prod(input_shape[1:-1]) if len(input_shape) > 2 else 1
-    result = _cost.pointwise((positions, module.in_features), module.out_features,
-                             bias=module.bias is not None, batch=batch)
-    return dataclasses.replace(result,
-                               operation=f"linear {module.in_features}->{module.out_features}")
+    result = _cost.pointwise(
+        (positions, module.in_features),
+        module.out_features,
+        bias=module.bias is not None,
+        batch=batch,
+    )
+    return dataclasses.replace(
+        result, operation=f"linear {module.in_features}->{module.out_features}"
+    )
 
 
-def _known_cost(module: Any, input_shape: tuple[int, ...],
-                output_shape: tuple[int, ...]) -> _cost.Cost | None:
+def _known_cost(
+    module: Any, input_shape: tuple[int, ...], output_shape: tuple[int, ...]
+) -> _cost.Cost | None:
     from torch import nn
 
     if isinstance(module, nn.modules.conv._ConvNd) and not module.transposed:
@@ -424,13 +462,15 @@ def profile(model: Any, input_size: Any) -> Profile:
 
     if not isinstance(model, nn.Module):
         raise SepconvTypeError(f"`model` must be a torch.nn.Module, got {describe(model)}")
-    input_size = check_shape("input_size", input_size, range(2, 7),
-                             what="sizes (N, C, *spatial)")
+    input_size = check_shape("input_size", input_size, range(2, 7), what="sizes (N, C, *spatial)")
     reference = next(iter(model.parameters()), None)
     if reference is None:
         reference = next(iter(model.buffers()), None)
-    dtype = reference.dtype if reference is not None and reference.is_floating_point() \
+    dtype = (
+        reference.dtype
+        if reference is not None and reference.is_floating_point()
         else torch.get_default_dtype()
+    )
     device = reference.device if reference is not None else torch.device("cpu")
     x = torch.zeros(input_size, dtype=dtype, device=device)
 
@@ -454,9 +494,15 @@ def profile(model: Any, input_size: Any) -> Profile:
         out_shape = tuple(out.shape) if out is not None else ()
         record = records.get(module)
         if record is None:
-            record = records[module] = {"in": in_shape, "out": out_shape, "flops": 0,
-                                        "calls": 0, "cost": None, "mult_adds": 0,
-                                        "known": True}
+            record = records[module] = {
+                "in": in_shape,
+                "out": out_shape,
+                "flops": 0,
+                "calls": 0,
+                "cost": None,
+                "mult_adds": 0,
+                "known": True,
+            }
             order.append(module)
         record["flops"] += flops
         record["calls"] += 1
@@ -504,9 +550,13 @@ def profile(model: Any, input_size: Any) -> Profile:
         for name, inner in recorded_names.items():
             if inner is module or not name.startswith(prefix):
                 continue
-            between = any(other != names[module] and name.startswith(f"{other}.")
-                          and other.startswith(prefix) and recorded_names[other]._modules
-                          for other in recorded_names)
+            between = any(
+                other != names[module]
+                and name.startswith(f"{other}.")
+                and other.startswith(prefix)
+                and recorded_names[other]._modules
+                for other in recorded_names
+            )
             if not between:
                 exclusive[module] -= records[inner]["flops"]
 
@@ -517,21 +567,49 @@ def profile(model: Any, input_size: Any) -> Profile:
             mult_adds, source = record["mult_adds"], SOURCE_COST
         else:
             mult_adds, source = exclusive[module] // 2, SOURCE_COUNTER
-        raw.append(dict(name=names[module] or type(module).__name__, type=type(module).__name__,
-                        kind=_kind(module), input_shape=record["in"],
-                        output_shape=record["out"], parameters=own_parameters(module),
-                        mult_adds=mult_adds, source=source, counter_flops=exclusive[module],
-                        calls=record["calls"], cost=record["cost"]))
+        raw.append(
+            dict(
+                name=names[module] or type(module).__name__,
+                type=type(module).__name__,
+                kind=_kind(module),
+                input_shape=record["in"],
+                output_shape=record["out"],
+                parameters=own_parameters(module),
+                mult_adds=mult_adds,
+                source=source,
+                counter_flops=exclusive[module],
+                calls=record["calls"],
+                cost=record["cost"],
+            )
+        )
     outside = total_flops - sum(exclusive.values())
     if outside > 0:
-        raw.append(dict(name="(outside leaf modules)", type="functional", kind="Other",
-                        input_shape=(), output_shape=(), parameters=0, mult_adds=outside // 2,
-                        source=SOURCE_COUNTER, counter_flops=outside, calls=1, cost=None))
+        raw.append(
+            dict(
+                name="(outside leaf modules)",
+                type="functional",
+                kind="Other",
+                input_shape=(),
+                output_shape=(),
+                parameters=0,
+                mult_adds=outside // 2,
+                source=SOURCE_COUNTER,
+                counter_flops=outside,
+                calls=1,
+                cost=None,
+            )
+        )
     total_mult_adds = sum(r["mult_adds"] for r in raw)
     total_parameters = sum(p.numel() for p in model.parameters())
-    rows = tuple(LayerProfile(share=r["mult_adds"] / total_mult_adds if total_mult_adds else 0.0,
-                              **r) for r in raw)
-    return Profile(model=type(model).__name__, input_size=tuple(input_size), rows=rows,
-                   total_parameters=total_parameters, total_mult_adds=total_mult_adds,
-                   torch_flops=total_flops)
-
+    rows = tuple(
+        LayerProfile(share=r["mult_adds"] / total_mult_adds if total_mult_adds else 0.0, **r)
+        for r in raw
+    )
+    return Profile(
+        model=type(model).__name__,
+        input_size=tuple(input_size),
+        rows=rows,
+        total_parameters=total_parameters,
+        total_mult_adds=total_mult_adds,
+        torch_flops=total_flops,
+    )

@@ -134,8 +134,7 @@ class Counter:
         self.by_operation = {}
 
     def __repr__(self) -> str:
-        return (f"Counter(multiplications={self.multiplications}, "
-                f"by_operation={self.by_operation})")
+        return f"Counter(multiplications={self.multiplications}, by_operation={self.by_operation})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,8 +146,7 @@ def _check_array(name: str, value: Any, ndims: tuple[int, ...], layout: str) -> 
     array = np.asarray(value)
     if array.dtype.kind not in "iuf":
         raise SepconvTypeError(
-            f"`{name}` must hold real numbers (integer or floating dtype), got "
-            f"{describe(array)}"
+            f"`{name}` must hold real numbers (integer or floating dtype), got {describe(array)}"
         )
     if array.ndim not in ndims:
         wanted = " or ".join(str(d) for d in ndims)
@@ -221,9 +219,10 @@ def _correlate(
     group_out = out_channels // groups
     (top, bottom), (left, right) = pads
     padded = np.zeros((n, height + top + bottom, width + left + right, in_channels), dtype)
-    padded[:, top:top + height, left:left + width, :] = x
-    out_h, out_w = output_size((height, width), (kh, kw), stride=stride, dilation=dilation,
-                               padding=pads)
+    padded[:, top : top + height, left : left + width, :] = x
+    out_h, out_w = output_size(
+        (height, width), (kh, kw), stride=stride, dilation=dilation, padding=pads
+    )
     # weights[i, j, g] is the (C_in/g, C_out/g) matrix of tap (i, j) for group g
     weights = kernel.astype(dtype).reshape(kh, kw, group_in, groups, group_out)
     weights = weights.transpose(0, 1, 3, 2, 4)
@@ -240,25 +239,33 @@ def _correlate(
                 first_col = j * dilation[1]
                 patch = padded[
                     :,
-                    first_row:first_row + (len(rows) - 1) * stride[0] + 1:stride[0],
-                    first_col:first_col + (out_w - 1) * stride[1] + 1:stride[1],
+                    first_row : first_row + (len(rows) - 1) * stride[0] + 1 : stride[0],
+                    first_col : first_col + (out_w - 1) * stride[1] + 1 : stride[1],
                     :,
                 ].reshape(n, len(rows), out_w, groups, group_in, 1)
                 products = patch * weights[i, j]  # (n, rows, out_w, groups, C_in/g, C_out/g)
                 if counter is not None:
                     counter.add(operation, products.size)
-                out[:, rows.start:rows.stop] += products.sum(axis=4)
+                out[:, rows.start : rows.stop] += products.sum(axis=4)
     return out.reshape(n, out_h, out_w, out_channels)
 
 
 def _geometry(
-    spatial: tuple[int, int], kernel_size: tuple[int, int], stride: Any, padding: Any,
+    spatial: tuple[int, int],
+    kernel_size: tuple[int, int],
+    stride: Any,
+    padding: Any,
     dilation: Any,
 ) -> tuple[tuple[int, int], tuple[tuple[int, int], ...], tuple[int, int]]:
     stride = check_ntuple("stride", stride, 2)
     dilation = check_ntuple("dilation", dilation, 2)
-    pads = resolve_padding(spatial, kernel_size, stride=stride, dilation=dilation,
-                           padding=check_padding("padding", padding, 2))
+    pads = resolve_padding(
+        spatial,
+        kernel_size,
+        stride=stride,
+        dilation=dilation,
+        padding=check_padding("padding", padding, 2),
+    )
     # Raises a message naming `kernel_size` when the kernel does not fit the padded input.
     output_size(spatial, kernel_size, stride=stride, dilation=dilation, padding=padding)
     return stride, pads, dilation
@@ -341,14 +348,30 @@ def conv2d(
         )
     bias = _check_bias(bias, out_channels, "the last axis of `kernel`")
     stride, pads, dilation = _geometry(x.shape[1:3], (kh, kw), stride, padding, dilation)
-    y = _correlate(x, kernel, stride=stride, pads=pads, dilation=dilation, groups=groups,
-                   dtype=_result_dtype(x, kernel, bias), counter=counter, operation="conv2d")
+    y = _correlate(
+        x,
+        kernel,
+        stride=stride,
+        pads=pads,
+        dilation=dilation,
+        groups=groups,
+        dtype=_result_dtype(x, kernel, bias),
+        counter=counter,
+        operation="conv2d",
+    )
     return _finish(y, bias, unbatched)
 
 
 def _depthwise(
-    x: np.ndarray, depthwise_kernel: np.ndarray, *, stride: Any, padding: Any, dilation: Any,
-    dtype: np.dtype, counter: Counter | None, unbatched: bool,
+    x: np.ndarray,
+    depthwise_kernel: np.ndarray,
+    *,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    dtype: np.dtype,
+    counter: Counter | None,
+    unbatched: bool,
 ) -> np.ndarray:
     channels = x.shape[-1]
     kh, kw, kernel_channels, multiplier = depthwise_kernel.shape
@@ -361,8 +384,17 @@ def _depthwise(
     stride, pads, dilation = _geometry(x.shape[1:3], (kh, kw), stride, padding, dilation)
     # A depthwise convolution is the grouped one with groups = C: output channel c*M + m.
     kernel = depthwise_kernel.reshape(kh, kw, 1, channels * multiplier)
-    return _correlate(x, kernel, stride=stride, pads=pads, dilation=dilation, groups=channels,
-                      dtype=dtype, counter=counter, operation="depthwise_conv2d")
+    return _correlate(
+        x,
+        kernel,
+        stride=stride,
+        pads=pads,
+        dilation=dilation,
+        groups=channels,
+        dtype=dtype,
+        counter=counter,
+        operation="depthwise_conv2d",
+    )
 
 
 def depthwise_conv2d(
@@ -418,16 +450,24 @@ def depthwise_conv2d(
     depthwise_kernel = _check_array("depthwise_kernel", depthwise_kernel, (4,), "(kh, kw, C, M)")
     out_channels = depthwise_kernel.shape[2] * depthwise_kernel.shape[3]
     bias = _check_bias(bias, out_channels, "C * M of `depthwise_kernel`")
-    y = _depthwise(x, depthwise_kernel, stride=stride, padding=padding, dilation=dilation,
-                   dtype=_result_dtype(x, depthwise_kernel, bias), counter=counter,
-                   unbatched=unbatched)
+    y = _depthwise(
+        x,
+        depthwise_kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        dtype=_result_dtype(x, depthwise_kernel, bias),
+        counter=counter,
+        unbatched=unbatched,
+    )
     return _finish(y, bias, unbatched)
 
 
 def _pointwise_kernel(pointwise_kernel: Any) -> np.ndarray:
     """``(1, 1, C_in, C_out)`` view of a pointwise kernel given as 4-D or ``(C_in, C_out)``."""
-    kernel = _check_array("pointwise_kernel", pointwise_kernel, (2, 4),
-                          "(1, 1, C_in, C_out) or (C_in, C_out)")
+    kernel = _check_array(
+        "pointwise_kernel", pointwise_kernel, (2, 4), "(1, 1, C_in, C_out) or (C_in, C_out)"
+    )
     if kernel.ndim == 2:
         return kernel.reshape(1, 1, *kernel.shape)
     if kernel.shape[:2] != (1, 1):
@@ -439,8 +479,13 @@ def _pointwise_kernel(pointwise_kernel: Any) -> np.ndarray:
 
 
 def _pointwise(
-    x: np.ndarray, kernel: np.ndarray, *, dtype: np.dtype, counter: Counter | None,
-    unbatched: bool, source: str = "`x`",
+    x: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    dtype: np.dtype,
+    counter: Counter | None,
+    unbatched: bool,
+    source: str = "`x`",
 ) -> np.ndarray:
     if kernel.shape[2] != x.shape[-1]:
         shape = x.shape[1:] if unbatched else x.shape
@@ -448,8 +493,17 @@ def _pointwise(
             f"`pointwise_kernel` of shape {kernel.shape} expects {kernel.shape[2]} input "
             f"channels, but {source} has {x.shape[-1]} (shape {shape})"
         )
-    return _correlate(x, kernel, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
-                      groups=1, dtype=dtype, counter=counter, operation="pointwise_conv2d")
+    return _correlate(
+        x,
+        kernel,
+        stride=(1, 1),
+        pads=((0, 0), (0, 0)),
+        dilation=(1, 1),
+        groups=1,
+        dtype=dtype,
+        counter=counter,
+        operation="pointwise_conv2d",
+    )
 
 
 def pointwise_conv2d(
@@ -492,8 +546,9 @@ def pointwise_conv2d(
     x, unbatched = _check_input(x)
     kernel = _pointwise_kernel(pointwise_kernel)
     bias = _check_bias(bias, kernel.shape[3], "the last axis of `pointwise_kernel`")
-    y = _pointwise(x, kernel, dtype=_result_dtype(x, kernel, bias), counter=counter,
-                   unbatched=unbatched)
+    y = _pointwise(
+        x, kernel, dtype=_result_dtype(x, kernel, bias), counter=counter, unbatched=unbatched
+    )
     return _finish(y, bias, unbatched)
 
 
@@ -559,8 +614,16 @@ def separable_conv2d(
             f"channels, but the depthwise step gives C * M = {middle} "
             f"(`depthwise_kernel` of shape {depthwise_kernel.shape})"
         )
-    y = _depthwise(x, depthwise_kernel, stride=stride, padding=padding, dilation=dilation,
-                   dtype=dtype, counter=counter, unbatched=unbatched)
+    y = _depthwise(
+        x,
+        depthwise_kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        dtype=dtype,
+        counter=counter,
+        unbatched=unbatched,
+    )
     y = _pointwise(y, pointwise, dtype=dtype, counter=counter, unbatched=unbatched)
     return _finish(y, bias, unbatched)
 
@@ -680,8 +743,17 @@ def spatially_separable_conv2d(
                 f"channels (C / groups = {kernel.shape[2]}, groups = {groups}), but "
                 f"{sources[name]} has {channels}"
             )
-        y = _correlate(y, kernel, stride=pass_stride, pads=pass_pads, dilation=pass_dilation,
-                       groups=groups, dtype=dtype, counter=counter, operation=name)
+        y = _correlate(
+            y,
+            kernel,
+            stride=pass_stride,
+            pads=pass_pads,
+            dilation=pass_dilation,
+            groups=groups,
+            dtype=dtype,
+            counter=counter,
+            operation=name,
+        )
     return _finish(y, bias, unbatched)
 
 

@@ -85,8 +85,9 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def _as_typed(message: str, parser: argparse.ArgumentParser | None,
-              module: ModuleType | None) -> str:
+def _as_typed(
+    message: str, parser: argparse.ArgumentParser | None, module: ModuleType | None
+) -> str:
     """Replace the library's `` `name` `` by the option or argument the user typed."""
     options = set(parser._option_string_actions) if parser is not None else set()
     aliases = getattr(module, "ALIASES", {})
@@ -113,8 +114,10 @@ def _missing_module(exc: ModuleNotFoundError) -> str:
 
     name = (exc.name or "").split(".")[0]
     if name in EXTRAS and "pip install" not in str(exc):
-        return (f"this command needs {name}, which is not installed: "
-                f"pip install 'sepconv[{EXTRAS[name]}]'")
+        return (
+            f"this command needs {name}, which is not installed: "
+            f"pip install 'sepconv[{EXTRAS[name]}]'"
+        )
     if "pip install" in str(exc):
         return str(exc)
     return f"this command needs the Python module {name or exc}, which is not installed"
@@ -155,12 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # RuntimeError is a fault of sepconv or of a library, and keeps its traceback.
         text = " ".join(str(exc).split())
         if not isinstance(exc, MemoryError) and not re.search(
-                r"can't allocate memory|not enough memory|out of memory", text, re.I):
+            r"can't allocate memory|not enough memory|out of memory", text, re.I
+        ):
             raise
         command = getattr(args, "command", None)
         prefix = f"sepconv {command}" if command else "sepconv"
-        print(f"{prefix}: error: not enough memory for this input ({text[:160]})",
-              file=sys.stderr)
+        print(f"{prefix}: error: not enough memory for this input ({text[:160]})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sepconv: interrupted", file=sys.stderr)

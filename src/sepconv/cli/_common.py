@@ -14,9 +14,22 @@ from typing import Any
 
 from .._text import format_table, markdown_table, number, numbers, percent, thousands
 
-__all__ = ["shape_type", "size_type", "positive_int", "print_json", "check_output",
-           "require_extra", "EXTRAS", "fmt_int", "format_table", "markdown_table", "number",
-           "numbers", "percent", "thousands"]
+__all__ = [
+    "shape_type",
+    "size_type",
+    "positive_int",
+    "print_json",
+    "check_output",
+    "require_extra",
+    "EXTRAS",
+    "fmt_int",
+    "format_table",
+    "markdown_table",
+    "number",
+    "numbers",
+    "percent",
+    "thousands",
+]
 
 #: Optional modules and the extra of ``pip install 'sepconv[EXTRA]'`` that installs them.
 EXTRAS = {"mlxtend": "data", "dask": "dask", "dask_image": "dask"}
@@ -76,5 +89,8 @@ def check_output(path: str, force: bool, what: str = "OUTPUT") -> None:
 def require_extra(module: str, needed_by: str) -> None:
     """Raise ``ModuleNotFoundError`` naming the pip extra when ``module`` is not installed."""
     if importlib.util.find_spec(module) is None:
-        raise ModuleNotFoundError(f"{needed_by} needs {module}, which is not installed: "
-                                  f"pip install 'sepconv[{EXTRAS[module]}]'", name=module)
+        raise ModuleNotFoundError(
+            f"{needed_by} needs {module}, which is not installed: "
+            f"pip install 'sepconv[{EXTRAS[module]}]'",
+            name=module,
+        )

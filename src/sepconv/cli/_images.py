@@ -94,11 +94,15 @@ def read_image(path: str, *, what: str = "INPUT") -> Picture:
         mode = None
     pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if pixels is None or mode is None:
-        raise SepconvValueError(f"{what} {path!r} is not an image file this command can read "
-                                f"(corrupt, or not PNG, JPEG or TIFF)")
+        raise SepconvValueError(
+            f"{what} {path!r} is not an image file this command can read "
+            f"(corrupt, or not PNG, JPEG or TIFF)"
+        )
     if pixels.dtype.name not in ("uint8", "uint16", "float32"):
-        raise SepconvValueError(f"{what} {path!r} holds {pixels.dtype} pixels; accepted: "
-                                f"8-bit, 16-bit or 32-bit float images")
+        raise SepconvValueError(
+            f"{what} {path!r} holds {pixels.dtype} pixels; accepted: "
+            f"8-bit, 16-bit or 32-bit float images"
+        )
     if pixels.ndim == 2:
         return Picture(pixels)
     if pixels.shape[2] == 1:
@@ -112,8 +116,7 @@ def read_image(path: str, *, what: str = "INPUT") -> Picture:
     return Picture(np.ascontiguousarray(pixels[:, :, :3]), alpha)
 
 
-def write_image(path: str, picture: Picture, *, force: bool = False,
-                what: str = "OUTPUT") -> None:
+def write_image(path: str, picture: Picture, *, force: bool = False, what: str = "OUTPUT") -> None:
     """Write ``picture`` to ``path`` whole or not at all, in the layout it has.
 
     Raises
@@ -135,11 +138,14 @@ def write_image(path: str, picture: Picture, *, force: bool = False,
             f"{', '.join(SUFFIXES[suffix])} (float32 needs .tif)"
         )
     if picture.alpha is not None and suffix not in _PILLOW_FORMAT:
-        raise SepconvValueError(f"{what} {path!r}: JPEG files cannot store the input's alpha "
-                                f"channel; write .png or .tif")
+        raise SepconvValueError(
+            f"{what} {path!r}: JPEG files cannot store the input's alpha "
+            f"channel; write .png or .tif"
+        )
     if picture.mode == "LA" and dtype != "uint8":
-        raise SepconvValueError(f"{what} {path!r}: grey+alpha images are written with 8 bits "
-                                f"only, got {dtype}")
+        raise SepconvValueError(
+            f"{what} {path!r}: grey+alpha images are written with 8 bits only, got {dtype}"
+        )
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"the folder of {what} {path!r} does not exist")
@@ -151,11 +157,13 @@ def write_image(path: str, picture: Picture, *, force: bool = False,
 
         buffer = io.BytesIO()
         Image.fromarray(np.dstack([picture.colour, picture.alpha])).save(
-            buffer, format=_PILLOW_FORMAT[suffix])
+            buffer, format=_PILLOW_FORMAT[suffix]
+        )
         encoded = buffer.getvalue()
     else:
-        pixels = (picture.colour if picture.alpha is None
-                  else np.dstack([picture.colour, picture.alpha]))
+        pixels = (
+            picture.colour if picture.alpha is None else np.dstack([picture.colour, picture.alpha])
+        )
         ok, array = cv2.imencode(suffix, pixels)
         if not ok:
             raise SepconvValueError(f"{what} {path!r}: could not encode the image as {suffix}")

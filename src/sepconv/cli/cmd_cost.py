@@ -23,26 +23,55 @@ examples:
 
 
 #: Library argument names as the user typed them on this command line.
-ALIASES = {"kernel_size": "--kernel", "input_shape": "--input", "out_channels": "--filters",
-           "filters": "--filters"}
+ALIASES = {
+    "kernel_size": "--kernel",
+    "input_shape": "--input",
+    "out_channels": "--filters",
+    "filters": "--filters",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, type=shape_type, metavar="HxWxC",
-                        help="input height x width x channels, e.g. 12x12x3")
-    parser.add_argument("--kernel", required=True, type=size_type, metavar="K",
-                        help="kernel size: 5, or 5x3 for a non-square kernel")
-    parser.add_argument("--filters", required=True, type=positive_int, metavar="F",
-                        help="number of output channels")
-    parser.add_argument("--padding", default="valid", choices=("valid", "same"),
-                        help="'valid' (no padding, default) or 'same' (Keras/TensorFlow-exact)")
+    parser.add_argument(
+        "--input",
+        required=True,
+        type=shape_type,
+        metavar="HxWxC",
+        help="input height x width x channels, e.g. 12x12x3",
+    )
+    parser.add_argument(
+        "--kernel",
+        required=True,
+        type=size_type,
+        metavar="K",
+        help="kernel size: 5, or 5x3 for a non-square kernel",
+    )
+    parser.add_argument(
+        "--filters", required=True, type=positive_int, metavar="F", help="number of output channels"
+    )
+    parser.add_argument(
+        "--padding",
+        default="valid",
+        choices=("valid", "same"),
+        help="'valid' (no padding, default) or 'same' (Keras/TensorFlow-exact)",
+    )
     parser.add_argument("--stride", default=1, type=positive_int, metavar="S")
     parser.add_argument("--dilation", default=1, type=positive_int, metavar="D")
-    parser.add_argument("--depth-multiplier", default=1, type=positive_int, metavar="M",
-                        help="depthwise kernels per input channel (Keras's depth_multiplier)")
-    parser.add_argument("--intermediate-channels", default=None, type=positive_int,
-                        metavar="C", help="channels between the k x 1 and 1 x k passes "
-                        "of the spatially separable convolution (default: input channels)")
+    parser.add_argument(
+        "--depth-multiplier",
+        default=1,
+        type=positive_int,
+        metavar="M",
+        help="depthwise kernels per input channel (Keras's depth_multiplier)",
+    )
+    parser.add_argument(
+        "--intermediate-channels",
+        default=None,
+        type=positive_int,
+        metavar="C",
+        help="channels between the k x 1 and 1 x k passes "
+        "of the spatially separable convolution (default: input channels)",
+    )
     parser.add_argument("--bias", action="store_true", help="count biases (default: no bias)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -60,38 +89,69 @@ def run(args: argparse.Namespace) -> int:
             f"got {_dims(args.input)!r}"
         )
     comparison = cost.compare(
-        args.input, args.kernel, args.filters, stride=args.stride, padding=args.padding,
-        dilation=args.dilation, depth_multiplier=args.depth_multiplier,
-        intermediate_channels=args.intermediate_channels, bias=args.bias,
+        args.input,
+        args.kernel,
+        args.filters,
+        stride=args.stride,
+        padding=args.padding,
+        dilation=args.dilation,
+        depth_multiplier=args.depth_multiplier,
+        intermediate_channels=args.intermediate_channels,
+        bias=args.bias,
     )
     if args.json:
-        print_json({"input": list(args.input), "padding": args.padding, "stride": args.stride,
-                    "dilation": args.dilation, "depth_multiplier": args.depth_multiplier,
-                    **comparison.to_dict()})
+        print_json(
+            {
+                "input": list(args.input),
+                "padding": args.padding,
+                "stride": args.stride,
+                "dilation": args.dilation,
+                "depth_multiplier": args.depth_multiplier,
+                **comparison.to_dict(),
+            }
+        )
         return 0
 
     normal = comparison.normal
     n = len(args.input) - 1
     kernel = args.kernel if isinstance(args.kernel, tuple) else (args.kernel,) * n
-    print(f"input {_dims(args.input)}, kernel {_dims(kernel)}, {args.filters} filters, "
-          f"stride {args.stride}, dilation {args.dilation}, padding '{args.padding}' "
-          f"-> output {_dims(normal.output_shape)}")
+    print(
+        f"input {_dims(args.input)}, kernel {_dims(kernel)}, {args.filters} filters, "
+        f"stride {args.stride}, dilation {args.dilation}, padding '{args.padding}' "
+        f"-> output {_dims(normal.output_shape)}"
+    )
     rows = []
     labels = (f"normal {normal.operation}", "depthwise separable", "spatially separable")
     for label, entry in zip(labels, comparison.rows):
         ratio = comparison.ratio(entry)
-        rows.append([label, fmt_int(entry.multiplications),
-                     fmt_int(entry.additions), fmt_int(entry.parameters), f"{ratio:.2f}x"])
+        rows.append(
+            [
+                label,
+                fmt_int(entry.multiplications),
+                fmt_int(entry.additions),
+                fmt_int(entry.parameters),
+                f"{ratio:.2f}x",
+            ]
+        )
         for part in entry.parts:
-            rows.append([f"  {part.operation}", fmt_int(part.multiplications),
-                         fmt_int(part.additions), fmt_int(part.parameters), ""])
+            rows.append(
+                [
+                    f"  {part.operation}",
+                    fmt_int(part.multiplications),
+                    fmt_int(part.additions),
+                    fmt_int(part.parameters),
+                    "",
+                ]
+            )
     print()
     print(format_table(["convolution", "mult-adds", "additions", "parameters", "fewer"], rows))
     print()
     k2 = "k^2"
     m = f"{args.depth_multiplier} x " if args.depth_multiplier > 1 else ""
-    print(f"rule of thumb: separable / normal = {m}(1/C_out + 1/{k2}) = {m}(1/{args.filters} + "
-          f"1/{_kernel_elems(kernel)}) = {comparison.rule:.4f} ({1 / comparison.rule:.2f}x fewer)")
+    print(
+        f"rule of thumb: separable / normal = {m}(1/C_out + 1/{k2}) = {m}(1/{args.filters} + "
+        f"1/{_kernel_elems(kernel)}) = {comparison.rule:.4f} ({1 / comparison.rule:.2f}x fewer)"
+    )
     print("mult-adds are scalar multiplications; FLOPs = 2 x mult-adds")
     return 0
 

@@ -40,6 +40,7 @@ kernels: sobel(-x|-y|-z), scharr(-x|-y), prewitt(-x|-y|-z), gaussian, box, binom
   print(k.available())")
 """
 
+
 def _why(shape: tuple[int, ...]) -> str:
     """Why a kernel is (almost) never separable, with the numbers of this kernel's shape."""
     entries = math.prod(shape)
@@ -56,21 +57,42 @@ def _why(shape: tuple[int, ...]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kernel", metavar="KERNEL",
-                        help="kernel name[:param=value,...], numbers '1 2 1; 2 4 2; 1 2 1', "
-                             "or a .npy/.txt/.csv file")
+    parser.add_argument(
+        "kernel",
+        metavar="KERNEL",
+        help="kernel name[:param=value,...], numbers '1 2 1; 2 4 2; 1 2 1', "
+        "or a .npy/.txt/.csv file",
+    )
     tolerance = parser.add_mutually_exclusive_group()
-    tolerance.add_argument("--tol", type=float, default=None, metavar="T",
-                           help="absolute tolerance on the Frobenius norm of the error")
-    tolerance.add_argument("--rtol", type=float, default=None, metavar="R",
-                           help="tolerance relative to the kernel's Frobenius norm")
-    parser.add_argument("--rank", type=positive_int, default=None, metavar="R",
-                        help="use exactly R separable terms instead of the fewest within the "
-                             "tolerance")
+    tolerance.add_argument(
+        "--tol",
+        type=float,
+        default=None,
+        metavar="T",
+        help="absolute tolerance on the Frobenius norm of the error",
+    )
+    tolerance.add_argument(
+        "--rtol",
+        type=float,
+        default=None,
+        metavar="R",
+        help="tolerance relative to the kernel's Frobenius norm",
+    )
+    parser.add_argument(
+        "--rank",
+        type=positive_int,
+        default=None,
+        metavar="R",
+        help="use exactly R separable terms instead of the fewest within the tolerance",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--plot", default=None, metavar="FILE.png",
-                        help="draw the kernel as column x row heatmaps (each term) and the "
-                             "singular-value spectrum to a PNG, SVG or PDF file")
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="FILE.png",
+        help="draw the kernel as column x row heatmaps (each term) and the "
+        "singular-value spectrum to a PNG, SVG or PDF file",
+    )
 
 
 def _number(x: float) -> str:
@@ -82,7 +104,7 @@ def _number(x: float) -> str:
 def _vector(values: Any, limit: int = 15) -> str:
     items = [_number(float(v)) for v in values]
     if len(items) > limit:
-        items = items[: limit // 2] + ["..."] + items[-(limit // 2):]
+        items = items[: limit // 2] + ["..."] + items[-(limit // 2) :]
     return "[" + ", ".join(items) + "]"
 
 
@@ -151,14 +173,25 @@ def run(args: argparse.Namespace) -> int:
     if result.ndim == 2:
         s = result.singular_values
         tails = [float(np.sqrt(np.sum(s[r:] ** 2))) for r in range(1, len(s) + 1)]
-        spectrum = [{"rank": r, "error": tails[r - 1],
-                     "relative_error": tails[r - 1] / norm if norm > 0 else 0.0,
-                     "multiplications": _mults(result.shape, r)} for r in range(1, len(s) + 1)]
+        spectrum = [
+            {
+                "rank": r,
+                "error": tails[r - 1],
+                "relative_error": tails[r - 1] / norm if norm > 0 else 0.0,
+                "multiplications": _mults(result.shape, r),
+            }
+            for r in range(1, len(s) + 1)
+        ]
 
     if args.json:
-        data = {"kernel": args.kernel, "separable": separable, "rank_within_tol": best_rank,
-                **result.to_dict(), "best_separable_relative_error": best_one.relative_error,
-                "error_by_rank": spectrum}
+        data = {
+            "kernel": args.kernel,
+            "separable": separable,
+            "rank_within_tol": best_rank,
+            **result.to_dict(),
+            "best_separable_relative_error": best_one.relative_error,
+            "error_by_rank": spectrum,
+        }
         if args.plot:
             data["plot"] = args.plot
         print_json(rounded(data))
@@ -174,11 +207,16 @@ def run(args: argparse.Namespace) -> int:
     if result.method == "closed-form":
         print("factors: the closed form the kernel is defined by")
     if separable:
-        print(f"rank {best_rank}: separable" if best_rank == 1 else
-              "rank 0: the zero kernel (separable, trivially)")
+        print(
+            f"rank {best_rank}: separable"
+            if best_rank == 1
+            else "rank 0: the zero kernel (separable, trivially)"
+        )
     else:
-        print(f"rank {best_rank}: not separable; the best separable (rank-1) approximation has "
-              f"relative error {best_one.relative_error:.3g}")
+        print(
+            f"rank {best_rank}: not separable; the best separable (rank-1) approximation has "
+            f"relative error {best_one.relative_error:.3g}"
+        )
     print()
     names = _axis_names(result.ndim)
     width = max(len(n) for n in names)
@@ -189,18 +227,28 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name.ljust(width)}  {_vector(f)}")
     kind = "separable" if result.rank == 1 else f"{result.rank} separable terms"
     print()
-    print(f"reconstruction error: {result.error:.3g} (relative {result.relative_error:.3g})"
-          f"{'' if result.is_exact else ', above the tolerance'}")
-    print(f"multiplications per output pixel: direct {fmt_int(direct.multiplications)}, "
-          f"{kind} {fmt_int(factored.multiplications)} "
-          f"({_ratio_text(direct.multiplications, factored.multiplications)})")
+    print(
+        f"reconstruction error: {result.error:.3g} (relative {result.relative_error:.3g})"
+        f"{'' if result.is_exact else ', above the tolerance'}"
+    )
+    print(
+        f"multiplications per output pixel: direct {fmt_int(direct.multiplications)}, "
+        f"{kind} {fmt_int(factored.multiplications)} "
+        f"({_ratio_text(direct.multiplications, factored.multiplications)})"
+    )
     if spectrum and len(spectrum) > 1 and not separable:
         print()
         shown = spectrum[: max(min(best_rank + 1, 10), 3)]
-        rows = [[str(e["rank"]), f"{e['error']:.3g}", f"{e['relative_error']:.3g}",
-                 fmt_int(e["multiplications"]),
-                 _ratio_text(direct.multiplications, e["multiplications"])]
-                for e in shown]
+        rows = [
+            [
+                str(e["rank"]),
+                f"{e['error']:.3g}",
+                f"{e['relative_error']:.3g}",
+                fmt_int(e["multiplications"]),
+                _ratio_text(direct.multiplications, e["multiplications"]),
+            ]
+            for e in shown
+        ]
         print("error of the best sum of r separable terms (Eckart-Young: the truncated SVD):")
         print(format_table(["r", "error", "relative", "mult/pixel", "vs direct"], rows))
         if len(shown) < len(spectrum):
@@ -208,9 +256,14 @@ def run(args: argparse.Namespace) -> int:
     if not separable and result.ndim >= 2:
         print()
         if best_rank < min(result.shape):
-            print(textwrap.fill(f"low rank: {best_rank} separable terms reproduce this "
-                                f"{_dims(result.shape)} kernel within the tolerance, although "
-                                f"it is not separable.", width=96))
+            print(
+                textwrap.fill(
+                    f"low rank: {best_rank} separable terms reproduce this "
+                    f"{_dims(result.shape)} kernel within the tolerance, although "
+                    f"it is not separable.",
+                    width=96,
+                )
+            )
         print(textwrap.fill(_why(result.shape), width=96))
     if args.plot:
         print(f"\nwrote {args.plot}")

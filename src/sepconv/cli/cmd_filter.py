@@ -42,32 +42,65 @@ ALIASES = {"image": "INPUT", "input": "INPUT", "output": "OUTPUT"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="image file: .png, .jpg/.jpeg, .tif/.tiff")
     parser.add_argument("output", metavar="OUTPUT", help="image file to write (same formats)")
-    parser.add_argument("--kernel", required=True, metavar="KERNEL",
-                        help="name[:param=value,...], numbers '1 2 1; 2 4 2; 1 2 1', or a file")
-    parser.add_argument("--mode", default="reflect",
-                        choices=("reflect", "mirror", "nearest", "constant", "wrap"),
-                        help="border extension, SciPy's names (default: reflect)")
-    parser.add_argument("--cval", type=float, default=0.0,
-                        help="value outside the image for --mode constant (default 0)")
-    parser.add_argument("--method", default="auto",
-                        choices=("auto", "direct", "separable", "lowrank", "fft"),
-                        help="how to filter (default: auto, the fastest estimate)")
-    parser.add_argument("--tol", type=float, default=None,
-                        help="tolerance of the separable approximation (default: exact)")
-    parser.add_argument("--convolve", action="store_true",
-                        help="convolve (flip the kernel) instead of correlating")
-    parser.add_argument("--output-dtype", choices=("input", "float32"), default="input",
-                        help="'input' (default): INPUT's depth, rounded and saturated; "
-                        "'float32': every value, signed (OUTPUT must be .tif)")
-    parser.add_argument("--abs", action="store_true",
-                        help="write magnitudes |result| (signed results of derivative kernels)")
-    parser.add_argument("--rescale", action="store_true",
-                        help="stretch the results' minimum..maximum to OUTPUT's full range "
-                        "(0..255, 0..65535, or 0..1 for float32)")
-    parser.add_argument("--explain", action="store_true",
-                        help="print the plan: rank, method, multiplications, estimated time")
-    parser.add_argument("--force", action="store_true",
-                        help="overwrite OUTPUT if it exists (INPUT too)")
+    parser.add_argument(
+        "--kernel",
+        required=True,
+        metavar="KERNEL",
+        help="name[:param=value,...], numbers '1 2 1; 2 4 2; 1 2 1', or a file",
+    )
+    parser.add_argument(
+        "--mode",
+        default="reflect",
+        choices=("reflect", "mirror", "nearest", "constant", "wrap"),
+        help="border extension, SciPy's names (default: reflect)",
+    )
+    parser.add_argument(
+        "--cval",
+        type=float,
+        default=0.0,
+        help="value outside the image for --mode constant (default 0)",
+    )
+    parser.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", "direct", "separable", "lowrank", "fft"),
+        help="how to filter (default: auto, the fastest estimate)",
+    )
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=None,
+        help="tolerance of the separable approximation (default: exact)",
+    )
+    parser.add_argument(
+        "--convolve", action="store_true", help="convolve (flip the kernel) instead of correlating"
+    )
+    parser.add_argument(
+        "--output-dtype",
+        choices=("input", "float32"),
+        default="input",
+        help="'input' (default): INPUT's depth, rounded and saturated; "
+        "'float32': every value, signed (OUTPUT must be .tif)",
+    )
+    parser.add_argument(
+        "--abs",
+        action="store_true",
+        help="write magnitudes |result| (signed results of derivative kernels)",
+    )
+    parser.add_argument(
+        "--rescale",
+        action="store_true",
+        help="stretch the results' minimum..maximum to OUTPUT's full range "
+        "(0..255, 0..65535, or 0..1 for float32)",
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the plan: rank, method, multiplications, estimated time",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite OUTPUT if it exists (INPUT too)"
+    )
 
 
 def _to_output(result, dtype, rescale: bool):  # noqa: ANN001, ANN202 - NumPy arrays
@@ -102,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
     if kernel.ndim != 2:
         raise ValueError(f"--kernel must be a 2-D kernel for an image, got shape {kernel.shape}")
     if args.output_dtype == "float32" and os.path.splitext(args.output)[1].lower() not in (
-            ".tif", ".tiff"):
+        ".tif",
+        ".tiff",
+    ):
         raise ValueError(f"--output-dtype float32 needs a .tif OUTPUT, got {args.output!r}")
     picture = read_image(args.input)
     image = picture.colour
@@ -111,8 +146,9 @@ def run(args: argparse.Namespace) -> int:
     if in_float and image.dtype != np.float32:
         image = image.astype(np.float32)
     filter_ = sepconv.convolve if args.convolve else sepconv.correlate
-    result = filter_(image, kernel, mode=args.mode, cval=args.cval, method=args.method,
-                     tol=args.tol)
+    result = filter_(
+        image, kernel, mode=args.mode, cval=args.cval, method=args.method, tol=args.tol
+    )
     if args.explain:
         plan = sepconv.plan(kernel, image.shape, image.dtype, method=args.method, tol=args.tol)
         print(plan.explain())

@@ -43,20 +43,47 @@ def _width(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL",
-                        help="a registered model name (see the list above)")
-    parser.add_argument("--width", type=_width, default=None, metavar="ALPHA",
-                        help="width multiplier alpha (default: the model's, 1.0)")
-    parser.add_argument("--resolution", type=positive_int, default=None, metavar="R",
-                        help="input height and width (default: the model's, 224 for MobileNet)")
-    parser.add_argument("--batch", type=positive_int, default=1, metavar="N",
-                        help="batch size; counts cover the whole batch (default 1)")
-    parser.add_argument("--num-classes", type=positive_int, default=None, metavar="K",
-                        help="classifier outputs (default: the model's)")
-    parser.add_argument("--summary", action="store_true",
-                        help="print only the totals per layer type (the paper's Table 2)")
-    parser.add_argument("--all-layers", action="store_true",
-                        help="also list layers with no parameters and no mult-adds")
+    parser.add_argument(
+        "model", metavar="MODEL", help="a registered model name (see the list above)"
+    )
+    parser.add_argument(
+        "--width",
+        type=_width,
+        default=None,
+        metavar="ALPHA",
+        help="width multiplier alpha (default: the model's, 1.0)",
+    )
+    parser.add_argument(
+        "--resolution",
+        type=positive_int,
+        default=None,
+        metavar="R",
+        help="input height and width (default: the model's, 224 for MobileNet)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="batch size; counts cover the whole batch (default 1)",
+    )
+    parser.add_argument(
+        "--num-classes",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="classifier outputs (default: the model's)",
+    )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="print only the totals per layer type (the paper's Table 2)",
+    )
+    parser.add_argument(
+        "--all-layers",
+        action="store_true",
+        help="also list layers with no parameters and no mult-adds",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON")
     output.add_argument("--markdown", action="store_true", help="print a markdown table")
@@ -85,16 +112,29 @@ def run(args: argparse.Namespace) -> int:
         # Shares among the layers that have mult-adds (convolutions, fully connected), as the
         # paper's Table 2; layers with parameters only (batch norm) are listed without a share.
         counted = [k.kind for k in kinds if k.mult_adds]
-        rows = [[s.kind, s.layers, thousands(s.mult_adds), percent(s.mult_add_share),
-                 thousands(s.parameters), percent(s.parameter_share)]
-                for s in result.by_kind(counted)]
-        rows += [[s.kind, s.layers, "0", "-", thousands(s.parameters), "-"]
-                 for s in kinds if not s.mult_adds and s.parameters]
+        rows = [
+            [
+                s.kind,
+                s.layers,
+                thousands(s.mult_adds),
+                percent(s.mult_add_share),
+                thousands(s.parameters),
+                percent(s.parameter_share),
+            ]
+            for s in result.by_kind(counted)
+        ]
+        rows += [
+            [s.kind, s.layers, "0", "-", thousands(s.parameters), "-"]
+            for s in kinds
+            if not s.mult_adds and s.parameters
+        ]
         headers = ["type", "layers", "mult-adds", "share", "parameters", "share"]
         print(markdown_table(headers, rows) if args.markdown else format_table(headers, rows))
         print()
-        print("shares are among the layers with mult-adds (convolutions and fully connected "
-              "layers), as in the paper's Table 2")
+        print(
+            "shares are among the layers with mult-adds (convolutions and fully connected "
+            "layers), as in the paper's Table 2"
+        )
         print(result.summary_line())
         return 0
     skip = not args.all_layers

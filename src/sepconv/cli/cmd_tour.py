@@ -30,12 +30,21 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR",
-                        help="write report.html, README.md, report.json and the figures here")
-    parser.add_argument("--image", metavar="PATH",
-                        help="your own photograph (PNG, JPEG, ...) instead of the sample one")
-    parser.add_argument("--no-figures", action="store_true",
-                        help="with --out: skip the figures (numbers and text only)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write report.html, README.md, report.json and the figures here",
+    )
+    parser.add_argument(
+        "--image",
+        metavar="PATH",
+        help="your own photograph (PNG, JPEG, ...) instead of the sample one",
+    )
+    parser.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="with --out: skip the figures (numbers and text only)",
+    )
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
 
@@ -47,21 +56,31 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(message: str) -> None:
         if not quiet:
-            print(f"  [{time.perf_counter() - started:5.1f} s] {message}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"  [{time.perf_counter() - started:5.1f} s] {message}", file=sys.stderr, flush=True
+            )
 
     if args.out is not None:
         tour.check_out(args.out)
     if args.image is not None:
-        tour.load_image(args.image)     # a bad image fails here, before any output
+        tour.load_image(args.image)  # a bad image fails here, before any output
     if not quiet:
-        print("sepconv tour: separable convolutions on a real photograph", file=sys.stderr,
-              flush=True)
-    steps = tour.run(args.out, image=args.image, figures=not args.no_figures,
-                     progress=progress)
+        print(
+            "sepconv tour: separable convolutions on a real photograph", file=sys.stderr, flush=True
+        )
+    steps = tour.run(args.out, image=args.image, figures=not args.no_figures, progress=progress)
     if args.json:
-        print_json([{"key": s.key, "title": s.title, "numbers": s.numbers,
-                     "figures": [f.name for f in s.figures]} for s in steps])
+        print_json(
+            [
+                {
+                    "key": s.key,
+                    "title": s.title,
+                    "numbers": s.numbers,
+                    "figures": [f.name for f in s.figures],
+                }
+                for s in steps
+            ]
+        )
         return 0
     print()
     for n, step in enumerate(steps, 1):
@@ -73,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
         report = os.path.join(args.out, "report.html")
         print(f"done in {time.perf_counter() - started:.1f} s. Open the report in a browser:")
         print(f"  {os.path.abspath(report)}")
-        print(f"(also {os.path.join(args.out, 'README.md')} with the figures as PNG files, "
-              f"and the numbers in {os.path.join(args.out, 'report.json')})")
+        print(
+            f"(also {os.path.join(args.out, 'README.md')} with the figures as PNG files, "
+            f"and the numbers in {os.path.join(args.out, 'report.json')})"
+        )
     else:
         print("run with --out DIR to write the report with its figures")
     return 0

@@ -29,20 +29,46 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
-                        help="training epochs (default 8; 1 with --quick)")
-    parser.add_argument("--out", default="runs/train", metavar="DIR",
-                        help="folder for results.md, results.json and the checkpoints "
-                             "(default runs/train)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
-                        help="seed of the split, the initial weights and the batches (default 0)")
-    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="B",
-                        help="training batch size (default 64; 32 with --quick)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a tiny budget for CI: 1 epoch on 2,000 training images")
-    parser.add_argument("--threads", type=positive_int, default=None, metavar="T",
-                        help="PyTorch intra-op threads (default: PyTorch's choice; 1 is often "
-                             "faster on a machine busy with other work)")
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="training epochs (default 8; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--out",
+        default="runs/train",
+        metavar="DIR",
+        help="folder for results.md, results.json and the checkpoints (default runs/train)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seed of the split, the initial weights and the batches (default 0)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        metavar="B",
+        help="training batch size (default 64; 32 with --quick)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a tiny budget for CI: 1 epoch on 2,000 training images",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="T",
+        help="PyTorch intra-op threads (default: PyTorch's choice; 1 is often "
+        "faster on a machine busy with other work)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -70,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(result.to_markdown())
     print()
-    print(f"wrote {args.out}/results.md, results.json and the state dicts "
-          f"{', '.join(f'{r.model}.pt' for r in result.rows)}")
+    print(
+        f"wrote {args.out}/results.md, results.json and the state dicts "
+        f"{', '.join(f'{r.model}.pt' for r in result.rows)}"
+    )
     return 0

@@ -108,7 +108,8 @@ def _weight_array(weight: Any) -> np.ndarray:
     if array.ndim < 3:
         raise SepconvValueError(
             f"`weight` must have shape (C_out, C_in, *kernel) with 1 to 3 kernel axes, got "
-            f"shape {array.shape}")
+            f"shape {array.shape}"
+        )
     return array
 
 
@@ -170,7 +171,8 @@ def depthwise_factors(
     if rank is not None and rank > limit:
         raise SepconvValueError(
             f"`rank` must be at most min(C_out, prod(kernel)) = {limit} for a weight of shape "
-            f"{array.shape}, got {rank}")
+            f"{array.shape}, got {rank}"
+        )
     matrices = [array[:, c].reshape(c_out, taps) for c in range(c_in)]
     norm = float(np.linalg.norm(array))
     if rank is None:  # the full spectra are needed only to pick the rank
@@ -219,7 +221,8 @@ def spatial_factors(
     if array.ndim != 4:
         raise SepconvValueError(
             f"`weight` must have shape (C_out, C_in, kh, kw) for method 'spatial', got shape "
-            f"{array.shape}")
+            f"{array.shape}"
+        )
     rank, rtol = _check_rank_args(rank, rtol)
     c_out, c_in, kh, kw = array.shape
     matrix = array.transpose(1, 2, 0, 3).reshape(c_in * kh, c_out * kw)
@@ -227,7 +230,8 @@ def spatial_factors(
     if rank is not None and rank > limit:
         raise SepconvValueError(
             f"`rank` must be at most min(C_in*kh, C_out*kw) = {limit} for a weight of shape "
-            f"{array.shape}, got {rank}")
+            f"{array.shape}, got {rank}"
+        )
     norm = float(np.linalg.norm(array))
     if rank is None:
         full = lowrank(matrix, rank=limit)
@@ -260,8 +264,9 @@ def _padding_of(conv: nn.Module) -> Any:
     return padding_of(conv)
 
 
-def to_separable(conv: nn.Module, method: str = "depthwise", rank: int | None = None,
-                 rtol: float | None = None) -> tuple[nn.Module, float]:
+def to_separable(
+    conv: nn.Module, method: str = "depthwise", rank: int | None = None, rtol: float | None = None
+) -> tuple[nn.Module, float]:
     """A separable layer approximating ``conv`` (an ``nn.Conv1d/2d/3d`` with ``groups=1``).
 
     Returns the new layer (a :class:`sepconv.nn.SeparableConvNd` or
@@ -302,7 +307,8 @@ def _check_conv(conv: nn.Module, method: str) -> int:
     n = _dims(conv)
     if n is None:
         raise SepconvTypeError(
-            f"`conv` must be an nn.Conv1d, nn.Conv2d or nn.Conv3d, got {type(conv).__name__}")
+            f"`conv` must be an nn.Conv1d, nn.Conv2d or nn.Conv3d, got {type(conv).__name__}"
+        )
     if conv.groups != 1:
         raise SepconvValueError(f"`conv` must have groups=1, got groups={conv.groups}")
     if method == "spatial" and n != 2:
@@ -315,15 +321,34 @@ def _empty_layer(conv: nn.Module, method: str, rank: int) -> nn.Module:
     from .. import nn as snn
 
     n = _check_conv(conv, method)
-    common = {"bias": conv.bias is not None, "padding_mode": conv.padding_mode,
-              "device": conv.weight.device, "dtype": conv.weight.dtype}
+    common = {
+        "bias": conv.bias is not None,
+        "padding_mode": conv.padding_mode,
+        "device": conv.weight.device,
+        "dtype": conv.weight.dtype,
+    }
     if method == "depthwise":
         cls = {1: snn.SeparableConv1d, 2: snn.SeparableConv2d, 3: snn.SeparableConv3d}[n]
-        return cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                   _padding_of(conv), conv.dilation, depth_multiplier=rank, **common)
+        return cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            _padding_of(conv),
+            conv.dilation,
+            depth_multiplier=rank,
+            **common,
+        )
     return snn.SpatiallySeparableConv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, _padding_of(conv),
-        conv.dilation, intermediate_channels=rank, **common)
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        _padding_of(conv),
+        conv.dilation,
+        intermediate_channels=rank,
+        **common,
+    )
 
 
 def _describe(conv: nn.Module) -> str:
@@ -351,8 +376,12 @@ def _is_lowrank_candidate(module: nn.Module) -> bool:
     """An ``nn.Linear`` or a plain 1x1 convolution (groups 1) that :class:`LowRank` can replace."""
     if type(module) is nn.Linear:
         return True
-    return (_dims(module) is not None and math.prod(module.kernel_size) == 1
-            and module.groups == 1 and lowrank_padding(module) is not None)
+    return (
+        _dims(module) is not None
+        and math.prod(module.kernel_size) == 1
+        and module.groups == 1
+        and lowrank_padding(module) is not None
+    )
 
 
 def _limit(module: nn.Module, kind: str) -> int:
@@ -360,23 +389,30 @@ def _limit(module: nn.Module, kind: str) -> int:
         return lowrank_limit(module)
     if kind == "depthwise":
         return min(module.out_channels, math.prod(module.kernel_size))
-    return min(module.in_channels * module.kernel_size[0],
-               module.out_channels * module.kernel_size[1])
+    return min(
+        module.in_channels * module.kernel_size[0], module.out_channels * module.kernel_size[1]
+    )
 
 
-def _factor(module: nn.Module, kind: str, rank: int | None,
-            rtol: float | None) -> tuple[nn.Module, float, int]:
+def _factor(
+    module: nn.Module, kind: str, rank: int | None, rtol: float | None
+) -> tuple[nn.Module, float, int]:
     """The factored layer, its weight error and its rank."""
     if kind == "lowrank":
         if rank is None:
-            s = np.linalg.svd(_weight_array(module.weight.reshape(
-                module.weight.shape[0], -1, 1)).squeeze(-1), compute_uv=False)
+            s = np.linalg.svd(
+                _weight_array(module.weight.reshape(module.weight.shape[0], -1, 1)).squeeze(-1),
+                compute_uv=False,
+            )
             rank = _pick_rank([s], len(s), rtol, float(np.linalg.norm(s)))
         layer, error = lowrank_layer(module, rank)
         return layer, error, rank
     layer, error = to_separable(module, kind, rank, rtol)
-    return layer, error, (layer.depth_multiplier if kind == "depthwise"
-                          else layer.intermediate_channels)
+    return (
+        layer,
+        error,
+        (layer.depth_multiplier if kind == "depthwise" else layer.intermediate_channels),
+    )
 
 
 def _cost_function(module: nn.Module, kind: str, shape: Any, output_shape: Any) -> Any:
@@ -507,11 +543,11 @@ def convert(
     if input_size is None and batches is not None:
         input_size = (1, *batches[0].shape[1:])
     if input_size is not None:
-        input_size = check_shape("input_size", input_size, (2, 3, 4, 5),
-                                 what="sizes (N, C, *spatial)")
+        input_size = check_shape(
+            "input_size", input_size, (2, 3, 4, 5), what="sizes (N, C, *spatial)"
+        )
     if (budget is not None or measure_latency) and input_size is None:
-        raise SepconvValueError(
-            "`budget` and `measure_latency` need `input_size` or `calibration`")
+        raise SepconvValueError("`budget` and `measure_latency` need `input_size` or `calibration`")
     was_training = model.training
     needs_reference = batches is not None or measure_latency
     reference = copy.deepcopy(model) if inplace and needs_reference else model
@@ -530,8 +566,13 @@ def convert(
 
     from .. import nn as snn
 
-    own = (snn.SeparableConv1d, snn.SeparableConv2d, snn.SeparableConv3d,
-           snn.SpatiallySeparableConv2d, LowRank)
+    own = (
+        snn.SeparableConv1d,
+        snn.SeparableConv2d,
+        snn.SeparableConv3d,
+        snn.SpatiallySeparableConv2d,
+        LowRank,
+    )
     rows: dict[str, LayerReport | None] = {}
     candidates = []  # (name, parent, child name, module, kind)
 
@@ -547,18 +588,22 @@ def convert(
             if _dims(child) is None:
                 if isinstance(child, tuple(_CONVS)):
                     rows[name] = LayerReport(
-                        name, _describe(child), False,
+                        name,
+                        _describe(child),
+                        False,
                         f"{type(child).__name__} subclasses a convolution without declaring "
                         f"its padding (keras_padding)",
-                        parameters_before=sum(p.numel() for p in child.parameters()))
+                        parameters_before=sum(p.numel() for p in child.parameters()),
+                    )
                     continue
                 visit(child, f"{name}.")
                 continue
             params = sum(p.numel() for p in child.parameters())
             reason = _skip_reason(child, method)
             if reason is not None:
-                rows[name] = LayerReport(name, _describe(child), False, reason,
-                                         parameters_before=params)
+                rows[name] = LayerReport(
+                    name, _describe(child), False, reason, parameters_before=params
+                )
                 continue
             candidates.append((name, parent, child_name, child, method))
             rows[name] = None
@@ -567,27 +612,42 @@ def convert(
     costs = {}
     for name, _, _, child, kind in candidates:
         if name in profiled:
-            costs[name] = _cost_function(child, kind, profiled[name].input_shape,
-                                         profiled[name].output_shape)
+            costs[name] = _cost_function(
+                child, kind, profiled[name].input_shape, profiled[name].output_shape
+            )
     data = None
     fulls = {}
     if batches is not None:
         if budget is not None:
-            fulls = {name: _factor(child, kind, _limit(child, kind), None)[0]
-                     for name, _, _, child, kind in candidates}
+            fulls = {
+                name: _factor(child, kind, _limit(child, kind), None)[0]
+                for name, _, _, child, kind in candidates
+            }
         data = _fit.Reference(reference, [c[0] for c in candidates], batches, curves=fulls)
     chosen: dict[str, int | None] = {}
     budget_reason: dict[str, str] = {}
     if budget is not None:
-        chosen, budget_reason = _allocate(candidates, costs, profiled, budget, min_speedup,
-                                          data, fulls)
+        chosen, budget_reason = _allocate(
+            candidates, costs, profiled, budget, min_speedup, data, fulls
+        )
     replaced = []  # (name, parent, child name, original, layer)
     for name, parent, child_name, child, kind in candidates:
         params = sum(p.numel() for p in child.parameters())
         before = profiled[name].mult_adds if name in profiled else None
         if budget is not None and chosen[name] is None:
-            rows[name] = LayerReport(name, _describe(child), False, budget_reason[name],
-                                     kind, None, None, params, None, before, None)
+            rows[name] = LayerReport(
+                name,
+                _describe(child),
+                False,
+                budget_reason[name],
+                kind,
+                None,
+                None,
+                params,
+                None,
+                before,
+                None,
+            )
             continue
         layer_rank = chosen.get(name, None if rank is None else min(rank, _limit(child, kind)))
         layer, error, term = _factor(child, kind, layer_rank, None if layer_rank else rtol)
@@ -596,26 +656,42 @@ def convert(
         ratio = before / after if name in costs else params / new_params
         latency = (None, None)
         if measure_latency and name in profiled:
-            latency = tuple(1000 * t for t in _latency.compare(
-                child, layer, profiled[name].input_shape))
+            latency = tuple(
+                1000 * t for t in _latency.compare(child, layer, profiled[name].input_shape)
+            )
         common = (kind, term, error, params, new_params, before, after)
         if measure_latency and budget is None and latency[0] / latency[1] < min_speedup:
             rows[name] = LayerReport(
-                name, _describe(child), False,
+                name,
+                _describe(child),
+                False,
                 f"rank {term} measured {latency[0] / latency[1]:.2f}x faster, below "
-                f"min_speedup {min_speedup:g}", *common, latency_before_ms=latency[0],
-                latency_after_ms=latency[1])
+                f"min_speedup {min_speedup:g}",
+                *common,
+                latency_before_ms=latency[0],
+                latency_after_ms=latency[1],
+            )
             continue
         if (not measure_latency or budget is not None) and ratio < min_speedup:
             rows[name] = LayerReport(
-                name, _describe(child), False,
-                f"rank {term} saves {ratio:.2f}x, below min_speedup {min_speedup:g}", *common)
+                name,
+                _describe(child),
+                False,
+                f"rank {term} saves {ratio:.2f}x, below min_speedup {min_speedup:g}",
+                *common,
+            )
             continue
         setattr(parent, child_name, layer)
         replaced.append((name, layer))
-        rows[name] = LayerReport(name, _describe(child), True,
-                                 budget_reason.get(name, "replaced"), *common,
-                                 latency_before_ms=latency[0], latency_after_ms=latency[1])
+        rows[name] = LayerReport(
+            name,
+            _describe(child),
+            True,
+            budget_reason.get(name, "replaced"),
+            *common,
+            latency_before_ms=latency[0],
+            latency_after_ms=latency[1],
+        )
     calibration_error = closed_error = None
     data_aware = False
     if batches is not None and replaced:
@@ -630,13 +706,17 @@ def convert(
                 layer.load_state_dict(saved[name])
             calibration_error = closed_error
         for name, (closed, fit) in fitted.items():
-            rows[name] = dataclasses.replace(rows[name], closed_form_output_error=closed,
-                                             output_error=fit if data_aware else closed)
+            rows[name] = dataclasses.replace(
+                rows[name],
+                closed_form_output_error=closed,
+                output_error=fit if data_aware else closed,
+            )
         for name in data.unreached:
             if rows[name].replaced:
                 rows[name] = dataclasses.replace(
-                    rows[name], reason=f"{rows[name].reason}; not run on the calibration "
-                    f"data: closed form")
+                    rows[name],
+                    reason=f"{rows[name].reason}; not run on the calibration data: closed form",
+                )
     model_latency = (None, None)
     if measure_latency:
         model_latency = tuple(1000 * t for t in _latency.compare(reference, target, input_size))
@@ -650,14 +730,26 @@ def convert(
     reference.train(was_training)
     target.train(was_training)
     return target, ConversionReport(
-        tuple(rows.values()), output_error, budget, data_aware, calibration_error,
-        closed_error, *model_latency,
-        threads=torch.get_num_threads() if measure_latency else None)
+        tuple(rows.values()),
+        output_error,
+        budget,
+        data_aware,
+        calibration_error,
+        closed_error,
+        *model_latency,
+        threads=torch.get_num_threads() if measure_latency else None,
+    )
 
 
-def _allocate(candidates: list[Any], costs: dict[str, Any], profiled: dict[str, Any],
-              budget: float, min_speedup: float, data: _fit.Reference | None,
-              fulls: dict[str, nn.Module]) -> tuple[dict[str, int | None], dict[str, str]]:
+def _allocate(
+    candidates: list[Any],
+    costs: dict[str, Any],
+    profiled: dict[str, Any],
+    budget: float,
+    min_speedup: float,
+    data: _fit.Reference | None,
+    fulls: dict[str, nn.Module],
+) -> tuple[dict[str, int | None], dict[str, str]]:
     """Ranks within ``budget`` (see :mod:`._budget`) and the reason given for each layer."""
     curves = []
     unmeasured = {}
@@ -667,8 +759,11 @@ def _allocate(candidates: list[Any], costs: dict[str, Any], profiled: dict[str, 
             continue
         before = profiled[name].mult_adds
         limit = _limit(child, kind)
-        ranks = [r for r in _budget.candidate_ranks(limit)
-                 if costs[name](r) * max(min_speedup, 1e-12) < before]
+        ranks = [
+            r
+            for r in _budget.candidate_ranks(limit)
+            if costs[name](r) * max(min_speedup, 1e-12) < before
+        ]
         curve = _budget.Curve(name, before, ranks, [costs[name](r) for r in ranks])
         if ranks and data is not None and name in data.normals:
             curve.errors = data.curve(name, fulls[name], ranks, _subset(child, kind, limit))
@@ -677,8 +772,10 @@ def _allocate(candidates: list[Any], costs: dict[str, Any], profiled: dict[str, 
             norm = math.sqrt(sum(float(np.sum(s**2)) for s in spectra))
             curve.errors = _budget.weight_errors(spectra, norm, ranks)
         curves.append(curve)
-    chosen: dict[str, int | None] = {**_budget.allocate(curves, budget),
-                                     **dict.fromkeys(unmeasured)}
+    chosen: dict[str, int | None] = {
+        **_budget.allocate(curves, budget),
+        **dict.fromkeys(unmeasured),
+    }
     total = sum(c.original for c in curves)
 
     reasons = dict(unmeasured)
@@ -689,13 +786,17 @@ def _allocate(candidates: list[Any], costs: dict[str, Any], profiled: dict[str, 
         if not c.ranks:
             reasons[c.name] = "no rank saves mult-adds"
         elif r is None:
-            reasons[c.name] = (f"budget keeps it whole ({share:.1%} of the mult-adds; at "
-                               f"rank {c.ranks[-1]} its {error_kind} error would be "
-                               f"{c.errors[-1]:.2e})")
+            reasons[c.name] = (
+                f"budget keeps it whole ({share:.1%} of the mult-adds; at "
+                f"rank {c.ranks[-1]} its {error_kind} error would be "
+                f"{c.errors[-1]:.2e})"
+            )
         else:
             i = c.ranks.index(r)
-            reasons[c.name] = (f"budget: rank {r}, {c.costs[i] / c.original:.0%} of its "
-                               f"mult-adds, {error_kind} error {c.errors[i]:.2e}")
+            reasons[c.name] = (
+                f"budget: rank {r}, {c.costs[i] / c.original:.0%} of its "
+                f"mult-adds, {error_kind} error {c.errors[i]:.2e}"
+            )
     return chosen, reasons
 
 
@@ -706,15 +807,21 @@ def _plan(layers: Any) -> list[dict[str, Any]]:
     if not isinstance(layers, Sequence) or isinstance(layers, str):
         raise SepconvTypeError(
             f"`layers` must be a ConversionReport or a list of {{'name', 'method', 'rank'}} "
-            f"dicts, got {type(layers).__name__}")
+            f"dicts, got {type(layers).__name__}"
+        )
     plan = []
     for entry in layers:
         if not isinstance(entry, dict) or not {"name", "method", "rank"} <= set(entry):
             raise SepconvValueError(
-                f"`layers` entries must be dicts with 'name', 'method' and 'rank', got {entry!r}")
-        plan.append({"name": entry["name"], "method": check_choice("method", entry["method"],
-                                                                  (*METHODS, "lowrank")),
-                     "rank": check_positive_int("rank", entry["rank"])})
+                f"`layers` entries must be dicts with 'name', 'method' and 'rank', got {entry!r}"
+            )
+        plan.append(
+            {
+                "name": entry["name"],
+                "method": check_choice("method", entry["method"], (*METHODS, "lowrank")),
+                "rank": check_positive_int("rank", entry["rank"]),
+            }
+        )
     return plan
 
 
@@ -733,21 +840,33 @@ def rebuild(model: nn.Module, layers: Any, *, inplace: bool = False) -> nn.Modul
             conv = target.get_submodule(entry["name"])
         except AttributeError:
             raise SepconvValueError(
-                f"`layers` names {entry['name']!r}, which the model does not have") from None
+                f"`layers` names {entry['name']!r}, which the model does not have"
+            ) from None
         lowrank_entry = entry["method"] == "lowrank"
         if not (_is_lowrank_candidate(conv) if lowrank_entry else _dims(conv) is not None):
             raise SepconvValueError(
                 f"`layers` names {entry['name']!r}, a {type(conv).__name__}, not an "
-                f"{'nn.Linear or 1x1 convolution' if lowrank_entry else 'nn.Conv1d/2d/3d'}")
+                f"{'nn.Linear or 1x1 convolution' if lowrank_entry else 'nn.Conv1d/2d/3d'}"
+            )
         parent_name, _, child = entry["name"].rpartition(".")
         parent = target.get_submodule(parent_name) if parent_name else target
-        setattr(parent, child, lowrank_layer(conv, entry["rank"], empty=True)[0]
-                if lowrank_entry else _empty_layer(conv, entry["method"], entry["rank"]))
+        setattr(
+            parent,
+            child,
+            lowrank_layer(conv, entry["rank"], empty=True)[0]
+            if lowrank_entry
+            else _empty_layer(conv, entry["method"], entry["rank"]),
+        )
     return target
 
 
-def save(model: nn.Module, report: ConversionReport, path: str | Any, *,
-         metadata: dict[str, Any] | None = None) -> None:
+def save(
+    model: nn.Module,
+    report: ConversionReport,
+    path: str | Any,
+    *,
+    metadata: dict[str, Any] | None = None,
+) -> None:
     """Save a converted model as ``{'state_dict', 'conversion', 'metadata'}``, atomically.
 
     The file holds tensors, strings and numbers only, so :func:`load` reads it with
@@ -758,8 +877,11 @@ def save(model: nn.Module, report: ConversionReport, path: str | Any, *,
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"`path`: the folder {folder!r} does not exist")
-    payload = {"state_dict": model.state_dict(), "conversion": _plan(report),
-               "metadata": dict(metadata or {})}
+    payload = {
+        "state_dict": model.state_dict(),
+        "conversion": _plan(report),
+        "metadata": dict(metadata or {}),
+    }
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
@@ -773,7 +895,8 @@ def load(path: str | Any, model: nn.Module) -> nn.Module:
     if not isinstance(payload, dict) or not {"state_dict", "conversion"} <= set(payload):
         raise SepconvValueError(
             f"`path` {str(path)!r} is not a file written by sepconv.convert.save (it has no "
-            f"'state_dict' and 'conversion' entries)")
+            f"'state_dict' and 'conversion' entries)"
+        )
     target = rebuild(model, payload["conversion"])
     target.load_state_dict(payload["state_dict"])
     return target.eval()

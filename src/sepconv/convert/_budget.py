@@ -58,8 +58,13 @@ def allocate(curves: list[Curve], budget: float) -> dict[str, int | None]:
     allowed = budget * total
     options = []  # per layer: (cost, squared error, rank) sorted by cost; keep is the last
     for c in curves:
-        layer = sorted({(cost, err * err, r) for r, cost, err in zip(c.ranks, c.costs, c.errors)
-                        if cost < c.original})
+        layer = sorted(
+            {
+                (cost, err * err, r)
+                for r, cost, err in zip(c.ranks, c.costs, c.errors)
+                if cost < c.original
+            }
+        )
         layer.append((c.original, 0.0, None))
         options.append(layer)
     choice = [0 for _ in curves]
@@ -67,7 +72,8 @@ def allocate(curves: list[Curve], budget: float) -> dict[str, int | None]:
     if spent > allowed * (1 + 1e-12):
         raise SepconvValueError(
             f"`budget` must be at least {spent / total:.4f} for this model (every convertible "
-            f"layer at rank 1), got {budget!r}")
+            f"layer at rank 1), got {budget!r}"
+        )
     while True:
         best = None
         for i, layer in enumerate(options):

@@ -43,7 +43,8 @@ def calibration_batches(calibration: Any) -> list[torch.Tensor]:
     else:
         raise SepconvTypeError(
             f"`calibration` must be a tensor batch (N, C, *spatial) or an iterable of batches "
-            f"or (input, target) pairs, got {type(calibration).__name__}")
+            f"or (input, target) pairs, got {type(calibration).__name__}"
+        )
     batches = []
     for item in items:
         if isinstance(item, (tuple, list)) and item:
@@ -52,15 +53,20 @@ def calibration_batches(calibration: Any) -> list[torch.Tensor]:
             shape = tuple(item.shape) if isinstance(item, torch.Tensor) else ""
             raise SepconvValueError(
                 f"`calibration` batches must be floating-point tensors (N, C, *spatial), got "
-                f"{type(item).__name__}{shape}")
+                f"{type(item).__name__}{shape}"
+            )
         batches.extend(item.split(CHUNK))
     if not batches:
         raise SepconvValueError("`calibration` must hold at least one batch, got none")
     return batches
 
 
-def run_to(model: nn.Module, module: nn.Module, x: torch.Tensor,
-           take: Callable[[tuple[Any, ...], Any], Any]) -> Any:
+def run_to(
+    model: nn.Module,
+    module: nn.Module,
+    x: torch.Tensor,
+    take: Callable[[tuple[Any, ...], Any], Any],
+) -> Any:
     """Run ``model`` on ``x`` until ``module`` has run once; return ``take(inputs, output)``."""
     captured = []
 
@@ -77,7 +83,8 @@ def run_to(model: nn.Module, module: nn.Module, x: torch.Tensor,
         handle.remove()
     if not captured:
         raise SepconvValueError(
-            "`calibration`: a layer to convert did not run in the model's forward pass")
+            "`calibration`: a layer to convert did not run in the model's forward pass"
+        )
     return captured[0]
 
 
@@ -98,16 +105,16 @@ def _tap_features(second: nn.Module, z: torch.Tensor) -> torch.Tensor:
     channels, taps = second.in_channels, math.prod(second.kernel_size)
     probe = copy.deepcopy(second)
     eye = torch.eye(taps, dtype=z.dtype, device=z.device).repeat(channels, 1)
-    probe.weight = nn.Parameter(eye.reshape(channels * taps, 1, *second.kernel_size),
-                                requires_grad=False)
+    probe.weight = nn.Parameter(
+        eye.reshape(channels * taps, 1, *second.kernel_size), requires_grad=False
+    )
     probe.bias = None
     probe.groups = channels
     probe.out_channels = channels * taps
     return probe(z)
 
 
-def structure(layer: nn.Module) -> tuple[nn.Module, nn.Module, Callable[[Any], torch.Tensor],
-                                         bool]:
+def structure(layer: nn.Module) -> tuple[nn.Module, nn.Module, Callable[[Any], torch.Tensor], bool]:
     """``(first, second, features(first_output) -> rows, linear)`` of a factored layer."""
     from .. import nn as snn
     from ._lowrank import LowRank
@@ -116,8 +123,7 @@ def structure(layer: nn.Module) -> tuple[nn.Module, nn.Module, Callable[[Any], t
         linear = isinstance(layer[1], nn.Linear)
         return layer[0], layer[1], lambda z: _rows(z, linear), linear
     if isinstance(layer, snn.SpatiallySeparableConv2d):
-        return layer.column, layer.row, lambda z: _rows(_tap_features(layer.row, z), False), \
-            False
+        return layer.column, layer.row, lambda z: _rows(_tap_features(layer.row, z), False), False
     return layer.depthwise, layer.pointwise, lambda z: _rows(z, False), False
 
 
@@ -152,7 +158,8 @@ class Normal:
     def add(self, features: torch.Tensor, targets: torch.Tensor) -> None:
         if len(features) != len(targets):
             raise SepconvValueError(
-                "`calibration`: a converted layer's output positions differ from the original's")
+                "`calibration`: a converted layer's output positions differ from the original's"
+            )
         f = features.detach().to("cpu", torch.float64).numpy()
         y = targets.detach().to("cpu", torch.float64).numpy()
         if self.bias:
@@ -183,8 +190,11 @@ class Normal:
         """Relative error ``||F theta - Y|| / ||Y||`` on the sampled rows."""
         full = self._index(index)
         gram = self.gram[np.ix_(full, full)]
-        residual = self.energy - 2 * float(np.sum(theta * self.cross[full])) + float(
-            np.sum(theta * (gram @ theta)))
+        residual = (
+            self.energy
+            - 2 * float(np.sum(theta * self.cross[full]))
+            + float(np.sum(theta * (gram @ theta)))
+        )
         return math.sqrt(max(residual, 0.0) / self.energy) if self.energy > 0 else 0.0
 
 
@@ -197,8 +207,15 @@ class Reference:
     layer each), the normal equations of the second factor on the original activations.
     """
 
-    def __init__(self, reference: nn.Module, names: list[str], batches: list[torch.Tensor], *,
-                 rows: int = ROWS, curves: dict[str, nn.Module] | None = None) -> None:
+    def __init__(
+        self,
+        reference: nn.Module,
+        names: list[str],
+        batches: list[torch.Tensor],
+        *,
+        rows: int = ROWS,
+        curves: dict[str, nn.Module] | None = None,
+    ) -> None:
         per_batch = max(1, math.ceil(rows / len(batches)))
         curves = curves or {}
         self.samples: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {n: [] for n in names}
@@ -223,8 +240,10 @@ class Reference:
                     self.normals[name] = Normal(f.shape[1], y.shape[1], second.bias is not None)
                 self.normals[name].add(f, self.samples[name][-1][1])
 
-        handles = [reference.get_submodule(n).register_forward_hook(
-            lambda _, i, o, n=n: hook(n, i, o)) for n in names]
+        handles = [
+            reference.get_submodule(n).register_forward_hook(lambda _, i, o, n=n: hook(n, i, o))
+            for n in names
+        ]
         try:
             with torch.no_grad():
                 for x in batches:
@@ -250,8 +269,9 @@ class Reference:
                 norm += float(torch.sum(want**2))
         return math.sqrt(diff / norm) if norm else math.sqrt(diff)
 
-    def curve(self, name: str, layer: nn.Module, ranks: list[int],
-              subset: Callable[[int], np.ndarray]) -> list[float]:
+    def curve(
+        self, name: str, layer: nn.Module, ranks: list[int], subset: Callable[[int], np.ndarray]
+    ) -> list[float]:
         """Relative output error of ``name`` at each rank, second factor fitted.
 
         ``layer`` is the full-rank factored layer given in ``curves``; ``subset(rank)`` gives
@@ -268,8 +288,12 @@ class Reference:
         return errors
 
 
-def refit(reference: Reference, converted: nn.Module, entries: list[tuple[str, nn.Module]],
-          batches: list[torch.Tensor]) -> dict[str, tuple[float, float]]:
+def refit(
+    reference: Reference,
+    converted: nn.Module,
+    entries: list[tuple[str, nn.Module]],
+    batches: list[torch.Tensor],
+) -> dict[str, tuple[float, float]]:
     """Refit the second factor of every ``(name, layer)`` of ``converted``, in forward order.
 
     ``converted`` must be in eval mode. Returns ``{name: (closed-form error, fitted error)}``:
@@ -298,13 +322,17 @@ def refit(reference: Reference, converted: nn.Module, entries: list[tuple[str, n
     return errors
 
 
-def forward_order(model: nn.Module, layers: list[tuple[str, nn.Module]],
-                   x: torch.Tensor) -> list[tuple[str, nn.Module]]:
+def forward_order(
+    model: nn.Module, layers: list[tuple[str, nn.Module]], x: torch.Tensor
+) -> list[tuple[str, nn.Module]]:
     """``layers`` in the order of their first call in ``model(x)`` (unreached ones last)."""
     seen: list[str] = []
-    handles = [layer.register_forward_hook(
-        lambda *_, name=name: seen.append(name) if name not in seen else None)
-        for name, layer in layers]
+    handles = [
+        layer.register_forward_hook(
+            lambda *_, name=name: seen.append(name) if name not in seen else None
+        )
+        for name, layer in layers
+    ]
     try:
         with torch.no_grad():
             model(x[:1])

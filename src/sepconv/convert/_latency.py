@@ -18,8 +18,9 @@ import torch
 ROUNDS, WARMUP = 25, 3
 
 
-def interleaved(calls: Sequence[Callable[[], object]], *, rounds: int = ROUNDS,
-                warmup: int = WARMUP) -> list[tuple[float, float]]:
+def interleaved(
+    calls: Sequence[Callable[[], object]], *, rounds: int = ROUNDS, warmup: int = WARMUP
+) -> list[tuple[float, float]]:
     """``(median, minimum)`` seconds of each call, measured in interleaved rounds."""
     times: list[list[float]] = [[] for _ in calls]
     with torch.inference_mode():
@@ -34,12 +35,20 @@ def interleaved(calls: Sequence[Callable[[], object]], *, rounds: int = ROUNDS,
     return [(statistics.median(t), min(t)) for t in times]
 
 
-def compare(before: torch.nn.Module, after: torch.nn.Module, input_shape: Sequence[int], *,
-            rounds: int = ROUNDS) -> tuple[float, float]:
+def compare(
+    before: torch.nn.Module,
+    after: torch.nn.Module,
+    input_shape: Sequence[int],
+    *,
+    rounds: int = ROUNDS,
+) -> tuple[float, float]:
     """Median seconds of ``before(x)`` and ``after(x)`` for a random ``x`` of ``input_shape``."""
     parameter = next(before.parameters(), None)
-    x = torch.randn(tuple(input_shape), dtype=parameter.dtype if parameter is not None else None,
-                    device=parameter.device if parameter is not None else None)
+    x = torch.randn(
+        tuple(input_shape),
+        dtype=parameter.dtype if parameter is not None else None,
+        device=parameter.device if parameter is not None else None,
+    )
     modes = before.training, after.training
     before.eval()
     after.eval()

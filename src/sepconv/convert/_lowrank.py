@@ -114,7 +114,8 @@ def linear_factors(weight: Any, rank: int) -> tuple[np.ndarray, np.ndarray, floa
     if not 1 <= rank <= limit:
         raise SepconvValueError(
             f"`rank` must be between 1 and min(C_out, C_in) = {limit} for a weight of shape "
-            f"{matrix.shape}, got {rank}")
+            f"{matrix.shape}, got {rank}"
+        )
     part = lowrank(matrix, rank=rank)
     second = np.stack([left for left, _ in part.terms], axis=1)
     first = np.stack([right for _, right in part.terms])
@@ -139,15 +140,28 @@ def lowrank_layer(layer: nn.Module, rank: int, *, empty: bool = False) -> tuple[
             declared = getattr(layer, "keras_padding", layer.padding)
             raise SepconvValueError(
                 f"`layer` must have groups=1 and torch or 'same'/'valid' padding, got "
-                f"groups={layer.groups}, padding={declared!r}")
-        cls = type(layer) if type(layer) in (nn.Conv1d, nn.Conv2d, nn.Conv3d) else \
-            next(c for c in (nn.Conv1d, nn.Conv2d, nn.Conv3d) if isinstance(layer, c))
-        first = cls(layer.in_channels, rank, 1, layer.stride, padding, bias=False,
-                    padding_mode=layer.padding_mode, **common)
+                f"groups={layer.groups}, padding={declared!r}"
+            )
+        cls = (
+            type(layer)
+            if type(layer) in (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+            else next(c for c in (nn.Conv1d, nn.Conv2d, nn.Conv3d) if isinstance(layer, c))
+        )
+        first = cls(
+            layer.in_channels,
+            rank,
+            1,
+            layer.stride,
+            padding,
+            bias=False,
+            padding_mode=layer.padding_mode,
+            **common,
+        )
         second = cls(rank, layer.out_channels, 1, bias=has_bias, **common)
     else:
         raise SepconvTypeError(
-            f"`layer` must be an nn.Linear or a 1x1 convolution, got {type(layer).__name__}")
+            f"`layer` must be an nn.Linear or a 1x1 convolution, got {type(layer).__name__}"
+        )
     pair = LowRank(first, second, rank)
     if empty:
         return pair, float("nan")

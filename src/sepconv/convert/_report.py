@@ -87,46 +87,91 @@ class ConversionReport:
         rows = [r for r in self.layers if r.multiplications_before is not None]
         if not rows:
             return None
-        return sum(r.multiplications_after if r.replaced else r.multiplications_before
-                   for r in rows)
+        return sum(
+            r.multiplications_after if r.replaced else r.multiplications_before for r in rows
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"layers": [asdict(row) for row in self.layers],
-                "output_relative_error": self.output_relative_error,
-                "budget": self.budget, "data_aware": self.data_aware,
-                "calibration_output_error": self.calibration_output_error,
-                "closed_form_calibration_error": self.closed_form_calibration_error,
-                "mult_adds_before": self.mult_adds_before,
-                "mult_adds_after": self.mult_adds_after,
-                "model_latency_before_ms": self.model_latency_before_ms,
-                "model_latency_after_ms": self.model_latency_after_ms,
-                "threads": self.threads}
+        return {
+            "layers": [asdict(row) for row in self.layers],
+            "output_relative_error": self.output_relative_error,
+            "budget": self.budget,
+            "data_aware": self.data_aware,
+            "calibration_output_error": self.calibration_output_error,
+            "closed_form_calibration_error": self.closed_form_calibration_error,
+            "mult_adds_before": self.mult_adds_before,
+            "mult_adds_after": self.mult_adds_after,
+            "model_latency_before_ms": self.model_latency_before_ms,
+            "model_latency_after_ms": self.model_latency_after_ms,
+            "threads": self.threads,
+        }
 
     def __str__(self) -> str:
-        headers = ["layer", "module", "action", "rank", "weight error", "output error",
-                   "mult-adds", "latency ms", "parameters"]
+        headers = [
+            "layer",
+            "module",
+            "action",
+            "rank",
+            "weight error",
+            "output error",
+            "mult-adds",
+            "latency ms",
+            "parameters",
+        ]
         rows = []
         for row in self.layers:
             mults = ""
             if row.multiplications_before is not None:
-                mults = (f"{row.multiplications_before:,} -> {row.multiplications_after:,}"
-                         if row.replaced else f"{row.multiplications_before:,}")
+                mults = (
+                    f"{row.multiplications_before:,} -> {row.multiplications_after:,}"
+                    if row.replaced
+                    else f"{row.multiplications_before:,}"
+                )
             latency = ""
             if row.latency_before_ms is not None:
-                latency = (f"{row.latency_before_ms:.3f} -> {row.latency_after_ms:.3f}"
-                           if row.latency_after_ms is not None else
-                           f"{row.latency_before_ms:.3f}")
-            output = "" if row.output_error is None else (
-                f"{row.closed_form_output_error:.2e} -> {row.output_error:.2e}"
-                if row.closed_form_output_error is not None else f"{row.output_error:.2e}")
+                latency = (
+                    f"{row.latency_before_ms:.3f} -> {row.latency_after_ms:.3f}"
+                    if row.latency_after_ms is not None
+                    else f"{row.latency_before_ms:.3f}"
+                )
+            output = (
+                ""
+                if row.output_error is None
+                else (
+                    f"{row.closed_form_output_error:.2e} -> {row.output_error:.2e}"
+                    if row.closed_form_output_error is not None
+                    else f"{row.output_error:.2e}"
+                )
+            )
             if row.replaced:
                 action = row.method if row.reason == "replaced" else f"{row.method}: {row.reason}"
-                rows.append([row.name, row.layer, action, str(row.rank),
-                             f"{row.relative_error:.2e}", output, mults, latency,
-                             f"{row.parameters_before:,} -> {row.parameters_after:,}"])
+                rows.append(
+                    [
+                        row.name,
+                        row.layer,
+                        action,
+                        str(row.rank),
+                        f"{row.relative_error:.2e}",
+                        output,
+                        mults,
+                        latency,
+                        f"{row.parameters_before:,} -> {row.parameters_after:,}",
+                    ]
+                )
             else:
-                rows.append([row.name, row.layer, f"kept: {row.reason}", "", "", "", mults,
-                             latency, f"{row.parameters_before:,}"])
+                rows.append(
+                    [
+                        row.name,
+                        row.layer,
+                        f"kept: {row.reason}",
+                        "",
+                        "",
+                        "",
+                        mults,
+                        latency,
+                        f"{row.parameters_before:,}",
+                    ]
+                )
         keep = [i for i in range(len(headers)) if i < 4 or any(r[i] for r in rows)]
         table = [[r[i] for i in keep] for r in [headers, *rows]]
         widths = [max(len(r[i]) for r in table) for i in range(len(keep))]
@@ -134,19 +179,26 @@ class ConversionReport:
         lines.insert(1, "  ".join("-" * w for w in widths))
         before, after = self.mult_adds_before, self.mult_adds_after
         if before:
-            lines.append(f"convertible layers: {before:,} -> {after:,} mult-adds "
-                         f"({after / before:.1%})"
-                         + (f", budget {self.budget:.1%}" if self.budget is not None else ""))
+            lines.append(
+                f"convertible layers: {before:,} -> {after:,} mult-adds "
+                f"({after / before:.1%})"
+                + (f", budget {self.budget:.1%}" if self.budget is not None else "")
+            )
         if self.calibration_output_error is not None:
-            lines.append(f"relative output error on the calibration data: "
-                         f"{self.closed_form_calibration_error:.3e} closed form, "
-                         f"{self.calibration_output_error:.3e} "
-                         f"{'data-aware' if self.data_aware else 'kept closed form'}")
+            lines.append(
+                f"relative output error on the calibration data: "
+                f"{self.closed_form_calibration_error:.3e} closed form, "
+                f"{self.calibration_output_error:.3e} "
+                f"{'data-aware' if self.data_aware else 'kept closed form'}"
+            )
         if self.output_relative_error is not None:
-            lines.append(f"relative output error on the example input: "
-                         f"{self.output_relative_error:.3e}")
+            lines.append(
+                f"relative output error on the example input: {self.output_relative_error:.3e}"
+            )
         if self.model_latency_before_ms is not None:
-            lines.append(f"model latency (median, {self.threads} thread"
-                         f"{'s' * (self.threads != 1)}): {self.model_latency_before_ms:.3f} ms "
-                         f"-> {self.model_latency_after_ms:.3f} ms")
+            lines.append(
+                f"model latency (median, {self.threads} thread"
+                f"{'s' * (self.threads != 1)}): {self.model_latency_before_ms:.3f} ms "
+                f"-> {self.model_latency_after_ms:.3f} ms"
+            )
         return "\n".join(lines)

@@ -19,15 +19,19 @@ def _inputs_and_targets(batches: Any, name: str) -> list[tuple[torch.Tensor, Any
     if not isinstance(batches, Iterable) or isinstance(batches, (str, bytes)):
         raise SepconvTypeError(
             f"`{name}` must be a tensor batch or an iterable of batches or (input, target) "
-            f"pairs, got {type(batches).__name__}")
+            f"pairs, got {type(batches).__name__}"
+        )
     out = []
     for item in batches:
-        x, y = (item[0], item[1] if len(item) > 1 else None) if isinstance(
-            item, (tuple, list)) and item else (item, None)
+        x, y = (
+            (item[0], item[1] if len(item) > 1 else None)
+            if isinstance(item, (tuple, list)) and item
+            else (item, None)
+        )
         if not isinstance(x, torch.Tensor):
             raise SepconvTypeError(
-                f"`{name}` batches must be tensors or (input, target) pairs, got "
-                f"{type(x).__name__}")
+                f"`{name}` batches must be tensors or (input, target) pairs, got {type(x).__name__}"
+            )
         out.append((x, y))
     if not out:
         raise SepconvValueError(f"`{name}` must hold at least one batch, got none")
@@ -73,8 +77,11 @@ def recalibrate_batchnorm(model: nn.Module, batches: Any) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise SepconvTypeError(f"`model` must be an nn.Module, got {type(model).__name__}")
     pairs = _inputs_and_targets(batches, "batches")
-    norms = [m for m in model.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    norms = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
@@ -102,13 +109,26 @@ def _progress(enabled: bool) -> Any:
         TimeElapsedColumn,
     )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeElapsedColumn(),
+    )
 
 
-def finetune(model: nn.Module, batches: Any, *, epochs: int = 1, lr: float = 1e-3,
-             teacher: nn.Module | None = None, temperature: float = 4.0,
-             weight_decay: float = 0.0, progress: bool = True) -> list[float]:
+def finetune(
+    model: nn.Module,
+    batches: Any,
+    *,
+    epochs: int = 1,
+    lr: float = 1e-3,
+    teacher: nn.Module | None = None,
+    temperature: float = 4.0,
+    weight_decay: float = 0.0,
+    progress: bool = True,
+) -> list[float]:
     """Fine-tune ``model`` in place with Adam; distil from ``teacher`` when given.
 
     Without a teacher the loss is cross-entropy on the batches' targets. With one (the
@@ -171,9 +191,11 @@ def finetune(model: nn.Module, batches: Any, *, epochs: int = 1, lr: float = 1e-
     pairs = _inputs_and_targets(batches, "batches")
     if teacher is None and any(y is None for _, y in pairs):
         raise SepconvValueError(
-            "`batches` must be (input, target) pairs when no `teacher` is given")
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr,
-                                 weight_decay=weight_decay)
+            "`batches` must be (input, target) pairs when no `teacher` is given"
+        )
+    optimizer = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
+    )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * len(pairs))
     teacher_was_training = teacher.training if teacher is not None else False
     if teacher is not None:
@@ -194,8 +216,11 @@ def finetune(model: nn.Module, batches: Any, *, epochs: int = 1, lr: float = 1e-
                     with torch.no_grad():
                         soft = F.log_softmax(teacher(x) / temperature, dim=1)
                     loss = loss + temperature**2 * F.kl_div(
-                        F.log_softmax(logits / temperature, dim=1), soft, log_target=True,
-                        reduction="batchmean")
+                        F.log_softmax(logits / temperature, dim=1),
+                        soft,
+                        log_target=True,
+                        reduction="batchmean",
+                    )
                 if y is not None:
                     loss = loss + F.cross_entropy(logits, y)
                 optimizer.zero_grad(set_to_none=True)
@@ -204,8 +229,12 @@ def finetune(model: nn.Module, batches: Any, *, epochs: int = 1, lr: float = 1e-
                 schedule.step()
                 total += float(loss.detach())
                 if bar is not None:
-                    bar.update(task, advance=1, loss=float(loss.detach()),
-                               description=f"fine-tune epoch {epoch + 1}/{epochs}")
+                    bar.update(
+                        task,
+                        advance=1,
+                        loss=float(loss.detach()),
+                        description=f"fine-tune epoch {epoch + 1}/{epochs}",
+                    )
             losses.append(total / len(pairs))
     finally:
         if bar is not None:

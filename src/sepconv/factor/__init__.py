@@ -180,8 +180,9 @@ def default_tol(kernel: ArrayLike) -> float:
     return tol * scale
 
 
-def _prepare(kernel: ArrayLike, tol: float | None, rtol: float | None
-             ) -> tuple[np.ndarray, float, float, float]:
+def _prepare(
+    kernel: ArrayLike, tol: float | None, rtol: float | None
+) -> tuple[np.ndarray, float, float, float]:
     """Validated kernel, scaled by a power of two when its magnitude would overflow or
     underflow the sums of squares; the tolerance in the scaled units; the scale; eps."""
     array, eps = check_kernel(kernel)
@@ -200,7 +201,8 @@ def _check_rank(value: Any, limit: int | None, shape: tuple[int, ...]) -> int:
     if limit is not None and value > limit:
         raise SepconvValueError(
             f"`rank` must be between 1 and {limit} (min(shape)) for a kernel of shape "
-            f"{shape}, got {value}")
+            f"{shape}, got {value}"
+        )
     return value
 
 
@@ -208,12 +210,16 @@ def _check_rank(value: Any, limit: int | None, shape: tuple[int, ...]) -> int:
 # 2-D
 
 
-def _lowrank_2d(array: np.ndarray, rank: int | None, tol: float,
-                noise: float = 0.0) -> Factorization:
+def _lowrank_2d(
+    array: np.ndarray, rank: int | None, tol: float, noise: float = 0.0
+) -> Factorization:
     u, s, vt = np.linalg.svd(array, full_matrices=False)
     r = _tail_rank(s, tol, noise) if rank is None else rank
-    if r <= 1 and (integer := _integer_factors(array)) is not None and (
-            rank is not None or _tail_rank(s, tol, noise) <= 1):
+    if (
+        r <= 1
+        and (integer := _integer_factors(array)) is not None
+        and (rank is not None or _tail_rank(s, tol, noise) <= 1)
+    ):
         return _result(array, [integer], tol, "integer", s)
     r = max(r, 1)
     terms = []
@@ -227,8 +233,14 @@ def _lowrank_2d(array: np.ndarray, rank: int | None, tol: float,
 # public API
 
 
-def lowrank(kernel: ArrayLike, rank: int | None = None, tol: float | None = None, *,
-            rtol: float | None = None, max_rank: int | None = None) -> Factorization:
+def lowrank(
+    kernel: ArrayLike,
+    rank: int | None = None,
+    tol: float | None = None,
+    *,
+    rtol: float | None = None,
+    max_rank: int | None = None,
+) -> Factorization:
     """The fewest separable terms that reproduce ``kernel`` within ``tol``.
 
     Parameters
@@ -292,8 +304,9 @@ def lowrank(kernel: ArrayLike, rank: int | None = None, tol: float | None = None
     return _finish(array, _lowrank(array, rank, tol, max_rank, noise), noise, scale)
 
 
-def _lowrank(array: np.ndarray, rank: int | None, tol: float, max_rank: int | None,
-             noise: float = 0.0) -> Factorization:
+def _lowrank(
+    array: np.ndarray, rank: int | None, tol: float, max_rank: int | None, noise: float = 0.0
+) -> Factorization:
     if array.ndim == 1:
         if rank is not None:
             _check_rank(rank, 1, array.shape)
@@ -303,8 +316,7 @@ def _lowrank(array: np.ndarray, rank: int | None, tol: float, max_rank: int | No
             rank = _check_rank(rank, min(array.shape), array.shape)
         elif max_rank is not None:
             s = np.linalg.svd(array, compute_uv=False)
-            rank = (min(max(_tail_rank(s, tol, noise), 1), max_rank) if max_rank < len(s)
-                    else None)
+            rank = min(max(_tail_rank(s, tol, noise), 1), max_rank) if max_rank < len(s) else None
         return _lowrank_2d(array, rank, tol, noise)
     if rank is not None:
         rank = _check_rank(rank, None, array.shape)
@@ -364,8 +376,9 @@ def is_separable(kernel: ArrayLike, tol: float | None = None, *, rtol: float | N
     return rank(kernel, tol, rtol=rtol) <= 1
 
 
-def separate(kernel: ArrayLike, tol: float | None = None, *, rtol: float | None = None
-             ) -> Factorization:
+def separate(
+    kernel: ArrayLike, tol: float | None = None, *, rtol: float | None = None
+) -> Factorization:
     """The 1-D factors of a separable kernel.
 
     Parameters
@@ -411,4 +424,6 @@ def separate(kernel: ArrayLike, tol: float | None = None, *, rtol: float | None 
         f"{best.tol:.2g}; "
         f"the best separable approximation has relative error {best.relative_error:.3g} "
         f"(absolute {best.error:.3g}); lowrank() gives a sum of {r} separable terms",
-        r, best)
+        r,
+        best,
+    )

@@ -71,8 +71,9 @@ def _khatri_rao(matrices: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _cp_als(array: np.ndarray, r: int, tol: float, *, seed: int = 0, starts: int = 3,
-            iterations: int = 1500) -> tuple[list[list[np.ndarray]], int]:
+def _cp_als(
+    array: np.ndarray, r: int, tol: float, *, seed: int = 0, starts: int = 3, iterations: int = 1500
+) -> tuple[list[list[np.ndarray]], int]:
     """CP decomposition with ``r`` terms by alternating least squares (best of a few starts).
 
     Returns the terms and the number of sweeps spent. The starts are, in order: Jennrich's
@@ -93,8 +94,7 @@ def _cp_als(array: np.ndarray, r: int, tol: float, *, seed: int = 0, starts: int
         extra = rng.standard_normal((array.shape[k], max(0, r - u.shape[1])))
         hosvd.append(np.concatenate([u[:, :r], extra], axis=1)[:, :r])
     initial.append(hosvd)
-    initial.extend([rng.standard_normal((n, r)) for n in array.shape]
-                   for _ in range(starts - 1))
+    initial.extend([rng.standard_normal((n, r)) for n in array.shape] for _ in range(starts - 1))
     spent = 0
     for matrices in initial:
         matrices = [m.copy() for m in matrices]
@@ -139,8 +139,9 @@ def _cp_als(array: np.ndarray, r: int, tol: float, *, seed: int = 0, starts: int
     return terms, spent
 
 
-def _cp(array: np.ndarray, r: int, tol: float, **options: int
-        ) -> tuple[list[list[np.ndarray]], int]:
+def _cp(
+    array: np.ndarray, r: int, tol: float, **options: int
+) -> tuple[list[list[np.ndarray]], int]:
     """CP decomposition with ``r`` terms, computed on the compressed core (CANDELINC).
 
     The kernel is first projected on the span of its numerically nonzero singular vectors in
@@ -239,12 +240,14 @@ def _slices(array: np.ndarray, tol: float) -> list[list[np.ndarray]]:
     return best
 
 
-def _lowrank_nd(array: np.ndarray, rank: int | None, tol: float,
-                max_rank: int | None = None) -> Factorization:
+def _lowrank_nd(
+    array: np.ndarray, rank: int | None, tol: float, max_rank: int | None = None
+) -> Factorization:
     unfoldings = _unfolding_singular_values(array)
     if not np.any(array):
-        return _result(array, [[np.zeros(n) for n in array.shape]], tol, "rank-1",
-                       unfoldings=unfoldings)
+        return _result(
+            array, [[np.zeros(n) for n in array.shape]], tol, "rank-1", unfoldings=unfoldings
+        )
     if rank is None or rank == 1:
         integer = _integer_factors(array)
         if integer is not None:
@@ -253,8 +256,7 @@ def _lowrank_nd(array: np.ndarray, rank: int | None, tol: float,
         if rank == 1 or one.error <= tol or max_rank == 1:
             return one
     if rank is not None:
-        return _result(array, _cp(array, rank, tol)[0], tol, "cp-als",
-                       unfoldings=unfoldings)
+        return _result(array, _cp(array, rank, tol)[0], tol, "cp-als", unfoldings=unfoldings)
     exact: list[list[np.ndarray]] | None = _slices(array, tol) if array.ndim == 3 else None
     limit = len(exact) if exact is not None else 4 * max(array.shape)
     if max_rank is not None and max_rank < limit:

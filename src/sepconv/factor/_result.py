@@ -156,8 +156,14 @@ class Factorization:
     noise: float = 0.0
 
     @classmethod
-    def from_terms(cls, terms: Sequence[Sequence[ArrayLike]], kernel: ArrayLike | None = None,
-                   *, tol: float | None = None, method: str = "closed-form") -> Factorization:
+    def from_terms(
+        cls,
+        terms: Sequence[Sequence[ArrayLike]],
+        kernel: ArrayLike | None = None,
+        *,
+        tol: float | None = None,
+        method: str = "closed-form",
+    ) -> Factorization:
         """A factorization from given terms (kept as given: no sign or scale normalisation).
 
         Parameters
@@ -185,16 +191,18 @@ class Factorization:
         else:
             array, eps = check_kernel(kernel)
             if array.shape != shape:
-                raise SepconvValueError(f"`terms` have factor lengths {shape}, but the kernel "
-                                        f"has shape {array.shape}")
+                raise SepconvValueError(
+                    f"`terms` have factor lengths {shape}, but the kernel has shape {array.shape}"
+                )
         tol = _resolve_tol(array, eps, tol, None)
         singular_values = unfoldings = None
         if array.ndim == 2:
             singular_values = np.linalg.svd(array, compute_uv=False)
         elif array.ndim > 2:
             unfoldings = _unfolding_singular_values(array)
-        result = cls(frozen, shape, _error(array, frozen), 0.0, singular_values, tol, method,
-                     unfoldings)
+        result = cls(
+            frozen, shape, _error(array, frozen), 0.0, singular_values, tol, method, unfoldings
+        )
         return _denoise(array, result, _default_tol(array, eps), terms=False)
 
     @property
@@ -236,8 +244,10 @@ class Factorization:
         """
         from ..cost import filtering
 
-        return (filtering(self.shape, None, image_shape),
-                filtering(self.shape, self.rank, image_shape))
+        return (
+            filtering(self.shape, None, image_shape),
+            filtering(self.shape, self.rank, image_shape),
+        )
 
     def to_dict(self, digits: int | None = 10) -> dict[str, Any]:
         """A JSON-ready description (lists of floats).
@@ -256,24 +266,32 @@ class Factorization:
         (1, [0.3464101615, 0.0, 0.0], 0.0)
         """
         direct, factored = self.cost()
-        return rounded({
-            "shape": list(self.shape),
-            "rank": self.rank,
-            "method": self.method,
-            "tol": self.tol,
-            "noise": self.noise,
-            "error": self.error,
-            "relative_error": self.relative_error,
-            "is_exact": self.is_exact,
-            "singular_values": (None if self.singular_values is None
-                                else self.singular_values.tolist()),
-            "unfolding_singular_values": (
-                None if self.unfolding_singular_values is None
-                else [sv.tolist() for sv in self.unfolding_singular_values]),
-            "terms": self.shown_terms(digits),
-            "multiplications_per_output": {"direct": direct.multiplications,
-                                           "factored": factored.multiplications},
-        }, digits)
+        return rounded(
+            {
+                "shape": list(self.shape),
+                "rank": self.rank,
+                "method": self.method,
+                "tol": self.tol,
+                "noise": self.noise,
+                "error": self.error,
+                "relative_error": self.relative_error,
+                "is_exact": self.is_exact,
+                "singular_values": (
+                    None if self.singular_values is None else self.singular_values.tolist()
+                ),
+                "unfolding_singular_values": (
+                    None
+                    if self.unfolding_singular_values is None
+                    else [sv.tolist() for sv in self.unfolding_singular_values]
+                ),
+                "terms": self.shown_terms(digits),
+                "multiplications_per_output": {
+                    "direct": direct.multiplications,
+                    "factored": factored.multiplications,
+                },
+            },
+            digits,
+        )
 
     def shown_terms(self, digits: int | None = 10) -> list[list[list[float]]]:
         """The terms as printed: lists of floats with ``digits`` significant digits.
@@ -287,9 +305,11 @@ class Factorization:
         return [[rounded(f.tolist(), digits) for f in term] for term in self.terms]
 
     def __repr__(self) -> str:
-        return (f"Factorization(rank={self.rank}, shape={self.shape}, method={self.method!r}, "
-                f"error={self.error:.3g}, relative_error={self.relative_error:.3g}, "
-                f"tol={self.tol:.3g})")
+        return (
+            f"Factorization(rank={self.rank}, shape={self.shape}, method={self.method!r}, "
+            f"error={self.error:.3g}, relative_error={self.relative_error:.3g}, "
+            f"tol={self.tol:.3g})"
+        )
 
 
 def _default_tol(array: np.ndarray, eps: float) -> float:
@@ -298,8 +318,10 @@ def _default_tol(array: np.ndarray, eps: float) -> float:
 
 def _resolve_tol(array: np.ndarray, eps: float, tol: float | None, rtol: float | None) -> float:
     if tol is not None and rtol is not None:
-        raise SepconvValueError("give `tol` (absolute) or `rtol` (relative), not both, "
-                                f"got tol={tol!r} and rtol={rtol!r}")
+        raise SepconvValueError(
+            "give `tol` (absolute) or `rtol` (relative), not both, "
+            f"got tol={tol!r} and rtol={rtol!r}"
+        )
     if tol is not None:
         return check_float("tol", tol, minimum=0.0)
     if rtol is not None:
@@ -321,9 +343,17 @@ def _unscale(result: Factorization, scale: float) -> Factorization:
         unfoldings = tuple(sv * scale for sv in result.unfolding_singular_values)
         for sv in unfoldings:
             sv.setflags(write=False)
-    return Factorization(terms, result.shape, result.error * scale, result.relative_error,
-                         singular_values, result.tol * scale, result.method, unfoldings,
-                         result.noise * scale)
+    return Factorization(
+        terms,
+        result.shape,
+        result.error * scale,
+        result.relative_error,
+        singular_values,
+        result.tol * scale,
+        result.method,
+        unfoldings,
+        result.noise * scale,
+    )
 
 
 def _zero_below(values: np.ndarray, floor: float) -> np.ndarray:
@@ -335,13 +365,14 @@ def _zero_below(values: np.ndarray, floor: float) -> np.ndarray:
 def _zero_tail(singular_values: np.ndarray, noise: float) -> np.ndarray:
     """Descending singular values with the longest tail whose norm is <= noise set to 0."""
     out = np.array(singular_values, dtype=np.float64)
-    out[_tail_rank(out, noise):] = 0.0
+    out[_tail_rank(out, noise) :] = 0.0
     out.setflags(write=False)
     return out
 
 
-def _denoise(array: np.ndarray, result: Factorization, noise: float, *,
-             terms: bool = True) -> Factorization:
+def _denoise(
+    array: np.ndarray, result: Factorization, noise: float, *, terms: bool = True
+) -> Factorization:
     """Apply the noise rule (see "Numerical noise" in the module documentation).
 
     Errors at or below ``noise`` become 0, and so do the singular values of the longest tail
@@ -378,12 +409,20 @@ def _denoise(array: np.ndarray, result: Factorization, noise: float, *,
         singular_values = _zero_tail(result.singular_values, noise)
     if result.unfolding_singular_values is not None:
         unfoldings = tuple(_zero_tail(sv, noise) for sv in result.unfolding_singular_values)
-    return Factorization(frozen, result.shape, error, error / norm if norm > 0 else 0.0,
-                         singular_values, result.tol, result.method, unfoldings, float(noise))
+    return Factorization(
+        frozen,
+        result.shape,
+        error,
+        error / norm if norm > 0 else 0.0,
+        singular_values,
+        result.tol,
+        result.method,
+        unfoldings,
+        float(noise),
+    )
 
 
-def _finish(array: np.ndarray, result: Factorization, noise: float,
-            scale: float) -> Factorization:
+def _finish(array: np.ndarray, result: Factorization, noise: float, scale: float) -> Factorization:
     """The result as the public functions return it: noise removed, original units."""
     return _unscale(_denoise(array, result, noise), scale)
 
@@ -427,14 +466,17 @@ def _check_terms(terms: Any) -> list[list[np.ndarray]]:
         for f in term:
             array = check_kernel(f, "terms")[0]
             if array.ndim != 1:
-                raise SepconvValueError(f"`terms` must hold 1-D factors, got one of shape "
-                                        f"{array.shape}")
+                raise SepconvValueError(
+                    f"`terms` must hold 1-D factors, got one of shape {array.shape}"
+                )
             factors.append(array)
         out.append(factors)
     lengths = {tuple(len(f) for f in t) for t in out}
     if len(lengths) > 1:
-        raise SepconvValueError(f"`terms` must all have the same factor lengths, got "
-                                f"{' and '.join(str(n) for n in sorted(lengths))}")
+        raise SepconvValueError(
+            f"`terms` must all have the same factor lengths, got "
+            f"{' and '.join(str(n) for n in sorted(lengths))}"
+        )
     return out
 
 
@@ -506,18 +548,30 @@ def _error(array: np.ndarray, terms: tuple[tuple[np.ndarray, ...], ...]) -> floa
     return float(np.linalg.norm((array - _reconstruct(terms, array.shape)).ravel()))
 
 
-def _result(array: np.ndarray, terms: list[list[np.ndarray]], tol: float, method: str,
-            singular_values: np.ndarray | None = None,
-            unfoldings: tuple[np.ndarray, ...] | None = None) -> Factorization:
+def _result(
+    array: np.ndarray,
+    terms: list[list[np.ndarray]],
+    tol: float,
+    method: str,
+    singular_values: np.ndarray | None = None,
+    unfoldings: tuple[np.ndarray, ...] | None = None,
+) -> Factorization:
     frozen = _freeze([_normalise_signs(t) for t in terms])
     error = _error(array, frozen)
     norm = float(np.linalg.norm(array.ravel()))
     if singular_values is not None:
         singular_values = np.array(singular_values, dtype=np.float64)
         singular_values.setflags(write=False)
-    return Factorization(frozen, tuple(int(n) for n in array.shape), error,
-                         error / norm if norm > 0 else 0.0, singular_values, float(tol),
-                         method, unfoldings)
+    return Factorization(
+        frozen,
+        tuple(int(n) for n in array.shape),
+        error,
+        error / norm if norm > 0 else 0.0,
+        singular_values,
+        float(tol),
+        method,
+        unfoldings,
+    )
 
 
 def _unfolding_singular_values(array: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -539,5 +593,3 @@ def _tail_rank(singular_values: np.ndarray, tol: float, noise: float = 0.0) -> i
         if tails[r] <= tol:
             return r
     return len(singular_values)
-
-

@@ -90,8 +90,16 @@ if TYPE_CHECKING:  # pragma: no cover
 #: an image: a NumPy array, a torch tensor or a dask array; the filters return the same type
 Image = TypeVar("Image", np.ndarray, "torch.Tensor", "dask.array.Array")
 
-__all__ = ["correlate", "convolve", "plan", "Plan", "MODES", "METHODS", "DTYPES",
-           "use_implementation"]
+__all__ = [
+    "correlate",
+    "convolve",
+    "plan",
+    "Plan",
+    "MODES",
+    "METHODS",
+    "DTYPES",
+    "use_implementation",
+]
 
 #: Image data types the filters accept.
 DTYPES = ("uint8", "uint16", "int16", "float32", "float64")
@@ -154,8 +162,7 @@ def _check_layout(engine: str, shape: tuple[int, ...], kernel_ndim: int) -> None
         raise SepconvValueError(f"`image` must not be empty, got shape {tuple(shape)}")
 
 
-def _geometry(engine: str, shape: tuple[int, ...], kernel_ndim: int
-              ) -> tuple[tuple[int, ...], int]:
+def _geometry(engine: str, shape: tuple[int, ...], kernel_ndim: int) -> tuple[tuple[int, ...], int]:
     """Spatial shape and number of channels (times batch) of an image shape."""
     if engine == "torch":
         return tuple(shape[2:]), int(shape[0]) * int(shape[1])
@@ -164,8 +171,9 @@ def _geometry(engine: str, shape: tuple[int, ...], kernel_ndim: int
     return spatial, channels
 
 
-def _common(kernel: ArrayLike | torch.Tensor, mode: str, cval: float, method: str,
-            tol: float | None) -> tuple[np.ndarray, str, float, str, float | None]:
+def _common(
+    kernel: ArrayLike | torch.Tensor, mode: str, cval: float, method: str, tol: float | None
+) -> tuple[np.ndarray, str, float, str, float | None]:
     weights, kernel_tol = _check_kernel(kernel)
     mode = check_choice("mode", mode, MODES)
     cval = check_float("cval", cval)
@@ -178,9 +186,16 @@ def _common(kernel: ArrayLike | torch.Tensor, mode: str, cval: float, method: st
     return weights, mode, cval, method, tol
 
 
-def _filter(image: Image, kernel: ArrayLike | torch.Tensor, mode: str, cval: float,
-            method: str, tol: float | None, output: DTypeLike | np.ndarray,
-            flipped: bool) -> Image:
+def _filter(
+    image: Image,
+    kernel: ArrayLike | torch.Tensor,
+    mode: str,
+    cval: float,
+    method: str,
+    tol: float | None,
+    output: DTypeLike | np.ndarray,
+    flipped: bool,
+) -> Image:
     engine = _engine_of(image)
     weights, mode, cval, method, tol = _common(kernel, mode, cval, method, tol)
     if flipped:
@@ -210,35 +225,80 @@ def _filter(image: Image, kernel: ArrayLike | torch.Tensor, mode: str, cval: flo
         out_dtype = _check_dtype("output", output)
     work = np.dtype(np.float64 if np.float64 in (in_dtype, out_dtype) else np.float32)
     spatial, channels = _geometry(engine, shape, weights.ndim)
-    chosen = make_plan(weights, shape, spatial=spatial, channels=channels,
-                       dtype=_dtype_name(work), source_depth=_dtype_name(in_dtype), method=method,
-                       tol=tol, engine=engine)
+    chosen = make_plan(
+        weights,
+        shape,
+        spatial=spatial,
+        channels=channels,
+        dtype=_dtype_name(work),
+        source_depth=_dtype_name(in_dtype),
+        method=method,
+        tol=tol,
+        engine=engine,
+    )
 
     if engine == "torch":
         from ._torch import filter_torch
 
-        return filter_torch(image, weights, anchor, mode, cval, chosen.method, chosen.terms,
-                            out_dtype.name, chosen.implementation)
+        return filter_torch(
+            image,
+            weights,
+            anchor,
+            mode,
+            cval,
+            chosen.method,
+            chosen.terms,
+            out_dtype.name,
+            chosen.implementation,
+        )
     if engine == "dask":
         from ._dask import filter_dask
 
-        return filter_dask(image, weights, anchor, mode, cval, chosen.method, chosen.terms,
-                           work, out_dtype, chosen.implementation)
+        return filter_dask(
+            image,
+            weights,
+            anchor,
+            mode,
+            cval,
+            chosen.method,
+            chosen.terms,
+            work,
+            out_dtype,
+            chosen.implementation,
+        )
 
     from ._numpy import filter_numpy
 
-    integer_io = _output.native_integer_io(chosen.implementation, weights.ndim, work, cval,
-                                           in_dtype)
+    integer_io = _output.native_integer_io(
+        chosen.implementation, weights.ndim, work, cval, in_dtype
+    )
     direct = _output.direct_output(out_array, image, work, integer_io)
-    result = filter_numpy(image, weights, anchor, mode, cval, chosen.method, chosen.terms, work,
-                          out=out_array if direct else None, out_dtype=out_dtype,
-                          implementation=chosen.implementation)
+    result = filter_numpy(
+        image,
+        weights,
+        anchor,
+        mode,
+        cval,
+        chosen.method,
+        chosen.terms,
+        work,
+        out=out_array if direct else None,
+        out_dtype=out_dtype,
+        implementation=chosen.implementation,
+    )
     return _output.deliver(result, out_array, out_dtype, nan=in_dtype.kind == "f")
 
 
-def correlate(image: Image, kernel: ArrayLike | torch.Tensor, *, mode: str = "reflect",
-              cval: float = 0.0, method: str = "auto", tol: float | None = None,
-              output: DTypeLike | np.ndarray = None) -> Image:
+def correlate(
+    image: Image,
+    kernel: ArrayLike | torch.Tensor,
+    *,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    method: str = "auto",
+    tol: float | None = None,
+    output: DTypeLike | np.ndarray = None,
+) -> Image:
     """Correlate an image with a kernel, taking the cheapest exact path.
 
     Same result as ``scipy.ndimage.correlate(image, kernel, mode=mode, cval=cval)`` (the
@@ -324,9 +384,16 @@ def correlate(image: Image, kernel: ArrayLike | torch.Tensor, *, mode: str = "re
     return _filter(image, kernel, mode, cval, method, tol, output, flipped=False)
 
 
-def convolve(image: Image, kernel: ArrayLike | torch.Tensor, *, mode: str = "reflect",
-             cval: float = 0.0, method: str = "auto", tol: float | None = None,
-             output: DTypeLike | np.ndarray = None) -> Image:
+def convolve(
+    image: Image,
+    kernel: ArrayLike | torch.Tensor,
+    *,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    method: str = "auto",
+    tol: float | None = None,
+    output: DTypeLike | np.ndarray = None,
+) -> Image:
     """Convolve an image with a kernel (the kernel flipped), as ``scipy.ndimage.convolve``.
 
     Parameters and returns as :func:`correlate`. For a kernel of even size along an axis,
@@ -347,9 +414,15 @@ def convolve(image: Image, kernel: ArrayLike | torch.Tensor, *, mode: str = "ref
     return _filter(image, kernel, mode, cval, method, tol, output, flipped=True)
 
 
-def plan(kernel: ArrayLike | torch.Tensor, image_shape: Sequence[int],
-         dtype: DTypeLike | torch.dtype = np.float32, *, method: str = "auto",
-         tol: float | None = None, engine: str = "numpy") -> Plan:
+def plan(
+    kernel: ArrayLike | torch.Tensor,
+    image_shape: Sequence[int],
+    dtype: DTypeLike | torch.dtype = np.float32,
+    *,
+    method: str = "auto",
+    tol: float | None = None,
+    engine: str = "numpy",
+) -> Plan:
     """Say which method ``method='auto'`` takes for this kernel and image, and why.
 
     Parameters
@@ -398,5 +471,14 @@ def plan(kernel: ArrayLike | torch.Tensor, image_shape: Sequence[int],
     in_dtype = _check_dtype("dtype", dtype)
     work = "float64" if in_dtype == np.float64 else "float32"
     spatial, channels = _geometry(engine, shape, weights.ndim)
-    return make_plan(weights, shape, spatial=spatial, channels=channels, dtype=work,
-                     source_depth=in_dtype.name, method=method, tol=tol, engine=engine)
+    return make_plan(
+        weights,
+        shape,
+        spatial=spatial,
+        channels=channels,
+        dtype=work,
+        source_depth=in_dtype.name,
+        method=method,
+        tol=tol,
+        engine=engine,
+    )

@@ -20,8 +20,17 @@ __all__ = ["CostModel", "load", "FILE", "NAMES"]
 FILE = "cost_model.json"
 
 #: the constants the planner reads, in the file's ``constants`` object
-NAMES = ("cv_direct", "cv_dft", "cv_separable", "cv_add", "native", "fft", "nd_direct",
-         "nd_pass", "float64_factor")
+NAMES = (
+    "cv_direct",
+    "cv_dft",
+    "cv_separable",
+    "cv_add",
+    "native",
+    "fft",
+    "nd_direct",
+    "nd_pass",
+    "float64_factor",
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,7 @@ def parse(data: dict[str, Any]) -> CostModel:
         if not isinstance(entry, dict) or "value" not in entry:
             raise ValueError(f"{FILE}: constant {name!r} is missing")
         value = entry["value"]
-        values[name] = tuple(float(v) for v in value) if isinstance(value, list) \
-            else float(value)
+        values[name] = tuple(float(v) for v in value) if isinstance(value, list) else float(value)
     estimates = tuple(name for name in NAMES if not constants[name].get("measured", False))
     return CostModel(**values, machine=dict(data.get("machine", {})), estimates=estimates)
 

@@ -29,9 +29,18 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["filter_dask"]
 
 
-def filter_dask(image: dask.array.Array, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-                cval: float, method: str, terms: tuple, work: np.dtype,
-                out_dtype: np.dtype, implementation: str) -> dask.array.Array:
+def filter_dask(
+    image: dask.array.Array,
+    kernel: np.ndarray,
+    anchor: tuple[int, ...],
+    mode: str,
+    cval: float,
+    method: str,
+    terms: tuple,
+    work: np.dtype,
+    out_dtype: np.dtype,
+    implementation: str,
+) -> dask.array.Array:
     """Lazy filtered dask array with ``image``'s shape and chunks, dtype ``out_dtype``
     (``implementation``: the plan's, followed in every block whatever thread runs it)."""
     from ._numpy import filter_numpy
@@ -60,24 +69,30 @@ def filter_dask(image: dask.array.Array, kernel: np.ndarray, anchor: tuple[int, 
         x = x.astype(work)  # dask extends the blocks with cval in the image's own type
 
     def block(values: np.ndarray) -> np.ndarray:
-        result = filter_numpy(values, kernel, anchor, mode, cval, method, terms, work,
-                              implementation=implementation)
+        result = filter_numpy(
+            values, kernel, anchor, mode, cval, method, terms, work, implementation=implementation
+        )
         return round_to(result, out_dtype, nan=values.dtype.kind == "f")
 
     meta = np.empty((0,) * x.ndim, dtype=out_dtype)
-    uneven = [axis for axis in range(kernel.ndim)
-              if depth[axis] and kernel.shape[axis] % 2 == 0]
+    uneven = [axis for axis in range(kernel.ndim) if depth[axis] and kernel.shape[axis] % 2 == 0]
     if not uneven:
-        return x.map_overlap(block, depth=depth, boundary=boundary, dtype=out_dtype,
-                             meta=meta)
+        return x.map_overlap(block, depth=depth, boundary=boundary, dtype=out_dtype, meta=meta)
 
     import dask.array as da
 
-    widths = [(anchor[axis], kernel.shape[axis] - 1 - anchor[axis]) if depth.get(axis) else
-              (0, 0) for axis in range(x.ndim)]
+    widths = [
+        (anchor[axis], kernel.shape[axis] - 1 - anchor[axis]) if depth.get(axis) else (0, 0)
+        for axis in range(x.ndim)
+    ]
     options = {"constant_values": cval} if mode == "constant" else {}
     padded = da.pad(x, widths, mode=TABLE[mode].numpy, **options)
-    out = padded.map_overlap(block, depth={axis: widths[axis] for axis in range(x.ndim)},
-                             boundary="none", dtype=out_dtype, meta=meta)
+    out = padded.map_overlap(
+        block,
+        depth={axis: widths[axis] for axis in range(x.ndim)},
+        boundary="none",
+        dtype=out_dtype,
+        meta=meta,
+    )
     out = out[tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))]
     return out.rechunk(x.chunks)

@@ -13,8 +13,14 @@ from collections.abc import Iterator
 from .._checks import SepconvValueError, check_choice
 from . import _native
 
-__all__ = ["use_implementation", "separable_choice", "torch_cpu_choice", "SEPARABLE",
-           "TORCH_CPU", "DESCRIPTIONS"]
+__all__ = [
+    "use_implementation",
+    "separable_choice",
+    "torch_cpu_choice",
+    "SEPARABLE",
+    "TORCH_CPU",
+    "DESCRIPTIONS",
+]
 
 #: what runs separable terms of 2-D kernels on NumPy arrays (and CPU tensors)
 SEPARABLE = ("native", "opencv")
@@ -35,7 +41,8 @@ DESCRIPTIONS = {
 }
 
 _CHOICE: contextvars.ContextVar[tuple[str | None, str | None]] = contextvars.ContextVar(
-    "sepconv_filtering_implementation", default=(None, None))
+    "sepconv_filtering_implementation", default=(None, None)
+)
 
 
 def separable_choice() -> str:
@@ -52,8 +59,9 @@ def torch_cpu_choice() -> str:
 
 
 @contextlib.contextmanager
-def use_implementation(separable: str | None = None, *,
-                       torch_cpu: str | None = None) -> Iterator[None]:
+def use_implementation(
+    separable: str | None = None, *, torch_cpu: str | None = None
+) -> Iterator[None]:
     """Choose the code that runs filters inside a ``with`` block (tests, benchmarks).
 
     The default is the fastest on this machine: sepconv's native kernel for separable terms
@@ -92,7 +100,8 @@ def use_implementation(separable: str | None = None, *,
         if separable == "native" and not _native.available():
             raise SepconvValueError(
                 "`separable` 'native' needs sepconv's native kernel, which is not available "
-                "here (not built, no AVX2/FMA, or SEPCONV_NATIVE=0); use 'opencv'")
+                "here (not built, no AVX2/FMA, or SEPCONV_NATIVE=0); use 'opencv'"
+            )
     if torch_cpu is not None:
         torch_cpu = check_choice("torch_cpu", torch_cpu, TORCH_CPU)
     token = _CHOICE.set((separable or current[0], torch_cpu or current[1]))

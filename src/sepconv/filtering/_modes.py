@@ -42,16 +42,36 @@ class Mode:
 
 
 #: every border mode, by SciPy's name
-TABLE = {mode.name: mode for mode in (
-    Mode("reflect", "c b a | a b c d | d c b", "BORDER_REFLECT", "symmetric", "reflect", 0, None),
-    Mode("mirror", "d c b | a b c d | c b a", "BORDER_REFLECT_101", "reflect", None, 1,
-         "reflect"),
-    Mode("nearest", "a a a | a b c d | d d d", "BORDER_REPLICATE", "edge", "nearest", 2,
-         "replicate"),
-    Mode("constant", "k k k | a b c d | k k k", "BORDER_CONSTANT", "constant", "constant", 4,
-         "constant"),
-    Mode("wrap", "b c d | a b c d | a b c", None, "wrap", "periodic", 3, "circular"),
-)}
+TABLE = {
+    mode.name: mode
+    for mode in (
+        Mode(
+            "reflect", "c b a | a b c d | d c b", "BORDER_REFLECT", "symmetric", "reflect", 0, None
+        ),
+        Mode(
+            "mirror", "d c b | a b c d | c b a", "BORDER_REFLECT_101", "reflect", None, 1, "reflect"
+        ),
+        Mode(
+            "nearest",
+            "a a a | a b c d | d d d",
+            "BORDER_REPLICATE",
+            "edge",
+            "nearest",
+            2,
+            "replicate",
+        ),
+        Mode(
+            "constant",
+            "k k k | a b c d | k k k",
+            "BORDER_CONSTANT",
+            "constant",
+            "constant",
+            4,
+            "constant",
+        ),
+        Mode("wrap", "b c d | a b c d | a b c", None, "wrap", "periodic", 3, "circular"),
+    )
+}
 
 #: The border modes the filters take (``mode=``), SciPy's names in the table's order:
 #: ``('reflect', 'mirror', 'nearest', 'constant', 'wrap')``; public as

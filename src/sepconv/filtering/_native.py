@@ -30,8 +30,14 @@ import numpy as np
 from .._extensions import load
 from ._modes import TABLE
 
-__all__ = ["available", "all_finite", "separable", "separable_checked", "MODE_CODES",
-           "INTEGER_TYPES"]
+__all__ = [
+    "available",
+    "all_finite",
+    "separable",
+    "separable_checked",
+    "MODE_CODES",
+    "INTEGER_TYPES",
+]
 
 #: border mode -> the C code's number for it (the ``native`` column of ``_modes.TABLE``)
 MODE_CODES = {name: mode.native for name, mode in TABLE.items()}
@@ -47,8 +53,27 @@ def _configure(lib: ctypes.CDLL) -> bool:
     size, ptr = ctypes.c_ssize_t, ctypes.c_void_p  # ptrdiff_t in the C code
     code = ctypes.c_int
     for fn in (lib.sep_filter_f32, lib.sep_filter_f64):
-        fn.argtypes = [ptr, code, size, size, size, size, ptr, code, size, ptr, size, ptr,
-                       size, size, size, size, code, size, size]
+        fn.argtypes = [
+            ptr,
+            code,
+            size,
+            size,
+            size,
+            size,
+            ptr,
+            code,
+            size,
+            ptr,
+            size,
+            ptr,
+            size,
+            size,
+            size,
+            size,
+            code,
+            size,
+            size,
+        ]
         fn.restype = ctypes.c_int
     for fn in (lib.sep_filter_f32_finite, lib.sep_filter_f64_finite):
         fn.argtypes = [ptr, size]
@@ -72,8 +97,11 @@ def all_finite(array: np.ndarray) -> bool | None:
     vectorised pass; ``None`` where the native kernel is not available or ``array`` is
     another kind."""
     lib = _load()
-    if lib is None or array.dtype not in _FLOATS or not (array.flags.c_contiguous
-                                                         or array.flags.f_contiguous):
+    if (
+        lib is None
+        or array.dtype not in _FLOATS
+        or not (array.flags.c_contiguous or array.flags.f_contiguous)
+    ):
         return None
     fn = lib.sep_filter_f32_finite if array.dtype == np.float32 else lib.sep_filter_f64_finite
     return bool(fn(array.ctypes.data, array.size))
@@ -88,8 +116,10 @@ def _pool() -> ThreadPoolExecutor:
         with _LOCK:
             pool = _STATE.get("pool")
             if pool is None:
-                pool = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1),
-                                          thread_name_prefix="sepconv-filter")
+                pool = ThreadPoolExecutor(
+                    max_workers=max(1, (os.cpu_count() or 1) - 1),
+                    thread_name_prefix="sepconv-filter",
+                )
                 _STATE["pool"] = pool
     return pool  # type: ignore[return-value]
 
@@ -133,18 +163,34 @@ _INTEGER_CODES = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 2, np.dtype(np.int
 INTEGER_TYPES = tuple(_INTEGER_CODES)
 
 
-def separable(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
-              out: np.ndarray | None = None, threads: int | None = None, *,
-              work: np.dtype | None = None, out_dtype: np.dtype | None = None) -> np.ndarray:
+def separable(
+    src: np.ndarray,
+    terms: tuple,
+    anchor: tuple[int, int],
+    mode: str,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+    *,
+    work: np.dtype | None = None,
+    out_dtype: np.dtype | None = None,
+) -> np.ndarray:
     """The filtered image (see :func:`separable_checked`)."""
-    return separable_checked(src, terms, anchor, mode, out, threads, work=work,
-                             out_dtype=out_dtype)[0]
+    return separable_checked(
+        src, terms, anchor, mode, out, threads, work=work, out_dtype=out_dtype
+    )[0]
 
 
-def separable_checked(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mode: str,
-                      out: np.ndarray | None = None, threads: int | None = None, *,
-                      work: np.dtype | None = None, out_dtype: np.dtype | None = None
-                      ) -> tuple[np.ndarray, bool]:
+def separable_checked(
+    src: np.ndarray,
+    terms: tuple,
+    anchor: tuple[int, int],
+    mode: str,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+    *,
+    work: np.dtype | None = None,
+    out_dtype: np.dtype | None = None,
+) -> tuple[np.ndarray, bool]:
     """Correlate ``src`` ((H, W) or (H, W, C)) with ``sum(outer(col, row) for col, row in
     terms)``, computing in ``work`` (float32 or float64; default: float64 for a float64
     ``src``, else float32).
@@ -176,12 +222,14 @@ def separable_checked(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mo
     if src.dtype != work and not (work == np.float32 and src.dtype in _INTEGER_CODES):
         src = src.astype(work)
     if out_dtype != work and not (work == np.float32 and out_dtype in _INTEGER_CODES):
-        raise TypeError(f"`out_dtype` must be {work} or, in float32, uint8/uint16/int16, "
-                        f"got {out_dtype}")
+        raise TypeError(
+            f"`out_dtype` must be {work} or, in float32, uint8/uint16/int16, got {out_dtype}"
+        )
     if not _rows_of_contiguous_pixels(src):
         src = np.ascontiguousarray(src)
-    if out is not None and not (out.shape == src.shape and out.dtype == out_dtype
-                                and _rows_of_contiguous_pixels(out)):
+    if out is not None and not (
+        out.shape == src.shape and out.dtype == out_dtype and _rows_of_contiguous_pixels(out)
+    ):
         raise ValueError("`out` must have the image's shape and `out_dtype`, pixels contiguous")
     fn = lib.sep_filter_f32 if work == np.float32 else lib.sep_filter_f64
     height, width = src.shape[:2]
@@ -189,10 +237,25 @@ def separable_checked(src: np.ndarray, terms: tuple, anchor: tuple[int, int], mo
     cols, rows = _factors(terms, work)
     if out is None:
         out = np.empty(src.shape, out_dtype)
-    args = (src.ctypes.data, _INTEGER_CODES.get(src.dtype, 0), height, width, channels,
-            src.strides[0] // src.itemsize, out.ctypes.data, _INTEGER_CODES.get(out.dtype, 0),
-            out.strides[0] // out.itemsize, cols.ctypes.data, cols.shape[1], rows.ctypes.data,
-            rows.shape[1], len(terms), anchor[0], anchor[1], MODE_CODES[mode])
+    args = (
+        src.ctypes.data,
+        _INTEGER_CODES.get(src.dtype, 0),
+        height,
+        width,
+        channels,
+        src.strides[0] // src.itemsize,
+        out.ctypes.data,
+        _INTEGER_CODES.get(out.dtype, 0),
+        out.strides[0] // out.itemsize,
+        cols.ctypes.data,
+        cols.shape[1],
+        rows.ctypes.data,
+        rows.shape[1],
+        len(terms),
+        anchor[0],
+        anchor[1],
+        MODE_CODES[mode],
+    )
     if threads is None:
         threads = (os.cpu_count() or 1) if src.size >= _PARALLEL_MIN else 1
     threads = max(1, min(threads, height))

@@ -64,8 +64,12 @@ def zeroed(image: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(image), image, image.dtype.type(0))
 
 
-def set_nonfinite(result: np.ndarray, image: np.ndarray, kernel: np.ndarray,
-                  correlate: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+def set_nonfinite(
+    result: np.ndarray,
+    image: np.ndarray,
+    kernel: np.ndarray,
+    correlate: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
     """Write NaN and infinities into ``result`` (filtered from :func:`zeroed` ``image``).
 
     ``correlate(masks, footprint)`` filters a float32 image (the image's shape, twice the
@@ -94,9 +98,12 @@ def set_nonfinite(result: np.ndarray, image: np.ndarray, kernel: np.ndarray,
     return result
 
 
-def set_nonfinite_torch(out: torch.Tensor, x: torch.Tensor, kernel: np.ndarray,
-                        correlate: Callable[[torch.Tensor, np.ndarray], torch.Tensor]
-                        ) -> torch.Tensor:
+def set_nonfinite_torch(
+    out: torch.Tensor,
+    x: torch.Tensor,
+    kernel: np.ndarray,
+    correlate: Callable[[torch.Tensor, np.ndarray], torch.Tensor],
+) -> torch.Tensor:
     """:func:`set_nonfinite` for ``(N, C, *spatial)`` tensors; returns a new tensor.
 
     ``correlate(masks, footprint)`` filters an ``(N, 2C, *spatial)`` tensor directly.

@@ -26,8 +26,13 @@ from ._plan import implementation_of
 
 __all__ = ["filter_numpy", "pad"]
 
-_CV_DEPTHS = {np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16),
-              np.dtype(np.float32), np.dtype(np.float64)}
+_CV_DEPTHS = {
+    np.dtype(np.uint8),
+    np.dtype(np.uint16),
+    np.dtype(np.int16),
+    np.dtype(np.float32),
+    np.dtype(np.float64),
+}
 
 
 def pad(image: np.ndarray, widths: list[tuple[int, int]], mode: str, cval: float) -> np.ndarray:
@@ -53,12 +58,17 @@ def _border(cv2: ModuleType, mode: str) -> int:
 
 def _fits(shape: tuple[int, ...], kernel_shape: tuple[int, ...], anchor: tuple[int, ...]) -> bool:
     """True when no extension reaches further than the axis length minus one."""
-    return all(a <= n - 1 and k - 1 - a <= n - 1
-               for n, k, a in zip(shape, kernel_shape, anchor))
+    return all(a <= n - 1 and k - 1 - a <= n - 1 for n, k, a in zip(shape, kernel_shape, anchor))
 
 
-def _fft(x: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str, cval: float,
-         work: np.dtype) -> np.ndarray:
+def _fft(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    anchor: tuple[int, ...],
+    mode: str,
+    cval: float,
+    work: np.dtype,
+) -> np.ndarray:
     import scipy.fft
     from scipy.signal import fftconvolve
 
@@ -73,9 +83,17 @@ def _fft(x: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str, 
     return np.ascontiguousarray(out, dtype=work)
 
 
-def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
-            cval: float, method: str, terms: tuple, work: np.dtype,
-            out: np.ndarray | None = None) -> np.ndarray:
+def _opencv(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    anchor: tuple[int, int],
+    mode: str,
+    cval: float,
+    method: str,
+    terms: tuple,
+    work: np.dtype,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     import cv2
 
     ddepth = cv2.CV_32F if work == np.float32 else cv2.CV_64F
@@ -90,8 +108,10 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
     if TABLE[mode].opencv is None or not _fits(image.shape[:2], kernel.shape, anchor):
         widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
         src = pad(src, widths, mode, 0.0)
-        crop = (slice(anchor[0], anchor[0] + image.shape[0]),
-                slice(anchor[1], anchor[1] + image.shape[1]))
+        crop = (
+            slice(anchor[0], anchor[0] + image.shape[0]),
+            slice(anchor[1], anchor[1] + image.shape[1]),
+        )
         border = cv2.BORDER_CONSTANT
     else:
         border = _border(cv2, mode)
@@ -99,8 +119,13 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
     point = (anchor[1], anchor[0])  # OpenCV: (x, y) = (column, row)
     channels = src.shape[2] if src.ndim == 3 else 1
     if channels > 4:  # OpenCV's filters take up to 4 interleaved channels efficiently
-        out = np.stack([_opencv(image[:, :, c], kernel, anchor, mode, cval, method, terms, work)
-                        for c in range(channels)], axis=2)
+        out = np.stack(
+            [
+                _opencv(image[:, :, c], kernel, anchor, mode, cval, method, terms, work)
+                for c in range(channels)
+            ],
+            axis=2,
+        )
         return out
 
     if out is not None and (crop is not None or out.shape != src.shape):
@@ -113,8 +138,7 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
         if len(terms) > 1:
             scratch = np.empty_like(out)
             for col, row in terms[1:]:
-                cv2.sepFilter2D(src, ddepth, row, col, dst=scratch, anchor=point,
-                                borderType=border)
+                cv2.sepFilter2D(src, ddepth, row, col, dst=scratch, anchor=point, borderType=border)
                 cv2.add(out, scratch, dst=out)
     if out.ndim < src.ndim:  # OpenCV drops a trailing channel axis of length 1
         out = out[..., None]
@@ -125,9 +149,17 @@ def _opencv(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode
     return out
 
 
-def _native_terms(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int], mode: str,
-                  cval: float, terms: tuple, work: np.dtype, out: np.ndarray | None = None,
-                  out_dtype: np.dtype | None = None) -> tuple[np.ndarray, bool]:
+def _native_terms(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    anchor: tuple[int, int],
+    mode: str,
+    cval: float,
+    terms: tuple,
+    work: np.dtype,
+    out: np.ndarray | None = None,
+    out_dtype: np.dtype | None = None,
+) -> tuple[np.ndarray, bool]:
     """Separable terms with the native kernel: any border mode and kernel reach, no padding.
 
     Integer images (uint8, uint16, int16) are read as they are and, with an integer
@@ -142,18 +174,28 @@ def _native_terms(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, int]
     if mode == "constant" and cval != 0.0:
         src = src - work.type(cval)  # a new array: the input is never modified
         offset = cval * float(kernel.sum())
-    if out is not None and not (out.flags.c_contiguous and out.dtype == out_dtype
-                                and out.shape == image.shape):
+    if out is not None and not (
+        out.flags.c_contiguous and out.dtype == out_dtype and out.shape == image.shape
+    ):
         out = None  # written by the caller from a new result
-    result, nonfinite = _native.separable_checked(src, terms, anchor, mode, out=out, work=work,
-                                                  out_dtype=out_dtype)
+    result, nonfinite = _native.separable_checked(
+        src, terms, anchor, mode, out=out, work=work, out_dtype=out_dtype
+    )
     if offset:
         result += work.type(offset)
     return result, nonfinite
 
 
-def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-           cval: float, method: str, terms: tuple, work: np.dtype) -> np.ndarray:
+def _scipy(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    anchor: tuple[int, ...],
+    mode: str,
+    cval: float,
+    method: str,
+    terms: tuple,
+    work: np.dtype,
+) -> np.ndarray:
     from scipy import ndimage
 
     nd = kernel.ndim
@@ -163,15 +205,22 @@ def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode:
     if method == "direct":
         weights = kernel.reshape(kernel.shape + (1,) * extra)
         if _fits(image.shape[:nd], kernel.shape, anchor):
-            return ndimage.correlate(x, weights, mode=mode, cval=cval,
-                                     origin=origins + [0] * extra, output=work)
+            return ndimage.correlate(
+                x, weights, mode=mode, cval=cval, origin=origins + [0] * extra, output=work
+            )
         # ndimage.correlate extends an axis shorter than the kernel's reach with a 'reflect'
         # of its own (not np.pad's 'symmetric'): extend it here, by the definition
         widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
-        padded = ndimage.correlate(pad(x, widths, mode, cval), weights, mode="constant",
-                                   origin=origins + [0] * extra, output=work)
+        padded = ndimage.correlate(
+            pad(x, widths, mode, cval),
+            weights,
+            mode="constant",
+            origin=origins + [0] * extra,
+            output=work,
+        )
         return np.ascontiguousarray(
-            padded[tuple(slice(a, a + n) for a, n in zip(anchor, image.shape))])
+            padded[tuple(slice(a, a + n) for a, n in zip(anchor, image.shape))]
+        )
     offset = 0.0
     if mode == "constant" and cval != 0.0:
         # 1-D passes would extend each intermediate result with cval: filter image - cval.
@@ -181,8 +230,9 @@ def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode:
     for term in terms:
         y = x
         for axis, factor in enumerate(term):
-            y = ndimage.correlate1d(y, factor, axis=axis, mode=mode, cval=0.0,
-                                    origin=origins[axis], output=work)
+            y = ndimage.correlate1d(
+                y, factor, axis=axis, mode=mode, cval=0.0, origin=origins[axis], output=work
+            )
         if out is None:
             out = y if y is not x else y.copy()
         else:
@@ -192,9 +242,19 @@ def _scipy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode:
     return out  # type: ignore[return-value]
 
 
-def _dispatch(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-              cval: float, method: str, terms: tuple, work: np.dtype, out: np.ndarray | None,
-              out_dtype: np.dtype | None, native: bool) -> tuple[np.ndarray, bool]:
+def _dispatch(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    anchor: tuple[int, ...],
+    mode: str,
+    cval: float,
+    method: str,
+    terms: tuple,
+    work: np.dtype,
+    out: np.ndarray | None,
+    out_dtype: np.dtype | None,
+    native: bool,
+) -> tuple[np.ndarray, bool]:
     """The filtered image, and ``True`` when the native kernel saw a non-finite output."""
     if method == "fft":
         return _fft(image, kernel, anchor, mode, cval, work), False
@@ -205,10 +265,19 @@ def _dispatch(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mo
     return _scipy(image, kernel, anchor, mode, cval, method, terms, work), False
 
 
-def filter_numpy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-                 cval: float, method: str, terms: tuple, work: np.dtype,
-                 out: np.ndarray | None = None, out_dtype: np.dtype | None = None,
-                 implementation: str | None = None) -> np.ndarray:
+def filter_numpy(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    anchor: tuple[int, ...],
+    mode: str,
+    cval: float,
+    method: str,
+    terms: tuple,
+    work: np.dtype,
+    out: np.ndarray | None = None,
+    out_dtype: np.dtype | None = None,
+    implementation: str | None = None,
+) -> np.ndarray:
     """Filter ``image`` (spatial axes first, optional trailing channel axis).
 
     ``implementation`` is the plan's (``None``: the current choice, see
@@ -228,31 +297,65 @@ def filter_numpy(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...],
         implementation = implementation_of(method, kernel.ndim, separable_choice())
     native = implementation == "native"
     if image.dtype.kind == "f" and not native and not _nonfinite.all_finite(image):
-        result = _with_nonfinite(image, kernel, anchor, mode, cval, method, terms, work, out,
-                                 out_dtype, native)
+        result = _with_nonfinite(
+            image, kernel, anchor, mode, cval, method, terms, work, out, out_dtype, native
+        )
     else:
-        result, seen = _dispatch(image, kernel, anchor, mode, cval, method, terms, work, out,
-                                 out_dtype, native)
+        result, seen = _dispatch(
+            image, kernel, anchor, mode, cval, method, terms, work, out, out_dtype, native
+        )
         if seen and not _nonfinite.all_finite(image):  # else finite values that overflowed
-            result = _with_nonfinite(image, kernel, anchor, mode, cval, method, terms, work,
-                                     result if result is out else None, out_dtype, native)
+            result = _with_nonfinite(
+                image,
+                kernel,
+                anchor,
+                mode,
+                cval,
+                method,
+                terms,
+                work,
+                result if result is out else None,
+                out_dtype,
+                native,
+            )
     if out is not None and result is not out:
         out[...] = result
         return out
     return result
 
 
-def _with_nonfinite(image: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-                    cval: float, method: str, terms: tuple, work: np.dtype,
-                    out: np.ndarray | None, out_dtype: np.dtype | None,
-                    native: bool) -> np.ndarray:
+def _with_nonfinite(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    anchor: tuple[int, ...],
+    mode: str,
+    cval: float,
+    method: str,
+    terms: tuple,
+    work: np.dtype,
+    out: np.ndarray | None,
+    out_dtype: np.dtype | None,
+    native: bool,
+) -> np.ndarray:
     """:func:`filter_numpy` of an image with NaN or infinities, as ``scipy.ndimage``."""
-    result, _ = _dispatch(_nonfinite.zeroed(image), kernel, anchor, mode, cval, method, terms,
-                          work, out, out_dtype, native)
+    result, _ = _dispatch(
+        _nonfinite.zeroed(image),
+        kernel,
+        anchor,
+        mode,
+        cval,
+        method,
+        terms,
+        work,
+        out,
+        out_dtype,
+        native,
+    )
     float32 = np.dtype(np.float32)
 
     def correlate(masks: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-        return _dispatch(masks, footprint, anchor, mode, 0.0, "direct", (), float32, None,
-                         None, False)[0]
+        return _dispatch(
+            masks, footprint, anchor, mode, 0.0, "direct", (), float32, None, None, False
+        )[0]
 
     return _nonfinite.set_nonfinite(result, image, kernel, correlate)

@@ -26,26 +26,37 @@ def round_to(result: np.ndarray, dtype: np.dtype, nan: bool = False) -> np.ndarr
     return result.astype(dtype, copy=False)
 
 
-def native_integer_io(implementation: str, ndim: int, work: np.dtype, cval: float,
-                      in_dtype: np.dtype) -> bool:
+def native_integer_io(
+    implementation: str, ndim: int, work: np.dtype, cval: float, in_dtype: np.dtype
+) -> bool:
     """Whether the native kernel reads this integer image as it is (and may write an integer
     output, rounded and saturated, as it goes): float32 work, a zero border value."""
-    return (implementation == "native" and ndim == 2 and work == np.float32 and cval == 0.0
-            and in_dtype in INTEGER_TYPES)
+    return (
+        implementation == "native"
+        and ndim == 2
+        and work == np.float32
+        and cval == 0.0
+        and in_dtype in INTEGER_TYPES
+    )
 
 
-def direct_output(out_array: np.ndarray | None, image: np.ndarray, work: np.dtype,
-                  integer_io: bool) -> bool:
+def direct_output(
+    out_array: np.ndarray | None, image: np.ndarray, work: np.dtype, integer_io: bool
+) -> bool:
     """Whether ``output=`` is handed to the engine to be written in place: C-contiguous, not
     overlapping the image, and of the working type or an integer type the native kernel
     writes (``integer_io``); otherwise the result is computed apart and copied in."""
-    return (out_array is not None and out_array.flags.c_contiguous
-            and not np.may_share_memory(out_array, image)
-            and (out_array.dtype == work or integer_io))
+    return (
+        out_array is not None
+        and out_array.flags.c_contiguous
+        and not np.may_share_memory(out_array, image)
+        and (out_array.dtype == work or integer_io)
+    )
 
 
-def deliver(result: np.ndarray, out_array: np.ndarray | None, out_dtype: np.dtype,
-            nan: bool) -> np.ndarray:
+def deliver(
+    result: np.ndarray, out_array: np.ndarray | None, out_dtype: np.dtype, nan: bool
+) -> np.ndarray:
     """The engine's result as the caller asked for it: ``out_array`` filled (unless the
     engine wrote it already), or ``result`` rounded and saturated to ``out_dtype``."""
     if result is out_array:

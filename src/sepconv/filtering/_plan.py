@@ -105,8 +105,11 @@ class Plan:
         if self.engine != "torch":
             return text
         nd = len(self.kernel_shape)
-        device = (f"F.conv{nd}d with the full kernel" if self.method in ("direct", "fft")
-                  else "banded matrix products, one per 1-D pass")
+        device = (
+            f"F.conv{nd}d with the full kernel"
+            if self.method in ("direct", "fft")
+            else "banded matrix products, one per 1-D pass"
+        )
         if self.implementation.startswith("torch"):
             return f"{device}, on every device"
         return f"{text} on CPU tensors; {device} on other devices"
@@ -127,8 +130,10 @@ class Plan:
             mults = self.multiplications.get(name)
             count = "n/a" if mults is None else f"{mults:,}"
             mark = " <-" if name == self.method else ""
-            lines.append(f"  {name:<10} {count:>16} multiplications  "
-                         f"{self.seconds[name] * 1e3:9.2f} ms{mark}")
+            lines.append(
+                f"  {name:<10} {count:>16} multiplications  "
+                f"{self.seconds[name] * 1e3:9.2f} ms{mark}"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -137,12 +142,19 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready ``dict`` (terms as lists)."""
         return {
-            "method": self.method, "requested": self.requested, "reason": self.reason,
-            "engine": self.engine, "kernel_shape": list(self.kernel_shape),
-            "image_shape": list(self.image_shape), "dtype": self.dtype, "rank": self.rank,
+            "method": self.method,
+            "requested": self.requested,
+            "reason": self.reason,
+            "engine": self.engine,
+            "kernel_shape": list(self.kernel_shape),
+            "image_shape": list(self.image_shape),
+            "dtype": self.dtype,
+            "rank": self.rank,
             "terms": [[f.tolist() for f in term] for term in self.terms],
-            "error": self.error, "relative_error": self.relative_error,
-            "multiplications": dict(self.multiplications), "seconds": dict(self.seconds),
+            "error": self.error,
+            "relative_error": self.relative_error,
+            "multiplications": dict(self.multiplications),
+            "seconds": dict(self.seconds),
             "implementation": self.implementation,
         }
 
@@ -186,16 +198,18 @@ def _native_taps(term: tuple[np.ndarray, ...]) -> int:
     return column.size + ((row.size + 1) // 2 if _folded(row) else row.size)
 
 
-def factorize(kernel: np.ndarray, tol: float | None) -> tuple[tuple[tuple[np.ndarray, ...], ...],
-                                                              float, float]:
+def factorize(
+    kernel: np.ndarray, tol: float | None
+) -> tuple[tuple[tuple[np.ndarray, ...], ...], float, float]:
     """Terms of ``kernel`` within ``tol`` (via :func:`sepconv.factor.lowrank`), symmetrized."""
     if kernel.ndim == 1:
         return ((kernel.astype(np.float64),),), 0.0, 0.0
     from sepconv import factor
 
     result = factor.lowrank(kernel, tol=tol)
-    terms = tuple(tuple(_symmetrize(np.array(f, dtype=np.float64)) for f in term)
-                  for term in result.terms)
+    terms = tuple(
+        tuple(_symmetrize(np.array(f, dtype=np.float64)) for f in term) for term in result.terms
+    )
     for term in terms:
         for f in term:
             f.flags.writeable = False
@@ -216,9 +230,14 @@ def implementation_of(method: str, nd: int, separable: str, torch_cpu: str = "nu
     return "native" if separable == "native" else "cv2.sepFilter2D"
 
 
-def _estimates(kernel_shape: tuple[int, ...], pixels: int,
-               terms: tuple[tuple[np.ndarray, ...], ...], dtype: str, source_depth: str,
-               separable: str) -> dict[str, float]:
+def _estimates(
+    kernel_shape: tuple[int, ...],
+    pixels: int,
+    terms: tuple[tuple[np.ndarray, ...], ...],
+    dtype: str,
+    source_depth: str,
+    separable: str,
+) -> dict[str, float]:
     """Estimated seconds of each method (the cost model, :mod:`._cost_model`; one model for
     every engine, see the note on torch above)."""
     model = _cost_model.load()
@@ -233,16 +252,16 @@ def _estimates(kernel_shape: tuple[int, ...], pixels: int,
         else:
             out["direct"] = scale * (model.cv_dft[0] + model.cv_dft[1] * sum(kernel_shape))
         if terms and separable == "native":
-            native = scale * (model.native[0]
-                              + model.native[1] * sum(_native_taps(t) for t in terms))
+            native = scale * (
+                model.native[0] + model.native[1] * sum(_native_taps(t) for t in terms)
+            )
             out["separable" if len(terms) == 1 else "lowrank"] = native
             sep = []
         else:
             sep = [scale * (model.cv_separable[0] + model.cv_separable[1] * t) for t in taps]
     else:
         out["direct"] = scale * (model.nd_direct[0] + model.nd_direct[1] * area)
-        sep = [scale * (model.nd_pass[0] * len(kernel_shape) + model.nd_pass[1] * t)
-               for t in taps]
+        sep = [scale * (model.nd_pass[0] * len(kernel_shape) + model.nd_pass[1] * t) for t in taps]
     if len(sep) == 1:
         out["separable"] = sep[0]
     elif sep:
@@ -256,9 +275,18 @@ _CACHE: dict[tuple, Plan] = {}
 _CACHE_SIZE = 256
 
 
-def make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tuple[int, ...],
-              channels: int, dtype: str, source_depth: str, method: str, tol: float | None,
-              engine: str) -> Plan:
+def make_plan(
+    kernel: np.ndarray,
+    image_shape: tuple[int, ...],
+    *,
+    spatial: tuple[int, ...],
+    channels: int,
+    dtype: str,
+    source_depth: str,
+    method: str,
+    tol: float | None,
+    engine: str,
+) -> Plan:
     """Build the :class:`Plan` for a validated kernel (float64) and image geometry.
 
     Plans are cached by kernel and geometry (filtering many images with one kernel factors it
@@ -266,23 +294,56 @@ def make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tupl
     """
     separable = separable_choice()
     torch_cpu = torch_cpu_choice() if engine == "torch" else "numpy"
-    key = (kernel.tobytes(), kernel.shape, tuple(image_shape), spatial, channels, dtype,
-           source_depth, method, tol, engine, separable, torch_cpu)
+    key = (
+        kernel.tobytes(),
+        kernel.shape,
+        tuple(image_shape),
+        spatial,
+        channels,
+        dtype,
+        source_depth,
+        method,
+        tol,
+        engine,
+        separable,
+        torch_cpu,
+    )
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
-    result = _make_plan(kernel, tuple(image_shape), spatial=spatial, channels=channels,
-                        dtype=dtype, source_depth=source_depth, method=method, tol=tol,
-                        engine=engine, separable=separable, torch_cpu=torch_cpu)
+    result = _make_plan(
+        kernel,
+        tuple(image_shape),
+        spatial=spatial,
+        channels=channels,
+        dtype=dtype,
+        source_depth=source_depth,
+        method=method,
+        tol=tol,
+        engine=engine,
+        separable=separable,
+        torch_cpu=torch_cpu,
+    )
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = result
     return result
 
 
-def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tuple[int, ...],
-               channels: int, dtype: str, source_depth: str, method: str, tol: float | None,
-               engine: str, separable: str, torch_cpu: str) -> Plan:
+def _make_plan(
+    kernel: np.ndarray,
+    image_shape: tuple[int, ...],
+    *,
+    spatial: tuple[int, ...],
+    channels: int,
+    dtype: str,
+    source_depth: str,
+    method: str,
+    tol: float | None,
+    engine: str,
+    separable: str,
+    torch_cpu: str,
+) -> Plan:
     from sepconv import cost
 
     kernel_shape = tuple(kernel.shape)
@@ -307,11 +368,16 @@ def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tup
         chosen = min(seconds, key=seconds.__getitem__)
         runner_up = sorted(seconds, key=seconds.__getitem__)[1:2]
         other = f", {runner_up[0]} {seconds[runner_up[0]] * 1e3:.3g} ms" if runner_up else ""
-        what = {"direct": "the full kernel", "fft": "an FFT",
-                "separable": "one separable term (2 passes of 1-D filters)",
-                "lowrank": f"{rank} separable terms summed"}[chosen]
-        reason = (f"{what} is the fastest estimate ({seconds[chosen] * 1e3:.3g} ms{other})"
-                  f" for a rank-{rank} {'x'.join(map(str, kernel_shape))} kernel")
+        what = {
+            "direct": "the full kernel",
+            "fft": "an FFT",
+            "separable": "one separable term (2 passes of 1-D filters)",
+            "lowrank": f"{rank} separable terms summed",
+        }[chosen]
+        reason = (
+            f"{what} is the fastest estimate ({seconds[chosen] * 1e3:.3g} ms{other})"
+            f" for a rank-{rank} {'x'.join(map(str, kernel_shape))} kernel"
+        )
     else:
         chosen = method
         if method in ("separable", "lowrank"):
@@ -333,9 +399,19 @@ def _make_plan(kernel: np.ndarray, image_shape: tuple[int, ...], *, spatial: tup
         used_terms: tuple = ()
     else:
         used_terms = terms
-    return Plan(method=chosen, requested=method, reason=reason, engine=engine,
-                kernel_shape=kernel_shape, image_shape=tuple(image_shape), dtype=dtype,
-                rank=rank, terms=used_terms, error=error, relative_error=relative,
-                multiplications=mults, seconds=seconds,
-                implementation=implementation_of(chosen, len(kernel_shape), separable,
-                                                 torch_cpu))
+    return Plan(
+        method=chosen,
+        requested=method,
+        reason=reason,
+        engine=engine,
+        kernel_shape=kernel_shape,
+        image_shape=tuple(image_shape),
+        dtype=dtype,
+        rank=rank,
+        terms=used_terms,
+        error=error,
+        relative_error=relative,
+        multiplications=mults,
+        seconds=seconds,
+        implementation=implementation_of(chosen, len(kernel_shape), separable, torch_cpu),
+    )

@@ -51,8 +51,9 @@ def band_matrix(factor: torch.Tensor, block: int) -> torch.Tensor:
     return band
 
 
-def _pad(x: torch.Tensor, widths: list[tuple[int, int]], mode: str, cval: float,
-         extra: list[int]) -> torch.Tensor:
+def _pad(
+    x: torch.Tensor, widths: list[tuple[int, int]], mode: str, cval: float, extra: list[int]
+) -> torch.Tensor:
     """Extend the spatial axes of ``x`` (N, C, *spatial) as SciPy does, plus ``extra`` samples
     after each axis whose values are never used (room for whole blocks)."""
     import torch
@@ -102,8 +103,9 @@ def _pad(x: torch.Tensor, widths: list[tuple[int, int]], mode: str, cval: float,
     return x
 
 
-def _pad_2d(x: torch.Tensor, widths: list[tuple[int, int]], mode: str, cval: float,
-            extra: list[int]) -> torch.Tensor:
+def _pad_2d(
+    x: torch.Tensor, widths: list[tuple[int, int]], mode: str, cval: float, extra: list[int]
+) -> torch.Tensor:
     """:func:`_pad` for (N, C, H, W) with one allocation and one copy of the image."""
     import torch
 
@@ -116,32 +118,31 @@ def _pad_2d(x: torch.Tensor, widths: list[tuple[int, int]], mode: str, cval: flo
         out[:, :, rows:].zero_()
     if extra[1]:
         out[:, :, :rows, cols:].zero_()
-    out[:, :, top:top + height, left:left + width] = x
+    out[:, :, top : top + height, left : left + width] = x
     if mode == "constant":
         out[:, :, :top, :cols] = cval
-        out[:, :, top + height:rows, :cols] = cval
-        out[:, :, top:top + height, :left] = cval
-        out[:, :, top:top + height, left + width:cols] = cval
+        out[:, :, top + height : rows, :cols] = cval
+        out[:, :, top : top + height, :left] = cval
+        out[:, :, top : top + height, left + width : cols] = cval
         return out
     idx = extension_indices(width, left, right, mode)
     if left:
         head = torch.from_numpy(idx[:left]).to(x.device)
-        out[:, :, top:top + height, :left] = x.index_select(3, head)
+        out[:, :, top : top + height, :left] = x.index_select(3, head)
     if right:
-        tail = torch.from_numpy(idx[left + width:]).to(x.device)
-        out[:, :, top:top + height, left + width:cols] = x.index_select(3, tail)
+        tail = torch.from_numpy(idx[left + width :]).to(x.device)
+        out[:, :, top : top + height, left + width : cols] = x.index_select(3, tail)
     idx = extension_indices(height, top, bottom, mode) + top
     if top:
         head = torch.from_numpy(idx[:top]).to(x.device)
         out[:, :, :top, :cols] = out[:, :, :, :cols].index_select(2, head)
     if bottom:
-        tail = torch.from_numpy(idx[top + height:]).to(x.device)
-        out[:, :, top + height:rows, :cols] = out[:, :, :, :cols].index_select(2, tail)
+        tail = torch.from_numpy(idx[top + height :]).to(x.device)
+        out[:, :, top + height : rows, :cols] = out[:, :, :, :cols].index_select(2, tail)
     return out
 
 
-def _pass(x: torch.Tensor, factors: list[torch.Tensor], dim: int, n_out: int
-          ) -> list[torch.Tensor]:
+def _pass(x: torch.Tensor, factors: list[torch.Tensor], dim: int, n_out: int) -> list[torch.Tensor]:
     """Valid correlation of ``x`` along ``dim`` with each of ``factors`` (same length k).
 
     ``x`` has ``blocks * B + k - 1`` samples along ``dim``; returns tensors with ``n_out``
@@ -165,7 +166,7 @@ def _pass(x: torch.Tensor, factors: list[torch.Tensor], dim: int, n_out: int
         return results
     # along a leading axis: the window axis is last; move it before the trailing axes
     windows = windows.movedim(-1, dim + 1)  # (..., nb, B+k-1, *rest)
-    rest = windows.shape[dim + 2:]
+    rest = windows.shape[dim + 2 :]
     flat = windows.flatten(dim + 2) if rest else windows
     out = torch.matmul(bands, flat)  # (..., nb, r*B, prod(rest))
     out = out.unflatten(dim + 1, (len(factors), block))  # (..., nb, r, B, prod(rest))
@@ -179,8 +180,13 @@ def _pass(x: torch.Tensor, factors: list[torch.Tensor], dim: int, n_out: int
     return results
 
 
-def _separable_2d(x: torch.Tensor, terms: list[tuple[torch.Tensor, torch.Tensor]],
-                  widths: list[tuple[int, int]], mode: str, cval: float) -> torch.Tensor:
+def _separable_2d(
+    x: torch.Tensor,
+    terms: list[tuple[torch.Tensor, torch.Tensor]],
+    widths: list[tuple[int, int]],
+    mode: str,
+    cval: float,
+) -> torch.Tensor:
     """Sum of separable terms on (N, C, H, W) with two banded matrix products per term.
 
     The batch and channel axes are moved next to the columns, so the column pass is one batch
@@ -225,8 +231,12 @@ def _separable_2d(x: torch.Tensor, terms: list[tuple[torch.Tensor, torch.Tensor]
     return out.reshape(batch, channels, height, width)
 
 
-def _planes(array: np.ndarray, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-            shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def _planes(
+    array: np.ndarray,
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+) -> np.ndarray:
     """``fn(plane, out_plane)`` for every ``(n, c)`` plane of an ``(N, C, *spatial)`` array,
     into one new ``(N, C, *shape)`` array."""
     out = np.empty(array.shape[:2] + tuple(shape), dtype=dtype)
@@ -238,8 +248,16 @@ def _planes(array: np.ndarray, fn: Callable[[np.ndarray, np.ndarray], np.ndarray
     return out
 
 
-def _adjoint(grad: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-             method: str, terms: tuple, work: np.dtype, implementation: str) -> np.ndarray:
+def _adjoint(
+    grad: np.ndarray,
+    kernel: np.ndarray,
+    anchor: tuple[int, ...],
+    mode: str,
+    method: str,
+    terms: tuple,
+    work: np.dtype,
+    implementation: str,
+) -> np.ndarray:
     """Gradient with respect to the image of ``filter_numpy`` (one plane), given ``grad``.
 
     The filter is a 'valid' correlation of the extended image; its adjoint is a 'full'
@@ -253,16 +271,25 @@ def _adjoint(grad: np.ndarray, kernel: np.ndarray, anchor: tuple[int, ...], mode
     flipped = kernel[flip].copy()
     flipped_terms = tuple(tuple(f[::-1].copy() for f in term) for term in terms)
     padded = np.pad(grad, [(k - 1, k - 1) for k in kernel.shape])
-    full = filter_numpy(padded, flipped, (0,) * nd, "constant", 0.0, method, flipped_terms,
-                        work, implementation=implementation)
+    full = filter_numpy(
+        padded,
+        flipped,
+        (0,) * nd,
+        "constant",
+        0.0,
+        method,
+        flipped_terms,
+        work,
+        implementation=implementation,
+    )
     out = full[tuple(slice(0, n + k - 1) for n, k in zip(grad.shape, kernel.shape))]
     for axis in range(nd):
         n, k, a = grad.shape[axis], kernel.shape[axis], anchor[axis]
         moved = np.moveaxis(out, axis, 0)
-        folded = moved[a:a + n].copy()
+        folded = moved[a : a + n].copy()
         idx = extension_indices(n, a, k - 1 - a, mode)
         border = np.ones(idx.shape, bool)
-        border[a:a + n] = False
+        border[a : a + n] = False
         border &= idx >= 0
         if border.any():
             np.add.at(folded, idx[border], moved[border])
@@ -277,34 +304,69 @@ def _opencv_function() -> type[torch.autograd.Function]:
 
     class OpenCVFilter(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, x: torch.Tensor, kernel: np.ndarray, anchor: tuple[int, ...],
-                    mode: str, cval: float, method: str, terms: tuple,
-                    implementation: str) -> torch.Tensor:
+        def forward(
+            ctx: Any,
+            x: torch.Tensor,
+            kernel: np.ndarray,
+            anchor: tuple[int, ...],
+            mode: str,
+            cval: float,
+            method: str,
+            terms: tuple,
+            implementation: str,
+        ) -> torch.Tensor:
             from ._numpy import filter_numpy
 
             array = x.detach().contiguous().numpy()
             work = array.dtype
             ctx.settings = (kernel, anchor, mode, method, terms, work, implementation)
-            out = _planes(array, lambda plane, dst: filter_numpy(
-                plane, kernel, anchor, mode, cval, method, terms, work, dst,
-                implementation=implementation), array.shape[2:], work)
+            out = _planes(
+                array,
+                lambda plane, dst: filter_numpy(
+                    plane,
+                    kernel,
+                    anchor,
+                    mode,
+                    cval,
+                    method,
+                    terms,
+                    work,
+                    dst,
+                    implementation=implementation,
+                ),
+                array.shape[2:],
+                work,
+            )
             return torch.from_numpy(out)
 
         @staticmethod
         def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
             kernel, anchor, mode, method, terms, work, implementation = ctx.settings
             array = grad.detach().contiguous().numpy().astype(work, copy=False)
-            out = _planes(array, lambda plane, dst: _adjoint(
-                plane, kernel, anchor, mode, method, terms, work, implementation),
-                array.shape[2:], work)
+            out = _planes(
+                array,
+                lambda plane, dst: _adjoint(
+                    plane, kernel, anchor, mode, method, terms, work, implementation
+                ),
+                array.shape[2:],
+                work,
+            )
             return torch.from_numpy(out), None, None, None, None, None, None, None
 
     return OpenCVFilter
 
 
-def filter_torch(image: torch.Tensor, kernel: np.ndarray, anchor: tuple[int, ...], mode: str,
-                 cval: float, method: str, terms: tuple, out_dtype: str,
-                 implementation: str) -> torch.Tensor:
+def filter_torch(
+    image: torch.Tensor,
+    kernel: np.ndarray,
+    anchor: tuple[int, ...],
+    mode: str,
+    cval: float,
+    method: str,
+    terms: tuple,
+    out_dtype: str,
+    implementation: str,
+) -> torch.Tensor:
     """Filter a ``(N, C, *spatial)`` tensor; returns a new tensor of dtype ``out_dtype``.
 
     CPU tensors run the NumPy engine with the plan's ``implementation`` unless it names the
@@ -313,27 +375,31 @@ def filter_torch(image: torch.Tensor, kernel: np.ndarray, anchor: tuple[int, ...
     import torch.nn.functional as F
 
     nd = kernel.ndim
-    work = torch.float64 if torch.float64 in (image.dtype, getattr(torch, out_dtype)) \
+    work = (
+        torch.float64
+        if torch.float64 in (image.dtype, getattr(torch, out_dtype))
         else torch.float32
+    )
     x = image.to(work)
     spatial = tuple(x.shape[2:])
     widths = [(a, k - 1 - a) for k, a in zip(kernel.shape, anchor)]
     batch, channels = x.shape[:2]
 
     if x.device.type == "cpu" and not implementation.startswith("torch"):
-        out = _opencv_function().apply(x, kernel, anchor, mode, cval, method, terms,
-                                       implementation)
+        out = _opencv_function().apply(x, kernel, anchor, mode, cval, method, terms, implementation)
     elif image.dtype.is_floating_point and not bool(torch.isfinite(x).all()):
         # NaN or infinities: SciPy's values and NaN positions (see ._nonfinite)
         from ._nonfinite import set_nonfinite_torch
 
         x0 = torch.where(torch.isfinite(x), x, x.new_zeros(()))
-        out = filter_torch(x0, kernel, anchor, mode, cval, method, terms, str(work)[6:],
-                           implementation)
+        out = filter_torch(
+            x0, kernel, anchor, mode, cval, method, terms, str(work)[6:], implementation
+        )
 
         def correlate(masks: torch.Tensor, footprint: np.ndarray) -> torch.Tensor:
-            return filter_torch(masks, footprint, anchor, mode, 0.0, "direct", (),
-                                str(work)[6:], "torch F.conv")
+            return filter_torch(
+                masks, footprint, anchor, mode, 0.0, "direct", (), str(work)[6:], "torch F.conv"
+            )
 
         out = set_nonfinite_torch(out, x, kernel, correlate)
     elif method in ("direct", "fft"):
@@ -346,8 +412,10 @@ def filter_torch(image: torch.Tensor, kernel: np.ndarray, anchor: tuple[int, ...
         out = conv(xp, weight[None, None])
         out = out.reshape(batch, channels, *spatial)
     elif nd == 2:
-        pairs = [tuple(torch.as_tensor(np.array(f), dtype=work, device=x.device) for f in term)
-                 for term in terms]
+        pairs = [
+            tuple(torch.as_tensor(np.array(f), dtype=work, device=x.device) for f in term)
+            for term in terms
+        ]
         out = _separable_2d(x, pairs, widths, mode, cval)
     else:
         blocks = [-(-n // _BLOCK) for n in spatial]
@@ -355,8 +423,10 @@ def filter_torch(image: torch.Tensor, kernel: np.ndarray, anchor: tuple[int, ...
         xp = _pad(x, widths, mode, cval, extra)
         xp = xp.reshape(batch * channels, *xp.shape[2:])
         out = None
-        factors = [[torch.as_tensor(np.array(term[axis]), dtype=work, device=x.device)
-                    for term in terms] for axis in range(nd)]
+        factors = [
+            [torch.as_tensor(np.array(term[axis]), dtype=work, device=x.device) for term in terms]
+            for axis in range(nd)
+        ]
         # The first pass (the first spatial axis) runs every term in one matrix product.
         current = _pass(xp, factors[0], 1, spatial[0])
         for t in range(len(terms)):

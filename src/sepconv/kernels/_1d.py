@@ -63,8 +63,9 @@ def gaussian_1d(sigma: float, size: int, order: int = 0) -> np.ndarray:
     raise SepconvValueError(f"`order` must be 0 or 2, got {order}")  # pragma: no cover
 
 
-def gaussian_sizes(sigmas: tuple[float, ...], size: Size | None, truncate: float
-                   ) -> tuple[int, ...]:
+def gaussian_sizes(
+    sigmas: tuple[float, ...], size: Size | None, truncate: float
+) -> tuple[int, ...]:
     if size is not None:
         return _check_elements(_per_axis_size("size", size, len(sigmas)), "pass a smaller size")
     truncate = check_float("truncate", truncate)

@@ -55,19 +55,25 @@ def _per_axis_float(name: str, value: Any, ndim: int) -> tuple[float, ...]:
     if isinstance(value, tuple | list | np.ndarray) and not isinstance(value, str):
         items = list(value)
         if len(items) != ndim:
-            raise SepconvValueError(f"`{name}` must be a positive number or a tuple of {ndim} "
-                                    f"such numbers, got {describe(value)}")
+            raise SepconvValueError(
+                f"`{name}` must be a positive number or a tuple of {ndim} "
+                f"such numbers, got {describe(value)}"
+            )
     else:
         items = [value] * ndim
     out = []
     for item in items:
         number = check_float(name, item)
         if number <= 0:
-            raise SepconvValueError(f"`{name}` must be a positive number or a tuple of {ndim} "
-                                    f"such numbers, got {describe(value)}")
+            raise SepconvValueError(
+                f"`{name}` must be a positive number or a tuple of {ndim} "
+                f"such numbers, got {describe(value)}"
+            )
         if number < _MIN_SIGMA:
-            raise SepconvValueError(f"`{name}` must be at least {_MIN_SIGMA:g} (a narrower "
-                                    f"Gaussian is a unit impulse), got {describe(value)}")
+            raise SepconvValueError(
+                f"`{name}` must be at least {_MIN_SIGMA:g} (a narrower "
+                f"Gaussian is a unit impulse), got {describe(value)}"
+            )
         out.append(number)
     return tuple(out)
 
@@ -96,8 +102,10 @@ def _odd_size(name: str, value: Any, minimum: int = 3) -> int:
     if value < minimum or value % 2 == 0:
         raise SepconvValueError(f"`{name}` must be an odd integer >= {minimum}, got {value}")
     if value > _MAX_BINOMIAL:
-        raise SepconvValueError(f"`{name}` must be at most {_MAX_BINOMIAL} (binomial "
-                                f"coefficients overflow float64 beyond), got {value}")
+        raise SepconvValueError(
+            f"`{name}` must be at most {_MAX_BINOMIAL} (binomial "
+            f"coefficients overflow float64 beyond), got {value}"
+        )
     return value
 
 
@@ -106,5 +114,6 @@ def _check_elements(shape: tuple[int, ...], hint: str) -> tuple[int, ...]:
     if elements > MAX_ELEMENTS:
         raise SepconvValueError(
             f"the kernel would have shape {shape} ({elements:,} elements), more than the "
-            f"{MAX_ELEMENTS:,} sepconv builds; {hint}")
+            f"{MAX_ELEMENTS:,} sepconv builds; {hint}"
+        )
     return shape

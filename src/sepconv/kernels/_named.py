@@ -56,20 +56,21 @@ def _kernel(name: str) -> Callable[[Callable[..., Terms | np.ndarray]], Callable
             return compose(build(*args, **kwargs))
 
         kernel.__signature__ = inspect.signature(build).replace(  # type: ignore[attr-defined]
-            return_annotation="np.ndarray")
+            return_annotation="np.ndarray"
+        )
         BUILDERS[name] = build
         return kernel
 
     return register
 
 
-def _derivative_terms(axis: int, ndim: int, derivative: np.ndarray,
-                      smoothing: np.ndarray) -> Terms:
+def _derivative_terms(axis: int, ndim: int, derivative: np.ndarray, smoothing: np.ndarray) -> Terms:
     return [[derivative if k == axis else smoothing for k in range(ndim)]]
 
 
-def _derivative(direction: str, size: int, order: int, ndim: int, normalize: bool,
-                smoothing: str) -> Terms:
+def _derivative(
+    direction: str, size: int, order: int, ndim: int, normalize: bool, smoothing: str
+) -> Terms:
     """OpenCV's derivative kernel of ``order`` along ``direction`` times ``smoothing``
     (``'binomial'``: Sobel, ``'box'``: Prewitt) on every other axis; with ``normalize`` the
     smoothing sums to 1 and the derivative is scaled as ``getDerivKernels(normalize=True)``."""
@@ -78,12 +79,14 @@ def _derivative(direction: str, size: int, order: int, ndim: int, normalize: boo
     size = _odd_size("size", size)
     order = check_int("order", order, minimum=1)
     if order >= size:
-        raise SepconvValueError(f"`order` must be between 1 and size - 1 = {size - 1}, "
-                                f"got {order}")
+        raise SepconvValueError(f"`order` must be between 1 and size - 1 = {size - 1}, got {order}")
     _check_elements((size,) * ndim, "pass a smaller size")
     derivative = derivative_1d(size, order)
-    smooth, total = ((binomial_1d(size), 2.0 ** (size - 1)) if smoothing == "binomial"
-                     else (np.ones(size), float(size)))
+    smooth, total = (
+        (binomial_1d(size), 2.0 ** (size - 1))
+        if smoothing == "binomial"
+        else (np.ones(size), float(size))
+    )
     if _check_bool("normalize", normalize):
         derivative = derivative / 2.0 ** (size - order - 1)
         smooth = smooth / total
@@ -91,8 +94,9 @@ def _derivative(direction: str, size: int, order: int, ndim: int, normalize: boo
 
 
 @_kernel("sobel")
-def sobel(direction: str = "x", size: int = 3, order: int = 1, ndim: int = 2,
-          normalize: bool = False) -> Terms | np.ndarray:
+def sobel(
+    direction: str = "x", size: int = 3, order: int = 1, ndim: int = 2, normalize: bool = False
+) -> Terms | np.ndarray:
     """Sobel derivative kernel, as OpenCV's ``getDerivKernels``.
 
     A derivative of ``order`` along ``direction`` times binomial smoothing ``[1, 2, 1]`` (size 3),
@@ -128,8 +132,9 @@ def sobel(direction: str = "x", size: int = 3, order: int = 1, ndim: int = 2,
 
 
 @_kernel("scharr")
-def scharr(direction: str = "x", size: int = 3, ndim: int = 2,
-           normalize: bool = False) -> Terms | np.ndarray:
+def scharr(
+    direction: str = "x", size: int = 3, ndim: int = 2, normalize: bool = False
+) -> Terms | np.ndarray:
     """Scharr derivative kernel ``[3, 10, 3]ᵀ ⊗ [-1, 0, 1]`` (3x3 only, as OpenCV).
 
     Examples
@@ -151,8 +156,9 @@ def scharr(direction: str = "x", size: int = 3, ndim: int = 2,
 
 
 @_kernel("prewitt")
-def prewitt(direction: str = "x", size: int = 3, ndim: int = 2,
-            normalize: bool = False) -> Terms | np.ndarray:
+def prewitt(
+    direction: str = "x", size: int = 3, ndim: int = 2, normalize: bool = False
+) -> Terms | np.ndarray:
     """Prewitt derivative kernel: box smoothing times OpenCV's first-derivative kernel.
 
     Size 3 gives ``[1, 1, 1]ᵀ ⊗ [-1, 0, 1]``; size 5 ``[1, 1, 1, 1, 1]ᵀ ⊗ [-1, -2, 0, 2, 1]``.
@@ -169,8 +175,9 @@ def prewitt(direction: str = "x", size: int = 3, ndim: int = 2,
 
 
 @_kernel("gaussian")
-def gaussian(sigma: Sigma = 1.0, size: Size | None = None, truncate: float = 4.0,
-             ndim: int | None = None) -> Terms | np.ndarray:
+def gaussian(
+    sigma: Sigma = 1.0, size: Size | None = None, truncate: float = 4.0, ndim: int | None = None
+) -> Terms | np.ndarray:
     """Sampled Gaussian, normalised to sum 1, as ``scipy.ndimage.gaussian_filter``.
 
     Parameters
@@ -243,8 +250,10 @@ def binomial(size: Size = 5, ndim: int = 2, normalize: bool = True) -> Terms | n
     ndim = _check_ndim(ndim)
     sizes = _check_elements(_per_axis_size("size", size, ndim), "pass a smaller size")
     if max(sizes) > _MAX_BINOMIAL:
-        raise SepconvValueError(f"`size` must be at most {_MAX_BINOMIAL} (binomial "
-                                f"coefficients overflow float64 beyond), got {size!r}")
+        raise SepconvValueError(
+            f"`size` must be at most {_MAX_BINOMIAL} (binomial "
+            f"coefficients overflow float64 beyond), got {size!r}"
+        )
     normalize = _check_bool("normalize", normalize)
     terms = [[binomial_1d(n) / (2.0 ** (n - 1) if normalize else 1.0) for n in sizes]]
     return terms
@@ -270,18 +279,23 @@ def laplacian(size: int = 3, neighbours: int = 4) -> Terms | np.ndarray:
     neighbours = check_int("neighbours", neighbours)
     if size == 3:
         if neighbours == 4:
-            terms = [[np.array([0.0, 1.0, 0.0]), np.array([1.0, -2.0, 1.0])],
-                     [np.array([1.0, -2.0, 1.0]), np.array([0.0, 1.0, 0.0])]]
+            terms = [
+                [np.array([0.0, 1.0, 0.0]), np.array([1.0, -2.0, 1.0])],
+                [np.array([1.0, -2.0, 1.0]), np.array([0.0, 1.0, 0.0])],
+            ]
         elif neighbours == 8:
-            terms = [[np.ones(3), np.ones(3)],
-                     [np.array([0.0, 3.0, 0.0]), np.array([0.0, -3.0, 0.0])]]
+            terms = [
+                [np.ones(3), np.ones(3)],
+                [np.array([0.0, 3.0, 0.0]), np.array([0.0, -3.0, 0.0])],
+            ]
         else:
             raise SepconvValueError(f"`neighbours` must be 4 or 8, got {neighbours}")
     else:
         if neighbours != 4:
             raise SepconvValueError(
                 f"`neighbours` applies to size 3 only; for size {size} the kernel is OpenCV's "
-                f"Laplacian (second-derivative Sobel kernels), got neighbours={neighbours}")
+                f"Laplacian (second-derivative Sobel kernels), got neighbours={neighbours}"
+            )
         second = derivative_1d(size, 2)
         smoothing = binomial_1d(size)
         terms = [[smoothing, second], [second, smoothing]]
@@ -289,8 +303,13 @@ def laplacian(size: int = 3, neighbours: int = 4) -> Terms | np.ndarray:
 
 
 @_kernel("log")
-def laplacian_of_gaussian(sigma: Sigma = 1.0, size: Size | None = None, truncate: float = 4.0,
-                          ndim: int = 2, zero_sum: bool = False) -> Terms | np.ndarray:
+def laplacian_of_gaussian(
+    sigma: Sigma = 1.0,
+    size: Size | None = None,
+    truncate: float = 4.0,
+    ndim: int = 2,
+    zero_sum: bool = False,
+) -> Terms | np.ndarray:
     """Laplacian of Gaussian, as the impulse response of ``scipy.ndimage.gaussian_laplace``.
 
     ``sum over axes k of g''_k ⊗ (g on the other axes)``: rank ``ndim`` (2 for images), with
@@ -315,15 +334,18 @@ def laplacian_of_gaussian(sigma: Sigma = 1.0, size: Size | None = None, truncate
     if _check_bool("zero_sum", zero_sum):
         # subtracting c * g keeps every term in span{g, g''}: the rank stays ndim
         second = [d - (d.sum() / g.sum()) * g for d, g in zip(second, smooth)]
-    terms = [[second[k] if k == axis else smooth[k] for k in range(ndim)]
-             for axis in range(ndim)]
+    terms = [[second[k] if k == axis else smooth[k] for k in range(ndim)] for axis in range(ndim)]
     return terms
 
 
 @_kernel("dog")
-def difference_of_gaussians(sigma: Sigma = 1.0, sigma2: Sigma | None = None,
-                            size: Size | None = None,
-                            truncate: float = 4.0, ndim: int = 2) -> Terms | np.ndarray:
+def difference_of_gaussians(
+    sigma: Sigma = 1.0,
+    sigma2: Sigma | None = None,
+    size: Size | None = None,
+    truncate: float = 4.0,
+    ndim: int = 2,
+) -> Terms | np.ndarray:
     """Difference of Gaussians ``gaussian(sigma) - gaussian(sigma2)`` on one grid: rank 2.
 
     ``sigma2`` defaults to ``1.6 * sigma`` (Marr & Hildreth's approximation of the LoG); the
@@ -350,8 +372,14 @@ def difference_of_gaussians(sigma: Sigma = 1.0, sigma2: Sigma | None = None,
 
 
 @_kernel("gabor")
-def gabor(sigma: float = 2.0, theta: float = 0.0, wavelength: float = 8.0, phase: float = 0.0,
-          gamma: float = 1.0, size: Size | None = None) -> Terms | np.ndarray:
+def gabor(
+    sigma: float = 2.0,
+    theta: float = 0.0,
+    wavelength: float = 8.0,
+    phase: float = 0.0,
+    gamma: float = 1.0,
+    size: Size | None = None,
+) -> Terms | np.ndarray:
     """Gabor kernel, equal to ``cv2.getGaborKernel((size, size), sigma, theta, wavelength, gamma,
     phase, ktype=cv2.CV_64F)``.
 
@@ -382,8 +410,10 @@ def gabor(sigma: float = 2.0, theta: float = 0.0, wavelength: float = 8.0, phase
         if value <= 0:
             raise SepconvValueError(f"`{name}` must be a positive number, got {value!r}")
     if min(sigma, sigma / gamma) < _MIN_SIGMA:
-        raise SepconvValueError(f"`sigma` and `sigma / gamma` must be at least {_MIN_SIGMA:g}, "
-                                f"got sigma={sigma!r}, gamma={gamma!r}")
+        raise SepconvValueError(
+            f"`sigma` and `sigma / gamma` must be at least {_MIN_SIGMA:g}, "
+            f"got sigma={sigma!r}, gamma={gamma!r}"
+        )
     theta = check_float("theta", theta)
     phase = check_float("phase", phase)
     sigma_x, sigma_y = sigma, sigma / gamma
@@ -406,14 +436,17 @@ def gabor(sigma: float = 2.0, theta: float = 0.0, wavelength: float = 8.0, phase
         xx, yy = np.meshgrid(x, y)
         xr = xx * c + yy * s
         yr = -xx * s + yy * c
-        return (np.exp(-0.5 / sigma_x**2 * xr * xr - 0.5 / sigma_y**2 * yr * yr)
-                * np.cos(k * xr + phase))
+        return np.exp(-0.5 / sigma_x**2 * xr * xr - 0.5 / sigma_y**2 * yr * yr) * np.cos(
+            k * xr + phase
+        )
     # isotropic envelope: exp(-(x^2 + y^2) / 2 sigma^2) = gy(y) gx(x), and
     # cos(k c x + k s y + phase) = cos(k c x + phase) cos(k s y) - sin(k c x + phase) sin(k s y)
     ex = np.exp(-0.5 / sigma_x**2 * (x * c) ** 2 - 0.5 / sigma_y**2 * (x * s) ** 2)
     ey = np.exp(-0.5 / sigma_x**2 * (y * s) ** 2 - 0.5 / sigma_y**2 * (y * c) ** 2)
-    terms = [[ey * np.cos(k * s * y), ex * np.cos(k * c * x + phase)],
-             [-ey * np.sin(k * s * y), ex * np.sin(k * c * x + phase)]]
+    terms = [
+        [ey * np.cos(k * s * y), ex * np.cos(k * c * x + phase)],
+        [-ey * np.sin(k * s * y), ex * np.sin(k * c * x + phase)],
+    ]
     terms = [t for t in terms if np.any(np.abs(t[0]) > 1e-15) and np.any(np.abs(t[1]) > 1e-15)]
     return terms or [[ey * 0, ex * 0]]
 
@@ -487,6 +520,10 @@ def motion(length: int = 9, angle: float = 0.0, normalize: bool = True) -> Terms
     if normalize:
         array /= array.sum()
     if array.shape[0] == 1 or array.shape[1] == 1:  # a row or a column: one term
-        return [[array[:, 0] if array.shape[1] == 1 else np.ones(1),
-                 array[0] if array.shape[0] == 1 else np.ones(1)]]
+        return [
+            [
+                array[:, 0] if array.shape[1] == 1 else np.ones(1),
+                array[0] if array.shape[0] == 1 else np.ones(1),
+            ]
+        ]
     return array

@@ -46,9 +46,11 @@ def _parse_params(name: str, text: str) -> dict[str, Param]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key or not value.strip():
-            raise SepconvValueError(f"kernel parameters must be written name=value, separated "
-                                    f"by commas, e.g. 'gaussian:sigma=2,size=9'; got {item!r} "
-                                    f"in {name!r}")
+            raise SepconvValueError(
+                f"kernel parameters must be written name=value, separated "
+                f"by commas, e.g. 'gaussian:sigma=2,size=9'; got {item!r} "
+                f"in {name!r}"
+            )
         params[key] = _param_value(value)
     return params
 
@@ -70,12 +72,15 @@ def _literal(text: str) -> np.ndarray:
         try:
             values.append([float(c) for c in cells])
         except ValueError:
-            raise SepconvValueError(f"cannot read the kernel literal {text!r}: {row.strip()!r} "
-                                    f"is not a row of numbers") from None
+            raise SepconvValueError(
+                f"cannot read the kernel literal {text!r}: {row.strip()!r} is not a row of numbers"
+            ) from None
     lengths = sorted({len(r) for r in values})
     if len(lengths) > 1:
-        raise SepconvValueError(f"kernel literal {text!r} is ragged: its rows have "
-                                f"{' and '.join(map(str, lengths))} entries")
+        raise SepconvValueError(
+            f"kernel literal {text!r} is ragged: its rows have "
+            f"{' and '.join(map(str, lengths))} entries"
+        )
     array = np.array(values)
     if array.shape[0] == 1:
         array = array[0]
@@ -92,8 +97,9 @@ def _load(path: str) -> np.ndarray:
         else:
             with open(path, encoding="utf-8") as handle:
                 content = handle.read()
-            lines = [ln for ln in content.splitlines() if ln.strip() and not ln.lstrip()
-                     .startswith("#")]
+            lines = [
+                ln for ln in content.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+            ]
             if not lines:
                 raise SepconvValueError(f"kernel file {path!r} holds no numbers")
             return _literal("\n".join(lines))
@@ -156,8 +162,10 @@ def parse(text: str) -> np.ndarray:
         raise SepconvTypeError(f"`text` must be a string or a path, got {describe(text)}")
     stripped = text.strip()
     if not stripped:
-        raise SepconvValueError("`text` must not be empty: give a kernel name such as "
-                                "'sobel-x', numbers such as '1 2 1; 2 4 2; 1 2 1' or a file")
+        raise SepconvValueError(
+            "`text` must not be empty: give a kernel name such as "
+            "'sobel-x', numbers such as '1 2 1; 2 4 2; 1 2 1' or a file"
+        )
     if stripped.lower().endswith(_FILE_SUFFIXES) or os.path.isfile(stripped):
         return _load(stripped)
     named = _named(stripped)

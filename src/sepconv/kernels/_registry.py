@@ -30,12 +30,15 @@ _ALIASES: dict[str, tuple[str, dict[str, Param], dict[str, Param]]] = {
 }
 
 
-def _defaults(name: str, fixed: dict[str, Param] | None = None,
-              changed: dict[str, Param] | None = None) -> dict[str, Param]:
+def _defaults(
+    name: str, fixed: dict[str, Param] | None = None, changed: dict[str, Param] | None = None
+) -> dict[str, Param]:
     fixed, changed = fixed or {}, changed or {}
-    return {p.name: changed.get(p.name, p.default)
-            for p in inspect.signature(BUILDERS[name]).parameters.values()
-            if p.name not in fixed}
+    return {
+        p.name: changed.get(p.name, p.default)
+        for p in inspect.signature(BUILDERS[name]).parameters.values()
+        if p.name not in fixed
+    }
 
 
 def available() -> dict[str, dict[str, Param]]:
@@ -63,20 +66,26 @@ def _resolve(name: Any, params: dict[str, Param]) -> tuple[str, dict[str, Param]
         canonical, fixed, changed = _ALIASES[key]
         clash = sorted(set(fixed) & set(params))
         if clash:
-            raise SepconvValueError(f"kernel {name!r} fixes `{clash[0]}`={fixed[clash[0]]!r}; "
-                                    f"use {canonical!r} to choose it")
+            raise SepconvValueError(
+                f"kernel {name!r} fixes `{clash[0]}`={fixed[clash[0]]!r}; "
+                f"use {canonical!r} to choose it"
+            )
         params = {**changed, **fixed, **params}
         key = canonical
     if key not in BUILDERS:
         close = [n for n in available() if n.startswith(key[:3])] if key else []
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        raise SepconvValueError(f"unknown kernel {name!r}{hint}; known kernels: "
-                                f"{', '.join(BUILDERS)} (see sepconv.kernels.available())")
+        raise SepconvValueError(
+            f"unknown kernel {name!r}{hint}; known kernels: "
+            f"{', '.join(BUILDERS)} (see sepconv.kernels.available())"
+        )
     accepted = _defaults(key)
     for param in params:
         if param not in accepted:
-            raise SepconvValueError(f"unknown parameter `{param}` for kernel {name!r}; "
-                                    f"accepted: {', '.join(accepted) or 'none'}")
+            raise SepconvValueError(
+                f"unknown parameter `{param}` for kernel {name!r}; "
+                f"accepted: {', '.join(accepted) or 'none'}"
+            )
     return key, params
 
 

@@ -56,8 +56,11 @@ def _conv_norm_pairs(model: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Conv
         depthwise = parent._modules.get("depthwise")
         norm = parent._modules.get("norm")
         names = list(parent._modules)
-        if (isinstance(depthwise, nn.Conv2d) and isinstance(norm, _NORM)
-                and names.index("norm") == names.index("depthwise") + 1):
+        if (
+            isinstance(depthwise, nn.Conv2d)
+            and isinstance(norm, _NORM)
+            and names.index("norm") == names.index("depthwise") + 1
+        ):
             yield parent, "norm", depthwise
 
 
@@ -143,8 +146,13 @@ def _effective_pads(module: nn.Conv2d, spatial: tuple[int, int]) -> tuple | None
         return None
     if not isinstance(module.padding, str) and all(isinstance(p, int) for p in module.padding):
         return None  # symmetric and static already
-    return resolve_padding(spatial, module.kernel_size, stride=module.stride,
-                           dilation=module.dilation, padding=padding_of(module))
+    return resolve_padding(
+        spatial,
+        module.kernel_size,
+        stride=module.stride,
+        dilation=module.dilation,
+        padding=padding_of(module),
+    )
 
 
 @torch.no_grad()
@@ -160,10 +168,18 @@ def _static_padding_conv(module: nn.Conv2d, pads: tuple) -> nn.Conv2d | None:
         return None
     padding, per_axis = taps
     weight = torch.nn.functional.pad(module.weight, flat_pads(per_axis))
-    conv = nn.Conv2d(module.in_channels, module.out_channels, tuple(weight.shape[2:]),
-                     stride=module.stride, padding=padding, dilation=module.dilation,
-                     groups=module.groups, bias=module.bias is not None,
-                     device=weight.device, dtype=weight.dtype)
+    conv = nn.Conv2d(
+        module.in_channels,
+        module.out_channels,
+        tuple(weight.shape[2:]),
+        stride=module.stride,
+        padding=padding,
+        dilation=module.dilation,
+        groups=module.groups,
+        bias=module.bias is not None,
+        device=weight.device,
+        dtype=weight.dtype,
+    )
     conv.weight.copy_(weight)
     if module.bias is not None:
         conv.bias.copy_(module.bias)
@@ -177,6 +193,7 @@ def _make_padding_static(model: nn.Module, example_input: torch.Tensor) -> None:
     def record(name: str) -> Any:
         def hook(module: nn.Module, args: tuple) -> None:
             sizes.setdefault(name, tuple(int(s) for s in args[0].shape[-2:]))
+
         return hook
 
     handles = []
@@ -204,16 +221,20 @@ def _make_padding_static(model: nn.Module, example_input: torch.Tensor) -> None:
 class _Prepared(nn.Module):
     """Run ``model`` on a channels-last copy of the input, checking its size if fixed."""
 
-    def __init__(self, model: nn.Module, channels_last: bool,
-                 spatial: tuple[int, ...] | None) -> None:
+    def __init__(
+        self, model: nn.Module, channels_last: bool, spatial: tuple[int, ...] | None
+    ) -> None:
         super().__init__()
         self.model = model
         self.channels_last = channels_last
         self.spatial = spatial
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (self.spatial is not None and not torch.jit.is_tracing()
-                and tuple(x.shape[-2:]) != self.spatial):
+        if (
+            self.spatial is not None
+            and not torch.jit.is_tracing()
+            and tuple(x.shape[-2:]) != self.spatial
+        ):
             raise SepconvValueError(
                 f"this model was optimized for inputs of height x width "
                 f"{self.spatial[0]}x{self.spatial[1]} (its example input), got "
@@ -224,8 +245,13 @@ class _Prepared(nn.Module):
         return self.model(x)
 
 
-def optimize_for_inference(model: nn.Module, example_input: torch.Tensor | None = None, *,
-                           mode: str | None = None, channels_last: bool = True) -> nn.Module:
+def optimize_for_inference(
+    model: nn.Module,
+    example_input: torch.Tensor | None = None,
+    *,
+    mode: str | None = None,
+    channels_last: bool = True,
+) -> nn.Module:
     """A copy of ``model`` prepared for fast CPU inference.
 
     Every mode starts with eval mode and :func:`fold_batch_norm`, then:

@@ -122,19 +122,34 @@ class Conv2dSame(KerasPaddingConv, nn.Conv2d):
     _n = 2
     _fast_path = False
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        bias: bool = True,
+    ) -> None:
         policy = conv_padding(kernel_size, stride, "same", n=2)
-        super().__init__(in_channels, out_channels, policy.kernel_size, policy.stride,
-                         padding=0, bias=bias)
+        super().__init__(
+            in_channels, out_channels, policy.kernel_size, policy.stride, padding=0, bias=bias
+        )
         self._use_padding(policy)
 
     def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost for a torch input shape ``(N, C, H, W)``, via :func:`sepconv.cost.conv`."""
         n, c, h, w = input_shape
-        return _cost.conv((h, w, c), self.kernel_size, self.out_channels, stride=self.stride,
-                          padding="same", dilation=self.dilation, groups=self.groups,
-                          bias=self.bias is not None, batch=n)
+        return _cost.conv(
+            (h, w, c),
+            self.kernel_size,
+            self.out_channels,
+            stride=self.stride,
+            padding="same",
+            dilation=self.dilation,
+            groups=self.groups,
+            bias=self.bias is not None,
+            batch=n,
+        )
 
 
 class ConvNormAct(nn.Sequential):
@@ -151,9 +166,16 @@ class ConvNormAct(nn.Sequential):
     torch.Size([1, 8, 5, 5])
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 stride: int = 1, *, norm_layer: Callable[[int], nn.Module] | None = None,
-                 activation: Callable[[], nn.Module] | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        *,
+        norm_layer: Callable[[int], nn.Module] | None = None,
+        activation: Callable[[], nn.Module] | None = None,
+    ) -> None:
         norm_layer = norm_layer or _keras_batch_norm
         activation = activation or nn.ReLU
         super().__init__()
@@ -180,14 +202,28 @@ class SeparableBlock(nn.Sequential):
     ['conv', 'conv.depthwise', 'conv.norm', 'conv.act', 'conv.pointwise', 'norm', 'act']
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, *,
-                 norm_layer: Callable[[int], nn.Module] | None = None,
-                 activation: Callable[[], nn.Module] | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        *,
+        norm_layer: Callable[[int], nn.Module] | None = None,
+        activation: Callable[[], nn.Module] | None = None,
+    ) -> None:
         norm_layer = norm_layer or _keras_batch_norm
         activation = activation or nn.ReLU
         super().__init__()
-        self.conv = SeparableConv2d(in_channels, out_channels, 3, stride=stride, padding="same",
-                                    bias=False, norm_layer=norm_layer, activation=activation)
+        self.conv = SeparableConv2d(
+            in_channels,
+            out_channels,
+            3,
+            stride=stride,
+            padding="same",
+            bias=False,
+            norm_layer=norm_layer,
+            activation=activation,
+        )
         self.norm = norm_layer(out_channels)
         self.act = activation()
 
@@ -215,10 +251,18 @@ class MobileNetV1(nn.Module):
         Channels entering the classifier, ``int(1024 * alpha)``.
     """
 
-    def __init__(self, *, width_multiplier: float = 1.0, resolution: int = 224,
-                 num_classes: int = 1000, separable: bool = True, in_channels: int = 3,
-                 dropout: float = 1e-3, norm_layer: Callable[[int], nn.Module] | None = None,
-                 activation: Callable[[], nn.Module] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        width_multiplier: float = 1.0,
+        resolution: int = 224,
+        num_classes: int = 1000,
+        separable: bool = True,
+        in_channels: int = 3,
+        dropout: float = 1e-3,
+        norm_layer: Callable[[int], nn.Module] | None = None,
+        activation: Callable[[], nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         alpha = check_float("width_multiplier", width_multiplier)
         if alpha <= 0:
@@ -294,15 +338,24 @@ class MobileNetV1(nn.Module):
         return self.classifier(self.dropout(self.flatten(self.pool(x))))
 
     def extra_repr(self) -> str:
-        return (f"width_multiplier={self.width_multiplier}, resolution={self.resolution}, "
-                f"separable={self.separable}")
+        return (
+            f"width_multiplier={self.width_multiplier}, resolution={self.resolution}, "
+            f"separable={self.separable}"
+        )
 
 
 @register("mobilenet_v1")
-def mobilenet_v1(*, width_multiplier: float = 1.0, resolution: int = 224,
-                 num_classes: int = 1000, separable: bool = True, in_channels: int = 3,
-                 dropout: float = 1e-3, norm_layer: Callable[[int], nn.Module] | None = None,
-                 activation: Callable[[], nn.Module] | None = None) -> MobileNetV1:
+def mobilenet_v1(
+    *,
+    width_multiplier: float = 1.0,
+    resolution: int = 224,
+    num_classes: int = 1000,
+    separable: bool = True,
+    in_channels: int = 3,
+    dropout: float = 1e-3,
+    norm_layer: Callable[[int], nn.Module] | None = None,
+    activation: Callable[[], nn.Module] | None = None,
+) -> MobileNetV1:
     """MobileNetV1 (Howard et al., 2017) with width multiplier alpha and resolution rho.
 
     Parameters
@@ -354,9 +407,16 @@ def mobilenet_v1(*, width_multiplier: float = 1.0, resolution: int = 224,
     ...
     sepconv._checks.SepconvValueError: `width_multiplier` must leave every layer at least ...
     """
-    return MobileNetV1(width_multiplier=width_multiplier, resolution=resolution,
-                       num_classes=num_classes, separable=separable, in_channels=in_channels,
-                       dropout=dropout, norm_layer=norm_layer, activation=activation)
+    return MobileNetV1(
+        width_multiplier=width_multiplier,
+        resolution=resolution,
+        num_classes=num_classes,
+        separable=separable,
+        in_channels=in_channels,
+        dropout=dropout,
+        norm_layer=norm_layer,
+        activation=activation,
+    )
 
 
 @register("mobilenet_v1_conv")
@@ -376,4 +436,3 @@ def mobilenet_v1_conv(**kwargs: Any) -> MobileNetV1:
             "`separable` is fixed to False by 'mobilenet_v1_conv'; use mobilenet_v1(separable=...)"
         )
     return mobilenet_v1(separable=False, **kwargs)
-

@@ -52,8 +52,15 @@ class SmallNet(nn.Module):
     :func:`mnist_conv`.
     """
 
-    def __init__(self, *, separable: bool = True, width_multiplier: float = 1.0,
-                 in_channels: int = 1, num_classes: int = 10, resolution: int = 28) -> None:
+    def __init__(
+        self,
+        *,
+        separable: bool = True,
+        width_multiplier: float = 1.0,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        resolution: int = 28,
+    ) -> None:
         super().__init__()
         if not isinstance(separable, bool):
             raise SepconvTypeError(f"`separable` must be True or False, got {separable!r}")
@@ -78,8 +85,9 @@ class SmallNet(nn.Module):
         blocks = []
         for _, stride, filters in SMALL_NET_TABLE[1:]:
             out = int(filters * alpha)
-            blocks.append(block(channels, out, stride) if separable
-                          else layer(channels, out, 3, stride))
+            blocks.append(
+                block(channels, out, stride) if separable else layer(channels, out, 3, stride)
+            )
             channels = out
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -40,8 +40,14 @@ from torch import Tensor
 
 from . import _native_depthwise as native
 
-__all__ = ["FEATURES", "backward_kernel", "features", "load_model", "native_depthwise",
-           "should_use_native"]
+__all__ = [
+    "FEATURES",
+    "backward_kernel",
+    "features",
+    "load_model",
+    "native_depthwise",
+    "should_use_native",
+]
 
 #: what a contender's time (seconds) is modelled on: a constant per call, per channel plane
 #: (N * C), per million multiply-adds, per million elements read and written
@@ -75,12 +81,23 @@ def _model() -> dict[str, Any]:
     return _MODEL
 
 
-def features(n: int, c: int, h: int, w: int, out_channels: int, kernel: tuple[int, int],
-             out_size: tuple[int, int]) -> list[float]:
+def features(
+    n: int,
+    c: int,
+    h: int,
+    w: int,
+    out_channels: int,
+    kernel: tuple[int, int],
+    out_size: tuple[int, int],
+) -> list[float]:
     """The model's features of a depthwise convolution (see :data:`FEATURES`)."""
     outputs = n * out_channels * out_size[0] * out_size[1]
-    return [1.0, float(n * c), outputs * kernel[0] * kernel[1] / 1e6,
-            (n * c * h * w + outputs) / 1e6]
+    return [
+        1.0,
+        float(n * c),
+        outputs * kernel[0] * kernel[1] / 1e6,
+        (n * c * h * w + outputs) / 1e6,
+    ]
 
 
 def _key(x: Tensor, stride: tuple[int, int]) -> str:
@@ -88,8 +105,9 @@ def _key(x: Tensor, stride: tuple[int, int]) -> str:
     return f"{layout}/{'s1' if max(stride) == 1 else 's2'}"
 
 
-def predict(x: Tensor, weight: Tensor, stride: Any, padding: Any,
-            dilation: Any) -> dict[str, float] | None:
+def predict(
+    x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any
+) -> dict[str, float] | None:
     """Modelled seconds of each contender, or ``None`` without a model for this case."""
     stride, dilation = native._pair(stride, "stride"), native._pair(dilation, "dilation")
     top, bottom, left, right = native._pads(padding)
@@ -98,34 +116,42 @@ def predict(x: Tensor, weight: Tensor, stride: Any, padding: Any,
         return None
     n, c, h, w = x.shape
     kh, kw = weight.shape[2:]
-    out = ((h + top + bottom - (kh - 1) * dilation[0] - 1) // stride[0] + 1,
-           (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1)
+    out = (
+        (h + top + bottom - (kh - 1) * dilation[0] - 1) // stride[0] + 1,
+        (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1,
+    )
     f = features(n, c, h, w, weight.shape[0], (kh, kw), out)
     return {name: sum(a * b for a, b in zip(coefs, f)) for name, coefs in entry.items()}
 
 
-def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any,
-                      dilation: Any) -> bool:
+def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any) -> bool:
     """True where the native kernel applies to these arguments and the measured model says
     it is faster than ``F.conv2d`` on the input as given and than the converted composition.
     ``padding`` as :func:`sepconv.nn._native_depthwise.depthwise_conv2d`."""
     if not native._applies(x, weight, None):
         return False
-    key = (tuple(x.shape), x.stride(), tuple(weight.shape), repr(stride), repr(padding),
-           repr(dilation), id(_model()))
+    key = (
+        tuple(x.shape),
+        x.stride(),
+        tuple(weight.shape),
+        repr(stride),
+        repr(padding),
+        repr(dilation),
+        id(_model()),
+    )
     choice = _CHOICES.get(key)
     if choice is None:
         times = predict(x, weight, stride, padding, dilation)
-        choice = times is not None and times["native"] < MARGIN * min(times["torch"],
-                                                                       times["torch_converted"])
+        choice = times is not None and times["native"] < MARGIN * min(
+            times["torch"], times["torch_converted"]
+        )
         if len(_CHOICES) >= 4096:
             _CHOICES.clear()
         _CHOICES[key] = choice
     return choice
 
 
-def backward_kernel(x: Tensor, weight: Tensor, stride: Any, padding: Any,
-                    dilation: Any) -> str:
+def backward_kernel(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any) -> str:
     """``'native'`` where the model says the native gradients are faster than PyTorch's
     convolution backward, else ``'torch'`` (what ``F.conv2d``'s autograd runs)."""
     times = predict(x, weight, stride, padding, dilation)
@@ -134,14 +160,21 @@ def backward_kernel(x: Tensor, weight: Tensor, stride: Any, padding: Any,
     return "native" if times["native_backward"] < MARGIN * times["torch_backward"] else "torch"
 
 
-def native_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
-                     dilation: Any) -> Tensor | None:
+def native_depthwise(
+    x: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any
+) -> Tensor | None:
     """The native depthwise convolution where :func:`should_use_native` says it pays, else
     ``None`` (the caller then runs PyTorch's). Arguments and result as
     :func:`sepconv.nn._native_depthwise.depthwise_conv2d` (the input's memory format); the
     gradients by the kernel :func:`backward_kernel` picks."""
     if not should_use_native(x, weight, stride, padding, dilation):
         return None
-    return native.depthwise_conv2d(x, weight, bias, stride, padding, dilation,
-                                   backward=backward_kernel(x, weight, stride, padding,
-                                                            dilation))
+    return native.depthwise_conv2d(
+        x,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        backward=backward_kernel(x, weight, stride, padding, dilation),
+    )

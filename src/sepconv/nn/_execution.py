@@ -82,8 +82,9 @@ def plain_requested() -> bool:
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_policy(n: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
-                   padding_mode: Any) -> ConvPadding:
+def _cached_policy(
+    n: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, padding_mode: Any
+) -> ConvPadding:
     return conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=n)
 
 
@@ -94,11 +95,18 @@ def _exact(value: Any) -> bool:
     return kind is int or kind is str or (kind is tuple and all(type(v) is int for v in value))
 
 
-def policy(n: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
-           padding_mode: Any) -> ConvPadding:
+def policy(
+    n: int, kernel_size: Any, stride: Any, padding: Any, dilation: Any, padding_mode: Any
+) -> ConvPadding:
     """The checked :class:`ConvPadding` of a functional call (memoised: calls repeat)."""
-    if (_exact(kernel_size) and _exact(stride) and _exact(padding) and _exact(dilation)
-            and type(padding_mode) is str and not torch.compiler.is_compiling()):
+    if (
+        _exact(kernel_size)
+        and _exact(stride)
+        and _exact(padding)
+        and _exact(dilation)
+        and type(padding_mode) is str
+        and not torch.compiler.is_compiling()
+    ):
         return _cached_policy(n, kernel_size, stride, padding, dilation, padding_mode)
     return conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=n)
 
@@ -133,7 +141,8 @@ def check_input(x: Any, n: int, channels: int, name: str = "input") -> bool:
 def needs_grad(x: Tensor, weight: Tensor | None) -> bool:
     """Training: the zero-tap kernel's backward costs more than the padded copy it saves."""
     return torch.is_grad_enabled() and (
-        x.requires_grad or (weight is not None and weight.requires_grad))
+        x.requires_grad or (weight is not None and weight.requires_grad)
+    )
 
 
 def fast(x: Tensor, n: int, weight: Tensor | None = None) -> bool:
@@ -186,8 +195,9 @@ def caller_is_channels_last(x: Tensor, n: int) -> bool:
     return not x.is_contiguous() and in_run_format(x, n)
 
 
-def begin(input: Tensor, n: int, channels: int, weight: Tensor | None, *,
-          allow_fast: bool = True) -> tuple[Tensor, Tensor, bool, bool]:
+def begin(
+    input: Tensor, n: int, channels: int, weight: Tensor | None, *, allow_fast: bool = True
+) -> tuple[Tensor, Tensor, bool, bool]:
     """Step 1: ``(x to run, batched caller x, fast, unbatched)`` for a call on ``input``.
 
     ``allow_fast=False`` keeps the caller's memory format (a full convolution).
@@ -243,7 +253,8 @@ def _check_exportable(padding: ConvPadding) -> None:
             f"padding_mode={padding.mode!r} with padding={padding.spec!r} at stride "
             f"{padding.stride} depends on the input size, which torch.export (and "
             f"torch.onnx.export(dynamo=True)) cannot record right with dynamic sizes; export "
-            f"with static sizes, or with torch.onnx.export(dynamo=False)")
+            f"with static sizes, or with torch.onnx.export(dynamo=False)"
+        )
 
 
 def _circular_pad(x: Tensor, pads: tuple[Any, ...]) -> Tensor:
@@ -256,8 +267,9 @@ def _circular_pad(x: Tensor, pads: tuple[Any, ...]) -> Tensor:
     return x
 
 
-def _plain_conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding,
-                groups: int, n: int) -> Tensor:
+def _plain_conv(
+    x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, groups: int, n: int
+) -> Tensor:
     """``F.pad`` + the convolution, with 'same' from the input size as a graph records it."""
     sizes = tuple(x.shape[-n:])
     if all(type(size) is int for size in sizes):  # eager: the checked plan
@@ -278,8 +290,17 @@ def _plain_conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPad
     return CONV[n](x, weight, bias, padding.stride, 0, padding.dilation, groups)
 
 
-def conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, groups: int,
-         n: int, *, is_fast: bool = False, extend_kernel: bool = False) -> Tensor:
+def conv(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    padding: ConvPadding,
+    groups: int,
+    n: int,
+    *,
+    is_fast: bool = False,
+    extend_kernel: bool = False,
+) -> Tensor:
     """One convolution with Keras padding on a batched ``x``, in ``x``'s memory format.
 
     Symmetric zero padding stays inside the convolution. Asymmetric zero padding (Keras
@@ -299,31 +320,56 @@ def conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, g
         return CONV[n](x, weight, bias, padding.stride, inside, padding.dilation, groups)
     if extend_kernel and tapped is not None:
         sym, taps = tapped
-        return CONV[n](x, torch.constant_pad_nd(weight, taps), bias, padding.stride, sym,
-                       padding.dilation, groups)
+        return CONV[n](
+            x,
+            torch.constant_pad_nd(weight, taps),
+            bias,
+            padding.stride,
+            sym,
+            padding.dilation,
+            groups,
+        )
     if outside is not None:
         x = F.pad(x, outside, mode="constant" if padding.mode == "zeros" else padding.mode)
     return CONV[n](x, weight, bias, padding.stride, 0, padding.dilation, groups)
 
 
-def depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, n: int,
-              is_fast: bool) -> Tensor:
+def depthwise(
+    x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, n: int, is_fast: bool
+) -> Tensor:
     """Depthwise step on a batched ``x`` (in the run format when ``is_fast``); same format out."""
     if is_fast and n == 1:
         # 1-D runs as 2-D channels-last with a 1 x k kernel: (N, C, 1, L) is a view.
-        y = conv(x.unsqueeze(2), weight.unsqueeze(2), bias, padding.lifted, int(x.shape[1]), 2,
-                 is_fast=True, extend_kernel=not needs_grad(x, weight))
+        y = conv(
+            x.unsqueeze(2),
+            weight.unsqueeze(2),
+            bias,
+            padding.lifted,
+            int(x.shape[1]),
+            2,
+            is_fast=True,
+            extend_kernel=not needs_grad(x, weight),
+        )
         return y.squeeze(2)
     # The zero-tap kernel pays on the CPU only: on CUDA a padded copy is cheap, and cuDNN's
     # depthwise kernels are fast for 3 x 3 but not for the 4 x 4 kernel it would make
     # (MobileNetV1 64 -> 128 channels at 112x112, batch 8, channels-last, on an H200: the layer
     # took 0.23 ms a call with it, 0.13 ms with F.pad).
-    return conv(x, weight, bias, padding, int(x.shape[1]), n, is_fast=is_fast,
-                extend_kernel=x.device.type == "cpu" and not needs_grad(x, weight))
+    return conv(
+        x,
+        weight,
+        bias,
+        padding,
+        int(x.shape[1]),
+        n,
+        is_fast=is_fast,
+        extend_kernel=x.device.type == "cpu" and not needs_grad(x, weight),
+    )
 
 
-def pointwise(y: Tensor, weight: Tensor, bias: Tensor | None, n: int, is_fast: bool,
-              contiguous_output: bool) -> Tensor:
+def pointwise(
+    y: Tensor, weight: Tensor, bias: Tensor | None, n: int, is_fast: bool, contiguous_output: bool
+) -> Tensor:
     """1x1 convolution. On the fast path a channels-last ``y`` gives a channels-last result,
     or, with ``contiguous_output``, a contiguous (NCHW) one written directly by one batched
     matrix product (``W @ y[n]^T``), with no conversion pass."""

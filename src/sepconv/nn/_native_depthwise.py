@@ -67,8 +67,7 @@ def _load() -> ctypes.CDLL | None:
         if lib is not None:
             ptr = ctypes.c_void_p
             for suffix in ("f32", "f64"):
-                for name, nargs in (("dw_forward", 5), ("dw_grad_input", 4),
-                                    ("dw_grad_weight", 4)):
+                for name, nargs in (("dw_forward", 5), ("dw_grad_input", 4), ("dw_grad_weight", 4)):
                     fn = getattr(lib, f"{name}_{suffix}")
                     fn.argtypes = [ptr] * nargs
                     fn.restype = ctypes.c_int
@@ -88,8 +87,11 @@ def available() -> bool:
 def _pair(value: Any, name: str) -> tuple[int, int]:
     if isinstance(value, int):
         return value, value
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-            isinstance(v, int) for v in value):
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) for v in value)
+    ):
         return int(value[0]), int(value[1])
     raise TypeError(f"`{name}` must be an int or a pair of ints, got {value!r}")
 
@@ -105,8 +107,10 @@ def _pads(padding: Any) -> tuple[int, int, int, int]:
         if all(isinstance(p, (tuple, list)) and len(p) == 2 for p in padding):
             (top, bottom), (left, right) = padding
             return int(top), int(bottom), int(left), int(right)
-    raise TypeError("`padding` must be an int, (rows, columns) or ((top, bottom), (left, "
-                    f"right)), got {padding!r}")
+    raise TypeError(
+        "`padding` must be an int, (rows, columns) or ((top, bottom), (left, "
+        f"right)), got {padding!r}"
+    )
 
 
 def _layout(t: Tensor) -> str | None:
@@ -142,13 +146,39 @@ def _empty(shape: tuple[int, ...], like: Tensor, layout: str) -> Tensor:
     return torch.empty(shape, dtype=like.dtype, memory_format=fmt)
 
 
-def _params(x: Tensor, x_layout: str, y: Tensor, multiplier: int, kernel: tuple[int, int],
-            stride: tuple[int, int], dilation: tuple[int, int], top: int, left: int,
-            threads: int) -> ctypes.Array:
+def _params(
+    x: Tensor,
+    x_layout: str,
+    y: Tensor,
+    multiplier: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    top: int,
+    left: int,
+    threads: int,
+) -> ctypes.Array:
     n, c, h, w = x.shape
-    values = [n, c, h, w, *_strides(x, x_layout), multiplier, kernel[0], kernel[1],
-              y.shape[2], y.shape[3], *_strides(y, x_layout), stride[0], stride[1],
-              dilation[0], dilation[1], top, left, threads]
+    values = [
+        n,
+        c,
+        h,
+        w,
+        *_strides(x, x_layout),
+        multiplier,
+        kernel[0],
+        kernel[1],
+        y.shape[2],
+        y.shape[3],
+        *_strides(y, x_layout),
+        stride[0],
+        stride[1],
+        dilation[0],
+        dilation[1],
+        top,
+        left,
+        threads,
+    ]
     return (ctypes.c_ssize_t * len(values))(*values)
 
 
@@ -164,8 +194,15 @@ def _call(fn: Any, *args: Any) -> None:
         raise RuntimeError(f"the native depthwise convolution failed (code {code})")
 
 
-def _forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, pads: tuple,
-             dilation: tuple, layout: str) -> Tensor:
+def _forward(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: tuple,
+    pads: tuple,
+    dilation: tuple,
+    layout: str,
+) -> Tensor:
     lib = _load()
     n, c, h, w = x.shape
     out_channels, _, kh, kw = weight.shape
@@ -175,18 +212,36 @@ def _forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, pads
     y = _empty((n, out_channels, oh, ow), x, layout)
     wc = weight.detach().contiguous()
     bc = None if bias is None else bias.detach().contiguous()
-    p = _params(x, layout, y, out_channels // c, (kh, kw), stride, dilation, top, left,
-                _threads(y.numel() * kh * kw))
+    p = _params(
+        x,
+        layout,
+        y,
+        out_channels // c,
+        (kh, kw),
+        stride,
+        dilation,
+        top,
+        left,
+        _threads(y.numel() * kh * kw),
+    )
     fn = lib.dw_forward_f32 if x.dtype == torch.float32 else lib.dw_forward_f64
-    _call(fn, p, x.data_ptr(), wc.data_ptr(), None if bc is None else bc.data_ptr(),
-          y.data_ptr())
+    _call(fn, p, x.data_ptr(), wc.data_ptr(), None if bc is None else bc.data_ptr(), y.data_ptr())
     return y
 
 
 class _Depthwise(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple,
-                pads: tuple, dilation: tuple, layout: str, backward: str) -> Tensor:
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        stride: tuple,
+        pads: tuple,
+        dilation: tuple,
+        layout: str,
+        backward: str,
+    ) -> Tensor:
         y = _forward(x, weight, bias, stride, pads, dilation, layout)
         ctx.save_for_backward(x, weight, bias)
         ctx.settings = (stride, pads, dilation, layout, backward)
@@ -198,11 +253,16 @@ class _Depthwise(torch.autograd.Function):
         stride, pads, dilation, layout, backward = ctx.settings
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if torch.is_grad_enabled():  # create_graph: differentiable PyTorch operators
-            return (*_reference_grads(x, weight, bias, grad, stride, pads, dilation), None,
-                    None, None, None, None)
+            return (
+                *_reference_grads(x, weight, bias, grad, stride, pads, dilation),
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
         if backward == "torch":
-            grad_x, grad_w = _torch_grads(x, weight, grad, stride, pads, dilation, need_x,
-                                          need_w)
+            grad_x, grad_w = _torch_grads(x, weight, grad, stride, pads, dilation, need_x, need_w)
             grad_b = grad.sum((0, 2, 3)) if need_b and bias is not None else None
             return grad_x, grad_w, grad_b, None, None, None, None, None
         lib = _load()
@@ -214,54 +274,122 @@ class _Depthwise(torch.autograd.Function):
         grad_x = grad_w = grad_b = None
         if need_x:
             grad_x = _empty(tuple(x.shape), x, layout)
-            p = _params(grad_x, layout, g, out_channels // c, (kh, kw), stride, dilation,
-                        pads[0], pads[2], _threads(work))
+            p = _params(
+                grad_x,
+                layout,
+                g,
+                out_channels // c,
+                (kh, kw),
+                stride,
+                dilation,
+                pads[0],
+                pads[2],
+                _threads(work),
+            )
             wc = weight.detach().contiguous()
-            _call(lib.dw_grad_input_f32 if f32 else lib.dw_grad_input_f64, p, g.data_ptr(),
-                  wc.data_ptr(), grad_x.data_ptr())
+            _call(
+                lib.dw_grad_input_f32 if f32 else lib.dw_grad_input_f64,
+                p,
+                g.data_ptr(),
+                wc.data_ptr(),
+                grad_x.data_ptr(),
+            )
         if need_w:
             grad_w = torch.empty(weight.shape, dtype=weight.dtype)
-            p = _params(x, layout, g, out_channels // c, (kh, kw), stride, dilation, pads[0],
-                        pads[2], _threads(work))
-            _call(lib.dw_grad_weight_f32 if f32 else lib.dw_grad_weight_f64, p, x.data_ptr(),
-                  g.data_ptr(), grad_w.data_ptr())
+            p = _params(
+                x,
+                layout,
+                g,
+                out_channels // c,
+                (kh, kw),
+                stride,
+                dilation,
+                pads[0],
+                pads[2],
+                _threads(work),
+            )
+            _call(
+                lib.dw_grad_weight_f32 if f32 else lib.dw_grad_weight_f64,
+                p,
+                x.data_ptr(),
+                g.data_ptr(),
+                grad_w.data_ptr(),
+            )
         if need_b and bias is not None:
             grad_b = grad.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None, None, None
 
 
-def _torch_grads(x: Tensor, weight: Tensor, grad: Tensor, stride: tuple, pads: tuple,
-                 dilation: tuple, need_x: bool, need_w: bool) -> tuple:
+def _torch_grads(
+    x: Tensor,
+    weight: Tensor,
+    grad: Tensor,
+    stride: tuple,
+    pads: tuple,
+    dilation: tuple,
+    need_x: bool,
+    need_w: bool,
+) -> tuple:
     """Input and weight gradients by PyTorch's convolution backward (what ``F.conv2d``'s
     autograd runs); uneven padding through a padded copy of the input."""
     top, bottom, left, right = pads
     even = top == bottom and left == right
     inp = x if even else F.pad(x, (left, right, top, bottom))
     grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
-        grad, inp, weight, None, list(stride), [top, left] if even else [0, 0], list(dilation),
-        False, [0, 0], x.shape[1], [need_x, need_w, False])
+        grad,
+        inp,
+        weight,
+        None,
+        list(stride),
+        [top, left] if even else [0, 0],
+        list(dilation),
+        False,
+        [0, 0],
+        x.shape[1],
+        [need_x, need_w, False],
+    )
     if grad_x is not None and not even:
-        grad_x = grad_x[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+        grad_x = grad_x[:, :, top : top + x.shape[2], left : left + x.shape[3]]
     return grad_x, grad_w
 
 
-def _reference_grads(x: Tensor, weight: Tensor, bias: Tensor | None, grad: Tensor,
-                     stride: tuple, pads: tuple, dilation: tuple) -> tuple:
+def _reference_grads(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    grad: Tensor,
+    stride: tuple,
+    pads: tuple,
+    dilation: tuple,
+) -> tuple:
     """Gradients through PyTorch's operators, recorded (``create_graph``): differentiable
     again with respect to the inputs and ``grad``."""
     inputs = (x, weight, bias)
     wanted = [t for t in inputs if t is not None and t.requires_grad]
     with torch.enable_grad():
-        y = F.conv2d(F.pad(x, (pads[2], pads[3], pads[0], pads[1])), weight, bias, stride, 0,
-                     dilation, x.shape[1])
+        y = F.conv2d(
+            F.pad(x, (pads[2], pads[3], pads[0], pads[1])),
+            weight,
+            bias,
+            stride,
+            0,
+            dilation,
+            x.shape[1],
+        )
         grads = iter(torch.autograd.grad(y, wanted, grad, create_graph=True))
     return tuple(next(grads) if t is not None and t.requires_grad else None for t in inputs)
 
 
-def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
-                     stride: int | tuple[int, int] = 1, padding: Any = 0,
-                     dilation: int | tuple[int, int] = 1, *,
-                     backward: str = "native") -> Tensor | None:
+def depthwise_conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: Any = 0,
+    dilation: int | tuple[int, int] = 1,
+    *,
+    backward: str = "native",
+) -> Tensor | None:
     """Depthwise 2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (C * M, 1, KH,
     KW) and optional ``bias`` (C * M,), zero ``padding`` an int, (rows, columns) or ((top,
     bottom), (left, right)); as ``F.conv2d(F.pad(x, ...), weight, bias, stride, 0, dilation,
@@ -279,44 +407,74 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     if not _applies(x, weight, bias) or min(*stride, *dilation) < 1 or min(pads) < 0:
         return None
     kh, kw = weight.shape[2:]
-    for size, before, after, k, d in ((x.shape[2], pads[0], pads[1], kh, dilation[0]),
-                                      (x.shape[3], pads[2], pads[3], kw, dilation[1])):
+    for size, before, after, k, d in (
+        (x.shape[2], pads[0], pads[1], kh, dilation[0]),
+        (x.shape[3], pads[2], pads[3], kw, dilation[1]),
+    ):
         if size + before + after < (k - 1) * d + 1:
             return None
     layout = _layout(x)
     if layout is None:
         x, layout = x.contiguous(), "nchw"
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (
-            bias is not None and bias.requires_grad)):
+    if torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    ):
         return _Depthwise.apply(x, weight, bias, stride, pads, dilation, layout, backward)
     return _forward(x, weight, bias, stride, pads, dilation, layout)
 
 
-def depthwise_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1,
-                     padding: int | tuple[int, int] = 0, dilation: int = 1) -> Tensor | None:
+def depthwise_conv1d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int = 1,
+) -> Tensor | None:
     """Depthwise 1-D cross-correlation of ``x`` (N, C, L) with ``weight`` (C * M, 1, K):
     :func:`depthwise_conv2d` with H = 1 (``padding`` an int or (left, right)); ``None`` where
     it does not apply."""
-    if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and x.dim() == 3
-            and weight.dim() == 3):
+    if not (
+        isinstance(x, Tensor) and isinstance(weight, Tensor) and x.dim() == 3 and weight.dim() == 3
+    ):
         return None
     pair = (padding, padding) if isinstance(padding, int) else tuple(padding)
-    y = depthwise_conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride),
-                         ((0, 0), pair), (1, dilation))
+    y = depthwise_conv2d(
+        x.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), ((0, 0), pair), (1, dilation)
+    )
     return None if y is None else y.squeeze(2)
 
 
 def _applies(x: Any, weight: Any, bias: Any) -> bool:
-    if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and x.dim() == 4
-            and weight.dim() == 4 and available()):
+    if not (
+        isinstance(x, Tensor)
+        and isinstance(weight, Tensor)
+        and x.dim() == 4
+        and weight.dim() == 4
+        and available()
+    ):
         return False
-    if x.device.type != "cpu" or weight.device.type != "cpu" or x.dtype not in (
-            torch.float32, torch.float64) or weight.dtype != x.dtype:
+    if (
+        x.device.type != "cpu"
+        or weight.device.type != "cpu"
+        or x.dtype not in (torch.float32, torch.float64)
+        or weight.dtype != x.dtype
+    ):
         return False
-    if bias is not None and not (isinstance(bias, Tensor) and bias.dtype == x.dtype
-                                 and bias.device.type == "cpu"
-                                 and tuple(bias.shape) == (weight.shape[0],)):
+    if bias is not None and not (
+        isinstance(bias, Tensor)
+        and bias.dtype == x.dtype
+        and bias.device.type == "cpu"
+        and tuple(bias.shape) == (weight.shape[0],)
+    ):
         return False
     c = x.shape[1]
-    return (x.numel() > 0 and weight.shape[1] == 1 and c > 0 and weight.shape[0] % c == 0
-            and weight.shape[0] > 0 and weight.shape[2] > 0 and weight.shape[3] > 0)
+    return (
+        x.numel() > 0
+        and weight.shape[1] == 1
+        and c > 0
+        and weight.shape[0] % c == 0
+        and weight.shape[0] > 0
+        and weight.shape[2] > 0
+        and weight.shape[3] > 0
+    )

@@ -271,15 +271,17 @@ def _separable(
             f"`depthwise_weight` must have shape (C * depth_multiplier, 1, {ex.axes(n)}), got "
             f"{tuple(depthwise_weight.shape)}"
         )
-    if (pointwise_weight.shape[1] != depthwise_weight.shape[0]
-            or any(k != 1 for k in pointwise_weight.shape[2:])):
+    if pointwise_weight.shape[1] != depthwise_weight.shape[0] or any(
+        k != 1 for k in pointwise_weight.shape[2:]
+    ):
         raise SepconvValueError(
             f"`pointwise_weight` must have shape (out_channels, {depthwise_weight.shape[0]}, "
             f"{', '.join('1' * n)}) to follow `depthwise_weight` "
             f"{tuple(depthwise_weight.shape)}, got {tuple(pointwise_weight.shape)}"
         )
-    padding = ex.policy(n, tuple(depthwise_weight.shape[2:]), stride, padding, dilation,
-                        padding_mode)
+    padding = ex.policy(
+        n, tuple(depthwise_weight.shape[2:]), stride, padding, dilation, padding_mode
+    )
     channels = input.shape[-n - 1] if isinstance(input, Tensor) and input.dim() > n else 0
     if channels == 0 or depthwise_weight.shape[0] % channels:
         raise SepconvValueError(
@@ -289,8 +291,14 @@ def _separable(
         )
     run, x, fast, unbatched = ex.begin(input, n, channels, depthwise_weight)
     y = ex.depthwise(run, depthwise_weight, depthwise_bias, padding, n, fast)
-    y = ex.pointwise(y, pointwise_weight, bias, n, fast,
-                     contiguous_output=fast and not ex.caller_is_channels_last(x, n))
+    y = ex.pointwise(
+        y,
+        pointwise_weight,
+        bias,
+        n,
+        fast,
+        contiguous_output=fast and not ex.caller_is_channels_last(x, n),
+    )
     return ex.end(y, x, n, fast, unbatched)
 
 
@@ -335,8 +343,18 @@ def separable_conv1d(
              [6., 6., 4.],
              [6., 6., 4.]]])
     """
-    return _separable(1, input, depthwise_weight, pointwise_weight, bias, depthwise_bias,
-                      stride, padding, dilation, padding_mode)
+    return _separable(
+        1,
+        input,
+        depthwise_weight,
+        pointwise_weight,
+        bias,
+        depthwise_bias,
+        stride,
+        padding,
+        dilation,
+        padding_mode,
+    )
 
 
 def separable_conv2d(
@@ -389,8 +407,18 @@ def separable_conv2d(
     >>> tuple(y.shape), y[0, 0, 0, 0].item()
     ((1, 256, 8, 8), 75.0)
     """
-    return _separable(2, input, depthwise_weight, pointwise_weight, bias, depthwise_bias,
-                      stride, padding, dilation, padding_mode)
+    return _separable(
+        2,
+        input,
+        depthwise_weight,
+        pointwise_weight,
+        bias,
+        depthwise_bias,
+        stride,
+        padding,
+        dilation,
+        padding_mode,
+    )
 
 
 def separable_conv3d(
@@ -431,8 +459,18 @@ def separable_conv3d(
     ...                  torch.ones(5, 3, 1, 1, 1), padding="same").shape
     torch.Size([2, 5, 4, 4, 4])
     """
-    return _separable(3, input, depthwise_weight, pointwise_weight, bias, depthwise_bias,
-                      stride, padding, dilation, padding_mode)
+    return _separable(
+        3,
+        input,
+        depthwise_weight,
+        pointwise_weight,
+        bias,
+        depthwise_bias,
+        stride,
+        padding,
+        dilation,
+        padding_mode,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -500,16 +538,18 @@ def spatially_separable_conv2d(
     if column_weight.shape[3] != 1:
         raise SepconvValueError(
             f"`column_weight` must have shape (out, in / groups, kh, 1), got "
-            f"{tuple(column_weight.shape)}")
+            f"{tuple(column_weight.shape)}"
+        )
     if row_weight.shape[2] != 1:
         raise SepconvValueError(
-            f"`row_weight` must have shape (out, in / groups, 1, kw), got "
-            f"{tuple(row_weight.shape)}")
+            f"`row_weight` must have shape (out, in / groups, 1, kw), got {tuple(row_weight.shape)}"
+        )
     order = check_choice("order", order, ("column_first", "row_first"))
     kernel_size = (int(column_weight.shape[2]), int(row_weight.shape[3]))
     whole = ex.policy(2, kernel_size, stride, padding, dilation, padding_mode)
-    first_weight, second_weight = ((column_weight, row_weight) if order == "column_first"
-                                   else (row_weight, column_weight))
+    first_weight, second_weight = (
+        (column_weight, row_weight) if order == "column_first" else (row_weight, column_weight)
+    )
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
         raise SepconvValueError(f"`groups` must be a positive integer, got {groups!r}")
     channels = first_weight.shape[1] * groups
@@ -517,11 +557,12 @@ def spatially_separable_conv2d(
     if second_weight.shape[1] * groups != first_weight.shape[0]:
         raise SepconvValueError(
             f"the second pass's weight {tuple(second_weight.shape)} does not take the first "
-            f"pass's {first_weight.shape[0]} channels with `groups`={groups}")
+            f"pass's {first_weight.shape[0]} channels with `groups`={groups}"
+        )
     first, second = (
         ex.policy(2, p.kernel_size, p.stride, p.padding, p.dilation, whole.mode)
-        for p in spatial_passes(whole.kernel_size, whole.stride, whole.dilation, whole.spec,
-                                order))
+        for p in spatial_passes(whole.kernel_size, whole.stride, whole.dilation, whole.spec, order)
+    )
     run, x, fast, unbatched = ex.begin(input, 2, channels, first_weight)
     y = ex.conv(run, first_weight, None, first, groups, 2, is_fast=fast)
     y = ex.conv(y, second_weight, bias, second, groups, 2, is_fast=fast)

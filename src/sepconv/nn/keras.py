@@ -73,7 +73,8 @@ def depthwise_kernel_to_keras(weight: Any, in_channels: int) -> np.ndarray:
     """
     weight = np.asarray(weight)
     return layouts.depthwise_kernel_torch_to_keras(
-        weight, depth_multiplier=max(weight.shape[0] // in_channels, 1))
+        weight, depth_multiplier=max(weight.shape[0] // in_channels, 1)
+    )
 
 
 def _layout(layer: Any) -> str | None:
@@ -87,23 +88,28 @@ def _as_list(weights: Any, names: tuple[str, ...]) -> list[np.ndarray]:
         if missing:
             raise SepconvValueError(
                 f"`weights` must have the keys {', '.join(map(repr, names))} (bias optional), "
-                f"missing {', '.join(map(repr, missing))}")
+                f"missing {', '.join(map(repr, missing))}"
+            )
         items = [weights[name] for name in names if name in weights]
     elif isinstance(weights, list | tuple):
         items = list(weights)
     else:
         raise SepconvTypeError(
             f"`weights` must be the list of Keras's get_weights() or a dict by weight name, "
-            f"got {type(weights).__name__}")
-    return [np.asarray(item.detach().cpu() if isinstance(item, torch.Tensor) else item)
-            for item in items]
+            f"got {type(weights).__name__}"
+        )
+    return [
+        np.asarray(item.detach().cpu() if isinstance(item, torch.Tensor) else item)
+        for item in items
+    ]
 
 
 def _copy(param: nn.Parameter, value: np.ndarray, what: str) -> None:
     if tuple(value.shape) != tuple(param.shape):
         raise SepconvValueError(
             f"`weights`: the {what} must have shape {tuple(param.shape)} in torch's layout for "
-            f"this layer, got {tuple(value.shape)} after conversion")
+            f"this layer, got {tuple(value.shape)} after conversion"
+        )
     with torch.no_grad():
         param.copy_(torch.as_tensor(value, dtype=param.dtype, device=param.device))
 
@@ -130,7 +136,8 @@ def load_keras_weights(layer: nn.Module, weights: Any) -> nn.Module:
             raise SepconvValueError(
                 f"`weights` must hold {2 + has_bias} arrays (depthwise_kernel, pointwise_kernel"
                 f"{', bias' if has_bias else ''}) for a layer with bias={has_bias}, got "
-                f"{len(items)}")
+                f"{len(items)}"
+            )
         _copy(layer.depthwise.weight, depthwise_kernel_from_keras(items[0]), "depthwise_kernel")
         _copy(layer.pointwise.weight, pointwise_kernel_from_keras(items[1]), "pointwise_kernel")
         if has_bias:
@@ -145,14 +152,15 @@ def load_keras_weights(layer: nn.Module, weights: Any) -> nn.Module:
         if len(items) != 1 + has_bias:
             raise SepconvValueError(
                 f"`weights` must hold {1 + has_bias} arrays (kernel{', bias' if has_bias else ''})"
-                f" for a layer with bias={has_bias}, got {len(items)}")
+                f" for a layer with bias={has_bias}, got {len(items)}"
+            )
         _copy(layer.weight, depthwise_kernel_from_keras(items[0]), "kernel")
         if has_bias:
             _copy(layer.bias, items[1], "bias")
         return layer
     raise SepconvTypeError(
-        f"`layer` must be a sepconv DepthwiseConvNd or SeparableConvNd, got "
-        f"{type(layer).__name__}")
+        f"`layer` must be a sepconv DepthwiseConvNd or SeparableConvNd, got {type(layer).__name__}"
+    )
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -176,7 +184,8 @@ def to_keras_weights(layer: nn.Module) -> list[np.ndarray]:
             raise SepconvValueError(
                 "`layer` has a norm or activation between its steps, which Keras's "
                 "SeparableConv layers cannot hold; export `layer.depthwise` and "
-                "`layer.pointwise` separately")
+                "`layer.pointwise` separately"
+            )
         depthwise = depthwise_kernel_to_keras(_numpy(layer.depthwise.weight), layer.in_channels)
         pointwise = pointwise_kernel_to_keras(_numpy(layer.pointwise.weight))
         out = [depthwise, pointwise]
@@ -185,7 +194,8 @@ def to_keras_weights(layer: nn.Module) -> list[np.ndarray]:
             if bias is None:
                 raise SepconvValueError(
                     "`layer` has a depthwise bias but no pointwise bias: Keras's SeparableConv "
-                    "layers have only the pointwise one, to which it can be folded")
+                    "layers have only the pointwise one, to which it can be folded"
+                )
             matrix = layer.pointwise.weight.reshape(layer.out_channels, -1)
             bias = bias + matrix @ layer.depthwise.bias
         if bias is not None:
@@ -197,5 +207,5 @@ def to_keras_weights(layer: nn.Module) -> list[np.ndarray]:
             out.append(_numpy(layer.bias))
         return out
     raise SepconvTypeError(
-        f"`layer` must be a sepconv DepthwiseConvNd or SeparableConvNd, got "
-        f"{type(layer).__name__}")
+        f"`layer` must be a sepconv DepthwiseConvNd or SeparableConvNd, got {type(layer).__name__}"
+    )

@@ -60,8 +60,11 @@ __all__ = [
 
 
 def _check_multiplier(value: Any) -> int:
-    if (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and not isinstance(value, numbers.Integral)):
+    if (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and not isinstance(value, numbers.Integral)
+    ):
         raise SepconvValueError(f"`depth_multiplier` must be a positive integer, got {value!r}")
     return check_positive_int("depth_multiplier", value)
 
@@ -80,8 +83,9 @@ def _weight_and_bias(module: nn.Module) -> tuple[Tensor, Tensor | None]:
 
 def _input_shape(input_shape: Any, n: int, channels: int) -> tuple[tuple[int, ...], int]:
     """torch's ``(N, C, *spatial)`` or ``(C, *spatial)`` -> cost's ``(*spatial, C)`` and N."""
-    shape = check_shape("input_shape", input_shape, (n + 1, n + 2),
-                        what="sizes (N, C, *spatial) or (C, *spatial)")
+    shape = check_shape(
+        "input_shape", input_shape, (n + 1, n + 2), what="sizes (N, C, *spatial) or (C, *spatial)"
+    )
     batch = shape[0] if len(shape) == n + 2 else 1
     if shape[-n - 1] != channels:
         raise SepconvValueError(
@@ -112,9 +116,16 @@ class KerasPaddingConv:
     _padding: ConvPadding
 
     def _set_padding(self, padding: Any, padding_mode: str) -> None:
-        self._use_padding(conv_padding(
-            self.kernel_size, self.stride, padding, self.dilation,  # type: ignore[attr-defined]
-            padding_mode, n=self._n))
+        self._use_padding(
+            conv_padding(
+                self.kernel_size,
+                self.stride,
+                padding,
+                self.dilation,  # type: ignore[attr-defined]
+                padding_mode,
+                n=self._n,
+            )
+        )
 
     def _use_padding(self, policy: ConvPadding) -> None:
         self.__dict__["_padding"] = policy
@@ -168,17 +179,28 @@ class KerasPaddingConv:
             if fast is not None:
                 return self._run(input, fast)
             weight = _weight_and_bias(self)[0] if self._fast_path else None  # type: ignore
-            run, x, fast, unbatched = ex.begin(input, self._n, self.in_channels,  # type: ignore
-                                               weight, allow_fast=self._fast_path)
+            run, x, fast, unbatched = ex.begin(
+                input,
+                self._n,
+                self.in_channels,  # type: ignore
+                weight,
+                allow_fast=self._fast_path,
+            )
             return ex.end(self._run(run, fast), x, self._n, fast, unbatched)
         except ex.ExportRefused as error:  # name the layer (no cost unless raised)
-            raise ex.ExportRefused(f"{type(self).__name__}({self.extra_repr()}): {error}"
-                                   ) from None
+            raise ex.ExportRefused(f"{type(self).__name__}({self.extra_repr()}): {error}") from None
 
     def _run(self, x: Tensor, fast: bool) -> Tensor:
         weight, bias = _weight_and_bias(self)  # type: ignore[arg-type]
-        return ex.conv(x, weight, bias, self._padding, self.groups,  # type: ignore[attr-defined]
-                       self._n, is_fast=fast)
+        return ex.conv(
+            x,
+            weight,
+            bias,
+            self._padding,
+            self.groups,  # type: ignore[attr-defined]
+            self._n,
+            is_fast=fast,
+        )
 
 
 class _DepthwiseConvNd(KerasPaddingConv):
@@ -201,9 +223,18 @@ class _DepthwiseConvNd(KerasPaddingConv):
         multiplier = _check_multiplier(depth_multiplier)
         policy = conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=self._n)
         super().__init__(  # type: ignore[call-arg]
-            in_channels, in_channels * multiplier, policy.kernel_size, policy.stride, 0,
-            policy.dilation, groups=in_channels, bias=bool(bias), padding_mode="zeros",
-            device=device, dtype=dtype)
+            in_channels,
+            in_channels * multiplier,
+            policy.kernel_size,
+            policy.stride,
+            0,
+            policy.dilation,
+            groups=in_channels,
+            bias=bool(bias),
+            padding_mode="zeros",
+            device=device,
+            dtype=dtype,
+        )
         self.depth_multiplier = multiplier
         self._use_padding(policy)
 
@@ -215,9 +246,15 @@ class _DepthwiseConvNd(KerasPaddingConv):
         """Exact cost for an input of torch shape ``(N, C, *spatial)`` or ``(C, *spatial)``."""
         shape, batch = _input_shape(input_shape, self._n, self.in_channels)  # type: ignore
         return _cost.depthwise(
-            shape, self.kernel_size, depth_multiplier=self.depth_multiplier,  # type: ignore
-            stride=self.stride, padding=self.keras_padding,  # type: ignore[attr-defined]
-            dilation=self.dilation, bias=self.bias is not None, batch=batch)  # type: ignore
+            shape,
+            self.kernel_size,
+            depth_multiplier=self.depth_multiplier,  # type: ignore
+            stride=self.stride,
+            padding=self.keras_padding,  # type: ignore[attr-defined]
+            dilation=self.dilation,
+            bias=self.bias is not None,
+            batch=batch,
+        )  # type: ignore
 
     def load_keras_weights(self, weights: Any) -> _DepthwiseConvNd:
         """Copy weights from Keras's ``DepthwiseConvND.get_weights()``; see :mod:`.keras`."""
@@ -268,22 +305,35 @@ _DEPTHWISE_DOC = """{n}-D depthwise convolution with Keras semantics (Keras ``De
 
 class DepthwiseConv1d(_DepthwiseConvNd, nn.Conv1d):
     _n = 1
-    __doc__ = _DEPTHWISE_DOC.format(n=1, k="1D", axes="L", axes_out="L_out", example="9",
-                                    example_out="5", mults=16 * 3 * 5)
+    __doc__ = _DEPTHWISE_DOC.format(
+        n=1, k="1D", axes="L", axes_out="L_out", example="9", example_out="5", mults=16 * 3 * 5
+    )
 
 
 class DepthwiseConv2d(_DepthwiseConvNd, nn.Conv2d):
     _n = 2
-    __doc__ = _DEPTHWISE_DOC.format(n=2, k="2D", axes="H, W", axes_out="H_out, W_out",
-                                    example="9, 8", example_out="5, 4",
-                                    mults=16 * 9 * 5 * 4)
+    __doc__ = _DEPTHWISE_DOC.format(
+        n=2,
+        k="2D",
+        axes="H, W",
+        axes_out="H_out, W_out",
+        example="9, 8",
+        example_out="5, 4",
+        mults=16 * 9 * 5 * 4,
+    )
 
 
 class DepthwiseConv3d(_DepthwiseConvNd, nn.Conv3d):
     _n = 3
-    __doc__ = _DEPTHWISE_DOC.format(n=3, k="3D (Keras has none)", axes="D, H, W",
-                                    axes_out="D_out, H_out, W_out", example="4, 9, 8",
-                                    example_out="2, 5, 4", mults=16 * 27 * 2 * 5 * 4)
+    __doc__ = _DEPTHWISE_DOC.format(
+        n=3,
+        k="3D (Keras has none)",
+        axes="D, H, W",
+        axes_out="D_out, H_out, W_out",
+        example="4, 9, 8",
+        example_out="2, 5, 4",
+        mults=16 * 27 * 2 * 5 * 4,
+    )
 
 
 class _PointwiseConvNd:
@@ -293,8 +343,9 @@ class _PointwiseConvNd:
     #: A 1x1 convolution pads nothing (the protocol of :func:`sepconv.padding.padding_of`).
     keras_padding = "valid"
 
-    def forward(self, input: Tensor, contiguous_output: bool = False,
-                fast: bool | None = None) -> Tensor:
+    def forward(
+        self, input: Tensor, contiguous_output: bool = False, fast: bool | None = None
+    ) -> Tensor:
         """1x1 convolution of a batched ``input``.
 
         A channels-last ``input`` gives a channels-last result on the CPU, or a contiguous
@@ -341,11 +392,13 @@ def _make_norm(norm_layer: Any, channels: int) -> nn.Module | None:
     if not callable(norm_layer):
         raise SepconvTypeError(
             f"`norm_layer` must be None or a callable taking the channel count (such as "
-            f"nn.BatchNorm2d), got {norm_layer!r}")
+            f"nn.BatchNorm2d), got {norm_layer!r}"
+        )
     module = norm_layer(channels)
     if not isinstance(module, nn.Module):
         raise SepconvTypeError(
-            f"`norm_layer` must return an nn.Module, got {type(module).__name__}")
+            f"`norm_layer` must return an nn.Module, got {type(module).__name__}"
+        )
     return module
 
 
@@ -355,11 +408,13 @@ def _make_activation(activation: Any) -> nn.Module | None:
     if not callable(activation):
         raise SepconvTypeError(
             f"`activation` must be None, an nn.Module or a callable returning one (such as "
-            f"nn.ReLU), got {activation!r}")
+            f"nn.ReLU), got {activation!r}"
+        )
     module = activation()
     if not isinstance(module, nn.Module):
         raise SepconvTypeError(
-            f"`activation` must return an nn.Module, got {type(module).__name__}")
+            f"`activation` must return an nn.Module, got {type(module).__name__}"
+        )
     return module
 
 
@@ -391,16 +446,26 @@ class _SeparableConvNd(nn.Module):
         out_channels = check_positive_int("out_channels", out_channels)
         multiplier = _check_multiplier(depth_multiplier)
         self.depthwise = self._depthwise_cls(
-            in_channels, kernel_size, stride, padding, dilation, multiplier,
-            bias=depthwise_bias, padding_mode=padding_mode, device=device, dtype=dtype)
+            in_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            multiplier,
+            bias=depthwise_bias,
+            padding_mode=padding_mode,
+            device=device,
+            dtype=dtype,
+        )
         norm = _make_norm(norm_layer, in_channels * multiplier)
         act = _make_activation(activation)
         if norm is not None:
             self.norm = norm
         if act is not None:
             self.act = act
-        self.pointwise = self._conv_cls(in_channels * multiplier, out_channels, 1, bias=bool(bias),
-                                        device=device, dtype=dtype)
+        self.pointwise = self._conv_cls(
+            in_channels * multiplier, out_channels, 1, bias=bool(bias), device=device, dtype=dtype
+        )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.depth_multiplier = multiplier
@@ -442,8 +507,11 @@ class _SeparableConvNd(nn.Module):
         depthwise, pointwise = modules["depthwise"], modules["pointwise"]
         ours = isinstance(depthwise, _DepthwiseConvNd)
         run, x, fast, unbatched = ex.begin(
-            input, n, self.in_channels,
-            _weight_and_bias(depthwise)[0] if ours else getattr(depthwise, "weight", None))
+            input,
+            n,
+            self.in_channels,
+            _weight_and_bias(depthwise)[0] if ours else getattr(depthwise, "weight", None),
+        )
         # A child replaced by model surgery (a plain module) is called without `fast`.
         y = depthwise(run, fast=fast) if ours else depthwise(run)
         norm, act = modules.get("norm"), modules.get("act")
@@ -452,8 +520,9 @@ class _SeparableConvNd(nn.Module):
         if act is not None:
             y = act(y)
         if isinstance(pointwise, _PointwiseConvNd):
-            y = pointwise(y, contiguous_output=fast and not ex.caller_is_channels_last(x, n),
-                          fast=fast)
+            y = pointwise(
+                y, contiguous_output=fast and not ex.caller_is_channels_last(x, n), fast=fast
+            )
         else:
             y = pointwise(y)
         return ex.end(y, x, n, fast, unbatched)
@@ -465,10 +534,17 @@ class _SeparableConvNd(nn.Module):
         """
         shape, batch = _input_shape(input_shape, self._n, self.in_channels)
         return _cost.separable(
-            shape, self.kernel_size, self.out_channels, depth_multiplier=self.depth_multiplier,
-            stride=self.stride, padding=self.keras_padding,
-            dilation=self.dilation, bias=self.pointwise.bias is not None,
-            depthwise_bias=self.depthwise.bias is not None, batch=batch)
+            shape,
+            self.kernel_size,
+            self.out_channels,
+            depth_multiplier=self.depth_multiplier,
+            stride=self.stride,
+            padding=self.keras_padding,
+            dilation=self.dilation,
+            bias=self.pointwise.bias is not None,
+            depthwise_bias=self.depthwise.bias is not None,
+            batch=batch,
+        )
 
     def load_keras_weights(self, weights: Any) -> _SeparableConvNd:
         """Copy weights from Keras's ``SeparableConvND.get_weights()``; see :mod:`.keras`."""
@@ -479,9 +555,11 @@ class _SeparableConvNd(nn.Module):
         return _keras.to_keras_weights(self)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding!r}, "
-                f"depth_multiplier={self.depth_multiplier}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding!r}, "
+            f"depth_multiplier={self.depth_multiplier}"
+        )
 
 
 _SEPARABLE_DOC = """{n}-D depthwise separable convolution (Keras ``SeparableConv{k}``).
@@ -534,26 +612,45 @@ class SeparableConv1d(_SeparableConvNd):
     _n = 1
     _depthwise_cls = DepthwiseConv1d
     _conv_cls = PointwiseConv1d
-    __doc__ = _SEPARABLE_DOC.format(n=1, k="1D", axes="L", axes_out="L_out", example="12",
-                                    example_out="8", mults=3 * 5 * 8 + 256 * 3 * 8)
+    __doc__ = _SEPARABLE_DOC.format(
+        n=1,
+        k="1D",
+        axes="L",
+        axes_out="L_out",
+        example="12",
+        example_out="8",
+        mults=3 * 5 * 8 + 256 * 3 * 8,
+    )
 
 
 class SeparableConv2d(_SeparableConvNd):
     _n = 2
     _depthwise_cls = DepthwiseConv2d
     _conv_cls = PointwiseConv2d
-    __doc__ = _SEPARABLE_DOC.format(n=2, k="2D", axes="H, W", axes_out="H_out, W_out",
-                                    example="12, 12", example_out="8, 8", mults=53952)
+    __doc__ = _SEPARABLE_DOC.format(
+        n=2,
+        k="2D",
+        axes="H, W",
+        axes_out="H_out, W_out",
+        example="12, 12",
+        example_out="8, 8",
+        mults=53952,
+    )
 
 
 class SeparableConv3d(_SeparableConvNd):
     _n = 3
     _depthwise_cls = DepthwiseConv3d
     _conv_cls = PointwiseConv3d
-    __doc__ = _SEPARABLE_DOC.format(n=3, k="3D (Keras has none)", axes="D, H, W",
-                                    axes_out="D_out, H_out, W_out", example="6, 6, 6",
-                                    example_out="2, 2, 2",
-                                    mults=3 * 125 * 8 + 256 * 3 * 8)
+    __doc__ = _SEPARABLE_DOC.format(
+        n=3,
+        k="3D (Keras has none)",
+        axes="D, H, W",
+        axes_out="D_out, H_out, W_out",
+        example="6, 6, 6",
+        example_out="2, 2, 2",
+        mults=3 * 125 * 8 + 256 * 3 * 8,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,11 +659,29 @@ class _PassConv2d(KerasPaddingConv, nn.Conv2d):
 
     _n = 2
 
-    def __init__(self, in_channels: int, out_channels: int, policy: ConvPadding, groups: int,
-                 bias: bool, device: Any, dtype: Any) -> None:
-        super().__init__(in_channels, out_channels, policy.kernel_size,  # type: ignore
-                         policy.stride, 0, policy.dilation, groups=groups, bias=bias,
-                         padding_mode="zeros", device=device, dtype=dtype)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        policy: ConvPadding,
+        groups: int,
+        bias: bool,
+        device: Any,
+        dtype: Any,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            policy.kernel_size,  # type: ignore
+            policy.stride,
+            0,
+            policy.dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode="zeros",
+            device=device,
+            dtype=dtype,
+        )
         self._use_padding(policy)
 
 
@@ -629,22 +744,28 @@ class SpatiallySeparableConv2d(nn.Module):
         super().__init__()
         in_channels = check_positive_int("in_channels", in_channels)
         out_channels = check_positive_int("out_channels", out_channels)
-        mid = in_channels if intermediate_channels is None else check_positive_int(
-            "intermediate_channels", intermediate_channels)
+        mid = (
+            in_channels
+            if intermediate_channels is None
+            else check_positive_int("intermediate_channels", intermediate_channels)
+        )
         groups = check_positive_int("groups", groups)
         order = check_choice("order", order, ("column_first", "row_first"))
         whole = conv_padding(kernel_size, stride, padding, dilation, padding_mode, n=2)
-        for name, value in (("in_channels", in_channels), ("intermediate_channels", mid),
-                            ("out_channels", out_channels)):
+        for name, value in (
+            ("in_channels", in_channels),
+            ("intermediate_channels", mid),
+            ("out_channels", out_channels),
+        ):
             if value % groups:
                 raise SepconvValueError(f"`groups` ({groups}) must divide `{name}` ({value})")
         channels = ((in_channels, mid, False), (mid, out_channels, bool(bias)))
         for p, (cin, cout, has_bias) in zip(
-                spatial_passes(whole.kernel_size, whole.stride, whole.dilation, whole.spec, order),
-                channels):
+            spatial_passes(whole.kernel_size, whole.stride, whole.dilation, whole.spec, order),
+            channels,
+        ):
             policy = ConvPadding(p.kernel_size, p.stride, p.dilation, p.padding, whole.mode)
-            self.add_module(p.name, _PassConv2d(cin, cout, policy, groups, has_bias, device,
-                                                dtype))
+            self.add_module(p.name, _PassConv2d(cin, cout, policy, groups, has_bias, device, dtype))
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.intermediate_channels = mid
@@ -660,10 +781,14 @@ class SpatiallySeparableConv2d(nn.Module):
     def forward(self, input: Tensor) -> Tensor:
         """The two passes, channels-last on CPU, output in the caller's memory format."""
         modules = self._modules
-        first, second = ((modules["column"], modules["row"]) if self.order == "column_first"
-                         else (modules["row"], modules["column"]))
-        run, x, fast, unbatched = ex.begin(input, 2, self.in_channels,
-                                           getattr(first, "weight", None))
+        first, second = (
+            (modules["column"], modules["row"])
+            if self.order == "column_first"
+            else (modules["row"], modules["column"])
+        )
+        run, x, fast, unbatched = ex.begin(
+            input, 2, self.in_channels, getattr(first, "weight", None)
+        )
         for step in (first, second):  # a pass replaced by a plain module: called without fast
             run = step(run, fast=fast) if isinstance(step, _PassConv2d) else step(run)
         return ex.end(run, x, 2, fast, unbatched)
@@ -673,13 +798,22 @@ class SpatiallySeparableConv2d(nn.Module):
         shape, batch = _input_shape(input_shape, 2, self.in_channels)
         second = self.row if self.order == "column_first" else self.column
         return _cost.spatially_separable(
-            shape, self.kernel_size, self.out_channels,
-            intermediate_channels=self.intermediate_channels, order=self.order,
-            stride=self.stride, padding=self.keras_padding,
-            dilation=self.dilation, groups=self.groups, bias=second.bias is not None,
-            batch=batch)
+            shape,
+            self.kernel_size,
+            self.out_channels,
+            intermediate_channels=self.intermediate_channels,
+            order=self.order,
+            stride=self.stride,
+            padding=self.keras_padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            bias=second.bias is not None,
+            batch=batch,
+        )
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding!r}, "
-                f"intermediate_channels={self.intermediate_channels}, order={self.order!r}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding!r}, "
+            f"intermediate_channels={self.intermediate_channels}, order={self.order!r}"
+        )

@@ -54,66 +54,90 @@ MIN_SIDE = 24
 _CAPTIONS = {
     "01-column-times-row.png": (
         "Three 3×3 kernels, each the outer product of a 3×1 column and a 1×3 row: entry (i, j) "
-        "of the kernel is column[i] · row[j].", "3x3 kernels as column times row"),
+        "of the kernel is column[i] · row[j].",
+        "3x3 kernels as column times row",
+    ),
     "02-sobel-passes.png": (
         "The photograph after the 3×1 column pass, after the 1×3 row pass, and with the 3×3 "
         "kernel applied directly: the same edges; the counts are those sepconv.reference made.",
-        "Sobel as a column pass then a row pass on the photograph"),
+        "Sobel as a column pass then a row pass on the photograph",
+    ),
     "03-random-ranks.png": (
         "How many random kernels have each rank, on a logarithmic axis: rank 1 (separable) "
-        "essentially never happens for real-valued entries.", "ranks of random kernels"),
+        "essentially never happens for real-valued entries.",
+        "ranks of random kernels",
+    ),
     "04-lowrank-spectra.png": (
         "Named 15×15 kernels (top) and the error of their best approximation by r separable "
         "terms (bottom), which the singular values give; the dashed line is sepconv's "
-        "default tolerance.", "error against number of separable terms"),
+        "default tolerance.",
+        "error against number of separable terms",
+    ),
     "05-log-factors.png": (
         "The Laplacian of Gaussian as a sum of column ⊗ row terms, and its singular values "
         "against the tolerance (the figure of `sepconv factor log:sigma=2,size=15 --plot`).",
-        "Laplacian of Gaussian factored"),
+        "Laplacian of Gaussian factored",
+    ),
     "06-gabor-factors.png": (
         "The Gabor kernel as a sum of column ⊗ row terms, and its singular values.",
-        "Gabor kernel factored"),
+        "Gabor kernel factored",
+    ),
     "07-log-photo.png": (
         "The Laplacian of Gaussian applied to the photograph directly and as its separable "
         "terms, with their counted multiplications: the same response.",
-        "Laplacian of Gaussian on the photograph"),
+        "Laplacian of Gaussian on the photograph",
+    ),
     "08-normal-one-kernel.png": (
         "The photograph averaged down to 12×12×3 (front face: the pixels; top and side: each "
         "channel), one 5×5×3 kernel and its 8×8×1 output, all with their real values.",
-        "normal convolution with one kernel"),
+        "normal convolution with one kernel",
+    ),
     "09-normal-256-kernels.png": (
         "256 kernels of 5×5×3, each giving one 8×8 channel of the output.",
-        "normal convolution with 256 kernels"),
+        "normal convolution with 256 kernels",
+    ),
     "10-depthwise.png": (
         "Depthwise convolution: each colour channel of the 12×12 patch with its own 5×5×1 "
-        "kernel, three 8×8×1 outputs stacked into 8×8×3.", "depthwise convolution"),
+        "kernel, three 8×8×1 outputs stacked into 8×8×3.",
+        "depthwise convolution",
+    ),
     "11-pointwise-one-kernel.png": (
         "Pointwise convolution: a 1×1×3 kernel turns the 8×8×3 depthwise output into 8×8×1.",
-        "pointwise convolution with one kernel"),
+        "pointwise convolution with one kernel",
+    ),
     "12-pointwise-256-kernels.png": (
         "256 pointwise kernels give the 8×8×256 output the normal convolution gave.",
-        "pointwise convolution with 256 kernels"),
+        "pointwise convolution with 256 kernels",
+    ),
     "13-cost.png": (
         "Left: multiplications of the worked example on a logarithmic axis, where the "
         "depthwise share is visible. Right: the counted fraction for other layer sizes (dots) "
-        "against the rule 1/C_out + 1/k² (lines).", "cost of normal and separable"),
+        "against the rule 1/C_out + 1/k² (lines).",
+        "cost of normal and separable",
+    ),
     "14-mobilenet.png": (
         "Multiplications of every layer of MobileNetV1 (depthwise and pointwise side by side) "
-        "and of its full-convolution twin, on a logarithmic axis.", "MobileNetV1 layers"),
+        "and of its full-convolution twin, on a logarithmic axis.",
+        "MobileNetV1 layers",
+    ),
     "15-convert-filters.png": (
         "The 16 filters of the denoiser's first layer as trained in this run, then the filters "
         "of the converted layer with K intermediate channels; each filter keeps one colour "
-        "scale in its column.", "trained filters before and after conversion"),
+        "scale in its column.",
+        "trained filters before and after conversion",
+    ),
     "16-convert-error.png": (
         "Left: weight error and output error (relative to the trained network's output on the "
         "noisy photograph) against the number of terms K, and the saving in multiplications. "
         "Right: how far the network's output is from the clean photograph.",
-        "conversion error against terms"),
+        "conversion error against terms",
+    ),
     "17-convert-photo.png": (
         "The denoiser at work on the centre of the photograph (at half size): the clean image, "
         "the noisy input, the trained network's output and the converted network's output, "
         "each with its distance to the clean image (RMS, grey levels of 255).",
-        "denoising before and after conversion"),
+        "denoising before and after conversion",
+    ),
 }
 
 
@@ -158,15 +182,21 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
             img.load()
             rgb = img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise SepconvValueError(f"`image`: cannot read {name!r} as an image (PNG, JPEG, TIFF, "
-                                f"...): {' '.join(str(exc).split())}") from None
+        raise SepconvValueError(
+            f"`image`: cannot read {name!r} as an image (PNG, JPEG, TIFF, "
+            f"...): {' '.join(str(exc).split())}"
+        ) from None
     if min(rgb.size) < MIN_SIDE:
-        raise SepconvValueError(f"`image`: {name!r} is {rgb.size[0]}x{rgb.size[1]} pixels; the "
-                                f"tour needs at least {MIN_SIDE} on each side")
+        raise SepconvValueError(
+            f"`image`: {name!r} is {rgb.size[0]}x{rgb.size[1]} pixels; the "
+            f"tour needs at least {MIN_SIDE} on each side"
+        )
     if max(rgb.size) > MAX_SIDE:
         scale = MAX_SIDE / max(rgb.size)
-        size = (max(MIN_SIDE, round(rgb.size[0] * scale)),
-                max(MIN_SIDE, round(rgb.size[1] * scale)))
+        size = (
+            max(MIN_SIDE, round(rgb.size[0] * scale)),
+            max(MIN_SIDE, round(rgb.size[1] * scale)),
+        )
         rgb = rgb.resize(size, Image.Resampling.LANCZOS)
     return np.asarray(rgb, dtype=np.float64) / 255.0
 
@@ -191,11 +221,12 @@ def check_out(out: str | os.PathLike[str]) -> Path:
         raise SepconvValueError(f"`out`: {str(folder)!r} exists and is not a folder")
     if folder.is_dir() and not os.access(folder, os.W_OK):
         raise SepconvValueError(f"`out`: cannot write into {str(folder)!r} (permission denied)")
-    try:    # the report is first written beside `out`: that must work
+    try:  # the report is first written beside `out`: that must work
         os.rmdir(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
     except OSError as exc:
-        raise SepconvValueError(f"`out`: cannot write into {str(parent)!r} "
-                                f"({exc.strerror or exc})") from None
+        raise SepconvValueError(
+            f"`out`: cannot write into {str(parent)!r} ({exc.strerror or exc})"
+        ) from None
     return folder
 
 
@@ -205,9 +236,11 @@ def _environment() -> str:
 
     from .. import __version__
 
-    return (f"sepconv {__version__}, NumPy {np.__version__}, PyTorch {torch.__version__}, "
-            f"matplotlib {matplotlib.__version__}, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.machine()}")
+    return (
+        f"sepconv {__version__}, NumPy {np.__version__}, PyTorch {torch.__version__}, "
+        f"matplotlib {matplotlib.__version__}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}"
+    )
 
 
 def _factor_png(kernel: np.ndarray, result: Any, title: str) -> bytes:
@@ -226,15 +259,26 @@ def _png(fig: Any) -> bytes:
 
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight", pad_inches=0.12,
-                    metadata={"Software": None})
+        fig.savefig(
+            buffer,
+            format="png",
+            dpi=110,
+            bbox_inches="tight",
+            pad_inches=0.12,
+            metadata={"Software": None},
+        )
     finally:
         plt.close(fig)
     return buffer.getvalue()
 
 
-def run(out: str | os.PathLike[str] | None = None, *, image: str | os.PathLike[str] | None = None,
-        figures: bool = True, progress: Callable[[str], None] | None = None) -> list[Step]:
+def run(
+    out: str | os.PathLike[str] | None = None,
+    *,
+    image: str | os.PathLike[str] | None = None,
+    figures: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[Step]:
     """Run the tour; with ``out``, write ``report.html``, ``README.md``, ``report.json`` and the
     figures (PNG) into that folder.
 
@@ -274,8 +318,11 @@ def run(out: str | os.PathLike[str] | None = None, *, image: str | os.PathLike[s
     say = progress or (lambda message: None)
     folder = None if out is None else check_out(out)
     photo = load_photo() if image is None else load_image(image)
-    description = ("Grace Hopper's portrait from matplotlib's sample data"
-                   if image is None else f"the photograph {os.path.basename(os.fspath(image))}")
+    description = (
+        "Grace Hopper's portrait from matplotlib's sample data"
+        if image is None
+        else f"the photograph {os.path.basename(os.fspath(image))}"
+    )
     temporary = None
     if folder is not None:
         temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.absolute().parent))
@@ -292,8 +339,9 @@ def run(out: str | os.PathLike[str] | None = None, *, image: str | os.PathLike[s
     return steps
 
 
-def _compute(photo: np.ndarray, draw: bool,
-             say: Callable[[str], None]) -> tuple[list[Step], dict[str, bytes]]:
+def _compute(
+    photo: np.ndarray, draw: bool, say: Callable[[str], None]
+) -> tuple[list[Step], dict[str, bytes]]:
     from . import _steps
 
     plt = None
@@ -345,8 +393,15 @@ def _compute(photo: np.ndarray, draw: bool,
     return [spatial, rare, normal, depthwise, pointwise, network, conversion], pngs
 
 
-def _write(steps: list[Step], pngs: dict[str, bytes], folder: Path, description: str,
-           image: Any, photo: np.ndarray, started: float) -> None:
+def _write(
+    steps: list[Step],
+    pngs: dict[str, bytes],
+    folder: Path,
+    description: str,
+    image: Any,
+    photo: np.ndarray,
+    started: float,
+) -> None:
     from .. import __version__
     from . import _report
 
@@ -354,27 +409,31 @@ def _write(steps: list[Step], pngs: dict[str, bytes], folder: Path, description:
     net = steps[5].numbers
     meta = {
         "version": __version__,
-        "image": {"source": "matplotlib sample data: grace_hopper.jpg" if image is None
-                  else os.path.basename(os.fspath(image)), "shape": list(photo.shape)},
+        "image": {
+            "source": "matplotlib sample data: grace_hopper.jpg"
+            if image is None
+            else os.path.basename(os.fspath(image)),
+            "shape": list(photo.shape),
+        },
         "image_description": description,
         "calculator_default": {"h": 12, "w": 12, "c_in": 3, "k": 5, "c_out": 256, "stride": 1},
         "closing": {
             "dw": f"{pw['by_operation']['depthwise_conv2d']:,}",
             "pw": f"{pw['by_operation']['pointwise_conv2d']:,}",
-            "normal": f"{pw['normal']:,}", "ratio": f"{pw['ratio']:.1f}×",
+            "normal": f"{pw['normal']:,}",
+            "ratio": f"{pw['ratio']:.1f}×",
             "mobilenet": f"{net['separable']['mult_adds'] / 1e6:,.1f}M against "
-                         f"{net['full']['mult_adds'] / 1e6:,.1f}M multiplications",
+            f"{net['full']['mult_adds'] / 1e6:,.1f}M multiplications",
         },
         "environment": _environment(),
     }
     for name, data in pngs.items():
-        if not name.startswith("gallery/"):      # the gallery lives in report.html only
+        if not name.startswith("gallery/"):  # the gallery lives in report.html only
             (folder / name).write_bytes(data)
     meta["seconds"] = time.perf_counter() - started
     (folder / "report.json").write_text(_report.render_json(steps, meta), encoding="utf-8")
     (folder / "README.md").write_text(_report.render_markdown(steps, meta), encoding="utf-8")
-    (folder / "report.html").write_text(_report.render_html(steps, pngs, meta),
-                                        encoding="utf-8")
+    (folder / "report.html").write_text(_report.render_html(steps, pngs, meta), encoding="utf-8")
     umask = os.umask(0)
     os.umask(umask)
     for path in folder.iterdir():

@@ -13,8 +13,18 @@ import numpy as np
 
 from ._blocks import arrow, channel_colors, draw_block, photo_colors, signed_colors
 
-__all__ = ["setup", "kernel_png", "response_png", "draw_spatial", "draw_rare", "draw_normal",
-           "draw_depthwise", "draw_pointwise", "draw_network", "draw_conversion"]
+__all__ = [
+    "setup",
+    "kernel_png",
+    "response_png",
+    "draw_spatial",
+    "draw_rare",
+    "draw_normal",
+    "draw_depthwise",
+    "draw_pointwise",
+    "draw_network",
+    "draw_conversion",
+]
 
 BLUE, ORANGE, GRAY, GREEN = "#3b75af", "#ef8636", "#8c8c8c", "#519e3e"
 
@@ -25,10 +35,19 @@ def setup() -> Any:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 11, "axes.titlesize": 11.5, "axes.labelsize": 11,
-                         "legend.fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10,
-                         "axes.spines.top": False, "axes.spines.right": False,
-                         "figure.dpi": 110})
+    plt.rcParams.update(
+        {
+            "font.size": 11,
+            "axes.titlesize": 11.5,
+            "axes.labelsize": 11,
+            "legend.fontsize": 10,
+            "xtick.labelsize": 10,
+            "ytick.labelsize": 10,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "figure.dpi": 110,
+        }
+    )
     return plt
 
 
@@ -48,8 +67,16 @@ def _finish(ax: Any, margin: float = 0.02) -> None:
     ax.margins(margin)
 
 
-def _grid(ax: Any, x: float, y: float, values: np.ndarray, *, limit: float,
-          fmt: str = "{:g}", fontsize: float = 12) -> tuple[float, float]:
+def _grid(
+    ax: Any,
+    x: float,
+    y: float,
+    values: np.ndarray,
+    *,
+    limit: float,
+    fmt: str = "{:g}",
+    fontsize: float = 12,
+) -> tuple[float, float]:
     """A flat 2-D grid of cells with their values written in (kernels, factors)."""
     from matplotlib.patches import Rectangle
 
@@ -58,17 +85,34 @@ def _grid(ax: Any, x: float, y: float, values: np.ndarray, *, limit: float,
     colors = signed_colors(values, limit)
     for i in range(h):
         for j in range(w):
-            ax.add_patch(Rectangle((x + j, y + h - 1 - i), 1, 1, facecolor=colors[i, j],
-                                   edgecolor="0.3", lw=0.8))
+            ax.add_patch(
+                Rectangle(
+                    (x + j, y + h - 1 - i), 1, 1, facecolor=colors[i, j], edgecolor="0.3", lw=0.8
+                )
+            )
             v = values[i, j]
             dark = abs(v) > 0.6 * limit
-            ax.text(x + j + 0.5, y + h - 0.5 - i, fmt.format(v), ha="center", va="center",
-                    fontsize=fontsize, color="white" if dark else "black")
+            ax.text(
+                x + j + 0.5,
+                y + h - 0.5 - i,
+                fmt.format(v),
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color="white" if dark else "black",
+            )
     return w, h
 
 
-def _image(ax: Any, image: np.ndarray, title: str, *, signed: bool = False,
-           limit: float | None = None, fig: Any = None) -> None:
+def _image(
+    ax: Any,
+    image: np.ndarray,
+    title: str,
+    *,
+    signed: bool = False,
+    limit: float | None = None,
+    fig: Any = None,
+) -> None:
     if signed:
         limit = limit or float(np.percentile(np.abs(image), 99.5)) or 1.0
         shown = ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
@@ -122,15 +166,27 @@ def response_png(response: np.ndarray) -> bytes:
 
 # --- 1. spatially separable ------------------------------------------------------------------
 
+
 def draw_spatial(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, Any]]:
     n = step.numbers
     fig, ax = _canvas(plt, 8.5, 6.2)
-    rows = [("Gaussian blur 3×3 (×1/16)", data["binomial"] * 16,
-             "smooth down the columns,\nthen smooth along the rows"),
-            ("Sobel-x (horizontal gradient)", data["sobel"],
-             "smooth down [1, 2, 1]ᵀ,\nthen difference across [-1, 0, 1]"),
-            ("Sobel-y (vertical gradient)", data["sobel_y"],
-             "difference down [-1, 0, 1]ᵀ,\nthen smooth across [1, 2, 1]")]
+    rows = [
+        (
+            "Gaussian blur 3×3 (×1/16)",
+            data["binomial"] * 16,
+            "smooth down the columns,\nthen smooth along the rows",
+        ),
+        (
+            "Sobel-x (horizontal gradient)",
+            data["sobel"],
+            "smooth down [1, 2, 1]ᵀ,\nthen difference across [-1, 0, 1]",
+        ),
+        (
+            "Sobel-y (vertical gradient)",
+            data["sobel_y"],
+            "difference down [-1, 0, 1]ᵀ,\nthen smooth across [1, 2, 1]",
+        ),
+    ]
     from .. import factor
 
     for r, (name, kernel, note) in enumerate(rows):
@@ -147,37 +203,64 @@ def draw_spatial(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, A
     # Text does not count for autoscaling: leave room for the row titles explicitly.
     ax.set_xlim(-0.2, 17.8)
     ax.set_ylim(-0.3, (len(rows) - 1) * 5.2 + 4.6)
-    ax.set_title("A 3×3 kernel as a 3×1 column times a 1×3 row (sepconv.factor.separate):\n"
-                 "9 multiplications per pixel directly, 3 + 3 = 6 as two 1-D passes",
-                 fontsize=12)
+    ax.set_title(
+        "A 3×3 kernel as a 3×1 column times a 1×3 row (sepconv.factor.separate):\n"
+        "9 multiplications per pixel directly, 3 + 3 = 6 as two 1-D passes",
+        fontsize=12,
+    )
     figures = [("01-column-times-row.png", fig)]
 
     per = n["per_pixel"]
     fig, axes = plt.subplots(2, 2, figsize=(9.5, 9.6), layout="constrained")
-    _image(axes[0, 0], data["gray"], f"the photograph, {n['image_shape'][0]}×"
-           f"{n['image_shape'][1]}, grey")
-    _image(axes[0, 1], data["after_column"], f"after the 3×1 column pass [1, 2, 1]ᵀ\n"
-           f"{per['column_pass']} mult./pixel, {_fmt(n['column_pass_multiplications'])} in all")
+    _image(
+        axes[0, 0],
+        data["gray"],
+        f"the photograph, {n['image_shape'][0]}×{n['image_shape'][1]}, grey",
+    )
+    _image(
+        axes[0, 1],
+        data["after_column"],
+        f"after the 3×1 column pass [1, 2, 1]ᵀ\n"
+        f"{per['column_pass']} mult./pixel, {_fmt(n['column_pass_multiplications'])} in all",
+    )
     limit = float(np.percentile(np.abs(data["direct"]), 99.5))
-    _image(axes[1, 0], data["after_row"], "then the 1×3 row pass [-1, 0, 1]\n"
-           f"{per['column_pass']} + {per['row_pass']} = "
-           f"{per['column_pass'] + per['row_pass']} mult./pixel, "
-           f"{_fmt(n['separable_multiplications'])}", signed=True, limit=limit, fig=fig)
-    _image(axes[1, 1], data["direct"], f"the 3×3 Sobel-x kernel directly\n{per['direct']} "
-           f"mult./pixel, {_fmt(n['direct_multiplications'])}", signed=True, limit=limit,
-           fig=fig)
-    fig.suptitle("Sobel-x on the photograph: two 1-D passes give the same edges for 6 "
-                 "instead of 9\nmultiplications per pixel (counted by sepconv.reference; "
-                 f"largest difference {n['max_abs_difference']:.3g}). "
-                 "Red: brighter to the right, blue: darker.", fontsize=11.5)
+    _image(
+        axes[1, 0],
+        data["after_row"],
+        "then the 1×3 row pass [-1, 0, 1]\n"
+        f"{per['column_pass']} + {per['row_pass']} = "
+        f"{per['column_pass'] + per['row_pass']} mult./pixel, "
+        f"{_fmt(n['separable_multiplications'])}",
+        signed=True,
+        limit=limit,
+        fig=fig,
+    )
+    _image(
+        axes[1, 1],
+        data["direct"],
+        f"the 3×3 Sobel-x kernel directly\n{per['direct']} "
+        f"mult./pixel, {_fmt(n['direct_multiplications'])}",
+        signed=True,
+        limit=limit,
+        fig=fig,
+    )
+    fig.suptitle(
+        "Sobel-x on the photograph: two 1-D passes give the same edges for 6 "
+        "instead of 9\nmultiplications per pixel (counted by sepconv.reference; "
+        f"largest difference {n['max_abs_difference']:.3g}). "
+        "Red: brighter to the right, blue: darker.",
+        fontsize=11.5,
+    )
     figures.append(("02-sobel-passes.png", fig))
     return figures
 
 
 # --- 2. rare, low rank -----------------------------------------------------------------------
 
-def draw_rare(plt: Any, step: Any, data: dict[str, Any],
-              factor_png: Any) -> list[tuple[str, Any | bytes]]:
+
+def draw_rare(
+    plt: Any, step: Any, data: dict[str, Any], factor_png: Any
+) -> list[tuple[str, Any | bytes]]:
     figures: list[tuple[str, Any | bytes]] = []
     trials = data["trials"]
     fig, ax = plt.subplots(figsize=(8.5, 4.2), layout="constrained")
@@ -191,8 +274,14 @@ def draw_rare(plt: Any, step: Any, data: dict[str, Any],
         bars = ax.bar(xs, heights, width, color=colors[f], label=name)
         for bar, h in zip(bars, heights):
             if h:
-                ax.text(bar.get_x() + bar.get_width() / 2, h * 1.08, _fmt(h), ha="center",
-                        va="bottom", fontsize=9)
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    h * 1.08,
+                    _fmt(h),
+                    ha="center",
+                    va="bottom",
+                    fontsize=9,
+                )
     ax.set_yscale("log")
     ax.set_ylim(0.7, step.numbers["random_trials"] * 4)
     ax.set_xticks(np.arange(len(ranks)), [str(r) for r in ranks])
@@ -218,59 +307,113 @@ def draw_rare(plt: Any, step: Any, data: dict[str, Any],
     floor = 1e-18
     for i, (name, errors) in enumerate(spectra.items()):
         r = np.arange(len(errors))
-        ax.semilogy(r, np.maximum(errors, floor), "o-", ms=4, color=palette[i],
-                    label=f"{name}: rank {data['ranks'][name]}")
+        ax.semilogy(
+            r,
+            np.maximum(errors, floor),
+            "o-",
+            ms=4,
+            color=palette[i],
+            label=f"{name}: rank {data['ranks'][name]}",
+        )
         rank = data["ranks"][name]
         ax.plot(rank, max(errors[rank], floor), "o", ms=11, mfc="none", mec=palette[i], mew=2)
     tol = max(data["tols"].values())
     ax.axhline(tol, color="black", ls="--", lw=1.2)
-    ax.text(len(next(iter(spectra.values()))) - 1, tol * 2.5,
-            f"tolerance {tol:.1e} (relative)", ha="right", va="bottom", fontsize=10)
+    ax.text(
+        len(next(iter(spectra.values()))) - 1,
+        tol * 2.5,
+        f"tolerance {tol:.1e} (relative)",
+        ha="right",
+        va="bottom",
+        fontsize=10,
+    )
     ax.set_ylim(floor / 2, 3)
     ax.set_xlabel("number of separable terms r")
     ax.set_ylabel("relative error of the best r-term sum")
-    ax.set_title("The rank is where the error drops under the tolerance (circled); "
-                 "the values below it are rounding")
+    ax.set_title(
+        "The rank is where the error drops under the tolerance (circled); "
+        "the values below it are rounding"
+    )
     ax.legend(loc="center right", fontsize=9.5, framealpha=0.95)
     figures.append(("04-lowrank-spectra.png", fig))
 
-    figures.append(("05-log-factors.png", factor_png(data["log"], data["log_factors"],
-                                                     "Laplacian of Gaussian σ=2")))
-    figures.append(("06-gabor-factors.png", factor_png(data["gabor"], data["gabor_factors"],
-                                                       "Gabor σ=3 θ=30°")))
+    figures.append(
+        (
+            "05-log-factors.png",
+            factor_png(data["log"], data["log_factors"], "Laplacian of Gaussian σ=2"),
+        )
+    )
+    figures.append(
+        (
+            "06-gabor-factors.png",
+            factor_png(data["gabor"], data["gabor_factors"], "Gabor σ=3 θ=30°"),
+        )
+    )
 
     n = step.numbers["log"]
     fig, axes = plt.subplots(1, 3, figsize=(11, 4.3), layout="constrained")
     limit = float(np.percentile(np.abs(data["log_direct"]), 99.5))
     diff = data["log_terms"] - data["log_direct"]
-    _image(axes[0], data["log_direct"], f"15×15 kernel directly\n{n['per_pixel'][0]} mult./pixel"
-           f", {_fmt(n['direct_multiplications'])}", signed=True, limit=limit)
-    _image(axes[1], data["log_terms"], f"as {n['rank']} separable terms\n"
-           f"{n['per_pixel'][1]} mult./pixel, {_fmt(n['terms_multiplications'])}",
-           signed=True, limit=limit)
-    _image(axes[2], diff, f"difference (same colour scale)\nlargest "
-           f"{n['max_relative_difference']:.2g} of the range", signed=True, limit=limit,
-           fig=fig)
-    fig.suptitle("Laplacian of Gaussian σ=2 on the photograph, counted by sepconv.reference",
-                 fontsize=12)
+    _image(
+        axes[0],
+        data["log_direct"],
+        f"15×15 kernel directly\n{n['per_pixel'][0]} mult./pixel"
+        f", {_fmt(n['direct_multiplications'])}",
+        signed=True,
+        limit=limit,
+    )
+    _image(
+        axes[1],
+        data["log_terms"],
+        f"as {n['rank']} separable terms\n"
+        f"{n['per_pixel'][1]} mult./pixel, {_fmt(n['terms_multiplications'])}",
+        signed=True,
+        limit=limit,
+    )
+    _image(
+        axes[2],
+        diff,
+        f"difference (same colour scale)\nlargest {n['max_relative_difference']:.2g} of the range",
+        signed=True,
+        limit=limit,
+        fig=fig,
+    )
+    fig.suptitle(
+        "Laplacian of Gaussian σ=2 on the photograph, counted by sepconv.reference", fontsize=12
+    )
     figures.append(("07-log-photo.png", fig))
     return figures
 
 
 # --- 3-5. the worked example -------------------------------------------------------------------
 
+
 def _patch_block(ax: Any, x: float, y: float, patch: np.ndarray, label: str) -> Any:
-    return draw_block(ax, x, y, channel_colors(patch), front=photo_colors(patch),
-                      label=label, dims=(str(patch.shape[0]), str(patch.shape[1]),
-                                         str(patch.shape[2])))
+    return draw_block(
+        ax,
+        x,
+        y,
+        channel_colors(patch),
+        front=photo_colors(patch),
+        label=label,
+        dims=(str(patch.shape[0]), str(patch.shape[1]), str(patch.shape[2])),
+    )
 
 
-def _signed_block(ax: Any, x: float, y: float, values: np.ndarray, label: str | None,
-                  limit: float | None = None, **kw: Any) -> Any:
+def _signed_block(
+    ax: Any,
+    x: float,
+    y: float,
+    values: np.ndarray,
+    label: str | None,
+    limit: float | None = None,
+    **kw: Any,
+) -> Any:
     values = values if values.ndim == 3 else values[..., None]
     h, w, c = values.shape
-    return draw_block(ax, x, y, signed_colors(values, limit), label=label,
-                      dims=(str(h), str(w), str(c)), **kw)
+    return draw_block(
+        ax, x, y, signed_colors(values, limit), label=label, dims=(str(h), str(w), str(c)), **kw
+    )
 
 
 def draw_normal(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -281,12 +424,18 @@ def draw_normal(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, An
     k = _signed_block(ax, b.right + 5, 3.5, full[..., 0], "one kernel\n5×5×3")
     ax.text((b.right + k.x) / 2, 6, "⊛", fontsize=26, ha="center", va="center")
     o = _signed_block(ax, k.right + 6.5, 2, data["y_one"], "output 8×8×1")
-    arrow(ax, (k.right + 1.4, 5.5), (o.x - 1.5, 5.5),
-          f"5·5·3 = {n['one_kernel']['per_output_value']}\nmult. per value,\n"
-          f"× 64 values =\n{_fmt(n['one_kernel']['multiplications'])}", fontsize=10.5)
+    arrow(
+        ax,
+        (k.right + 1.4, 5.5),
+        (o.x - 1.5, 5.5),
+        f"5·5·3 = {n['one_kernel']['per_output_value']}\nmult. per value,\n"
+        f"× 64 values =\n{_fmt(n['one_kernel']['multiplications'])}",
+        fontsize=10.5,
+    )
     _finish(ax)
-    ax.set_title("Normal convolution, one kernel: every output value mixes all 3 channels",
-                 fontsize=12)
+    ax.set_title(
+        "Normal convolution, one kernel: every output value mixes all 3 channels", fontsize=12
+    )
     figures = [("08-normal-one-kernel.png", fig)]
 
     fig, ax = _canvas(plt, 10, 4.6)
@@ -294,25 +443,42 @@ def draw_normal(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, An
     x0 = b.right + 5
     limit = float(np.max(np.abs(full)))
     for i in range(4):
-        draw_block(ax, x0 + i * 1.2, 4 - i * 1.3, signed_colors(full[..., 3 - i], limit),
-                   zorder=2 + i)
-    ax.text(x0 + 4.2, -0.6, "256 kernels 5×5×3\n(weight 5×5×3×256)", ha="center", va="top",
-            fontsize=11, fontweight="bold")
+        draw_block(
+            ax, x0 + i * 1.2, 4 - i * 1.3, signed_colors(full[..., 3 - i], limit), zorder=2 + i
+        )
+    ax.text(
+        x0 + 4.2,
+        -0.6,
+        "256 kernels 5×5×3\n(weight 5×5×3×256)",
+        ha="center",
+        va="top",
+        fontsize=11,
+        fontweight="bold",
+    )
     ax.text((b.right + x0) / 2, 6, "⊛", fontsize=26, ha="center", va="center")
     kr = x0 + 3 * 1.2 + 5 + 1.5
     o = _signed_block(ax, kr + 6.5, 1.5, data["y_many"], "output 8×8×256")
-    arrow(ax, (kr + 0.8, 5.5), (o.x - 1.5, 5.5),
-          f"256 × {_fmt(n['one_kernel']['multiplications'])}\n"
-          f"= {_fmt(n['all_kernels']['multiplications'])}", fontsize=11)
+    arrow(
+        ax,
+        (kr + 0.8, 5.5),
+        (o.x - 1.5, 5.5),
+        f"256 × {_fmt(n['one_kernel']['multiplications'])}\n"
+        f"= {_fmt(n['all_kernels']['multiplications'])}",
+        fontsize=11,
+    )
     _finish(ax)
-    ax.set_title("Normal convolution, 256 kernels: outputs stacked into 8×8×256 "
-                 f"({_fmt(n['all_kernels']['multiplications'])} multiplications)", fontsize=12)
+    ax.set_title(
+        "Normal convolution, 256 kernels: outputs stacked into 8×8×256 "
+        f"({_fmt(n['all_kernels']['multiplications'])} multiplications)",
+        fontsize=12,
+    )
     figures.append(("09-normal-256-kernels.png", fig))
     return figures
 
 
-def draw_depthwise(plt: Any, step: Any, worked: dict[str, Any],
-                   data: dict[str, Any]) -> list[tuple[str, Any]]:
+def draw_depthwise(
+    plt: Any, step: Any, worked: dict[str, Any], data: dict[str, Any]
+) -> list[tuple[str, Any]]:
     n = step.numbers
     patch, kernel = worked["patch"], worked["weights"]["depthwise"]
     y = data["y"]
@@ -323,46 +489,87 @@ def draw_depthwise(plt: Any, step: Any, worked: dict[str, Any],
     right = 0.0
     for c in range(3):
         yy = rows_y[c]
-        colors = channel_colors(patch)[:, :, c:c + 1]
-        b = draw_block(ax, 0, yy, colors, label=f"{names[c]} channel 12×12×1",
-                       dims=("12", "12", "1"), fontsize=10)
-        k = _signed_block(ax, b.right + 5.6, yy + 3.5, kernel[:, :, c, :],
-                          f"kernel {c + 1}: 5×5×1\n{data['names'][c].split('(')[1][:-1]}",
-                          fontsize=10)
+        colors = channel_colors(patch)[:, :, c : c + 1]
+        b = draw_block(
+            ax,
+            0,
+            yy,
+            colors,
+            label=f"{names[c]} channel 12×12×1",
+            dims=("12", "12", "1"),
+            fontsize=10,
+        )
+        k = _signed_block(
+            ax,
+            b.right + 5.6,
+            yy + 3.5,
+            kernel[:, :, c, :],
+            f"kernel {c + 1}: 5×5×1\n{data['names'][c].split('(')[1][:-1]}",
+            fontsize=10,
+        )
         ax.text((b.right + k.x) / 2, yy + 6, "⊛", fontsize=22, ha="center", va="center")
-        o = _signed_block(ax, k.right + 6, yy + 2, y[..., c:c + 1], "8×8×1", limit=limit,
-                          fontsize=10)
-        arrow(ax, (k.right + 0.6, yy + 6), (o.x - 1.4, yy + 6),
-              f"{_fmt(n['per_channel_multiplications'][c])}\nmult.", fontsize=10)
+        o = _signed_block(
+            ax, k.right + 6, yy + 2, y[..., c : c + 1], "8×8×1", limit=limit, fontsize=10
+        )
+        arrow(
+            ax,
+            (k.right + 0.6, yy + 6),
+            (o.x - 1.4, yy + 6),
+            f"{_fmt(n['per_channel_multiplications'][c])}\nmult.",
+            fontsize=10,
+        )
         right = max(right, o.right)
-        ax.annotate("", xy=(right + 4.6, 17 + 4), xytext=(o.right + 0.5, yy + 4),
-                    arrowprops={"arrowstyle": "-|>", "color": "0.55", "lw": 1.0,
-                                "connectionstyle": "arc3,rad=0.0"})
+        ax.annotate(
+            "",
+            xy=(right + 4.6, 17 + 4),
+            xytext=(o.right + 0.5, yy + 4),
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": "0.55",
+                "lw": 1.0,
+                "connectionstyle": "arc3,rad=0.0",
+            },
+        )
     s = _signed_block(ax, right + 6, 16, y, "stacked:\noutput 8×8×3", limit=limit)
-    ax.text(s.x + 4, s.y - 4.5, f"{_fmt(n['multiplications'])}\nmultiplications",
-            ha="center", va="top", fontsize=11)
+    ax.text(
+        s.x + 4,
+        s.y - 4.5,
+        f"{_fmt(n['multiplications'])}\nmultiplications",
+        ha="center",
+        va="top",
+        fontsize=11,
+    )
     _finish(ax)
-    ax.set_title("Depthwise convolution: each channel of the photograph with its own "
-                 "5×5×1 kernel", fontsize=12)
+    ax.set_title(
+        "Depthwise convolution: each channel of the photograph with its own 5×5×1 kernel",
+        fontsize=12,
+    )
     return [("10-depthwise.png", fig)]
 
 
-def draw_pointwise(plt: Any, step: Any, worked: dict[str, Any], depthwise_y: np.ndarray,
-                   data: dict[str, Any]) -> list[tuple[str, Any]]:
+def draw_pointwise(
+    plt: Any, step: Any, worked: dict[str, Any], depthwise_y: np.ndarray, data: dict[str, Any]
+) -> list[tuple[str, Any]]:
     n = step.numbers
     pw = worked["weights"]["pointwise"]
     fig, ax = _canvas(plt, 10, 3.6)
     limit = float(np.max(np.abs(depthwise_y)))
     b = _signed_block(ax, 0, 0, depthwise_y, "8×8×3\n(depthwise output)", limit=limit)
-    k = _signed_block(ax, b.right + 4.5, 3.5, pw[0, :, :, :1].reshape(1, 1, 3),
-                      "kernel 1×1×3", max_depth=3)
+    k = _signed_block(
+        ax, b.right + 4.5, 3.5, pw[0, :, :, :1].reshape(1, 1, 3), "kernel 1×1×3", max_depth=3
+    )
     ax.text((b.right + k.x) / 2, 4, "⊛", fontsize=24, ha="center", va="center")
     o = _signed_block(ax, k.right + 6.5, 0, data["y_one"], "output 8×8×1")
-    arrow(ax, (k.right + 0.8, 4.5), (o.x - 1.5, 4.5),
-          f"3 mult. per value\n× 64 = {_fmt(n['one_kernel']['multiplications'])}")
+    arrow(
+        ax,
+        (k.right + 0.8, 4.5),
+        (o.x - 1.5, 4.5),
+        f"3 mult. per value\n× 64 = {_fmt(n['one_kernel']['multiplications'])}",
+    )
     _finish(ax)
-    ax.set_title("Pointwise convolution: a 1×1×3 kernel mixes the three channels at every "
-                 "point", fontsize=12)
+    ax.set_title(
+        "Pointwise convolution: a 1×1×3 kernel mixes the three channels at every point", fontsize=12
+    )
     figures = [("11-pointwise-one-kernel.png", fig)]
 
     fig, ax = _canvas(plt, 10, 3.9)
@@ -370,23 +577,34 @@ def draw_pointwise(plt: Any, step: Any, worked: dict[str, Any], depthwise_y: np.
     x0 = b.right + 4.5
     plimit = float(np.max(np.abs(pw)))
     for i in range(4):
-        draw_block(ax, x0 + i * 0.9, 4 - i * 1.1, signed_colors(pw[0, :, :, 3 - i]
-                                                                .reshape(1, 1, 3), plimit),
-                   max_depth=3, zorder=2 + i)
-    ax.text(x0 + 2.2, 0.0, "256 kernels\n1×1×3", ha="center", va="top", fontsize=11,
-            fontweight="bold")
+        draw_block(
+            ax,
+            x0 + i * 0.9,
+            4 - i * 1.1,
+            signed_colors(pw[0, :, :, 3 - i].reshape(1, 1, 3), plimit),
+            max_depth=3,
+            zorder=2 + i,
+        )
+    ax.text(
+        x0 + 2.2, 0.0, "256 kernels\n1×1×3", ha="center", va="top", fontsize=11, fontweight="bold"
+    )
     ax.text((b.right + x0) / 2, 4, "⊛", fontsize=24, ha="center", va="center")
     kr = x0 + 3 * 0.9 + 2.5
     o = _signed_block(ax, kr + 6.5, 0, data["y_many"], "output 8×8×256")
-    arrow(ax, (kr + 0.6, 4.5), (o.x - 1.5, 4.5),
-          f"256 × {n['one_kernel']['multiplications']}\n"
-          f"= {_fmt(n['all_kernels']['multiplications'])}")
+    arrow(
+        ax,
+        (kr + 0.6, 4.5),
+        (o.x - 1.5, 4.5),
+        f"256 × {n['one_kernel']['multiplications']}\n"
+        f"= {_fmt(n['all_kernels']['multiplications'])}",
+    )
     _finish(ax)
     ax.set_title("Pointwise convolution with 256 kernels: 8×8×3 → 8×8×256", fontsize=12)
     figures.append(("12-pointwise-256-kernels.png", fig))
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained",
-                                      gridspec_kw={"width_ratios": [1, 1.15]})
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(11, 4.6), layout="constrained", gridspec_kw={"width_ratios": [1, 1.15]}
+    )
     dw, pwc = n["by_operation"]["depthwise_conv2d"], n["by_operation"]["pointwise_conv2d"]
     values = [n["normal"], dw, pwc, dw + pwc]
     xs = [0, 1.3, 2.3, 3.6]
@@ -396,27 +614,48 @@ def draw_pointwise(plt: Any, step: Any, worked: dict[str, Any], depthwise_y: np.
     left.bar(xs[3], dw, 0.8, color=BLUE)
     left.bar(xs[3], pwc, 0.8, bottom=dw, color=ORANGE)
     for x, v in zip(xs, values):
-        left.text(x, v * 1.12, _fmt(v), ha="center", va="bottom", fontsize=10.5,
-                  fontweight="bold" if x in (xs[0], xs[3]) else "normal")
+        left.text(
+            x,
+            v * 1.12,
+            _fmt(v),
+            ha="center",
+            va="bottom",
+            fontsize=10.5,
+            fontweight="bold" if x in (xs[0], xs[3]) else "normal",
+        )
     left.set_yscale("log")
     left.set_ylim(1e3, n["normal"] * 8)
-    left.set_xticks(xs, ["normal", "depthwise\nstep", "pointwise\nstep",
-                         "separable\n(both)"])
-    left.text(xs[3], n["normal"] * 2.6, f"{n['ratio']:.1f}× fewer", ha="center",
-              fontsize=11, color="0.2")
+    left.set_xticks(xs, ["normal", "depthwise\nstep", "pointwise\nstep", "separable\n(both)"])
+    left.text(
+        xs[3], n["normal"] * 2.6, f"{n['ratio']:.1f}× fewer", ha="center", fontsize=11, color="0.2"
+    )
     left.set_ylabel("multiplications (log scale)")
     left.set_title("12×12×3, 5×5, 256 filters, no padding")
     palette = {"3": BLUE, "5": ORANGE, "7": GREEN}
     for k, points in n["ratio_curve"].items():
         c_out = np.array([p[0] for p in points], dtype=float)
         ratio = np.array([p[1] for p in points])
-        right.loglog(c_out, ratio, "o", color=palette[k], ms=6,
-                     label=f"k = {k}: counted (sepconv.cost)")
+        right.loglog(
+            c_out, ratio, "o", color=palette[k], ms=6, label=f"k = {k}: counted (sepconv.cost)"
+        )
         grid = np.geomspace(c_out[0], c_out[-1], 100)
-        right.loglog(grid, 1 / grid + 1 / int(k) ** 2, "-", color=palette[k], lw=1.2,
-                     alpha=0.8, label=f"1/C_out + 1/{int(k) ** 2}")
-    right.plot([256], [n["fraction"]], "*", ms=15, color="black",
-               label=f"the worked example: {n['fraction']:.4f}")
+        right.loglog(
+            grid,
+            1 / grid + 1 / int(k) ** 2,
+            "-",
+            color=palette[k],
+            lw=1.2,
+            alpha=0.8,
+            label=f"1/C_out + 1/{int(k) ** 2}",
+        )
+    right.plot(
+        [256],
+        [n["fraction"]],
+        "*",
+        ms=15,
+        color="black",
+        label=f"the worked example: {n['fraction']:.4f}",
+    )
     right.set_xlabel("output channels C_out")
     right.set_ylabel("separable / normal multiplications")
     hw = n["ratio_curve_input"]
@@ -428,6 +667,7 @@ def draw_pointwise(plt: Any, step: Any, worked: dict[str, Any], depthwise_y: np.
 
 # --- 6. MobileNetV1 ----------------------------------------------------------------------------
 
+
 def draw_network(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, Any]]:
     sep, full = data["separable"], data["full"]
     totals = step.numbers
@@ -435,23 +675,34 @@ def draw_network(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, A
     # One group per layer of the full twin: stem, 13 blocks, classifier.
     groups = []
     for layer in full:
-        prefix = layer["name"].rsplit(".", 1)[0] if layer["name"].startswith("blocks") \
-            else layer["name"]
-        parts = [s for s in sep if s["name"] == layer["name"]
-                 or s["name"].startswith(prefix + ".")]
+        prefix = (
+            layer["name"].rsplit(".", 1)[0] if layer["name"].startswith("blocks") else layer["name"]
+        )
+        parts = [s for s in sep if s["name"] == layer["name"] or s["name"].startswith(prefix + ".")]
         groups.append((prefix, layer, parts))
     del full_by_name
     fig, ax = plt.subplots(figsize=(11, 5.2), layout="constrained")
     x = np.arange(len(groups))
-    ax.bar(x - 0.21, [g[1]["mult_adds"] for g in groups], 0.4, color=GRAY,
-           label="full-convolution twin")
-    for kind, color, name in (("depthwise", BLUE, "MobileNetV1: depthwise 3×3"),
-                              ("pointwise", ORANGE, "MobileNetV1: pointwise 1×1"),
-                              ("convolution", GREEN, "MobileNetV1: stem 3×3 conv"),
-                              ("classifier", "#8465b0", "fully connected")):
+    ax.bar(
+        x - 0.21,
+        [g[1]["mult_adds"] for g in groups],
+        0.4,
+        color=GRAY,
+        label="full-convolution twin",
+    )
+    for kind, color, name in (
+        ("depthwise", BLUE, "MobileNetV1: depthwise 3×3"),
+        ("pointwise", ORANGE, "MobileNetV1: pointwise 1×1"),
+        ("convolution", GREEN, "MobileNetV1: stem 3×3 conv"),
+        ("classifier", "#8465b0", "fully connected"),
+    ):
         heights = [sum(p["mult_adds"] for p in g[2] if p["kind"] == kind) for g in groups]
-        bottoms = [sum(p["mult_adds"] for p in g[2] if p["kind"] == "depthwise")
-                   if kind == "pointwise" else 0 for g in groups]
+        bottoms = [
+            sum(p["mult_adds"] for p in g[2] if p["kind"] == "depthwise")
+            if kind == "pointwise"
+            else 0
+            for g in groups
+        ]
         if kind == "pointwise":
             # Side by side, not stacked: on a log axis a stack hides the smaller part.
             ax.bar(x + 0.31, heights, 0.18, color=color, label=name)
@@ -472,30 +723,42 @@ def draw_network(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, A
     ax.set_xlabel("layer: stem, the 13 blocks, classifier")
     ax.set_ylabel("multiplications (log scale)")
     s, f = totals["separable"], totals["full"]
-    ax.text(0.99, 0.97, f"full twin: {f['mult_adds'] / 1e6:,.1f}M mult-adds, "
-            f"{f['parameters'] / 1e6:.2f}M parameters\n"
-            f"MobileNetV1: {s['mult_adds'] / 1e6:,.1f}M mult-adds, "
-            f"{s['parameters'] / 1e6:.2f}M parameters\n"
-            f"{totals['ratio']:.1f}× fewer multiplications",
-            transform=ax.transAxes, ha="right", va="top", fontsize=11,
-            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"})
+    ax.text(
+        0.99,
+        0.97,
+        f"full twin: {f['mult_adds'] / 1e6:,.1f}M mult-adds, "
+        f"{f['parameters'] / 1e6:.2f}M parameters\n"
+        f"MobileNetV1: {s['mult_adds'] / 1e6:,.1f}M mult-adds, "
+        f"{s['parameters'] / 1e6:.2f}M parameters\n"
+        f"{totals['ratio']:.1f}× fewer multiplications",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=11,
+        bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
+    )
     ax.legend(loc="upper left", ncol=2, fontsize=9.5, frameon=False)
-    ax.set_title("MobileNetV1 1.0-224 against the same network with full 3×3 convolutions "
-                 "(sepconv.profile)")
+    ax.set_title(
+        "MobileNetV1 1.0-224 against the same network with full 3×3 convolutions (sepconv.profile)"
+    )
     return [("14-mobilenet.png", fig)]
 
 
 # --- 7. conversion -----------------------------------------------------------------------------
 
+
 def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, Any]]:
     before, after, rows = data["before"], data["after"], data["rows"]
     shown_ranks = list(dict.fromkeys(r for r in (1, 2, data["shown"]) if r in after))
     filters = before.shape[0]
-    fig, axes = plt.subplots(1 + len(shown_ranks), filters,
-                             figsize=(11, 1.0 * (1 + len(shown_ranks)) + 0.6),
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1 + len(shown_ranks),
+        filters,
+        figsize=(11, 1.0 * (1 + len(shown_ranks)) + 0.6),
+        layout="constrained",
+    )
     by_rank = {row["rank"]: row for row in rows}
-    for j in range(filters):      # one colour scale per filter: its column, before and after
+    for j in range(filters):  # one colour scale per filter: its column, before and after
         limit = float(np.max(np.abs(before[j]))) or 1.0
         for r, bank in enumerate([before] + [after[k] for k in shown_ranks]):
             a = axes[r, j]
@@ -506,36 +769,64 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
                 spine.set_visible(False)
     axes[0, 0].set_ylabel("trained", rotation=0, ha="right", va="center", fontsize=10)
     for r, k in enumerate(shown_ranks, start=1):
-        axes[r, 0].set_ylabel(f"K = {k}\nweight error\n{by_rank[k]['weight_error']:.2f}",
-                              rotation=0,
-                              ha="right", va="center", fontsize=10)
-    fig.suptitle(f"The {filters} trained filters of the denoiser, and after conversion with K "
-                 "intermediate channels (read back from the converted layer)", fontsize=11.5)
+        axes[r, 0].set_ylabel(
+            f"K = {k}\nweight error\n{by_rank[k]['weight_error']:.2f}",
+            rotation=0,
+            ha="right",
+            va="center",
+            fontsize=10,
+        )
+    fig.suptitle(
+        f"The {filters} trained filters of the denoiser, and after conversion with K "
+        "intermediate channels (read back from the converted layer)",
+        fontsize=11.5,
+    )
     figures = [("15-convert-filters.png", fig)]
 
-    fig, (ax, grey) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained",
-                                   gridspec_kw={"width_ratios": [1.35, 1]})
+    fig, (ax, grey) = plt.subplots(
+        1, 2, figsize=(11, 4.4), layout="constrained", gridspec_kw={"width_ratios": [1.35, 1]}
+    )
     ks = [row["rank"] for row in rows]
     floor = 1e-5
     approximate = [row for row in rows if row["weight_error"] >= floor]
     exact = [row for row in rows if row["weight_error"] < floor]
-    ax.semilogy([r["rank"] for r in approximate], [r["weight_error"] for r in approximate],
-                "o-", color=BLUE, label="weight error ‖W − W_K‖ / ‖W‖")
-    ax.semilogy([r["rank"] for r in approximate], [r["output_error"] for r in approximate],
-                "s-", color=ORANGE, label="output error ‖y_K − y‖ / ‖y‖\n(y: trained network's"
-                " output)")
+    ax.semilogy(
+        [r["rank"] for r in approximate],
+        [r["weight_error"] for r in approximate],
+        "o-",
+        color=BLUE,
+        label="weight error ‖W − W_K‖ / ‖W‖",
+    )
+    ax.semilogy(
+        [r["rank"] for r in approximate],
+        [r["output_error"] for r in approximate],
+        "s-",
+        color=ORANGE,
+        label="output error ‖y_K − y‖ / ‖y‖\n(y: trained network's output)",
+    )
     ax.plot([r["rank"] for r in exact], [floor] * len(exact), "v", color="0.3", ms=9)
     ax.set_ylim(floor * 0.6, 10)
     for row in exact:
-        ax.annotate("exact: error 0\n(rounding only)", (row["rank"], floor),
-                    xytext=(row["rank"] - 0.3, floor * 30), ha="right", fontsize=9.5,
-                    arrowprops={"arrowstyle": "->", "color": "0.4"})
+        ax.annotate(
+            "exact: error 0\n(rounding only)",
+            (row["rank"], floor),
+            xytext=(row["rank"] - 0.3, floor * 30),
+            ha="right",
+            fontsize=9.5,
+            arrowprops={"arrowstyle": "->", "color": "0.4"},
+        )
     ax.set_xlabel("intermediate channels K (separable terms kept)")
     ax.set_ylabel("relative error (log scale)")
     ax.set_xticks(ks)
     twin = ax.twinx()
-    twin.bar(ks, [row["speedup"] for row in rows], 0.35, color=GREEN, alpha=0.25,
-             label="× fewer multiplications (right axis)")
+    twin.bar(
+        ks,
+        [row["speedup"] for row in rows],
+        0.35,
+        color=GREEN,
+        alpha=0.25,
+        label="× fewer multiplications (right axis)",
+    )
     twin.axhline(1, color=GREEN, lw=0.8, ls=":")
     twin.set_ylabel("× fewer multiplications", color=GREEN)
     twin.spines["right"].set_visible(True)
@@ -543,12 +834,10 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
     ax.patch.set_visible(False)
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=9,
-              framealpha=0.95)
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=9, framealpha=0.95)
     ax.set_title("Errors and savings (sepconv.convert, spatial)")
     levels = data["grey_levels"]
-    grey.plot(ks, [row["grey_levels"] for row in rows], "o-", color=BLUE,
-              label="converted network")
+    grey.plot(ks, [row["grey_levels"] for row in rows], "o-", color=BLUE, label="converted network")
     grey.axhline(levels["noisy"], color=GRAY, ls="--", label="noisy input")
     grey.axhline(levels["trained"], color=ORANGE, ls=":", label="trained network")
     grey.set_xticks(ks)
@@ -564,13 +853,16 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
     size = min(h, w, 120)
     top, left = (h - size) // 2, (w - size) // 2
     crop = (slice(top, top + size), slice(left, left + size))
-    panels = [("clean", data["clean"]), ("noisy input", data["noisy"]),
-              ("trained network", data["denoised"]), ("K = 1", data["outputs"][1])]
+    panels = [
+        ("clean", data["clean"]),
+        ("noisy input", data["noisy"]),
+        ("trained network", data["denoised"]),
+        ("K = 1", data["outputs"][1]),
+    ]
     if shown != 1:
         panels.append((f"K = {shown}", data["outputs"][shown]))
     by_rank_levels = {1: by_rank[1]["grey_levels"], shown: by_rank[shown]["grey_levels"]}
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.3 * len(panels), 2.9),
-                             layout="constrained")
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.3 * len(panels), 2.9), layout="constrained")
     for a, (label, picture) in zip(axes, panels):
         a.imshow(np.clip(picture[crop] + 0.5, 0, 1), cmap="gray", vmin=0, vmax=1)
         a.set_xticks([])
@@ -583,7 +875,8 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
             a.set_title(f"{label}\n{levels['trained']:.1f} grey levels off", fontsize=10.5)
         else:
             k = int(label.split("=")[1])
-            a.set_title(f"converted, {label}\n{by_rank_levels[k]:.1f} grey levels off",
-                        fontsize=10.5)
+            a.set_title(
+                f"converted, {label}\n{by_rank_levels[k]:.1f} grey levels off", fontsize=10.5
+            )
     figures.append(("17-convert-photo.png", fig))
     return figures

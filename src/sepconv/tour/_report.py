@@ -122,33 +122,55 @@ def _data_uri(png: bytes) -> str:
 
 def _calculator(worked: dict[str, Any]) -> str:
     presets = [
-        ("the worked example", {"h": 12, "w": 12, "c_in": 3, "k": 5, "c_out": 256,
-                                "stride": 1, "padding": "valid"}),
-        ("with 'same' padding", {"h": 12, "w": 12, "c_in": 3, "k": 5, "c_out": 256,
-                                 "stride": 1, "padding": "same"}),
-        ("a MobileNet block", {"h": 112, "w": 112, "c_in": 64, "k": 3, "c_out": 128,
-                               "stride": 2, "padding": "same"}),
-        ("a 7×7 stem", {"h": 224, "w": 224, "c_in": 3, "k": 7, "c_out": 64, "stride": 2,
-                        "padding": 3}),
+        (
+            "the worked example",
+            {"h": 12, "w": 12, "c_in": 3, "k": 5, "c_out": 256, "stride": 1, "padding": "valid"},
+        ),
+        (
+            "with 'same' padding",
+            {"h": 12, "w": 12, "c_in": 3, "k": 5, "c_out": 256, "stride": 1, "padding": "same"},
+        ),
+        (
+            "a MobileNet block",
+            {"h": 112, "w": 112, "c_in": 64, "k": 3, "c_out": 128, "stride": 2, "padding": "same"},
+        ),
+        (
+            "a 7×7 stem",
+            {"h": 224, "w": 224, "c_in": 3, "k": 7, "c_out": 64, "stride": 2, "padding": 3},
+        ),
     ]
     buttons = "".join(
         f'<button type="button" data-preset="{html.escape(json.dumps(values))}">'
-        f"{html.escape(name)}</button>" for name, values in presets)
+        f"{html.escape(name)}</button>"
+        for name, values in presets
+    )
     fields = "".join(
         f'<label>{label}<input name="{name}" type="number" min="1" step="1" '
         f'value="{worked[name]}" inputmode="numeric"></label>'
-        for name, label in (("h", "input height"), ("w", "input width"),
-                            ("c_in", "input channels"), ("k", "kernel size k"),
-                            ("c_out", "filters C_out"), ("stride", "stride")))
-    padding = ('<label>padding<select name="padding"><option value="valid" selected>valid '
-               '(none)</option><option value="same">same</option><option value="1">1</option>'
-               '<option value="2">2</option><option value="3">3</option></select></label>')
+        for name, label in (
+            ("h", "input height"),
+            ("w", "input width"),
+            ("c_in", "input channels"),
+            ("k", "kernel size k"),
+            ("c_out", "filters C_out"),
+            ("stride", "stride"),
+        )
+    )
+    padding = (
+        '<label>padding<select name="padding"><option value="valid" selected>valid '
+        '(none)</option><option value="same">same</option><option value="1">1</option>'
+        '<option value="2">2</option><option value="3">3</option></select></label>'
+    )
     rows = "".join(
         f'<tr><td>{label}</td><td class="num" id="calc-{key}"></td><td class="barcell">'
         f'<div class="bar" id="bar-{key}"></div></td></tr>'
-        for key, label in (("normal", "normal convolution"), ("depthwise", "depthwise step"),
-                           ("pointwise", "pointwise step"),
-                           ("separable", "depthwise separable")))
+        for key, label in (
+            ("normal", "normal convolution"),
+            ("depthwise", "depthwise step"),
+            ("pointwise", "pointwise step"),
+            ("separable", "depthwise separable"),
+        )
+    )
     return (
         '<section id="calculator"><h2>Try it: a cost calculator</h2>'
         "<p>Set a layer and see the multiplications of a normal convolution against its "
@@ -169,22 +191,34 @@ def _calculator(worked: dict[str, Any]) -> str:
 def _gallery_text(entry: dict[str, Any]) -> str:
     direct, terms = entry["per_pixel"]
     rank = entry["rank"]
-    verdict = (f"{direct / terms:.1f}× fewer" if terms < direct
-               else f"{terms / direct:.1f}× more: here the full kernel is cheaper")
-    return (f"{entry['name']}: rank {rank}. Directly {direct} multiplications per "
-            f"pixel ({entry['direct_multiplications']:,} on the photograph); as {rank} "
-            f"separable term{'s' * (rank > 1)} {terms} per pixel "
-            f"({entry['separable_multiplications']:,}), {verdict}. `sepconv.correlate` runs it "
-            f"as '{entry['method']}'.")
+    verdict = (
+        f"{direct / terms:.1f}× fewer"
+        if terms < direct
+        else f"{terms / direct:.1f}× more: here the full kernel is cheaper"
+    )
+    return (
+        f"{entry['name']}: rank {rank}. Directly {direct} multiplications per "
+        f"pixel ({entry['direct_multiplications']:,} on the photograph); as {rank} "
+        f"separable term{'s' * (rank > 1)} {terms} per pixel "
+        f"({entry['separable_multiplications']:,}), {verdict}. `sepconv.correlate` runs it "
+        f"as '{entry['method']}'."
+    )
 
 
 def _gallery(entries: list[dict[str, Any]], pngs: dict[str, bytes]) -> str:
-    items = [{"kernel": _data_uri(pngs[f"gallery/{i}-kernel"]),
-              "response": _data_uri(pngs[f"gallery/{i}-response"]),
-              "text": _inline(_gallery_text(entry))} for i, entry in enumerate(entries)]
+    items = [
+        {
+            "kernel": _data_uri(pngs[f"gallery/{i}-kernel"]),
+            "response": _data_uri(pngs[f"gallery/{i}-response"]),
+            "text": _inline(_gallery_text(entry)),
+        }
+        for i, entry in enumerate(entries)
+    ]
     buttons = "".join(
         f'<button type="button" data-kernel="{i}" aria-pressed="{str(i == 0).lower()}">'
-        f'{html.escape(entry["name"])}</button>' for i, entry in enumerate(entries))
+        f"{html.escape(entry['name'])}</button>"
+        for i, entry in enumerate(entries)
+    )
     data = json.dumps(items).replace("</", "<\\/")
     return (
         '<div class="gallery" id="gallery"><h3>Pick a kernel</h3>'
@@ -206,7 +240,7 @@ def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) 
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
         '<link rel="icon" href="data:,">',
         "<title>A tour of separable convolutions</title>",
@@ -217,12 +251,17 @@ def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) 
         "also in <code>report.json</code>.</p>",
     ]
     parts += [f"<p>{_inline(p.format(image=meta['image_description']))}</p>" for p in INTRO]
-    parts.append('<div class="summary"><strong>In this run</strong><ul>'
-                 + "".join(f"<li>{_inline(s.summary)}</li>" for s in steps) + "</ul></div>")
-    parts.append("<nav><ol>" + "".join(
-        f'<li><a href="#{s.key}">{html.escape(s.title)}</a></li>' for s in steps)
+    parts.append(
+        '<div class="summary"><strong>In this run</strong><ul>'
+        + "".join(f"<li>{_inline(s.summary)}</li>" for s in steps)
+        + "</ul></div>"
+    )
+    parts.append(
+        "<nav><ol>"
+        + "".join(f'<li><a href="#{s.key}">{html.escape(s.title)}</a></li>' for s in steps)
         + '<li><a href="#calculator">Try it: a cost calculator</a></li>'
-        + '<li><a href="#summary">Summary</a></li></ol></nav>')
+        + '<li><a href="#summary">Summary</a></li></ol></nav>'
+    )
     number = 0
     for n, step in enumerate(steps, 1):
         parts.append(f'<section id="{step.key}"><h2>{n}. {html.escape(step.title)}</h2>')
@@ -234,7 +273,8 @@ def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) 
                 f'{_data_uri(pngs[figure.name])}" alt="{html.escape(figure.alt)}" '
                 f'loading="eager"></div><figcaption>Figure {number}. '
                 f'{_inline(figure.caption)} <span class="hint">(Tap to enlarge, then '
-                "scroll sideways.)</span></figcaption></figure>")
+                "scroll sideways.)</span></figcaption></figure>"
+            )
         if step.key == "spatial" and "gallery/0-kernel" in pngs:
             parts.append(_gallery(step.numbers["gallery"], pngs))
         parts.append("</section>")
@@ -242,17 +282,21 @@ def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) 
     parts.append('<section id="summary"><h2>Summary</h2>')
     parts += [f"<p>{_inline(p.format(**meta['closing']))}</p>" for p in CLOSING]
     parts.append("</section>")
-    parts.append(f"<p class=\"meta\">{html.escape(meta['environment'])}</p>")
+    parts.append(f'<p class="meta">{html.escape(meta["environment"])}</p>')
     parts.append(f"</main><script>{script}</script></body></html>")
     return "\n".join(parts) + "\n"
 
 
 def render_markdown(steps: list[Any], meta: dict[str, Any]) -> str:
-    lines = ["# A tour of separable convolutions", "",
-             f"Written by `sepconv tour` (sepconv {meta['version']}); every number was computed "
-             "by that run and is also in [report.json](report.json). "
-             "[report.html](report.html) is the same tour as one self-contained page, with an "
-             "interactive cost calculator.", ""]
+    lines = [
+        "# A tour of separable convolutions",
+        "",
+        f"Written by `sepconv tour` (sepconv {meta['version']}); every number was computed "
+        "by that run and is also in [report.json](report.json). "
+        "[report.html](report.html) is the same tour as one self-contained page, with an "
+        "interactive cost calculator.",
+        "",
+    ]
     lines += [p.format(image=meta["image_description"]) + "\n" for p in INTRO]
     number = 0
     for n, step in enumerate(steps, 1):
@@ -261,8 +305,12 @@ def render_markdown(steps: list[Any], meta: dict[str, Any]) -> str:
             lines += [p, ""]
         for figure in step.figures:
             number += 1
-            lines += [f"![{figure.alt}]({figure.name})", "",
-                      f"*Figure {number}. {figure.caption}*", ""]
+            lines += [
+                f"![{figure.alt}]({figure.name})",
+                "",
+                f"*Figure {number}. {figure.caption}*",
+                "",
+            ]
     lines += ["## Summary", ""]
     lines += [p.format(**meta["closing"]) + "\n" for p in CLOSING]
     return "\n".join(lines).rstrip() + "\n"
@@ -273,8 +321,16 @@ def render_json(steps: list[Any], meta: dict[str, Any]) -> str:
         "sepconv": meta["version"],
         "image": meta["image"],
         "seconds": meta["seconds"],
-        "steps": [{"key": s.key, "title": s.title, "summary": s.summary, "numbers": s.numbers,
-                   "figures": [f.name for f in s.figures]} for s in steps],
+        "steps": [
+            {
+                "key": s.key,
+                "title": s.title,
+                "summary": s.summary,
+                "numbers": s.numbers,
+                "figures": [f.name for f in s.figures],
+            }
+            for s in steps
+        ],
         "calculator_default": meta["calculator_default"],
     }
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"

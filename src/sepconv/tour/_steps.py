@@ -18,8 +18,19 @@ import numpy as np
 
 from .. import cost, factor, kernels, reference
 
-__all__ = ["Figure", "Step", "gray", "shrink", "spatial", "rare", "normal", "depthwise",
-           "pointwise", "network", "conversion"]
+__all__ = [
+    "Figure",
+    "Step",
+    "gray",
+    "shrink",
+    "spatial",
+    "rare",
+    "normal",
+    "depthwise",
+    "pointwise",
+    "network",
+    "conversion",
+]
 
 
 @dataclass
@@ -65,7 +76,7 @@ def shrink(image: np.ndarray, size: int) -> np.ndarray:
     h, w = image.shape[:2]
     block = min(h, w) // size
     top, left = (h - block * size) // 2, (w - block * size) // 2
-    crop = image[top:top + block * size, left:left + block * size]
+    crop = image[top : top + block * size, left : left + block * size]
     return crop.reshape(size, block, size, block, -1).mean(axis=(1, 3))
 
 
@@ -76,6 +87,7 @@ def _noise_floor(value: float, scale: float) -> float:
 
 # --- 1. spatially separable ------------------------------------------------------------------
 
+
 def spatial(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
     image = gray(photo)
     h, w = image.shape
@@ -85,22 +97,28 @@ def spatial(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
     column_y, row_y = factor.separate(sobel_y).terms[0]
     x = image[..., None]
     direct_counter = reference.Counter()
-    direct = reference.conv2d(x, sobel[:, :, None, None], padding="same",
-                              counter=direct_counter)
+    direct = reference.conv2d(x, sobel[:, :, None, None], padding="same", counter=direct_counter)
     column_counter = reference.Counter()
-    after_column = reference.conv2d(x, column.reshape(3, 1, 1, 1), padding="same",
-                                    counter=column_counter)
+    after_column = reference.conv2d(
+        x, column.reshape(3, 1, 1, 1), padding="same", counter=column_counter
+    )
     row_counter = reference.Counter()
-    after_row = reference.conv2d(after_column, row.reshape(1, 3, 1, 1), padding="same",
-                                 counter=row_counter)
-    difference = _noise_floor(float(np.max(np.abs(direct - after_row))),
-                              float(np.max(np.abs(direct))))
+    after_row = reference.conv2d(
+        after_column, row.reshape(1, 3, 1, 1), padding="same", counter=row_counter
+    )
+    difference = _noise_floor(
+        float(np.max(np.abs(direct - after_row))), float(np.max(np.abs(direct)))
+    )
     pixels = h * w
-    per_pixel = {"direct": direct_counter.multiplications // pixels,
-                 "column_pass": column_counter.multiplications // pixels,
-                 "row_pass": row_counter.multiplications // pixels}
-    k15 = (cost.filtering((15, 15)).multiplications,
-           cost.filtering((15, 15), rank=1).multiplications)
+    per_pixel = {
+        "direct": direct_counter.multiplications // pixels,
+        "column_pass": column_counter.multiplications // pixels,
+        "row_pass": row_counter.multiplications // pixels,
+    }
+    k15 = (
+        cost.filtering((15, 15)).multiplications,
+        cost.filtering((15, 15), rank=1).multiplications,
+    )
     numbers = {
         "image_shape": [h, w],
         "sobel_x": {"column": column.tolist(), "row": row.tolist()},
@@ -108,8 +126,7 @@ def spatial(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "direct_multiplications": direct_counter.multiplications,
         "column_pass_multiplications": column_counter.multiplications,
         "row_pass_multiplications": row_counter.multiplications,
-        "separable_multiplications": column_counter.multiplications
-        + row_counter.multiplications,
+        "separable_multiplications": column_counter.multiplications + row_counter.multiplications,
         "per_pixel": per_pixel,
         "max_abs_difference": difference,
         "k15_per_pixel": list(k15),
@@ -130,16 +147,28 @@ def spatial(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
         f"pixel, and the same image (largest difference {difference:.3g}). A k×k kernel costs "
         f"k² directly and 2k separated: {k15[0]} against {k15[1]} at k = 15.",
     ]
-    summary = (f"Sobel as a 3×1 column pass then a 1×3 row pass: {per_pixel['direct']} → "
-               f"{per_pixel['column_pass'] + per_pixel['row_pass']} multiplications per pixel "
-               f"({_fmt(direct_counter.multiplications)} → "
-               f"{_fmt(column_counter.multiplications + row_counter.multiplications)})")
-    data = {"gray": image, "after_column": after_column[..., 0], "after_row": after_row[..., 0],
-            "direct": direct[..., 0], "sobel": sobel, "column": column, "row": row,
-            "sobel_y": sobel_y, "column_y": column_y, "row_y": row_y,
-            "binomial": kernels.get("binomial", size=3)}
-    return Step("spatial", "A separable kernel: Sobel as a column times a row", paragraphs,
-                summary, numbers), data
+    summary = (
+        f"Sobel as a 3×1 column pass then a 1×3 row pass: {per_pixel['direct']} → "
+        f"{per_pixel['column_pass'] + per_pixel['row_pass']} multiplications per pixel "
+        f"({_fmt(direct_counter.multiplications)} → "
+        f"{_fmt(column_counter.multiplications + row_counter.multiplications)})"
+    )
+    data = {
+        "gray": image,
+        "after_column": after_column[..., 0],
+        "after_row": after_row[..., 0],
+        "direct": direct[..., 0],
+        "sobel": sobel,
+        "column": column,
+        "row": row,
+        "sobel_y": sobel_y,
+        "column_y": column_y,
+        "row_y": row_y,
+        "binomial": kernels.get("binomial", size=3),
+    }
+    return Step(
+        "spatial", "A separable kernel: Sobel as a column times a row", paragraphs, summary, numbers
+    ), data
 
 
 # --- 2. why separable kernels are rare, where low rank helps ---------------------------------
@@ -153,8 +182,7 @@ def _named_kernels() -> dict[str, np.ndarray]:
     return {
         "Gaussian σ=2": kernels.get("gaussian", sigma=2.0, size=n),
         "Laplacian of Gaussian σ=2": kernels.get("log", sigma=2.0, size=n),
-        "Gabor σ=3 θ=30°": kernels.get("gabor", sigma=3.0, theta=np.pi / 6,
-                                        wavelength=8.0, size=n),
+        "Gabor σ=3 θ=30°": kernels.get("gabor", sigma=3.0, theta=np.pi / 6, wavelength=8.0, size=n),
         "disk r=7": kernels.get("disk", radius=(n - 1) // 2),
         f"random {n}×{n}": np.random.default_rng(0).standard_normal((n, n)),
     }
@@ -181,10 +209,10 @@ def rare(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
     for name, kernel in named.items():
         f = factor.lowrank(kernel)
         s = np.asarray(f.singular_values, dtype=np.float64)
-        norm = float(np.sqrt(np.sum(s ** 2)))
-        tail = np.sqrt(np.maximum(np.cumsum((s ** 2)[::-1])[::-1], 0)) / norm
+        norm = float(np.sqrt(np.sum(s**2)))
+        tail = np.sqrt(np.maximum(np.cumsum((s**2)[::-1])[::-1], 0)) / norm
         spectra[name] = (s / norm).tolist()
-        errors[name] = [*tail.tolist(), 0.0]     # error with 0, 1, ..., n terms
+        errors[name] = [*tail.tolist(), 0.0]  # error with 0, 1, ..., n terms
         ranks[name] = int(f.rank)
         tols[name] = float(f.tol) / norm
     log = named["Laplacian of Gaussian σ=2"]
@@ -201,8 +229,12 @@ def rare(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
     terms = np.zeros_like(direct)
     for column, row in log_factors.terms:
         terms = terms + reference.spatially_separable_conv2d(
-            x, column.reshape(-1, 1, 1, 1), row.reshape(1, -1, 1, 1), padding="same",
-            counter=terms_counter)
+            x,
+            column.reshape(-1, 1, 1, 1),
+            row.reshape(1, -1, 1, 1),
+            padding="same",
+            counter=terms_counter,
+        )
     scale = float(np.max(np.abs(direct)))
     log_error = _noise_floor(float(np.max(np.abs(direct - terms))) / scale, 1.0)
     image32 = image.astype(np.float32)
@@ -214,15 +246,21 @@ def rare(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "kernel_size": SPECTRUM_SIZE,
         "ranks": ranks,
         "relative_tolerance": tols,
-        "log": {"rank": log_factors.rank,
-                "direct_multiplications": direct_counter.multiplications,
-                "terms_multiplications": terms_counter.multiplications,
-                "per_pixel": [direct_counter.multiplications // pixels,
-                              terms_counter.multiplications // pixels],
-                "max_relative_difference": log_error,
-                "auto_method": str(getattr(chosen, "method", chosen))},
-        "gabor": {"rank": gabor_factors.rank,
-                  "per_pixel": [c.multiplications for c in gabor_factors.cost()]},
+        "log": {
+            "rank": log_factors.rank,
+            "direct_multiplications": direct_counter.multiplications,
+            "terms_multiplications": terms_counter.multiplications,
+            "per_pixel": [
+                direct_counter.multiplications // pixels,
+                terms_counter.multiplications // pixels,
+            ],
+            "max_relative_difference": log_error,
+            "auto_method": str(getattr(chosen, "method", chosen)),
+        },
+        "gabor": {
+            "rank": gabor_factors.rank,
+            "per_pixel": [c.multiplications for c in gabor_factors.cost()],
+        },
     }
     separable_int = trials["3×3, entries in {-1, 0, 1}"].get(1, 0)
     full_normal = trials["5×5, normal entries"].get(5, 0)
@@ -238,7 +276,8 @@ def rare(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "a kernel say how many: the best r-term approximation leaves an error equal to the "
         "singular values after the r-th (Eckart–Young), and the rank is the number of terms "
         f"needed to bring that error under the tolerance. At {n}×{n}: "
-        + ", ".join(f"{name} has rank {r}" for name, r in ranks.items()) + ".",
+        + ", ".join(f"{name} has rank {r}" for name, r in ranks.items())
+        + ".",
         f"The Laplacian of Gaussian is {log_factors.rank} separable terms. On the photograph, "
         f"directly it performed {_fmt(direct_counter.multiplications)} multiplications "
         f"({numbers['log']['per_pixel'][0]} per pixel); as {log_factors.rank} column-then-row "
@@ -250,15 +289,33 @@ def rare(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         f"{numbers['gabor']['per_pixel'][0]} against {numbers['gabor']['per_pixel'][1]} "
         "multiplications per pixel.",
     ]
-    summary = (f"random kernels: {full_normal}/{RANDOM_TRIALS} of 5×5 full rank; LoG rank "
-               f"{log_factors.rank}: {numbers['log']['per_pixel'][0]} → "
-               f"{numbers['log']['per_pixel'][1]} multiplications per pixel")
-    data = {"trials": trials, "spectra": spectra, "errors": errors, "tols": tols,
-            "ranks": ranks, "log": log, "gabor": gabor, "log_factors": log_factors,
-            "gabor_factors": gabor_factors, "log_direct": direct[..., 0], "named": named,
-            "log_terms": terms[..., 0], "image": image}
-    return Step("rare", "Why separable kernels are rare, and where low rank helps",
-                paragraphs, summary, numbers), data
+    summary = (
+        f"random kernels: {full_normal}/{RANDOM_TRIALS} of 5×5 full rank; LoG rank "
+        f"{log_factors.rank}: {numbers['log']['per_pixel'][0]} → "
+        f"{numbers['log']['per_pixel'][1]} multiplications per pixel"
+    )
+    data = {
+        "trials": trials,
+        "spectra": spectra,
+        "errors": errors,
+        "tols": tols,
+        "ranks": ranks,
+        "log": log,
+        "gabor": gabor,
+        "log_factors": log_factors,
+        "gabor_factors": gabor_factors,
+        "log_direct": direct[..., 0],
+        "named": named,
+        "log_terms": terms[..., 0],
+        "image": image,
+    }
+    return Step(
+        "rare",
+        "Why separable kernels are rare, and where low rank helps",
+        paragraphs,
+        summary,
+        numbers,
+    ), data
 
 
 # --- 3-5. the worked example: normal, depthwise, pointwise -----------------------------------
@@ -274,11 +331,14 @@ def _worked_weights() -> dict[str, np.ndarray]:
     initialised layer's (He-normal scale).
     """
     rng = np.random.default_rng(1)
-    depthwise_kernel = np.stack([
-        kernels.get("sobel-x", size=K) / 48.0,
-        kernels.get("sobel-y", size=K) / 48.0,
-        kernels.get("log", sigma=1.0, size=K) / 0.6,
-    ], axis=-1)[..., None]                                       # (5, 5, 3, 1)
+    depthwise_kernel = np.stack(
+        [
+            kernels.get("sobel-x", size=K) / 48.0,
+            kernels.get("sobel-y", size=K) / 48.0,
+            kernels.get("log", sigma=1.0, size=K) / 0.6,
+        ],
+        axis=-1,
+    )[..., None]  # (5, 5, 3, 1)
     full = rng.standard_normal((K, K, 3, FILTERS)) * np.sqrt(2 / (K * K * 3))
     pointwise_kernel = rng.standard_normal((1, 1, 3, FILTERS)) * np.sqrt(2 / 3)
     return {"full": full, "depthwise": depthwise_kernel, "pointwise": pointwise_kernel}
@@ -295,10 +355,16 @@ def normal(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
     numbers = {
         "input_shape": list(patch.shape),
         "kernel_shape": [K, K, 3],
-        "one_kernel": {"output_shape": list(y_one.shape), "multiplications": one.multiplications,
-                       "per_output_value": K * K * 3},
-        "all_kernels": {"filters": FILTERS, "output_shape": list(y_many.shape),
-                        "multiplications": many.multiplications},
+        "one_kernel": {
+            "output_shape": list(y_one.shape),
+            "multiplications": one.multiplications,
+            "per_output_value": K * K * 3,
+        },
+        "all_kernels": {
+            "filters": FILTERS,
+            "output_shape": list(y_many.shape),
+            "multiplications": many.multiplications,
+        },
         "cost_normal": expected.multiplications,
     }
     paragraphs = [
@@ -315,12 +381,15 @@ def normal(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
         f"({_fmt(expected.multiplications)}). (Only with 'same' padding would the output "
         f"stay {SIZE}×{SIZE}.)",
     ]
-    summary = (f"normal convolution {SIZE}×{SIZE}×3 → {K}×{K}×3×{FILTERS} → "
-               f"{'×'.join(map(str, y_many.shape))}: {_fmt(many.multiplications)} "
-               "multiplications")
+    summary = (
+        f"normal convolution {SIZE}×{SIZE}×3 → {K}×{K}×3×{FILTERS} → "
+        f"{'×'.join(map(str, y_many.shape))}: {_fmt(many.multiplications)} "
+        "multiplications"
+    )
     data = {"patch": patch, "weights": weights, "y_one": y_one, "y_many": y_many}
-    return Step("normal", "Normal convolution: 12×12×3 → 8×8×256", paragraphs, summary,
-                numbers), data
+    return Step(
+        "normal", "Normal convolution: 12×12×3 → 8×8×256", paragraphs, summary, numbers
+    ), data
 
 
 def depthwise(worked: dict[str, Any]) -> tuple[Step, dict[str, Any]]:
@@ -330,16 +399,24 @@ def depthwise(worked: dict[str, Any]) -> tuple[Step, dict[str, Any]]:
     per_channel = []
     for c in range(3):
         one = reference.Counter()
-        reference.conv2d(patch[..., c:c + 1], weights["depthwise"][:, :, c:c + 1, :],
-                         counter=one)
+        reference.conv2d(
+            patch[..., c : c + 1], weights["depthwise"][:, :, c : c + 1, :], counter=one
+        )
         per_channel.append(one.multiplications)
     expected = cost.depthwise((SIZE, SIZE, 3), K)
-    numbers = {"kernels": 3, "kernel_shape": [K, K, 1], "output_shape": list(y.shape),
-               "multiplications": counter.multiplications,
-               "per_channel_multiplications": per_channel,
-               "cost_depthwise": expected.multiplications}
-    names = ["vertical edges (Sobel-x)", "horizontal edges (Sobel-y)",
-             "spots (Laplacian of Gaussian)"]
+    numbers = {
+        "kernels": 3,
+        "kernel_shape": [K, K, 1],
+        "output_shape": list(y.shape),
+        "multiplications": counter.multiplications,
+        "per_channel_multiplications": per_channel,
+        "cost_depthwise": expected.multiplications,
+    }
+    names = [
+        "vertical edges (Sobel-x)",
+        "horizontal edges (Sobel-y)",
+        "spots (Laplacian of Gaussian)",
+    ]
     paragraphs = [
         "A depthwise separable layer splits that work in two. First the *depthwise* step: "
         f"three {K}×{K}×1 kernels, one per input channel. Each slides over its own channel "
@@ -351,22 +428,29 @@ def depthwise(worked: dict[str, Any]) -> tuple[Step, dict[str, Any]]:
         f"three {_fmt(counter.multiplications)}, counted, as `sepconv.cost.depthwise` says "
         f"({_fmt(expected.multiplications)}).",
     ]
-    summary = (f"depthwise: three {K}×{K}×1 kernels → {'×'.join(map(str, y.shape))}: "
-               f"{_fmt(counter.multiplications)} multiplications")
-    return Step("depthwise", "Part 1, depthwise: one 5×5×1 kernel per channel → 8×8×3",
-                paragraphs, summary, numbers), {"y": y, "names": names}
+    summary = (
+        f"depthwise: three {K}×{K}×1 kernels → {'×'.join(map(str, y.shape))}: "
+        f"{_fmt(counter.multiplications)} multiplications"
+    )
+    return Step(
+        "depthwise",
+        "Part 1, depthwise: one 5×5×1 kernel per channel → 8×8×3",
+        paragraphs,
+        summary,
+        numbers,
+    ), {"y": y, "names": names}
 
 
 def pointwise(worked: dict[str, Any], depthwise_output: np.ndarray) -> tuple[Step, dict]:
     weights = worked["weights"]
     one = reference.Counter()
-    y_one = reference.pointwise_conv2d(depthwise_output, weights["pointwise"][..., :1],
-                                       counter=one)
+    y_one = reference.pointwise_conv2d(depthwise_output, weights["pointwise"][..., :1], counter=one)
     many = reference.Counter()
     y_many = reference.pointwise_conv2d(depthwise_output, weights["pointwise"], counter=many)
     whole = reference.Counter()
-    y_sep = reference.separable_conv2d(worked["patch"], weights["depthwise"],
-                                       weights["pointwise"], counter=whole)
+    y_sep = reference.separable_conv2d(
+        worked["patch"], weights["depthwise"], weights["pointwise"], counter=whole
+    )
     same_result = _noise_floor(float(np.max(np.abs(y_sep - y_many))), 1.0)
     valid = cost.compare((SIZE, SIZE, 3), K, FILTERS)
     same = cost.compare((SIZE, SIZE, 3), K, FILTERS, padding="same")
@@ -375,25 +459,33 @@ def pointwise(worked: dict[str, Any], depthwise_output: np.ndarray) -> tuple[Ste
     curve = {}
     for k in (3, 5, 7):
         curve[str(k)] = [
-            [c_out, cost.compare((SIZE * 4, SIZE * 4, 32), k, c_out).depthwise_separable
-             .multiplications / cost.compare((SIZE * 4, SIZE * 4, 32), k, c_out).normal
-             .multiplications]
-            for c_out in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)]
+            [
+                c_out,
+                cost.compare((SIZE * 4, SIZE * 4, 32), k, c_out).depthwise_separable.multiplications
+                / cost.compare((SIZE * 4, SIZE * 4, 32), k, c_out).normal.multiplications,
+            ]
+            for c_out in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+        ]
     numbers = {
         "kernel_shape": [1, 1, 3],
         "one_kernel": {"output_shape": list(y_one.shape), "multiplications": one.multiplications},
-        "all_kernels": {"filters": FILTERS, "output_shape": list(y_many.shape),
-                        "multiplications": many.multiplications},
+        "all_kernels": {
+            "filters": FILTERS,
+            "output_shape": list(y_many.shape),
+            "multiplications": many.multiplications,
+        },
         "separable_total": total,
         "by_operation": dict(whole.by_operation),
         "normal": normal_count,
         "ratio": normal_count / total,
         "fraction": total / normal_count,
         "rule": valid.rule,
-        "same": {"normal": same.normal.multiplications,
-                 "depthwise": same.depthwise_separable.parts[0].multiplications,
-                 "pointwise": same.depthwise_separable.parts[1].multiplications,
-                 "separable": same.depthwise_separable.multiplications},
+        "same": {
+            "normal": same.normal.multiplications,
+            "depthwise": same.depthwise_separable.parts[0].multiplications,
+            "pointwise": same.depthwise_separable.parts[1].multiplications,
+            "separable": same.depthwise_separable.multiplications,
+        },
         "separable_equals_two_steps": same_result,
         "ratio_curve_input": [SIZE * 4, SIZE * 4, 32],
         "ratio_curve": curve,
@@ -419,16 +511,20 @@ def pointwise(worked: dict[str, Any], depthwise_output: np.ndarray) -> tuple[Ste
         "of each input channel times that channel's pointwise weight, far fewer than a normal "
         "convolution can; networks like MobileNet make up for it with more layers.",
     ]
-    summary = (f"pointwise: {FILTERS} 1×1×3 kernels → {'×'.join(map(str, y_many.shape))}: "
-               f"{_fmt(many.multiplications)}; separable total {_fmt(total)} vs "
-               f"{_fmt(normal_count)} ({normal_count / total:.1f}× fewer, "
-               f"1/C_out + 1/k² = {valid.rule:.4f})")
+    summary = (
+        f"pointwise: {FILTERS} 1×1×3 kernels → {'×'.join(map(str, y_many.shape))}: "
+        f"{_fmt(many.multiplications)}; separable total {_fmt(total)} vs "
+        f"{_fmt(normal_count)} ({normal_count / total:.1f}× fewer, "
+        f"1/C_out + 1/k² = {valid.rule:.4f})"
+    )
     data = {"y_one": y_one, "y_many": y_many, "valid": valid, "same": same, "curve": curve}
-    return Step("pointwise", "Part 2, pointwise: 1×1×3 kernels → 8×8×256", paragraphs,
-                summary, numbers), data
+    return Step(
+        "pointwise", "Part 2, pointwise: 1×1×3 kernels → 8×8×256", paragraphs, summary, numbers
+    ), data
 
 
 # --- 6. MobileNetV1 ---------------------------------------------------------------------------
+
 
 def _layers(prof: Any) -> list[dict[str, Any]]:
     out = []
@@ -443,8 +539,14 @@ def _layers(prof: Any) -> list[dict[str, Any]]:
             kind = "convolution"
         else:
             kind = "classifier"
-        out.append({"name": r.name, "kind": kind, "mult_adds": int(r.mult_adds),
-                    "parameters": int(r.parameters)})
+        out.append(
+            {
+                "name": r.name,
+                "kind": kind,
+                "mult_adds": int(r.mult_adds),
+                "parameters": int(r.parameters),
+            }
+        )
     return out
 
 
@@ -459,8 +561,11 @@ def network() -> tuple[Step, dict[str, Any]]:
     for layer in sep_layers:
         by_kind[layer["kind"]] = by_kind.get(layer["kind"], 0) + layer["mult_adds"]
     numbers = {
-        "separable": {"mult_adds": separable.total_mult_adds,
-                      "parameters": separable.total_parameters, "by_kind": by_kind},
+        "separable": {
+            "mult_adds": separable.total_mult_adds,
+            "parameters": separable.total_parameters,
+            "by_kind": by_kind,
+        },
         "full": {"mult_adds": full.total_mult_adds, "parameters": full.total_parameters},
         "ratio": full.total_mult_adds / separable.total_mult_adds,
         "layers": {"separable": sep_layers, "full": full_layers},
@@ -478,19 +583,32 @@ def network() -> tuple[Step, dict[str, Any]]:
         f"depthwise layers take {by_kind.get('depthwise', 0) / s.total_mult_adds:.1%}, "
         "small enough to need a logarithmic axis to be seen at all.",
     ]
-    summary = (f"MobileNetV1 {s.total_mult_adds / 1e6:.1f}M mult-adds vs "
-               f"{f.total_mult_adds / 1e6:.1f}M with full convolutions "
-               f"({f.total_mult_adds / s.total_mult_adds:.1f}×)")
-    return Step("mobilenet", "In a network: MobileNetV1 against its full-convolution twin",
-                paragraphs, summary, numbers), {"separable": sep_layers, "full": full_layers,
-                                                "totals": numbers}
+    summary = (
+        f"MobileNetV1 {s.total_mult_adds / 1e6:.1f}M mult-adds vs "
+        f"{f.total_mult_adds / 1e6:.1f}M with full convolutions "
+        f"({f.total_mult_adds / s.total_mult_adds:.1f}×)"
+    )
+    return Step(
+        "mobilenet",
+        "In a network: MobileNetV1 against its full-convolution twin",
+        paragraphs,
+        summary,
+        numbers,
+    ), {"separable": sep_layers, "full": full_layers, "totals": numbers}
 
 
 # --- 7. converting a trained layer -----------------------------------------------------------
 
 CONVERT_RANKS = (1, 2, 3, 4, 6, 9)
-DENOISE = {"filters": 16, "kernel_size": 9, "noise": 0.1, "patches": 1024, "steps": 300,
-           "learning_rate": 0.01, "seed": 0}
+DENOISE = {
+    "filters": 16,
+    "kernel_size": 9,
+    "noise": 0.1,
+    "patches": 1024,
+    "steps": 300,
+    "learning_rate": 0.01,
+    "seed": 0,
+}
 
 
 @contextmanager
@@ -514,7 +632,7 @@ def _impulse_responses(layer: Any, size: int) -> np.ndarray:
     x[0, 0, size - 1, size - 1] = 1.0
     with torch.no_grad():
         y = layer(x)[0].numpy()
-    return y[:, ::-1, ::-1].copy()     # correlation flips an impulse
+    return y[:, ::-1, ::-1].copy()  # correlation flips an impulse
 
 
 def _denoiser(image: np.ndarray) -> tuple[Any, dict[str, Any]]:
@@ -535,7 +653,7 @@ def _denoiser(image: np.ndarray) -> tuple[Any, dict[str, Any]]:
     rng = np.random.default_rng(d["seed"])
     first = nn.Conv2d(1, filters, k, bias=False).double()
     second = nn.Conv2d(filters, 1, 1).double()
-    with torch.no_grad():      # small random start, from NumPy's seeded generator
+    with torch.no_grad():  # small random start, from NumPy's seeded generator
         first.weight.copy_(torch.from_numpy(rng.normal(0.0, 0.01, (filters, 1, k, k))))
         second.weight.copy_(torch.from_numpy(rng.uniform(-0.25, 0.25, (1, filters, 1, 1))))
         second.bias.zero_()
@@ -548,8 +666,9 @@ def _denoiser(image: np.ndarray) -> tuple[Any, dict[str, Any]]:
         rows = rng.integers(0, windows.shape[0], n)
         cols = rng.integers(0, windows.shape[1], n)
         clean = windows[rows, cols]
-        noisy = torch.from_numpy((clean + d["noise"] * rng.standard_normal(clean.shape))
-                                 .reshape(n, k * k))
+        noisy = torch.from_numpy(
+            (clean + d["noise"] * rng.standard_normal(clean.shape)).reshape(n, k * k)
+        )
         target = torch.from_numpy(clean[:, k // 2, k // 2].copy())[:, None]
         hidden = torch.relu(F.linear(noisy, first.weight.reshape(filters, k * k)))
         out = F.linear(hidden, second.weight.reshape(1, filters), second.bias)
@@ -563,13 +682,20 @@ def _denoiser(image: np.ndarray) -> tuple[Any, dict[str, Any]]:
 
 
 def _conversion_row(row: dict[str, Any]) -> str:
-    saving = (f"{row['speedup']:.1f}× fewer multiplications" if row["speedup"] >= 1
-              else f"{1 / row['speedup']:.1f}× more multiplications")
+    saving = (
+        f"{row['speedup']:.1f}× fewer multiplications"
+        if row["speedup"] >= 1
+        else f"{1 / row['speedup']:.1f}× more multiplications"
+    )
     if row["weight_error"] == 0.0:
-        return (f"K = {row['rank']} is exact (errors 0, {row['grey_levels']:.1f} grey levels "
-                f"off) and costs {saving}")
-    return (f"K = {row['rank']}: weight {row['weight_error']:.3f}, output "
-            f"{row['output_error']:.3f}, {row['grey_levels']:.1f} grey levels off, {saving}")
+        return (
+            f"K = {row['rank']} is exact (errors 0, {row['grey_levels']:.1f} grey levels "
+            f"off) and costs {saving}"
+        )
+    return (
+        f"K = {row['rank']}: weight {row['weight_error']:.3f}, output "
+        f"{row['output_error']:.3f}, {row['grey_levels']:.1f} grey levels off, {saving}"
+    )
 
 
 def conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
@@ -588,8 +714,7 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
     image = image[::2, ::2] - 0.5
     model, training = _denoiser(image)
     first = model[0]
-    noisy = image + d["noise"] * np.random.default_rng(d["seed"] + 1).standard_normal(
-        image.shape)
+    noisy = image + d["noise"] * np.random.default_rng(d["seed"] + 1).standard_normal(image.shape)
     x = torch.from_numpy(np.ascontiguousarray(noisy[None, None]))
     clean = image[m:-m, m:-m]
 
@@ -601,17 +726,28 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         denoised = model(x)
     rows, after, outputs = [], {}, {}
     for r in CONVERT_RANKS:
-        converted, report = convert(model, method="spatial", rank=r, min_speedup=0,
-                                    input_size=tuple(x.shape), example_input=x)
+        converted, report = convert(
+            model,
+            method="spatial",
+            rank=r,
+            min_speedup=0,
+            input_size=tuple(x.shape),
+            example_input=x,
+        )
         layer = next(row for row in report.layers if row.replaced)
         with torch.no_grad():
             out = converted(x)
-        rows.append({"rank": r, "weight_error": _noise_floor(float(layer.relative_error), 1.0),
-                     "output_error": _noise_floor(float(report.output_relative_error), 1.0),
-                     "grey_levels": grey_levels(out),
-                     "multiplications_before": int(layer.multiplications_before),
-                     "multiplications_after": int(layer.multiplications_after),
-                     "speedup": float(layer.speedup)})
+        rows.append(
+            {
+                "rank": r,
+                "weight_error": _noise_floor(float(layer.relative_error), 1.0),
+                "output_error": _noise_floor(float(report.output_relative_error), 1.0),
+                "grey_levels": grey_levels(out),
+                "multiplications_before": int(layer.multiplications_before),
+                "multiplications_after": int(layer.multiplications_after),
+                "speedup": float(layer.speedup),
+            }
+        )
         after[r] = _impulse_responses(converted[0], k)
         outputs[r] = out[0, 0].numpy()
     before = _impulse_responses(first, k)
@@ -620,14 +756,21 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
     chosen = next(row for row in rows if row["rank"] == shown)
     noisy_levels = float(255 * np.sqrt(np.mean((noisy[m:-m, m:-m] - clean) ** 2)))
     trained_levels = grey_levels(denoised)
-    numbers = {"filters": d["filters"], "kernel_size": k, "rows": rows, "shown_rank": shown,
-               "image_shape": list(image.shape), "layer_rank": int(min(k, d["filters"] * k)),
-               "training": {**{key: d[key] for key in ("noise", "patches", "steps",
-                                                        "learning_rate", "seed")},
-                            "first_loss": training["first_loss"],
-                            "last_loss": training["last_loss"]},
-               "grey_levels": {"noisy": noisy_levels, "trained": trained_levels},
-               "impulse_check": _noise_floor(float(np.max(np.abs(before - weight))), 1.0)}
+    numbers = {
+        "filters": d["filters"],
+        "kernel_size": k,
+        "rows": rows,
+        "shown_rank": shown,
+        "image_shape": list(image.shape),
+        "layer_rank": int(min(k, d["filters"] * k)),
+        "training": {
+            **{key: d[key] for key in ("noise", "patches", "steps", "learning_rate", "seed")},
+            "first_loss": training["first_loss"],
+            "last_loss": training["last_loss"],
+        },
+        "grey_levels": {"noisy": noisy_levels, "trained": trained_levels},
+        "impulse_check": _noise_floor(float(np.max(np.abs(before - weight))), 1.0),
+    }
     h, w = image.shape
     paragraphs = [
         "`sepconv.convert` turns the convolutions of a trained model into separable ones. "
@@ -653,8 +796,7 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "the trained network's own output y, the denoised photograph in pixels −0.5…0.5: "
         "‖y_K − y‖ / ‖y‖, what `sepconv.convert` reports with `example_input`), the distance "
         "to the clean photograph in grey levels, and the "
-        "multiplications of the layer: "
-        + "; ".join(_conversion_row(row) for row in rows) + ".",
+        "multiplications of the layer: " + "; ".join(_conversion_row(row) for row in rows) + ".",
         f"With K = {shown} the output is within 5% of the trained network's "
         f"({chosen['output_error']:.3f}) and the layer needs {chosen['speedup']:.1f}× fewer "
         "multiplications. A round blob is close to separable (a Gaussian is exactly a column times "
@@ -664,17 +806,28 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "also be worse than no denoising at all, which is why a conversion is checked on "
         "data, not only on its weights.",
     ]
-    summary = (f"converting a trained {d['filters']}-filter {k}×{k} denoising layer: K = "
-               f"{shown} → weight error {chosen['weight_error']:.3f}, output error "
-               f"{chosen['output_error']:.3f}, {chosen['speedup']:.1f}× fewer multiplications")
-    return Step("convert", "Converting a trained layer into separable filters", paragraphs,
-                summary, numbers), {
-        "before": before, "after": after, "rows": rows, "shown": shown,
-        "noisy": noisy[m:-m, m:-m], "clean": clean, "denoised": denoised[0, 0].numpy(),
-        "outputs": outputs, "grey_levels": numbers["grey_levels"]}
+    summary = (
+        f"converting a trained {d['filters']}-filter {k}×{k} denoising layer: K = "
+        f"{shown} → weight error {chosen['weight_error']:.3f}, output error "
+        f"{chosen['output_error']:.3f}, {chosen['speedup']:.1f}× fewer multiplications"
+    )
+    return Step(
+        "convert", "Converting a trained layer into separable filters", paragraphs, summary, numbers
+    ), {
+        "before": before,
+        "after": after,
+        "rows": rows,
+        "shown": shown,
+        "noisy": noisy[m:-m, m:-m],
+        "clean": clean,
+        "denoised": denoised[0, 0].numpy(),
+        "outputs": outputs,
+        "grey_levels": numbers["grey_levels"],
+    }
 
 
 # --- the interactive kernel gallery of the report ------------------------------------------
+
 
 def gallery(image: np.ndarray) -> tuple[list[dict[str, Any]], list[dict[str, np.ndarray]]]:
     """Named kernels on the photograph, for the report's kernel chooser.
@@ -692,8 +845,9 @@ def gallery(image: np.ndarray) -> tuple[list[dict[str, Any]], list[dict[str, np.
         "Sobel-y": kernels.get("sobel-y"),
         "Gaussian σ=3": kernels.get("gaussian", sigma=3.0),
         "Laplacian of Gaussian σ=2": kernels.get("log", sigma=2.0, size=15),
-        "Gabor σ=3 θ=60°": kernels.get("gabor", sigma=3.0, theta=np.pi / 3, wavelength=7.0,
-                                        size=15),
+        "Gabor σ=3 θ=60°": kernels.get(
+            "gabor", sigma=3.0, theta=np.pi / 3, wavelength=7.0, size=15
+        ),
         "disk r=5": kernels.get("disk", radius=5),
         "random": rng.standard_normal((7, 7)),
     }
@@ -707,9 +861,16 @@ def gallery(image: np.ndarray) -> tuple[list[dict[str, Any]], list[dict[str, np.
         response = filtering.correlate(image32, kernel, mode="nearest")
         plan = filtering.plan(kernel, image32.shape, image32.dtype)
         name = f"{name} {kernel.shape[0]}×{kernel.shape[1]}"
-        entries.append({"name": name, "shape": list(kernel.shape), "rank": int(f.rank),
-                        "direct_multiplications": direct, "separable_multiplications": terms,
-                        "per_pixel": [direct // (h * w), terms // (h * w)],
-                        "method": str(getattr(plan, "method", plan))})
+        entries.append(
+            {
+                "name": name,
+                "shape": list(kernel.shape),
+                "rank": int(f.rank),
+                "direct_multiplications": direct,
+                "separable_multiplications": terms,
+                "per_pixel": [direct // (h * w), terms // (h * w)],
+                "method": str(getattr(plan, "method", plan)),
+            }
+        )
         arrays.append({"kernel": kernel, "response": np.asarray(response, dtype=np.float64)})
     return entries, arrays
