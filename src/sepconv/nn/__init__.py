@@ -22,6 +22,7 @@ torch.Size([2, 64, 16, 16])
 from __future__ import annotations
 
 from . import functional
+from ._spatial import SpatiallySeparableConv2d
 from .keras import load_keras_weights, to_keras_weights
 from .modules import (
     DepthwiseConv1d,
@@ -33,7 +34,6 @@ from .modules import (
     SeparableConv1d,
     SeparableConv2d,
     SeparableConv3d,
-    SpatiallySeparableConv2d,
 )
 
 __all__ = [
