@@ -36,8 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="number of output channels")
     parser.add_argument("--padding", default="valid", choices=("valid", "same"),
                         help="'valid' (no padding, default) or 'same' (Keras/TensorFlow-exact)")
-    parser.add_argument("--stride", default=1, type=positive_int, metavar="S")
-    parser.add_argument("--dilation", default=1, type=positive_int, metavar="D")
+    parser.add_argument("--stride", default=1, type=positive_int, metavar="S",
+                        help="step between output positions, in pixels (default 1)")
+    parser.add_argument("--dilation", default=1, type=positive_int, metavar="D",
+                        help="spacing between kernel taps: a K kernel spans D x (K - 1) + 1 "
+                        "pixels (default 1)")
     parser.add_argument("--depth-multiplier", default=1, type=positive_int, metavar="M",
                         help="depthwise kernels per input channel (Keras's depth_multiplier)")
     parser.add_argument("--intermediate-channels", default=None, type=positive_int,
