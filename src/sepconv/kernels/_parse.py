@@ -131,7 +131,9 @@ def _load(path: str) -> np.ndarray:
         try:
             array = np.load(io.BytesIO(data), allow_pickle=False)
         except ValueError as exc:  # pickled objects, a damaged header
-            raise _not_a_kernel(path, f"NumPy cannot read it without pickle ({exc})") from None
+            why = ("it holds Python objects, which are not unpickled" if "pickle" in str(exc)
+                   else f"a damaged .npy file ({exc})")
+            raise _not_a_kernel(path, why) from None
     elif suffix == ".npy":
         raise _not_a_kernel(path, "no .npy header")
     else:
