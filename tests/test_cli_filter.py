@@ -323,3 +323,27 @@ def test_separable_error_names_the_default_tolerance(camera_png, tmp_path, capsy
     status, _, err = run_cli([camera_png, tmp_path / "o.png", "--kernel", "disk:radius=3",
                               "--method", "separable", "--tol", "0.01"], capsys)
     assert status == 2 and "within --tol 0.01;" in err
+
+
+@pytest.mark.parametrize(("kind", "shown_as"), [
+    ("P", "RGB"), ("1", "L"), ("CMYK", "RGB"), ("LA lzw", "LA"), ("RGB lzw", "RGB"),
+    ("RGB jpeg", "RGB"),
+])
+def test_other_tiffs_read_as_they_display(tmp_path, capsys, kind, shown_as):
+    """TIFFs sepconv does not write (palette, 1-bit, CMYK, compressions that need imagecodecs
+    in tifffile) are read as Pillow displays them."""
+    source, out = tmp_path / "in.tif", tmp_path / "out.png"
+    colour = data.astronaut()[::16, ::16]
+    mode, _, compression = kind.partition(" ")
+    image = Image.fromarray(colour)
+    if mode == "LA":
+        image = Image.fromarray(np.dstack([colour[:, :, 0], colour[:, :, 1]]), "LA")
+    elif mode != "RGB":
+        image = image.convert(mode)
+    image.save(source, compression={"lzw": "tiff_lzw", "jpeg": "jpeg"}.get(compression))
+    status, _, err = run_cli([source, out, "--kernel", "0 0 0; 0 1 0; 0 0 0"], capsys)
+    assert (status, err) == (0, "")
+    with Image.open(source) as before, Image.open(out) as after:
+        assert after.mode == shown_as
+        expected = np.asarray(before.convert(shown_as))
+        np.testing.assert_allclose(np.asarray(after), expected, atol=1 if mode == "CMYK" else 0)

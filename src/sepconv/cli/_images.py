@@ -125,15 +125,14 @@ def _read_tiff(data: np.ndarray, path: str, what: str) -> Picture | None:
             photometric, samples = page.photometric, page.samplesperpixel
             layouts = {(PHOTOMETRIC.MINISBLACK, 1), (PHOTOMETRIC.MINISBLACK, 2),
                        (PHOTOMETRIC.RGB, 3), (PHOTOMETRIC.RGB, 4)}
-            if (photometric, samples) not in layouts or page.imagedepth != 1:
+            if ((photometric, samples) not in layouts or page.imagedepth != 1
+                    or page.bitspersample not in (8, 16, 32)):  # 1-bit: OpenCV's 8-bit grey
                 return None
             try:
                 pixels = page.asarray()
             except (ValueError, NotImplementedError) as exc:  # a codec needs imagecodecs
                 if samples == 2:  # OpenCV reads grey+alpha TIFFs without their alpha
-                    raise SepconvValueError(
-                        f"{what} {path!r}: cannot decode this grey+alpha TIFF ({exc}); "
-                        f"install imagecodecs or save it uncompressed") from None
+                    return _read_grey_alpha_by_pillow(data, path, what, exc)
                 return None
             separate = page.planarconfig == PLANARCONFIG.SEPARATE
     except tifffile.TiffFileError:
@@ -152,6 +151,23 @@ def _read_tiff(data: np.ndarray, path: str, what: str) -> Picture | None:
     return Picture(np.ascontiguousarray(colour[:, :, ::-1]), alpha)
 
 
+def _read_grey_alpha_by_pillow(data: np.ndarray, path: str, what: str,
+                               exc: Exception) -> Picture:
+    """An 8-bit grey+alpha TIFF whose compression tifffile cannot decode, decoded by Pillow."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as image:
+            if image.mode == "LA":
+                pixels = np.asarray(image)
+                return Picture(np.ascontiguousarray(pixels[:, :, 0]),
+                               np.ascontiguousarray(pixels[:, :, 1]))
+    except (UnidentifiedImageError, OSError, ValueError):
+        pass
+    raise SepconvValueError(f"{what} {path!r}: cannot decode this grey+alpha TIFF ({exc}); "
+                            f"install imagecodecs or save it uncompressed")
+
+
 def _read_decoded(data: np.ndarray, path: str, what: str) -> Picture:
     """A file decoded by OpenCV, its layout read by Pillow."""
     import cv2
@@ -162,7 +178,9 @@ def _read_decoded(data: np.ndarray, path: str, what: str) -> Picture:
             mode = header.mode
     except (UnidentifiedImageError, OSError, ValueError):
         mode = None
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    # CMYK is converted to the colours it displays as; other layouts are decoded unchanged.
+    flags = cv2.IMREAD_COLOR if mode == "CMYK" else cv2.IMREAD_UNCHANGED
+    pixels = cv2.imdecode(data, flags) if data.size else None
     if pixels is None:
         raise _not_an_image(path, what)
     if pixels.ndim == 2:
