@@ -36,6 +36,22 @@ def _time_calls(fn, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def _skip(peer: str, why: str, batch: int) -> None:
+    if batch == 1:  # said once, not once per batch size
+        print(f"skipped {peer}: {why}")
+
+
+def _peer(module: str, peer: str, batch: int):  # noqa: ANN202 - a module or None
+    """Import an optional peer; a missing one is left out with a line saying so."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        _skip(peer, f"{module} is not installed (pip install {module})", batch)
+        return None
+
+
 def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
     import numpy as np
     import torch
@@ -53,24 +69,31 @@ def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
         compiled = optimize_for_inference(net, x, mode="compile")
         out["fast path, mode='compile'"] = lambda: compiled(x)
 
-    import onnxruntime as ort
-
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            net, (x,), buffer, input_names=["input"], output_names=["logits"], dynamo=False
-        )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
     x_np = x.numpy()
-    out["onnxruntime"] = lambda: session.run(None, {"input": x_np})
+    session = None
+    ort = _peer("onnxruntime", "onnxruntime", batch)
+    if ort is not None:
+        try:
+            buffer = io.BytesIO()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(net, (x,), buffer, input_names=["input"],
+                                  output_names=["logits"], dynamo=False)
+        except ImportError as exc:  # the exporter's own dependency (onnx) is missing
+            _skip("onnxruntime", f"torch.onnx.export needs {exc.name or exc}", batch)
+        else:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = torch.get_num_threads()
+            session = ort.InferenceSession(buffer.getvalue(), options,
+                                           providers=["CPUExecutionProvider"])
+            out["onnxruntime"] = lambda: session.run(None, {"input": x_np})
 
-    if not skip_keras:
-        import keras
-
-        if keras.backend.backend() == "torch":
+    keras = None if skip_keras else _peer("keras", "Keras 3", batch)
+    if keras is not None:
+        if keras.backend.backend() != "torch":
+            _skip("Keras 3", f"KERAS_BACKEND is {keras.backend.backend()!r}, not 'torch'",
+                  batch)
+        else:
             kmodel = keras.applications.MobileNet(weights=None)
             x_nhwc = torch.from_numpy(np.ascontiguousarray(x_np.transpose(0, 2, 3, 1)))
             out["Keras 3 (torch backend)"] = lambda: kmodel(x_nhwc, training=False)
@@ -78,9 +101,9 @@ def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
     with torch.inference_mode():
         reference = net(x).numpy()
         np.testing.assert_allclose(fast(x).numpy(), reference, rtol=1e-3, atol=1e-3)
-        np.testing.assert_allclose(
-            session.run(None, {"input": x_np})[0], reference, rtol=1e-3, atol=1e-3
-        )
+        if session is not None:
+            np.testing.assert_allclose(session.run(None, {"input": x_np})[0], reference,
+                                       rtol=1e-3, atol=1e-3)
     return out
 
 
@@ -164,12 +187,13 @@ def main() -> None:
     print()
     for batch in batches:
         by = {r["contender"]: r["median_s"] for r in results if r["batch"] == batch}
+        eager = f"eager / fast path = {by['eager PyTorch'] / by['sepconv fast path']:.2f}"
+        if "onnxruntime" not in by:
+            print(f"batch {batch}: {eager} (onnxruntime skipped)")
+            continue
         ratio = by["sepconv fast path"] / by["onnxruntime"]
         target = " (target <= 1.2)" if batch == 1 else ""
-        print(
-            f"batch {batch}: fast path / onnxruntime = {ratio:.2f}{target}; "
-            f"eager / fast path = {by['eager PyTorch'] / by['sepconv fast path']:.2f}"
-        )
+        print(f"batch {batch}: fast path / onnxruntime = {ratio:.2f}{target}; {eager}")
     write_json(args.json, {"benchmark": "mobilenet", "machine": info, "results": results})
 
 

@@ -245,3 +245,30 @@ def test_output_does_not_depend_on_blas(tmp_path):
     assert "singular values: [3.4641, 0, 0]" in outputs[0]
     for other in outputs[1:]:
         assert other == outputs[0]
+
+
+def test_files_that_are_not_kernels(tmp_path, capsys):
+    """A picture, prose, or a damaged .npy: one line naming the file and the accepted formats."""
+    photo = tmp_path / "photo.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(photo)
+    prose = tmp_path / "notes.txt"
+    prose.write_text("# a comment\nhello world\n1 2 3\n")
+    fake = tmp_path / "fake.npy"
+    fake.write_text("1 2 1\n")
+    pickled = tmp_path / "object.npy"
+    np.save(pickled, np.array([{}], dtype=object), allow_pickle=True)
+    cases = {photo: "binary data, not text", prose: "line 2 'hello world' is not a row of numbers",
+             fake: "no .npy header", pickled: "it holds Python objects, which are not unpickled"}
+    for path, why in cases.items():
+        status, out, err = run_cli([str(path)], capsys)
+        assert status == 2 and out == ""
+        assert err.count("\n") == 1
+        assert f"'{path}', which is not a kernel file: {why};" in err, err
+        assert "accepted: .npy" in err and "text (.txt, .csv)" in err
+        assert "codec" not in err and "utf-8" not in err
+    nested = tmp_path / "nested.txt"
+    nested.write_text("[[1, 2, 1],\n [2, 4, 2]]\n")
+    status, out, _ = run_cli([str(nested)], capsys)
+    assert status == 0 and "2x3" in out

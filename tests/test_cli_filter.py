@@ -222,3 +222,141 @@ def test_derivative_kernel_display_options(camera_png, tmp_path, capsys):
     assert outputs["both.png"].max() == 255
     assert outputs["float.tif"].dtype == np.float32
     np.testing.assert_allclose(outputs["float.tif"], exact, rtol=1e-5, atol=1e-4)
+
+
+def _tiff_input(path, mode, dtype, rng):
+    """A TIFF of ``mode`` and ``dtype`` written by tifffile (RGB order), and its planes as
+    sepconv holds them (colour in OpenCV's blue-green-red order, alpha apart)."""
+    import tifffile
+
+    shape = (13, 17) if mode.startswith("L") else (13, 17, 3)
+    top = 1.0 if dtype == "float32" else np.iinfo(dtype).max
+    colour = (rng.random(shape) * top).astype(dtype)
+    alpha = (rng.random(shape[:2]) * top).astype(dtype) if mode.endswith("A") else None
+    pixels = colour if alpha is None else np.dstack([colour, alpha])
+    tifffile.imwrite(path, pixels, photometric="minisblack" if mode.startswith("L") else "rgb",
+                     extrasamples=None if alpha is None else ["unassalpha"])
+    return (colour if colour.ndim == 2 else colour[:, :, ::-1]), alpha
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_every_tiff_layout_written_reads_back(tmp_path, capsys, mode, dtype):
+    import tifffile
+    from scipy import ndimage
+
+    source, first, second = (tmp_path / n for n in ("in.tif", "first.tif", "second.tif"))
+    colour, alpha = _tiff_input(source, mode, dtype, np.random.default_rng(7))
+    kernel = "1 2 1; 2 4 2; 1 2 1"
+    status, _, err = run_cli([source, first, "--kernel", kernel, "--mode", "nearest"], capsys)
+    assert (status, err) == (0, "")
+
+    # The file's tags say its layout, as the TIFF specification (and tifffile, Pillow) read it.
+    with tifffile.TiffFile(first) as tif:
+        page = tif.pages[0]
+        assert page.photometric == (tifffile.PHOTOMETRIC.MINISBLACK if mode.startswith("L")
+                                    else tifffile.PHOTOMETRIC.RGB)
+        assert page.samplesperpixel == len(mode)
+        assert page.extrasamples == ((tifffile.EXTRASAMPLE.UNASSALPHA,) if alpha is not None
+                                     else ())
+        written = page.asarray()
+    assert written.dtype == np.dtype(dtype)
+    if dtype == "uint8":  # Pillow opens 8-bit files of every layout
+        with Image.open(first) as image:
+            assert image.mode == mode
+    planes = written if written.ndim == 2 else np.moveaxis(written, -1, 0)
+    if alpha is not None:
+        np.testing.assert_array_equal(planes[-1], alpha)  # alpha copied unchanged
+        planes = planes[:-1]
+    weights = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], float)
+    inputs = [colour] if colour.ndim == 2 else [colour[:, :, c] for c in (2, 1, 0)]  # RGB
+    for got, plane in zip(np.reshape(planes, (-1, 13, 17)), inputs):
+        exact = ndimage.correlate(plane.astype(np.float64), weights, mode="nearest")
+        if dtype == "float32":
+            np.testing.assert_allclose(got, exact, rtol=1e-5)
+        else:
+            top = np.iinfo(dtype).max
+            np.testing.assert_allclose(got, np.clip(exact, 0, top), atol=1)  # rounding ties
+
+    # What sepconv wrote, sepconv reads: filtering it with the identity kernel gives it back.
+    status, _, err = run_cli([first, second, "--kernel", "0 0 0; 0 1 0; 0 0 0"], capsys)
+    assert (status, err) == (0, "")
+    np.testing.assert_array_equal(tifffile.imread(second), written)
+
+
+def test_float_tiff_to_8_bits(tmp_path, capsys):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), data.astronaut()[::4, ::4, ::-1])
+    edges, jpeg = tmp_path / "e_f.tif", tmp_path / "out.jpg"
+    assert run_cli([photo, edges, "--kernel", "log:sigma=2", "--output-dtype", "float32"],
+                   capsys)[0] == 0
+    status, _, err = run_cli([edges, jpeg, "--kernel", "box:size=3"], capsys)
+    assert status == 2 and err.count("\n") == 1 and not jpeg.exists()
+    assert "holds float32 pixels" in err and "--output-dtype uint8" in err
+    status, _, err = run_cli([edges, jpeg, "--kernel", "box:size=3", "--output-dtype", "uint8",
+                              "--abs", "--rescale"], capsys)
+    assert (status, err) == (0, "")
+    assert cv2.imread(str(jpeg)).shape == data.astronaut()[::4, ::4].shape
+
+
+@pytest.mark.parametrize(("name", "source_mode", "options", "message"), [
+    ("out.png", "LA16", [], "grey+alpha PNG files are written with 8 bits only, got uint16"),
+    ("out.jpg", "RGBA", [], "JPEG files cannot store the input's alpha channel"),
+    ("out.jpg", "L", ["--output-dtype", "uint16"], ".jpg files cannot store uint16 images"),
+])
+def test_layout_refused_before_filtering(tmp_path, capsys, monkeypatch, name, source_mode,
+                                         options, message):
+    import tifffile
+
+    source = tmp_path / "in.tif"
+    if source_mode == "LA16":
+        tifffile.imwrite(source, np.full((8, 9, 2), 300, np.uint16), photometric="minisblack",
+                         extrasamples=["unassalpha"])
+    else:
+        _tiff_input(source, source_mode, "uint8", np.random.default_rng(0))
+
+    def no_filtering(*args, **kwargs):
+        raise AssertionError("filtered before refusing the output's layout")
+
+    monkeypatch.setattr(sepconv, "correlate", no_filtering)
+    listing = _listing(tmp_path)
+    status, _, err = run_cli([source, tmp_path / name, "--kernel", "box:size=3", *options],
+                             capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert message in err, err
+    assert _listing(tmp_path) == listing
+
+
+def test_separable_error_names_the_default_tolerance(camera_png, tmp_path, capsys):
+    status, _, err = run_cli([camera_png, tmp_path / "o.png", "--kernel", "disk:radius=3",
+                              "--method", "separable"], capsys)
+    assert status == 2 and "None" not in err
+    tol = sepconv.factor.default_tol(sepconv.kernels.parse("disk:radius=3").astype(np.float64))
+    assert f"within the default --tol {tol:.3g}" in err, err
+    status, _, err = run_cli([camera_png, tmp_path / "o.png", "--kernel", "disk:radius=3",
+                              "--method", "separable", "--tol", "0.01"], capsys)
+    assert status == 2 and "within --tol 0.01;" in err
+
+
+@pytest.mark.parametrize(("kind", "shown_as"), [
+    ("P", "RGB"), ("1", "L"), ("CMYK", "RGB"), ("LA lzw", "LA"), ("RGB lzw", "RGB"),
+    ("RGB jpeg", "RGB"),
+])
+def test_other_tiffs_read_as_they_display(tmp_path, capsys, kind, shown_as):
+    """TIFFs sepconv does not write (palette, 1-bit, CMYK, compressions that need imagecodecs
+    in tifffile) are read as Pillow displays them."""
+    source, out = tmp_path / "in.tif", tmp_path / "out.png"
+    colour = data.astronaut()[::16, ::16]
+    mode, _, compression = kind.partition(" ")
+    image = Image.fromarray(colour)
+    if mode == "LA":
+        image = Image.fromarray(np.dstack([colour[:, :, 0], colour[:, :, 1]]), "LA")
+    elif mode != "RGB":
+        image = image.convert(mode)
+    image.save(source, compression={"lzw": "tiff_lzw", "jpeg": "jpeg"}.get(compression))
+    status, _, err = run_cli([source, out, "--kernel", "0 0 0; 0 1 0; 0 0 0"], capsys)
+    assert (status, err) == (0, "")
+    with Image.open(source) as before, Image.open(out) as after:
+        assert after.mode == shown_as
+        expected = np.asarray(before.convert(shown_as))
+        np.testing.assert_allclose(np.asarray(after), expected, atol=1 if mode == "CMYK" else 0)

@@ -10,14 +10,18 @@ Modules are found at start-up, so adding a subcommand touches no other file. Sub
 modules import heavy libraries (torch, OpenCV, matplotlib) inside ``run`` only, so
 ``sepconv --help`` stays fast. ``main`` is the one error boundary: a library error
 (``ValueError``, ``TypeError``, ``OSError``, a missing optional module) becomes one line on
-stderr and exit status 2. Argument names of the library (written `` `name` `` in its messages)
-are shown as the option the user typed (``--name``), or as the module's ``ALIASES`` say.
+stderr and exit status 2. Output piped into a reader that stops early (``sepconv factor k.npy |
+head -3``) ends the command silently with status 141, as a Unix tool killed by ``SIGPIPE``
+(see "Note on SIGPIPE" in Python's ``signal`` documentation). Argument names of the library
+(written `` `name` `` in its messages) are shown as the option the user typed (``--name``), or
+as the module's ``ALIASES`` say.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import re
 import sys
@@ -26,6 +30,10 @@ from types import ModuleType
 from typing import NoReturn
 
 __all__ = ["main", "ArgumentParser", "UsageError"]
+
+#: Exit status of a command whose reader closed the pipe: 128 + SIGPIPE, as a shell reports a
+#: Unix tool that ``SIGPIPE`` ended (``yes | head -1; echo ${PIPESTATUS[0]}`` prints 141).
+EXIT_BROKEN_PIPE = 141
 
 EXAMPLES = """\
 examples:
@@ -72,7 +80,8 @@ def build_parser() -> ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"sepconv {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser,
+                                help="the command to run, one of:")
     for module in _commands():
         child = sub.add_parser(
             module.NAME,
@@ -123,6 +132,17 @@ def _missing_module(exc: ModuleNotFoundError) -> str:
     return f"this command needs the Python module {name or exc}, which is not installed"
 
 
+def _silence_stdout() -> None:
+    """Point standard output at the null device, so that Python's final flush of the output
+    still buffered for the closed pipe neither fails nor prints "Exception ignored"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout replaced (tests) or already closed
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -132,7 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at exit
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -89,8 +89,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--markdown", action="store_true", help="print a markdown table")
 
 
-def run(args: argparse.Namespace) -> int:
+#: The option of this command that sets each keyword argument of a model's builder.
+OPTIONS = {"width_multiplier": "--width", "resolution": "--resolution",
+           "num_classes": "--num-classes"}
+
+
+def _create(name: str, kwargs: dict[str, object]):  # noqa: ANN202 - a torch.nn.Module
+    """Build model ``name``; an option it does not take is refused in one line."""
+    import re
+
     from sepconv import models
+
+    try:
+        return models.create_model(name, **kwargs)
+    except TypeError as exc:
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not found or found.group(1) not in OPTIONS:
+            raise
+        raise ValueError(f"model {name!r} takes no {OPTIONS[found.group(1)]} option; "
+                         f"leave it out") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from sepconv.profiling import profile
 
     kwargs = {}
@@ -100,13 +122,14 @@ def run(args: argparse.Namespace) -> int:
         kwargs["resolution"] = args.resolution
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
-    model = models.create_model(args.model, **kwargs)
+    model = _create(args.model, kwargs)
     channels, height, width = model.default_input_size
     result = profile(model, (args.batch, channels, height, width))
-
     if args.json:
         print_json({"name": args.model, "arguments": kwargs, **result.to_dict()})
         return 0
+    # Name the model as the user typed it, with the class that builds it.
+    result = dataclasses.replace(result, model=f"{args.model} ({result.model})")
     kinds = result.by_kind()
     if args.summary:
         # Shares among the layers that have mult-adds (convolutions, fully connected), as the

@@ -383,10 +383,14 @@ def _make_plan(
         if method in ("separable", "lowrank"):
             if method == "separable" and rank != 1:
                 from sepconv._checks import SepconvValueError
+                from sepconv.factor import default_tol
 
+                within = (f"tol={tol!r}" if tol is not None else
+                          f"the default tol={default_tol(kernel):.3g} "
+                          f"(10 * max(shape) * eps * ||K||_F)")
                 raise SepconvValueError(
                     f"`method` 'separable' needs a kernel of rank 1, got a kernel of rank {rank}"
-                    f" within tol={tol!r}; use method='lowrank' or 'auto'"
+                    f" within {within}; use method='lowrank' or 'auto'"
                 )
             if method == "lowrank" and rank == 1:
                 seconds.setdefault("lowrank", seconds["separable"])

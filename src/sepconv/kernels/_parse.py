@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import io
 import os
 import re
 
@@ -87,26 +88,67 @@ def _literal(text: str) -> np.ndarray:
     return check_kernel(array)[0]
 
 
+#: What a kernel file may hold, for the messages that refuse one.
+_ACCEPTED_FILES = ("accepted: .npy (NumPy's format, without pickled objects) or text "
+                   "(.txt, .csv): one row of numbers per line, separated by spaces or commas")
+
+
+def _not_a_kernel(path: str, why: str) -> SepconvValueError:
+    return SepconvValueError(f"cannot read kernel file {path!r}, which is not a kernel file: "
+                             f"{why}; {_ACCEPTED_FILES}")
+
+
+def _text_rows(path: str, content: str) -> np.ndarray:
+    """The numbers of a text kernel file; the first line that is not numbers is named."""
+    lines = [(n, ln) for n, ln in enumerate(content.splitlines(), 1)
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise _not_a_kernel(path, "it holds no numbers")
+    if lines[0][1].lstrip().startswith("["):  # a nested list, as Python writes one
+        lines_checked = []
+    else:
+        lines_checked = lines
+    for number, line in lines_checked:
+        try:
+            [float(c) for c in re.split(r"[,;\s]+", line.strip()) if c]
+        except ValueError:
+            shown = line.strip()
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise _not_a_kernel(path, f"line {number} {shown!r} is not a row of numbers"
+                                ) from None
+    try:
+        return _literal("\n".join(ln for _, ln in lines))
+    except SepconvValueError as exc:  # ragged rows, non-finite values
+        raise SepconvValueError(f"kernel file {path!r}: {exc}") from None
+
+
 def _load(path: str) -> np.ndarray:
     suffix = os.path.splitext(path)[1].lower()
     if not os.path.isfile(path):
         raise SepconvValueError(f"cannot read kernel file {path!r}: no such file")
     try:
-        if suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
-        else:
-            with open(path, encoding="utf-8") as handle:
-                content = handle.read()
-            lines = [
-                ln for ln in content.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
-            ]
-            if not lines:
-                raise SepconvValueError(f"kernel file {path!r} holds no numbers")
-            return _literal("\n".join(lines))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        if isinstance(exc, SepconvValueError):
-            raise SepconvValueError(f"kernel file {path!r}: {exc}") from None
-        raise SepconvValueError(f"cannot read kernel file {path!r}: {exc}") from None
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise SepconvValueError(f"cannot read kernel file {path!r}: "
+                                f"{exc.strerror or exc}") from None
+    if data.startswith(b"\x93NUMPY"):
+        try:
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+        except ValueError as exc:  # pickled objects, a damaged header
+            why = ("it holds Python objects, which are not unpickled" if "pickle" in str(exc)
+                   else f"a damaged .npy file ({exc})")
+            raise _not_a_kernel(path, why) from None
+    elif suffix == ".npy":
+        raise _not_a_kernel(path, "no .npy header")
+    else:
+        try:
+            content = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _not_a_kernel(path, "binary data, not text") from None
+        if "\x00" in content:
+            raise _not_a_kernel(path, "binary data, not text")
+        return _text_rows(path, content)
     weights, _ = check_kernel(array, f"kernel in {path}")
     if array.dtype in (np.float16, np.float32):
         # its precision is part of the kernel: it sets the factorization's default tolerance
