@@ -77,22 +77,23 @@ def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
             buffer = io.BytesIO()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(net, (x,), buffer, input_names=["input"],
-                                  output_names=["logits"], dynamo=False)
+                torch.onnx.export(
+                    net, (x,), buffer, input_names=["input"], output_names=["logits"], dynamo=False
+                )
         except ImportError as exc:  # the exporter's own dependency (onnx) is missing
             _skip("onnxruntime", f"torch.onnx.export needs {exc.name or exc}", batch)
         else:
             options = ort.SessionOptions()
             options.intra_op_num_threads = torch.get_num_threads()
-            session = ort.InferenceSession(buffer.getvalue(), options,
-                                           providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                buffer.getvalue(), options, providers=["CPUExecutionProvider"]
+            )
             out["onnxruntime"] = lambda: session.run(None, {"input": x_np})
 
     keras = None if skip_keras else _peer("keras", "Keras 3", batch)
     if keras is not None:
         if keras.backend.backend() != "torch":
-            _skip("Keras 3", f"KERAS_BACKEND is {keras.backend.backend()!r}, not 'torch'",
-                  batch)
+            _skip("Keras 3", f"KERAS_BACKEND is {keras.backend.backend()!r}, not 'torch'", batch)
         else:
             kmodel = keras.applications.MobileNet(weights=None)
             x_nhwc = torch.from_numpy(np.ascontiguousarray(x_np.transpose(0, 2, 3, 1)))
@@ -102,8 +103,9 @@ def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
         reference = net(x).numpy()
         np.testing.assert_allclose(fast(x).numpy(), reference, rtol=1e-3, atol=1e-3)
         if session is not None:
-            np.testing.assert_allclose(session.run(None, {"input": x_np})[0], reference,
-                                       rtol=1e-3, atol=1e-3)
+            np.testing.assert_allclose(
+                session.run(None, {"input": x_np})[0], reference, rtol=1e-3, atol=1e-3
+            )
     return out
 
 

@@ -505,14 +505,25 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
     return {"": parser, **sub.choices}
 
 
-@pytest.mark.parametrize("command", [
-    pytest.param(name, marks=pytest.mark.xfail(
-        strict=True, reason="convert's --method has no help text yet")) if name == "convert"
-    else name for name in _subparsers()])
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(strict=True, reason="convert's --method has no help text yet"),
+        )
+        if name == "convert"
+        else name
+        for name in _subparsers()
+    ],
+)
 def test_every_option_has_help(command):
     parser = _subparsers()[command]
-    missing = [action.option_strings or [action.dest] for action in parser._actions
-               if not (action.help or "").strip() or action.help == argparse.SUPPRESS]
+    missing = [
+        action.option_strings or [action.dest]
+        for action in parser._actions
+        if not (action.help or "").strip() or action.help == argparse.SUPPRESS
+    ]
     assert missing == [], f"'sepconv {command}' options without help: {missing}"
     text = parser.format_help()
     for action in parser._actions:
@@ -531,13 +542,18 @@ def test_cost_help_explains_stride_and_dilation(capsys):
 # Output into a pipe that its reader closes: silence and status 141, as Unix tools
 
 
-@pytest.mark.parametrize(("argv", "status"), [
-    (WORKED, 141), (["factor", "gaussian:sigma=2"], 141),
-    (["factor", "--help"], 0),  # argparse's help ignores a closed pipe itself
-])
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [
+        (WORKED, 141),
+        (["factor", "gaussian:sigma=2"], 141),
+        (["factor", "--help"], 0),  # argparse's help ignores a closed pipe itself
+    ],
+)
 def test_closed_pipe_is_silent(argv, status):
-    process = subprocess.Popen([sys.executable, "-m", "sepconv", *argv], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sepconv", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     process.stdout.close()  # the reader is gone before the first line is written
     stderr = process.stderr.read()
     process.stderr.close()
@@ -548,9 +564,14 @@ def test_closed_pipe_is_silent(argv, status):
 def test_reader_that_stops_early_leaves_no_error(tmp_path):
     kernel = tmp_path / "k.npy"
     np.save(kernel, np.random.default_rng(0).standard_normal((5, 5)))
-    result = subprocess.run(f"'{sys.executable}' -m sepconv factor '{kernel}' | head -1",
-                            shell=True, capture_output=True, text=True, timeout=120,
-                            executable="/bin/bash")
+    result = subprocess.run(
+        f"'{sys.executable}' -m sepconv factor '{kernel}' | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        executable="/bin/bash",
+    )
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout.startswith("kernel ") and result.stdout.count("\n") == 1
 
@@ -574,13 +595,18 @@ def test_broken_pipe_in_process(capsys, monkeypatch):
 @pytest.mark.slow
 def test_mobilenet_benchmark_without_onnxruntime():
     root = Path(__file__).resolve().parents[1]
-    code = ("import runpy, sys; sys.modules['onnxruntime'] = None; "
-            "sys.argv = ['mobilenet.py', '--quick', '--no-keras', '--repeat', '1', "
-            "'--calls', '1']; runpy.run_path('benchmarks/mobilenet.py', run_name='__main__')")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(root / "benchmarks"), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=600, cwd=root, env=env)
+    code = (
+        "import runpy, sys; sys.modules['onnxruntime'] = None; "
+        "sys.argv = ['mobilenet.py', '--quick', '--no-keras', '--repeat', '1', "
+        "'--calls', '1']; runpy.run_path('benchmarks/mobilenet.py', run_name='__main__')"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root / "benchmarks"), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=root, env=env
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "skipped onnxruntime: onnxruntime is not installed" in result.stdout

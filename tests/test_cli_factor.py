@@ -259,8 +259,12 @@ def test_files_that_are_not_kernels(tmp_path, capsys):
     fake.write_text("1 2 1\n")
     pickled = tmp_path / "object.npy"
     np.save(pickled, np.array([{}], dtype=object), allow_pickle=True)
-    cases = {photo: "binary data, not text", prose: "line 2 'hello world' is not a row of numbers",
-             fake: "no .npy header", pickled: "it holds Python objects, which are not unpickled"}
+    cases = {
+        photo: "binary data, not text",
+        prose: "line 2 'hello world' is not a row of numbers",
+        fake: "no .npy header",
+        pickled: "it holds Python objects, which are not unpickled",
+    }
     for path, why in cases.items():
         status, out, err = run_cli([str(path)], capsys)
         assert status == 2 and out == ""

@@ -234,8 +234,12 @@ def _tiff_input(path, mode, dtype, rng):
     colour = (rng.random(shape) * top).astype(dtype)
     alpha = (rng.random(shape[:2]) * top).astype(dtype) if mode.endswith("A") else None
     pixels = colour if alpha is None else np.dstack([colour, alpha])
-    tifffile.imwrite(path, pixels, photometric="minisblack" if mode.startswith("L") else "rgb",
-                     extrasamples=None if alpha is None else ["unassalpha"])
+    tifffile.imwrite(
+        path,
+        pixels,
+        photometric="minisblack" if mode.startswith("L") else "rgb",
+        extrasamples=None if alpha is None else ["unassalpha"],
+    )
     return (colour if colour.ndim == 2 else colour[:, :, ::-1]), alpha
 
 
@@ -254,11 +258,13 @@ def test_every_tiff_layout_written_reads_back(tmp_path, capsys, mode, dtype):
     # The file's tags say its layout, as the TIFF specification (and tifffile, Pillow) read it.
     with tifffile.TiffFile(first) as tif:
         page = tif.pages[0]
-        assert page.photometric == (tifffile.PHOTOMETRIC.MINISBLACK if mode.startswith("L")
-                                    else tifffile.PHOTOMETRIC.RGB)
+        assert page.photometric == (
+            tifffile.PHOTOMETRIC.MINISBLACK if mode.startswith("L") else tifffile.PHOTOMETRIC.RGB
+        )
         assert page.samplesperpixel == len(mode)
-        assert page.extrasamples == ((tifffile.EXTRASAMPLE.UNASSALPHA,) if alpha is not None
-                                     else ())
+        assert page.extrasamples == (
+            (tifffile.EXTRASAMPLE.UNASSALPHA,) if alpha is not None else ()
+        )
         written = page.asarray()
     assert written.dtype == np.dtype(dtype)
     if dtype == "uint8":  # Pillow opens 8-bit files of every layout
@@ -288,30 +294,42 @@ def test_float_tiff_to_8_bits(tmp_path, capsys):
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), data.astronaut()[::4, ::4, ::-1])
     edges, jpeg = tmp_path / "e_f.tif", tmp_path / "out.jpg"
-    assert run_cli([photo, edges, "--kernel", "log:sigma=2", "--output-dtype", "float32"],
-                   capsys)[0] == 0
+    assert (
+        run_cli([photo, edges, "--kernel", "log:sigma=2", "--output-dtype", "float32"], capsys)[0]
+        == 0
+    )
     status, _, err = run_cli([edges, jpeg, "--kernel", "box:size=3"], capsys)
     assert status == 2 and err.count("\n") == 1 and not jpeg.exists()
     assert "holds float32 pixels" in err and "--output-dtype uint8" in err
-    status, _, err = run_cli([edges, jpeg, "--kernel", "box:size=3", "--output-dtype", "uint8",
-                              "--abs", "--rescale"], capsys)
+    status, _, err = run_cli(
+        [edges, jpeg, "--kernel", "box:size=3", "--output-dtype", "uint8", "--abs", "--rescale"],
+        capsys,
+    )
     assert (status, err) == (0, "")
     assert cv2.imread(str(jpeg)).shape == data.astronaut()[::4, ::4].shape
 
 
-@pytest.mark.parametrize(("name", "source_mode", "options", "message"), [
-    ("out.png", "LA16", [], "grey+alpha PNG files are written with 8 bits only, got uint16"),
-    ("out.jpg", "RGBA", [], "JPEG files cannot store the input's alpha channel"),
-    ("out.jpg", "L", ["--output-dtype", "uint16"], ".jpg files cannot store uint16 images"),
-])
-def test_layout_refused_before_filtering(tmp_path, capsys, monkeypatch, name, source_mode,
-                                         options, message):
+@pytest.mark.parametrize(
+    ("name", "source_mode", "options", "message"),
+    [
+        ("out.png", "LA16", [], "grey+alpha PNG files are written with 8 bits only, got uint16"),
+        ("out.jpg", "RGBA", [], "JPEG files cannot store the input's alpha channel"),
+        ("out.jpg", "L", ["--output-dtype", "uint16"], ".jpg files cannot store uint16 images"),
+    ],
+)
+def test_layout_refused_before_filtering(
+    tmp_path, capsys, monkeypatch, name, source_mode, options, message
+):
     import tifffile
 
     source = tmp_path / "in.tif"
     if source_mode == "LA16":
-        tifffile.imwrite(source, np.full((8, 9, 2), 300, np.uint16), photometric="minisblack",
-                         extrasamples=["unassalpha"])
+        tifffile.imwrite(
+            source,
+            np.full((8, 9, 2), 300, np.uint16),
+            photometric="minisblack",
+            extrasamples=["unassalpha"],
+        )
     else:
         _tiff_input(source, source_mode, "uint8", np.random.default_rng(0))
 
@@ -320,28 +338,47 @@ def test_layout_refused_before_filtering(tmp_path, capsys, monkeypatch, name, so
 
     monkeypatch.setattr(sepconv, "correlate", no_filtering)
     listing = _listing(tmp_path)
-    status, _, err = run_cli([source, tmp_path / name, "--kernel", "box:size=3", *options],
-                             capsys)
+    status, _, err = run_cli([source, tmp_path / name, "--kernel", "box:size=3", *options], capsys)
     assert status == 2 and err.count("\n") == 1
     assert message in err, err
     assert _listing(tmp_path) == listing
 
 
 def test_separable_error_names_the_default_tolerance(camera_png, tmp_path, capsys):
-    status, _, err = run_cli([camera_png, tmp_path / "o.png", "--kernel", "disk:radius=3",
-                              "--method", "separable"], capsys)
+    status, _, err = run_cli(
+        [camera_png, tmp_path / "o.png", "--kernel", "disk:radius=3", "--method", "separable"],
+        capsys,
+    )
     assert status == 2 and "None" not in err
     tol = sepconv.factor.default_tol(sepconv.kernels.parse("disk:radius=3").astype(np.float64))
     assert f"within the default --tol {tol:.3g}" in err, err
-    status, _, err = run_cli([camera_png, tmp_path / "o.png", "--kernel", "disk:radius=3",
-                              "--method", "separable", "--tol", "0.01"], capsys)
+    status, _, err = run_cli(
+        [
+            camera_png,
+            tmp_path / "o.png",
+            "--kernel",
+            "disk:radius=3",
+            "--method",
+            "separable",
+            "--tol",
+            "0.01",
+        ],
+        capsys,
+    )
     assert status == 2 and "within --tol 0.01;" in err
 
 
-@pytest.mark.parametrize(("kind", "shown_as"), [
-    ("P", "RGB"), ("1", "L"), ("CMYK", "RGB"), ("LA lzw", "LA"), ("RGB lzw", "RGB"),
-    ("RGB jpeg", "RGB"),
-])
+@pytest.mark.parametrize(
+    ("kind", "shown_as"),
+    [
+        ("P", "RGB"),
+        ("1", "L"),
+        ("CMYK", "RGB"),
+        ("LA lzw", "LA"),
+        ("RGB lzw", "RGB"),
+        ("RGB jpeg", "RGB"),
+    ],
+)
 def test_other_tiffs_read_as_they_display(tmp_path, capsys, kind, shown_as):
     """TIFFs sepconv does not write (palette, 1-bit, CMYK, compressions that need imagecodecs
     in tifffile) are read as Pillow displays them."""

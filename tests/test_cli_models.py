@@ -106,12 +106,14 @@ def test_convert_counts_mult_adds_on_the_registered_input_size(capsys, tmp_path)
     assert counts[0][0] == 32 * 9 * 14 * 14  # the stem: 1 -> 32 channels, 3x3, stride 2 on 28x28
 
 
-@pytest.mark.parametrize(("name", "options", "cls"), [
-    ("mnist_conv", [], "SmallNet"),
-    ("mobilenet_v1_conv", ["--width", "0.25", "--resolution", "96"], "MobileNetV1"),
-])
-def test_profile_names_the_model_as_typed(capsys, name: str, options: list[str],
-                                          cls: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "options", "cls"),
+    [
+        ("mnist_conv", [], "SmallNet"),
+        ("mobilenet_v1_conv", ["--width", "0.25", "--resolution", "96"], "MobileNetV1"),
+    ],
+)
+def test_profile_names_the_model_as_typed(capsys, name: str, options: list[str], cls: str) -> None:
     for view in ([], ["--summary"], ["--markdown"]):
         assert main(["profile", name, *options, *view]) == 0
         last = capsys.readouterr().out.strip().splitlines()[-1]
@@ -136,12 +138,15 @@ def fixed_width_model():
 
 
 @pytest.mark.parametrize(("option", "value"), [("--width", "0.5"), ("--resolution", "64")])
-def test_profile_refuses_an_option_the_model_does_not_take(capsys, fixed_width_model,
-                                                           option: str, value: str) -> None:
+def test_profile_refuses_an_option_the_model_does_not_take(
+    capsys, fixed_width_model, option: str, value: str
+) -> None:
     assert main(["profile", fixed_width_model, option, value]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == (f"sepconv profile: error: model '{fixed_width_model}' takes no "
-                            f"{option} option; leave it out\n")
+    assert captured.err == (
+        f"sepconv profile: error: model '{fixed_width_model}' takes no "
+        f"{option} option; leave it out\n"
+    )
     assert main(["profile", fixed_width_model, "--num-classes", "3", "--summary"]) == 0
     assert "36 mult-adds" in capsys.readouterr().out  # 12 inputs x 3 outputs

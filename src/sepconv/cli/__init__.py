@@ -80,8 +80,12 @@ def build_parser() -> ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"sepconv {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser,
-                                help="the command to run, one of:")
+    sub = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        parser_class=ArgumentParser,
+        help="the command to run, one of:",
+    )
     for module in _commands():
         child = sub.add_parser(
             module.NAME,

@@ -100,14 +100,18 @@ def read_image(path: str, *, what: str = "INPUT") -> Picture:
     if picture is None:
         picture = _read_decoded(data, path, what)
     if picture.colour.dtype.name not in ("uint8", "uint16", "float32"):
-        raise SepconvValueError(f"{what} {path!r} holds {picture.colour.dtype} pixels; "
-                                f"accepted: 8-bit, 16-bit or 32-bit float images")
+        raise SepconvValueError(
+            f"{what} {path!r} holds {picture.colour.dtype} pixels; "
+            f"accepted: 8-bit, 16-bit or 32-bit float images"
+        )
     return picture
 
 
 def _not_an_image(path: str, what: str) -> SepconvValueError:
-    return SepconvValueError(f"{what} {path!r} is not an image file this command can read "
-                             f"(corrupt, or not PNG, JPEG or TIFF)")
+    return SepconvValueError(
+        f"{what} {path!r} is not an image file this command can read "
+        f"(corrupt, or not PNG, JPEG or TIFF)"
+    )
 
 
 def _read_tiff(data: np.ndarray, path: str, what: str) -> Picture | None:
@@ -123,10 +127,17 @@ def _read_tiff(data: np.ndarray, path: str, what: str) -> Picture | None:
         with tifffile.TiffFile(io.BytesIO(data.tobytes())) as tif:
             page = tif.pages[0]
             photometric, samples = page.photometric, page.samplesperpixel
-            layouts = {(PHOTOMETRIC.MINISBLACK, 1), (PHOTOMETRIC.MINISBLACK, 2),
-                       (PHOTOMETRIC.RGB, 3), (PHOTOMETRIC.RGB, 4)}
-            if ((photometric, samples) not in layouts or page.imagedepth != 1
-                    or page.bitspersample not in (8, 16, 32)):  # 1-bit: OpenCV's 8-bit grey
+            layouts = {
+                (PHOTOMETRIC.MINISBLACK, 1),
+                (PHOTOMETRIC.MINISBLACK, 2),
+                (PHOTOMETRIC.RGB, 3),
+                (PHOTOMETRIC.RGB, 4),
+            }
+            if (
+                (photometric, samples) not in layouts
+                or page.imagedepth != 1
+                or page.bitspersample not in (8, 16, 32)
+            ):  # 1-bit: OpenCV's 8-bit grey
                 return None
             try:
                 pixels = page.asarray()
@@ -151,8 +162,7 @@ def _read_tiff(data: np.ndarray, path: str, what: str) -> Picture | None:
     return Picture(np.ascontiguousarray(colour[:, :, ::-1]), alpha)
 
 
-def _read_grey_alpha_by_pillow(data: np.ndarray, path: str, what: str,
-                               exc: Exception) -> Picture:
+def _read_grey_alpha_by_pillow(data: np.ndarray, path: str, what: str, exc: Exception) -> Picture:
     """An 8-bit grey+alpha TIFF whose compression tifffile cannot decode, decoded by Pillow."""
     from PIL import Image, UnidentifiedImageError
 
@@ -160,12 +170,15 @@ def _read_grey_alpha_by_pillow(data: np.ndarray, path: str, what: str,
         with Image.open(io.BytesIO(data.tobytes())) as image:
             if image.mode == "LA":
                 pixels = np.asarray(image)
-                return Picture(np.ascontiguousarray(pixels[:, :, 0]),
-                               np.ascontiguousarray(pixels[:, :, 1]))
+                return Picture(
+                    np.ascontiguousarray(pixels[:, :, 0]), np.ascontiguousarray(pixels[:, :, 1])
+                )
     except (UnidentifiedImageError, OSError, ValueError):
         pass
-    raise SepconvValueError(f"{what} {path!r}: cannot decode this grey+alpha TIFF ({exc}); "
-                            f"install imagecodecs or save it uncompressed")
+    raise SepconvValueError(
+        f"{what} {path!r}: cannot decode this grey+alpha TIFF ({exc}); "
+        f"install imagecodecs or save it uncompressed"
+    )
 
 
 def _read_decoded(data: np.ndarray, path: str, what: str) -> Picture:
@@ -213,15 +226,18 @@ def check_writable(path: str, mode: str, dtype: str, *, what: str = "OUTPUT") ->
             f"{', '.join(SUFFIXES[suffix])} (float32 needs .tif)"
         )
     if mode.endswith("A") and suffix in (".jpg", ".jpeg"):
-        raise SepconvValueError(f"{what} {path!r}: JPEG files cannot store the input's alpha "
-                                f"channel; write .png or .tif")
+        raise SepconvValueError(
+            f"{what} {path!r}: JPEG files cannot store the input's alpha "
+            f"channel; write .png or .tif"
+        )
     if mode == "LA" and suffix == ".png" and dtype != "uint8":
-        raise SepconvValueError(f"{what} {path!r}: grey+alpha PNG files are written with 8 bits "
-                                f"only, got {dtype}; write .tif")
+        raise SepconvValueError(
+            f"{what} {path!r}: grey+alpha PNG files are written with 8 bits "
+            f"only, got {dtype}; write .tif"
+        )
 
 
-def write_image(path: str, picture: Picture, *, force: bool = False,
-                what: str = "OUTPUT") -> None:
+def write_image(path: str, picture: Picture, *, force: bool = False, what: str = "OUTPUT") -> None:
     """Write ``picture`` to ``path`` whole or not at all, in the layout it has.
 
     Raises
@@ -252,8 +268,9 @@ def write_image(path: str, picture: Picture, *, force: bool = False,
     else:
         import cv2
 
-        pixels = (picture.colour if picture.alpha is None
-                  else np.dstack([picture.colour, picture.alpha]))
+        pixels = (
+            picture.colour if picture.alpha is None else np.dstack([picture.colour, picture.alpha])
+        )
         ok, array = cv2.imencode(suffix, pixels)
         if not ok:
             raise SepconvValueError(f"{what} {path!r}: could not encode the image as {suffix}")
@@ -278,7 +295,12 @@ def _encode_tiff(picture: Picture) -> bytes:
     else:
         pixels, extra = np.dstack([colour, picture.alpha]), ["unassalpha"]
     buffer = io.BytesIO()
-    tifffile.imwrite(buffer, np.ascontiguousarray(pixels),
-                     photometric="minisblack" if picture.colour.ndim == 2 else "rgb",
-                     extrasamples=extra, compression="zlib", metadata=None)
+    tifffile.imwrite(
+        buffer,
+        np.ascontiguousarray(pixels),
+        photometric="minisblack" if picture.colour.ndim == 2 else "rgb",
+        extrasamples=extra,
+        compression="zlib",
+        metadata=None,
+    )
     return buffer.getvalue()

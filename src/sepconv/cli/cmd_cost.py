@@ -32,24 +32,58 @@ ALIASES = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, type=shape_type, metavar="HxWxC",
-                        help="input height x width x channels, e.g. 12x12x3")
-    parser.add_argument("--kernel", required=True, type=size_type, metavar="K",
-                        help="kernel size: 5, or 5x3 for a non-square kernel")
-    parser.add_argument("--filters", required=True, type=positive_int, metavar="F",
-                        help="number of output channels")
-    parser.add_argument("--padding", default="valid", choices=("valid", "same"),
-                        help="'valid' (no padding, default) or 'same' (Keras/TensorFlow-exact)")
-    parser.add_argument("--stride", default=1, type=positive_int, metavar="S",
-                        help="step between output positions, in pixels (default 1)")
-    parser.add_argument("--dilation", default=1, type=positive_int, metavar="D",
-                        help="spacing between kernel taps: a K kernel spans D x (K - 1) + 1 "
-                        "pixels (default 1)")
-    parser.add_argument("--depth-multiplier", default=1, type=positive_int, metavar="M",
-                        help="depthwise kernels per input channel (Keras's depth_multiplier)")
-    parser.add_argument("--intermediate-channels", default=None, type=positive_int,
-                        metavar="C", help="channels between the k x 1 and 1 x k passes "
-                        "of the spatially separable convolution (default: input channels)")
+    parser.add_argument(
+        "--input",
+        required=True,
+        type=shape_type,
+        metavar="HxWxC",
+        help="input height x width x channels, e.g. 12x12x3",
+    )
+    parser.add_argument(
+        "--kernel",
+        required=True,
+        type=size_type,
+        metavar="K",
+        help="kernel size: 5, or 5x3 for a non-square kernel",
+    )
+    parser.add_argument(
+        "--filters", required=True, type=positive_int, metavar="F", help="number of output channels"
+    )
+    parser.add_argument(
+        "--padding",
+        default="valid",
+        choices=("valid", "same"),
+        help="'valid' (no padding, default) or 'same' (Keras/TensorFlow-exact)",
+    )
+    parser.add_argument(
+        "--stride",
+        default=1,
+        type=positive_int,
+        metavar="S",
+        help="step between output positions, in pixels (default 1)",
+    )
+    parser.add_argument(
+        "--dilation",
+        default=1,
+        type=positive_int,
+        metavar="D",
+        help="spacing between kernel taps: a K kernel spans D x (K - 1) + 1 pixels (default 1)",
+    )
+    parser.add_argument(
+        "--depth-multiplier",
+        default=1,
+        type=positive_int,
+        metavar="M",
+        help="depthwise kernels per input channel (Keras's depth_multiplier)",
+    )
+    parser.add_argument(
+        "--intermediate-channels",
+        default=None,
+        type=positive_int,
+        metavar="C",
+        help="channels between the k x 1 and 1 x k passes "
+        "of the spatially separable convolution (default: input channels)",
+    )
     parser.add_argument("--bias", action="store_true", help="count biases (default: no bias)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 

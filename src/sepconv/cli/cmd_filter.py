@@ -43,34 +43,66 @@ ALIASES = {"image": "INPUT", "input": "INPUT", "output": "OUTPUT"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="image file: .png, .jpg/.jpeg, .tif/.tiff")
     parser.add_argument("output", metavar="OUTPUT", help="image file to write (same formats)")
-    parser.add_argument("--kernel", required=True, metavar="KERNEL",
-                        help="name[:param=value,...], numbers '1 2 1; 2 4 2; 1 2 1', or a file")
-    parser.add_argument("--mode", default="reflect",
-                        choices=("reflect", "mirror", "nearest", "constant", "wrap"),
-                        help="border extension, SciPy's names (default: reflect)")
-    parser.add_argument("--cval", type=float, default=0.0,
-                        help="value outside the image for --mode constant (default 0)")
-    parser.add_argument("--method", default="auto",
-                        choices=("auto", "direct", "separable", "lowrank", "fft"),
-                        help="how to filter (default: auto, the fastest estimate)")
-    parser.add_argument("--tol", type=float, default=None,
-                        help="tolerance of the separable approximation (default: exact)")
-    parser.add_argument("--convolve", action="store_true",
-                        help="convolve (flip the kernel) instead of correlating")
-    parser.add_argument("--output-dtype", choices=("input", "uint8", "uint16", "float32"),
-                        default="input",
-                        help="'input' (default): INPUT's depth; 'uint8', 'uint16': 8 or 16 "
-                        "bits, rounded and saturated (to write a float TIFF INPUT as PNG or "
-                        "JPEG); 'float32': every value, signed (OUTPUT must be .tif)")
-    parser.add_argument("--abs", action="store_true",
-                        help="write magnitudes |result| (signed results of derivative kernels)")
-    parser.add_argument("--rescale", action="store_true",
-                        help="stretch the results' minimum..maximum to OUTPUT's full range "
-                        "(0..255, 0..65535, or 0..1 for float32)")
-    parser.add_argument("--explain", action="store_true",
-                        help="print the plan: rank, method, multiplications, estimated time")
-    parser.add_argument("--force", action="store_true",
-                        help="overwrite OUTPUT if it exists (INPUT too)")
+    parser.add_argument(
+        "--kernel",
+        required=True,
+        metavar="KERNEL",
+        help="name[:param=value,...], numbers '1 2 1; 2 4 2; 1 2 1', or a file",
+    )
+    parser.add_argument(
+        "--mode",
+        default="reflect",
+        choices=("reflect", "mirror", "nearest", "constant", "wrap"),
+        help="border extension, SciPy's names (default: reflect)",
+    )
+    parser.add_argument(
+        "--cval",
+        type=float,
+        default=0.0,
+        help="value outside the image for --mode constant (default 0)",
+    )
+    parser.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", "direct", "separable", "lowrank", "fft"),
+        help="how to filter (default: auto, the fastest estimate)",
+    )
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=None,
+        help="tolerance of the separable approximation (default: exact)",
+    )
+    parser.add_argument(
+        "--convolve", action="store_true", help="convolve (flip the kernel) instead of correlating"
+    )
+    parser.add_argument(
+        "--output-dtype",
+        choices=("input", "uint8", "uint16", "float32"),
+        default="input",
+        help="'input' (default): INPUT's depth; 'uint8', 'uint16': 8 or 16 "
+        "bits, rounded and saturated (to write a float TIFF INPUT as PNG or "
+        "JPEG); 'float32': every value, signed (OUTPUT must be .tif)",
+    )
+    parser.add_argument(
+        "--abs",
+        action="store_true",
+        help="write magnitudes |result| (signed results of derivative kernels)",
+    )
+    parser.add_argument(
+        "--rescale",
+        action="store_true",
+        help="stretch the results' minimum..maximum to OUTPUT's full range "
+        "(0..255, 0..65535, or 0..1 for float32)",
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the plan: rank, method, multiplications, estimated time",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite OUTPUT if it exists (INPUT too)"
+    )
 
 
 def _to_output(result, dtype, rescale: bool):  # noqa: ANN001, ANN202 - NumPy arrays
@@ -111,9 +143,11 @@ def run(args: argparse.Namespace) -> int:
     image = picture.colour
     dtype = image.dtype if args.output_dtype == "input" else np.dtype(args.output_dtype)
     if args.output_dtype == "input" and dtype == np.float32 and not tiff:
-        raise ValueError(f"INPUT {args.input!r} holds float32 pixels, which OUTPUT "
-                         f"{args.output!r} cannot store: write .tif, or pass --output-dtype "
-                         f"uint8 (with --rescale for values in 0..1)")
+        raise ValueError(
+            f"INPUT {args.input!r} holds float32 pixels, which OUTPUT "
+            f"{args.output!r} cannot store: write .tif, or pass --output-dtype "
+            f"uint8 (with --rescale for values in 0..1)"
+        )
     check_writable(args.output, picture.mode, dtype.name)  # before the work, not after it
     in_float = args.abs or args.rescale or dtype != image.dtype
     if in_float and image.dtype != np.float32:

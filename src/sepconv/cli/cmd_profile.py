@@ -90,8 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: The option of this command that sets each keyword argument of a model's builder.
-OPTIONS = {"width_multiplier": "--width", "resolution": "--resolution",
-           "num_classes": "--num-classes"}
+OPTIONS = {
+    "width_multiplier": "--width",
+    "resolution": "--resolution",
+    "num_classes": "--num-classes",
+}
 
 
 def _create(name: str, kwargs: dict[str, object]):  # noqa: ANN202 - a torch.nn.Module
@@ -106,8 +109,9 @@ def _create(name: str, kwargs: dict[str, object]):  # noqa: ANN202 - a torch.nn.
         found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if not found or found.group(1) not in OPTIONS:
             raise
-        raise ValueError(f"model {name!r} takes no {OPTIONS[found.group(1)]} option; "
-                         f"leave it out") from None
+        raise ValueError(
+            f"model {name!r} takes no {OPTIONS[found.group(1)]} option; leave it out"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:

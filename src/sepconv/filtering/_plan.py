@@ -385,9 +385,12 @@ def _make_plan(
                 from sepconv._checks import SepconvValueError
                 from sepconv.factor import default_tol
 
-                within = (f"tol={tol!r}" if tol is not None else
-                          f"the default tol={default_tol(kernel):.3g} "
-                          f"(10 * max(shape) * eps * ||K||_F)")
+                within = (
+                    f"tol={tol!r}"
+                    if tol is not None
+                    else f"the default tol={default_tol(kernel):.3g} "
+                    f"(10 * max(shape) * eps * ||K||_F)"
+                )
                 raise SepconvValueError(
                     f"`method` 'separable' needs a kernel of rank 1, got a kernel of rank {rank}"
                     f" within {within}; use method='lowrank' or 'auto'"

@@ -89,19 +89,25 @@ def _literal(text: str) -> np.ndarray:
 
 
 #: What a kernel file may hold, for the messages that refuse one.
-_ACCEPTED_FILES = ("accepted: .npy (NumPy's format, without pickled objects) or text "
-                   "(.txt, .csv): one row of numbers per line, separated by spaces or commas")
+_ACCEPTED_FILES = (
+    "accepted: .npy (NumPy's format, without pickled objects) or text "
+    "(.txt, .csv): one row of numbers per line, separated by spaces or commas"
+)
 
 
 def _not_a_kernel(path: str, why: str) -> SepconvValueError:
-    return SepconvValueError(f"cannot read kernel file {path!r}, which is not a kernel file: "
-                             f"{why}; {_ACCEPTED_FILES}")
+    return SepconvValueError(
+        f"cannot read kernel file {path!r}, which is not a kernel file: {why}; {_ACCEPTED_FILES}"
+    )
 
 
 def _text_rows(path: str, content: str) -> np.ndarray:
     """The numbers of a text kernel file; the first line that is not numbers is named."""
-    lines = [(n, ln) for n, ln in enumerate(content.splitlines(), 1)
-             if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [
+        (n, ln)
+        for n, ln in enumerate(content.splitlines(), 1)
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
     if not lines:
         raise _not_a_kernel(path, "it holds no numbers")
     if lines[0][1].lstrip().startswith("["):  # a nested list, as Python writes one
@@ -114,8 +120,7 @@ def _text_rows(path: str, content: str) -> np.ndarray:
         except ValueError:
             shown = line.strip()
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            raise _not_a_kernel(path, f"line {number} {shown!r} is not a row of numbers"
-                                ) from None
+            raise _not_a_kernel(path, f"line {number} {shown!r} is not a row of numbers") from None
     try:
         return _literal("\n".join(ln for _, ln in lines))
     except SepconvValueError as exc:  # ragged rows, non-finite values
@@ -130,14 +135,18 @@ def _load(path: str) -> np.ndarray:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise SepconvValueError(f"cannot read kernel file {path!r}: "
-                                f"{exc.strerror or exc}") from None
+        raise SepconvValueError(
+            f"cannot read kernel file {path!r}: {exc.strerror or exc}"
+        ) from None
     if data.startswith(b"\x93NUMPY"):
         try:
             array = np.load(io.BytesIO(data), allow_pickle=False)
         except ValueError as exc:  # pickled objects, a damaged header
-            why = ("it holds Python objects, which are not unpickled" if "pickle" in str(exc)
-                   else f"a damaged .npy file ({exc})")
+            why = (
+                "it holds Python objects, which are not unpickled"
+                if "pickle" in str(exc)
+                else f"a damaged .npy file ({exc})"
+            )
             raise _not_a_kernel(path, why) from None
     elif suffix == ".npy":
         raise _not_a_kernel(path, "no .npy header")
