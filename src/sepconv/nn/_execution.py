@@ -48,6 +48,9 @@ _PLAIN = contextvars.ContextVar("sepconv_plain_composition", default=False)
 _NATIVE: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "sepconv_native_depthwise", default=None)
 _NATIVE_DTYPES = (torch.float32, torch.float64)
+#: native_choice's decisions: (shapes, strides, dtypes, padding, setting) -> (cost model,
+#: chosen, pads); an entry counts only for the model it was taken with
+_CHOICES: dict[tuple, tuple[Any, bool, tuple]] = {}
 
 
 @contextlib.contextmanager
@@ -384,16 +387,30 @@ def native_choice(x: Tensor, weight: Tensor, padding: ConvPadding, n: int
         return None
     from . import _dispatch  # imported on first use: ctypes and the cost model's file
 
+    model = _dispatch._model()
+    key = (n, x.shape, x.stride(), x.dtype, weight.shape, weight.dtype, weight.device.type,
+           padding, setting)
+    found = _CHOICES.get(key)
+    if found is not None and found[0] is model:
+        chosen, pads = found[1], found[2]
+    else:
+        x4, w4, lifted = ((x.unsqueeze(2), weight.unsqueeze(2), padding.lifted) if n == 1
+                          else (x, weight, padding))
+        spatial = (int(x4.shape[2]), int(x4.shape[3]))
+        lifted.plan(spatial)  # checks that the kernel fits, as the PyTorch path does
+        pads = lifted.pads(spatial)
+        if setting:
+            chosen = _dispatch.native._applies(x4, w4, None)
+        else:
+            chosen = _dispatch.should_use_native(x4, w4, lifted.stride, pads, lifted.dilation)
+        if len(_CHOICES) >= 4096:
+            _CHOICES.clear()
+        _CHOICES[key] = (model, chosen, pads)
+    if not chosen:
+        return None
     if n == 1:
-        x, weight, padding = x.unsqueeze(2), weight.unsqueeze(2), padding.lifted
-    spatial = (int(x.shape[2]), int(x.shape[3]))
-    padding.plan(spatial)  # checks that the kernel fits, as the PyTorch path does
-    pads = padding.pads(spatial)
-    if setting:
-        return (x, weight, pads, True) if _dispatch.native._applies(x, weight, None) else None
-    if _dispatch.should_use_native(x, weight, padding.stride, pads, padding.dilation):
-        return x, weight, pads, False
-    return None
+        return x.unsqueeze(2), weight.unsqueeze(2), pads, bool(setting)
+    return x, weight, pads, bool(setting)
 
 
 def _native_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding,
@@ -407,8 +424,8 @@ def _native_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, padding: C
     x4, w4, pads, forced = chosen
     lifted = padding.lifted if n == 1 else padding
     stride, dilation = lifted.stride, lifted.dilation
-    backward = "native" if forced else _dispatch.backward_kernel(x4, w4, stride, pads,
-                                                                 dilation)
+    backward = ("native" if forced or not torch.is_grad_enabled()
+                else _dispatch.backward_kernel(x4, w4, stride, pads, dilation))
     y = _dispatch.native.depthwise_conv2d(x4, w4, bias, stride, pads, dilation,
                                           backward=backward)
     if y is None:
