@@ -115,6 +115,9 @@ def allocator() -> str:
 #: inflate; meaningful with one thread), set by ``--clock``
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 CLOCK = [time.perf_counter]
+#: a timing of a batch-1 call (about 0.05-2 ms) repeats it for at least this long: shorter
+#: timings of the same call moved by 10-25% between rounds on a shared 2-core machine
+SMALL_CALLS_S = 0.01
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, min_time: float
@@ -260,7 +263,7 @@ def layer_case(channels: int, filters: int, size: int, stride: int, batch: int,
                                     .contiguous(memory_format=caller), x,
                                     list(as_cl.parameters()))}
     with torch.set_grad_enabled(backward):
-        t = interleaved(fns, rounds, 0.002 if batch == 1 else 0.0)
+        t = interleaved(fns, rounds, SMALL_CALLS_S if batch == 1 else 0.0)
     out = -(-size // stride)
     flops = 2 * batch * out * out * channels * (9 + filters)
     nbytes = 4 * (batch * channels * size * size + batch * filters * out * out
@@ -311,7 +314,7 @@ def depthwise_case(channels: int, size: int, stride: int, batch: int, channels_l
         padding = (pads, pads)
         fns["native"] = lambda: native.depthwise_conv2d(x, weight, None, stride, padding)
     with torch.no_grad():
-        t = interleaved(fns, rounds, 0.002 if batch == 1 else 0.0)
+        t = interleaved(fns, rounds, SMALL_CALLS_S if batch == 1 else 0.0)
     out = -(-size // stride)
     flops = 2 * 9 * batch * channels * out * out
     nbytes = 4 * (batch * channels * (size * size + out * out) + 9 * channels)

@@ -457,3 +457,26 @@ def test_layers_fall_back_when_disabled_by_environment():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["True"]
+
+
+def test_dispatch_in_training_compares_forward_and_backward(monkeypatch):
+    """With gradients wanted, the native kernel is chosen only where its forward and the
+    faster gradient kernel beat PyTorch's forward and backward: a forward saving that the
+    backward eats is not taken."""
+    x, w = torch.randn(2, 4, 16, 16), torch.randn(4, 1, 3, 3)
+    features = len(_dispatch.FEATURES)
+
+    def model(native_s, torch_s, native_backward_s, torch_backward_s):
+        entry = {"native": [native_s] * features, "torch": [torch_s] * features,
+                 "torch_converted": [torch_s] * features,
+                 "native_backward": [native_backward_s] * features,
+                 "torch_backward": [torch_backward_s] * features}
+        return {"models": {key: entry for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}}
+
+    # forward 1 against 2; steps: native min(10, 10) = 10 against PyTorch 10 - 1 + 2 = 11
+    monkeypatch.setattr(_dispatch, "_MODEL", model(1.0, 2.0, 10.0, 10.0))
+    assert _dispatch.should_use_native(x, w, 1, 1, 1) is native.available()
+    assert _dispatch.should_use_native(x, w, 1, 1, 1, training=True) is False
+    # native gradients cheap: 4 against 11
+    monkeypatch.setattr(_dispatch, "_MODEL", model(1.0, 2.0, 4.0, 10.0))
+    assert _dispatch.should_use_native(x, w, 1, 1, 1, training=True) is native.available()

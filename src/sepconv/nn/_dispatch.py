@@ -148,20 +148,35 @@ def predict(x: Tensor, weight: Tensor, stride: Any, padding: Any,
     return times
 
 
+def _native_wins(times: dict[str, float] | None, training: bool) -> bool:
+    if times is None:
+        return False
+    if not training:
+        return times["native"] < MARGIN * min(times["torch"], times["torch_converted"])
+    if "native_backward" not in times or "torch_backward" not in times:
+        return False
+    # Both *_backward times include the native forward; PyTorch's forward and backward:
+    # the same with PyTorch's forward in its place.
+    native_step = min(times["native_backward"], times["torch_backward"])
+    torch_step = times["torch_backward"] - times["native"] + times["torch"]
+    return native_step < MARGIN * torch_step
+
+
 def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any,
-                      dilation: Any) -> bool:
+                      dilation: Any, training: bool = False) -> bool:
     """True where the native kernel applies to these arguments and the measured model says
     it is faster than ``F.conv2d`` on the input as given and than the converted composition.
-    ``padding`` as :func:`sepconv.nn._native_depthwise.depthwise_conv2d`."""
+    ``padding`` as :func:`sepconv.nn._native_depthwise.depthwise_conv2d`. With ``training``
+    (gradients will be computed), the forward and backward together are compared: the native
+    forward with the faster of the two gradient kernels (:func:`backward_kernel`) against
+    PyTorch's forward and backward on the input as given."""
     if not native._applies(x, weight, None):
         return False
     key = (tuple(x.shape), x.stride(), tuple(weight.shape), repr(stride), repr(padding),
-           repr(dilation), id(_model()))
+           repr(dilation), bool(training), id(_model()))
     choice = _CHOICES.get(key)
     if choice is None:
-        times = predict(x, weight, stride, padding, dilation)
-        choice = times is not None and times["native"] < MARGIN * min(times["torch"],
-                                                                       times["torch_converted"])
+        choice = _native_wins(predict(x, weight, stride, padding, dilation), training)
         if len(_CHOICES) >= 4096:
             _CHOICES.clear()
         _CHOICES[key] = choice

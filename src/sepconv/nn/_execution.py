@@ -377,7 +377,8 @@ def native_choice(x: Tensor, weight: Tensor, padding: ConvPadding, n: int
     counter, fake tensors: they see PyTorch's operators, not the C kernel), not refused by
     :func:`use_native_depthwise`, zero padding, a float32/float64 CPU tensor, and (unless
     forced) ``sepconv.nn._dispatch.should_use_native`` measures it faster than PyTorch's
-    kernels on this input and on the input converted to the other memory format.
+    kernels on this input and on the input converted to the other memory format (in training,
+    a gradient wanted for ``x`` or ``weight``: forward and backward together).
     """
     if n > 2 or padding.mode != "zeros" or torch.compiler.is_compiling():
         return None
@@ -388,8 +389,9 @@ def native_choice(x: Tensor, weight: Tensor, padding: ConvPadding, n: int
     from . import _dispatch  # imported on first use: ctypes and the cost model's file
 
     model = _dispatch._model()
+    training = needs_grad(x, weight)
     key = (n, x.shape, x.stride(), x.dtype, weight.shape, weight.dtype, weight.device.type,
-           padding, setting)
+           padding, setting, training)
     found = _CHOICES.get(key)
     if found is not None and found[0] is model:
         chosen, pads = found[1], found[2]
@@ -402,7 +404,8 @@ def native_choice(x: Tensor, weight: Tensor, padding: ConvPadding, n: int
         if setting:
             chosen = _dispatch.native._applies(x4, w4, None)
         else:
-            chosen = _dispatch.should_use_native(x4, w4, lifted.stride, pads, lifted.dilation)
+            chosen = _dispatch.should_use_native(x4, w4, lifted.stride, pads, lifted.dilation,
+                                                 training)
         if len(_CHOICES) >= 4096:
             _CHOICES.clear()
         _CHOICES[key] = (model, chosen, pads)
