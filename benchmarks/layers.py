@@ -216,9 +216,9 @@ def _trained(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
     return step
 
 
-def _native_chosen(layer: SeparableConv2d, x: torch.Tensor) -> bool:
-    """Whether the layer's depthwise step ran the native kernel on this input (the dispatch's
-    choice, ``sepconv.nn._dispatch``)."""
+def _native_chosen(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> bool:
+    """Whether the layer's depthwise step runs the native kernel on this input, in inference
+    or (``backward``) in training (the dispatch's choice, ``sepconv.nn._dispatch``)."""
     if native is None:
         return False
     calls = []
@@ -230,8 +230,8 @@ def _native_chosen(layer: SeparableConv2d, x: torch.Tensor) -> bool:
         return y
     native.depthwise_conv2d = spy
     try:
-        with torch.no_grad():
-            layer(x)
+        with torch.set_grad_enabled(backward):
+            layer(x.detach().requires_grad_(backward))
     finally:
         native.depthwise_conv2d = original
     return any(calls)
@@ -282,7 +282,7 @@ def layer_case(channels: int, filters: int, size: int, stride: int, batch: int,
         r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
         r[f"{name}_of_bound"] = bound / low
     r["sepconv_vs_naive"] = t["sepconv"][0] / best_naive
-    r["sepconv_native_depthwise"] = _native_chosen(layer, x)
+    r["sepconv_native_depthwise"] = _native_chosen(layer, x, backward)
     if "onnxruntime" in t:
         r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
     return r
