@@ -6,7 +6,8 @@ the same function on the same input and weights, interleaved round by round (one
 per round; the minimum and the median over the rounds are reported):
 
 - ``sepconv``: ``sepconv.nn.SeparableConv2d(C, F, 3, stride, padding='same')`` on the input as
-  given, the caller's memory format out.
+  given, the caller's memory format out; its depthwise step runs the native kernel or
+  PyTorch's as the dispatch (``sepconv.nn._dispatch``) chooses (column ``depthwise by``).
 - ``naive_nchw``: ``nn.Sequential(nn.Conv2d(C, C, 3, stride, groups=C), nn.Conv2d(C, F, 1))``
   (with ``nn.ZeroPad2d((0, 1, 0, 1))`` in front at stride 2: Keras 'same') run in NCHW, the
   input converted first and the result converted back where the caller is channels-last.
@@ -119,6 +120,9 @@ def allocator() -> str:
 #: inflate; meaningful with one thread), set by ``--clock``
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 CLOCK = [time.perf_counter]
+#: a timing of a batch-1 call (about 0.05-2 ms) repeats it for at least this long: shorter
+#: timings of the same call moved by 10-25% between rounds on a shared 2-core machine
+SMALL_CALLS_S = 0.01
 
 
 def interleaved(
@@ -237,22 +241,25 @@ def _trained(
     return step
 
 
-def _with_native_depthwise(
-    module: nn.Sequential, size: int, stride: int
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The composition with its depthwise step by the dispatch of the native kernel
-    (``sepconv.nn._dispatch.native_depthwise``; PyTorch's where the cost model says so), on
-    the caller's format: what the layers do once wired to it."""
-    from sepconv.nn import _dispatch
+def _native_chosen(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> bool:
+    """Whether the layer's depthwise step runs the native kernel on this input, in inference
+    or (``backward``) in training (the dispatch's choice, ``sepconv.nn._dispatch``)."""
+    if native is None:
+        return False
+    calls = []
+    original = native.depthwise_conv2d
 
-    pads = same_padding(size, 3, stride)
-    depthwise, pointwise = module[-2], module[-1]
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        y = _dispatch.native_depthwise(x, depthwise.weight, None, stride, (pads, pads), 1)
-        return pointwise(y if y is not None else module[:-1](x))
-
-    return run
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        y = original(*args, **kwargs)
+        calls.append(y is not None)
+        return y
+    native.depthwise_conv2d = spy
+    try:
+        with torch.set_grad_enabled(backward):
+            layer(x.detach().requires_grad_(backward))
+    finally:
+        native.depthwise_conv2d = original
+    return any(calls)
 
 
 def layer_case(
@@ -285,28 +292,14 @@ def layer_case(
             "onnxruntime": onnx_session(plain, x, threads),
         }
     else:
-        fns = {
-            "sepconv": _trained(layer, x, list(layer.parameters())),
-            "naive_nchw": _trained(
-                lambda t: plain(t.contiguous()).contiguous(memory_format=caller),
-                x,
-                list(plain.parameters()),
-            ),
-            "naive_cl": _trained(
-                lambda t: as_cl(t.contiguous(memory_format=CL)).contiguous(memory_format=caller),
-                x,
-                list(as_cl.parameters()),
-            ),
-        }
-    if native is not None and native.available():
-        with_native = _with_native_depthwise(as_cl if channels_last else plain, size, stride)
-        fns["native_dw"] = (
-            _trained(with_native, x, list(plain.parameters()))
-            if backward
-            else lambda: with_native(x)
-        )
+        fns = {"sepconv": _trained(layer, x, list(layer.parameters())),
+               "naive_nchw": _trained(lambda t: plain(t.contiguous()).contiguous(
+                   memory_format=caller), x, list(plain.parameters())),
+               "naive_cl": _trained(lambda t: as_cl(t.contiguous(memory_format=CL))
+                                    .contiguous(memory_format=caller), x,
+                                    list(as_cl.parameters()))}
     with torch.set_grad_enabled(backward):
-        t = interleaved(fns, rounds, 0.002 if batch == 1 else 0.0)
+        t = interleaved(fns, rounds, SMALL_CALLS_S if batch == 1 else 0.0)
     out = -(-size // stride)
     flops = 2 * batch * out * out * channels * (9 + filters)
     nbytes = 4 * (
@@ -331,8 +324,7 @@ def layer_case(
         r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
         r[f"{name}_of_bound"] = bound / low
     r["sepconv_vs_naive"] = t["sepconv"][0] / best_naive
-    if "native_dw" in t:
-        r["native_dw_vs_naive"] = t["native_dw"][0] / best_naive
+    r["sepconv_native_depthwise"] = _native_chosen(layer, x, backward)
     if "onnxruntime" in t:
         r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
     return r
@@ -374,7 +366,7 @@ def depthwise_case(
         padding = (pads, pads)
         fns["native"] = lambda: native.depthwise_conv2d(x, weight, None, stride, padding)
     with torch.no_grad():
-        t = interleaved(fns, rounds, 0.002 if batch == 1 else 0.0)
+        t = interleaved(fns, rounds, SMALL_CALLS_S if batch == 1 else 0.0)
     out = -(-size // stride)
     flops = 2 * 9 * batch * channels * out * out
     nbytes = 4 * (batch * channels * (size * size + out * out) + 9 * channels)
@@ -425,14 +417,9 @@ def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[s
             if not sel:
                 continue
             weights = [r["count"] for r in sel]
-            entry = {
-                "sepconv/naive geomean": geomean([r["sepconv_vs_naive"] for r in sel], weights),
-                "sepconv/naive max": max(r["sepconv_vs_naive"] for r in sel),
-            }
-            if all("native_dw_vs_naive" in r for r in sel):
-                ratios = [r["native_dw_vs_naive"] for r in sel]
-                entry["native_dw/naive geomean"] = geomean(ratios, weights)
-                entry["native_dw/naive max"] = max(ratios)
+            entry = {"sepconv/naive geomean": geomean([r["sepconv_vs_naive"] for r in sel],
+                                                       weights),
+                     "sepconv/naive max": max(r["sepconv_vs_naive"] for r in sel)}
             if all("sepconv_vs_onnxruntime" in r for r in sel):
                 ratios = [r["sepconv_vs_onnxruntime"] for r in sel]
                 entry["sepconv/onnxruntime geomean"] = geomean(ratios, weights)
@@ -557,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: list[dict[str, Any]] = []
     rows = []
-    names = ["sepconv", "naive_nchw", "naive_cl", "onnxruntime", "native_dw"]
+    names = ["sepconv", "naive_nchw", "naive_cl", "onnxruntime"]
     for backward in [] if args.depthwise_only else [p == "backward" for p in args.passes]:
         for batch in args.batch:
             for fmt in args.formats:
@@ -576,43 +563,19 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     r["count"] = count
                     results.append(r)
-                    rows.append(
-                        [
-                            r["layer"] + (f" (x{count})" if count > 1 else ""),
-                            batch,
-                            r["input"],
-                            r["pass"],
-                            *(_ms(r, n) for n in names),
-                            f"{r['bound_ms']:.3f}",
-                            f"{r['sepconv_of_bound']:.2f}",
-                            f"{r['sepconv_vs_naive']:.2f}",
-                            f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
-                            f"{r.get('native_dw_vs_naive', float('nan')):.2f}",
-                        ]
-                    )
+                    rows.append([r["layer"] + (f" (x{count})" if count > 1 else ""), batch,
+                                 r["input"], r["pass"], *(_ms(r, n) for n in names),
+                                 f"{r['bound_ms']:.3f}", f"{r['sepconv_of_bound']:.2f}",
+                                 f"{r['sepconv_vs_naive']:.2f}",
+                                 f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+                                 "native" if r["sepconv_native_depthwise"] else "torch"])
                     print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
     if results:
-        print(
-            format_table(
-                [
-                    "layer",
-                    "batch",
-                    "input",
-                    "pass",
-                    *(f"{n} ms" for n in names),
-                    "bound ms",
-                    "sepconv of bound",
-                    "sepconv/naive",
-                    "sepconv/ort",
-                    "native_dw/naive",
-                ],
-                rows,
-            )
-        )
-        print(
-            "times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
-            "naive = the faster naive composition"
-        )
+        print(format_table(["layer", "batch", "input", "pass", *(f"{n} ms" for n in names),
+                            "bound ms", "sepconv of bound", "sepconv/naive",
+                            "sepconv/ort", "depthwise by"], rows))
+        print("times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
+              "naive = the faster naive composition")
     dw: list[dict[str, Any]] = []
     if not args.no_depthwise:
         dw_rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def arrange(x: torch.Tensor, layout: str) -> torch.Tensor:
 
 
 def close(actual, expected, rel):
-    scale = max(float(expected.abs().max()), 1.0)
+    scale = max(float(expected.detach().abs().max()), 1.0)
     torch.testing.assert_close(actual, expected, rtol=rel, atol=rel * scale)
 
 
@@ -298,3 +299,225 @@ def test_concurrent_calls_from_python_threads():
         results = list(pool.map(lambda x: native.depthwise_conv2d(x, weight, None, 1, 1), xs))
     for y, e in zip(results, expected):
         close(y, e, 1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# the layers and functions through the native kernel (sepconv.nn._execution)
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def native_calls(monkeypatch):
+    """The layouts of the inputs the native kernel ran on ('nchw' / 'cl'), in call order."""
+    from sepconv.nn import _execution
+
+    calls: list[str | None] = []
+    original = native.depthwise_conv2d
+
+    def spy(x, *args, **kwargs):
+        y = original(x, *args, **kwargs)
+        if y is not None:
+            calls.append(native._layout(x))
+        return y
+    monkeypatch.setattr(native, "depthwise_conv2d", spy)
+    assert _execution  # the door imports the module lazily; the spy is on the module
+    return calls
+
+
+def _composition(x, layer, n):
+    """The plain composition a user would write with ``F.pad`` and ``F.convNd``."""
+    from sepconv.padding import flat_pads
+
+    conv = {1: F.conv1d, 2: F.conv2d}[n]
+    depthwise = getattr(layer, "depthwise", layer)
+    pads = flat_pads(depthwise._padding.pads(tuple(x.shape[2:])))
+    y = conv(F.pad(x, pads), depthwise.weight, depthwise.bias, depthwise.stride, 0,
+             depthwise.dilation, x.shape[1])
+    if hasattr(layer, "pointwise"):
+        y = conv(y, layer.pointwise.weight, layer.pointwise.bias)
+    return y
+
+
+layer_cases = st.fixed_dictionaries({
+    "n": st.sampled_from([1, 2]), "kind": st.sampled_from(["depthwise", "separable"]),
+    "batch": st.integers(1, 3), "c": st.integers(1, 9), "m": st.integers(1, 2),
+    "size": st.integers(3, 17), "k": st.integers(1, 5), "stride": st.integers(1, 3),
+    "dilation": st.integers(1, 2), "padding": st.sampled_from(["same", "valid", 1]),
+    "channels_last": st.booleans(), "dtype": st.sampled_from([torch.float32, torch.float64]),
+    "native": st.sampled_from([True, False, None]), "grad": st.booleans(),
+})
+
+
+@needs_native
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(case=layer_cases)
+def test_layers_equal_the_composition_with_the_native_kernel_forced(case, native_calls):
+    """DepthwiseConvNd and SeparableConvNd (1-D, 2-D) equal the F.pad + F.convNd composition
+    with the native kernel forced on, off and left to the dispatch; forced on, it runs on the
+    caller's memory format (no conversion), which the result keeps."""
+    from sepconv import nn as snn
+
+    native_calls.clear()  # the fixture lives across the examples
+    n, k, d = case["n"], case["k"], case["dilation"]
+    if case["size"] + (2 if case["padding"] == 1 else 0) < (k - 1) * d + 1:
+        return
+    torch.manual_seed(0)
+    common = dict(stride=case["stride"], padding=case["padding"], dilation=d,
+                  depth_multiplier=case["m"], dtype=case["dtype"])
+    if case["kind"] == "depthwise":
+        cls = snn.DepthwiseConv1d if n == 1 else snn.DepthwiseConv2d
+        layer = cls(case["c"], k, bias=True, **common)
+    else:
+        cls = snn.SeparableConv1d if n == 1 else snn.SeparableConv2d
+        layer = cls(case["c"], 5, k, depthwise_bias=True, **common)
+    shape = (case["batch"], case["c"], *([case["size"]] * n))
+    x = torch.randn(shape, dtype=case["dtype"])
+    if case["channels_last"]:
+        x = (x.contiguous(memory_format=CL) if n == 2
+             else x.transpose(1, 2).contiguous().transpose(1, 2))
+    x.requires_grad_(case["grad"])
+    before = x.detach().clone()
+    with torch.set_grad_enabled(case["grad"]), snn.use_native_depthwise(case["native"]):
+        y = layer(x)
+    expected = _composition(x.detach(), layer, n)
+    close(y.detach(), expected.detach(), 1e-5 if case["dtype"] == torch.float32 else 1e-12)
+    assert torch.equal(x.detach(), before)
+    if case["native"] is True:
+        caller = "cl" if case["channels_last"] and case["c"] > 1 else "nchw"
+        assert native_calls and native_calls[0] in (caller, "nchw" if case["c"] == 1 else caller)
+    if case["native"] is False:
+        assert native_calls == []
+    # 1-D has no channels-last memory format in PyTorch: its convolutions (and so a float64
+    # or separable layer) return (N, C, L) contiguous; the native depthwise step alone keeps a
+    # channel-minor input so. With one channel or one pixel both formats hold.
+    if (case["c"] > 1 and y.shape[1] > 1 and math.prod(y.shape[2:]) > 1
+            and (n == 2 or (native_calls and case["kind"] == "depthwise"))):
+        caller_format = (y.transpose(1, 2).is_contiguous() if n == 1
+                         else y.is_contiguous(memory_format=CL))
+        assert caller_format == case["channels_last"]
+        assert y.is_contiguous() != case["channels_last"]
+    if case["grad"]:
+        y.sum().backward()
+        x2 = x.detach().clone().requires_grad_(True)
+        _composition(x2, layer, n).sum().backward()
+        close(x.grad, x2.grad, 1e-5 if case["dtype"] == torch.float32 else 1e-12)
+
+
+@needs_native
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("n", [1, 2])
+def test_gradcheck_through_the_layer(channels_last, n, native_calls):
+    """gradcheck (input, depthwise and pointwise weights and biases) through a separable layer
+    whose depthwise step is the native kernel: stride 2 'same' on an even size (asymmetric
+    padding)."""
+    from sepconv import nn as snn
+
+    torch.manual_seed(1)
+    cls = snn.SeparableConv1d if n == 1 else snn.SeparableConv2d
+    layer = cls(3, 4, 3, 2, padding="same", depth_multiplier=2, depthwise_bias=True).double()
+    x = torch.randn(2, 3, *([6] * n), dtype=torch.float64)
+    if channels_last:
+        x = (x.contiguous(memory_format=CL) if n == 2
+             else x.transpose(1, 2).contiguous().transpose(1, 2))
+    x.requires_grad_(True)
+    params = tuple(layer.parameters())
+
+    def fn(inp, *weights):
+        names = [name for name, _ in layer.named_parameters()]
+        return torch.func.functional_call(layer, dict(zip(names, weights)), (inp,))
+
+    with snn.use_native_depthwise(True):
+        assert torch.autograd.gradcheck(fn, (x, *params))
+    assert native_calls and set(native_calls) == {"cl" if channels_last else "nchw"}
+
+
+@needs_native
+def test_dispatch_choice_reaches_the_layer(monkeypatch, native_calls):
+    """Left to the dispatch, a layer runs the native kernel exactly where the cost model
+    says it is faster, on an NCHW input as given (not converted to channels-last)."""
+    from sepconv.nn import SeparableConv2d
+
+    features = len(_dispatch.FEATURES)
+    layer = SeparableConv2d(8, 16, 3, 2, padding="same")
+    x = torch.randn(2, 8, 12, 12)
+    for native_cost, expected in ((0.0, ["nchw"]), (1.0, [])):
+        model = {"native": [native_cost] * features, "torch": [0.5] * features,
+                 "torch_converted": [0.5] * features, "native_backward": [1.0] * features,
+                 "torch_backward": [0.0] * features}
+        monkeypatch.setattr(_dispatch, "_MODEL", {"models": {
+            key: model for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}})
+        native_calls.clear()
+        with torch.no_grad():
+            y = layer(x)
+        assert native_calls == expected
+        close(y, _composition(x, layer, 2), 1e-5)
+        assert y.is_contiguous()
+
+
+@needs_native
+def test_graphs_counters_and_other_padding_run_pytorch(native_calls):
+    """Recording a graph, the plain composition, a FLOP counter (a dispatch mode), reflect
+    padding and float16 keep PyTorch's operators even where the native kernel is forced."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sepconv.nn import DepthwiseConv2d, SeparableConv2d, use_native_depthwise
+    from sepconv.nn.functional import plain_composition
+
+    layer = SeparableConv2d(4, 6, 3, 2, padding="same", bias=False).eval()
+    x = torch.randn(1, 4, 10, 10)
+    with use_native_depthwise(True), torch.no_grad():
+        with plain_composition():
+            layer(x)
+        with FlopCounterMode(display=False) as counter:
+            layer(x)
+        assert counter.get_total_flops() > 0
+        torch.jit.trace(layer, x, check_trace=False)  # the check reruns it eagerly
+        DepthwiseConv2d(4, 3, padding="same", padding_mode="reflect")(x)
+        DepthwiseConv2d(4, 3, padding="same").half()(x.half())
+        assert native_calls == []
+        layer(x)
+    assert native_calls == ["nchw"]
+
+
+def test_use_native_depthwise_checks_its_argument():
+    from sepconv.nn import use_native_depthwise
+
+    with pytest.raises(TypeError, match="enabled.*'yes'"):
+        with use_native_depthwise("yes"):
+            pass
+
+
+def test_layers_fall_back_when_disabled_by_environment():
+    code = ("import torch, torch.nn.functional as F; from sepconv.nn import SeparableConv2d,"
+            " use_native_depthwise; torch.manual_seed(0); l = SeparableConv2d(4, 6, 3, 2,"
+            " padding='same'); x = torch.randn(2, 4, 9, 9)\n"
+            "with use_native_depthwise(True): y = l(x)\n"
+            "e = F.conv2d(F.conv2d(F.pad(x, (1, 1, 1, 1)), l.depthwise.weight, None, 2, 0, 1,"
+            " 4), l.pointwise.weight, l.pointwise.bias)\n"
+            "print(bool(torch.allclose(y, e, atol=1e-6)))")
+    env = {**os.environ, "SEPCONV_NATIVE": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True"]
+
+
+def test_dispatch_in_training_compares_forward_and_backward(monkeypatch):
+    """With gradients wanted, the native kernel is chosen only where its forward and the
+    faster gradient kernel beat PyTorch's forward and backward: a forward saving that the
+    backward eats is not taken."""
+    x, w = torch.randn(2, 4, 16, 16), torch.randn(4, 1, 3, 3)
+    features = len(_dispatch.FEATURES)
+
+    def model(native_s, torch_s, native_backward_s, torch_backward_s):
+        entry = {"native": [native_s] * features, "torch": [torch_s] * features,
+                 "torch_converted": [torch_s] * features,
+                 "native_backward": [native_backward_s] * features,
+                 "torch_backward": [torch_backward_s] * features}
+        return {"models": {key: entry for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}}
+
+    # forward 1 against 2; steps: native min(10, 10) = 10 against PyTorch 10 - 1 + 2 = 11
+    monkeypatch.setattr(_dispatch, "_MODEL", model(1.0, 2.0, 10.0, 10.0))
+    assert _dispatch.should_use_native(x, w, 1, 1, 1) is native.available()
+    assert _dispatch.should_use_native(x, w, 1, 1, 1, training=True) is False
+    # native gradients cheap: 4 against 11
+    monkeypatch.setattr(_dispatch, "_MODEL", model(1.0, 2.0, 4.0, 10.0))
+    assert _dispatch.should_use_native(x, w, 1, 1, 1, training=True) is native.available()

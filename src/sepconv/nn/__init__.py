@@ -6,7 +6,8 @@ Layers (:mod:`sepconv.nn.modules`): :class:`DepthwiseConv1d`, :class:`DepthwiseC
 :class:`PointwiseConv1d` / :class:`PointwiseConv2d` / :class:`PointwiseConv3d` they use.
 Functional forms:
 :mod:`sepconv.nn.functional`. Keras weight interchange: :func:`load_keras_weights`,
-:func:`to_keras_weights` (:mod:`sepconv.nn.keras`).
+:func:`to_keras_weights` (:mod:`sepconv.nn.keras`). Who runs the depthwise step on CPU (a
+native C kernel or PyTorch's, chosen from measured constants): :func:`use_native_depthwise`.
 
 Examples
 --------
@@ -22,7 +23,7 @@ torch.Size([2, 64, 16, 16])
 from __future__ import annotations
 
 from . import functional
-from ._spatial import SpatiallySeparableConv2d
+from ._execution import use_native_depthwise
 from .keras import load_keras_weights, to_keras_weights
 from .modules import (
     DepthwiseConv1d,
@@ -50,4 +51,5 @@ __all__ = [
     "functional",
     "load_keras_weights",
     "to_keras_weights",
+    "use_native_depthwise",
 ]

@@ -4,7 +4,8 @@ The constants live in ``layers_cost_model.json`` beside this module, written by
 ``python benchmarks/layers.py --calibrate`` (which records the machine, the thread count and
 the raw timings it fitted). For each memory format of the input (``nchw``: the W axis has unit
 stride; ``cl``: channels-last) and stride class (``s1``; ``s2``: any stride above 1), each
-contender's time is modelled as a non-negative combination of :data:`FEATURES`:
+contender's time is modelled as a non-negative combination of :data:`FEATURES`, corrected
+by the nearest measured case (:func:`predict`):
 
 - ``native``: :func:`sepconv.nn._native_depthwise.depthwise_conv2d` on the input as given;
 - ``torch``: ``F.conv2d(groups=C)`` on the input as given (the naive composition's step);
@@ -33,6 +34,7 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -40,14 +42,8 @@ from torch import Tensor
 
 from . import _native_depthwise as native
 
-__all__ = [
-    "FEATURES",
-    "backward_kernel",
-    "features",
-    "load_model",
-    "native_depthwise",
-    "should_use_native",
-]
+__all__ = ["FEATURES", "backward_kernel", "features", "load_model", "native_depthwise",
+           "predict", "should_use_native"]
 
 #: what a contender's time (seconds) is modelled on: a constant per call, per channel plane
 #: (N * C), per million multiply-adds, per million elements read and written
@@ -55,6 +51,9 @@ FEATURES = ("call", "planes", "mmacs", "melements")
 #: the native kernel is chosen only where its modelled time is below this fraction of the
 #: best alternative's (the model's error on a busy machine is of this order)
 MARGIN = 0.9
+#: a measured case corrects the predictions of inputs within this factor of its channel planes
+#: and of its multiply-adds (see :func:`predict`)
+NEAR = 2.0
 MODEL_PATH = os.path.join(os.path.dirname(__file__), "layers_cost_model.json")
 _MODEL: dict[str, Any] | None = None
 #: decisions already taken: (shapes, strides, settings, model) -> bool
@@ -105,13 +104,43 @@ def _key(x: Tensor, stride: tuple[int, int]) -> str:
     return f"{layout}/{'s1' if max(stride) == 1 else 's2'}"
 
 
-def predict(
-    x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any
-) -> dict[str, float] | None:
-    """Modelled seconds of each contender, or ``None`` without a model for this case."""
+def _nearest(model: dict[str, Any], key: str, f: list[float]) -> dict[str, Any] | None:
+    """The measured case (``samples`` of the model file) of this format and stride class
+    nearest to features ``f`` in channel planes and multiply-adds, if within :data:`NEAR` of
+    both; None otherwise."""
+    groups = model.get("_samples")
+    if groups is None:
+        groups = {}
+        for sample in model.get("samples") or ():
+            if isinstance(sample, dict) and len(sample.get("features", ())) == len(FEATURES):
+                groups.setdefault(sample.get("key"), []).append(sample)
+        model["_samples"] = groups
+    best, best_distance = None, math.log(NEAR)
+    for sample in groups.get(key, ()):
+        g = sample["features"]
+        if min(g[1], g[2], f[1], f[2]) <= 0:
+            continue
+        distance = max(abs(math.log(f[1] / g[1])), abs(math.log(f[2] / g[2])))
+        if distance <= best_distance:
+            best, best_distance = sample, distance
+    return best
+
+
+def predict(x: Tensor, weight: Tensor, stride: Any, padding: Any,
+            dilation: Any) -> dict[str, float] | None:
+    """Modelled seconds of each contender, or ``None`` without a model for this case.
+
+    The fitted linear model, corrected by the measured case nearest to this input (same
+    memory format and stride class, channel planes and multiply-adds within a factor
+    :data:`NEAR`): each contender's time is scaled by that case's measured / fitted time, so
+    the prediction equals the measurement at a measured shape (the linear features miss
+    cache effects: the native kernel's time per multiply-add differs between a working set in
+    L2 and one in DRAM)."""
     stride, dilation = native._pair(stride, "stride"), native._pair(dilation, "dilation")
     top, bottom, left, right = native._pads(padding)
-    entry = _model()["models"].get(_key(x, stride))
+    model = _model()
+    key = _key(x, stride)
+    entry = model["models"].get(key)
     if not entry:
         return None
     n, c, h, w = x.shape
@@ -121,30 +150,46 @@ def predict(
         (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1,
     )
     f = features(n, c, h, w, weight.shape[0], (kh, kw), out)
-    return {name: sum(a * b for a, b in zip(coefs, f)) for name, coefs in entry.items()}
+    times = {name: sum(a * b for a, b in zip(coefs, f)) for name, coefs in entry.items()}
+    sample = _nearest(model, key, f)
+    if sample is not None:
+        for name, coefs in entry.items():
+            fitted = sum(a * b for a, b in zip(coefs, sample["features"]))
+            measured = sample.get(f"{name}_s")
+            if isinstance(measured, (int, float)) and measured > 0 and fitted > 0:
+                times[name] *= measured / fitted
+    return times
 
 
-def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any) -> bool:
+def _native_wins(times: dict[str, float] | None, training: bool) -> bool:
+    if times is None:
+        return False
+    if not training:
+        return times["native"] < MARGIN * min(times["torch"], times["torch_converted"])
+    if "native_backward" not in times or "torch_backward" not in times:
+        return False
+    # Both *_backward times include the native forward; PyTorch's forward and backward:
+    # the same with PyTorch's forward in its place.
+    native_step = min(times["native_backward"], times["torch_backward"])
+    torch_step = times["torch_backward"] - times["native"] + times["torch"]
+    return native_step < MARGIN * torch_step
+
+
+def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any,
+                      dilation: Any, training: bool = False) -> bool:
     """True where the native kernel applies to these arguments and the measured model says
     it is faster than ``F.conv2d`` on the input as given and than the converted composition.
-    ``padding`` as :func:`sepconv.nn._native_depthwise.depthwise_conv2d`."""
+    ``padding`` as :func:`sepconv.nn._native_depthwise.depthwise_conv2d`. With ``training``
+    (gradients will be computed), the forward and backward together are compared: the native
+    forward with the faster of the two gradient kernels (:func:`backward_kernel`) against
+    PyTorch's forward and backward on the input as given."""
     if not native._applies(x, weight, None):
         return False
-    key = (
-        tuple(x.shape),
-        x.stride(),
-        tuple(weight.shape),
-        repr(stride),
-        repr(padding),
-        repr(dilation),
-        id(_model()),
-    )
+    key = (tuple(x.shape), x.stride(), tuple(weight.shape), repr(stride), repr(padding),
+           repr(dilation), bool(training), id(_model()))
     choice = _CHOICES.get(key)
     if choice is None:
-        times = predict(x, weight, stride, padding, dilation)
-        choice = times is not None and times["native"] < MARGIN * min(
-            times["torch"], times["torch_converted"]
-        )
+        choice = _native_wins(predict(x, weight, stride, padding, dilation), training)
         if len(_CHOICES) >= 4096:
             _CHOICES.clear()
         _CHOICES[key] = choice

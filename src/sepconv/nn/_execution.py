@@ -6,7 +6,12 @@ A call runs in three steps, each a function here:
    execution path: the caller's memory format, or channels-last inside (``fast``, see
    :func:`fast`), entering it with one copy at most.
 2. :func:`conv`, :func:`depthwise` and :func:`pointwise` run the convolutions with the layer's
-   :class:`sepconv.padding.ConvPadding`, resolved when the layer was built.
+   :class:`sepconv.padding.ConvPadding`, resolved when the layer was built. A 1-D or 2-D
+   depthwise step with zero padding on a float32/float64 CPU tensor runs the native kernel
+   (``sepconv.nn._native_depthwise``, on the input's memory format as it is) where the
+   measured cost model (``sepconv.nn._dispatch``) says it beats PyTorch's kernels; an NCHW
+   input it is chosen for is then not converted to channels-last. :func:`use_native_depthwise`
+   forces the choice either way.
 3. :func:`end` brings the result back to the caller's memory format and batch axes.
 
 The plain composition (``F.pad`` where needed and the convolutions as written, in the caller's
@@ -29,16 +34,23 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch_mode
 
 from .._checks import SepconvTypeError, SepconvValueError
 from ..padding import ConvPadding, conv_padding, flat_pads
 
-__all__ = ["plain_composition"]
+__all__ = ["plain_composition", "use_native_depthwise"]
 
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 _FAST_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _PLAIN = contextvars.ContextVar("sepconv_plain_composition", default=False)
+_NATIVE: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
+    "sepconv_native_depthwise", default=None)
+_NATIVE_DTYPES = (torch.float32, torch.float64)
+#: native_choice's decisions: (shapes, strides, dtypes, padding, setting) -> (cost model,
+#: chosen, pads); an entry counts only for the model it was taken with
+_CHOICES: dict[tuple, tuple[Any, bool, tuple]] = {}
 
 
 @contextlib.contextmanager
@@ -69,6 +81,45 @@ def plain_composition() -> Iterator[None]:
         yield
     finally:
         _PLAIN.reset(token)
+
+
+@contextlib.contextmanager
+def use_native_depthwise(enabled: bool | None) -> Iterator[None]:
+    """Choose who runs the depthwise step of the layers and functions inside this block.
+
+    ``True``: the native kernel wherever it applies (a 1-D or 2-D depthwise step with zero
+    padding on a float32/float64 CPU tensor, the native library built and ``SEPCONV_NATIVE``
+    not ``0``), on the input's memory format as given; elsewhere PyTorch's. ``False``:
+    PyTorch's ``F.conv2d(groups=C)`` always. ``None`` (the default outside any block): the
+    measured choice of ``sepconv.nn._dispatch`` (constants written by
+    ``python benchmarks/layers.py --calibrate``). The plain composition (graph recording,
+    export, :func:`plain_composition`) and ``torch.compile`` always run PyTorch's operators.
+    The results agree to rounding (1e-5 relative in float32) whichever runs.
+
+    Raises ``TypeError`` when ``enabled`` is not True, False or None.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sepconv.nn import DepthwiseConv2d, use_native_depthwise
+    >>> layer = DepthwiseConv2d(4, 3, padding="same")
+    >>> x = torch.randn(2, 4, 9, 9)
+    >>> with use_native_depthwise(True):
+    ...     a = layer(x)
+    >>> with use_native_depthwise(False):
+    ...     b = layer(x)
+    >>> bool(torch.allclose(a, b, rtol=1e-5, atol=1e-5))
+    True
+    """
+    if enabled is not None and not isinstance(enabled, bool):
+        raise SepconvTypeError(
+            f"`enabled` must be True, False or None, got {enabled!r} "
+            f"({type(enabled).__name__})")
+    token = _NATIVE.set(enabled)
+    try:
+        yield
+    finally:
+        _NATIVE.reset(token)
 
 
 def plain_requested() -> bool:
@@ -145,8 +196,13 @@ def needs_grad(x: Tensor, weight: Tensor | None) -> bool:
     )
 
 
-def fast(x: Tensor, n: int, weight: Tensor | None = None) -> bool:
+def fast(x: Tensor, n: int, weight: Tensor | None = None,
+         depthwise: ConvPadding | None = None) -> bool:
     """Whether this batched input runs channels-last inside (and comes back in its format).
+
+    With ``depthwise`` (the padding of a first step that is a depthwise convolution with
+    ``weight``), an NCHW input for which :func:`native_choice` picks the native kernel stays
+    NCHW (the kernel reads it as it is). Otherwise:
 
     The rule: a channels-last input runs there (no copy). An NCHW input with 64 or more
     channels runs in NCHW (2-D: any batch; 1-D and 3-D, which ``benchmarks/layers.py`` does
@@ -170,6 +226,9 @@ def fast(x: Tensor, n: int, weight: Tensor | None = None) -> bool:
         return False
     if plain_requested():
         return False
+    if depthwise is not None and weight is not None and x.is_contiguous() and n < 3:
+        if native_choice(x, weight, depthwise, n) is not None:
+            return False
     if n == 2 and (x.shape[1] >= 64 or needs_grad(x, weight)):
         return in_run_format(x, n) and not x.is_contiguous()
     if x.shape[0] == 1 and x.shape[1] >= 64:
@@ -195,16 +254,18 @@ def caller_is_channels_last(x: Tensor, n: int) -> bool:
     return not x.is_contiguous() and in_run_format(x, n)
 
 
-def begin(
-    input: Tensor, n: int, channels: int, weight: Tensor | None, *, allow_fast: bool = True
-) -> tuple[Tensor, Tensor, bool, bool]:
+def begin(input: Tensor, n: int, channels: int, weight: Tensor | None, *,
+          allow_fast: bool = True, depthwise: ConvPadding | None = None
+          ) -> tuple[Tensor, Tensor, bool, bool]:
     """Step 1: ``(x to run, batched caller x, fast, unbatched)`` for a call on ``input``.
 
     ``allow_fast=False`` keeps the caller's memory format (a full convolution).
+    ``depthwise``: the padding of the first step when it is a depthwise convolution with
+    ``weight`` (see :func:`fast`).
     """
     unbatched = check_input(input, n, channels)
     x = input.unsqueeze(0) if unbatched else input
-    is_fast = allow_fast and fast(x, n, weight)
+    is_fast = allow_fast and fast(x, n, weight, depthwise)
     return (_enter(x, n) if is_fast else x), x, is_fast, unbatched
 
 
@@ -334,10 +395,84 @@ def conv(
     return CONV[n](x, weight, bias, padding.stride, 0, padding.dilation, groups)
 
 
-def depthwise(
-    x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, n: int, is_fast: bool
-) -> Tensor:
-    """Depthwise step on a batched ``x`` (in the run format when ``is_fast``); same format out."""
+def native_choice(x: Tensor, weight: Tensor, padding: ConvPadding, n: int
+                  ) -> tuple[Tensor, Tensor, tuple, bool] | None:
+    """``(x, weight, pads, forced)`` as the native kernel takes them (2-D; a 1-D step lifted
+    to ``1 x k``) where it runs the depthwise step on the batched ``x`` as given, else None.
+
+    None unless: not recording a graph or compiling, no ``TorchDispatchMode`` active (a FLOP
+    counter, fake tensors: they see PyTorch's operators, not the C kernel), not refused by
+    :func:`use_native_depthwise`, zero padding, a float32/float64 CPU tensor, and (unless
+    forced) ``sepconv.nn._dispatch.should_use_native`` measures it faster than PyTorch's
+    kernels on this input and on the input converted to the other memory format (in training,
+    a gradient wanted for ``x`` or ``weight``: forward and backward together).
+    """
+    if n > 2 or padding.mode != "zeros" or torch.compiler.is_compiling():
+        return None
+    setting = _NATIVE.get()
+    if (setting is False or x.dtype not in _NATIVE_DTYPES or x.device.type != "cpu"
+            or type(x) is not Tensor or plain_requested() or _dispatch_mode() is not None):
+        return None
+    from . import _dispatch  # imported on first use: ctypes and the cost model's file
+
+    model = _dispatch._model()
+    training = needs_grad(x, weight)
+    key = (n, x.shape, x.stride(), x.dtype, weight.shape, weight.dtype, weight.device.type,
+           padding, setting, training)
+    found = _CHOICES.get(key)
+    if found is not None and found[0] is model:
+        chosen, pads = found[1], found[2]
+    else:
+        x4, w4, lifted = ((x.unsqueeze(2), weight.unsqueeze(2), padding.lifted) if n == 1
+                          else (x, weight, padding))
+        spatial = (int(x4.shape[2]), int(x4.shape[3]))
+        lifted.plan(spatial)  # checks that the kernel fits, as the PyTorch path does
+        pads = lifted.pads(spatial)
+        if setting:
+            chosen = _dispatch.native._applies(x4, w4, None)
+        else:
+            chosen = _dispatch.should_use_native(x4, w4, lifted.stride, pads, lifted.dilation,
+                                                 training)
+        if len(_CHOICES) >= 4096:
+            _CHOICES.clear()
+        _CHOICES[key] = (model, chosen, pads)
+    if not chosen:
+        return None
+    if n == 1:
+        return x.unsqueeze(2), weight.unsqueeze(2), pads, bool(setting)
+    return x, weight, pads, bool(setting)
+
+
+def _native_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding,
+                      n: int) -> Tensor | None:
+    """The native kernel's result where :func:`native_choice` picks it, else None."""
+    chosen = native_choice(x, weight, padding, n)
+    if chosen is None:
+        return None
+    from . import _dispatch
+
+    x4, w4, pads, forced = chosen
+    lifted = padding.lifted if n == 1 else padding
+    stride, dilation = lifted.stride, lifted.dilation
+    backward = ("native" if forced or not torch.is_grad_enabled()
+                else _dispatch.backward_kernel(x4, w4, stride, pads, dilation))
+    y = _dispatch.native.depthwise_conv2d(x4, w4, bias, stride, pads, dilation,
+                                          backward=backward)
+    if y is None:
+        return None
+    return y.squeeze(2) if n == 1 else y
+
+
+def depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, n: int,
+              is_fast: bool) -> Tensor:
+    """Depthwise step on a batched ``x`` (in the run format when ``is_fast``); same format out.
+
+    The native kernel where :func:`native_choice` picks it, PyTorch's convolution otherwise.
+    """
+    if n < 3:
+        y = _native_depthwise(x, weight, bias, padding, n)
+        if y is not None:
+            return y
     if is_fast and n == 1:
         # 1-D runs as 2-D channels-last with a 1 x k kernel: (N, C, 1, L) is a view.
         y = conv(

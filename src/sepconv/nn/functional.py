@@ -125,7 +125,7 @@ def _depthwise(
             f"channels, got weight {tuple(weight.shape)} for input "
             f"{tuple(input.shape) if isinstance(input, Tensor) else input!r}"
         )
-    run, x, fast, unbatched = ex.begin(input, n, channels, weight)
+    run, x, fast, unbatched = ex.begin(input, n, channels, weight, depthwise=padding)
     y = ex.depthwise(run, weight, bias, padding, n, fast)
     return ex.end(y, x, n, fast, unbatched)
 
