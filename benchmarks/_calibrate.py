@@ -63,13 +63,14 @@ def _contenders(x: torch.Tensor, weight: torch.Tensor, stride: int) -> dict[str,
     policy = conv_padding(3, stride, "same", 1, "zeros", n=2)
 
     def layer_torch(inp: torch.Tensor) -> torch.Tensor:
-        return ex.conv(inp, weight, None, policy, channels, 2, is_fast=True,
-                       extend_kernel=True)
+        return ex.conv(inp, weight, None, policy, channels, 2, is_fast=True, extend_kernel=True)
+
     return {
         "native": lambda: native.depthwise_conv2d(x, weight, None, stride, pads),
         "torch": lambda: layer_torch(x),
         "torch_converted": lambda: layer_torch(x.contiguous(memory_format=other)).contiguous(
-            memory_format=back),
+            memory_format=back
+        ),
     }
 
 
@@ -77,13 +78,12 @@ def _trained(x: torch.Tensor, weight: torch.Tensor, stride: int, backward: str) 
     x = x.detach().requires_grad_(True)
     weight = weight.detach().requires_grad_(True)
     pads = _same(x.shape[2], stride)
-    grad = torch.ones_like(native.depthwise_conv2d(x.detach(), weight.detach(), None, stride,
-                                                   pads))
+    grad = torch.ones_like(native.depthwise_conv2d(x.detach(), weight.detach(), None, stride, pads))
 
     def step() -> None:
         x.grad = weight.grad = None
-        native.depthwise_conv2d(x, weight, None, stride, pads, backward=backward).backward(
-            grad)
+        native.depthwise_conv2d(x, weight, None, stride, pads, backward=backward).backward(grad)
+
     return step
 
 
@@ -109,19 +109,36 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
                 x = x.contiguous(memory_format=CL) if layout == "channels_last" else x
                 weight = torch.randn(channels, 1, 3, 3)
                 with torch.no_grad():
-                    t = interleaved(_contenders(x, weight, stride), rounds,
-                                    0.002 if batch == 1 else 0.0)
-                t.update(interleaved({f"{b}_backward": _trained(x, weight, stride, b)
-                                      for b in ("native", "torch")}, rounds,
-                                     0.002 if batch == 1 else 0.0))
+                    t = interleaved(
+                        _contenders(x, weight, stride), rounds, 0.002 if batch == 1 else 0.0
+                    )
+                t.update(
+                    interleaved(
+                        {
+                            f"{b}_backward": _trained(x, weight, stride, b)
+                            for b in ("native", "torch")
+                        },
+                        rounds,
+                        0.002 if batch == 1 else 0.0,
+                    )
+                )
                 out = -(-size // stride)
-                f = _dispatch.features(batch, channels, size, size, channels, (3, 3),
-                                       (out, out))
-                key = f"{'cl' if layout == 'channels_last' else 'nchw'}/" \
-                      f"{'s1' if stride == 1 else 's2'}"
-                samples.append({"key": key, "batch": batch, "channels": channels,
-                                "size": size, "stride": stride, "features": f,
-                                **{f"{k}_s": v[0] for k, v in t.items()}})
+                f = _dispatch.features(batch, channels, size, size, channels, (3, 3), (out, out))
+                key = (
+                    f"{'cl' if layout == 'channels_last' else 'nchw'}/"
+                    f"{'s1' if stride == 1 else 's2'}"
+                )
+                samples.append(
+                    {
+                        "key": key,
+                        "batch": batch,
+                        "channels": channels,
+                        "size": size,
+                        "stride": stride,
+                        "features": f,
+                        **{f"{k}_s": v[0] for k, v in t.items()},
+                    }
+                )
                 rows.append([key, batch, channels, size, *(f"{t[k][0] * 1e3:.3f}" for k in t)])
                 print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
     print(format_table(["case", "batch", "channels", "size", *(f"{n} ms" for n in NAMES)], rows))
@@ -171,19 +188,29 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
         best = min(s["torch_s"], s["torch_converted_s"])
         s["chosen_vs_best_torch"] = (s["native_s"] if s["native_chosen"] else best) / best
     worst = max(s["chosen_vs_best_torch"] for s in samples)
-    print(f"\nby the linear fit alone: native chosen in {chosen} of {len(samples)} cases; "
-          f"chosen / best PyTorch time: worst {worst:.2f} (on the calibration cases themselves)")
+    print(
+        f"\nby the linear fit alone: native chosen in {chosen} of {len(samples)} cases; "
+        f"chosen / best PyTorch time: worst {worst:.2f} (on the calibration cases themselves)"
+    )
     # The dispatch corrects the fit by the nearest measured case (sepconv.nn._dispatch.predict),
     # which at a measured shape is the measurement itself.
-    corrected = [s["native_s"] < _dispatch.MARGIN * min(s["torch_s"], s["torch_converted_s"])
-                 for s in samples]
-    print(f"with the nearest-case correction (what the dispatch uses): native chosen in "
-          f"{sum(corrected)} of {len(samples)} cases, never slower than PyTorch's best there")
-    model = {"description": "sepconv native depthwise dispatch constants: seconds = features "
-                            "dot coefficients; written by benchmarks/layers.py --calibrate",
-             "features": list(_dispatch.FEATURES), "models": models,
-             "machine": info, "rounds": rounds,
-             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-             "samples": samples}
+    corrected = [
+        s["native_s"] < _dispatch.MARGIN * min(s["torch_s"], s["torch_converted_s"])
+        for s in samples
+    ]
+    print(
+        f"with the nearest-case correction (what the dispatch uses): native chosen in "
+        f"{sum(corrected)} of {len(samples)} cases, never slower than PyTorch's best there"
+    )
+    model = {
+        "description": "sepconv native depthwise dispatch constants: seconds = features "
+        "dot coefficients; written by benchmarks/layers.py --calibrate",
+        "features": list(_dispatch.FEATURES),
+        "models": models,
+        "machine": info,
+        "rounds": rounds,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "samples": samples,
+    }
     write_json(args.calibrate, model)
     return 0

@@ -253,6 +253,7 @@ def _native_chosen(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> b
         y = original(*args, **kwargs)
         calls.append(y is not None)
         return y
+
     native.depthwise_conv2d = spy
     try:
         with torch.set_grad_enabled(backward):
@@ -292,12 +293,19 @@ def layer_case(
             "onnxruntime": onnx_session(plain, x, threads),
         }
     else:
-        fns = {"sepconv": _trained(layer, x, list(layer.parameters())),
-               "naive_nchw": _trained(lambda t: plain(t.contiguous()).contiguous(
-                   memory_format=caller), x, list(plain.parameters())),
-               "naive_cl": _trained(lambda t: as_cl(t.contiguous(memory_format=CL))
-                                    .contiguous(memory_format=caller), x,
-                                    list(as_cl.parameters()))}
+        fns = {
+            "sepconv": _trained(layer, x, list(layer.parameters())),
+            "naive_nchw": _trained(
+                lambda t: plain(t.contiguous()).contiguous(memory_format=caller),
+                x,
+                list(plain.parameters()),
+            ),
+            "naive_cl": _trained(
+                lambda t: as_cl(t.contiguous(memory_format=CL)).contiguous(memory_format=caller),
+                x,
+                list(as_cl.parameters()),
+            ),
+        }
     with torch.set_grad_enabled(backward):
         t = interleaved(fns, rounds, SMALL_CALLS_S if batch == 1 else 0.0)
     out = -(-size // stride)
@@ -417,9 +425,10 @@ def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[s
             if not sel:
                 continue
             weights = [r["count"] for r in sel]
-            entry = {"sepconv/naive geomean": geomean([r["sepconv_vs_naive"] for r in sel],
-                                                       weights),
-                     "sepconv/naive max": max(r["sepconv_vs_naive"] for r in sel)}
+            entry = {
+                "sepconv/naive geomean": geomean([r["sepconv_vs_naive"] for r in sel], weights),
+                "sepconv/naive max": max(r["sepconv_vs_naive"] for r in sel),
+            }
             if all("sepconv_vs_onnxruntime" in r for r in sel):
                 ratios = [r["sepconv_vs_onnxruntime"] for r in sel]
                 entry["sepconv/onnxruntime geomean"] = geomean(ratios, weights)
@@ -563,19 +572,43 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     r["count"] = count
                     results.append(r)
-                    rows.append([r["layer"] + (f" (x{count})" if count > 1 else ""), batch,
-                                 r["input"], r["pass"], *(_ms(r, n) for n in names),
-                                 f"{r['bound_ms']:.3f}", f"{r['sepconv_of_bound']:.2f}",
-                                 f"{r['sepconv_vs_naive']:.2f}",
-                                 f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
-                                 "native" if r["sepconv_native_depthwise"] else "torch"])
+                    rows.append(
+                        [
+                            r["layer"] + (f" (x{count})" if count > 1 else ""),
+                            batch,
+                            r["input"],
+                            r["pass"],
+                            *(_ms(r, n) for n in names),
+                            f"{r['bound_ms']:.3f}",
+                            f"{r['sepconv_of_bound']:.2f}",
+                            f"{r['sepconv_vs_naive']:.2f}",
+                            f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+                            "native" if r["sepconv_native_depthwise"] else "torch",
+                        ]
+                    )
                     print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
     if results:
-        print(format_table(["layer", "batch", "input", "pass", *(f"{n} ms" for n in names),
-                            "bound ms", "sepconv of bound", "sepconv/naive",
-                            "sepconv/ort", "depthwise by"], rows))
-        print("times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
-              "naive = the faster naive composition")
+        print(
+            format_table(
+                [
+                    "layer",
+                    "batch",
+                    "input",
+                    "pass",
+                    *(f"{n} ms" for n in names),
+                    "bound ms",
+                    "sepconv of bound",
+                    "sepconv/naive",
+                    "sepconv/ort",
+                    "depthwise by",
+                ],
+                rows,
+            )
+        )
+        print(
+            "times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
+            "naive = the faster naive composition"
+        )
     dw: list[dict[str, Any]] = []
     if not args.no_depthwise:
         dw_rows = []

@@ -317,6 +317,7 @@ def native_calls(monkeypatch):
         if y is not None:
             calls.append(native._layout(x))
         return y
+
     monkeypatch.setattr(native, "depthwise_conv2d", spy)
     assert _execution  # the door imports the module lazily; the spy is on the module
     return calls
@@ -329,26 +330,46 @@ def _composition(x, layer, n):
     conv = {1: F.conv1d, 2: F.conv2d}[n]
     depthwise = getattr(layer, "depthwise", layer)
     pads = flat_pads(depthwise._padding.pads(tuple(x.shape[2:])))
-    y = conv(F.pad(x, pads), depthwise.weight, depthwise.bias, depthwise.stride, 0,
-             depthwise.dilation, x.shape[1])
+    y = conv(
+        F.pad(x, pads),
+        depthwise.weight,
+        depthwise.bias,
+        depthwise.stride,
+        0,
+        depthwise.dilation,
+        x.shape[1],
+    )
     if hasattr(layer, "pointwise"):
         y = conv(y, layer.pointwise.weight, layer.pointwise.bias)
     return y
 
 
-layer_cases = st.fixed_dictionaries({
-    "n": st.sampled_from([1, 2]), "kind": st.sampled_from(["depthwise", "separable"]),
-    "batch": st.integers(1, 3), "c": st.integers(1, 9), "m": st.integers(1, 2),
-    "size": st.integers(3, 17), "k": st.integers(1, 5), "stride": st.integers(1, 3),
-    "dilation": st.integers(1, 2), "padding": st.sampled_from(["same", "valid", 1]),
-    "channels_last": st.booleans(), "dtype": st.sampled_from([torch.float32, torch.float64]),
-    "native": st.sampled_from([True, False, None]), "grad": st.booleans(),
-})
+layer_cases = st.fixed_dictionaries(
+    {
+        "n": st.sampled_from([1, 2]),
+        "kind": st.sampled_from(["depthwise", "separable"]),
+        "batch": st.integers(1, 3),
+        "c": st.integers(1, 9),
+        "m": st.integers(1, 2),
+        "size": st.integers(3, 17),
+        "k": st.integers(1, 5),
+        "stride": st.integers(1, 3),
+        "dilation": st.integers(1, 2),
+        "padding": st.sampled_from(["same", "valid", 1]),
+        "channels_last": st.booleans(),
+        "dtype": st.sampled_from([torch.float32, torch.float64]),
+        "native": st.sampled_from([True, False, None]),
+        "grad": st.booleans(),
+    }
+)
 
 
 @needs_native
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(case=layer_cases)
 def test_layers_equal_the_composition_with_the_native_kernel_forced(case, native_calls):
     """DepthwiseConvNd and SeparableConvNd (1-D, 2-D) equal the F.pad + F.convNd composition
@@ -361,8 +382,13 @@ def test_layers_equal_the_composition_with_the_native_kernel_forced(case, native
     if case["size"] + (2 if case["padding"] == 1 else 0) < (k - 1) * d + 1:
         return
     torch.manual_seed(0)
-    common = dict(stride=case["stride"], padding=case["padding"], dilation=d,
-                  depth_multiplier=case["m"], dtype=case["dtype"])
+    common = dict(
+        stride=case["stride"],
+        padding=case["padding"],
+        dilation=d,
+        depth_multiplier=case["m"],
+        dtype=case["dtype"],
+    )
     if case["kind"] == "depthwise":
         cls = snn.DepthwiseConv1d if n == 1 else snn.DepthwiseConv2d
         layer = cls(case["c"], k, bias=True, **common)
@@ -372,8 +398,11 @@ def test_layers_equal_the_composition_with_the_native_kernel_forced(case, native
     shape = (case["batch"], case["c"], *([case["size"]] * n))
     x = torch.randn(shape, dtype=case["dtype"])
     if case["channels_last"]:
-        x = (x.contiguous(memory_format=CL) if n == 2
-             else x.transpose(1, 2).contiguous().transpose(1, 2))
+        x = (
+            x.contiguous(memory_format=CL)
+            if n == 2
+            else x.transpose(1, 2).contiguous().transpose(1, 2)
+        )
     x.requires_grad_(case["grad"])
     before = x.detach().clone()
     with torch.set_grad_enabled(case["grad"]), snn.use_native_depthwise(case["native"]):
@@ -389,10 +418,15 @@ def test_layers_equal_the_composition_with_the_native_kernel_forced(case, native
     # 1-D has no channels-last memory format in PyTorch: its convolutions (and so a float64
     # or separable layer) return (N, C, L) contiguous; the native depthwise step alone keeps a
     # channel-minor input so. With one channel or one pixel both formats hold.
-    if (case["c"] > 1 and y.shape[1] > 1 and math.prod(y.shape[2:]) > 1
-            and (n == 2 or (native_calls and case["kind"] == "depthwise"))):
-        caller_format = (y.transpose(1, 2).is_contiguous() if n == 1
-                         else y.is_contiguous(memory_format=CL))
+    if (
+        case["c"] > 1
+        and y.shape[1] > 1
+        and math.prod(y.shape[2:]) > 1
+        and (n == 2 or (native_calls and case["kind"] == "depthwise"))
+    ):
+        caller_format = (
+            y.transpose(1, 2).is_contiguous() if n == 1 else y.is_contiguous(memory_format=CL)
+        )
         assert caller_format == case["channels_last"]
         assert y.is_contiguous() != case["channels_last"]
     if case["grad"]:
@@ -416,8 +450,11 @@ def test_gradcheck_through_the_layer(channels_last, n, native_calls):
     layer = cls(3, 4, 3, 2, padding="same", depth_multiplier=2, depthwise_bias=True).double()
     x = torch.randn(2, 3, *([6] * n), dtype=torch.float64)
     if channels_last:
-        x = (x.contiguous(memory_format=CL) if n == 2
-             else x.transpose(1, 2).contiguous().transpose(1, 2))
+        x = (
+            x.contiguous(memory_format=CL)
+            if n == 2
+            else x.transpose(1, 2).contiguous().transpose(1, 2)
+        )
     x.requires_grad_(True)
     params = tuple(layer.parameters())
 
@@ -440,11 +477,18 @@ def test_dispatch_choice_reaches_the_layer(monkeypatch, native_calls):
     layer = SeparableConv2d(8, 16, 3, 2, padding="same")
     x = torch.randn(2, 8, 12, 12)
     for native_cost, expected in ((0.0, ["nchw"]), (1.0, [])):
-        model = {"native": [native_cost] * features, "torch": [0.5] * features,
-                 "torch_converted": [0.5] * features, "native_backward": [1.0] * features,
-                 "torch_backward": [0.0] * features}
-        monkeypatch.setattr(_dispatch, "_MODEL", {"models": {
-            key: model for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}})
+        model = {
+            "native": [native_cost] * features,
+            "torch": [0.5] * features,
+            "torch_converted": [0.5] * features,
+            "native_backward": [1.0] * features,
+            "torch_backward": [0.0] * features,
+        }
+        monkeypatch.setattr(
+            _dispatch,
+            "_MODEL",
+            {"models": {key: model for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}},
+        )
         native_calls.clear()
         with torch.no_grad():
             y = layer(x)
@@ -487,16 +531,19 @@ def test_use_native_depthwise_checks_its_argument():
 
 
 def test_layers_fall_back_when_disabled_by_environment():
-    code = ("import torch, torch.nn.functional as F; from sepconv.nn import SeparableConv2d,"
-            " use_native_depthwise; torch.manual_seed(0); l = SeparableConv2d(4, 6, 3, 2,"
-            " padding='same'); x = torch.randn(2, 4, 9, 9)\n"
-            "with use_native_depthwise(True): y = l(x)\n"
-            "e = F.conv2d(F.conv2d(F.pad(x, (1, 1, 1, 1)), l.depthwise.weight, None, 2, 0, 1,"
-            " 4), l.pointwise.weight, l.pointwise.bias)\n"
-            "print(bool(torch.allclose(y, e, atol=1e-6)))")
+    code = (
+        "import torch, torch.nn.functional as F; from sepconv.nn import SeparableConv2d,"
+        " use_native_depthwise; torch.manual_seed(0); l = SeparableConv2d(4, 6, 3, 2,"
+        " padding='same'); x = torch.randn(2, 4, 9, 9)\n"
+        "with use_native_depthwise(True): y = l(x)\n"
+        "e = F.conv2d(F.conv2d(F.pad(x, (1, 1, 1, 1)), l.depthwise.weight, None, 2, 0, 1,"
+        " 4), l.pointwise.weight, l.pointwise.bias)\n"
+        "print(bool(torch.allclose(y, e, atol=1e-6)))"
+    )
     env = {**os.environ, "SEPCONV_NATIVE": "0"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["True"]
 
 
@@ -508,10 +555,13 @@ def test_dispatch_in_training_compares_forward_and_backward(monkeypatch):
     features = len(_dispatch.FEATURES)
 
     def model(native_s, torch_s, native_backward_s, torch_backward_s):
-        entry = {"native": [native_s] * features, "torch": [torch_s] * features,
-                 "torch_converted": [torch_s] * features,
-                 "native_backward": [native_backward_s] * features,
-                 "torch_backward": [torch_backward_s] * features}
+        entry = {
+            "native": [native_s] * features,
+            "torch": [torch_s] * features,
+            "torch_converted": [torch_s] * features,
+            "native_backward": [native_backward_s] * features,
+            "torch_backward": [torch_backward_s] * features,
+        }
         return {"models": {key: entry for key in ("nchw/s1", "nchw/s2", "cl/s1", "cl/s2")}}
 
     # forward 1 against 2; steps: native min(10, 10) = 10 against PyTorch 10 - 1 + 2 = 11

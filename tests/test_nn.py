@@ -100,15 +100,37 @@ def test_smoke():
 
 
 def test_public_names():
-    assert sorted(snn.__all__) == sorted([
-        "DepthwiseConv1d", "DepthwiseConv2d", "DepthwiseConv3d", "PointwiseConv1d",
-        "PointwiseConv2d", "PointwiseConv3d", "SeparableConv1d",
-        "SeparableConv2d", "SeparableConv3d", "SpatiallySeparableConv2d", "functional",
-        "load_keras_weights", "to_keras_weights", "use_native_depthwise"])
-    assert sorted(SF.__all__) == sorted([
-        "depthwise_conv1d", "depthwise_conv2d", "depthwise_conv3d", "separable_conv1d",
-        "separable_conv2d", "separable_conv3d", "spatially_separable_conv2d", "plain_composition",
-        "PADDING_MODES"])
+    assert sorted(snn.__all__) == sorted(
+        [
+            "DepthwiseConv1d",
+            "DepthwiseConv2d",
+            "DepthwiseConv3d",
+            "PointwiseConv1d",
+            "PointwiseConv2d",
+            "PointwiseConv3d",
+            "SeparableConv1d",
+            "SeparableConv2d",
+            "SeparableConv3d",
+            "SpatiallySeparableConv2d",
+            "functional",
+            "load_keras_weights",
+            "to_keras_weights",
+            "use_native_depthwise",
+        ]
+    )
+    assert sorted(SF.__all__) == sorted(
+        [
+            "depthwise_conv1d",
+            "depthwise_conv2d",
+            "depthwise_conv3d",
+            "separable_conv1d",
+            "separable_conv2d",
+            "separable_conv3d",
+            "spatially_separable_conv2d",
+            "plain_composition",
+            "PADDING_MODES",
+        ]
+    )
 
 
 def test_import_sepconv_stays_light(run_python):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from . import functional
 from ._execution import use_native_depthwise
+from ._spatial import SpatiallySeparableConv2d
 from .keras import load_keras_weights, to_keras_weights
 from .modules import (
     DepthwiseConv1d,

@@ -42,8 +42,15 @@ from torch import Tensor
 
 from . import _native_depthwise as native
 
-__all__ = ["FEATURES", "backward_kernel", "features", "load_model", "native_depthwise",
-           "predict", "should_use_native"]
+__all__ = [
+    "FEATURES",
+    "backward_kernel",
+    "features",
+    "load_model",
+    "native_depthwise",
+    "predict",
+    "should_use_native",
+]
 
 #: what a contender's time (seconds) is modelled on: a constant per call, per channel plane
 #: (N * C), per million multiply-adds, per million elements read and written
@@ -126,8 +133,9 @@ def _nearest(model: dict[str, Any], key: str, f: list[float]) -> dict[str, Any] 
     return best
 
 
-def predict(x: Tensor, weight: Tensor, stride: Any, padding: Any,
-            dilation: Any) -> dict[str, float] | None:
+def predict(
+    x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any
+) -> dict[str, float] | None:
     """Modelled seconds of each contender, or ``None`` without a model for this case.
 
     The fitted linear model, corrected by the measured case nearest to this input (same
@@ -175,8 +183,9 @@ def _native_wins(times: dict[str, float] | None, training: bool) -> bool:
     return native_step < MARGIN * torch_step
 
 
-def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any,
-                      dilation: Any, training: bool = False) -> bool:
+def should_use_native(
+    x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any, training: bool = False
+) -> bool:
     """True where the native kernel applies to these arguments and the measured model says
     it is faster than ``F.conv2d`` on the input as given and than the converted composition.
     ``padding`` as :func:`sepconv.nn._native_depthwise.depthwise_conv2d`. With ``training``
@@ -185,8 +194,16 @@ def should_use_native(x: Tensor, weight: Tensor, stride: Any, padding: Any,
     PyTorch's forward and backward on the input as given."""
     if not native._applies(x, weight, None):
         return False
-    key = (tuple(x.shape), x.stride(), tuple(weight.shape), repr(stride), repr(padding),
-           repr(dilation), bool(training), id(_model()))
+    key = (
+        tuple(x.shape),
+        x.stride(),
+        tuple(weight.shape),
+        repr(stride),
+        repr(padding),
+        repr(dilation),
+        bool(training),
+        id(_model()),
+    )
     choice = _CHOICES.get(key)
     if choice is None:
         choice = _native_wins(predict(x, weight, stride, padding, dilation), training)

@@ -46,7 +46,8 @@ _CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 _FAST_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _PLAIN = contextvars.ContextVar("sepconv_plain_composition", default=False)
 _NATIVE: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
-    "sepconv_native_depthwise", default=None)
+    "sepconv_native_depthwise", default=None
+)
 _NATIVE_DTYPES = (torch.float32, torch.float64)
 #: native_choice's decisions: (shapes, strides, dtypes, padding, setting) -> (cost model,
 #: chosen, pads); an entry counts only for the model it was taken with
@@ -113,8 +114,8 @@ def use_native_depthwise(enabled: bool | None) -> Iterator[None]:
     """
     if enabled is not None and not isinstance(enabled, bool):
         raise SepconvTypeError(
-            f"`enabled` must be True, False or None, got {enabled!r} "
-            f"({type(enabled).__name__})")
+            f"`enabled` must be True, False or None, got {enabled!r} ({type(enabled).__name__})"
+        )
     token = _NATIVE.set(enabled)
     try:
         yield
@@ -196,8 +197,9 @@ def needs_grad(x: Tensor, weight: Tensor | None) -> bool:
     )
 
 
-def fast(x: Tensor, n: int, weight: Tensor | None = None,
-         depthwise: ConvPadding | None = None) -> bool:
+def fast(
+    x: Tensor, n: int, weight: Tensor | None = None, depthwise: ConvPadding | None = None
+) -> bool:
     """Whether this batched input runs channels-last inside (and comes back in its format).
 
     With ``depthwise`` (the padding of a first step that is a depthwise convolution with
@@ -254,9 +256,15 @@ def caller_is_channels_last(x: Tensor, n: int) -> bool:
     return not x.is_contiguous() and in_run_format(x, n)
 
 
-def begin(input: Tensor, n: int, channels: int, weight: Tensor | None, *,
-          allow_fast: bool = True, depthwise: ConvPadding | None = None
-          ) -> tuple[Tensor, Tensor, bool, bool]:
+def begin(
+    input: Tensor,
+    n: int,
+    channels: int,
+    weight: Tensor | None,
+    *,
+    allow_fast: bool = True,
+    depthwise: ConvPadding | None = None,
+) -> tuple[Tensor, Tensor, bool, bool]:
     """Step 1: ``(x to run, batched caller x, fast, unbatched)`` for a call on ``input``.
 
     ``allow_fast=False`` keeps the caller's memory format (a full convolution).
@@ -395,8 +403,9 @@ def conv(
     return CONV[n](x, weight, bias, padding.stride, 0, padding.dilation, groups)
 
 
-def native_choice(x: Tensor, weight: Tensor, padding: ConvPadding, n: int
-                  ) -> tuple[Tensor, Tensor, tuple, bool] | None:
+def native_choice(
+    x: Tensor, weight: Tensor, padding: ConvPadding, n: int
+) -> tuple[Tensor, Tensor, tuple, bool] | None:
     """``(x, weight, pads, forced)`` as the native kernel takes them (2-D; a 1-D step lifted
     to ``1 x k``) where it runs the depthwise step on the batched ``x`` as given, else None.
 
@@ -410,29 +419,49 @@ def native_choice(x: Tensor, weight: Tensor, padding: ConvPadding, n: int
     if n > 2 or padding.mode != "zeros" or torch.compiler.is_compiling():
         return None
     setting = _NATIVE.get()
-    if (setting is False or x.dtype not in _NATIVE_DTYPES or x.device.type != "cpu"
-            or type(x) is not Tensor or plain_requested() or _dispatch_mode() is not None):
+    if (
+        setting is False
+        or x.dtype not in _NATIVE_DTYPES
+        or x.device.type != "cpu"
+        or type(x) is not Tensor
+        or plain_requested()
+        or _dispatch_mode() is not None
+    ):
         return None
     from . import _dispatch  # imported on first use: ctypes and the cost model's file
 
     model = _dispatch._model()
     training = needs_grad(x, weight)
-    key = (n, x.shape, x.stride(), x.dtype, weight.shape, weight.dtype, weight.device.type,
-           padding, setting, training)
+    key = (
+        n,
+        x.shape,
+        x.stride(),
+        x.dtype,
+        weight.shape,
+        weight.dtype,
+        weight.device.type,
+        padding,
+        setting,
+        training,
+    )
     found = _CHOICES.get(key)
     if found is not None and found[0] is model:
         chosen, pads = found[1], found[2]
     else:
-        x4, w4, lifted = ((x.unsqueeze(2), weight.unsqueeze(2), padding.lifted) if n == 1
-                          else (x, weight, padding))
+        x4, w4, lifted = (
+            (x.unsqueeze(2), weight.unsqueeze(2), padding.lifted)
+            if n == 1
+            else (x, weight, padding)
+        )
         spatial = (int(x4.shape[2]), int(x4.shape[3]))
         lifted.plan(spatial)  # checks that the kernel fits, as the PyTorch path does
         pads = lifted.pads(spatial)
         if setting:
             chosen = _dispatch.native._applies(x4, w4, None)
         else:
-            chosen = _dispatch.should_use_native(x4, w4, lifted.stride, pads, lifted.dilation,
-                                                 training)
+            chosen = _dispatch.should_use_native(
+                x4, w4, lifted.stride, pads, lifted.dilation, training
+            )
         if len(_CHOICES) >= 4096:
             _CHOICES.clear()
         _CHOICES[key] = (model, chosen, pads)
@@ -443,8 +472,9 @@ def native_choice(x: Tensor, weight: Tensor, padding: ConvPadding, n: int
     return x, weight, pads, bool(setting)
 
 
-def _native_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding,
-                      n: int) -> Tensor | None:
+def _native_depthwise(
+    x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, n: int
+) -> Tensor | None:
     """The native kernel's result where :func:`native_choice` picks it, else None."""
     chosen = native_choice(x, weight, padding, n)
     if chosen is None:
@@ -454,17 +484,20 @@ def _native_depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, padding: C
     x4, w4, pads, forced = chosen
     lifted = padding.lifted if n == 1 else padding
     stride, dilation = lifted.stride, lifted.dilation
-    backward = ("native" if forced or not torch.is_grad_enabled()
-                else _dispatch.backward_kernel(x4, w4, stride, pads, dilation))
-    y = _dispatch.native.depthwise_conv2d(x4, w4, bias, stride, pads, dilation,
-                                          backward=backward)
+    backward = (
+        "native"
+        if forced or not torch.is_grad_enabled()
+        else _dispatch.backward_kernel(x4, w4, stride, pads, dilation)
+    )
+    y = _dispatch.native.depthwise_conv2d(x4, w4, bias, stride, pads, dilation, backward=backward)
     if y is None:
         return None
     return y.squeeze(2) if n == 1 else y
 
 
-def depthwise(x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, n: int,
-              is_fast: bool) -> Tensor:
+def depthwise(
+    x: Tensor, weight: Tensor, bias: Tensor | None, padding: ConvPadding, n: int, is_fast: bool
+) -> Tensor:
     """Depthwise step on a batched ``x`` (in the run format when ``is_fast``); same format out.
 
     The native kernel where :func:`native_choice` picks it, PyTorch's convolution otherwise.

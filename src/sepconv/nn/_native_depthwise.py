@@ -29,54 +29,35 @@ True
 from __future__ import annotations
 
 import ctypes
-import importlib.util
-import os
-import threading
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._extensions import load
+
 __all__ = ["available", "depthwise_conv1d", "depthwise_conv2d"]
 
-_LOCK = threading.Lock()
-_STATE: dict[str, Any] = {}
 #: below this many multiply-adds one thread does the work (waking a worker costs more)
 PARALLEL_MIN = 1 << 17
 _CL = torch.channels_last
 
 
+def _configure(lib: ctypes.CDLL) -> bool:
+    ptr = ctypes.c_void_p
+    for suffix in ("f32", "f64"):
+        for name, nargs in (("dw_forward", 5), ("dw_grad_input", 4), ("dw_grad_weight", 4)):
+            fn = getattr(lib, f"{name}_{suffix}")
+            fn.argtypes = [ptr] * nargs
+            fn.restype = ctypes.c_int
+    lib.dw_fast.argtypes = []
+    lib.dw_fast.restype = ctypes.c_int
+    return bool(lib.dw_fast())
+
+
 def _load() -> ctypes.CDLL | None:
-    if "lib" in _STATE:
-        return _STATE["lib"]
-    with _LOCK:
-        if "lib" in _STATE:
-            return _STATE["lib"]
-        lib = None
-        if os.environ.get("SEPCONV_NATIVE", "1") != "0":
-            try:
-                spec = importlib.util.find_spec("sepconv._depthwise")
-            except ImportError:
-                spec = None
-            if spec is not None and spec.origin:
-                try:
-                    lib = ctypes.CDLL(spec.origin)
-                except OSError:
-                    lib = None
-        if lib is not None:
-            ptr = ctypes.c_void_p
-            for suffix in ("f32", "f64"):
-                for name, nargs in (("dw_forward", 5), ("dw_grad_input", 4), ("dw_grad_weight", 4)):
-                    fn = getattr(lib, f"{name}_{suffix}")
-                    fn.argtypes = [ptr] * nargs
-                    fn.restype = ctypes.c_int
-            lib.dw_fast.argtypes = []
-            lib.dw_fast.restype = ctypes.c_int
-            if not lib.dw_fast():
-                lib = None
-        _STATE["lib"] = lib
-        return lib
+    return load("sepconv._depthwise", _configure)
 
 
 def available() -> bool:

@@ -187,9 +187,14 @@ class KerasPaddingConv:
             if fast is not None:
                 return self._run(input, fast)
             weight = _weight_and_bias(self)[0] if self._fast_path else None  # type: ignore
-            run, x, fast, unbatched = ex.begin(input, self._n, self.in_channels,  # type: ignore
-                                               weight, allow_fast=self._fast_path,
-                                               depthwise=self._depthwise_padding())
+            run, x, fast, unbatched = ex.begin(
+                input,
+                self._n,
+                self.in_channels,  # type: ignore
+                weight,
+                allow_fast=self._fast_path,
+                depthwise=self._depthwise_padding(),
+            )
             return ex.end(self._run(run, fast), x, self._n, fast, unbatched)
         except ex.ExportRefused as error:  # name the layer (no cost unless raised)
             raise ex.ExportRefused(f"{type(self).__name__}({self.extra_repr()}): {error}") from None
@@ -518,9 +523,12 @@ class _SeparableConvNd(nn.Module):
         depthwise, pointwise = modules["depthwise"], modules["pointwise"]
         ours = isinstance(depthwise, _DepthwiseConvNd)
         run, x, fast, unbatched = ex.begin(
-            input, n, self.in_channels,
+            input,
+            n,
+            self.in_channels,
             _weight_and_bias(depthwise)[0] if ours else getattr(depthwise, "weight", None),
-            depthwise=depthwise._padding if ours else None)
+            depthwise=depthwise._padding if ours else None,
+        )
         # A child replaced by model surgery (a plain module) is called without `fast`.
         y = depthwise(run, fast=fast) if ours else depthwise(run)
         norm, act = modules.get("norm"), modules.get("act")
