@@ -18,7 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def tour(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tour") / "tour"
+    out = tmp_path_factory.mktemp("tour") / "docs" / "tour"     # parents made like mkdir -p
     steps = run(out)
     return out, steps, {s.key: s for s in steps}
 
@@ -59,6 +59,7 @@ def test_json_holds_every_step_and_figure(tour):
     assert [d["figures"] for d in data["steps"]] == [[f.name for f in s.figures] for s in steps]
     assert data["steps"][4]["numbers"]["separable_total"] == 53_952
     assert data["image"]["shape"] == [600, 512, 3]
+    assert data["image"]["original_shape"] == [600, 512]
 
 
 def test_spatial_step_counts_and_factors(tour):
@@ -183,6 +184,11 @@ def test_own_image_and_sizes(tmp_path):
     Image.fromarray((rng.random((900, 60, 3)) * 255).astype(np.uint8)).save(tmp_path / "a.png")
     steps = run(image=tmp_path / "a.png", figures=False)
     assert steps[0].numbers["image_shape"] == [640, 43]
+    from sepconv.tour import describe_image
+
+    assert "resized from 900×60 to 640×43 pixels" in describe_image(
+        tmp_path / "a.png", (640, 43, 3), (900, 60))
+    assert "resized" not in describe_image(tmp_path / "a.png", (640, 43, 3), (640, 43))
     assert steps[4].numbers["separable_total"] == 53_952
 
 
@@ -216,8 +222,8 @@ def test_tiny_image_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda p: p / "missing" / "tour", "does not exist"),
     (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
+    (lambda p: (p / "file").write_text("x") and p / "file" / "tour", "is a file, not a folder"),
     pytest.param(lambda p: Path("/proc/tour"), "cannot write into '/proc'",
                  marks=pytest.mark.skipif(not Path("/proc/self").is_dir(),
                                           reason="needs Linux's /proc")),
@@ -241,10 +247,60 @@ def test_failure_leaves_out_as_it_was(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_steps, "network", broken)
     with pytest.raises(RuntimeError):
-        run(out, figures=False)
+        run(out, figures=False, force=True)
     assert [p.name for p in out.iterdir()] == ["report.html"]
     assert (out / "report.html").read_text(encoding="utf-8") == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tour"]
+    # The parents a failed run created are removed again.
+    with pytest.raises(RuntimeError):
+        run(tmp_path / "new" / "docs" / "tour", figures=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tour"]
+
+
+def test_foreign_files_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import sepconv.tour
+
+    (tmp_path / "README.md").write_text("my own notes", encoding="utf-8")
+    monkeypatch.setattr(sepconv.tour, "load_photo", lambda: pytest.fail("work was started"))
+    assert main(["tour", "--out", str(tmp_path), "--no-figures"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "README.md" in err[0] and "--force" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == "my own notes"
+
+
+def test_an_earlier_tour_may_be_replaced_but_not_files_it_did_not_write(tmp_path):
+    from sepconv.tour import check_out
+
+    earlier = {"sepconv": "0.1.0", "steps": [{"figures": ["13-cost.png"]}]}
+    (tmp_path / "report.json").write_text(json.dumps(earlier), encoding="utf-8")
+    for name in ("README.md", "report.html", "13-cost.png"):
+        (tmp_path / name).write_bytes(b"x")
+    assert check_out(tmp_path) == tmp_path
+    (tmp_path / "14-mobilenet.png").write_bytes(b"mine")
+    with pytest.raises(ValueError, match=r"holds 14-mobilenet\.png, .*--force"):
+        check_out(tmp_path)
+    assert check_out(tmp_path, figures=False) == tmp_path     # no figures: not replaced
+    assert check_out(tmp_path, force=True) == tmp_path
+    # A report.json that is not a tour's does not vouch for the folder.
+    (tmp_path / "report.json").write_text('{"steps": []}', encoding="utf-8")
+    with pytest.raises(ValueError, match="README.md, report.html, report.json"):
+        check_out(tmp_path, figures=False)
+
+
+@pytest.mark.parametrize("figures", [True, False])
+def test_final_message_names_what_was_written(tour, tmp_path, capsys, monkeypatch, figures):
+    from PIL import Image
+
+    import sepconv.tour
+
+    Image.new("RGB", (40, 3000)).save(tmp_path / "tall.png")
+    monkeypatch.setattr(sepconv.tour, "run", lambda *args, **kwargs: tour[1])
+    argv = ["tour", "--out", str(tmp_path / "out"), "--image", str(tmp_path / "tall.png")]
+    assert main(argv + ([] if figures else ["--no-figures"])) == 0
+    captured = capsys.readouterr()
+    assert "resized from 3000×40 to 640×24 pixels" in captured.err
+    assert ("PNG" in captured.out) == figures
 
 
 def _close(a, b):

@@ -17,6 +17,9 @@ __all__ = ["setup", "kernel_png", "response_png", "draw_spatial", "draw_rare", "
            "draw_depthwise", "draw_pointwise", "draw_network", "draw_conversion"]
 
 BLUE, ORANGE, GRAY, GREEN = "#3b75af", "#ef8636", "#8c8c8c", "#519e3e"
+PURPLE = "#8465b0"
+# Sobel-x weighs grey-level differences (photo in 0 = black … 1 = white) by 1, 2, 1.
+SOBEL_UNIT = "grey-level difference ×(1, 2, 1)\n(photograph in 0 black … 1 white)"
 
 
 def setup() -> Any:
@@ -30,6 +33,12 @@ def setup() -> Any:
                          "axes.spines.top": False, "axes.spines.right": False,
                          "figure.dpi": 110})
     return plt
+
+
+def matplotlib_ticker() -> Any:
+    import matplotlib.ticker
+
+    return matplotlib.ticker
 
 
 def _fmt(value: int) -> str:
@@ -68,13 +77,15 @@ def _grid(ax: Any, x: float, y: float, values: np.ndarray, *, limit: float,
 
 
 def _image(ax: Any, image: np.ndarray, title: str, *, signed: bool = False,
-           limit: float | None = None, fig: Any = None) -> None:
+           limit: float | None = None, fig: Any = None, unit: str | None = None) -> None:
     if signed:
         limit = limit or float(np.percentile(np.abs(image), 99.5)) or 1.0
         shown = ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
         if fig is not None:
             bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
             bar.ax.tick_params(labelsize=9)
+            if unit:
+                bar.set_label(unit, fontsize=9.5)
     else:
         ax.imshow(image, cmap="gray", vmin=0, vmax=max(1.0, float(np.max(image))))
     ax.set_title(title)
@@ -162,10 +173,11 @@ def draw_spatial(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, A
     _image(axes[1, 0], data["after_row"], "then the 1×3 row pass [-1, 0, 1]\n"
            f"{per['column_pass']} + {per['row_pass']} = "
            f"{per['column_pass'] + per['row_pass']} mult./pixel, "
-           f"{_fmt(n['separable_multiplications'])}", signed=True, limit=limit, fig=fig)
+           f"{_fmt(n['separable_multiplications'])}", signed=True, limit=limit, fig=fig,
+           unit=SOBEL_UNIT)
     _image(axes[1, 1], data["direct"], f"the 3×3 Sobel-x kernel directly\n{per['direct']} "
            f"mult./pixel, {_fmt(n['direct_multiplications'])}", signed=True, limit=limit,
-           fig=fig)
+           fig=fig, unit=SOBEL_UNIT)
     fig.suptitle("Sobel-x on the photograph: two 1-D passes give the same edges for 6 "
                  "instead of 9\nmultiplications per pixel (counted by sepconv.reference; "
                  f"largest difference {n['max_abs_difference']:.3g}). "
@@ -215,22 +227,31 @@ def draw_rare(plt: Any, step: Any, data: dict[str, Any],
         a.set_xticks([])
         a.set_yticks([])
     ax = fig.add_subplot(grid[1, :])
-    floor = 1e-18
+    floor = 1e-18       # where errors of exactly 0 are drawn (a log axis has no 0)
+    markers, styles = ["o", "s", "^", "D", "v"], ["-", "--", "-.", ":", "-"]
     for i, (name, errors) in enumerate(spectra.items()):
-        r = np.arange(len(errors))
-        ax.semilogy(r, np.maximum(errors, floor), "o-", ms=4, color=palette[i],
+        errors = np.asarray(errors, dtype=float)
+        # Curves that coincide (LoG and Gabor are both rank 2) are nudged apart sideways.
+        r = np.arange(len(errors)) + (i - (len(spectra) - 1) / 2) * 0.07
+        ax.semilogy(r, np.where(errors > 0, np.maximum(errors, floor), floor),
+                    marker=markers[i % 5], ls=styles[i % 5], ms=5, lw=1.6, color=palette[i],
                     label=f"{name}: rank {data['ranks'][name]}")
         rank = data["ranks"][name]
-        ax.plot(rank, max(errors[rank], floor), "o", ms=11, mfc="none", mec=palette[i], mew=2)
+        ax.plot(r[rank], max(errors[rank], floor), "o", ms=12, mfc="none", mec=palette[i],
+                mew=2)
     tol = max(data["tols"].values())
     ax.axhline(tol, color="black", ls="--", lw=1.2)
     ax.text(len(next(iter(spectra.values()))) - 1, tol * 2.5,
             f"tolerance {tol:.1e} (relative)", ha="right", va="bottom", fontsize=10)
-    ax.set_ylim(floor / 2, 3)
+    ax.set_ylim(floor / 4, 3)
+    ticks = [floor] + [10.0 ** e for e in range(-15, 1, 3)]
+    ax.set_yticks(ticks, ["0 (exact)"] + [f"$10^{{{e}}}$" for e in range(-15, 1, 3)])
+    ax.yaxis.set_minor_locator(matplotlib_ticker().NullLocator())
+    ax.axhspan(floor / 4, floor * 8, color="0.93", zorder=0)
     ax.set_xlabel("number of separable terms r")
     ax.set_ylabel("relative error of the best r-term sum")
     ax.set_title("The rank is where the error drops under the tolerance (circled); "
-                 "the values below it are rounding")
+                 "below it, rounding, drawn as 0")
     ax.legend(loc="center right", fontsize=9.5, framealpha=0.95)
     figures.append(("04-lowrank-spectra.png", fig))
 
@@ -393,15 +414,19 @@ def draw_pointwise(plt: Any, step: Any, worked: dict[str, Any], depthwise_y: np.
     left.bar(xs[0], values[0], 0.8, color=GRAY)
     left.bar(xs[1], values[1], 0.8, color=BLUE)
     left.bar(xs[2], values[2], 0.8, color=ORANGE)
-    left.bar(xs[3], dw, 0.8, color=BLUE)
-    left.bar(xs[3], pwc, 0.8, bottom=dw, color=ORANGE)
+    # Not stacked: on a log axis a stack would give the depthwise 9% nearly half the bar.
+    left.bar(xs[3], dw + pwc, 0.8, color=PURPLE, hatch="//", edgecolor="white", lw=0)
+    left.text(xs[3], 1.6e3, f"depthwise\n{dw / (dw + pwc):.1%}\n+\npointwise\n"
+              f"{pwc / (dw + pwc):.1%}", ha="center", va="bottom", fontsize=9.5,
+              color="white", fontweight="bold",
+              bbox={"boxstyle": "round", "fc": PURPLE, "ec": "none", "alpha": 0.9})
     for x, v in zip(xs, values):
         left.text(x, v * 1.12, _fmt(v), ha="center", va="bottom", fontsize=10.5,
                   fontweight="bold" if x in (xs[0], xs[3]) else "normal")
     left.set_yscale("log")
     left.set_ylim(1e3, n["normal"] * 8)
     left.set_xticks(xs, ["normal", "depthwise\nstep", "pointwise\nstep",
-                         "separable\n(both)"])
+                         "separable\n(the two\nsteps added)"])
     left.text(xs[3], n["normal"] * 2.6, f"{n['ratio']:.1f}× fewer", ha="center",
               fontsize=11, color="0.2")
     left.set_ylabel("multiplications (log scale)")
@@ -495,11 +520,17 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
                              figsize=(11, 1.0 * (1 + len(shown_ranks)) + 0.6),
                              layout="constrained")
     by_rank = {row["rank"]: row for row in rows}
+    blank = False
     for j in range(filters):      # one colour scale per filter: its column, before and after
         limit = float(np.max(np.abs(before[j]))) or 1.0
         for r, bank in enumerate([before] + [after[k] for k in shown_ranks]):
             a = axes[r, j]
             a.imshow(bank[j], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            if r and float(np.max(np.abs(bank[j]))) < 0.05 * limit:
+                # Blank, not missing: this filter's part in the first K terms is about 0.
+                a.text(0.5, 0.5, "≈ 0", transform=a.transAxes, ha="center", va="center",
+                       fontsize=10, color="0.25")
+                blank = True
             a.set_xticks([])
             a.set_yticks([])
             for spine in a.spines.values():
@@ -511,6 +542,10 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
                               ha="right", va="center", fontsize=10)
     fig.suptitle(f"The {filters} trained filters of the denoiser, and after conversion with K "
                  "intermediate channels (read back from the converted layer)", fontsize=11.5)
+    if blank:
+        fig.supxlabel("≈ 0: the filter's part in the first K separable terms is under 5% of "
+                      "its largest trained weight (same colour scale in each column)",
+                      fontsize=10)
     figures = [("15-convert-filters.png", fig)]
 
     fig, (ax, grey) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained",
@@ -527,7 +562,7 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
     ax.plot([r["rank"] for r in exact], [floor] * len(exact), "v", color="0.3", ms=9)
     ax.set_ylim(floor * 0.6, 10)
     for row in exact:
-        ax.annotate("exact: error 0\n(rounding only)", (row["rank"], floor),
+        ax.annotate("exact (error 0)", (row["rank"], floor),
                     xytext=(row["rank"] - 0.3, floor * 30), ha="right", fontsize=9.5,
                     arrowprops={"arrowstyle": "->", "color": "0.4"})
     ax.set_xlabel("intermediate channels K (separable terms kept)")

@@ -102,11 +102,18 @@ table.calc-table { border-collapse: collapse; width: 100%; max-width: 48rem; }
   h1 { font-size: 1.5rem; }
   nav ol { columns: 1; }
   .calc-table td.barcell { display: none; }
-  figure img { cursor: zoom-in; }
-  figure img.wide { cursor: zoom-out; }
+  /* Text in a figure stays at least 0.6 of its size at full width (about 10 px): wide
+     figures scroll sideways rather than shrink; a tap enlarges them further. */
+  figure img { cursor: zoom-in; min-width: max(34rem, calc(var(--w, 0px) * 0.6)); }
+  figure img.wide { cursor: zoom-out; min-width: max(64rem, calc(var(--w, 0px) * 0.9)); }
   .hint { display: inline; }
 }
 """
+
+
+def _png_width(data: bytes) -> int:
+    """The width in pixels of a PNG, from its header."""
+    return int.from_bytes(data[16:20], "big")
 
 
 def _inline(text: str) -> str:
@@ -232,7 +239,8 @@ def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) 
             parts.append(
                 f'<figure id="fig-{number}"><div class="scroll"><img src="'
                 f'{_data_uri(pngs[figure.name])}" alt="{html.escape(figure.alt)}" '
-                f'loading="eager"></div><figcaption>Figure {number}. '
+                f'style="--w: {_png_width(pngs[figure.name])}px" loading="eager"></div>'
+                f'<figcaption>Figure {number}. '
                 f'{_inline(figure.caption)} <span class="hint">(Tap to enlarge, then '
                 "scroll sideways.)</span></figcaption></figure>")
         if step.key == "spatial" and "gallery/0-kernel" in pngs:
