@@ -66,7 +66,8 @@ _CAPTIONS = {
     "04-lowrank-spectra.png": (
         "Named 15×15 kernels (top) and the error of their best approximation by r separable "
         "terms (bottom), which the singular values give; the dashed line is sepconv's "
-        "default tolerance.", "error against number of separable terms"),
+        "default tolerance, and errors under it (rounding) are drawn as 0 on the grey band; "
+        "curves that coincide are nudged sideways.", "error against number of separable terms"),
     "05-log-factors.png": (
         "The Laplacian of Gaussian as a sum of column ⊗ row terms, and its singular values "
         "against the tolerance (the figure of `sepconv factor log:sigma=2,size=15 --plot`).",

@@ -233,12 +233,14 @@ def draw_rare(plt: Any, step: Any, data: dict[str, Any],
         errors = np.asarray(errors, dtype=float)
         # Curves that coincide (LoG and Gabor are both rank 2) are nudged apart sideways.
         r = np.arange(len(errors)) + (i - (len(spectra) - 1) / 2) * 0.07
-        ax.semilogy(r, np.where(errors > 0, np.maximum(errors, floor), floor),
+        # Below the tolerance the error is rounding: shown as 0, on the labelled floor.
+        tol_i = data["tols"][name]
+        ax.semilogy(r, np.where(errors > tol_i, np.maximum(errors, floor), floor),
                     marker=markers[i % 5], ls=styles[i % 5], ms=5, lw=1.6, color=palette[i],
                     label=f"{name}: rank {data['ranks'][name]}")
         rank = data["ranks"][name]
-        ax.plot(r[rank], max(errors[rank], floor), "o", ms=12, mfc="none", mec=palette[i],
-                mew=2)
+        ax.plot(r[rank], errors[rank] if errors[rank] > tol_i else floor, "o", ms=12,
+                mfc="none", mec=palette[i], mew=2)
     tol = max(data["tols"].values())
     ax.axhline(tol, color="black", ls="--", lw=1.2)
     ax.text(len(next(iter(spectra.values()))) - 1, tol * 2.5,
@@ -251,7 +253,7 @@ def draw_rare(plt: Any, step: Any, data: dict[str, Any],
     ax.set_xlabel("number of separable terms r")
     ax.set_ylabel("relative error of the best r-term sum")
     ax.set_title("The rank is where the error drops under the tolerance (circled); "
-                 "below it, rounding, drawn as 0")
+                 "below it the terms are exact (0)")
     ax.legend(loc="center right", fontsize=9.5, framealpha=0.95)
     figures.append(("04-lowrank-spectra.png", fig))
 
