@@ -349,3 +349,29 @@ def test_every_count_in_the_page_is_in_report_json(tour):
     shown = {int(m.replace(",", "")) for m in re.findall(pattern, page)}
     assert len(shown) > 10
     assert sorted(shown - known) == []
+
+
+def test_a_converted_filter_that_vanishes_is_marked_not_left_blank():
+    pytest.importorskip("matplotlib")
+    from sepconv.tour import _figures
+
+    plt = _figures.setup()
+    rng = np.random.default_rng(0)
+    before = rng.standard_normal((4, 5, 5))
+    after = {1: before * 0.9, 2: before.copy()}
+    after[1][2] = before[2] * 0.01          # its part in the first term is about 0
+    rows = [{"rank": 1, "weight_error": 0.5, "output_error": 0.3, "speedup": 2.0,
+             "grey_levels": 20.0},
+            {"rank": 2, "weight_error": 0.0, "output_error": 0.0, "speedup": 1.2,
+             "grey_levels": 15.0}]
+    image = rng.random((60, 60)) - 0.5
+    data = {"before": before, "after": after, "rows": rows, "shown": 2,
+            "grey_levels": {"noisy": 25.0, "trained": 15.0}, "clean": image, "noisy": image,
+            "denoised": image, "outputs": {1: image, 2: image}}
+    figures = dict(_figures.draw_conversion(plt, None, data))
+    fig = figures["15-convert-filters.png"]
+    texts = [(i, t.get_text()) for i, ax in enumerate(fig.axes) for t in ax.texts]
+    assert [i for i, text in texts if text == "≈ 0"] == [1 * 4 + 2]     # row K = 1, filter 3
+    assert "≈ 0" in fig._supxlabel.get_text()
+    for figure in figures.values():
+        plt.close(figure)

@@ -22,7 +22,7 @@ INTRO = [
     "*Depthwise separable*: a normal convolution becomes a depthwise convolution (one k×k "
     "kernel per input channel) followed by a pointwise 1×1 convolution that mixes the "
     "channels, as in MobileNet and `keras.layers.SeparableConv2D`.",
-    "Every picture below was computed by this run of `sepconv tour` on {image}, with "
+    "Everything below was computed by this run of `sepconv tour` on {image}, with "
     "sepconv's own code: the multiplications are counted by `sepconv.reference` as it runs "
     "the convolutions, and checked against `sepconv.cost`. Tensors and kernels are drawn as "
     "blocks, height × width × depth, with their real values on the visible faces. Signed "
