@@ -204,7 +204,7 @@ def draw_rare(plt: Any, step: Any, data: dict[str, Any],
         for bar, h in zip(bars, heights):
             if h:
                 ax.text(bar.get_x() + bar.get_width() / 2, h * 1.08, _fmt(h), ha="center",
-                        va="bottom", fontsize=9)
+                        va="bottom", fontsize=9.5)
     ax.set_yscale("log")
     ax.set_ylim(0.7, step.numbers["random_trials"] * 4)
     ax.set_xticks(np.arange(len(ranks)), [str(r) for r in ranks])
@@ -448,7 +448,7 @@ def draw_pointwise(plt: Any, step: Any, worked: dict[str, Any], depthwise_y: np.
     right.set_ylabel("separable / normal multiplications")
     hw = n["ratio_curve_input"]
     right.set_title(f"The fraction 1/C_out + 1/k² (dots: a {hw[0]}×{hw[1]}×{hw[2]} input)")
-    right.legend(fontsize=8.5, ncol=1, frameon=False, loc="upper right")
+    right.legend(fontsize=9.5, ncol=1, frameon=False, loc="upper right")
     figures.append(("13-cost.png", fig))
     return figures
 
@@ -580,7 +580,7 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
     ax.patch.set_visible(False)
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=9,
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=9.5,
               framealpha=0.95)
     ax.set_title("Errors and savings (sepconv.convert, spatial)")
     levels = data["grey_levels"]
