@@ -18,7 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def tour(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tour") / "tour"
+    out = tmp_path_factory.mktemp("tour") / "docs" / "tour"     # parents made like mkdir -p
     steps = run(out)
     return out, steps, {s.key: s for s in steps}
 
@@ -67,6 +67,7 @@ def test_json_holds_every_step_and_figure(tour):
     assert [d["figures"] for d in data["steps"]] == [[f.name for f in s.figures] for s in steps]
     assert data["steps"][4]["numbers"]["separable_total"] == 53_952
     assert data["image"]["shape"] == [600, 512, 3]
+    assert data["image"]["original_shape"] == [600, 512]
 
 
 def test_spatial_step_counts_and_factors(tour):
@@ -205,6 +206,11 @@ def test_own_image_and_sizes(tmp_path):
     Image.fromarray((rng.random((900, 60, 3)) * 255).astype(np.uint8)).save(tmp_path / "a.png")
     steps = run(image=tmp_path / "a.png", figures=False)
     assert steps[0].numbers["image_shape"] == [640, 43]
+    from sepconv.tour import describe_image
+
+    assert "resized from 900×60 to 640×43 pixels" in describe_image(
+        tmp_path / "a.png", (640, 43, 3), (900, 60))
+    assert "resized" not in describe_image(tmp_path / "a.png", (640, 43, 3), (640, 43))
     assert steps[4].numbers["separable_total"] == 53_952
 
 
@@ -240,18 +246,13 @@ def test_tiny_image_is_refused(tmp_path, capsys):
     assert "at least" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    "make, message",
-    [
-        (lambda p: p / "missing" / "tour", "does not exist"),
-        (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
-        pytest.param(
-            lambda p: Path("/proc/tour"),
-            "cannot write into '/proc'",
-            marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("make, message", [
+    (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
+    (lambda p: (p / "file").write_text("x") and p / "file" / "tour", "is a file, not a folder"),
+    pytest.param(lambda p: Path("/proc/tour"), "cannot write into '/proc'",
+                 marks=pytest.mark.skipif(not Path("/proc/self").is_dir(),
+                                          reason="needs Linux's /proc")),
+])
 def test_bad_out_is_one_line(tmp_path, capsys, make, message):
     out = make(tmp_path)
     assert main(["tour", "--out", str(out)]) == 2
@@ -271,10 +272,60 @@ def test_failure_leaves_out_as_it_was(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_steps, "network", broken)
     with pytest.raises(RuntimeError):
-        run(out, figures=False)
+        run(out, figures=False, force=True)
     assert [p.name for p in out.iterdir()] == ["report.html"]
     assert (out / "report.html").read_text(encoding="utf-8") == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tour"]
+    # The parents a failed run created are removed again.
+    with pytest.raises(RuntimeError):
+        run(tmp_path / "new" / "docs" / "tour", figures=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tour"]
+
+
+def test_foreign_files_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import sepconv.tour
+
+    (tmp_path / "README.md").write_text("my own notes", encoding="utf-8")
+    monkeypatch.setattr(sepconv.tour, "load_photo", lambda: pytest.fail("work was started"))
+    assert main(["tour", "--out", str(tmp_path), "--no-figures"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "README.md" in err[0] and "--force" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == "my own notes"
+
+
+def test_an_earlier_tour_may_be_replaced_but_not_files_it_did_not_write(tmp_path):
+    from sepconv.tour import check_out
+
+    earlier = {"sepconv": "0.1.0", "steps": [{"figures": ["13-cost.png"]}]}
+    (tmp_path / "report.json").write_text(json.dumps(earlier), encoding="utf-8")
+    for name in ("README.md", "report.html", "13-cost.png"):
+        (tmp_path / name).write_bytes(b"x")
+    assert check_out(tmp_path) == tmp_path
+    (tmp_path / "14-mobilenet.png").write_bytes(b"mine")
+    with pytest.raises(ValueError, match=r"holds 14-mobilenet\.png, .*--force"):
+        check_out(tmp_path)
+    assert check_out(tmp_path, figures=False) == tmp_path     # no figures: not replaced
+    assert check_out(tmp_path, force=True) == tmp_path
+    # A report.json that is not a tour's does not vouch for the folder.
+    (tmp_path / "report.json").write_text('{"steps": []}', encoding="utf-8")
+    with pytest.raises(ValueError, match="README.md, report.html, report.json"):
+        check_out(tmp_path, figures=False)
+
+
+@pytest.mark.parametrize("figures", [True, False])
+def test_final_message_names_what_was_written(tour, tmp_path, capsys, monkeypatch, figures):
+    from PIL import Image
+
+    import sepconv.tour
+
+    Image.new("RGB", (40, 3000)).save(tmp_path / "tall.png")
+    monkeypatch.setattr(sepconv.tour, "run", lambda *args, **kwargs: tour[1])
+    argv = ["tour", "--out", str(tmp_path / "out"), "--image", str(tmp_path / "tall.png")]
+    assert main(argv + ([] if figures else ["--no-figures"])) == 0
+    captured = capsys.readouterr()
+    assert "resized from 3000×40 to 640×24 pixels" in captured.err
+    assert ("PNG" in captured.out) == figures
 
 
 def _close(a, b):
@@ -323,3 +374,29 @@ def test_every_count_in_the_page_is_in_report_json(tour):
     shown = {int(m.replace(",", "")) for m in re.findall(pattern, page)}
     assert len(shown) > 10
     assert sorted(shown - known) == []
+
+
+def test_a_converted_filter_that_vanishes_is_marked_not_left_blank():
+    pytest.importorskip("matplotlib")
+    from sepconv.tour import _figures
+
+    plt = _figures.setup()
+    rng = np.random.default_rng(0)
+    before = rng.standard_normal((4, 5, 5))
+    after = {1: before * 0.9, 2: before.copy()}
+    after[1][2] = before[2] * 0.01          # its part in the first term is about 0
+    rows = [{"rank": 1, "weight_error": 0.5, "output_error": 0.3, "speedup": 2.0,
+             "grey_levels": 20.0},
+            {"rank": 2, "weight_error": 0.0, "output_error": 0.0, "speedup": 1.2,
+             "grey_levels": 15.0}]
+    image = rng.random((60, 60)) - 0.5
+    data = {"before": before, "after": after, "rows": rows, "shown": 2,
+            "grey_levels": {"noisy": 25.0, "trained": 15.0}, "clean": image, "noisy": image,
+            "denoised": image, "outputs": {1: image, 2: image}}
+    figures = dict(_figures.draw_conversion(plt, None, data))
+    fig = figures["15-convert-filters.png"]
+    texts = [(i, t.get_text()) for i, ax in enumerate(fig.axes) for t in ax.texts]
+    assert [i for i, text in texts if text == "≈ 0"] == [1 * 4 + 2]     # row K = 1, filter 3
+    assert "≈ 0" in fig._supxlabel.get_text()
+    for figure in figures.values():
+        plt.close(figure)

@@ -46,7 +46,8 @@ import numpy as np
 from .._checks import SepconvValueError
 from ._steps import Figure, Step
 
-__all__ = ["Figure", "Step", "run", "load_photo", "load_image", "check_out", "MAX_SIDE"]
+__all__ = ["Figure", "Step", "run", "load_photo", "load_image", "check_out", "describe_image",
+           "MAX_SIDE"]
 
 MAX_SIDE = 640
 MIN_SIDE = 24
@@ -70,9 +71,8 @@ _CAPTIONS = {
     "04-lowrank-spectra.png": (
         "Named 15×15 kernels (top) and the error of their best approximation by r separable "
         "terms (bottom), which the singular values give; the dashed line is sepconv's "
-        "default tolerance.",
-        "error against number of separable terms",
-    ),
+        "default tolerance, and errors under it (rounding) are drawn as 0 on the grey band; "
+        "curves that coincide are nudged sideways.", "error against number of separable terms"),
     "05-log-factors.png": (
         "The Laplacian of Gaussian as a sum of column ⊗ row terms, and its singular values "
         "against the tolerance (the figure of `sepconv factor log:sigma=2,size=15 --plot`).",
@@ -111,10 +111,10 @@ _CAPTIONS = {
     ),
     "13-cost.png": (
         "Left: multiplications of the worked example on a logarithmic axis, where the "
-        "depthwise share is visible. Right: the counted fraction for other layer sizes (dots) "
-        "against the rule 1/C_out + 1/k² (lines).",
-        "cost of normal and separable",
-    ),
+        "depthwise step is visible; the separable bar is the two steps added (not stacked, "
+        "which a log axis would distort), with their shares written in it. Right: the counted "
+        "fraction for other layer sizes (dots) against the rule 1/C_out + 1/k² (lines).",
+        "cost of normal and separable"),
     "14-mobilenet.png": (
         "Multiplications of every layer of MobileNetV1 (depthwise and pointwise side by side) "
         "and of its full-convolution twin, on a logarithmic axis.",
@@ -157,8 +157,9 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a photograph (PNG, JPEG, TIFF, ... anything Pillow reads) as RGB in 0..1.
 
     Returns ``(H, W, 3)`` float64. Images larger than ``MAX_SIDE`` pixels on their longer side
-    are reduced to it (the tour's counting engine is plain NumPy); grey images are repeated
-    into three channels and an alpha channel is dropped.
+    are reduced to it (the tour's counting engine is plain NumPy), a shorter side never below
+    ``MIN_SIDE``; grey images are repeated into three channels and an alpha channel is dropped.
+    :func:`run` says in its report when the photograph was resized.
 
     Raises
     ------
@@ -172,6 +173,11 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     >>> load_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).shape
     (600, 512, 3)
     """
+    return _read_image(path)[0]
+
+
+def _read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`load_image`, and the photograph's own (height, width) before any resizing."""
     from PIL import Image, UnidentifiedImageError
 
     name = os.fspath(path)
@@ -182,10 +188,9 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
             img.load()
             rgb = img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise SepconvValueError(
-            f"`image`: cannot read {name!r} as an image (PNG, JPEG, TIFF, "
-            f"...): {' '.join(str(exc).split())}"
-        ) from None
+        raise SepconvValueError(f"`image`: cannot read {name!r} as an image (PNG, JPEG, TIFF, "
+                                f"...): {' '.join(str(exc).split())}") from None
+    original = (rgb.size[1], rgb.size[0])
     if min(rgb.size) < MIN_SIDE:
         raise SepconvValueError(
             f"`image`: {name!r} is {rgb.size[0]}x{rgb.size[1]} pixels; the "
@@ -198,35 +203,90 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
             max(MIN_SIDE, round(rgb.size[1] * scale)),
         )
         rgb = rgb.resize(size, Image.Resampling.LANCZOS)
-    return np.asarray(rgb, dtype=np.float64) / 255.0
+    return np.asarray(rgb, dtype=np.float64) / 255.0, original
 
 
-def check_out(out: str | os.PathLike[str]) -> Path:
-    """Validate the output folder: its parent must exist and it must not be a file.
+def describe_image(image: str | os.PathLike[str] | None, shape: tuple[int, ...],
+                   original: tuple[int, int] | None = None) -> str:
+    """The photograph as the report names it, saying when it was resized (height×width)."""
+    if image is None:
+        return "Grace Hopper's portrait from matplotlib's sample data"
+    text = f"the photograph {os.path.basename(os.fspath(image))}"
+    if original is not None and tuple(original) != tuple(shape[:2]):
+        text += (f" (resized from {original[0]}×{original[1]} to {shape[0]}×{shape[1]} pixels, "
+                 f"height × width: the tour works on at most {MAX_SIDE} pixels on the longer "
+                 f"side and at least {MIN_SIDE} on the shorter)")
+    return text
+
+
+_OWN_FILES = ("README.md", "report.html", "report.json")
+
+
+def _previous_tour(folder: Path) -> set[str] | None:
+    """The files an earlier tour wrote into ``folder`` (by its report.json), or None."""
+    import json
+
+    try:
+        data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or "sepconv" not in data:
+            return None
+        names = {name for step in data.get("steps", []) for name in step.get("figures", [])}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return {n for n in names if isinstance(n, str) and os.path.basename(n) == n} | set(_OWN_FILES)
+
+
+def check_out(out: str | os.PathLike[str], *, force: bool = False,
+              figures: bool = True) -> Path:
+    """Validate the output folder before any work; missing parent folders are created later.
+
+    ``out`` may be missing (it is created, with its parents, like ``mkdir -p``) or a folder.
+    Files the tour would write there (``README.md``, ``report.html``, ``report.json`` and,
+    with ``figures``, the PNG figures) may be replaced only if an earlier tour wrote them (its
+    ``report.json`` lists them) or ``force`` is true.
 
     Returns the folder as a ``Path``; raises ``ValueError`` naming ``out`` otherwise.
 
     Examples
     --------
-    >>> check_out("/nonexistent-folder/tour")
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "README.md").write_text("my own notes")
+    >>> check_out(folder)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    sepconv._checks.SepconvValueError: `out`: the folder '/nonexistent-folder' does not exist
+    sepconv._checks.SepconvValueError: `out`: ... holds README.md, which the tour would replace; ...
+    >>> check_out(folder, force=True) == folder
+    True
     """
     folder = Path(os.fspath(out))
-    parent = folder.absolute().parent
-    if not parent.is_dir():
-        raise SepconvValueError(f"`out`: the folder {str(parent)!r} does not exist")
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != folder.absolute() and not existing.is_dir():
+        raise SepconvValueError(f"`out`: {str(existing)!r} is a file, not a folder")
     if folder.exists() and not folder.is_dir():
         raise SepconvValueError(f"`out`: {str(folder)!r} exists and is not a folder")
     if folder.is_dir() and not os.access(folder, os.W_OK):
         raise SepconvValueError(f"`out`: cannot write into {str(folder)!r} (permission denied)")
-    try:  # the report is first written beside `out`: that must work
-        os.rmdir(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+    parent = folder.absolute().parent
+    try:    # the report is first written beside `out` (or in its nearest existing folder)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{folder.name}.",
+                                  dir=parent if parent.is_dir() else existing))
     except OSError as exc:
-        raise SepconvValueError(
-            f"`out`: cannot write into {str(parent)!r} ({exc.strerror or exc})"
-        ) from None
+        raise SepconvValueError(f"`out`: cannot write into "
+                                f"{str(parent if parent.is_dir() else existing)!r} "
+                                f"({exc.strerror or exc})") from None
+    if folder.is_dir() and not force:
+        names = set(_OWN_FILES) | ({n for n in _CAPTIONS} if figures else set())
+        clash = sorted(n for n in names if (folder / n).exists())
+        clash = sorted(set(clash) - (_previous_tour(folder) or set()))
+        if clash:
+            shown = ", ".join(clash[:4]) + (f" and {len(clash) - 4} more" if len(clash) > 4
+                                            else "")
+            them = "it" if len(clash) == 1 else "them"
+            raise SepconvValueError(f"`out`: {str(folder)!r} holds {shown}, which the tour would "
+                                    f"replace; pass --force to overwrite {them}")
     return folder
 
 
@@ -272,27 +332,27 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def run(
-    out: str | os.PathLike[str] | None = None,
-    *,
-    image: str | os.PathLike[str] | None = None,
-    figures: bool = True,
-    progress: Callable[[str], None] | None = None,
-) -> list[Step]:
+def run(out: str | os.PathLike[str] | None = None, *, image: str | os.PathLike[str] | None = None,
+        figures: bool = True, progress: Callable[[str], None] | None = None,
+        force: bool = False) -> list[Step]:
     """Run the tour; with ``out``, write ``report.html``, ``README.md``, ``report.json`` and the
     figures (PNG) into that folder.
 
     Parameters
     ----------
     out : path, optional
-        The folder to write. Its parent must exist; the files are first written to a temporary
-        folder beside it, then moved in, so a failure leaves ``out`` as it was.
+        The folder to write, created with its missing parents. The files are first written to
+        a temporary folder beside it, then moved in, so a failure leaves ``out`` as it was (and
+        removes the parents it created). Files of an earlier tour there are replaced; other
+        files it would replace are refused (see :func:`check_out`) unless ``force``.
     image : path, optional
         A photograph of one's own instead of matplotlib's sample photograph.
     figures : bool
         Draw the figures (the slow part); without them only the numbers are computed.
     progress : callable, optional
         Called with a short message as each step starts.
+    force : bool
+        Replace files in ``out`` that an earlier tour did not write.
 
     Returns
     -------
@@ -302,7 +362,8 @@ def run(
     Raises
     ------
     ValueError
-        ``out``'s parent does not exist or ``out`` is a file; ``image`` cannot be read.
+        ``out`` (or one of its parents) is a file or not writable, or holds files the tour
+        would replace without ``force``; ``image`` cannot be read.
 
     Examples
     --------
@@ -316,26 +377,37 @@ def run(
     """
     started = time.perf_counter()
     say = progress or (lambda message: None)
-    folder = None if out is None else check_out(out)
-    photo = load_photo() if image is None else load_image(image)
-    description = (
-        "Grace Hopper's portrait from matplotlib's sample data"
-        if image is None
-        else f"the photograph {os.path.basename(os.fspath(image))}"
-    )
+    folder = None if out is None else check_out(out, force=force, figures=figures)
+    photo, original = (load_photo(), None) if image is None else _read_image(image)
+    description = describe_image(image, photo.shape, original)
     temporary = None
+    created: list[Path] = []
     if folder is not None:
-        temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.absolute().parent))
+        parent = folder.absolute().parent
+        while not parent.exists():
+            created.append(parent)
+            parent = parent.parent
+        for path in reversed(created):
+            path.mkdir()
     try:
+        if folder is not None:
+            temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.",
+                                              dir=folder.absolute().parent))
         steps, pngs = _compute(photo, figures and folder is not None, say)
         if folder is not None and temporary is not None:
             say("writing the report")
-            _write(steps, pngs, temporary, description, image, photo, started)
+            _write(steps, pngs, temporary, description, image, photo, original, started)
             _move(temporary, folder)
             temporary = None
+            created = []
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
+        for path in created:        # the parents this run made, innermost first
+            try:
+                path.rmdir()
+            except OSError:
+                break
     return steps
 
 
@@ -393,15 +465,9 @@ def _compute(
     return [spatial, rare, normal, depthwise, pointwise, network, conversion], pngs
 
 
-def _write(
-    steps: list[Step],
-    pngs: dict[str, bytes],
-    folder: Path,
-    description: str,
-    image: Any,
-    photo: np.ndarray,
-    started: float,
-) -> None:
+def _write(steps: list[Step], pngs: dict[str, bytes], folder: Path, description: str,
+           image: Any, photo: np.ndarray, original: tuple[int, int] | None,
+           started: float) -> None:
     from .. import __version__
     from . import _report
 
@@ -409,12 +475,9 @@ def _write(
     net = steps[5].numbers
     meta = {
         "version": __version__,
-        "image": {
-            "source": "matplotlib sample data: grace_hopper.jpg"
-            if image is None
-            else os.path.basename(os.fspath(image)),
-            "shape": list(photo.shape),
-        },
+        "image": {"source": "matplotlib sample data: grace_hopper.jpg" if image is None
+                  else os.path.basename(os.fspath(image)), "shape": list(photo.shape),
+                  "original_shape": list(original or photo.shape[:2])},
         "image_description": description,
         "calculator_default": {"h": 12, "w": 12, "c_in": 3, "k": 5, "c_out": 256, "stride": 1},
         "closing": {
@@ -446,15 +509,8 @@ def _move(temporary: Path, folder: Path) -> None:
     if not folder.exists():
         os.rename(temporary, folder)
         return
-    # An earlier tour: its files (as its report.json lists them) are replaced or removed.
-    previous: set[str] = set()
-    try:
-        import json
-
-        data = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-        previous = {name for step in data.get("steps", []) for name in step.get("figures", [])}
-    except (OSError, ValueError, AttributeError):
-        pass
+    # An earlier tour: its figures (as its report.json lists them) are replaced or removed.
+    previous = _previous_tour(folder) or set()
     written = {path.name for path in temporary.iterdir()}
     for name in sorted(written - {"report.html"}) + ["report.html"]:
         os.replace(temporary / name, folder / name)

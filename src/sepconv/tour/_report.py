@@ -22,7 +22,7 @@ INTRO = [
     "*Depthwise separable*: a normal convolution becomes a depthwise convolution (one k×k "
     "kernel per input channel) followed by a pointwise 1×1 convolution that mixes the "
     "channels, as in MobileNet and `keras.layers.SeparableConv2D`.",
-    "Every picture below was computed by this run of `sepconv tour` on {image}, with "
+    "Everything below was computed by this run of `sepconv tour` on {image}, with "
     "sepconv's own code: the multiplications are counted by `sepconv.reference` as it runs "
     "the convolutions, and checked against `sepconv.cost`. Tensors and kernels are drawn as "
     "blocks, height × width × depth, with their real values on the visible faces. Signed "
@@ -102,11 +102,18 @@ table.calc-table { border-collapse: collapse; width: 100%; max-width: 48rem; }
   h1 { font-size: 1.5rem; }
   nav ol { columns: 1; }
   .calc-table td.barcell { display: none; }
-  figure img { cursor: zoom-in; }
-  figure img.wide { cursor: zoom-out; }
+  /* Text in a figure stays at least 0.6 of its size at full width (about 10 px): wide
+     figures scroll sideways rather than shrink; a tap enlarges them further. */
+  figure img { cursor: zoom-in; min-width: max(34rem, calc(var(--w, 0px) * 0.6)); }
+  figure img.wide { cursor: zoom-out; min-width: max(64rem, calc(var(--w, 0px) * 0.9)); }
   .hint { display: inline; }
 }
 """
+
+
+def _png_width(data: bytes) -> int:
+    """The width in pixels of a PNG, from its header."""
+    return int.from_bytes(data[16:20], "big")
 
 
 def _inline(text: str) -> str:
@@ -271,7 +278,8 @@ def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) 
             parts.append(
                 f'<figure id="fig-{number}"><div class="scroll"><img src="'
                 f'{_data_uri(pngs[figure.name])}" alt="{html.escape(figure.alt)}" '
-                f'loading="eager"></div><figcaption>Figure {number}. '
+                f'style="--w: {_png_width(pngs[figure.name])}px" loading="eager"></div>'
+                f'<figcaption>Figure {number}. '
                 f'{_inline(figure.caption)} <span class="hint">(Tap to enlarge, then '
                 "scroll sideways.)</span></figcaption></figure>"
             )

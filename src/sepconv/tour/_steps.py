@@ -577,7 +577,8 @@ def network() -> tuple[Step, dict[str, Any]]:
         f"{s.total_mult_adds / 1e6:.1f}M multiplications and {s.total_parameters / 1e6:.2f}M "
         "parameters; the same network with every block a full 3×3 convolution needs "
         f"{f.total_mult_adds / 1e6:.1f}M and {f.total_parameters / 1e6:.2f}M "
-        f"({f.total_mult_adds / s.total_mult_adds:.1f}× more), the paper's Table 4.",
+        f"({f.total_mult_adds / s.total_mult_adds:.1f}× the multiplications and "
+        f"{f.total_parameters / s.total_parameters:.1f}× the parameters), the paper's Table 4.",
         "Inside the separable network nearly all the work is in the pointwise 1×1 "
         f"convolutions ({by_kind.get('pointwise', 0) / s.total_mult_adds:.1%}); the "
         f"depthwise layers take {by_kind.get('depthwise', 0) / s.total_mult_adds:.1%}, "
@@ -845,9 +846,9 @@ def gallery(image: np.ndarray) -> tuple[list[dict[str, Any]], list[dict[str, np.
         "Sobel-y": kernels.get("sobel-y"),
         "Gaussian σ=3": kernels.get("gaussian", sigma=3.0),
         "Laplacian of Gaussian σ=2": kernels.get("log", sigma=2.0, size=15),
-        "Gabor σ=3 θ=60°": kernels.get(
-            "gabor", sigma=3.0, theta=np.pi / 3, wavelength=7.0, size=15
-        ),
+        # The Gabor kernel of section 2, so the tour shows one Gabor throughout.
+        "Gabor σ=3 θ=30°": kernels.get("gabor", sigma=3.0, theta=np.pi / 6, wavelength=8.0,
+                                        size=15),
         "disk r=5": kernels.get("disk", radius=5),
         "random": rng.standard_normal((7, 7)),
     }
