@@ -18,7 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def tour(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tour") / "docs" / "tour"     # parents made like mkdir -p
+    out = tmp_path_factory.mktemp("tour") / "docs" / "tour"  # parents made like mkdir -p
     steps = run(out)
     return out, steps, {s.key: s for s in steps}
 
@@ -209,7 +209,8 @@ def test_own_image_and_sizes(tmp_path):
     from sepconv.tour import describe_image
 
     assert "resized from 900×60 to 640×43 pixels" in describe_image(
-        tmp_path / "a.png", (640, 43, 3), (900, 60))
+        tmp_path / "a.png", (640, 43, 3), (900, 60)
+    )
     assert "resized" not in describe_image(tmp_path / "a.png", (640, 43, 3), (640, 43))
     assert steps[4].numbers["separable_total"] == 53_952
 
@@ -246,13 +247,18 @@ def test_tiny_image_is_refused(tmp_path, capsys):
     assert "at least" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
-    (lambda p: (p / "file").write_text("x") and p / "file" / "tour", "is a file, not a folder"),
-    pytest.param(lambda p: Path("/proc/tour"), "cannot write into '/proc'",
-                 marks=pytest.mark.skipif(not Path("/proc/self").is_dir(),
-                                          reason="needs Linux's /proc")),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: (p / "file").write_text("x") and p / "file", "is not a folder"),
+        (lambda p: (p / "file").write_text("x") and p / "file" / "tour", "is a file, not a folder"),
+        pytest.param(
+            lambda p: Path("/proc/tour"),
+            "cannot write into '/proc'",
+            marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc"),
+        ),
+    ],
+)
 def test_bad_out_is_one_line(tmp_path, capsys, make, message):
     out = make(tmp_path)
     assert main(["tour", "--out", str(out)]) == 2
@@ -305,7 +311,7 @@ def test_an_earlier_tour_may_be_replaced_but_not_files_it_did_not_write(tmp_path
     (tmp_path / "14-mobilenet.png").write_bytes(b"mine")
     with pytest.raises(ValueError, match=r"holds 14-mobilenet\.png, .*--force"):
         check_out(tmp_path)
-    assert check_out(tmp_path, figures=False) == tmp_path     # no figures: not replaced
+    assert check_out(tmp_path, figures=False) == tmp_path  # no figures: not replaced
     assert check_out(tmp_path, force=True) == tmp_path
     # A report.json that is not a tour's does not vouch for the folder.
     (tmp_path / "report.json").write_text('{"steps": []}', encoding="utf-8")
@@ -384,19 +390,27 @@ def test_a_converted_filter_that_vanishes_is_marked_not_left_blank():
     rng = np.random.default_rng(0)
     before = rng.standard_normal((4, 5, 5))
     after = {1: before * 0.9, 2: before.copy()}
-    after[1][2] = before[2] * 0.01          # its part in the first term is about 0
-    rows = [{"rank": 1, "weight_error": 0.5, "output_error": 0.3, "speedup": 2.0,
-             "grey_levels": 20.0},
-            {"rank": 2, "weight_error": 0.0, "output_error": 0.0, "speedup": 1.2,
-             "grey_levels": 15.0}]
+    after[1][2] = before[2] * 0.01  # its part in the first term is about 0
+    rows = [
+        {"rank": 1, "weight_error": 0.5, "output_error": 0.3, "speedup": 2.0, "grey_levels": 20.0},
+        {"rank": 2, "weight_error": 0.0, "output_error": 0.0, "speedup": 1.2, "grey_levels": 15.0},
+    ]
     image = rng.random((60, 60)) - 0.5
-    data = {"before": before, "after": after, "rows": rows, "shown": 2,
-            "grey_levels": {"noisy": 25.0, "trained": 15.0}, "clean": image, "noisy": image,
-            "denoised": image, "outputs": {1: image, 2: image}}
+    data = {
+        "before": before,
+        "after": after,
+        "rows": rows,
+        "shown": 2,
+        "grey_levels": {"noisy": 25.0, "trained": 15.0},
+        "clean": image,
+        "noisy": image,
+        "denoised": image,
+        "outputs": {1: image, 2: image},
+    }
     figures = dict(_figures.draw_conversion(plt, None, data))
     fig = figures["15-convert-filters.png"]
     texts = [(i, t.get_text()) for i, ax in enumerate(fig.axes) for t in ax.texts]
-    assert [i for i, text in texts if text == "≈ 0"] == [1 * 4 + 2]     # row K = 1, filter 3
+    assert [i for i, text in texts if text == "≈ 0"] == [1 * 4 + 2]  # row K = 1, filter 3
     assert "≈ 0" in fig._supxlabel.get_text()
     for figure in figures.values():
         plt.close(figure)

@@ -32,15 +32,27 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR",
-                        help="write report.html, README.md, report.json and the figures here")
-    parser.add_argument("--image", metavar="PATH",
-                        help="your own photograph (PNG, JPEG, ...) instead of the sample one")
-    parser.add_argument("--no-figures", action="store_true",
-                        help="with --out: skip the figures (numbers and text only)")
-    parser.add_argument("--force", action="store_true",
-                        help="with --out: overwrite files in DIR that an earlier tour did not "
-                             "write (README.md, ...)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write report.html, README.md, report.json and the figures here",
+    )
+    parser.add_argument(
+        "--image",
+        metavar="PATH",
+        help="your own photograph (PNG, JPEG, ...) instead of the sample one",
+    )
+    parser.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="with --out: skip the figures (numbers and text only)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --out: overwrite files in DIR that an earlier tour did not "
+        "write (README.md, ...)",
+    )
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
 
@@ -62,13 +74,16 @@ def run(args: argparse.Namespace) -> int:
         # A bad image fails here, before any output; a resized one is said so.
         photo, original = tour._read_image(args.image)
         if not quiet:
-            print(f"using {tour.describe_image(args.image, photo.shape, original)}",
-                  file=sys.stderr)
+            print(
+                f"using {tour.describe_image(args.image, photo.shape, original)}", file=sys.stderr
+            )
     if not quiet:
-        print("sepconv tour: separable convolutions on a real photograph", file=sys.stderr,
-              flush=True)
-    steps = tour.run(args.out, image=args.image, figures=not args.no_figures,
-                     progress=progress, force=args.force)
+        print(
+            "sepconv tour: separable convolutions on a real photograph", file=sys.stderr, flush=True
+        )
+    steps = tour.run(
+        args.out, image=args.image, figures=not args.no_figures, progress=progress, force=args.force
+    )
     if args.json:
         print_json(
             [
@@ -93,11 +108,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"done in {time.perf_counter() - started:.1f} s. Open the report in a browser:")
         print(f"  {os.path.abspath(report)}")
         if args.no_figures:
-            print(f"(also {os.path.join(args.out, 'README.md')}, and the numbers in "
-                  f"{os.path.join(args.out, 'report.json')}; no figures: --no-figures)")
+            print(
+                f"(also {os.path.join(args.out, 'README.md')}, and the numbers in "
+                f"{os.path.join(args.out, 'report.json')}; no figures: --no-figures)"
+            )
         else:
-            print(f"(also {os.path.join(args.out, 'README.md')} with the figures as PNG files, "
-                  f"and the numbers in {os.path.join(args.out, 'report.json')})")
+            print(
+                f"(also {os.path.join(args.out, 'README.md')} with the figures as PNG files, "
+                f"and the numbers in {os.path.join(args.out, 'report.json')})"
+            )
     else:
         print("run with --out DIR to write the report with its figures")
     return 0

@@ -46,8 +46,16 @@ import numpy as np
 from .._checks import SepconvValueError
 from ._steps import Figure, Step
 
-__all__ = ["Figure", "Step", "run", "load_photo", "load_image", "check_out", "describe_image",
-           "MAX_SIDE"]
+__all__ = [
+    "Figure",
+    "Step",
+    "run",
+    "load_photo",
+    "load_image",
+    "check_out",
+    "describe_image",
+    "MAX_SIDE",
+]
 
 MAX_SIDE = 640
 MIN_SIDE = 24
@@ -72,7 +80,9 @@ _CAPTIONS = {
         "Named 15×15 kernels (top) and the error of their best approximation by r separable "
         "terms (bottom), which the singular values give; the dashed line is sepconv's "
         "default tolerance, and errors under it (rounding) are drawn as 0 on the grey band; "
-        "curves that coincide are nudged sideways.", "error against number of separable terms"),
+        "curves that coincide are nudged sideways.",
+        "error against number of separable terms",
+    ),
     "05-log-factors.png": (
         "The Laplacian of Gaussian as a sum of column ⊗ row terms, and its singular values "
         "against the tolerance (the figure of `sepconv factor log:sigma=2,size=15 --plot`).",
@@ -114,7 +124,8 @@ _CAPTIONS = {
         "depthwise step is visible; the separable bar is the two steps added (not stacked, "
         "which a log axis would distort), with their shares written in it. Right: the counted "
         "fraction for other layer sizes (dots) against the rule 1/C_out + 1/k² (lines).",
-        "cost of normal and separable"),
+        "cost of normal and separable",
+    ),
     "14-mobilenet.png": (
         "Multiplications of every layer of MobileNetV1 (depthwise and pointwise side by side) "
         "and of its full-convolution twin, on a logarithmic axis.",
@@ -188,8 +199,10 @@ def _read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[int, in
             img.load()
             rgb = img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise SepconvValueError(f"`image`: cannot read {name!r} as an image (PNG, JPEG, TIFF, "
-                                f"...): {' '.join(str(exc).split())}") from None
+        raise SepconvValueError(
+            f"`image`: cannot read {name!r} as an image (PNG, JPEG, TIFF, "
+            f"...): {' '.join(str(exc).split())}"
+        ) from None
     original = (rgb.size[1], rgb.size[0])
     if min(rgb.size) < MIN_SIDE:
         raise SepconvValueError(
@@ -206,16 +219,21 @@ def _read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[int, in
     return np.asarray(rgb, dtype=np.float64) / 255.0, original
 
 
-def describe_image(image: str | os.PathLike[str] | None, shape: tuple[int, ...],
-                   original: tuple[int, int] | None = None) -> str:
+def describe_image(
+    image: str | os.PathLike[str] | None,
+    shape: tuple[int, ...],
+    original: tuple[int, int] | None = None,
+) -> str:
     """The photograph as the report names it, saying when it was resized (height×width)."""
     if image is None:
         return "Grace Hopper's portrait from matplotlib's sample data"
     text = f"the photograph {os.path.basename(os.fspath(image))}"
     if original is not None and tuple(original) != tuple(shape[:2]):
-        text += (f" (resized from {original[0]}×{original[1]} to {shape[0]}×{shape[1]} pixels, "
-                 f"height × width: the tour works on at most {MAX_SIDE} pixels on the longer "
-                 f"side and at least {MIN_SIDE} on the shorter)")
+        text += (
+            f" (resized from {original[0]}×{original[1]} to {shape[0]}×{shape[1]} pixels, "
+            f"height × width: the tour works on at most {MAX_SIDE} pixels on the longer "
+            f"side and at least {MIN_SIDE} on the shorter)"
+        )
     return text
 
 
@@ -236,8 +254,7 @@ def _previous_tour(folder: Path) -> set[str] | None:
     return {n for n in names if isinstance(n, str) and os.path.basename(n) == n} | set(_OWN_FILES)
 
 
-def check_out(out: str | os.PathLike[str], *, force: bool = False,
-              figures: bool = True) -> Path:
+def check_out(out: str | os.PathLike[str], *, force: bool = False, figures: bool = True) -> Path:
     """Validate the output folder before any work; missing parent folders are created later.
 
     ``out`` may be missing (it is created, with its parents, like ``mkdir -p``) or a folder.
@@ -270,23 +287,27 @@ def check_out(out: str | os.PathLike[str], *, force: bool = False,
     if folder.is_dir() and not os.access(folder, os.W_OK):
         raise SepconvValueError(f"`out`: cannot write into {str(folder)!r} (permission denied)")
     parent = folder.absolute().parent
-    try:    # the report is first written beside `out` (or in its nearest existing folder)
-        os.rmdir(tempfile.mkdtemp(prefix=f".{folder.name}.",
-                                  dir=parent if parent.is_dir() else existing))
+    try:  # the report is first written beside `out` (or in its nearest existing folder)
+        os.rmdir(
+            tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent if parent.is_dir() else existing)
+        )
     except OSError as exc:
-        raise SepconvValueError(f"`out`: cannot write into "
-                                f"{str(parent if parent.is_dir() else existing)!r} "
-                                f"({exc.strerror or exc})") from None
+        raise SepconvValueError(
+            f"`out`: cannot write into "
+            f"{str(parent if parent.is_dir() else existing)!r} "
+            f"({exc.strerror or exc})"
+        ) from None
     if folder.is_dir() and not force:
         names = set(_OWN_FILES) | ({n for n in _CAPTIONS} if figures else set())
         clash = sorted(n for n in names if (folder / n).exists())
         clash = sorted(set(clash) - (_previous_tour(folder) or set()))
         if clash:
-            shown = ", ".join(clash[:4]) + (f" and {len(clash) - 4} more" if len(clash) > 4
-                                            else "")
+            shown = ", ".join(clash[:4]) + (f" and {len(clash) - 4} more" if len(clash) > 4 else "")
             them = "it" if len(clash) == 1 else "them"
-            raise SepconvValueError(f"`out`: {str(folder)!r} holds {shown}, which the tour would "
-                                    f"replace; pass --force to overwrite {them}")
+            raise SepconvValueError(
+                f"`out`: {str(folder)!r} holds {shown}, which the tour would "
+                f"replace; pass --force to overwrite {them}"
+            )
     return folder
 
 
@@ -332,9 +353,14 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def run(out: str | os.PathLike[str] | None = None, *, image: str | os.PathLike[str] | None = None,
-        figures: bool = True, progress: Callable[[str], None] | None = None,
-        force: bool = False) -> list[Step]:
+def run(
+    out: str | os.PathLike[str] | None = None,
+    *,
+    image: str | os.PathLike[str] | None = None,
+    figures: bool = True,
+    progress: Callable[[str], None] | None = None,
+    force: bool = False,
+) -> list[Step]:
     """Run the tour; with ``out``, write ``report.html``, ``README.md``, ``report.json`` and the
     figures (PNG) into that folder.
 
@@ -391,8 +417,9 @@ def run(out: str | os.PathLike[str] | None = None, *, image: str | os.PathLike[s
             path.mkdir()
     try:
         if folder is not None:
-            temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.",
-                                              dir=folder.absolute().parent))
+            temporary = Path(
+                tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.absolute().parent)
+            )
         steps, pngs = _compute(photo, figures and folder is not None, say)
         if folder is not None and temporary is not None:
             say("writing the report")
@@ -403,7 +430,7 @@ def run(out: str | os.PathLike[str] | None = None, *, image: str | os.PathLike[s
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
-        for path in created:        # the parents this run made, innermost first
+        for path in created:  # the parents this run made, innermost first
             try:
                 path.rmdir()
             except OSError:
@@ -465,9 +492,16 @@ def _compute(
     return [spatial, rare, normal, depthwise, pointwise, network, conversion], pngs
 
 
-def _write(steps: list[Step], pngs: dict[str, bytes], folder: Path, description: str,
-           image: Any, photo: np.ndarray, original: tuple[int, int] | None,
-           started: float) -> None:
+def _write(
+    steps: list[Step],
+    pngs: dict[str, bytes],
+    folder: Path,
+    description: str,
+    image: Any,
+    photo: np.ndarray,
+    original: tuple[int, int] | None,
+    started: float,
+) -> None:
     from .. import __version__
     from . import _report
 
@@ -475,9 +509,13 @@ def _write(steps: list[Step], pngs: dict[str, bytes], folder: Path, description:
     net = steps[5].numbers
     meta = {
         "version": __version__,
-        "image": {"source": "matplotlib sample data: grace_hopper.jpg" if image is None
-                  else os.path.basename(os.fspath(image)), "shape": list(photo.shape),
-                  "original_shape": list(original or photo.shape[:2])},
+        "image": {
+            "source": "matplotlib sample data: grace_hopper.jpg"
+            if image is None
+            else os.path.basename(os.fspath(image)),
+            "shape": list(photo.shape),
+            "original_shape": list(original or photo.shape[:2]),
+        },
         "image_description": description,
         "calculator_default": {"h": 12, "w": 12, "c_in": 3, "k": 5, "c_out": 256, "stride": 1},
         "closing": {

@@ -113,8 +113,16 @@ def _grid(
     return w, h
 
 
-def _image(ax: Any, image: np.ndarray, title: str, *, signed: bool = False,
-           limit: float | None = None, fig: Any = None, unit: str | None = None) -> None:
+def _image(
+    ax: Any,
+    image: np.ndarray,
+    title: str,
+    *,
+    signed: bool = False,
+    limit: float | None = None,
+    fig: Any = None,
+    unit: str | None = None,
+) -> None:
     if signed:
         limit = limit or float(np.percentile(np.abs(image), 99.5)) or 1.0
         shown = ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
@@ -228,18 +236,35 @@ def draw_spatial(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, A
         f"{per['column_pass']} mult./pixel, {_fmt(n['column_pass_multiplications'])} in all",
     )
     limit = float(np.percentile(np.abs(data["direct"]), 99.5))
-    _image(axes[1, 0], data["after_row"], "then the 1×3 row pass [-1, 0, 1]\n"
-           f"{per['column_pass']} + {per['row_pass']} = "
-           f"{per['column_pass'] + per['row_pass']} mult./pixel, "
-           f"{_fmt(n['separable_multiplications'])}", signed=True, limit=limit, fig=fig,
-           unit=SOBEL_UNIT)
-    _image(axes[1, 1], data["direct"], f"the 3×3 Sobel-x kernel directly\n{per['direct']} "
-           f"mult./pixel, {_fmt(n['direct_multiplications'])}", signed=True, limit=limit,
-           fig=fig, unit=SOBEL_UNIT)
-    fig.suptitle("Sobel-x on the photograph: two 1-D passes give the same edges for 6 "
-                 "instead of 9\nmultiplications per pixel (counted by sepconv.reference; "
-                 f"largest difference {n['max_abs_difference']:.3g}). "
-                 "Red: brighter to the right, blue: darker.", fontsize=11.5)
+    _image(
+        axes[1, 0],
+        data["after_row"],
+        "then the 1×3 row pass [-1, 0, 1]\n"
+        f"{per['column_pass']} + {per['row_pass']} = "
+        f"{per['column_pass'] + per['row_pass']} mult./pixel, "
+        f"{_fmt(n['separable_multiplications'])}",
+        signed=True,
+        limit=limit,
+        fig=fig,
+        unit=SOBEL_UNIT,
+    )
+    _image(
+        axes[1, 1],
+        data["direct"],
+        f"the 3×3 Sobel-x kernel directly\n{per['direct']} "
+        f"mult./pixel, {_fmt(n['direct_multiplications'])}",
+        signed=True,
+        limit=limit,
+        fig=fig,
+        unit=SOBEL_UNIT,
+    )
+    fig.suptitle(
+        "Sobel-x on the photograph: two 1-D passes give the same edges for 6 "
+        "instead of 9\nmultiplications per pixel (counted by sepconv.reference; "
+        f"largest difference {n['max_abs_difference']:.3g}). "
+        "Red: brighter to the right, blue: darker.",
+        fontsize=11.5,
+    )
     figures.append(("02-sobel-passes.png", fig))
     return figures
 
@@ -263,8 +288,14 @@ def draw_rare(
         bars = ax.bar(xs, heights, width, color=colors[f], label=name)
         for bar, h in zip(bars, heights):
             if h:
-                ax.text(bar.get_x() + bar.get_width() / 2, h * 1.08, _fmt(h), ha="center",
-                        va="bottom", fontsize=9.5)
+                ax.text(
+                    bar.get_x() + bar.get_width() / 2,
+                    h * 1.08,
+                    _fmt(h),
+                    ha="center",
+                    va="bottom",
+                    fontsize=9.5,
+                )
     ax.set_yscale("log")
     ax.set_ylim(0.7, step.numbers["random_trials"] * 4)
     ax.set_xticks(np.arange(len(ranks)), [str(r) for r in ranks])
@@ -287,7 +318,7 @@ def draw_rare(
         a.set_xticks([])
         a.set_yticks([])
     ax = fig.add_subplot(grid[1, :])
-    floor = 1e-18       # where errors of exactly 0 are drawn (a log axis has no 0)
+    floor = 1e-18  # where errors of exactly 0 are drawn (a log axis has no 0)
     markers, styles = ["o", "s", "^", "D", "v"], ["-", "--", "-.", ":", "-"]
     for i, (name, errors) in enumerate(spectra.items()):
         errors = np.asarray(errors, dtype=float)
@@ -295,25 +326,47 @@ def draw_rare(
         r = np.arange(len(errors)) + (i - (len(spectra) - 1) / 2) * 0.07
         # Below the tolerance the error is rounding: shown as 0, on the labelled floor.
         tol_i = data["tols"][name]
-        ax.semilogy(r, np.where(errors > tol_i, np.maximum(errors, floor), floor),
-                    marker=markers[i % 5], ls=styles[i % 5], ms=5, lw=1.6, color=palette[i],
-                    label=f"{name}: rank {data['ranks'][name]}")
+        ax.semilogy(
+            r,
+            np.where(errors > tol_i, np.maximum(errors, floor), floor),
+            marker=markers[i % 5],
+            ls=styles[i % 5],
+            ms=5,
+            lw=1.6,
+            color=palette[i],
+            label=f"{name}: rank {data['ranks'][name]}",
+        )
         rank = data["ranks"][name]
-        ax.plot(r[rank], errors[rank] if errors[rank] > tol_i else floor, "o", ms=12,
-                mfc="none", mec=palette[i], mew=2)
+        ax.plot(
+            r[rank],
+            errors[rank] if errors[rank] > tol_i else floor,
+            "o",
+            ms=12,
+            mfc="none",
+            mec=palette[i],
+            mew=2,
+        )
     tol = max(data["tols"].values())
     ax.axhline(tol, color="black", ls="--", lw=1.2)
-    ax.text(len(next(iter(spectra.values()))) - 1, tol * 2.5,
-            f"tolerance {tol:.1e} (relative)", ha="right", va="bottom", fontsize=10)
+    ax.text(
+        len(next(iter(spectra.values()))) - 1,
+        tol * 2.5,
+        f"tolerance {tol:.1e} (relative)",
+        ha="right",
+        va="bottom",
+        fontsize=10,
+    )
     ax.set_ylim(floor / 4, 3)
-    ticks = [floor] + [10.0 ** e for e in range(-15, 1, 3)]
+    ticks = [floor] + [10.0**e for e in range(-15, 1, 3)]
     ax.set_yticks(ticks, ["0 (exact)"] + [f"$10^{{{e}}}$" for e in range(-15, 1, 3)])
     ax.yaxis.set_minor_locator(matplotlib_ticker().NullLocator())
     ax.axhspan(floor / 4, floor * 8, color="0.93", zorder=0)
     ax.set_xlabel("number of separable terms r")
     ax.set_ylabel("relative error of the best r-term sum")
-    ax.set_title("The rank is where the error drops under the tolerance (circled); "
-                 "below it the terms are exact (0)")
+    ax.set_title(
+        "The rank is where the error drops under the tolerance (circled); "
+        "below it the terms are exact (0)"
+    )
     ax.legend(loc="center right", fontsize=9.5, framealpha=0.95)
     figures.append(("04-lowrank-spectra.png", fig))
 
@@ -593,10 +646,17 @@ def draw_pointwise(
     left.bar(xs[2], values[2], 0.8, color=ORANGE)
     # Not stacked: on a log axis a stack would give the depthwise 9% nearly half the bar.
     left.bar(xs[3], dw + pwc, 0.8, color=PURPLE, hatch="//", edgecolor="white", lw=0)
-    left.text(xs[3], 1.6e3, f"depthwise\n{dw / (dw + pwc):.1%}\n+\npointwise\n"
-              f"{pwc / (dw + pwc):.1%}", ha="center", va="bottom", fontsize=9.5,
-              color="white", fontweight="bold",
-              bbox={"boxstyle": "round", "fc": PURPLE, "ec": "none", "alpha": 0.9})
+    left.text(
+        xs[3],
+        1.6e3,
+        f"depthwise\n{dw / (dw + pwc):.1%}\n+\npointwise\n{pwc / (dw + pwc):.1%}",
+        ha="center",
+        va="bottom",
+        fontsize=9.5,
+        color="white",
+        fontweight="bold",
+        bbox={"boxstyle": "round", "fc": PURPLE, "ec": "none", "alpha": 0.9},
+    )
     for x, v in zip(xs, values):
         left.text(
             x,
@@ -609,10 +669,12 @@ def draw_pointwise(
         )
     left.set_yscale("log")
     left.set_ylim(1e3, n["normal"] * 8)
-    left.set_xticks(xs, ["normal", "depthwise\nstep", "pointwise\nstep",
-                         "separable\n(the two\nsteps added)"])
-    left.text(xs[3], n["normal"] * 2.6, f"{n['ratio']:.1f}× fewer", ha="center",
-              fontsize=11, color="0.2")
+    left.set_xticks(
+        xs, ["normal", "depthwise\nstep", "pointwise\nstep", "separable\n(the two\nsteps added)"]
+    )
+    left.text(
+        xs[3], n["normal"] * 2.6, f"{n['ratio']:.1f}× fewer", ha="center", fontsize=11, color="0.2"
+    )
     left.set_ylabel("multiplications (log scale)")
     left.set_title("12×12×3, 5×5, 256 filters, no padding")
     palette = {"3": BLUE, "5": ORANGE, "7": GREEN}
@@ -743,15 +805,23 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
     )
     by_rank = {row["rank"]: row for row in rows}
     blank = False
-    for j in range(filters):      # one colour scale per filter: its column, before and after
+    for j in range(filters):  # one colour scale per filter: its column, before and after
         limit = float(np.max(np.abs(before[j]))) or 1.0
         for r, bank in enumerate([before] + [after[k] for k in shown_ranks]):
             a = axes[r, j]
             a.imshow(bank[j], cmap="RdBu_r", vmin=-limit, vmax=limit)
             if r and float(np.max(np.abs(bank[j]))) < 0.05 * limit:
                 # Blank, not missing: this filter's part in the first K terms is about 0.
-                a.text(0.5, 0.5, "≈ 0", transform=a.transAxes, ha="center", va="center",
-                       fontsize=10, color="0.25")
+                a.text(
+                    0.5,
+                    0.5,
+                    "≈ 0",
+                    transform=a.transAxes,
+                    ha="center",
+                    va="center",
+                    fontsize=10,
+                    color="0.25",
+                )
                 blank = True
             a.set_xticks([])
             a.set_yticks([])
@@ -759,15 +829,24 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
                 spine.set_visible(False)
     axes[0, 0].set_ylabel("trained", rotation=0, ha="right", va="center", fontsize=10)
     for r, k in enumerate(shown_ranks, start=1):
-        axes[r, 0].set_ylabel(f"K = {k}\nweight error\n{by_rank[k]['weight_error']:.2f}",
-                              rotation=0,
-                              ha="right", va="center", fontsize=10)
-    fig.suptitle(f"The {filters} trained filters of the denoiser, and after conversion with K "
-                 "intermediate channels (read back from the converted layer)", fontsize=11.5)
+        axes[r, 0].set_ylabel(
+            f"K = {k}\nweight error\n{by_rank[k]['weight_error']:.2f}",
+            rotation=0,
+            ha="right",
+            va="center",
+            fontsize=10,
+        )
+    fig.suptitle(
+        f"The {filters} trained filters of the denoiser, and after conversion with K "
+        "intermediate channels (read back from the converted layer)",
+        fontsize=11.5,
+    )
     if blank:
-        fig.supxlabel("≈ 0: the filter's part in the first K separable terms is under 5% of "
-                      "its largest trained weight (same colour scale in each column)",
-                      fontsize=10)
+        fig.supxlabel(
+            "≈ 0: the filter's part in the first K separable terms is under 5% of "
+            "its largest trained weight (same colour scale in each column)",
+            fontsize=10,
+        )
     figures = [("15-convert-filters.png", fig)]
 
     fig, (ax, grey) = plt.subplots(
@@ -794,9 +873,14 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
     ax.plot([r["rank"] for r in exact], [floor] * len(exact), "v", color="0.3", ms=9)
     ax.set_ylim(floor * 0.6, 10)
     for row in exact:
-        ax.annotate("exact (error 0)", (row["rank"], floor),
-                    xytext=(row["rank"] - 0.3, floor * 30), ha="right", fontsize=9.5,
-                    arrowprops={"arrowstyle": "->", "color": "0.4"})
+        ax.annotate(
+            "exact (error 0)",
+            (row["rank"], floor),
+            xytext=(row["rank"] - 0.3, floor * 30),
+            ha="right",
+            fontsize=9.5,
+            arrowprops={"arrowstyle": "->", "color": "0.4"},
+        )
     ax.set_xlabel("intermediate channels K (separable terms kept)")
     ax.set_ylabel("relative error (log scale)")
     ax.set_xticks(ks)
@@ -816,8 +900,9 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
     ax.patch.set_visible(False)
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=9.5,
-              framealpha=0.95)
+    ax.legend(
+        lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=9.5, framealpha=0.95
+    )
     ax.set_title("Errors and savings (sepconv.convert, spatial)")
     levels = data["grey_levels"]
     grey.plot(ks, [row["grey_levels"] for row in rows], "o-", color=BLUE, label="converted network")

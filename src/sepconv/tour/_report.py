@@ -279,7 +279,7 @@ def render_html(steps: list[Any], pngs: dict[str, bytes], meta: dict[str, Any]) 
                 f'<figure id="fig-{number}"><div class="scroll"><img src="'
                 f'{_data_uri(pngs[figure.name])}" alt="{html.escape(figure.alt)}" '
                 f'style="--w: {_png_width(pngs[figure.name])}px" loading="eager"></div>'
-                f'<figcaption>Figure {number}. '
+                f"<figcaption>Figure {number}. "
                 f'{_inline(figure.caption)} <span class="hint">(Tap to enlarge, then '
                 "scroll sideways.)</span></figcaption></figure>"
             )

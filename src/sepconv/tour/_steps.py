@@ -847,8 +847,9 @@ def gallery(image: np.ndarray) -> tuple[list[dict[str, Any]], list[dict[str, np.
         "Gaussian σ=3": kernels.get("gaussian", sigma=3.0),
         "Laplacian of Gaussian σ=2": kernels.get("log", sigma=2.0, size=15),
         # The Gabor kernel of section 2, so the tour shows one Gabor throughout.
-        "Gabor σ=3 θ=30°": kernels.get("gabor", sigma=3.0, theta=np.pi / 6, wavelength=8.0,
-                                        size=15),
+        "Gabor σ=3 θ=30°": kernels.get(
+            "gabor", sigma=3.0, theta=np.pi / 6, wavelength=8.0, size=15
+        ),
         "disk r=5": kernels.get("disk", radius=5),
         "random": rng.standard_normal((7, 7)),
     }
