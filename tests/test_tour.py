@@ -178,15 +178,15 @@ def test_conversion_step(tour):
 
 def test_conversion_is_repeatable_and_restores_threads():
     torch = pytest.importorskip("torch")
-    from sepconv.tour import _steps
+    from sepconv.tour import _convert_step, _steps
 
     image = _steps.gray(load_photo())[200:300, 150:250]
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        first, data = _steps.conversion(image)
+        first, data = _convert_step.conversion(image)
         assert torch.get_num_threads() == 2
-        second, _ = _steps.conversion(image)
+        second, _ = _convert_step.conversion(image)
     finally:
         torch.set_num_threads(before)
     assert first.numbers == second.numbers
@@ -384,7 +384,7 @@ def test_every_count_in_the_page_is_in_report_json(tour):
 
 def test_a_converted_filter_that_vanishes_is_marked_not_left_blank():
     pytest.importorskip("matplotlib")
-    from sepconv.tour import _figures
+    from sepconv.tour import _figures, _figures_model
 
     plt = _figures.setup()
     rng = np.random.default_rng(0)
@@ -407,7 +407,7 @@ def test_a_converted_filter_that_vanishes_is_marked_not_left_blank():
         "denoised": image,
         "outputs": {1: image, 2: image},
     }
-    figures = dict(_figures.draw_conversion(plt, None, data))
+    figures = dict(_figures_model.draw_conversion(plt, None, data))
     fig = figures["15-convert-filters.png"]
     texts = [(i, t.get_text()) for i, ax in enumerate(fig.axes) for t in ax.texts]
     assert [i for i, text in texts if text == "≈ 0"] == [1 * 4 + 2]  # row K = 1, filter 3

@@ -441,12 +441,12 @@ def run(
 def _compute(
     photo: np.ndarray, draw: bool, say: Callable[[str], None]
 ) -> tuple[list[Step], dict[str, bytes]]:
-    from . import _steps
+    from . import _convert_step, _steps
 
     plt = None
     pngs: dict[str, bytes] = {}
     if draw:
-        from . import _figures
+        from . import _figures, _figures_model
 
         plt = _figures.setup()
 
@@ -484,11 +484,11 @@ def _compute(
     say("6/7 MobileNetV1 against its full-convolution twin")
     network, net = _steps.network()
     if plt:
-        keep(network, _figures.draw_network(plt, network, net))
+        keep(network, _figures_model.draw_network(plt, network, net))
     say("7/7 training a small denoiser, converting its first layer")
-    conversion, conv = _steps.conversion(spatial_data["gray"])
+    conversion, conv = _convert_step.conversion(spatial_data["gray"])
     if plt:
-        keep(conversion, _figures.draw_conversion(plt, conversion, conv))
+        keep(conversion, _figures_model.draw_conversion(plt, conversion, conv))
     return [spatial, rare, normal, depthwise, pointwise, network, conversion], pngs
 
 
