@@ -15,6 +15,12 @@ Two factorizations of a convolution weight ``W`` of shape ``(C_out, C_in, *kerne
     on ``K`` channels: a :class:`sepconv.nn.SpatiallySeparableConv2d` with
     ``intermediate_channels=K`` (Jaderberg, Vedaldi & Zisserman, "Speeding up Convolutional
     Neural Networks with Low Rank Expansions", BMVC 2014, scheme 2, closed-form solution).
+``method='depthwise+spatial'`` (2-D)
+    Both in turn: the depthwise decoupling above, then every depthwise kernel split by its own
+    SVD into ``kh x 1`` and ``1 x kw`` filters; ``r`` terms per input channel, the largest
+    first, ``r = min(C_out, kh*kw) * min(kh, kw)`` exact (:func:`depthwise_spatial_factors`;
+    Guo et al., "Network Decoupling: From Regular to Depthwise Separable Convolutions", BMVC
+    2018, who combine decoupling with further decompositions for VGG-16).
 
 Both go through :func:`sepconv.factor.lowrank`, the project's one low-rank factorization, and
 every cost comes from :mod:`sepconv.cost`. The weight error is the error of the layer for any
@@ -75,6 +81,7 @@ from .._checks import (
 from .._files import atomic_write
 from ..factor import lowrank
 from . import _budget, _combined, _fit, _latency
+from ._combined import DepthwiseSpatialConv2d
 from ._fit import calibration_batches
 from ._kinds import _limit, _subset, _weight_spectra
 from ._lowrank import LowRank, linear_factors, lowrank_layer, lowrank_padding
@@ -88,6 +95,7 @@ __all__ = [
     "depthwise_factors",
     "spatial_factors",
     "depthwise_spatial_factors",
+    "DepthwiseSpatialConv2d",
     "to_separable",
     "convert",
     "rebuild",
@@ -233,6 +241,13 @@ def depthwise_spatial_factors(
         One horizontal filter per channel (depthwise).
     pointwise_weight : ndarray, shape (C_out, C_in*r, 1, 1)
     relative_error : float
+        ``||W - W_r||_F / ||W||_F``, the root of the discarded terms' squared norms.
+
+    Raises
+    ------
+    ValueError
+        When ``weight`` is not 4-D, ``rank`` exceeds the exact rank, ``rtol`` is outside
+        ``[0, 1)``, or not exactly one of ``rank`` and ``rtol`` is given.
 
     Network Decoupling (Guo et al., BMVC 2018) combined with the spatial factorization of
     Jaderberg et al. (BMVC 2014); see :mod:`sepconv.convert._combined`.
@@ -437,13 +452,14 @@ def convert(
     Parameters
     ----------
     model : nn.Module
-    method : {'depthwise', 'spatial'}
+    method : {'depthwise', 'spatial', 'depthwise+spatial'}
         See the module documentation.
     rank : int, optional
         Terms per layer (depth multiplier, intermediate channels, or SVD rank); capped per
         layer at the exact rank.
     rtol : float, optional
-        Per layer, the fewest terms within this relative weight error.
+        Per layer, the fewest terms within this relative weight error, ``0 <= rtol < 1``
+        (0: exact; an error of 1 is met by any rank).
     budget : float, optional
         ``0 < budget <= 1``: the convertible layers together keep at most this fraction of
         their mult-adds; ranks allocated greedily over each layer's error-versus-cost curve

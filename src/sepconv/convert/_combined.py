@@ -1,11 +1,11 @@
 """Depthwise decoupling followed by spatial factorization: ``method='depthwise+spatial'``.
 
-Guo, Li, Lin, Chen & Li, "Network Decoupling: From Regular to Depthwise Separable
-Convolutions" (BMVC 2018) write a trained convolution as a sum of depthwise separable blocks
-(the per-input-channel SVD of :func:`sepconv.convert.depthwise_factors`) and combine the
-decoupling with other decompositions for larger speed-ups on VGG-16; here the second one is the
-spatial factorization of Jaderberg, Vedaldi & Zisserman (BMVC 2014) applied to every depthwise
-``kh x kw`` kernel, ``D = sum_s u_s v_s^T`` (its own SVD, at most ``min(kh, kw)`` terms).
+Guo et al., "Network Decoupling: From Regular to Depthwise Separable Convolutions" (BMVC 2018),
+write a trained convolution as a sum of depthwise separable blocks (the per-input-channel SVD
+of :func:`sepconv.convert.depthwise_factors`) and report combining the decoupling with further
+decompositions on VGG-16; here the further one is the spatial factorization of Jaderberg,
+Vedaldi & Zisserman (BMVC 2014) applied to every depthwise ``kh x kw`` kernel,
+``D = sum_s u_s v_s^T`` (its own SVD, at most ``min(kh, kw)`` terms).
 
 For one input channel ``c`` the weight slice becomes ``W[:, c] = sum_{m,s} p_m (x) u_{m,s}
 v_{m,s}^T`` with terms that are mutually orthogonal in the Frobenius inner product (the ``p_m``
@@ -154,7 +154,23 @@ class DepthwiseSpatialConv2d(SeparableConv2d):
 
     ``depthwise`` is a :class:`SpatialDepthwise2d` (``kh x 1`` then ``1 x kw``), then a
     pointwise ``C_in*r -> C_out``; ``depth_multiplier`` is ``r``, the terms per input channel.
-    Cost: the three convolutions, counted by :func:`sepconv.cost.conv`.
+    Cost: the three convolutions, counted by :func:`sepconv.cost.conv`. Made by
+    :func:`sepconv.convert.to_separable` with ``method='depthwise+spatial'``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sepconv.convert import to_separable
+    >>> conv = nn.Conv2d(8, 16, 3, padding=1)
+    >>> layer, error = to_separable(conv, "depthwise+spatial", rank=1)
+    >>> type(layer).__name__, layer.depth_multiplier
+    ('DepthwiseSpatialConv2d', 1)
+    >>> cost = layer.cost((1, 8, 10, 10))  # 8 * (3 + 3 + 16) per output pixel
+    >>> cost.multiplications, [p.multiplications for p in cost.parts[0].parts]
+    (17600, [2400, 2400])
+    >>> layer(torch.randn(1, 8, 10, 10)).shape
+    torch.Size([1, 16, 10, 10])
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any,
