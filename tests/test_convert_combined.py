@@ -214,7 +214,7 @@ def test_cli_warns_about_random_weights(tmp_path, capsys, weights):
     captured = capsys.readouterr()
     json.loads(captured.out)
     assert captured.err.count("\n") == 1
-    assert captured.err.startswith("warning: no --weights: converting MODEL 'mnist_conv' with "
+    assert captured.err.startswith("warning: no --weights: converted MODEL 'mnist_conv' with "
                                    "its random initial weights")
     for extra in (["--random-weights"], ["--weights", str(weights)]):
         assert main(["convert", "mnist_conv", str(out), "--rank", "2", "--force", *extra]) == 0

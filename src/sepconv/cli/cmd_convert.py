@@ -184,10 +184,14 @@ def _load_model(args: argparse.Namespace):  # noqa: ANN202 - torch is imported l
                          f"{unknown.group(1)!r}") from None
     if args.weights:
         _load_state(model, args)
-    elif not args.random_weights:
-        print(f"warning: no --weights: converting MODEL {args.model!r} with its random initial "
-              f"weights (give --weights FILE, or --random-weights to mean it)", file=sys.stderr)
     return model
+
+
+def _warn_random_weights(args: argparse.Namespace) -> None:
+    """One line on stderr when a registered model is converted with its random weights."""
+    if not args.weights and not args.random_weights and not os.path.isfile(args.model):
+        print(f"warning: no --weights: converted MODEL {args.model!r} with its random initial "
+              f"weights (give --weights FILE, or --random-weights to mean it)", file=sys.stderr)
 
 
 def _input_size(args: argparse.Namespace, model) -> tuple[int, ...] | None:  # noqa: ANN001
@@ -265,6 +269,7 @@ def run(args: argparse.Namespace) -> int:
     convert.save(converted, report, args.output,
                  metadata={"model": args.model, "model_args": _model_kwargs(args.model_arg),
                            "method": args.method})
+    _warn_random_weights(args)  # once all went well: a failing invocation says one thing
     if args.json:
         print_json({**report.to_dict(), **({"accuracy": accuracy} if accuracy else {})})
         return 0

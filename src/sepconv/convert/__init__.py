@@ -455,8 +455,8 @@ def convert(
     method : {'depthwise', 'spatial', 'depthwise+spatial'}
         See the module documentation.
     rank : int, optional
-        Terms per layer (depth multiplier, intermediate channels, or SVD rank); capped per
-        layer at the exact rank.
+        Terms per layer (depth multiplier, intermediate channels, separable terms per input
+        channel, or SVD rank); capped per layer at the exact rank.
     rtol : float, optional
         Per layer, the fewest terms within this relative weight error, ``0 <= rtol < 1``
         (0: exact; an error of 1 is met by any rank).
