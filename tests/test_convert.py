@@ -172,7 +172,20 @@ def test_convert_min_speedup_keeps_layers_that_would_not_pay():
     model = _model()
     _, report = convert(model, rank=9, input_size=(1, 3, 16, 16))
     assert report.replaced == ()
-    assert all("below min_speedup" in row.reason for row in report.skipped[:2])
+    # Rank 9 of a 3x3 kernel costs more than the convolution: the reason says how much more,
+    # never "saves 0.94x".
+    for row in report.skipped[:2]:
+        ratio = row.multiplications_after / row.multiplications_before
+        assert row.reason == f"rank 9 would need {ratio:.2f}x more mult-adds", row.reason
+        assert "saves" not in str(report)
+    # Cheaper, but not by enough.
+    _, report = convert(model, rank=1, min_speedup=100, input_size=(1, 3, 16, 16))
+    row = report.skipped[0]
+    ratio = row.multiplications_before / row.multiplications_after
+    assert row.reason == f"rank 1 needs only {ratio:.2f}x fewer mult-adds, below min_speedup 100"
+    # Without input_size the layers are judged by their parameters, and the reason says so.
+    _, report = convert(model, rank=9)
+    assert report.skipped[0].reason.endswith("more parameters")
 
 
 def test_convert_spatial_method_and_1d_models():
@@ -210,8 +223,12 @@ def test_exception():
         to_separable(nn.Conv2d(4, 4, 3, groups=2), rank=1)
     with pytest.raises(TypeError, match="`conv` must be an nn.Conv1d"):
         to_separable(nn.Linear(3, 3), rank=1)
-    with pytest.raises(ValueError, match="`rtol` must be >= 0"):
-        depthwise_factors(conv.weight, rtol=-1)
+    for rtol in (-1, 1, 2):  # a relative error of 1 is met by any rank
+        with pytest.raises(ValueError, match=r"`rtol` \(relative weight error\) must be in "
+                           r"\[0, 1\)"):
+            depthwise_factors(conv.weight, rtol=rtol)
+        with pytest.raises(ValueError, match="`rtol`"):
+            convert(nn.Sequential(conv), rtol=rtol)
     with pytest.raises(ValueError, match="`input_size`"):
         convert(nn.Sequential(conv), rank=1, input_size=(3, 0, 8))
 

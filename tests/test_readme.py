@@ -56,9 +56,9 @@ NOT_RUN = {
     "sepconv train": "the command: see 'sepconv train --out runs/train'",
     "sepconv convert --evaluate digits": "an option of the convert command that is run",
     "sepconv convert mnist_conv converted.pt --weights runs/train/mnist_conv.pt --method spatial "
-    "--budget 0.25 --calibrate digits --recalibrate-bn --finetune 1 --evaluate digits": "fits "
-    "on 1,024 digits and fine-tunes for an epoch: minutes, and its accuracies move with the "
-    "machine as the README says (tests/test_convert_data.py checks the steps on small data)",
+    "--budget 0.25 --calibrate digits --recalibrate-bn --finetune 1 --evaluate digits":
+    "fine-tunes for an epoch (minutes); the same steps through the library are run by "
+    "tests/test_convert_data.py, --budget --calibrate --recalibrate-bn through the command line",
     "sepconv tour | cost | factor | filter | profile | train | convert": "the list of commands",
 }
 

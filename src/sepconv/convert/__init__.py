@@ -15,6 +15,12 @@ Two factorizations of a convolution weight ``W`` of shape ``(C_out, C_in, *kerne
     on ``K`` channels: a :class:`sepconv.nn.SpatiallySeparableConv2d` with
     ``intermediate_channels=K`` (Jaderberg, Vedaldi & Zisserman, "Speeding up Convolutional
     Neural Networks with Low Rank Expansions", BMVC 2014, scheme 2, closed-form solution).
+``method='depthwise+spatial'`` (2-D)
+    Both in turn: the depthwise decoupling above, then every depthwise kernel split by its own
+    SVD into ``kh x 1`` and ``1 x kw`` filters; ``r`` terms per input channel, the largest
+    first, ``r = min(C_out, kh*kw) * min(kh, kw)`` exact (:func:`depthwise_spatial_factors`;
+    Guo et al., "Network Decoupling: From Regular to Depthwise Separable Convolutions", BMVC
+    2018, who combine decoupling with further decompositions for VGG-16).
 
 Both go through :func:`sepconv.factor.lowrank`, the project's one low-rank factorization, and
 every cost comes from :mod:`sepconv.cost`. The weight error is the error of the layer for any
@@ -74,10 +80,13 @@ from .._checks import (
 )
 from .._files import atomic_write
 from ..factor import lowrank
-from . import _budget, _fit, _latency
+from . import _budget, _combined, _fit, _latency
+from ._combined import DepthwiseSpatialConv2d
 from ._fit import calibration_batches
-from ._lowrank import LowRank, linear_factors, lowrank_layer, lowrank_limit, lowrank_padding
-from ._report import ConversionReport, LayerReport
+from ._kinds import _limit, _subset, _weight_spectra
+from ._lowrank import LowRank, linear_factors, lowrank_layer, lowrank_padding
+from ._ranks import _check_rank_args, _pick_rank, _weight_array
+from ._report import ConversionReport, LayerReport, saving_reason
 from ._train import finetune, recalibrate_batchnorm
 
 __all__ = [
@@ -85,6 +94,8 @@ __all__ = [
     "ConversionReport",
     "depthwise_factors",
     "spatial_factors",
+    "depthwise_spatial_factors",
+    "DepthwiseSpatialConv2d",
     "to_separable",
     "convert",
     "rebuild",
@@ -98,39 +109,8 @@ __all__ = [
 ]
 
 _CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-METHODS = ("depthwise", "spatial")
-
-
-def _weight_array(weight: Any) -> np.ndarray:
-    if isinstance(weight, torch.Tensor):
-        weight = weight.detach().to("cpu", torch.float64).numpy()
-    array = np.asarray(weight, dtype=np.float64)
-    if array.ndim < 3:
-        raise SepconvValueError(
-            f"`weight` must have shape (C_out, C_in, *kernel) with 1 to 3 kernel axes, got "
-            f"shape {array.shape}"
-        )
-    return array
-
-
-def _check_rank_args(rank: Any, rtol: Any) -> tuple[int | None, float | None]:
-    if rank is not None and rtol is not None:
-        raise SepconvValueError("give `rank` or `rtol`, not both")
-    if rank is None and rtol is None:
-        raise SepconvValueError("give `rank` (terms per layer) or `rtol` (relative weight error)")
-    if rank is not None:
-        return check_positive_int("rank", rank), None
-    return None, check_float("rtol", rtol, minimum=0.0)
-
-
-def _pick_rank(singular_values: list[np.ndarray], limit: int, rtol: float, norm: float) -> int:
-    """Smallest rank whose total discarded energy keeps the relative error within ``rtol``."""
-    budget = (rtol * norm) ** 2
-    for r in range(1, limit + 1):
-        discarded = sum(float(np.sum(s[r:] ** 2)) for s in singular_values)
-        if discarded <= budget * (1 + 1e-12):
-            return r
-    return limit
+METHODS = ("depthwise", "spatial", _combined.METHOD)
+SPATIAL = ("spatial", _combined.METHOD)  # the methods for 2-D kernels only
 
 
 def depthwise_factors(
@@ -242,6 +222,52 @@ def spatial_factors(
     return column, row, (part.error / norm if norm else 0.0)
 
 
+def depthwise_spatial_factors(
+    weight: Any, rank: int | None = None, rtol: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Depthwise decoupling, then each depthwise kernel split into ``kh x 1`` and ``1 x kw``.
+
+    Parameters
+    ----------
+    weight : array_like or Tensor, shape (C_out, C_in, kh, kw)
+    rank : int, optional
+        Separable terms per input channel, ``r``; at most ``min(C_out, kh*kw) * min(kh, kw)``,
+        which is exact.
+    rtol : float, optional
+        Instead of ``rank``: the smallest ``r`` within this relative Frobenius error.
+
+    Returns
+    -------
+    column_weight : ndarray, shape (C_in*r, 1, kh, 1)
+        Vertical filters, ``r`` per input channel (a convolution with ``groups=C_in``).
+    row_weight : ndarray, shape (C_in*r, 1, 1, kw)
+        One horizontal filter per channel (depthwise).
+    pointwise_weight : ndarray, shape (C_out, C_in*r, 1, 1)
+    relative_error : float
+        ``||W - W_r||_F / ||W||_F``, the root of the discarded terms' squared norms.
+
+    Raises
+    ------
+    ValueError
+        When ``weight`` is not 4-D, ``rank`` exceeds the exact rank, ``rtol`` is outside
+        ``[0, 1)``, or not exactly one of ``rank`` and ``rtol`` is given.
+
+    Network Decoupling (Guo et al., BMVC 2018) combined with the spatial factorization of
+    Jaderberg et al. (BMVC 2014); see :mod:`sepconv.convert._combined`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.random.default_rng(0).standard_normal((16, 3, 3, 3))
+    >>> col, row, pw, err = depthwise_spatial_factors(w, rank=27)
+    >>> col.shape, row.shape, pw.shape, err < 1e-12
+    ((81, 1, 3, 1), (81, 1, 1, 3), (16, 81, 1, 1), True)
+    """
+    array = _weight_array(weight)
+    rank, rtol = _check_rank_args(rank, rtol)
+    return _combined.combined_factors(array, rank, rtol, _pick_rank)
+
+
 def _dims(conv: nn.Module) -> int | None:
     """Spatial dimensions of a convolution sepconv can convert, else ``None``.
 
@@ -284,6 +310,11 @@ def to_separable(
     """
     method = check_choice("method", method, METHODS)
     _check_conv(conv, method)
+    if method == _combined.METHOD:
+        column, row, pw, error = depthwise_spatial_factors(conv.weight, rank, rtol)
+        layer = _empty_layer(conv, method, column.shape[0] // conv.in_channels)
+        _combined.fill(layer, conv, column, row, pw)
+        return layer, error
     if method == "depthwise":
         dw, pw, error = depthwise_factors(conv.weight, rank, rtol)
         layer = _empty_layer(conv, method, dw.shape[0] // conv.in_channels)
@@ -311,8 +342,9 @@ def _check_conv(conv: nn.Module, method: str) -> int:
         )
     if conv.groups != 1:
         raise SepconvValueError(f"`conv` must have groups=1, got groups={conv.groups}")
-    if method == "spatial" and n != 2:
-        raise SepconvValueError(f"method 'spatial' needs an nn.Conv2d, got {type(conv).__name__}")
+    if method in SPATIAL and n != 2:
+        raise SepconvValueError(
+            f"method {method!r} needs an nn.Conv2d, got {type(conv).__name__}")
     return n
 
 
@@ -321,12 +353,10 @@ def _empty_layer(conv: nn.Module, method: str, rank: int) -> nn.Module:
     from .. import nn as snn
 
     n = _check_conv(conv, method)
-    common = {
-        "bias": conv.bias is not None,
-        "padding_mode": conv.padding_mode,
-        "device": conv.weight.device,
-        "dtype": conv.weight.dtype,
-    }
+    if method == _combined.METHOD:
+        return _combined.make_layer(conv, rank, _padding_of(conv))
+    common = {"bias": conv.bias is not None, "padding_mode": conv.padding_mode,
+              "device": conv.weight.device, "dtype": conv.weight.dtype}
     if method == "depthwise":
         cls = {1: snn.SeparableConv1d, 2: snn.SeparableConv2d, 3: snn.SeparableConv3d}[n]
         return cls(
@@ -364,9 +394,9 @@ def _skip_reason(conv: nn.Module, method: str) -> str | None:
         return f"grouped (groups={conv.groups})"
     if math.prod(conv.kernel_size) == 1:
         return "1x1 kernel: nothing spatial to separate"
-    if method == "spatial":
+    if method in SPATIAL:
         if n != 2:
-            return "method 'spatial' is for 2-D convolutions"
+            return f"method {method!r} is for 2-D convolutions"
         if 1 in conv.kernel_size:
             return "kernel is already 1-D"
     return None
@@ -384,19 +414,8 @@ def _is_lowrank_candidate(module: nn.Module) -> bool:
     )
 
 
-def _limit(module: nn.Module, kind: str) -> int:
-    if kind == "lowrank":
-        return lowrank_limit(module)
-    if kind == "depthwise":
-        return min(module.out_channels, math.prod(module.kernel_size))
-    return min(
-        module.in_channels * module.kernel_size[0], module.out_channels * module.kernel_size[1]
-    )
-
-
-def _factor(
-    module: nn.Module, kind: str, rank: int | None, rtol: float | None
-) -> tuple[nn.Module, float, int]:
+def _factor(module: nn.Module, kind: str, rank: int | None,
+            rtol: float | None) -> tuple[nn.Module, float, int]:
     """The factored layer, its weight error and its rank."""
     if kind == "lowrank":
         if rank is None:
@@ -408,11 +427,8 @@ def _factor(
         layer, error = lowrank_layer(module, rank)
         return layer, error, rank
     layer, error = to_separable(module, kind, rank, rtol)
-    return (
-        layer,
-        error,
-        (layer.depth_multiplier if kind == "depthwise" else layer.intermediate_channels),
-    )
+    return layer, error, (layer.intermediate_channels if kind == "spatial"
+                          else layer.depth_multiplier)
 
 
 def _cost_function(module: nn.Module, kind: str, shape: Any, output_shape: Any) -> Any:
@@ -425,25 +441,6 @@ def _cost_function(module: nn.Module, kind: str, shape: Any, output_shape: Any) 
     c1 = _empty_layer(module, kind, 1).cost(shape).multiplications
     c2 = _empty_layer(module, kind, 2).cost(shape).multiplications
     return lambda r: c1 + (r - 1) * (c2 - c1)
-
-
-def _weight_spectra(module: nn.Module, kind: str) -> list[np.ndarray]:
-    w = _weight_array(module.weight.reshape(*module.weight.shape[:2], -1))
-    if kind == "lowrank":
-        return [np.linalg.svd(w.reshape(w.shape[0], -1), compute_uv=False)]
-    if kind == "depthwise":
-        return list(np.linalg.svd(w.transpose(1, 0, 2), compute_uv=False))
-    c_out, c_in, kh, kw = module.weight.shape
-    matrix = w.reshape(c_out, c_in, kh, kw).transpose(1, 2, 0, 3).reshape(c_in * kh, c_out * kw)
-    return [np.linalg.svd(matrix, compute_uv=False)]
-
-
-def _subset(module: nn.Module, kind: str, limit: int) -> Any:
-    if kind == "depthwise":
-        c_in = module.in_channels
-        return lambda r: (np.arange(c_in)[:, None] * limit + np.arange(r)[None]).ravel()
-    width = module.kernel_size[1] if kind == "spatial" else 1
-    return lambda r: np.arange(r * width)
 
 
 def convert(
@@ -481,13 +478,14 @@ def convert(
     Parameters
     ----------
     model : nn.Module
-    method : {'depthwise', 'spatial'}
+    method : {'depthwise', 'spatial', 'depthwise+spatial'}
         See the module documentation.
     rank : int, optional
-        Terms per layer (depth multiplier, intermediate channels, or SVD rank); capped per
-        layer at the exact rank.
+        Terms per layer (depth multiplier, intermediate channels, separable terms per input
+        channel, or SVD rank); capped per layer at the exact rank.
     rtol : float, optional
-        Per layer, the fewest terms within this relative weight error.
+        Per layer, the fewest terms within this relative weight error, ``0 <= rtol < 1``
+        (0: exact; an error of 1 is met by any rank).
     budget : float, optional
         ``0 < budget <= 1``: the convertible layers together keep at most this fraction of
         their mult-adds; ranks allocated greedily over each layer's error-versus-cost curve
@@ -662,24 +660,14 @@ def convert(
         common = (kind, term, error, params, new_params, before, after)
         if measure_latency and budget is None and latency[0] / latency[1] < min_speedup:
             rows[name] = LayerReport(
-                name,
-                _describe(child),
-                False,
-                f"rank {term} measured {latency[0] / latency[1]:.2f}x faster, below "
-                f"min_speedup {min_speedup:g}",
-                *common,
-                latency_before_ms=latency[0],
-                latency_after_ms=latency[1],
-            )
+                name, _describe(child), False,
+                saving_reason(term, latency[0] / latency[1], min_speedup, "time"), *common,
+                latency_before_ms=latency[0], latency_after_ms=latency[1])
             continue
         if (not measure_latency or budget is not None) and ratio < min_speedup:
-            rows[name] = LayerReport(
-                name,
-                _describe(child),
-                False,
-                f"rank {term} saves {ratio:.2f}x, below min_speedup {min_speedup:g}",
-                *common,
-            )
+            counted = "mult-adds" if name in costs else "parameters"
+            rows[name] = LayerReport(name, _describe(child), False,
+                                     saving_reason(term, ratio, min_speedup, counted), *common)
             continue
         setattr(parent, child_name, layer)
         replaced.append((name, layer))

@@ -6,6 +6,25 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
+def saving_reason(rank: int, ratio: float, min_speedup: float, counted: str) -> str:
+    """Why a layer is kept although factored at ``rank``: ``ratio`` is before / after.
+
+    ``counted`` is ``'mult-adds'``, ``'parameters'`` or ``'time'`` (measured latency).
+
+    >>> saving_reason(3, 1 / 1.06, 1.0, "mult-adds")
+    'rank 3 would need 1.06x more mult-adds'
+    >>> saving_reason(3, 1.2, 1.5, "time")
+    'rank 3 measured only 1.20x faster, below min_speedup 1.5'
+    """
+    if counted == "time":
+        if ratio < 1:
+            return f"rank {rank} measured {1 / ratio:.2f}x slower"
+        return f"rank {rank} measured only {ratio:.2f}x faster, below min_speedup {min_speedup:g}"
+    if ratio < 1:
+        return f"rank {rank} would need {1 / ratio:.2f}x more {counted}"
+    return f"rank {rank} needs only {ratio:.2f}x fewer {counted}, below min_speedup {min_speedup:g}"
+
+
 @dataclass(frozen=True)
 class LayerReport:
     """What :func:`convert` did with one layer, and why.
