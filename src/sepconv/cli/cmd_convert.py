@@ -47,22 +47,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a registered model name, or a pickled model file (--trust-pickle)",
     )
     parser.add_argument("output", metavar="OUTPUT", help="where to write the converted model")
-    parser.add_argument("--weights", metavar="FILE",
-                        help="state dict (or a checkpoint with a 'state_dict' entry) to load")
-    parser.add_argument("--random-weights", action="store_true",
-                        help="convert a registered model's random initial weights (without it, "
-                        "a missing --weights is warned about)")
-    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
-                        help="keyword argument of the model builder (repeatable), e.g. "
-                        "width_multiplier=0.5")
-    parser.add_argument("--method", choices=("depthwise", "spatial", "depthwise+spatial"),
-                        default="depthwise")
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="state dict (or a checkpoint with a 'state_dict' entry) to load",
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="convert a registered model's random initial weights (without it, "
+        "a missing --weights is warned about)",
+    )
+    parser.add_argument(
+        "--model-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keyword argument of the model builder (repeatable), e.g. width_multiplier=0.5",
+    )
+    parser.add_argument(
+        "--method",
+        choices=("depthwise", "spatial", "depthwise+spatial"),
+        default="depthwise",
+        help="depthwise: depthwise separable layers (an SVD per input channel); spatial: "
+        "k x 1 then 1 x k convolutions (Jaderberg et al. 2014); depthwise+spatial: both "
+        "(Network Decoupling); default depthwise",
+    )
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--rank", type=int, metavar="R",
-                       help="terms per layer: depth multiplier or intermediate channels")
-    group.add_argument("--rtol", type=float, metavar="T",
-                       help="per layer, the fewest terms within this relative weight error "
-                       "(0 <= T < 1; 0 keeps every layer exact)")
+    group.add_argument(
+        "--rank",
+        type=int,
+        metavar="R",
+        help="terms per layer: depth multiplier or intermediate channels",
+    )
+    group.add_argument(
+        "--rtol",
+        type=float,
+        metavar="T",
+        help="per layer, the fewest terms within this relative weight error "
+        "(0 <= T < 1; 0 keeps every layer exact)",
+    )
     # Accuracy-keeping conversion: global budget, calibration, batch norm, fine-tuning.
     group.add_argument(
         "--budget",
@@ -259,8 +283,11 @@ def _load_model(args: argparse.Namespace):  # noqa: ANN202 - torch is imported l
 def _warn_random_weights(args: argparse.Namespace) -> None:
     """One line on stderr when a registered model is converted with its random weights."""
     if not args.weights and not args.random_weights and not os.path.isfile(args.model):
-        print(f"warning: no --weights: converted MODEL {args.model!r} with its random initial "
-              f"weights (give --weights FILE, or --random-weights to mean it)", file=sys.stderr)
+        print(
+            f"warning: no --weights: converted MODEL {args.model!r} with its random initial "
+            f"weights (give --weights FILE, or --random-weights to mean it)",
+            file=sys.stderr,
+        )
 
 
 def _input_size(args: argparse.Namespace, model) -> tuple[int, ...] | None:  # noqa: ANN001
@@ -299,11 +326,14 @@ def run(args: argparse.Namespace) -> int:
         require_extra("mlxtend", f"--evaluate {args.evaluate}")
     _model_kwargs(args.model_arg)
     if args.rtol is not None and not 0 <= args.rtol < 1:
-        raise ValueError(f"--rtol (relative weight error) must be in [0, 1): 0 keeps every "
-                         f"layer exact, got {args.rtol:g}")
+        raise ValueError(
+            f"--rtol (relative weight error) must be in [0, 1): 0 keeps every "
+            f"layer exact, got {args.rtol:g}"
+        )
     if args.budget is not None and not 0 < args.budget <= 1:
-        raise ValueError(f"--budget (fraction of the mult-adds kept) must be in (0, 1], got "
-                         f"{args.budget:g}")
+        raise ValueError(
+            f"--budget (fraction of the mult-adds kept) must be in (0, 1], got {args.budget:g}"
+        )
     if args.weights and args.random_weights:
         raise ValueError("give --weights or --random-weights, not both")
 
@@ -326,12 +356,17 @@ def run(args: argparse.Namespace) -> int:
             calibration=digits.train_images[:1024] if args.calibrate else None,
         )
     except RuntimeError as exc:  # the model's own forward pass on the digits or input size
-        raise ValueError(f"MODEL {args.model!r} does not run on the "
-                         f"{'calibration digits' if args.calibrate else 'input size'} "
-                         f"({' '.join(str(exc).split())[:120]})") from None
+        raise ValueError(
+            f"MODEL {args.model!r} does not run on the "
+            f"{'calibration digits' if args.calibrate else 'input size'} "
+            f"({' '.join(str(exc).split())[:120]})"
+        ) from None
     # Accuracy right after conversion, before batch-norm re-estimation and fine-tuning.
-    converted_accuracy = (_accuracy(args.evaluate, converted)
-                          if args.evaluate and (args.recalibrate_bn or args.finetune) else None)
+    converted_accuracy = (
+        _accuracy(args.evaluate, converted)
+        if args.evaluate and (args.recalibrate_bn or args.finetune)
+        else None
+    )
     if args.recalibrate_bn or args.finetune:
         convert.recalibrate_batchnorm(converted, digits.train_images.split(500))
     if args.finetune:
@@ -345,12 +380,23 @@ def run(args: argparse.Namespace) -> int:
     # Evaluating may re-estimate batch-norm statistics: do it before saving.
     accuracy = _evaluate(args.evaluate, model, converted) if args.evaluate else None
     if accuracy is not None and converted_accuracy is not None:
-        accuracy = {"before": accuracy["before"], "after": converted_accuracy,
-                    "after_steps": accuracy["after"], "steps": _steps(args),
-                    "recalibrated": accuracy["recalibrated"]}
-    convert.save(converted, report, args.output,
-                 metadata={"model": args.model, "model_args": _model_kwargs(args.model_arg),
-                           "method": args.method})
+        accuracy = {
+            "before": accuracy["before"],
+            "after": converted_accuracy,
+            "after_steps": accuracy["after"],
+            "steps": _steps(args),
+            "recalibrated": accuracy["recalibrated"],
+        }
+    convert.save(
+        converted,
+        report,
+        args.output,
+        metadata={
+            "model": args.model,
+            "model_args": _model_kwargs(args.model_arg),
+            "method": args.method,
+        },
+    )
     _warn_random_weights(args)  # once all went well: a failing invocation says one thing
     if args.json:
         print_json({**report.to_dict(), **({"accuracy": accuracy} if accuracy else {})})
@@ -360,12 +406,17 @@ def run(args: argparse.Namespace) -> int:
         f"replaced {len(report.replaced)} of {len(report.layers)} convolutions; wrote {args.output}"
     )
     if accuracy:
-        steps = (f", {accuracy['after_steps']:.2%} after {accuracy['steps']}"
-                 if "steps" in accuracy else "")
-        print(f"test accuracy on the held-out digits: {accuracy['before']:.2%} before, "
-              f"{accuracy['after']:.2%} after conversion{steps}, "
-              f"{accuracy['recalibrated']:.2%} after (again) re-estimating batch-norm "
-              f"statistics on the training digits")
+        steps = (
+            f", {accuracy['after_steps']:.2%} after {accuracy['steps']}"
+            if "steps" in accuracy
+            else ""
+        )
+        print(
+            f"test accuracy on the held-out digits: {accuracy['before']:.2%} before, "
+            f"{accuracy['after']:.2%} after conversion{steps}, "
+            f"{accuracy['recalibrated']:.2%} after (again) re-estimating batch-norm "
+            f"statistics on the training digits"
+        )
     return 0
 
 
@@ -373,8 +424,10 @@ def _steps(args: argparse.Namespace) -> str:
     """What was done to the converted model after conversion, in words."""
     steps = ["batch-norm re-estimation"]
     if args.finetune:
-        steps.append(f"{args.finetune} epoch{'s' * (args.finetune != 1)} of fine-tuning with "
-                     f"the original as teacher")
+        steps.append(
+            f"{args.finetune} epoch{'s' * (args.finetune != 1)} of fine-tuning with "
+            f"the original as teacher"
+        )
     return " and ".join(steps)
 
 
@@ -386,8 +439,10 @@ def _accuracy(data: str, model) -> float:  # noqa: ANN001
     try:
         return experiment.evaluate(model, digits.test_images, digits.test_labels)
     except RuntimeError as exc:
-        raise ValueError(f"--evaluate {data}: the model does not take 1x28x28 digits "
-                         f"({' '.join(str(exc).split())[:120]})") from None
+        raise ValueError(
+            f"--evaluate {data}: the model does not take 1x28x28 digits "
+            f"({' '.join(str(exc).split())[:120]})"
+        ) from None
 
 
 def _evaluate(data: str, model, converted) -> dict[str, float]:  # noqa: ANN001

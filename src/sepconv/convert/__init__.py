@@ -79,9 +79,16 @@ from .._checks import (
     check_shape,
 )
 from .._files import atomic_write
-from ..factor import lowrank
 from . import _budget, _combined, _fit, _latency
 from ._combined import DepthwiseSpatialConv2d
+from ._factors import (
+    _CONVS,
+    METHODS,
+    SPATIAL,
+    depthwise_factors,
+    depthwise_spatial_factors,
+    spatial_factors,
+)
 from ._fit import calibration_batches
 from ._kinds import _limit, _subset, _weight_spectra
 from ._lowrank import LowRank, linear_factors, lowrank_layer, lowrank_padding
@@ -107,165 +114,6 @@ __all__ = [
     "linear_factors",
     "lowrank_layer",
 ]
-
-_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-METHODS = ("depthwise", "spatial", _combined.METHOD)
-SPATIAL = ("spatial", _combined.METHOD)  # the methods for 2-D kernels only
-
-
-def depthwise_factors(
-    weight: Any, rank: int | None = None, rtol: float | None = None
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Depthwise and pointwise weights that approximate a convolution weight.
-
-    Parameters
-    ----------
-    weight : array_like or Tensor, shape (C_out, C_in, *kernel)
-        ``nn.ConvNd`` layout, ``groups=1``.
-    rank : int, optional
-        Depthwise kernels per input channel (the depth multiplier ``M``); at most
-        ``min(C_out, prod(kernel))``, which is exact.
-    rtol : float, optional
-        Instead of ``rank``: the smallest ``M`` whose relative Frobenius error is within ``rtol``.
-
-    Returns
-    -------
-    depthwise_weight : ndarray, shape (C_in*M, 1, *kernel)
-    pointwise_weight : ndarray, shape (C_out, C_in*M, *(1,)*len(kernel))
-    relative_error : float
-        ``||W - W_M||_F / ||W||_F``, the smallest possible for ``M`` (Eckart–Young).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> w = np.random.default_rng(0).standard_normal((16, 3, 3, 3))
-    >>> dw, pw, err = depthwise_factors(w, rank=9)
-    >>> dw.shape, pw.shape, err < 1e-12
-    ((27, 1, 3, 3), (16, 27, 1, 1), True)
-    """
-    array = _weight_array(weight)
-    rank, rtol = _check_rank_args(rank, rtol)
-    c_out, c_in, kernel = array.shape[0], array.shape[1], array.shape[2:]
-    taps = math.prod(kernel)
-    limit = min(c_out, taps)
-    if rank is not None and rank > limit:
-        raise SepconvValueError(
-            f"`rank` must be at most min(C_out, prod(kernel)) = {limit} for a weight of shape "
-            f"{array.shape}, got {rank}"
-        )
-    matrices = [array[:, c].reshape(c_out, taps) for c in range(c_in)]
-    norm = float(np.linalg.norm(array))
-    if rank is None:  # the full spectra are needed only to pick the rank
-        spectra = [lowrank(m, rank=min(m.shape)).singular_values for m in matrices]
-        rank = _pick_rank(spectra, limit, rtol, norm)
-    depthwise = np.zeros((c_in * rank, 1, *kernel))
-    pointwise = np.zeros((c_out, c_in * rank, *(1,) * len(kernel)))
-    squared_error = 0.0
-    for c, matrix in enumerate(matrices):
-        part = lowrank(matrix, rank=rank)
-        squared_error += part.error**2
-        for m, (left, right) in enumerate(part.terms):
-            depthwise[c * rank + m, 0] = right.reshape(kernel)
-            pointwise[:, c * rank + m] = left.reshape((c_out, *(1,) * len(kernel)))
-    return depthwise, pointwise, (math.sqrt(squared_error) / norm if norm else 0.0)
-
-
-def spatial_factors(
-    weight: Any, rank: int | None = None, rtol: float | None = None
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Vertical (``kh x 1``) and horizontal (``1 x kw``) weights approximating a 2-D conv weight.
-
-    Parameters
-    ----------
-    weight : array_like or Tensor, shape (C_out, C_in, kh, kw)
-    rank : int, optional
-        Intermediate channels ``K``; at most ``min(C_in*kh, C_out*kw)``, which is exact.
-    rtol : float, optional
-        Instead of ``rank``: the smallest ``K`` within this relative Frobenius error.
-
-    Returns
-    -------
-    column_weight : ndarray, shape (K, C_in, kh, 1)
-    row_weight : ndarray, shape (C_out, K, 1, kw)
-    relative_error : float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> w = np.random.default_rng(0).standard_normal((8, 3, 5, 5))
-    >>> col, row, err = spatial_factors(w, rank=15)
-    >>> col.shape, row.shape, err < 1e-12
-    ((15, 3, 5, 1), (8, 15, 1, 5), True)
-    """
-    array = _weight_array(weight)
-    if array.ndim != 4:
-        raise SepconvValueError(
-            f"`weight` must have shape (C_out, C_in, kh, kw) for method 'spatial', got shape "
-            f"{array.shape}"
-        )
-    rank, rtol = _check_rank_args(rank, rtol)
-    c_out, c_in, kh, kw = array.shape
-    matrix = array.transpose(1, 2, 0, 3).reshape(c_in * kh, c_out * kw)
-    limit = min(matrix.shape)
-    if rank is not None and rank > limit:
-        raise SepconvValueError(
-            f"`rank` must be at most min(C_in*kh, C_out*kw) = {limit} for a weight of shape "
-            f"{array.shape}, got {rank}"
-        )
-    norm = float(np.linalg.norm(array))
-    if rank is None:
-        full = lowrank(matrix, rank=limit)
-        rank = _pick_rank([full.singular_values], limit, rtol, norm)
-    part = lowrank(matrix, rank=rank)
-    column = np.stack([left.reshape(c_in, kh, 1) for left, _ in part.terms])
-    row = np.stack([right.reshape(c_out, 1, kw) for _, right in part.terms], axis=1)
-    return column, row, (part.error / norm if norm else 0.0)
-
-
-def depthwise_spatial_factors(
-    weight: Any, rank: int | None = None, rtol: float | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Depthwise decoupling, then each depthwise kernel split into ``kh x 1`` and ``1 x kw``.
-
-    Parameters
-    ----------
-    weight : array_like or Tensor, shape (C_out, C_in, kh, kw)
-    rank : int, optional
-        Separable terms per input channel, ``r``; at most ``min(C_out, kh*kw) * min(kh, kw)``,
-        which is exact.
-    rtol : float, optional
-        Instead of ``rank``: the smallest ``r`` within this relative Frobenius error.
-
-    Returns
-    -------
-    column_weight : ndarray, shape (C_in*r, 1, kh, 1)
-        Vertical filters, ``r`` per input channel (a convolution with ``groups=C_in``).
-    row_weight : ndarray, shape (C_in*r, 1, 1, kw)
-        One horizontal filter per channel (depthwise).
-    pointwise_weight : ndarray, shape (C_out, C_in*r, 1, 1)
-    relative_error : float
-        ``||W - W_r||_F / ||W||_F``, the root of the discarded terms' squared norms.
-
-    Raises
-    ------
-    ValueError
-        When ``weight`` is not 4-D, ``rank`` exceeds the exact rank, ``rtol`` is outside
-        ``[0, 1)``, or not exactly one of ``rank`` and ``rtol`` is given.
-
-    Network Decoupling (Guo et al., BMVC 2018) combined with the spatial factorization of
-    Jaderberg et al. (BMVC 2014); see :mod:`sepconv.convert._combined`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> w = np.random.default_rng(0).standard_normal((16, 3, 3, 3))
-    >>> col, row, pw, err = depthwise_spatial_factors(w, rank=27)
-    >>> col.shape, row.shape, pw.shape, err < 1e-12
-    ((81, 1, 3, 1), (81, 1, 1, 3), (16, 81, 1, 1), True)
-    """
-    array = _weight_array(weight)
-    rank, rtol = _check_rank_args(rank, rtol)
-    return _combined.combined_factors(array, rank, rtol, _pick_rank)
 
 
 def _dims(conv: nn.Module) -> int | None:
@@ -343,8 +191,7 @@ def _check_conv(conv: nn.Module, method: str) -> int:
     if conv.groups != 1:
         raise SepconvValueError(f"`conv` must have groups=1, got groups={conv.groups}")
     if method in SPATIAL and n != 2:
-        raise SepconvValueError(
-            f"method {method!r} needs an nn.Conv2d, got {type(conv).__name__}")
+        raise SepconvValueError(f"method {method!r} needs an nn.Conv2d, got {type(conv).__name__}")
     return n
 
 
@@ -355,8 +202,12 @@ def _empty_layer(conv: nn.Module, method: str, rank: int) -> nn.Module:
     n = _check_conv(conv, method)
     if method == _combined.METHOD:
         return _combined.make_layer(conv, rank, _padding_of(conv))
-    common = {"bias": conv.bias is not None, "padding_mode": conv.padding_mode,
-              "device": conv.weight.device, "dtype": conv.weight.dtype}
+    common = {
+        "bias": conv.bias is not None,
+        "padding_mode": conv.padding_mode,
+        "device": conv.weight.device,
+        "dtype": conv.weight.dtype,
+    }
     if method == "depthwise":
         cls = {1: snn.SeparableConv1d, 2: snn.SeparableConv2d, 3: snn.SeparableConv3d}[n]
         return cls(
@@ -414,8 +265,9 @@ def _is_lowrank_candidate(module: nn.Module) -> bool:
     )
 
 
-def _factor(module: nn.Module, kind: str, rank: int | None,
-            rtol: float | None) -> tuple[nn.Module, float, int]:
+def _factor(
+    module: nn.Module, kind: str, rank: int | None, rtol: float | None
+) -> tuple[nn.Module, float, int]:
     """The factored layer, its weight error and its rank."""
     if kind == "lowrank":
         if rank is None:
@@ -427,8 +279,11 @@ def _factor(module: nn.Module, kind: str, rank: int | None,
         layer, error = lowrank_layer(module, rank)
         return layer, error, rank
     layer, error = to_separable(module, kind, rank, rtol)
-    return layer, error, (layer.intermediate_channels if kind == "spatial"
-                          else layer.depth_multiplier)
+    return (
+        layer,
+        error,
+        (layer.intermediate_channels if kind == "spatial" else layer.depth_multiplier),
+    )
 
 
 def _cost_function(module: nn.Module, kind: str, shape: Any, output_shape: Any) -> Any:
@@ -660,14 +515,24 @@ def convert(
         common = (kind, term, error, params, new_params, before, after)
         if measure_latency and budget is None and latency[0] / latency[1] < min_speedup:
             rows[name] = LayerReport(
-                name, _describe(child), False,
-                saving_reason(term, latency[0] / latency[1], min_speedup, "time"), *common,
-                latency_before_ms=latency[0], latency_after_ms=latency[1])
+                name,
+                _describe(child),
+                False,
+                saving_reason(term, latency[0] / latency[1], min_speedup, "time"),
+                *common,
+                latency_before_ms=latency[0],
+                latency_after_ms=latency[1],
+            )
             continue
         if (not measure_latency or budget is not None) and ratio < min_speedup:
             counted = "mult-adds" if name in costs else "parameters"
-            rows[name] = LayerReport(name, _describe(child), False,
-                                     saving_reason(term, ratio, min_speedup, counted), *common)
+            rows[name] = LayerReport(
+                name,
+                _describe(child),
+                False,
+                saving_reason(term, ratio, min_speedup, counted),
+                *common,
+            )
             continue
         setattr(parent, child_name, layer)
         replaced.append((name, layer))

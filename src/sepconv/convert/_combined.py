@@ -64,7 +64,9 @@ def combined_spectra(array: np.ndarray) -> list[np.ndarray]:
 
 
 def combined_factors(
-    array: np.ndarray, rank: int | None, rtol: float | None,
+    array: np.ndarray,
+    rank: int | None,
+    rtol: float | None,
     pick_rank: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Column ``(C_in*r, 1, kh, 1)``, row ``(C_in*r, 1, 1, kw)`` and pointwise weights.
@@ -74,18 +76,21 @@ def combined_factors(
     if array.ndim != 4:
         raise SepconvValueError(
             f"`weight` must have shape (C_out, C_in, kh, kw) for method {METHOD!r}, got shape "
-            f"{array.shape}")
+            f"{array.shape}"
+        )
     c_out, c_in, kh, kw = array.shape
     limit = combined_limit(array.shape)
     if rank is not None and rank > limit:
         raise SepconvValueError(
             f"`rank` must be at most min(C_out, kh*kw) * min(kh, kw) = {limit} for a weight of "
-            f"shape {array.shape}, got {rank}")
+            f"shape {array.shape}, got {rank}"
+        )
     per_channel = _terms(array)
     norm = float(np.linalg.norm(array))
     if rank is None:
-        rank = pick_rank([np.array([t[0] for t in terms]) for terms in per_channel], limit,
-                         rtol, norm)
+        rank = pick_rank(
+            [np.array([t[0] for t in terms]) for terms in per_channel], limit, rtol, norm
+        )
     column = np.zeros((c_in * rank, 1, kh, 1))
     row = np.zeros((c_in * rank, 1, 1, kw))
     pointwise = np.zeros((c_out, c_in * rank, 1, 1))
@@ -109,21 +114,44 @@ class SpatialDepthwise2d(nn.Module):
     the shape of a ``kh x kw`` depthwise convolution with multiplier ``r``.
     """
 
-    def __init__(self, in_channels: int, rank: int, kernel_size: Any, stride: Any,
-                 padding: Any, dilation: Any, padding_mode: str, device: Any,
-                 dtype: Any) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        rank: int,
+        kernel_size: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        padding_mode: str,
+        device: Any,
+        dtype: Any,
+    ) -> None:
         super().__init__()
         mid = in_channels * rank
-        common = {"kernel_size": kernel_size, "stride": stride, "padding": padding,
-                  "dilation": dilation, "bias": False, "padding_mode": padding_mode,
-                  "device": device, "dtype": dtype}
-        first = SpatiallySeparableConv2d(in_channels, mid, intermediate_channels=mid,
-                                         groups=in_channels, **common)
+        common = {
+            "kernel_size": kernel_size,
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "bias": False,
+            "padding_mode": padding_mode,
+            "device": device,
+            "dtype": dtype,
+        }
+        first = SpatiallySeparableConv2d(
+            in_channels, mid, intermediate_channels=mid, groups=in_channels, **common
+        )
         second = SpatiallySeparableConv2d(mid, mid, groups=mid, **common)
         self.column, self.row = first.column, second.row
         self.in_channels, self.rank = in_channels, rank
-        for name in ("kernel_size", "stride", "padding", "keras_padding", "dilation",
-                     "padding_mode"):
+        for name in (
+            "kernel_size",
+            "stride",
+            "padding",
+            "keras_padding",
+            "dilation",
+            "padding_mode",
+        ):
             setattr(self, name, getattr(first, name))
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -134,19 +162,43 @@ class SpatialDepthwise2d(nn.Module):
         from ..padding import resolve_padding, spatial_passes
 
         batch, channels, *spatial = input_shape
-        pads = resolve_padding(tuple(spatial), self.kernel_size, stride=self.stride,
-                               dilation=self.dilation, padding=self.keras_padding)
+        pads = resolve_padding(
+            tuple(spatial),
+            self.kernel_size,
+            stride=self.stride,
+            dilation=self.dilation,
+            padding=self.keras_padding,
+        )
         passes = spatial_passes(self.kernel_size, self.stride, self.dilation, pads)
         mid = channels * self.rank
-        first = _cost.conv((*spatial, channels), passes[0].kernel_size, mid,
-                           stride=passes[0].stride, padding=passes[0].padding,
-                           dilation=passes[0].dilation, groups=channels, bias=False,
-                           batch=batch)
-        second = _cost.conv(first.output_shape, passes[1].kernel_size, mid,
-                            stride=passes[1].stride, padding=passes[1].padding,
-                            dilation=passes[1].dilation, groups=mid, bias=False, batch=batch)
-        return _cost._chain(f"depthwise {self.kernel_size[0]}x1 + 1x{self.kernel_size[1]}, "
-                            f"{channels} channels x{self.rank}", first, second)
+        first = _cost.conv(
+            (*spatial, channels),
+            passes[0].kernel_size,
+            mid,
+            stride=passes[0].stride,
+            padding=passes[0].padding,
+            dilation=passes[0].dilation,
+            groups=channels,
+            bias=False,
+            batch=batch,
+        )
+        second = _cost.conv(
+            first.output_shape,
+            passes[1].kernel_size,
+            mid,
+            stride=passes[1].stride,
+            padding=passes[1].padding,
+            dilation=passes[1].dilation,
+            groups=mid,
+            bias=False,
+            batch=batch,
+        )
+        return _cost._chain(
+            f"depthwise {self.kernel_size[0]}x1 + 1x{self.kernel_size[1]}, "
+            f"{channels} channels x{self.rank}",
+            first,
+            second,
+        )
 
 
 class DepthwiseSpatialConv2d(SeparableConv2d):
@@ -173,34 +225,67 @@ class DepthwiseSpatialConv2d(SeparableConv2d):
     torch.Size([1, 16, 10, 10])
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any,
-                 padding: Any, dilation: Any, rank: int, bias: bool, padding_mode: str,
-                 device: Any, dtype: Any) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         depth_multiplier=rank, bias=bias, padding_mode=padding_mode,
-                         device=device, dtype=dtype)
-        self.depthwise = SpatialDepthwise2d(in_channels, rank, kernel_size, stride, padding,
-                                            dilation, padding_mode, device, dtype)
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        rank: int,
+        bias: bool,
+        padding_mode: str,
+        device: Any,
+        dtype: Any,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            depth_multiplier=rank,
+            bias=bias,
+            padding_mode=padding_mode,
+            device=device,
+            dtype=dtype,
+        )
+        self.depthwise = SpatialDepthwise2d(
+            in_channels, rank, kernel_size, stride, padding, dilation, padding_mode, device, dtype
+        )
 
     def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost for a torch shape ``(N, C, H, W)`` (or ``(C, H, W)``)."""
         shape = tuple(input_shape) if len(input_shape) == 4 else (1, *input_shape)
         dw = self.depthwise.cost(shape)
-        pw = _cost.pointwise(dw.output_shape, self.out_channels,
-                             bias=self.pointwise.bias is not None, batch=shape[0])
+        pw = _cost.pointwise(
+            dw.output_shape, self.out_channels, bias=self.pointwise.bias is not None, batch=shape[0]
+        )
         return _cost._chain(f"decoupled {dw.operation}, {self.out_channels} filters", dw, pw)
 
 
 def make_layer(conv: nn.Module, rank: int, padding: Any) -> DepthwiseSpatialConv2d:
     """The layer replacing ``conv`` with ``rank`` terms per input channel, weights unset."""
-    return DepthwiseSpatialConv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
-                                  conv.stride, padding, conv.dilation, rank,
-                                  conv.bias is not None, conv.padding_mode, conv.weight.device,
-                                  conv.weight.dtype)
+    return DepthwiseSpatialConv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        padding,
+        conv.dilation,
+        rank,
+        conv.bias is not None,
+        conv.padding_mode,
+        conv.weight.device,
+        conv.weight.dtype,
+    )
 
 
-def fill(layer: nn.Module, conv: nn.Module, column: np.ndarray, row: np.ndarray,
-         pointwise: np.ndarray) -> None:
+def fill(
+    layer: nn.Module, conv: nn.Module, column: np.ndarray, row: np.ndarray, pointwise: np.ndarray
+) -> None:
     """Copy the factors (and ``conv``'s bias) into ``layer``."""
     with torch.no_grad():
         layer.depthwise.column.weight.copy_(torch.from_numpy(column))

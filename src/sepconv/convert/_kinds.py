@@ -24,8 +24,9 @@ def _limit(module: nn.Module, kind: str) -> int:
         return min(module.out_channels, math.prod(module.kernel_size))
     if kind == _combined.METHOD:
         return _combined.combined_limit(tuple(module.weight.shape))
-    return min(module.in_channels * module.kernel_size[0],
-               module.out_channels * module.kernel_size[1])
+    return min(
+        module.in_channels * module.kernel_size[0], module.out_channels * module.kernel_size[1]
+    )
 
 
 def _weight_spectra(module: nn.Module, kind: str) -> list[np.ndarray]:

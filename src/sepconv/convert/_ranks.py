@@ -17,7 +17,8 @@ def _weight_array(weight: Any) -> np.ndarray:
     if array.ndim < 3:
         raise SepconvValueError(
             f"`weight` must have shape (C_out, C_in, *kernel) with 1 to 3 kernel axes, got "
-            f"shape {array.shape}")
+            f"shape {array.shape}"
+        )
     return array
 
 
@@ -32,7 +33,8 @@ def _check_rank_args(rank: Any, rtol: Any) -> tuple[int | None, float | None]:
     if not 0 <= rtol < 1:  # a relative error of 1 or more is met by any rank: no choice left
         raise SepconvValueError(
             f"`rtol` (relative weight error) must be in [0, 1): 0 keeps every layer exact, "
-            f"got {rtol!r}")
+            f"got {rtol!r}"
+        )
     return None, rtol
 
 
