@@ -12,7 +12,8 @@ import numpy as np
 
 __all__ = ["conversion", "CONVERT_RANKS", "DENOISE"]
 
-from ._steps import Step, _fmt, _noise_floor
+from .._text import thousands as _fmt
+from ._steps import Step, _noise_floor
 
 # --- 7. converting a trained layer -----------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._text import thousands as _fmt
 from ._blocks import arrow, channel_colors, draw_block, photo_colors, signed_colors
 
 __all__ = [
@@ -56,10 +57,6 @@ def matplotlib_ticker() -> Any:
     import matplotlib.ticker
 
     return matplotlib.ticker
-
-
-def _fmt(value: int) -> str:
-    return f"{value:,}"
 
 
 def _canvas(plt: Any, width: float, height: float) -> tuple[Any, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import cost, factor, kernels, reference
+from .._text import thousands as _fmt
 
 __all__ = [
     "Figure",
@@ -57,10 +58,6 @@ class Step:
     @property
     def text(self) -> str:
         return "\n\n".join(self.paragraphs)
-
-
-def _fmt(value: int) -> str:
-    return f"{value:,}"
 
 
 def gray(rgb: np.ndarray) -> np.ndarray:
