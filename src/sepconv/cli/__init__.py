@@ -27,7 +27,7 @@ import re
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 __all__ = ["main", "ArgumentParser", "UsageError"]
 
@@ -54,7 +54,12 @@ class UsageError(Exception):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` whose errors are one line and exit status 2."""
+    """``argparse.ArgumentParser`` whose errors are one line and exit status 2, and that takes
+    no abbreviated options (``--out`` is not quietly read as ``--output-dtype``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: error: {message}")

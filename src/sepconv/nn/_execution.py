@@ -181,7 +181,8 @@ def check_input(x: Any, n: int, channels: int, name: str = "input") -> bool:
         )
     if x.shape[-n - 1] != channels:
         raise SepconvValueError(
-            f"`{name}` must have {channels} channels (dimension {x.dim() - n - 1}), got shape "
+            f"`{name}` must have {channels} channel{'s' * (channels != 1)} "
+            f"(dimension {x.dim() - n - 1}), got shape "
             f"{tuple(x.shape)} with {x.shape[-n - 1]}"
         )
     return x.dim() == n + 1

@@ -97,7 +97,8 @@ def _input_shape(input_shape: Any, n: int, channels: int) -> tuple[tuple[int, ..
     batch = shape[0] if len(shape) == n + 2 else 1
     if shape[-n - 1] != channels:
         raise SepconvValueError(
-            f"`input_shape` must have {channels} channels (torch's (N, C, *spatial) order), got "
+            f"`input_shape` must have {channels} channel{'s' * (channels != 1)} "
+            f"(torch's (N, C, *spatial) order), got "
             f"{shape}"
         )
     return (*shape[-n:], shape[-n - 1]), batch
