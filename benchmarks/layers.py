@@ -7,7 +7,9 @@ per round; the minimum and the median over the rounds are reported):
 
 - ``sepconv``: ``sepconv.nn.SeparableConv2d(C, F, 3, stride, padding='same')`` on the input as
   given, the caller's memory format out; its depthwise step runs the native kernel or
-  PyTorch's as the dispatch (``sepconv.nn._dispatch``) chooses (column ``depthwise by``).
+  PyTorch's, in the caller's memory format or the other one, as timed on the layer's first
+  call (``sepconv.nn._autotune``; column ``route``: the format it runs in / who runs the
+  depthwise step).
 - ``naive_nchw``: ``nn.Sequential(nn.Conv2d(C, C, 3, stride, groups=C), nn.Conv2d(C, F, 1))``
   (with ``nn.ZeroPad2d((0, 1, 0, 1))`` in front at stride 2: Keras 'same') run in NCHW, the
   input converted first and the result converted back where the caller is channels-last.
@@ -241,6 +243,15 @@ def _trained(
     return step
 
 
+def _run_format(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> str:
+    """The memory format the layer ran in ('nchw' or 'cl'), as timed by
+    ``sepconv.nn._autotune`` for this input."""
+    for key, (fmt, _) in layer.__dict__.get("_sepconv_routes", {}).items():
+        if key[0] == x.shape and key[1] == x.stride() and key[4] == backward:
+            return fmt
+    return "untimed"
+
+
 def _native_chosen(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> bool:
     """Whether the layer's depthwise step runs the native kernel on this input, in inference
     or (``backward``) in training (the dispatch's choice, ``sepconv.nn._dispatch``)."""
@@ -333,6 +344,7 @@ def layer_case(
         r[f"{name}_of_bound"] = bound / low
     r["sepconv_vs_naive"] = t["sepconv"][0] / best_naive
     r["sepconv_native_depthwise"] = _native_chosen(layer, x, backward)
+    r["sepconv_format"] = _run_format(layer, x, backward)
     if "onnxruntime" in t:
         r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
     return r
@@ -583,7 +595,9 @@ def main(argv: list[str] | None = None) -> int:
                             f"{r['sepconv_of_bound']:.2f}",
                             f"{r['sepconv_vs_naive']:.2f}",
                             f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
-                            "native" if r["sepconv_native_depthwise"] else "torch",
+                            r.get("sepconv_format", "?")
+                            + "/"
+                            + ("native" if r["sepconv_native_depthwise"] else "torch"),
                         ]
                     )
                     print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
@@ -600,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
                     "sepconv of bound",
                     "sepconv/naive",
                     "sepconv/ort",
-                    "depthwise by",
+                    "route",
                 ],
                 rows,
             )

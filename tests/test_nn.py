@@ -115,6 +115,7 @@ def test_public_names():
             "functional",
             "load_keras_weights",
             "to_keras_weights",
+            "use_autotune",
             "use_native_depthwise",
         ]
     )

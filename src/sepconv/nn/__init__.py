@@ -23,6 +23,7 @@ torch.Size([2, 64, 16, 16])
 from __future__ import annotations
 
 from . import functional
+from ._autotune import use_autotune
 from ._execution import use_native_depthwise
 from ._spatial import SpatiallySeparableConv2d
 from .keras import load_keras_weights, to_keras_weights
@@ -39,6 +40,7 @@ from .modules import (
 )
 
 __all__ = [
+    "use_autotune",
     "DepthwiseConv1d",
     "DepthwiseConv2d",
     "DepthwiseConv3d",

@@ -38,6 +38,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch
 
 from .._checks import SepconvTypeError, SepconvValueError
 from ..padding import ConvPadding, conv_padding, flat_pads
+from ._autotune import route as _forced_route
 
 __all__ = ["plain_composition", "use_native_depthwise"]
 
@@ -229,6 +230,9 @@ def fast(
         return False
     if plain_requested():
         return False
+    forced = None if torch.compiler.is_compiling() else _forced_route()
+    if forced is not None:  # a route timed or chosen by sepconv.nn._autotune
+        return forced[0] == "cl"
     if depthwise is not None and weight is not None and x.is_contiguous() and n < 3:
         if native_choice(x, weight, depthwise, n) is not None:
             return False
@@ -420,6 +424,9 @@ def native_choice(
     if n > 2 or padding.mode != "zeros" or torch.compiler.is_compiling():
         return None
     setting = _NATIVE.get()
+    if setting is None:
+        forced = _forced_route()
+        setting = None if forced is None else forced[1]
     if (
         setting is False
         or x.dtype not in _NATIVE_DTYPES

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from .. import cost as _cost
 from .._checks import SepconvValueError, check_choice, check_positive_int
 from ..padding import ConvPadding, IntOrInts, PaddingLike, conv_padding, spatial_passes
+from . import _autotune
 from . import _execution as ex
 from .modules import KerasPaddingConv, _input_shape
 
@@ -145,7 +146,11 @@ class SpatiallySeparableConv2d(nn.Module):
         self.padding_mode = whole.mode
 
     def forward(self, input: Tensor) -> Tensor:
-        """The two passes, channels-last on CPU, output in the caller's memory format."""
+        """The two passes, output in the caller's memory format; on the CPU in the memory
+        format timed fastest for this input (:mod:`sepconv.nn._autotune`)."""
+        return _autotune.tuned_call(self, input, self._forward, False)
+
+    def _forward(self, input: Tensor) -> Tensor:
         modules = self._modules
         first, second = (
             (modules["column"], modules["row"])

@@ -41,6 +41,7 @@ from .._checks import (
     check_shape,
 )
 from ..padding import ConvPadding, IntOrInts, PaddingLike, conv_padding
+from . import _autotune
 from . import _execution as ex
 from . import keras as _keras
 
@@ -184,9 +185,20 @@ class KerasPaddingConv:
         ``fast`` is for a parent layer that already chose the execution path for a batched
         ``input`` (and entered its memory format): the result then stays in that format.
         """
-        try:
-            if fast is not None:
+        if fast is not None:
+            try:
                 return self._run(input, fast)
+            except ex.ExportRefused as error:  # name the layer (no cost unless raised)
+                raise ex.ExportRefused(
+                    f"{type(self).__name__}({self.extra_repr()}): {error}"
+                ) from None
+        policy = self._depthwise_padding()
+        if policy is not None and self._n == 2:
+            return _autotune.tuned_call(self, input, self._forward, policy.mode == "zeros")
+        return self._forward(input)
+
+    def _forward(self, input: Tensor) -> Tensor:
+        try:
             weight = _weight_and_bias(self)[0] if self._fast_path else None  # type: ignore
             run, x, fast, unbatched = ex.begin(
                 input,
@@ -515,10 +527,21 @@ class _SeparableConvNd(nn.Module):
     def forward(self, input: Tensor) -> Tensor:
         """Depthwise, then norm and activation when given, then pointwise.
 
-        On the CPU the path is chosen once per call (:mod:`sepconv.nn.functional`): the
-        caller's memory format, or channels-last inside for an NCHW input with few channels in
-        inference, the pointwise step then writing the NCHW result directly.
+        On the CPU the route is chosen once per input configuration
+        (:mod:`sepconv.nn._autotune`): the caller's memory format or the other one inside,
+        the depthwise step by PyTorch or the native kernel, whichever was timed fastest; on
+        channels-last inside for an NCHW caller, the pointwise step writes the NCHW result
+        directly.
         """
+        if self._n == 2:
+            depthwise = self._modules["depthwise"]
+            native_ok = (
+                isinstance(depthwise, _DepthwiseConvNd) and depthwise.padding_mode == "zeros"
+            )
+            return _autotune.tuned_call(self, input, self._forward, native_ok)
+        return self._forward(input)
+
+    def _forward(self, input: Tensor) -> Tensor:
         n = self._n
         modules = self._modules  # plain dict lookups: nn.Module.__getattr__ is slow per call
         depthwise, pointwise = modules["depthwise"], modules["pointwise"]

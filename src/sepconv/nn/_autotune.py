@@ -1,0 +1,237 @@
+"""Measured routes: each CPU layer call runs the way that was fastest for its inputs here.
+
+A 2-D layer call on a CPU tensor can run several ways that compute the same function (to
+rounding): in the caller's memory format or converted to the other one (NCHW or
+channels-last, converted back at the end), with its depthwise step by PyTorch's
+``F.conv2d(groups=C)`` or by the native kernel (``sepconv.nn._native_depthwise``). Which is
+fastest depends on the processor, the thread count, the shape and the memory format in ways no
+fixed rule captures: on a 2-core AMD EPYC at 2 threads, a 1x1 convolution of 1024 channels at
+7x7 takes 2.0 ms in channels-last and 0.59 ms in NCHW, while 32 -> 64 channels at 112x112, batch
+8, take 2.0 ms in channels-last and 3.7 ms in NCHW (``benchmarks/layers.py``).
+
+So, like ``torch.backends.cudnn.benchmark``, the first call of a layer configuration on a new
+input (shape, strides, dtype, thread count, whether gradients are wanted) times each route a
+few times, interleaved, and keeps the fastest; later calls with the same key run it directly.
+In training (a gradient wanted for the input or a weight) a route is timed forward and
+backward together (``torch.autograd.grad``, which leaves ``.grad`` alone). A layer whose
+children keep state in training mode (a batch norm) is not timed in training mode: it runs
+:mod:`sepconv.nn._dispatch`'s modelled choice, as everything does where timing does not
+apply (unbatched or non-CPU inputs, graph recording, ``torch.compile``, a
+``TorchDispatchMode``, and inside :func:`use_native_depthwise` blocks, which force the
+choice). :func:`use_autotune` turns timing off (or on) for a block, and ``SEPCONV_AUTOTUNE=0``
+for the process.
+
+Examples
+--------
+>>> import torch
+>>> from sepconv.nn import SeparableConv2d, use_autotune
+>>> layer = SeparableConv2d(8, 16, 3, padding="same").eval()
+>>> x = torch.randn(2, 8, 12, 12)
+>>> with torch.no_grad():
+...     timed = layer(x)  # first call: each route timed, the fastest kept
+...     again = layer(x)  # runs the kept route
+...     with use_autotune(False):
+...         modelled = layer(x)
+>>> bool(torch.allclose(timed, modelled, rtol=1e-5, atol=1e-5))
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import time
+import weakref
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch_mode
+
+from .._checks import SepconvTypeError
+
+__all__ = ["use_autotune", "route", "tuned_call", "clear"]
+
+#: a route: (memory format the layer runs in, whether the depthwise step may run natively)
+Route = tuple[str, bool]
+#: the route forced inside a timed or tuned call (read by ``_execution``)
+_ROUTE: contextvars.ContextVar[Route | None] = contextvars.ContextVar("sepconv_route", default=None)
+_ENABLED: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
+    "sepconv_autotune", default=None
+)
+#: keys kept per layer at most (a layer that sees many shapes clears and starts over)
+MAX_KEYS = 64
+#: layers whose routes were timed, to forget them all (weak: layers are not kept alive)
+_LAYERS: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+#: timed rounds per route (interleaved); one when a call takes longer than SLOW_S
+ROUNDS = 3
+SLOW_S = 0.05
+_CL = torch.channels_last
+
+
+@contextlib.contextmanager
+def use_autotune(enabled: bool | None) -> Iterator[None]:
+    """Time the layers' execution routes (``True``), or not (``False``), inside this block.
+
+    ``None`` restores the default: on, unless the environment sets ``SEPCONV_AUTOTUNE=0``.
+    Without timing a call runs the route that the measured cost model of
+    ``sepconv.nn._dispatch`` predicts (constants written by ``python benchmarks/layers.py
+    --calibrate``). Routes agree to rounding (1e-5 relative in float32).
+
+    Raises ``TypeError`` when ``enabled`` is not True, False or None.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sepconv.nn import DepthwiseConv2d, use_autotune
+    >>> layer = DepthwiseConv2d(4, 3, padding="same")
+    >>> with use_autotune(False), torch.no_grad():
+    ...     y = layer(torch.randn(1, 4, 9, 9))
+    >>> tuple(y.shape)
+    (1, 4, 9, 9)
+    """
+    if enabled is not None and not isinstance(enabled, bool):
+        raise SepconvTypeError(
+            f"`enabled` must be True, False or None, got {enabled!r} ({type(enabled).__name__})"
+        )
+    token = _ENABLED.set(enabled)
+    try:
+        yield
+    finally:
+        _ENABLED.reset(token)
+
+
+def clear() -> None:
+    """Forget every timed choice (the next call of each configuration times again)."""
+    for layer in list(_LAYERS):
+        layer.__dict__.pop("_sepconv_routes", None)
+
+
+def route() -> Route | None:
+    """The route forced for the call in progress, or None."""
+    return _ROUTE.get()
+
+
+def _enabled() -> bool:
+    setting = _ENABLED.get()
+    if setting is None:
+        return os.environ.get("SEPCONV_AUTOTUNE", "1") != "0"
+    return setting
+
+
+def _key(layer: nn.Module, x: Tensor) -> tuple | None:
+    """The cache key of a call that may be timed, or None where timing does not apply.
+
+    Keys are kept per layer instance (every route computes the layer's function, so a layer
+    changed after timing still computes right, at worst by a slower route).
+    """
+    from . import _execution as ex
+
+    if (
+        _ROUTE.get() is not None
+        or type(x) is not Tensor
+        or x.dim() != 4
+        or x.device.type != "cpu"
+        or x.dtype not in (torch.float32, torch.float64)
+        or not _enabled()
+        or ex._NATIVE.get() is not None
+        or torch.compiler.is_compiling()
+        or ex.plain_requested()
+        or _dispatch_mode() is not None
+    ):
+        return None
+    if _hooked(layer):
+        return None  # hooks would see the timed calls
+    grad = torch.is_grad_enabled()
+    if grad and layer.training:
+        for child in layer.children():
+            if child.training and next(child.buffers(), None) is not None:
+                return None  # timing would update a batch norm's statistics
+    return (x.shape, x.stride(), x.dtype, x.requires_grad, grad, torch.get_num_threads())
+
+
+def _hooked(layer: nn.Module) -> bool:
+    """Whether a forward hook (the layer's, a child's or a global one) would see calls."""
+    from torch.nn.modules import module as torch_module
+
+    if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in (layer, *layer.children()))
+
+
+def _run(chosen: Route, x: Tensor, forward: Callable[[Tensor], Tensor]) -> Tensor:
+    token = _ROUTE.set(chosen)
+    try:
+        if chosen[0] == "nchw" and not x.is_contiguous() and x.is_contiguous(memory_format=_CL):
+            return forward(x.contiguous()).contiguous(memory_format=_CL)
+        return forward(x)
+    finally:
+        _ROUTE.reset(token)
+
+
+def _timed(
+    chosen: Route,
+    x: Tensor,
+    forward: Callable[[Tensor], Tensor],
+    inputs: list[Tensor],
+) -> tuple[float, Tensor]:
+    start = time.perf_counter()
+    y = _run(chosen, x, forward)
+    if inputs:
+        torch.autograd.grad(y, inputs, torch.ones_like(y), allow_unused=True)
+    return time.perf_counter() - start, y
+
+
+def tuned_call(
+    layer: nn.Module, x: Tensor, forward: Callable[[Tensor], Tensor], native_ok: bool
+) -> Tensor:
+    """``forward(x)`` by the fastest route for this layer and input (timed on first use).
+
+    ``native_ok``: the layer has a depthwise step the native kernel may run (zero padding).
+    """
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return forward(x)
+    key = _key(layer, x)
+    if key is None:
+        return forward(x)
+    routes = layer.__dict__.get("_sepconv_routes")
+    if routes is None:
+        routes = layer.__dict__["_sepconv_routes"] = {}
+        _LAYERS.add(layer)
+    chosen = routes.get(key)
+    if chosen is None:
+        if len(routes) >= MAX_KEYS:
+            routes.clear()
+        chosen = routes[key] = _tune(layer, x, forward, native_ok, key)
+    return _run(chosen, x, forward)
+
+
+def _tune(
+    layer: nn.Module,
+    x: Tensor,
+    forward: Callable[[Tensor], Tensor],
+    native_ok: bool,
+    key: tuple,
+) -> Route:
+    from . import _native_depthwise as native
+
+    routes: list[Route] = [("nchw", False), ("cl", False)]
+    if native_ok and native.available():
+        routes += [("nchw", True), ("cl", True)]
+    inputs: list[Tensor] = []
+    if key[-2]:  # gradients enabled: time forward and backward together
+        inputs = [p for p in layer.parameters() if p.requires_grad]
+        if x.requires_grad:
+            x = x.detach().requires_grad_(True)
+            inputs.append(x)
+    best: dict[Route, float] = {}
+    with torch.random.fork_rng(devices=[]):  # a dropout child must not move the seed
+        for r in routes:  # warm-up (first-touch page faults, oneDNN primitive creation)
+            best[r] = _timed(r, x, forward, inputs)[0]
+        rounds = 1 if min(best.values()) > SLOW_S else ROUNDS
+        best = dict.fromkeys(routes, float("inf"))
+        for _ in range(rounds):
+            for r in routes:
+                best[r] = min(best[r], _timed(r, x, forward, inputs)[0])
+    return min(routes, key=best.__getitem__)

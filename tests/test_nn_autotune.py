@@ -1,0 +1,134 @@
+"""Timed routes (sepconv.nn._autotune): every route computes the layer, the choice is kept,
+and timing never shows: not to hooks, not to batch-norm statistics, not in gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import sepconv.nn as snn
+from sepconv.nn import _autotune
+
+CL = torch.channels_last
+ROUTES = [("nchw", False), ("nchw", True), ("cl", False), ("cl", True)]
+
+
+def _reference(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with snn.use_autotune(False), snn.use_native_depthwise(False):
+        return layer(x.contiguous())
+
+
+def _layers() -> list[nn.Module]:
+    torch.manual_seed(0)
+    return [
+        snn.SeparableConv2d(6, 10, 3, 2, padding="same"),
+        snn.SeparableConv2d(6, 10, (3, 5), padding="same", depth_multiplier=2),
+        snn.DepthwiseConv2d(6, 3, padding="same", dilation=2),
+        snn.DepthwiseConv2d(6, 3, 2, padding="same", padding_mode="reflect"),
+        snn.SpatiallySeparableConv2d(6, 10, 3, padding="same"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_every_route_computes_the_layer(index, route, channels_last):
+    layer = _layers()[index]
+    x = torch.randn(2, 6, 11, 10)
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    want = _reference(layer, x)
+    with torch.no_grad():
+        got = _autotune._run(route, x, layer._forward)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert got.is_contiguous(memory_format=CL if channels_last else torch.contiguous_format)
+
+
+def test_the_choice_is_timed_once_and_kept(monkeypatch):
+    layer = snn.SeparableConv2d(8, 16, 3, padding="same")
+    timed = []
+    original = _autotune._tune
+
+    def spy(*args, **kwargs):
+        timed.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_autotune, "_tune", spy)
+    x = torch.randn(2, 8, 9, 9)
+    with torch.no_grad():
+        first = layer(x)
+        second = layer(x)
+        layer(x.contiguous(memory_format=CL))  # another key: timed again
+    assert len(timed) == 2
+    assert first.equal(second)
+    (route,) = {
+        r for k, r in layer._sepconv_routes.items() if k[0] == x.shape and k[1] == x.stride()
+    }
+    assert route in ROUTES
+    _autotune.clear()
+    assert "_sepconv_routes" not in layer.__dict__
+
+
+def test_switched_off_by_the_context_and_the_environment(monkeypatch):
+    layer = snn.DepthwiseConv2d(4, 3, padding="same")
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad(), snn.use_autotune(False):
+        layer(x)
+    assert "_sepconv_routes" not in layer.__dict__
+    monkeypatch.setenv("SEPCONV_AUTOTUNE", "0")
+    with torch.no_grad():
+        layer(x)
+    assert "_sepconv_routes" not in layer.__dict__
+    with torch.no_grad(), snn.use_autotune(True):
+        layer(x)
+    assert layer._sepconv_routes
+    with pytest.raises(TypeError, match="enabled"):
+        with snn.use_autotune("yes"):
+            pass
+
+
+def test_forced_native_choice_is_not_timed():
+    layer = snn.DepthwiseConv2d(4, 3, padding="same")
+    with torch.no_grad(), snn.use_native_depthwise(False):
+        layer(torch.randn(1, 4, 8, 8))
+    assert "_sepconv_routes" not in layer.__dict__
+
+
+def test_hooks_see_one_call():
+    layer = snn.SeparableConv2d(4, 6, 3, padding="same")
+    seen = []
+    layer.depthwise.register_forward_hook(lambda *_: seen.append(1))
+    with torch.no_grad():
+        layer(torch.randn(1, 4, 8, 8))
+    assert seen == [1]
+
+
+def test_batch_norm_statistics_updated_once_in_training():
+    layer = snn.SeparableConv2d(4, 6, 3, padding="same", norm_layer=nn.BatchNorm2d)
+    layer.train()
+    layer(torch.randn(3, 4, 8, 8))
+    assert int(layer.norm.num_batches_tracked) == 1
+
+
+def test_gradients_are_those_of_one_call():
+    torch.manual_seed(1)
+    layer = snn.SeparableConv2d(5, 7, 3, 2, padding="same")
+    twin = snn.SeparableConv2d(5, 7, 3, 2, padding="same")
+    twin.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 5, 10, 9)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    layer(a).square().sum().backward()
+    assert layer._sepconv_routes  # timed forward and backward
+    with snn.use_autotune(False), snn.use_native_depthwise(False):
+        twin(b).square().sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-5)
+    for p, q in zip(layer.parameters(), twin.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_unbatched_and_non_float_inputs_are_not_timed():
+    layer = snn.SeparableConv2d(4, 6, 3, padding="same")
+    with torch.no_grad():
+        layer(torch.randn(4, 8, 8))
+    assert "_sepconv_routes" not in layer.__dict__
