@@ -202,15 +202,25 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
         f"with the nearest-case correction (what the dispatch uses): native chosen in "
         f"{sum(corrected)} of {len(samples)} cases, never slower than PyTorch's best there"
     )
-    model = {
-        "description": "sepconv native depthwise dispatch constants: seconds = features "
-        "dot coefficients; written by benchmarks/layers.py --calibrate",
-        "features": list(_dispatch.FEATURES),
+    calibration = {
         "models": models,
         "machine": info,
         "rounds": rounds,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "samples": samples,
+    }
+    # One calibration per thread count: this run's replaces the one of the same count.
+    kept = [
+        c
+        for c in _dispatch.load_model(args.calibrate)["calibrations"]
+        if c.get("models") and _dispatch._threads_of(c) != info["threads"]
+    ]
+    model = {
+        "description": "sepconv native depthwise dispatch constants: seconds = features "
+        "dot coefficients, one calibration per thread count; written by "
+        "benchmarks/layers.py --calibrate",
+        "features": list(_dispatch.FEATURES),
+        "calibrations": sorted([*kept, calibration], key=_dispatch._threads_of),
     }
     write_json(args.calibrate, model)
     return 0

@@ -20,6 +20,11 @@ per round; the minimum and the median over the rounds are reported):
   0`` (a spinning pool would steal the cores from the next contender); a channels-last input is
   made contiguous first (ONNX is NCHW), the NCHW result is not converted back.
 
+Forward rows also time the pointwise step alone (``nn.Conv2d(C, F, 1)`` on a ready depthwise
+output, NCHW and channels-last, the faster counts): column ``pointwise alone/naive``, the floor
+that any composition running PyTorch's 1x1 convolution cannot go below, however fast its
+depthwise step (fused into it or not).
+
 The depthwise step alone (forward) is timed the same way: ``sepconv``'s ``DepthwiseConv2d``,
 PyTorch's ``F.conv2d(groups=C)`` on NCHW and on channels-last tensors, and the native kernel
 (``sepconv.nn._native_depthwise``) on the input as given, where it is built.
@@ -297,11 +302,19 @@ def layer_case(
     x = torch.randn(batch, channels, size, size).contiguous(memory_format=caller)
     nchw, chl = torch.contiguous_format, CL
     if not backward:
+        with torch.no_grad():
+            mid = plain[:-1](x.contiguous())  # the depthwise step's output
+        mid_cl = mid.contiguous(memory_format=CL)
+        pw, pw_cl = plain[-1], as_cl[-1]
         fns = {
             "sepconv": lambda: layer(x),
             "naive_nchw": _converted(plain, x, nchw, caller),
             "naive_cl": _converted(as_cl, x, chl, caller),
             "onnxruntime": onnx_session(plain, x, threads),
+            # the floor of any composition that runs PyTorch's 1x1 convolution: that step
+            # alone, on a ready depthwise output in either format (no conversion)
+            "pointwise_nchw": lambda: pw(mid),
+            "pointwise_cl": lambda: pw_cl(mid_cl),
         }
     else:
         fns = {
@@ -347,6 +360,10 @@ def layer_case(
     r["sepconv_format"] = _run_format(layer, x, backward)
     if "onnxruntime" in t:
         r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
+    if "pointwise_nchw" in t:
+        r["pointwise_floor_vs_naive"] = (
+            min(t["pointwise_nchw"][0], t["pointwise_cl"][0]) / best_naive
+        )
     return r
 
 
@@ -441,6 +458,10 @@ def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[s
                 "sepconv/naive geomean": geomean([r["sepconv_vs_naive"] for r in sel], weights),
                 "sepconv/naive max": max(r["sepconv_vs_naive"] for r in sel),
             }
+            if all("pointwise_floor_vs_naive" in r for r in sel):
+                entry["pointwise alone/naive geomean"] = geomean(
+                    [r["pointwise_floor_vs_naive"] for r in sel], weights
+                )
             if all("sepconv_vs_onnxruntime" in r for r in sel):
                 ratios = [r["sepconv_vs_onnxruntime"] for r in sel]
                 entry["sepconv/onnxruntime geomean"] = geomean(ratios, weights)
@@ -595,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"{r['sepconv_of_bound']:.2f}",
                             f"{r['sepconv_vs_naive']:.2f}",
                             f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+                            f"{r.get('pointwise_floor_vs_naive', float('nan')):.2f}",
                             r.get("sepconv_format", "?")
                             + "/"
                             + ("native" if r["sepconv_native_depthwise"] else "torch"),
@@ -614,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
                     "sepconv of bound",
                     "sepconv/naive",
                     "sepconv/ort",
+                    "pointwise alone/naive",
                     "route",
                 ],
                 rows,
@@ -621,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             "times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
-            "naive = the faster naive composition"
+            "naive = the faster naive composition; pointwise alone = the 1x1 step by itself"
         )
     dw: list[dict[str, Any]] = []
     if not args.no_depthwise:

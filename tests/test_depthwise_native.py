@@ -273,16 +273,36 @@ def test_dispatch_model_decides(monkeypatch):
 def test_packaged_model_is_valid():
     model = _dispatch.load_model()
     assert set(model["features"]) == set(_dispatch.FEATURES)
-    for entry in model["models"].values():
-        assert set(entry) == {
-            "native",
-            "torch",
-            "torch_converted",
-            "native_backward",
-            "torch_backward",
-        }
-        assert all(len(c) == len(_dispatch.FEATURES) and min(c) >= 0 for c in entry.values())
-    assert model["machine"]["cpu"]
+    threads = [_dispatch._threads_of(c) for c in model["calibrations"]]
+    assert len(set(threads)) == len(threads)  # one calibration per thread count
+    for calibration in model["calibrations"]:
+        assert calibration["models"]
+        for entry in calibration["models"].values():
+            assert set(entry) == {
+                "native",
+                "torch",
+                "torch_converted",
+                "native_backward",
+                "torch_backward",
+            }
+            assert all(len(c) == len(_dispatch.FEATURES) and min(c) >= 0 for c in entry.values())
+        assert calibration["machine"]["cpu"]
+
+
+def test_calibration_nearest_to_the_thread_count(monkeypatch):
+    one = {"models": {"nchw/s1": {}}, "machine": {"threads": 1}}
+    four = {"models": {"nchw/s1": {}}, "machine": {"threads": 4}}
+    monkeypatch.setattr(_dispatch, "_MODEL", {"calibrations": [one, four]})
+    for threads, expected in ((1, one), (2, one), (3, four), (8, four)):
+        monkeypatch.setattr(torch, "get_num_threads", lambda t=threads: t)
+        assert _dispatch._model() is expected
+
+
+def test_missing_or_malformed_model_file_gives_no_model(tmp_path):
+    for text in ("", "{", "[]", '{"calibrations": 3}', '{"models": 3}'):
+        path = tmp_path / "model.json"
+        path.write_text(text)
+        assert _dispatch.load_model(str(path)) == {"calibrations": [{"models": {}}]}
 
 
 @needs_native

@@ -64,8 +64,11 @@ _ENABLED: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
 MAX_KEYS = 64
 #: layers whose routes were timed, to forget them all (weak: layers are not kept alive)
 _LAYERS: weakref.WeakSet[nn.Module] = weakref.WeakSet()
-#: timed rounds per route (interleaved); one when a call takes longer than SLOW_S
+#: timed rounds per route (interleaved), up to MAX_ROUNDS while the two fastest are within
+#: CLOSE of each other; one round when a call takes longer than SLOW_S
 ROUNDS = 3
+MAX_ROUNDS = 9
+CLOSE = 1.05
 SLOW_S = 0.05
 _CL = torch.channels_last
 
@@ -229,9 +232,12 @@ def _tune(
     with torch.random.fork_rng(devices=[]):  # a dropout child must not move the seed
         for r in routes:  # warm-up (first-touch page faults, oneDNN primitive creation)
             best[r] = _timed(r, x, forward, inputs)[0]
-        rounds = 1 if min(best.values()) > SLOW_S else ROUNDS
+        slow = min(best.values()) > SLOW_S
         best = dict.fromkeys(routes, float("inf"))
-        for _ in range(rounds):
+        for done in range(1 if slow else MAX_ROUNDS):
             for r in routes:
                 best[r] = min(best[r], _timed(r, x, forward, inputs)[0])
+            first, second = sorted(best.values())[:2]
+            if done + 1 >= ROUNDS and second > CLOSE * first:
+                break  # the fastest is clear; close contenders get more rounds
     return min(routes, key=best.__getitem__)

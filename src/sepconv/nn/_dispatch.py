@@ -2,7 +2,10 @@
 
 The constants live in ``layers_cost_model.json`` beside this module, written by
 ``python benchmarks/layers.py --calibrate`` (which records the machine, the thread count and
-the raw timings it fitted). For each memory format of the input (``nchw``: the W axis has unit
+the raw timings it fitted), one calibration per thread count measured; the one nearest to
+``torch.get_num_threads()`` is used. Layer calls that :mod:`sepconv.nn._autotune` times do not
+consult it; the others do (training with batch-norm children, unbatched inputs,
+``use_autotune(False)``). For each memory format of the input (``nchw``: the W axis has unit
 stride; ``cl``: channels-last) and stride class (``s1``; ``s2``: any stride above 1), each
 contender's time is modelled as a non-negative combination of :data:`FEATURES`, corrected
 by the nearest measured case (:func:`predict`):
@@ -38,6 +41,7 @@ import math
 import os
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from . import _native_depthwise as native
@@ -68,23 +72,52 @@ _CHOICES: dict[tuple, bool] = {}
 
 
 def load_model(path: str | None = None) -> dict[str, Any]:
-    """The cost model (a dict with ``features``, ``models``, ``machine``); an empty one where
-    the file is missing or malformed."""
+    """The cost model file: ``calibrations``, one per thread count it was measured with (each
+    a dict with ``models``, ``samples``, ``machine``); an empty one where the file is missing
+    or malformed. A file of one calibration (``models`` at the top) is read as such."""
     try:
         with open(path or MODEL_PATH) as f:
             model = json.load(f)
-        if not isinstance(model.get("models"), dict):
+        if not isinstance(model, dict):
+            raise ValueError("not an object")
+        if isinstance(model.get("models"), dict):
+            model = {"features": model.get("features"), "calibrations": [model]}
+        found = model.get("calibrations")
+        calibrations = [
+            c
+            for c in (found if isinstance(found, list) else ())
+            if isinstance(c, dict) and isinstance(c.get("models"), dict)
+        ]
+        if not calibrations:
             raise ValueError("no models")
-        return model
+        return {**model, "calibrations": calibrations}
     except (OSError, ValueError):
-        return {"models": {}}
+        return {"calibrations": [{"models": {}}]}
+
+
+def _threads_of(calibration: dict[str, Any]) -> int:
+    machine = calibration.get("machine")
+    threads = machine.get("threads") if isinstance(machine, dict) else None
+    return threads if isinstance(threads, int) and threads > 0 else 1
 
 
 def _model() -> dict[str, Any]:
+    """The calibration measured with the thread count nearest to PyTorch's current one (on a
+    log scale; the fewer threads on a tie)."""
     global _MODEL
     if _MODEL is None:
         _MODEL = load_model()
-    return _MODEL
+    if "calibrations" not in _MODEL:  # one calibration given as such
+        return _MODEL
+    threads = torch.get_num_threads()
+    chosen = _MODEL.setdefault("_by_threads", {}).get(threads)
+    if chosen is None:
+        chosen = min(
+            _MODEL["calibrations"],
+            key=lambda c: (abs(math.log(_threads_of(c) / threads)), _threads_of(c)),
+        )
+        _MODEL["_by_threads"][threads] = chosen
+    return chosen
 
 
 def features(
