@@ -321,5 +321,61 @@ def test_convert_conv_with_declared_keras_padding():
     class Opaque(nn.Conv2d):
         pass
 
-    _, report = convert(nn.Sequential(Opaque(3, 4, 3)), rank=1)
-    assert "without declaring its padding" in report.skipped[0].reason
+    _, report = convert(nn.Sequential(Opaque(3, 4, 3)), rank=1)  # a probe: pads as nn.Conv2d
+    assert report.layers[0].replaced and "probed" in report.layers[0].layer
+
+
+# ------------------------------------------------------- subclasses that pad their own way
+class _TFSameConv2d(nn.Conv2d):
+    """Mimics timm's Conv2dSame: TensorFlow 'same' padding computed from each input's size."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, padding=0, **kwargs)
+
+    def forward(self, x):
+        pads = []
+        for size, k, s, d in zip(x.shape[2:], self.kernel_size, self.stride, self.dilation):
+            total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads[:0] = [total // 2, total - total // 2]
+        x = torch.nn.functional.pad(x, pads)
+        return torch.nn.functional.conv2d(
+            x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups
+        )
+
+
+class _StdConv2d(nn.Conv2d):
+    """Mimics timm's StdConv2d: the weight standardised in forward (not a plain convolution)."""
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        return torch.nn.functional.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+class _LoggedConv2d(nn.Conv2d):
+    calls = 0
+
+    def forward(self, x):
+        type(self).calls += 1
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("method", ["depthwise", "spatial", "depthwise+spatial"])
+def test_subclasses_that_pad_their_own_way_are_probed_and_converted(method):
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        _TFSameConv2d(3, 8, 3, stride=2),
+        nn.ReLU(),
+        _TFSameConv2d(8, 8, (3, 5), dilation=(1, 2)),
+        _LoggedConv2d(8, 6, 3, padding=1),
+        _StdConv2d(6, 4, 3, padding=1),
+    ).double()
+    converted, report = convert(model, method=method, rtol=0.0, min_speedup=0.0)
+    rows = {r.name: r for r in report.layers}
+    assert rows["0"].replaced and rows["2"].replaced and rows["3"].replaced
+    assert "'same' padding: probed" in rows["0"].layer and "probed" in rows["3"].layer
+    assert not rows["4"].replaced and "matched none" in rows["4"].reason
+    for size in [(9, 9), (10, 13), (16, 7)]:  # odd and even: 'same' depends on the size
+        x = torch.randn(2, 3, *size, dtype=torch.float64)
+        torch.testing.assert_close(converted(x), model(x), rtol=1e-9, atol=1e-9)
+    assert isinstance(model[0], _TFSameConv2d)  # the input model is left as it was

@@ -79,7 +79,7 @@ from .._checks import (
     check_shape,
 )
 from .._files import atomic_write
-from . import _budget, _combined, _fit, _latency
+from . import _budget, _combined, _fit, _latency, _probe
 from ._combined import DepthwiseSpatialConv2d
 from ._factors import (
     _CONVS,
@@ -119,22 +119,32 @@ __all__ = [
 def _dims(conv: nn.Module) -> int | None:
     """Spatial dimensions of a convolution sepconv can convert, else ``None``.
 
-    Plain ``nn.Conv1d/2d/3d`` qualify, and subclasses that say which padding they apply through
+    Plain ``nn.Conv1d/2d/3d`` qualify, subclasses that say which padding they apply through
     a ``keras_padding`` attribute ('valid', 'same' or (before, after) pairs,
     :func:`sepconv.padding.padding_of`), like every sepconv layer
-    (:class:`sepconv.nn.modules.KerasPaddingConv`) and ``sepconv.models.mobilenet.Conv2dSame``.
+    (:class:`sepconv.nn.modules.KerasPaddingConv`) and ``sepconv.models.mobilenet.Conv2dSame``,
+    and other subclasses whose padding a probe of their output establishes (timm's
+    ``Conv2dSame``: :mod:`sepconv.convert._probe`).
     """
     for cls, n in _CONVS.items():
         if type(conv) is cls or (isinstance(conv, cls) and hasattr(conv, "keras_padding")):
             return n
+        if isinstance(conv, cls):
+            return n if _probe.probe(conv, n) is not None else None
     return None
 
 
 def _padding_of(conv: nn.Module) -> Any:
     # nn.ConvNd keeps symmetric ints or the strings 'same' (stride 1 only, where torch and
-    # TensorFlow agree) and 'valid'; subclasses with their own padding declare it.
+    # TensorFlow agree) and 'valid'; subclasses with their own padding declare it, or a probe
+    # established it.
     from ..padding import padding_of
 
+    n = _dims(conv)
+    if n is not None and type(conv) not in _CONVS and not hasattr(conv, "keras_padding"):
+        found = _probe.probe(conv, n)
+        if found in ("same", "valid"):
+            return found
     return padding_of(conv)
 
 
@@ -236,7 +246,15 @@ def _describe(conv: nn.Module) -> str:
     if isinstance(conv, nn.Linear):
         return f"Linear {conv.in_features}->{conv.out_features}"
     kernel = "x".join(str(k) for k in conv.kernel_size)
-    return f"{type(conv).__name__} {conv.in_channels}->{conv.out_channels} {kernel}"
+    text = f"{type(conv).__name__} {conv.in_channels}->{conv.out_channels} {kernel}"
+    if type(conv) not in _CONVS and not hasattr(conv, "keras_padding"):
+        n = next((n for cls, n in _CONVS.items() if isinstance(conv, cls)), None)
+        found = _probe.probe(conv, n) if n is not None else None
+        if found == "own":
+            text += f" (pads as nn.Conv{n}d: probed)"
+        elif found is not None:
+            text += f" ({found!r} padding: probed)"
+    return text
 
 
 def _skip_reason(conv: nn.Module, method: str) -> str | None:
@@ -444,8 +462,10 @@ def convert(
                         name,
                         _describe(child),
                         False,
-                        f"{type(child).__name__} subclasses a convolution without declaring "
-                        f"its padding (keras_padding)",
+                        f"{type(child).__name__} subclasses a convolution and its output "
+                        f"matched none of a plain convolution with its attributes, Keras "
+                        f"'same' or 'valid' padding on probe inputs (declare keras_padding "
+                        f"if it pads another known way)",
                         parameters_before=sum(p.numel() for p in child.parameters()),
                     )
                     continue
