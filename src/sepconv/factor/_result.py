@@ -432,6 +432,10 @@ def _finish(array: np.ndarray, result: Factorization, noise: float, scale: float
 
 
 def _reconstruct(terms: tuple[tuple[np.ndarray, ...], ...], shape: tuple[int, ...]) -> np.ndarray:
+    if len(shape) == 2 and len(terms) > 1:  # sum of outer products: one matrix product
+        left = np.stack([t[0] for t in terms], axis=1)
+        right = np.stack([t[1] for t in terms])
+        return left @ right
     out = np.zeros(shape, dtype=np.float64)
     for term in terms:
         product = term[0]
