@@ -13,6 +13,7 @@ import numpy as np
 from torch import nn
 
 from . import _combined
+from ._linalg import singular_values
 from ._lowrank import lowrank_limit
 from ._ranks import _weight_array
 
@@ -32,14 +33,14 @@ def _limit(module: nn.Module, kind: str) -> int:
 def _weight_spectra(module: nn.Module, kind: str) -> list[np.ndarray]:
     w = _weight_array(module.weight.reshape(*module.weight.shape[:2], -1))
     if kind == "lowrank":
-        return [np.linalg.svd(w.reshape(w.shape[0], -1), compute_uv=False)]
+        return [singular_values(w.reshape(w.shape[0], -1))]
     if kind == "depthwise":
-        return list(np.linalg.svd(w.transpose(1, 0, 2), compute_uv=False))
+        return list(singular_values(w.transpose(1, 0, 2)))
     if kind == _combined.METHOD:
         return _combined.combined_spectra(w.reshape(module.weight.shape))
     c_out, c_in, kh, kw = module.weight.shape
     matrix = w.reshape(c_out, c_in, kh, kw).transpose(1, 2, 0, 3).reshape(c_in * kh, c_out * kw)
-    return [np.linalg.svd(matrix, compute_uv=False)]
+    return [singular_values(matrix)]
 
 
 def _subset(module: nn.Module, kind: str, limit: int) -> Any:
