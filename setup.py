@@ -27,6 +27,7 @@ setup(
             depends=[
                 "src/sepconv/_csrc/depthwise.h",
                 "src/sepconv/_csrc/depthwise_kernels.h",
+                "src/sepconv/_csrc/depthwise_avx512.h",
                 "src/sepconv/_csrc/depthwise_backward.h",
             ],
             extra_compile_args=args

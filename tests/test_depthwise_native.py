@@ -84,9 +84,11 @@ def build(case, seed=0):
 
 
 @needs_native
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=cases)
-def test_forward_matches_conv2d(case):
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases, avx512=st.booleans())
+def test_forward_matches_conv2d(case, avx512):
+    """Every forward path: the AVX-512 rows where the processor has them, and the portable
+    row-ring, whole-plane and channels-last paths."""
     built = build(case)
     if built is None:
         return
@@ -94,7 +96,11 @@ def test_forward_matches_conv2d(case):
     before = x.clone()
     stride, dilation = (case["sh"], case["sw"]), (case["dh"], case["dw"])
     pads = case["pads"]
-    y = native.depthwise_conv2d(x, weight, bias, stride, (pads[:2], pads[2:]), dilation)
+    native._use_avx512(avx512)
+    try:
+        y = native.depthwise_conv2d(x, weight, bias, stride, (pads[:2], pads[2:]), dilation)
+    finally:
+        native._use_avx512(True)
     expected = reference(x, weight, bias, stride, pads, dilation)
     assert y is not None and y.shape == expected.shape and y.dtype == x.dtype
     close(y, expected, 1e-5 if x.dtype == torch.float32 else 1e-12)

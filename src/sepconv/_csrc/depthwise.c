@@ -26,11 +26,44 @@
 #include "depthwise.h"
 
 /* the kernels, once per element type */
+#if DW_HAVE_AVX512_CODE
+static int avx512_allowed = 1;
+
+/* 1 where the AVX-512 rows of depthwise_avx512.h run: the processor has AVX-512F and
+ * dw_use_avx512 has not turned them off. */
+int dw_avx512(void)
+{
+    static int present = -1;
+    if (present < 0) {
+        __builtin_cpu_init();
+        present = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return present && avx512_allowed;
+}
+
+/* Turn the AVX-512 rows off (0) or back on (1), to compare them with the portable paths;
+ * returns whether they run now. */
+DW_EXPORT int dw_use_avx512(int on)
+{
+    avx512_allowed = on != 0;
+    return dw_avx512();
+}
+#else
+DW_EXPORT int dw_use_avx512(int on)
+{
+    (void)on;
+    return 0;
+}
+#endif
+
 #define T float
 #define VT vf32
 #define SFX f32
+#define DW_AVX512_FLOAT
 #include "depthwise_kernels.h"
+#include "depthwise_avx512.h"
 #include "depthwise_backward.h"
+#undef DW_AVX512_FLOAT
 #undef T
 #undef VT
 #undef SFX
@@ -38,6 +71,7 @@
 #define VT vf64
 #define SFX f64
 #include "depthwise_kernels.h"
+#include "depthwise_avx512.h"
 #include "depthwise_backward.h"
 #undef T
 #undef VT

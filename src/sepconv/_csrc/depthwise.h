@@ -25,6 +25,15 @@
 #define DW_EXPORT __attribute__((visibility("default")))
 #endif
 
+/* AVX-512 intrinsics for the unit-stride NCHW rows (depthwise_avx512.h), chosen at run time */
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define DW_HAVE_AVX512_CODE 1
+int dw_avx512(void);
+#else
+#define DW_HAVE_AVX512_CODE 0
+#endif
+
 typedef float vf32 __attribute__((vector_size(32), aligned(4)));
 typedef double vf64 __attribute__((vector_size(32), aligned(8)));
 

@@ -257,7 +257,9 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
     if (nchw_layout(params)) {
         FN(flat_t) g = FN(flat_geometry)(params);
         job.ntasks = FN(task_count)(params[P_N] * params[P_C], threads);
-        if (params[P_OW] < FLAT_MAX_WIDTH &&
+        if (FN(fwd_s1_applies)(params))
+            parallel_for(FN(fwd_s1_task), &job, job.ntasks, threads);
+        else if (params[P_OW] < FLAT_MAX_WIDTH &&
             g.phase * params[P_SH] * params[P_SW] * (ptrdiff_t)sizeof(T) <= FLAT_MAX_BYTES)
             parallel_for(FN(fwd_flat_task), &job, job.ntasks, threads);
         else

@@ -53,6 +53,8 @@ def _configure(lib: ctypes.CDLL) -> bool:
             fn.restype = ctypes.c_int
     lib.dw_fast.argtypes = []
     lib.dw_fast.restype = ctypes.c_int
+    lib.dw_use_avx512.argtypes = [ctypes.c_int]
+    lib.dw_use_avx512.restype = ctypes.c_int
     return bool(lib.dw_fast())
 
 
@@ -63,6 +65,13 @@ def _load() -> ctypes.CDLL | None:
 def available() -> bool:
     """True when the native kernel is built, loadable and fast on this processor."""
     return _load() is not None
+
+
+def _use_avx512(on: bool) -> bool:
+    """Let the forward's AVX-512 rows run (``True``, the default where the processor has
+    AVX-512F) or not (the portable paths, to compare them); returns whether they run now."""
+    lib = _load()
+    return bool(lib.dw_use_avx512(int(on))) if lib is not None else False
 
 
 def _pair(value: Any, name: str) -> tuple[int, int]:

@@ -1,0 +1,262 @@
+/* The NCHW forward at unit horizontal stride with AVX-512 masked loads, included by
+ * depthwise_backward.h once per element type (T, SFX; FN from depthwise_kernels.h).
+ *
+ * Each output row is computed straight from the input rows it reads: a vector of LANES
+ * outputs, for each tap, loads the input row at the tap's column offset with a mask that
+ * zeroes the lanes falling outside the row (the zero padding) and beyond the output row, so
+ * there is no padded copy of the input and no per-row ring: a 7x7 or 14x14 plane is one
+ * vector per row, which the row-ring and whole-plane paths handle with copies that cost as
+ * much as the arithmetic. Masked-off lanes are not read (AVX-512 suppresses their faults).
+ * Used where the processor has AVX-512F and the horizontal stride is 1; any vertical stride,
+ * dilation, padding, kernel size and depth multiplier. Sums run over the taps in row-major
+ * order, one fused multiply-add each, whatever the thread count; eight output rows are
+ * computed together (eight independent sums keep the multiply-add units busy). */
+#if DW_HAVE_AVX512_CODE
+
+#if defined(DW_AVX512_FLOAT)
+#define AV __m512
+#define AMASK __mmask16
+#define ALANES 16
+#define ASET1 _mm512_set1_ps
+#define ALOADZ _mm512_maskz_loadu_ps
+#define AFMA _mm512_fmadd_ps
+#define ASTORE _mm512_mask_storeu_ps
+#else
+#define AV __m512d
+#define AMASK __mmask8
+#define ALANES 8
+#define ASET1 _mm512_set1_pd
+#define ALOADZ _mm512_maskz_loadu_pd
+#define AFMA _mm512_fmadd_pd
+#define ASTORE _mm512_mask_storeu_pd
+#endif
+
+/* lanes [lo, hi) set */
+static inline AMASK FN(lanes)(ptrdiff_t lo, ptrdiff_t hi)
+{
+    return (AMASK)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+#define MAX_TAPS 49
+#define ROWS 8 /* output rows computed together: independent accumulators hide FMA latency */
+
+/* The 3 x 3 kernel at unit stride and dilation in both axes... rows: the ten input rows of
+ * eight output rows are each loaded once (three shifted vectors) and feed every sum that
+ * reads them; each sum still adds its nine products in row-major tap order. */
+__attribute__((target("avx512f"))) static inline void FN(s1_33_block)(
+    T *out, ptrdiff_t ystride, ptrdiff_t nr, const T *const *rows, const AV *wv, AV bias,
+    AMASK k0, AMASK k1, AMASK k2, ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t c2, AMASK keep)
+{
+    const AV w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5];
+    const AV w6 = wv[6], w7 = wv[7], w8 = wv[8];
+    AV a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias;
+    AV x0, x1, x2;
+    if (rows[0]) {
+        x0 = ALOADZ(k0, rows[0] + c0);
+        x1 = ALOADZ(k1, rows[0] + c1);
+        x2 = ALOADZ(k2, rows[0] + c2);
+        a0 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a0)));
+    }
+    if (rows[1]) {
+        x0 = ALOADZ(k0, rows[1] + c0);
+        x1 = ALOADZ(k1, rows[1] + c1);
+        x2 = ALOADZ(k2, rows[1] + c2);
+        a1 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a1)));
+        a0 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a0)));
+    }
+    if (rows[2]) {
+        x0 = ALOADZ(k0, rows[2] + c0);
+        x1 = ALOADZ(k1, rows[2] + c1);
+        x2 = ALOADZ(k2, rows[2] + c2);
+        a2 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a2)));
+        a1 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a1)));
+        a0 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a0)));
+    }
+    if (rows[3]) {
+        x0 = ALOADZ(k0, rows[3] + c0);
+        x1 = ALOADZ(k1, rows[3] + c1);
+        x2 = ALOADZ(k2, rows[3] + c2);
+        a3 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a3)));
+        a2 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a2)));
+        a1 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a1)));
+    }
+    if (rows[4]) {
+        x0 = ALOADZ(k0, rows[4] + c0);
+        x1 = ALOADZ(k1, rows[4] + c1);
+        x2 = ALOADZ(k2, rows[4] + c2);
+        a4 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a4)));
+        a3 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a3)));
+        a2 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a2)));
+    }
+    if (rows[5]) {
+        x0 = ALOADZ(k0, rows[5] + c0);
+        x1 = ALOADZ(k1, rows[5] + c1);
+        x2 = ALOADZ(k2, rows[5] + c2);
+        a5 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a5)));
+        a4 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a4)));
+        a3 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a3)));
+    }
+    if (rows[6]) {
+        x0 = ALOADZ(k0, rows[6] + c0);
+        x1 = ALOADZ(k1, rows[6] + c1);
+        x2 = ALOADZ(k2, rows[6] + c2);
+        a6 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a6)));
+        a5 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a5)));
+        a4 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a4)));
+    }
+    if (rows[7]) {
+        x0 = ALOADZ(k0, rows[7] + c0);
+        x1 = ALOADZ(k1, rows[7] + c1);
+        x2 = ALOADZ(k2, rows[7] + c2);
+        a7 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a7)));
+        a6 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a6)));
+        a5 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a5)));
+    }
+    if (rows[8]) {
+        x0 = ALOADZ(k0, rows[8] + c0);
+        x1 = ALOADZ(k1, rows[8] + c1);
+        x2 = ALOADZ(k2, rows[8] + c2);
+        a7 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a7)));
+        a6 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a6)));
+    }
+    if (rows[9]) {
+        x0 = ALOADZ(k0, rows[9] + c0);
+        x1 = ALOADZ(k1, rows[9] + c1);
+        x2 = ALOADZ(k2, rows[9] + c2);
+        a7 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a7)));
+    }
+    AV acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (ptrdiff_t r = 0; r < nr; r++)
+        ASTORE(out + r * ystride, keep, acc[r]);
+}
+
+__attribute__((target("avx512f"))) static void FN(fwd_s1_task)(void *vctx, ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], KH = p[P_KH], KW = p[P_KW];
+    const ptrdiff_t W = p[P_W], H = p[P_H], OH = p[P_OH], OW = p[P_OW];
+    const ptrdiff_t DH = p[P_DH], DW = p[P_DW], PL = p[P_PL], taps = KH * KW;
+    const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    const T *w = job->w, *b = job->b;
+    /* a padding row: the masked lanes read columns [0, W) of it, all zeros (the products
+     * PyTorch forms with its zero padding) */
+    T *zero = calloc(W, sizeof(T));
+    if (!zero) {
+        job->failed = 1;
+        return;
+    }
+    /* 3 x 3, unit vertical stride and dilation: the row-sharing block */
+    const int k33 = KH == 3 && KW == 3 && p[P_SH] == 1 && DH == 1;
+    AV wv[MAX_TAPS];
+    unsigned cols[MAX_TAPS];
+    ptrdiff_t c0[MAX_TAPS];
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        for (ptrdiff_t m = 0; m < M; m++) {
+            ptrdiff_t o = c * M + m;
+            T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC];
+            const T *wk = w + o * taps;
+            for (ptrdiff_t t = 0; t < taps; t++)
+                wv[t] = ASET1(wk[t]);
+            const AV bias = ASET1(b ? b[o] : (T)0);
+            /* eight output rows at a time, swept left to right: their input rows stay in
+             * the first-level cache */
+            for (ptrdiff_t oh0 = 0; oh0 < OH; oh0 += ROWS) {
+                const ptrdiff_t nr = OH - oh0 < ROWS ? OH - oh0 : ROWS;
+                for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += ALANES) {
+                    const ptrdiff_t nout = OW - ow0 < ALANES ? OW - ow0 : ALANES;
+                    for (ptrdiff_t kx = 0; kx < KW; kx++) {
+                        c0[kx] = ow0 + kx * DW - PL;
+                        ptrdiff_t lo = c0[kx] < 0 ? -c0[kx] : 0;
+                        ptrdiff_t hi = W - c0[kx] < nout ? W - c0[kx] : nout;
+                        cols[kx] = hi > lo ? FN(lanes)(lo, hi) : 0u;
+                    }
+                    const AMASK keep = FN(lanes)(0, nout);
+                    if (k33) {
+                        const T *rows[ROWS + 2];
+                        for (int j = 0; j < ROWS + 2; j++) {
+                            ptrdiff_t ih = oh0 - p[P_PT] + j;
+                            rows[j] = j < nr + 2 && ih >= 0 && ih < H ? src + ih * p[P_XH] : NULL;
+                        }
+                        FN(s1_33_block)(out + oh0 * p[P_YH] + ow0, p[P_YH], nr, rows, wv, bias,
+                                        (AMASK)cols[0], (AMASK)cols[1], (AMASK)cols[2], c0[0],
+                                        c0[1], c0[2], keep);
+                        continue;
+                    }
+                    /* eight named sums (an array would live on the stack) */
+                    AV a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+                    AV a4 = bias, a5 = bias, a6 = bias, a7 = bias;
+                    for (ptrdiff_t ky = 0; ky < KH; ky++) {
+                        const T *rows[ROWS];
+                        for (int r = 0; r < ROWS; r++) {
+                            ptrdiff_t ih = (oh0 + r) * p[P_SH] - p[P_PT] + ky * DH;
+                            rows[r] = r < nr && ih >= 0 && ih < H ? src + ih * p[P_XH] : zero;
+                        }
+                        const T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+                        const T *r4 = rows[4], *r5 = rows[5], *r6 = rows[6], *r7 = rows[7];
+                        const AV *wrow = wv + ky * KW;
+                        for (ptrdiff_t kx = 0; kx < KW; kx++) {
+                            if (!cols[kx])
+                                continue;
+                            const AMASK k = (AMASK)cols[kx];
+                            const ptrdiff_t off = c0[kx];
+                            const AV wt = wrow[kx];
+#define TAP(a, r) a = AFMA(wt, ALOADZ(k, r + off), a)
+                            TAP(a0, r0);
+                            TAP(a1, r1);
+                            TAP(a2, r2);
+                            TAP(a3, r3);
+                            TAP(a4, r4);
+                            TAP(a5, r5);
+                            TAP(a6, r6);
+                            TAP(a7, r7);
+#undef TAP
+                        }
+                    }
+                    AV acc[ROWS] = {a0, a1, a2, a3, a4, a5, a6, a7};
+                    for (ptrdiff_t r = 0; r < nr; r++)
+                        ASTORE(out + (oh0 + r) * p[P_YH] + ow0, keep, acc[r]);
+                }
+            }
+        }
+    }
+    free(zero);
+}
+
+/* rows at most this wide take fwd_s1_task; wider ones the row ring, which streams large
+ * planes from memory faster (measured: 32 planes of 112 x 112, batch 8, 1.7 ms against 3.2;
+ * 128 of 56 x 56, 1.8 ms here against 2.4 there) */
+#define S1_MAX_WIDTH 64
+
+/* whether fwd_s1_task applies: AVX-512F present, NCHW rows, unit horizontal stride */
+static int FN(fwd_s1_applies)(const ptrdiff_t *p)
+{
+    return dw_avx512() && p[P_SW] == 1 && p[P_OW] <= S1_MAX_WIDTH &&
+           p[P_KH] * p[P_KW] <= MAX_TAPS;
+}
+#undef S1_MAX_WIDTH
+
+#undef MAX_TAPS
+#undef ROWS
+#undef AV
+#undef AMASK
+#undef ALANES
+#undef ASET1
+#undef ALOADZ
+#undef AFMA
+#undef ASTORE
+
+#else
+static int FN(fwd_s1_applies)(const ptrdiff_t *p)
+{
+    (void)p;
+    return 0;
+}
+static void FN(fwd_s1_task)(void *vctx, ptrdiff_t task)
+{
+    (void)vctx;
+    (void)task;
+}
+#endif
