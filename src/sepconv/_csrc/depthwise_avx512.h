@@ -238,6 +238,258 @@ static int FN(fwd_s1_applies)(const ptrdiff_t *p)
 }
 #undef S1_MAX_WIDTH
 
+/* ---- 3 x 3 at stride 2 in both axes (dilation 1) ------------------------------------------ */
+/* Output columns ow0 .. ow0 + LANES - 1 read input columns base + 2l + kx (base = 2 ow0 - pl):
+ * two masked loads of 2 LANES consecutive inputs split into their even and odd lanes give
+ * the kx = 0 and kx = 1 vectors, and the even lanes shifted by one (with the next input from a
+ * third load) the kx = 2 one. Eight output rows read seventeen input rows, each loaded once. */
+#if defined(DW_AVX512_FLOAT)
+#define APERM _mm512_permutex2var_ps
+#define AIDX(v) _mm512_set_epi32(v)
+#define ASHIFT1(next, even) \
+    _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(even), 1))
+#define EVEN_IDX 30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0
+#define ODD_IDX 31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1
+#else
+#define APERM _mm512_permutex2var_pd
+#define AIDX(v) _mm512_set_epi64(v)
+#define ASHIFT1(next, even) \
+    _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(next), _mm512_castpd_si512(even), 1))
+#define EVEN_IDX 14, 12, 10, 8, 6, 4, 2, 0
+#define ODD_IDX 15, 13, 11, 9, 7, 5, 3, 1
+#endif
+
+/* masked load of the inputs at columns [o, o + LANES) that lie in [0, W) */
+__attribute__((target("avx512f"))) static inline AV FN(row_load)(const T *row, ptrdiff_t o,
+                                                                   ptrdiff_t W)
+{
+    ptrdiff_t lo = o < 0 ? -o : 0, hi = W - o < ALANES ? W - o : ALANES;
+    if (hi <= lo)
+        return ASET1((T)0);
+    return ALOADZ(FN(lanes)(lo, hi), row + o);
+}
+
+__attribute__((target("avx512f"))) static inline void FN(s2_33_block)(
+    T *out, ptrdiff_t ystride, ptrdiff_t nr, const T *const *rows, const AV *wv, AV bias,
+    ptrdiff_t base, ptrdiff_t W, AMASK keep)
+{
+    const AV w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3], w4 = wv[4], w5 = wv[5];
+    const AV w6 = wv[6], w7 = wv[7], w8 = wv[8];
+    const __m512i even_idx = AIDX(EVEN_IDX), odd_idx = AIDX(ODD_IDX);
+    AV a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias;
+    AV x0, x1, x2;
+    if (rows[0]) {
+        const AV lo = FN(row_load)(rows[0], base, W);
+        const AV hi = FN(row_load)(rows[0], base + ALANES, W);
+        const AV next = FN(row_load)(rows[0], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a0 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a0)));
+    }
+    if (rows[1]) {
+        const AV lo = FN(row_load)(rows[1], base, W);
+        const AV hi = FN(row_load)(rows[1], base + ALANES, W);
+        const AV next = FN(row_load)(rows[1], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a0 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a0)));
+    }
+    if (rows[2]) {
+        const AV lo = FN(row_load)(rows[2], base, W);
+        const AV hi = FN(row_load)(rows[2], base + ALANES, W);
+        const AV next = FN(row_load)(rows[2], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a1 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a1)));
+        a0 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a0)));
+    }
+    if (rows[3]) {
+        const AV lo = FN(row_load)(rows[3], base, W);
+        const AV hi = FN(row_load)(rows[3], base + ALANES, W);
+        const AV next = FN(row_load)(rows[3], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a1 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a1)));
+    }
+    if (rows[4]) {
+        const AV lo = FN(row_load)(rows[4], base, W);
+        const AV hi = FN(row_load)(rows[4], base + ALANES, W);
+        const AV next = FN(row_load)(rows[4], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a2 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a2)));
+        a1 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a1)));
+    }
+    if (rows[5]) {
+        const AV lo = FN(row_load)(rows[5], base, W);
+        const AV hi = FN(row_load)(rows[5], base + ALANES, W);
+        const AV next = FN(row_load)(rows[5], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a2 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a2)));
+    }
+    if (rows[6]) {
+        const AV lo = FN(row_load)(rows[6], base, W);
+        const AV hi = FN(row_load)(rows[6], base + ALANES, W);
+        const AV next = FN(row_load)(rows[6], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a3 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a3)));
+        a2 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a2)));
+    }
+    if (rows[7]) {
+        const AV lo = FN(row_load)(rows[7], base, W);
+        const AV hi = FN(row_load)(rows[7], base + ALANES, W);
+        const AV next = FN(row_load)(rows[7], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a3 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a3)));
+    }
+    if (rows[8]) {
+        const AV lo = FN(row_load)(rows[8], base, W);
+        const AV hi = FN(row_load)(rows[8], base + ALANES, W);
+        const AV next = FN(row_load)(rows[8], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a4 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a4)));
+        a3 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a3)));
+    }
+    if (rows[9]) {
+        const AV lo = FN(row_load)(rows[9], base, W);
+        const AV hi = FN(row_load)(rows[9], base + ALANES, W);
+        const AV next = FN(row_load)(rows[9], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a4 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a4)));
+    }
+    if (rows[10]) {
+        const AV lo = FN(row_load)(rows[10], base, W);
+        const AV hi = FN(row_load)(rows[10], base + ALANES, W);
+        const AV next = FN(row_load)(rows[10], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a5 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a5)));
+        a4 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a4)));
+    }
+    if (rows[11]) {
+        const AV lo = FN(row_load)(rows[11], base, W);
+        const AV hi = FN(row_load)(rows[11], base + ALANES, W);
+        const AV next = FN(row_load)(rows[11], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a5 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a5)));
+    }
+    if (rows[12]) {
+        const AV lo = FN(row_load)(rows[12], base, W);
+        const AV hi = FN(row_load)(rows[12], base + ALANES, W);
+        const AV next = FN(row_load)(rows[12], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a6 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a6)));
+        a5 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a5)));
+    }
+    if (rows[13]) {
+        const AV lo = FN(row_load)(rows[13], base, W);
+        const AV hi = FN(row_load)(rows[13], base + ALANES, W);
+        const AV next = FN(row_load)(rows[13], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a6 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a6)));
+    }
+    if (rows[14]) {
+        const AV lo = FN(row_load)(rows[14], base, W);
+        const AV hi = FN(row_load)(rows[14], base + ALANES, W);
+        const AV next = FN(row_load)(rows[14], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a7 = AFMA(w2, x2, AFMA(w1, x1, AFMA(w0, x0, a7)));
+        a6 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a6)));
+    }
+    if (rows[15]) {
+        const AV lo = FN(row_load)(rows[15], base, W);
+        const AV hi = FN(row_load)(rows[15], base + ALANES, W);
+        const AV next = FN(row_load)(rows[15], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a7 = AFMA(w5, x2, AFMA(w4, x1, AFMA(w3, x0, a7)));
+    }
+    if (rows[16]) {
+        const AV lo = FN(row_load)(rows[16], base, W);
+        const AV hi = FN(row_load)(rows[16], base + ALANES, W);
+        const AV next = FN(row_load)(rows[16], base + 2 * ALANES, W);
+        x0 = APERM(lo, even_idx, hi);
+        x1 = APERM(lo, odd_idx, hi);
+        x2 = ASHIFT1(next, x0);
+        a7 = AFMA(w8, x2, AFMA(w7, x1, AFMA(w6, x0, a7)));
+    }
+    AV acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (ptrdiff_t r = 0; r < nr; r++)
+        ASTORE(out + r * ystride, keep, acc[r]);
+}
+
+__attribute__((target("avx512f"))) static void FN(fwd_s2_task)(void *vctx, ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M];
+    const ptrdiff_t W = p[P_W], H = p[P_H], OH = p[P_OH], OW = p[P_OW];
+    const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    const T *w = job->w, *b = job->b;
+    AV wv[9];
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        for (ptrdiff_t m = 0; m < M; m++) {
+            ptrdiff_t o = c * M + m;
+            T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC];
+            for (int t = 0; t < 9; t++)
+                wv[t] = ASET1(w[o * 9 + t]);
+            const AV bias = ASET1(b ? b[o] : (T)0);
+            for (ptrdiff_t oh0 = 0; oh0 < OH; oh0 += ROWS) {
+                const ptrdiff_t nr = OH - oh0 < ROWS ? OH - oh0 : ROWS;
+                const T *rows[2 * ROWS + 1];
+                for (int j = 0; j < 2 * ROWS + 1; j++) {
+                    ptrdiff_t ih = 2 * oh0 - p[P_PT] + j;
+                    rows[j] = j < 2 * nr + 1 && ih >= 0 && ih < H ? src + ih * p[P_XH] : NULL;
+                }
+                for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += ALANES) {
+                    const ptrdiff_t nout = OW - ow0 < ALANES ? OW - ow0 : ALANES;
+                    FN(s2_33_block)(out + oh0 * p[P_YH] + ow0, p[P_YH], nr, rows, wv, bias,
+                                    2 * ow0 - p[P_PL], W, FN(lanes)(0, nout));
+                }
+            }
+        }
+    }
+}
+
+/* whether fwd_s2_task applies: AVX-512F, NCHW rows, 3 x 3 at stride 2, dilation 1 */
+static int FN(fwd_s2_applies)(const ptrdiff_t *p)
+{
+    return dw_avx512() && p[P_KH] == 3 && p[P_KW] == 3 && p[P_SH] == 2 && p[P_SW] == 2 &&
+           p[P_DH] == 1 && p[P_DW] == 1 && p[P_OW] <= 64;
+}
+#undef APERM
+#undef AIDX
+#undef ASHIFT1
+#undef EVEN_IDX
+#undef ODD_IDX
+
 #undef MAX_TAPS
 #undef ROWS
 #undef AV
@@ -253,6 +505,16 @@ static int FN(fwd_s1_applies)(const ptrdiff_t *p)
 {
     (void)p;
     return 0;
+}
+static int FN(fwd_s2_applies)(const ptrdiff_t *p)
+{
+    (void)p;
+    return 0;
+}
+static void FN(fwd_s2_task)(void *vctx, ptrdiff_t task)
+{
+    (void)vctx;
+    (void)task;
 }
 static void FN(fwd_s1_task)(void *vctx, ptrdiff_t task)
 {

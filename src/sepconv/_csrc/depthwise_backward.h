@@ -259,6 +259,8 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
         job.ntasks = FN(task_count)(params[P_N] * params[P_C], threads);
         if (FN(fwd_s1_applies)(params))
             parallel_for(FN(fwd_s1_task), &job, job.ntasks, threads);
+        else if (FN(fwd_s2_applies)(params))
+            parallel_for(FN(fwd_s2_task), &job, job.ntasks, threads);
         else if (params[P_OW] < FLAT_MAX_WIDTH &&
             g.phase * params[P_SH] * params[P_SW] * (ptrdiff_t)sizeof(T) <= FLAT_MAX_BYTES)
             parallel_for(FN(fwd_flat_task), &job, job.ntasks, threads);
