@@ -11,6 +11,10 @@
  * phases (phase q holds padded columns q, q + s, q + 2s, ...), so every tap of a row of
  * outputs is a contiguous vector load at any stride and dilation, with no bounds tests. Where
  * C is the unit stride ("channels-last"), vectors run along the channels of a pixel.
+ * Where the processor has AVX-512F (checked at run time), the forward takes the paths of
+ * depthwise_avx512.h instead where they apply: NCHW rows up to 64 wide at unit horizontal
+ * stride and 3 x 3 at stride 2 read straight from the input with masked loads (no copy),
+ * and channels-last pixels eight at a time.
  *
  * Each output element (and input-gradient element) is computed by one task with the same
  * arithmetic whatever the number of threads; weight gradients are summed over a partition
