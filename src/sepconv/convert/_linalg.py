@@ -8,6 +8,9 @@ both divide and conquer): every decomposition of :mod:`sepconv.convert` goes thr
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -32,3 +35,30 @@ def singular_values(matrix: np.ndarray) -> np.ndarray:
     """
     t = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float64))
     return torch.linalg.svdvals(t).numpy()
+
+
+@dataclass(frozen=True)
+class LowRank:
+    """The leading terms of a matrix's SVD, as :func:`sepconv.factor.lowrank` gives them for
+    a 2-D kernel (``terms``, ``error``, ``singular_values``), without its kernel niceties
+    (integer factors, sign rule, noise floor) that weight matrices do not need."""
+
+    terms: list[tuple[np.ndarray, np.ndarray]]
+    error: float
+    singular_values: np.ndarray
+
+
+def lowrank(matrix: np.ndarray, rank: int) -> LowRank:
+    """The best rank-``rank`` approximation of ``matrix`` as ``rank`` (left, right) pairs, each
+    scaled by the square root of its singular value; ``error`` is the Frobenius norm of the
+    rest (the discarded singular values' root sum of squares), by one SVD.
+
+    >>> part = lowrank(np.array([[3.0, 0.0], [0.0, 4.0]]), 1)
+    >>> [abs(float(v)) for v in part.terms[0][1]], part.error  # signs: the SVD's
+    ([0.0, 2.0], 3.0)
+    """
+    u, s, vt = svd(matrix)
+    roots = np.sqrt(s[:rank])
+    left, right = u[:, :rank] * roots, vt[:rank] * roots[:, None]
+    error = math.sqrt(float(np.sum(s[rank:] ** 2)))
+    return LowRank([(left[:, i], right[i]) for i in range(rank)], error, s)
