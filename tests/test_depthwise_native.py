@@ -598,3 +598,29 @@ def test_dispatch_in_training_compares_forward_and_backward(monkeypatch):
     # native gradients cheap: 4 against 11
     monkeypatch.setattr(_dispatch, "_MODEL", model(1.0, 2.0, 4.0, 10.0))
     assert _dispatch.should_use_native(x, w, 1, 1, 1, training=True) is native.available()
+
+
+@needs_native
+@pytest.mark.parametrize("size", [(7, 7), (14, 14), (5, 3), (8, 70), (56, 56)])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("layout", ["nchw", "cl"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_same_padding_paths_at_mobilenet_like_shapes(size, stride, layout, dtype):
+    """Keras 'same' 3x3 layers at the sizes that pick each forward path (whole small planes,
+    eight-row blocks, stride-2 blocks, channels-last blocks, the portable ones)."""
+    g = torch.Generator().manual_seed(0)
+    x = arrange(torch.randn(2, 19, *size, generator=g, dtype=dtype), layout)
+    weight = torch.randn(19, 1, 3, 3, generator=g, dtype=dtype)
+    bias = torch.randn(19, generator=g, dtype=dtype)
+    pads = []
+    for n in size:
+        total = max((-(-n // stride) - 1) * stride + 3 - n, 0)
+        pads += [total // 2, total - total // 2]
+    for avx512 in (True, False):
+        native._use_avx512(avx512)
+        try:
+            y = native.depthwise_conv2d(x, weight, bias, stride, (pads[:2], pads[2:]))
+        finally:
+            native._use_avx512(True)
+        expected = reference(x, weight, bias, (stride, stride), tuple(pads), (1, 1))
+        close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
