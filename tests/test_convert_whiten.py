@@ -239,3 +239,46 @@ def test_exception():
     s = np.eye(4)
     linear_factors(w_in, 1, covariance=s)
     assert np.array_equal(w_in, np.arange(8.0).reshape(2, 4)) and np.array_equal(s, np.eye(4))
+
+
+def _objective(features, y, weight, bias):
+    return float(np.linalg.norm(y - features @ weight.reshape(len(weight), -1).T - bias))
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), m=st.integers(1, 3), rounds=st.integers(1, 4))
+def test_alternating_least_squares_never_increases_the_error(seed, m, rounds):
+    from sepconv.convert import _als
+
+    rng = np.random.default_rng(seed)
+    c_in, taps, c_out, kh, kw = 3, 6, 5, 3, 2
+    x = rng.standard_normal((400, c_in * taps)) @ rng.standard_normal((c_in * taps,) * 2)
+    y = x @ rng.standard_normal((c_in * taps, c_out)) + rng.standard_normal(c_out)
+    ext = np.hstack([x, np.ones((len(x), 1))])
+    gram, cross = ext.T @ ext, ext.T @ y
+    # depthwise: y ~ b + sum P[:, c, m] (D[c, m] . x_c)
+    kernels = rng.standard_normal((c_in, m, taps))
+    pointwise = rng.standard_normal((c_out, c_in, m))
+    bias = np.zeros(c_out)
+
+    def dw_error(d, p, b):
+        w = np.einsum("ocm,cmt->oct", p, d)
+        return _objective(x, y, w, b)
+
+    before = dw_error(kernels, pointwise, bias)
+    one = _als.depthwise(gram, cross, kernels, pointwise, bias, rounds=1)
+    more = _als.depthwise(gram, cross, kernels, pointwise, bias, rounds=rounds + 1)
+    assert dw_error(*more) <= dw_error(*one) * (1 + 1e-9) <= before
+    # spatial: taps = kh * kw with columns over (c, i) and rows over (o, k, j)
+    k = m + 1
+    columns = rng.standard_normal((k, c_in * kh))
+    rows = rng.standard_normal((c_out, k, kw))
+
+    def sp_error(v, h, b):
+        w = np.einsum("okj,ka->oaj", h, v)  # (C_out, C_in*kh, kw): features ordered (c, i, j)
+        return _objective(x, y, w, b)
+
+    before = sp_error(columns, rows, bias)
+    one = _als.spatial(gram, cross, columns, rows, bias, rounds=1)
+    more = _als.spatial(gram, cross, columns, rows, bias, rounds=rounds + 1)
+    assert sp_error(*more) <= sp_error(*one) * (1 + 1e-9) <= before

@@ -37,6 +37,8 @@ from . import _fit
 FLOOR = 1e-6
 #: Widest moment accumulated (features per side); wider layers keep the unweighted SVD.
 WIDTH = 6144
+#: Refine depthwise factors by alternating least squares in :func:`refactor`.
+ALTERNATE = True
 #: The kinds whose first factor can be whitened.
 KINDS = ("depthwise", "spatial", "lowrank")
 
@@ -319,5 +321,41 @@ def refactor(
                 fitted.bias.copy_(torch.from_numpy(theta[features]))
             moment = _block_moment(normal.gram[:features, :features], module, kind)
             new = factor(fitted, kind, rank, moment)
+            if kind in ("depthwise", "spatial") and ALTERNATE:
+                _alternate(new, normal, module, kind)
             dtypes = {k: v.dtype for k, v in layer.state_dict().items()}
             layer.load_state_dict({k: v.to(dtypes[k]) for k, v in new.state_dict().items()})
+
+
+def _alternate(layer: nn.Module, normal: _fit.Normal, module: nn.Module, kind: str) -> None:
+    """Both factors of ``layer`` refined by alternating least squares (:mod:`._als`)."""
+    from . import _als
+
+    def array(t: torch.Tensor | None) -> np.ndarray | None:
+        return None if t is None else t.detach().to("cpu", torch.float64).numpy()
+
+    c_in, c_out = module.in_channels, module.out_channels
+    if kind == "depthwise":
+        first, second = layer.depthwise, layer.pointwise
+        taps = math.prod(module.kernel_size)
+        a, b, bias = _als.depthwise(
+            normal.gram,
+            normal.cross,
+            array(first.weight).reshape(c_in, -1, taps),
+            array(second.weight).reshape(c_out, c_in, -1),
+            array(second.bias),
+        )
+    else:
+        first, second = layer.column, layer.row
+        a, b, bias = _als.spatial(
+            normal.gram,
+            normal.cross,
+            array(first.weight).reshape(layer.intermediate_channels, -1),
+            array(second.weight)[:, :, 0],
+            array(second.bias),
+        )
+    with torch.no_grad():
+        for weight, value in ((first.weight, a), (second.weight, b)):
+            weight.copy_(torch.from_numpy(value.reshape(weight.shape)).to(weight.dtype))
+        if bias is not None:
+            second.bias.copy_(torch.from_numpy(bias))
