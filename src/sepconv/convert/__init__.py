@@ -345,13 +345,16 @@ def convert(
     horizontal filters, second thin layer) and its bias are refitted by least squares to
     reproduce the original layer's output on the activations the converted model feeds it
     (Zhang et al., TPAMI 2016), layer after layer in forward order, so errors do not
-    accumulate. The first factors are then chosen for the output too (``whiten``): each
-    layer's truncation minimises ``||(W - W_r) S^{1/2}||_F``, ``S`` the second moment of its
-    inputs in the original model (:func:`depthwise_factors`, :func:`spatial_factors`,
-    :func:`linear_factors`; method 'depthwise+spatial' keeps the unweighted SVD). The
-    whitened and refitted model is kept if its output error on the calibration data is not
-    larger than the closed form's, else the refit of the closed-form factors, else the closed
-    form itself (``report.whitened`` and ``report.data_aware`` say which).
+    accumulate. With ``whiten`` the first factors are chosen for the output too: each layer's
+    truncation minimises ``||(W - W_r) S^{1/2}||_F``, ``S`` the second moment of its inputs
+    in the original model (:func:`depthwise_factors`, :func:`spatial_factors`,
+    :func:`linear_factors`; method 'depthwise+spatial' keeps the unweighted SVD), and a
+    second candidate refits both factors to the converted model's inputs, in forward order
+    (the full weight by least squares, its whitened truncation, then alternating least
+    squares of the two factors for depthwise and spatial layers). Of the refitted whitened,
+    refitted both-factor and refitted closed-form models, the one with the smallest output
+    error on the calibration data is kept if not larger than the closed form's, else the
+    closed form itself (``report.whitened`` and ``report.data_aware`` say which).
 
     Parameters
     ----------

@@ -18,6 +18,12 @@ least-squares refit of the pointwise weights); the spatial factorization weights
 ``(C_in*kh) x (C_out*kw)`` matrix by the moment of the vertical ``C_in x kh`` input columns,
 averaged over the ``kw`` horizontal taps; a linear layer or 1x1 convolution by the moment of its
 ``C_in`` inputs.
+
+:func:`refactor` goes further, on the inputs the *converted* model feeds each layer: the full
+weight refitted by least squares, its truncation whitened by those inputs (the asymmetric,
+rank-constrained reconstruction of Zhang et al.), then alternating least squares of the two
+factors (:mod:`sepconv.convert._als`). :func:`fit` keeps whichever refitted model has the
+smallest output error on the calibration data, never one worse than the closed form.
 """
 
 from __future__ import annotations
