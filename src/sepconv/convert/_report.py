@@ -30,10 +30,10 @@ class LayerReport:
     """What :func:`convert` did with one layer, and why.
 
     ``relative_error`` is the weight error of the factors before any least-squares refit
-    (the whitened ones when the report says ``whitened``); ``output_error`` the relative error of the layer's
-    output against the original layer's on the calibration data (with the inputs the converted
-    model feeds it), ``closed_form_output_error`` the same before the least-squares refit of
-    the second factor (with the whitened first factor when the report says ``whitened``).
+    (the whitened ones when the report says ``whitened``); ``output_error`` the relative
+    error of the layer's output against the original layer's on the calibration data (with
+    the inputs the converted model feeds it), ``closed_form_output_error`` the same before
+    the least-squares refit of the second factor.
     Latencies are medians of interleaved batch calls at the report's input size, in ms.
     """
 
