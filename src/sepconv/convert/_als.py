@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Rounds of (P given D, D given P).
+#: Rounds of (P given D, D given P) for depthwise decoupling; each costs little.
 ROUNDS = 4
+#: Rounds for the spatial factorization, whose column step solves ``K*C_in*kh`` unknowns
+#: jointly (on a VGG-style network the second round gains 0.5% of the output error, the
+#: third and fourth 0.1%).
+SPATIAL_ROUNDS = 2
 #: Largest number of depthwise unknowns ``C_in*M*taps`` for which ``D`` is solved.
 UNKNOWNS = 6144
 
@@ -86,7 +90,7 @@ def spatial(
     columns: np.ndarray,
     rows: np.ndarray,
     bias: np.ndarray | None,
-    rounds: int = ROUNDS,
+    rounds: int = SPATIAL_ROUNDS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Refined ``(columns (K, C_in*kh), rows (C_out, K, kw), bias)`` of a spatial factorization.
 
