@@ -41,7 +41,8 @@ from . import _fit
 
 #: Eigenvalues of a second moment below this fraction of the largest are raised to it.
 FLOOR = 1e-6
-#: Widest moment accumulated (features per side); wider layers keep the unweighted SVD.
+#: Widest moment accumulated (features per side); wider layers keep the unweighted SVD, and
+#: layers whose full weight has more inputs per output are not refitted by :func:`refactor`.
 WIDTH = 6144
 #: Refine depthwise factors by alternating least squares in :func:`refactor`.
 ALTERNATE = True
@@ -303,13 +304,16 @@ def refactor(
     ||(W_ls - M) S^{1/2}||^2`` for every ``M``, this is the rank-constrained ("asymmetric")
     reconstruction of Zhang et al. (TPAMI 2016) for a linear layer, and per input channel
     (cross-channel terms left out) for depthwise decoupling. ``factor(module, kind, rank,
-    moment)`` builds the factored layer.
+    moment)`` builds the factored layer. Layers with more than :data:`WIDTH` inputs per
+    output (``C_in * prod(kernel)``) keep their factors.
     """
     with torch.no_grad():
         for name, layer in order:
             if name not in originals or name in data.unreached:
                 continue
             module, kind, rank = originals[name]
+            if module.weight[0].numel() > WIDTH:  # the full weight's normal equations
+                continue
             probe = Moment(module, kind)
             normal = None
             for x, (index, y) in zip(batches, data.samples[name]):
