@@ -59,12 +59,12 @@ def depthwise(
     solve_kernels = c_in * m * taps <= UNKNOWNS
     for _ in range(rounds):
         # pointwise (and bias) given the kernels
-        tmp = np.einsum("cmt,ctds->cmds", kernels, g4)
-        gz = np.einsum("cmds,dns->cmdn", tmp, kernels).reshape(c_in * m, c_in * m)
-        cz = np.einsum("cmt,cto->cmo", kernels, c4).reshape(c_in * m, c_out)
+        tmp = np.einsum("cmt,ctds->cmds", kernels, g4, optimize=True)
+        gz = np.einsum("cmds,dns->cmdn", tmp, kernels, optimize=True).reshape(c_in * m, c_in * m)
+        cz = np.einsum("cmt,cto->cmo", kernels, c4, optimize=True).reshape(c_in * m, c_out)
         start = pointwise.reshape(c_out, c_in * m).T
         if bias is not None:
-            z1 = np.einsum("cmt,ct->cm", kernels, g1).reshape(-1)
+            z1 = np.einsum("cmt,ct->cm", kernels, g1, optimize=True).reshape(-1)
             gz = np.block([[gz, z1[:, None]], [z1[None], np.array([[n]])]])
             cz = np.vstack([cz, cross[f][None]])
             start = np.vstack([start, bias[None]])
@@ -77,9 +77,9 @@ def depthwise(
         # kernels given the pointwise weights (and bias)
         p = pointwise.reshape(c_out, c_in * m)
         ptp = (p.T @ p).reshape(c_in, m, c_in, m)
-        system = np.einsum("cmdn,ctds->cmtdns", ptp, g4).reshape(c_in * m * taps, -1)
+        system = np.einsum("cmdn,ctds->cmtdns", ptp, g4, optimize=True).reshape(c_in * m * taps, -1)
         target = c4 if bias is None else c4 - g1[:, :, None] * bias[None, None, :]
-        rhs = np.einsum("ocm,cto->cmt", pointwise, target).reshape(-1)
+        rhs = np.einsum("ocm,cto->cmt", pointwise, target, optimize=True).reshape(-1)
         kernels = _solve(system, rhs, kernels.reshape(-1)).reshape(c_in, m, taps)
     return kernels, pointwise, bias
 
@@ -107,11 +107,12 @@ def spatial(
     n = gram[f, f] if bias is not None else None
     solve_columns = k * a <= UNKNOWNS
     for _ in range(rounds):
-        gz = np.einsum("ka,ajbl,nb->kjnl", columns, gr, columns).reshape(k * kw, k * kw)
-        cz = np.einsum("ka,ajo->kjo", columns, cr).reshape(k * kw, c_out)
+        gz = np.einsum("ka,ajbl,nb->kjnl", columns, gr, columns, optimize=True)
+        gz = gz.reshape(k * kw, k * kw)
+        cz = np.einsum("ka,ajo->kjo", columns, cr, optimize=True).reshape(k * kw, c_out)
         start = rows.reshape(c_out, k * kw).T
         if bias is not None:
-            z1 = np.einsum("ka,aj->kj", columns, g1).reshape(-1)
+            z1 = np.einsum("ka,aj->kj", columns, g1, optimize=True).reshape(-1)
             gz = np.block([[gz, z1[:, None]], [z1[None], np.array([[n]])]])
             cz = np.vstack([cz, cross[f][None]])
             start = np.vstack([start, bias[None]])
@@ -121,9 +122,9 @@ def spatial(
             bias = theta[k * kw]
         if not solve_columns:
             break
-        hh = np.einsum("okj,onl->kjnl", rows, rows)
-        system = np.einsum("kjnl,ajbl->kanb", hh, gr).reshape(k * a, k * a)
+        hh = np.einsum("okj,onl->kjnl", rows, rows, optimize=True)
+        system = np.einsum("kjnl,ajbl->kanb", hh, gr, optimize=True).reshape(k * a, k * a)
         target = cr if bias is None else cr - g1[:, :, None] * bias[None, None, :]
-        rhs = np.einsum("okj,ajo->ka", rows, target).reshape(-1)
+        rhs = np.einsum("okj,ajo->ka", rows, target, optimize=True).reshape(-1)
         columns = _solve(system, rhs, columns.reshape(-1)).reshape(k, a)
     return columns, rows, bias

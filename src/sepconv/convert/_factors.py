@@ -190,8 +190,8 @@ def spatial_factors(
         # S^{1/2} M = (M^T S^{1/2})^T: the rows of M weighted, so factor the transpose
         if rank is None:
             rank = _weighted_rank([(matrix.T, moment)], limit, rtol)
-        right, left, error, _ = _whiten.whitened_terms(matrix.T, moment, rank, lowrank)
-        norm = float(np.linalg.norm(matrix.T @ _whiten.roots(moment)[0]))
+        right, left, error, values = _whiten.whitened_terms(matrix.T, moment, rank, lowrank)
+        norm = math.sqrt(float(np.sum(values**2)))
         column = left.reshape(rank, c_in, kh, 1)
         row = right.reshape(c_out, kw, rank).transpose(0, 2, 1)[:, :, None, :]
         return column, row, (error / norm if norm else 0.0)

@@ -133,11 +133,11 @@ def linear_factors(
             f"{matrix.shape}, got {rank}"
         )
     if covariance is not None:
-        from ._whiten import check_moment, roots, whitened_terms
+        from ._whiten import check_moment, whitened_terms
 
         moment = check_moment("covariance", covariance, (matrix.shape[1],) * 2)
-        second, first, error, _ = whitened_terms(matrix, moment, rank, lowrank)
-        norm = float(np.linalg.norm(matrix @ roots(moment)[0]))
+        second, first, error, values = whitened_terms(matrix, moment, rank, lowrank)
+        norm = math.sqrt(float(np.sum(values**2)))
         return first, second, (error / norm if norm else 0.0)
     part = lowrank(matrix, rank=rank)
     second = np.stack([left for left, _ in part.terms], axis=1)
