@@ -10,8 +10,10 @@ depthwise decoupling whose kernels are split into k x 1 and 1 x k), and its test
 measured after each step:
 
 - ``closed``: closed-form factors, ranks allocated by weight error;
-- ``data-aware``: ranks allocated by output error and second factors refitted on
-  ``--calibration`` training digits (Zhang et al. 2016);
+- ``data-aware``: ranks allocated by output error, first factors whitened by the measured
+  input moments and both factors refitted to the converted model's inputs, second factors
+  refitted on ``--calibration`` training digits (Zhang et al. 2016; ``--no-whiten``: the
+  second factors only);
 - ``+ BN``: batch-norm statistics re-estimated on the training digits;
 - ``+ FT``: then one epoch of fine-tuning on the training digits (Adam, lr 1e-3, cosine decay),
   with cross-entropy on the labels (``FT``) or distillation from the original model plus the
@@ -95,7 +97,12 @@ def run(args: argparse.Namespace) -> dict:
                 row["closed"] = accuracy(closed)
                 start = time.perf_counter()
                 fitted, report = convert(
-                    model, budget=fraction, calibration=calibration, measure_latency=True, **kwargs
+                    model,
+                    budget=fraction,
+                    calibration=calibration,
+                    measure_latency=True,
+                    whiten=args.whiten,
+                    **kwargs,
                 )
                 row["data_aware_seconds"] = time.perf_counter() - start
                 row["data_aware"] = accuracy(fitted)
@@ -103,6 +110,8 @@ def run(args: argparse.Namespace) -> dict:
                 row["latency_before_ms"] = report.model_latency_before_ms
                 row["latency_after_ms"] = report.model_latency_after_ms
                 row["ranks"] = {r.name: r.rank for r in report.replaced}
+                row["whitened"] = report.whitened
+                row["calibration_output_error"] = report.calibration_output_error
                 recalibrate_batchnorm(fitted, bn_batches)
                 row["bn"] = accuracy(fitted)
                 if budget in args.finetune_budgets:
@@ -138,6 +147,7 @@ def run(args: argparse.Namespace) -> dict:
         "machine": machine,
         "training_epochs": args.epochs,
         "calibration_images": args.calibration,
+        "whiten": args.whiten,
     }
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "results.md").write_text(markdown(result) + "\n")
@@ -163,7 +173,9 @@ def markdown(result: dict) -> str:
     lines.append(
         f"{m['cpu']}, {m['threads']} PyTorch threads, torch {m['torch']}; "
         f"{result['training_epochs']} training epochs, "
-        f"{result['calibration_images']} calibration digits; test accuracy on the "
+        f"{result['calibration_images']} calibration digits"
+        f"{'' if result.get('whiten', True) else ', first factors not whitened'}; "
+        f"test accuracy on the "
         f"1,000 held-out digits."
     )
     return "\n".join(lines)
@@ -174,11 +186,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/convert")
     parser.add_argument("--models", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--budgets", nargs="+", default=["1/2", "1/3", "1/4", "1/5"])
-    parser.add_argument("--finetune-budgets", nargs="+", default=["1/5"])
+    parser.add_argument("--finetune-budgets", nargs="*", default=["1/5"])
     parser.add_argument("--epochs", type=int, default=4, help="training epochs of the originals")
     parser.add_argument("--calibration", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="mnist_conv only, budgets 1/2 and 1/4")
+    parser.add_argument(
+        "--no-whiten",
+        dest="whiten",
+        action="store_false",
+        help="data-aware conversion without whitened first factors (convert(whiten=False))",
+    )
+    parser.add_argument("--threads", type=int, help="PyTorch threads (default: PyTorch's)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.models, args.budgets, args.finetune_budgets = ["mnist_conv"], ["1/2", "1/4"], []
     print(markdown(run(args)))

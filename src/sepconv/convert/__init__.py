@@ -79,7 +79,7 @@ from .._checks import (
     check_shape,
 )
 from .._files import atomic_write
-from . import _budget, _combined, _fit, _latency, _probe
+from . import _budget, _combined, _fit, _latency, _probe, _whiten
 from ._combined import DepthwiseSpatialConv2d
 from ._factors import (
     _CONVS,
@@ -92,7 +92,7 @@ from ._factors import (
 from ._fit import calibration_batches
 from ._kinds import _limit, _subset, _weight_spectra
 from ._lowrank import LowRank, linear_factors, lowrank_layer, lowrank_padding
-from ._ranks import _check_rank_args, _pick_rank, _weight_array
+from ._ranks import _check_rank_args, _pick_rank
 from ._report import ConversionReport, LayerReport, saving_reason
 from ._train import finetune, recalibrate_batchnorm
 
@@ -149,13 +149,21 @@ def _padding_of(conv: nn.Module) -> Any:
 
 
 def to_separable(
-    conv: nn.Module, method: str = "depthwise", rank: int | None = None, rtol: float | None = None
+    conv: nn.Module,
+    method: str = "depthwise",
+    rank: int | None = None,
+    rtol: float | None = None,
+    *,
+    covariance: Any = None,
 ) -> tuple[nn.Module, float]:
     """A separable layer approximating ``conv`` (an ``nn.Conv1d/2d/3d`` with ``groups=1``).
 
     Returns the new layer (a :class:`sepconv.nn.SeparableConvNd` or
     :class:`sepconv.nn.SpatiallySeparableConv2d`, on the weight's device and dtype, bias
-    copied) and the relative weight error.
+    copied) and the relative weight error. ``covariance``, the second moment of the layer's
+    input patches (methods 'depthwise' and 'spatial'; shapes in :func:`depthwise_factors` and
+    :func:`spatial_factors`), weights the truncation by the inputs, and the error returned is
+    then the weighted one.
 
     Examples
     --------
@@ -169,12 +177,17 @@ def to_separable(
     method = check_choice("method", method, METHODS)
     _check_conv(conv, method)
     if method == _combined.METHOD:
+        if covariance is not None:
+            raise SepconvValueError(
+                f"`covariance` is supported by methods 'depthwise' and 'spatial', got method "
+                f"{method!r}"
+            )
         column, row, pw, error = depthwise_spatial_factors(conv.weight, rank, rtol)
         layer = _empty_layer(conv, method, column.shape[0] // conv.in_channels)
         _combined.fill(layer, conv, column, row, pw)
         return layer, error
     if method == "depthwise":
-        dw, pw, error = depthwise_factors(conv.weight, rank, rtol)
+        dw, pw, error = depthwise_factors(conv.weight, rank, rtol, covariance=covariance)
         layer = _empty_layer(conv, method, dw.shape[0] // conv.in_channels)
         with torch.no_grad():
             layer.depthwise.weight.copy_(torch.from_numpy(dw))
@@ -182,7 +195,7 @@ def to_separable(
             if conv.bias is not None:
                 layer.pointwise.bias.copy_(conv.bias)
         return layer, error
-    column, row, error = spatial_factors(conv.weight, rank, rtol)
+    column, row, error = spatial_factors(conv.weight, rank, rtol, covariance=covariance)
     layer = _empty_layer(conv, method, column.shape[0])
     with torch.no_grad():
         layer.column.weight.copy_(torch.from_numpy(column))
@@ -284,24 +297,28 @@ def _is_lowrank_candidate(module: nn.Module) -> bool:
 
 
 def _factor(
-    module: nn.Module, kind: str, rank: int | None, rtol: float | None
+    module: nn.Module, kind: str, rank: int | None, rtol: float | None, moment: Any = None
 ) -> tuple[nn.Module, float, int]:
-    """The factored layer, its weight error and its rank."""
+    """The factored layer, its weight error (weighted by ``moment`` if given) and its rank."""
     if kind == "lowrank":
         if rank is None:
-            s = np.linalg.svd(
-                _weight_array(module.weight.reshape(module.weight.shape[0], -1, 1)).squeeze(-1),
-                compute_uv=False,
-            )
+            w = module.weight.detach().to("cpu", torch.float64).reshape(module.weight.shape[0], -1)
+            if moment is not None:
+                w = w.numpy() @ _whiten.roots(moment)[0]
+            s = np.linalg.svd(np.asarray(w), compute_uv=False)
             rank = _pick_rank([s], len(s), rtol, float(np.linalg.norm(s)))
-        layer, error = lowrank_layer(module, rank)
+        layer, error = lowrank_layer(module, rank, covariance=moment)
         return layer, error, rank
-    layer, error = to_separable(module, kind, rank, rtol)
+    layer, error = to_separable(module, kind, rank, rtol, covariance=moment)
     return (
         layer,
         error,
         (layer.intermediate_channels if kind == "spatial" else layer.depth_multiplier),
     )
+
+
+def _refactored(module: nn.Module, kind: str, rank: int, moment: np.ndarray) -> nn.Module:
+    return _factor(module, kind, rank, None, moment)[0]
 
 
 def _cost_function(module: nn.Module, kind: str, shape: Any, output_shape: Any) -> Any:
@@ -330,6 +347,7 @@ def convert(
     linear: bool = False,
     measure_latency: bool = False,
     inplace: bool = False,
+    whiten: bool = True,
 ) -> tuple[nn.Module, ConversionReport]:
     """Replace the convolutions (and optionally linear layers) of ``model`` by factored ones.
 
@@ -345,8 +363,16 @@ def convert(
     horizontal filters, second thin layer) and its bias are refitted by least squares to
     reproduce the original layer's output on the activations the converted model feeds it
     (Zhang et al., TPAMI 2016), layer after layer in forward order, so errors do not
-    accumulate. The result is kept only if its output error on the calibration data is not
-    larger than the closed form's.
+    accumulate. With ``whiten`` the first factors are chosen for the output too: each layer's
+    truncation minimises ``||(W - W_r) S^{1/2}||_F``, ``S`` the second moment of its inputs
+    in the original model (:func:`depthwise_factors`, :func:`spatial_factors`,
+    :func:`linear_factors`; method 'depthwise+spatial' keeps the unweighted SVD), and a
+    second candidate refits both factors to the converted model's inputs, in forward order
+    (the full weight by least squares, its whitened truncation, then alternating least
+    squares of the two factors for depthwise and spatial layers). Of the refitted whitened,
+    refitted both-factor and refitted closed-form models, the one with the smallest output
+    error on the calibration data is kept if not larger than the closed form's, else the
+    closed form itself (``report.whitened`` and ``report.data_aware`` say which).
 
     Parameters
     ----------
@@ -382,6 +408,9 @@ def convert(
         kept, with that reason); with one, the budget decides and latency is reported.
     inplace : bool
         Modify ``model`` itself instead of a deep copy.
+    whiten : bool
+        With ``calibration``: weight the first factors by the measured input moments (the
+        default); ``False`` keeps the unweighted SVD and refits the second factors only.
 
     Returns
     -------
@@ -417,6 +446,8 @@ def convert(
         input_size = check_shape(
             "input_size", input_size, (2, 3, 4, 5), what="sizes (N, C, *spatial)"
         )
+    if not isinstance(whiten, bool):
+        raise SepconvTypeError(f"`whiten` must be True or False, got {whiten!r}")
     if (budget is not None or measure_latency) and input_size is None:
         raise SepconvValueError("`budget` and `measure_latency` need `input_size` or `calibration`")
     was_training = model.training
@@ -490,10 +521,14 @@ def convert(
             )
     data = None
     fulls = {}
+    moments: dict[str, np.ndarray] = {}
     if batches is not None:
+        if whiten:
+            layers = [(c[0], c[3], c[4]) for c in candidates]
+            moments = _whiten.moments(reference, layers, batches)
         if budget is not None:
             fulls = {
-                name: _factor(child, kind, _limit(child, kind), None)[0]
+                name: _factor(child, kind, _limit(child, kind), None, moments.get(name))[0]
                 for name, _, _, child, kind in candidates
             }
         data = _fit.Reference(reference, [c[0] for c in candidates], batches, curves=fulls)
@@ -503,7 +538,9 @@ def convert(
         chosen, budget_reason = _allocate(
             candidates, costs, profiled, budget, min_speedup, data, fulls
         )
-    replaced = []  # (name, parent, child name, original, layer)
+    replaced = []  # (name, layer)
+    unweighted = {}  # name: the closed-form layer at the same rank, for whitened layers
+    originals = {}  # name: (original module, kind, rank), for whitened layers
     for name, parent, child_name, child, kind in candidates:
         params = sum(p.numel() for p in child.parameters())
         before = profiled[name].mult_adds if name in profiled else None
@@ -523,7 +560,12 @@ def convert(
             )
             continue
         layer_rank = chosen.get(name, None if rank is None else min(rank, _limit(child, kind)))
-        layer, error, term = _factor(child, kind, layer_rank, None if layer_rank else rtol)
+        moment = moments.get(name)
+        layer, error, term = _factor(child, kind, layer_rank, None if layer_rank else rtol, moment)
+        if moment is not None:
+            unweighted[name] = _factor(child, kind, term, None)[:2]
+            originals[name] = (child, kind, term)
+            error = _whiten.weight_error(child, layer, kind)
         new_params = sum(p.numel() for p in layer.parameters())
         after = costs[name](term) if name in costs else None
         ratio = before / after if name in costs else params / new_params
@@ -566,18 +608,16 @@ def convert(
             latency_after_ms=latency[1],
         )
     calibration_error = closed_error = None
-    data_aware = False
+    data_aware = whitened = False
     if batches is not None and replaced:
         order = _fit.forward_order(target, replaced, batches[0])
-        saved = {name: copy.deepcopy(layer.state_dict()) for name, layer in replaced}
-        closed_error = data.output_error(target, batches)
-        fitted = _fit.refit(data, target, order, batches)
-        calibration_error = data.output_error(target, batches)
-        data_aware = calibration_error <= closed_error
-        if not data_aware:  # rare: per-layer fits that do not add up; keep the closed form
-            for name, layer in replaced:
-                layer.load_state_dict(saved[name])
-            calibration_error = closed_error
+        fitted, calibration_error, closed_error, kept = _whiten.fit(
+            data, target, order, batches, unweighted, originals, _refactored
+        )
+        data_aware, whitened = kept is not None, kept in ("asymmetric", "whitened")
+        for name, (_, weight_error) in unweighted.items():
+            if not whitened:
+                rows[name] = dataclasses.replace(rows[name], relative_error=weight_error)
         for name, (closed, fit) in fitted.items():
             rows[name] = dataclasses.replace(
                 rows[name],
@@ -611,6 +651,7 @@ def convert(
         closed_error,
         *model_latency,
         threads=torch.get_num_threads() if measure_latency else None,
+        whitened=whitened,
     )
 
 

@@ -4,9 +4,10 @@ Zhang, Zou, He & Sun, "Accelerating Very Deep Convolutional Networks for Classif
 Detection" (TPAMI 2016), fit each factored layer to the *original* layer's response on the
 inputs the *approximated* network feeds it ("asymmetric reconstruction"), so the errors of
 earlier layers are corrected instead of accumulated. Here the first factor (the depthwise
-kernels, the vertical ``kh x 1`` filters, or the first thin layer) stays at its closed-form
-value and the second (pointwise weights, horizontal ``1 x kw`` filters, second thin layer),
-bias included, is the linear least-squares solution: the layer's output is linear in it. The
+kernels, the vertical ``kh x 1`` filters, or the first thin layer) stays as given (closed
+form, or whitened and refitted by :mod:`sepconv.convert._whiten`) and the second (pointwise
+weights, horizontal ``1 x kw`` filters, second thin layer), bias included, is the linear
+least-squares solution: the layer's output is linear in it. The
 normal equations are accumulated in float64 over a seeded random sample of output positions;
 a small ridge term pulls unidentified directions (dead channels) to the closed-form values.
 """

@@ -29,9 +29,11 @@ def saving_reason(rank: int, ratio: float, min_speedup: float, counted: str) -> 
 class LayerReport:
     """What :func:`convert` did with one layer, and why.
 
-    ``relative_error`` is the weight error; ``output_error`` the relative error of the layer's
-    output against the original layer's on the calibration data (with the inputs the converted
-    model feeds it), ``closed_form_output_error`` the same before the data-aware refit.
+    ``relative_error`` is the weight error of the factors before any least-squares refit
+    (the whitened ones when the report says ``whitened``); ``output_error`` the relative
+    error of the layer's output against the original layer's on the calibration data (with
+    the inputs the converted model feeds it), ``closed_form_output_error`` the same before
+    the least-squares refit of the second factor.
     Latencies are medians of interleaved batch calls at the report's input size, in ms.
     """
 
@@ -73,7 +75,9 @@ class ConversionReport:
     ``output_relative_error``: the whole model's relative output error on ``example_input``
     (held-out data); ``calibration_output_error`` and ``closed_form_calibration_error``: on
     the calibration data with and without the data-aware refit. ``budget``: the requested
-    fraction; ``mult_adds_before``/``after``: the convertible layers together.
+    fraction; ``mult_adds_before``/``after``: the convertible layers together. ``whitened``:
+    the kept data-aware factors have first factors weighted by the measured input moments
+    (:func:`sepconv.convert.convert`, ``whiten``).
     """
 
     layers: tuple[LayerReport, ...]
@@ -85,6 +89,7 @@ class ConversionReport:
     model_latency_before_ms: float | None = None
     model_latency_after_ms: float | None = None
     threads: int | None = None
+    whitened: bool = False
 
     @property
     def replaced(self) -> tuple[LayerReport, ...]:
@@ -123,6 +128,7 @@ class ConversionReport:
             "model_latency_before_ms": self.model_latency_before_ms,
             "model_latency_after_ms": self.model_latency_after_ms,
             "threads": self.threads,
+            "whitened": self.whitened,
         }
 
     def __str__(self) -> str:
@@ -209,6 +215,7 @@ class ConversionReport:
                 f"{self.closed_form_calibration_error:.3e} closed form, "
                 f"{self.calibration_output_error:.3e} "
                 f"{'data-aware' if self.data_aware else 'kept closed form'}"
+                + (" (whitened first factors)" if self.whitened else "")
             )
         if self.output_relative_error is not None:
             lines.append(
