@@ -13,8 +13,8 @@ from torch import nn
 from .._checks import (
     SepconvValueError,
 )
-from ..factor import lowrank
 from . import _combined, _whiten
+from ._linalg import lowrank, svd
 from ._ranks import _check_rank_args, _pick_rank, _weight_array
 
 _CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
@@ -100,20 +100,16 @@ def depthwise_factors(
             f"`rank` must be at most min(C_out, prod(kernel)) = {limit} for a weight of shape "
             f"{array.shape}, got {rank}"
         )
-    matrices = [array[:, c].reshape(c_out, taps) for c in range(c_in)]
+    # every input channel's (C_out, taps) slice at once: one batched SVD
+    u, s, vt = svd(array.reshape(c_out, c_in, taps).transpose(1, 0, 2))
     norm = float(np.linalg.norm(array))
-    if rank is None:  # the full spectra are needed only to pick the rank
-        spectra = [lowrank(m, rank=min(m.shape)).singular_values for m in matrices]
-        rank = _pick_rank(spectra, limit, rtol, norm)
-    depthwise = np.zeros((c_in * rank, 1, *kernel))
-    pointwise = np.zeros((c_out, c_in * rank, *(1,) * len(kernel)))
-    squared_error = 0.0
-    for c, matrix in enumerate(matrices):
-        part = lowrank(matrix, rank=rank)
-        squared_error += part.error**2
-        for m, (left, right) in enumerate(part.terms):
-            depthwise[c * rank + m, 0] = right.reshape(kernel)
-            pointwise[:, c * rank + m] = left.reshape((c_out, *(1,) * len(kernel)))
+    if rank is None:
+        rank = _pick_rank(list(s), limit, rtol, norm)
+    roots = np.sqrt(s[:, :rank])  # (C_in, M): each term split evenly between its factors
+    depthwise = (vt[:, :rank] * roots[..., None]).reshape(c_in * rank, 1, *kernel)
+    pointwise = (u[:, :, :rank] * roots[:, None, :]).transpose(1, 0, 2)
+    pointwise = pointwise.reshape(c_out, c_in * rank, *(1,) * len(kernel))
+    squared_error = float(np.sum(s[:, rank:] ** 2))
     return depthwise, pointwise, (math.sqrt(squared_error) / norm if norm else 0.0)
 
 
@@ -196,13 +192,14 @@ def spatial_factors(
         row = right.reshape(c_out, kw, rank).transpose(0, 2, 1)[:, :, None, :]
         return column, row, (error / norm if norm else 0.0)
     norm = float(np.linalg.norm(array))
+    u, s, vt = svd(matrix)  # one SVD picks the rank and gives the factors
     if rank is None:
-        full = lowrank(matrix, rank=limit)
-        rank = _pick_rank([full.singular_values], limit, rtol, norm)
-    part = lowrank(matrix, rank=rank)
-    column = np.stack([left.reshape(c_in, kh, 1) for left, _ in part.terms])
-    row = np.stack([right.reshape(c_out, 1, kw) for _, right in part.terms], axis=1)
-    return column, row, (part.error / norm if norm else 0.0)
+        rank = _pick_rank([s], limit, rtol, norm)
+    roots = np.sqrt(s[:rank])
+    column = (u[:, :rank] * roots).T.reshape(rank, c_in, kh, 1)
+    row = (vt[:rank] * roots[:, None]).reshape(rank, c_out, 1, kw).transpose(1, 0, 2, 3)
+    error = math.sqrt(float(np.sum(s[rank:] ** 2)))
+    return np.ascontiguousarray(column), np.ascontiguousarray(row), (error / norm if norm else 0.0)
 
 
 def depthwise_spatial_factors(

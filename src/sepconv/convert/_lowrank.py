@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .._checks import SepconvTypeError, SepconvValueError
-from ..factor import lowrank
+from ._linalg import lowrank
 
 __all__ = ["LowRank", "linear_factors", "lowrank_layer", "lowrank_limit", "lowrank_padding"]
 
