@@ -132,3 +132,9 @@ def test_unbatched_and_non_float_inputs_are_not_timed():
     with torch.no_grad():
         layer(torch.randn(4, 8, 8))
     assert "_sepconv_routes" not in layer.__dict__
+
+
+def test_switches_check_their_argument_when_called():
+    for switch in (snn.use_autotune, snn.use_native_depthwise):
+        with pytest.raises(TypeError, match="enabled"):
+            switch("no")  # refused at the call, not only on entering the block

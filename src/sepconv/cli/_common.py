@@ -54,7 +54,14 @@ def shape_type(text: str) -> tuple[int, ...]:
 
 def size_type(text: str) -> tuple[int, ...] | int:
     """Parse ``'5'`` or ``'5x3'`` into an int or a tuple of ints."""
-    values = shape_type(text)
+    try:
+        values = shape_type(text)
+    except argparse.ArgumentTypeError as error:
+        if "positive" in str(error):
+            raise
+        raise argparse.ArgumentTypeError(
+            f"expected a size like 5, or 5x3 (H x W), got {text!r}"
+        ) from None
     return values[0] if len(values) == 1 else values
 
 

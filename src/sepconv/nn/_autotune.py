@@ -73,9 +73,11 @@ SLOW_S = 0.05
 _CL = torch.channels_last
 
 
-@contextlib.contextmanager
-def use_autotune(enabled: bool | None) -> Iterator[None]:
+def use_autotune(enabled: bool | None) -> contextlib.AbstractContextManager[None]:
     """Time the layers' execution routes (``True``), or not (``False``), inside this block.
+
+    A context manager: ``with use_autotune(False): ...`` (a call without ``with`` changes
+    nothing). For the whole process, set ``SEPCONV_AUTOTUNE=0`` in the environment.
 
     ``None`` restores the default: on, unless the environment sets ``SEPCONV_AUTOTUNE=0``.
     Without timing a call runs the route that the measured cost model of
@@ -98,6 +100,11 @@ def use_autotune(enabled: bool | None) -> Iterator[None]:
         raise SepconvTypeError(
             f"`enabled` must be True, False or None, got {enabled!r} ({type(enabled).__name__})"
         )
+    return _use_autotune_block(enabled)
+
+
+@contextlib.contextmanager
+def _use_autotune_block(enabled: bool | None) -> Iterator[None]:
     token = _ENABLED.set(enabled)
     try:
         yield

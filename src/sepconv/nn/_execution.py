@@ -85,9 +85,11 @@ def plain_composition() -> Iterator[None]:
         _PLAIN.reset(token)
 
 
-@contextlib.contextmanager
-def use_native_depthwise(enabled: bool | None) -> Iterator[None]:
+def use_native_depthwise(enabled: bool | None) -> contextlib.AbstractContextManager[None]:
     """Choose who runs the depthwise step of the layers and functions inside this block.
+
+    A context manager: ``with use_native_depthwise(False): ...`` (a call without ``with``
+    changes nothing).
 
     ``True``: the native kernel wherever it applies (a 1-D or 2-D depthwise step with zero
     padding on a float32/float64 CPU tensor, the native library built and ``SEPCONV_NATIVE``
@@ -117,6 +119,11 @@ def use_native_depthwise(enabled: bool | None) -> Iterator[None]:
         raise SepconvTypeError(
             f"`enabled` must be True, False or None, got {enabled!r} ({type(enabled).__name__})"
         )
+    return _use_native_depthwise_block(enabled)
+
+
+@contextlib.contextmanager
+def _use_native_depthwise_block(enabled: bool | None) -> Iterator[None]:
     token = _NATIVE.set(enabled)
     try:
         yield

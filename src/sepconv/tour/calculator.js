@@ -103,8 +103,9 @@
       $("calc-depthwise").textContent = grouped(c.depthwise);
       $("calc-pointwise").textContent = grouped(c.pointwise);
       $("calc-separable").textContent = grouped(separable);
-      $("calc-ratio").textContent = (c.normal / separable).toFixed(2) + "× fewer (" +
-        (separable / c.normal).toFixed(4) + " of the work)";
+      var ratio = c.normal / separable;
+      $("calc-ratio").textContent = (ratio >= 1 ? ratio.toFixed(2) + "× fewer (" :
+        (1 / ratio).toFixed(2) + "× more (") + (separable / c.normal).toFixed(4) + " of the work)";
       $("calc-rule").textContent = "1/" + cout + " + 1/" + (k * k) + " = " +
         (1 / cout + 1 / (k * k)).toFixed(4);
       var top = Math.log10(Math.max(c.normal, 10));
