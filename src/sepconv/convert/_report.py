@@ -138,7 +138,7 @@ class ConversionReport:
             "action",
             "rank",
             "weight error",
-            "output error",
+            "layer output error",
             "mult-adds",
             "latency ms",
             "parameters",
@@ -209,9 +209,14 @@ class ConversionReport:
                 f"({after / before:.1%})"
                 + (f", budget {self.budget:.1%}" if self.budget is not None else "")
             )
+        if any(r.closed_form_output_error is not None for r in self.layers):
+            lines.append(
+                "layer output error: each layer's relative error on the calibration data, "
+                "with the inputs the converted model feeds it, before -> after its refit"
+            )
         if self.calibration_output_error is not None:
             lines.append(
-                f"relative output error on the calibration data: "
+                f"model output error on the calibration data: "
                 f"{self.closed_form_calibration_error:.3e} closed form, "
                 f"{self.calibration_output_error:.3e} "
                 f"{'data-aware' if self.data_aware else 'kept closed form'}"
