@@ -42,7 +42,8 @@ static inline AMASK FN(lanes)(ptrdiff_t lo, ptrdiff_t hi)
 
 /* The 3 x 3 kernel at unit stride and dilation in both axes... rows: the ten input rows of
  * eight output rows are each loaded once (three shifted vectors) and feed every sum that
- * reads them; each sum still adds its nine products in row-major tap order. */
+ * reads them; each sum still adds its nine products in row-major tap order. Written out row
+ * by row, so that the eight sums stay in registers. */
 __attribute__((target("avx512f"))) static inline void FN(s1_33_block)(
     T *out, ptrdiff_t ystride, ptrdiff_t nr, const T *const *rows, const AV *wv, AV bias,
     AMASK k0, AMASK k1, AMASK k2, ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t c2, AMASK keep)
@@ -242,7 +243,8 @@ static int FN(fwd_s1_applies)(const ptrdiff_t *p)
 /* Output columns ow0 .. ow0 + LANES - 1 read input columns base + 2l + kx (base = 2 ow0 - pl):
  * two masked loads of 2 LANES consecutive inputs split into their even and odd lanes give
  * the kx = 0 and kx = 1 vectors, and the even lanes shifted by one (with the next input from a
- * third load) the kx = 2 one. Eight output rows read seventeen input rows, each loaded once. */
+ * third load) the kx = 2 one. Eight output rows read seventeen input rows, each loaded once;
+ * written out row by row, so that the eight sums stay in registers. */
 #if defined(DW_AVX512_FLOAT)
 #define APERM _mm512_permutex2var_ps
 #define AIDX(v) _mm512_set_epi32(v)

@@ -96,20 +96,28 @@ def use_autotune(enabled: bool | None) -> contextlib.AbstractContextManager[None
     >>> tuple(y.shape)
     (1, 4, 9, 9)
     """
+    return switch(_ENABLED, enabled)
+
+
+def switch(
+    variable: contextvars.ContextVar[bool | None], enabled: bool | None
+) -> contextlib.AbstractContextManager[None]:
+    """A ``with`` block in which ``variable`` is ``enabled`` (True, False or None), the
+    argument checked at the call (the one body of the public switches of ``sepconv.nn``)."""
     if enabled is not None and not isinstance(enabled, bool):
         raise SepconvTypeError(
             f"`enabled` must be True, False or None, got {enabled!r} ({type(enabled).__name__})"
         )
-    return _use_autotune_block(enabled)
+    return _block(variable, enabled)
 
 
 @contextlib.contextmanager
-def _use_autotune_block(enabled: bool | None) -> Iterator[None]:
-    token = _ENABLED.set(enabled)
+def _block(variable: contextvars.ContextVar[bool | None], enabled: bool | None) -> Iterator[None]:
+    token = variable.set(enabled)
     try:
         yield
     finally:
-        _ENABLED.reset(token)
+        variable.reset(token)
 
 
 def clear() -> None:

@@ -39,6 +39,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch
 from .._checks import SepconvTypeError, SepconvValueError
 from ..padding import ConvPadding, conv_padding, flat_pads
 from ._autotune import route as _forced_route
+from ._autotune import switch as _switch
 
 __all__ = ["plain_composition", "use_native_depthwise"]
 
@@ -115,20 +116,7 @@ def use_native_depthwise(enabled: bool | None) -> contextlib.AbstractContextMana
     >>> bool(torch.allclose(a, b, rtol=1e-5, atol=1e-5))
     True
     """
-    if enabled is not None and not isinstance(enabled, bool):
-        raise SepconvTypeError(
-            f"`enabled` must be True, False or None, got {enabled!r} ({type(enabled).__name__})"
-        )
-    return _use_native_depthwise_block(enabled)
-
-
-@contextlib.contextmanager
-def _use_native_depthwise_block(enabled: bool | None) -> Iterator[None]:
-    token = _NATIVE.set(enabled)
-    try:
-        yield
-    finally:
-        _NATIVE.reset(token)
+    return _switch(_NATIVE, enabled)
 
 
 def plain_requested() -> bool:
