@@ -104,10 +104,13 @@ def test_hooks_see_one_call():
     assert seen == [1]
 
 
-def test_batch_norm_statistics_updated_once_in_training():
+@pytest.mark.parametrize("grad", [True, False])
+def test_batch_norm_statistics_updated_once_in_training(grad):
+    """Also without gradients: batch-norm re-estimation runs training mode under no_grad."""
     layer = snn.SeparableConv2d(4, 6, 3, padding="same", norm_layer=nn.BatchNorm2d)
     layer.train()
-    layer(torch.randn(3, 4, 8, 8))
+    with torch.set_grad_enabled(grad):
+        layer(torch.randn(3, 4, 8, 8))
     assert int(layer.norm.num_batches_tracked) == 1
 
 

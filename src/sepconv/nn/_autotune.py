@@ -162,10 +162,10 @@ def _key(layer: nn.Module, x: Tensor) -> tuple | None:
     if _hooked(layer):
         return None  # hooks would see the timed calls
     grad = torch.is_grad_enabled()
-    if grad and layer.training:
-        for child in layer.children():
+    if layer.training:  # with or without gradients, a training-mode batch norm updates its
+        for child in layer.children():  # statistics at every call: timing would repeat that
             if child.training and next(child.buffers(), None) is not None:
-                return None  # timing would update a batch norm's statistics
+                return None
     return (x.shape, x.stride(), x.dtype, x.requires_grad, grad, torch.get_num_threads())
 
 
