@@ -63,15 +63,9 @@ def depthwise(
         gz = np.einsum("cmds,dns->cmdn", tmp, kernels, optimize=True).reshape(c_in * m, c_in * m)
         cz = np.einsum("cmt,cto->cmo", kernels, c4, optimize=True).reshape(c_in * m, c_out)
         start = pointwise.reshape(c_out, c_in * m).T
-        if bias is not None:
-            z1 = np.einsum("cmt,ct->cm", kernels, g1, optimize=True).reshape(-1)
-            gz = np.block([[gz, z1[:, None]], [z1[None], np.array([[n]])]])
-            cz = np.vstack([cz, cross[f][None]])
-            start = np.vstack([start, bias[None]])
-        theta = _solve(gz, cz, start)
-        pointwise = theta[: c_in * m].T.reshape(c_out, c_in, m)
-        if bias is not None:
-            bias = theta[c_in * m]
+        z1 = None if bias is None else np.einsum("cmt,ct->cm", kernels, g1, optimize=True)
+        theta, bias = _solve_second(gz, cz, start, bias, z1, n, cross[f:])
+        pointwise = theta.T.reshape(c_out, c_in, m)
         if not solve_kernels:
             break
         # kernels given the pointwise weights (and bias)
@@ -82,6 +76,29 @@ def depthwise(
         rhs = np.einsum("ocm,cto->cmt", pointwise, target, optimize=True).reshape(-1)
         kernels = _solve(system, rhs, kernels.reshape(-1)).reshape(c_in, m, taps)
     return kernels, pointwise, bias
+
+
+def _solve_second(
+    gz: np.ndarray,
+    cz: np.ndarray,
+    start: np.ndarray,
+    bias: np.ndarray | None,
+    z1: np.ndarray | None,
+    n: float | None,
+    cross_bias: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The second factor's least squares ``(weights, bias)``, the bias (when there is one)
+    appended to the normal equations ``gz``/``cz`` as a last unknown with features ``z1``
+    (``cross_bias``: its row of the right-hand side, empty without a bias)."""
+    if bias is not None:
+        z1 = z1.reshape(-1)
+        gz = np.block([[gz, z1[:, None]], [z1[None], np.array([[n]])]])
+        cz = np.vstack([cz, cross_bias])
+        start = np.vstack([start, bias[None]])
+    theta = _solve(gz, cz, start)
+    if bias is None:
+        return theta, None
+    return theta[:-1], theta[-1]
 
 
 def spatial(
@@ -111,15 +128,9 @@ def spatial(
         gz = gz.reshape(k * kw, k * kw)
         cz = np.einsum("ka,ajo->kjo", columns, cr, optimize=True).reshape(k * kw, c_out)
         start = rows.reshape(c_out, k * kw).T
-        if bias is not None:
-            z1 = np.einsum("ka,aj->kj", columns, g1, optimize=True).reshape(-1)
-            gz = np.block([[gz, z1[:, None]], [z1[None], np.array([[n]])]])
-            cz = np.vstack([cz, cross[f][None]])
-            start = np.vstack([start, bias[None]])
-        theta = _solve(gz, cz, start)
-        rows = theta[: k * kw].T.reshape(c_out, k, kw)
-        if bias is not None:
-            bias = theta[k * kw]
+        z1 = None if bias is None else np.einsum("ka,aj->kj", columns, g1, optimize=True)
+        theta, bias = _solve_second(gz, cz, start, bias, z1, n, cross[f:])
+        rows = theta.T.reshape(c_out, k, kw)
         if not solve_columns:
             break
         hh = np.einsum("okj,onl->kjnl", rows, rows, optimize=True)
