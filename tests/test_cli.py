@@ -605,3 +605,37 @@ def test_mobilenet_benchmark_without_onnxruntime():
     assert "Traceback" not in result.stderr
     assert "skipped onnxruntime: onnxruntime is not installed" in result.stdout
     assert "sepconv fast path" in result.stdout and "(onnxruntime skipped)" in result.stdout
+
+
+@pytest.mark.slow
+def test_layer_benchmarks_run_off_the_cpu():
+    """The GPU code paths of the layer benchmarks run (on meta tensors, which take a GPU's
+    per-call path): no onnxruntime or native kernel there, the overhead table printed."""
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root / "benchmarks"), os.environ.get("PYTHONPATH", "")]),
+    }
+    runs = [
+        ["benchmarks/layers_overhead.py", "--quick", "--device", "meta", "--calls", "20"],
+        [
+            "benchmarks/layers.py",
+            "--quick",
+            "--device",
+            "meta",
+            "--shapes",
+            "1",
+            "--batch",
+            "1",
+            "--formats",
+            "nchw",
+            "--default-allocator",
+        ],
+    ]
+    for argv in runs:
+        result = subprocess.run(
+            [sys.executable, *argv], capture_output=True, text=True, timeout=600, cwd=root, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+    assert "64->128 @112 s2" in result.stdout and "caller/torch" in result.stdout

@@ -121,3 +121,139 @@ def test_mobilenet_matches_cpu():
         want = model(x)
         got = model.cuda()(x.cuda())
     torch.testing.assert_close(got.cpu(), want, rtol=1e-3, atol=1e-3)
+
+
+# ------------------------------------------------------------- per-call path, compile, graphs
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_layers_on_gpu_keep_format_children_and_hooks(memory_format):
+    """A batched GPU input runs the children directly (no route, no format change): the
+    caller's memory format out, each child's hooks seen once, the CPU's numbers."""
+    torch.manual_seed(0)
+    layer = snn.SeparableConv2d(
+        8, 12, 3, 2, padding="same", norm_layer=torch.nn.BatchNorm2d, activation=torch.nn.ReLU
+    ).eval()
+    x = torch.randn(3, 8, 20, 21)
+    with torch.no_grad():
+        want = layer(x)
+    gpu = layer.cuda()
+    seen = []
+    for name in ("depthwise", "norm", "act", "pointwise"):
+        getattr(gpu, name).register_forward_hook(lambda m, i, o, name=name: seen.append(name))
+    with torch.no_grad():
+        got = gpu(x.cuda().contiguous(memory_format=memory_format))
+        unbatched = gpu(x[0].cuda())
+    assert seen == ["depthwise", "norm", "act", "pointwise"] * 2
+    assert got.is_contiguous(memory_format=memory_format)
+    torch.testing.assert_close(got.cpu(), want, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(unbatched.cpu(), want[0], rtol=1e-4, atol=1e-4)
+    dw = snn.DepthwiseConv2d(8, 3, 2, padding="same", depth_multiplier=2)
+    ss = snn.SpatiallySeparableConv2d(8, 6, 5, 2, padding="same")
+    for module in (dw, ss):
+        with torch.no_grad():
+            want = module(x)
+            got = module.cuda()(x.cuda().contiguous(memory_format=memory_format))
+        assert got.is_contiguous(memory_format=memory_format)
+        torch.testing.assert_close(got.cpu(), want, rtol=1e-4, atol=1e-4)
+
+
+def _gpu_layers():
+    return [
+        snn.SeparableConv2d(8, 16, 3, 2, padding="same", norm_layer=torch.nn.BatchNorm2d),
+        snn.DepthwiseConv2d(8, 3, 2, padding="same", depth_multiplier=2),
+        snn.SpatiallySeparableConv2d(8, 16, 5, padding="same"),
+        snn.SeparableConv2d(8, 16, 3, padding="same", padding_mode="reflect"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_torch_compile_inductor_forward_and_backward(index):
+    """``torch.compile`` (inductor, one graph) gives eager's outputs and gradients."""
+    torch.manual_seed(0)
+    layer = _gpu_layers()[index].cuda()
+    compiled = torch.compile(layer, fullgraph=True)
+    x = torch.randn(2, 8, 18, 20, device="cuda", requires_grad=True)
+    want = layer(x)
+    (gx_want,) = torch.autograd.grad(want.square().sum(), x)
+    got = compiled(x)
+    (gx,) = torch.autograd.grad(got.square().sum(), x)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(gx, gx_want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_cuda_graph_capture_and_replay(index):
+    """A layer's forward captured in a CUDA graph replays on new data as eager computes."""
+    torch.manual_seed(0)
+    layer = _gpu_layers()[index].cuda().eval()
+    static = torch.randn(4, 8, 20, 20, device="cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side), torch.no_grad():
+        for _ in range(3):  # warm-up off the capture (cuDNN plans, allocator)
+            layer(static)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph), torch.no_grad():
+        out = layer(static)
+    for seed in (1, 2):
+        fresh = torch.randn(
+            4, 8, 20, 20, device="cuda", generator=torch.Generator("cuda").manual_seed(seed)
+        )
+        static.copy_(fresh)
+        graph.replay()
+        with torch.no_grad():
+            torch.testing.assert_close(out, layer(fresh))
+
+
+def test_make_graphed_callables_training_step():
+    """``torch.cuda.make_graphed_callables`` (forward and backward as graphs) gives eager's
+    gradients."""
+    import copy
+
+    torch.manual_seed(0)
+    eager = snn.SeparableConv2d(8, 16, 3, 2, padding="same").cuda()
+    graphed_layer = copy.deepcopy(eager)
+    x = torch.randn(4, 8, 20, 20, device="cuda", requires_grad=True)
+    graphed = torch.cuda.make_graphed_callables(graphed_layer, (x,))
+    data = torch.randn(4, 8, 20, 20, device="cuda", requires_grad=True)
+    graphed(data).square().sum().backward()
+    want = data.detach().clone().requires_grad_(True)
+    eager(want).square().sum().backward()
+    torch.testing.assert_close(data.grad, want.grad, rtol=1e-4, atol=1e-4)
+    for p, q in zip(graphed_layer.parameters(), eager.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("batch", [1, 48])
+def test_direct_gpu_calls_match_cpu(memory_format, batch):
+    """Unhooked GPU calls run the convolutions directly (zero-tapped kernels for asymmetric
+    'same' padding where they pay, kept between calls while the weight is unchanged): the
+    CPU's numbers, in inference and in training, after the weight changes too."""
+    torch.manual_seed(0)
+    layer = snn.SeparableConv2d(16, 8, 3, 2, padding="same", bias=True)
+    dw = snn.DepthwiseConv2d(16, 3, 2, padding="same", depth_multiplier=2)
+    x = torch.randn(batch, 16, 40, 34)
+    for module in (layer, dw):
+        with torch.no_grad():
+            want = module(x)
+        module.cuda()
+        xc = x.cuda().contiguous(memory_format=memory_format)
+        for _ in range(2):
+            with torch.no_grad():
+                got = module(xc)
+            assert got.is_contiguous(memory_format=memory_format)
+            torch.testing.assert_close(got.cpu(), want, rtol=1e-4, atol=1e-4)
+        with torch.no_grad():  # an in-place change of the weight is seen
+            weight = module.depthwise.weight if module is layer else module.weight
+            weight.mul_(-2)
+            got = module(xc).cpu()
+            module.cpu()
+            torch.testing.assert_close(got, module(x), rtol=1e-4, atol=1e-4)
+        module.cuda()
+        got = module(xc.requires_grad_(True))
+        got.sum().backward()
+        module.cpu()
+        want_x = x.clone().requires_grad_(True)
+        module(want_x).sum().backward()
+        torch.testing.assert_close(xc.grad.cpu(), want_x.grad, rtol=1e-4, atol=1e-4)

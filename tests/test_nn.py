@@ -716,3 +716,40 @@ def test_layer_pickled_without_resolved_padding_loads():
     layer.depthwise = old
     torch.testing.assert_close(layer(x), pickle.loads(pickle.dumps(layer))(x))
     torch.testing.assert_close(layer(x), reference_separable(x, layer, "reflect"))
+
+
+# ----------------------------------------------------------------- calls off the CPU (meta)
+def test_off_cpu_calls_run_steps_directly_unless_observed():
+    """Off the CPU (a GPU; here meta tensors, which take the same path) an unhooked layer
+    runs its convolutions directly; a hook, a global hook or an instance ``forward`` on a step
+    makes it call the steps as modules, so they see the call."""
+    layer = snn.SeparableConv2d(8, 16, 3, 2, padding="same", activation=nn.ReLU).to("meta")
+    x = torch.empty(2, 8, 20, 20, device="meta")
+    calls = []
+    original = snn.DepthwiseConv2d.forward
+
+    def spy(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(snn.DepthwiseConv2d, "forward", spy)
+        # the class's forward replaced: not the one the direct path stands for
+        assert layer(x).shape == (2, 16, 10, 10)
+    assert calls == ["DepthwiseConv2d"]
+    seen = []
+    handle = layer.depthwise.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    y = layer(x)
+    handle.remove()
+    assert seen == [(2, 8, 10, 10)] and y.shape == (2, 16, 10, 10)
+    handle = nn.modules.module.register_module_forward_hook(lambda m, i, o: seen.append(1))
+    layer(x)
+    handle.remove()
+    assert seen.count(1) == 4  # the layer, depthwise, act, pointwise
+    layer.pointwise.forward = lambda t, **kw: torch.zeros(2, 16, 10, 10, device="meta") + 1
+    assert layer(x).shape == (2, 16, 10, 10)
+    del layer.pointwise.forward
+    dw = snn.DepthwiseConv2d(8, 3, 2, padding="same").to("meta")
+    assert dw(x).shape == (2, 8, 10, 10) and dw(x[0]).shape == (8, 10, 10)
+    assert layer(x).is_contiguous()  # memory formats out: tests/test_cuda.py (meta kernels
+    # do not keep channels-last)
