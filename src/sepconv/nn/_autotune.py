@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import sys
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -144,13 +145,13 @@ def _key(layer: nn.Module, x: Tensor) -> tuple | None:
     Keys are kept per layer instance (every route computes the layer's function, so a layer
     changed after timing still computes right, at worst by a slower route).
     """
-    from . import _execution as ex
+    ex = sys.modules[__package__ + "._execution"]  # imports this module: loaded by now
 
     if (
         _ROUTE.get() is not None
         or type(x) is not Tensor
         or x.dim() != 4
-        or x.device.type != "cpu"
+        or not x.is_cpu
         or x.dtype not in (torch.float32, torch.float64)
         or not _enabled()
         or ex._NATIVE.get() is not None
@@ -163,8 +164,12 @@ def _key(layer: nn.Module, x: Tensor) -> tuple | None:
         return None  # hooks would see the timed calls
     grad = torch.is_grad_enabled()
     if layer.training:  # with or without gradients, a training-mode batch norm updates its
-        for child in layer.children():  # statistics at every call: timing would repeat that
-            if child.training and next(child.buffers(), None) is not None:
+        for child in layer._modules.values():  # statistics at every call: timing would repeat
+            if (  # that (direct buffers first: the generator costs microseconds a call)
+                child is not None
+                and child.training
+                and (child._buffers or (child._modules and next(child.buffers(), None) is not None))
+            ):
                 return None
     return (x.shape, x.stride(), x.dtype, x.requires_grad, grad, torch.get_num_threads())
 
@@ -175,7 +180,12 @@ def _hooked(layer: nn.Module) -> bool:
 
     if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
         return True
-    return any(m._forward_hooks or m._forward_pre_hooks for m in (layer, *layer.children()))
+    if layer._forward_hooks or layer._forward_pre_hooks:
+        return True
+    return any(
+        m is not None and (m._forward_hooks or m._forward_pre_hooks)
+        for m in layer._modules.values()
+    )
 
 
 def _run(chosen: Route, x: Tensor, forward: Callable[[Tensor], Tensor]) -> Tensor:
