@@ -381,7 +381,9 @@ def layer_case(
         r[f"{name}_of_bound"] = bound / low
     r["sepconv_vs_naive"] = t["sepconv"][0] / best_naive
     r["sepconv_native_depthwise"] = dev.type == "cpu" and _native_chosen(layer, x, backward)
-    r["sepconv_format"] = _run_format(layer, x, backward) if dev.type == "cpu" else "caller"
+    r["sepconv_format"] = _run_format(layer, x, backward)
+    if r["sepconv_format"] == "untimed" and dev.type != "cpu":
+        r["sepconv_format"] = "caller"  # a GPU call in inference runs in the caller's format
     if "onnxruntime" in t:
         r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
     if "pointwise_nchw" in t:

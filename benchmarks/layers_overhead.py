@@ -71,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     info["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     print_header("per-call overhead of the layers (kernels stubbed out)", info)
     out = torch.zeros(1, 64, 4, 4, device=device)
+    out_grad = out.clone().requires_grad_(True)  # what a training call's timing differentiates
 
     def stub(*args: Any, **kwargs: Any) -> torch.Tensor:
-        return out
+        return out_grad if torch.is_grad_enabled() else out
 
     saved = F.conv2d, F.pad, _execution.CONV[2]
     F.conv2d = F.pad = _execution.CONV[2] = stub  # type: ignore[assignment]
