@@ -103,6 +103,32 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def _short_help(parser: argparse.ArgumentParser) -> str:
+    """What ``sepconv`` without a command prints: the usage, the commands (one line each) and
+    where to start; ``sepconv --help`` prints the options and examples too."""
+    import shutil
+    import textwrap
+
+    commands = _commands()
+    width = max(len(module.NAME) for module in commands) + 4
+    columns = max(min(shutil.get_terminal_size().columns, 100), 60)
+    lines = [parser.format_usage().rstrip(), "", "commands:"]
+    for module in commands:
+        lines += textwrap.wrap(
+            module.HELP,
+            columns,
+            initial_indent=f"  {module.NAME:<{width - 2}}",
+            subsequent_indent=" " * width,
+        )
+    lines += [
+        "",
+        "New here? Run 'sepconv tour --out tour' first: a guided walk through separable",
+        "convolutions on a real photograph; then open tour/report.html.",
+        "'sepconv COMMAND --help' shows a command's options; 'sepconv --help' shows examples.",
+    ]
+    return "\n".join(lines)
+
+
 def _as_typed(
     message: str, parser: argparse.ArgumentParser | None, module: ModuleType | None
 ) -> str:
@@ -159,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            parser.print_help()
+            print(_short_help(parser))
             return 2
         status = int(args._run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at exit
