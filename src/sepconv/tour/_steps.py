@@ -132,7 +132,7 @@ def spatial(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "A 2-D kernel is *spatially separable* when it is a column times a row (an outer "
         f"product). Sobel-x, the kernel that finds vertical edges, is the column {col} "
         f"(smooth vertically) times the row {rw} (difference horizontally); "
-        "`sepconv.factor.separate` finds these integer factors.",
+        "`sepconv.factor.separate` finds these factors (whole numbers, as float64 arrays).",
         f"On the {h}×{w} photograph, the 3×3 kernel applied directly performed "
         f"{_fmt(direct_counter.multiplications)} multiplications, {per_pixel['direct']} per "
         f"pixel, counted by `sepconv.reference` while it ran. The 3×1 column pass performed "
