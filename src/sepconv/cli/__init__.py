@@ -6,15 +6,16 @@ Each subcommand lives in its own module ``sepconv/cli/cmd_<name>.py`` that defin
   examples) and ``ORDER`` (position in the listing),
 - ``add_arguments(parser)`` and ``run(args) -> int``.
 
-Modules are found at start-up, so adding a subcommand touches no other file. Subcommand
-modules import heavy libraries (torch, OpenCV, matplotlib) inside ``run`` only, so
-``sepconv --help`` stays fast. ``main`` is the one error boundary: a library error
-(``ValueError``, ``TypeError``, ``OSError``, a missing optional module) becomes one line on
-stderr and exit status 2. Output piped into a reader that stops early (``sepconv factor k.npy |
-head -3``) ends the command silently with status 141, as a Unix tool killed by ``SIGPIPE``
-(see "Note on SIGPIPE" in Python's ``signal`` documentation). Argument names of the library
-(written `` `name` `` in its messages) are shown as the option the user typed (``--name``), or
-as the module's ``ALIASES`` say.
+Modules are found at start-up, so adding a subcommand touches no other file. ``sepconv`` without
+a command prints the usage, one line per command and where to start, and exits with status 2
+(``sepconv --help`` prints everything, status 0). Subcommand modules import heavy libraries
+(torch, OpenCV, matplotlib) inside ``run`` only, so ``sepconv --help`` stays fast. ``main`` is
+the one error boundary: a library error (``ValueError``, ``TypeError``, ``OSError``, a missing
+optional module) becomes one line on stderr and exit status 2. Output piped into a reader that
+stops early (``sepconv factor k.npy | head -3``) ends the command silently with status 141, as a
+Unix tool killed by ``SIGPIPE`` (see "Note on SIGPIPE" in Python's ``signal`` documentation).
+Argument names of the library (written `` `name` `` in its messages) are shown as the option the
+user typed (``--name``), or as the module's ``ALIASES`` say.
 """
 
 from __future__ import annotations
