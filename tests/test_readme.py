@@ -350,21 +350,20 @@ def _plain(value):
     """Arrays, tensors' shapes, NumPy scalars and torch.Size as lists, tuples and numbers."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return type(value)(_plain(v) for v in value) if type(value) in (tuple, list) else tuple(
-            _plain(v) for v in value
-        )
+    if isinstance(value, (tuple, list)):  # torch.Size is a tuple
+        items = [_plain(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
     if hasattr(value, "tolist") and not hasattr(value, "grad"):
         return value.tolist()
     return value
 
 
-def _same(a, b) -> bool:
+def _same_literal(a, b) -> bool:
     """Equal, and numbers of the same type: ``[-1, 0, 1]`` does not describe float factors."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_same_literal(a[k], b[k]) for k in a)
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same_literal, a, b))
     return type(a) is type(b) and a == b
 
 
@@ -405,7 +404,7 @@ def test_readme_python_comments_state_the_values(index, tmp_path, monkeypatch):
             continue
         if hasattr(value, "shape") and isinstance(expected, tuple):
             value = tuple(value.shape)
-        assert _same(_plain(value), expected), f"{line!r}: runs as {_plain(value)!r}"
+        assert _same_literal(_plain(value), expected), f"{line!r}: runs as {_plain(value)!r}"
         if re.fullmatch(r"(u?int|float)\d+", rest):
             assert _dtypes(value) == {rest}, line
         checked += 1
