@@ -523,7 +523,7 @@ def _write(
             "dw": f"{pw['by_operation']['depthwise_conv2d']:,}",
             "pw": f"{pw['by_operation']['pointwise_conv2d']:,}",
             "normal": f"{pw['normal']:,}",
-            "ratio": ratio_text(pw["ratio"]),
+            "ratio": ratio_text(pw["ratio"], same="as many"),
             "mobilenet": f"{net['separable']['mult_adds'] / 1e6:,.1f}M against "
             f"{net['full']['mult_adds'] / 1e6:,.1f}M multiplications",
         },

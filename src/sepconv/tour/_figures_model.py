@@ -81,7 +81,7 @@ def draw_network(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, A
         f"{f['parameters'] / 1e6:.2f}M parameters\n"
         f"MobileNetV1: {s['mult_adds'] / 1e6:,.1f}M mult-adds, "
         f"{s['parameters'] / 1e6:.2f}M parameters\n"
-        f"{ratio_text(totals['ratio'])} multiplications",
+        f"{ratio_text(totals['ratio'], same='as many')} multiplications",
         transform=ax.transAxes,
         ha="right",
         va="top",
