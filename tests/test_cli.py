@@ -200,10 +200,22 @@ def test_exception_one_line_exit_2(argv, match, capsys):
     assert err.startswith(match)
 
 
-def test_bare_command_prints_help_and_fails(capsys):
-    status, out, _ = run_cli([], capsys)
-    assert status == 2
-    assert "usage: sepconv" in out and "cost" in out
+def test_bare_command_prints_short_usage_and_fails(capsys):
+    """`sepconv` alone: the usage, one line per command and where to start, not the full help."""
+    from sepconv.cli import build_parser
+
+    status, out, err = run_cli([], capsys)
+    assert status == 2 and err == ""
+    assert out.startswith("usage: sepconv")
+    names = [a for a in build_parser()._subparsers._group_actions[0].choices]
+    listed = re.findall(r"^  (\w+) ", out, re.M)
+    assert listed == names and names[0] == "tour"
+    assert "Run 'sepconv tour --out tour' first" in out
+    assert "options:" not in out and "examples:" not in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    full = capsys.readouterr().out
+    assert len(out.splitlines()) < len(full.splitlines())
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["cost", "--help"], ["--version"]])

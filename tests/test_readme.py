@@ -331,3 +331,81 @@ def test_commands_needing_an_extra_say_which(argv, tmp_path):
     # and the README says which extra the command needs
     paragraphs = README.split("\n\n")
     assert any(f"`sepconv {argv[0]}" in p and "[data]" in p for p in paragraphs), argv[0]
+
+
+def _comment_literal(comment: str):
+    """The longest start of ``comment`` that is a Python literal (cut at ':' or ','), if any."""
+    import ast
+
+    cuts = [i for i, c in enumerate(comment) if c in ":,"] + [len(comment)]
+    for cut in sorted(cuts, reverse=True):
+        try:
+            return True, ast.literal_eval(comment[:cut].strip()), comment[cut + 1 :].strip()
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return False, None, ""
+
+
+def _plain(value):
+    """Arrays, tensors' shapes, NumPy scalars and torch.Size as lists, tuples and numbers."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):  # torch.Size is a tuple
+        items = [_plain(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if hasattr(value, "tolist") and not hasattr(value, "grad"):
+        return value.tolist()
+    return value
+
+
+def _same_literal(a, b) -> bool:
+    """Equal, and numbers of the same type: ``[-1, 0, 1]`` does not describe float factors."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_literal(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same_literal, a, b))
+    return type(a) is type(b) and a == b
+
+
+def _dtypes(value):
+    if isinstance(value, (tuple, list)):
+        return {d for v in value for d in _dtypes(v)}
+    return {str(value.dtype)} if hasattr(value, "dtype") else set()
+
+
+@pytest.mark.parametrize(
+    "index", [i for i, (extra, _) in enumerate(PYTHON_BLOCKS) if not extra]
+)
+def test_readme_python_comments_state_the_values(index, tmp_path, monkeypatch):
+    """`expr  # value` and `name = expr  # value` in the snippets: the value is what runs
+    gives (a shape for a tensor); `# value: float64` also names the arrays' dtype."""
+    import ast
+
+    monkeypatch.chdir(tmp_path)
+    block = PYTHON_BLOCKS[index][1]
+    lines = block.splitlines()
+    namespace: dict = {}
+    checked = 0
+    for statement in ast.parse(block).body:
+        line = lines[statement.end_lineno - 1]
+        comment = line.split("  # ", 1)[1] if "  # " in line else ""
+        found, expected, rest = _comment_literal(comment) if comment else (False, None, "")
+        module = ast.Module(body=[statement], type_ignores=[])
+        if isinstance(statement, ast.Expr):
+            code = compile(ast.Expression(statement.value), "README.md", "eval")
+            value = eval(code, namespace)
+        else:
+            exec(compile(module, "README.md", "exec"), namespace)
+            targets = getattr(statement, "targets", [])
+            if not (len(targets) == 1 and isinstance(targets[0], ast.Name)):
+                continue
+            value = namespace[targets[0].id]
+        if not found or isinstance(expected, str) and not isinstance(value, str):
+            continue
+        if hasattr(value, "shape") and isinstance(expected, tuple):
+            value = tuple(value.shape)
+        assert _same_literal(_plain(value), expected), f"{line!r}: runs as {_plain(value)!r}"
+        if re.fullmatch(r"(u?int|float)\d+", rest):
+            assert _dtypes(value) == {rest}, line
+        checked += 1
+    assert checked >= 1

@@ -17,10 +17,74 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def tour(tmp_path_factory):
+def tour(tour_run):
+    return tour_run[:3]
+
+
+@pytest.fixture(scope="module")
+def legend_overlaps(tour_run):
+    """What the legends of the tour's matplotlib figures cover, by the figure's titles."""
+    return tour_run[3]
+
+
+@pytest.fixture(scope="module")
+def tour_run(tmp_path_factory):
+    """The tour run once, and what each figure's legends cover, looked at before it is saved."""
+    import sepconv.tour as module
+
     out = tmp_path_factory.mktemp("tour") / "docs" / "tour"  # parents made like mkdir -p
-    steps = run(out)
-    return out, steps, {s.key: s for s in steps}
+    overlaps: dict[str, list[str]] = {}
+    original = module._png
+
+    def png(fig):
+        overlaps[_title(fig)] = _legend_overlaps(fig)
+        return original(fig)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "_png", png)
+        steps = run(out)
+    return out, steps, {s.key: s for s in steps}, overlaps
+
+
+def _title(fig) -> str:
+    titles = [fig._suptitle] if fig._suptitle is not None else []
+    titles += [ax.title for ax in fig.axes]
+    return " / ".join(t.get_text() for t in titles if t.get_text()) or "untitled"
+
+
+def _legend_overlaps(fig) -> list[str]:
+    """What a legend of ``fig`` covers: bars, points or segments of lines, texts (in pixels)."""
+    from matplotlib.transforms import Bbox
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    found = []
+    for legend in legends:
+        box = legend.get_window_extent(renderer).padded(-1)
+
+        def covers(extent, clip, box=box) -> bool:
+            part = Bbox.intersection(extent, clip)
+            part = part and Bbox.intersection(part, box)
+            return bool(part) and part.width > 1 and part.height > 1
+
+        for ax in fig.axes:
+            for patch in ax.patches:
+                if patch.get_visible() and covers(patch.get_window_extent(renderer), ax.bbox):
+                    found.append(f"bar {patch.get_label() or patch}")
+            for line in ax.lines:
+                points = line.get_transform().transform(line.get_path().vertices)
+                points = points[np.isfinite(points).all(axis=1)]
+                if line.get_linestyle() not in ("None", "", " ") and len(points) > 1:
+                    t = np.linspace(0, 1, 50)[:, None, None]
+                    points = (points[:-1] * (1 - t) + points[1:] * t).reshape(-1, 2)
+                inside = [p for p in points if ax.bbox.contains(*p) and box.contains(*p)]
+                if inside:
+                    found.append(f"line {line.get_label()}")
+            for text in ax.texts:
+                if text.get_text() and covers(text.get_window_extent(renderer), fig.bbox):
+                    found.append(f"text {text.get_text()!r}")
+    return found
 
 
 def test_smoke_writes_report_markdown_json_and_figures(tour):
@@ -174,6 +238,26 @@ def test_conversion_step(tour):
     assert rows[-1]["grey_levels"] == pytest.approx(levels["trained"], rel=1e-9)
     shown = next(r for r in rows if r["rank"] == numbers["shown_rank"])
     assert shown["output_error"] < 0.05 and shown["grey_levels"] < levels["noisy"]
+
+
+def test_ratios_are_worded_right_near_1(tour):
+    """A saving below 2 times is a percentage (6% more, never '1.1× more' for 1.06); a factor
+    is at least 2 and never below 1 ('0.9× fewer')."""
+    out, _, by_key = tour
+    texts = [(out / name).read_text(encoding="utf-8") for name in ("README.md", "report.html")]
+    texts[1] = re.sub(r"<script.*?</script>", "", texts[1], flags=re.S)
+    factors = [
+        float(m) for text in texts for m in re.findall(r"(\d+(?:\.\d+)?)× (?:fewer|more)", text)
+    ]
+    assert factors and min(factors) >= 2
+    rows = by_key["convert"].numbers["rows"]
+    last = rows[-1]  # K = 9, exact: costs more than the 9×9 layer itself
+    assert last["speedup"] < 1
+    more = 100 * (1 / last["speedup"] - 1)
+    assert f"{more:.0f}% more multiplications" in texts[0]
+    for row in rows:
+        if 1 < row["speedup"] < 2:
+            assert f"{100 * (1 - 1 / row['speedup']):.0f}% fewer multiplications" in texts[0]
 
 
 def test_conversion_is_repeatable_and_restores_threads():
@@ -380,6 +464,50 @@ def test_every_count_in_the_page_is_in_report_json(tour):
     shown = {int(m.replace(",", "")) for m in re.findall(pattern, page)}
     assert len(shown) > 10
     assert sorted(shown - known) == []
+
+
+def test_no_legend_covers_bars_lines_or_text(legend_overlaps):
+    assert len(legend_overlaps) >= 10
+    assert {title: found for title, found in legend_overlaps.items() if found} == {}
+
+
+def test_conversion_legend_is_clear_of_the_bars():
+    """Figure 16 with the tour's own numbers: its legend sat on the bars of K = 1 to 4."""
+    pytest.importorskip("matplotlib")
+    from sepconv.tour import _figures, _figures_model
+
+    plt = _figures.setup()
+    rng = np.random.default_rng(0)
+    before = rng.standard_normal((16, 9, 9))
+    rows = [
+        {"rank": k, "weight_error": w, "output_error": o, "speedup": s, "grey_levels": g}
+        for k, w, o, s, g in [
+            (1, 0.58, 0.35, 8.5, 37.4),
+            (2, 0.25, 0.031, 4.2, 15.4),
+            (3, 0.21, 0.027, 2.8, 15.3),
+            (4, 0.16, 0.014, 2.1, 15.2),
+            (6, 0.12, 0.010, 1.4, 15.2),
+            (9, 0.0, 0.0, 0.94, 15.2),
+        ]
+    ]
+    image = rng.random((60, 60)) - 0.5
+    data = {
+        "before": before,
+        "after": {1: before * 0.9, 2: before.copy()},
+        "rows": rows,
+        "shown": 2,
+        "grey_levels": {"noisy": 25.4, "trained": 15.2},
+        "clean": image,
+        "noisy": image,
+        "denoised": image,
+        "outputs": {1: image, 2: image},
+    }
+    figures = dict(_figures_model.draw_conversion(plt, None, data))
+    try:
+        assert _legend_overlaps(figures["16-convert-error.png"]) == []
+    finally:
+        for figure in figures.values():
+            plt.close(figure)
 
 
 def test_a_converted_filter_that_vanishes_is_marked_not_left_blank():

@@ -189,6 +189,21 @@ def test_calculator_equals_sepconv_cost_on_a_grid(browser, report):
     assert big.normal.multiplications > 2**53 - 1
 
 
+def test_calculator_words_ratios_as_sepconv_does(browser, report):
+    """The calculator's "× fewer / % more" is sepconv._text.ratio_text, rounding included."""
+    from sepconv._text import ratio_text
+
+    _open(browser, report, 1280, 900)
+    ratios = [1 / 1.06, 1.06, 1.5, 8 / 7, 1.6, 2.125, 1.0, 1.0004, 1.004, 0.5, 1228800 / 53952]
+    ratios += [n / d for n in (1, 3, 7, 11, 49, 256) for d in (1, 2, 5, 9, 25, 97)]
+    got = browser.execute_script(
+        "return arguments[0].map(r => [sepconvRatioText(r), sepconvRatioText(r, 2)]);", ratios
+    )
+    expected = [[ratio_text(r), ratio_text(r, digits=2)] for r in ratios]
+    assert got == expected
+    assert got[0] == ["6% more", "6% more"]
+
+
 def test_calculator_form_shows_the_counts(browser, report):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -196,6 +211,7 @@ def test_calculator_form_shows_the_counts(browser, report):
     _open(browser, report, 1280, 900)
     assert browser.find_element(By.ID, "calc-normal").text == "1,228,800"
     assert browser.find_element(By.ID, "calc-separable").text == "53,952"
+    assert browser.find_element(By.ID, "calc-ratio").text == "22.78× fewer (0.0439 of the work)"
     padding = Select(browser.find_element(By.CSS_SELECTOR, "#calc select[name=padding]"))
     padding.select_by_value("same")
     assert browser.find_element(By.ID, "calc-normal").text == "2,764,800"

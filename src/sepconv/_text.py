@@ -32,6 +32,7 @@ __all__ = [
     "thousands",
     "millions",
     "percent",
+    "ratio_text",
     "number",
     "numbers",
     "denoise",
@@ -158,6 +159,76 @@ def percent(fraction: float, digits: int = 2) -> str:
     '94.86%'
     """
     return f"{100 * fraction:.{digits}f}%"
+
+
+def ratio_text(
+    ratio: float,
+    *,
+    fewer: str = "fewer",
+    more: str = "more",
+    same: str = "the same",
+    digits: int = 1,
+    sign: str = "×",
+) -> str:
+    """How a new count compares with an old one, given ``ratio`` = old / new, in words.
+
+    The one rule for every printed "× fewer", "× more", "× faster" and "× slower": a change of
+    2 times or more is written as a factor (``'22.8× fewer'``), a smaller one as a percentage of
+    the old count, rounded to a whole percent, below 1% to a tenth (``1 / 1.06`` ->
+    ``'6% more'``; ``1.5`` -> ``'33% fewer'``: 9 multiplications become 6), so that a change
+    near 1 is neither rounded to ``'1.1×'`` nor written as a factor below 1 (``'0.5× fewer'``).
+    ``ratio < 1`` means the new count is larger: the words say ``more``, with the factor
+    ``1 / ratio``. The tour's cost calculator (``tour/calculator.js``) follows the same rule.
+
+    Parameters
+    ----------
+    ratio : float
+        Old / new, > 0 and finite (for times: old time / new time, with ``fewer='faster'``,
+        ``more='slower'``).
+    fewer, more : str
+        The words for a smaller and a larger new count.
+    same : str
+        The text for a ratio of 1, or one whose change rounds to 0.0%.
+    digits : int
+        Decimals of a factor (2 times and more).
+    sign : str
+        Written after a factor: ``'×'``, or ``'x'`` where output stays ASCII (the command line).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        ``ratio`` is not a finite number > 0.
+
+    Examples
+    --------
+    >>> ratio_text(1228800 / 53952), ratio_text(9 / 6), ratio_text(1 / 1.06)
+    ('22.8× fewer', '33% fewer', '6% more')
+    >>> ratio_text(0.5, digits=2, sign="x"), ratio_text(1.2, fewer="faster", more="slower")
+    ('2.00x more', '17% faster')
+    >>> ratio_text(1.0), ratio_text(1.002), ratio_text(2**-0.5)
+    ('the same', '0.2% fewer', '41% more')
+    """
+    value = float(ratio)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"`ratio` must be a finite number > 0, got {ratio!r}")
+    factor, word = (value, fewer) if value >= 1 else (1 / value, more)
+    if factor >= 2:
+        return f"{_half_up(factor, digits)}{sign} {word}"
+    # the change as a percentage of the old count
+    change = 100 * (1 - 1 / factor) if word == fewer else 100 * (factor - 1)
+    shown = _half_up(change, 0) if change >= 0.95 else _half_up(change, 1)
+    return same if shown == "0.0" else f"{shown}% {word}"
+
+
+def _half_up(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals, halves rounded up, as JavaScript's calculator does
+    (``format`` would round 12.5 to 12, ``toFixed`` to 13)."""
+    scale = 10**digits
+    return f"{math.floor(value * scale + 0.5) / scale:.{digits}f}"
 
 
 def denoise(value: float, tol: float) -> float:

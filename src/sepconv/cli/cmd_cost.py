@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import fmt_int, format_table, positive_int, print_json, shape_type, size_type
+from ._common import (
+    fmt_int,
+    fmt_ratio,
+    format_table,
+    positive_int,
+    print_json,
+    shape_type,
+    size_type,
+)
 
 NAME = "cost"
 ORDER = 10
@@ -142,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
                 fmt_int(entry.multiplications),
                 fmt_int(entry.additions),
                 fmt_int(entry.parameters),
-                f"{ratio:.2f}x",
+                "" if entry is normal else fmt_ratio(ratio),
             ]
         )
         for part in entry.parts:
@@ -156,13 +164,13 @@ def run(args: argparse.Namespace) -> int:
                 ]
             )
     print()
-    print(format_table(["convolution", "mult-adds", "additions", "parameters", "fewer"], rows))
+    print(format_table(["convolution", "mult-adds", "additions", "parameters", "vs normal"], rows))
     print()
     k2 = "k^2"
     m = f"{args.depth_multiplier} x " if args.depth_multiplier > 1 else ""
     print(
         f"rule of thumb: separable / normal = {m}(1/C_out + 1/{k2}) = {m}(1/{args.filters} + "
-        f"1/{_kernel_elems(kernel)}) = {comparison.rule:.4f} ({1 / comparison.rule:.2f}x fewer)"
+        f"1/{_kernel_elems(kernel)}) = {comparison.rule:.4f} ({fmt_ratio(1 / comparison.rule)})"
     )
     print("mult-adds are scalar multiplications; FLOPs = 2 x mult-adds")
     return 0

@@ -7,7 +7,7 @@ import math
 import textwrap
 from typing import Any
 
-from ._common import fmt_int, format_table, positive_int, print_json
+from ._common import fmt_int, fmt_ratio, format_table, positive_int, print_json
 
 NAME = "factor"
 ORDER = 20
@@ -122,12 +122,8 @@ def _axis_names(ndim: int) -> list[str]:
 
 
 def _ratio_text(direct: int, factored: int) -> str:
-    ratio = direct / factored
-    if ratio > 1:
-        return f"{ratio:.2f}x fewer"
-    if ratio == 1:
-        return "the same"
-    return f"{1 / ratio:.2f}x more: filter directly"
+    text = fmt_ratio(direct / factored)
+    return text + ": filter directly" if factored > direct else text
 
 
 def _tolerance(args: argparse.Namespace) -> dict[str, float]:

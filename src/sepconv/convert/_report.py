@@ -5,24 +5,35 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .._text import ratio_text
+
 
 def saving_reason(rank: int, ratio: float, min_speedup: float, counted: str) -> str:
     """Why a layer is kept although factored at ``rank``: ``ratio`` is before / after.
 
-    ``counted`` is ``'mult-adds'``, ``'parameters'`` or ``'time'`` (measured latency).
+    ``counted`` is ``'mult-adds'``, ``'parameters'`` or ``'time'`` (measured latency). How
+    much more or less is worded by :func:`sepconv._text.ratio_text` (a percentage below 2x).
 
     >>> saving_reason(3, 1 / 1.06, 1.0, "mult-adds")
-    'rank 3 would need 1.06x more mult-adds'
+    'rank 3 would need 6% more mult-adds'
     >>> saving_reason(3, 1.2, 1.5, "time")
-    'rank 3 measured only 1.20x faster, below min_speedup 1.5'
+    'rank 3 measured only 17% less time, a speedup of 1.20 below min_speedup 1.5'
     """
     if counted == "time":
+        change = ratio_text(ratio, fewer="less time", more="more time", digits=2, sign="x")
         if ratio < 1:
-            return f"rank {rank} measured {1 / ratio:.2f}x slower"
-        return f"rank {rank} measured only {ratio:.2f}x faster, below min_speedup {min_speedup:g}"
+            return f"rank {rank} measured {change}"
+        return (
+            f"rank {rank} measured only {change}, a speedup of {ratio:.2f} below min_speedup "
+            f"{min_speedup:g}"
+        )
+    change = ratio_text(ratio, digits=2, sign="x")
     if ratio < 1:
-        return f"rank {rank} would need {1 / ratio:.2f}x more {counted}"
-    return f"rank {rank} needs only {ratio:.2f}x fewer {counted}, below min_speedup {min_speedup:g}"
+        return f"rank {rank} would need {change} {counted}"
+    return (
+        f"rank {rank} needs only {change} {counted}, a speedup of {ratio:.2f} below min_speedup "
+        f"{min_speedup:g}"
+    )
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,9 @@ own size. What ``sepconv factor`` prints is then the same on every machine.
 Sign and scale of the factors
 -----------------------------
 - *Integer-valued kernels* (integer dtype, or floats holding integers) that are exactly
-  separable get integer factors of the smallest magnitude: every factor is primitive (the
-  greatest common divisor of its entries is 1) except the first, which also carries the
-  common integer scale.
+  separable get integer-valued factors (float64, as every factor) of the smallest magnitude:
+  every factor is primitive (the greatest common divisor of its entries is 1) except the
+  first, which also carries the common integer scale.
 - *Other kernels* get balanced factors: every factor of a term has the same Euclidean norm,
   ``||f_k|| = sigma ** (1/d)`` for a term of weight ``sigma`` (for 2-D, ``u * sqrt(s)`` and
   ``v * sqrt(s)`` as MATLAB).
@@ -390,9 +390,10 @@ def separate(
     Returns
     -------
     Factorization
-        Exactly one term ``(f0, ..., f_{d-1})`` with ``kernel ≈ f0 ⊗ ... ⊗ f_{d-1}``; integer
-        kernels get integer factors of the smallest magnitude, others balanced factors (see the
-        module documentation for the sign rule).
+        Exactly one term ``(f0, ..., f_{d-1})`` of 1-D float64 arrays with
+        ``kernel ≈ f0 ⊗ ... ⊗ f_{d-1}``; integer-valued kernels get integer-valued factors of
+        the smallest magnitude, others balanced factors (see the module documentation for the
+        sign rule).
 
     Raises
     ------

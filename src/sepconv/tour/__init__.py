@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import SepconvValueError
+from .._text import ratio_text
 from ._steps import Figure, Step
 
 __all__ = [
@@ -522,7 +523,7 @@ def _write(
             "dw": f"{pw['by_operation']['depthwise_conv2d']:,}",
             "pw": f"{pw['by_operation']['pointwise_conv2d']:,}",
             "normal": f"{pw['normal']:,}",
-            "ratio": f"{pw['ratio']:.1f}×",
+            "ratio": ratio_text(pw["ratio"], same="as many"),
             "mobilenet": f"{net['separable']['mult_adds'] / 1e6:,.1f}M against "
             f"{net['full']['mult_adds'] / 1e6:,.1f}M multiplications",
         },

@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = ["conversion", "CONVERT_RANKS", "DENOISE"]
 
+from .._text import ratio_text
 from .._text import thousands as _fmt
 from ._steps import Step, _noise_floor
 
@@ -100,11 +101,7 @@ def _denoiser(image: np.ndarray) -> tuple[Any, dict[str, Any]]:
 
 
 def _conversion_row(row: dict[str, Any]) -> str:
-    saving = (
-        f"{row['speedup']:.1f}× fewer multiplications"
-        if row["speedup"] >= 1
-        else f"{1 / row['speedup']:.1f}× more multiplications"
-    )
+    saving = f"{ratio_text(row['speedup'], same='as many')} multiplications"
     if row["weight_error"] == 0.0:
         return (
             f"K = {row['rank']} is exact (errors 0, {row['grey_levels']:.1f} grey levels "
@@ -190,6 +187,7 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "impulse_check": _noise_floor(float(np.max(np.abs(before - weight))), 1.0),
     }
     h, w = image.shape
+    saving = ratio_text(chosen["speedup"], same="as many")
     paragraphs = [
         "`sepconv.convert` turns the convolutions of a trained model into separable ones. "
         "The layer converted here was trained a moment ago, in this run: a small denoiser "
@@ -216,7 +214,7 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "to the clean photograph in grey levels, and the "
         "multiplications of the layer: " + "; ".join(_conversion_row(row) for row in rows) + ".",
         f"With K = {shown} the output is within 5% of the trained network's "
-        f"({chosen['output_error']:.3f}) and the layer needs {chosen['speedup']:.1f}× fewer "
+        f"({chosen['output_error']:.3f}) and the layer needs {saving} "
         "multiplications. A round blob is close to separable (a Gaussian is exactly a column times "
         "a row), so few terms suffice. The output error can be smaller than the weight error: "
         "a change of the filters counts only as far as the photograph's patches line up with "
@@ -227,7 +225,7 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
     summary = (
         f"converting a trained {d['filters']}-filter {k}×{k} denoising layer: K = "
         f"{shown} → weight error {chosen['weight_error']:.3f}, output error "
-        f"{chosen['output_error']:.3f}, {chosen['speedup']:.1f}× fewer multiplications"
+        f"{chosen['output_error']:.3f}, {saving} multiplications"
     )
     return Step(
         "convert", "Converting a trained layer into separable filters", paragraphs, summary, numbers

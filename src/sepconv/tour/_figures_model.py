@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._text import ratio_text
 from ._figures import (
     BLUE,
     GRAY,
@@ -80,7 +81,7 @@ def draw_network(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str, A
         f"{f['parameters'] / 1e6:.2f}M parameters\n"
         f"MobileNetV1: {s['mult_adds'] / 1e6:,.1f}M mult-adds, "
         f"{s['parameters'] / 1e6:.2f}M parameters\n"
-        f"{totals['ratio']:.1f}× fewer multiplications",
+        f"{ratio_text(totals['ratio'], same='as many')} multiplications",
         transform=ax.transAxes,
         ha="right",
         va="top",
@@ -195,17 +196,24 @@ def draw_conversion(plt: Any, step: Any, data: dict[str, Any]) -> list[tuple[str
         0.35,
         color=GREEN,
         alpha=0.25,
-        label="× fewer multiplications (right axis)",
+        label="normal ÷ separable multiplications\n(right axis; under 1: costs more)",
     )
     twin.axhline(1, color=GREEN, lw=0.8, ls=":")
-    twin.set_ylabel("× fewer multiplications", color=GREEN)
+    twin.set_ylabel("normal ÷ separable multiplications", color=GREEN)
     twin.spines["right"].set_visible(True)
     ax.set_zorder(twin.get_zorder() + 1)
     ax.patch.set_visible(False)
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
+    # Under the axes: inside, any corner covers the bars or the error curves.
     ax.legend(
-        lines[0] + more[0], lines[1] + more[1], loc="lower left", fontsize=9.5, framealpha=0.95
+        lines[0] + more[0],
+        lines[1] + more[1],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=2,
+        fontsize=9.5,
+        frameon=False,
     )
     ax.set_title("Errors and savings (sepconv.convert, spatial)")
     levels = data["grey_levels"]

@@ -14,6 +14,8 @@ import re
 from importlib import resources
 from typing import Any
 
+from .._text import ratio_text
+
 __all__ = ["render_html", "render_markdown", "render_json", "INTRO", "CLOSING"]
 
 INTRO = [
@@ -34,7 +36,7 @@ CLOSING = [
     "of rank 1 separate, and a random kernel almost never is; many useful image kernels are "
     "a short sum of separable terms and keep most of the saving.",
     "Depthwise separable layers work for every kernel shape: a depthwise step ({dw}) and a "
-    "pointwise step ({pw}) replace the normal convolution ({normal}), {ratio} fewer "
+    "pointwise step ({pw}) replace the normal convolution ({normal}), {ratio} "
     "multiplications, the fraction 1/C_out + 1/k². In MobileNetV1 that is {mobilenet}, and "
     "a trained layer can be converted after the fact at a measured error.",
     "Next: `sepconv cost` for any layer, `sepconv factor KERNEL --plot FILE.png` for any "
@@ -198,11 +200,9 @@ def _calculator(worked: dict[str, Any]) -> str:
 def _gallery_text(entry: dict[str, Any]) -> str:
     direct, terms = entry["per_pixel"]
     rank = entry["rank"]
-    verdict = (
-        f"{direct / terms:.1f}× fewer"
-        if terms < direct
-        else f"{terms / direct:.1f}× more: here the full kernel is cheaper"
-    )
+    verdict = ratio_text(direct / terms)
+    if terms > direct:
+        verdict += ": here the full kernel is cheaper"
     return (
         f"{entry['name']}: rank {rank}. Directly {direct} multiplications per "
         f"pixel ({entry['direct_multiplications']:,} on the photograph); as {rank} "

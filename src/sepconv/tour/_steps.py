@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import cost, factor, kernels, reference
+from .._text import ratio_text
 from .._text import thousands as _fmt
 
 __all__ = [
@@ -131,7 +132,7 @@ def spatial(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "A 2-D kernel is *spatially separable* when it is a column times a row (an outer "
         f"product). Sobel-x, the kernel that finds vertical edges, is the column {col} "
         f"(smooth vertically) times the row {rw} (difference horizontally); "
-        "`sepconv.factor.separate` finds these integer factors.",
+        "`sepconv.factor.separate` finds these factors (whole numbers, as float64 arrays).",
         f"On the {h}×{w} photograph, the 3×3 kernel applied directly performed "
         f"{_fmt(direct_counter.multiplications)} multiplications, {per_pixel['direct']} per "
         f"pixel, counted by `sepconv.reference` while it ran. The 3×1 column pass performed "
@@ -494,7 +495,7 @@ def pointwise(worked: dict[str, Any], depthwise_output: np.ndarray) -> tuple[Ste
         f"Together, counted as one separable layer: {_fmt(parts['depthwise_conv2d'])} + "
         f"{_fmt(parts['pointwise_conv2d'])} = {_fmt(total)} multiplications against "
         f"{_fmt(normal_count)}, {total / normal_count:.4f} of the work "
-        f"({normal_count / total:.1f}× fewer). The fraction is 1/C_out + 1/k² = "
+        f"({ratio_text(normal_count / total)}). The fraction is 1/C_out + 1/k² = "
         f"1/{FILTERS} + 1/{K * K} = {valid.rule:.4f} "
         "whenever both layers have the same output size. With 'same' padding (output "
         f"{SIZE}×{SIZE}×{FILTERS}): {_fmt(same.normal.multiplications)} against "
@@ -508,7 +509,7 @@ def pointwise(worked: dict[str, Any], depthwise_output: np.ndarray) -> tuple[Ste
     summary = (
         f"pointwise: {FILTERS} 1×1×3 kernels → {'×'.join(map(str, y_many.shape))}: "
         f"{_fmt(many.multiplications)}; separable total {_fmt(total)} vs "
-        f"{_fmt(normal_count)} ({normal_count / total:.1f}× fewer, "
+        f"{_fmt(normal_count)} ({ratio_text(normal_count / total)}, "
         f"1/C_out + 1/k² = {valid.rule:.4f})"
     )
     data = {"y_one": y_one, "y_many": y_many, "valid": valid, "same": same, "curve": curve}
@@ -581,7 +582,7 @@ def network() -> tuple[Step, dict[str, Any]]:
     summary = (
         f"MobileNetV1 {s.total_mult_adds / 1e6:.1f}M mult-adds vs "
         f"{f.total_mult_adds / 1e6:.1f}M with full convolutions "
-        f"({f.total_mult_adds / s.total_mult_adds:.1f}×)"
+        f"({ratio_text(f.total_mult_adds / s.total_mult_adds)})"
     )
     return Step(
         "mobilenet",

@@ -8,7 +8,8 @@
 // stride=stride, padding=padding) counts them. padding is 'valid', 'same' (TensorFlow/Keras:
 // output ceil(n / stride)) or a non-negative integer (zeros on every side). Bad arguments
 // throw, as sepconv.cost raises; counts above 2^53 - 1 throw a RangeError (a JavaScript number
-// could not hold them exactly).
+// could not hold them exactly). window.sepconvRatioText(ratio, digits) words old / new as
+// sepconv._text.ratio_text does.
 (function () {
   "use strict";
 
@@ -73,6 +74,31 @@
 
   window.sepconvCost = sepconvCost;
 
+  // old / new in words, the rule of sepconv._text.ratio_text: a factor from 2 times on
+  // ("22.78× fewer"), below that a percentage of the old count ("6% more"), never "0.50× fewer".
+  function halfUp(value, digits) {
+    var scale = Math.pow(10, digits);
+    return (Math.floor(value * scale + 0.5) / scale).toFixed(digits);
+  }
+
+  function ratioText(ratio, digits) {
+    if (typeof ratio !== "number" || !isFinite(ratio) || ratio <= 0) {
+      throw new RangeError("`ratio` must be a finite number > 0, got " + String(ratio));
+    }
+    digits = digits === undefined ? 1 : digits;
+    var fewer = ratio >= 1;
+    var factor = fewer ? ratio : 1 / ratio;
+    var word = fewer ? "fewer" : "more";
+    if (factor >= 2) {
+      return halfUp(factor, digits) + "× " + word;
+    }
+    var change = fewer ? 100 * (1 - 1 / factor) : 100 * (factor - 1);
+    var shown = change >= 0.95 ? halfUp(change, 0) : halfUp(change, 1);
+    return shown === "0.0" ? "the same" : shown + "% " + word;
+  }
+
+  window.sepconvRatioText = ratioText;
+
   // --- the interactive form --------------------------------------------------------------
   function $(id) {
     return document.getElementById(id);
@@ -104,8 +130,8 @@
       $("calc-pointwise").textContent = grouped(c.pointwise);
       $("calc-separable").textContent = grouped(separable);
       var ratio = c.normal / separable;
-      $("calc-ratio").textContent = (ratio >= 1 ? ratio.toFixed(2) + "× fewer (" :
-        (1 / ratio).toFixed(2) + "× more (") + (separable / c.normal).toFixed(4) + " of the work)";
+      $("calc-ratio").textContent = ratioText(ratio, 2) + " (" +
+        (separable / c.normal).toFixed(4) + " of the work)";
       $("calc-rule").textContent = "1/" + cout + " + 1/" + (k * k) + " = " +
         (1 / cout + 1 / (k * k)).toFixed(4);
       var top = Math.log10(Math.max(c.normal, 10));
