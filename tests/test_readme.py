@@ -373,9 +373,7 @@ def _dtypes(value):
     return {str(value.dtype)} if hasattr(value, "dtype") else set()
 
 
-@pytest.mark.parametrize(
-    "index", [i for i, (extra, _) in enumerate(PYTHON_BLOCKS) if not extra]
-)
+@pytest.mark.parametrize("index", [i for i, (extra, _) in enumerate(PYTHON_BLOCKS) if not extra])
 def test_readme_python_comments_state_the_values(index, tmp_path, monkeypatch):
     """`expr  # value` and `name = expr  # value` in the snippets: the value is what runs
     gives (a shape for a tensor); `# value: float64` also names the arrays' dtype."""
