@@ -601,7 +601,7 @@ def test_dispatch_in_training_compares_forward_and_backward(monkeypatch):
 
 
 @needs_native
-@pytest.mark.parametrize("size", [(7, 7), (14, 14), (5, 3), (8, 70), (56, 56)])
+@pytest.mark.parametrize("size", [(7, 7), (14, 14), (5, 3), (8, 70), (56, 56), (9, 112)])
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("layout", ["nchw", "cl"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -624,3 +624,15 @@ def test_same_padding_paths_at_mobilenet_like_shapes(size, stride, layout, dtype
             native._use_avx512(True)
         expected = reference(x, weight, bias, (stride, stride), tuple(pads), (1, 1))
         close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
+
+
+@needs_native
+@pytest.mark.parametrize("batch", [1, 3])
+def test_wide_rows_in_and_out_of_cache(batch):
+    """Rows wider than 64 at unit stride: the eight-row blocks while the input fits in cache
+    (batch 1, 2.4 MB), the row ring beyond (batch 3, 7.2 MB); both equal PyTorch."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, 24, 112, 112, generator=g, dtype=torch.float64)
+    weight = torch.randn(24, 1, 3, 3, generator=g, dtype=torch.float64)
+    y = native.depthwise_conv2d(x, weight, None, 1, ((1, 1), (1, 1)))
+    close(y, reference(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1)), 1e-12)

@@ -226,18 +226,24 @@ __attribute__((target("avx512f"))) static void FN(fwd_s1_task)(void *vctx, ptrdi
     free(zero);
 }
 
-/* rows at most this wide take fwd_s1_task; wider ones the row ring, which streams large
- * planes from memory faster (measured: 32 planes of 112 x 112, batch 8, 1.7 ms against 3.2;
- * 128 of 56 x 56, 1.8 ms here against 2.4 there) */
+/* rows at most this wide take fwd_s1_task; wider ones only when the input fits in cache
+ * (at most S1_CACHED_BYTES): from memory the row ring streams large planes faster (measured,
+ * one thread, 3 x 3: 32 planes of 112 x 112, batch 8, 12.8 MB, 2.4 ms here against 1.7 in the
+ * ring; batch 1, 1.6 MB, 0.14 ms here against 0.23; 64 planes of 112 x 112, 3.2 MB, 0.28
+ * against 0.44) */
 #define S1_MAX_WIDTH 64
+#define S1_CACHED_BYTES (4 << 20)
 
 /* whether fwd_s1_task applies: AVX-512F present, NCHW rows, unit horizontal stride */
 static int FN(fwd_s1_applies)(const ptrdiff_t *p)
 {
-    return dw_avx512() && p[P_SW] == 1 && p[P_OW] <= S1_MAX_WIDTH &&
+    ptrdiff_t bytes = p[P_N] * p[P_C] * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(T);
+    return dw_avx512() && p[P_SW] == 1 &&
+           (p[P_OW] <= S1_MAX_WIDTH || bytes <= S1_CACHED_BYTES) &&
            p[P_KH] * p[P_KW] <= MAX_TAPS;
 }
 #undef S1_MAX_WIDTH
+#undef S1_CACHED_BYTES
 
 /* ---- 3 x 3 at stride 2 in both axes (dilation 1) ------------------------------------------ */
 /* Output columns ow0 .. ow0 + LANES - 1 read input columns base + 2l + kx (base = 2 ow0 - pl):
