@@ -753,3 +753,34 @@ def test_off_cpu_calls_run_steps_directly_unless_observed():
     assert dw(x).shape == (2, 8, 10, 10) and dw(x[0]).shape == (8, 10, 10)
     assert layer(x).is_contiguous()  # memory formats out: tests/test_cuda.py (meta kernels
     # do not keep channels-last)
+
+
+def test_zero_tapped_kernel_is_kept_while_the_weight_is_unchanged():
+    """Keras 'same' at stride 2 on an even size runs with zero taps on the kernel; the tapped
+    kernel is kept between inference calls and made anew when the weight changes (in place,
+    replaced, converted), so results always follow the weight."""
+    torch.manual_seed(0)
+    layer = snn.DepthwiseConv2d(6, 3, 2, padding="same", bias=False)
+    x = torch.randn(2, 6, 12, 10)
+
+    def want():
+        return F.conv2d(F.pad(x, (0, 1, 0, 1)), layer.weight, None, 2, 0, 1, 6)
+
+    with torch.no_grad(), snn.use_native_depthwise(False):
+        torch.testing.assert_close(layer(x), want())
+        kept = layer.__dict__["_sepconv_tapped"][2]
+        torch.testing.assert_close(layer(x), want())
+        assert layer.__dict__["_sepconv_tapped"][2] is kept  # reused
+        layer.weight.mul_(-3)
+        torch.testing.assert_close(layer(x), want())
+        layer.weight = nn.Parameter(torch.randn(6, 1, 3, 3))
+        torch.testing.assert_close(layer(x), want())
+        layer.double()
+        x = x.double()
+        torch.testing.assert_close(layer(x), want())
+        copy = __import__("copy").deepcopy(layer)
+        copy.weight.mul_(2)
+        torch.testing.assert_close(copy(x), 2 * want())
+        torch.testing.assert_close(layer(x), want())
+    y = layer(x.requires_grad_(True))  # training: a padded copy, gradients right
+    torch.testing.assert_close(y, want())

@@ -277,7 +277,7 @@ class _DepthwiseConvNd(KerasPaddingConv):
 
     def _run(self, x: Tensor, fast: bool) -> Tensor:
         weight, bias = _weight_and_bias(self)
-        return ex.depthwise(x, weight, bias, self._padding, self._n, fast)
+        return ex.depthwise(x, weight, bias, self._padding, self._n, fast, self)
 
     def cost(self, input_shape: tuple[int, ...]) -> _cost.Cost:
         """Exact cost for an input of torch shape ``(N, C, *spatial)`` or ``(C, *spatial)``."""
