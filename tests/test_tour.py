@@ -471,6 +471,22 @@ def test_no_legend_covers_bars_lines_or_text(legend_overlaps):
     assert {title: found for title, found in legend_overlaps.items() if found} == {}
 
 
+def _conversion_data(before, after, rows, image, noisy, trained):
+    """The tour's conversion-figure data with synthetic images (each figure's test varies the
+    kernels, the rows and the grey levels)."""
+    return {
+        "before": before,
+        "after": after,
+        "rows": rows,
+        "shown": 2,
+        "grey_levels": {"noisy": noisy, "trained": trained},
+        "clean": image,
+        "noisy": image,
+        "denoised": image,
+        "outputs": {1: image, 2: image},
+    }
+
+
 def test_conversion_legend_is_clear_of_the_bars():
     """Figure 16 with the tour's own numbers: its legend sat on the bars of K = 1 to 4."""
     pytest.importorskip("matplotlib")
@@ -491,17 +507,7 @@ def test_conversion_legend_is_clear_of_the_bars():
         ]
     ]
     image = rng.random((60, 60)) - 0.5
-    data = {
-        "before": before,
-        "after": {1: before * 0.9, 2: before.copy()},
-        "rows": rows,
-        "shown": 2,
-        "grey_levels": {"noisy": 25.4, "trained": 15.2},
-        "clean": image,
-        "noisy": image,
-        "denoised": image,
-        "outputs": {1: image, 2: image},
-    }
+    data = _conversion_data(before, {1: before * 0.9, 2: before.copy()}, rows, image, 25.4, 15.2)
     figures = dict(_figures_model.draw_conversion(plt, None, data))
     try:
         assert _legend_overlaps(figures["16-convert-error.png"]) == []
@@ -524,17 +530,7 @@ def test_a_converted_filter_that_vanishes_is_marked_not_left_blank():
         {"rank": 2, "weight_error": 0.0, "output_error": 0.0, "speedup": 1.2, "grey_levels": 15.0},
     ]
     image = rng.random((60, 60)) - 0.5
-    data = {
-        "before": before,
-        "after": after,
-        "rows": rows,
-        "shown": 2,
-        "grey_levels": {"noisy": 25.0, "trained": 15.0},
-        "clean": image,
-        "noisy": image,
-        "denoised": image,
-        "outputs": {1: image, 2: image},
-    }
+    data = _conversion_data(before, after, rows, image, 25.0, 15.0)
     figures = dict(_figures_model.draw_conversion(plt, None, data))
     fig = figures["15-convert-filters.png"]
     texts = [(i, t.get_text()) for i, ax in enumerate(fig.axes) for t in ax.texts]

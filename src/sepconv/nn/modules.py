@@ -455,6 +455,16 @@ def _make_activation(activation: Any) -> nn.Module | None:
     return module
 
 
+def _norm_and_activation(modules: dict[str, Any], y: Tensor) -> Tensor:
+    """A separable layer's optional ``norm`` then ``act`` children applied to ``y``."""
+    norm, act = modules.get("norm"), modules.get("act")
+    if norm is not None:
+        y = norm(y)
+    if act is not None:
+        y = act(y)
+    return y
+
+
 class _SeparableConvNd(nn.Module):
     _keras_layout = "separable"
     _n: int
@@ -558,19 +568,10 @@ class _SeparableConvNd(nn.Module):
                 y = ex.device_conv(
                     input, weight, bias, depthwise._padding, depthwise.groups, self._n, depthwise
                 )
-                norm, act = modules.get("norm"), modules.get("act")
-                if norm is not None:
-                    y = norm(y)
-                if act is not None:
-                    y = act(y)
+                y = _norm_and_activation(modules, y)
                 weight, bias = _weight_and_bias(pointwise)
                 return ex.CONV[self._n](y, weight, bias)
-            y = depthwise(input, fast=False)
-            norm, act = modules.get("norm"), modules.get("act")
-            if norm is not None:
-                y = norm(y)
-            if act is not None:
-                y = act(y)
+            y = _norm_and_activation(modules, depthwise(input, fast=False))
             if isinstance(pointwise, _PointwiseConvNd):
                 return pointwise(y, fast=False)
             return pointwise(y)
@@ -593,11 +594,7 @@ class _SeparableConvNd(nn.Module):
         )
         # A child replaced by model surgery (a plain module) is called without `fast`.
         y = depthwise(run, fast=fast) if ours else depthwise(run)
-        norm, act = modules.get("norm"), modules.get("act")
-        if norm is not None:
-            y = norm(y)
-        if act is not None:
-            y = act(y)
+        y = _norm_and_activation(modules, y)
         if isinstance(pointwise, _PointwiseConvNd):
             y = pointwise(
                 y, contiguous_output=fast and not ex.caller_is_channels_last(x, n), fast=fast
