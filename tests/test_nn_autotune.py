@@ -141,3 +141,28 @@ def test_switches_check_their_argument_when_called():
     for switch in (snn.use_autotune, snn.use_native_depthwise):
         with pytest.raises(TypeError, match="enabled"):
             switch("no")  # refused at the call, not only on entering the block
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_every_route_returns_the_input_gradient_in_the_callers_format(channels_last):
+    """A route that converts the input hands its gradient back in the caller's memory format
+    (so that a leaf's gradient is not copied again outside the timed call), equal across
+    routes; gradcheck through the conversion."""
+    torch.manual_seed(0)
+    layer = snn.SeparableConv2d(6, 10, 3, 2, padding="same").double()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, 6, 12, 10, dtype=torch.float64).contiguous(memory_format=fmt)
+    grads = []
+    for route in [("nchw", False), ("cl", False), ("nchw", True), ("cl", True)]:
+        leaf = x.clone().requires_grad_(True)
+        y = _autotune._run(route, leaf, layer._forward)
+        (grad,) = torch.autograd.grad(y.square().sum(), leaf)  # as a timed route sees it
+        assert grad.is_contiguous(memory_format=fmt)
+        grads.append(grad)
+    for g in grads[1:]:
+        torch.testing.assert_close(g, grads[0])
+    from sepconv.nn import _execution as ex
+
+    other = torch.contiguous_format if channels_last else torch.channels_last
+    leaf = x.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: ex.convert(t, other).sin(), (leaf,))

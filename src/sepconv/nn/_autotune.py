@@ -192,7 +192,8 @@ def _run(chosen: Route, x: Tensor, forward: Callable[[Tensor], Tensor]) -> Tenso
     token = _ROUTE.set(chosen)
     try:
         if chosen[0] == "nchw" and not x.is_contiguous() and x.is_contiguous(memory_format=_CL):
-            return forward(x.contiguous()).contiguous(memory_format=_CL)
+            ex = sys.modules[__package__ + "._execution"]
+            return forward(ex.convert(x, torch.contiguous_format)).contiguous(memory_format=_CL)
         return forward(x)
     finally:
         _ROUTE.reset(token)
