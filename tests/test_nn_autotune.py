@@ -166,3 +166,29 @@ def test_every_route_returns_the_input_gradient_in_the_callers_format(channels_l
     other = torch.contiguous_format if channels_last else torch.channels_last
     leaf = x.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t: ex.convert(t, other).sin(), (leaf,))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("margin, keeps_plain", [(1.02, True), (1.10, False)])
+def test_the_plain_route_is_kept_unless_another_is_clearly_faster(
+    monkeypatch, channels_last, margin, keeps_plain
+):
+    """A route other than the plain composition's (the caller's format, PyTorch's depthwise)
+    is chosen only when its time is below the plain one's by more than PREFER_PLAIN."""
+    plain = ("cl" if channels_last else "nchw", False)
+    other = ("nchw" if channels_last else "cl", False)
+
+    def timed(route, x, forward, inputs):
+        seconds = {plain: margin, other: 1.0}.get(route, 5.0)
+        return seconds * 1e-3, forward(x)
+
+    monkeypatch.setattr(_autotune, "_timed", timed)
+    layer = snn.SeparableConv2d(4, 6, 3, padding="same").eval()
+    x = torch.randn(2, 4, 9, 9)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        layer(x)
+    (chosen,) = layer.__dict__["_sepconv_routes"].values()
+    assert chosen == (plain if keeps_plain else other)
+    assert _autotune.PREFER_PLAIN < 1.10

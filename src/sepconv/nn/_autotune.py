@@ -11,7 +11,9 @@ fixed rule captures: on a 2-core AMD EPYC at 2 threads, a 1x1 convolution of 102
 
 So, like ``torch.backends.cudnn.benchmark``, the first call of a layer configuration on a new
 input (shape, strides, dtype, thread count, whether gradients are wanted) times each route a
-few times, interleaved, and keeps the fastest; later calls with the same key run it directly.
+few times, interleaved, and keeps the fastest (the plain composition's route, the caller's
+format with PyTorch's depthwise, unless another is faster by more than ``PREFER_PLAIN``);
+later calls with the same key run it directly.
 In training (a gradient wanted for the input or a weight) a route is timed forward and
 backward together (``torch.autograd.grad``, which leaves ``.grad`` alone). A layer whose
 children keep state in training mode (a batch norm) is not timed in training mode: it runs
@@ -71,6 +73,8 @@ ROUNDS = 3
 MAX_ROUNDS = 9
 CLOSE = 1.05
 SLOW_S = 0.05
+#: the plain composition's route is kept unless another is faster by more than this factor
+PREFER_PLAIN = 1.03
 _CL = torch.channels_last
 
 
@@ -266,4 +270,12 @@ def _tune(
             first, second = sorted(best.values())[:2]
             if done + 1 >= ROUNDS and second > CLOSE * first:
                 break  # the fastest is clear; close contenders get more rounds
-    return min(routes, key=best.__getitem__)
+    fastest = min(routes, key=best.__getitem__)
+    # The route a plain composition takes (the caller's format, PyTorch's depthwise) is kept
+    # unless another one is faster by more than timing noise: a near-tie measured on the
+    # first call can go either way later.
+    plain: Route = (
+        "cl" if not x.is_contiguous() and x.is_contiguous(memory_format=_CL) else "nchw",
+        False,
+    )
+    return plain if best[plain] <= PREFER_PLAIN * best[fastest] else fastest
