@@ -29,6 +29,7 @@ __all__ = [
     "format_table",
     "base_parser",
     "write_json",
+    "torch_device",
 ]
 
 
@@ -100,6 +101,25 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per case (median)")
     parser.add_argument("--quick", action="store_true", help="a smaller grid, for a smoke test")
     return parser
+
+
+def torch_device(parser: argparse.ArgumentParser, name: str) -> Any:
+    """``torch.device(name)``, or the parser's one-line error (exit status 2) where the name
+    is not a device or this PyTorch build cannot reach it (a CUDA device on a CPU build)."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as error:
+        parser.error(f"--device {name!r} is not a torch device ({error})")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {name!r}: this PyTorch build or machine has no CUDA device")
+    if device.type not in ("cpu", "cuda", "meta"):
+        try:
+            torch.empty(1, device=device)
+        except (RuntimeError, AssertionError) as error:
+            parser.error(f"--device {name!r} cannot be used here ({error})")
+    return device
 
 
 def write_json(path: str | None, data: dict[str, Any]) -> None:

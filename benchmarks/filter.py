@@ -36,7 +36,14 @@ from typing import Any
 import numpy as np
 
 import sepconv
-from _common import base_parser, format_table, machine, print_header, write_json
+from _common import (
+    base_parser,
+    format_table,
+    machine,
+    print_header,
+    torch_device,
+    write_json,
+)
 from sepconv import kernels
 
 #: per-round times of the latest ``interleaved`` call, for paired ratios
@@ -565,6 +572,8 @@ def main() -> int:
         help="device of the torch cases; another than 'cpu' runs them alone",
     )
     args = parser.parse_args()
+    if not args.skip_torch:
+        torch_device(parser, args.device)  # checked before any work
     info = machine("numpy", "scipy", "opencv-python-headless", "torch", "kornia")
     print_header("sepconv filtering benchmark", info)
     if args.calibrate:

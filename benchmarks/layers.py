@@ -86,7 +86,14 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from _common import base_parser, format_table, machine, print_header, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    base_parser,
+    format_table,
+    machine,
+    print_header,
+    torch_device,
+    write_json,
+)
 from sepconv.nn import DepthwiseConv2d, SeparableConv2d  # noqa: E402
 from sepconv.padding import same_padding  # noqa: E402
 
@@ -577,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    DEVICE[0] = torch.device(args.device)
+    DEVICE[0] = torch_device(parser, args.device)
     on_gpu = DEVICE[0].type != "cpu"
     if args.batch is None:
         args.batch = [1, 32] if on_gpu else [1, 8]

@@ -30,7 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from _common import base_parser, format_table, machine, print_header, write_json
+from _common import (
+    base_parser,
+    format_table,
+    machine,
+    print_header,
+    torch_device,
+    write_json,
+)
 from sepconv.nn import DepthwiseConv2d, SeparableConv2d, _execution
 
 
@@ -65,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=default, help=f"torch device (default {default})")
     parser.add_argument("--calls", type=int, default=5000, help="calls per timing")
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
+    device = torch_device(parser, args.device)
     rounds = 3 if args.quick else args.repeat
     info = machine("torch")
     info["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type

@@ -651,3 +651,32 @@ def test_layer_benchmarks_run_off_the_cpu():
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
     assert "64->128 @112 s2" in result.stdout and "caller/torch" in result.stdout
+
+
+def test_benchmarks_refuse_an_unreachable_device_in_one_line():
+    """A GPU benchmark command on a build without CUDA, or a device name torch does not know:
+    the parser's one-line error and exit status 2, no traceback."""
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root / "benchmarks"), os.environ.get("PYTHONPATH", "")]),
+    }
+    device = "nosuch" if torch_cuda_available() else "cuda"
+    for script in ("layers.py", "layers_overhead.py", "filter.py"):
+        result = subprocess.run(
+            [sys.executable, f"benchmarks/{script}", "--device", device, "--quick"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=root,
+            env={**env, "SEPCONV_AUTOTUNE": "0"},
+        )
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert f"--device '{device}'" in result.stderr.splitlines()[-1]
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -38,7 +38,9 @@ RUN = {
     "sepconv cost --input 12x12x3 --kernel 5 --filters 256": [],
     "sepconv factor sobel-x": [],
     "sepconv factor log:sigma=2": [],
-    "sepconv filter photo.png edges.png --kernel log:sigma=2 --explain": ["edges.png"],
+    "sepconv filter photo.png edges.png --kernel log:sigma=2 --abs --rescale --explain": [
+        "edges.png"
+    ],
     "sepconv profile mobilenet_v1 --summary": [],
     "sepconv tour --out docs/tour": ["docs/tour/README.md", "docs/tour/report.json"],
     "sepconv convert mnist_conv converted.pt --weights runs/train/mnist_conv.pt --method spatial "
