@@ -79,7 +79,7 @@ from .._checks import (
     check_shape,
 )
 from .._files import atomic_write
-from . import _budget, _combined, _fit, _latency, _whiten
+from . import _budget, _centre, _combined, _curves, _fit, _latency, _whiten
 from ._combined import DepthwiseSpatialConv2d
 from ._factors import (
     _CONVS,
@@ -300,7 +300,10 @@ def convert(
     squares of the two factors for depthwise and spatial layers). Of the refitted whitened,
     refitted both-factor and refitted closed-form models, the one with the smallest output
     error on the calibration data is kept if not larger than the closed form's, else the
-    closed form itself (``report.whitened`` and ``report.data_aware`` say which).
+    closed form itself (``report.whitened`` and ``report.data_aware`` say which). A layer
+    without bias whose output goes straight into an inference-mode batch norm is fitted with
+    a free bias (truncation weighted by the input covariance), which is then moved into the
+    norm's stored mean, so the model keeps its structure.
 
     Parameters
     ----------
@@ -316,7 +319,8 @@ def convert(
     budget : float, optional
         ``0 < budget <= 1``: the convertible layers together keep at most this fraction of
         their mult-adds; ranks allocated greedily over each layer's error-versus-cost curve
-        (output error on ``calibration`` when given, else weight error). Needs
+        (output error on ``calibration`` when given, after the same refit of both factors
+        for whitened depthwise and spatial layers; else weight error). Needs
         ``input_size`` or ``calibration``.
     calibration : Tensor ``(N, C, *spatial)`` or iterable of batches or (input, target) pairs
         Inputs for the data-aware refit (a few hundred to a thousand samples).
@@ -450,7 +454,11 @@ def convert(
     data = None
     fulls = {}
     moments: dict[str, np.ndarray] = {}
+    centred: dict[str, nn.Module] = {}  # name: the batch norm its output goes into
     if batches is not None:
+        centred = _centre.feeding(target, [(c[0], c[3]) for c in candidates], batches[0])
+        for name in centred:
+            _centre.add_bias(target.get_submodule(name))
         if whiten:
             layers = [(c[0], c[3], c[4]) for c in candidates]
             moments = _whiten.moments(reference, layers, batches)
@@ -459,7 +467,13 @@ def convert(
                 name: _factor(child, kind, _limit(child, kind), None, moments.get(name))[0]
                 for name, _, _, child, kind in candidates
             }
-        data = _fit.Reference(reference, [c[0] for c in candidates], batches, curves=fulls)
+        data = _fit.Reference(
+            reference,
+            [c[0] for c in candidates],
+            batches,
+            curves=fulls,
+            full=_curves.refitted(candidates, moments) if budget is not None else None,
+        )
     chosen: dict[str, int | None] = {}
     budget_reason: dict[str, str] = {}
     if budget is not None:
@@ -470,7 +484,8 @@ def convert(
     unweighted = {}  # name: the closed-form layer at the same rank, for whitened layers
     originals = {}  # name: (original module, kind, rank), for whitened layers
     for name, parent, child_name, child, kind in candidates:
-        params = sum(p.numel() for p in child.parameters())
+        added = child.weight.shape[0] if name in centred else 0  # the bias folded at the end
+        params = sum(p.numel() for p in child.parameters()) - added
         before = profiled[name].mult_adds if name in profiled else None
         if budget is not None and chosen[name] is None:
             rows[name] = LayerReport(
@@ -494,7 +509,7 @@ def convert(
             unweighted[name] = _factor(child, kind, term, None)[:2]
             originals[name] = (child, kind, term)
             error = _whiten.weight_error(child, layer, kind)
-        new_params = sum(p.numel() for p in layer.parameters())
+        new_params = sum(p.numel() for p in layer.parameters()) - added
         after = costs[name](term) if name in costs else None
         ratio = before / after if name in costs else params / new_params
         latency = (None, None)
@@ -558,6 +573,8 @@ def convert(
                     rows[name],
                     reason=f"{rows[name].reason}; not run on the calibration data: closed form",
                 )
+    for name, norm in centred.items():
+        _centre.fold(target.get_submodule(name), norm)
     model_latency = (None, None)
     if measure_latency:
         model_latency = tuple(1000 * t for t in _latency.compare(reference, target, input_size))
