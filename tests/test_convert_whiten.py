@@ -142,7 +142,9 @@ def test_whitened_linear_factors_are_the_best_rank_r_map_on_the_data(c_in, c_out
     u, s, vt = np.linalg.svd(y, full_matrices=False)
     optimum = np.sqrt(np.sum(s[rank:] ** 2))
     assert best == pytest.approx(optimum, rel=1e-6, abs=1e-9)
-    assert err == pytest.approx(optimum / np.linalg.norm(y), rel=1e-6, abs=1e-9)
+    # the error is measured with the moment's eigenvalues floored at 1e-6 of the largest
+    # (_whiten.FLOOR): on an ill-conditioned x it differs from the data's in the 6th digit
+    assert err == pytest.approx(optimum / np.linalg.norm(y), rel=1e-5, abs=1e-9)
     plain_first, plain_second, _ = linear_factors(w, rank)
     assert best <= np.linalg.norm(y - x @ (plain_second @ plain_first).T) * (1 + 1e-9)
 

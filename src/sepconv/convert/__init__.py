@@ -79,7 +79,7 @@ from .._checks import (
     check_shape,
 )
 from .._files import atomic_write
-from . import _budget, _centre, _combined, _curves, _fit, _latency, _whiten
+from . import _budget, _centre, _combined, _curves, _fit, _latency, _whiten, _whole
 from ._combined import DepthwiseSpatialConv2d
 from ._factors import (
     _CONVS,
@@ -467,9 +467,10 @@ def convert(
                 name: _factor(child, kind, _limit(child, kind), None, moments.get(name))[0]
                 for name, _, _, child, kind in candidates
             }
+        extra = _whole.find(target, own, {c[0] for c in candidates})
         data = _fit.Reference(
             reference,
-            [c[0] for c in candidates],
+            [c[0] for c in candidates] + extra,
             batches,
             curves=fulls,
             full=_curves.refitted(candidates, moments) if budget is not None else None,
@@ -552,23 +553,35 @@ def convert(
         )
     calibration_error = closed_error = None
     data_aware = whitened = False
+    refitted: tuple[str, ...] = ()
     if batches is not None and replaced:
-        order = _fit.forward_order(target, replaced, batches[0])
+        whole = {name: target.get_submodule(name) for name in extra}
+        if _whole.REFIT:  # and the candidates kept whole
+            whole.update({c[0]: c[3] for c in candidates if not rows[c[0]].replaced})
+        whole = {name: layer for name, layer in whole.items() if _whole.is_whole(layer)}
+        order = _fit.forward_order(target, replaced + list(whole.items()), batches[0])
+        order = _whole.after_first(order, set(whole))
         fitted, calibration_error, closed_error, kept = _whiten.fit(
             data, target, order, batches, unweighted, originals, _refactored
         )
         data_aware, whitened = kept is not None, kept in ("asymmetric", "whitened")
+        if data_aware:
+            refitted = tuple(
+                n for n, _ in order if n in whole and n in fitted and fitted[n][1] < fitted[n][0]
+            )
         for name, (_, weight_error) in unweighted.items():
             if not whitened:
                 rows[name] = dataclasses.replace(rows[name], relative_error=weight_error)
         for name, (closed, fit) in fitted.items():
+            if name not in rows:
+                continue
             rows[name] = dataclasses.replace(
                 rows[name],
                 closed_form_output_error=closed,
                 output_error=fit if data_aware else closed,
             )
         for name in data.unreached:
-            if rows[name].replaced:
+            if name in rows and rows[name].replaced:
                 rows[name] = dataclasses.replace(
                     rows[name],
                     reason=f"{rows[name].reason}; not run on the calibration data: closed form",
@@ -597,6 +610,7 @@ def convert(
         *model_latency,
         threads=torch.get_num_threads() if measure_latency else None,
         whitened=whitened,
+        refitted=refitted,
     )
 
 

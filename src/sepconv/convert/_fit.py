@@ -319,20 +319,30 @@ def refit(
 ) -> dict[str, tuple[float, float]]:
     """Refit the second factor of every ``(name, layer)`` of ``converted``, in forward order.
 
+    A plain layer among them (kept whole, :func:`sepconv.convert._whole.is_whole`) has its
+    full weight and bias refitted instead.
+
     ``converted`` must be in eval mode. Returns ``{name: (closed-form error, fitted error)}``:
     relative errors of the layer's output against the original layer's output on the sampled
     positions, with the inputs the converted model feeds the layer.
     """
+    from . import _whole
+
     errors = {}
     with torch.no_grad():
         for name, layer in entries:
             if name in reference.unreached:
                 continue
-            first, second, features, _ = structure(layer)
+            if _whole.is_whole(layer):  # kept whole: its full weight, from its inputs
+                first, second, features = layer, layer, _whole.features(layer)
+                take = lambda i, o: i[0]  # noqa: E731
+            else:
+                first, second, features, _ = structure(layer)
+                take = lambda i, o: o  # noqa: E731
             theta0 = second_weight(second)
             normal = None
             for x, (index, y) in zip(batches, reference.samples[name]):
-                z = run_to(converted, first, x, lambda i, o: o)
+                z = run_to(converted, first, x, take)
                 f = features(z)[index.to(z.device)]
                 if normal is None:
                     normal = Normal(f.shape[1], y.shape[1], second.bias is not None)
