@@ -102,3 +102,54 @@ def test_centred_linear_fit_is_the_best_rank_r_map_before_a_norm(rank, offset, s
             )
         errors[centre] = report.calibration_output_error
     assert errors[True] <= errors[False] * (1 + 1e-6) + 1e-9
+
+
+def test_scale_and_unscale_leave_the_norm_output_and_restore_the_layer():
+    torch.manual_seed(2)
+    conv = nn.Conv2d(3, 6, 3, bias=False).double()
+    norm = nn.BatchNorm2d(6).double().eval()
+    with torch.no_grad():
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.1, 4)
+        norm.weight.uniform_(-2, 2)
+    original = (conv.weight.clone(), norm.running_mean.clone(), norm.running_var.clone())
+    x = torch.randn(2, 3, 7, 7, dtype=torch.float64)
+    before = norm(conv(x))
+    (d,) = _centre.scales({"c": norm}).values()
+    torch.testing.assert_close(d, norm.weight.abs() / torch.sqrt(norm.running_var + norm.eps))
+    var = _centre.scale(conv, norm, d)
+    torch.testing.assert_close(norm(conv(x)), before, rtol=1e-12, atol=1e-12)
+    _centre.unscale(conv, norm, d, var)
+    for got, want in zip((conv.weight, norm.running_mean, norm.running_var), original):
+        torch.testing.assert_close(got, want, rtol=1e-14, atol=1e-14)
+
+
+@settings(max_examples=10, deadline=None)
+@given(rank=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_weighted_linear_fit_is_the_best_rank_r_map_through_the_norm(rank, seed):
+    # the norm's output is the model's: weighting the channels by the norm's scale gives the
+    # best rank-r map for it (covariance-whitened truncation of the scaled weight)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(8, 6, bias=False), nn.BatchNorm1d(6)).double().eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model[1].running_var.copy_(torch.logspace(-2, 2, 6, dtype=torch.float64))
+    mix = torch.randn(8, 8, generator=g, dtype=torch.float64)
+    calibration = torch.randn(200, 8, generator=g, dtype=torch.float64) @ mix + 1
+    results = {}
+    for weight in (False, True):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_centre, "WEIGHT", weight)
+            results[weight] = convert(
+                model, linear=True, rank=rank, min_speedup=0, calibration=calibration
+            )
+    errors = {w: r.calibration_output_error for w, (_, r) in results.items()}
+    assert errors[True] <= errors[False] * (1 + 1e-6) + 1e-9
+    converted, report = results[True]
+    # the norm's statistics are the original ones again, up to the folded bias
+    torch.testing.assert_close(converted[1].running_var, model[1].running_var)
+    low = converted[0]
+    weight = (low[1].weight @ low[0].weight).detach()
+    w0 = model[0].weight.detach()
+    want = torch.linalg.norm(weight - w0) / torch.linalg.norm(w0)
+    assert report.layers[0].relative_error == pytest.approx(float(want), rel=1e-9, abs=1e-12)

@@ -303,7 +303,8 @@ def convert(
     closed form itself (``report.whitened`` and ``report.data_aware`` say which). A layer
     without bias whose output goes straight into an inference-mode batch norm is fitted with
     a free bias (truncation weighted by the input covariance), which is then moved into the
-    norm's stored mean, so the model keeps its structure.
+    norm's stored mean, so the model keeps its structure; its output error is measured as the
+    norm passes it on (each channel weighted by ``|gamma| / sqrt(var + eps)``).
 
     Parameters
     ----------
@@ -455,10 +456,9 @@ def convert(
     fulls = {}
     moments: dict[str, np.ndarray] = {}
     centred: dict[str, nn.Module] = {}  # name: the batch norm its output goes into
+    scaled: dict[str, Any] = {}  # name: (the norm's scale, its stored variance)
     if batches is not None:
-        centred = _centre.feeding(target, [(c[0], c[3]) for c in candidates], batches[0])
-        for name in centred:
-            _centre.add_bias(target.get_submodule(name))
+        centred, scaled = _centre.prepare(target, candidates, batches[0])
         if whiten:
             layers = [(c[0], c[3], c[4]) for c in candidates]
             moments = _whiten.moments(reference, layers, batches)
@@ -474,6 +474,7 @@ def convert(
             batches,
             curves=fulls,
             full=_curves.refitted(candidates, moments) if budget is not None else None,
+            scales={name: d for name, (d, _) in scaled.items()},
         )
     chosen: dict[str, int | None] = {}
     budget_reason: dict[str, str] = {}
@@ -586,8 +587,13 @@ def convert(
                     rows[name],
                     reason=f"{rows[name].reason}; not run on the calibration data: closed form",
                 )
-    for name, norm in centred.items():
-        _centre.fold(target.get_submodule(name), norm)
+    _centre.finish(target, centred, scaled)
+    for name, _, _, _, kind in candidates:  # weight errors of the weights, not the scaled ones
+        if name in scaled and rows[name].replaced:
+            error = _whiten.weight_error(
+                reference.get_submodule(name), target.get_submodule(name), kind
+            )
+            rows[name] = dataclasses.replace(rows[name], relative_error=error)
     model_latency = (None, None)
     if measure_latency:
         model_latency = tuple(1000 * t for t in _latency.compare(reference, target, input_size))

@@ -10,11 +10,18 @@ left after the best offset is weighted by the covariance of the inputs rather th
 second moment (``E||(W - W_r) x + b||^2`` is smallest at ``b = -(W - W_r) E[x]``, where it is
 ``||(W - W_r) Cov(x)^{1/2}||^2``).
 
+The norm also scales each channel by ``|gamma| / sqrt(var + eps)``, so the error the next
+layer sees is the output error weighted by that scale, not the raw one: a channel the norm
+shrinks matters less. With :data:`WEIGHT`, the layer's output channels are multiplied by the
+scale and the norm's stored statistics divided by it while the layer is factored and fitted
+(the model computes the same), so the whitened truncation, the alternating least squares and
+the budget's error curves all measure the error the norm passes on.
+
 Here the layers that feed a batch norm are found by one forward pass (the norm's input is the
-very tensor the layer returned), given a zero bias while they are factored and fitted, and at
-the end the fitted bias is moved into the norm's stored mean and removed, so the converted
-model has the original's structure and state-dict keys and computes what it computed with the
-bias.
+very tensor the layer returned), given a zero bias (and scaled) while they are factored and
+fitted, and at the end the scale is undone and the fitted bias moved into the norm's stored
+mean and removed, so the converted model has the original's structure and state-dict keys and
+computes what it computed with the bias.
 """
 
 from __future__ import annotations
@@ -105,3 +112,87 @@ def fold(layer: nn.Module, norm: nn.Module) -> None:
     bias = remove_bias(last)
     with torch.no_grad():
         norm.running_mean.sub_(bias.to(norm.running_mean.dtype))
+
+
+#: Measure the error of a layer that feeds a batch norm as the norm passes it on (each output
+#: channel weighted by the norm's scale ``|gamma| / sqrt(var + eps)``).
+WEIGHT = True
+
+
+def scales(centred: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+    """Per layer, the scale of the batch norm it feeds (float64, floored at 1e-3 of the largest,
+    so that no channel's error counts for nothing)."""
+    if not WEIGHT:
+        return {}
+    out = {}
+    for name, norm in centred.items():
+        d = torch.rsqrt(norm.running_var.detach().double() + norm.eps)
+        if norm.weight is not None:
+            d = d * norm.weight.detach().double().abs()
+        top = float(d.max()) if d.numel() else 0.0
+        if top > 0:
+            out[name] = d.clamp(min=1e-3 * top)
+    return out
+
+
+def _scale_rows(module: nn.Module, d: torch.Tensor) -> None:
+    shape = (-1,) + (1,) * (module.weight.ndim - 1)
+    module.weight.mul_(d.to(module.weight.dtype).reshape(shape))
+    if module.bias is not None:
+        module.bias.mul_(d.to(module.bias.dtype))
+
+
+def scale(module: nn.Module, norm: nn.Module, d: torch.Tensor) -> torch.Tensor:
+    """Multiply the output channels of ``module`` by ``d`` and make ``norm`` undo it.
+
+    Returns the norm's stored variance, for :func:`unscale`. ``norm(module(x))`` is unchanged:
+    the norm's mean is scaled by ``d`` and its ``var + eps`` by ``d**2``.
+    """
+    var = norm.running_var.detach().clone()
+    with torch.no_grad():
+        _scale_rows(module, d)
+        norm.running_mean.mul_(d.to(norm.running_mean.dtype))
+        norm.running_var.copy_((var.double() + norm.eps) * d**2 - norm.eps)
+    return var
+
+
+def unscale(layer: nn.Module, norm: nn.Module, d: torch.Tensor, var: torch.Tensor) -> None:
+    """Undo :func:`scale` on the layer that replaced the module (its last factor), or on the
+    module itself if it was kept."""
+    try:
+        last = structure(layer)[1]
+    except AttributeError:
+        last = layer
+    with torch.no_grad():
+        _scale_rows(last, 1 / d)
+        norm.running_mean.div_(d.to(norm.running_mean.dtype))
+        norm.running_var.copy_(var)
+
+
+def prepare(target: nn.Module, candidates: list[Any], x: torch.Tensor) -> tuple[dict, dict]:
+    """Before the data-aware fit: ``(centred, scaled)``.
+
+    ``centred``: ``{name: norm}`` of the ``(name, parent, child name, module, kind)``
+    candidates that feed a batch norm, given a zero bias; ``scaled``: ``{name: (d, var)}``
+    of those of kind 'depthwise', 'spatial' or 'lowrank', their output channels multiplied
+    by the norm's scale ``d`` (:func:`scale`, ``var`` its stored variance).
+    """
+    centred = feeding(target, [(c[0], c[3]) for c in candidates], x)
+    kinds = {c[0]: c[4] for c in candidates}
+    for name in centred:
+        add_bias(target.get_submodule(name))
+    weights = scales(
+        {n: m for n, m in centred.items() if kinds[n] in ("depthwise", "spatial", "lowrank")}
+    )
+    scaled = {
+        n: (d, scale(target.get_submodule(n), centred[n], d)) for n, d in weights.items()
+    }
+    return centred, scaled
+
+
+def finish(target: nn.Module, centred: dict, scaled: dict) -> None:
+    """After the fit: scales undone (:func:`unscale`), biases folded (:func:`fold`)."""
+    for name, norm in centred.items():
+        if name in scaled:
+            unscale(target.get_submodule(name), norm, *scaled[name])
+        fold(target.get_submodule(name), norm)

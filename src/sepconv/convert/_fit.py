@@ -217,10 +217,12 @@ class Reference:
         rows: int = ROWS,
         curves: dict[str, nn.Module] | None = None,
         full: dict[str, tuple[nn.Module, str]] | None = None,
+        scales: dict[str, torch.Tensor] | None = None,
     ) -> None:
         per_batch = max(1, math.ceil(rows / len(batches)))
         curves = curves or {}
         full = full or {}
+        scales = scales or {}
         self.kinds = {name: kind for name, (_, kind) in full.items()}
         self.modules = {name: module for name, (module, _) in full.items()}
         #: Normal equations of the full convolution on the tap features, for the layers in
@@ -238,6 +240,8 @@ class Reference:
                 return
             done.add(name)
             y = _rows(output, self.linear[name])
+            if name in scales:  # the output as a batch norm passes it on (_centre.scales)
+                y = y * scales[name].to(y.dtype)
             index = torch.randperm(len(y), generator=generators[name])[:per_batch]
             index = index.sort().values
             self.samples[name].append((index, y[index.to(y.device)].double().cpu()))
