@@ -24,6 +24,8 @@ data-aware conversion), with the process's PyTorch threads. Usage::
 
     python benchmarks/convert.py --out runs/convert          # writes results.{md,json}
     python benchmarks/convert.py --quick                     # mnist_conv, two budgets
+    python benchmarks/convert.py --models vgg_digits --methods spatial --budgets 1/4 \
+        --finetune-budgets                                   # one row, no fine-tuning
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def run(args: argparse.Namespace) -> dict:
         original = accuracy(model)
         print(f"{name}: test accuracy {original:.2%} (trained in {seconds:.0f} s)", flush=True)
         for method in METHODS[name]:
+            if args.methods and method not in args.methods:
+                continue
             kwargs = (
                 {"method": "depthwise", "linear": True} if method == "svd" else {"method": method}
             )
@@ -185,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/convert")
     parser.add_argument("--models", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=sorted({m for methods in METHODS.values() for m in methods}),
+        help="only these methods (default: each model's)",
+    )
     parser.add_argument("--budgets", nargs="+", default=["1/2", "1/3", "1/4", "1/5"])
     parser.add_argument("--finetune-budgets", nargs="*", default=["1/5"])
     parser.add_argument("--epochs", type=int, default=4, help="training epochs of the originals")

@@ -406,6 +406,31 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
     assert "not allowed with" in capsys.readouterr().err
 
 
+def test_cli_convert_no_whiten(tmp_path, capsys):
+    import json
+
+    from sepconv.cli import main
+    from sepconv.models import create_model
+
+    torch.manual_seed(0)
+    weights = tmp_path / "weights.pt"
+    torch.save(create_model("mnist_conv").eval().state_dict(), weights)
+    common = ["--weights", str(weights), "--budget", "0.5", "--calibrate", "digits", "--json"]
+    whitened = {}
+    for flag in ([], ["--no-whiten"]):
+        out = tmp_path / f"converted{len(flag)}.pt"
+        assert main(["convert", "mnist_conv", str(out), *common, *flag]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["data_aware"] and out.exists()
+        whitened[bool(flag)] = report["whitened"]
+    assert whitened[True] is False
+    bad = ["convert", "mnist_conv", str(tmp_path / "x.pt"), "--rank", "2", "--no-whiten"]
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert "--no-whiten needs --calibrate" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_layers_the_calibration_does_not_reach_keep_the_closed_form():
     class WithAux(nn.Module):
         def __init__(self):

@@ -130,7 +130,9 @@ def test_whitened_rank_r_output_error_is_below_the_closed_form(method):
 def test_whitened_linear_factors_are_the_best_rank_r_map_on_the_data(c_in, c_out, seed):
     # Reduced-rank regression: no rank-r map reproduces W x better on these x.
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((300, c_in)) @ rng.standard_normal((c_in, c_in))
+    # correlated inputs, conditioned well above the eigenvalue floor (_whiten.FLOOR, 1e-6 of
+    # the largest), below which the weighting deliberately departs from the data's moment
+    x = rng.standard_normal((300, c_in)) @ _spd(c_in, rng, condition=30)
     w = rng.standard_normal((c_out, c_in))
     rank = min(c_in, c_out) - 1
     if rank < 1:
@@ -147,21 +149,31 @@ def test_whitened_linear_factors_are_the_best_rank_r_map_on_the_data(c_in, c_out
     assert best <= np.linalg.norm(y - x @ (plain_second @ plain_first).T) * (1 + 1e-9)
 
 
-def test_moments_equal_the_patch_second_moments():
+@pytest.mark.parametrize("bias", [False, True])
+def test_moments_equal_the_patch_second_moments(bias):
+    # a layer fitted with a bias is weighted by the covariance of its patches
     torch.manual_seed(1)
-    conv = nn.Conv2d(3, 5, (3, 2), stride=2, padding=1, dilation=(1, 2), padding_mode="reflect")
+    conv = nn.Conv2d(
+        3, 5, (3, 2), stride=2, padding=1, dilation=(1, 2), padding_mode="reflect", bias=bias
+    )
     x = torch.randn(4, 3, 9, 10)
     model = nn.Sequential(conv)
-    dw = _whiten.moments(model, [("0", conv, "depthwise")], [x], rows=10**6)["0"]
-    sp = _whiten.moments(model, [("0", conv, "spatial")], [x], rows=10**6)["0"]
     # the patches by unfold, after the reflect padding
     padded = F.pad(x, (1, 1, 1, 1), mode="reflect").double()
     patches = F.unfold(padded, (3, 2), dilation=(1, 2), stride=2)  # (N, C*kh*kw, L)
-    p = patches.movedim(1, -1).reshape(-1, 3, 3, 2).numpy()
+    p = patches.movedim(1, -1).reshape(-1, 3, 3, 2).numpy() + 2.0  # a mean to remove
+    x = x + 2.0
+    dw = _whiten.moments(model, [("0", conv, "depthwise")], [x], rows=10**6)["0"]
+    sp = _whiten.moments(model, [("0", conv, "spatial")], [x], rows=10**6)["0"]
     flat = p.reshape(len(p), 3, 6)
-    np.testing.assert_allclose(dw, np.einsum("pct,pcs->cts", flat, flat) / len(p), rtol=1e-5)
-    cols = p.transpose(0, 3, 1, 2).reshape(-1, 9)
-    np.testing.assert_allclose(sp, cols.T @ cols / len(cols), rtol=1e-5)
+    if bias:
+        flat = flat - flat.mean(0)
+    np.testing.assert_allclose(dw, np.einsum("pct,pcs->cts", flat, flat) / len(p), atol=1e-5)
+    cols = p.transpose(0, 3, 1, 2)  # (P, kw, C*kh): the moment averages the kw taps
+    if bias:
+        cols = cols - cols.mean(0)
+    cols = cols.reshape(-1, 9)
+    np.testing.assert_allclose(sp, cols.T @ cols / len(cols), atol=1e-5)
 
 
 def test_convert_whitens_by_default_and_is_never_worse_than_closed_form():

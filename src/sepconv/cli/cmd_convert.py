@@ -103,6 +103,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "training digits of 'sepconv train' (data-aware factors)",
     )
     parser.add_argument(
+        "--no-whiten",
+        dest="whiten",
+        action="store_false",
+        help="with --calibrate: keep the closed-form first factors and refit the second "
+        "factors only (convert(whiten=False))",
+    )
+    parser.add_argument(
         "--recalibrate-bn",
         action="store_true",
         help="re-estimate batch-norm statistics on the training digits",
@@ -334,6 +341,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--budget (fraction of the mult-adds kept) must be in (0, 1], got {args.budget:g}"
         )
+    if not args.whiten and not args.calibrate:
+        raise ValueError("--no-whiten needs --calibrate (whitening weights by calibration data)")
     if args.weights and args.random_weights:
         raise ValueError("give --weights or --random-weights, not both")
 
@@ -354,6 +363,7 @@ def run(args: argparse.Namespace) -> int:
             linear=args.linear,
             measure_latency=args.measure_latency,
             calibration=digits.train_images[:1024] if args.calibrate else None,
+            whiten=args.whiten,
         )
     except RuntimeError as exc:  # the model's own forward pass on the digits or input size
         raise ValueError(

@@ -79,7 +79,7 @@ from .._checks import (
     check_shape,
 )
 from .._files import atomic_write
-from . import _budget, _combined, _fit, _latency, _whiten
+from . import _budget, _centre, _combined, _curves, _fit, _latency, _whiten, _whole
 from ._combined import DepthwiseSpatialConv2d
 from ._factors import (
     _CONVS,
@@ -300,7 +300,11 @@ def convert(
     squares of the two factors for depthwise and spatial layers). Of the refitted whitened,
     refitted both-factor and refitted closed-form models, the one with the smallest output
     error on the calibration data is kept if not larger than the closed form's, else the
-    closed form itself (``report.whitened`` and ``report.data_aware`` say which).
+    closed form itself (``report.whitened`` and ``report.data_aware`` say which). A layer
+    without bias whose output goes straight into an inference-mode batch norm is fitted with
+    a free bias (truncation weighted by the input covariance), which is then moved into the
+    norm's stored mean, so the model keeps its structure; its output error is measured as the
+    norm passes it on (each channel weighted by ``|gamma| / sqrt(var + eps)``).
 
     Parameters
     ----------
@@ -316,7 +320,8 @@ def convert(
     budget : float, optional
         ``0 < budget <= 1``: the convertible layers together keep at most this fraction of
         their mult-adds; ranks allocated greedily over each layer's error-versus-cost curve
-        (output error on ``calibration`` when given, else weight error). Needs
+        (output error on ``calibration`` when given, after the same refit of both factors
+        for whitened depthwise and spatial layers; else weight error). Needs
         ``input_size`` or ``calibration``.
     calibration : Tensor ``(N, C, *spatial)`` or iterable of batches or (input, target) pairs
         Inputs for the data-aware refit (a few hundred to a thousand samples).
@@ -450,7 +455,10 @@ def convert(
     data = None
     fulls = {}
     moments: dict[str, np.ndarray] = {}
+    centred: dict[str, nn.Module] = {}  # name: the batch norm its output goes into
+    scaled: dict[str, Any] = {}  # name: (the norm's scale, its stored variance)
     if batches is not None:
+        centred, scaled = _centre.prepare(target, candidates, batches[0])
         if whiten:
             layers = [(c[0], c[3], c[4]) for c in candidates]
             moments = _whiten.moments(reference, layers, batches)
@@ -459,7 +467,15 @@ def convert(
                 name: _factor(child, kind, _limit(child, kind), None, moments.get(name))[0]
                 for name, _, _, child, kind in candidates
             }
-        data = _fit.Reference(reference, [c[0] for c in candidates], batches, curves=fulls)
+        extra = _whole.find(target, own, {c[0] for c in candidates})
+        data = _fit.Reference(
+            reference,
+            [c[0] for c in candidates] + extra,
+            batches,
+            curves=fulls,
+            full=_curves.refitted(candidates, moments) if budget is not None else None,
+            scales={name: d for name, (d, _) in scaled.items()},
+        )
     chosen: dict[str, int | None] = {}
     budget_reason: dict[str, str] = {}
     if budget is not None:
@@ -470,7 +486,8 @@ def convert(
     unweighted = {}  # name: the closed-form layer at the same rank, for whitened layers
     originals = {}  # name: (original module, kind, rank), for whitened layers
     for name, parent, child_name, child, kind in candidates:
-        params = sum(p.numel() for p in child.parameters())
+        added = child.weight.shape[0] if name in centred else 0  # the bias folded at the end
+        params = sum(p.numel() for p in child.parameters()) - added
         before = profiled[name].mult_adds if name in profiled else None
         if budget is not None and chosen[name] is None:
             rows[name] = LayerReport(
@@ -494,7 +511,7 @@ def convert(
             unweighted[name] = _factor(child, kind, term, None)[:2]
             originals[name] = (child, kind, term)
             error = _whiten.weight_error(child, layer, kind)
-        new_params = sum(p.numel() for p in layer.parameters())
+        new_params = sum(p.numel() for p in layer.parameters()) - added
         after = costs[name](term) if name in costs else None
         ratio = before / after if name in costs else params / new_params
         latency = (None, None)
@@ -537,27 +554,46 @@ def convert(
         )
     calibration_error = closed_error = None
     data_aware = whitened = False
+    refitted: tuple[str, ...] = ()
     if batches is not None and replaced:
-        order = _fit.forward_order(target, replaced, batches[0])
+        whole = {name: target.get_submodule(name) for name in extra}
+        if _whole.REFIT:  # and the candidates kept whole
+            whole.update({c[0]: c[3] for c in candidates if not rows[c[0]].replaced})
+        whole = {name: layer for name, layer in whole.items() if _whole.is_whole(layer)}
+        order = _fit.forward_order(target, replaced + list(whole.items()), batches[0])
+        order = _whole.after_first(order, set(whole))
         fitted, calibration_error, closed_error, kept = _whiten.fit(
             data, target, order, batches, unweighted, originals, _refactored
         )
         data_aware, whitened = kept is not None, kept in ("asymmetric", "whitened")
+        if data_aware:
+            refitted = tuple(
+                n for n, _ in order if n in whole and n in fitted and fitted[n][1] < fitted[n][0]
+            )
         for name, (_, weight_error) in unweighted.items():
             if not whitened:
                 rows[name] = dataclasses.replace(rows[name], relative_error=weight_error)
         for name, (closed, fit) in fitted.items():
+            if name not in rows:
+                continue
             rows[name] = dataclasses.replace(
                 rows[name],
                 closed_form_output_error=closed,
                 output_error=fit if data_aware else closed,
             )
         for name in data.unreached:
-            if rows[name].replaced:
+            if name in rows and rows[name].replaced:
                 rows[name] = dataclasses.replace(
                     rows[name],
                     reason=f"{rows[name].reason}; not run on the calibration data: closed form",
                 )
+    _centre.finish(target, centred, scaled)
+    for name, _, _, _, kind in candidates:  # weight errors of the weights, not the scaled ones
+        if name in scaled and rows[name].replaced:
+            error = _whiten.weight_error(
+                reference.get_submodule(name), target.get_submodule(name), kind
+            )
+            rows[name] = dataclasses.replace(rows[name], relative_error=error)
     model_latency = (None, None)
     if measure_latency:
         model_latency = tuple(1000 * t for t in _latency.compare(reference, target, input_size))
@@ -580,6 +616,7 @@ def convert(
         *model_latency,
         threads=torch.get_num_threads() if measure_latency else None,
         whitened=whitened,
+        refitted=refitted,
     )
 
 

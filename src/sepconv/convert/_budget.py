@@ -5,8 +5,9 @@ Every layer offers a few options: keep the original (cost ``c0``, error 0) or a 
 allocation repeatedly takes the upgrade with the largest decrease of the summed squared
 relative errors per mult-add added that still fits the budget (the greedy rule of Qualcomm
 AIMET's per-layer ratio selection and of the knapsack relaxation). Errors are output errors
-on calibration data when given (second factor fitted, :mod:`._fit`), weight errors (exact from
-the singular values) otherwise.
+on calibration data when given (second factor fitted, :mod:`._fit`; both factors for the
+whitened layers whose refit alternates, :mod:`._curves`), weight errors (exact from the
+singular values) otherwise.
 """
 
 from __future__ import annotations

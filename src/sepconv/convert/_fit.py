@@ -216,9 +216,18 @@ class Reference:
         *,
         rows: int = ROWS,
         curves: dict[str, nn.Module] | None = None,
+        full: dict[str, tuple[nn.Module, str]] | None = None,
+        scales: dict[str, torch.Tensor] | None = None,
     ) -> None:
         per_batch = max(1, math.ceil(rows / len(batches)))
         curves = curves or {}
+        full = full or {}
+        scales = scales or {}
+        self.kinds = {name: kind for name, (_, kind) in full.items()}
+        self.modules = {name: module for name, (module, _) in full.items()}
+        #: Normal equations of the full convolution on the tap features, for the layers in
+        #: ``full`` (``{name: (module, kind)}``): curves after both factors are refitted.
+        self.full_normals: dict[str, Normal] = {}
         self.samples: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {n: [] for n in names}
         self.linear = {n: isinstance(reference.get_submodule(n), nn.Linear) for n in names}
         self.normals: dict[str, Normal] = {}
@@ -231,6 +240,8 @@ class Reference:
                 return
             done.add(name)
             y = _rows(output, self.linear[name])
+            if name in scales:  # the output as a batch norm passes it on (_centre.scales)
+                y = y * scales[name].to(y.dtype)
             index = torch.randperm(len(y), generator=generators[name])[:per_batch]
             index = index.sort().values
             self.samples[name].append((index, y[index.to(y.device)].double().cpu()))
@@ -240,6 +251,13 @@ class Reference:
                 if name not in self.normals:
                     self.normals[name] = Normal(f.shape[1], y.shape[1], second.bias is not None)
                 self.normals[name].add(f, self.samples[name][-1][1])
+            if name in full:
+                module = full[name][0]
+                f = _rows(_tap_features(module, inputs[0]), False)[index.to(y.device)]
+                if name not in self.full_normals:
+                    bias = module.bias is not None
+                    self.full_normals[name] = Normal(f.shape[1], y.shape[1], bias)
+                self.full_normals[name].add(f, self.samples[name][-1][1])
 
         handles = [
             reference.get_submodule(n).register_forward_hook(lambda _, i, o, n=n: hook(n, i, o))
@@ -259,6 +277,7 @@ class Reference:
         for name in self.unreached:
             del self.samples[name]
             self.normals.pop(name, None)
+            self.full_normals.pop(name, None)
 
     def output_error(self, model: nn.Module, batches: list[torch.Tensor]) -> float:
         """Relative error of ``model``'s outputs against the reference's on the batches."""
@@ -277,8 +296,15 @@ class Reference:
 
         ``layer`` is the full-rank factored layer given in ``curves``; ``subset(rank)`` gives
         the indices of its features that the layer at ``rank`` keeps (the factors are nested:
-        the leading singular triplets).
+        the leading singular triplets). Layers given in ``full`` get the errors after both
+        factors are refitted by alternating least squares (:func:`._curves.errors`).
         """
+        if name in self.full_normals:
+            from . import _curves
+
+            return _curves.errors(
+                self.full_normals[name], layer, self.modules[name], self.kinds[name], ranks
+            )
         normal = self.normals[name]
         theta0 = second_weight(structure(layer)[1])
         errors = []
@@ -297,20 +323,30 @@ def refit(
 ) -> dict[str, tuple[float, float]]:
     """Refit the second factor of every ``(name, layer)`` of ``converted``, in forward order.
 
+    A plain layer among them (kept whole, :func:`sepconv.convert._whole.is_whole`) has its
+    full weight and bias refitted instead.
+
     ``converted`` must be in eval mode. Returns ``{name: (closed-form error, fitted error)}``:
     relative errors of the layer's output against the original layer's output on the sampled
     positions, with the inputs the converted model feeds the layer.
     """
+    from . import _whole
+
     errors = {}
     with torch.no_grad():
         for name, layer in entries:
             if name in reference.unreached:
                 continue
-            first, second, features, _ = structure(layer)
+            if _whole.is_whole(layer):  # kept whole: its full weight, from its inputs
+                first, second, features = layer, layer, _whole.features(layer)
+                take = lambda i, o: i[0]  # noqa: E731
+            else:
+                first, second, features, _ = structure(layer)
+                take = lambda i, o: o  # noqa: E731
             theta0 = second_weight(second)
             normal = None
             for x, (index, y) in zip(batches, reference.samples[name]):
-                z = run_to(converted, first, x, lambda i, o: o)
+                z = run_to(converted, first, x, take)
                 f = features(z)[index.to(z.device)]
                 if normal is None:
                     normal = Normal(f.shape[1], y.shape[1], second.bias is not None)

@@ -88,7 +88,8 @@ class ConversionReport:
     the calibration data with and without the data-aware refit. ``budget``: the requested
     fraction; ``mult_adds_before``/``after``: the convertible layers together. ``whitened``:
     the kept data-aware factors have first factors weighted by the measured input moments
-    (:func:`sepconv.convert.convert`, ``whiten``).
+    (:func:`sepconv.convert.convert`, ``whiten``). ``refitted``: layers kept whole whose
+    weights the data-aware conversion refitted to the converted model's inputs.
     """
 
     layers: tuple[LayerReport, ...]
@@ -101,6 +102,7 @@ class ConversionReport:
     model_latency_after_ms: float | None = None
     threads: int | None = None
     whitened: bool = False
+    refitted: tuple[str, ...] = ()
 
     @property
     def replaced(self) -> tuple[LayerReport, ...]:
@@ -140,6 +142,7 @@ class ConversionReport:
             "model_latency_after_ms": self.model_latency_after_ms,
             "threads": self.threads,
             "whitened": self.whitened,
+            "refitted": list(self.refitted),
         }
 
     def __str__(self) -> str:
@@ -232,6 +235,11 @@ class ConversionReport:
                 f"{self.calibration_output_error:.3e} "
                 f"{'data-aware' if self.data_aware else 'kept closed form'}"
                 + (" (whitened first factors)" if self.whitened else "")
+            )
+        if self.refitted:
+            lines.append(
+                "kept whole, weights refitted to the converted model's inputs: "
+                + ", ".join(self.refitted)
             )
         if self.output_relative_error is not None:
             lines.append(

@@ -116,6 +116,10 @@ class Moment:
         self.module, self.kind, self.count = module, kind, 0
         self.linear = isinstance(module, nn.Linear)
         self.sum: np.ndarray | None = None
+        #: A layer with a bias is fitted with it: its truncation is weighted by the covariance
+        #: of the inputs (the error left after the best offset), not their second moment.
+        self.centred = getattr(module, "bias", None) is not None
+        self.first: np.ndarray | None = None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if self.linear:
@@ -129,21 +133,36 @@ class Moment:
             f = f.reshape(len(f), m.in_channels, -1)
             part = torch.einsum("pct,pcs->cts", f, f)
             count = len(f)
+            first = f.sum(0)  # (C_in, taps)
         elif self.kind == "spatial":
             kh, kw = m.kernel_size
             f = f.reshape(len(f), m.in_channels, kh, kw).permute(0, 3, 1, 2)
+            first = f.sum(0).reshape(kw, m.in_channels * kh)  # per horizontal tap
             f = f.reshape(-1, m.in_channels * kh)
             part = f.T @ f
             count = len(f)
         else:
             part = f.T @ f
             count = len(f)
-        part = part.numpy()
+            first = f.sum(0)
+        part, first = part.numpy(), first.numpy()
         self.sum = part if self.sum is None else self.sum + part
+        self.first = first if self.first is None else self.first + first
         self.count += count
 
     def value(self) -> np.ndarray:
-        return self.sum / max(self.count, 1)
+        moment = self.sum / max(self.count, 1)
+        if not self.centred or self.first is None:
+            return moment
+        if self.kind == "depthwise":
+            mean = self.first / max(self.count, 1)  # (C_in, taps)
+            return moment - mean[:, :, None] * mean[:, None, :]
+        if self.kind == "spatial":  # the moment averages the kw taps' moments: so the means
+            kw = len(self.first)
+            mean = self.first / max(self.count // kw, 1)
+            return moment - mean.T @ mean / kw
+        mean = self.first / max(self.count, 1)
+        return moment - np.outer(mean, mean)
 
 
 def moments(
@@ -329,7 +348,11 @@ def refactor(
             fitted.weight.copy_(torch.from_numpy(theta[:features].T).reshape(module.weight.shape))
             if module.bias is not None:
                 fitted.bias.copy_(torch.from_numpy(theta[features]))
-            moment = _block_moment(normal.gram[:features, :features], module, kind)
+            gram = normal.gram[:features, :features]
+            if normal.bias:  # fitted with a bias: weighted by the covariance (see Moment)
+                sums, count = normal.gram[:features, features], normal.gram[features, features]
+                gram = gram - np.outer(sums, sums) / max(count, 1e-300)
+            moment = _block_moment(gram, module, kind)
             new = factor(fitted, kind, rank, moment)
             if kind in ("depthwise", "spatial") and ALTERNATE:
                 _alternate(new, normal, module, kind)
