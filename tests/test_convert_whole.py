@@ -19,16 +19,20 @@ def _inputs(n, seed):
 
 def _model():
     torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 1),  # 1x1, before anything converted: left alone
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3, padding=1),  # converted
-        nn.ReLU(),
-        nn.Conv2d(16, 8, 1),  # 1x1 after it: refitted
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(8 * 10 * 10, 5),  # the head: refitted
-    ).double().eval()
+    return (
+        nn.Sequential(
+            nn.Conv2d(3, 8, 1),  # 1x1, before anything converted: left alone
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1),  # converted
+            nn.ReLU(),
+            nn.Conv2d(16, 8, 1),  # 1x1 after it: refitted
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(8 * 10 * 10, 5),  # the head: refitted
+        )
+        .double()
+        .eval()
+    )
 
 
 @pytest.mark.parametrize("method", ["depthwise", "spatial"])

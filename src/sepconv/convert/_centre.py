@@ -184,9 +184,7 @@ def prepare(target: nn.Module, candidates: list[Any], x: torch.Tensor) -> tuple[
     weights = scales(
         {n: m for n, m in centred.items() if kinds[n] in ("depthwise", "spatial", "lowrank")}
     )
-    scaled = {
-        n: (d, scale(target.get_submodule(n), centred[n], d)) for n, d in weights.items()
-    }
+    scaled = {n: (d, scale(target.get_submodule(n), centred[n], d)) for n, d in weights.items()}
     return centred, scaled
 
 
