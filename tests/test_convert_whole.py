@@ -66,3 +66,35 @@ def test_is_whole_takes_plain_layers_only():
     assert not _whole.is_whole(nn.Conv2d(4, 4, 3, groups=2))
     assert not _whole.is_whole(type("Padded", (nn.Conv2d,), {})(3, 4, 3))
     assert not _whole.is_whole(nn.Linear(_whole.WIDTH + 1, 2))
+
+
+def test_recalibrating_batch_norms_after_a_refit_warns_and_names_the_layers():
+    """Layers refitted to the batch norms' statistics are named when those statistics are
+    re-estimated (which can undo the fit); a model without such layers gives no warning."""
+    import warnings
+
+    from sepconv.convert import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = (
+        nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1),  # converted
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(16 * 10 * 10, 5),  # the head: refitted
+        )
+        .double()
+        .eval()
+    )
+    calibration = _inputs(64, seed=1)
+    with torch.no_grad():  # statistics of its own, so that the norm is not the identity
+        model[1].running_mean.uniform_(-0.5, 0.5)
+        model[1].running_var.uniform_(0.5, 2.0)
+    converted, report = convert(model, method="spatial", rank=1, calibration=calibration)
+    assert "4" in report.refitted
+    with pytest.warns(UserWarning, match=r"recalibrate_batchnorm: 4 were refitted"):
+        recalibrate_batchnorm(converted, calibration)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        recalibrate_batchnorm(model, calibration)  # the original: nothing refitted

@@ -570,6 +570,9 @@ def convert(
             refitted = tuple(
                 n for n, _ in order if n in whole and n in fitted and fitted[n][1] < fitted[n][0]
             )
+            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in target.modules()):
+                for name in refitted:  # fitted to the norms' statistics: see recalibrate_batchnorm
+                    target.get_submodule(name).__dict__["_sepconv_fitted_to_norms"] = True
         for name, (_, weight_error) in unweighted.items():
             if not whitened:
                 rows[name] = dataclasses.replace(rows[name], relative_error=weight_error)
