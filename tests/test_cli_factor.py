@@ -154,7 +154,7 @@ def test_plot(tmp_path, capsys, suffix):
         (["sobel-x", "--rank", "0"], "expected a positive integer"),
         (["sobel-x", "--tol", "-1"], "--tol must be a finite number >= 0"),
         (["sobel-x", "--tol", "1", "--rtol", "1"], "not allowed with argument"),
-        (["sobel-x", "--plot", "out.jpg"], "must end in .png, .svg or .pdf"),
+        (["sobel-x", "--plot", "out.jpg"], "error: --plot must end in .png, .svg or .pdf"),
     ],
 )
 def test_exception(argv, match, capsys):

@@ -109,8 +109,14 @@ def test_convert_counts_mult_adds_on_the_registered_input_size(capsys, tmp_path)
 @pytest.mark.parametrize(
     ("name", "options", "cls"),
     [
-        ("mnist_conv", [], "SmallNet"),
-        ("mobilenet_v1_conv", ["--width", "0.25", "--resolution", "96"], "MobileNetV1"),
+        ("mnist_conv", [], "full-convolution twin of SmallNet"),
+        ("mnist_separable", [], "SmallNet"),
+        (
+            "mobilenet_v1_conv",
+            ["--width", "0.25", "--resolution", "96"],
+            "full-convolution twin of MobileNetV1",
+        ),
+        ("mobilenet_v1", ["--width", "0.25", "--resolution", "96"], "MobileNetV1"),
     ],
 )
 def test_profile_names_the_model_as_typed(capsys, name: str, options: list[str], cls: str) -> None:

@@ -76,6 +76,25 @@ def test_all_is_pinned():
     assert set(sepconv.__all__) <= set(dir(sepconv))
 
 
+def test_no_helper_module_under_a_public_name():
+    """A module a public module imports for its own use is bound to a private name: ``dir()``
+    and tab completion show the API only, and ``__all__`` names only what is defined there."""
+    import importlib
+    import inspect
+
+    for name in ("sepconv.nn.functional", "sepconv.nn"):
+        module = importlib.import_module(name)
+        stray = [
+            k
+            for k, v in vars(module).items()
+            if not k.startswith("_")
+            and inspect.ismodule(v)
+            and not v.__name__.startswith(module.__name__ + ".")
+        ]
+        assert stray == [], name
+        assert all(hasattr(module, k) for k in module.__all__), name
+
+
 def test_lazy_attributes():
     assert sepconv.cost.conv((12, 12, 3), 5, 256).multiplications == 1_228_800
     assert sepconv.padding.same_padding(224, 3, 2) == (0, 1)

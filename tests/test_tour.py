@@ -240,16 +240,34 @@ def test_conversion_step(tour):
     assert shown["output_error"] < 0.05 and shown["grey_levels"] < levels["noisy"]
 
 
+def test_summaries_say_what_each_number_is(tour):
+    """The one-line summaries name the kernel as a kernel (not a step of the arrow chain), what
+    K is, that the conversion errors are relative, and the LoG kernel's size."""
+    by_key = tour[2]
+    normal = by_key["normal"].summary
+    assert "12×12×3 input, 256 kernels of 5×5×3 → 8×8×256" in normal
+    assert normal.count("→") == 1
+    rare = by_key["rare"]
+    log = rare.numbers["log"]
+    assert f"15×15 LoG (σ=2) rank {log['rank']}: {log['per_pixel'][0]} → " in rare.summary
+    convert = by_key["convert"]
+    numbers = convert.numbers
+    assert f"rank K = {numbers['shown_rank']} (K separable terms" in convert.summary
+    assert "relative weight error" in convert.summary
+    assert "relative output error" in convert.summary
+
+
 def test_ratios_are_worded_right_near_1(tour):
-    """A saving below 2 times is a percentage (6% more, never '1.1× more' for 1.06); a factor
-    is at least 2 and never below 1 ('0.9× fewer')."""
+    """A saving below 2 times is a percentage (6% more, never '1.1x more' for 1.06); a factor
+    is at least 2 and never below 1 ('0.9x fewer')."""
     out, _, by_key = tour
     texts = [(out / name).read_text(encoding="utf-8") for name in ("README.md", "report.html")]
     texts[1] = re.sub(r"<script.*?</script>", "", texts[1], flags=re.S)
     factors = [
-        float(m) for text in texts for m in re.findall(r"(\d+(?:\.\d+)?)× (?:fewer|more)", text)
+        float(m) for text in texts for m in re.findall(r"(\d+(?:\.\d+)?)x (?:fewer|more)", text)
     ]
     assert factors and min(factors) >= 2
+    assert not [t for t in texts if re.search(r"\d× (?:fewer|more)", t)]  # one sign: 'x'
     rows = by_key["convert"].numbers["rows"]
     last = rows[-1]  # K = 9, exact: costs more than the 9×9 layer itself
     assert last["speedup"] < 1
@@ -338,7 +356,7 @@ def test_tiny_image_is_refused(tmp_path, capsys):
         (lambda p: (p / "file").write_text("x") and p / "file" / "tour", "is a file, not a folder"),
         pytest.param(
             lambda p: Path("/proc/tour"),
-            "cannot write into '/proc'",
+            "cannot write into '/proc' (its file system accepts no new files or folders)",
             marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc"),
         ),
     ],

@@ -190,7 +190,7 @@ def test_calculator_equals_sepconv_cost_on_a_grid(browser, report):
 
 
 def test_calculator_words_ratios_as_sepconv_does(browser, report):
-    """The calculator's "× fewer / % more" is sepconv._text.ratio_text, rounding included."""
+    """The calculator's "x fewer / % more" is sepconv._text.ratio_text, rounding included."""
     from sepconv._text import ratio_text
 
     _open(browser, report, 1280, 900)
@@ -211,7 +211,7 @@ def test_calculator_form_shows_the_counts(browser, report):
     _open(browser, report, 1280, 900)
     assert browser.find_element(By.ID, "calc-normal").text == "1,228,800"
     assert browser.find_element(By.ID, "calc-separable").text == "53,952"
-    assert browser.find_element(By.ID, "calc-ratio").text == "22.78× fewer (0.0439 of the work)"
+    assert browser.find_element(By.ID, "calc-ratio").text == "22.78x fewer (0.0439 of the work)"
     padding = Select(browser.find_element(By.CSS_SELECTOR, "#calc select[name=padding]"))
     padding.select_by_value("same")
     assert browser.find_element(By.ID, "calc-normal").text == "2,764,800"
@@ -221,7 +221,26 @@ def test_calculator_form_shows_the_counts(browser, report):
     k.send_keys("99")
     padding.select_by_value("valid")
     assert "kernel_size" in browser.find_element(By.ID, "calc-message").text
+    _assert_results_cleared(browser)
+    k.clear()
+    k.send_keys("0")  # not a kernel: the error, and none of the earlier numbers
+    message = browser.find_element(By.ID, "calc-message").text
+    assert "`k` must be a positive integer, got 0" in message
+    _assert_results_cleared(browser)
+    k.clear()
+    k.send_keys("5")  # valid again: the numbers come back and the message goes
+    assert browser.find_element(By.ID, "calc-normal").text == "1,228,800"
+    assert browser.find_element(By.ID, "calc-message").text == ""
     assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+
+
+def _assert_results_cleared(browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    for key in ("shape", "normal", "depthwise", "pointwise", "separable", "ratio", "rule"):
+        assert browser.find_element(By.ID, f"calc-{key}").text == "", key
+    for key in ("normal", "depthwise", "pointwise", "separable"):
+        assert not browser.find_element(By.ID, f"bar-{key}").is_displayed(), key
 
 
 def test_kernel_gallery_switches_kernels(browser, report):

@@ -168,15 +168,15 @@ def ratio_text(
     more: str = "more",
     same: str = "the same",
     digits: int = 1,
-    sign: str = "×",
 ) -> str:
     """How a new count compares with an old one, given ``ratio`` = old / new, in words.
 
-    The one rule for every printed "× fewer", "× more", "× faster" and "× slower": a change of
-    2 times or more is written as a factor (``'22.8× fewer'``), a smaller one as a percentage of
+    The one rule for every printed "x fewer", "x more", "x faster" and "x slower": a change of
+    2 times or more is written as a factor (``'22.8x fewer'``, always with an ASCII ``x``, as
+    everywhere on the command line), a smaller one as a percentage of
     the old count, rounded to a whole percent, below 1% to a tenth (``1 / 1.06`` ->
     ``'6% more'``; ``1.5`` -> ``'33% fewer'``: 9 multiplications become 6), so that a change
-    near 1 is neither rounded to ``'1.1×'`` nor written as a factor below 1 (``'0.5× fewer'``).
+    near 1 is neither rounded to ``'1.1x'`` nor written as a factor below 1 (``'0.5x fewer'``).
     ``ratio < 1`` means the new count is larger: the words say ``more``, with the factor
     ``1 / ratio``. The tour's cost calculator (``tour/calculator.js``) follows the same rule.
 
@@ -191,8 +191,6 @@ def ratio_text(
         The text for a ratio of 1, or one whose change rounds to 0.0%.
     digits : int
         Decimals of a factor (2 times and more).
-    sign : str
-        Written after a factor: ``'×'``, or ``'x'`` where output stays ASCII (the command line).
 
     Returns
     -------
@@ -206,8 +204,8 @@ def ratio_text(
     Examples
     --------
     >>> ratio_text(1228800 / 53952), ratio_text(9 / 6), ratio_text(1 / 1.06)
-    ('22.8× fewer', '33% fewer', '6% more')
-    >>> ratio_text(0.5, digits=2, sign="x"), ratio_text(1.2, fewer="faster", more="slower")
+    ('22.8x fewer', '33% fewer', '6% more')
+    >>> ratio_text(0.5, digits=2), ratio_text(1.2, fewer="faster", more="slower")
     ('2.00x more', '17% faster')
     >>> ratio_text(1.0), ratio_text(1.002), ratio_text(2**-0.5)
     ('the same', '0.2% fewer', '41% more')
@@ -217,7 +215,7 @@ def ratio_text(
         raise ValueError(f"`ratio` must be a finite number > 0, got {ratio!r}")
     factor, word = (value, fewer) if value >= 1 else (1 / value, more)
     if factor >= 2:
-        return f"{_half_up(factor, digits)}{sign} {word}"
+        return f"{_half_up(factor, digits)}x {word}"
     # the change as a percentage of the old count
     change = 100 * (1 - 1 / factor) if word == fewer else 100 * (factor - 1)
     shown = _half_up(change, 0) if change >= 0.95 else _half_up(change, 1)

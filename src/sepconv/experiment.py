@@ -384,8 +384,8 @@ class ExperimentResult:
         c = self.config
         lines += [
             "",
-            f"{ratio_text(q['fewer_mult_adds'], digits=2, sign='x')} mult-adds and "
-            f"{ratio_text(q['fewer_parameters'], digits=2, sign='x')} parameters for the "
+            f"{ratio_text(q['fewer_mult_adds'], digits=2)} mult-adds and "
+            f"{ratio_text(q['fewer_parameters'], digits=2)} parameters for the "
             "separable twin; test accuracy difference "
             f"{q['accuracy_difference_points']:+.2f} points (full - separable).",
             f"{self.train_images:,} training and {self.test_images:,} held-out test images "

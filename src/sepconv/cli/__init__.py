@@ -150,6 +150,7 @@ def _as_typed(
         return f"{option} {match.group(2).strip(chr(39))}"
 
     message = re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", lambda m: typed(m.group(1)), message)
+    message = re.sub(r"`(--[a-z][a-z0-9-]*)`", r"\1", message)  # an option as typed, unquoted
     # name='value' (how a Python caller writes it) -> --name value
     return re.sub(r"\b([a-z_][a-z0-9_]*)=('[^']*'|[\w.+-]+)", keyword, message)
 

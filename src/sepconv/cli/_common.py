@@ -42,7 +42,7 @@ fmt_int = thousands
 def fmt_ratio(ratio: float) -> str:
     """Old / new as words, ASCII: ``22.78`` -> ``'22.78x fewer'``, ``1 / 1.06`` -> ``'6% more'``
     (:func:`sepconv._text.ratio_text`, two decimals)."""
-    return ratio_text(ratio, digits=2, sign="x")
+    return ratio_text(ratio, digits=2)
 
 
 def shape_type(text: str) -> tuple[int, ...]:

@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from sepconv._plotting import check_figure_path
 
-        check_figure_path(args.plot, "--plot")
+        check_figure_path(args.plot, "plot")
     array = kernels.parse(args.kernel)
     tolerance = _tolerance(args)
     result = factor.lowrank(array, rank=args.rank, **tolerance)

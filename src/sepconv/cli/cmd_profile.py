@@ -132,8 +132,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"name": args.model, "arguments": kwargs, **result.to_dict()})
         return 0
-    # Name the model as the user typed it, with the class that builds it.
-    result = dataclasses.replace(result, model=f"{args.model} ({result.model})")
+    # Name the model as the user typed it, with the class that builds it; a model built with
+    # full convolutions in place of its separable layers is named as that twin.
+    built = result.model
+    if getattr(model, "separable", True) is False:
+        built = f"full-convolution twin of {built}"
+    result = dataclasses.replace(result, model=f"{args.model} ({built})")
     kinds = result.by_kind()
     if args.summary:
         # Shares among the layers that have mult-adds (convolutions, fully connected), as the

@@ -20,14 +20,14 @@ def saving_reason(rank: int, ratio: float, min_speedup: float, counted: str) -> 
     'rank 3 measured only 17% less time, a speedup of 1.20 below min_speedup 1.5'
     """
     if counted == "time":
-        change = ratio_text(ratio, fewer="less time", more="more time", digits=2, sign="x")
+        change = ratio_text(ratio, fewer="less time", more="more time", digits=2)
         if ratio < 1:
             return f"rank {rank} measured {change}"
         return (
             f"rank {rank} measured only {change}, a speedup of {ratio:.2f} below min_speedup "
             f"{min_speedup:g}"
         )
-    change = ratio_text(ratio, digits=2, sign="x")
+    change = ratio_text(ratio, digits=2)
     if ratio < 1:
         return f"rank {rank} would need {change} {counted}"
     return (

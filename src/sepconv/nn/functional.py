@@ -71,7 +71,7 @@ from torch import Tensor
 
 from .._checks import SepconvTypeError, SepconvValueError, check_choice
 from ..padding import PADDING_MODES, IntOrInts, PaddingLike, spatial_passes
-from . import _execution as ex
+from . import _execution as _ex
 from ._execution import plain_composition
 
 __all__ = [
@@ -93,7 +93,7 @@ def _check_weight(name: str, weight: Any, n: int) -> Tensor:
     if weight.dim() != n + 2:
         raise SepconvValueError(
             f"`{name}` must have {n + 2} dimensions (out_channels, in_channels / groups, "
-            f"{ex.axes(n)}), got shape {tuple(weight.shape)}"
+            f"{_ex.axes(n)}), got shape {tuple(weight.shape)}"
         )
     return weight
 
@@ -115,9 +115,9 @@ def _depthwise(
     if weight.shape[1] != 1:
         raise SepconvValueError(
             f"`weight` of a depthwise convolution must have shape (C * depth_multiplier, 1, "
-            f"{ex.axes(n)}), got {tuple(weight.shape)}"
+            f"{_ex.axes(n)}), got {tuple(weight.shape)}"
         )
-    padding = ex.policy(n, tuple(weight.shape[2:]), stride, padding, dilation, padding_mode)
+    padding = _ex.policy(n, tuple(weight.shape[2:]), stride, padding, dilation, padding_mode)
     channels = input.shape[-n - 1] if isinstance(input, Tensor) and input.dim() > n else 0
     if channels == 0 or weight.shape[0] % channels:
         raise SepconvValueError(
@@ -125,9 +125,9 @@ def _depthwise(
             f"channels, got weight {tuple(weight.shape)} for input "
             f"{tuple(input.shape) if isinstance(input, Tensor) else input!r}"
         )
-    run, x, fast, unbatched = ex.begin(input, n, channels, weight, depthwise=padding)
-    y = ex.depthwise(run, weight, bias, padding, n, fast)
-    return ex.end(y, x, n, fast, unbatched)
+    run, x, fast, unbatched = _ex.begin(input, n, channels, weight, depthwise=padding)
+    y = _ex.depthwise(run, weight, bias, padding, n, fast)
+    return _ex.end(y, x, n, fast, unbatched)
 
 
 def depthwise_conv1d(
@@ -268,7 +268,7 @@ def _separable(
     pointwise_weight = _check_weight("pointwise_weight", pointwise_weight, n)
     if depthwise_weight.shape[1] != 1:
         raise SepconvValueError(
-            f"`depthwise_weight` must have shape (C * depth_multiplier, 1, {ex.axes(n)}), got "
+            f"`depthwise_weight` must have shape (C * depth_multiplier, 1, {_ex.axes(n)}), got "
             f"{tuple(depthwise_weight.shape)}"
         )
     if pointwise_weight.shape[1] != depthwise_weight.shape[0] or any(
@@ -279,7 +279,7 @@ def _separable(
             f"{', '.join('1' * n)}) to follow `depthwise_weight` "
             f"{tuple(depthwise_weight.shape)}, got {tuple(pointwise_weight.shape)}"
         )
-    padding = ex.policy(
+    padding = _ex.policy(
         n, tuple(depthwise_weight.shape[2:]), stride, padding, dilation, padding_mode
     )
     channels = input.shape[-n - 1] if isinstance(input, Tensor) and input.dim() > n else 0
@@ -289,17 +289,17 @@ def _separable(
             f"with C channels, got {tuple(depthwise_weight.shape)} for input "
             f"{tuple(input.shape) if isinstance(input, Tensor) else input!r}"
         )
-    run, x, fast, unbatched = ex.begin(input, n, channels, depthwise_weight)
-    y = ex.depthwise(run, depthwise_weight, depthwise_bias, padding, n, fast)
-    y = ex.pointwise(
+    run, x, fast, unbatched = _ex.begin(input, n, channels, depthwise_weight)
+    y = _ex.depthwise(run, depthwise_weight, depthwise_bias, padding, n, fast)
+    y = _ex.pointwise(
         y,
         pointwise_weight,
         bias,
         n,
         fast,
-        contiguous_output=fast and not ex.caller_is_channels_last(x, n),
+        contiguous_output=fast and not _ex.caller_is_channels_last(x, n),
     )
-    return ex.end(y, x, n, fast, unbatched)
+    return _ex.end(y, x, n, fast, unbatched)
 
 
 def separable_conv1d(
@@ -546,24 +546,24 @@ def spatially_separable_conv2d(
         )
     order = check_choice("order", order, ("column_first", "row_first"))
     kernel_size = (int(column_weight.shape[2]), int(row_weight.shape[3]))
-    whole = ex.policy(2, kernel_size, stride, padding, dilation, padding_mode)
+    whole = _ex.policy(2, kernel_size, stride, padding, dilation, padding_mode)
     first_weight, second_weight = (
         (column_weight, row_weight) if order == "column_first" else (row_weight, column_weight)
     )
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
         raise SepconvValueError(f"`groups` must be a positive integer, got {groups!r}")
     channels = first_weight.shape[1] * groups
-    ex.check_input(input, 2, channels)
+    _ex.check_input(input, 2, channels)
     if second_weight.shape[1] * groups != first_weight.shape[0]:
         raise SepconvValueError(
             f"the second pass's weight {tuple(second_weight.shape)} does not take the first "
             f"pass's {first_weight.shape[0]} channels with `groups`={groups}"
         )
     first, second = (
-        ex.policy(2, p.kernel_size, p.stride, p.padding, p.dilation, whole.mode)
+        _ex.policy(2, p.kernel_size, p.stride, p.padding, p.dilation, whole.mode)
         for p in spatial_passes(whole.kernel_size, whole.stride, whole.dilation, whole.spec, order)
     )
-    run, x, fast, unbatched = ex.begin(input, 2, channels, first_weight)
-    y = ex.conv(run, first_weight, None, first, groups, 2, is_fast=fast)
-    y = ex.conv(y, second_weight, bias, second, groups, 2, is_fast=fast)
-    return ex.end(y, x, 2, fast, unbatched)
+    run, x, fast, unbatched = _ex.begin(input, 2, channels, first_weight)
+    y = _ex.conv(run, first_weight, None, first, groups, 2, is_fast=fast)
+    y = _ex.conv(y, second_weight, bias, second, groups, 2, is_fast=fast)
+    return _ex.end(y, x, 2, fast, unbatched)

@@ -8,7 +8,8 @@ of one's own:
    column pass then a row pass, 6 instead of 9 multiplications per pixel;
 2. why separable kernels are rare (ranks of random kernels) and where low rank helps (Laplacian
    of Gaussian, Gabor: their terms and singular values against the tolerance);
-3. normal convolution: 12×12×3 → one 5×5×3 kernel → 8×8×1; 256 kernels → 8×8×256, 1,228,800;
+3. normal convolution: a 12×12×3 input and one 5×5×3 kernel give 8×8×1; 256 kernels give
+   8×8×256, 1,228,800;
 4. depthwise: three 5×5×1 kernels, one per colour channel → 8×8×3, 4,800;
 5. pointwise: 1×1×3 kernels → 8×8×256, 49,152; 53,952 in all and the fraction 1/C_out + 1/k²;
 6. MobileNetV1 against the same network with full convolutions, layer by layer;
@@ -32,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import shutil
@@ -288,16 +290,16 @@ def check_out(out: str | os.PathLike[str], *, force: bool = False, figures: bool
     if folder.is_dir() and not os.access(folder, os.W_OK):
         raise SepconvValueError(f"`out`: cannot write into {str(folder)!r} (permission denied)")
     parent = folder.absolute().parent
+    where = parent if parent.is_dir() else existing
     try:  # the report is first written beside `out` (or in its nearest existing folder)
-        os.rmdir(
-            tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent if parent.is_dir() else existing)
-        )
+        os.rmdir(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=where))
     except OSError as exc:
-        raise SepconvValueError(
-            f"`out`: cannot write into "
-            f"{str(parent if parent.is_dir() else existing)!r} "
-            f"({exc.strerror or exc})"
-        ) from None
+        if exc.errno == errno.ENOENT and where.is_dir():
+            # /proc, /sys: the folder is there, but its file system takes no new entries
+            reason = "its file system accepts no new files or folders"
+        else:
+            reason = exc.strerror or str(exc)
+        raise SepconvValueError(f"`out`: cannot write into {str(where)!r} ({reason})") from None
     if folder.is_dir() and not force:
         names = set(_OWN_FILES) | ({n for n in _CAPTIONS} if figures else set())
         clash = sorted(n for n in names if (folder / n).exists())

@@ -223,9 +223,10 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "data, not only on its weights.",
     ]
     summary = (
-        f"converting a trained {d['filters']}-filter {k}×{k} denoising layer: K = "
-        f"{shown} → weight error {chosen['weight_error']:.3f}, output error "
-        f"{chosen['output_error']:.3f}, {saving} multiplications"
+        f"converting a trained {d['filters']}-filter {k}×{k} denoising layer to rank K = "
+        f"{shown} (K separable terms per filter): relative weight error "
+        f"{chosen['weight_error']:.3f}, relative output error {chosen['output_error']:.3f}, "
+        f"{saving} multiplications"
     )
     return Step(
         "convert", "Converting a trained layer into separable filters", paragraphs, summary, numbers

@@ -89,6 +89,7 @@ table.calc-table { border-collapse: collapse; width: 100%; max-width: 48rem; }
 #bar-pointwise { background: var(--orange); }
 #bar-separable { background: linear-gradient(90deg, var(--blue), var(--orange)); }
 .calc-error table { opacity: 0.35; }
+.calc-error .bar { display: none; }
 .gallery { background: #f7f7f9; border: 1px solid var(--line); border-radius: 6px;
            padding: 0.4rem 1rem 0.8rem; margin: 1.2rem 0; }
 .gallery h3 { margin: 0.5rem 0 0.2rem; font-size: 1.1rem; }

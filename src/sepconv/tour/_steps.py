@@ -285,8 +285,9 @@ def rare(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         "multiplications per pixel.",
     ]
     summary = (
-        f"random kernels: {full_normal}/{RANDOM_TRIALS} of 5×5 full rank; LoG rank "
-        f"{log_factors.rank}: {numbers['log']['per_pixel'][0]} → "
+        f"random kernels: {full_normal}/{RANDOM_TRIALS} of 5×5 full rank; "
+        f"{'×'.join(map(str, log.shape))} LoG (σ=2) "
+        f"rank {log_factors.rank}: {numbers['log']['per_pixel'][0]} → "
         f"{numbers['log']['per_pixel'][1]} multiplications per pixel"
     )
     data = {
@@ -377,7 +378,7 @@ def normal(photo: np.ndarray) -> tuple[Step, dict[str, Any]]:
         f"stay {SIZE}×{SIZE}.)",
     ]
     summary = (
-        f"normal convolution {SIZE}×{SIZE}×3 → {K}×{K}×3×{FILTERS} → "
+        f"normal convolution: {SIZE}×{SIZE}×3 input, {FILTERS} kernels of {K}×{K}×3 → "
         f"{'×'.join(map(str, y_many.shape))}: {_fmt(many.multiplications)} "
         "multiplications"
     )
@@ -572,8 +573,8 @@ def network() -> tuple[Step, dict[str, Any]]:
         f"{s.total_mult_adds / 1e6:.1f}M multiplications and {s.total_parameters / 1e6:.2f}M "
         "parameters; the same network with every block a full 3×3 convolution needs "
         f"{f.total_mult_adds / 1e6:.1f}M and {f.total_parameters / 1e6:.2f}M "
-        f"({f.total_mult_adds / s.total_mult_adds:.1f}× the multiplications and "
-        f"{f.total_parameters / s.total_parameters:.1f}× the parameters), the paper's Table 4.",
+        f"({f.total_mult_adds / s.total_mult_adds:.1f}x the multiplications and "
+        f"{f.total_parameters / s.total_parameters:.1f}x the parameters), the paper's Table 4.",
         "Inside the separable network nearly all the work is in the pointwise 1×1 "
         f"convolutions ({by_kind.get('pointwise', 0) / s.total_mult_adds:.1%}); the "
         f"depthwise layers take {by_kind.get('depthwise', 0) / s.total_mult_adds:.1%}, "

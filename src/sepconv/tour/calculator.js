@@ -75,7 +75,7 @@
   window.sepconvCost = sepconvCost;
 
   // old / new in words, the rule of sepconv._text.ratio_text: a factor from 2 times on
-  // ("22.78× fewer"), below that a percentage of the old count ("6% more"), never "0.50× fewer".
+  // ("22.78x fewer"), below that a percentage of the old count ("6% more"), never "0.50x fewer".
   function halfUp(value, digits) {
     var scale = Math.pow(10, digits);
     return (Math.floor(value * scale + 0.5) / scale).toFixed(digits);
@@ -90,7 +90,7 @@
     var factor = fewer ? ratio : 1 / ratio;
     var word = fewer ? "fewer" : "more";
     if (factor >= 2) {
-      return halfUp(factor, digits) + "× " + word;
+      return halfUp(factor, digits) + "x " + word;
     }
     var change = fewer ? 100 * (1 - 1 / factor) : 100 * (factor - 1);
     var shown = change >= 0.95 ? halfUp(change, 0) : halfUp(change, 1);
@@ -145,10 +145,17 @@
       out.classList.remove("calc-error");
       $("calc-message").textContent = "";
     } catch (err) {
+      // No numbers of an earlier, valid input stay on show next to the error.
+      RESULTS.forEach(function (id) { $(id).textContent = ""; });
+      BARS.forEach(function (id) { $(id).style.width = "0"; });
       out.classList.add("calc-error");
       $("calc-message").textContent = err.message;
     }
   }
+
+  var RESULTS = ["calc-shape", "calc-normal", "calc-depthwise", "calc-pointwise",
+    "calc-separable", "calc-ratio", "calc-rule"];
+  var BARS = ["bar-normal", "bar-depthwise", "bar-pointwise", "bar-separable"];
 
   function preset(values) {
     var form = $("calc");
