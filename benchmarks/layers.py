@@ -159,14 +159,18 @@ def interleaved(
     fns: dict[str, Callable[[], Any]], rounds: int, min_time: float
 ) -> dict[str, tuple[float, float]]:
     """(min, median) seconds per call of each function; one timing of each per round, in
-    turn, each timing calling the function until ``min_time`` seconds pass."""
+    turn, each timing calling the function until ``min_time`` seconds pass. Each round starts
+    one contender later than the one before, so none always runs first (after another
+    contender's large outputs have left the caches) or last."""
     clock = CLOCK[0]
     for fn in fns.values():  # warm-up: primitive creation, allocator, caches of plans
         fn()
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    order = list(fns.items())
+    for turn in range(rounds):
+        shift = turn % len(order)
+        for name, fn in order[shift:] + order[:shift]:
             calls = 0
             _sync()
             start = clock()

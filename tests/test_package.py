@@ -95,6 +95,38 @@ def test_no_helper_module_under_a_public_name():
         assert all(hasattr(module, k) for k in module.__all__), name
 
 
+PUBLIC_MODULES = [
+    "sepconv",
+    *(f"sepconv.{name}" for name in sepconv.__all__[1:12]),
+    "sepconv.layouts",
+    "sepconv.experiment",
+    "sepconv.cli",
+    "sepconv.nn.functional",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_dir_shows_the_api_only(name):
+    """``dir()`` and tab completion list ``__all__`` and public submodules, never what a
+    module imports for its own use (``np``, ``math``, ``sys``, ``Any``, ``annotations``)."""
+    import types
+
+    module = importlib.import_module(name)
+    listed = dir(module)
+    assert set(module.__all__) <= set(listed), name
+    extra = [
+        k
+        for k in listed
+        if k not in module.__all__
+        and not (
+            isinstance(getattr(module, k), types.ModuleType)
+            and getattr(module, k).__name__.startswith(name + ".")
+        )
+    ]
+    assert extra == [], name
+    assert not {"np", "math", "sys", "Any", "annotations"} & set(listed), name
+
+
 def test_lazy_attributes():
     assert sepconv.cost.conv((12, 12, 3), 5, 256).multiplications == 1_228_800
     assert sepconv.padding.same_padding(224, 3, 2) == (0, 1)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ._api import public_dir as _public_dir
+
 __version__ = "0.1.0"
 
 _SUBMODULES = (
@@ -65,5 +67,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__dir__ = _public_dir(globals())

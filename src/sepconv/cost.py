@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._api import public_dir as _public_dir
 from ._checks import (
     SepconvValueError,
     check_choice,
@@ -555,3 +556,6 @@ def compare(
         check_positive_int("depth_multiplier", depth_multiplier),
     )
     return Comparison(normal, dsep, ssep, rule)
+
+
+__dir__ = _public_dir(globals())

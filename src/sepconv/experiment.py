@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._api import public_dir as _public_dir
 from ._checks import SepconvValueError, check_float, check_int, check_positive_int
 from ._files import atomic_write
 from ._text import ratio_text
@@ -552,3 +553,6 @@ def _progress(enabled: bool) -> Any:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
+
+
+__dir__ = _public_dir(globals())

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ._api import public_dir as _public_dir
 from ._checks import SepconvValueError, check_positive_int, describe
 
 __all__ = [
@@ -178,3 +179,6 @@ def pointwise_kernel_torch_to_keras(weight: Any) -> np.ndarray:
         )
     matrix = array.reshape(array.shape[0], array.shape[1]).T
     return np.ascontiguousarray(matrix.reshape(*(1,) * (array.ndim - 2), *matrix.shape))
+
+
+__dir__ = _public_dir(globals())

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from ._api import public_dir as _public_dir
 from ._checks import (
     SepconvValueError,
     check_choice,
@@ -444,3 +445,6 @@ padding=((1, 1), (0, 0)))
     column = SpatialPass("column", (kh, 1), (sh, 1), (dh, 1), column_padding)
     row = SpatialPass("row", (1, kw), (1, sw), (1, dw), row_padding)
     return (column, row) if order == "column_first" else (row, column)
+
+
+__dir__ = _public_dir(globals())

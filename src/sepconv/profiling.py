@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import cost as _cost
+from ._api import public_dir as _public_dir
 from ._checks import SepconvTypeError, SepconvValueError, check_shape, describe
 from ._text import format_table, markdown_table, millions, percent, thousands
 from .padding import padding_of
@@ -613,3 +614,6 @@ def profile(model: Any, input_size: Any) -> Profile:
         total_mult_adds=total_mult_adds,
         torch_flops=total_flops,
     )
+
+
+__dir__ = _public_dir(globals())

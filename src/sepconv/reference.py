@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from . import layouts as _layouts
+from ._api import public_dir as _public_dir
 from ._checks import (
     SepconvTypeError,
     SepconvValueError,
@@ -768,3 +769,5 @@ depthwise_kernel_to_torch = _layouts.depthwise_kernel_keras_to_torch
 depthwise_kernel_from_torch = _layouts.depthwise_kernel_torch_to_keras
 pointwise_kernel_to_torch = _layouts.pointwise_kernel_keras_to_torch
 pointwise_kernel_from_torch = _layouts.pointwise_kernel_torch_to_keras
+
+__dir__ = _public_dir(globals())

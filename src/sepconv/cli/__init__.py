@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
+from .._api import public_dir as _public_dir
+
 __all__ = ["main", "ArgumentParser", "UsageError"]
 
 #: Exit status of a command whose reader closed the pipe: 128 + SIGPIPE, as a shell reports a
@@ -230,3 +232,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sepconv: interrupted", file=sys.stderr)
         return 130
+
+
+__dir__ = _public_dir(globals())

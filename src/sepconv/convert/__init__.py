@@ -70,6 +70,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._api import public_dir as _public_dir
 from .._checks import (
     SepconvTypeError,
     SepconvValueError,
@@ -782,3 +783,6 @@ def load(path: str | Any, model: nn.Module) -> nn.Module:
     target = rebuild(model, payload["conversion"])
     target.load_state_dict(payload["state_dict"])
     return target.eval()
+
+
+__dir__ = _public_dir(globals())

@@ -93,6 +93,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._api import public_dir as _public_dir
 from .._checks import SepconvValueError, check_float, check_int, check_kernel
 from ._nd import _lowrank_nd
 from ._result import (
@@ -428,3 +429,6 @@ def separate(
         r,
         best,
     )
+
+
+__dir__ = _public_dir(globals())

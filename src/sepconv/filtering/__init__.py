@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from .._api import public_dir as _public_dir
 from .._checks import (
     SepconvTypeError,
     SepconvValueError,
@@ -482,3 +483,6 @@ def plan(
         tol=tol,
         engine=engine,
     )
+
+
+__dir__ = _public_dir(globals())

@@ -54,6 +54,7 @@ array([[0.0751, 0.1238, 0.0751],
 
 from __future__ import annotations
 
+from .._api import public_dir as _public_dir
 from ._args import MAX_ELEMENTS as MAX_ELEMENTS  # the largest kernel built (elements)
 from ._named import (
     binomial,
@@ -96,3 +97,5 @@ __all__ = [
 for _name in __all__:
     globals()[_name].__module__ = __name__
 del _name
+
+__dir__ = _public_dir(globals())

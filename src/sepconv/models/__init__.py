@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+from .._api import public_dir as _public_dir
 from ._registry import create_model, list_models, register, unregister
 from .inference import fold_batch_norm, optimize_for_inference
 from .mobilenet import (
@@ -55,3 +56,5 @@ __all__ = [
     "optimize_for_inference",
     "fold_batch_norm",
 ]
+
+__dir__ = _public_dir(globals())

@@ -22,6 +22,7 @@ torch.Size([2, 64, 16, 16])
 
 from __future__ import annotations
 
+from .._api import public_dir as _public_dir
 from . import functional
 from ._autotune import use_autotune
 from ._execution import use_native_depthwise
@@ -56,3 +57,5 @@ __all__ = [
     "to_keras_weights",
     "use_native_depthwise",
 ]
+
+__dir__ = _public_dir(globals())

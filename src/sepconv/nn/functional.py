@@ -69,6 +69,7 @@ from typing import Any
 
 from torch import Tensor
 
+from .._api import public_dir as _public_dir
 from .._checks import SepconvTypeError, SepconvValueError, check_choice
 from ..padding import PADDING_MODES, IntOrInts, PaddingLike, spatial_passes
 from . import _execution as _ex
@@ -567,3 +568,6 @@ def spatially_separable_conv2d(
     y = _ex.conv(run, first_weight, None, first, groups, 2, is_fast=fast)
     y = _ex.conv(y, second_weight, bias, second, groups, 2, is_fast=fast)
     return _ex.end(y, x, 2, fast, unbatched)
+
+
+__dir__ = _public_dir(globals())

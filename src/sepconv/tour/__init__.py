@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from .._api import public_dir as _public_dir
 from .._checks import SepconvValueError
 from .._text import ratio_text
 from ._steps import Figure, Step
@@ -559,3 +560,6 @@ def _move(temporary: Path, folder: Path) -> None:
         if os.path.basename(name) == name and name.endswith(".png"):
             (folder / name).unlink(missing_ok=True)
     shutil.rmtree(temporary, ignore_errors=True)
+
+
+__dir__ = _public_dir(globals())
