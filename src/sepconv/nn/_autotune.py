@@ -53,6 +53,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch_mode
 
 from .._checks import SepconvTypeError
+from . import _prepared
 
 __all__ = ["use_autotune", "route", "tuned_call", "clear"]
 
@@ -76,6 +77,8 @@ SLOW_S = 0.05
 #: the plain composition's route is kept unless another is faster by more than this factor
 PREFER_PLAIN = 1.03
 _CL = torch.channels_last
+#: a key not yet prepared (None: prepared as "the general path")
+_UNPREPARED = object()
 
 
 def use_autotune(enabled: bool | None) -> contextlib.AbstractContextManager[None]:
@@ -129,6 +132,7 @@ def clear() -> None:
     """Forget every timed choice (the next call of each configuration times again)."""
     for layer in list(_LAYERS):
         layer.__dict__.pop("_sepconv_routes", None)
+        layer.__dict__.pop("_sepconv_prepared", None)
 
 
 def route() -> Route | None:
@@ -236,7 +240,24 @@ def tuned_call(
     if chosen is None:
         if len(routes) >= MAX_KEYS:
             routes.clear()
+            layer.__dict__.pop("_sepconv_prepared", None)
         chosen = routes[key] = _tune(layer, x, forward, native_ok, key)
+    if not key[4]:  # inference: the route planned once (sepconv.nn._prepared)
+        prepared = layer.__dict__.get("_sepconv_prepared")
+        if prepared is None:
+            prepared = layer.__dict__["_sepconv_prepared"] = {}
+        call = prepared.get(key, _UNPREPARED)
+        if call is _UNPREPARED:
+            token = _ROUTE.set(chosen)
+            try:
+                call = prepared[key] = _prepared.prepare(layer, chosen, x)
+            finally:
+                _ROUTE.reset(token)
+        if call is not None:
+            y = call(x)
+            if y is not None:
+                return y
+            del prepared[key]  # planned with what has changed since: planned anew next time
     return _run(chosen, x, forward)
 
 

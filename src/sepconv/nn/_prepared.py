@@ -1,0 +1,168 @@
+"""Prepared calls: a tuned route planned once per input configuration, for inference.
+
+Once :mod:`sepconv.nn._autotune` has chosen a route for a layer and an input configuration
+(shape, strides, dtype, thread count), every later call with that key does the same work: the
+padding plan, the native kernel's choice and the memory-format decisions are the same each
+time. The general path (``sepconv.nn._execution``: ``begin``, the steps as module calls,
+``end``) redoes them on every call, about a hundred Python calls, which is 30-70 us: 5-10% of
+a batch-1 MobileNet layer at two threads (``benchmarks/layers.py``). A prepared call does only
+the convolutions, with the same operators in the same order on the same tensors, so its result
+is the general path's bit for bit (``tests/test_nn_prepared.py``).
+
+It applies to inference (no gradient wanted), to a route that runs in the caller's memory
+format, to the layers' own steps (not children replaced by model surgery), plain parameters
+and more than one input channel. Before each run it checks that nothing it planned with has
+changed: the children, their padding, and the weight and bias tensors (the same objects, of
+the same dtype, device and shape); a change gives ``None`` and the general path runs. What
+the cache key already covers (hooks, tracing, compiling, dispatch modes, forced routes) is
+checked by the caller, :func:`sepconv.nn._autotune.tuned_call`, on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import _execution as ex
+
+__all__ = ["prepare"]
+
+#: a prepared call: the layer's output, or None where what it was planned with has changed
+Prepared = Callable[[Tensor], "Tensor | None"]
+_CL = torch.channels_last
+
+
+def _plain_parameters(module: nn.Module) -> tuple[Tensor, Tensor | None] | None:
+    """``(weight, bias)`` where both are plain entries of the parameter dict, else None."""
+    params = module._parameters
+    if "weight" not in params or "bias" not in params or params["weight"] is None:
+        return None
+    return params["weight"], params["bias"]
+
+
+def _depthwise_step(
+    step: nn.Module, x: Tensor, native: bool
+) -> Callable[[Tensor, Tensor, Tensor | None], Tensor] | None:
+    """``f(x, weight, bias)``: the depthwise step as :func:`sepconv.nn._execution.depthwise`
+    runs it in inference on inputs like ``x`` under route ``native``, or None."""
+    padding = step._padding
+    weight = step._parameters["weight"]
+    groups = int(step.groups)
+    stride, dilation = padding.stride, padding.dilation
+    if native:
+        chosen = ex.native_choice(x, weight, padding, 2)  # under the route (see prepare)
+        if chosen is not None:
+            from . import _dispatch
+
+            kernel, pads = _dispatch.native.depthwise_conv2d, chosen[2]
+            fallback = _depthwise_step(step, x, False)
+            if fallback is None:
+                return None
+
+            def run_native(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+                y = kernel(x, weight, bias, stride, pads, dilation, backward="native")
+                return fallback(x, weight, bias) if y is None else y
+
+            return run_native
+    spatial = tuple(x.shape[2:])
+    inside, tapped, outside = padding.plan(spatial)
+    if inside is not None:
+        return lambda x, w, b: F.conv2d(x, w, b, stride, inside, dilation, groups)
+    if tapped is not None:  # inference on the CPU: ex.zero_taps_pay holds
+        sym, taps = tapped
+        return lambda x, w, b: F.conv2d(
+            x, ex.tapped_weight(w, taps, step), b, stride, sym, dilation, groups
+        )
+    if outside is None or padding.mode != "zeros":
+        return None
+    return lambda x, w, b: F.conv2d(F.pad(x, outside), w, b, stride, 0, dilation, groups)
+
+
+def _checked(step: nn.Module) -> Callable[[], tuple[Tensor, Tensor | None] | None]:
+    """A check that ``step``'s padding and parameters are those planned with: their tensors
+    then, else None."""
+    padding = step._padding
+    params = step._parameters
+    weight, bias = params["weight"], params["bias"]
+    stamp = (weight.dtype, weight.device, weight.shape)
+
+    def current() -> tuple[Tensor, Tensor | None] | None:
+        w, b = params.get("weight"), params.get("bias")
+        if (
+            w is not weight
+            or b is not bias
+            or step._padding is not padding
+            or (w.dtype, w.device, w.shape) != stamp
+        ):
+            return None
+        return w, b
+
+    return current
+
+
+def prepare(layer: nn.Module, route: tuple[str, bool], x: Tensor) -> Prepared | None:
+    """A prepared inference call of ``layer`` for inputs like ``x`` under ``route``, or None
+    where the general path must run (see the module's docstring). Called with ``route``
+    forced (:func:`sepconv.nn._autotune.route`), as the native kernel's choice reads it."""
+    from .modules import (
+        KerasPaddingConv,
+        _DepthwiseConvNd,
+        _norm_and_activation,
+        _PointwiseConvNd,
+        _SeparableConvNd,
+    )
+
+    caller = "cl" if not x.is_contiguous() and x.is_contiguous(memory_format=_CL) else "nchw"
+    if route[0] != caller or x.dim() != 4 or int(x.shape[1]) < 2:
+        return None
+    if isinstance(layer, _SeparableConvNd):
+        modules = layer._modules
+        depthwise, pointwise = modules.get("depthwise"), modules.get("pointwise")
+        if not (
+            type(depthwise).forward is KerasPaddingConv.forward
+            and isinstance(depthwise, _DepthwiseConvNd)
+            and type(pointwise).forward is _PointwiseConvNd.forward
+        ):
+            return None
+    elif isinstance(layer, _DepthwiseConvNd) and type(layer).forward is KerasPaddingConv.forward:
+        modules, depthwise, pointwise = {}, layer, None
+    else:
+        return None
+    if type(depthwise)._run is not _DepthwiseConvNd._run or _plain_parameters(depthwise) is None:
+        return None
+    step = _depthwise_step(depthwise, x, route[1])
+    if step is None:
+        return None
+    depthwise_now = _checked(depthwise)
+    if pointwise is None:
+
+        def run_depthwise(x: Tensor) -> Tensor | None:
+            tensors = depthwise_now()
+            return None if tensors is None else step(x, *tensors)
+
+        return run_depthwise
+    if _plain_parameters(pointwise) is None:
+        return None
+    params = pointwise._parameters
+    point_weight, point_bias = params["weight"], params["bias"]
+    point_stamp = (point_weight.dtype, point_weight.device, point_weight.shape)
+
+    def run_separable(x: Tensor) -> Tensor | None:
+        tensors = depthwise_now()
+        w, b = params.get("weight"), params.get("bias")
+        if (
+            tensors is None
+            or modules.get("depthwise") is not depthwise
+            or modules.get("pointwise") is not pointwise
+            or w is not point_weight
+            or b is not point_bias
+            or (w.dtype, w.device, w.shape) != point_stamp
+        ):
+            return None
+        y = _norm_and_activation(modules, step(x, *tensors))
+        return F.conv2d(y, w, b)
+
+    return run_separable

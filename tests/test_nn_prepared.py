@@ -1,0 +1,111 @@
+"""Prepared calls (sepconv.nn._prepared): a tuned inference route planned once gives the
+general path's result bit for bit, and anything it was planned with changing sends the call
+back to the general path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import sepconv.nn as snn
+from sepconv.nn import _autotune
+
+CL = torch.channels_last
+ROUTES = [("nchw", False), ("nchw", True), ("cl", False), ("cl", True)]
+
+
+def _layers() -> list[nn.Module]:
+    torch.manual_seed(0)
+    return [
+        snn.SeparableConv2d(6, 10, 3, padding="same"),
+        snn.SeparableConv2d(6, 10, 3, 2, padding="same", bias=False),  # zero taps (even sizes)
+        snn.SeparableConv2d(6, 10, (3, 5), padding="same", depth_multiplier=2),
+        snn.SeparableConv2d(6, 10, 3, padding=((1, 2), (0, 1))),  # padded copy
+        snn.SeparableConv2d(6, 10, 3, dilation=2, norm_layer=nn.BatchNorm2d, activation=nn.ReLU),
+        snn.DepthwiseConv2d(6, 3, 2, padding="same"),
+        snn.DepthwiseConv2d(6, 3, padding="same", dilation=2, depth_multiplier=3),
+        snn.DepthwiseConv2d(6, 3, padding="valid", bias=False),
+    ]
+
+
+def _tuned(monkeypatch: pytest.MonkeyPatch, route: tuple[str, bool]) -> None:
+    monkeypatch.setattr(_autotune, "_tune", lambda *args, **kwargs: route)
+
+
+def _general(layer: nn.Module, x: torch.Tensor, route: tuple[str, bool]) -> torch.Tensor:
+    with torch.no_grad():
+        return _autotune._run(route, x, layer._forward)
+
+
+@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_prepared_call_equals_the_general_path_bit_for_bit(monkeypatch, index, route, dtype):
+    _tuned(monkeypatch, route)
+    layer = _layers()[index].to(dtype).eval()
+    x = torch.randn(2, 6, 12, 10, dtype=dtype)
+    if route[0] == "cl":
+        x = x.contiguous(memory_format=CL)
+    with torch.no_grad():
+        first, second = layer(x), layer(x)
+    (call,) = layer.__dict__["_sepconv_prepared"].values()
+    assert call is not None  # the route runs in the caller's format: prepared
+    want = _general(layer, x, route)
+    assert torch.equal(first, want) and torch.equal(second, want)
+    assert second.is_contiguous(memory_format=CL if route[0] == "cl" else torch.contiguous_format)
+
+
+def test_a_route_in_the_other_format_or_training_is_not_prepared(monkeypatch):
+    _tuned(monkeypatch, ("cl", False))
+    layer = _layers()[0].eval()
+    x = torch.randn(2, 6, 12, 10)  # NCHW caller, channels-last route: the general path
+    with torch.no_grad():
+        assert torch.equal(layer(x), _general(layer, x, ("cl", False)))
+    assert list(layer.__dict__["_sepconv_prepared"].values()) == [None]
+    layer(x).sum().backward()  # gradients wanted: not prepared, and gradients flow
+    assert len(layer.__dict__["_sepconv_prepared"]) == 1
+    assert layer.depthwise.weight.grad is not None
+
+
+def test_changes_after_preparing_are_seen(monkeypatch):
+    _tuned(monkeypatch, ("nchw", False))
+    layer = _layers()[0].eval()
+    x = torch.randn(2, 6, 12, 10)
+    with torch.no_grad():
+        layer(x)
+        layer.depthwise.weight.mul_(2)  # in place: the same tensor, new values
+        assert torch.equal(layer(x), _general(layer, x, ("nchw", False)))
+        layer.depthwise.weight = nn.Parameter(torch.randn_like(layer.depthwise.weight))
+        assert torch.equal(layer(x), _general(layer, x, ("nchw", False)))
+        layer.pointwise.bias = None
+        assert torch.equal(layer(x), _general(layer, x, ("nchw", False)))
+        layer.depthwise.padding = "valid"  # new padding: the output shrinks
+        assert layer(x).shape == (2, 10, 10, 8)
+        assert torch.equal(layer(x), _general(layer, x, ("nchw", False)))
+        replaced = nn.Conv2d(6, 10, 1)
+        layer.pointwise = replaced  # model surgery: the general path calls the new child
+        assert torch.equal(layer(x), replaced(layer.depthwise(x)))
+
+
+def test_hooks_added_after_preparing_see_every_call(monkeypatch):
+    _tuned(monkeypatch, ("nchw", False))
+    layer = _layers()[0].eval()
+    x = torch.randn(2, 6, 12, 10)
+    seen = []
+    with torch.no_grad():
+        layer(x)
+        layer.pointwise.register_forward_hook(lambda *args: seen.append(1))
+        layer(x)
+    assert seen == [1]
+
+
+def test_weight_norm_parametrized_steps_are_not_prepared(monkeypatch):
+    _tuned(monkeypatch, ("nchw", False))
+    layer = _layers()[0].eval()
+    torch.nn.utils.parametrizations.weight_norm(layer.depthwise)
+    x = torch.randn(2, 6, 12, 10)
+    with torch.no_grad():
+        got = layer(x)
+    assert list(layer.__dict__["_sepconv_prepared"].values()) == [None]
+    assert torch.equal(got, _general(layer, x, ("nchw", False)))
