@@ -56,16 +56,40 @@ def test_prepared_call_equals_the_general_path_bit_for_bit(monkeypatch, index, r
     assert second.is_contiguous(memory_format=CL if route[0] == "cl" else torch.contiguous_format)
 
 
-def test_a_route_in_the_other_format_or_training_is_not_prepared(monkeypatch):
+def test_a_route_in_the_other_format_is_not_prepared(monkeypatch):
     _tuned(monkeypatch, ("cl", False))
     layer = _layers()[0].eval()
     x = torch.randn(2, 6, 12, 10)  # NCHW caller, channels-last route: the general path
     with torch.no_grad():
         assert torch.equal(layer(x), _general(layer, x, ("cl", False)))
     assert list(layer.__dict__["_sepconv_prepared"].values()) == [None]
-    layer(x).sum().backward()  # gradients wanted: not prepared, and gradients flow
-    assert len(layer.__dict__["_sepconv_prepared"]) == 1
-    assert layer.depthwise.weight.grad is not None
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3, 5, 6])
+@pytest.mark.parametrize("route", ROUTES)
+def test_prepared_training_call_gives_the_general_paths_gradients(monkeypatch, index, route):
+    _tuned(monkeypatch, route)
+    layer = _layers()[index].double()
+    x = torch.randn(2, 6, 12, 10, dtype=torch.float64)
+    if route[0] == "cl":
+        x = x.contiguous(memory_format=CL)
+    x.requires_grad_(True)
+    params = [x, *layer.parameters()]
+
+    def grads(run):
+        y = run()
+        return [y.detach(), *torch.autograd.grad(y, params, torch.ones_like(y))]
+
+    first = grads(lambda: layer(x))
+    got = grads(lambda: layer(x))
+    (call,) = layer.__dict__["_sepconv_prepared"].values()
+    assert call is not None
+    want = grads(lambda: _autotune._run(route, x, layer._forward))
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(first, want, strict=True))
+    layer.depthwise.weight.requires_grad_(False) if index < 5 else None
+    with torch.no_grad():  # inference after training: planned anew (zero taps, no graph)
+        assert torch.equal(layer(x), _general(layer, x, route))
 
 
 def test_changes_after_preparing_are_seen(monkeypatch):

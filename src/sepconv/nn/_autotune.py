@@ -242,22 +242,21 @@ def tuned_call(
             routes.clear()
             layer.__dict__.pop("_sepconv_prepared", None)
         chosen = routes[key] = _tune(layer, x, forward, native_ok, key)
-    if not key[4]:  # inference: the route planned once (sepconv.nn._prepared)
-        prepared = layer.__dict__.get("_sepconv_prepared")
-        if prepared is None:
-            prepared = layer.__dict__["_sepconv_prepared"] = {}
-        call = prepared.get(key, _UNPREPARED)
-        if call is _UNPREPARED:
-            token = _ROUTE.set(chosen)
-            try:
-                call = prepared[key] = _prepared.prepare(layer, chosen, x)
-            finally:
-                _ROUTE.reset(token)
-        if call is not None:
-            y = call(x)
-            if y is not None:
-                return y
-            del prepared[key]  # planned with what has changed since: planned anew next time
+    prepared = layer.__dict__.get("_sepconv_prepared")  # the route planned once
+    if prepared is None:  # (sepconv.nn._prepared)
+        prepared = layer.__dict__["_sepconv_prepared"] = {}
+    call = prepared.get(key, _UNPREPARED)
+    if call is _UNPREPARED:
+        token = _ROUTE.set(chosen)
+        try:
+            call = prepared[key] = _prepared.prepare(layer, chosen, x)
+        finally:
+            _ROUTE.reset(token)
+    if call is not None:
+        y = call(x)
+        if y is not None:
+            return y
+        del prepared[key]  # planned with what has changed since: planned anew next time
     return _run(chosen, x, forward)
 
 

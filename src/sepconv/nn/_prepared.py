@@ -1,20 +1,24 @@
-"""Prepared calls: a tuned route planned once per input configuration, for inference.
+"""Prepared calls: a tuned route planned once per input configuration.
 
 Once :mod:`sepconv.nn._autotune` has chosen a route for a layer and an input configuration
 (shape, strides, dtype, thread count), every later call with that key does the same work: the
 padding plan, the native kernel's choice and the memory-format decisions are the same each
 time. The general path (``sepconv.nn._execution``: ``begin``, the steps as module calls,
-``end``) redoes them on every call, about a hundred Python calls, which is 30-70 us: 5-10% of
-a batch-1 MobileNet layer at two threads (``benchmarks/layers.py``). A prepared call does only
+``end``) redoes them on every call, about a hundred Python calls: with the kernels stubbed out
+(``python benchmarks/layers_overhead.py --device cpu``) a ``SeparableConv2d`` call cost 11-14
+us more host work than the naive ``nn.Sequential``, 1-3 us with a prepared call (2-core AMD
+EPYC). A batch-1 MobileNet layer takes 0.3-1 ms at two threads. A prepared call does only
 the convolutions, with the same operators in the same order on the same tensors, so its result
 is the general path's bit for bit (``tests/test_nn_prepared.py``).
 
-It applies to inference (no gradient wanted), to a route that runs in the caller's memory
-format, to the layers' own steps (not children replaced by model surgery), plain parameters
-and more than one input channel. Before each run it checks that nothing it planned with has
-changed: the children, their padding, and the weight and bias tensors (the same objects, of
-the same dtype, device and shape); a change gives ``None`` and the general path runs. What
-the cache key already covers (hooks, tracing, compiling, dispatch modes, forced routes) is
+It applies to a route that runs in the caller's memory format (in training too, where a
+gradient is wanted: the operators are the same, so autograd records the same graph), to the
+layers' own steps (not children replaced by model surgery), plain parameters and more than
+one input channel. Before each run it checks that nothing it planned with has changed: the
+children, their padding, and the weight and bias tensors (the same objects, of the same
+dtype, device, shape and ``requires_grad``); a change gives ``None`` and the general path
+runs. What the cache key already covers (hooks, tracing, compiling, dispatch modes, forced
+routes, whether gradients are enabled and wanted for the input) is
 checked by the caller, :func:`sepconv.nn._autotune.tuned_call`, on every call.
 """
 
@@ -44,10 +48,11 @@ def _plain_parameters(module: nn.Module) -> tuple[Tensor, Tensor | None] | None:
 
 
 def _depthwise_step(
-    step: nn.Module, x: Tensor, native: bool
+    step: nn.Module, x: Tensor, native: bool, training: bool
 ) -> Callable[[Tensor, Tensor, Tensor | None], Tensor] | None:
     """``f(x, weight, bias)``: the depthwise step as :func:`sepconv.nn._execution.depthwise`
-    runs it in inference on inputs like ``x`` under route ``native``, or None."""
+    runs it on inputs like ``x`` under route ``native``, in training (a gradient wanted) or
+    inference, or None."""
     padding = step._padding
     weight = step._parameters["weight"]
     groups = int(step.groups)
@@ -58,7 +63,7 @@ def _depthwise_step(
             from . import _dispatch
 
             kernel, pads = _dispatch.native.depthwise_conv2d, chosen[2]
-            fallback = _depthwise_step(step, x, False)
+            fallback = _depthwise_step(step, x, False, training)
             if fallback is None:
                 return None
 
@@ -71,7 +76,7 @@ def _depthwise_step(
     inside, tapped, outside = padding.plan(spatial)
     if inside is not None:
         return lambda x, w, b: F.conv2d(x, w, b, stride, inside, dilation, groups)
-    if tapped is not None:  # inference on the CPU: ex.zero_taps_pay holds
+    if tapped is not None and not training:  # inference on the CPU: ex.zero_taps_pay holds
         sym, taps = tapped
         return lambda x, w, b: F.conv2d(
             x, ex.tapped_weight(w, taps, step), b, stride, sym, dilation, groups
@@ -87,7 +92,7 @@ def _checked(step: nn.Module) -> Callable[[], tuple[Tensor, Tensor | None] | Non
     padding = step._padding
     params = step._parameters
     weight, bias = params["weight"], params["bias"]
-    stamp = (weight.dtype, weight.device, weight.shape)
+    stamp = (weight.dtype, weight.device, weight.shape, weight.requires_grad)
 
     def current() -> tuple[Tensor, Tensor | None] | None:
         w, b = params.get("weight"), params.get("bias")
@@ -95,7 +100,7 @@ def _checked(step: nn.Module) -> Callable[[], tuple[Tensor, Tensor | None] | Non
             w is not weight
             or b is not bias
             or step._padding is not padding
-            or (w.dtype, w.device, w.shape) != stamp
+            or (w.dtype, w.device, w.shape, w.requires_grad) != stamp
         ):
             return None
         return w, b
@@ -104,7 +109,7 @@ def _checked(step: nn.Module) -> Callable[[], tuple[Tensor, Tensor | None] | Non
 
 
 def prepare(layer: nn.Module, route: tuple[str, bool], x: Tensor) -> Prepared | None:
-    """A prepared inference call of ``layer`` for inputs like ``x`` under ``route``, or None
+    """A prepared call of ``layer`` for inputs like ``x`` under ``route``, or None
     where the general path must run (see the module's docstring). Called with ``route``
     forced (:func:`sepconv.nn._autotune.route`), as the native kernel's choice reads it."""
     from .modules import (
@@ -133,7 +138,8 @@ def prepare(layer: nn.Module, route: tuple[str, bool], x: Tensor) -> Prepared | 
         return None
     if type(depthwise)._run is not _DepthwiseConvNd._run or _plain_parameters(depthwise) is None:
         return None
-    step = _depthwise_step(depthwise, x, route[1])
+    training = ex.needs_grad(x, depthwise._parameters["weight"])
+    step = _depthwise_step(depthwise, x, route[1], training)
     if step is None:
         return None
     depthwise_now = _checked(depthwise)
