@@ -14,9 +14,12 @@ around its kernels. Contenders, interleaved round by round (min and median over 
 
 The tensors live on ``--device`` (default: ``cuda`` when available, else ``meta``, whose
 tensors have shapes and no data: the layers take the same per-call path there as on a GPU),
-batch 1, NCHW, MobileNetV1's first layer shapes, with and without gradients.
+batch 1, NCHW, MobileNetV1's first layer shapes, with and without gradients. With ``--device
+cpu`` the layers take their CPU path: the route is timed on the first call (with the stubs)
+and later calls run it as a prepared call (``sepconv.nn._prepared``).
 
-Run: ``python benchmarks/layers_overhead.py --json benchmarks/results/layers_overhead.json``.
+Run: ``python benchmarks/layers_overhead.py --json benchmarks/results/layers_overhead.json``
+(a GPU), ``--device cpu --json benchmarks/results/layers_overhead_cpu.json`` (the CPU).
 """
 
 from __future__ import annotations
