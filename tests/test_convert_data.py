@@ -389,6 +389,8 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
             "0.5",
             "--calibrate",
             "digits",
+            "--calibration-samples",
+            "128",
             "--recalibrate-bn",
             "--json",
         ]
@@ -397,7 +399,7 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
     assert status == 0, printed
     report = json.loads(printed)
     assert report["budget"] == 0.5 and report["mult_adds_after"] <= 0.5 * report["mult_adds_before"]
-    assert report["calibration_output_error"] <= report["closed_form_calibration_error"]
+    assert report["recalibrated_bn"] and report["refitted"] == ["classifier"]
     assert out.exists()
     assert (
         main(["convert", "mnist_conv", str(tmp_path / "x.pt"), "--budget", "0.5", "--rank", "2"])
@@ -416,19 +418,30 @@ def test_cli_convert_no_whiten(tmp_path, capsys):
     weights = tmp_path / "weights.pt"
     torch.save(create_model("mnist_conv").eval().state_dict(), weights)
     common = ["--weights", str(weights), "--budget", "0.5", "--calibrate", "digits", "--json"]
-    whitened = {}
-    for flag in ([], ["--no-whiten"]):
+    common += ["--calibration-samples", "96"]
+    reports = {}
+    for flag in ([], ["--no-whiten", "--no-recalibrate-bn"]):
         out = tmp_path / f"converted{len(flag)}.pt"
         assert main(["convert", "mnist_conv", str(out), *common, *flag]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["data_aware"] and out.exists()
-        whitened[bool(flag)] = report["whitened"]
-    assert whitened[True] is False
-    bad = ["convert", "mnist_conv", str(tmp_path / "x.pt"), "--rank", "2", "--no-whiten"]
-    assert main(bad) == 2
-    err = capsys.readouterr().err
-    assert "--no-whiten needs --calibrate" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+        reports[bool(flag)] = report
+    assert reports[False]["whitened"] and reports[False]["recalibrated_bn"]
+    assert not reports[True]["whitened"] and not reports[True]["recalibrated_bn"]
+    for flags, message in (
+        (["--rank", "2", "--no-whiten"], "--no-whiten needs --calibrate"),
+        (["--rank", "2", "--no-recalibrate-bn"], "--no-recalibrate-bn needs --calibrate"),
+        (["--rank", "2", "--calibration-samples", "8"], "--calibration-samples needs --calibrate"),
+        (
+            ["--rank", "2", "--calibrate", "digits", "--calibration-samples", "0"],
+            "--calibration-samples must be a number of digits >= 1, got 0",
+        ),
+    ):
+        assert main(["convert", "mnist_conv", str(tmp_path / "x.pt"), *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_layers_the_calibration_does_not_reach_keep_the_closed_form():

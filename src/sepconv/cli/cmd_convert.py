@@ -99,8 +99,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibrate",
         choices=("digits",),
         metavar="DATA",
-        help="'digits': fit each layer to the original's output on 1,024 "
-        "training digits of 'sepconv train' (data-aware factors)",
+        help="'digits': fit each layer to the original's output on the first "
+        "--calibration-samples training digits of 'sepconv train' (data-aware factors)",
+    )
+    parser.add_argument(
+        "--calibration-samples",
+        type=int,
+        metavar="N",
+        help="with --calibrate: how many training digits (default 1024)",
     )
     parser.add_argument(
         "--no-whiten",
@@ -111,8 +117,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--recalibrate-bn",
-        action="store_true",
-        help="re-estimate batch-norm statistics on the training digits",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --calibrate, the conversion re-estimates batch-norm statistics on the "
+        "calibration digits before refitting the layers kept whole (convert(recalibrate_bn=True), "
+        "the default; --no-recalibrate-bn: keep the original statistics); --recalibrate-bn "
+        "also re-estimates them on all the training digits afterwards",
     )
     parser.add_argument(
         "--finetune",
@@ -343,6 +353,18 @@ def run(args: argparse.Namespace) -> int:
         )
     if not args.whiten and not args.calibrate:
         raise ValueError("--no-whiten needs --calibrate (whitening weights by calibration data)")
+    if args.recalibrate_bn is False and not args.calibrate:
+        raise ValueError(
+            "--no-recalibrate-bn needs --calibrate (without it the statistics are kept anyway)"
+        )
+    if args.calibration_samples is not None:
+        if not args.calibrate:
+            raise ValueError("--calibration-samples needs --calibrate")
+        if args.calibration_samples < 1:
+            raise ValueError(
+                f"--calibration-samples must be a number of digits >= 1, "
+                f"got {args.calibration_samples}"
+            )
     if args.weights and args.random_weights:
         raise ValueError("give --weights or --random-weights, not both")
 
@@ -362,8 +384,11 @@ def run(args: argparse.Namespace) -> int:
             budget=args.budget,
             linear=args.linear,
             measure_latency=args.measure_latency,
-            calibration=digits.train_images[:1024] if args.calibrate else None,
+            calibration=(
+                digits.train_images[: args.calibration_samples or 1024] if args.calibrate else None
+            ),
             whiten=args.whiten,
+            recalibrate_bn=args.recalibrate_bn is not False,
         )
     except RuntimeError as exc:  # the model's own forward pass on the digits or input size
         raise ValueError(
