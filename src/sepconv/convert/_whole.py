@@ -102,7 +102,8 @@ def refit_to_norms(
     first and each whole layer of ``order`` (``(name, layer)`` in forward order, converted
     ones included) refitted after them, in forward order, the statistics re-estimated again
     after each refit (a refit changes the inputs of the norms after it) and at the end: the
-    model is left as one further re-estimation on the same batches would leave it.
+    model is left as one further re-estimation on the same samples would leave it (in
+    chunks of :data:`sepconv.convert._fit.CHUNK`: each chunk weighs the same).
 
     ``data``: the :class:`sepconv.convert._fit.Reference` whose samples hold the original
     layers' outputs; those of the layers in ``scaled`` (``{name: (d, var)}``, whose outputs
@@ -119,13 +120,15 @@ def refit_to_norms(
         if name in data.samples:
             data.samples[name] = [(i, y / d.to(y.dtype)) for i, y in data.samples[name]]
     fitted = dict(fitted)
+    # equal chunks, so that a batch and the same samples in other batches give one result
+    chunks = list(torch.cat(batches).split(_fit.CHUNK))
     for name, layer in order:
         if not is_whole(layer) or name in data.unreached:
             continue
-        recalibrate_batchnorm(target, batches)
+        recalibrate_batchnorm(target, chunks)
         errors = _fit.refit(data, target, [(name, layer)], batches)
         if name in errors:
             closed = fitted[name][0] if name in fitted else errors[name][0]
             fitted[name] = (closed, errors[name][1])
-    recalibrate_batchnorm(target, batches)
+    recalibrate_batchnorm(target, chunks)
     return fitted
