@@ -13,7 +13,9 @@ measured after each step:
 - ``data-aware``: ranks allocated by output error, first factors whitened by the measured
   input moments and both factors refitted to the converted model's inputs, second factors
   refitted on ``--calibration`` training digits (Zhang et al. 2016; ``--no-whiten``: the
-  second factors only);
+  second factors only); the batch norms' statistics re-estimated on those digits before the
+  layers kept whole (the classifier) are refitted (``--no-recalibrate-bn``: the original
+  statistics kept, as ``convert(recalibrate_bn=False)``);
 - ``+ BN``: batch-norm statistics re-estimated on the training digits;
 - ``+ FT``: then one epoch of fine-tuning on the training digits (Adam, lr 1e-3, cosine decay),
   with cross-entropy on the labels (``FT``) or distillation from the original model plus the
@@ -106,6 +108,7 @@ def run(args: argparse.Namespace) -> dict:
                     calibration=calibration,
                     measure_latency=True,
                     whiten=args.whiten,
+                    recalibrate_bn=args.recalibrate_bn,
                     **kwargs,
                 )
                 row["data_aware_seconds"] = time.perf_counter() - start
@@ -116,6 +119,7 @@ def run(args: argparse.Namespace) -> dict:
                 row["ranks"] = {r.name: r.rank for r in report.replaced}
                 row["whitened"] = report.whitened
                 row["calibration_output_error"] = report.calibration_output_error
+                row["recalibrated_bn"] = report.recalibrated_bn
                 recalibrate_batchnorm(fitted, bn_batches)
                 row["bn"] = accuracy(fitted)
                 if budget in args.finetune_budgets:
@@ -152,6 +156,7 @@ def run(args: argparse.Namespace) -> dict:
         "training_epochs": args.epochs,
         "calibration_images": args.calibration,
         "whiten": args.whiten,
+        "recalibrate_bn": args.recalibrate_bn,
     }
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "results.md").write_text(markdown(result) + "\n")
@@ -178,7 +183,8 @@ def markdown(result: dict) -> str:
         f"{m['cpu']}, {m['threads']} PyTorch threads, torch {m['torch']}; "
         f"{result['training_epochs']} training epochs, "
         f"{result['calibration_images']} calibration digits"
-        f"{'' if result.get('whiten', True) else ', first factors not whitened'}; "
+        f"{'' if result.get('whiten', True) else ', first factors not whitened'}"
+        f"{'' if result.get('recalibrate_bn', True) else ', original batch-norm statistics'}; "
         f"test accuracy on the "
         f"1,000 held-out digits."
     )
@@ -205,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         dest="whiten",
         action="store_false",
         help="data-aware conversion without whitened first factors (convert(whiten=False))",
+    )
+    parser.add_argument(
+        "--no-recalibrate-bn",
+        dest="recalibrate_bn",
+        action="store_false",
+        help="data-aware conversion that keeps the original batch-norm statistics "
+        "(convert(recalibrate_bn=False))",
     )
     parser.add_argument("--threads", type=int, help="PyTorch threads (default: PyTorch's)")
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -115,7 +116,7 @@ def test_full_rank_is_exact_closed_form_and_data_aware(arch, method):
     model = _trained_like(_architectures()[arch])
     x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
     calibration = torch.randn(16, 3, 16, 16, dtype=torch.float64)
-    for kwargs in ({}, {"calibration": calibration}):
+    for kwargs in ({}, {"calibration": calibration, "recalibrate_bn": False}):
         converted, report = convert(
             model, method=method, rank=10_000, min_speedup=0, linear=True, **kwargs
         )
@@ -123,6 +124,15 @@ def test_full_rank_is_exact_closed_form_and_data_aware(arch, method):
         torch.testing.assert_close(converted(x), model(x), rtol=1e-9, atol=1e-9)
         if kwargs:
             assert all(r.output_error < 1e-6 for r in report.replaced)
+    # by default the statistics are re-estimated on the calibration data: the original's are
+    converted, report = convert(
+        model, method=method, rank=10_000, min_speedup=0, linear=True, calibration=calibration
+    )
+    norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    assert report.recalibrated_bn == norms
+    recalibrated = recalibrate_batchnorm(copy.deepcopy(model), calibration)
+    torch.testing.assert_close(converted(x), recalibrated(x), rtol=1e-9, atol=1e-9)
+    assert norms != torch.allclose(recalibrated(x), model(x), rtol=1e-6, atol=1e-6)
     kinds = {r.reason for r in report.skipped}
     if arch == "inception":
         assert "grouped (groups=2)" in kinds
@@ -374,7 +384,7 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
     from sepconv.cli import main
     from sepconv.models import create_model
 
-    model = create_model("mnist_conv").eval()
+    model = create_model("mnist_conv", width_multiplier=0.25).eval()  # quick to fit
     weights = tmp_path / "weights.pt"
     torch.save(model.state_dict(), weights)
     out = tmp_path / "converted.pt"
@@ -383,12 +393,16 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
             "convert",
             "mnist_conv",
             str(out),
+            "--model-arg",
+            "width_multiplier=0.25",
             "--weights",
             str(weights),
             "--budget",
             "0.5",
             "--calibrate",
             "digits",
+            "--calibration-samples",
+            "128",
             "--recalibrate-bn",
             "--json",
         ]
@@ -397,7 +411,7 @@ def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):
     assert status == 0, printed
     report = json.loads(printed)
     assert report["budget"] == 0.5 and report["mult_adds_after"] <= 0.5 * report["mult_adds_before"]
-    assert report["calibration_output_error"] <= report["closed_form_calibration_error"]
+    assert report["recalibrated_bn"] and report["refitted"] == ["classifier"]
     assert out.exists()
     assert (
         main(["convert", "mnist_conv", str(tmp_path / "x.pt"), "--budget", "0.5", "--rank", "2"])
@@ -414,21 +428,32 @@ def test_cli_convert_no_whiten(tmp_path, capsys):
 
     torch.manual_seed(0)
     weights = tmp_path / "weights.pt"
-    torch.save(create_model("mnist_conv").eval().state_dict(), weights)
+    torch.save(create_model("mnist_conv", width_multiplier=0.25).eval().state_dict(), weights)
     common = ["--weights", str(weights), "--budget", "0.5", "--calibrate", "digits", "--json"]
-    whitened = {}
-    for flag in ([], ["--no-whiten"]):
+    common += ["--calibration-samples", "96", "--model-arg", "width_multiplier=0.25"]
+    reports = {}
+    for flag in ([], ["--no-whiten", "--no-recalibrate-bn"]):
         out = tmp_path / f"converted{len(flag)}.pt"
         assert main(["convert", "mnist_conv", str(out), *common, *flag]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["data_aware"] and out.exists()
-        whitened[bool(flag)] = report["whitened"]
-    assert whitened[True] is False
-    bad = ["convert", "mnist_conv", str(tmp_path / "x.pt"), "--rank", "2", "--no-whiten"]
-    assert main(bad) == 2
-    err = capsys.readouterr().err
-    assert "--no-whiten needs --calibrate" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+        reports[bool(flag)] = report
+    assert reports[False]["whitened"] and reports[False]["recalibrated_bn"]
+    assert not reports[True]["whitened"] and not reports[True]["recalibrated_bn"]
+    for flags, message in (
+        (["--rank", "2", "--no-whiten"], "--no-whiten needs --calibrate"),
+        (["--rank", "2", "--no-recalibrate-bn"], "--no-recalibrate-bn needs --calibrate"),
+        (["--rank", "2", "--calibration-samples", "8"], "--calibration-samples needs --calibrate"),
+        (
+            ["--rank", "2", "--calibrate", "digits", "--calibration-samples", "0"],
+            "--calibration-samples must be a number of digits >= 1, got 0",
+        ),
+    ):
+        assert main(["convert", "mnist_conv", str(tmp_path / "x.pt"), *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_layers_the_calibration_does_not_reach_keep_the_closed_form():

@@ -68,14 +68,8 @@ def test_is_whole_takes_plain_layers_only():
     assert not _whole.is_whole(nn.Linear(_whole.WIDTH + 1, 2))
 
 
-def test_recalibrating_batch_norms_after_a_refit_warns_and_names_the_layers():
-    """Layers refitted to the batch norms' statistics are named when those statistics are
-    re-estimated (which can undo the fit); a model without such layers gives no warning."""
-    import warnings
-
-    from sepconv.convert import recalibrate_batchnorm
-
-    torch.manual_seed(0)
+def _normed(seed=0):
+    torch.manual_seed(seed)
     model = (
         nn.Sequential(
             nn.Conv2d(3, 16, 3, padding=1),  # converted
@@ -87,14 +81,66 @@ def test_recalibrating_batch_norms_after_a_refit_warns_and_names_the_layers():
         .double()
         .eval()
     )
-    calibration = _inputs(64, seed=1)
     with torch.no_grad():  # statistics of its own, so that the norm is not the identity
         model[1].running_mean.uniform_(-0.5, 0.5)
         model[1].running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def _error(model, reference, x):
+    with torch.no_grad():
+        want = reference(x)
+        return float(torch.linalg.vector_norm(model(x) - want) / torch.linalg.vector_norm(want))
+
+
+def test_the_head_is_refitted_to_re_estimated_batch_norm_statistics():
+    """By default the conversion re-estimates the norms' statistics on the calibration data
+    before it refits the head: re-estimating them again afterwards changes nothing, and on
+    other inputs of the same kind it does not undo the fit. Refitted to the original
+    statistics instead (``recalibrate_bn=False``), the head loses its fit when they are
+    re-estimated, and ``recalibrate_batchnorm`` says so."""
+    import warnings
+
+    from sepconv.convert import recalibrate_batchnorm
+
+    model = _normed()
+    calibration, other, held_out = _inputs(64, seed=1), _inputs(64, seed=2), _inputs(64, seed=3)
     converted, report = convert(model, method="spatial", rank=1, calibration=calibration)
-    assert "4" in report.refitted
-    with pytest.warns(UserWarning, match=r"recalibrate_batchnorm: 4 were refitted"):
+    assert report.recalibrated_bn and report.to_dict()["recalibrated_bn"]
+    assert "4" in report.refitted and "re-estimated" in str(report)
+    assert report.calibration_output_error == pytest.approx(
+        _error(converted, model, calibration), rel=1e-9
+    )
+    before = _error(converted, model, held_out)
+    with torch.no_grad():
+        out = converted(held_out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to warn about
         recalibrate_batchnorm(converted, calibration)
+    with torch.no_grad():
+        assert torch.allclose(converted(held_out), out, rtol=1e-9, atol=1e-12 * out.abs().max())
+    recalibrate_batchnorm(converted, other)
+    assert _error(converted, model, held_out) < 1.25 * before
+
+    kept, report = convert(
+        model, method="spatial", rank=1, calibration=calibration, recalibrate_bn=False
+    )
+    assert not report.recalibrated_bn and "4" in report.refitted
+    kept_before = _error(kept, model, held_out)
+    with pytest.warns(UserWarning, match=r"recalibrate_batchnorm: 4 were refitted"):
+        recalibrate_batchnorm(kept, calibration)
+    assert _error(kept, model, held_out) > 1.25 * kept_before  # the fit undone
+    assert _error(kept, model, held_out) > 1.25 * _error(converted, model, held_out)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         recalibrate_batchnorm(model, calibration)  # the original: nothing refitted
+
+
+def test_recalibrate_bn_is_checked_and_needs_norms():
+    model = _normed()
+    with pytest.raises(TypeError, match=r"`recalibrate_bn` must be True or False, got 'yes'"):
+        convert(model, rank=1, calibration=_inputs(8, seed=1), recalibrate_bn="yes")
+    _, report = convert(_model(), method="spatial", rank=1, calibration=_inputs(16, seed=1))
+    assert not report.recalibrated_bn  # no batch norm: nothing to re-estimate
+    _, report = convert(model, method="spatial", rank=1)
+    assert not report.recalibrated_bn  # no calibration data

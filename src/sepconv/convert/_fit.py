@@ -359,22 +359,39 @@ def refit(
     return errors
 
 
-def forward_order(
-    model: nn.Module, layers: list[tuple[str, nn.Module]], x: torch.Tensor
-) -> list[tuple[str, nn.Module]]:
-    """``layers`` in the order of their first call in ``model(x)`` (unreached ones last)."""
-    seen: list[str] = []
-    handles = [
-        layer.register_forward_hook(
-            lambda *_, name=name: seen.append(name) if name not in seen else None
-        )
-        for name, layer in layers
-    ]
+def probe(
+    model: nn.Module,
+    x: torch.Tensor,
+    forward: Iterable[tuple[nn.Module, Callable[..., Any]]] = (),
+    pre: Iterable[tuple[nn.Module, Callable[..., Any]]] = (),
+) -> None:
+    """Run ``model(x[:1])`` without gradients under temporary hooks, removed afterwards.
+
+    ``forward``: ``(module, hook)`` pairs for ``register_forward_hook``; ``pre``: for
+    ``register_forward_pre_hook``. What the hooks record is the caller's.
+    """
+    handles = [module.register_forward_hook(hook) for module, hook in forward]
+    handles += [module.register_forward_pre_hook(hook) for module, hook in pre]
     try:
         with torch.no_grad():
             model(x[:1])
     finally:
         for handle in handles:
             handle.remove()
+
+
+def forward_order(
+    model: nn.Module, layers: list[tuple[str, nn.Module]], x: torch.Tensor
+) -> list[tuple[str, nn.Module]]:
+    """``layers`` in the order of their first call in ``model(x)`` (unreached ones last)."""
+    seen: list[str] = []
+    probe(
+        model,
+        x,
+        [
+            (layer, lambda *_, name=name: seen.append(name) if name not in seen else None)
+            for name, layer in layers
+        ],
+    )
     rank = {name: i for i, name in enumerate(seen)}
     return sorted(layers, key=lambda item: rank.get(item[0], len(rank)))

@@ -90,6 +90,9 @@ class ConversionReport:
     the kept data-aware factors have first factors weighted by the measured input moments
     (:func:`sepconv.convert.convert`, ``whiten``). ``refitted``: layers kept whole whose
     weights the data-aware conversion refitted to the converted model's inputs.
+    ``recalibrated_bn``: the batch norms' statistics were re-estimated on the calibration
+    data, before those layers were refitted (``calibration_output_error`` is then measured
+    with the new statistics).
     """
 
     layers: tuple[LayerReport, ...]
@@ -103,6 +106,7 @@ class ConversionReport:
     threads: int | None = None
     whitened: bool = False
     refitted: tuple[str, ...] = ()
+    recalibrated_bn: bool = False
 
     @property
     def replaced(self) -> tuple[LayerReport, ...]:
@@ -143,6 +147,7 @@ class ConversionReport:
             "threads": self.threads,
             "whitened": self.whitened,
             "refitted": list(self.refitted),
+            "recalibrated_bn": self.recalibrated_bn,
         }
 
     def __str__(self) -> str:
@@ -235,6 +240,11 @@ class ConversionReport:
                 f"{self.calibration_output_error:.3e} "
                 f"{'data-aware' if self.data_aware else 'kept closed form'}"
                 + (" (whitened first factors)" if self.whitened else "")
+                + (
+                    ", batch-norm statistics re-estimated on it"
+                    if self.recalibrated_bn
+                    else ""
+                )
             )
         if self.refitted:
             lines.append(

@@ -50,10 +50,12 @@ def recalibrate_batchnorm(model: nn.Module, batches: Any) -> nn.Module:
 
     A data-aware :func:`~sepconv.convert.convert` refits the layers it keeps whole after a
     converted one (the classifier, say: ``report.refitted``) to the converted model's
-    features as its batch norms then normalise them; re-estimating the statistics afterwards
-    can undo that fit (a small separable network at a quarter of its mult-adds: 92.9% test
-    accuracy after the conversion, 24.6% after re-estimation), so a ``UserWarning`` names
-    such layers: compare the accuracy before and after and keep the better model.
+    features as its batch norms normalise them. By default it re-estimates the statistics on
+    the calibration data first (``recalibrate_bn=True``), so that calling this function
+    afterwards does not undo the fit. With ``recalibrate_bn=False`` the fit is to the
+    original statistics, which re-estimating can undo (a small separable network at a
+    quarter of its mult-adds: 92.9% test accuracy after the conversion, 24.6% after
+    re-estimation), so a ``UserWarning`` then names such layers.
 
     Parameters
     ----------

@@ -75,3 +75,60 @@ def after_first(order: list[tuple[str, nn.Module]], whole: set[str]) -> list[Any
         if started:
             kept.append((name, layer))
     return kept
+
+
+def has_norms(model: nn.Module) -> bool:
+    """Whether ``model`` holds a batch norm that keeps running statistics."""
+    return any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+        for m in model.modules()
+    )
+
+
+def refit_to_norms(
+    data: Any,
+    target: nn.Module,
+    order: list[tuple[str, nn.Module]],
+    batches: list[torch.Tensor],
+    fitted: dict[str, tuple[float, float]],
+    scaled: dict[str, Any],
+) -> dict[str, tuple[float, float]]:
+    """Batch-norm statistics re-estimated on ``batches``, with the whole layers refitted to them.
+
+    A layer kept whole after a converted one is fitted to the features the converted model
+    feeds it, as its batch norms normalise them; re-estimating the norms' statistics later
+    (:func:`sepconv.convert.recalibrate_batchnorm`, which the statistics of a converted model
+    call for) changes those features and can undo the fit. So the statistics are re-estimated
+    first and each whole layer of ``order`` (``(name, layer)`` in forward order, converted
+    ones included) refitted after them, in forward order, the statistics re-estimated again
+    after each refit (a refit changes the inputs of the norms after it) and at the end: the
+    model is left as one further re-estimation on the same samples would leave it (in
+    chunks of :data:`sepconv.convert._fit.CHUNK`: each chunk weighs the same).
+
+    ``data``: the :class:`sepconv.convert._fit.Reference` whose samples hold the original
+    layers' outputs; those of the layers in ``scaled`` (``{name: (d, var)}``, whose outputs
+    were sampled as their batch norm passes them on, :func:`sepconv.convert._centre.scale`)
+    are divided by ``d`` here, as the scaling has been undone. ``fitted``: ``{name:
+    (closed-form error, fitted error)}`` of the earlier refit, updated for the layers
+    refitted here and returned (the closed-form error kept, the fitted one measured with the
+    new statistics).
+    """
+    from . import _fit
+    from ._train import recalibrate_batchnorm
+
+    for name, (d, _) in scaled.items():
+        if name in data.samples:
+            data.samples[name] = [(i, y / d.to(y.dtype)) for i, y in data.samples[name]]
+    fitted = dict(fitted)
+    # equal chunks, so that a batch and the same samples in other batches give one result
+    chunks = list(torch.cat(batches).split(_fit.CHUNK))
+    for name, layer in order:
+        if not is_whole(layer) or name in data.unreached:
+            continue
+        recalibrate_batchnorm(target, chunks)
+        errors = _fit.refit(data, target, [(name, layer)], batches)
+        if name in errors:
+            closed = fitted[name][0] if name in fitted else errors[name][0]
+            fitted[name] = (closed, errors[name][1])
+    recalibrate_batchnorm(target, chunks)
+    return fitted
