@@ -1,7 +1,59 @@
 /* The thread pool of the native depthwise convolution: a few pthreads that wait on a
- * condition variable (no spinning: a busy machine's other processes keep their cores). One
- * parallel job at a time; a caller that finds the pool busy runs its tasks on its own thread. */
+ * condition variable. A worker that has just finished a job first watches for the next one
+ * for a short while (SPIN_NS) before it sleeps, and the caller watches for its workers to
+ * finish for as long before it sleeps: a layer's calls follow each other within tens of
+ * microseconds, and a sleeping thread takes that long again to wake, which on small planes
+ * cost as much as the work (the spin is bounded, so an idle pool, or a busy machine's other
+ * processes, lose at most SPIN_NS of a core per call). One parallel job at a time; a caller
+ * that finds the pool busy runs its tasks on its own thread. */
+#include <sched.h>
+#include <time.h>
+
 #include "depthwise.h"
+
+#define SPIN_NS 100000 /* 0.1 ms */
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Wait, up to SPIN_NS, until *word != value (want_change) or *word == value (!want_change);
+ * returns whether that happened. */
+static int spin_until(const void *word, unsigned long value, int want_change, int is_long)
+{
+    long long start = 0;
+    for (unsigned i = 0;; i++) {
+        unsigned long v = is_long ? __atomic_load_n((const unsigned long *)word, __ATOMIC_ACQUIRE)
+                                  : (unsigned long)__atomic_load_n((const int *)word,
+                                                                   __ATOMIC_ACQUIRE);
+        if ((v != value) == want_change)
+            return 1;
+        /* a few pauses, then the core to any other thread that wants it (on a busy machine
+         * the spin must not take the time of the thread doing the work) */
+        if ((i & 7) != 7) {
+            cpu_relax();
+            continue;
+        }
+        sched_yield();
+        if ((i & 63) == 63) {
+            long long t = now_ns();
+            if (!start)
+                start = t;
+            else if (t - start > SPIN_NS)
+                return 0;
+        }
+    }
+}
 
 /* ---- thread pool ------------------------------------------------------------------------ */
 
@@ -34,19 +86,25 @@ static void *worker_main(void *arg)
     unsigned long seen = 0;
     pthread_mutex_lock(&pool_mutex);
     for (;;) {
+        if (job_gen == seen) {
+            /* watch for the next job a while before sleeping */
+            pthread_mutex_unlock(&pool_mutex);
+            spin_until(&job_gen, seen, 1, 1);
+            pthread_mutex_lock(&pool_mutex);
+        }
         while (job_gen == seen)
             pthread_cond_wait(&pool_start, &pool_mutex);
         seen = job_gen;
         if (!job_open || index >= job_wanted)
             continue;
-        job_running++;
+        __atomic_add_fetch(&job_running, 1, __ATOMIC_RELAXED);
         task_fn fn = job_fn;
         void *ctx = job_ctx;
         ptrdiff_t ntasks = job_tasks;
         pthread_mutex_unlock(&pool_mutex);
         run_tasks(fn, ctx, ntasks);
         pthread_mutex_lock(&pool_mutex);
-        if (--job_running == 0)
+        if (__atomic_sub_fetch(&job_running, 1, __ATOMIC_RELEASE) == 0)
             pthread_cond_signal(&pool_done);
     }
     return NULL;
@@ -97,12 +155,18 @@ void parallel_for(task_fn fn, void *ctx, ptrdiff_t ntasks, int threads)
     job_wanted = threads - 1;
     __atomic_store_n(&job_next, 0, __ATOMIC_RELAXED);
     job_open = 1;
-    job_gen++;
+    __atomic_store_n(&job_gen, job_gen + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool_start);
     pthread_mutex_unlock(&pool_mutex);
     run_tasks(fn, ctx, ntasks);
     pthread_mutex_lock(&pool_mutex);
     job_open = 0; /* workers that wake from now on leave the job alone */
+    if (job_running > 0) {
+        /* the workers' last tasks: watch a while before sleeping */
+        pthread_mutex_unlock(&pool_mutex);
+        spin_until(&job_running, 0, 0, 0);
+        pthread_mutex_lock(&pool_mutex);
+    }
     while (job_running > 0)
         pthread_cond_wait(&pool_done, &pool_mutex);
     pthread_mutex_unlock(&pool_mutex);
