@@ -207,6 +207,50 @@ def test_result_does_not_depend_on_threads(layout):
 
 
 @needs_native
+@pytest.mark.parametrize("layout", ["nchw", "cl"])
+def test_pool_spin_changes_no_result(layout):
+    """With the pool's threads spinning between calls (and the caller spinning for them), the
+    results of consecutive calls at 1, 2 and 3 threads equal those of the sleeping pool, and
+    calls from several Python threads at once stay right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = torch.Generator().manual_seed(9)
+    x = arrange(torch.randn(2, 40, 30, 33, generator=g), layout)
+    weight = torch.randn(80, 1, 3, 3, generator=g)
+    threads = torch.get_num_threads()
+    before = native._pool_spin()
+    try:
+        native._pool_spin(0)
+        torch.set_num_threads(2)
+        expected = native.depthwise_conv2d(x, weight, None, 1, 1)
+        close(expected, F.conv2d(x, weight, None, 1, 1, 1, 40), 1e-5)
+        assert native._pool_spin(200.0) == 0
+        assert native._pool_spin() == 200.0
+        for n in (1, 2, 3, 2):
+            torch.set_num_threads(n)
+            for _ in range(3):
+                assert torch.equal(native.depthwise_conv2d(x, weight, None, 1, 1), expected)
+        with ThreadPoolExecutor(3) as pool:
+            results = list(
+                pool.map(lambda _: native.depthwise_conv2d(x, weight, None, 1, 1), range(6))
+            )
+        for y in results:
+            assert torch.equal(y, expected)
+    finally:
+        native._pool_spin(before)
+        torch.set_num_threads(threads)
+
+
+@needs_native
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "10", 1e12])
+def test_pool_spin_checks_its_argument(bad):
+    before = native._pool_spin()
+    with pytest.raises(ValueError, match="microseconds"):
+        native._pool_spin(bad)
+    assert native._pool_spin() == before
+
+
+@needs_native
 def test_not_applicable_returns_none():
     x, w = torch.randn(1, 2, 5, 5), torch.randn(2, 1, 3, 3)
     assert native.depthwise_conv2d(x.double(), w) is None  # mixed dtypes

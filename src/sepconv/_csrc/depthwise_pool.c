@@ -1,17 +1,29 @@
 /* The thread pool of the native depthwise convolution: a few pthreads that wait on a
- * condition variable. A worker that has just finished a job first watches for the next one
- * for a short while (SPIN_NS) before it sleeps, and the caller watches for its workers to
- * finish for as long before it sleeps: a layer's calls follow each other within tens of
- * microseconds, and a sleeping thread takes that long again to wake, which on small planes
- * cost as much as the work (the spin is bounded, so an idle pool, or a busy machine's other
- * processes, lose at most SPIN_NS of a core per call). One parallel job at a time; a caller
- * that finds the pool busy runs its tasks on its own thread. */
-#include <sched.h>
+ * condition variable. By default nothing spins (a busy machine's other processes keep their
+ * cores). dw_pool_spin sets a bounded spin instead: a worker that has finished a job watches
+ * for the next one for that long before it sleeps, and the caller watches for its workers to
+ * finish for as long before it sleeps, as PyTorch's OpenMP threads do (libgomp spins before
+ * it sleeps). A layer's calls follow each other within tens of microseconds, and a sleeping
+ * thread (an idle virtual processor, above all) can take as long again to wake, which on
+ * small tensors can cost as much as the work; an idle pool then costs at most the spin of a
+ * core after a call. The spin changes when threads run, never which task computes what.
+ * One parallel job at a time; a caller that finds the pool busy runs its tasks on its own
+ * thread. */
 #include <time.h>
 
 #include "depthwise.h"
 
-#define SPIN_NS 100000 /* 0.1 ms */
+static long spin_ns = 0; /* nanoseconds; 0: sleep at once */
+
+/* Set how long (nanoseconds) pool threads watch for work before they sleep; returns the
+ * previous value. A negative value only returns it. */
+DW_EXPORT long dw_pool_spin(long ns)
+{
+    long old = __atomic_load_n(&spin_ns, __ATOMIC_RELAXED);
+    if (ns >= 0)
+        __atomic_store_n(&spin_ns, ns, __ATOMIC_RELAXED);
+    return old;
+}
 
 static long long now_ns(void)
 {
@@ -27,31 +39,21 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Wait, up to SPIN_NS, until *word != value (want_change) or *word == value (!want_change);
- * returns whether that happened. */
-static int spin_until(const void *word, unsigned long value, int want_change, int is_long)
+/* Watch *gen until it differs from seen (gen given) or *count until it is 0, for at most
+ * spin_ns. */
+static void spin_wait(const unsigned long *gen, unsigned long seen, const int *count)
 {
-    long long start = 0;
-    for (unsigned i = 0;; i++) {
-        unsigned long v = is_long ? __atomic_load_n((const unsigned long *)word, __ATOMIC_ACQUIRE)
-                                  : (unsigned long)__atomic_load_n((const int *)word,
-                                                                   __ATOMIC_ACQUIRE);
-        if ((v != value) == want_change)
-            return 1;
-        /* a few pauses, then the core to any other thread that wants it (on a busy machine
-         * the spin must not take the time of the thread doing the work) */
-        if ((i & 7) != 7) {
-            cpu_relax();
-            continue;
-        }
-        sched_yield();
-        if ((i & 63) == 63) {
-            long long t = now_ns();
-            if (!start)
-                start = t;
-            else if (t - start > SPIN_NS)
-                return 0;
-        }
+    long limit = __atomic_load_n(&spin_ns, __ATOMIC_RELAXED);
+    if (limit <= 0)
+        return;
+    long long start = now_ns();
+    for (unsigned i = 1;; i++) {
+        if (gen ? __atomic_load_n(gen, __ATOMIC_ACQUIRE) != seen
+                : __atomic_load_n(count, __ATOMIC_ACQUIRE) == 0)
+            return;
+        cpu_relax();
+        if ((i & 31) == 0 && now_ns() - start > limit)
+            return;
     }
 }
 
@@ -87,9 +89,8 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&pool_mutex);
     for (;;) {
         if (job_gen == seen) {
-            /* watch for the next job a while before sleeping */
             pthread_mutex_unlock(&pool_mutex);
-            spin_until(&job_gen, seen, 1, 1);
+            spin_wait(&job_gen, seen, NULL);
             pthread_mutex_lock(&pool_mutex);
         }
         while (job_gen == seen)
@@ -161,10 +162,9 @@ void parallel_for(task_fn fn, void *ctx, ptrdiff_t ntasks, int threads)
     run_tasks(fn, ctx, ntasks);
     pthread_mutex_lock(&pool_mutex);
     job_open = 0; /* workers that wake from now on leave the job alone */
-    if (job_running > 0) {
-        /* the workers' last tasks: watch a while before sleeping */
+    if (job_running > 0) { /* the workers' last tasks */
         pthread_mutex_unlock(&pool_mutex);
-        spin_until(&job_running, 0, 0, 0);
+        spin_wait(NULL, 0, &job_running);
         pthread_mutex_lock(&pool_mutex);
     }
     while (job_running > 0)

@@ -61,6 +61,8 @@ def _configure(lib: ctypes.CDLL) -> bool:
     lib.dw_fast.restype = ctypes.c_int
     lib.dw_use_avx512.argtypes = [ctypes.c_int]
     lib.dw_use_avx512.restype = ctypes.c_int
+    lib.dw_pool_spin.argtypes = [ctypes.c_long]
+    lib.dw_pool_spin.restype = ctypes.c_long
     return bool(lib.dw_fast())
 
 
@@ -78,6 +80,23 @@ def _use_avx512(on: bool) -> bool:
     AVX-512F) or not (the portable paths, to compare them); returns whether they run now."""
     lib = _load()
     return bool(lib.dw_use_avx512(int(on))) if lib is not None else False
+
+
+def _pool_spin(microseconds: float | None = None) -> float:
+    """How long the kernel's pool threads watch for work before they sleep, in microseconds
+    (0, the default: they sleep at once); ``microseconds`` sets it (a number >= 0) and the
+    previous value is returned. A spin saves the wake-up of a sleeping thread between
+    consecutive calls (PyTorch's OpenMP threads spin likewise) at the price of that much of a
+    core after each call; results do not depend on it. Raises ``ValueError`` for a negative
+    or non-finite value."""
+    lib = _load()
+    if microseconds is None:
+        return lib.dw_pool_spin(-1) / 1e3 if lib is not None else 0.0
+    if not (isinstance(microseconds, (int, float)) and 0 <= microseconds < 1e9):
+        raise ValueError(
+            f"`microseconds` must be a number in [0, 1e9), got {microseconds!r}"
+        )
+    return lib.dw_pool_spin(round(microseconds * 1e3)) / 1e3 if lib is not None else 0.0
 
 
 def _pair(value: Any, name: str) -> tuple[int, int]:
