@@ -680,3 +680,44 @@ def test_wide_rows_in_and_out_of_cache(batch):
     weight = torch.randn(24, 1, 3, 3, generator=g, dtype=torch.float64)
     y = native.depthwise_conv2d(x, weight, None, 1, ((1, 1), (1, 1)))
     close(y, reference(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1)), 1e-12)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("avx512", [True, False])
+@pytest.mark.parametrize(
+    "n, c, size, kernel, bias",
+    [
+        (1, 1, 7, 3, True),  # one plane: no pair
+        (1, 5, 7, 3, False),  # pairs and one left over
+        (8, 64, 7, 3, True),  # MobileNet's last depthwise step
+        (3, 7, 4, 3, True),  # a plane of one vector
+        (2, 9, 8, 5, False),  # four vectors, 5 x 5
+        (2, 6, 5, 1, True),  # 1 x 1
+    ],
+)
+def test_small_planes_two_at_a_time(n, c, size, kernel, bias, avx512, dtype):
+    """Stride-1 'same' planes of at most four vectors are convolved two at a time (eight
+    independent sums) where AVX-512 is on: equal to F.conv2d and, at any thread count, bit for
+    bit the same; off, the portable paths give the same values within the tolerance."""
+    g = torch.Generator().manual_seed(n * 100 + c)
+    x = torch.randn(n, c, size, size, generator=g, dtype=dtype)
+    weight = torch.randn(c, 1, kernel, kernel, generator=g, dtype=dtype)
+    b = torch.randn(c, generator=g, dtype=dtype) if bias else None
+    pad = kernel // 2
+    expected = F.conv2d(x, weight, b, 1, pad, 1, c)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    threads = torch.get_num_threads()
+    native._use_avx512(avx512)
+    try:
+        results = []
+        for t in (1, 2, 3):
+            torch.set_num_threads(t)
+            y = native.depthwise_conv2d(x, weight, b, 1, pad)
+            close(y, expected, tol)
+            results.append(y)
+    finally:
+        native._use_avx512(True)
+        torch.set_num_threads(threads)
+    for y in results[1:]:
+        assert torch.equal(y, results[0])
