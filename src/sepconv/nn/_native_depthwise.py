@@ -61,8 +61,9 @@ def _configure(lib: ctypes.CDLL) -> bool:
     lib.dw_fast.restype = ctypes.c_int
     lib.dw_use_avx512.argtypes = [ctypes.c_int]
     lib.dw_use_avx512.restype = ctypes.c_int
-    lib.dw_pool_spin.argtypes = [ctypes.c_long]
-    lib.dw_pool_spin.restype = ctypes.c_long
+    if hasattr(lib, "dw_pool_spin"):  # absent from a library built before it
+        lib.dw_pool_spin.argtypes = [ctypes.c_long]
+        lib.dw_pool_spin.restype = ctypes.c_long
     return bool(lib.dw_fast())
 
 
@@ -89,14 +90,14 @@ def _pool_spin(microseconds: float | None = None) -> float:
     consecutive calls (PyTorch's OpenMP threads spin likewise) at the price of that much of a
     core after each call; results do not depend on it. Raises ``ValueError`` for a negative
     or non-finite value."""
+    if microseconds is not None and not (
+        isinstance(microseconds, (int, float)) and 0 <= microseconds < 1e9
+    ):
+        raise ValueError(f"`microseconds` must be a number in [0, 1e9), got {microseconds!r}")
     lib = _load()
-    if microseconds is None:
-        return lib.dw_pool_spin(-1) / 1e3 if lib is not None else 0.0
-    if not (isinstance(microseconds, (int, float)) and 0 <= microseconds < 1e9):
-        raise ValueError(
-            f"`microseconds` must be a number in [0, 1e9), got {microseconds!r}"
-        )
-    return lib.dw_pool_spin(round(microseconds * 1e3)) / 1e3 if lib is not None else 0.0
+    if lib is None or not hasattr(lib, "dw_pool_spin"):
+        return 0.0
+    return lib.dw_pool_spin(-1 if microseconds is None else round(microseconds * 1e3)) / 1e3
 
 
 def _pair(value: Any, name: str) -> tuple[int, int]:
