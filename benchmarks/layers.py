@@ -569,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep glibc's default mmap/trim thresholds (what users see)",
     )
+    parser.add_argument("--spin-us", type=float, metavar="US", help="native pool threads spin "
+                        "this long for the next call before they sleep (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument(
         "--ceiling",
@@ -588,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.spin_us is not None and (native is None or not 0 <= args.spin_us < 1e9):
+        parser.error(f"--spin-us needs the native kernel and 0 <= US < 1e9: {args.spin_us}")
+    native is None or args.spin_us is None or native._pool_spin(args.spin_us)
     DEVICE[0] = torch_device(parser, args.device)
     on_gpu = DEVICE[0].type != "cpu"
     if args.batch is None:
@@ -602,6 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=torch.get_num_threads(),
         allocator=allocator(),
         clock=args.clock,
+        native_pool_spin_us=native._pool_spin() if native is not None else None,
         load_average_start=os.getloadavg(),
         device=torch.cuda.get_device_name(DEVICE[0]) if DEVICE[0].type == "cuda" else args.device,
         cudnn_allow_tf32=torch.backends.cudnn.allow_tf32 if on_gpu else None,
@@ -611,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         "(MobileNetV1 layers)",
         info,
     )
-    print(f"allocator: {info['allocator']}")
+    print(f"allocator: {info['allocator']}, native pool spin: {info['native_pool_spin_us']} us")
     print(
         f"threads: {info['threads']}, clock: {args.clock}, rounds: {rounds} (min/median ms), "
         f"load average at "

@@ -207,6 +207,50 @@ def test_result_does_not_depend_on_threads(layout):
 
 
 @needs_native
+@pytest.mark.parametrize("layout", ["nchw", "cl"])
+def test_pool_spin_changes_no_result(layout):
+    """With the pool's threads spinning between calls (and the caller spinning for them), the
+    results of consecutive calls at 1, 2 and 3 threads equal those of the sleeping pool, and
+    calls from several Python threads at once stay right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = torch.Generator().manual_seed(9)
+    x = arrange(torch.randn(2, 40, 30, 33, generator=g), layout)
+    weight = torch.randn(80, 1, 3, 3, generator=g)
+    threads = torch.get_num_threads()
+    before = native._pool_spin()
+    try:
+        native._pool_spin(0)
+        torch.set_num_threads(2)
+        expected = native.depthwise_conv2d(x, weight, None, 1, 1)
+        close(expected, F.conv2d(x, weight, None, 1, 1, 1, 40), 1e-5)
+        assert native._pool_spin(200.0) == 0
+        assert native._pool_spin() == 200.0
+        for n in (1, 2, 3, 2):
+            torch.set_num_threads(n)
+            for _ in range(3):
+                assert torch.equal(native.depthwise_conv2d(x, weight, None, 1, 1), expected)
+        with ThreadPoolExecutor(3) as pool:
+            results = list(
+                pool.map(lambda _: native.depthwise_conv2d(x, weight, None, 1, 1), range(6))
+            )
+        for y in results:
+            assert torch.equal(y, expected)
+    finally:
+        native._pool_spin(before)
+        torch.set_num_threads(threads)
+
+
+@needs_native
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "10", 1e12])
+def test_pool_spin_checks_its_argument(bad):
+    before = native._pool_spin()
+    with pytest.raises(ValueError, match="microseconds"):
+        native._pool_spin(bad)
+    assert native._pool_spin() == before
+
+
+@needs_native
 def test_not_applicable_returns_none():
     x, w = torch.randn(1, 2, 5, 5), torch.randn(2, 1, 3, 3)
     assert native.depthwise_conv2d(x.double(), w) is None  # mixed dtypes
@@ -636,3 +680,44 @@ def test_wide_rows_in_and_out_of_cache(batch):
     weight = torch.randn(24, 1, 3, 3, generator=g, dtype=torch.float64)
     y = native.depthwise_conv2d(x, weight, None, 1, ((1, 1), (1, 1)))
     close(y, reference(x, weight, None, (1, 1), (1, 1, 1, 1), (1, 1)), 1e-12)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("avx512", [True, False])
+@pytest.mark.parametrize(
+    "n, c, size, kernel, bias",
+    [
+        (1, 1, 7, 3, True),  # one plane: no pair
+        (1, 5, 7, 3, False),  # pairs and one left over
+        (8, 64, 7, 3, True),  # MobileNet's last depthwise step
+        (3, 7, 4, 3, True),  # a plane of one vector
+        (2, 9, 8, 5, False),  # four vectors, 5 x 5
+        (2, 6, 5, 1, True),  # 1 x 1
+    ],
+)
+def test_small_planes_two_at_a_time(n, c, size, kernel, bias, avx512, dtype):
+    """Stride-1 'same' planes of at most four vectors are convolved two at a time (eight
+    independent sums) where AVX-512 is on: equal to F.conv2d and, at any thread count, bit for
+    bit the same; off, the portable paths give the same values within the tolerance."""
+    g = torch.Generator().manual_seed(n * 100 + c)
+    x = torch.randn(n, c, size, size, generator=g, dtype=dtype)
+    weight = torch.randn(c, 1, kernel, kernel, generator=g, dtype=dtype)
+    b = torch.randn(c, generator=g, dtype=dtype) if bias else None
+    pad = kernel // 2
+    expected = F.conv2d(x, weight, b, 1, pad, 1, c)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    threads = torch.get_num_threads()
+    native._use_avx512(avx512)
+    try:
+        results = []
+        for t in (1, 2, 3):
+            torch.set_num_threads(t)
+            y = native.depthwise_conv2d(x, weight, b, 1, pad)
+            close(y, expected, tol)
+            results.append(y)
+    finally:
+        native._use_avx512(True)
+        torch.set_num_threads(threads)
+    for y in results[1:]:
+        assert torch.equal(y, results[0])

@@ -618,7 +618,45 @@ __attribute__((target("avx512f"))) static void FN(fwd_flat512_task)(void *vctx, 
             }
         }
     const AMASK last_keep = FN(lanes)(0, count - (nvec - 1) * ALANES);
-    for (ptrdiff_t plane = first; plane < last; plane++) {
+    ptrdiff_t plane = first;
+    if (M == 1 && nvec <= 4) {
+        /* planes of at most four vectors two at a time: eight independent sums instead of
+         * four (a 7 x 7 plane's nine taps are otherwise one chain of multiply-adds per
+         * vector); each output still adds its taps in the same order */
+        for (; plane + 1 < last; plane += 2) {
+            const ptrdiff_t q = plane + 1;
+            const T *src0 = (const T *)job->x + plane / p[P_C] * p[P_XN] + plane % p[P_C] * p[P_XC];
+            const T *src1 = (const T *)job->x + q / p[P_C] * p[P_XN] + q % p[P_C] * p[P_XC];
+            T *out0 = (T *)job->y + plane / p[P_C] * p[P_YN] + plane % p[P_C] * p[P_YC];
+            T *out1 = (T *)job->y + q / p[P_C] * p[P_YN] + q % p[P_C] * p[P_YC];
+            const T *wk0 = w + plane % p[P_C] * taps, *wk1 = w + q % p[P_C] * taps;
+            const AV bias0 = ASET1(b ? b[plane % p[P_C]] : (T)0);
+            const AV bias1 = ASET1(b ? b[q % p[P_C]] : (T)0);
+            AV a0 = bias0, a1 = bias0, a2 = bias0, a3 = bias0;
+            AV e0 = bias1, e1 = bias1, e2 = bias1, e3 = bias1;
+            for (ptrdiff_t t = 0; t < taps; t++) {
+                const AV wt0 = ASET1(wk0[t]), wt1 = ASET1(wk1[t]);
+                const T *s0 = src0 + offs[t], *s1 = src1 + offs[t];
+                const AMASK k0 = (AMASK)masks[t][0], k1 = (AMASK)masks[t][1];
+                const AMASK k2 = (AMASK)masks[t][2], k3 = (AMASK)masks[t][3];
+                a0 = AFMA(wt0, ALOADZ(k0, s0), a0);
+                e0 = AFMA(wt1, ALOADZ(k0, s1), e0);
+                a1 = AFMA(wt0, ALOADZ(k1, s0 + ALANES), a1);
+                e1 = AFMA(wt1, ALOADZ(k1, s1 + ALANES), e1);
+                a2 = AFMA(wt0, ALOADZ(k2, s0 + 2 * ALANES), a2);
+                e2 = AFMA(wt1, ALOADZ(k2, s1 + 2 * ALANES), e2);
+                a3 = AFMA(wt0, ALOADZ(k3, s0 + 3 * ALANES), a3);
+                e3 = AFMA(wt1, ALOADZ(k3, s1 + 3 * ALANES), e3);
+            }
+            AV acc0[4] = {a0, a1, a2, a3}, acc1[4] = {e0, e1, e2, e3};
+            for (ptrdiff_t v = 0; v < nvec; v++) {
+                const AMASK keep = v == nvec - 1 ? last_keep : FN(lanes)(0, ALANES);
+                ASTORE(out0 + v * ALANES, keep, acc0[v]);
+                ASTORE(out1 + v * ALANES, keep, acc1[v]);
+            }
+        }
+    }
+    for (; plane < last; plane++) {
         ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
         const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
         for (ptrdiff_t m = 0; m < M; m++) {

@@ -1,7 +1,61 @@
 /* The thread pool of the native depthwise convolution: a few pthreads that wait on a
- * condition variable (no spinning: a busy machine's other processes keep their cores). One
- * parallel job at a time; a caller that finds the pool busy runs its tasks on its own thread. */
+ * condition variable. By default nothing spins (a busy machine's other processes keep their
+ * cores). dw_pool_spin sets a bounded spin instead: a worker that has finished a job watches
+ * for the next one for that long before it sleeps, and the caller watches for its workers to
+ * finish for as long before it sleeps, as PyTorch's OpenMP threads do (libgomp spins before
+ * it sleeps). A layer's calls follow each other within tens of microseconds, and a sleeping
+ * thread (an idle virtual processor, above all) can take as long again to wake, which on
+ * small tensors can cost as much as the work; an idle pool then costs at most the spin of a
+ * core after a call. The spin changes when threads run, never which task computes what.
+ * One parallel job at a time; a caller that finds the pool busy runs its tasks on its own
+ * thread. */
+#include <time.h>
+
 #include "depthwise.h"
+
+static long spin_ns = 0; /* nanoseconds; 0: sleep at once */
+
+/* Set how long (nanoseconds) pool threads watch for work before they sleep; returns the
+ * previous value. A negative value only returns it. */
+DW_EXPORT long dw_pool_spin(long ns)
+{
+    long old = __atomic_load_n(&spin_ns, __ATOMIC_RELAXED);
+    if (ns >= 0)
+        __atomic_store_n(&spin_ns, ns, __ATOMIC_RELAXED);
+    return old;
+}
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Watch *gen until it differs from seen (gen given) or *count until it is 0, for at most
+ * spin_ns. */
+static void spin_wait(const unsigned long *gen, unsigned long seen, const int *count)
+{
+    long limit = __atomic_load_n(&spin_ns, __ATOMIC_RELAXED);
+    if (limit <= 0)
+        return;
+    long long start = now_ns();
+    for (unsigned i = 1;; i++) {
+        if (gen ? __atomic_load_n(gen, __ATOMIC_ACQUIRE) != seen
+                : __atomic_load_n(count, __ATOMIC_ACQUIRE) == 0)
+            return;
+        cpu_relax();
+        if ((i & 31) == 0 && now_ns() - start > limit)
+            return;
+    }
+}
 
 /* ---- thread pool ------------------------------------------------------------------------ */
 
@@ -34,19 +88,24 @@ static void *worker_main(void *arg)
     unsigned long seen = 0;
     pthread_mutex_lock(&pool_mutex);
     for (;;) {
+        if (job_gen == seen) {
+            pthread_mutex_unlock(&pool_mutex);
+            spin_wait(&job_gen, seen, NULL);
+            pthread_mutex_lock(&pool_mutex);
+        }
         while (job_gen == seen)
             pthread_cond_wait(&pool_start, &pool_mutex);
         seen = job_gen;
         if (!job_open || index >= job_wanted)
             continue;
-        job_running++;
+        __atomic_add_fetch(&job_running, 1, __ATOMIC_RELAXED);
         task_fn fn = job_fn;
         void *ctx = job_ctx;
         ptrdiff_t ntasks = job_tasks;
         pthread_mutex_unlock(&pool_mutex);
         run_tasks(fn, ctx, ntasks);
         pthread_mutex_lock(&pool_mutex);
-        if (--job_running == 0)
+        if (__atomic_sub_fetch(&job_running, 1, __ATOMIC_RELEASE) == 0)
             pthread_cond_signal(&pool_done);
     }
     return NULL;
@@ -97,12 +156,17 @@ void parallel_for(task_fn fn, void *ctx, ptrdiff_t ntasks, int threads)
     job_wanted = threads - 1;
     __atomic_store_n(&job_next, 0, __ATOMIC_RELAXED);
     job_open = 1;
-    job_gen++;
+    __atomic_store_n(&job_gen, job_gen + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool_start);
     pthread_mutex_unlock(&pool_mutex);
     run_tasks(fn, ctx, ntasks);
     pthread_mutex_lock(&pool_mutex);
     job_open = 0; /* workers that wake from now on leave the job alone */
+    if (job_running > 0) { /* the workers' last tasks */
+        pthread_mutex_unlock(&pool_mutex);
+        spin_wait(NULL, 0, &job_running);
+        pthread_mutex_lock(&pool_mutex);
+    }
     while (job_running > 0)
         pthread_cond_wait(&pool_done, &pool_mutex);
     pthread_mutex_unlock(&pool_mutex);

@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import array
 import ctypes
 from typing import Any
 
@@ -42,6 +43,11 @@ __all__ = ["available", "depthwise_conv1d", "depthwise_conv2d"]
 #: below this many multiply-adds one thread does the work (waking a worker costs more)
 PARALLEL_MIN = 1 << 17
 _CL = torch.channels_last
+#: an array.array type code of ptrdiff_t's size (a buffer cheaper to build than a ctypes array)
+_WORDS = next(
+    (c for c in ("q", "l", "i") if array.array(c).itemsize == ctypes.sizeof(ctypes.c_ssize_t)),
+    None,
+)
 
 
 def _configure(lib: ctypes.CDLL) -> bool:
@@ -55,6 +61,9 @@ def _configure(lib: ctypes.CDLL) -> bool:
     lib.dw_fast.restype = ctypes.c_int
     lib.dw_use_avx512.argtypes = [ctypes.c_int]
     lib.dw_use_avx512.restype = ctypes.c_int
+    if hasattr(lib, "dw_pool_spin"):  # absent from a library built before it
+        lib.dw_pool_spin.argtypes = [ctypes.c_long]
+        lib.dw_pool_spin.restype = ctypes.c_long
     return bool(lib.dw_fast())
 
 
@@ -72,6 +81,23 @@ def _use_avx512(on: bool) -> bool:
     AVX-512F) or not (the portable paths, to compare them); returns whether they run now."""
     lib = _load()
     return bool(lib.dw_use_avx512(int(on))) if lib is not None else False
+
+
+def _pool_spin(microseconds: float | None = None) -> float:
+    """How long the kernel's pool threads watch for work before they sleep, in microseconds
+    (0, the default: they sleep at once); ``microseconds`` sets it (a number >= 0) and the
+    previous value is returned. A spin saves the wake-up of a sleeping thread between
+    consecutive calls (PyTorch's OpenMP threads spin likewise) at the price of that much of a
+    core after each call; results do not depend on it. Raises ``ValueError`` for a negative
+    or non-finite value."""
+    if microseconds is not None and not (
+        isinstance(microseconds, (int, float)) and 0 <= microseconds < 1e9
+    ):
+        raise ValueError(f"`microseconds` must be a number in [0, 1e9), got {microseconds!r}")
+    lib = _load()
+    if lib is None or not hasattr(lib, "dw_pool_spin"):
+        return 0.0
+    return lib.dw_pool_spin(-1 if microseconds is None else round(microseconds * 1e3)) / 1e3
 
 
 def _pair(value: Any, name: str) -> tuple[int, int]:
@@ -117,13 +143,6 @@ def _layout(t: Tensor) -> str | None:
     return None
 
 
-def _strides(t: Tensor, layout: str) -> list[int]:
-    """Strides for the kernel: the unit axis of the layout reported as 1 whatever its size."""
-    s = list(t.stride())
-    s[3 if layout == "nchw" else 1] = 1
-    return s
-
-
 def _arrange(t: Tensor, layout: str) -> Tensor:
     """``t`` with the layout's unit-stride axis (a copy only where it has not)."""
     if _layout(t) == layout:
@@ -132,8 +151,9 @@ def _arrange(t: Tensor, layout: str) -> Tensor:
 
 
 def _empty(shape: tuple[int, ...], like: Tensor, layout: str) -> Tensor:
-    fmt = torch.contiguous_format if layout == "nchw" else _CL
-    return torch.empty(shape, dtype=like.dtype, memory_format=fmt)
+    if layout == "nchw":
+        return torch.empty(shape, dtype=like.dtype)
+    return torch.empty(shape, dtype=like.dtype, memory_format=_CL)
 
 
 def _params(
@@ -147,20 +167,22 @@ def _params(
     top: int,
     left: int,
     threads: int,
-) -> ctypes.Array:
-    n, c, h, w = x.shape
+) -> Any:
+    """The kernel's integer parameters (``P_*`` in depthwise.h), as a buffer whose address
+    :func:`_address` gives; built with as little Python work as possible (a call on a small
+    tensor is mostly this)."""
+    unit = 3 if x_layout == "nchw" else 1
+    xs, ys = list(x.stride()), list(y.stride())
+    xs[unit] = ys[unit] = 1
     values = [
-        n,
-        c,
-        h,
-        w,
-        *_strides(x, x_layout),
+        *x.shape,
+        *xs,
         multiplier,
         kernel[0],
         kernel[1],
         y.shape[2],
         y.shape[3],
-        *_strides(y, x_layout),
+        *ys,
         stride[0],
         stride[1],
         dilation[0],
@@ -169,7 +191,14 @@ def _params(
         left,
         threads,
     ]
-    return (ctypes.c_ssize_t * len(values))(*values)
+    if _WORDS is None:
+        return (ctypes.c_ssize_t * len(values))(*values)
+    return array.array(_WORDS, values)
+
+
+def _address(params: Any) -> int | Any:
+    """What to pass for the parameters made by :func:`_params`."""
+    return params if _WORDS is None else params.buffer_info()[0]
 
 
 def _threads(work: int) -> int:
@@ -200,8 +229,8 @@ def _forward(
     oh = (h + top + bottom - (kh - 1) * dilation[0] - 1) // stride[0] + 1
     ow = (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1
     y = _empty((n, out_channels, oh, ow), x, layout)
-    wc = weight.detach().contiguous()
-    bc = None if bias is None else bias.detach().contiguous()
+    wc = weight if weight.is_contiguous() else weight.detach().contiguous()
+    bc = bias if bias is None or bias.is_contiguous() else bias.detach().contiguous()
     p = _params(
         x,
         layout,
@@ -215,7 +244,8 @@ def _forward(
         _threads(y.numel() * kh * kw),
     )
     fn = lib.dw_forward_f32 if x.dtype == torch.float32 else lib.dw_forward_f64
-    _call(fn, p, x.data_ptr(), wc.data_ptr(), None if bc is None else bc.data_ptr(), y.data_ptr())
+    b = None if bc is None else bc.data_ptr()
+    _call(fn, _address(p), x.data_ptr(), wc.data_ptr(), b, y.data_ptr())
     return y
 
 
@@ -279,7 +309,7 @@ class _Depthwise(torch.autograd.Function):
             wc = weight.detach().contiguous()
             _call(
                 lib.dw_grad_input_f32 if f32 else lib.dw_grad_input_f64,
-                p,
+                _address(p),
                 g.data_ptr(),
                 wc.data_ptr(),
                 grad_x.data_ptr(),
@@ -300,7 +330,7 @@ class _Depthwise(torch.autograd.Function):
             )
             _call(
                 lib.dw_grad_weight_f32 if f32 else lib.dw_grad_weight_f64,
-                p,
+                _address(p),
                 x.data_ptr(),
                 g.data_ptr(),
                 grad_w.data_ptr(),
@@ -436,35 +466,35 @@ def depthwise_conv1d(
 
 
 def _applies(x: Any, weight: Any, bias: Any) -> bool:
+    # cheapest tests first: this runs on every layer call
     if not (
         isinstance(x, Tensor)
         and isinstance(weight, Tensor)
         and x.dim() == 4
         and weight.dim() == 4
+        and x.is_cpu
+        and weight.is_cpu
         and available()
     ):
         return False
-    if (
-        x.device.type != "cpu"
-        or weight.device.type != "cpu"
-        or x.dtype not in (torch.float32, torch.float64)
-        or weight.dtype != x.dtype
-    ):
+    dtype = x.dtype
+    if (dtype is not torch.float32 and dtype is not torch.float64) or weight.dtype is not dtype:
         return False
+    out_channels, one, kh, kw = weight.shape
     if bias is not None and not (
         isinstance(bias, Tensor)
-        and bias.dtype == x.dtype
-        and bias.device.type == "cpu"
-        and tuple(bias.shape) == (weight.shape[0],)
+        and bias.dtype is dtype
+        and bias.is_cpu
+        and tuple(bias.shape) == (out_channels,)
     ):
         return False
     c = x.shape[1]
     return (
         x.numel() > 0
-        and weight.shape[1] == 1
+        and one == 1
         and c > 0
-        and weight.shape[0] % c == 0
-        and weight.shape[0] > 0
-        and weight.shape[2] > 0
-        and weight.shape[3] > 0
+        and out_channels > 0
+        and out_channels % c == 0
+        and kh > 0
+        and kw > 0
     )
