@@ -21,9 +21,8 @@ per round; the minimum and the median over the rounds are reported):
   made contiguous first (ONNX is NCHW), the NCHW result is not converted back.
 
 Forward rows also time the pointwise step alone (``nn.Conv2d(C, F, 1)`` on a ready depthwise
-output, NCHW and channels-last, the faster counts): column ``pointwise alone/naive``, the floor
-that any composition running PyTorch's 1x1 convolution cannot go below, however fast its
-depthwise step (fused into it or not).
+output, the faster format counts): column ``pointwise alone/naive``, the floor of any
+composition running PyTorch's 1x1 convolution, however fast its depthwise step.
 
 The depthwise step alone (forward) is timed the same way: ``sepconv``'s ``DepthwiseConv2d``,
 PyTorch's ``F.conv2d(groups=C)`` on NCHW and on channels-last tensors, and the native kernel
@@ -35,22 +34,19 @@ written per second). A contender's bound is ``max(flops / peak, bytes / bandwidt
 bytes of the input, output and weights read or written once; ``of bound`` is bound / time (1.0:
 at the roofline).
 
-The allocator: large tensors come from fresh ``mmap``s whose pages fault on first touch, and
-whether a buffer is reused depends on glibc's allocation history, so timings differ several-fold
+The allocator: fresh ``mmap``s fault their pages on first touch, so timings differ several-fold
 between processes. Unless ``--default-allocator`` is given, the script re-runs itself with
 ``MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647`` (freed memory is kept
 and reused) and says so in its header and JSON.
 
-On a GPU (``--device cuda``, batches 1 and 32 by default) the same contenders run without
-onnxruntime and the native kernel (CPU only); each timing synchronizes the device before it
-starts and after its last call, so it measures the calls' throughput: at batch 1 the launches
-(Python and dispatch work per call) bound it, which is what the per-call overhead target is
-about. cuDNN's TF32 setting is PyTorch's default and recorded in the JSON.
+On a GPU (``--device cuda``, batches 1 and 32) the same contenders run without onnxruntime
+and the native kernel; each timing synchronizes before its first and after its last call
+(throughput: at batch 1 the launches bound it). cuDNN's TF32 setting is recorded in the JSON.
 
-Run: ``python benchmarks/layers.py --json benchmarks/results/layers.json`` (both passes, a few
-minutes), ``--quick`` for a smoke test, ``--passes forward``, ``--calibrate`` to measure the
-native depthwise kernel against PyTorch's and write the dispatch constants
-(``src/sepconv/nn/layers_cost_model.json``), ``--ceiling`` for PyTorch's own kernels alone.
+Run: ``python benchmarks/layers.py --json benchmarks/results/layers.json``; ``--quick`` for a
+smoke test, ``--calibrate`` to measure the native depthwise kernel against PyTorch's and write
+the dispatch constants (``src/sepconv/nn/layers_cost_model.json``), ``--ceiling`` for
+PyTorch's own kernels alone.
 """
 
 from __future__ import annotations
@@ -158,10 +154,8 @@ SMALL_CALLS_S = 0.01
 def interleaved(
     fns: dict[str, Callable[[], Any]], rounds: int, min_time: float
 ) -> dict[str, tuple[float, float]]:
-    """(min, median) seconds per call of each function; one timing of each per round, in
-    turn, each timing calling the function until ``min_time`` seconds pass. Each round starts
-    one contender later than the one before, so none always runs first (after another
-    contender's large outputs have left the caches) or last."""
+    """(min, median) seconds per call of each function; one timing of each per round, each
+    until ``min_time`` seconds pass; each round starts one contender later (none always first)."""
     clock = CLOCK[0]
     for fn in fns.values():  # warm-up: primitive creation, allocator, caches of plans
         fn()
@@ -169,8 +163,7 @@ def interleaved(
     times: dict[str, list[float]] = {name: [] for name in fns}
     order = list(fns.items())
     for turn in range(rounds):
-        shift = turn % len(order)
-        for name, fn in order[shift:] + order[:shift]:
+        for name, fn in order[turn % len(order) :] + order[: turn % len(order)]:
             calls = 0
             _sync()
             start = clock()
@@ -569,8 +562,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep glibc's default mmap/trim thresholds (what users see)",
     )
-    parser.add_argument("--spin-us", type=float, metavar="US", help="native pool threads spin "
-                        "this long for the next call before they sleep (default 0)")
+    parser.add_argument(
+        "--spin-us",
+        type=float,
+        metavar="US",
+        help="native pool threads spin this long for the next call before they sleep (default 0)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument(
         "--ceiling",

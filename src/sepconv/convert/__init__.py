@@ -3,12 +3,11 @@
 Two factorizations of a convolution weight ``W`` of shape ``(C_out, C_in, *kernel)``:
 
 ``method='depthwise'`` (any of 1-D, 2-D, 3-D)
-    For every input channel ``c`` the slice ``W[:, c]`` is a ``C_out x prod(kernel)`` matrix; its
-    truncated SVD with ``M`` terms gives ``M`` depthwise kernels for channel ``c`` and the
+    For every input channel ``c`` the slice ``W[:, c]`` is a ``C_out x prod(kernel)`` matrix;
+    its truncated SVD with ``M`` terms gives ``M`` depthwise kernels for channel ``c`` and the
     columns ``c*M .. c*M+M-1`` of a pointwise weight: a :class:`sepconv.nn.SeparableConv2d`
-    with ``depth_multiplier=M``. By the Eckart–Young theorem no depthwise separable layer with
-    that multiplier is closer to ``W`` in the Frobenius norm; ``M = min(C_out, prod(kernel))``
-    is exact.
+    with ``depth_multiplier=M``, the closest in the Frobenius norm (Eckart–Young); ``M =
+    min(C_out, prod(kernel))`` is exact.
 ``method='spatial'`` (2-D)
     The matrix ``W[(c, i), (o, j)]`` of shape ``(C_in*kh) x (C_out*kw)`` truncated to ``K``
     terms gives ``K`` vertical ``kh x 1`` filters and ``C_out`` horizontal ``1 x kw`` filters
@@ -22,16 +21,13 @@ Two factorizations of a convolution weight ``W`` of shape ``(C_out, C_in, *kerne
     Guo et al., "Network Decoupling: From Regular to Depthwise Separable Convolutions", BMVC
     2018, who combine decoupling with further decompositions for VGG-16).
 
-Both go through :func:`sepconv.factor.lowrank`, the project's one low-rank factorization, and
-every cost comes from :mod:`sepconv.cost`. The weight error is the error of the layer for any
-input, up to the input's norm; how much it costs in accuracy depends on the model, so
-:func:`convert` can measure the output error on an example batch. With ``linear=True``,
-``nn.Linear`` layers and 1x1 convolutions become two thinner layers (:class:`LowRank`).
-
-What keeps a converted model accurate: ``calibration`` data, on which each layer's second
-factor is refitted to reproduce the original layer's output from the activations the converted
-model feeds it (Zhang et al. 2016); a global ``budget`` of mult-adds shared out by error versus
-cost; :func:`recalibrate_batchnorm`; and a short :func:`finetune`, distilled from the original.
+Costs come from :mod:`sepconv.cost`. The weight error bounds the layer's error for any input,
+up to its norm; with ``linear=True``, ``nn.Linear`` layers and 1x1 convolutions become two
+thinner layers (:class:`LowRank`). What keeps a converted model accurate: ``calibration``
+data, on which each layer's second factor is refitted to reproduce the original layer's output
+from the activations the converted model feeds it (Zhang et al. 2016); a global ``budget`` of
+mult-adds shared out by error versus cost; :func:`recalibrate_batchnorm`; and a short
+:func:`finetune`, distilled from the original.
 
 Examples
 --------

@@ -240,11 +240,7 @@ class ConversionReport:
                 f"{self.calibration_output_error:.3e} "
                 f"{'data-aware' if self.data_aware else 'kept closed form'}"
                 + (" (whitened first factors)" if self.whitened else "")
-                + (
-                    ", batch-norm statistics re-estimated on it"
-                    if self.recalibrated_bn
-                    else ""
-                )
+                + (", batch-norm statistics re-estimated on it" if self.recalibrated_bn else "")
             )
         if self.refitted:
             lines.append(
