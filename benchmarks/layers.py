@@ -34,14 +34,13 @@ written per second). A contender's bound is ``max(flops / peak, bytes / bandwidt
 bytes of the input, output and weights read or written once; ``of bound`` is bound / time (1.0:
 at the roofline).
 
-The allocator: fresh ``mmap``s fault their pages on first touch, so timings differ several-fold
-between processes. Unless ``--default-allocator`` is given, the script re-runs itself with
+Allocator: fresh ``mmap``s fault their pages on first touch (timings then differ severalfold
+between processes). Unless ``--default-allocator`` is given, the script re-runs itself with
 ``MALLOC_MMAP_THRESHOLD_=2147483647 MALLOC_TRIM_THRESHOLD_=2147483647`` (freed memory is kept
 and reused) and says so in its header and JSON.
 
 On a GPU (``--device cuda``, batches 1 and 32) the same contenders run without onnxruntime
-and the native kernel; each timing synchronizes before its first and after its last call
-(throughput: at batch 1 the launches bound it). cuDNN's TF32 setting is recorded in the JSON.
+and the native kernel; timings synchronize before and after (throughput), TF32 as PyTorch's.
 
 Run: ``python benchmarks/layers.py --json benchmarks/results/layers.json``; ``--quick`` for a
 smoke test, ``--calibrate`` to measure the native depthwise kernel against PyTorch's and write
