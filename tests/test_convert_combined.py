@@ -403,3 +403,12 @@ def test_cli_labels_accuracy_after_the_steps_that_followed_conversion(tmp_path, 
         "after",
         "recalibrated",
     }
+    # Evaluating re-estimates batch norm on a copy: the file holds the model as converted.
+    plain = tmp_path / "plain.pt"
+    args = ["convert", "mnist_conv", str(plain), "--weights", str(weights), "--rank", "1"]
+    assert main(args) == 0
+    capsys.readouterr()
+    base = torch.load(plain, weights_only=True)["state_dict"]
+    evaluated = torch.load(out, weights_only=True)["state_dict"]
+    assert base.keys() == evaluated.keys()
+    assert all(torch.equal(base[k], evaluated[k]) for k in base)
