@@ -122,8 +122,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --calibrate, the conversion re-estimates batch-norm statistics on the "
         "calibration digits before refitting the layers kept whole (convert(recalibrate_bn=True), "
-        "the default; --no-recalibrate-bn: keep the original statistics); --recalibrate-bn "
-        "also re-estimates them on all the training digits afterwards",
+        "the default; the negated flag keeps the original statistics); given, the flag also "
+        "re-estimates them on all the training digits afterwards",
     )
     parser.add_argument(
         "--finetune",
