@@ -17,6 +17,8 @@ models      MobileNetV1 and a model registry
 profiling   per-layer cost tables of PyTorch models (``sepconv.profile``)
 convert     replace a trained model's convolutions by separable approximations
 tour        the guided tour on a real photograph, with figures
+layouts     Keras (channels-last) and PyTorch (channels-first) layouts of inputs and weights
+experiment  the accuracy-against-cost experiment on MNIST digits (``sepconv train``)
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ _SUBMODULES = (
     "profiling",
     "convert",
     "tour",
+    "layouts",
+    "experiment",
 )
 # Public functions re-exported at the top level, and the submodule each one lives in.
 _FUNCTIONS = {
