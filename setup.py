@@ -23,7 +23,11 @@ setup(
         ),
         Extension(
             "sepconv._depthwise",
-            sources=["src/sepconv/_csrc/depthwise.c", "src/sepconv/_csrc/depthwise_pool.c"],
+            sources=[
+                "src/sepconv/_csrc/depthwise.c",
+                "src/sepconv/_csrc/depthwise_pool.c",
+                "src/sepconv/_csrc/fused.c",
+            ],
             depends=[
                 "src/sepconv/_csrc/depthwise.h",
                 "src/sepconv/_csrc/depthwise_kernels.h",

@@ -9,7 +9,7 @@ per round; the minimum and the median over the rounds are reported):
   given, the caller's memory format out; its depthwise step runs the native kernel or
   PyTorch's, in the caller's memory format or the other one, as timed on the layer's first
   call (``sepconv.nn._autotune``; column ``route``: the format it runs in / who runs the
-  depthwise step).
+  depthwise step, or ``cl/fused``: both steps in one pass, ``sepconv.nn._fused``).
 - ``naive_nchw``: ``nn.Sequential(nn.Conv2d(C, C, 3, stride, groups=C), nn.Conv2d(C, F, 1))``
   (with ``nn.ZeroPad2d((0, 1, 0, 1))`` in front at stride 2: Keras 'same') run in NCHW, the
   input converted first and the result converted back where the caller is channels-last.
@@ -274,11 +274,11 @@ def _trained(
 
 
 def _run_format(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> str:
-    """The memory format the layer ran in ('nchw' or 'cl'), as timed by
-    ``sepconv.nn._autotune`` for this input."""
-    for key, (fmt, _) in layer.__dict__.get("_sepconv_routes", {}).items():
+    """The memory format the layer ran in ('nchw', 'cl', or 'cl/fused' for the fused kernel),
+    as timed by ``sepconv.nn._autotune`` for this input."""
+    for key, (fmt, kind) in layer.__dict__.get("_sepconv_routes", {}).items():
         if key[0] == x.shape and key[1] == x.stride() and key[4] == backward:
-            return fmt
+            return fmt + "/fused" * (kind == "fused")
     return "untimed"
 
 
@@ -667,8 +667,8 @@ def main(argv: list[str] | None = None) -> int:
                             f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
                             f"{r.get('pointwise_floor_vs_naive', float('nan')):.2f}",
                             r.get("sepconv_format", "?")
-                            + "/"
-                            + ("native" if r["sepconv_native_depthwise"] else "torch"),
+                            + ("/native" if r["sepconv_native_depthwise"] else "/torch")
+                            * ("fused" not in r.get("sepconv_format", "")),
                         ]
                     )
                     print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)

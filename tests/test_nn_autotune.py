@@ -11,7 +11,7 @@ import sepconv.nn as snn
 from sepconv.nn import _autotune
 
 CL = torch.channels_last
-ROUTES = [("nchw", False), ("nchw", True), ("cl", False), ("cl", True)]
+ROUTES = [("nchw", False), ("nchw", True), ("cl", False), ("cl", True), ("cl", "fused")]
 
 
 def _reference(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -178,7 +178,7 @@ def test_the_plain_route_is_kept_unless_another_is_clearly_faster(
     plain = ("cl" if channels_last else "nchw", False)
     other = ("nchw" if channels_last else "cl", False)
 
-    def timed(route, x, forward, inputs):
+    def timed(route, x, forward, inputs, fused=None):
         seconds = {plain: margin, other: 1.0}.get(route, 5.0)
         return seconds * 1e-3, forward(x)
 

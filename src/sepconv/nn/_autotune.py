@@ -57,8 +57,9 @@ from . import _prepared
 
 __all__ = ["use_autotune", "route", "tuned_call", "clear"]
 
-#: a route: (memory format the layer runs in, whether the depthwise step may run natively)
-Route = tuple[str, bool]
+#: a route: (memory format the layer runs in, whether the depthwise step may run natively, or
+#: "fused": depthwise and pointwise steps together by the fused kernel, sepconv.nn._fused)
+Route = tuple[str, "bool | str"]
 #: the route forced inside a timed or tuned call (read by ``_execution``)
 _ROUTE: contextvars.ContextVar[Route | None] = contextvars.ContextVar("sepconv_route", default=None)
 _ENABLED: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -212,9 +213,12 @@ def _timed(
     x: Tensor,
     forward: Callable[[Tensor], Tensor],
     inputs: list[Tensor],
+    fused: Callable[[Tensor], Tensor | None] | None = None,
 ) -> tuple[float, Tensor]:
     start = time.perf_counter()
-    y = _run(chosen, x, forward)
+    y = fused(x) if chosen[1] == "fused" and fused is not None else None
+    if y is None:
+        y = _run(chosen, x, forward)
     if inputs:
         torch.autograd.grad(y, inputs, torch.ones_like(y), allow_unused=True)
     return time.perf_counter() - start, y
@@ -278,15 +282,18 @@ def _tune(
         if x.requires_grad:
             x = x.detach().requires_grad_(True)
             inputs.append(x)
+    fused = None if inputs else _prepared.fused(layer, x)
+    if fused is not None:  # inference: the fused depthwise-pointwise kernel as well
+        routes.append(("cl", "fused"))
     best: dict[Route, float] = {}
     with torch.random.fork_rng(devices=[]):  # a dropout child must not move the seed
         for r in routes:  # warm-up (first-touch page faults, oneDNN primitive creation)
-            best[r] = _timed(r, x, forward, inputs)[0]
+            best[r] = _timed(r, x, forward, inputs, fused)[0]
         slow = min(best.values()) > SLOW_S
         best = dict.fromkeys(routes, float("inf"))
         for done in range(1 if slow else MAX_ROUNDS):
             for r in routes:
-                best[r] = min(best[r], _timed(r, x, forward, inputs)[0])
+                best[r] = min(best[r], _timed(r, x, forward, inputs, fused)[0])
             first, second = sorted(best.values())[:2]
             if done + 1 >= ROUNDS and second > CLOSE * first:
                 break  # the fastest is clear; close contenders get more rounds

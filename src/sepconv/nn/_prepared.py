@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from . import _execution as ex
 
-__all__ = ["prepare"]
+__all__ = ["prepare", "fused"]
 
 #: a prepared call: the layer's output, or None where what it was planned with has changed
 Prepared = Callable[[Tensor], "Tensor | None"]
@@ -108,10 +108,90 @@ def _checked(step: nn.Module) -> Callable[[], tuple[Tensor, Tensor | None] | Non
     return current
 
 
-def prepare(layer: nn.Module, route: tuple[str, bool], x: Tensor) -> Prepared | None:
+def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
+    """A call of a separable layer by the fused depthwise-pointwise kernel
+    (:mod:`sepconv.nn._fused`) for inputs like ``x``, or None where it does not apply: a 2-D
+    layer of the library's own steps with no norm or activation between them, depth
+    multiplier 1, zero padding, float32 CPU tensors, no gradient wanted. The result comes back
+    in the caller's memory format. The weights are packed when planned and again whenever a
+    weight or bias tensor has been changed in place (its version counter moved), so a
+    ``load_state_dict`` or an optimizer step is seen."""
+    from . import _fused
+    from .modules import KerasPaddingConv, _DepthwiseConvNd, _PointwiseConvNd, _SeparableConvNd
+
+    if not (
+        isinstance(layer, _SeparableConvNd)
+        and x.dim() == 4
+        and x.dtype is torch.float32
+        and x.is_cpu
+        and _fused.available()
+    ):
+        return None
+    modules = layer._modules
+    depthwise, pointwise = modules.get("depthwise"), modules.get("pointwise")
+    if (
+        modules.get("norm") is not None
+        or modules.get("act") is not None
+        or type(depthwise).forward is not KerasPaddingConv.forward
+        or not isinstance(depthwise, _DepthwiseConvNd)
+        or type(depthwise)._run is not _DepthwiseConvNd._run
+        or type(pointwise).forward is not _PointwiseConvNd.forward
+        or _plain_parameters(depthwise) is None
+        or _plain_parameters(pointwise) is None
+    ):
+        return None
+    padding = depthwise._padding
+    (dw, dwb), (pw, pwb) = _plain_parameters(depthwise), _plain_parameters(pointwise)
+    tensors = [t for t in (dw, dwb, pw, pwb) if t is not None]
+    if (
+        padding.mode != "zeros"
+        or dw.shape[0] != x.shape[1]
+        or any(t.dtype is not torch.float32 or not t.is_cpu or t.is_inference() for t in tensors)
+        or ex.needs_grad(x, dw)
+        or ex.needs_grad(x, pw)
+    ):
+        return None
+    spatial = (int(x.shape[2]), int(x.shape[3]))
+    padding.plan(spatial)  # checks that the kernel fits
+    (top, bottom), (left, right) = padding.pads(spatial)
+    pads, stride, dilation = (top, bottom, left, right), padding.stride, padding.dilation
+    depthwise_now = _checked(depthwise)
+    params = pointwise._parameters
+    stamp = (pw.dtype, pw.device, pw.shape)
+    state: list = [None, None]  # versions packed, packed weights
+    caller_cl = not x.is_contiguous() and x.is_contiguous(memory_format=_CL)
+
+    def run_fused(x: Tensor) -> Tensor | None:
+        if (
+            depthwise_now() is None
+            or modules.get("depthwise") is not depthwise
+            or modules.get("pointwise") is not pointwise
+            or params.get("weight") is not pw
+            or params.get("bias") is not pwb
+            or (pw.dtype, pw.device, pw.shape) != stamp
+            or torch.is_grad_enabled()
+            and any(t.requires_grad for t in (x, *tensors))
+        ):
+            return None
+        versions = tuple(t._version for t in tensors)
+        if versions != state[0]:
+            state[0], state[1] = versions, _fused.pack(dw, dwb, pw, pwb)
+        y = _fused.separable_conv2d(
+            x if caller_cl else x.contiguous(memory_format=_CL), state[1], stride, pads, dilation
+        )
+        if y is None:
+            return None
+        return y if caller_cl else y.contiguous()
+
+    return run_fused
+
+
+def prepare(layer: nn.Module, route: tuple[str, bool | str], x: Tensor) -> Prepared | None:
     """A prepared call of ``layer`` for inputs like ``x`` under ``route``, or None
     where the general path must run (see the module's docstring). Called with ``route``
     forced (:func:`sepconv.nn._autotune.route`), as the native kernel's choice reads it."""
+    if route[1] == "fused":
+        return fused(layer, x)
     from .modules import (
         KerasPaddingConv,
         _DepthwiseConvNd,

@@ -1,0 +1,284 @@
+/*
+ * Depthwise then pointwise convolution in one pass, for inference: channels-last float32,
+ * depth multiplier 1, on processors with AVX-512F (checked at run time; elsewhere the
+ * entry point returns 3 and the caller composes two convolutions instead).
+ *
+ * A separable layer run as two convolutions writes the depthwise output to memory and reads
+ * it back for the pointwise step. Here each task computes the depthwise output of a tile of
+ * output rows into a buffer that stays in cache (pixels x channels, the tile sized to the
+ * second-level cache) and multiplies it at once by the pointwise weights, writing only the
+ * layer's output. The pointwise step is a matrix product, tile (P x C) times weights
+ * (C x Cout), computed by a register-blocked kernel: six pixels by 64 output channels held
+ * in 24 vector accumulators, one broadcast of a depthwise value and four weight vectors per
+ * input channel (the blocking of BLIS-style GEMM micro-kernels, without packing the tile,
+ * which is already laid out as the kernel reads it).
+ *
+ * Weights come prepared by the caller: depthwise weights as (KH * KW, C) (taps major),
+ * pointwise weights as (Cout_padded / 64, C, 64), blocks of 64 output channels each stored
+ * whole so that the kernel streams them in order, with Cout_padded a multiple of 64 and zero
+ * columns past Cout, and the pointwise bias (or NULL) padded alike. Each output sums its depthwise
+ * taps in row-major order, then its pointwise terms in channel order, whatever the number of
+ * threads or the tiling.
+ */
+#include "depthwise.h"
+
+#define FU_NR 64 /* output channels per register block (four vectors) */
+#define FU_MR 6  /* pixels per register block */
+#define FU_TILE_BYTES (96 * 1024)
+
+typedef struct {
+    ptrdiff_t p[P_COUNT];
+    ptrdiff_t cout, coutp;
+    const float *x, *wdw, *bdw, *wpw, *bpw;
+    float *y;
+    ptrdiff_t rows, tiles, splits, blocks; /* rows per tile, tiles per image, Cout splits */
+    int failed;
+} fused_t;
+
+#if DW_HAVE_AVX512_CODE
+static __thread float *tile_buf;
+static __thread size_t tile_cap;
+
+static float *tile_buffer(size_t floats)
+{
+    if (floats > tile_cap) {
+        free(tile_buf);
+        size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+        void *mem = NULL;
+        tile_buf = posix_memalign(&mem, 64, bytes) == 0 ? mem : NULL;
+        tile_cap = tile_buf ? floats : 0;
+    }
+    return tile_buf;
+}
+
+/* depthwise output of one pixel: taps ky in [ky0, ky1), kx in [kx0, kx1) */
+__attribute__((target("avx512f"))) static void fu_dw_pixel(float *out, const float *x,
+                                                            const fused_t *f, ptrdiff_t ky0,
+                                                            ptrdiff_t ky1, ptrdiff_t kx0,
+                                                            ptrdiff_t kx1)
+{
+    const ptrdiff_t *p = f->p;
+    const ptrdiff_t C = p[P_C], KW = p[P_KW];
+    const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
+    for (ptrdiff_t c = 0; c < C; c += 16) {
+        const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+        __m512 a = f->bdw ? _mm512_maskz_loadu_ps(k, f->bdw + c) : _mm512_setzero_ps();
+        for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+            for (ptrdiff_t kx = kx0; kx < kx1; kx++)
+                a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, f->wdw + (ky * KW + kx) * C + c),
+                                    _mm512_maskz_loadu_ps(k, x + ky * dy + kx * dx + c), a);
+        _mm512_mask_storeu_ps(out + c, k, a);
+    }
+}
+
+/* eight pixels whose taps all lie inside the input (columns); out rows are C apart */
+__attribute__((target("avx512f"))) static void fu_dw_eight(float *out, const float *x,
+                                                            ptrdiff_t xstep, const fused_t *f,
+                                                            ptrdiff_t ky0, ptrdiff_t ky1)
+{
+    const ptrdiff_t *p = f->p;
+    const ptrdiff_t C = p[P_C], KW = p[P_KW];
+    const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
+    for (ptrdiff_t c = 0; c < C; c += 16) {
+        const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+        const __m512 bias = f->bdw ? _mm512_maskz_loadu_ps(k, f->bdw + c) : _mm512_setzero_ps();
+        __m512 a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias,
+               a7 = bias;
+        for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+            for (ptrdiff_t kx = 0; kx < KW; kx++) {
+                const __m512 wv = _mm512_maskz_loadu_ps(k, f->wdw + (ky * KW + kx) * C + c);
+                const float *s = x + ky * dy + kx * dx + c;
+                a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 0 * xstep), a0);
+                a1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 1 * xstep), a1);
+                a2 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 2 * xstep), a2);
+                a3 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 3 * xstep), a3);
+                a4 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 4 * xstep), a4);
+                a5 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 5 * xstep), a5);
+                a6 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 6 * xstep), a6);
+                a7 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 7 * xstep), a7);
+            }
+        _mm512_mask_storeu_ps(out + 0 * C + c, k, a0);
+        _mm512_mask_storeu_ps(out + 1 * C + c, k, a1);
+        _mm512_mask_storeu_ps(out + 2 * C + c, k, a2);
+        _mm512_mask_storeu_ps(out + 3 * C + c, k, a3);
+        _mm512_mask_storeu_ps(out + 4 * C + c, k, a4);
+        _mm512_mask_storeu_ps(out + 5 * C + c, k, a5);
+        _mm512_mask_storeu_ps(out + 6 * C + c, k, a6);
+        _mm512_mask_storeu_ps(out + 7 * C + c, k, a7);
+    }
+}
+
+/* depthwise output of output rows [oh0, oh1) of image n into A (pixel-major, C per pixel) */
+__attribute__((target("avx512f"))) static void fu_dw_tile(float *A, const fused_t *f, ptrdiff_t n,
+                                                           ptrdiff_t oh0, ptrdiff_t oh1)
+{
+    const ptrdiff_t *p = f->p;
+    const ptrdiff_t C = p[P_C], SW = p[P_SW], OW = p[P_OW];
+    ptrdiff_t owa = (p[P_PL] + SW - 1) / SW;
+    ptrdiff_t span = (p[P_KW] - 1) * p[P_DW];
+    ptrdiff_t owb = p[P_W] - 1 - span + p[P_PL] >= 0 ? (p[P_W] - 1 - span + p[P_PL]) / SW + 1 : 0;
+    if (owb > OW)
+        owb = OW;
+    if (owa > owb)
+        owa = owb;
+    for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
+        ptrdiff_t ih0 = oh * p[P_SH] - p[P_PT], ky0, ky1;
+        tap_range(ih0, p[P_DH], p[P_KH], p[P_H], &ky0, &ky1);
+        const float *xrow = f->x + n * p[P_XN] + ih0 * p[P_XH];
+        float *arow = A + (oh - oh0) * OW * C;
+        for (ptrdiff_t ow = 0; ow < OW; ow++) {
+            if (ow >= owa && ow + 8 <= owb) {
+                fu_dw_eight(arow + ow * C, xrow + (ow * SW - p[P_PL]) * p[P_XW], SW * p[P_XW], f,
+                            ky0, ky1);
+                ow += 7;
+                continue;
+            }
+            ptrdiff_t iw0 = ow * SW - p[P_PL], kx0, kx1;
+            tap_range(iw0, p[P_DW], p[P_KW], p[P_W], &kx0, &kx1);
+            fu_dw_pixel(arow + ow * C, xrow + iw0 * p[P_XW], f, ky0, ky1, kx0, kx1);
+        }
+    }
+}
+
+/* out[i][j] = bias[j] + sum_k A[i][k] B[k][j] for i < MR pixels, j < 64 output channels;
+ * A rows lda apart, B rows ldb apart, out rows ldo apart, stores masked by m[0..3] */
+static inline __attribute__((always_inline, target("avx512f"))) void
+fu_block(int MR, float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B,
+         ptrdiff_t ldb, ptrdiff_t K, const float *bias, const __mmask16 *m)
+{
+    __m512 acc[FU_MR][4];
+    for (int v = 0; v < 4; v++) {
+        const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+        for (int i = 0; i < MR; i++)
+            acc[i][v] = b;
+    }
+    for (ptrdiff_t k = 0; k < K; k++) {
+        const __m512 b0 = _mm512_loadu_ps(B + k * ldb);
+        const __m512 b1 = _mm512_loadu_ps(B + k * ldb + 16);
+        const __m512 b2 = _mm512_loadu_ps(B + k * ldb + 32);
+        const __m512 b3 = _mm512_loadu_ps(B + k * ldb + 48);
+        for (int i = 0; i < MR; i++) {
+            const __m512 a = _mm512_set1_ps(A[i * lda + k]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(a, b2, acc[i][2]);
+            acc[i][3] = _mm512_fmadd_ps(a, b3, acc[i][3]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < 4; v++)
+            _mm512_mask_storeu_ps(out + i * ldo + 16 * v, m[v], acc[i][v]);
+}
+
+#define FU_BLOCK(MR)                                                                           \
+    __attribute__((target("avx512f"))) static void fu_block##MR(                               \
+        float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, \
+        ptrdiff_t K, const float *bias, const __mmask16 *m)                                    \
+    {                                                                                          \
+        fu_block(MR, out, ldo, A, lda, B, ldb, K, bias, m);                                    \
+    }
+FU_BLOCK(1)
+FU_BLOCK(2)
+FU_BLOCK(3)
+FU_BLOCK(4)
+FU_BLOCK(5)
+FU_BLOCK(6)
+
+typedef void (*fu_block_fn)(float *, ptrdiff_t, const float *, ptrdiff_t, const float *,
+                            ptrdiff_t, ptrdiff_t, const float *, const __mmask16 *);
+static const fu_block_fn fu_blocks[FU_MR + 1] = {NULL,       fu_block1, fu_block2, fu_block3,
+                                                 fu_block4, fu_block5, fu_block6};
+
+__attribute__((target("avx512f"))) static void fu_task(void *vctx, ptrdiff_t task)
+{
+    fused_t *f = vctx;
+    const ptrdiff_t *p = f->p;
+    const ptrdiff_t C = p[P_C], OW = p[P_OW], OH = p[P_OH];
+    const ptrdiff_t split = task % f->splits, tile = task / f->splits;
+    const ptrdiff_t n = tile / f->tiles, oh0 = tile % f->tiles * f->rows;
+    const ptrdiff_t oh1 = oh0 + f->rows < OH ? oh0 + f->rows : OH;
+    const ptrdiff_t P = (oh1 - oh0) * OW;
+    float *A = tile_buffer((size_t)(f->rows * OW * C));
+    if (!A) {
+        f->failed = 1;
+        return;
+    }
+    fu_dw_tile(A, f, n, oh0, oh1);
+    const ptrdiff_t b0 = f->blocks * split / f->splits, b1 = f->blocks * (split + 1) / f->splits;
+    const ptrdiff_t ldo = p[P_YW];
+    for (ptrdiff_t blk = b0; blk < b1; blk++) {
+        const ptrdiff_t j0 = blk * FU_NR;
+        __mmask16 m[4];
+        for (int v = 0; v < 4; v++) {
+            ptrdiff_t left = f->cout - j0 - 16 * v;
+            m[v] = left >= 16 ? (__mmask16)0xFFFF
+                              : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
+        }
+        const float *bias = f->bpw ? f->bpw + j0 : NULL;
+        const float *B = f->wpw + blk * C * FU_NR; /* this block's weights, (C, 64) */
+        float *ybase = f->y + n * p[P_YN] + j0;
+        for (ptrdiff_t i = 0; i < P; i += FU_MR) {
+            const int mr = P - i < FU_MR ? (int)(P - i) : FU_MR;
+            /* pixel i of the tile: output row oh0 + i / OW, column i % OW; rows of the tile are
+             * consecutive in the output where its row stride is OW pixels */
+            ptrdiff_t r = i / OW, c = i % OW;
+            float *out = ybase + (oh0 + r) * p[P_YH] + c * ldo;
+            if (c + mr <= OW || p[P_YH] == OW * ldo) {
+                fu_blocks[mr](out, ldo, A + i * C, C, B, FU_NR, C, bias, m);
+            } else {
+                for (int q = 0; q < mr; q++) {
+                    ptrdiff_t rq = (i + q) / OW, cq = (i + q) % OW;
+                    fu_blocks[1](ybase + (oh0 + rq) * p[P_YH] + cq * ldo, ldo, A + (i + q) * C,
+                                 C, B, FU_NR, C, bias, m);
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* params: the depthwise geometry (P_* of depthwise.h, M = 1) with the output's strides in the
+ * Y slots (channel stride 1); x channels-last (channel stride 1); wdw (KH * KW, C); bdw (C) or
+ * NULL; wpw (coutp / 64, C, 64); bpw (coutp) or NULL; y (N, Cout, OH, OW) channels-last.
+ * Returns 0, 1 (out of memory), 2 (not channels-last, or M != 1) or 3 (no AVX-512 here). */
+DW_EXPORT int dw_fused_cl_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t coutp,
+                              const float *x, const float *wdw, const float *bdw,
+                              const float *wpw, const float *bpw, float *y)
+{
+#if DW_HAVE_AVX512_CODE
+    if (!dw_avx512())
+        return 3;
+    if (!cl_layout(params) || params[P_M] != 1 || coutp % FU_NR || coutp < cout)
+        return 2;
+    fused_t f = {0};
+    memcpy(f.p, params, sizeof(f.p));
+    f.cout = cout;
+    f.coutp = coutp;
+    f.x = x;
+    f.wdw = wdw;
+    f.bdw = bdw;
+    f.wpw = wpw;
+    f.bpw = bpw;
+    f.y = y;
+    const ptrdiff_t N = params[P_N], C = params[P_C], OH = params[P_OH], OW = params[P_OW];
+    int threads = (int)params[P_THREADS];
+    if (N <= 0 || OH <= 0 || OW <= 0 || cout <= 0)
+        return 0;
+    ptrdiff_t rows = FU_TILE_BYTES / (OW * C * (ptrdiff_t)sizeof(float));
+    f.rows = rows < 1 ? 1 : rows > OH ? OH : rows;
+    f.tiles = (OH + f.rows - 1) / f.rows;
+    f.blocks = coutp / FU_NR;
+    /* too few tiles to keep every thread busy: split the output channels too (each split
+     * recomputes its tile's depthwise output, a small fraction of the work) */
+    ptrdiff_t want = 8 * (ptrdiff_t)threads, have = N * f.tiles;
+    f.splits = have >= want ? 1 : (want + have - 1) / have;
+    if (f.splits > f.blocks)
+        f.splits = f.blocks;
+    parallel_for(fu_task, &f, N * f.tiles * f.splits, threads);
+    return f.failed;
+#else
+    (void)params, (void)cout, (void)coutp, (void)x, (void)wdw, (void)bdw, (void)wpw, (void)bpw,
+        (void)y;
+    return 3;
+#endif
+}

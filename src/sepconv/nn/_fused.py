@@ -1,0 +1,155 @@
+"""Depthwise then pointwise convolution in one native pass, for inference (``_csrc/fused.c``).
+
+A separable layer run as two convolutions writes its depthwise output to memory and reads it
+back for the pointwise step. :func:`separable_conv2d` computes ``F.conv2d(F.conv2d(x, dw,
+dw_bias, stride, padding, dilation, groups=C), pw, pw_bias)`` with the depthwise output of a
+tile of rows kept in cache and multiplied at once by the pointwise weights (a register-blocked
+matrix product, six pixels by 64 output channels), so only the layer's output is written.
+Channels-last float32 only (an NCHW input is converted first and the result converted back),
+depth multiplier 1, zero padding, no gradient, and a processor with AVX-512F: elsewhere
+:func:`available` is ``False`` and the layers compose two convolutions. Single-thread CPU
+time, 2-core AMD EPYC (``python benchmarks/layers.py`` compares it with the compositions at
+two threads): MobileNetV1's 13 separable layers, batch 1 and 8, 0.73-0.96 of the faster of
+PyTorch's two compositions (NCHW or channels-last).
+
+Weights are packed once (:func:`pack`: the depthwise taps transposed, the pointwise weights
+in blocks of 64 output channels, zero-padded); the sums are taken in a fixed order (depthwise
+taps row-major, then pointwise terms in channel order), whatever the thread count.
+``sepconv.nn._autotune`` times this route beside the others and keeps it where it is fastest.
+
+Examples
+--------
+>>> import torch
+>>> import torch.nn.functional as F
+>>> from sepconv.nn import _fused
+>>> x = torch.randn(2, 8, 10, 10).contiguous(memory_format=torch.channels_last)
+>>> dw, pw, b = torch.randn(8, 1, 3, 3), torch.randn(16, 8, 1, 1), torch.randn(16)
+>>> packed = _fused.pack(dw, None, pw, b)
+>>> y = _fused.separable_conv2d(x, packed, 1, (1, 1, 1, 1), 1)
+>>> expected = F.conv2d(F.conv2d(x, dw, None, 1, 1, groups=8), pw, b)
+>>> y is None or bool(torch.allclose(y, expected, rtol=1e-4, atol=1e-4))
+True
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from . import _native_depthwise as native
+
+__all__ = ["available", "pack", "separable_conv2d"]
+
+_CL = torch.channels_last
+#: output channels per block of the packed pointwise weights (the kernel's register block)
+BLOCK = 64
+
+
+def _configure(lib: ctypes.CDLL) -> bool:
+    if not hasattr(lib, "dw_fused_cl_f32"):  # a library built before it
+        return False
+    fn = lib.dw_fused_cl_f32
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t] + [ctypes.c_void_p] * 6
+    fn.restype = ctypes.c_int
+    # an empty channels-last call (batch 0): 0 where the kernel runs here, 3 without AVX-512F
+    params = (ctypes.c_ssize_t * 24)(0, *[1] * 20, 0, 0, 1)
+    return fn(params, 1, BLOCK, None, None, None, None, None, None) == 0
+
+
+#: the configured library, or None (filled on first use)
+_LIB: list[ctypes.CDLL | None] = []
+
+
+def available() -> bool:
+    """True where the fused kernel is built and runs on this processor (AVX-512F)."""
+    if not _LIB:
+        lib = native._load()
+        _LIB.append(lib if lib is not None and _configure(lib) else None)
+    return _LIB[0] is not None
+
+
+class Packed(NamedTuple):
+    """Weights as the kernel reads them (see :func:`pack`)."""
+
+    depthwise: Tensor  # (KH * KW, C)
+    depthwise_bias: Tensor | None  # (C,)
+    pointwise: Tensor  # (Cout_padded / 64, C, 64)
+    pointwise_bias: Tensor | None  # (Cout_padded,)
+    kernel: tuple[int, int]
+    out_channels: int
+
+
+def pack(dw: Tensor, dw_bias: Tensor | None, pw: Tensor, pw_bias: Tensor | None) -> Packed:
+    """The weights of a separable layer (depthwise ``(C, 1, KH, KW)``, pointwise
+    ``(Cout, C, 1, 1)``, float32) packed for :func:`separable_conv2d` (new tensors)."""
+    with torch.no_grad():
+        c, _, kh, kw = dw.shape
+        cout = int(pw.shape[0])
+        padded = -(-cout // BLOCK) * BLOCK
+        taps = dw.detach().reshape(c, kh * kw).t().contiguous()
+        wide = pw.new_zeros(c, padded)
+        wide[:, :cout] = pw.detach().reshape(cout, c).t()
+        blocks = wide.reshape(c, padded // BLOCK, BLOCK).permute(1, 0, 2).contiguous()
+        bias = None
+        if pw_bias is not None:
+            bias = pw.new_zeros(padded)
+            bias[:cout] = pw_bias.detach()
+        dwb = None if dw_bias is None else dw_bias.detach().contiguous()
+    return Packed(taps, dwb, blocks, bias, (int(kh), int(kw)), cout)
+
+
+def separable_conv2d(
+    x: Tensor,
+    packed: Packed,
+    stride: int | tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: int | tuple[int, int],
+    threads: int | None = None,
+) -> Tensor | None:
+    """The separable layer's output, channels-last, for a channels-last float32 CPU ``x``
+    ``(N, C, H, W)``; ``pads`` = (top, bottom, left, right) zeros. None where the kernel does
+    not apply (not available, another dtype or layout, a depth multiplier other than 1)."""
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    if (
+        not available()
+        or x.dtype is not torch.float32
+        or not x.is_cpu
+        or x.dim() != 4
+        or (x.stride(1) != 1 and x.shape[1] != 1)
+        or packed.depthwise.shape[1] != x.shape[1]
+    ):
+        return None
+    n, c, h, w = x.shape
+    kh, kw = packed.kernel
+    top, bottom, left, right = pads
+    oh = (h + top + bottom - (kh - 1) * dh - 1) // sh + 1
+    ow = (w + left + right - (kw - 1) * dw - 1) // sw + 1
+    if oh <= 0 or ow <= 0 or x.numel() == 0:
+        return None
+    y = torch.empty((n, packed.out_channels, oh, ow), dtype=x.dtype, memory_format=_CL)
+    if threads is None:
+        work = y.numel() * c
+        threads = torch.get_num_threads() if work >= native.PARALLEL_MIN else 1
+    xs, ys = list(x.stride()), list(y.stride())
+    xs[1] = ys[1] = 1  # a single channel's stride is free; the kernel wants 1
+    params = (ctypes.c_ssize_t * 24)(
+        *x.shape, *xs, 1, kh, kw, oh, ow, *ys, sh, sw, dh, dw, top, left, threads
+    )
+    code = _LIB[0].dw_fused_cl_f32(
+        params,
+        packed.out_channels,
+        packed.pointwise.shape[0] * BLOCK,
+        x.data_ptr(),
+        packed.depthwise.data_ptr(),
+        None if packed.depthwise_bias is None else packed.depthwise_bias.data_ptr(),
+        packed.pointwise.data_ptr(),
+        None if packed.pointwise_bias is None else packed.pointwise_bias.data_ptr(),
+        y.data_ptr(),
+    )
+    if code == 1:
+        raise MemoryError("the fused separable kernel could not allocate its tile buffer")
+    return y if code == 0 else None

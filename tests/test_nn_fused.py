@@ -1,0 +1,138 @@
+"""The fused depthwise-pointwise inference kernel (sepconv.nn._fused) against PyTorch's two
+convolutions, and its prepared call inside the separable layers (sepconv.nn._prepared)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import sepconv.nn as snn
+from sepconv.nn import _autotune, _fused, _prepared
+
+pytestmark = pytest.mark.skipif(not _fused.available(), reason="no AVX-512F or no native build")
+CL = torch.channels_last
+
+
+def _reference(x, dw, dwb, pw, pwb, stride, pads, dilation):
+    top, bottom, left, right = pads
+    x = F.pad(x.double(), (left, right, top, bottom))
+    y = F.conv2d(x, dw.double(), None if dwb is None else dwb.double(), stride, 0, dilation, dw.shape[0])
+    return F.conv2d(y, pw.double(), None if pwb is None else pwb.double())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batch=st.integers(1, 3),
+    channels=st.integers(1, 40),
+    out_channels=st.integers(1, 140),
+    size=st.tuples(st.integers(1, 17), st.integers(1, 17)),
+    kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    pads=st.tuples(*[st.integers(0, 3)] * 4),
+    biases=st.tuples(st.booleans(), st.booleans()),
+    threads=st.sampled_from([1, 2, 3]),
+)
+def test_equals_the_two_convolutions(
+    batch, channels, out_channels, size, kernel, stride, dilation, pads, biases, threads
+):
+    top, bottom, left, right = pads
+    span_h, span_w = (kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1
+    if size[0] + top + bottom < span_h or size[1] + left + right < span_w:
+        return  # the kernel does not fit
+    g = torch.Generator().manual_seed(batch * 1000 + channels)
+    x = torch.randn(batch, channels, *size, generator=g).contiguous(memory_format=CL)
+    dw = torch.randn(channels, 1, *kernel, generator=g)
+    pw = torch.randn(out_channels, channels, 1, 1, generator=g)
+    dwb = torch.randn(channels, generator=g) if biases[0] else None
+    pwb = torch.randn(out_channels, generator=g) if biases[1] else None
+    before = x.clone()
+    y = _fused.separable_conv2d(x, _fused.pack(dw, dwb, pw, pwb), stride, pads, dilation, threads)
+    want = _reference(x, dw, dwb, pw, pwb, stride, pads, dilation)
+    assert y.shape == want.shape and y.dtype == torch.float32
+    assert y.is_contiguous(memory_format=CL)
+    scale = want.abs().max().item() + 1
+    assert (y.double() - want).abs().max().item() <= 2e-6 * scale * (channels * kernel[0] * kernel[1]) ** 0.5
+    assert x.equal(before)
+
+
+def test_result_does_not_depend_on_the_thread_count():
+    torch.manual_seed(0)
+    x = torch.randn(2, 96, 30, 30).contiguous(memory_format=CL)
+    packed = _fused.pack(torch.randn(96, 1, 3, 3), torch.randn(96), torch.randn(200, 96, 1, 1), None)
+    runs = [_fused.separable_conv2d(x, packed, 1, (1, 1, 1, 1), 1, t) for t in (1, 2, 4)]
+    assert runs[0].equal(runs[1]) and runs[0].equal(runs[2])
+
+
+def test_refuses_what_it_does_not_cover():
+    packed = _fused.pack(torch.randn(4, 1, 3, 3), None, torch.randn(8, 4, 1, 1), None)
+    x = torch.randn(1, 4, 6, 6)
+    assert _fused.separable_conv2d(x, packed, 1, (1, 1, 1, 1), 1) is None  # NCHW
+    x = x.contiguous(memory_format=CL)
+    assert _fused.separable_conv2d(x.double(), packed, 1, (1, 1, 1, 1), 1) is None
+    assert _fused.separable_conv2d(x[:, :3], packed, 1, (1, 1, 1, 1), 1) is None
+
+
+def _layer(**kwargs) -> nn.Module:
+    torch.manual_seed(0)
+    return snn.SeparableConv2d(16, 72, 3, padding="same", **kwargs).eval()
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_prepared_call_returns_the_callers_format(channels_last, stride):
+    layer = snn.SeparableConv2d(16, 72, 3, stride, padding="same", depthwise_bias=True).eval()
+    x = torch.randn(2, 16, 13, 12)
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    with torch.no_grad():
+        call = _prepared.fused(layer, x)
+        got = call(x)
+        with snn.use_autotune(False), snn.use_native_depthwise(False):
+            want = layer(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert got.is_contiguous(memory_format=CL if channels_last else torch.contiguous_format)
+
+
+def test_prepared_call_sees_weights_changed_in_place():
+    layer = _layer()
+    x = torch.randn(1, 16, 9, 9)
+    other = _layer(bias=True)
+    with torch.no_grad():
+        other.pointwise.weight.mul_(-3)
+        other.depthwise.weight.add_(1)
+        call = _prepared.fused(layer, x)
+        call(x)
+        layer.load_state_dict(other.state_dict())  # copies into the same tensors
+        got = call(x)
+        with snn.use_autotune(False):
+            want = layer(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_prepared_call_declines_what_it_does_not_cover():
+    x = torch.randn(1, 16, 9, 9)
+    with torch.no_grad():
+        assert _prepared.fused(_layer(norm_layer=nn.BatchNorm2d), x) is None
+        assert _prepared.fused(_layer(activation=nn.ReLU), x) is None
+        assert _prepared.fused(_layer(depth_multiplier=2), x) is None
+        assert _prepared.fused(_layer(padding_mode="reflect"), x) is None
+        assert _prepared.fused(_layer().double(), x.double()) is None
+    assert _prepared.fused(_layer(), x) is None  # gradients wanted for the weights
+    layer = _layer()
+    with torch.no_grad():
+        call = _prepared.fused(layer, x)
+    assert call(x) is None  # called with gradients enabled: the general path runs
+
+
+def test_layer_in_training_never_takes_the_fused_route():
+    layer = _layer().train()
+    x = torch.randn(2, 16, 9, 9, requires_grad=True)
+    layer(x).sum().backward()
+    assert all(route[1] != "fused" for route in layer._sepconv_routes.values())
+    assert x.grad is not None
+    _autotune.clear()
