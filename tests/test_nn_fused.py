@@ -20,7 +20,9 @@ CL = torch.channels_last
 def _reference(x, dw, dwb, pw, pwb, stride, pads, dilation):
     top, bottom, left, right = pads
     x = F.pad(x.double(), (left, right, top, bottom))
-    y = F.conv2d(x, dw.double(), None if dwb is None else dwb.double(), stride, 0, dilation, dw.shape[0])
+    y = F.conv2d(
+        x, dw.double(), None if dwb is None else dwb.double(), stride, 0, dilation, dw.shape[0]
+    )
     return F.conv2d(y, pw.double(), None if pwb is None else pwb.double())
 
 
@@ -56,14 +58,18 @@ def test_equals_the_two_convolutions(
     assert y.shape == want.shape and y.dtype == torch.float32
     assert y.is_contiguous(memory_format=CL)
     scale = want.abs().max().item() + 1
-    assert (y.double() - want).abs().max().item() <= 2e-6 * scale * (channels * kernel[0] * kernel[1]) ** 0.5
+    assert (y.double() - want).abs().max().item() <= 2e-6 * scale * (
+        channels * kernel[0] * kernel[1]
+    ) ** 0.5
     assert x.equal(before)
 
 
 def test_result_does_not_depend_on_the_thread_count():
     torch.manual_seed(0)
     x = torch.randn(2, 96, 30, 30).contiguous(memory_format=CL)
-    packed = _fused.pack(torch.randn(96, 1, 3, 3), torch.randn(96), torch.randn(200, 96, 1, 1), None)
+    packed = _fused.pack(
+        torch.randn(96, 1, 3, 3), torch.randn(96), torch.randn(200, 96, 1, 1), None
+    )
     runs = [_fused.separable_conv2d(x, packed, 1, (1, 1, 1, 1), 1, t) for t in (1, 2, 4)]
     assert runs[0].equal(runs[1]) and runs[0].equal(runs[2])
 
