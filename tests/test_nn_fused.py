@@ -38,16 +38,29 @@ def _reference(x, dw, dwb, pw, pwb, stride, pads, dilation):
     pads=st.tuples(*[st.integers(0, 3)] * 4),
     biases=st.tuples(st.booleans(), st.booleans()),
     threads=st.sampled_from([1, 2, 3]),
+    channels_last=st.booleans(),
 )
 def test_equals_the_two_convolutions(
-    batch, channels, out_channels, size, kernel, stride, dilation, pads, biases, threads
+    batch,
+    channels,
+    out_channels,
+    size,
+    kernel,
+    stride,
+    dilation,
+    pads,
+    biases,
+    threads,
+    channels_last,
 ):
     top, bottom, left, right = pads
     span_h, span_w = (kernel[0] - 1) * dilation[0] + 1, (kernel[1] - 1) * dilation[1] + 1
     if size[0] + top + bottom < span_h or size[1] + left + right < span_w:
         return  # the kernel does not fit
     g = torch.Generator().manual_seed(batch * 1000 + channels)
-    x = torch.randn(batch, channels, *size, generator=g).contiguous(memory_format=CL)
+    x = torch.randn(batch, channels, *size, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
     dw = torch.randn(channels, 1, *kernel, generator=g)
     pw = torch.randn(out_channels, channels, 1, 1, generator=g)
     dwb = torch.randn(channels, generator=g) if biases[0] else None
@@ -56,7 +69,9 @@ def test_equals_the_two_convolutions(
     y = _fused.separable_conv2d(x, _fused.pack(dw, dwb, pw, pwb), stride, pads, dilation, threads)
     want = _reference(x, dw, dwb, pw, pwb, stride, pads, dilation)
     assert y.shape == want.shape and y.dtype == torch.float32
-    assert y.is_contiguous(memory_format=CL)
+    # an input contiguous in both formats (one channel, say) counts as NCHW, as in the layers
+    expected = CL if not x.is_contiguous() else torch.contiguous_format
+    assert y.is_contiguous(memory_format=expected)
     scale = want.abs().max().item() + 1
     assert (y.double() - want).abs().max().item() <= 2e-6 * scale * (
         channels * kernel[0] * kernel[1]
@@ -64,9 +79,12 @@ def test_equals_the_two_convolutions(
     assert x.equal(before)
 
 
-def test_result_does_not_depend_on_the_thread_count():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_result_does_not_depend_on_the_thread_count(channels_last):
     torch.manual_seed(0)
-    x = torch.randn(2, 96, 30, 30).contiguous(memory_format=CL)
+    x = torch.randn(2, 96, 30, 30)
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
     packed = _fused.pack(
         torch.randn(96, 1, 3, 3), torch.randn(96), torch.randn(200, 96, 1, 1), None
     )
@@ -74,10 +92,21 @@ def test_result_does_not_depend_on_the_thread_count():
     assert runs[0].equal(runs[1]) and runs[0].equal(runs[2])
 
 
+def test_large_nchw_images_run_channels_last_inside():
+    """An NCHW image whose depthwise output exceeds IMAGE_BYTES is converted; same result."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 64, 96, 96)
+    packed = _fused.pack(torch.randn(64, 1, 3, 3), None, torch.randn(70, 64, 1, 1), None)
+    assert 64 * 96 * 96 * 4 > _fused.IMAGE_BYTES
+    y = _fused.separable_conv2d(x, packed, 1, (1, 1, 1, 1), 1)
+    want = _fused.separable_conv2d(x.contiguous(memory_format=CL), packed, 1, (1, 1, 1, 1), 1)
+    assert y.is_contiguous() and y.equal(want.contiguous())
+
+
 def test_refuses_what_it_does_not_cover():
     packed = _fused.pack(torch.randn(4, 1, 3, 3), None, torch.randn(8, 4, 1, 1), None)
     x = torch.randn(1, 4, 6, 6)
-    assert _fused.separable_conv2d(x, packed, 1, (1, 1, 1, 1), 1) is None  # NCHW
+    assert _fused.separable_conv2d(x[..., ::2], packed, 1, (1, 1, 1, 1), 1) is None  # strided
     x = x.contiguous(memory_format=CL)
     assert _fused.separable_conv2d(x.double(), packed, 1, (1, 1, 1, 1), 1) is None
     assert _fused.separable_conv2d(x[:, :3], packed, 1, (1, 1, 1, 1), 1) is None

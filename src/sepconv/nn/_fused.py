@@ -46,6 +46,9 @@ __all__ = ["available", "pack", "separable_conv2d"]
 _CL = torch.channels_last
 #: output channels per block of the packed pointwise weights (the kernel's register block)
 BLOCK = 64
+#: an NCHW input runs as it is where one image's depthwise output takes at most this many
+#: bytes (it stays in the second-level cache while it is multiplied), else channels-last
+IMAGE_BYTES = 512 * 1024
 
 
 def _configure(lib: ctypes.CDLL) -> bool:
@@ -54,6 +57,8 @@ def _configure(lib: ctypes.CDLL) -> bool:
     fn = lib.dw_fused_cl_f32
     fn.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t] + [ctypes.c_void_p] * 6
     fn.restype = ctypes.c_int
+    lib.dw_fused_nchw_f32.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t] + [ctypes.c_void_p] * 6
+    lib.dw_fused_nchw_f32.restype = ctypes.c_int
     # an empty channels-last call (batch 0): 0 where the kernel runs here, 3 without AVX-512F
     params = (ctypes.c_ssize_t * 24)(0, *[1] * 20, 0, 0, 1)
     return fn(params, 1, BLOCK, None, None, None, None, None, None) == 0
@@ -72,12 +77,15 @@ def available() -> bool:
 
 
 class Packed(NamedTuple):
-    """Weights as the kernel reads them (see :func:`pack`)."""
+    """A separable layer's weights as the kernels read them (see :func:`pack`)."""
 
-    depthwise: Tensor  # (KH * KW, C)
+    taps: Tensor  # (KH * KW, C): depthwise weights, taps major (channels-last kernel)
+    depthwise: Tensor  # (C, KH * KW): depthwise weights as the layer holds them (NCHW kernel)
     depthwise_bias: Tensor | None  # (C,)
-    pointwise: Tensor  # (Cout_padded / 64, C, 64)
-    pointwise_bias: Tensor | None  # (Cout_padded,)
+    blocks: Tensor  # (Cout_padded / 64, C, 64): pointwise weights in blocks of output channels
+    pointwise: Tensor  # (Cout, C): pointwise weights as the layer holds them
+    padded_bias: Tensor | None  # (Cout_padded,)
+    pointwise_bias: Tensor | None  # (Cout,)
     kernel: tuple[int, int]
     out_channels: int
 
@@ -89,16 +97,32 @@ def pack(dw: Tensor, dw_bias: Tensor | None, pw: Tensor, pw_bias: Tensor | None)
         c, _, kh, kw = dw.shape
         cout = int(pw.shape[0])
         padded = -(-cout // BLOCK) * BLOCK
-        taps = dw.detach().reshape(c, kh * kw).t().contiguous()
+        depthwise = dw.detach().reshape(c, kh * kw).contiguous().clone()
+        pointwise = pw.detach().reshape(cout, c).contiguous().clone()
         wide = pw.new_zeros(c, padded)
-        wide[:, :cout] = pw.detach().reshape(cout, c).t()
+        wide[:, :cout] = pointwise.t()
         blocks = wide.reshape(c, padded // BLOCK, BLOCK).permute(1, 0, 2).contiguous()
-        bias = None
+        bias = padded_bias = None
         if pw_bias is not None:
-            bias = pw.new_zeros(padded)
-            bias[:cout] = pw_bias.detach()
-        dwb = None if dw_bias is None else dw_bias.detach().contiguous()
-    return Packed(taps, dwb, blocks, bias, (int(kh), int(kw)), cout)
+            bias = pw_bias.detach().contiguous().clone()
+            padded_bias = pw.new_zeros(padded)
+            padded_bias[:cout] = bias
+        dwb = None if dw_bias is None else dw_bias.detach().contiguous().clone()
+    return Packed(
+        depthwise.t().contiguous(),
+        depthwise,
+        dwb,
+        blocks,
+        pointwise,
+        padded_bias,
+        bias,
+        (int(kh), int(kw)),
+        cout,
+    )
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
 
 
 def separable_conv2d(
@@ -109,9 +133,11 @@ def separable_conv2d(
     dilation: int | tuple[int, int],
     threads: int | None = None,
 ) -> Tensor | None:
-    """The separable layer's output, channels-last, for a channels-last float32 CPU ``x``
-    ``(N, C, H, W)``; ``pads`` = (top, bottom, left, right) zeros. None where the kernel does
-    not apply (not available, another dtype or layout, a depth multiplier other than 1)."""
+    """The separable layer's output for a float32 CPU ``x`` ``(N, C, H, W)``, in ``x``'s
+    memory format (NCHW or channels-last); ``pads`` = (top, bottom, left, right) zeros. None
+    where the kernel does not apply (not available here, another dtype, other strides, a
+    depth multiplier other than 1). An NCHW image whose depthwise output does not fit
+    ``IMAGE_BYTES`` runs channels-last, converted there and back."""
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
     if (
@@ -119,8 +145,8 @@ def separable_conv2d(
         or x.dtype is not torch.float32
         or not x.is_cpu
         or x.dim() != 4
-        or (x.stride(1) != 1 and x.shape[1] != 1)
-        or packed.depthwise.shape[1] != x.shape[1]
+        or packed.taps.shape[1] != x.shape[1]
+        or x.numel() == 0
     ):
         return None
     n, c, h, w = x.shape
@@ -128,28 +154,54 @@ def separable_conv2d(
     top, bottom, left, right = pads
     oh = (h + top + bottom - (kh - 1) * dh - 1) // sh + 1
     ow = (w + left + right - (kw - 1) * dw - 1) // sw + 1
-    if oh <= 0 or ow <= 0 or x.numel() == 0:
+    if oh <= 0 or ow <= 0:
         return None
-    y = torch.empty((n, packed.out_channels, oh, ow), dtype=x.dtype, memory_format=_CL)
+    nchw = x.is_contiguous()
+    if nchw and c * (oh * ow + 32) * 4 > IMAGE_BYTES:
+        y = separable_conv2d(
+            x.contiguous(memory_format=_CL), packed, stride, pads, dilation, threads
+        )
+        return None if y is None else y.contiguous()
+    if not nchw and not x.is_contiguous(memory_format=_CL):
+        return None
+    y = torch.empty(
+        (n, packed.out_channels, oh, ow),
+        dtype=x.dtype,
+        memory_format=torch.contiguous_format if nchw else _CL,
+    )
     if threads is None:
         work = y.numel() * c
         threads = torch.get_num_threads() if work >= native.PARALLEL_MIN else 1
     xs, ys = list(x.stride()), list(y.stride())
-    xs[1] = ys[1] = 1  # a single channel's stride is free; the kernel wants 1
+    unit = 3 if nchw else 1
+    xs[unit] = ys[unit] = 1  # a stride along a single element is free; the kernel wants 1
     params = (ctypes.c_ssize_t * 24)(
         *x.shape, *xs, 1, kh, kw, oh, ow, *ys, sh, sw, dh, dw, top, left, threads
     )
-    code = _LIB[0].dw_fused_cl_f32(
-        params,
-        packed.out_channels,
-        packed.pointwise.shape[0] * BLOCK,
-        x.data_ptr(),
-        packed.depthwise.data_ptr(),
-        None if packed.depthwise_bias is None else packed.depthwise_bias.data_ptr(),
-        packed.pointwise.data_ptr(),
-        None if packed.pointwise_bias is None else packed.pointwise_bias.data_ptr(),
-        y.data_ptr(),
-    )
+    lib = _LIB[0]
+    if nchw:
+        code = lib.dw_fused_nchw_f32(
+            params,
+            packed.out_channels,
+            x.data_ptr(),
+            packed.depthwise.data_ptr(),
+            _ptr(packed.depthwise_bias),
+            packed.pointwise.data_ptr(),
+            _ptr(packed.pointwise_bias),
+            y.data_ptr(),
+        )
+    else:
+        code = lib.dw_fused_cl_f32(
+            params,
+            packed.out_channels,
+            packed.blocks.shape[0] * BLOCK,
+            x.data_ptr(),
+            packed.taps.data_ptr(),
+            _ptr(packed.depthwise_bias),
+            packed.blocks.data_ptr(),
+            _ptr(packed.padded_bias),
+            y.data_ptr(),
+        )
     if code == 1:
-        raise MemoryError("the fused separable kernel could not allocate its tile buffer")
+        raise MemoryError("the fused separable kernel could not allocate its buffer")
     return y if code == 0 else None

@@ -159,7 +159,6 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
     params = pointwise._parameters
     stamp = (pw.dtype, pw.device, pw.shape)
     state: list = [None, None]  # versions packed, packed weights
-    caller_cl = not x.is_contiguous() and x.is_contiguous(memory_format=_CL)
 
     def run_fused(x: Tensor) -> Tensor | None:
         if (
@@ -176,12 +175,7 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
         versions = tuple(t._version for t in tensors)
         if versions != state[0]:
             state[0], state[1] = versions, _fused.pack(dw, dwb, pw, pwb)
-        y = _fused.separable_conv2d(
-            x if caller_cl else x.contiguous(memory_format=_CL), state[1], stride, pads, dilation
-        )
-        if y is None:
-            return None
-        return y if caller_cl else y.contiguous()
+        return _fused.separable_conv2d(x, state[1], stride, pads, dilation)
 
     return run_fused
 
