@@ -140,20 +140,18 @@ __attribute__((target("avx512f"))) static void fu_dw_tile(float *A, const fused_
     }
 }
 
-/* out[i][j] = bias + sum_k A[i][k] B[k][j] for i < MR, j < 64 (four vectors), with bias[j]
- * (ROWBIAS 0) or bias[i] (ROWBIAS 1) or none; A rows lda apart, B rows ldb apart, out rows
- * ldo apart, stores masked by m[0..3]. Channels-last: i a pixel, j an output channel;
- * NCHW: i an output channel, j a pixel. */
+/* out[i][j] = bias[j] + sum_k A[i][k] B[k][j] for i < MR pixels, j < 64 output channels;
+ * A rows lda apart, B rows ldb apart, out rows ldo apart, stores masked by m[0..3] */
 static inline __attribute__((always_inline, target("avx512f"))) void
-fu_block(int MR, int ROWBIAS, float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda,
-         const float *B, ptrdiff_t ldb, ptrdiff_t K, const float *bias, const __mmask16 *m)
+fu_block(int MR, float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B,
+         ptrdiff_t ldb, ptrdiff_t K, const float *bias, const __mmask16 *m)
 {
     __m512 acc[FU_MR][4];
-    for (int v = 0; v < 4; v++)
+    for (int v = 0; v < 4; v++) {
+        const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
         for (int i = 0; i < MR; i++)
-            acc[i][v] = !bias     ? _mm512_setzero_ps()
-                        : ROWBIAS ? _mm512_set1_ps(bias[i])
-                                  : _mm512_loadu_ps(bias + 16 * v);
+            acc[i][v] = b;
+    }
     for (ptrdiff_t k = 0; k < K; k++) {
         const __m512 b0 = _mm512_loadu_ps(B + k * ldb);
         const __m512 b1 = _mm512_loadu_ps(B + k * ldb + 16);
@@ -177,13 +175,7 @@ fu_block(int MR, int ROWBIAS, float *out, ptrdiff_t ldo, const float *A, ptrdiff
         float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, \
         ptrdiff_t K, const float *bias, const __mmask16 *m)                                    \
     {                                                                                          \
-        fu_block(MR, 0, out, ldo, A, lda, B, ldb, K, bias, m);                                 \
-    }                                                                                          \
-    __attribute__((target("avx512f"))) static void fu_rblock##MR(                              \
-        float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, \
-        ptrdiff_t K, const float *bias, const __mmask16 *m)                                    \
-    {                                                                                          \
-        fu_block(MR, 1, out, ldo, A, lda, B, ldb, K, bias, m);                                 \
+        fu_block(MR, out, ldo, A, lda, B, ldb, K, bias, m);                                    \
     }
 FU_BLOCK(1)
 FU_BLOCK(2)
@@ -196,8 +188,6 @@ typedef void (*fu_block_fn)(float *, ptrdiff_t, const float *, ptrdiff_t, const 
                             ptrdiff_t, ptrdiff_t, const float *, const __mmask16 *);
 static const fu_block_fn fu_blocks[FU_MR + 1] = {NULL,       fu_block1, fu_block2, fu_block3,
                                                  fu_block4, fu_block5, fu_block6};
-static const fu_block_fn fu_rblocks[FU_MR + 1] = {NULL,        fu_rblock1, fu_rblock2, fu_rblock3,
-                                                  fu_rblock4, fu_rblock5, fu_rblock6};
 
 __attribute__((target("avx512f"))) static void fu_task(void *vctx, ptrdiff_t task)
 {
@@ -246,57 +236,75 @@ __attribute__((target("avx512f"))) static void fu_task(void *vctx, ptrdiff_t tas
     }
 }
 
-/* ---- NCHW: a whole image's depthwise output at a time ----------------------------------- */
-int dw_forward_f32(const ptrdiff_t *params, const float *x, const float *w, const float *b,
-                   float *y);
+/* ---- NCHW: a whole image at a time ----------------------------------------------------- */
+/* d[q * C + c] = s[c * sc + q] for q < Q, c < C: an NCHW image to channels-last, sixteen
+ * channels of a pixel gathered at a time */
+__attribute__((target("avx512f"))) static void fu_to_cl(float *restrict d, const float *restrict s,
+                                                         ptrdiff_t C, ptrdiff_t Q, ptrdiff_t sc)
+{
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)sc));
+    for (ptrdiff_t q = 0; q < Q; q++)
+        for (ptrdiff_t c = 0; c < C; c += 16) {
+            const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+            const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx,
+                                                      s + c * sc + q, 4);
+            _mm512_mask_storeu_ps(d + q * C + c, k, v);
+        }
+}
 
-/* NCHW row length of the depthwise buffer: the pixels rounded up to a vector, plus one vector
- * (rows a power of two apart would share cache sets) */
-static ptrdiff_t fu_ld(ptrdiff_t pixels) { return (pixels + 15) / 16 * 16 + 16; }
+/* out[j * so + q] = O[q * 64 + j] for j < nj, q < Q: a pixels x 64 block to NCHW rows */
+__attribute__((target("avx512f"))) static void fu_to_nchw(float *restrict out, ptrdiff_t so,
+                                                           const float *restrict O, ptrdiff_t nj,
+                                                           ptrdiff_t Q)
+{
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(FU_NR));
+    for (ptrdiff_t j = 0; j < nj; j++)
+        for (ptrdiff_t q = 0; q < Q; q += 16) {
+            const __mmask16 k = Q - q >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (Q - q)) - 1);
+            const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx,
+                                                      O + q * FU_NR + j, 4);
+            _mm512_mask_storeu_ps(out + j * so + q, k, v);
+        }
+}
 
+/* Each task converts image n to channels-last in a buffer (a copy in cache, where PyTorch's
+ * conversion of a small image costs as much as a tenth of the layer), computes its depthwise
+ * output as the channels-last path does, multiplies it in blocks of 64 output channels into a
+ * pixels x 64 buffer and writes each block's channels as NCHW rows. */
 __attribute__((target("avx512f"))) static void fu_nchw_task(void *vctx, ptrdiff_t task)
 {
     fused_t *f = vctx;
     const ptrdiff_t *p = f->p;
-    const ptrdiff_t C = p[P_C], P = p[P_OH] * p[P_OW], ld = fu_ld(P), cout = f->cout;
+    const ptrdiff_t C = p[P_C], HW = p[P_H] * p[P_W], P = p[P_OH] * p[P_OW];
     const ptrdiff_t n = task / f->splits, split = task % f->splits;
-    float *A = tile_buffer((size_t)(C * ld + FU_NR));
-    if (!A) {
+    float *X = tile_buffer((size_t)(HW * C + P * C + P * FU_NR));
+    if (!X) {
         f->failed = 1;
         return;
     }
-    /* the image's depthwise output, C rows of P pixels, by the depthwise kernel on this thread */
-    ptrdiff_t q[P_COUNT];
-    memcpy(q, p, sizeof(q));
-    q[P_N] = 1;
-    q[P_YN] = C * ld;
-    q[P_YC] = ld;
-    q[P_YH] = p[P_OW];
-    q[P_YW] = 1;
-    q[P_THREADS] = 1;
-    if (dw_forward_f32(q, f->x + n * p[P_XN], f->wdw, f->bdw, A)) {
-        f->failed = 1;
-        return;
-    }
-    for (ptrdiff_t c = 0; c < C; c++) /* defined values past each row's pixels */
-        memset(A + c * ld + P, 0, (size_t)(ld - P) * sizeof(float));
-    memset(A + C * ld, 0, FU_NR * sizeof(float));
-    const ptrdiff_t rows = (cout + FU_MR - 1) / FU_MR;
-    const ptrdiff_t r0 = rows * split / f->splits, r1 = rows * (split + 1) / f->splits;
-    float *ybase = f->y + n * p[P_YN];
-    for (ptrdiff_t j0 = 0; j0 < P; j0 += FU_NR) {
-        __mmask16 m[4];
-        for (int v = 0; v < 4; v++) {
-            ptrdiff_t left = P - j0 - 16 * v;
-            m[v] = left >= 16 ? (__mmask16)0xFFFF
-                              : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
+    float *A = X + HW * C, *O = A + P * C;
+    fu_to_cl(X, f->x + n * p[P_XN], C, HW, p[P_XC]);
+    fused_t g = *f; /* the image in the buffer, as a channels-last batch of one */
+    g.x = X;
+    g.p[P_XN] = 0;
+    g.p[P_XC] = 1;
+    g.p[P_XW] = C;
+    g.p[P_XH] = p[P_W] * C;
+    fu_dw_tile(A, &g, 0, 0, p[P_OH]);
+    const __mmask16 all[4] = {0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF};
+    const ptrdiff_t b0 = f->blocks * split / f->splits, b1 = f->blocks * (split + 1) / f->splits;
+    for (ptrdiff_t blk = b0; blk < b1; blk++) {
+        const ptrdiff_t j0 = blk * FU_NR, nj = f->cout - j0 < FU_NR ? f->cout - j0 : FU_NR;
+        const float *B = f->wpw + blk * C * FU_NR, *bias = f->bpw ? f->bpw + j0 : NULL;
+        for (ptrdiff_t i = 0; i < P; i += FU_MR) {
+            const int mr = P - i < FU_MR ? (int)(P - i) : FU_MR;
+            fu_blocks[mr](O + i * FU_NR, FU_NR, A + i * C, C, B, FU_NR, C, bias, all);
         }
-        for (ptrdiff_t r = r0; r < r1; r++) {
-            const ptrdiff_t o = r * FU_MR;
-            const int mr = cout - o < FU_MR ? (int)(cout - o) : FU_MR;
-            fu_rblocks[mr](ybase + o * p[P_YC] + j0, p[P_YC], f->wpw + o * C, C, A + j0, ld, C,
-                           f->bpw ? f->bpw + o : NULL, m);
-        }
+        fu_to_nchw(f->y + n * p[P_YN] + j0 * p[P_YC], p[P_YC], O, nj, P);
     }
 }
 #endif
@@ -347,25 +355,25 @@ DW_EXPORT int dw_fused_cl_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t
 #endif
 }
 
-/* The same for NCHW tensors (unit stride along W): x (N, C, H, W); wdw (C, KH, KW) as the
- * layer holds it; bdw (C) or NULL; wpw (Cout, C) as the layer holds it; bpw (Cout) or NULL;
- * y (N, Cout, OH, OW) with rows of OW pixels one after another in each plane. Each task
- * convolves a whole image into a buffer of C x OH x OW values (the caller keeps this for
- * images whose buffer fits the second-level cache) and multiplies it by the pointwise
- * weights, six output channels by 64 pixels at a time.
+/* The same for NCHW tensors (unit stride along W, planes of H x W one after another), with
+ * the same prepared weights: x (N, C, H, W); y (N, Cout, OH, OW) with rows of OW pixels one
+ * after another in each plane. Each task works on a whole image (the caller keeps this for
+ * images whose buffers fit the second-level cache).
  * Returns 0, 1 (out of memory), 2 (not NCHW, or M != 1) or 3 (no AVX-512 here). */
-DW_EXPORT int dw_fused_nchw_f32(const ptrdiff_t *params, ptrdiff_t cout, const float *x,
-                                const float *wdw, const float *bdw, const float *wpw,
-                                const float *bpw, float *y)
+DW_EXPORT int dw_fused_nchw_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t coutp,
+                                const float *x, const float *wdw, const float *bdw,
+                                const float *wpw, const float *bpw, float *y)
 {
 #if DW_HAVE_AVX512_CODE
     if (!dw_avx512())
         return 3;
-    if (!nchw_layout(params) || params[P_M] != 1 || params[P_YH] != params[P_OW])
+    if (!nchw_layout(params) || params[P_M] != 1 || params[P_YH] != params[P_OW] ||
+        params[P_XH] != params[P_W] || coutp % FU_NR || coutp < cout)
         return 2;
     fused_t f = {0};
     memcpy(f.p, params, sizeof(f.p));
     f.cout = cout;
+    f.coutp = coutp;
     f.x = x;
     f.wdw = wdw;
     f.bdw = bdw;
@@ -376,16 +384,18 @@ DW_EXPORT int dw_fused_nchw_f32(const ptrdiff_t *params, ptrdiff_t cout, const f
     int threads = (int)params[P_THREADS];
     if (N <= 0 || params[P_OH] <= 0 || params[P_OW] <= 0 || cout <= 0)
         return 0;
+    f.blocks = coutp / FU_NR;
     /* fewer images than threads: split the output channels (each split recomputes its
      * image's depthwise output, a small fraction of the work) */
-    ptrdiff_t want = 8 * (ptrdiff_t)threads, rows = (cout + FU_MR - 1) / FU_MR;
+    ptrdiff_t want = threads;
     f.splits = N >= want ? 1 : (want + N - 1) / N;
-    if (f.splits > rows)
-        f.splits = rows;
+    if (f.splits > f.blocks)
+        f.splits = f.blocks;
     parallel_for(fu_nchw_task, &f, N * f.splits, threads);
     return f.failed;
 #else
-    (void)params, (void)cout, (void)x, (void)wdw, (void)bdw, (void)wpw, (void)bpw, (void)y;
+    (void)params, (void)cout, (void)coutp, (void)x, (void)wdw, (void)bdw, (void)wpw, (void)bpw,
+        (void)y;
     return 3;
 #endif
 }

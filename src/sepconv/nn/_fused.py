@@ -48,7 +48,7 @@ _CL = torch.channels_last
 BLOCK = 64
 #: an NCHW input runs as it is where one image's depthwise output takes at most this many
 #: bytes (it stays in the second-level cache while it is multiplied), else channels-last
-IMAGE_BYTES = 512 * 1024
+IMAGE_BYTES = 2 << 20
 
 
 def _configure(lib: ctypes.CDLL) -> bool:
@@ -57,7 +57,7 @@ def _configure(lib: ctypes.CDLL) -> bool:
     fn = lib.dw_fused_cl_f32
     fn.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t] + [ctypes.c_void_p] * 6
     fn.restype = ctypes.c_int
-    lib.dw_fused_nchw_f32.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t] + [ctypes.c_void_p] * 6
+    lib.dw_fused_nchw_f32.argtypes = fn.argtypes
     lib.dw_fused_nchw_f32.restype = ctypes.c_int
     # an empty channels-last call (batch 0): 0 where the kernel runs here, 3 without AVX-512F
     params = (ctypes.c_ssize_t * 24)(0, *[1] * 20, 0, 0, 1)
@@ -77,15 +77,12 @@ def available() -> bool:
 
 
 class Packed(NamedTuple):
-    """A separable layer's weights as the kernels read them (see :func:`pack`)."""
+    """A separable layer's weights as the kernel reads them (see :func:`pack`)."""
 
-    taps: Tensor  # (KH * KW, C): depthwise weights, taps major (channels-last kernel)
-    depthwise: Tensor  # (C, KH * KW): depthwise weights as the layer holds them (NCHW kernel)
+    taps: Tensor  # (KH * KW, C): depthwise weights, taps major
     depthwise_bias: Tensor | None  # (C,)
     blocks: Tensor  # (Cout_padded / 64, C, 64): pointwise weights in blocks of output channels
-    pointwise: Tensor  # (Cout, C): pointwise weights as the layer holds them
-    padded_bias: Tensor | None  # (Cout_padded,)
-    pointwise_bias: Tensor | None  # (Cout,)
+    padded_bias: Tensor | None  # (Cout_padded,): pointwise bias, zeros past Cout
     kernel: tuple[int, int]
     out_channels: int
 
@@ -97,28 +94,16 @@ def pack(dw: Tensor, dw_bias: Tensor | None, pw: Tensor, pw_bias: Tensor | None)
         c, _, kh, kw = dw.shape
         cout = int(pw.shape[0])
         padded = -(-cout // BLOCK) * BLOCK
-        depthwise = dw.detach().reshape(c, kh * kw).contiguous().clone()
-        pointwise = pw.detach().reshape(cout, c).contiguous().clone()
+        taps = dw.detach().reshape(c, kh * kw).t().contiguous()
         wide = pw.new_zeros(c, padded)
-        wide[:, :cout] = pointwise.t()
+        wide[:, :cout] = pw.detach().reshape(cout, c).t()
         blocks = wide.reshape(c, padded // BLOCK, BLOCK).permute(1, 0, 2).contiguous()
-        bias = padded_bias = None
+        bias = None
         if pw_bias is not None:
-            bias = pw_bias.detach().contiguous().clone()
-            padded_bias = pw.new_zeros(padded)
-            padded_bias[:cout] = bias
+            bias = pw.new_zeros(padded)
+            bias[:cout] = pw_bias.detach()
         dwb = None if dw_bias is None else dw_bias.detach().contiguous().clone()
-    return Packed(
-        depthwise.t().contiguous(),
-        depthwise,
-        dwb,
-        blocks,
-        pointwise,
-        padded_bias,
-        bias,
-        (int(kh), int(kw)),
-        cout,
-    )
+    return Packed(taps, dwb, blocks, bias, (int(kh), int(kw)), cout)
 
 
 def _ptr(t: Tensor | None) -> int | None:
@@ -157,7 +142,7 @@ def separable_conv2d(
     if oh <= 0 or ow <= 0:
         return None
     nchw = x.is_contiguous()
-    if nchw and c * (oh * ow + 32) * 4 > IMAGE_BYTES:
+    if nchw and (c * (h * w + oh * ow) + oh * ow * BLOCK) * 4 > IMAGE_BYTES:
         y = separable_conv2d(
             x.contiguous(memory_format=_CL), packed, stride, pads, dilation, threads
         )
@@ -178,30 +163,18 @@ def separable_conv2d(
     params = (ctypes.c_ssize_t * 24)(
         *x.shape, *xs, 1, kh, kw, oh, ow, *ys, sh, sw, dh, dw, top, left, threads
     )
-    lib = _LIB[0]
-    if nchw:
-        code = lib.dw_fused_nchw_f32(
-            params,
-            packed.out_channels,
-            x.data_ptr(),
-            packed.depthwise.data_ptr(),
-            _ptr(packed.depthwise_bias),
-            packed.pointwise.data_ptr(),
-            _ptr(packed.pointwise_bias),
-            y.data_ptr(),
-        )
-    else:
-        code = lib.dw_fused_cl_f32(
-            params,
-            packed.out_channels,
-            packed.blocks.shape[0] * BLOCK,
-            x.data_ptr(),
-            packed.taps.data_ptr(),
-            _ptr(packed.depthwise_bias),
-            packed.blocks.data_ptr(),
-            _ptr(packed.padded_bias),
-            y.data_ptr(),
-        )
+    kernel = _LIB[0].dw_fused_nchw_f32 if nchw else _LIB[0].dw_fused_cl_f32
+    code = kernel(
+        params,
+        packed.out_channels,
+        packed.blocks.shape[0] * BLOCK,
+        x.data_ptr(),
+        packed.taps.data_ptr(),
+        _ptr(packed.depthwise_bias),
+        packed.blocks.data_ptr(),
+        _ptr(packed.padded_bias),
+        y.data_ptr(),
+    )
     if code == 1:
         raise MemoryError("the fused separable kernel could not allocate its buffer")
     return y if code == 0 else None
