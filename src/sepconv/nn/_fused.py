@@ -4,13 +4,14 @@ A separable layer run as two convolutions writes its depthwise output to memory 
 back for the pointwise step. :func:`separable_conv2d` computes ``F.conv2d(F.conv2d(x, dw,
 dw_bias, stride, padding, dilation, groups=C), pw, pw_bias)`` with the depthwise output of a
 tile of rows kept in cache and multiplied at once by the pointwise weights (a register-blocked
-matrix product, six pixels by 64 output channels), so only the layer's output is written.
-Channels-last float32 only (an NCHW input is converted first and the result converted back),
-depth multiplier 1, zero padding, no gradient, and a processor with AVX-512F: elsewhere
-:func:`available` is ``False`` and the layers compose two convolutions. Single-thread CPU
-time, 2-core AMD EPYC (``python benchmarks/layers.py`` compares it with the compositions at
-two threads): MobileNetV1's 13 separable layers, batch 1 and 8, 0.73-0.96 of the faster of
-PyTorch's two compositions (NCHW or channels-last).
+matrix product, six pixels by 64 output channels, the blocking of BLIS-style GEMM
+micro-kernels), so only the layer's output is written. Channels-last tensors are read and
+written as they are; an NCHW image is converted to channels-last inside the kernel, in cache,
+and its result written back as NCHW rows (where its buffers exceed ``IMAGE_BYTES``, PyTorch
+converts it instead). float32, depth multiplier 1, zero padding, no gradient, and a processor
+with AVX-512F: elsewhere :func:`available` is ``False`` and the layers compose two
+convolutions. ``python benchmarks/layers.py`` compares the layers, which take this route
+where it was timed fastest, with PyTorch's compositions and onnxruntime.
 
 Weights are packed once (:func:`pack`: the depthwise taps transposed, the pointwise weights
 in blocks of 64 output channels, zero-padded); the sums are taken in a fixed order (depthwise
