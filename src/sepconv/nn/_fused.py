@@ -35,6 +35,7 @@ True
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -42,7 +43,7 @@ from torch import Tensor
 
 from . import _native_depthwise as native
 
-__all__ = ["available", "pack", "separable_conv2d"]
+__all__ = ["available", "pack", "planned", "separable_conv2d"]
 
 _CL = torch.channels_last
 #: output channels per block of the packed pointwise weights (the kernel's register block)
@@ -122,8 +123,24 @@ def separable_conv2d(
     """The separable layer's output for a float32 CPU ``x`` ``(N, C, H, W)``, in ``x``'s
     memory format (NCHW or channels-last); ``pads`` = (top, bottom, left, right) zeros. None
     where the kernel does not apply (not available here, another dtype, other strides, a
-    depth multiplier other than 1). An NCHW image whose depthwise output does not fit
-    ``IMAGE_BYTES`` runs channels-last, converted there and back."""
+    depth multiplier other than 1). An NCHW image whose buffers exceed ``IMAGE_BYTES`` runs
+    channels-last, converted there and back. ``threads``: default PyTorch's thread count
+    (one for small work)."""
+    run = planned(x, packed, stride, pads, dilation, threads)
+    return None if run is None else run(x)
+
+
+def planned(
+    x: Tensor,
+    packed: Packed,
+    stride: int | tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: int | tuple[int, int],
+    threads: int | None = None,
+) -> Callable[[Tensor], Tensor] | None:
+    """:func:`separable_conv2d` planned once for inputs of ``x``'s shape, strides and dtype
+    (the kernel's parameters built once): ``run(x) -> y``, or None where it does not apply.
+    ``packed`` is read at each run: it must not be replaced, only its tensors' values."""
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
     if (
@@ -144,20 +161,17 @@ def separable_conv2d(
         return None
     nchw = x.is_contiguous()
     if nchw and (c * (h * w + oh * ow) + oh * ow * BLOCK) * 4 > IMAGE_BYTES:
-        y = separable_conv2d(
-            x.contiguous(memory_format=_CL), packed, stride, pads, dilation, threads
-        )
-        return None if y is None else y.contiguous()
+        inner = planned(x.contiguous(memory_format=_CL), packed, stride, pads, dilation, threads)
+        if inner is None:
+            return None
+        return lambda x: inner(x.contiguous(memory_format=_CL)).contiguous()
     if not nchw and not x.is_contiguous(memory_format=_CL):
         return None
-    y = torch.empty(
-        (n, packed.out_channels, oh, ow),
-        dtype=x.dtype,
-        memory_format=torch.contiguous_format if nchw else _CL,
-    )
+    shape = (n, packed.out_channels, oh, ow)
+    layout = torch.contiguous_format if nchw else _CL
+    y = torch.empty(shape, dtype=x.dtype, memory_format=layout)
     if threads is None:
-        work = y.numel() * c
-        threads = torch.get_num_threads() if work >= native.PARALLEL_MIN else 1
+        threads = torch.get_num_threads() if y.numel() * c >= native.PARALLEL_MIN else 1
     xs, ys = list(x.stride()), list(y.stride())
     unit = 3 if nchw else 1
     xs[unit] = ys[unit] = 1  # a stride along a single element is free; the kernel wants 1
@@ -165,17 +179,23 @@ def separable_conv2d(
         *x.shape, *xs, 1, kh, kw, oh, ow, *ys, sh, sw, dh, dw, top, left, threads
     )
     kernel = _LIB[0].dw_fused_nchw_f32 if nchw else _LIB[0].dw_fused_cl_f32
-    code = kernel(
-        params,
-        packed.out_channels,
-        packed.blocks.shape[0] * BLOCK,
-        x.data_ptr(),
-        packed.taps.data_ptr(),
-        _ptr(packed.depthwise_bias),
-        packed.blocks.data_ptr(),
-        _ptr(packed.padded_bias),
-        y.data_ptr(),
-    )
-    if code == 1:
-        raise MemoryError("the fused separable kernel could not allocate its buffer")
-    return y if code == 0 else None
+    cout, coutp = packed.out_channels, packed.blocks.shape[0] * BLOCK
+
+    def run(x: Tensor) -> Tensor:
+        y = torch.empty(shape, dtype=torch.float32, memory_format=layout)
+        code = kernel(
+            params,
+            cout,
+            coutp,
+            x.data_ptr(),
+            packed.taps.data_ptr(),
+            _ptr(packed.depthwise_bias),
+            packed.blocks.data_ptr(),
+            _ptr(packed.padded_bias),
+            y.data_ptr(),
+        )
+        if code:
+            raise MemoryError("the fused separable kernel could not allocate its buffer")
+        return y
+
+    return run

@@ -158,7 +158,7 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
     depthwise_now = _checked(depthwise)
     params = pointwise._parameters
     stamp = (pw.dtype, pw.device, pw.shape)
-    state: list = [None, None]  # versions packed, packed weights
+    state: list = [None, None]  # versions packed, the planned kernel call
 
     def run_fused(x: Tensor) -> Tensor | None:
         if (
@@ -174,8 +174,9 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
             return None
         versions = tuple(t._version for t in tensors)
         if versions != state[0]:
-            state[0], state[1] = versions, _fused.pack(dw, dwb, pw, pwb)
-        return _fused.separable_conv2d(x, state[1], stride, pads, dilation)
+            packed = _fused.pack(dw, dwb, pw, pwb)
+            state[0], state[1] = versions, _fused.planned(x, packed, stride, pads, dilation)
+        return None if state[1] is None else state[1](x)
 
     return run_fused
 
