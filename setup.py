@@ -41,7 +41,7 @@ setup(
                 else ["-pthread", "-fno-tree-loop-distribute-patterns"]
             ),
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
-            libraries=libraries,
+            libraries=libraries + (["dl"] if sys.platform.startswith("linux") else []),
             optional=True,
         ),
     ],

@@ -171,3 +171,29 @@ def test_layer_in_training_never_takes_the_fused_route():
     assert all(route[1] != "fused" for route in layer._sepconv_routes.values())
     assert x.grad is not None
     _autotune.clear()
+
+
+def test_pytorchs_openmp_team_and_the_own_pool_give_the_same_result():
+    """Where PyTorch runs OpenMP, the native kernels run their threads in its team (two pools
+    would compete for the cores); the result does not depend on which threads ran."""
+    from sepconv.nn import _native_depthwise as native
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 64, 20, 20)
+    packed = _fused.pack(torch.randn(64, 1, 3, 3), None, torch.randn(96, 64, 1, 1), None)
+    w = torch.randn(64, 1, 3, 3)
+    results = []
+    try:
+        for on in (True, False):
+            native._use_openmp(on)
+            results.append(
+                (
+                    _fused.separable_conv2d(x, packed, 1, (1, 1, 1, 1), 1, 2),
+                    native.depthwise_conv2d(x, w, None, 1, 1),
+                )
+            )
+    finally:
+        used = native._use_openmp(True)
+    assert results[0][0].equal(results[1][0]) and results[0][1].equal(results[1][1])
+    if "parallel backend: OpenMP" in torch.__config__.parallel_info():
+        assert used

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import os
 from typing import Any
 
 import torch
@@ -64,7 +65,41 @@ def _configure(lib: ctypes.CDLL) -> bool:
     if hasattr(lib, "dw_pool_spin"):  # absent from a library built before it
         lib.dw_pool_spin.argtypes = [ctypes.c_long]
         lib.dw_pool_spin.restype = ctypes.c_long
+    if hasattr(lib, "dw_use_openmp"):
+        lib.dw_use_openmp.argtypes = [ctypes.c_char_p]
+        lib.dw_use_openmp.restype = ctypes.c_int
+        path = _openmp_runtime()
+        lib.dw_use_openmp(None if path is None else os.fsencode(path))
     return bool(lib.dw_fast())
+
+
+def _openmp_runtime() -> str | None:
+    """The file of the OpenMP runtime PyTorch runs its intra-op threads on (GNU libgomp, or
+    Intel's, which provides the same entry points), where PyTorch's parallel backend is OpenMP
+    on Linux; else None. The native kernels then run their threads in PyTorch's team instead
+    of a pool of their own, which would compete with PyTorch's spinning threads for the
+    cores (``depthwise_pool.c``)."""
+    if not torch.__config__.parallel_info().count("parallel backend: OpenMP"):
+        return None
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if line.rstrip().endswith(".so.1")}
+    except OSError:
+        return None
+    found = sorted(p for p in paths if os.path.basename(p).startswith(("libgomp", "libiomp")))
+    here = os.path.dirname(torch.__file__)
+    found.sort(key=lambda p: not p.startswith(here))  # PyTorch's own copy first
+    return found[0] if found else None
+
+
+def _use_openmp(on: bool) -> bool:
+    """Run the kernels' threads on PyTorch's OpenMP team (``True``, the default where there is
+    one) or on their own pool (``False``, to compare); returns whether the team is used now."""
+    lib = _load()
+    if lib is None or not hasattr(lib, "dw_use_openmp"):
+        return False
+    path = _openmp_runtime() if on else None
+    return bool(lib.dw_use_openmp(None if path is None else os.fsencode(path)))
 
 
 def _load() -> ctypes.CDLL | None:
