@@ -152,8 +152,9 @@ def test_prepared_call_sees_weights_changed_in_place():
 def test_prepared_call_declines_what_it_does_not_cover():
     x = torch.randn(1, 16, 9, 9)
     with torch.no_grad():
-        assert _prepared.fused(_layer(norm_layer=nn.BatchNorm2d), x) is None
-        assert _prepared.fused(_layer(activation=nn.ReLU), x) is None
+        assert _prepared.fused(_layer(norm_layer=nn.BatchNorm2d).train(), x) is None
+        assert _prepared.fused(_layer(norm_layer=nn.LayerNorm), x) is None
+        assert _prepared.fused(_layer(activation=nn.GELU), x) is None
         assert _prepared.fused(_layer(depth_multiplier=2), x) is None
         assert _prepared.fused(_layer(padding_mode="reflect"), x) is None
         assert _prepared.fused(_layer().double(), x.double()) is None
@@ -197,3 +198,45 @@ def test_pytorchs_openmp_team_and_the_own_pool_give_the_same_result():
     assert results[0][0].equal(results[1][0]) and results[0][1].equal(results[1][1])
     if "parallel backend: OpenMP" in torch.__config__.parallel_info():
         assert used
+
+
+@pytest.mark.parametrize("activation", [None, nn.ReLU, nn.ReLU6, lambda: nn.Hardtanh(-0.5, 2.0)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_batch_norm_and_activation_between_the_steps(activation, channels_last):
+    """MobileNet's separable block: depthwise, batch norm, activation, pointwise. In eval mode
+    the norm is folded into the depthwise weights and the activation clamps the depthwise
+    output; a NaN stays NaN, as PyTorch's activations leave it."""
+    torch.manual_seed(0)
+    layer = snn.SeparableConv2d(
+        16, 40, 3, 1, padding="same", norm_layer=nn.BatchNorm2d, activation=activation
+    )
+    with torch.no_grad():
+        for _ in range(3):  # running statistics far from 0 and 1
+            layer(torch.randn(4, 16, 12, 12) * 3 + 1)
+    layer.eval()
+    x = torch.randn(2, 16, 12, 12)
+    x[0, 0, 3, 3] = float("nan")
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    with torch.no_grad():
+        got = _prepared.fused(layer, x)(x)
+        with snn.use_autotune(False), snn.use_native_depthwise(False):
+            want = layer(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert got.isnan().any()
+
+
+def test_batch_norm_changes_are_seen():
+    layer = _layer(norm_layer=nn.BatchNorm2d, activation=nn.ReLU)
+    x = torch.randn(1, 16, 9, 9)
+    with torch.no_grad():
+        call = _prepared.fused(layer, x)
+        call(x)
+        layer.norm.running_mean.add_(0.5)  # in place, as load_state_dict does
+        layer.norm.running_var.mul_(3)
+        got = call(x)
+        with snn.use_autotune(False):
+            want = layer(x)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        layer.train()
+        assert call(x) is None  # training mode: statistics of the batch, the general path

@@ -32,10 +32,14 @@ typedef struct {
     const float *x, *wdw, *bdw, *wpw, *bpw;
     float *y;
     ptrdiff_t rows, tiles, splits, blocks; /* rows per tile, tiles per image, Cout splits */
+    float lo, hi; /* the depthwise output clamped to [lo, hi] (an activation between the steps) */
     int failed;
 } fused_t;
 
 #if DW_HAVE_AVX512_CODE
+/* max and min return their second operand where either is NaN: a NaN stays NaN, as PyTorch's
+ * activations leave it */
+#define FU_CLAMP(a) _mm512_min_ps(hi, _mm512_max_ps(lo, (a)))
 static __thread float *tile_buf;
 static __thread size_t tile_cap;
 
@@ -60,6 +64,7 @@ __attribute__((target("avx512f"))) static void fu_dw_pixel(float *out, const flo
     const ptrdiff_t *p = f->p;
     const ptrdiff_t C = p[P_C], KW = p[P_KW];
     const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
+    const __m512 lo = _mm512_set1_ps(f->lo), hi = _mm512_set1_ps(f->hi);
     for (ptrdiff_t c = 0; c < C; c += 16) {
         const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
         __m512 a = f->bdw ? _mm512_maskz_loadu_ps(k, f->bdw + c) : _mm512_setzero_ps();
@@ -67,7 +72,7 @@ __attribute__((target("avx512f"))) static void fu_dw_pixel(float *out, const flo
             for (ptrdiff_t kx = kx0; kx < kx1; kx++)
                 a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, f->wdw + (ky * KW + kx) * C + c),
                                     _mm512_maskz_loadu_ps(k, x + ky * dy + kx * dx + c), a);
-        _mm512_mask_storeu_ps(out + c, k, a);
+        _mm512_mask_storeu_ps(out + c, k, FU_CLAMP(a));
     }
 }
 
@@ -79,6 +84,7 @@ __attribute__((target("avx512f"))) static void fu_dw_eight(float *out, const flo
     const ptrdiff_t *p = f->p;
     const ptrdiff_t C = p[P_C], KW = p[P_KW];
     const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
+    const __m512 lo = _mm512_set1_ps(f->lo), hi = _mm512_set1_ps(f->hi);
     for (ptrdiff_t c = 0; c < C; c += 16) {
         const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
         const __m512 bias = f->bdw ? _mm512_maskz_loadu_ps(k, f->bdw + c) : _mm512_setzero_ps();
@@ -97,14 +103,14 @@ __attribute__((target("avx512f"))) static void fu_dw_eight(float *out, const flo
                 a6 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 6 * xstep), a6);
                 a7 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k, s + 7 * xstep), a7);
             }
-        _mm512_mask_storeu_ps(out + 0 * C + c, k, a0);
-        _mm512_mask_storeu_ps(out + 1 * C + c, k, a1);
-        _mm512_mask_storeu_ps(out + 2 * C + c, k, a2);
-        _mm512_mask_storeu_ps(out + 3 * C + c, k, a3);
-        _mm512_mask_storeu_ps(out + 4 * C + c, k, a4);
-        _mm512_mask_storeu_ps(out + 5 * C + c, k, a5);
-        _mm512_mask_storeu_ps(out + 6 * C + c, k, a6);
-        _mm512_mask_storeu_ps(out + 7 * C + c, k, a7);
+        _mm512_mask_storeu_ps(out + 0 * C + c, k, FU_CLAMP(a0));
+        _mm512_mask_storeu_ps(out + 1 * C + c, k, FU_CLAMP(a1));
+        _mm512_mask_storeu_ps(out + 2 * C + c, k, FU_CLAMP(a2));
+        _mm512_mask_storeu_ps(out + 3 * C + c, k, FU_CLAMP(a3));
+        _mm512_mask_storeu_ps(out + 4 * C + c, k, FU_CLAMP(a4));
+        _mm512_mask_storeu_ps(out + 5 * C + c, k, FU_CLAMP(a5));
+        _mm512_mask_storeu_ps(out + 6 * C + c, k, FU_CLAMP(a6));
+        _mm512_mask_storeu_ps(out + 7 * C + c, k, FU_CLAMP(a7));
     }
 }
 
@@ -311,11 +317,11 @@ __attribute__((target("avx512f"))) static void fu_nchw_task(void *vctx, ptrdiff_
 
 /* params: the depthwise geometry (P_* of depthwise.h, M = 1) with the output's strides in the
  * Y slots (channel stride 1); x channels-last (channel stride 1); wdw (KH * KW, C); bdw (C) or
- * NULL; wpw (coutp / 64, C, 64); bpw (coutp) or NULL; y (N, Cout, OH, OW) channels-last.
+ * NULL; [lo, hi]: the depthwise output clamped there (-inf, inf: not at all; 0, inf: a ReLU); wpw (coutp / 64, C, 64); bpw (coutp) or NULL; y (N, Cout, OH, OW) channels-last.
  * Returns 0, 1 (out of memory), 2 (not channels-last, or M != 1) or 3 (no AVX-512 here). */
 DW_EXPORT int dw_fused_cl_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t coutp,
                               const float *x, const float *wdw, const float *bdw,
-                              const float *wpw, const float *bpw, float *y)
+                              const float *wpw, const float *bpw, float *y, float lo, float hi)
 {
 #if DW_HAVE_AVX512_CODE
     if (!dw_avx512())
@@ -332,6 +338,8 @@ DW_EXPORT int dw_fused_cl_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t
     f.wpw = wpw;
     f.bpw = bpw;
     f.y = y;
+    f.lo = lo;
+    f.hi = hi;
     const ptrdiff_t N = params[P_N], C = params[P_C], OH = params[P_OH], OW = params[P_OW];
     int threads = (int)params[P_THREADS];
     if (N <= 0 || OH <= 0 || OW <= 0 || cout <= 0)
@@ -350,7 +358,7 @@ DW_EXPORT int dw_fused_cl_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t
     return f.failed;
 #else
     (void)params, (void)cout, (void)coutp, (void)x, (void)wdw, (void)bdw, (void)wpw, (void)bpw,
-        (void)y;
+        (void)y, (void)lo, (void)hi;
     return 3;
 #endif
 }
@@ -362,7 +370,7 @@ DW_EXPORT int dw_fused_cl_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t
  * Returns 0, 1 (out of memory), 2 (not NCHW, or M != 1) or 3 (no AVX-512 here). */
 DW_EXPORT int dw_fused_nchw_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t coutp,
                                 const float *x, const float *wdw, const float *bdw,
-                                const float *wpw, const float *bpw, float *y)
+                                const float *wpw, const float *bpw, float *y, float lo, float hi)
 {
 #if DW_HAVE_AVX512_CODE
     if (!dw_avx512())
@@ -380,6 +388,8 @@ DW_EXPORT int dw_fused_nchw_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff
     f.wpw = wpw;
     f.bpw = bpw;
     f.y = y;
+    f.lo = lo;
+    f.hi = hi;
     const ptrdiff_t N = params[P_N];
     int threads = (int)params[P_THREADS];
     if (N <= 0 || params[P_OH] <= 0 || params[P_OW] <= 0 || cout <= 0)
@@ -395,7 +405,7 @@ DW_EXPORT int dw_fused_nchw_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff
     return f.failed;
 #else
     (void)params, (void)cout, (void)coutp, (void)x, (void)wdw, (void)bdw, (void)wpw, (void)bpw,
-        (void)y;
+        (void)y, (void)lo, (void)hi;
     return 3;
 #endif
 }

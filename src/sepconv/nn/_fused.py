@@ -35,6 +35,7 @@ True
 from __future__ import annotations
 
 import ctypes
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -58,12 +59,13 @@ def _configure(lib: ctypes.CDLL) -> bool:
         return False
     fn = lib.dw_fused_cl_f32
     fn.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t] + [ctypes.c_void_p] * 6
+    fn.argtypes += [ctypes.c_float, ctypes.c_float]
     fn.restype = ctypes.c_int
     lib.dw_fused_nchw_f32.argtypes = fn.argtypes
     lib.dw_fused_nchw_f32.restype = ctypes.c_int
     # an empty channels-last call (batch 0): 0 where the kernel runs here, 3 without AVX-512F
     params = (ctypes.c_ssize_t * 24)(0, *[1] * 20, 0, 0, 1)
-    return fn(params, 1, BLOCK, None, None, None, None, None, None) == 0
+    return fn(params, 1, BLOCK, None, None, None, None, None, None, -math.inf, math.inf) == 0
 
 
 #: the configured library, or None (filled on first use)
@@ -87,11 +89,20 @@ class Packed(NamedTuple):
     padded_bias: Tensor | None  # (Cout_padded,): pointwise bias, zeros past Cout
     kernel: tuple[int, int]
     out_channels: int
+    clamp: tuple[float, float]  # the depthwise output clamped to [lo, hi] before the pointwise
 
 
-def pack(dw: Tensor, dw_bias: Tensor | None, pw: Tensor, pw_bias: Tensor | None) -> Packed:
+def pack(
+    dw: Tensor,
+    dw_bias: Tensor | None,
+    pw: Tensor,
+    pw_bias: Tensor | None,
+    clamp: tuple[float, float] = (-math.inf, math.inf),
+) -> Packed:
     """The weights of a separable layer (depthwise ``(C, 1, KH, KW)``, pointwise
-    ``(Cout, C, 1, 1)``, float32) packed for :func:`separable_conv2d` (new tensors)."""
+    ``(Cout, C, 1, 1)``, float32) packed for :func:`separable_conv2d` (new tensors).
+    ``clamp``: an activation between the steps, the depthwise output clamped to ``[lo, hi]``
+    (``(0, inf)`` a ReLU, ``(0, 6)`` a ReLU6; a NaN stays NaN)."""
     with torch.no_grad():
         c, _, kh, kw = dw.shape
         cout = int(pw.shape[0])
@@ -105,7 +116,9 @@ def pack(dw: Tensor, dw_bias: Tensor | None, pw: Tensor, pw_bias: Tensor | None)
             bias = pw.new_zeros(padded)
             bias[:cout] = pw_bias.detach()
         dwb = None if dw_bias is None else dw_bias.detach().contiguous().clone()
-    return Packed(taps, dwb, blocks, bias, (int(kh), int(kw)), cout)
+    return Packed(
+        taps, dwb, blocks, bias, (int(kh), int(kw)), cout, (float(clamp[0]), float(clamp[1]))
+    )
 
 
 def _ptr(t: Tensor | None) -> int | None:
@@ -180,6 +193,7 @@ def planned(
     )
     kernel = _LIB[0].dw_fused_nchw_f32 if nchw else _LIB[0].dw_fused_cl_f32
     cout, coutp = packed.out_channels, packed.blocks.shape[0] * BLOCK
+    lo, hi = packed.clamp
 
     def run(x: Tensor) -> Tensor:
         y = torch.empty(shape, dtype=torch.float32, memory_format=layout)
@@ -193,6 +207,8 @@ def planned(
             packed.blocks.data_ptr(),
             _ptr(packed.padded_bias),
             y.data_ptr(),
+            lo,
+            hi,
         )
         if code:
             raise MemoryError("the fused separable kernel could not allocate its buffer")

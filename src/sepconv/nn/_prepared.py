@@ -24,7 +24,9 @@ checked by the caller, :func:`sepconv.nn._autotune.tuned_call`, on every call.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -108,13 +110,65 @@ def _checked(step: nn.Module) -> Callable[[], tuple[Tensor, Tensor | None] | Non
     return current
 
 
+def _between(modules: dict) -> tuple[list[Tensor], tuple[float, float]] | None:
+    """What a separable layer applies between its steps, as the fused kernel takes it: the
+    tensors of a batch norm in eval mode with running statistics (folded into the depthwise
+    weights), and the clamp of a ReLU, ReLU6 or Hardtanh activation; None for anything else."""
+    norm, act = modules.get("norm"), modules.get("act")
+    tensors: list[Tensor] = []
+    if norm is not None:
+        if (
+            type(norm) is not nn.BatchNorm2d
+            or norm.training
+            or norm.running_mean is None
+            or norm.running_var is None
+        ):
+            return None
+        tensors = [norm.weight, norm.bias, norm.running_mean, norm.running_var]
+    if act is None or type(act) is nn.Identity:
+        return tensors, (-math.inf, math.inf)
+    if type(act) is nn.ReLU:
+        return tensors, (0.0, math.inf)
+    if type(act) in (nn.ReLU6, nn.Hardtanh):
+        return tensors, (float(act.min_val), float(act.max_val))
+    return None
+
+
+def _pack_folded(
+    dw: Tensor,
+    dwb: Tensor | None,
+    pw: Tensor,
+    pwb: Tensor | None,
+    norm: Any,
+    clamp: tuple[float, float],
+) -> Any:
+    """The fused kernel's weights, a batch norm in eval mode folded into the depthwise step
+    (in float64: ``w * g / sqrt(v + eps)``, ``(b - m) * g / sqrt(v + eps) + beta``)."""
+    from . import _fused
+
+    if norm is not None:
+        with torch.no_grad():
+            scale = (norm.running_var.double() + norm.eps).rsqrt()
+            if norm.weight is not None:
+                scale = scale * norm.weight.double()
+            shift = -norm.running_mean.double() * scale
+            if dwb is not None:
+                shift = shift + dwb.double() * scale
+            if norm.bias is not None:
+                shift = shift + norm.bias.double()
+            dw = (dw.double() * scale.view(-1, 1, 1, 1)).float()
+            dwb = shift.float()
+    return _fused.pack(dw, dwb, pw, pwb, clamp)
+
+
 def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
     """A call of a separable layer by the fused depthwise-pointwise kernel
     (:mod:`sepconv.nn._fused`) for inputs like ``x``, or None where it does not apply: a 2-D
-    layer of the library's own steps with no norm or activation between them, depth
-    multiplier 1, zero padding, float32 CPU tensors, no gradient wanted. The result comes back
-    in the caller's memory format. The weights are packed when planned and again whenever a
-    weight or bias tensor has been changed in place (its version counter moved), so a
+    layer of the library's own steps, with nothing between them but a batch norm in eval mode
+    (folded into the depthwise weights) and a ReLU, ReLU6 or Hardtanh, depth multiplier 1,
+    zero padding, float32 CPU tensors, no gradient wanted. The result comes back in the
+    caller's memory format. The weights are packed when planned and again whenever one of the
+    tensors they come from has been changed in place (its version counter moved), so a
     ``load_state_dict`` or an optimizer step is seen."""
     from . import _fused
     from .modules import KerasPaddingConv, _DepthwiseConvNd, _PointwiseConvNd, _SeparableConvNd
@@ -129,9 +183,9 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
         return None
     modules = layer._modules
     depthwise, pointwise = modules.get("depthwise"), modules.get("pointwise")
+    between = _between(modules)
     if (
-        modules.get("norm") is not None
-        or modules.get("act") is not None
+        between is None
         or type(depthwise).forward is not KerasPaddingConv.forward
         or not isinstance(depthwise, _DepthwiseConvNd)
         or type(depthwise)._run is not _DepthwiseConvNd._run
@@ -140,9 +194,11 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
         or _plain_parameters(pointwise) is None
     ):
         return None
+    norm, act = modules.get("norm"), modules.get("act")
     padding = depthwise._padding
     (dw, dwb), (pw, pwb) = _plain_parameters(depthwise), _plain_parameters(pointwise)
-    tensors = [t for t in (dw, dwb, pw, pwb) if t is not None]
+    extra, clamp = between
+    tensors = [t for t in (dw, dwb, pw, pwb, *extra) if t is not None]
     if (
         padding.mode != "zeros"
         or dw.shape[0] != x.shape[1]
@@ -159,22 +215,27 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
     params = pointwise._parameters
     stamp = (pw.dtype, pw.device, pw.shape)
     state: list = [None, None]  # versions packed, the planned kernel call
+    bounds = (getattr(act, "min_val", None), getattr(act, "max_val", None))  # a Hardtanh's
 
     def run_fused(x: Tensor) -> Tensor | None:
         if (
             depthwise_now() is None
             or modules.get("depthwise") is not depthwise
             or modules.get("pointwise") is not pointwise
+            or modules.get("norm") is not norm
+            or modules.get("act") is not act
             or params.get("weight") is not pw
             or params.get("bias") is not pwb
             or (pw.dtype, pw.device, pw.shape) != stamp
+            or (norm is not None and norm.training)
+            or (getattr(act, "min_val", None), getattr(act, "max_val", None)) != bounds
             or torch.is_grad_enabled()
             and any(t.requires_grad for t in (x, *tensors))
         ):
             return None
         versions = tuple(t._version for t in tensors)
         if versions != state[0]:
-            packed = _fused.pack(dw, dwb, pw, pwb)
+            packed = _pack_folded(dw, dwb, pw, pwb, norm, clamp)
             state[0], state[1] = versions, _fused.planned(x, packed, stride, pads, dilation)
         return None if state[1] is None else state[1](x)
 
