@@ -192,3 +192,32 @@ def test_the_plain_route_is_kept_unless_another_is_clearly_faster(
     (chosen,) = layer.__dict__["_sepconv_routes"].values()
     assert chosen == (plain if keeps_plain else other)
     assert _autotune.PREFER_PLAIN < 1.10
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_layers_pickle_and_copy_after_calls(index):
+    """``torch.save``, ``pickle`` and ``copy.deepcopy`` of a layer that has run: its per-call
+    caches (timed routes, prepared calls, which hold closures) are left out and rebuilt."""
+    import copy
+    import pickle
+
+    layer = _layers()[index].eval()
+    x = torch.randn(2, 6, 11, 10)
+    with torch.no_grad():
+        y = layer(x)
+        for clone in (
+            pickle.loads(pickle.dumps(layer)),
+            copy.deepcopy(layer),
+            torch.load(_saved(layer), weights_only=False),
+        ):
+            assert not any(key in clone.__dict__ for key in _autotune.CACHES)
+            torch.testing.assert_close(clone(x), y, rtol=1e-5, atol=1e-5)
+
+
+def _saved(module: nn.Module):
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    buffer.seek(0)
+    return buffer

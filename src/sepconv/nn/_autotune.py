@@ -55,7 +55,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch
 from .._checks import SepconvTypeError
 from . import _prepared
 
-__all__ = ["use_autotune", "route", "tuned_call", "clear"]
+__all__ = ["use_autotune", "route", "tuned_call", "clear", "without_caches"]
 
 #: a route: (memory format the layer runs in, whether the depthwise step may run natively, or
 #: "fused": depthwise and pointwise steps together by the fused kernel, sepconv.nn._fused)
@@ -127,6 +127,19 @@ def _block(variable: contextvars.ContextVar[bool | None], enabled: bool | None) 
         yield
     finally:
         variable.reset(token)
+
+
+#: what a layer keeps between calls (timed routes, prepared calls, a zero-tapped kernel): left
+#: out of its pickle and its deep copies, which time and prepare anew
+CACHES = ("_sepconv_routes", "_sepconv_prepared", "_sepconv_tapped")
+
+
+def without_caches(state: dict) -> dict:
+    """A layer's ``__dict__`` for pickling (``torch.save``, ``copy.deepcopy``): the per-call
+    caches (:data:`CACHES`, which hold closures) left out."""
+    if any(key in state for key in CACHES):
+        state = {key: value for key, value in state.items() if key not in CACHES}
+    return state
 
 
 def clear() -> None:

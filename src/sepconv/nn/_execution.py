@@ -28,7 +28,7 @@ import contextlib
 import contextvars
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -527,23 +527,38 @@ def conv(
     spatial = tuple(int(size) for size in x.shape[-n:]) if compiling else x.shape[-n:]
     if x.shape[1] == 1:
         x = _standard_strides_if_one_channel(x, spatial)
-    inside, tapped, outside = padding.plan(spatial, cache=not compiling)
+    run = planned_conv(padding, spatial, groups, n, extend_kernel, owner, cache=not compiling)
+    return run(x, weight, bias)
+
+
+def planned_conv(
+    padding: ConvPadding,
+    spatial: tuple[int, ...],
+    groups: int,
+    n: int,
+    extend_kernel: bool,
+    owner: Any = None,
+    *,
+    cache: bool = True,
+) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:
+    """``f(x, weight, bias)``: the convolution :func:`conv` runs on inputs of these spatial
+    sizes, its padding plan (:meth:`sepconv.padding.ConvPadding.plan`) decided once (the one
+    home of that choice, which prepared calls, ``sepconv.nn._prepared``, keep): symmetric zero
+    padding inside the convolution, asymmetric zero padding as zero taps with
+    ``extend_kernel``, else ``F.pad`` in the padding mode."""
+    inside, tapped, outside = padding.plan(spatial, cache=cache)
+    stride, dilation, conv_n = padding.stride, padding.dilation, CONV[n]
     if inside is not None:
-        return CONV[n](x, weight, bias, padding.stride, inside, padding.dilation, groups)
+        return lambda x, w, b: conv_n(x, w, b, stride, inside, dilation, groups)
     if extend_kernel and tapped is not None:
         sym, taps = tapped
-        return CONV[n](
-            x,
-            tapped_weight(weight, taps, owner),
-            bias,
-            padding.stride,
-            sym,
-            padding.dilation,
-            groups,
+        return lambda x, w, b: conv_n(
+            x, tapped_weight(w, taps, owner), b, stride, sym, dilation, groups
         )
-    if outside is not None:
-        x = F.pad(x, outside, mode="constant" if padding.mode == "zeros" else padding.mode)
-    return CONV[n](x, weight, bias, padding.stride, 0, padding.dilation, groups)
+    mode = "constant" if padding.mode == "zeros" else padding.mode
+    if outside is None:
+        return lambda x, w, b: conv_n(x, w, b, stride, 0, dilation, groups)
+    return lambda x, w, b: conv_n(F.pad(x, outside, mode=mode), w, b, stride, 0, dilation, groups)
 
 
 def native_choice(

@@ -74,18 +74,8 @@ def _depthwise_step(
                 return fallback(x, weight, bias) if y is None else y
 
             return run_native
-    spatial = tuple(x.shape[2:])
-    inside, tapped, outside = padding.plan(spatial)
-    if inside is not None:
-        return lambda x, w, b: F.conv2d(x, w, b, stride, inside, dilation, groups)
-    if tapped is not None and not training:  # inference on the CPU: ex.zero_taps_pay holds
-        sym, taps = tapped
-        return lambda x, w, b: F.conv2d(
-            x, ex.tapped_weight(w, taps, step), b, stride, sym, dilation, groups
-        )
-    if outside is None or padding.mode != "zeros":
-        return None
-    return lambda x, w, b: F.conv2d(F.pad(x, outside), w, b, stride, 0, dilation, groups)
+    # in inference on the CPU ex.zero_taps_pay holds (prepare declines a single channel)
+    return ex.planned_conv(padding, tuple(x.shape[2:]), groups, 2, not training, step)
 
 
 def _checked(step: nn.Module) -> Callable[[], tuple[Tensor, Tensor | None] | None]:

@@ -145,6 +145,10 @@ class SpatiallySeparableConv2d(nn.Module):
         self.order = order
         self.padding_mode = whole.mode
 
+    def __getstate__(self) -> dict:
+        """Pickle without the per-call caches (``sepconv.nn._autotune.CACHES``)."""
+        return _autotune.without_caches(super().__getstate__())
+
     def forward(self, input: Tensor) -> Tensor:
         """The two passes, output in the caller's memory format; on the CPU in the memory
         format timed fastest for this input (:mod:`sepconv.nn._autotune`)."""

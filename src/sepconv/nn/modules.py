@@ -172,6 +172,10 @@ class KerasPaddingConv:
         """The padding in Keras terms: ``'valid'``, ``'same'`` or ``(before, after)`` pairs."""
         return self._padding.spec
 
+    def __getstate__(self) -> dict:
+        """Pickle without the per-call caches (``sepconv.nn._autotune.CACHES``)."""
+        return _autotune.without_caches(super().__getstate__())  # type: ignore[misc]
+
     def __setstate__(self, state: dict) -> None:
         """Unpickle, resolving the padding of a layer pickled before it was kept resolved."""
         super().__setstate__(state)  # type: ignore[misc]
@@ -516,6 +520,10 @@ class _SeparableConvNd(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.depth_multiplier = multiplier
+
+    def __getstate__(self) -> dict:
+        """Pickle without the per-call caches (``sepconv.nn._autotune.CACHES``)."""
+        return _autotune.without_caches(super().__getstate__())
 
     # nn.Conv2d's attributes, read from the depthwise step (which owns them, as in Keras).
     @property
