@@ -155,11 +155,11 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         rows.append(
             {
                 "rank": r,
-                "weight_error": _noise_floor(float(layer.relative_error), 1.0),
+                "weight_error": _noise_floor(float(layer.weight_error), 1.0),
                 "output_error": _noise_floor(float(report.output_relative_error), 1.0),
                 "grey_levels": grey_levels(out),
-                "multiplications_before": int(layer.multiplications_before),
-                "multiplications_after": int(layer.multiplications_after),
+                "multiplications_before": int(layer.mult_adds_before),
+                "multiplications_after": int(layer.mult_adds_after),
                 "speedup": float(layer.speedup),
             }
         )
