@@ -13,6 +13,8 @@ from ._common import check_output, print_json, require_extra, shape_type
 NAME = "convert"
 ORDER = 60
 HELP = "replace the convolutions of a trained model by separable approximations"
+#: Training digits that --calibrate fits on when --calibration-samples is not given.
+CALIBRATION_SAMPLES = 1024
 DESCRIPTION = """\
 Factor every plain convolution of a trained model into a depthwise separable layer (per input
 channel SVD, --method depthwise), a k x 1 then 1 x k pair (Jaderberg et al. 2014, --method
@@ -107,7 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibration-samples",
         type=int,
         metavar="N",
-        help="with --calibrate: how many training digits (default 1024)",
+        help=f"with --calibrate: how many training digits (default {CALIBRATION_SAMPLES})",
     )
     parser.add_argument(
         "--no-whiten",
@@ -386,7 +388,9 @@ def run(args: argparse.Namespace) -> int:
             linear=args.linear,
             measure_latency=args.measure_latency,
             calibration=(
-                digits.train_images[: args.calibration_samples or 1024] if args.calibrate else None
+                digits.train_images[: args.calibration_samples or CALIBRATION_SAMPLES]
+                if args.calibrate
+                else None
             ),
             whiten=args.whiten,
             recalibrate_bn=args.recalibrate_bn is not False,
