@@ -224,7 +224,8 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
     ]
     summary = (
         f"converting a trained {d['filters']}-filter {k}×{k} denoising layer to rank K = "
-        f"{shown} (K separable terms per filter): relative weight error "
+        f"{shown}, i.e. each filter a sum of {shown} column × row pairs ({k}×1 times 1×{k}; "
+        f"the {shown} columns shared by all {d['filters']} filters): relative weight error "
         f"{chosen['weight_error']:.3f}, relative output error {chosen['output_error']:.3f}, "
         f"{saving} multiplications"
     )
