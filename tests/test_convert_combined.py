@@ -377,7 +377,10 @@ def test_cli_labels_accuracy_after_the_steps_that_followed_conversion(tmp_path, 
         )
         == 0
     )
-    line = capsys.readouterr().out.strip().splitlines()[-1]
+    printed = capsys.readouterr().out
+    accuracy_lines = printed[printed.index("test accuracy") :].splitlines()
+    assert max(map(len, accuracy_lines)) <= 100, printed  # wrapped as the report is
+    line = " ".join(" ".join(accuracy_lines).split())
     assert f"{accuracy['after']:.2%} after conversion, " in line
     assert f"{accuracy['after_steps']:.2%} after batch-norm re-estimation, " in line
     assert (

@@ -7,6 +7,7 @@ import functools
 import os
 import re
 import sys
+import textwrap
 
 from ._common import check_output, print_json, require_extra, shape_type
 
@@ -372,6 +373,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --weights or --random-weights, not both")
 
     from sepconv import convert
+    from sepconv.convert._report import WIDTH
 
     model = _load_model(args).eval()
     input_size = _input_size(args, model)
@@ -450,12 +452,14 @@ def run(args: argparse.Namespace) -> int:
             if "steps" in accuracy
             else ""
         )
-        print(
+        text = (
             f"test accuracy on the held-out digits: {accuracy['before']:.2%} before, "
             f"{accuracy['after']:.2%} after conversion{steps}, "
             f"{accuracy['recalibrated']:.2%} with batch-norm statistics re-estimated on the "
             f"training digits (a copy: {args.output} holds the model as converted)"
         )
+        lines = textwrap.wrap(text, WIDTH, break_long_words=False, break_on_hyphens=False)
+        print("\n".join(lines))  # wrapped as the report is
     return 0
 
 

@@ -676,7 +676,7 @@ def _allocate(
             i = c.ranks.index(r)
             reasons[c.name] = (
                 f"rank {r} from the budget, {c.costs[i] / c.original:.0%} of its "
-                f"mult-adds, {error_kind} error {c.errors[i]:.2e}"
+                f"mult-adds, {error_kind} error {c.errors[i]:.2e} when ranks were allocated"
             )
     return chosen, reasons
 

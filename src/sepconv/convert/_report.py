@@ -76,7 +76,12 @@ def _arrow(before: Any, after: Any, spec: str) -> str:
 def _wrap(text: str, indent: str = "") -> list[str]:
     more = indent + "    "
     return textwrap.wrap(
-        text, WIDTH, initial_indent=indent, subsequent_indent=more, break_on_hyphens=False
+        text,
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=more,
+        break_long_words=False,  # names and numbers stay whole
+        break_on_hyphens=False,
     )
 
 
@@ -148,7 +153,7 @@ class LayerReport:
             f"{'replaced' if self.replaced else 'kept'}: {self.reason}"
         )
         if self.closed_form_output_error is not None:
-            text += f"; output error {self.closed_form_output_error:.2e} before the refit"
+            text += f"; output error before its refit {self.closed_form_output_error:.2e}"
         return text
 
 
