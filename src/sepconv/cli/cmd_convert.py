@@ -7,12 +7,15 @@ import functools
 import os
 import re
 import sys
+import textwrap
 
 from ._common import check_output, print_json, require_extra, shape_type
 
 NAME = "convert"
 ORDER = 60
 HELP = "replace the convolutions of a trained model by separable approximations"
+#: Training digits that --calibrate fits on when --calibration-samples is not given.
+CALIBRATION_SAMPLES = 1024
 DESCRIPTION = """\
 Factor every plain convolution of a trained model into a depthwise separable layer (per input
 channel SVD, --method depthwise), a k x 1 then 1 x k pair (Jaderberg et al. 2014, --method
@@ -107,7 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibration-samples",
         type=int,
         metavar="N",
-        help="with --calibrate: how many training digits (default 1024)",
+        help=f"with --calibrate: how many training digits (default {CALIBRATION_SAMPLES})",
     )
     parser.add_argument(
         "--no-whiten",
@@ -370,6 +373,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give --weights or --random-weights, not both")
 
     from sepconv import convert
+    from sepconv.convert._report import WIDTH
 
     model = _load_model(args).eval()
     input_size = _input_size(args, model)
@@ -386,7 +390,9 @@ def run(args: argparse.Namespace) -> int:
             linear=args.linear,
             measure_latency=args.measure_latency,
             calibration=(
-                digits.train_images[: args.calibration_samples or 1024] if args.calibrate else None
+                digits.train_images[: args.calibration_samples or CALIBRATION_SAMPLES]
+                if args.calibrate
+                else None
             ),
             whiten=args.whiten,
             recalibrate_bn=args.recalibrate_bn is not False,
@@ -446,12 +452,14 @@ def run(args: argparse.Namespace) -> int:
             if "steps" in accuracy
             else ""
         )
-        print(
+        text = (
             f"test accuracy on the held-out digits: {accuracy['before']:.2%} before, "
             f"{accuracy['after']:.2%} after conversion{steps}, "
             f"{accuracy['recalibrated']:.2%} with batch-norm statistics re-estimated on the "
             f"training digits (a copy: {args.output} holds the model as converted)"
         )
+        lines = textwrap.wrap(text, WIDTH, break_long_words=False, break_on_hyphens=False)
+        print("\n".join(lines))  # wrapped as the report is
     return 0
 
 

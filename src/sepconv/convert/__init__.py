@@ -43,8 +43,8 @@ Examples
 >>> torch.allclose(exact(x), model(x), atol=1e-4)  # 9 = 3*3 terms: exact, and not cheaper
 True
 >>> row = report.replaced[0]
->>> row.multiplications_before, row.multiplications_after
-(1843200, 2361600)
+>>> row.mult_adds_before, row.mult_adds_after, row.reason
+(1843200, 2361600, 'rank 9 as requested, 28% more mult-adds')
 >>> cheap, report = convert(model, rank=2, input_size=(1, 16, 20, 20))
 >>> round(report.replaced[0].speedup, 2)  # 2 terms: 3.5x fewer mult-adds, approximate
 3.51
@@ -91,7 +91,7 @@ from ._kinds import _limit, _subset, _weight_spectra
 from ._layers import _describe, _dims, _is_lowrank_candidate, _padding_of, _skip_reason
 from ._lowrank import LowRank, linear_factors, lowrank_layer
 from ._ranks import _check_rank_args, _pick_rank
-from ._report import ConversionReport, LayerReport, saving_reason
+from ._report import ConversionReport, LayerReport, replaced_reason, saving_reason
 from ._train import finetune, recalibrate_batchnorm
 
 __all__ = [
@@ -525,34 +525,20 @@ def convert(
                 1000 * t for t in _latency.compare(child, layer, profiled[name].input_shape)
             )
         common = (kind, term, error, params, new_params, before, after)
-        if measure_latency and budget is None and latency[0] / latency[1] < min_speedup:
-            rows[name] = LayerReport(
-                name,
-                _describe(child),
-                False,
-                saving_reason(term, latency[0] / latency[1], min_speedup, "time"),
-                *common,
-                latency_before_ms=latency[0],
-                latency_after_ms=latency[1],
-            )
-            continue
-        if (not measure_latency or budget is not None) and ratio < min_speedup:
-            counted = "mult-adds" if name in costs else "parameters"
-            rows[name] = LayerReport(
-                name,
-                _describe(child),
-                False,
-                saving_reason(term, ratio, min_speedup, counted),
-                *common,
-            )
-            continue
-        setattr(parent, child_name, layer)
-        replaced.append((name, layer))
+        timed = measure_latency and budget is None and latency[0] is not None
+        counted = "time" if timed else "mult-adds" if name in costs else "parameters"
+        judged = latency[0] / latency[1] if timed else ratio
+        kept = judged < min_speedup
+        if not kept:
+            setattr(parent, child_name, layer)
+            replaced.append((name, layer))
         rows[name] = LayerReport(
             name,
             _describe(child),
-            True,
-            budget_reason.get(name, "replaced"),
+            not kept,
+            saving_reason(term, judged, min_speedup, counted)
+            if kept
+            else budget_reason.get(name) or replaced_reason(term, rank, rtol, judged, counted),
             *common,
             latency_before_ms=latency[0],
             latency_after_ms=latency[1],
@@ -573,7 +559,7 @@ def convert(
         data_aware, whitened = kept is not None, kept in ("asymmetric", "whitened")
         for name, (_, weight_error) in unweighted.items():
             if not whitened:
-                rows[name] = dataclasses.replace(rows[name], relative_error=weight_error)
+                rows[name] = dataclasses.replace(rows[name], weight_error=weight_error)
         for name, (closed, fit) in fitted.items():
             if name in rows:
                 fit = fit if data_aware else closed
@@ -608,7 +594,7 @@ def convert(
             error = _whiten.weight_error(
                 reference.get_submodule(name), target.get_submodule(name), kind
             )
-            rows[name] = dataclasses.replace(rows[name], relative_error=error)
+            rows[name] = dataclasses.replace(rows[name], weight_error=error)
     model_latency = (None, None)
     if measure_latency:
         model_latency = tuple(1000 * t for t in _latency.compare(reference, target, input_size))
@@ -689,8 +675,8 @@ def _allocate(
         else:
             i = c.ranks.index(r)
             reasons[c.name] = (
-                f"budget: rank {r}, {c.costs[i] / c.original:.0%} of its "
-                f"mult-adds, {error_kind} error {c.errors[i]:.2e}"
+                f"rank {r} from the budget, {c.costs[i] / c.original:.0%} of its "
+                f"mult-adds, {error_kind} error {c.errors[i]:.2e} when ranks were allocated"
             )
     return chosen, reasons
 

@@ -155,11 +155,11 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         rows.append(
             {
                 "rank": r,
-                "weight_error": _noise_floor(float(layer.relative_error), 1.0),
+                "weight_error": _noise_floor(float(layer.weight_error), 1.0),
                 "output_error": _noise_floor(float(report.output_relative_error), 1.0),
                 "grey_levels": grey_levels(out),
-                "multiplications_before": int(layer.multiplications_before),
-                "multiplications_after": int(layer.multiplications_after),
+                "multiplications_before": int(layer.mult_adds_before),
+                "multiplications_after": int(layer.mult_adds_after),
                 "speedup": float(layer.speedup),
             }
         )
@@ -224,7 +224,8 @@ def _conversion(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
     ]
     summary = (
         f"converting a trained {d['filters']}-filter {k}×{k} denoising layer to rank K = "
-        f"{shown} (K separable terms per filter): relative weight error "
+        f"{shown}, i.e. each filter a sum of {shown} column × row pairs ({k}×1 times 1×{k}; "
+        f"the {shown} columns shared by all {d['filters']} filters): relative weight error "
         f"{chosen['weight_error']:.3f}, relative output error {chosen['output_error']:.3f}, "
         f"{saving} multiplications"
     )

@@ -213,6 +213,8 @@ def rare(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
     log = named["Laplacian of Gaussian σ=2"]
     gabor = named["Gabor σ=3 θ=30°"]
     log_factors = factor.lowrank(log)
+    default_log = kernels.get("log", sigma=2.0)  # the library's default size for sigma 2
+    default_rank = factor.lowrank(default_log).rank
     gabor_factors = factor.lowrank(gabor)
 
     # The Laplacian of Gaussian on the photograph: directly, and as its separable terms, both
@@ -273,7 +275,10 @@ def rare(image: np.ndarray) -> tuple[Step, dict[str, Any]]:
         f"needed to bring that error under the tolerance. At {n}×{n}: "
         + ", ".join(f"{name} has rank {r}" for name, r in ranks.items())
         + ".",
-        f"The Laplacian of Gaussian is {log_factors.rank} separable terms. On the photograph, "
+        f"The {n}×{n} Laplacian of Gaussian (σ = 2, cut to {n}×{n} like the kernels above; "
+        f"by default `kernels.get('log', sigma=2)` and `sepconv factor "
+        f"log:sigma=2` make it {'×'.join(map(str, default_log.shape))}, rank {default_rank}) is "
+        f"{log_factors.rank} separable terms. On the photograph, "
         f"directly it performed {_fmt(direct_counter.multiplications)} multiplications "
         f"({numbers['log']['per_pixel'][0]} per pixel); as {log_factors.rank} column-then-row "
         f"passes {_fmt(terms_counter.multiplications)} ({numbers['log']['per_pixel'][1]} per "
