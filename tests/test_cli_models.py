@@ -100,9 +100,7 @@ def test_convert_counts_mult_adds_on_the_registered_input_size(capsys, tmp_path)
     )
     explicit = json.loads(capsys.readouterr().out)
     counts = [(r["mult_adds_before"], r["mult_adds_after"]) for r in default["layers"]]
-    assert counts == [
-        (r["mult_adds_before"], r["mult_adds_after"]) for r in explicit["layers"]
-    ]
+    assert counts == [(r["mult_adds_before"], r["mult_adds_after"]) for r in explicit["layers"]]
     assert counts[0][0] == 32 * 9 * 14 * 14  # the stem: 1 -> 32 channels, 3x3, stride 2 on 28x28
 
 
