@@ -240,3 +240,15 @@ def test_batch_norm_changes_are_seen():
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
         layer.train()
         assert call(x) is None  # training mode: statistics of the batch, the general path
+
+
+def test_large_inputs_take_the_pixel_by_pixel_depthwise_order():
+    """Above 4 MB of input and 64 channels the depthwise part runs pixel by pixel (it
+    streams better from memory); same result as the two convolutions."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 96, 80, 80).contiguous(memory_format=CL)
+    assert x.numel() * 4 > 4 << 20
+    dw, pw, pwb = torch.randn(96, 1, 3, 3), torch.randn(70, 96, 1, 1), torch.randn(70)
+    y = _fused.separable_conv2d(x, _fused.pack(dw, None, pw, pwb), 2, (0, 1, 0, 1), 1)
+    want = _reference(x, dw, None, pw, pwb, 2, (0, 1, 0, 1), 1)
+    torch.testing.assert_close(y.double(), want, rtol=1e-5, atol=1e-4)
