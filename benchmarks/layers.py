@@ -274,8 +274,7 @@ def _trained(
 
 
 def _run_format(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> str:
-    """The memory format the layer ran in ('nchw', 'cl', or 'cl/fused' for the fused kernel),
-    as timed by ``sepconv.nn._autotune`` for this input."""
+    """The format the layer ran in as timed for this input ('nchw', 'cl'; 'cl/fused': fused)."""
     for key, (fmt, kind) in layer.__dict__.get("_sepconv_routes", {}).items():
         if key[0] == x.shape and key[1] == x.stride() and key[4] == backward:
             return fmt + "/fused" * (kind == "fused")
@@ -284,15 +283,15 @@ def _run_format(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> str:
 
 def _native_chosen(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> bool:
     """Whether the layer's depthwise step runs the native kernel on this input, in inference
-    or (``backward``) in training (the dispatch's choice, ``sepconv.nn._dispatch``)."""
+    or (``backward``) in training (its prepared calls, which bind the kernel, planned anew)."""
+    layer.__dict__.pop("_sepconv_prepared", None)
     if native is None:
         return False
     calls = []
     original = native.depthwise_conv2d
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        y = original(*args, **kwargs)
-        calls.append(y is not None)
+        calls.append((y := original(*args, **kwargs)) is not None)
         return y
 
     native.depthwise_conv2d = spy
@@ -301,6 +300,7 @@ def _native_chosen(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> b
             layer(x.detach().requires_grad_(backward))
     finally:
         native.depthwise_conv2d = original
+        layer.__dict__.pop("_sepconv_prepared", None)  # planned with the spy
     return any(calls)
 
 
