@@ -317,57 +317,60 @@ __attribute__((target("avx512f"))) static void fu_nchw_task(void *vctx, ptrdiff_
 }
 #endif
 
-/* params: the depthwise geometry (P_* of depthwise.h, M = 1) with the output's strides in the
- * Y slots (channel stride 1); x channels-last (channel stride 1); wdw (KH * KW, C); bdw (C) or
- * NULL; [lo, hi]: the depthwise output clamped there (-inf, inf: not at all; 0, inf: a ReLU); wpw (coutp / 64, C, 64); bpw (coutp) or NULL; y (N, Cout, OH, OW) channels-last.
- * Returns 0, 1 (out of memory), 2 (not channels-last, or M != 1) or 3 (no AVX-512 here). */
-DW_EXPORT int dw_fused_cl_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t coutp,
-                              const float *x, const float *wdw, const float *bdw,
-                              const float *wpw, const float *bpw, float *y, float lo, float hi)
+#define FU_ARGS                                                                                \
+    const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t coutp, const float *x, const float *wdw,  \
+        const float *bdw, const float *wpw, const float *bpw, float *y, float lo, float hi
+
+/* Both entry points: the checks, the work's division and the parallel run. */
+static int fu_run(int nchw, FU_ARGS)
 {
 #if DW_HAVE_AVX512_CODE
     if (!dw_avx512())
         return 3;
-    if (!cl_layout(params) || params[P_M] != 1 || coutp % FU_NR || coutp < cout)
+    const ptrdiff_t *p = params;
+    if (!(nchw ? nchw_layout(p) && p[P_YH] == p[P_OW] && p[P_XH] == p[P_W] : cl_layout(p)) ||
+        p[P_M] != 1 || coutp % FU_NR || coutp < cout)
         return 2;
-    fused_t f = {0};
-    memcpy(f.p, params, sizeof(f.p));
-    f.cout = cout;
-    f.coutp = coutp;
-    f.x = x;
-    f.wdw = wdw;
-    f.bdw = bdw;
-    f.wpw = wpw;
-    f.bpw = bpw;
-    f.y = y;
-    f.lo = lo;
-    f.hi = hi;
-    const ptrdiff_t N = params[P_N], C = params[P_C], OH = params[P_OH], OW = params[P_OW];
-    int threads = (int)params[P_THREADS];
+    const ptrdiff_t N = p[P_N], C = p[P_C], OH = p[P_OH], OW = p[P_OW];
+    const int threads = (int)p[P_THREADS];
     if (N <= 0 || OH <= 0 || OW <= 0 || cout <= 0)
         return 0;
+    fused_t f = {.cout = cout, .coutp = coutp, .x = x, .wdw = wdw, .bdw = bdw, .wpw = wpw,
+                 .bpw = bpw, .y = y, .lo = lo, .hi = hi, .blocks = coutp / FU_NR};
+    memcpy(f.p, p, sizeof(f.p));
     /* eight pixels at a time share each weight load, but touch eight pixels' channels in turn:
      * from memory, pixel by pixel streams better (measured, one thread, depthwise part alone,
      * batch 8: 128 channels at 56 x 56, 12.8 MB, 3.0 ms against 3.5; 256 at 28 x 28, 1.2
-     * against 1.7; in cache, 512 at 14 x 14, 0.42 against 0.52), as in depthwise_avx512.h */
-    f.eight = N * C * params[P_H] * params[P_W] * (ptrdiff_t)sizeof(float) <= (4 << 20) || C <= 64;
+     * against 1.7; in cache, 512 at 14 x 14, 0.42 against 0.52), as in depthwise_avx512.h
+     * (the NCHW path copies each image into cache first) */
+    f.eight = N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float) <= (4 << 20) || C <= 64;
+    /* the units of work: NCHW, whole images; channels-last, tiles of rows */
     ptrdiff_t rows = FU_TILE_BYTES / (OW * C * (ptrdiff_t)sizeof(float));
-    f.rows = rows < 1 ? 1 : rows > OH ? OH : rows;
+    f.rows = nchw ? OH : rows < 1 ? 1 : rows > OH ? OH : rows;
     f.tiles = (OH + f.rows - 1) / f.rows;
-    f.blocks = coutp / FU_NR;
-    /* too few tiles to keep every thread busy: split the output channels too (each split
-     * recomputes its tile's depthwise output, a small fraction of the work) */
-    ptrdiff_t want = 8 * (ptrdiff_t)threads, have = N * f.tiles;
+    /* too few units to keep every thread busy: split the output channels too (each split
+     * recomputes its unit's depthwise output, a small fraction of the work) */
+    ptrdiff_t want = (nchw ? 1 : 8) * (ptrdiff_t)threads, have = N * f.tiles;
     f.splits = have >= want ? 1 : (want + have - 1) / have;
     if (f.splits > f.blocks)
         f.splits = f.blocks;
-    parallel_for(fu_task, &f, N * f.tiles * f.splits, threads);
+    parallel_for(nchw ? fu_nchw_task : fu_task, &f, have * f.splits, threads);
     return f.failed;
 #else
-    (void)params, (void)cout, (void)coutp, (void)x, (void)wdw, (void)bdw, (void)wpw, (void)bpw,
-        (void)y, (void)lo, (void)hi;
+    (void)nchw, (void)params, (void)cout, (void)coutp, (void)x, (void)wdw, (void)bdw, (void)wpw,
+        (void)bpw, (void)y, (void)lo, (void)hi;
     return 3;
 #endif
+}
+
+/* params: the depthwise geometry (P_* of depthwise.h, M = 1) with the output's strides in the
+ * Y slots (channel stride 1); x channels-last (channel stride 1); wdw (KH * KW, C); bdw (C) or
+ * NULL; wpw (coutp / 64, C, 64); bpw (coutp) or NULL; y (N, Cout, OH, OW) channels-last;
+ * [lo, hi]: the depthwise output clamped there (-inf, inf: not at all; 0, inf: a ReLU).
+ * Returns 0, 1 (out of memory), 2 (not channels-last, or M != 1) or 3 (no AVX-512 here). */
+DW_EXPORT int dw_fused_cl_f32(FU_ARGS)
+{
+    return fu_run(0, params, cout, coutp, x, wdw, bdw, wpw, bpw, y, lo, hi);
 }
 
 /* The same for NCHW tensors (unit stride along W, planes of H x W one after another), with
@@ -375,44 +378,7 @@ DW_EXPORT int dw_fused_cl_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t
  * after another in each plane. Each task works on a whole image (the caller keeps this for
  * images whose buffers fit the second-level cache).
  * Returns 0, 1 (out of memory), 2 (not NCHW, or M != 1) or 3 (no AVX-512 here). */
-DW_EXPORT int dw_fused_nchw_f32(const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t coutp,
-                                const float *x, const float *wdw, const float *bdw,
-                                const float *wpw, const float *bpw, float *y, float lo, float hi)
+DW_EXPORT int dw_fused_nchw_f32(FU_ARGS)
 {
-#if DW_HAVE_AVX512_CODE
-    if (!dw_avx512())
-        return 3;
-    if (!nchw_layout(params) || params[P_M] != 1 || params[P_YH] != params[P_OW] ||
-        params[P_XH] != params[P_W] || coutp % FU_NR || coutp < cout)
-        return 2;
-    fused_t f = {0};
-    memcpy(f.p, params, sizeof(f.p));
-    f.cout = cout;
-    f.coutp = coutp;
-    f.x = x;
-    f.wdw = wdw;
-    f.bdw = bdw;
-    f.wpw = wpw;
-    f.bpw = bpw;
-    f.y = y;
-    f.lo = lo;
-    f.hi = hi;
-    const ptrdiff_t N = params[P_N];
-    int threads = (int)params[P_THREADS];
-    if (N <= 0 || params[P_OH] <= 0 || params[P_OW] <= 0 || cout <= 0)
-        return 0;
-    f.blocks = coutp / FU_NR;
-    /* fewer images than threads: split the output channels (each split recomputes its
-     * image's depthwise output, a small fraction of the work) */
-    ptrdiff_t want = threads;
-    f.splits = N >= want ? 1 : (want + N - 1) / N;
-    if (f.splits > f.blocks)
-        f.splits = f.blocks;
-    parallel_for(fu_nchw_task, &f, N * f.splits, threads);
-    return f.failed;
-#else
-    (void)params, (void)cout, (void)coutp, (void)x, (void)wdw, (void)bdw, (void)wpw, (void)bpw,
-        (void)y, (void)lo, (void)hi;
-    return 3;
-#endif
+    return fu_run(1, params, cout, coutp, x, wdw, bdw, wpw, bpw, y, lo, hi);
 }
