@@ -555,9 +555,10 @@ class _SeparableConvNd(nn.Module):
 
         On the CPU the route is chosen once per input configuration
         (:mod:`sepconv.nn._autotune`): the caller's memory format or the other one inside,
-        the depthwise step by PyTorch or the native kernel, whichever was timed fastest; on
-        channels-last inside for an NCHW caller, the pointwise step writes the NCHW result
-        directly.
+        the depthwise step by PyTorch or the native kernel, or, in inference, both steps in
+        one native pass (:mod:`sepconv.nn._fused`, with a batch norm in eval mode and a ReLU,
+        ReLU6 or Hardtanh between them), whichever was timed fastest; on channels-last inside
+        for an NCHW caller, the pointwise step writes the NCHW result directly.
         """
         modules = self._modules
         depthwise, pointwise = modules["depthwise"], modules["pointwise"]
