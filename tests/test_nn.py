@@ -488,6 +488,10 @@ def test_exception_at_forward():
         layer(torch.randn(1, 4, 1, 8))
     with pytest.raises(ValueError, match="`kernel_size` 5 with dilation 1 spans 5"):
         snn.DepthwiseConv2d(4, 5)(torch.randn(1, 4, 3, 8))
+    for cls in (snn.SeparableConv2d, snn.DepthwiseConv2d, snn.SpatiallySeparableConv2d):
+        args = (4, 3) if cls is snn.DepthwiseConv2d else (4, 8, 3)
+        with pytest.raises(TypeError, match="`input` must be a floating-point tensor"):
+            cls(*args)(torch.ones(1, 4, 8, 8, dtype=torch.int64))
     with pytest.raises(ValueError, match="`input_shape` must have 4 channels"):
         layer.cost((1, 3, 8, 8))
     with pytest.raises(ValueError, match="`pointwise_weight` must have shape"):

@@ -171,6 +171,10 @@ def check_input(x: Any, n: int, channels: int, name: str = "input") -> bool:
     """
     if not isinstance(x, Tensor):
         raise SepconvTypeError(f"`{name}` must be a torch.Tensor, got {type(x).__name__}")
+    if not (x.is_floating_point() or x.is_complex()):
+        raise SepconvTypeError(
+            f"`{name}` must be a floating-point tensor (the layer's dtype), got dtype {x.dtype}"
+        )
     if x.dim() not in (n + 1, n + 2):
         raise SepconvValueError(
             f"`{name}` must have shape (N, C, {axes(n)}) or (C, {axes(n)}), got a "
