@@ -143,6 +143,8 @@ def test_prepared_call_sees_weights_changed_in_place():
         call = _prepared.fused(layer, x)
         call(x)
         layer.load_state_dict(other.state_dict())  # copies into the same tensors
+        call(x)
+        layer.depthwise.weight.data = layer.depthwise.weight.data * 2  # new storage
         got = call(x)
         with snn.use_autotune(False):
             want = layer(x)

@@ -158,8 +158,9 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
     (folded into the depthwise weights) and a ReLU, ReLU6 or Hardtanh, depth multiplier 1,
     zero padding, float32 CPU tensors, no gradient wanted. The result comes back in the
     caller's memory format. The weights are packed when planned and again whenever one of the
-    tensors they come from has been changed in place (its version counter moved), so a
-    ``load_state_dict`` or an optimizer step is seen."""
+    tensors they come from has been changed in place or given new data (its version counter
+    or its storage moved), so a ``load_state_dict``, an optimizer step or ``p.data = t`` is
+    seen; an in-place edit through ``p.data``, which PyTorch does not count, is not."""
     from . import _fused
     from .modules import KerasPaddingConv, _DepthwiseConvNd, _PointwiseConvNd, _SeparableConvNd
 
@@ -223,7 +224,7 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
             and any(t.requires_grad for t in (x, *tensors))
         ):
             return None
-        versions = tuple(t._version for t in tensors)
+        versions = tuple((t._version, t.data_ptr()) for t in tensors)
         if versions != state[0]:
             packed = _pack_folded(dw, dwb, pw, pwb, norm, clamp)
             state[0], state[1] = versions, _fused.planned(x, packed, stride, pads, dilation)
