@@ -68,8 +68,7 @@ def _configure(lib: ctypes.CDLL) -> bool:
     if hasattr(lib, "dw_use_openmp"):
         lib.dw_use_openmp.argtypes = [ctypes.c_char_p]
         lib.dw_use_openmp.restype = ctypes.c_int
-        path = _openmp_runtime()
-        lib.dw_use_openmp(None if path is None else os.fsencode(path))
+        _set_openmp(lib, True)
     return bool(lib.dw_fast())
 
 
@@ -83,10 +82,14 @@ def _openmp_runtime() -> str | None:
         return None
     try:
         with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if line.rstrip().endswith(".so.1")}
+            paths = {line.split()[-1] for line in maps if ".so" in line}
     except OSError:
         return None
-    found = sorted(p for p in paths if os.path.basename(p).startswith(("libgomp", "libiomp")))
+    found = sorted(
+        p
+        for p in paths
+        if os.path.basename(p).startswith(("libgomp", "libiomp")) and ".so" in os.path.basename(p)
+    )
     here = os.path.dirname(torch.__file__)
     found.sort(key=lambda p: not p.startswith(here))  # PyTorch's own copy first
     return found[0] if found else None
@@ -98,6 +101,10 @@ def _use_openmp(on: bool) -> bool:
     lib = _load()
     if lib is None or not hasattr(lib, "dw_use_openmp"):
         return False
+    return _set_openmp(lib, on)
+
+
+def _set_openmp(lib: ctypes.CDLL, on: bool) -> bool:
     path = _openmp_runtime() if on else None
     return bool(lib.dw_use_openmp(None if path is None else os.fsencode(path)))
 
