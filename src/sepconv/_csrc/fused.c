@@ -41,6 +41,12 @@ typedef struct {
 /* max and min return their second operand where either is NaN: a NaN stays NaN, as PyTorch's
  * activations leave it */
 #define FU_CLAMP(a) _mm512_min_ps(hi, _mm512_max_ps(lo, (a)))
+/* the first min(n, 16) lanes (n >= 0) */
+static inline __mmask16 fu_lanes(ptrdiff_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
 static __thread float *tile_buf;
 static __thread size_t tile_cap;
 
@@ -67,7 +73,7 @@ __attribute__((target("avx512f"))) static void fu_dw_pixel(float *out, const flo
     const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
     const __m512 lo = _mm512_set1_ps(f->lo), hi = _mm512_set1_ps(f->hi);
     for (ptrdiff_t c = 0; c < C; c += 16) {
-        const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+        const __mmask16 k = fu_lanes(C - c);
         __m512 a = f->bdw ? _mm512_maskz_loadu_ps(k, f->bdw + c) : _mm512_setzero_ps();
         for (ptrdiff_t ky = ky0; ky < ky1; ky++)
             for (ptrdiff_t kx = kx0; kx < kx1; kx++)
@@ -87,7 +93,7 @@ __attribute__((target("avx512f"))) static void fu_dw_eight(float *out, const flo
     const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
     const __m512 lo = _mm512_set1_ps(f->lo), hi = _mm512_set1_ps(f->hi);
     for (ptrdiff_t c = 0; c < C; c += 16) {
-        const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+        const __mmask16 k = fu_lanes(C - c);
         const __m512 bias = f->bdw ? _mm512_maskz_loadu_ps(k, f->bdw + c) : _mm512_setzero_ps();
         __m512 a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias,
                a7 = bias;
@@ -216,11 +222,8 @@ __attribute__((target("avx512f"))) static void fu_task(void *vctx, ptrdiff_t tas
     for (ptrdiff_t blk = b0; blk < b1; blk++) {
         const ptrdiff_t j0 = blk * FU_NR;
         __mmask16 m[4];
-        for (int v = 0; v < 4; v++) {
-            ptrdiff_t left = f->cout - j0 - 16 * v;
-            m[v] = left >= 16 ? (__mmask16)0xFFFF
-                              : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
-        }
+        for (int v = 0; v < 4; v++)
+            m[v] = fu_lanes(f->cout - j0 - 16 * v);
         const float *bias = f->bpw ? f->bpw + j0 : NULL;
         const float *B = f->wpw + blk * C * FU_NR; /* this block's weights, (C, 64) */
         float *ybase = f->y + n * p[P_YN] + j0;
@@ -254,7 +257,7 @@ __attribute__((target("avx512f"))) static void fu_to_cl(float *restrict d, const
         _mm512_set1_epi32((int)sc));
     for (ptrdiff_t q = 0; q < Q; q++)
         for (ptrdiff_t c = 0; c < C; c += 16) {
-            const __mmask16 k = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+            const __mmask16 k = fu_lanes(C - c);
             const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx,
                                                       s + c * sc + q, 4);
             _mm512_mask_storeu_ps(d + q * C + c, k, v);
@@ -271,7 +274,7 @@ __attribute__((target("avx512f"))) static void fu_to_nchw(float *restrict out, p
         _mm512_set1_epi32(FU_NR));
     for (ptrdiff_t j = 0; j < nj; j++)
         for (ptrdiff_t q = 0; q < Q; q += 16) {
-            const __mmask16 k = Q - q >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (Q - q)) - 1);
+            const __mmask16 k = fu_lanes(Q - q);
             const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx,
                                                       O + q * FU_NR + j, 4);
             _mm512_mask_storeu_ps(out + j * so + q, k, v);

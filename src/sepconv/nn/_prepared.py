@@ -100,6 +100,35 @@ def _checked(step: nn.Module) -> Callable[[], tuple[Tensor, Tensor | None] | Non
     return current
 
 
+def _separable_checked(
+    modules: dict, depthwise: nn.Module, pointwise: nn.Module
+) -> Callable[[], tuple[Tensor, Tensor | None, Tensor, Tensor | None] | None]:
+    """A check that a separable layer's two steps and their parameters are those planned
+    with (:func:`_checked` for the depthwise step; the same children, the same pointwise
+    tensors of the same dtype, device and shape): ``(dw, dw_bias, pw, pw_bias)`` then, else
+    None."""
+    depthwise_now = _checked(depthwise)
+    params = pointwise._parameters
+    weight, bias = params["weight"], params["bias"]
+    stamp = (weight.dtype, weight.device, weight.shape)
+
+    def current() -> tuple[Tensor, Tensor | None, Tensor, Tensor | None] | None:
+        tensors = depthwise_now()
+        w, b = params.get("weight"), params.get("bias")
+        if (
+            tensors is None
+            or modules.get("depthwise") is not depthwise
+            or modules.get("pointwise") is not pointwise
+            or w is not weight
+            or b is not bias
+            or (w.dtype, w.device, w.shape) != stamp
+        ):
+            return None
+        return (*tensors, w, b)
+
+    return current
+
+
 def _between(modules: dict) -> tuple[list[Tensor], tuple[float, float]] | None:
     """What a separable layer applies between its steps, as the fused kernel takes it: the
     tensors of a batch norm in eval mode with running statistics (folded into the depthwise
@@ -181,13 +210,17 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
         or not isinstance(depthwise, _DepthwiseConvNd)
         or type(depthwise)._run is not _DepthwiseConvNd._run
         or type(pointwise).forward is not _PointwiseConvNd.forward
-        or _plain_parameters(depthwise) is None
-        or _plain_parameters(pointwise) is None
     ):
+        return None
+    depthwise_parameters, pointwise_parameters = (
+        _plain_parameters(depthwise),
+        _plain_parameters(pointwise),
+    )
+    if depthwise_parameters is None or pointwise_parameters is None:
         return None
     norm, act = modules.get("norm"), modules.get("act")
     padding = depthwise._padding
-    (dw, dwb), (pw, pwb) = _plain_parameters(depthwise), _plain_parameters(pointwise)
+    (dw, dwb), (pw, pwb) = depthwise_parameters, pointwise_parameters
     extra, clamp = between
     tensors = [t for t in (dw, dwb, pw, pwb, *extra) if t is not None]
     if (
@@ -202,22 +235,15 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
     padding.plan(spatial)  # checks that the kernel fits
     (top, bottom), (left, right) = padding.pads(spatial)
     pads, stride, dilation = (top, bottom, left, right), padding.stride, padding.dilation
-    depthwise_now = _checked(depthwise)
-    params = pointwise._parameters
-    stamp = (pw.dtype, pw.device, pw.shape)
+    steps_now = _separable_checked(modules, depthwise, pointwise)
     state: list = [None, None]  # versions packed, the planned kernel call
     bounds = (getattr(act, "min_val", None), getattr(act, "max_val", None))  # a Hardtanh's
 
     def run_fused(x: Tensor) -> Tensor | None:
         if (
-            depthwise_now() is None
-            or modules.get("depthwise") is not depthwise
-            or modules.get("pointwise") is not pointwise
+            steps_now() is None
             or modules.get("norm") is not norm
             or modules.get("act") is not act
-            or params.get("weight") is not pw
-            or params.get("bias") is not pwb
-            or (pw.dtype, pw.device, pw.shape) != stamp
             or (norm is not None and norm.training)
             or (getattr(act, "min_val", None), getattr(act, "max_val", None)) != bounds
             or torch.is_grad_enabled()
@@ -269,8 +295,8 @@ def prepare(layer: nn.Module, route: tuple[str, bool | str], x: Tensor) -> Prepa
     step = _depthwise_step(depthwise, x, route[1], training)
     if step is None:
         return None
-    depthwise_now = _checked(depthwise)
     if pointwise is None:
+        depthwise_now = _checked(depthwise)
 
         def run_depthwise(x: Tensor) -> Tensor | None:
             tensors = depthwise_now()
@@ -279,23 +305,14 @@ def prepare(layer: nn.Module, route: tuple[str, bool | str], x: Tensor) -> Prepa
         return run_depthwise
     if _plain_parameters(pointwise) is None:
         return None
-    params = pointwise._parameters
-    point_weight, point_bias = params["weight"], params["bias"]
-    point_stamp = (point_weight.dtype, point_weight.device, point_weight.shape)
+    steps_now = _separable_checked(modules, depthwise, pointwise)
 
     def run_separable(x: Tensor) -> Tensor | None:
-        tensors = depthwise_now()
-        w, b = params.get("weight"), params.get("bias")
-        if (
-            tensors is None
-            or modules.get("depthwise") is not depthwise
-            or modules.get("pointwise") is not pointwise
-            or w is not point_weight
-            or b is not point_bias
-            or (w.dtype, w.device, w.shape) != point_stamp
-        ):
+        tensors = steps_now()
+        if tensors is None:
             return None
-        y = _norm_and_activation(modules, step(x, *tensors))
+        dw, dwb, w, b = tensors
+        y = _norm_and_activation(modules, step(x, dw, dwb))
         return F.conv2d(y, w, b)
 
     return run_separable
