@@ -148,6 +148,57 @@ def test_gradients_match_conv2d(case, backward):
         close(ours.grad, theirs.grad, 1e-12)
 
 
+three_by_three = st.fixed_dictionaries(
+    {
+        "n": st.integers(1, 2),
+        "c": st.integers(1, 20),
+        "h": st.integers(3, 21),
+        "w": st.integers(3, 70),
+        "stride": st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1)]),
+        "dilation": st.sampled_from([(1, 1), (2, 2), (1, 3)]),
+        "pads": st.tuples(*[st.integers(0, 3)] * 4),
+        "layout": st.sampled_from(["nchw", "cl", "rows"]),
+        "dtype": st.sampled_from([torch.float32, torch.float64]),
+    }
+)
+
+
+@needs_native
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=three_by_three, avx512=st.booleans())
+def test_three_by_three_gradients(case, avx512):
+    """The 3 x 3 gradient paths (depth multiplier 1): the input gradient at unit stride as a
+    forward correlation with the turned kernel, the weight gradient with its taps in
+    registers, the stride-2 interleaved input gradient; AVX-512 and portable code."""
+    top, bottom, left, right = case["pads"]
+    (sh, sw), (dh, dw) = case["stride"], case["dilation"]
+    if case["h"] + top + bottom < 2 * dh + 1 or case["w"] + left + right < 2 * dw + 1:
+        return
+    dt = case["dtype"]
+    g = torch.Generator().manual_seed(7)
+    x = arrange(
+        torch.randn(case["n"], case["c"], case["h"], case["w"], generator=g, dtype=dt),
+        case["layout"],
+    )
+    weight = torch.randn(case["c"], 1, 3, 3, generator=g, dtype=dt)
+    ours = [x.detach().clone().requires_grad_(True), weight.clone().requires_grad_(True)]
+    theirs = [x.detach().clone().requires_grad_(True), weight.clone().requires_grad_(True)]
+    native._use_avx512(avx512)
+    try:
+        y = native.depthwise_conv2d(*ours, None, (sh, sw), ((top, bottom), (left, right)), (dh, dw))
+        expected = reference(*theirs, None, (sh, sw), case["pads"], (dh, dw))
+        grad = torch.randn(expected.shape, generator=g, dtype=dt)
+        if case["layout"] == "cl":
+            grad = grad.contiguous(memory_format=CL)
+        y.backward(grad)
+    finally:
+        native._use_avx512(True)
+    expected.backward(grad)
+    rel = 1e-5 if dt == torch.float32 else 1e-12
+    close(ours[0].grad, theirs[0].grad, rel)
+    close(ours[1].grad, theirs[1].grad, rel)
+
+
 @needs_native
 @pytest.mark.parametrize("layout", ["nchw", "cl"])
 @pytest.mark.parametrize(

@@ -81,6 +81,22 @@ static inline void tap_range(ptrdiff_t base, ptrdiff_t d, ptrdiff_t K, ptrdiff_t
         *hi = *lo;
 }
 
+/* taps k < K of an input position i that an output position reaches: o = (i + pad - k d) / s
+ * exact and in [0, O); their count, with k and o in ks and os */
+static inline int tap_list(ptrdiff_t i, ptrdiff_t pad, ptrdiff_t d, ptrdiff_t s, ptrdiff_t K,
+                           ptrdiff_t O, ptrdiff_t *ks, ptrdiff_t *os)
+{
+    int count = 0;
+    for (ptrdiff_t k = 0; k < K; k++) {
+        ptrdiff_t t = i + pad - k * d;
+        if (t >= 0 && t % s == 0 && t / s < O) {
+            ks[count] = k;
+            os[count++] = t / s;
+        }
+    }
+    return count;
+}
+
 #define NB 4 /* vectors of outputs kept in registers */
 /* planes whose padded copy is at most this size are convolved whole (second-level cache) */
 #define FLAT_MAX_BYTES (512 * 1024)

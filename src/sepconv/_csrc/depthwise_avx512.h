@@ -37,6 +37,19 @@ static inline AMASK FN(lanes)(ptrdiff_t lo, ptrdiff_t hi)
     return (AMASK)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
+/* out[t] = the sum of a[t]'s lanes (in double, lane order), t < 9: a weight gradient's taps */
+__attribute__((target("avx512f"))) static inline void FN(reduce9)(const AV *a, T *out)
+{
+    for (int t = 0; t < 9; t++) {
+        T lanes[ALANES];
+        _mm512_storeu_si512((void *)lanes, (__m512i)a[t]);
+        double sum = 0;
+        for (int i = 0; i < ALANES; i++)
+            sum += lanes[i];
+        out[t] = (T)sum;
+    }
+}
+
 #define MAX_TAPS 49
 #define ROWS 8 /* output rows computed together: independent accumulators hide FMA latency */
 
@@ -492,6 +505,113 @@ static int FN(fwd_s2_applies)(const ptrdiff_t *p)
     return dw_avx512() && p[P_KH] == 3 && p[P_KW] == 3 && p[P_SH] == 2 && p[P_SW] == 2 &&
            p[P_DH] == 1 && p[P_DW] == 1 && p[P_OW] <= 64;
 }
+
+/* Gradients of the 3 x 3 convolution at stride 2 (dilation 1, M = 1), NCHW. */
+#if defined(DW_AVX512_FLOAT)
+#define INTERLEAVE_LO 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0
+#define INTERLEAVE_HI 31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8
+#else
+#define INTERLEAVE_LO 11, 3, 10, 2, 9, 1, 8, 0
+#define INTERLEAVE_HI 15, 7, 14, 6, 13, 5, 12, 4
+#endif
+
+/* Input gradient. Padded input column u = iw + pl receives g[u / 2] w[0] + g[u / 2 - 1] w[2]
+ * when u is even, g[(u - 1) / 2] w[1] when odd (and likewise along the rows): for output-
+ * gradient columns j0 .. j0 + LANES - 1, the even and odd sums are two vectors, interleaved
+ * into the 2 LANES input columns they give. Task: a range of planes (as gx_nchw_task). */
+__attribute__((target("avx512f"))) static void FN(gx_s2_nchw512_task)(void *vctx,
+                                                                      ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t planes = p[P_N] * p[P_C], H = p[P_H], W = p[P_W], OH = p[P_OH], OW = p[P_OW];
+    ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    ptrdiff_t pt = p[P_PT], pl = p[P_PL];
+    const __m512i ilo = AIDX(INTERLEAVE_LO), ihi = AIDX(INTERLEAVE_HI);
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        const T *w = (const T *)job->w + c * 9;
+        const T *gc = (const T *)job->gy + n * p[P_YN] + c * p[P_YC];
+        T *xc = (T *)job->gx + n * p[P_XN] + c * p[P_XC];
+        for (ptrdiff_t ih = 0; ih < H; ih++) {
+            ptrdiff_t v = ih + pt, nrows = 0;
+            const T *grow[2];
+            const T *wrow[2];
+            for (ptrdiff_t ky = v % 2; ky < 3; ky += 2) { /* taps whose output row exists */
+                ptrdiff_t oh = (v - ky) / 2;
+                if (v - ky >= 0 && oh < OH) {
+                    grow[nrows] = gc + oh * p[P_YH];
+                    wrow[nrows++] = w + 3 * ky;
+                }
+            }
+            T *out = xc + ih * p[P_XH];
+            for (ptrdiff_t j0 = 0; 2 * j0 < W + pl; j0 += ALANES) {
+                AV even = ASET1(0), odd = even;
+                for (ptrdiff_t r = 0; r < nrows; r++) {
+                    AV g = FN(row_load)(grow[r], j0, OW), gm = FN(row_load)(grow[r], j0 - 1, OW);
+                    even = AFMA(ASET1(wrow[r][0]), g, AFMA(ASET1(wrow[r][2]), gm, even));
+                    odd = AFMA(ASET1(wrow[r][1]), g, odd);
+                }
+                for (int half = 0; half < 2; half++) {
+                    ptrdiff_t u0 = 2 * j0 + half * ALANES; /* padded column of lane 0 */
+                    ptrdiff_t lo = pl - u0, hi = W + pl - u0;
+                    lo = lo < 0 ? 0 : lo;
+                    hi = hi > ALANES ? ALANES : hi;
+                    if (hi > lo)
+                        ASTORE(out + u0 - pl, FN(lanes)(lo, hi),
+                               APERM(even, half ? ihi : ilo, odd));
+                }
+            }
+        }
+    }
+}
+
+/* Weight gradient. Task: one channel, summed over the batch in order; the input columns of
+ * each tap are split from two loads as in the forward (even, odd, even shifted by one). */
+__attribute__((target("avx512f"))) static void FN(gw_s2_nchw512_task)(void *vctx, ptrdiff_t c)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t H = p[P_H], W = p[P_W], OH = p[P_OH], OW = p[P_OW], pt = p[P_PT], pl = p[P_PL];
+    const __m512i even_idx = AIDX(EVEN_IDX), odd_idx = AIDX(ODD_IDX);
+    AV a[9];
+    for (int t = 0; t < 9; t++)
+        a[t] = ASET1(0);
+    for (ptrdiff_t n = 0; n < p[P_N]; n++) {
+        const T *xc = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        const T *gc = (const T *)job->gy + n * p[P_YN] + c * p[P_YC];
+        for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += ALANES) {
+            ptrdiff_t base = 2 * ow0 - pl;
+            AMASK kg = FN(lanes)(0, OW - ow0 < ALANES ? OW - ow0 : ALANES);
+            for (ptrdiff_t oh = 0; oh < OH; oh++) {
+                AV g = ALOADZ(kg, gc + oh * p[P_YH] + ow0);
+#pragma GCC unroll 3
+                for (int ky = 0; ky < 3; ky++) {
+                    ptrdiff_t ih = 2 * oh + ky - pt;
+                    if (ih < 0 || ih >= H)
+                        continue;
+                    const T *row = xc + ih * p[P_XH];
+                    AV lo = FN(row_load)(row, base, W), hi = FN(row_load)(row, base + ALANES, W);
+                    AV next = FN(row_load)(row, base + 2 * ALANES, W);
+                    AV x0 = APERM(lo, even_idx, hi);
+                    a[3 * ky] = AFMA(g, x0, a[3 * ky]);
+                    a[3 * ky + 1] = AFMA(g, APERM(lo, odd_idx, hi), a[3 * ky + 1]);
+                    a[3 * ky + 2] = AFMA(g, ASHIFT1(next, x0), a[3 * ky + 2]);
+                }
+            }
+        }
+    }
+    FN(reduce9)(a, (T *)job->gw + c * 9);
+}
+
+/* whether the two tasks above apply: AVX-512F, 3 x 3 at stride 2, dilation 1, M = 1, NCHW */
+static int FN(grad_s2_applies)(const ptrdiff_t *p)
+{
+    return dw_avx512() && p[P_KH] == 3 && p[P_KW] == 3 && p[P_SH] == 2 && p[P_SW] == 2 &&
+           p[P_DH] == 1 && p[P_DW] == 1 && p[P_M] == 1;
+}
+#undef INTERLEAVE_LO
+#undef INTERLEAVE_HI
 #undef APERM
 #undef AIDX
 #undef ASHIFT1
@@ -699,6 +819,68 @@ static int FN(fwd_flat512_applies)(const ptrdiff_t *p)
 }
 #undef FLAT_VECS
 
+/* ---- weight gradient, 3 x 3 at unit stride, NCHW ----------------------------------------- */
+/* Task: one channel (M = 1), summed over the batch in order. Nine accumulators stay in
+ * registers; each vector of LANES output-gradient columns is loaded once per kernel row and
+ * multiplies the input row at the three column offsets, masked loads zeroing the lanes past
+ * the output row and those whose input falls in the padding (no border columns apart). */
+__attribute__((target("avx512f"))) static void FN(gw3_nchw512_task)(void *vctx, ptrdiff_t c)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t H = p[P_H], W = p[P_W], OH = p[P_OH], OW = p[P_OW];
+    ptrdiff_t dh = p[P_DH], dw = p[P_DW], pt = p[P_PT], pl = p[P_PL];
+    AV a0 = ASET1(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0;
+    for (ptrdiff_t n = 0; n < p[P_N]; n++) {
+        const T *xc = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        const T *gc = (const T *)job->gy + n * p[P_YN] + c * p[P_YC];
+        for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += ALANES) {
+            ptrdiff_t out = OW - ow0 < ALANES ? OW - ow0 : ALANES;
+            AMASK kg = FN(lanes)(0, out), kx[3];
+            for (int k = 0; k < 3; k++) { /* lanes l with 0 <= ow0 + l + k dw - pl < W */
+                ptrdiff_t lo = pl - k * dw - ow0, hi = W + pl - k * dw - ow0;
+                lo = lo < 0 ? 0 : lo;
+                hi = hi > out ? out : hi;
+                kx[k] = hi > lo ? FN(lanes)(lo, hi) : 0;
+            }
+            for (ptrdiff_t oh = 0; oh < OH; oh++) {
+                AV g = ALOADZ(kg, gc + oh * p[P_YH] + ow0);
+                const T *r = xc + ow0 - pl;
+                ptrdiff_t ih = oh - pt;
+                if (ih >= 0 && ih < H) {
+                    const T *q = r + ih * p[P_XH];
+                    a0 = AFMA(g, ALOADZ(kx[0], q), a0);
+                    a1 = AFMA(g, ALOADZ(kx[1], q + dw), a1);
+                    a2 = AFMA(g, ALOADZ(kx[2], q + 2 * dw), a2);
+                }
+                ih += dh;
+                if (ih >= 0 && ih < H) {
+                    const T *q = r + ih * p[P_XH];
+                    a3 = AFMA(g, ALOADZ(kx[0], q), a3);
+                    a4 = AFMA(g, ALOADZ(kx[1], q + dw), a4);
+                    a5 = AFMA(g, ALOADZ(kx[2], q + 2 * dw), a5);
+                }
+                ih += dh;
+                if (ih >= 0 && ih < H) {
+                    const T *q = r + ih * p[P_XH];
+                    a6 = AFMA(g, ALOADZ(kx[0], q), a6);
+                    a7 = AFMA(g, ALOADZ(kx[1], q + dw), a7);
+                    a8 = AFMA(g, ALOADZ(kx[2], q + 2 * dw), a8);
+                }
+            }
+        }
+    }
+    AV acc[9] = {a0, a1, a2, a3, a4, a5, a6, a7, a8};
+    FN(reduce9)(acc, (T *)job->gw + c * 9);
+}
+
+/* whether gw3_nchw512_task applies: AVX-512F, 3 x 3 at unit stride, M = 1, NCHW rows */
+static int FN(gw3_nchw512_applies)(const ptrdiff_t *p)
+{
+    return dw_avx512() && p[P_KH] == 3 && p[P_KW] == 3 && p[P_M] == 1 && p[P_SH] == 1 &&
+           p[P_SW] == 1;
+}
+
 #undef MAX_TAPS
 #undef ROWS
 #undef AV
@@ -719,6 +901,31 @@ static int FN(fwd_s2_applies)(const ptrdiff_t *p)
 {
     (void)p;
     return 0;
+}
+static int FN(gw3_nchw512_applies)(const ptrdiff_t *p)
+{
+    (void)p;
+    return 0;
+}
+static int FN(grad_s2_applies)(const ptrdiff_t *p)
+{
+    (void)p;
+    return 0;
+}
+static void FN(gx_s2_nchw512_task)(void *vctx, ptrdiff_t task)
+{
+    (void)vctx;
+    (void)task;
+}
+static void FN(gw_s2_nchw512_task)(void *vctx, ptrdiff_t c)
+{
+    (void)vctx;
+    (void)c;
+}
+static void FN(gw3_nchw512_task)(void *vctx, ptrdiff_t c)
+{
+    (void)vctx;
+    (void)c;
 }
 static int FN(fwd_cl8_applies)(const ptrdiff_t *p)
 {

@@ -106,19 +106,58 @@ DW_CLONES static void FN(gx_cl_pixel)(T *restrict out, const T *gy, const T *wt,
     }
 }
 
+#define GX_LIST_MAX 32 /* kernel rows and columns of the listed path (M = 1) */
+
+/* M = 1: an input pixel's taps listed once (divisions per pixel, not per channel vector) */
+DW_CLONES static void FN(gx_cl_listed)(T *restrict out, const T *base, const T *wt,
+                                       const ptrdiff_t *p, int nr, const ptrdiff_t *rk,
+                                       const ptrdiff_t *ro, int nc, const ptrdiff_t *ck,
+                                       const ptrdiff_t *co)
+{
+    ptrdiff_t C = p[P_C], KW = p[P_KW], c = 0;
+    for (; c + L <= C; c += L) {
+        VT a = (VT){0};
+        for (int i = 0; i < nr; i++)
+            for (int j = 0; j < nc; j++)
+                a += *(const VT *)(wt + (rk[i] * KW + ck[j]) * C + c) *
+                     *(const VT *)(base + ro[i] * p[P_YH] + co[j] * p[P_YW] + c);
+        *(VT *)(out + c) = a;
+    }
+    for (; c < C; c++) {
+        T a = 0;
+        for (int i = 0; i < nr; i++)
+            for (int j = 0; j < nc; j++)
+                a += wt[(rk[i] * KW + ck[j]) * C + c] *
+                     base[ro[i] * p[P_YH] + co[j] * p[P_YW] + c];
+        out[c] = a;
+    }
+}
+
 static void FN(gx_cl_task)(void *vctx, ptrdiff_t task)
 {
     job_t *job = vctx;
     const ptrdiff_t *p = job->p;
     ptrdiff_t rows = p[P_N] * p[P_H];
     ptrdiff_t first = rows * task / job->ntasks, last = rows * (task + 1) / job->ntasks;
+    int listed = p[P_M] == 1 && p[P_KH] <= GX_LIST_MAX && p[P_KW] <= GX_LIST_MAX;
+    ptrdiff_t rk[GX_LIST_MAX], ro[GX_LIST_MAX], ck[GX_LIST_MAX], co[GX_LIST_MAX];
     for (ptrdiff_t r = first; r < last; r++) {
         ptrdiff_t n = r / p[P_H], ih = r % p[P_H];
-        for (ptrdiff_t iw = 0; iw < p[P_W]; iw++)
-            FN(gx_cl_pixel)((T *)job->gx + n * p[P_XN] + ih * p[P_XH] + iw * p[P_XW], job->gy,
-                            job->scratch, p, ih, iw, n);
+        T *out = (T *)job->gx + n * p[P_XN] + ih * p[P_XH];
+        if (!listed) {
+            for (ptrdiff_t iw = 0; iw < p[P_W]; iw++)
+                FN(gx_cl_pixel)(out + iw * p[P_XW], job->gy, job->scratch, p, ih, iw, n);
+            continue;
+        }
+        int nr = tap_list(ih, p[P_PT], p[P_DH], p[P_SH], p[P_KH], p[P_OH], rk, ro);
+        for (ptrdiff_t iw = 0; iw < p[P_W]; iw++) {
+            int nc = tap_list(iw, p[P_PL], p[P_DW], p[P_SW], p[P_KW], p[P_OW], ck, co);
+            FN(gx_cl_listed)(out + iw * p[P_XW], (const T *)job->gy + n * p[P_YN],
+                             job->scratch, p, nr, rk, ro, nc, ck, co);
+        }
     }
 }
+#undef GX_LIST_MAX
 
 /* ---- weight gradient, NCHW -------------------------------------------------------------- */
 /* acc[t] += g[ow] * rows[ky][off[kx] + ow] over ow, tap t = ky * KW + kx, one vector each */
@@ -226,6 +265,140 @@ DW_CLONES static void FN(gw_cl_task)(void *vctx, ptrdiff_t task)
     }
 }
 
+/* ---- weight gradient, 3 x 3, M = 1: nine accumulators in registers ---------------------- */
+/* NCHW at unit stride. Task: one channel, summed over the batch in order. For each output
+ * row and kernel row, the columns whose three taps fall inside the input row run as vectors
+ * (one output-gradient load, three input loads, three products a vector); the columns near
+ * the borders run one at a time into scalar sums. */
+DW_CLONES static void FN(gw3_nchw_task)(void *vctx, ptrdiff_t c)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t H = p[P_H], W = p[P_W], OH = p[P_OH], OW = p[P_OW];
+    ptrdiff_t dh = p[P_DH], dw = p[P_DW], pt = p[P_PT], pl = p[P_PL];
+    ptrdiff_t lo = pl > 0 ? pl : 0, hi = W - 2 * dw + pl;
+    if (hi > OW)
+        hi = OW;
+    if (hi < lo)
+        hi = lo;
+    ptrdiff_t vend = lo + (hi - lo) / L * L;
+    VT a[9];
+    T s[9];
+    for (int t = 0; t < 9; t++) {
+        a[t] = (VT){0};
+        s[t] = 0;
+    }
+    for (ptrdiff_t n = 0; n < p[P_N]; n++) {
+        const T *xc = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        const T *gc = (const T *)job->gy + n * p[P_YN] + c * p[P_YC];
+        for (ptrdiff_t oh = 0; oh < OH; oh++) {
+            const T *g = gc + oh * p[P_YH];
+#pragma GCC unroll 3
+            for (int ky = 0; ky < 3; ky++) {
+                ptrdiff_t ih = oh + ky * dh - pt;
+                if (ih < 0 || ih >= H)
+                    continue;
+                const T *r = xc + ih * p[P_XH] - pl; /* r[ow + kx dw]: tap kx of column ow */
+                VT a0 = a[3 * ky], a1 = a[3 * ky + 1], a2 = a[3 * ky + 2];
+                for (ptrdiff_t ow = lo; ow < vend; ow += L) {
+                    VT gv = *(const VT *)(g + ow);
+                    a0 += gv * *(const VT *)(r + ow);
+                    a1 += gv * *(const VT *)(r + ow + dw);
+                    a2 += gv * *(const VT *)(r + ow + 2 * dw);
+                }
+                a[3 * ky] = a0;
+                a[3 * ky + 1] = a1;
+                a[3 * ky + 2] = a2;
+                for (ptrdiff_t ow = 0; ow < OW; ow++) {
+                    if (ow == lo)
+                        ow = vend; /* the vector columns are done */
+                    if (ow >= OW)
+                        break;
+                    for (int kx = 0; kx < 3; kx++) {
+                        ptrdiff_t iw = ow + kx * dw - pl;
+                        if (iw >= 0 && iw < W)
+                            s[3 * ky + kx] += g[ow] * r[ow + kx * dw];
+                    }
+                }
+            }
+        }
+    }
+    for (int t = 0; t < 9; t++) {
+        double sum = s[t];
+        for (int i = 0; i < L; i++)
+            sum += a[t][i];
+        ((T *)job->gw)[c * 9 + t] = (T)sum;
+    }
+}
+
+/* Channels-last, any stride and dilation. Task: a fixed band of output rows of one image (as
+ * gw_cl_task); for each vector of channels, nine accumulators sweep the band's pixels. */
+DW_CLONES static void FN(gw3_cl_task)(void *vctx, ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t C = p[P_C], H = p[P_H], W = p[P_W], OW = p[P_OW];
+    ptrdiff_t sh = p[P_SH], sw = p[P_SW], dh = p[P_DH], dw = p[P_DW];
+    ptrdiff_t XH = p[P_XH], XW = p[P_XW];
+    ptrdiff_t bands = job->per_task, n = task / bands, band = task % bands;
+    ptrdiff_t oh0 = p[P_OH] * band / bands, oh1 = p[P_OH] * (band + 1) / bands;
+    T *part = (T *)job->scratch + task * 9 * C;
+    const T *xn = (const T *)job->x + n * p[P_XN];
+    const T *gn = (const T *)job->gy + n * p[P_YN];
+    ptrdiff_t cvec = C / L * L;
+    for (ptrdiff_t c = 0; c < cvec; c += L) {
+        VT a[9];
+        for (int t = 0; t < 9; t++)
+            a[t] = (VT){0};
+        for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
+            ptrdiff_t ih0 = oh * sh - p[P_PT];
+            int rows_inside = ih0 >= 0 && ih0 + 2 * dh < H;
+            for (ptrdiff_t ow = 0; ow < OW; ow++) {
+                ptrdiff_t iw0 = ow * sw - p[P_PL];
+                VT gv = *(const VT *)(gn + oh * p[P_YH] + ow * p[P_YW] + c);
+                const T *x = xn + ih0 * XH + iw0 * XW + c;
+                if (rows_inside && iw0 >= 0 && iw0 + 2 * dw < W) {
+#pragma GCC unroll 3
+                    for (int ky = 0; ky < 3; ky++)
+#pragma GCC unroll 3
+                        for (int kx = 0; kx < 3; kx++)
+                            a[3 * ky + kx] += gv * *(const VT *)(x + ky * dh * XH + kx * dw * XW);
+                } else {
+#pragma GCC unroll 3
+                    for (int ky = 0; ky < 3; ky++)
+#pragma GCC unroll 3
+                        for (int kx = 0; kx < 3; kx++) {
+                            ptrdiff_t ih = ih0 + ky * dh, iw = iw0 + kx * dw;
+                            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                                a[3 * ky + kx] +=
+                                    gv * *(const VT *)(x + ky * dh * XH + kx * dw * XW);
+                        }
+                }
+            }
+        }
+        for (int t = 0; t < 9; t++)
+            *(VT *)(part + t * C + c) = a[t];
+    }
+    for (ptrdiff_t c = cvec; c < C; c++) { /* channels past the last full vector */
+        T a[9] = {0};
+        for (ptrdiff_t oh = oh0; oh < oh1; oh++) {
+            ptrdiff_t ih0 = oh * sh - p[P_PT];
+            for (ptrdiff_t ow = 0; ow < OW; ow++) {
+                ptrdiff_t iw0 = ow * sw - p[P_PL];
+                T g = gn[oh * p[P_YH] + ow * p[P_YW] + c];
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        ptrdiff_t ih = ih0 + ky * dh, iw = iw0 + kx * dw;
+                        if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                            a[3 * ky + kx] += g * xn[ih * XH + iw * XW + c];
+                    }
+            }
+        }
+        for (int t = 0; t < 9; t++)
+            part[t * C + c] = a[t];
+    }
+}
+
 /* ---- entry points ----------------------------------------------------------------------- */
 static ptrdiff_t FN(task_count)(ptrdiff_t units, int threads)
 {
@@ -281,6 +454,38 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
     return job.failed;
 }
 
+/* Stride 1, M = 1: the input gradient is the output gradient correlated with the kernel
+ * turned by 180 degrees, padded by (K - 1) d - p before (the forward kernel and its paths).
+ * Returns -1 where this does not apply (more padding before than the kernel reaches). */
+static int FN(gx_by_forward)(const ptrdiff_t *p, const T *gy, const T *w, T *gx)
+{
+    ptrdiff_t KH = p[P_KH], KW = p[P_KW], taps = KH * KW;
+    ptrdiff_t top = (KH - 1) * p[P_DH] - p[P_PT], left = (KW - 1) * p[P_DW] - p[P_PL];
+    if (top < 0 || left < 0)
+        return -1;
+    ptrdiff_t q[P_COUNT];
+    memcpy(q, p, sizeof(q));
+    q[P_H] = p[P_OH];
+    q[P_W] = p[P_OW];
+    q[P_OH] = p[P_H];
+    q[P_OW] = p[P_W];
+    for (int i = 0; i < 4; i++) { /* the output gradient is the input, the gradient the output */
+        q[P_XN + i] = p[P_YN + i];
+        q[P_YN + i] = p[P_XN + i];
+    }
+    q[P_PT] = top;
+    q[P_PL] = left;
+    T *turned = malloc(p[P_C] * taps * sizeof(T));
+    if (!turned)
+        return 1;
+    for (ptrdiff_t c = 0; c < p[P_C]; c++)
+        for (ptrdiff_t t = 0; t < taps; t++)
+            turned[c * taps + t] = w[c * taps + taps - 1 - t];
+    int code = FN(dw_forward)(q, gy, turned, NULL, gx);
+    free(turned);
+    return code;
+}
+
 /* gx: input gradient with the input's geometry (params' N, C, H, W and X strides); gy: the
  * output gradient (params' OH, OW and Y strides). */
 DW_EXPORT int FN(dw_grad_input)(const ptrdiff_t *params, const T *gy, const T *w, T *gx)
@@ -291,9 +496,16 @@ DW_EXPORT int FN(dw_grad_input)(const ptrdiff_t *params, const T *gy, const T *w
     job.w = w;
     job.gx = gx;
     int threads = (int)params[P_THREADS];
+    if (params[P_M] == 1 && params[P_SH] == 1 && params[P_SW] == 1 &&
+        (nchw_layout(params) || cl_layout(params))) {
+        int code = FN(gx_by_forward)(params, gy, w, gx);
+        if (code >= 0)
+            return code;
+    }
     if (nchw_layout(params)) {
         job.ntasks = FN(task_count)(params[P_N] * params[P_C], threads);
-        parallel_for(FN(gx_nchw_task), &job, job.ntasks, threads);
+        parallel_for(FN(grad_s2_applies)(params) ? FN(gx_s2_nchw512_task) : FN(gx_nchw_task),
+                     &job, job.ntasks, threads);
     } else if (cl_layout(params)) {
         if (!(job.scratch = FN(transposed_weights)(params, w)))
             return 1;
@@ -316,8 +528,14 @@ DW_EXPORT int FN(dw_grad_weight)(const ptrdiff_t *params, const T *x, const T *g
     job.gw = gw;
     int threads = (int)params[P_THREADS];
     ptrdiff_t CM = params[P_C] * params[P_M], taps = params[P_KH] * params[P_KW];
+    int three = params[P_KH] == 3 && params[P_KW] == 3 && params[P_M] == 1;
     if (nchw_layout(params)) {
-        parallel_for(FN(gw_nchw_task), &job, CM, threads);
+        int unit = params[P_SH] == 1 && params[P_SW] == 1;
+        task_fn fn = FN(gw3_nchw512_applies)(params) ? FN(gw3_nchw512_task)
+                     : FN(grad_s2_applies)(params)    ? FN(gw_s2_nchw512_task)
+                     : three && unit                  ? FN(gw3_nchw_task)
+                                                      : FN(gw_nchw_task);
+        parallel_for(fn, &job, CM, threads);
         return job.failed;
     }
     if (!cl_layout(params))
@@ -327,7 +545,7 @@ DW_EXPORT int FN(dw_grad_weight)(const ptrdiff_t *params, const T *x, const T *g
     job.ntasks = params[P_N] * job.per_task;
     if (!(job.scratch = malloc(job.ntasks * taps * CM * sizeof(T))))
         return 1;
-    parallel_for(FN(gw_cl_task), &job, job.ntasks, threads);
+    parallel_for(three ? FN(gw3_cl_task) : FN(gw_cl_task), &job, job.ntasks, threads);
     const T *part = job.scratch;
     for (ptrdiff_t i = 0; i < taps * CM; i++) {
         double s = 0;
