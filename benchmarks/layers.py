@@ -274,10 +274,10 @@ def _trained(
 
 
 def _run_format(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> str:
-    """The format the layer ran in as timed for this input ('nchw', 'cl'; 'cl/fused': fused)."""
-    for key, (fmt, kind) in layer.__dict__.get("_sepconv_routes", {}).items():
+    """The timed route's format ('nchw', 'cl'), '/fused' (one pass), '/mm' (pointwise by mm)."""
+    for key, (fmt, kind, *mm) in layer.__dict__.get("_sepconv_routes", {}).items():
         if key[0] == x.shape and key[1] == x.stride() and key[4] == backward:
-            return fmt + "/fused" * (kind == "fused")
+            return fmt + "/fused" * (kind == "fused") + "/mm" * bool(mm)
     return "untimed"
 
 

@@ -11,7 +11,15 @@ import sepconv.nn as snn
 from sepconv.nn import _autotune
 
 CL = torch.channels_last
-ROUTES = [("nchw", False), ("nchw", True), ("cl", False), ("cl", True), ("cl", "fused")]
+ROUTES = [
+    ("nchw", False),
+    ("nchw", True),
+    ("cl", False),
+    ("cl", True),
+    ("cl", "fused"),
+    ("nchw", True, "mm"),
+    ("cl", False, "mm"),
+]
 
 
 def _reference(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -43,6 +51,64 @@ def test_every_route_computes_the_layer(index, route, channels_last):
         got = _autotune._run(route, x, layer._forward)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     assert got.is_contiguous(memory_format=CL if channels_last else torch.contiguous_format)
+
+
+@pytest.mark.parametrize("route", [("nchw", False, "mm"), ("cl", True, "mm"), ("cl", False)])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("prepared", [False, True])
+def test_training_routes_give_the_plain_gradients(route, channels_last, prepared):
+    """The pointwise step by matrix products (and the other training routes), through the
+    general path and the prepared call: the plain composition's output and gradients."""
+    from sepconv.nn import _prepared
+
+    torch.manual_seed(2)
+    layer = snn.SeparableConv2d(6, 10, 3, 2, padding="same")
+    twin = snn.SeparableConv2d(6, 10, 3, 2, padding="same")
+    twin.load_state_dict(layer.state_dict())
+    x = torch.randn(3, 6, 11, 10)
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    call = None
+    if prepared:  # prepared calls run in the caller's format
+        route = ("cl" if channels_last else "nchw", *route[1:])
+        call = _prepared.prepare(layer, route, a)
+        assert call is not None
+    got = call(a) if call is not None else _autotune._run(route, a, layer._forward)
+    with snn.use_autotune(False), snn.use_native_depthwise(False):
+        want = twin(b)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    grad = torch.randn(want.shape)
+    got.backward(grad)
+    want.backward(grad)
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-5)
+    for p, q in zip(layer.parameters(), twin.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("bias", [False, True])
+def test_pointwise_by_matrix_products(channels_last, batch, bias):
+    from sepconv.nn import _pointwise_mm
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(batch, 5, 4, 6, dtype=torch.float64, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    x.requires_grad_(True)
+    w = torch.randn(7, 5, 1, 1, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(7, dtype=torch.float64, generator=g, requires_grad=True) if bias else None
+    y = _pointwise_mm.pointwise(x, w, b)
+    torch.testing.assert_close(y, torch.nn.functional.conv2d(x, w, b))
+    assert y.is_contiguous(memory_format=CL if channels_last else torch.contiguous_format)
+    inputs = (x, w, b) if bias else (x, w)
+    assert torch.autograd.gradcheck(
+        lambda *t: _pointwise_mm.pointwise(*t[:2], *t[2:] or [None]), inputs
+    )
+    assert torch.autograd.gradgradcheck(
+        lambda *t: _pointwise_mm.pointwise(*t[:2], *t[2:] or [None]), inputs
+    )
 
 
 def test_the_choice_is_timed_once_and_kept(monkeypatch):

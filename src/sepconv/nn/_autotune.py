@@ -60,8 +60,9 @@ from . import _prepared
 __all__ = ["use_autotune", "route", "tuned_call", "clear", "without_caches"]
 
 #: a route: (memory format the layer runs in, whether the depthwise step may run natively, or
-#: "fused": depthwise and pointwise steps together by the fused kernel, sepconv.nn._fused)
-Route = tuple[str, "bool | str"]
+#: "fused": depthwise and pointwise steps together by the fused kernel, sepconv.nn._fused),
+#: and optionally "mm": the pointwise step by matrix products (sepconv.nn._pointwise_mm)
+Route = tuple
 #: the route forced inside a timed or tuned call (read by ``_execution``)
 _ROUTE: contextvars.ContextVar[Route | None] = contextvars.ContextVar("sepconv_route", default=None)
 _ENABLED: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -279,6 +280,27 @@ def tuned_call(
     return _run(chosen, x, forward)
 
 
+def _rounds(
+    routes: list[Route],
+    x: Tensor,
+    forward: Callable[[Tensor], Tensor],
+    inputs: list[Tensor],
+    fused: Callable[[Tensor], Tensor | None] | None = None,
+) -> dict[Route, float]:
+    """Each route's best time: interleaved rounds after a warm-up, ROUNDS of them, up to
+    MAX_ROUNDS while the two fastest are within CLOSE (one round for slow calls)."""
+    best = {r: _timed(r, x, forward, inputs, fused)[0] for r in routes}  # warm-up: page
+    slow = min(best.values()) > SLOW_S  # faults, oneDNN primitive creation
+    best = dict.fromkeys(routes, float("inf"))
+    for done in range(1 if slow else MAX_ROUNDS):
+        for r in routes:
+            best[r] = min(best[r], _timed(r, x, forward, inputs, fused)[0])
+        first, second = sorted(best.values())[:2]
+        if done + 1 >= ROUNDS and second > CLOSE * first:
+            break  # the fastest is clear; close contenders get more rounds
+    return best
+
+
 def _tune(
     layer: nn.Module,
     x: Tensor,
@@ -300,18 +322,14 @@ def _tune(
     fused = None if inputs else _prepared.fused(layer, x)
     if fused is not None:  # inference: the fused depthwise-pointwise kernel as well
         routes.append(("cl", "fused"))
-    best: dict[Route, float] = {}
     with torch.random.fork_rng(devices=[]):  # a dropout child must not move the seed
-        for r in routes:  # warm-up (first-touch page faults, oneDNN primitive creation)
-            best[r] = _timed(r, x, forward, inputs, fused)[0]
-        slow = min(best.values()) > SLOW_S
-        best = dict.fromkeys(routes, float("inf"))
-        for done in range(1 if slow else MAX_ROUNDS):
-            for r in routes:
-                best[r] = min(best[r], _timed(r, x, forward, inputs, fused)[0])
-            first, second = sorted(best.values())[:2]
-            if done + 1 >= ROUNDS and second > CLOSE * first:
-                break  # the fastest is clear; close contenders get more rounds
+        best = _rounds(routes, x, forward, inputs, fused)
+        if inputs and "pointwise" in layer._modules and x.dim() == 4:
+            # training: the pointwise step by matrix products as well, after the two
+            # fastest routes (timed again beside them)
+            leaders = sorted(routes, key=best.__getitem__)[:2]
+            best.update(_rounds([*leaders, *(r + ("mm",) for r in leaders)], x, forward, inputs))
+            routes = [*routes, *(r + ("mm",) for r in leaders)]
     fastest = min(routes, key=best.__getitem__)
     # The route a plain composition takes (the caller's format, PyTorch's depthwise) is kept
     # unless another one is faster by more than timing noise: a near-tie measured on the

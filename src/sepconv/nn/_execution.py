@@ -39,6 +39,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch
 
 from .._checks import SepconvTypeError, SepconvValueError
 from ..padding import ConvPadding, conv_padding, flat_pads
+from . import _pointwise_mm
 from ._autotune import route as _forced_route
 from ._autotune import switch as _switch
 
@@ -705,12 +706,21 @@ def depthwise(
     )
 
 
+def _pointwise_by_mm() -> bool:
+    """Whether the route forced for this call runs the 1x1 step by matrix products."""
+    forced = None if torch.compiler.is_compiling() else _forced_route()
+    return forced is not None and len(forced) > 2 and forced[2] == "mm"
+
+
 def pointwise(
     y: Tensor, weight: Tensor, bias: Tensor | None, n: int, is_fast: bool, contiguous_output: bool
 ) -> Tensor:
     """1x1 convolution. On the fast path a channels-last ``y`` gives a channels-last result,
     or, with ``contiguous_output``, a contiguous (NCHW) one written directly by one batched
     matrix product (``W @ y[n]^T``), with no conversion pass."""
+    if n == 2 and y.dim() == 4 and _pointwise_by_mm():
+        out = _pointwise_mm.pointwise(y, weight, bias)
+        return out.contiguous() if contiguous_output else out
     if not is_fast or (n > 1 and not contiguous_output) or not in_run_format(y, n):
         out = CONV[n](y, weight, bias)
         return out.contiguous() if contiguous_output else out

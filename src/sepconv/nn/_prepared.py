@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import _execution as ex
+from . import _pointwise_mm
 
 __all__ = ["prepare", "fused"]
 
@@ -306,6 +307,7 @@ def prepare(layer: nn.Module, route: tuple[str, bool | str], x: Tensor) -> Prepa
     if _plain_parameters(pointwise) is None:
         return None
     steps_now = _separable_checked(modules, depthwise, pointwise)
+    mixing = _pointwise_mm.pointwise if len(route) > 2 and route[2] == "mm" else F.conv2d
 
     def run_separable(x: Tensor) -> Tensor | None:
         tensors = steps_now()
@@ -313,6 +315,6 @@ def prepare(layer: nn.Module, route: tuple[str, bool | str], x: Tensor) -> Prepa
             return None
         dw, dwb, w, b = tensors
         y = _norm_and_activation(modules, step(x, dw, dwb))
-        return F.conv2d(y, w, b)
+        return mixing(y, w, b)
 
     return run_separable
