@@ -254,3 +254,82 @@ def test_large_inputs_take_the_pixel_by_pixel_depthwise_order():
     y = _fused.separable_conv2d(x, _fused.pack(dw, None, pw, pwb), 2, (0, 1, 0, 1), 1)
     want = _reference(x, dw, None, pw, pwb, 2, (0, 1, 0, 1), 1)
     torch.testing.assert_close(y.double(), want, rtol=1e-5, atol=1e-4)
+
+
+def _block(activation=nn.ReLU):
+    from sepconv.models.mobilenet import SeparableBlock
+
+    torch.manual_seed(3)
+    block = SeparableBlock(16, 40, activation=activation)
+    with torch.no_grad():
+        for _ in range(3):  # running statistics far from 0 and 1, both norms
+            block(torch.randn(4, 16, 10, 10) * 3 + 1)
+    return block.eval()
+
+
+def _plain(block, x):
+    with snn.use_autotune(False), snn.use_native_depthwise(False):
+        return block.act(block.norm(block.conv(x)))
+
+
+def _epilogue_prepared(block):
+    return any(k[-1] == "after" for k in block.conv.__dict__.get("_sepconv_prepared", {}))
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.ReLU6, lambda: nn.Hardtanh(-0.5, 2.0)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_block_norm_and_activation_after_the_layer(activation, channels_last):
+    """MobileNet's block: the batch norm after the pointwise step folded into its weights,
+    the activation a clamp of the output, in the same fused call; a NaN stays NaN."""
+    block = _block(activation)
+    x = torch.randn(2, 16, 10, 10)
+    x[0, 0, 3, 3] = float("nan")
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    with torch.no_grad():
+        got = _prepared.fused(block.conv, x, block._modules)(x)
+        want = _plain(block, x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert got.isnan().any()
+    assert got.is_contiguous(memory_format=CL if channels_last else torch.contiguous_format)
+
+
+def test_block_takes_the_epilogue_once_its_route_is_fused():
+    block = _block()
+    x = torch.randn(2, 16, 10, 10).contiguous(memory_format=CL)
+    with torch.no_grad():
+        block.conv._sepconv_routes = {_autotune._key(block.conv, x): ("cl", "fused")}
+        got = block(x)
+        assert _epilogue_prepared(block)
+        torch.testing.assert_close(got, _plain(block, x), rtol=1e-5, atol=1e-5)
+        block.norm.running_mean.add_(0.5)  # in place, as load_state_dict does
+        torch.testing.assert_close(block(x), _plain(block, x), rtol=1e-5, atol=1e-5)
+        seen = []
+        handle = block.norm.register_forward_hook(lambda *_: seen.append(1))
+        block(x)  # a hook on the norm: the modules are called, the hook sees its call
+        assert seen == [1]
+        handle.remove()
+        block.act = nn.GELU()  # not a clamp: the general path
+        torch.testing.assert_close(block(x), _plain(block, x), rtol=1e-5, atol=1e-5)
+        block.train()
+    y = block(x.requires_grad_(True))  # training: the modules in turn, gradients flow
+    y.sum().backward()
+    assert x.grad is not None
+
+
+def test_mobilenet_runs_nchw_inputs_channels_last_inside():
+    from sepconv.models import mobilenet_v1
+
+    torch.manual_seed(0)
+    net = mobilenet_v1(width_multiplier=0.25, num_classes=10).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        got, features = net(x), net.forward_features(x)
+        with snn.use_autotune(False), snn.use_native_depthwise(False):
+            want = net.classifier(net.flatten(net.pool(net.blocks(net.stem(x)))))
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert features.is_contiguous()  # the caller's format back
+    net.train()
+    x.requires_grad_(True)
+    net(x).sum().backward()
+    assert x.grad.is_contiguous()

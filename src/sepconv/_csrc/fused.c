@@ -33,6 +33,7 @@ typedef struct {
     float *y;
     ptrdiff_t rows, tiles, splits, blocks; /* rows per tile, tiles per image, Cout splits */
     float lo, hi; /* the depthwise output clamped to [lo, hi] (an activation between the steps) */
+    float out[2]; /* the output clamped to [out[0], out[1]] (an activation after the layer) */
     int eight;    /* depthwise pixels eight at a time (fu_dw_eight), else one by one */
     int failed;
 } fused_t;
@@ -153,12 +154,14 @@ __attribute__((target("avx512f"))) static void fu_dw_tile(float *A, const fused_
     }
 }
 
-/* out[i][j] = bias[j] + sum_k A[i][k] B[k][j] for i < MR pixels, j < 64 output channels;
- * A rows lda apart, B rows ldb apart, out rows ldo apart, stores masked by m[0..3] */
+/* out[i][j] = bias[j] + sum_k A[i][k] B[k][j] for i < MR pixels, j < 64 output channels,
+ * clamped to [oc[0], oc[1]] (a NaN stays NaN); A rows lda apart, B rows ldb apart, out rows
+ * ldo apart, stores masked by m[0..3] */
 static inline __attribute__((always_inline, target("avx512f"))) void
 fu_block(int MR, float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B,
-         ptrdiff_t ldb, ptrdiff_t K, const float *bias, const __mmask16 *m)
+         ptrdiff_t ldb, ptrdiff_t K, const float *bias, const __mmask16 *m, const float *oc)
 {
+    const __m512 lo = _mm512_set1_ps(oc[0]), hi = _mm512_set1_ps(oc[1]);
     __m512 acc[FU_MR][4];
     for (int v = 0; v < 4; v++) {
         const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
@@ -180,15 +183,15 @@ fu_block(int MR, float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const
     }
     for (int i = 0; i < MR; i++)
         for (int v = 0; v < 4; v++)
-            _mm512_mask_storeu_ps(out + i * ldo + 16 * v, m[v], acc[i][v]);
+            _mm512_mask_storeu_ps(out + i * ldo + 16 * v, m[v], FU_CLAMP(acc[i][v]));
 }
 
 #define FU_BLOCK(MR)                                                                           \
     __attribute__((target("avx512f"))) static void fu_block##MR(                               \
         float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, \
-        ptrdiff_t K, const float *bias, const __mmask16 *m)                                    \
+        ptrdiff_t K, const float *bias, const __mmask16 *m, const float *oc)                   \
     {                                                                                          \
-        fu_block(MR, out, ldo, A, lda, B, ldb, K, bias, m);                                    \
+        fu_block(MR, out, ldo, A, lda, B, ldb, K, bias, m, oc);                                \
     }
 FU_BLOCK(1)
 FU_BLOCK(2)
@@ -198,7 +201,8 @@ FU_BLOCK(5)
 FU_BLOCK(6)
 
 typedef void (*fu_block_fn)(float *, ptrdiff_t, const float *, ptrdiff_t, const float *,
-                            ptrdiff_t, ptrdiff_t, const float *, const __mmask16 *);
+                            ptrdiff_t, ptrdiff_t, const float *, const __mmask16 *,
+                            const float *);
 static const fu_block_fn fu_blocks[FU_MR + 1] = {NULL,       fu_block1, fu_block2, fu_block3,
                                                  fu_block4, fu_block5, fu_block6};
 
@@ -234,12 +238,12 @@ __attribute__((target("avx512f"))) static void fu_task(void *vctx, ptrdiff_t tas
             ptrdiff_t r = i / OW, c = i % OW;
             float *out = ybase + (oh0 + r) * p[P_YH] + c * ldo;
             if (c + mr <= OW || p[P_YH] == OW * ldo) {
-                fu_blocks[mr](out, ldo, A + i * C, C, B, FU_NR, C, bias, m);
+                fu_blocks[mr](out, ldo, A + i * C, C, B, FU_NR, C, bias, m, f->out);
             } else {
                 for (int q = 0; q < mr; q++) {
                     ptrdiff_t rq = (i + q) / OW, cq = (i + q) % OW;
                     fu_blocks[1](ybase + (oh0 + rq) * p[P_YH] + cq * ldo, ldo, A + (i + q) * C,
-                                 C, B, FU_NR, C, bias, m);
+                                 C, B, FU_NR, C, bias, m, f->out);
                 }
             }
         }
@@ -313,7 +317,7 @@ __attribute__((target("avx512f"))) static void fu_nchw_task(void *vctx, ptrdiff_
         const float *B = f->wpw + blk * C * FU_NR, *bias = f->bpw ? f->bpw + j0 : NULL;
         for (ptrdiff_t i = 0; i < P; i += FU_MR) {
             const int mr = P - i < FU_MR ? (int)(P - i) : FU_MR;
-            fu_blocks[mr](O + i * FU_NR, FU_NR, A + i * C, C, B, FU_NR, C, bias, all);
+            fu_blocks[mr](O + i * FU_NR, FU_NR, A + i * C, C, B, FU_NR, C, bias, all, f->out);
         }
         fu_to_nchw(f->y + n * p[P_YN] + j0 * p[P_YC], p[P_YC], O, nj, P);
     }
@@ -322,7 +326,8 @@ __attribute__((target("avx512f"))) static void fu_nchw_task(void *vctx, ptrdiff_
 
 #define FU_ARGS                                                                                \
     const ptrdiff_t *params, ptrdiff_t cout, ptrdiff_t coutp, const float *x, const float *wdw,  \
-        const float *bdw, const float *wpw, const float *bpw, float *y, float lo, float hi
+        const float *bdw, const float *wpw, const float *bpw, float *y, float lo, float hi,      \
+        float out_lo, float out_hi
 
 /* Both entry points: the checks, the work's division and the parallel run. */
 static int fu_run(int nchw, FU_ARGS)
@@ -339,7 +344,8 @@ static int fu_run(int nchw, FU_ARGS)
     if (N <= 0 || OH <= 0 || OW <= 0 || cout <= 0)
         return 0;
     fused_t f = {.cout = cout, .coutp = coutp, .x = x, .wdw = wdw, .bdw = bdw, .wpw = wpw,
-                 .bpw = bpw, .y = y, .lo = lo, .hi = hi, .blocks = coutp / FU_NR};
+                 .bpw = bpw, .y = y, .lo = lo, .hi = hi, .out = {out_lo, out_hi},
+                 .blocks = coutp / FU_NR};
     memcpy(f.p, p, sizeof(f.p));
     /* eight pixels at a time share each weight load, but touch eight pixels' channels in turn:
      * from memory, pixel by pixel streams better (measured, one thread, depthwise part alone,
@@ -361,7 +367,7 @@ static int fu_run(int nchw, FU_ARGS)
     return f.failed;
 #else
     (void)nchw, (void)params, (void)cout, (void)coutp, (void)x, (void)wdw, (void)bdw, (void)wpw,
-        (void)bpw, (void)y, (void)lo, (void)hi;
+        (void)bpw, (void)y, (void)lo, (void)hi, (void)out_lo, (void)out_hi;
     return 3;
 #endif
 }
@@ -369,11 +375,12 @@ static int fu_run(int nchw, FU_ARGS)
 /* params: the depthwise geometry (P_* of depthwise.h, M = 1) with the output's strides in the
  * Y slots (channel stride 1); x channels-last (channel stride 1); wdw (KH * KW, C); bdw (C) or
  * NULL; wpw (coutp / 64, C, 64); bpw (coutp) or NULL; y (N, Cout, OH, OW) channels-last;
- * [lo, hi]: the depthwise output clamped there (-inf, inf: not at all; 0, inf: a ReLU).
+ * [lo, hi]: the depthwise output clamped there (-inf, inf: not at all; 0, inf: a ReLU);
+ * [out_lo, out_hi]: the output clamped there (an activation after the layer).
  * Returns 0, 1 (out of memory), 2 (not channels-last, or M != 1) or 3 (no AVX-512 here). */
 DW_EXPORT int dw_fused_cl_f32(FU_ARGS)
 {
-    return fu_run(0, params, cout, coutp, x, wdw, bdw, wpw, bpw, y, lo, hi);
+    return fu_run(0, params, cout, coutp, x, wdw, bdw, wpw, bpw, y, lo, hi, out_lo, out_hi);
 }
 
 /* The same for NCHW tensors (unit stride along W, planes of H x W one after another), with
@@ -383,5 +390,5 @@ DW_EXPORT int dw_fused_cl_f32(FU_ARGS)
  * Returns 0, 1 (out of memory), 2 (not NCHW, or M != 1) or 3 (no AVX-512 here). */
 DW_EXPORT int dw_fused_nchw_f32(FU_ARGS)
 {
-    return fu_run(1, params, cout, coutp, x, wdw, bdw, wpw, bpw, y, lo, hi);
+    return fu_run(1, params, cout, coutp, x, wdw, bdw, wpw, bpw, y, lo, hi, out_lo, out_hi);
 }

@@ -44,7 +44,7 @@ from .._checks import (
     check_positive_int,
     describe,
 )
-from ..nn import SeparableConv2d
+from ..nn import SeparableConv2d, _autotune
 from ..nn.modules import KerasPaddingConv
 from ..padding import conv_padding
 from ._registry import register
@@ -227,6 +227,37 @@ class SeparableBlock(nn.Sequential):
         self.norm = norm_layer(out_channels)
         self.act = activation()
 
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """The three children in turn; in inference on the CPU, where the separable layer's
+        timed route is its fused kernel, one call of that kernel with the batch norm folded
+        into the pointwise weights and the activation a clamp of the output
+        (:func:`sepconv.nn._autotune.fused_with`)."""
+        modules = self._modules
+        y = _autotune.fused_with(modules["conv"], input, modules)
+        if y is not None:
+            return y
+        for module in modules.values():
+            input = module(input)
+        return input
+
+
+def _converts(x: torch.Tensor) -> bool:
+    """Whether :class:`MobileNetV1` runs this input channels-last inside: a batched NCHW
+    float CPU tensor, outside tracing, scripting, export and compilation (their graphs keep
+    the caller's format)."""
+    return (
+        type(x) is torch.Tensor
+        and x.dim() == 4
+        and x.is_cpu
+        and x.is_floating_point()
+        and x.is_contiguous()
+        and not x.is_contiguous(memory_format=torch.channels_last)
+        and not torch.jit.is_tracing()
+        and not torch.jit.is_scripting()
+        and not torch.compiler.is_compiling()
+        and not torch.onnx.is_in_onnx_export()
+    )
+
 
 class MobileNetV1(nn.Module):
     """MobileNetV1: a full 3x3 convolution, 13 depthwise separable blocks, pooling, a classifier.
@@ -330,11 +361,23 @@ class MobileNetV1(nn.Module):
         nn.init.zeros_(self.classifier.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Feature map before pooling: ``(N, num_features, ceil(H/32), ceil(W/32))``."""
+        """Feature map before pooling: ``(N, num_features, ceil(H/32), ceil(W/32))``, in
+        ``x``'s memory format.
+
+        On the CPU a batched NCHW input runs channels-last inside, converted once here (and the
+        feature map back) instead of by each layer that runs faster so: on a 2-core AMD EPYC
+        at 2 threads, batch 8 took 75 ms a forward pass in inference with the layers converting
+        and 56 ms converted once; a training step 293 against 240 ms."""
+        if _converts(x):
+            return self.blocks(
+                self.stem(x.contiguous(memory_format=torch.channels_last))
+            ).contiguous()
         return self.blocks(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.forward_features(x)
+        if _converts(x):  # pooled, the memory format no longer matters: not converted back
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.blocks(self.stem(x))
         return self.classifier(self.dropout(self.flatten(self.pool(x))))
 
     def extra_repr(self) -> str:

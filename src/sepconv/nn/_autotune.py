@@ -57,7 +57,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch
 from .._checks import SepconvTypeError
 from . import _prepared
 
-__all__ = ["use_autotune", "route", "tuned_call", "clear", "without_caches"]
+__all__ = ["use_autotune", "route", "tuned_call", "fused_with", "clear", "without_caches"]
 
 #: a route: (memory format the layer runs in, whether the depthwise step may run natively, or
 #: "fused": depthwise and pointwise steps together by the fused kernel, sepconv.nn._fused),
@@ -278,6 +278,35 @@ def tuned_call(
             return y
         del prepared[key]  # planned with what has changed since: planned anew next time
     return _run(chosen, x, forward)
+
+
+def fused_with(layer: nn.Module, x: Tensor, after: dict) -> Tensor | None:
+    """``after["act"](after["norm"](layer(x)))`` in one call of the fused kernel, where the
+    route timed for this layer and input on an earlier call is the fused one and ``after``'s
+    modules are a batch norm in eval mode and a ReLU, ReLU6 or Hardtanh that nothing observes
+    (:func:`sepconv.nn._prepared.fused`); None otherwise (the caller runs the modules). A
+    parent such as MobileNet's block calls it: the output is then written once, not three
+    times."""
+    key = _key(layer, x)
+    routes = layer.__dict__.get("_sepconv_routes")
+    if key is None or routes is None or routes.get(key, ("", None))[1] != "fused":
+        return None
+    ex = sys.modules[__package__ + "._execution"]
+    if not ex.unobserved(*(m for name, m in after.items() if name in ("norm", "act") and m)):
+        return None
+    prepared = layer.__dict__.get("_sepconv_prepared")
+    if prepared is None:
+        prepared = layer.__dict__["_sepconv_prepared"] = {}
+    pkey = (*key, "after")
+    call = prepared.get(pkey, _UNPREPARED)
+    if call is _UNPREPARED:
+        call = prepared[pkey] = _prepared.fused(layer, x, after)
+    if call is None:
+        return None
+    y = call(x)
+    if y is None:
+        del prepared[pkey]  # planned with what has changed since: planned anew next time
+    return y
 
 
 def _rounds(

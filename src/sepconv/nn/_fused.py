@@ -59,13 +59,14 @@ def _configure(lib: ctypes.CDLL) -> bool:
         return False
     fn = lib.dw_fused_cl_f32
     fn.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_ssize_t] + [ctypes.c_void_p] * 6
-    fn.argtypes += [ctypes.c_float, ctypes.c_float]
+    fn.argtypes += [ctypes.c_float] * 4
     fn.restype = ctypes.c_int
     lib.dw_fused_nchw_f32.argtypes = fn.argtypes
     lib.dw_fused_nchw_f32.restype = ctypes.c_int
     # an empty channels-last call (batch 0): 0 where the kernel runs here, 3 without AVX-512F
     params = (ctypes.c_ssize_t * 24)(0, *[1] * 20, 0, 0, 1)
-    return fn(params, 1, BLOCK, None, None, None, None, None, None, -math.inf, math.inf) == 0
+    everything = (-math.inf, math.inf) * 2
+    return fn(params, 1, BLOCK, None, None, None, None, None, None, *everything) == 0
 
 
 #: the configured library, or None (filled on first use)
@@ -90,6 +91,7 @@ class Packed(NamedTuple):
     kernel: tuple[int, int]
     out_channels: int
     clamp: tuple[float, float]  # the depthwise output clamped to [lo, hi] before the pointwise
+    out_clamp: tuple[float, float] = (-math.inf, math.inf)  # the output clamped (after)
 
 
 def pack(
@@ -98,11 +100,13 @@ def pack(
     pw: Tensor,
     pw_bias: Tensor | None,
     clamp: tuple[float, float] = (-math.inf, math.inf),
+    out_clamp: tuple[float, float] = (-math.inf, math.inf),
 ) -> Packed:
     """The weights of a separable layer (depthwise ``(C, 1, KH, KW)``, pointwise
     ``(Cout, C, 1, 1)``, float32) packed for :func:`separable_conv2d` (new tensors).
     ``clamp``: an activation between the steps, the depthwise output clamped to ``[lo, hi]``
-    (``(0, inf)`` a ReLU, ``(0, 6)`` a ReLU6; a NaN stays NaN)."""
+    (``(0, inf)`` a ReLU, ``(0, 6)`` a ReLU6; a NaN stays NaN); ``out_clamp``: one after the
+    pointwise step, the output clamped alike."""
     with torch.no_grad():
         c, _, kh, kw = dw.shape
         cout = int(pw.shape[0])
@@ -117,7 +121,14 @@ def pack(
             bias[:cout] = pw_bias.detach()
         dwb = None if dw_bias is None else dw_bias.detach().contiguous().clone()
     return Packed(
-        taps, dwb, blocks, bias, (int(kh), int(kw)), cout, (float(clamp[0]), float(clamp[1]))
+        taps,
+        dwb,
+        blocks,
+        bias,
+        (int(kh), int(kw)),
+        cout,
+        (float(clamp[0]), float(clamp[1])),
+        (float(out_clamp[0]), float(out_clamp[1])),
     )
 
 
@@ -194,6 +205,7 @@ def planned(
     kernel = _LIB[0].dw_fused_nchw_f32 if nchw else _LIB[0].dw_fused_cl_f32
     cout, coutp = packed.out_channels, packed.blocks.shape[0] * BLOCK
     lo, hi = packed.clamp
+    out_lo, out_hi = packed.out_clamp
 
     def run(x: Tensor) -> Tensor:
         y = torch.empty(shape, dtype=torch.float32, memory_format=layout)
@@ -209,6 +221,8 @@ def planned(
             y.data_ptr(),
             lo,
             hi,
+            out_lo,
+            out_hi,
         )
         if code:
             raise MemoryError("the fused separable kernel could not allocate its buffer")

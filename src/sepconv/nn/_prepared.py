@@ -154,6 +154,24 @@ def _between(modules: dict) -> tuple[list[Tensor], tuple[float, float]] | None:
     return None
 
 
+def _folded(weight: Tensor, bias: Tensor | None, norm: Any) -> tuple[Tensor, Tensor | None]:
+    """A convolution's weight and bias with the batch norm in eval mode that follows it
+    folded in (in float64: ``w * g / sqrt(v + eps)``, ``(b - m) * g / sqrt(v + eps) +
+    beta``); unchanged without one."""
+    if norm is None:
+        return weight, bias
+    with torch.no_grad():
+        scale = (norm.running_var.double() + norm.eps).rsqrt()
+        if norm.weight is not None:
+            scale = scale * norm.weight.double()
+        shift = -norm.running_mean.double() * scale
+        if bias is not None:
+            shift = shift + bias.double() * scale
+        if norm.bias is not None:
+            shift = shift + norm.bias.double()
+        return (weight.double() * scale.view(-1, 1, 1, 1)).float(), shift.float()
+
+
 def _pack_folded(
     dw: Tensor,
     dwb: Tensor | None,
@@ -161,27 +179,24 @@ def _pack_folded(
     pwb: Tensor | None,
     norm: Any,
     clamp: tuple[float, float],
+    after: tuple[Any, tuple[float, float]] = (None, (-math.inf, math.inf)),
 ) -> Any:
-    """The fused kernel's weights, a batch norm in eval mode folded into the depthwise step
-    (in float64: ``w * g / sqrt(v + eps)``, ``(b - m) * g / sqrt(v + eps) + beta``)."""
+    """The fused kernel's weights: a batch norm in eval mode between the steps folded into the
+    depthwise step, one after the layer (``after``: the norm and the output's clamp) into the
+    pointwise step."""
     from . import _fused
 
-    if norm is not None:
-        with torch.no_grad():
-            scale = (norm.running_var.double() + norm.eps).rsqrt()
-            if norm.weight is not None:
-                scale = scale * norm.weight.double()
-            shift = -norm.running_mean.double() * scale
-            if dwb is not None:
-                shift = shift + dwb.double() * scale
-            if norm.bias is not None:
-                shift = shift + norm.bias.double()
-            dw = (dw.double() * scale.view(-1, 1, 1, 1)).float()
-            dwb = shift.float()
-    return _fused.pack(dw, dwb, pw, pwb, clamp)
+    dw, dwb = _folded(dw, dwb, norm)
+    pw, pwb = _folded(pw, pwb, after[0])
+    return _fused.pack(dw, dwb, pw, pwb, clamp, after[1])
 
 
-def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
+def _bounds(*acts: Any) -> tuple:
+    """The clamp bounds of activations (a Hardtanh's may change after planning)."""
+    return tuple((getattr(a, "min_val", None), getattr(a, "max_val", None)) for a in acts)
+
+
+def fused(layer: nn.Module, x: Tensor, after: dict | None = None) -> Prepared | None:
     """A call of a separable layer by the fused depthwise-pointwise kernel
     (:mod:`sepconv.nn._fused`) for inputs like ``x``, or None where it does not apply: a 2-D
     layer of the library's own steps, with nothing between them but a batch norm in eval mode
@@ -190,7 +205,12 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
     caller's memory format. The weights are packed when planned and again whenever one of the
     tensors they come from has been changed in place or given new data (its version counter
     or its storage moved), so a ``load_state_dict``, an optimizer step or ``p.data = t`` is
-    seen; an in-place edit through ``p.data``, which PyTorch does not count, is not."""
+    seen; an in-place edit through ``p.data``, which PyTorch does not count, is not.
+
+    ``after``: the modules of a parent that follow the layer (``'norm'`` and ``'act'``, as
+    MobileNet's block has them), applied by the same call, the batch norm folded into the
+    pointwise weights and the activation a clamp of the output (the same kinds as between the
+    steps); None where they are not of those kinds."""
     from . import _fused
     from .modules import KerasPaddingConv, _DepthwiseConvNd, _PointwiseConvNd, _SeparableConvNd
 
@@ -223,7 +243,11 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
     padding = depthwise._padding
     (dw, dwb), (pw, pwb) = depthwise_parameters, pointwise_parameters
     extra, clamp = between
-    tensors = [t for t in (dw, dwb, pw, pwb, *extra) if t is not None]
+    later = _between(after) if after is not None else ([], (-math.inf, math.inf))
+    if later is None:
+        return None
+    after_norm, after_act = (None, None) if after is None else (after.get("norm"), after.get("act"))
+    tensors = [t for t in (dw, dwb, pw, pwb, *extra, *later[0]) if t is not None]
     if (
         padding.mode != "zeros"
         or dw.shape[0] != x.shape[1]
@@ -238,7 +262,7 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
     pads, stride, dilation = (top, bottom, left, right), padding.stride, padding.dilation
     steps_now = _separable_checked(modules, depthwise, pointwise)
     state: list = [None, None]  # versions packed, the planned kernel call
-    bounds = (getattr(act, "min_val", None), getattr(act, "max_val", None))  # a Hardtanh's
+    bounds = _bounds(act, after_act)  # a Hardtanh's
 
     def run_fused(x: Tensor) -> Tensor | None:
         if (
@@ -246,14 +270,20 @@ def fused(layer: nn.Module, x: Tensor) -> Prepared | None:
             or modules.get("norm") is not norm
             or modules.get("act") is not act
             or (norm is not None and norm.training)
-            or (getattr(act, "min_val", None), getattr(act, "max_val", None)) != bounds
+            or _bounds(act, after_act) != bounds
+            or after is not None
+            and (
+                after.get("norm") is not after_norm
+                or after.get("act") is not after_act
+                or (after_norm is not None and after_norm.training)
+            )
             or torch.is_grad_enabled()
             and any(t.requires_grad for t in (x, *tensors))
         ):
             return None
         versions = tuple((t._version, t.data_ptr()) for t in tensors)
         if versions != state[0]:
-            packed = _pack_folded(dw, dwb, pw, pwb, norm, clamp)
+            packed = _pack_folded(dw, dwb, pw, pwb, norm, clamp, (after_norm, later[1]))
             state[0], state[1] = versions, _fused.planned(x, packed, stride, pads, dilation)
         return None if state[1] is None else state[1](x)
 
