@@ -17,7 +17,9 @@ few times, interleaved, and keeps the fastest (the plain composition's route, th
 format with PyTorch's depthwise, unless another is faster by more than ``PREFER_PLAIN``);
 later calls with the same key run it directly.
 In training (a gradient wanted for the input or a weight) a route is timed forward and
-backward together (``torch.autograd.grad``, which leaves ``.grad`` alone). A layer whose
+backward together (``torch.autograd.grad``, which leaves ``.grad`` alone), and a separable
+layer's two fastest routes are timed again with their pointwise step by matrix products
+(``sepconv.nn._pointwise_mm``, a route's third element ``"mm"``). A layer whose
 children keep state in training mode (a batch norm) is not timed in training mode: it runs
 :mod:`sepconv.nn._dispatch`'s modelled choice, as everything does where timing does not
 apply (unbatched or non-CPU inputs, graph recording, ``torch.compile``, a
