@@ -892,69 +892,32 @@ static int FN(gw3_nchw512_applies)(const ptrdiff_t *p)
 #undef ASTORE
 
 #else
-static int FN(fwd_s1_applies)(const ptrdiff_t *p)
-{
-    (void)p;
-    return 0;
-}
-static int FN(fwd_s2_applies)(const ptrdiff_t *p)
-{
-    (void)p;
-    return 0;
-}
-static int FN(gw3_nchw512_applies)(const ptrdiff_t *p)
-{
-    (void)p;
-    return 0;
-}
-static int FN(grad_s2_applies)(const ptrdiff_t *p)
-{
-    (void)p;
-    return 0;
-}
-static void FN(gx_s2_nchw512_task)(void *vctx, ptrdiff_t task)
-{
-    (void)vctx;
-    (void)task;
-}
-static void FN(gw_s2_nchw512_task)(void *vctx, ptrdiff_t c)
-{
-    (void)vctx;
-    (void)c;
-}
-static void FN(gw3_nchw512_task)(void *vctx, ptrdiff_t c)
-{
-    (void)vctx;
-    (void)c;
-}
-static int FN(fwd_cl8_applies)(const ptrdiff_t *p)
-{
-    (void)p;
-    return 0;
-}
-static int FN(fwd_flat512_applies)(const ptrdiff_t *p)
-{
-    (void)p;
-    return 0;
-}
-static void FN(fwd_flat512_task)(void *vctx, ptrdiff_t task)
-{
-    (void)vctx;
-    (void)task;
-}
-static void FN(fwd_cl8_task)(void *vctx, ptrdiff_t task)
-{
-    (void)vctx;
-    (void)task;
-}
-static void FN(fwd_s2_task)(void *vctx, ptrdiff_t task)
-{
-    (void)vctx;
-    (void)task;
-}
-static void FN(fwd_s1_task)(void *vctx, ptrdiff_t task)
-{
-    (void)vctx;
-    (void)task;
-}
+/* without AVX-512 code: nothing applies, and the tasks are never run */
+#define DW_NEVER(name)                                                                         \
+    static int FN(name)(const ptrdiff_t *p)                                                    \
+    {                                                                                          \
+        (void)p;                                                                               \
+        return 0;                                                                              \
+    }
+#define DW_NO_TASK(name)                                                                       \
+    static void FN(name)(void *vctx, ptrdiff_t task)                                           \
+    {                                                                                          \
+        (void)vctx;                                                                            \
+        (void)task;                                                                            \
+    }
+DW_NEVER(fwd_s1_applies)
+DW_NEVER(fwd_s2_applies)
+DW_NEVER(gw3_nchw512_applies)
+DW_NEVER(grad_s2_applies)
+DW_NEVER(fwd_cl8_applies)
+DW_NEVER(fwd_flat512_applies)
+DW_NO_TASK(gx_s2_nchw512_task)
+DW_NO_TASK(gw_s2_nchw512_task)
+DW_NO_TASK(gw3_nchw512_task)
+DW_NO_TASK(fwd_flat512_task)
+DW_NO_TASK(fwd_cl8_task)
+DW_NO_TASK(fwd_s2_task)
+DW_NO_TASK(fwd_s1_task)
+#undef DW_NEVER
+#undef DW_NO_TASK
 #endif

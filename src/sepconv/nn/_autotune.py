@@ -294,7 +294,7 @@ def fused_with(layer: nn.Module, x: Tensor, after: dict) -> Tensor | None:
     if key is None or routes is None or routes.get(key, ("", None))[1] != "fused":
         return None
     ex = sys.modules[__package__ + "._execution"]
-    if not ex.unobserved(*(m for name, m in after.items() if name in ("norm", "act") and m)):
+    if not ex.unobserved(layer, *(m for k, m in after.items() if k in ("norm", "act") and m)):
         return None
     prepared = layer.__dict__.get("_sepconv_prepared")
     if prepared is None:
