@@ -333,3 +333,48 @@ def test_mobilenet_runs_nchw_inputs_channels_last_inside():
     x.requires_grad_(True)
     net(x).sum().backward()
     assert x.grad.is_contiguous()
+
+
+def test_block_sees_norm_tensors_replaced_and_eps():
+    """New tensors in the norms (buffers and parameters assigned anew, again and again: a new
+    one may land where a freed one was), ``p.data = t`` and ``eps`` are all seen."""
+    block = _block()
+    x = torch.randn(1, 16, 10, 10).contiguous(memory_format=CL)
+    edits = [
+        lambda: setattr(block.norm, "running_mean", block.norm.running_mean + 0.1),
+        lambda: setattr(block.conv.norm, "running_var", block.conv.norm.running_var * 1.5),
+        lambda: setattr(block.norm, "weight", nn.Parameter(block.norm.weight * 0.5)),
+        lambda: setattr(block.norm.weight, "data", block.norm.weight.data * 0.9),
+        lambda: setattr(block.conv.norm, "bias", nn.Parameter(block.conv.norm.bias + 0.2)),
+        lambda: setattr(block.norm, "eps", block.norm.eps * 4),
+    ]
+    with torch.no_grad():
+        block.conv._sepconv_routes = {_autotune._key(block.conv, x): ("cl", "fused")}
+        block(x)
+        for edit in edits * 2:
+            before = block(x)
+            edit()
+            first = block(x)  # planned with what changed: the modules in turn, planned anew
+            got = block(x)
+            assert _epilogue_prepared(block)
+            for y in (first, got):
+                torch.testing.assert_close(y, _plain(block, x), rtol=1e-5, atol=1e-5)
+            assert not torch.equal(got, before)
+
+
+@pytest.mark.parametrize("kind", ["separable", "depthwise"])
+def test_layers_built_under_inference_mode_run_at_stride_2(kind):
+    """Inference tensors have no version counter: the zero-tap kernel is not kept for them."""
+    with torch.inference_mode():
+        torch.manual_seed(0)
+        if kind == "separable":
+            layer = snn.SeparableConv2d(8, 12, 3, 2, padding="same").eval()
+        else:
+            layer = snn.DepthwiseConv2d(8, 3, 2, padding="same").eval()
+        x = torch.randn(2, 8, 10, 10)
+        for memory_format in (torch.contiguous_format, CL):
+            x = x.contiguous(memory_format=memory_format)
+            got = layer(x)
+            with snn.use_autotune(False), snn.use_native_depthwise(False):
+                want = layer(x)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

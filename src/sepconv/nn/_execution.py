@@ -298,8 +298,8 @@ def tapped_weight(weight: Tensor, taps: tuple[int, ...], owner: Any = None) -> T
     padding the kernel anew costs a small call's time (3x3 -> 4x4 for 512 channels: 0.02 ms
     on one CPU core, where the 14x14 stride-2 depthwise step itself takes 0.05 ms; on a GPU a
     launch). Inference only (callers check :func:`zero_taps_pay`)."""
-    if owner is None or torch.compiler.is_compiling():
-        return torch.constant_pad_nd(weight, taps)
+    if owner is None or torch.compiler.is_compiling() or weight.is_inference():
+        return torch.constant_pad_nd(weight, taps)  # (an inference tensor has no version)
     kept = owner.__dict__.get("_sepconv_tapped")
     stamp = (weight._version, weight.data_ptr(), weight.device, taps)
     if kept is None or kept[0] is not weight or kept[1] != stamp:

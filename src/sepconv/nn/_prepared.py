@@ -191,6 +191,25 @@ def _pack_folded(
     return _fused.pack(dw, dwb, pw, pwb, clamp, after[1])
 
 
+def _norm_stamps(*norms: Any) -> tuple:
+    """The batch norms' tensors and ``eps`` (dictionary lookups: this runs at every call)."""
+    out: tuple = ()
+    for norm in norms:
+        if norm is not None:
+            params, buffers = norm._parameters, norm._buffers
+            out += (params.get("weight"), params.get("bias"), buffers.get("running_mean"))
+            out += (buffers.get("running_var"), norm.eps)
+    return out
+
+
+def _same(now: tuple, then: tuple) -> bool:
+    """Whether the stamps of :func:`_norm_stamps` match: the same tensor objects (a tensor
+    replaced by another, even at the same address, is a change) and the same ``eps``."""
+    return len(now) == len(then) and all(
+        a is b if isinstance(b, Tensor) or b is None else a == b for a, b in zip(now, then)
+    )
+
+
 def _bounds(*acts: Any) -> tuple:
     """The clamp bounds of activations (a Hardtanh's may change after planning)."""
     return tuple((getattr(a, "min_val", None), getattr(a, "max_val", None)) for a in acts)
@@ -263,6 +282,7 @@ def fused(layer: nn.Module, x: Tensor, after: dict | None = None) -> Prepared | 
     steps_now = _separable_checked(modules, depthwise, pointwise)
     state: list = [None, None]  # versions packed, the planned kernel call
     bounds = _bounds(act, after_act)  # a Hardtanh's
+    stamps = _norm_stamps(norm, after_norm)
 
     def run_fused(x: Tensor) -> Tensor | None:
         if (
@@ -271,6 +291,7 @@ def fused(layer: nn.Module, x: Tensor, after: dict | None = None) -> Prepared | 
             or modules.get("act") is not act
             or (norm is not None and norm.training)
             or _bounds(act, after_act) != bounds
+            or not _same(_norm_stamps(norm, after_norm), stamps)
             or after is not None
             and (
                 after.get("norm") is not after_norm
