@@ -311,7 +311,7 @@ def fused(layer: nn.Module, x: Tensor, after: dict | None = None) -> Prepared | 
     return run_fused
 
 
-def prepare(layer: nn.Module, route: tuple[str, bool | str], x: Tensor) -> Prepared | None:
+def prepare(layer: nn.Module, route: tuple, x: Tensor) -> Prepared | None:
     """A prepared call of ``layer`` for inputs like ``x`` under ``route``, or None
     where the general path must run (see the module's docstring). Called with ``route``
     forced (:func:`sepconv.nn._autotune.route`), as the native kernel's choice reads it."""
