@@ -209,18 +209,24 @@ def calibrate(args: Any, rounds: int, info: dict[str, Any]) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "samples": samples,
     }
-    # One calibration per thread count: this run's replaces the one of the same count.
+    # One calibration per kind of processor and thread count: this run's replaces the one of
+    # the same kind and count.
+    info["kind"] = _dispatch.machine_kind()
     kept = [
         c
         for c in _dispatch.load_model(args.calibrate)["calibrations"]
-        if c.get("models") and _dispatch._threads_of(c) != info["threads"]
+        if c.get("models")
+        and (_dispatch._threads_of(c), _dispatch._kind_of(c)) != (info["threads"], info["kind"])
     ]
     model = {
         "description": "sepconv native depthwise dispatch constants: seconds = features "
-        "dot coefficients, one calibration per thread count; written by "
+        "dot coefficients, one calibration per kind of processor and thread count; written by "
         "benchmarks/layers.py --calibrate",
         "features": list(_dispatch.FEATURES),
-        "calibrations": sorted([*kept, calibration], key=_dispatch._threads_of),
+        "calibrations": sorted(
+            [*kept, calibration],
+            key=lambda c: (_dispatch._kind_of(c) or "", _dispatch._threads_of(c)),
+        ),
     }
     write_json(args.calibrate, model)
     return 0

@@ -78,10 +78,38 @@ def versions(*packages: str) -> dict[str, str]:
     return out
 
 
+def cpu_id() -> str:
+    """The processor's vendor, family and model numbers as ``/proc/cpuinfo`` gives them (two
+    processors of one marketing name can differ in vector width), or ``''``."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("vendor_id", "cpu family", "model") and key not in fields:
+                    fields[key] = value.strip()
+                if not line.strip():
+                    break
+    except OSError:
+        return ""
+    if not fields:
+        return ""
+    return (
+        f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} "
+        f"model {fields.get('model', '?')}"
+    )
+
+
 def machine(*packages: str) -> dict[str, Any]:
-    """CPU, core count and library versions, for the report header and the JSON file."""
+    """CPU (name, family/model, :func:`sepconv.nn._dispatch.machine_kind`), core count and
+    library versions, for the report header and the JSON file."""
+    from sepconv.nn._dispatch import machine_kind
+
     return {
         "cpu": cpu_name(),
+        "cpu_id": cpu_id(),
+        "kind": machine_kind(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "versions": versions(*packages),
@@ -90,7 +118,10 @@ def machine(*packages: str) -> dict[str, Any]:
 
 def print_header(title: str, info: dict[str, Any]) -> None:
     print(title)
-    print(f"cpu: {info['cpu']} ({info['cores']} cores), {info['platform']}")
+    print(
+        f"cpu: {info['cpu']} ({info.get('cpu_id') or 'family unknown'}, "
+        f"{info.get('kind', '?')}, {info['cores']} cores), {info['platform']}"
+    )
     print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
     print()
 

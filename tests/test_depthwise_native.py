@@ -374,8 +374,8 @@ def test_dispatch_model_decides(monkeypatch):
 def test_packaged_model_is_valid():
     model = _dispatch.load_model()
     assert set(model["features"]) == set(_dispatch.FEATURES)
-    threads = [_dispatch._threads_of(c) for c in model["calibrations"]]
-    assert len(set(threads)) == len(threads)  # one calibration per thread count
+    runs = [(_dispatch._kind_of(c), _dispatch._threads_of(c)) for c in model["calibrations"]]
+    assert len(set(runs)) == len(runs)  # one calibration per kind of processor and thread count
     for calibration in model["calibrations"]:
         assert calibration["models"]
         for entry in calibration["models"].values():
@@ -388,6 +388,7 @@ def test_packaged_model_is_valid():
             }
             assert all(len(c) == len(_dispatch.FEATURES) and min(c) >= 0 for c in entry.values())
         assert calibration["machine"]["cpu"]
+        assert calibration["machine"]["kind"]
 
 
 def test_calibration_nearest_to_the_thread_count(monkeypatch):
@@ -397,6 +398,27 @@ def test_calibration_nearest_to_the_thread_count(monkeypatch):
     for threads, expected in ((1, one), (2, one), (3, four), (8, four)):
         monkeypatch.setattr(torch, "get_num_threads", lambda t=threads: t)
         assert _dispatch._model() is expected
+
+
+def test_calibration_of_this_kind_of_processor(monkeypatch):
+    """A calibration measured on another kind of processor (say, with AVX-512 where this one
+    has AVX2 only) is used only where none of this kind exists."""
+    kind = _dispatch.machine_kind()
+    here = {"models": {"nchw/s1": {}}, "machine": {"threads": 4, "kind": kind}}
+    other = {"models": {"nchw/s1": {}}, "machine": {"threads": 2, "kind": "other/isa"}}
+    unknown = {"models": {"nchw/s1": {}}, "machine": {"threads": 1}}
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(_dispatch, "_MODEL", {"calibrations": [other, here, unknown]})
+    assert _dispatch._model() is here
+    monkeypatch.setattr(_dispatch, "_MODEL", {"calibrations": [other, unknown]})
+    assert _dispatch._model() is other
+
+
+def test_machine_kind_names_the_architecture():
+    kind = _dispatch.machine_kind()
+    assert kind == _dispatch.machine_kind()
+    arch, _, isa = kind.partition("/")
+    assert arch and isa in ("", "avx2", "avx512")
 
 
 def test_missing_or_malformed_model_file_gives_no_model(tmp_path):

@@ -12,8 +12,11 @@ from torch import nn
 
 import sepconv.nn as snn
 from sepconv.nn import _autotune, _fused, _prepared
+from sepconv.nn import _native_depthwise as native
 
-pytestmark = pytest.mark.skipif(not _fused.available(), reason="no AVX-512F or no native build")
+pytestmark = pytest.mark.skipif(
+    not _fused.available(), reason="no AVX-512F or AVX2, or no native build"
+)
 CL = torch.channels_last
 
 
@@ -77,6 +80,14 @@ def test_equals_the_two_convolutions(
         channels * kernel[0] * kernel[1]
     ) ** 0.5
     assert x.equal(before)
+    with_avx512 = native._use_avx512(False)  # the AVX2 kernel: the same sums in the same order
+    try:
+        other = _fused.separable_conv2d(
+            x, _fused.pack(dw, dwb, pw, pwb), stride, pads, dilation, threads
+        )
+    finally:
+        native._use_avx512(with_avx512)
+    assert other.equal(y)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])

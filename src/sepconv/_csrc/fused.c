@@ -1,17 +1,21 @@
 /*
  * Depthwise then pointwise convolution in one pass, for inference: channels-last float32,
- * depth multiplier 1, on processors with AVX-512F (checked at run time; elsewhere the
- * entry point returns 3 and the caller composes two convolutions instead).
+ * depth multiplier 1, on processors with AVX-512F or with AVX2 and FMA (checked at run time;
+ * elsewhere the entry point returns 3 and the caller composes two convolutions instead).
  *
  * A separable layer run as two convolutions writes the depthwise output to memory and reads
  * it back for the pointwise step. Here each task computes the depthwise output of a tile of
  * output rows into a buffer that stays in cache (pixels x channels, the tile sized to the
  * second-level cache) and multiplies it at once by the pointwise weights, writing only the
  * layer's output. The pointwise step is a matrix product, tile (P x C) times weights
- * (C x Cout), computed by a register-blocked kernel: six pixels by 64 output channels held
- * in 24 vector accumulators, one broadcast of a depthwise value and four weight vectors per
- * input channel (the blocking of BLIS-style GEMM micro-kernels, without packing the tile,
- * which is already laid out as the kernel reads it).
+ * (C x Cout), computed by a register-blocked kernel: with AVX-512, six pixels by 64 output
+ * channels held in 24 vector accumulators, one broadcast of a depthwise value and four weight
+ * vectors per input channel; with AVX2 (16 registers), six pixels by 16 output channels in
+ * 12 accumulators, four times per block of 64 (the blockings of BLIS-style GEMM
+ * micro-kernels, without packing the tile, which is already laid out as the kernel reads it).
+ * The driver (tiling, threads, layouts) is one; each instruction set provides the depthwise
+ * pixels, the register block and the layout conversions of the NCHW path (fu_isa_t), and both
+ * give the same sums in the same order.
  *
  * Weights come prepared by the caller: depthwise weights as (KH * KW, C) (taps major),
  * pointwise weights as (Cout_padded / 64, C, 64), blocks of 64 output channels each stored
@@ -26,7 +30,10 @@
 #define FU_MR 6  /* pixels per register block */
 #define FU_TILE_BYTES (96 * 1024)
 
+typedef struct fu_isa fu_isa_t;
+
 typedef struct {
+    const fu_isa_t *isa;
     ptrdiff_t p[P_COUNT];
     ptrdiff_t cout, coutp;
     const float *x, *wdw, *bdw, *wpw, *bpw;
@@ -38,16 +45,34 @@ typedef struct {
     int failed;
 } fused_t;
 
-#if DW_HAVE_AVX512_CODE
-/* max and min return their second operand where either is NaN: a NaN stays NaN, as PyTorch's
- * activations leave it */
-#define FU_CLAMP(a) _mm512_min_ps(hi, _mm512_max_ps(lo, (a)))
-/* the first min(n, 16) lanes (n >= 0) */
-static inline __mmask16 fu_lanes(ptrdiff_t n)
-{
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
-}
+/* depthwise output of one pixel: taps ky in [ky0, ky1), kx in [kx0, kx1) */
+typedef void (*fu_pixel_fn)(float *out, const float *x, const fused_t *f, ptrdiff_t ky0,
+                            ptrdiff_t ky1, ptrdiff_t kx0, ptrdiff_t kx1);
+/* eight pixels whose taps all lie inside the input (columns); out rows are C apart */
+typedef void (*fu_eight_fn)(float *out, const float *x, ptrdiff_t xstep, const fused_t *f,
+                            ptrdiff_t ky0, ptrdiff_t ky1);
+/* out[i][j] = bias[j] + sum_k A[i][k] B[k][j] for i < MR pixels, j < cols (<= 64) output
+ * channels, clamped to [oc[0], oc[1]] (a NaN stays NaN); A rows lda apart, B rows FU_NR
+ * apart, out rows ldo apart */
+typedef void (*fu_block_fn)(float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda,
+                            const float *B, ptrdiff_t K, const float *bias, ptrdiff_t cols,
+                            const float *oc);
+/* d[q * C + c] = s[c * sc + q] for q < Q, c < C: an NCHW image to channels-last */
+typedef void (*fu_to_cl_fn)(float *restrict d, const float *restrict s, ptrdiff_t C,
+                            ptrdiff_t Q, ptrdiff_t sc);
+/* out[j * so + q] = O[q * 64 + j] for j < nj, q < Q: a pixels x 64 block to NCHW rows */
+typedef void (*fu_to_nchw_fn)(float *restrict out, ptrdiff_t so, const float *restrict O,
+                              ptrdiff_t nj, ptrdiff_t Q);
 
+struct fu_isa {
+    fu_pixel_fn pixel;
+    fu_eight_fn eight;
+    fu_block_fn block[FU_MR + 1]; /* by the number of pixels, 1 to FU_MR */
+    fu_to_cl_fn to_cl;
+    fu_to_nchw_fn to_nchw;
+};
+
+#if DW_HAVE_AVX512_CODE
 static __thread float *tile_buf;
 static __thread size_t tile_cap;
 
@@ -63,7 +88,16 @@ static float *tile_buffer(size_t floats)
     return tile_buf;
 }
 
-/* depthwise output of one pixel: taps ky in [ky0, ky1), kx in [kx0, kx1) */
+/* ---- AVX-512 ----------------------------------------------------------------------------- */
+/* max and min return their second operand where either is NaN: a NaN stays NaN, as PyTorch's
+ * activations leave it */
+#define FU_CLAMP(a) _mm512_min_ps(hi, _mm512_max_ps(lo, (a)))
+/* the first min(n, 16) lanes (n >= 0) */
+static inline __mmask16 fu_lanes(ptrdiff_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
 __attribute__((target("avx512f"))) static void fu_dw_pixel(float *out, const float *x,
                                                             const fused_t *f, ptrdiff_t ky0,
                                                             ptrdiff_t ky1, ptrdiff_t kx0,
@@ -84,7 +118,6 @@ __attribute__((target("avx512f"))) static void fu_dw_pixel(float *out, const flo
     }
 }
 
-/* eight pixels whose taps all lie inside the input (columns); out rows are C apart */
 __attribute__((target("avx512f"))) static void fu_dw_eight(float *out, const float *x,
                                                             ptrdiff_t xstep, const fused_t *f,
                                                             ptrdiff_t ky0, ptrdiff_t ky1)
@@ -122,9 +155,244 @@ __attribute__((target("avx512f"))) static void fu_dw_eight(float *out, const flo
     }
 }
 
+static inline __attribute__((always_inline, target("avx512f"))) void
+fu_block(int MR, float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B,
+         ptrdiff_t K, const float *bias, ptrdiff_t cols, const float *oc)
+{
+    const __m512 lo = _mm512_set1_ps(oc[0]), hi = _mm512_set1_ps(oc[1]);
+    __m512 acc[FU_MR][4];
+    for (int v = 0; v < 4; v++) {
+        const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+        for (int i = 0; i < MR; i++)
+            acc[i][v] = b;
+    }
+    for (ptrdiff_t k = 0; k < K; k++) {
+        const __m512 b0 = _mm512_loadu_ps(B + k * FU_NR);
+        const __m512 b1 = _mm512_loadu_ps(B + k * FU_NR + 16);
+        const __m512 b2 = _mm512_loadu_ps(B + k * FU_NR + 32);
+        const __m512 b3 = _mm512_loadu_ps(B + k * FU_NR + 48);
+        for (int i = 0; i < MR; i++) {
+            const __m512 a = _mm512_set1_ps(A[i * lda + k]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(a, b2, acc[i][2]);
+            acc[i][3] = _mm512_fmadd_ps(a, b3, acc[i][3]);
+        }
+    }
+    for (int v = 0; v < 4; v++) {
+        const __mmask16 m = fu_lanes(cols - 16 * v);
+        for (int i = 0; i < MR; i++)
+            _mm512_mask_storeu_ps(out + i * ldo + 16 * v, m, FU_CLAMP(acc[i][v]));
+    }
+}
+
+__attribute__((target("avx512f"))) static void fu_to_cl(float *restrict d, const float *restrict s,
+                                                         ptrdiff_t C, ptrdiff_t Q, ptrdiff_t sc)
+{
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32((int)sc));
+    for (ptrdiff_t q = 0; q < Q; q++)
+        for (ptrdiff_t c = 0; c < C; c += 16) {
+            const __mmask16 k = fu_lanes(C - c);
+            const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx,
+                                                      s + c * sc + q, 4);
+            _mm512_mask_storeu_ps(d + q * C + c, k, v);
+        }
+}
+
+__attribute__((target("avx512f"))) static void fu_to_nchw(float *restrict out, ptrdiff_t so,
+                                                           const float *restrict O, ptrdiff_t nj,
+                                                           ptrdiff_t Q)
+{
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(FU_NR));
+    for (ptrdiff_t j = 0; j < nj; j++)
+        for (ptrdiff_t q = 0; q < Q; q += 16) {
+            const __mmask16 k = fu_lanes(Q - q);
+            const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx,
+                                                      O + q * FU_NR + j, 4);
+            _mm512_mask_storeu_ps(out + j * so + q, k, v);
+        }
+}
+
+/* ---- AVX2 and FMA ------------------------------------------------------------------------ */
+#define FU2_CLAMP(a) _mm256_min_ps(hi, _mm256_max_ps(lo, (a)))
+static const int fu2_ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+/* the first min(n, 8) lanes (n >= 0) */
+__attribute__((target("avx2"))) static inline __m256i fu2_lanes(ptrdiff_t n)
+{
+    return _mm256_loadu_si256((const __m256i *)(fu2_ones + 8 - (n >= 8 ? 8 : n <= 0 ? 0 : n)));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 fu2_load(const float *s, ptrdiff_t n,
+                                                                  __m256i k)
+{
+    return n >= 8 ? _mm256_loadu_ps(s) : _mm256_maskload_ps(s, k);
+}
+
+__attribute__((target("avx2,fma"))) static inline void fu2_store(float *d, ptrdiff_t n, __m256i k,
+                                                                 __m256 v)
+{
+    if (n >= 8)
+        _mm256_storeu_ps(d, v);
+    else if (n > 0)
+        _mm256_maskstore_ps(d, k, v);
+}
+
+__attribute__((target("avx2,fma"))) static void fu2_dw_pixel(float *out, const float *x,
+                                                             const fused_t *f, ptrdiff_t ky0,
+                                                             ptrdiff_t ky1, ptrdiff_t kx0,
+                                                             ptrdiff_t kx1)
+{
+    const ptrdiff_t *p = f->p;
+    const ptrdiff_t C = p[P_C], KW = p[P_KW];
+    const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
+    const __m256 lo = _mm256_set1_ps(f->lo), hi = _mm256_set1_ps(f->hi);
+    for (ptrdiff_t c = 0; c < C; c += 8) {
+        const ptrdiff_t n = C - c;
+        const __m256i k = fu2_lanes(n);
+        __m256 a = f->bdw ? fu2_load(f->bdw + c, n, k) : _mm256_setzero_ps();
+        for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+            for (ptrdiff_t kx = kx0; kx < kx1; kx++)
+                a = _mm256_fmadd_ps(fu2_load(f->wdw + (ky * KW + kx) * C + c, n, k),
+                                    fu2_load(x + ky * dy + kx * dx + c, n, k), a);
+        fu2_store(out + c, n, k, FU2_CLAMP(a));
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void fu2_dw_eight(float *out, const float *x,
+                                                             ptrdiff_t xstep, const fused_t *f,
+                                                             ptrdiff_t ky0, ptrdiff_t ky1)
+{
+    const ptrdiff_t *p = f->p;
+    const ptrdiff_t C = p[P_C], KW = p[P_KW];
+    const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
+    const __m256 lo = _mm256_set1_ps(f->lo), hi = _mm256_set1_ps(f->hi);
+    for (ptrdiff_t c = 0; c < C; c += 8) {
+        const ptrdiff_t n = C - c;
+        const __m256i k = fu2_lanes(n);
+        const __m256 bias = f->bdw ? fu2_load(f->bdw + c, n, k) : _mm256_setzero_ps();
+        __m256 a[8];
+        for (int i = 0; i < 8; i++)
+            a[i] = bias;
+        for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+            for (ptrdiff_t kx = 0; kx < KW; kx++) {
+                const __m256 wv = fu2_load(f->wdw + (ky * KW + kx) * C + c, n, k);
+                const float *s = x + ky * dy + kx * dx + c;
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++)
+                    a[i] = _mm256_fmadd_ps(wv, fu2_load(s + i * xstep, n, k), a[i]);
+            }
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++)
+            fu2_store(out + i * C + c, n, k, FU2_CLAMP(a[i]));
+    }
+}
+
+/* sixteen output channels at a time (12 accumulators of the 16 registers), the block's four
+ * groups in turn; groups past cols are skipped */
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+fu2_block(int MR, float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B,
+          ptrdiff_t K, const float *bias, ptrdiff_t cols, const float *oc)
+{
+    const __m256 lo = _mm256_set1_ps(oc[0]), hi = _mm256_set1_ps(oc[1]);
+    for (ptrdiff_t j = 0; j < FU_NR && j < cols; j += 16) {
+        __m256 acc[FU_MR][2];
+        for (int v = 0; v < 2; v++) {
+            const __m256 b = bias ? _mm256_loadu_ps(bias + j + 8 * v) : _mm256_setzero_ps();
+            for (int i = 0; i < MR; i++)
+                acc[i][v] = b;
+        }
+        const float *Bj = B + j;
+        for (ptrdiff_t k = 0; k < K; k++) {
+            const __m256 b0 = _mm256_loadu_ps(Bj + k * FU_NR);
+            const __m256 b1 = _mm256_loadu_ps(Bj + k * FU_NR + 8);
+            for (int i = 0; i < MR; i++) {
+                const __m256 a = _mm256_broadcast_ss(A + i * lda + k);
+                acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+            }
+        }
+        for (int v = 0; v < 2; v++) {
+            const ptrdiff_t n = cols - j - 8 * v;
+            const __m256i k = fu2_lanes(n);
+            for (int i = 0; i < MR; i++)
+                fu2_store(out + i * ldo + j + 8 * v, n, k, FU2_CLAMP(acc[i][v]));
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void fu2_to_cl(float *restrict d,
+                                                          const float *restrict s, ptrdiff_t C,
+                                                          ptrdiff_t Q, ptrdiff_t sc)
+{
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32((int)sc));
+    for (ptrdiff_t q = 0; q < Q; q++)
+        for (ptrdiff_t c = 0; c < C; c += 8) {
+            const ptrdiff_t n = C - c;
+            const __m256i k = fu2_lanes(n);
+            const __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), s + c * sc + q, idx,
+                                                      _mm256_castsi256_ps(k), 4);
+            fu2_store(d + q * C + c, n, k, v);
+        }
+}
+
+__attribute__((target("avx2,fma"))) static void fu2_to_nchw(float *restrict out, ptrdiff_t so,
+                                                            const float *restrict O, ptrdiff_t nj,
+                                                            ptrdiff_t Q)
+{
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32(FU_NR));
+    for (ptrdiff_t j = 0; j < nj; j++)
+        for (ptrdiff_t q = 0; q < Q; q += 8) {
+            const ptrdiff_t n = Q - q;
+            const __m256i k = fu2_lanes(n);
+            const __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), O + q * FU_NR + j,
+                                                      idx, _mm256_castsi256_ps(k), 4);
+            fu2_store(out + j * so + q, n, k, v);
+        }
+}
+
+/* one function per number of pixels, so that the accumulators stay in registers */
+#define FU_BLOCK(NAME, TARGET, MR)                                                             \
+    __attribute__((target(TARGET))) static void NAME##MR(                                      \
+        float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B, ptrdiff_t K,  \
+        const float *bias, ptrdiff_t cols, const float *oc)                                    \
+    {                                                                                          \
+        NAME(MR, out, ldo, A, lda, B, K, bias, cols, oc);                                      \
+    }
+#define FU_BLOCKS(NAME, TARGET)                                                                \
+    FU_BLOCK(NAME, TARGET, 1)                                                                  \
+    FU_BLOCK(NAME, TARGET, 2)                                                                  \
+    FU_BLOCK(NAME, TARGET, 3)                                                                  \
+    FU_BLOCK(NAME, TARGET, 4)                                                                  \
+    FU_BLOCK(NAME, TARGET, 5)                                                                  \
+    FU_BLOCK(NAME, TARGET, 6)
+FU_BLOCKS(fu_block, "avx512f")
+FU_BLOCKS(fu2_block, "avx2,fma")
+
+static const fu_isa_t fu_avx512 = {
+    fu_dw_pixel,
+    fu_dw_eight,
+    {NULL, fu_block1, fu_block2, fu_block3, fu_block4, fu_block5, fu_block6},
+    fu_to_cl,
+    fu_to_nchw,
+};
+static const fu_isa_t fu_avx2 = {
+    fu2_dw_pixel,
+    fu2_dw_eight,
+    {NULL, fu2_block1, fu2_block2, fu2_block3, fu2_block4, fu2_block5, fu2_block6},
+    fu2_to_cl,
+    fu2_to_nchw,
+};
+
+/* ---- the driver -------------------------------------------------------------------------- */
 /* depthwise output of output rows [oh0, oh1) of image n into A (pixel-major, C per pixel) */
-__attribute__((target("avx512f"))) static void fu_dw_tile(float *A, const fused_t *f, ptrdiff_t n,
-                                                           ptrdiff_t oh0, ptrdiff_t oh1)
+static void fu_dw_tile(float *A, const fused_t *f, ptrdiff_t n, ptrdiff_t oh0, ptrdiff_t oh1)
 {
     const ptrdiff_t *p = f->p;
     const ptrdiff_t C = p[P_C], SW = p[P_SW], OW = p[P_OW];
@@ -142,71 +410,19 @@ __attribute__((target("avx512f"))) static void fu_dw_tile(float *A, const fused_
         float *arow = A + (oh - oh0) * OW * C;
         for (ptrdiff_t ow = 0; ow < OW; ow++) {
             if (f->eight && ow >= owa && ow + 8 <= owb) {
-                fu_dw_eight(arow + ow * C, xrow + (ow * SW - p[P_PL]) * p[P_XW], SW * p[P_XW], f,
-                            ky0, ky1);
+                f->isa->eight(arow + ow * C, xrow + (ow * SW - p[P_PL]) * p[P_XW], SW * p[P_XW],
+                              f, ky0, ky1);
                 ow += 7;
                 continue;
             }
             ptrdiff_t iw0 = ow * SW - p[P_PL], kx0, kx1;
             tap_range(iw0, p[P_DW], p[P_KW], p[P_W], &kx0, &kx1);
-            fu_dw_pixel(arow + ow * C, xrow + iw0 * p[P_XW], f, ky0, ky1, kx0, kx1);
+            f->isa->pixel(arow + ow * C, xrow + iw0 * p[P_XW], f, ky0, ky1, kx0, kx1);
         }
     }
 }
 
-/* out[i][j] = bias[j] + sum_k A[i][k] B[k][j] for i < MR pixels, j < 64 output channels,
- * clamped to [oc[0], oc[1]] (a NaN stays NaN); A rows lda apart, B rows ldb apart, out rows
- * ldo apart, stores masked by m[0..3] */
-static inline __attribute__((always_inline, target("avx512f"))) void
-fu_block(int MR, float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B,
-         ptrdiff_t ldb, ptrdiff_t K, const float *bias, const __mmask16 *m, const float *oc)
-{
-    const __m512 lo = _mm512_set1_ps(oc[0]), hi = _mm512_set1_ps(oc[1]);
-    __m512 acc[FU_MR][4];
-    for (int v = 0; v < 4; v++) {
-        const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
-        for (int i = 0; i < MR; i++)
-            acc[i][v] = b;
-    }
-    for (ptrdiff_t k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_loadu_ps(B + k * ldb);
-        const __m512 b1 = _mm512_loadu_ps(B + k * ldb + 16);
-        const __m512 b2 = _mm512_loadu_ps(B + k * ldb + 32);
-        const __m512 b3 = _mm512_loadu_ps(B + k * ldb + 48);
-        for (int i = 0; i < MR; i++) {
-            const __m512 a = _mm512_set1_ps(A[i * lda + k]);
-            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
-            acc[i][2] = _mm512_fmadd_ps(a, b2, acc[i][2]);
-            acc[i][3] = _mm512_fmadd_ps(a, b3, acc[i][3]);
-        }
-    }
-    for (int i = 0; i < MR; i++)
-        for (int v = 0; v < 4; v++)
-            _mm512_mask_storeu_ps(out + i * ldo + 16 * v, m[v], FU_CLAMP(acc[i][v]));
-}
-
-#define FU_BLOCK(MR)                                                                           \
-    __attribute__((target("avx512f"))) static void fu_block##MR(                               \
-        float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, \
-        ptrdiff_t K, const float *bias, const __mmask16 *m, const float *oc)                   \
-    {                                                                                          \
-        fu_block(MR, out, ldo, A, lda, B, ldb, K, bias, m, oc);                                \
-    }
-FU_BLOCK(1)
-FU_BLOCK(2)
-FU_BLOCK(3)
-FU_BLOCK(4)
-FU_BLOCK(5)
-FU_BLOCK(6)
-
-typedef void (*fu_block_fn)(float *, ptrdiff_t, const float *, ptrdiff_t, const float *,
-                            ptrdiff_t, ptrdiff_t, const float *, const __mmask16 *,
-                            const float *);
-static const fu_block_fn fu_blocks[FU_MR + 1] = {NULL,       fu_block1, fu_block2, fu_block3,
-                                                 fu_block4, fu_block5, fu_block6};
-
-__attribute__((target("avx512f"))) static void fu_task(void *vctx, ptrdiff_t task)
+static void fu_task(void *vctx, ptrdiff_t task)
 {
     fused_t *f = vctx;
     const ptrdiff_t *p = f->p;
@@ -221,13 +437,11 @@ __attribute__((target("avx512f"))) static void fu_task(void *vctx, ptrdiff_t tas
         return;
     }
     fu_dw_tile(A, f, n, oh0, oh1);
+    const fu_block_fn *blocks = f->isa->block;
     const ptrdiff_t b0 = f->blocks * split / f->splits, b1 = f->blocks * (split + 1) / f->splits;
     const ptrdiff_t ldo = p[P_YW];
     for (ptrdiff_t blk = b0; blk < b1; blk++) {
-        const ptrdiff_t j0 = blk * FU_NR;
-        __mmask16 m[4];
-        for (int v = 0; v < 4; v++)
-            m[v] = fu_lanes(f->cout - j0 - 16 * v);
+        const ptrdiff_t j0 = blk * FU_NR, cols = f->cout - j0;
         const float *bias = f->bpw ? f->bpw + j0 : NULL;
         const float *B = f->wpw + blk * C * FU_NR; /* this block's weights, (C, 64) */
         float *ybase = f->y + n * p[P_YN] + j0;
@@ -238,12 +452,12 @@ __attribute__((target("avx512f"))) static void fu_task(void *vctx, ptrdiff_t tas
             ptrdiff_t r = i / OW, c = i % OW;
             float *out = ybase + (oh0 + r) * p[P_YH] + c * ldo;
             if (c + mr <= OW || p[P_YH] == OW * ldo) {
-                fu_blocks[mr](out, ldo, A + i * C, C, B, FU_NR, C, bias, m, f->out);
+                blocks[mr](out, ldo, A + i * C, C, B, C, bias, cols, f->out);
             } else {
                 for (int q = 0; q < mr; q++) {
                     ptrdiff_t rq = (i + q) / OW, cq = (i + q) % OW;
-                    fu_blocks[1](ybase + (oh0 + rq) * p[P_YH] + cq * ldo, ldo, A + (i + q) * C,
-                                 C, B, FU_NR, C, bias, m, f->out);
+                    blocks[1](ybase + (oh0 + rq) * p[P_YH] + cq * ldo, ldo, A + (i + q) * C, C,
+                              B, C, bias, cols, f->out);
                 }
             }
         }
@@ -251,45 +465,11 @@ __attribute__((target("avx512f"))) static void fu_task(void *vctx, ptrdiff_t tas
 }
 
 /* ---- NCHW: a whole image at a time ----------------------------------------------------- */
-/* d[q * C + c] = s[c * sc + q] for q < Q, c < C: an NCHW image to channels-last, sixteen
- * channels of a pixel gathered at a time */
-__attribute__((target("avx512f"))) static void fu_to_cl(float *restrict d, const float *restrict s,
-                                                         ptrdiff_t C, ptrdiff_t Q, ptrdiff_t sc)
-{
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32((int)sc));
-    for (ptrdiff_t q = 0; q < Q; q++)
-        for (ptrdiff_t c = 0; c < C; c += 16) {
-            const __mmask16 k = fu_lanes(C - c);
-            const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx,
-                                                      s + c * sc + q, 4);
-            _mm512_mask_storeu_ps(d + q * C + c, k, v);
-        }
-}
-
-/* out[j * so + q] = O[q * 64 + j] for j < nj, q < Q: a pixels x 64 block to NCHW rows */
-__attribute__((target("avx512f"))) static void fu_to_nchw(float *restrict out, ptrdiff_t so,
-                                                           const float *restrict O, ptrdiff_t nj,
-                                                           ptrdiff_t Q)
-{
-    const __m512i idx = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(FU_NR));
-    for (ptrdiff_t j = 0; j < nj; j++)
-        for (ptrdiff_t q = 0; q < Q; q += 16) {
-            const __mmask16 k = fu_lanes(Q - q);
-            const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx,
-                                                      O + q * FU_NR + j, 4);
-            _mm512_mask_storeu_ps(out + j * so + q, k, v);
-        }
-}
-
 /* Each task converts image n to channels-last in a buffer (a copy in cache, where PyTorch's
  * conversion of a small image costs as much as a tenth of the layer), computes its depthwise
  * output as the channels-last path does, multiplies it in blocks of 64 output channels into a
  * pixels x 64 buffer and writes each block's channels as NCHW rows. */
-__attribute__((target("avx512f"))) static void fu_nchw_task(void *vctx, ptrdiff_t task)
+static void fu_nchw_task(void *vctx, ptrdiff_t task)
 {
     fused_t *f = vctx;
     const ptrdiff_t *p = f->p;
@@ -301,7 +481,7 @@ __attribute__((target("avx512f"))) static void fu_nchw_task(void *vctx, ptrdiff_
         return;
     }
     float *A = X + HW * C, *O = A + P * C;
-    fu_to_cl(X, f->x + n * p[P_XN], C, HW, p[P_XC]);
+    f->isa->to_cl(X, f->x + n * p[P_XN], C, HW, p[P_XC]);
     fused_t g = *f; /* the image in the buffer, as a channels-last batch of one */
     g.x = X;
     g.p[P_XN] = 0;
@@ -310,17 +490,26 @@ __attribute__((target("avx512f"))) static void fu_nchw_task(void *vctx, ptrdiff_
     g.p[P_XH] = p[P_W] * C;
     g.eight = 1; /* the image is in cache */
     fu_dw_tile(A, &g, 0, 0, p[P_OH]);
-    const __mmask16 all[4] = {0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF};
+    const fu_block_fn *blocks = f->isa->block;
     const ptrdiff_t b0 = f->blocks * split / f->splits, b1 = f->blocks * (split + 1) / f->splits;
     for (ptrdiff_t blk = b0; blk < b1; blk++) {
         const ptrdiff_t j0 = blk * FU_NR, nj = f->cout - j0 < FU_NR ? f->cout - j0 : FU_NR;
         const float *B = f->wpw + blk * C * FU_NR, *bias = f->bpw ? f->bpw + j0 : NULL;
         for (ptrdiff_t i = 0; i < P; i += FU_MR) {
             const int mr = P - i < FU_MR ? (int)(P - i) : FU_MR;
-            fu_blocks[mr](O + i * FU_NR, FU_NR, A + i * C, C, B, FU_NR, C, bias, all, f->out);
+            blocks[mr](O + i * FU_NR, FU_NR, A + i * C, C, B, C, bias, nj, f->out);
         }
-        fu_to_nchw(f->y + n * p[P_YN] + j0 * p[P_YC], p[P_YC], O, nj, P);
+        f->isa->to_nchw(f->y + n * p[P_YN] + j0 * p[P_YC], p[P_YC], O, nj, P);
     }
+}
+
+/* the instruction set the kernel runs with here, or NULL */
+static const fu_isa_t *fu_isa(void)
+{
+    if (dw_avx512())
+        return &fu_avx512;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &fu_avx2 : NULL;
 }
 #endif
 
@@ -333,7 +522,8 @@ __attribute__((target("avx512f"))) static void fu_nchw_task(void *vctx, ptrdiff_
 static int fu_run(int nchw, FU_ARGS)
 {
 #if DW_HAVE_AVX512_CODE
-    if (!dw_avx512())
+    const fu_isa_t *isa = fu_isa();
+    if (!isa)
         return 3;
     const ptrdiff_t *p = params;
     if (!(nchw ? nchw_layout(p) && p[P_YH] == p[P_OW] && p[P_XH] == p[P_W] : cl_layout(p)) ||
@@ -343,7 +533,7 @@ static int fu_run(int nchw, FU_ARGS)
     const int threads = (int)p[P_THREADS];
     if (N <= 0 || OH <= 0 || OW <= 0 || cout <= 0)
         return 0;
-    fused_t f = {.cout = cout, .coutp = coutp, .x = x, .wdw = wdw, .bdw = bdw, .wpw = wpw,
+    fused_t f = {.isa = isa, .cout = cout, .coutp = coutp, .x = x, .wdw = wdw, .bdw = bdw, .wpw = wpw,
                  .bpw = bpw, .y = y, .lo = lo, .hi = hi, .out = {out_lo, out_hi},
                  .blocks = coutp / FU_NR};
     memcpy(f.p, p, sizeof(f.p));

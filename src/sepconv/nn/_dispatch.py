@@ -2,7 +2,9 @@
 
 The constants live in ``layers_cost_model.json`` beside this module, written by
 ``python benchmarks/layers.py --calibrate`` (which records the machine, the thread count and
-the raw timings it fitted), one calibration per thread count measured; the one nearest to
+the raw timings it fitted), one calibration per kind of processor (:func:`machine_kind`: the
+architecture and the widest vector instructions the kernels use) and thread count measured;
+of the calibrations of this processor's kind (all of them where none is), the one nearest to
 ``torch.get_num_threads()`` is used. Layer calls that :mod:`sepconv.nn._autotune` times do not
 consult it; the others do (training with batch-norm children, unbatched inputs,
 ``use_autotune(False)``). For each memory format of the input (``nchw``: the W axis has unit
@@ -39,6 +41,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 from typing import Any
 
 import torch
@@ -51,6 +54,7 @@ __all__ = [
     "backward_kernel",
     "features",
     "load_model",
+    "machine_kind",
     "native_depthwise",
     "predict",
     "should_use_native",
@@ -67,6 +71,7 @@ MARGIN = 0.9
 NEAR = 2.0
 MODEL_PATH = os.path.join(os.path.dirname(__file__), "layers_cost_model.json")
 _MODEL: dict[str, Any] | None = None
+_KIND: list[str] = []
 #: decisions already taken: (shapes, strides, settings, model) -> bool
 _CHOICES: dict[tuple, bool] = {}
 
@@ -95,6 +100,40 @@ def load_model(path: str | None = None) -> dict[str, Any]:
         return {"calibrations": [{"models": {}}]}
 
 
+def machine_kind() -> str:
+    """This processor's kind as the calibrations record it: the architecture
+    (``platform.machine()``) and, on x86-64, the widest vector instructions the native kernels
+    run (``'x86_64/avx512'`` where the processor has AVX-512F, ``'x86_64/avx2'`` with AVX2 and
+    FMA, else ``'x86_64'``), read from ``/proc/cpuinfo`` where there is one.
+
+    >>> machine_kind().startswith(platform.machine().lower() or "unknown")
+    True
+    """
+    if not _KIND:
+        arch = platform.machine().lower() or "unknown"
+        flags: set[str] = set()
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("flags"):
+                        flags = set(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            pass
+        if arch in ("x86_64", "amd64") and "avx512f" in flags:
+            arch += "/avx512"
+        elif arch in ("x86_64", "amd64") and {"avx2", "fma"} <= flags:
+            arch += "/avx2"
+        _KIND.append(arch)
+    return _KIND[0]
+
+
+def _kind_of(calibration: dict[str, Any]) -> str | None:
+    machine = calibration.get("machine")
+    kind = machine.get("kind") if isinstance(machine, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def _threads_of(calibration: dict[str, Any]) -> int:
     machine = calibration.get("machine")
     threads = machine.get("threads") if isinstance(machine, dict) else None
@@ -102,8 +141,9 @@ def _threads_of(calibration: dict[str, Any]) -> int:
 
 
 def _model() -> dict[str, Any]:
-    """The calibration measured with the thread count nearest to PyTorch's current one (on a
-    log scale; the fewer threads on a tie)."""
+    """Of the calibrations measured on this kind of processor (:func:`machine_kind`; all of
+    them where none was), the one measured with the thread count nearest to PyTorch's current
+    one (on a log scale; the fewer threads on a tie)."""
     global _MODEL
     if _MODEL is None:
         _MODEL = load_model()
@@ -112,8 +152,10 @@ def _model() -> dict[str, Any]:
     threads = torch.get_num_threads()
     chosen = _MODEL.setdefault("_by_threads", {}).get(threads)
     if chosen is None:
+        kind = machine_kind()
+        calibrations = [c for c in _MODEL["calibrations"] if _kind_of(c) == kind]
         chosen = min(
-            _MODEL["calibrations"],
+            calibrations or _MODEL["calibrations"],
             key=lambda c: (abs(math.log(_threads_of(c) / threads)), _threads_of(c)),
         )
         _MODEL["_by_threads"][threads] = chosen

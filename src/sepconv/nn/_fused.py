@@ -4,13 +4,14 @@ A separable layer run as two convolutions writes its depthwise output to memory 
 back for the pointwise step. :func:`separable_conv2d` computes ``F.conv2d(F.conv2d(x, dw,
 dw_bias, stride, padding, dilation, groups=C), pw, pw_bias)`` with the depthwise output of a
 tile of rows kept in cache and multiplied at once by the pointwise weights (a register-blocked
-matrix product, six pixels by 64 output channels, the blocking of BLIS-style GEMM
-micro-kernels), so only the layer's output is written. Channels-last tensors are read and
-written as they are; an NCHW image is converted to channels-last inside the kernel, in cache,
-and its result written back as NCHW rows (where its buffers exceed ``IMAGE_BYTES``, PyTorch
-converts it instead). float32, depth multiplier 1, zero padding, no gradient, and a processor
-with AVX-512F: elsewhere :func:`available` is ``False`` and the layers compose two
-convolutions. ``python benchmarks/layers.py`` compares the layers, which take this route
+matrix product, six pixels by 64 output channels with AVX-512, six by 16 with AVX2: the
+blockings of BLIS-style GEMM micro-kernels), so only the layer's output is written.
+Channels-last tensors are read and written as they are; an NCHW image is converted to
+channels-last inside the kernel, in cache, and its result written back as NCHW rows (where its
+buffers exceed ``IMAGE_BYTES``, PyTorch converts it instead). float32, depth multiplier 1,
+zero padding, no gradient, and a processor with AVX-512F or with AVX2 and FMA (both give the
+same sums in the same order): elsewhere :func:`available` is ``False`` and the layers compose
+two convolutions. ``python benchmarks/layers.py`` compares the layers, which take this route
 where it was timed fastest, with PyTorch's compositions and onnxruntime.
 
 Weights are packed once (:func:`pack`: the depthwise taps transposed, the pointwise weights
@@ -64,6 +65,7 @@ def _configure(lib: ctypes.CDLL) -> bool:
     lib.dw_fused_nchw_f32.argtypes = fn.argtypes
     lib.dw_fused_nchw_f32.restype = ctypes.c_int
     # an empty channels-last call (batch 0): 0 where the kernel runs here, 3 without AVX-512F
+    # or AVX2
     params = (ctypes.c_ssize_t * 24)(0, *[1] * 20, 0, 0, 1)
     everything = (-math.inf, math.inf) * 2
     return fn(params, 1, BLOCK, None, None, None, None, None, None, *everything) == 0
@@ -74,7 +76,8 @@ _LIB: list[ctypes.CDLL | None] = []
 
 
 def available() -> bool:
-    """True where the fused kernel is built and runs on this processor (AVX-512F)."""
+    """True where the fused kernel is built and runs on this processor (AVX-512F, or AVX2 and
+    FMA)."""
     if not _LIB:
         lib = native._load()
         _LIB.append(lib if lib is not None and _configure(lib) else None)
