@@ -84,6 +84,30 @@ def build(case, seed=0):
 
 
 @needs_native
+@pytest.mark.parametrize("avx512", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_whole_small_planes(avx512, dtype):
+    """Stride-1 'same' layers on small NCHW planes (the whole-plane masked paths: AVX-512, and
+    AVX2 where AVX-512 is absent or off): every plane size up to 17 x 17, odd kernels, depth
+    multipliers 1 and 2, with and without a bias."""
+    g = torch.Generator().manual_seed(3)
+    native._use_avx512(avx512)
+    try:
+        for h in range(1, 18):
+            for w in (1, 2, 3, 7, 8, 9, 14, 16, 17):
+                for k, m in ((3, 1), (5, 2), (1, 1), (7, 1)):
+                    x = torch.randn(2, 3, h, w, generator=g, dtype=dtype)
+                    weight = torch.randn(3 * m, 1, k, k, generator=g, dtype=dtype)
+                    bias = torch.randn(3 * m, generator=g, dtype=dtype) if k == 3 else None
+                    p = k // 2
+                    y = native.depthwise_conv2d(x, weight, bias, 1, p, 1)
+                    expected = reference(x, weight, bias, (1, 1), (p, p, p, p), (1, 1))
+                    close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
+    finally:
+        native._use_avx512(True)
+
+
+@needs_native
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases, avx512=st.booleans())
 def test_forward_matches_conv2d(case, avx512):

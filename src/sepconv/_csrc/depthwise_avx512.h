@@ -819,6 +819,143 @@ static int FN(fwd_flat512_applies)(const ptrdiff_t *p)
 }
 #undef FLAT_VECS
 
+/* The same with AVX2 (processors without AVX-512, or with it turned off): the masks are lane
+ * vectors (vmaskmov loads do not touch masked-off lanes either) and eight vectors of outputs
+ * are summed at a time (eight independent chains of multiply-adds); planes up to FLAT2_VECS
+ * vectors (a 14 x 14 float plane is 25), since there are no eight-row blocks to prefer. */
+#if defined(DW_AVX512_FLOAT)
+#define BV __m256
+#define BLANES 8
+#define BSET1 _mm256_set1_ps
+#define BFMA _mm256_fmadd_ps
+#define BLOADZ(k, s) _mm256_maskload_ps((s), (k))
+#define BSTORE(s, k, v) _mm256_maskstore_ps((s), (k), (v))
+#define BSTOREU _mm256_storeu_ps
+#else
+#define BV __m256d
+#define BLANES 4
+#define BSET1 _mm256_set1_pd
+#define BFMA _mm256_fmadd_pd
+#define BLOADZ(k, s) _mm256_maskload_pd((s), (k))
+#define BSTORE(s, k, v) _mm256_maskstore_pd((s), (k), (v))
+#define BSTOREU _mm256_storeu_pd
+#endif
+#define FLAT2_VECS 32
+
+/* lane l of the result all ones where bit l of m is set */
+__attribute__((target("avx2"))) static inline __m256i FN(lane_mask)(unsigned m)
+{
+#if defined(DW_AVX512_FLOAT)
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), bit), bit);
+#else
+    const __m256i bit = _mm256_setr_epi64x(1, 2, 4, 8);
+    return _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(m), bit), bit);
+#endif
+}
+
+/* vectors v0 .. v0 + NV - 1 of a plane's outputs (those below nvec stored) */
+static inline __attribute__((always_inline, target("avx2,fma"))) void
+FN(flat2_group)(int NV, T *out, const T *src, const T *wk, BV bias, const __m256i *masks,
+                ptrdiff_t span, const ptrdiff_t *offs, ptrdiff_t taps, ptrdiff_t v0,
+                ptrdiff_t nvec, __m256i last_keep)
+{
+    BV a[8];
+    for (int i = 0; i < NV; i++)
+        a[i] = bias;
+    const T *s0 = src + v0 * BLANES;
+    for (ptrdiff_t t = 0; t < taps; t++) {
+        const BV wt = BSET1(wk[t]);
+        const T *s = s0 + offs[t];
+        const __m256i *mk = masks + t * span + v0;
+        for (int i = 0; i < NV; i++)
+            a[i] = BFMA(wt, BLOADZ(mk[i], s + i * BLANES), a[i]);
+    }
+    for (int i = 0; i < NV && v0 + i < nvec; i++) {
+        if (v0 + i < nvec - 1)
+            BSTOREU(out + (v0 + i) * BLANES, a[i]);
+        else
+            BSTORE(out + (v0 + i) * BLANES, last_keep, a[i]);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void FN(fwd_flat256_task)(void *vctx, ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], KH = p[P_KH], KW = p[P_KW];
+    const ptrdiff_t W = p[P_W], H = p[P_H], taps = KH * KW, count = p[P_OH] * p[P_OW];
+    const ptrdiff_t nvec = (count + BLANES - 1) / BLANES, span = (nvec + 7) / 8 * 8;
+    const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    const T *w = job->w, *b = job->b;
+    __m256i *masks = NULL; /* (taps, span): vectors past the plane have no lanes */
+    ptrdiff_t offs[MAX_TAPS];
+    if (posix_memalign((void **)&masks, 32, taps * span * sizeof(__m256i))) {
+        job->failed = 1;
+        return;
+    }
+    for (ptrdiff_t ky = 0; ky < KH; ky++)
+        for (ptrdiff_t kx = 0; kx < KW; kx++) {
+            ptrdiff_t t = ky * KW + kx, dy = ky * p[P_DH] - p[P_PT], dx = kx * p[P_DW] - p[P_PL];
+            offs[t] = dy * W + dx;
+            for (ptrdiff_t v = 0; v < span; v++) {
+                unsigned m = 0;
+                for (ptrdiff_t l = 0; l < BLANES; l++) {
+                    ptrdiff_t q = v * BLANES + l, oh = q / W, ow = q % W;
+                    if (q < count && oh + dy >= 0 && oh + dy < H && ow + dx >= 0 && ow + dx < W)
+                        m |= 1u << l;
+                }
+                masks[t * span + v] = FN(lane_mask)(m);
+            }
+        }
+    const __m256i last_keep = FN(lane_mask)((1u << (count - (nvec - 1) * BLANES)) - 1u);
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        for (ptrdiff_t m = 0; m < M; m++) {
+            ptrdiff_t o = c * M + m;
+            T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC];
+            const T *wk = w + o * taps;
+            const BV bias = BSET1(b ? b[o] : (T)0);
+            ptrdiff_t v0 = 0;
+            for (; v0 + 8 <= nvec; v0 += 8)
+                FN(flat2_group)(8, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
+                                last_keep);
+            if (nvec - v0 > 2) {
+                FN(flat2_group)(4, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
+                                last_keep);
+                v0 += 4;
+            }
+            for (; v0 < nvec; v0++)
+                FN(flat2_group)(1, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
+                                last_keep);
+        }
+    }
+    free(masks);
+}
+
+/* whether fwd_flat256_task applies: AVX2 and FMA without AVX-512 (or with it turned off),
+ * the shapes of fwd_flat512_task, at most FLAT2_VECS vectors a plane */
+static int FN(fwd_flat256_applies)(const ptrdiff_t *p)
+{
+    static int avx2 = -1;
+    if (avx2 < 0) {
+        __builtin_cpu_init();
+        avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return avx2 && !dw_avx512() && p[P_SH] == 1 && p[P_SW] == 1 && p[P_OW] == p[P_W] &&
+           p[P_XH] == p[P_W] && p[P_YH] == p[P_OW] &&
+           p[P_OH] * p[P_OW] <= FLAT2_VECS * BLANES && p[P_KH] * p[P_KW] <= MAX_TAPS;
+}
+#undef FLAT2_VECS
+#undef BV
+#undef BLANES
+#undef BSET1
+#undef BFMA
+#undef BLOADZ
+#undef BSTORE
+#undef BSTOREU
+
 /* ---- weight gradient, 3 x 3 at unit stride, NCHW ----------------------------------------- */
 /* Task: one channel (M = 1), summed over the batch in order. Nine accumulators stay in
  * registers; each vector of LANES output-gradient columns is loaded once per kernel row and
@@ -911,10 +1048,12 @@ DW_NEVER(gw3_nchw512_applies)
 DW_NEVER(grad_s2_applies)
 DW_NEVER(fwd_cl8_applies)
 DW_NEVER(fwd_flat512_applies)
+DW_NEVER(fwd_flat256_applies)
 DW_NO_TASK(gx_s2_nchw512_task)
 DW_NO_TASK(gw_s2_nchw512_task)
 DW_NO_TASK(gw3_nchw512_task)
 DW_NO_TASK(fwd_flat512_task)
+DW_NO_TASK(fwd_flat256_task)
 DW_NO_TASK(fwd_cl8_task)
 DW_NO_TASK(fwd_s2_task)
 DW_NO_TASK(fwd_s1_task)

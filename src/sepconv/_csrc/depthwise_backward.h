@@ -432,6 +432,8 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
         job.ntasks = FN(task_count)(params[P_N] * params[P_C], threads);
         if (FN(fwd_flat512_applies)(params))
             parallel_for(FN(fwd_flat512_task), &job, job.ntasks, threads);
+        else if (FN(fwd_flat256_applies)(params))
+            parallel_for(FN(fwd_flat256_task), &job, job.ntasks, threads);
         else if (FN(fwd_s1_applies)(params))
             parallel_for(FN(fwd_s1_task), &job, job.ntasks, threads);
         else if (FN(fwd_s2_applies)(params))
