@@ -29,6 +29,35 @@ def _reference(x, dw, dwb, pw, pwb, stride, pads, dilation):
     return F.conv2d(y, pw.double(), None if pwb is None else pwb.double())
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("channels", [257, 600])
+def test_many_input_channels(channels, channels_last):
+    """More input channels than the AVX2 kernel takes at once (its chunks of 256, the partial
+    sums kept in the output between them): the same sums, clamps applied once at the end."""
+    g = torch.Generator().manual_seed(channels)
+    x = torch.randn(2, channels, 5, 6, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    dw, dwb = torch.randn(channels, 1, 3, 3, generator=g), torch.randn(channels, generator=g)
+    pw, pwb = torch.randn(70, channels, 1, 1, generator=g), torch.randn(70, generator=g)
+    pads = (1, 1, 1, 1)
+    packed = _fused.pack(dw, dwb, pw, pwb, clamp=(0.0, 6.0), out_clamp=(-20.0, 25.0))
+    y = _fused.separable_conv2d(x, packed, 1, pads, 1, 2)
+    want = F.conv2d(
+        F.conv2d(x.double(), dw.double(), dwb.double(), 1, 1, 1, channels).clamp(0, 6),
+        pw.double(),
+        pwb.double(),
+    ).clamp(-20, 25)
+    assert (y.double() - want).abs().max().item() <= 1e-5 * (want.abs().max().item() + 1)
+    assert (y == 25).any() and (y == -20).any()  # the clamps took effect
+    with_avx512 = native._use_avx512(False)
+    try:
+        other = _fused.separable_conv2d(x, packed, 1, pads, 1, 1)
+    finally:
+        native._use_avx512(with_avx512)
+    assert other.equal(y)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     batch=st.integers(1, 3),
