@@ -265,6 +265,164 @@ DW_CLONES static void FN(gw_cl_task)(void *vctx, ptrdiff_t task)
     }
 }
 
+/* ---- 3 x 3 at stride 2 (dilation 1, M = 1), NCHW, portable vectors ------------------------ */
+/* The method of gx_s2_nchw512_task and gw_s2_nchw512_task (depthwise_avx512.h) with the
+ * vectors of GCC's extensions, for processors without AVX-512 (or with it turned off): even
+ * and odd columns split and interleaved by shuffles, a row's ends loaded lane by lane. */
+#if defined(DW_AVX512_FLOAT)
+typedef int FN(vidx) __attribute__((vector_size(32)));
+#define S2_EVEN {0, 2, 4, 6, 8, 10, 12, 14}
+#define S2_ODD {1, 3, 5, 7, 9, 11, 13, 15}
+#define S2_LO {0, 8, 1, 9, 2, 10, 3, 11}
+#define S2_HI {4, 12, 5, 13, 6, 14, 7, 15}
+#else
+typedef long long FN(vidx) __attribute__((vector_size(32)));
+#define S2_EVEN {0, 2, 4, 6}
+#define S2_ODD {1, 3, 5, 7}
+#define S2_LO {0, 4, 1, 5}
+#define S2_HI {2, 6, 3, 7}
+#endif
+
+/* rows of a plane (n columns, pitch `pitch`) copied into buf at column `left` of rows
+ * `width` long, zeros around */
+static void FN(padded_plane)(T *restrict buf, const T *restrict src, ptrdiff_t rows,
+                             ptrdiff_t n, ptrdiff_t pitch, ptrdiff_t left, ptrdiff_t width)
+{
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        T *d = buf + r * width;
+        FN(zero)(d, left);
+        FN(copy)(d + left, src + r * pitch, n);
+        FN(zero)(d + left + n, width - left - n);
+    }
+}
+
+/* Input gradient: padded column u = iw + pl gets g[u / 2] w[0] + g[u / 2 - 1] w[2] (u even),
+ * g[(u - 1) / 2] w[1] (u odd). Task: a range of planes; each plane's output gradient is
+ * copied with zero margins first, so that every load is a whole vector. */
+DW_CLONES static void FN(gx_s2_nchw_task)(void *vctx, ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t planes = p[P_N] * p[P_C], H = p[P_H], W = p[P_W], OH = p[P_OH], OW = p[P_OW];
+    ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    ptrdiff_t pt = p[P_PT], pl = p[P_PL];
+    /* columns j0 - 1 .. j0 + L - 1 for j0 < (W + pl) / 2 + L: a margin of L on the left */
+    ptrdiff_t width = L + ((W + pl) / 2 + 3 * L > OW ? (W + pl) / 2 + 3 * L : OW + L);
+    T *G = malloc(OH * width * sizeof(T));
+    if (!G) {
+        job->failed = 1;
+        return;
+    }
+    const FN(vidx) ilo = S2_LO, ihi = S2_HI;
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        const T *w = (const T *)job->w + c * 9;
+        FN(padded_plane)(G, (const T *)job->gy + n * p[P_YN] + c * p[P_YC], OH, OW, p[P_YH], L,
+                         width);
+        T *xc = (T *)job->gx + n * p[P_XN] + c * p[P_XC];
+        for (ptrdiff_t ih = 0; ih < H; ih++) {
+            ptrdiff_t v = ih + pt, nrows = 0;
+            const T *grow[2];
+            const T *wrow[2];
+            for (ptrdiff_t ky = v % 2; ky < 3; ky += 2) { /* taps whose output row exists */
+                ptrdiff_t oh = (v - ky) / 2;
+                if (v - ky >= 0 && oh < OH) {
+                    grow[nrows] = G + oh * width + L;
+                    wrow[nrows++] = w + 3 * ky;
+                }
+            }
+            T *out = xc + ih * p[P_XH];
+            for (ptrdiff_t j0 = 0; 2 * j0 < W + pl; j0 += L) {
+                VT even = (VT){0}, odd = even;
+                for (ptrdiff_t r = 0; r < nrows; r++) {
+                    VT g = *(const VT *)(grow[r] + j0), gm = *(const VT *)(grow[r] + j0 - 1);
+                    even += wrow[r][2] * gm;
+                    even += wrow[r][0] * g;
+                    odd += wrow[r][1] * g;
+                }
+                VT halves[2] = {__builtin_shuffle(even, odd, ilo),
+                                __builtin_shuffle(even, odd, ihi)};
+                for (int half = 0; half < 2; half++) {
+                    ptrdiff_t u0 = 2 * j0 + half * L; /* padded column of lane 0 */
+                    ptrdiff_t lo = pl - u0, hi = W + pl - u0;
+                    lo = lo < 0 ? 0 : lo;
+                    hi = hi > L ? L : hi;
+                    if (lo == 0 && hi == L)
+                        *(VT *)(out + u0 - pl) = halves[half];
+                    else
+                        for (ptrdiff_t i = lo; i < hi; i++)
+                            out[u0 - pl + i] = halves[half][i];
+                }
+            }
+        }
+    }
+    free(G);
+}
+
+/* Weight gradient. Task: one channel, summed over the batch in order; tap kx of output
+ * columns ow0 .. ow0 + L - 1 reads the even lanes of the input from column 2 ow0 - pl + kx.
+ * Each image's input plane (zero margins) and output gradient (zeros past OW) are copied
+ * first, so that every load is a whole vector. */
+DW_CLONES static void FN(gw_s2_nchw_task)(void *vctx, ptrdiff_t c)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t H = p[P_H], W = p[P_W], OH = p[P_OH], OW = p[P_OW], pt = p[P_PT], pl = p[P_PL];
+    ptrdiff_t gwidth = (OW + L - 1) / L * L;
+    /* input column 2 ow0 - pl + i at pl + 2 ow0 + i, i < 2 L + 2 */
+    ptrdiff_t xwidth = pl + (W > 2 * gwidth + 2 * L + 2 ? W : 2 * gwidth + 2 * L + 2);
+    T *X = malloc((H * xwidth + OH * gwidth) * sizeof(T)), *G = X + H * xwidth;
+    if (!X) {
+        job->failed = 1;
+        return;
+    }
+    const FN(vidx) even_idx = S2_EVEN, odd_idx = S2_ODD;
+    VT a[9];
+    for (int t = 0; t < 9; t++)
+        a[t] = (VT){0};
+    for (ptrdiff_t n = 0; n < p[P_N]; n++) {
+        FN(padded_plane)(X, (const T *)job->x + n * p[P_XN] + c * p[P_XC], H, W, p[P_XH], pl,
+                         xwidth);
+        FN(padded_plane)(G, (const T *)job->gy + n * p[P_YN] + c * p[P_YC], OH, OW, p[P_YH], 0,
+                         gwidth);
+        for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += L) {
+            for (ptrdiff_t oh = 0; oh < OH; oh++) {
+                VT g = *(const VT *)(G + oh * gwidth + ow0);
+#pragma GCC unroll 3
+                for (int ky = 0; ky < 3; ky++) {
+                    ptrdiff_t ih = 2 * oh + ky - pt;
+                    if (ih < 0 || ih >= H)
+                        continue;
+                    const T *row = X + ih * xwidth + 2 * ow0;
+                    VT lo = *(const VT *)row, hi = *(const VT *)(row + L);
+                    VT lo2 = *(const VT *)(row + 2), hi2 = *(const VT *)(row + 2 + L);
+                    a[3 * ky] += g * __builtin_shuffle(lo, hi, even_idx);
+                    a[3 * ky + 1] += g * __builtin_shuffle(lo, hi, odd_idx);
+                    a[3 * ky + 2] += g * __builtin_shuffle(lo2, hi2, even_idx);
+                }
+            }
+        }
+    }
+    free(X);
+    for (int t = 0; t < 9; t++) {
+        double sum = 0;
+        for (ptrdiff_t i = 0; i < L; i++)
+            sum += a[t][i];
+        ((T *)job->gw)[c * 9 + t] = (T)sum;
+    }
+}
+
+/* whether the two tasks above apply: 3 x 3 at stride 2, dilation 1, M = 1 (NCHW) */
+static int FN(grad_s2_portable_applies)(const ptrdiff_t *p)
+{
+    return p[P_KH] == 3 && p[P_KW] == 3 && p[P_SH] == 2 && p[P_SW] == 2 && p[P_DH] == 1 &&
+           p[P_DW] == 1 && p[P_M] == 1;
+}
+#undef S2_EVEN
+#undef S2_ODD
+#undef S2_LO
+#undef S2_HI
+
 /* ---- weight gradient, 3 x 3, M = 1: nine accumulators in registers ---------------------- */
 /* NCHW at unit stride. Task: one channel, summed over the batch in order. For each output
  * row and kernel row, the columns whose three taps fall inside the input row run as vectors
@@ -506,7 +664,9 @@ DW_EXPORT int FN(dw_grad_input)(const ptrdiff_t *params, const T *gy, const T *w
     }
     if (nchw_layout(params)) {
         job.ntasks = FN(task_count)(params[P_N] * params[P_C], threads);
-        parallel_for(FN(grad_s2_applies)(params) ? FN(gx_s2_nchw512_task) : FN(gx_nchw_task),
+        parallel_for(FN(grad_s2_applies)(params)            ? FN(gx_s2_nchw512_task)
+                     : FN(grad_s2_portable_applies)(params) ? FN(gx_s2_nchw_task)
+                                                            : FN(gx_nchw_task),
                      &job, job.ntasks, threads);
     } else if (cl_layout(params)) {
         if (!(job.scratch = FN(transposed_weights)(params, w)))
@@ -535,6 +695,7 @@ DW_EXPORT int FN(dw_grad_weight)(const ptrdiff_t *params, const T *x, const T *g
         int unit = params[P_SH] == 1 && params[P_SW] == 1;
         task_fn fn = FN(gw3_nchw512_applies)(params) ? FN(gw3_nchw512_task)
                      : FN(grad_s2_applies)(params)    ? FN(gw_s2_nchw512_task)
+                     : FN(grad_s2_portable_applies)(params) ? FN(gw_s2_nchw_task)
                      : three && unit                  ? FN(gw3_nchw_task)
                                                       : FN(gw_nchw_task);
         parallel_for(fn, &job, CM, threads);
