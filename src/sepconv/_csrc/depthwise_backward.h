@@ -412,6 +412,66 @@ DW_CLONES static void FN(gw_s2_nchw_task)(void *vctx, ptrdiff_t c)
     }
 }
 
+/* Weight gradient of the 3 x 3 kernel at unit stride (any dilation, M = 1) on narrow planes
+ * (gw3_nchw_task's vectors run along a row, and rows narrower than a few vectors leave most
+ * columns to its scalar loop): each image's input plane is copied zero-padded at a pitch of
+ * OW + 2 dw columns and its output gradient at the same pitch (zeros past OW), so that tap
+ * (ky, kx) is the dot product of the two flat runs at offset ky dh pitch + kx dw. Task: one
+ * channel, summed over the batch in order. */
+DW_CLONES static void FN(gw3_flat_nchw_task)(void *vctx, ptrdiff_t c)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    ptrdiff_t H = p[P_H], W = p[P_W], OH = p[P_OH], OW = p[P_OW], dh = p[P_DH], dw = p[P_DW];
+    ptrdiff_t pt = p[P_PT], pl = p[P_PL];
+    ptrdiff_t pitch = OW + 2 * dw, rows = OH + 2 * dh;
+    ptrdiff_t nv = (OH * pitch + L - 1) / L, reach = 2 * dh * pitch + 2 * dw;
+    ptrdiff_t xlen = nv * L + reach > rows * pitch ? nv * L + reach : rows * pitch;
+    T *X = calloc(xlen + nv * L, sizeof(T)), *G = X + xlen;
+    if (!X) {
+        job->failed = 1;
+        return;
+    }
+    ptrdiff_t off[9];
+    for (int t = 0; t < 9; t++)
+        off[t] = t / 3 * dh * pitch + t % 3 * dw;
+    /* padded columns [u0, u1) hold input columns u - pl */
+    ptrdiff_t u0 = pl > 0 ? pl : 0, u1 = W + pl < pitch ? W + pl : pitch;
+    VT a[9];
+    for (int t = 0; t < 9; t++)
+        a[t] = (VT){0};
+    for (ptrdiff_t n = 0; n < p[P_N]; n++) {
+        const T *xc = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        const T *gc = (const T *)job->gy + n * p[P_YN] + c * p[P_YC];
+        for (ptrdiff_t r = 0; r < rows; r++) {
+            ptrdiff_t ih = r - pt;
+            T *d = X + r * pitch;
+            if (ih < 0 || ih >= H || u1 <= u0) {
+                FN(zero)(d, pitch);
+                continue;
+            }
+            FN(zero)(d, u0);
+            FN(copy)(d + u0, xc + ih * p[P_XH] + u0 - pl, u1 - u0);
+            FN(zero)(d + u1, pitch - u1);
+        }
+        for (ptrdiff_t oh = 0; oh < OH; oh++)
+            FN(copy)(G + oh * pitch, gc + oh * p[P_YH], OW); /* zeros past OW stay */
+        for (ptrdiff_t q = 0; q < nv * L; q += L) {
+            VT g = *(const VT *)(G + q);
+#pragma GCC unroll 9
+            for (int t = 0; t < 9; t++)
+                a[t] += g * *(const VT *)(X + q + off[t]);
+        }
+    }
+    free(X);
+    for (int t = 0; t < 9; t++) {
+        double sum = 0;
+        for (ptrdiff_t i = 0; i < L; i++)
+            sum += a[t][i];
+        ((T *)job->gw)[c * 9 + t] = (T)sum;
+    }
+}
+
 /* whether the two tasks above apply: 3 x 3 at stride 2, dilation 1, M = 1 (NCHW) */
 static int FN(grad_s2_portable_applies)(const ptrdiff_t *p)
 {
@@ -696,6 +756,7 @@ DW_EXPORT int FN(dw_grad_weight)(const ptrdiff_t *params, const T *x, const T *g
         task_fn fn = FN(gw3_nchw512_applies)(params) ? FN(gw3_nchw512_task)
                      : FN(grad_s2_applies)(params)    ? FN(gw_s2_nchw512_task)
                      : FN(grad_s2_portable_applies)(params) ? FN(gw_s2_nchw_task)
+                     : three && unit && params[P_OW] < 4 * L ? FN(gw3_flat_nchw_task)
                      : three && unit                  ? FN(gw3_nchw_task)
                                                       : FN(gw_nchw_task);
         parallel_for(fn, &job, CM, threads);
