@@ -89,7 +89,7 @@ def build(case, seed=0):
 def test_whole_small_planes(avx512, dtype):
     """Stride-1 'same' layers on small NCHW planes (the whole-plane masked paths: AVX-512, and
     AVX2 where AVX-512 is absent or off): every plane size up to 17 x 17, odd kernels, depth
-    multipliers 1 and 2, with and without a bias."""
+    multipliers 1 and 2, with and without a bias; and 3 x 3 at stride 2 on the same planes."""
     g = torch.Generator().manual_seed(3)
     native._use_avx512(avx512)
     try:
@@ -102,6 +102,16 @@ def test_whole_small_planes(avx512, dtype):
                     p = k // 2
                     y = native.depthwise_conv2d(x, weight, bias, 1, p, 1)
                     expected = reference(x, weight, bias, (1, 1), (p, p, p, p), (1, 1))
+                    close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
+                for pads, m in ((((0, 1), (0, 1)), 1), (((1, 1), (1, 1)), 2), ((1, 0), 1)):
+                    # 3 x 3 at stride 2 (rows of at most a vector: the AVX2 narrow path)
+                    x = torch.randn(3, 2, h, w, generator=g, dtype=dtype)
+                    weight = torch.randn(2 * m, 1, 3, 3, generator=g, dtype=dtype)
+                    flat = (*pads[0], *pads[1]) if isinstance(pads[0], tuple) else (1, 1, 0, 0)
+                    if h + flat[0] + flat[1] < 3 or w + flat[2] + flat[3] < 3:
+                        continue
+                    y = native.depthwise_conv2d(x, weight, None, 2, pads, 1)
+                    expected = reference(x, weight, None, (2, 2), flat, (1, 1))
                     close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
     finally:
         native._use_avx512(True)

@@ -948,6 +948,97 @@ static int FN(fwd_flat256_applies)(const ptrdiff_t *p)
            p[P_OH] * p[P_OW] <= FLAT2_VECS * BLANES && p[P_KH] * p[P_KW] <= MAX_TAPS;
 }
 #undef FLAT2_VECS
+
+/* 3 x 3 at stride 2 (dilation 1), NCHW, output rows at most BLANES wide, AVX2: each output
+ * row from its three input rows straight, two masked loads of 2 BLANES inputs split into even
+ * and odd lanes (and two more from two columns on for kx = 2), no padded copy; the rows of a
+ * dense output plane are stored whole in order where the vector ends inside the plane (its
+ * spare lanes land on the next rows, which overwrite them), the others masked. */
+#if defined(DW_AVX512_FLOAT)
+/* even lanes of (lo, hi) in e, odd lanes in o */
+#define S2_SPLIT(lo, hi, e, o)                                                                 \
+    do {                                                                                       \
+        const __m256i ix_ = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);                        \
+        const __m256 l_ = _mm256_permutevar8x32_ps((lo), ix_);                                 \
+        const __m256 h_ = _mm256_permutevar8x32_ps((hi), ix_);                                 \
+        e = _mm256_permute2f128_ps(l_, h_, 0x20);                                              \
+        o = _mm256_permute2f128_ps(l_, h_, 0x31);                                              \
+    } while (0)
+#else
+#define S2_SPLIT(lo, hi, e, o)                                                                 \
+    do {                                                                                       \
+        e = _mm256_permute4x64_pd(_mm256_unpacklo_pd((lo), (hi)), 0xD8);                       \
+        o = _mm256_permute4x64_pd(_mm256_unpackhi_pd((lo), (hi)), 0xD8);                       \
+    } while (0)
+#endif
+
+__attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *vctx,
+                                                                          ptrdiff_t task)
+{
+    job_t *job = vctx;
+    const ptrdiff_t *p = job->p;
+    const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], H = p[P_H], W = p[P_W];
+    const ptrdiff_t OH = p[P_OH], OW = p[P_OW], pt = p[P_PT], pl = p[P_PL];
+    const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    const int dense = p[P_YH] == OW;
+    __m256i k[4]; /* loads from columns -pl, -pl + BLANES, 2 - pl, 2 - pl + BLANES */
+    for (int v = 0; v < 4; v++) {
+        unsigned m = 0;
+        for (ptrdiff_t l = 0; l < BLANES; l++) {
+            ptrdiff_t col = (v & 1) * BLANES + (v >> 1) * 2 + l - pl;
+            if (col >= 0 && col < W)
+                m |= 1u << l;
+        }
+        k[v] = FN(lane_mask)(m);
+    }
+    const __m256i keep = FN(lane_mask)((1u << OW) - 1u);
+    const T *b = job->b;
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC] - pl;
+        for (ptrdiff_t m = 0; m < M; m++) {
+            ptrdiff_t o = c * M + m;
+            const T *w = (const T *)job->w + o * 9;
+            T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC];
+            const BV bias = BSET1(b ? b[o] : (T)0);
+            for (ptrdiff_t oh = 0; oh < OH; oh++) {
+                BV acc = bias;
+                for (ptrdiff_t ky = 0; ky < 3; ky++) {
+                    ptrdiff_t ih = 2 * oh + ky - pt;
+                    if (ih < 0 || ih >= H)
+                        continue;
+                    const T *row = src + ih * p[P_XH];
+                    BV e, od, e2, od2;
+                    S2_SPLIT(BLOADZ(k[0], row), BLOADZ(k[1], row + BLANES), e, od);
+                    S2_SPLIT(BLOADZ(k[2], row + 2), BLOADZ(k[3], row + 2 + BLANES), e2, od2);
+                    (void)od2;
+                    acc = BFMA(BSET1(w[3 * ky]), e, acc);
+                    acc = BFMA(BSET1(w[3 * ky + 1]), od, acc);
+                    acc = BFMA(BSET1(w[3 * ky + 2]), e2, acc);
+                }
+                if (dense && oh * OW + BLANES <= OH * OW)
+                    BSTOREU(out + oh * OW, acc); /* the spare lanes stay in this plane */
+                else
+                    BSTORE(out + oh * p[P_YH], keep, acc);
+            }
+        }
+    }
+}
+
+/* whether fwd_s2_narrow256_task applies: AVX2 without AVX-512 (or with it off), 3 x 3 at
+ * stride 2 and dilation 1, at most BLANES output columns, NCHW rows */
+static int FN(fwd_s2_narrow256_applies)(const ptrdiff_t *p)
+{
+    static int avx2 = -1;
+    if (avx2 < 0) {
+        __builtin_cpu_init();
+        avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return avx2 && !dw_avx512() && p[P_KH] == 3 && p[P_KW] == 3 && p[P_SH] == 2 &&
+           p[P_SW] == 2 && p[P_DH] == 1 && p[P_DW] == 1 && p[P_OW] <= BLANES &&
+           p[P_OW] >= 1 && p[P_YH] >= p[P_OW];
+}
+#undef S2_SPLIT
 #undef BV
 #undef BLANES
 #undef BSET1
@@ -1049,11 +1140,13 @@ DW_NEVER(grad_s2_applies)
 DW_NEVER(fwd_cl8_applies)
 DW_NEVER(fwd_flat512_applies)
 DW_NEVER(fwd_flat256_applies)
+DW_NEVER(fwd_s2_narrow256_applies)
 DW_NO_TASK(gx_s2_nchw512_task)
 DW_NO_TASK(gw_s2_nchw512_task)
 DW_NO_TASK(gw3_nchw512_task)
 DW_NO_TASK(fwd_flat512_task)
 DW_NO_TASK(fwd_flat256_task)
+DW_NO_TASK(fwd_s2_narrow256_task)
 DW_NO_TASK(fwd_cl8_task)
 DW_NO_TASK(fwd_s2_task)
 DW_NO_TASK(fwd_s1_task)

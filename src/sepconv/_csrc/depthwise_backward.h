@@ -652,6 +652,8 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
             parallel_for(FN(fwd_flat512_task), &job, job.ntasks, threads);
         else if (FN(fwd_flat256_applies)(params))
             parallel_for(FN(fwd_flat256_task), &job, job.ntasks, threads);
+        else if (FN(fwd_s2_narrow256_applies)(params))
+            parallel_for(FN(fwd_s2_narrow256_task), &job, job.ntasks, threads);
         else if (FN(fwd_s1_applies)(params))
             parallel_for(FN(fwd_s1_task), &job, job.ntasks, threads);
         else if (FN(fwd_s2_applies)(params))
