@@ -829,6 +829,7 @@ static int FN(fwd_flat512_applies)(const ptrdiff_t *p)
 #define BSET1 _mm256_set1_ps
 #define BFMA _mm256_fmadd_ps
 #define BLOADZ(k, s) _mm256_maskload_ps((s), (k))
+#define BLOADU _mm256_loadu_ps
 #define BSTORE(s, k, v) _mm256_maskstore_ps((s), (k), (v))
 #define BSTOREU _mm256_storeu_ps
 #else
@@ -837,6 +838,7 @@ static int FN(fwd_flat512_applies)(const ptrdiff_t *p)
 #define BSET1 _mm256_set1_pd
 #define BFMA _mm256_fmadd_pd
 #define BLOADZ(k, s) _mm256_maskload_pd((s), (k))
+#define BLOADU _mm256_loadu_pd
 #define BSTORE(s, k, v) _mm256_maskstore_pd((s), (k), (v))
 #define BSTOREU _mm256_storeu_pd
 #endif
@@ -949,11 +951,14 @@ static int FN(fwd_flat256_applies)(const ptrdiff_t *p)
 }
 #undef FLAT2_VECS
 
-/* 3 x 3 at stride 2 (dilation 1), NCHW, output rows at most BLANES wide, AVX2: each output
- * row from its three input rows straight, two masked loads of 2 BLANES inputs split into even
+/* 3 x 3 at stride 2 (dilation 1), NCHW, AVX2: each vector of an output row from its three
+ * input rows straight, two masked loads of 2 BLANES inputs split into even
  * and odd lanes (and two more from two columns on for kx = 2), no padded copy; the rows of a
  * dense output plane are stored whole in order where the vector ends inside the plane (its
  * spare lanes land on the next rows, which overwrite them), the others masked. */
+#ifndef S2_MAX_BLOCKS
+#define S2_MAX_BLOCKS 16
+#endif
 #if defined(DW_AVX512_FLOAT)
 /* even lanes of (lo, hi) in e, odd lanes in o */
 #define S2_SPLIT(lo, hi, e, o)                                                                 \
@@ -980,18 +985,25 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
     const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], H = p[P_H], W = p[P_W];
     const ptrdiff_t OH = p[P_OH], OW = p[P_OW], pt = p[P_PT], pl = p[P_PL];
     const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    const ptrdiff_t nb = (OW + BLANES - 1) / BLANES, plane_end = OH * OW;
     const int dense = p[P_YH] == OW;
-    __m256i k[4]; /* loads from columns -pl, -pl + BLANES, 2 - pl, 2 - pl + BLANES */
-    for (int v = 0; v < 4; v++) {
-        unsigned m = 0;
-        for (ptrdiff_t l = 0; l < BLANES; l++) {
-            ptrdiff_t col = (v & 1) * BLANES + (v >> 1) * 2 + l - pl;
-            if (col >= 0 && col < W)
-                m |= 1u << l;
+    /* block j of a row loads from columns 2 j BLANES - pl (+ BLANES) and from 2 on */
+    __m256i k[S2_MAX_BLOCKS][4];
+    int whole[S2_MAX_BLOCKS]; /* all four loads inside the row */
+    for (ptrdiff_t j = 0; j < nb; j++) {
+        whole[j] = 1;
+        for (int v = 0; v < 4; v++) {
+            unsigned m = 0;
+            for (ptrdiff_t l = 0; l < BLANES; l++) {
+                ptrdiff_t col = 2 * j * BLANES + (v & 1) * BLANES + (v >> 1) * 2 + l - pl;
+                if (col >= 0 && col < W)
+                    m |= 1u << l;
+            }
+            k[j][v] = FN(lane_mask)(m);
+            whole[j] &= m == (1u << BLANES) - 1u;
         }
-        k[v] = FN(lane_mask)(m);
     }
-    const __m256i keep = FN(lane_mask)((1u << OW) - 1u);
+    const __m256i keep = FN(lane_mask)((1u << (OW - (nb - 1) * BLANES)) - 1u);
     const T *b = job->b;
     for (ptrdiff_t plane = first; plane < last; plane++) {
         ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
@@ -1002,31 +1014,41 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
             T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC];
             const BV bias = BSET1(b ? b[o] : (T)0);
             for (ptrdiff_t oh = 0; oh < OH; oh++) {
-                BV acc = bias;
-                for (ptrdiff_t ky = 0; ky < 3; ky++) {
-                    ptrdiff_t ih = 2 * oh + ky - pt;
-                    if (ih < 0 || ih >= H)
-                        continue;
-                    const T *row = src + ih * p[P_XH];
-                    BV e, od, e2, od2;
-                    S2_SPLIT(BLOADZ(k[0], row), BLOADZ(k[1], row + BLANES), e, od);
-                    S2_SPLIT(BLOADZ(k[2], row + 2), BLOADZ(k[3], row + 2 + BLANES), e2, od2);
-                    (void)od2;
-                    acc = BFMA(BSET1(w[3 * ky]), e, acc);
-                    acc = BFMA(BSET1(w[3 * ky + 1]), od, acc);
-                    acc = BFMA(BSET1(w[3 * ky + 2]), e2, acc);
+                for (ptrdiff_t j = 0; j < nb; j++) {
+                    BV acc = bias;
+                    for (ptrdiff_t ky = 0; ky < 3; ky++) {
+                        ptrdiff_t ih = 2 * oh + ky - pt;
+                        if (ih < 0 || ih >= H)
+                            continue;
+                        const T *row = src + ih * p[P_XH] + 2 * j * BLANES;
+                        BV e, od, e2, od2;
+                        if (whole[j]) { /* plain loads inside the row */
+                            S2_SPLIT(BLOADU(row), BLOADU(row + BLANES), e, od);
+                            S2_SPLIT(BLOADU(row + 2), BLOADU(row + 2 + BLANES), e2, od2);
+                        } else {
+                            S2_SPLIT(BLOADZ(k[j][0], row), BLOADZ(k[j][1], row + BLANES), e,
+                                     od);
+                            S2_SPLIT(BLOADZ(k[j][2], row + 2), BLOADZ(k[j][3], row + 2 + BLANES),
+                                     e2, od2);
+                        }
+                        (void)od2;
+                        acc = BFMA(BSET1(w[3 * ky]), e, acc);
+                        acc = BFMA(BSET1(w[3 * ky + 1]), od, acc);
+                        acc = BFMA(BSET1(w[3 * ky + 2]), e2, acc);
+                    }
+                    ptrdiff_t at = oh * p[P_YH] + j * BLANES;
+                    if (j + 1 < nb || (dense && at + BLANES <= plane_end))
+                        BSTOREU(out + at, acc); /* spare lanes stay in this plane */
+                    else
+                        BSTORE(out + at, keep, acc);
                 }
-                if (dense && oh * OW + BLANES <= OH * OW)
-                    BSTOREU(out + oh * OW, acc); /* the spare lanes stay in this plane */
-                else
-                    BSTORE(out + oh * p[P_YH], keep, acc);
             }
         }
     }
 }
 
 /* whether fwd_s2_narrow256_task applies: AVX2 without AVX-512 (or with it off), 3 x 3 at
- * stride 2 and dilation 1, at most BLANES output columns, NCHW rows */
+ * stride 2 and dilation 1, at most S2_MAX_BLOCKS vectors a row, NCHW rows */
 static int FN(fwd_s2_narrow256_applies)(const ptrdiff_t *p)
 {
     static int avx2 = -1;
@@ -1035,15 +1057,17 @@ static int FN(fwd_s2_narrow256_applies)(const ptrdiff_t *p)
         avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
     return avx2 && !dw_avx512() && p[P_KH] == 3 && p[P_KW] == 3 && p[P_SH] == 2 &&
-           p[P_SW] == 2 && p[P_DH] == 1 && p[P_DW] == 1 && p[P_OW] <= BLANES &&
-           p[P_OW] >= 1 && p[P_YH] >= p[P_OW];
+           p[P_SW] == 2 && p[P_DH] == 1 && p[P_DW] == 1 && p[P_OW] >= 1 &&
+           p[P_OW] <= S2_MAX_BLOCKS * BLANES && p[P_YH] >= p[P_OW];
 }
 #undef S2_SPLIT
+#undef S2_MAX_BLOCKS
 #undef BV
 #undef BLANES
 #undef BSET1
 #undef BFMA
 #undef BLOADZ
+#undef BLOADU
 #undef BSTORE
 #undef BSTOREU
 
