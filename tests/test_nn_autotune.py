@@ -136,6 +136,35 @@ def test_the_choice_is_timed_once_and_kept(monkeypatch):
     assert "_sepconv_routes" not in layer.__dict__
 
 
+def test_timed_once_more_when_warm(monkeypatch):
+    """At the RETUNE_AT-th call of a configuration the routes are timed again and the new
+    choice kept (planned anew), once; the outputs stay the same to rounding."""
+    layer = snn.SeparableConv2d(8, 16, 3, padding="same")
+    choices = iter([("nchw", False), ("cl", False)])
+    timed = []
+
+    def fake(*args, **kwargs):
+        timed.append(1)
+        return next(choices)
+
+    monkeypatch.setattr(_autotune, "_tune", fake)
+    x = torch.randn(2, 8, 9, 9)
+    with torch.no_grad():
+        first = layer(x)
+        for _ in range(_autotune.RETUNE_AT - 2):
+            layer(x)
+        key = next(iter(layer._sepconv_routes))
+        assert len(timed) == 1 and layer._sepconv_routes[key] == ("nchw", False)
+        again = layer(x)  # the RETUNE_AT-th call
+        assert len(timed) == 2 and layer._sepconv_routes[key] == ("cl", False)
+        for _ in range(5):
+            later = layer(x)
+    assert len(timed) == 2
+    torch.testing.assert_close(again, first)
+    torch.testing.assert_close(later, first)
+    assert later.is_contiguous()
+
+
 def test_switched_off_by_the_context_and_the_environment(monkeypatch):
     layer = snn.DepthwiseConv2d(4, 3, padding="same")
     x = torch.randn(1, 4, 8, 8)
