@@ -534,16 +534,9 @@ __attribute__((target("avx512f"))) static void FN(gx_s2_nchw512_task)(void *vctx
         const T *gc = (const T *)job->gy + n * p[P_YN] + c * p[P_YC];
         T *xc = (T *)job->gx + n * p[P_XN] + c * p[P_XC];
         for (ptrdiff_t ih = 0; ih < H; ih++) {
-            ptrdiff_t v = ih + pt, nrows = 0;
             const T *grow[2];
             const T *wrow[2];
-            for (ptrdiff_t ky = v % 2; ky < 3; ky += 2) { /* taps whose output row exists */
-                ptrdiff_t oh = (v - ky) / 2;
-                if (v - ky >= 0 && oh < OH) {
-                    grow[nrows] = gc + oh * p[P_YH];
-                    wrow[nrows++] = w + 3 * ky;
-                }
-            }
+            ptrdiff_t nrows = FN(s2_rows)(ih, pt, OH, gc, p[P_YH], w, grow, wrow);
             T *out = xc + ih * p[P_XH];
             for (ptrdiff_t j0 = 0; 2 * j0 < W + pl; j0 += ALANES) {
                 AV even = ASET1(0), odd = even;

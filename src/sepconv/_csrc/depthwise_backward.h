@@ -321,16 +321,9 @@ DW_CLONES static void FN(gx_s2_nchw_task)(void *vctx, ptrdiff_t task)
                          width);
         T *xc = (T *)job->gx + n * p[P_XN] + c * p[P_XC];
         for (ptrdiff_t ih = 0; ih < H; ih++) {
-            ptrdiff_t v = ih + pt, nrows = 0;
             const T *grow[2];
             const T *wrow[2];
-            for (ptrdiff_t ky = v % 2; ky < 3; ky += 2) { /* taps whose output row exists */
-                ptrdiff_t oh = (v - ky) / 2;
-                if (v - ky >= 0 && oh < OH) {
-                    grow[nrows] = G + oh * width + L;
-                    wrow[nrows++] = w + 3 * ky;
-                }
-            }
+            ptrdiff_t nrows = FN(s2_rows)(ih, pt, OH, G + L, width, w, grow, wrow);
             T *out = xc + ih * p[P_XH];
             for (ptrdiff_t j0 = 0; 2 * j0 < W + pl; j0 += L) {
                 VT even = (VT){0}, odd = even;
@@ -404,12 +397,7 @@ DW_CLONES static void FN(gw_s2_nchw_task)(void *vctx, ptrdiff_t c)
         }
     }
     free(X);
-    for (int t = 0; t < 9; t++) {
-        double sum = 0;
-        for (ptrdiff_t i = 0; i < L; i++)
-            sum += a[t][i];
-        ((T *)job->gw)[c * 9 + t] = (T)sum;
-    }
+    FN(sum_taps9)((T *)job->gw + c * 9, a, NULL);
 }
 
 /* Weight gradient of the 3 x 3 kernel at unit stride (any dilation, M = 1) on narrow planes
@@ -464,12 +452,7 @@ DW_CLONES static void FN(gw3_flat_nchw_task)(void *vctx, ptrdiff_t c)
         }
     }
     free(X);
-    for (int t = 0; t < 9; t++) {
-        double sum = 0;
-        for (ptrdiff_t i = 0; i < L; i++)
-            sum += a[t][i];
-        ((T *)job->gw)[c * 9 + t] = (T)sum;
-    }
+    FN(sum_taps9)((T *)job->gw + c * 9, a, NULL);
 }
 
 /* whether the two tasks above apply: 3 x 3 at stride 2, dilation 1, M = 1 (NCHW) */
@@ -541,12 +524,7 @@ DW_CLONES static void FN(gw3_nchw_task)(void *vctx, ptrdiff_t c)
             }
         }
     }
-    for (int t = 0; t < 9; t++) {
-        double sum = s[t];
-        for (int i = 0; i < L; i++)
-            sum += a[t][i];
-        ((T *)job->gw)[c * 9 + t] = (T)sum;
-    }
+    FN(sum_taps9)((T *)job->gw + c * 9, a, s);
 }
 
 /* Channels-last, any stride and dilation. Task: a fixed band of output rows of one image (as

@@ -89,6 +89,35 @@ static void FN(split_row)(T *restrict dst, const T *restrict src, const ptrdiff_
     }
 }
 
+/* The 3 x 3 stride-2 input gradient of input row ih: the kernel rows ky whose output row
+ * oh = (ih + pt - ky) / 2 exists (0 <= oh < OH), their output-gradient rows (base + oh pitch)
+ * in grow and weight rows in wrow; returns how many (0 to 2). */
+static inline ptrdiff_t FN(s2_rows)(ptrdiff_t ih, ptrdiff_t pt, ptrdiff_t OH, const T *base,
+                                    ptrdiff_t pitch, const T *w, const T **grow, const T **wrow)
+{
+    ptrdiff_t v = ih + pt, nrows = 0;
+    for (ptrdiff_t ky = v % 2; ky < 3; ky += 2) {
+        ptrdiff_t oh = (v - ky) / 2;
+        if (v - ky >= 0 && oh < OH) {
+            grow[nrows] = base + oh * pitch;
+            wrow[nrows++] = w + 3 * ky;
+        }
+    }
+    return nrows;
+}
+
+/* gw[t] = extra[t] (0 without extra) + the lanes of a[t] summed in double, t < 9: a weight
+ * gradient's nine taps from their vector accumulators */
+static inline void FN(sum_taps9)(T *gw, const VT *a, const T *extra)
+{
+    for (int t = 0; t < 9; t++) {
+        double sum = extra ? extra[t] : 0;
+        for (ptrdiff_t i = 0; i < L; i++)
+            sum += a[t][i];
+        gw[t] = (T)sum;
+    }
+}
+
 /* ---- forward, NCHW ---------------------------------------------------------------------- */
 /* One output row: out[ow] = bias + sum over valid ky and all kx of w * phase-row load. */
 DW_CLONES static void FN(fwd_row)(T *restrict out, const T *const *rows, const T *restrict w,
