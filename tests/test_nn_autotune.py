@@ -316,3 +316,37 @@ def _saved(module: nn.Module):
     torch.save(module, buffer)
     buffer.seek(0)
     return buffer
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("tuned", [False, True])
+def test_an_empty_batch(stride, channels_last, training, tuned):
+    """A batch of 0 gives an empty output of the right shape and format through every route
+    (before, the pointwise step's reshape failed on it), and gradients flow."""
+    layer = snn.SeparableConv2d(16, 24, 3, stride=stride, padding="same").train(training)
+    x = torch.randn(0, 16, 9, 9)
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    side = 9 if stride == 1 else 5
+    with snn.use_autotune(tuned):
+        for _ in range(_autotune.RETUNE_AT + 1):  # the first timing, the second, then kept
+            if training:
+                y = layer(x.requires_grad_(True))
+                y.sum().backward()
+            else:
+                with torch.no_grad():
+                    y = layer(x)
+            assert y.shape == (0, 24, side, side)
+    assert (x.grad is not None) == training
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_an_input_of_another_dtype_is_a_clear_error(dtype):
+    layer = snn.SeparableConv2d(4, 8, 3, padding="same")
+    with pytest.raises(TypeError, match=r"`input` has dtype .* layer's parameters are"):
+        layer(torch.randn(1, 4, 8, 8, dtype=dtype))
+    if dtype == torch.bfloat16:
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts: no error
+            assert layer(torch.randn(1, 4, 8, 8, dtype=dtype)).dtype == torch.bfloat16

@@ -165,8 +165,21 @@ def axes(n: int) -> str:
     return {1: "L", 2: "H, W", 3: "D, H, W"}[n]
 
 
-def check_input(x: Any, n: int, channels: int, name: str = "input") -> bool:
-    """Check ``x`` is ``(N, C, *spatial)`` or ``(C, *spatial)`` with ``channels`` channels.
+def _autocast(device_type: str) -> bool:
+    """Whether autocast is on for this device type (inputs of another dtype are then cast)."""
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except TypeError:  # PyTorch before 2.4: no device argument
+        if device_type == "cpu":
+            return bool(torch.is_autocast_cpu_enabled())
+        return bool(torch.is_autocast_enabled())
+
+
+def check_input(
+    x: Any, n: int, channels: int, name: str = "input", dtype: torch.dtype | None = None
+) -> bool:
+    """Check ``x`` is ``(N, C, *spatial)`` or ``(C, *spatial)`` with ``channels`` channels
+    and, given ``dtype`` (the layer's parameters'), of that dtype unless autocast is on.
 
     Returns True when ``x`` is unbatched.
     """
@@ -175,6 +188,11 @@ def check_input(x: Any, n: int, channels: int, name: str = "input") -> bool:
     if not (x.is_floating_point() or x.is_complex()):
         raise SepconvTypeError(
             f"`{name}` must be a floating-point tensor (the layer's dtype), got dtype {x.dtype}"
+        )
+    if dtype is not None and x.dtype != dtype and not _autocast(x.device.type):
+        raise SepconvTypeError(
+            f"`{name}` has dtype {x.dtype} but the layer's parameters are {dtype}: convert "
+            f"one to the other (`layer.to({x.dtype})` or `{name}.to({dtype})`)"
         )
     if x.dim() not in (n + 1, n + 2):
         raise SepconvValueError(
@@ -415,7 +433,7 @@ def begin(
     ``depthwise``: the padding of the first step when it is a depthwise convolution with
     ``weight`` (see :func:`fast`).
     """
-    unbatched = check_input(input, n, channels)
+    unbatched = check_input(input, n, channels, dtype=None if weight is None else weight.dtype)
     x = input.unsqueeze(0) if unbatched else input
     is_fast = allow_fast and fast(x, n, weight, depthwise)
     return (_enter(x, n) if is_fast else x), x, is_fast, unbatched
@@ -717,7 +735,11 @@ def pointwise(
 ) -> Tensor:
     """1x1 convolution. On the fast path a channels-last ``y`` gives a channels-last result,
     or, with ``contiguous_output``, a contiguous (NCHW) one written directly by one batched
-    matrix product (``W @ y[n]^T``), with no conversion pass."""
+    matrix product (``W @ y[n]^T``), with no conversion pass. An empty ``y`` (a batch of 0)
+    runs PyTorch's convolution."""
+    if y.numel() == 0:
+        out = CONV[n](y, weight, bias)
+        return out.contiguous() if contiguous_output else out
     if n == 2 and y.dim() == 4 and _pointwise_by_mm():
         out = _pointwise_mm.pointwise(y, weight, bias)
         return out.contiguous() if contiguous_output else out

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["pointwise"]
@@ -89,7 +90,10 @@ def pointwise(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """``F.conv2d(x, weight, bias)`` for a 1x1 ``weight`` (F, C, 1, 1) and an NCHW or
     channels-last ``x`` (N, C, H, W) of the weight's dtype, by matrix products; the result
     (N, F, H, W) in ``x``'s memory format (an input in neither is made contiguous first).
-    Differentiable (its backward is matrix products as well)."""
+    Differentiable (its backward is matrix products as well). An empty ``x`` (a batch of 0, say)
+    runs ``F.conv2d``."""
+    if x.numel() == 0:
+        return F.conv2d(x, weight, bias)
     if not x.is_contiguous() and not x.is_contiguous(memory_format=_CL):
         x = x.contiguous()
     return _Pointwise.apply(x, weight, bias)

@@ -330,7 +330,8 @@ _DEPTHWISE_DOC = """{n}-D depthwise convolution with Keras semantics (Keras ``De
 
     Shape
     -----
-    ``(N, C, {axes})`` or ``(C, {axes})`` -> ``(N, C * M, {axes_out})``.
+    ``(N, C, {axes})`` -> ``(N, C * M, {axes_out})``; an unbatched ``(C, {axes})`` ->
+    ``(C * M, {axes_out})``.
 
     Examples
     --------
@@ -652,8 +653,10 @@ _SEPARABLE_DOC = """{n}-D depthwise separable convolution (Keras ``SeparableConv
     A :class:`DepthwiseConv{n}d` (which owns ``stride``, ``padding`` and ``dilation``), an
     optional norm and activation, then a 1x1 ``nn.Conv{n}d`` mixing channels (Howard et al. 2017,
     "MobileNets"; Chollet 2017, "Xception"). Children: ``depthwise``, ``norm``, ``act``,
-    ``pointwise``. On CPU both steps run channels-last and the output comes back in the
-    caller's memory format.
+    ``pointwise``. Each call runs the route timed fastest for this layer and input
+    (``sepconv.nn._autotune``: NCHW or channels-last, PyTorch's or the native depthwise kernel,
+    the fused kernel in inference) and the output comes back in the caller's memory format.
+    An input of another dtype than the parameters raises ``TypeError`` (unless autocast is on).
 
     Parameters
     ----------
@@ -679,7 +682,8 @@ _SEPARABLE_DOC = """{n}-D depthwise separable convolution (Keras ``SeparableConv
 
     Shape
     -----
-    ``(N, C, {axes})`` or ``(C, {axes})`` -> ``(N, out_channels, {axes_out})``.
+    ``(N, C, {axes})`` -> ``(N, out_channels, {axes_out})``; an unbatched ``(C, {axes})``
+    -> ``(out_channels, {axes_out})``.
 
     Examples
     --------
