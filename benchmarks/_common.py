@@ -129,7 +129,9 @@ def print_header(title: str, info: dict[str, Any]) -> None:
 def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--repeat", type=int, default=7, help="timed rounds per case (minimum and median)")
+    parser.add_argument(
+        "--repeat", type=int, default=7, help="timed rounds per case (minimum and median)"
+    )
     parser.add_argument("--quick", action="store_true", help="a smaller grid, for a smoke test")
     return parser
 
