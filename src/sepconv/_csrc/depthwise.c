@@ -45,6 +45,18 @@ int dw_avx512(void)
     return present && avx512_allowed;
 }
 
+/* 1 where the processor has AVX2 and FMA (the AVX2 intrinsics paths: depthwise_avx512.h's
+ * AVX2 kernels, fused.c) */
+int dw_avx2(void)
+{
+    static int present = -1;
+    if (present < 0) {
+        __builtin_cpu_init();
+        present = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    }
+    return present;
+}
+
 /* Turn the AVX-512 rows off (0) or back on (1), to compare them with the portable paths;
  * returns whether they run now. */
 DW_EXPORT int dw_use_avx512(int on)

@@ -30,6 +30,7 @@
 #include <immintrin.h>
 #define DW_HAVE_AVX512_CODE 1
 int dw_avx512(void);
+int dw_avx2(void);
 #else
 #define DW_HAVE_AVX512_CODE 0
 #endif

@@ -933,12 +933,7 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_flat256_task)(void *vctx,
  * the shapes of fwd_flat512_task, at most FLAT2_VECS vectors a plane */
 static int FN(fwd_flat256_applies)(const ptrdiff_t *p)
 {
-    static int avx2 = -1;
-    if (avx2 < 0) {
-        __builtin_cpu_init();
-        avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return avx2 && !dw_avx512() && p[P_SH] == 1 && p[P_SW] == 1 && p[P_OW] == p[P_W] &&
+    return dw_avx2() && !dw_avx512() && p[P_SH] == 1 && p[P_SW] == 1 && p[P_OW] == p[P_W] &&
            p[P_XH] == p[P_W] && p[P_YH] == p[P_OW] &&
            p[P_OH] * p[P_OW] <= FLAT2_VECS * BLANES && p[P_KH] * p[P_KW] <= MAX_TAPS;
 }
@@ -1044,12 +1039,7 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
  * stride 2 and dilation 1, at most S2_MAX_BLOCKS vectors a row, NCHW rows */
 static int FN(fwd_s2_narrow256_applies)(const ptrdiff_t *p)
 {
-    static int avx2 = -1;
-    if (avx2 < 0) {
-        __builtin_cpu_init();
-        avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return avx2 && !dw_avx512() && p[P_KH] == 3 && p[P_KW] == 3 && p[P_SH] == 2 &&
+    return dw_avx2() && !dw_avx512() && p[P_KH] == 3 && p[P_KW] == 3 && p[P_SH] == 2 &&
            p[P_SW] == 2 && p[P_DH] == 1 && p[P_DW] == 1 && p[P_OW] >= 1 &&
            p[P_OW] <= S2_MAX_BLOCKS * BLANES && p[P_YH] >= p[P_OW];
 }

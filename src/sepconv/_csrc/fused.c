@@ -550,8 +550,7 @@ static const fu_isa_t *fu_isa(void)
 {
     if (dw_avx512())
         return &fu_avx512;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &fu_avx2 : NULL;
+    return dw_avx2() ? &fu_avx2 : NULL;
 }
 #endif
 
