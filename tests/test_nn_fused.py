@@ -132,15 +132,56 @@ def test_result_does_not_depend_on_the_thread_count(channels_last):
     assert runs[0].equal(runs[1]) and runs[0].equal(runs[2])
 
 
-def test_large_nchw_images_run_channels_last_inside():
-    """An NCHW image whose depthwise output exceeds IMAGE_BYTES is converted; same result."""
-    torch.manual_seed(0)
-    x = torch.randn(1, 64, 96, 96)
-    packed = _fused.pack(torch.randn(64, 1, 3, 3), None, torch.randn(70, 64, 1, 1), None)
-    assert 64 * 96 * 96 * 4 > _fused.IMAGE_BYTES
-    y = _fused.separable_conv2d(x, packed, 1, (1, 1, 1, 1), 1)
-    want = _fused.separable_conv2d(x.contiguous(memory_format=CL), packed, 1, (1, 1, 1, 1), 1)
-    assert y.is_contiguous() and y.equal(want.contiguous())
+@pytest.mark.parametrize(
+    ("shape", "out_channels", "kernel", "stride", "dilation", "pads"),
+    [
+        ((1, 32, 112, 112), 64, 3, 1, 1, (1, 1, 1, 1)),  # MobileNet's second block
+        ((2, 64, 112, 112), 128, 3, 2, 1, (0, 1, 0, 1)),  # Keras 'same' at stride 2
+        ((1, 8, 161, 150), 13, 3, 1, 1, (1, 1, 1, 1)),  # few channels, odd widths
+        ((2, 33, 141, 127), 65, 3, 2, 1, (1, 1, 1, 1)),  # tails everywhere
+        ((1, 40, 120, 97), 70, 5, 1, 2, (4, 4, 4, 4)),  # 5 x 5, dilated
+        ((1, 24, 150, 200), 30, (1, 7), (1, 3), 1, (0, 0, 3, 3)),  # 1 x 7, strides 1 and 3
+        ((1, 300, 40, 40), 200, 3, 1, 1, (1, 1, 1, 1)),  # input channels in three chunks
+        ((1, 128, 40, 40), 64, 3, 1, 1, (9, 9, 1, 1)),  # strips of rows wholly in the padding
+    ],
+)
+def test_large_nchw_images_run_in_strips(shape, out_channels, kernel, stride, dilation, pads):
+    """An NCHW image whose buffers exceed the second-level cache runs as it is, in strips of
+    output rows (no layout conversion): equal to the two convolutions, the clamps applied,
+    the same result on 1, 2 and 3 threads, the input untouched."""
+    g = torch.Generator().manual_seed(shape[1])
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    c = shape[1]
+    x = torch.randn(*shape, generator=g)
+    dw, dwb = torch.randn(c, 1, kh, kw, generator=g), torch.randn(c, generator=g)
+    pw = torch.randn(out_channels, c, 1, 1, generator=g) / c**0.5
+    pwb = torch.randn(out_channels, generator=g)
+    packed = _fused.pack(dw, dwb, pw, pwb, clamp=(-1.0, 2.0), out_clamp=(-1.5, 1.5))
+    before = x.clone()
+    runs = [_fused.separable_conv2d(x, packed, stride, pads, dilation, t) for t in (1, 2, 3)]
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    top, bottom, left, right = pads
+    want = F.conv2d(
+        F.conv2d(
+            F.pad(x.double(), (left, right, top, bottom)),
+            dw.double(),
+            dwb.double(),
+            (sh, sw),
+            0,
+            dilation,
+            c,
+        ).clamp(-1, 2),
+        pw.double(),
+        pwb.double(),
+    ).clamp(-1.5, 1.5)
+    y = runs[0]
+    assert y.shape == want.shape and y.is_contiguous()
+    oh, ow = want.shape[2:]  # one image's buffers (input, depthwise output, a block) > 2 MB
+    assert (c * (shape[2] * shape[3] + oh * ow) + oh * ow * 64) * 4 > 2 << 20
+    torch.testing.assert_close(y.double(), want, rtol=1e-5, atol=1e-5)
+    assert (y == 1.5).any() and (y == -1.5).any()  # the output clamps took effect
+    assert runs[1].equal(y) and runs[2].equal(y)
+    assert x.equal(before)
 
 
 def test_refuses_what_it_does_not_cover():

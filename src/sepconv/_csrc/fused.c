@@ -31,6 +31,11 @@
 #define FU_NR 64 /* output channels per register block (four vectors) */
 #define FU_MR 6  /* pixels per register block */
 /* the flags of a register block's call (fu_block_fn) */
+/* an NCHW image runs whole (converted to channels-last in cache) where its buffers take at
+ * most this many bytes, else in strips of rows */
+#ifndef FU_IMAGE_BYTES
+#define FU_IMAGE_BYTES (2 << 20)
+#endif
 #define FU_CONTINUE 1 /* add to the partial sums in out instead of starting from the bias */
 #define FU_FINISH 2   /* the last input channels: clamp and store the outputs */
 
@@ -46,6 +51,9 @@ typedef struct {
     float lo, hi; /* the depthwise output clamped to [lo, hi] (an activation between the steps) */
     float out[2]; /* the output clamped to [out[0], out[1]] (an activation after the layer) */
     int eight;    /* depthwise pixels eight at a time (fu_dw_eight), else one by one */
+    const float *wstd; /* NCHW strips: the depthwise weights as (C, KH, KW) */
+    const float *wgrp; /* NCHW strips: the pointwise weights as (coutp / 4, C, 4) */
+    ptrdiff_t lda;     /* NCHW strips: the tile's channel stride (pixels, a multiple of 8) */
     int failed;
 } fused_t;
 
@@ -545,6 +553,154 @@ static void fu_nchw_task(void *vctx, ptrdiff_t task)
     }
 }
 
+
+/* ---- NCHW, large images: strips of output rows --------------------------------------------- */
+/* An image whose buffers exceed the second-level cache is not converted: each task computes
+ * the depthwise output of a strip of output rows for every channel with the native NCHW
+ * kernels (depthwise.c, one thread), into a tile of channels x pixels (channel-major, as the
+ * output's planes), and multiplies it by the pointwise weights with a register block that
+ * keeps the output's layout: four output channels by 24 pixels (12 accumulators), a
+ * broadcast weight and three tile vectors per input channel, storing runs of 24 pixels of
+ * four output planes. The strip's pixels are consecutive in each output plane (rows of OW
+ * one after another), so the tile's columns need no rearranging either way. */
+int dw_forward_f32(const ptrdiff_t *params, const float *x, const float *w, const float *b,
+                   float *y);
+
+#define FU2N_MR 4  /* output channels a register block */
+#define FU2N_NR 24 /* pixels a register block (three vectors) */
+#ifndef FU2N_TILE_BYTES
+#define FU2N_TILE_BYTES (128 * 1024)
+#endif
+#ifndef FU2N_KC
+#define FU2N_KC 128
+#endif
+
+/* out[i * ldo + q] = bias[i] + sum_k B[k * 4 + i] A[k * lda + q] for i < mc (<= 4) output
+ * channels, q < nq (<= 24) pixels, clamped to [oc[0], oc[1]]; flags as fu_block_fn. A's rows
+ * are read whole (24 pixels: the slack past nq holds anything finite or not). */
+__attribute__((target("avx2,fma"))) static void fu2n_block(float *out, ptrdiff_t ldo,
+                                                           const float *A, ptrdiff_t lda,
+                                                           const float *B, ptrdiff_t K,
+                                                           const float *bias, ptrdiff_t mc,
+                                                           ptrdiff_t nq, const float *oc,
+                                                           int flags)
+{
+    const __m256 lo = _mm256_set1_ps(flags & FU_FINISH ? oc[0] : -INFINITY);
+    const __m256 hi = _mm256_set1_ps(flags & FU_FINISH ? oc[1] : INFINITY);
+    __m256 acc[FU2N_MR][3];
+    __m256i k[3];
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; v++)
+        k[v] = fu2_lanes(nq - 8 * v);
+#pragma GCC unroll 4
+    for (int i = 0; i < FU2N_MR; i++) {
+        const __m256 b = _mm256_set1_ps(bias ? bias[i] : 0.0f);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            acc[i][v] = flags & FU_CONTINUE && i < mc ? fu2_load(out + i * ldo + 8 * v,
+                                                                 nq - 8 * v, k[v])
+                                                      : b;
+    }
+    for (ptrdiff_t kk = 0; kk < K; kk++) {
+        const __m256 a0 = _mm256_loadu_ps(A + kk * lda);
+        const __m256 a1 = _mm256_loadu_ps(A + kk * lda + 8);
+        const __m256 a2 = _mm256_loadu_ps(A + kk * lda + 16);
+#pragma GCC unroll 4
+        for (int i = 0; i < FU2N_MR; i++) {
+            const __m256 w = _mm256_broadcast_ss(B + kk * FU2N_MR + i);
+            acc[i][0] = _mm256_fmadd_ps(a0, w, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(a1, w, acc[i][1]);
+            acc[i][2] = _mm256_fmadd_ps(a2, w, acc[i][2]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < FU2N_MR; i++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            if (i < mc)
+                fu2_store(out + i * ldo + 8 * v, nq - 8 * v, k[v], FU2_CLAMP(acc[i][v]));
+}
+
+/* the depthwise output of output rows [oh0, oh1) of image n, every channel, into A (channel c
+ * at A + c * lda, rows of OW pixels one after another), clamped to [lo, hi] */
+__attribute__((target("avx2,fma"))) static int fu_dw_strip(float *A, const fused_t *f,
+                                                           ptrdiff_t n, ptrdiff_t oh0,
+                                                           ptrdiff_t oh1)
+{
+    const ptrdiff_t *p = f->p;
+    ptrdiff_t q[P_COUNT];
+    memcpy(q, p, sizeof(q));
+    /* the input rows the strip reads, as an image of their own */
+    ptrdiff_t top = oh0 * p[P_SH] - p[P_PT];
+    ptrdiff_t end = (oh1 - 1) * p[P_SH] - p[P_PT] + (p[P_KH] - 1) * p[P_DH] + 1;
+    ptrdiff_t first = top < 0 ? 0 : top, last = end < p[P_H] ? end : p[P_H];
+    if (last <= first) { /* every tap of the strip in the padding: the bias alone */
+        first = 0;
+        last = 1;
+    }
+    q[P_N] = 1;
+    q[P_H] = last - first;
+    q[P_PT] = first - top;
+    q[P_OH] = oh1 - oh0;
+    q[P_YN] = 0;
+    q[P_YC] = f->lda;
+    q[P_YH] = p[P_OW];
+    q[P_YW] = 1;
+    q[P_THREADS] = 1;
+    const float *x = f->x + n * p[P_XN] + first * p[P_XH];
+    if (dw_forward_f32(q, x, f->wstd, f->bdw, A))
+        return 1;
+    if (f->lo > -INFINITY || f->hi < INFINITY) {
+        const __m256 lo = _mm256_set1_ps(f->lo), hi = _mm256_set1_ps(f->hi);
+        const ptrdiff_t P = (oh1 - oh0) * p[P_OW];
+        for (ptrdiff_t c = 0; c < p[P_C]; c++)
+            for (ptrdiff_t i = 0; i < P; i += 8) {
+                const __m256i k = fu2_lanes(P - i);
+                float *a = A + c * f->lda + i;
+                fu2_store(a, P - i, k, FU2_CLAMP(fu2_load(a, P - i, k)));
+            }
+    }
+    return 0;
+}
+
+static void fu_strip_task(void *vctx, ptrdiff_t task)
+{
+    fused_t *f = vctx;
+    const ptrdiff_t *p = f->p;
+    const ptrdiff_t C = p[P_C], OW = p[P_OW], OH = p[P_OH];
+    const ptrdiff_t split = task % f->splits, tile = task / f->splits;
+    const ptrdiff_t n = tile / f->tiles, oh0 = tile % f->tiles * f->rows;
+    const ptrdiff_t oh1 = oh0 + f->rows < OH ? oh0 + f->rows : OH;
+    const ptrdiff_t P = (oh1 - oh0) * OW, lda = f->lda;
+    const ptrdiff_t kc = C < FU2N_KC ? C : FU2N_KC;
+    float *A = tile_buffer((size_t)(C * lda + kc * FU2N_NR));
+    if (!A || fu_dw_strip(A, f, n, oh0, oh1)) {
+        f->failed = 1;
+        return;
+    }
+    float *panel = A + C * lda; /* kc x 24 pixels of the tile, contiguous */
+    /* this split's output channels, in groups of four */
+    const ptrdiff_t g0 = f->blocks * split / f->splits * (FU_NR / FU2N_MR);
+    ptrdiff_t g1 = f->blocks * (split + 1) / f->splits * (FU_NR / FU2N_MR);
+    if (g1 * FU2N_MR > f->cout)
+        g1 = (f->cout + FU2N_MR - 1) / FU2N_MR;
+    for (ptrdiff_t k0 = 0; k0 < C; k0 += kc) {
+        const ptrdiff_t kn = C - k0 < kc ? C - k0 : kc;
+        const int flags = (k0 > 0 ? FU_CONTINUE : 0) | (k0 + kn == C ? FU_FINISH : 0);
+        for (ptrdiff_t i = 0; i < P; i += FU2N_NR) {
+            const ptrdiff_t nq = P - i < FU2N_NR ? P - i : FU2N_NR;
+            for (ptrdiff_t k = 0; k < kn; k++)
+                memcpy(panel + k * FU2N_NR, A + (k0 + k) * lda + i, FU2N_NR * sizeof(float));
+            for (ptrdiff_t g = g0; g < g1; g++) {
+                const ptrdiff_t o = g * FU2N_MR;
+                float *out = f->y + n * p[P_YN] + o * p[P_YC] + oh0 * OW + i;
+                fu2n_block(out, p[P_YC], panel, FU2N_NR, f->wgrp + (g * C + k0) * FU2N_MR, kn,
+                           f->bpw ? f->bpw + o : NULL, f->cout - o, nq, f->out, flags);
+            }
+        }
+    }
+}
+
 /* the instruction set the kernel runs with here, or NULL */
 static const fu_isa_t *fu_isa(void)
 {
@@ -584,17 +740,50 @@ static int fu_run(int nchw, FU_ARGS)
      * against 1.7; in cache, 512 at 14 x 14, 0.42 against 0.52), as in depthwise_avx512.h
      * (the NCHW path copies each image into cache first) */
     f.eight = N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float) <= (4 << 20) || C <= 64;
-    /* the units of work: NCHW, whole images; channels-last, tiles of rows */
-    ptrdiff_t rows = isa->tile_bytes / (OW * C * (ptrdiff_t)sizeof(float));
-    f.rows = nchw ? OH : rows < 1 ? 1 : rows > OH ? OH : rows;
+    /* the units of work: NCHW, whole images where their buffers fit the second-level cache,
+     * else strips of rows; channels-last, tiles of rows */
+    const ptrdiff_t HW = p[P_H] * p[P_W], P = OH * OW;
+    const int strips = nchw && (C * (HW + P) + P * FU_NR) * (ptrdiff_t)sizeof(float) > FU_IMAGE_BYTES;
+    ptrdiff_t tile = strips ? FU2N_TILE_BYTES : isa->tile_bytes;
+    ptrdiff_t rows = tile / (OW * C * (ptrdiff_t)sizeof(float));
+    if (strips) /* whole register blocks of pixels where a few rows make them */
+        for (ptrdiff_t r = rows; r > 0 && r > rows / 2; r--)
+            if (r * OW % FU2N_NR == 0) {
+                rows = r;
+                break;
+            }
+    f.rows = nchw && !strips ? OH : rows < 1 ? 1 : rows > OH ? OH : rows;
     f.tiles = (OH + f.rows - 1) / f.rows;
+    float *wstd = NULL;
+    if (strips) {
+        /* the tile's rows: a multiple of 8 pixels, and not of 1024 bytes (cache sets) */
+        f.lda = (f.rows * OW + 7) / 8 * 8;
+        if (f.lda % 256 == 0)
+            f.lda += 8;
+        const ptrdiff_t taps = p[P_KH] * p[P_KW];
+        if (!(wstd = malloc((size_t)(C * taps + coutp * C) * sizeof(float))))
+            return 1;
+        for (ptrdiff_t c = 0; c < C; c++)
+            for (ptrdiff_t t = 0; t < taps; t++)
+                wstd[c * taps + t] = wdw[t * C + c];
+        f.wstd = wstd;
+        /* the pointwise weights in groups of four output channels, (coutp / 4, C, 4) */
+        float *wgrp = wstd + C * taps;
+        for (ptrdiff_t o = 0; o < coutp; o++)
+            for (ptrdiff_t c = 0; c < C; c++)
+                wgrp[(o / FU2N_MR * C + c) * FU2N_MR + o % FU2N_MR] =
+                    wpw[(o / FU_NR * C + c) * FU_NR + o % FU_NR];
+        f.wgrp = wgrp;
+    }
     /* too few units to keep every thread busy: split the output channels too (each split
      * recomputes its unit's depthwise output, a small fraction of the work) */
-    ptrdiff_t want = (nchw ? 1 : 8) * (ptrdiff_t)threads, have = N * f.tiles;
+    ptrdiff_t want = (nchw && !strips ? 1 : 8) * (ptrdiff_t)threads, have = N * f.tiles;
     f.splits = have >= want ? 1 : (want + have - 1) / have;
     if (f.splits > f.blocks)
         f.splits = f.blocks;
-    parallel_for(nchw ? fu_nchw_task : fu_task, &f, have * f.splits, threads);
+    parallel_for(strips ? fu_strip_task : nchw ? fu_nchw_task : fu_task, &f, have * f.splits,
+                 threads);
+    free(wstd);
     return f.failed;
 #else
     (void)nchw, (void)params, (void)cout, (void)coutp, (void)x, (void)wdw, (void)bdw, (void)wpw,

@@ -6,13 +6,17 @@ dw_bias, stride, padding, dilation, groups=C), pw, pw_bias)`` with the depthwise
 tile of rows kept in cache and multiplied at once by the pointwise weights (a register-blocked
 matrix product, six pixels by 64 output channels with AVX-512, six by 16 with AVX2: the
 blockings of BLIS-style GEMM micro-kernels), so only the layer's output is written.
-Channels-last tensors are read and written as they are; an NCHW image is converted to
-channels-last inside the kernel, in cache, and its result written back as NCHW rows (where its
-buffers exceed ``IMAGE_BYTES``, PyTorch converts it instead). float32, depth multiplier 1,
-zero padding, no gradient, and a processor with AVX-512F or with AVX2 and FMA (both give the
-same sums in the same order): elsewhere :func:`available` is ``False`` and the layers compose
-two convolutions. ``python benchmarks/layers.py`` compares the layers, which take this route
-where it was timed fastest, with PyTorch's compositions and onnxruntime.
+Channels-last tensors are read and written as they are. An NCHW image whose buffers take at
+most 2 MB is converted to channels-last inside the kernel, in cache, and its result written
+back as NCHW rows; a larger one is not converted: each task computes the depthwise output of
+a strip of rows for every channel with the native NCHW kernels
+(``sepconv.nn._native_depthwise``) and multiplies it with a register block that keeps NCHW
+(four output channels by 24 pixels), writing runs of pixels of the output's planes. float32,
+depth multiplier 1, zero padding, no gradient, and a processor with AVX-512F or with AVX2 and
+FMA (both give the same sums in the same order): elsewhere :func:`available` is ``False`` and
+the layers compose two convolutions. ``python benchmarks/layers.py`` compares the layers,
+which take this route where it was timed fastest, with PyTorch's compositions and
+onnxruntime.
 
 Weights are packed once (:func:`pack`: the depthwise taps transposed, the pointwise weights
 in blocks of 64 output channels, zero-padded); the sums are taken in a fixed order (depthwise
@@ -50,9 +54,6 @@ __all__ = ["available", "pack", "planned", "separable_conv2d"]
 _CL = torch.channels_last
 #: output channels per block of the packed pointwise weights (the kernel's register block)
 BLOCK = 64
-#: an NCHW input runs as it is where one image's depthwise output takes at most this many
-#: bytes (it stays in the second-level cache while it is multiplied), else channels-last
-IMAGE_BYTES = 2 << 20
 
 
 def _configure(lib: ctypes.CDLL) -> bool:
@@ -150,9 +151,8 @@ def separable_conv2d(
     """The separable layer's output for a float32 CPU ``x`` ``(N, C, H, W)``, in ``x``'s
     memory format (NCHW or channels-last); ``pads`` = (top, bottom, left, right) zeros. None
     where the kernel does not apply (not available here, another dtype, other strides, a
-    depth multiplier other than 1). An NCHW image whose buffers exceed ``IMAGE_BYTES`` runs
-    channels-last, converted there and back. ``threads``: default PyTorch's thread count
-    (one for small work)."""
+    depth multiplier other than 1). ``threads``: default PyTorch's thread count (one for
+    small work)."""
     run = planned(x, packed, stride, pads, dilation, threads)
     return None if run is None else run(x)
 
@@ -187,11 +187,6 @@ def planned(
     if oh <= 0 or ow <= 0:
         return None
     nchw = x.is_contiguous()
-    if nchw and (c * (h * w + oh * ow) + oh * ow * BLOCK) * 4 > IMAGE_BYTES:
-        inner = planned(x.contiguous(memory_format=_CL), packed, stride, pads, dilation, threads)
-        if inner is None:
-            return None
-        return lambda x: inner(x.contiguous(memory_format=_CL)).contiguous()
     if not nchw and not x.is_contiguous(memory_format=_CL):
         return None
     shape = (n, packed.out_channels, oh, ow)
