@@ -778,6 +778,32 @@ def test_same_padding_paths_at_mobilenet_like_shapes(size, stride, layout, dtype
 
 
 @needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("avx512", [True, False])
+def test_three_by_three_rows_read_in_place(avx512, dtype):
+    """3 x 3 at unit stride on NCHW planes above 256 outputs with rows wider than a vector,
+    'same' or 'valid' across (the rows read in place, both ends' taps shifted in by a lane,
+    a last vector overlapping the one before): every width from 5 to 40 and a few wide ones,
+    odd and even heights (a last output row without a pair), padding above and below of 0
+    to 3 rows (rows wholly in the padding), depth multipliers 1 to 3; equal to PyTorch."""
+    g = torch.Generator().manual_seed(5)
+    native._use_avx512(avx512)
+    try:
+        for w in [*range(5, 41), 56, 57, 63, 112]:
+            h = max(3, 300 // w + w % 3)
+            for pl, pt, m in ((1, 1, 1), (0, 0, 2), (1, 3, 1), (0, 2, 3), (1, 0, 1)):
+                x = torch.randn(2, 3, h, w, generator=g, dtype=dtype)
+                weight = torch.randn(3 * m, 1, 3, 3, generator=g, dtype=dtype)
+                bias = torch.randn(3 * m, generator=g, dtype=dtype) if m != 2 else None
+                pads = ((pt, pt), (pl, pl))
+                y = native.depthwise_conv2d(x, weight, bias, 1, pads, 1)
+                expected = reference(x, weight, bias, (1, 1), (pt, pt, pl, pl), (1, 1))
+                close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
+    finally:
+        native._use_avx512(True)
+
+
+@needs_native
 @pytest.mark.parametrize("batch", [1, 3])
 def test_wide_rows_in_and_out_of_cache(batch):
     """Rows wider than 64 at unit stride: the eight-row blocks while the input fits in cache

@@ -270,13 +270,11 @@ DW_CLONES static void FN(gw_cl_task)(void *vctx, ptrdiff_t task)
  * vectors of GCC's extensions, for processors without AVX-512 (or with it turned off): even
  * and odd columns split and interleaved by shuffles, a row's ends loaded lane by lane. */
 #if defined(DW_AVX512_FLOAT)
-typedef int FN(vidx) __attribute__((vector_size(32)));
 #define S2_EVEN {0, 2, 4, 6, 8, 10, 12, 14}
 #define S2_ODD {1, 3, 5, 7, 9, 11, 13, 15}
 #define S2_LO {0, 8, 1, 9, 2, 10, 3, 11}
 #define S2_HI {4, 12, 5, 13, 6, 14, 7, 15}
 #else
-typedef long long FN(vidx) __attribute__((vector_size(32)));
 #define S2_EVEN {0, 2, 4, 6}
 #define S2_ODD {1, 3, 5, 7}
 #define S2_LO {0, 4, 1, 5}
@@ -636,6 +634,8 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
             parallel_for(FN(fwd_s1_task), &job, job.ntasks, threads);
         else if (FN(fwd_s2_applies)(params))
             parallel_for(FN(fwd_s2_task), &job, job.ntasks, threads);
+        else if (FN(fwd_s1_33_applies)(params))
+            parallel_for(FN(fwd_s1_33_task), &job, job.ntasks, threads);
         else if (params[P_OW] < FLAT_MAX_WIDTH &&
             g.phase * params[P_SH] * params[P_SW] * (ptrdiff_t)sizeof(T) <= FLAT_MAX_BYTES)
             parallel_for(FN(fwd_flat_task), &job, job.ntasks, threads);
