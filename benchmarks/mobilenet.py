@@ -10,7 +10,8 @@ and the ratio ``contender time / fast path time`` (above 1: the fast path is fas
   the convolutions, static padding, channels-last, traced, frozen and converted for oneDNN);
   ``--compile`` adds its ``mode='compile'`` (torch.compile with freezing).
 - onnxruntime: the same model exported with ``torch.onnx.export``, run by an
-  ``InferenceSession`` with as many intra-op threads as PyTorch uses.
+  ``InferenceSession`` with as many intra-op threads as PyTorch uses, not spinning between
+  runs (``session.intra_op.allow_spinning = 0``).
 - keras: ``keras.applications.MobileNet(weights=None)`` with ``KERAS_BACKEND=torch``.
 
 Run: ``python benchmarks/mobilenet.py [--quick] [--repeat N] [--json PATH]``.
@@ -85,6 +86,9 @@ def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
         else:
             options = ort.SessionOptions()
             options.intra_op_num_threads = torch.get_num_threads()
+            # a spinning pool would keep the cores busy after each run, slowing the next
+            # contender (eager PyTorch, 1.5-1.9 x its time alone on 2 cores)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(
                 buffer.getvalue(), options, providers=["CPUExecutionProvider"]
             )
