@@ -639,5 +639,3 @@ static void FN(fwd_cl_task)(void *vctx, ptrdiff_t task)
     }
 }
 
-#undef SHIFT_IN_FIRST
-#undef SHIFT_IN_LAST
