@@ -350,3 +350,25 @@ def test_an_input_of_another_dtype_is_a_clear_error(dtype):
     if dtype == torch.bfloat16:
         with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts: no error
             assert layer(torch.randn(1, 4, 8, 8, dtype=dtype)).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_matrix_product_pointwise_is_timed(monkeypatch, grad):
+    """Inference and training alike, a separable layer's two fastest routes are timed again
+    beside the same routes with the pointwise step by matrix products."""
+    timed: list = []
+    original = _autotune._rounds
+
+    def spy(routes, *args, **kwargs):
+        timed.extend(routes)
+        return original(routes, *args, **kwargs)
+
+    monkeypatch.setattr(_autotune, "_rounds", spy)
+    torch.manual_seed(0)
+    layer = snn.SeparableConv2d(8, 16, 3, padding="same")
+    x = torch.randn(2, 8, 12, 12)
+    with torch.set_grad_enabled(grad), snn.use_autotune(True):
+        y = layer(x)
+    assert any(len(r) > 2 and r[2] == "mm" for r in timed)
+    assert not any(r[1] == "fused" and len(r) > 2 for r in timed)
+    torch.testing.assert_close(y, _reference(layer, x), rtol=1e-5, atol=1e-5)

@@ -17,9 +17,10 @@ few times, interleaved, and keeps the fastest (the plain composition's route, th
 format with PyTorch's depthwise, unless another is faster by more than ``PREFER_PLAIN``);
 later calls with the same key run it directly.
 In training (a gradient wanted for the input or a weight) a route is timed forward and
-backward together (``torch.autograd.grad``, which leaves ``.grad`` alone), and a separable
-layer's two fastest routes are timed again with their pointwise step by matrix products
-(``sepconv.nn._pointwise_mm``, a route's third element ``"mm"``). A layer whose
+backward together (``torch.autograd.grad``, which leaves ``.grad`` alone). A separable
+layer's two fastest routes are timed again beside the same routes with their pointwise step
+by matrix products (``sepconv.nn._pointwise_mm``, a route's third element ``"mm"``; not the
+fused route, whose pointwise step is its own). A layer whose
 children keep state in training mode (a batch norm) is not timed in training mode: it runs
 :mod:`sepconv.nn._dispatch`'s modelled choice, as everything does where timing does not
 apply (unbatched or non-CPU inputs, graph recording, ``torch.compile``, a
@@ -374,12 +375,15 @@ def _tune(
         routes.append(("cl", "fused"))
     with torch.random.fork_rng(devices=[]):  # a dropout child must not move the seed
         best = _rounds(routes, x, forward, inputs, fused)
-        if inputs and "pointwise" in layer._modules and x.dim() == 4:
-            # training: the pointwise step by matrix products as well, after the two
-            # fastest routes (timed again beside them)
+        if "pointwise" in layer._modules and x.dim() == 4:
+            # the pointwise step by matrix products as well (BLAS's sgemm and oneDNN's 1x1
+            # convolution each win at some shapes: batch 1, NCHW, 256 -> 256 at 28x28, 0.85
+            # ms against 1.78 for the convolution after the native depthwise step), after the
+            # two fastest routes (timed again beside them); not for the fused one
             leaders = sorted(routes, key=best.__getitem__)[:2]
-            best.update(_rounds([*leaders, *(r + ("mm",) for r in leaders)], x, forward, inputs))
-            routes = [*routes, *(r + ("mm",) for r in leaders)]
+            extra = [r + ("mm",) for r in leaders if r[1] != "fused"]
+            best.update(_rounds([*leaders, *extra], x, forward, inputs, fused))
+            routes = [*routes, *extra]
     fastest = min(routes, key=best.__getitem__)
     # The route a plain composition takes (the caller's format, PyTorch's depthwise) is kept
     # unless another one is faster by more than timing noise: a near-tie measured on the
