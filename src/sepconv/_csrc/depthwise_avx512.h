@@ -916,13 +916,18 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_flat256_task)(void *vctx,
             for (; v0 + 8 <= nvec; v0 += 8)
                 FN(flat2_group)(8, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
                                 last_keep);
-            if (nvec - v0 > 2) {
+            /* the rest in one group (vectors past the plane have no lanes: nothing read, nothing
+             * stored), so that its chains of multiply-adds run side by side (a 7 x 7 plane:
+             * one group of eight instead of four and three single chains) */
+            const ptrdiff_t rest = nvec - v0;
+            if (rest > 4)
+                FN(flat2_group)(8, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
+                                last_keep);
+            else if (rest > 2)
                 FN(flat2_group)(4, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
                                 last_keep);
-                v0 += 4;
-            }
-            for (; v0 < nvec; v0++)
-                FN(flat2_group)(1, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
+            else if (rest > 0)
+                FN(flat2_group)(2, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
                                 last_keep);
         }
     }
