@@ -359,36 +359,61 @@ fu2_block(int MR, float *out, ptrdiff_t ldo, const float *A, ptrdiff_t lda, cons
     }
 }
 
+/* r[i] = column i of the 8 x 8 block whose rows are r[0..7] */
+__attribute__((target("avx2"))) static inline void fu2_transpose8(__m256 *r)
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* d[q * dq + c] = s[c * sc + q] for q < Q, c < C: 8 x 8 blocks transposed in registers, the
+ * edges element by element (gathers are slow on some processors: Zen 3) */
+__attribute__((target("avx2"))) static void fu2_transpose(float *restrict d, ptrdiff_t dq,
+                                                           const float *restrict s, ptrdiff_t sc,
+                                                           ptrdiff_t C, ptrdiff_t Q)
+{
+    const ptrdiff_t C8 = C / 8 * 8, Q8 = Q / 8 * 8;
+    for (ptrdiff_t c = 0; c < C8; c += 8)
+        for (ptrdiff_t q = 0; q < Q8; q += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_loadu_ps(s + (c + i) * sc + q);
+            fu2_transpose8(r);
+            for (int i = 0; i < 8; i++)
+                _mm256_storeu_ps(d + (q + i) * dq + c, r[i]);
+        }
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t q = c < C8 ? Q8 : 0; q < Q; q++)
+            d[q * dq + c] = s[c * sc + q];
+}
+
+/* d[q * C + c] = s[c * sc + q] for q < Q, c < C: an NCHW image to channels-last */
 __attribute__((target("avx2,fma"))) static void fu2_to_cl(float *restrict d,
                                                           const float *restrict s, ptrdiff_t C,
                                                           ptrdiff_t Q, ptrdiff_t sc)
 {
-    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                           _mm256_set1_epi32((int)sc));
-    for (ptrdiff_t q = 0; q < Q; q++)
-        for (ptrdiff_t c = 0; c < C; c += 8) {
-            const ptrdiff_t n = C - c;
-            const __m256i k = fu2_lanes(n);
-            const __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), s + c * sc + q, idx,
-                                                      _mm256_castsi256_ps(k), 4);
-            fu2_store(d + q * C + c, n, k, v);
-        }
+    fu2_transpose(d, C, s, sc, C, Q);
 }
 
+/* out[j * so + q] = O[q * 64 + j] for j < nj, q < Q: a pixels x 64 block to NCHW rows */
 __attribute__((target("avx2,fma"))) static void fu2_to_nchw(float *restrict out, ptrdiff_t so,
                                                             const float *restrict O, ptrdiff_t nj,
                                                             ptrdiff_t Q)
 {
-    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                           _mm256_set1_epi32(FU_NR));
-    for (ptrdiff_t j = 0; j < nj; j++)
-        for (ptrdiff_t q = 0; q < Q; q += 8) {
-            const ptrdiff_t n = Q - q;
-            const __m256i k = fu2_lanes(n);
-            const __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), O + q * FU_NR + j,
-                                                      idx, _mm256_castsi256_ps(k), 4);
-            fu2_store(out + j * so + q, n, k, v);
-        }
+    fu2_transpose(out, so, O, FU_NR, Q, nj);
 }
 
 /* one function per number of pixels, so that the accumulators stay in registers */
