@@ -392,4 +392,13 @@ def _tune(
         "cl" if not x.is_contiguous() and x.is_contiguous(memory_format=_CL) else "nchw",
         False,
     )
+    if best[plain] > PREFER_PLAIN * best[fastest]:
+        # confirmed against the plain route by more interleaved rounds of the two (best times
+        # kept): on a shared machine a burst of load that lasts through all of a route's first
+        # rounds can rank it wrongly (measured: batch 1, NCHW, 128 -> 128 at 56x56, a
+        # channels-last route kept that ran 1.6 x the plain one afterwards)
+        with torch.random.fork_rng(devices=[]):
+            again = _rounds([plain, fastest], x, forward, inputs, fused)
+        best[plain] = min(best[plain], again[plain])
+        best[fastest] = min(best[fastest], again[fastest])
     return plain if best[plain] <= PREFER_PLAIN * best[fastest] else fastest
