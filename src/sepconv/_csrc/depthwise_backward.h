@@ -483,7 +483,12 @@ DW_CLONES static void FN(gw3_rows_in_place)(VT *a, const job_t *job, ptrdiff_t c
     for (ptrdiff_t i = 0; i < L; i++)
         keep[i] = i >= L - rem ? -1 : 0;
 #define LD(r, i) (*(const VT *)((r) + (i)))
-#define ACC(gv, l, ce, rt)                                                                         do {                                                                                               a0 += (gv) * (l);                                                                              a1 += (gv) * (ce);                                                                             a2 += (gv) * (rt);                                                                         } while (0)
+#define ACC(gv, l, ce, rt)                                                                     \
+    do {                                                                                       \
+        a0 += (gv) * (l);                                                                      \
+        a1 += (gv) * (ce);                                                                     \
+        a2 += (gv) * (rt);                                                                     \
+    } while (0)
 #define KEPT(v) ((VT)((FN(vidx))(v) & keep))
     for (ptrdiff_t n = 0; n < p[P_N]; n++) {
         const T *xc = (const T *)job->x + n * p[P_XN] + c * p[P_XC];

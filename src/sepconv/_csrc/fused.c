@@ -17,6 +17,11 @@
  * pixels, the register block and the layout conversions of the NCHW path (fu_isa_t), and both
  * give the same sums in the same order.
  *
+ * NCHW inputs: an image whose buffers take at most FU_IMAGE_BYTES is converted to
+ * channels-last in cache and runs as above; a larger one runs in strips of output rows that
+ * keep NCHW throughout (the native NCHW depthwise kernel, then a register block of four output
+ * channels by 24 pixels; see fu_strip_task).
+ *
  * Weights come prepared by the caller: depthwise weights as (KH * KW, C) (taps major),
  * pointwise weights as (Cout_padded / 64, C, 64), blocks of 64 output channels each stored
  * whole so that the kernel streams them in order, with Cout_padded a multiple of 64 and zero
@@ -768,7 +773,8 @@ static int fu_run(int nchw, FU_ARGS)
     /* the units of work: NCHW, whole images where their buffers fit the second-level cache,
      * else strips of rows; channels-last, tiles of rows */
     const ptrdiff_t HW = p[P_H] * p[P_W], P = OH * OW;
-    const int strips = nchw && (C * (HW + P) + P * FU_NR) * (ptrdiff_t)sizeof(float) > FU_IMAGE_BYTES;
+    const ptrdiff_t image = (C * (HW + P) + P * FU_NR) * (ptrdiff_t)sizeof(float);
+    const int strips = nchw && image > FU_IMAGE_BYTES;
     ptrdiff_t tile = strips ? FU2N_TILE_BYTES : isa->tile_bytes;
     ptrdiff_t rows = tile / (OW * C * (ptrdiff_t)sizeof(float));
     if (strips) /* whole register blocks of pixels where a few rows make them */
@@ -822,7 +828,8 @@ static int fu_run(int nchw, FU_ARGS)
  * NULL; wpw (coutp / 64, C, 64); bpw (coutp) or NULL; y (N, Cout, OH, OW) channels-last;
  * [lo, hi]: the depthwise output clamped there (-inf, inf: not at all; 0, inf: a ReLU);
  * [out_lo, out_hi]: the output clamped there (an activation after the layer).
- * Returns 0, 1 (out of memory), 2 (not channels-last, or M != 1) or 3 (no AVX-512 here). */
+ * Returns 0, 1 (out of memory), 2 (not channels-last, or M != 1) or 3 (neither AVX-512F nor
+ * AVX2 and FMA here). */
 DW_EXPORT int dw_fused_cl_f32(FU_ARGS)
 {
     return fu_run(0, params, cout, coutp, x, wdw, bdw, wpw, bpw, y, lo, hi, out_lo, out_hi);
@@ -830,9 +837,10 @@ DW_EXPORT int dw_fused_cl_f32(FU_ARGS)
 
 /* The same for NCHW tensors (unit stride along W, planes of H x W one after another), with
  * the same prepared weights: x (N, C, H, W); y (N, Cout, OH, OW) with rows of OW pixels one
- * after another in each plane. Each task works on a whole image (the caller keeps this for
- * images whose buffers fit the second-level cache).
- * Returns 0, 1 (out of memory), 2 (not NCHW, or M != 1) or 3 (no AVX-512 here). */
+ * after another in each plane. A task works on a whole image where its buffers take at most
+ * FU_IMAGE_BYTES, else on a strip of output rows.
+ * Returns 0, 1 (out of memory), 2 (not NCHW, or M != 1) or 3 (neither AVX-512F nor AVX2 and
+ * FMA here). */
 DW_EXPORT int dw_fused_nchw_f32(FU_ARGS)
 {
     return fu_run(1, params, cout, coutp, x, wdw, bdw, wpw, bpw, y, lo, hi, out_lo, out_hi);
