@@ -465,23 +465,22 @@ static int FN(grad_s2_portable_applies)(const ptrdiff_t *p)
 #undef S2_HI
 
 /* ---- weight gradient, 3 x 3, M = 1: nine accumulators in registers ---------------------- */
-/* Unit stride and dilation, the padding left and right the same, 0 or 1, rows more than a
- * vector wide: every column in vectors, the input rows read in place as fwd_rows33_direct
- * reads them (both ends' taps the centre vector shifted by a lane, the padding's zero shifted
- * in); where a row's width is not a multiple of L, a last vector overlapping the one before
- * with the products of the columns already counted zeroed. Adds channel c's sums over the
- * batch into a[ky * 3 + kx] lane by lane (measured, batch 1, 128 channels at 56 x 56, two
- * threads: the scalar border columns took most of the time of the loop below). */
-DW_CLONES static void FN(gw3_rows_in_place)(VT *a, const job_t *job, ptrdiff_t c)
+/* One output-gradient row g against one input row at unit dilation, the padding left and
+ * right the same, 0 or 1 (r[ow + kx] is tap kx of column ow), rows more than a vector wide:
+ * every column in vectors, the row read in place as fwd_rows33_direct reads it (both ends'
+ * taps the centre vector shifted by a lane, the padding's zero shifted in); where the width
+ * is not a multiple of L, a last vector overlapping the one before with the products of the
+ * columns already counted zeroed (the lanes of `keep`). Adds into the kernel row's three
+ * accumulators a[0..2] (measured, batch 1, 128 channels at 56 x 56, two threads: the scalar
+ * border columns of gw3_nchw_task's other loop took most of its time). */
+static inline __attribute__((always_inline)) void
+FN(gw3_row_in_place)(VT *a, const T *g, const T *r, ptrdiff_t pl, ptrdiff_t OW,
+                     FN(vidx) keep)
 {
-    const ptrdiff_t *p = job->p;
-    const ptrdiff_t H = p[P_H], OH = p[P_OH], OW = p[P_OW], pt = p[P_PT], pl = p[P_PL];
     const ptrdiff_t nfull = OW / L, rem = OW % L;
     const VT z = {0};
     const FN(vidx) first = SHIFT_IN_FIRST, last = SHIFT_IN_LAST;
-    FN(vidx) keep; /* the lanes of the overlapping last vector not counted before */
-    for (ptrdiff_t i = 0; i < L; i++)
-        keep[i] = i >= L - rem ? -1 : 0;
+    VT a0 = a[0], a1 = a[1], a2 = a[2];
 #define LD(r, i) (*(const VT *)((r) + (i)))
 #define ACC(gv, l, ce, rt)                                                                     \
     do {                                                                                       \
@@ -490,55 +489,39 @@ DW_CLONES static void FN(gw3_rows_in_place)(VT *a, const job_t *job, ptrdiff_t c
         a2 += (gv) * (rt);                                                                     \
     } while (0)
 #define KEPT(v) ((VT)((FN(vidx))(v) & keep))
-    for (ptrdiff_t n = 0; n < p[P_N]; n++) {
-        const T *xc = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
-        const T *gc = (const T *)job->gy + n * p[P_YN] + c * p[P_YC];
-        for (ptrdiff_t oh = 0; oh < OH; oh++) {
-            const T *g = gc + oh * p[P_YH];
-#pragma GCC unroll 3
-            for (int ky = 0; ky < 3; ky++) {
-                const ptrdiff_t ih = oh + ky - pt;
-                if (ih < 0 || ih >= H)
-                    continue;
-                const T *r = xc + ih * p[P_XH] - pl; /* r[ow + kx]: tap kx of column ow */
-                VT a0 = a[3 * ky], a1 = a[3 * ky + 1], a2 = a[3 * ky + 2];
-                if (pl == 0) {
-                    for (ptrdiff_t x = 0; x < nfull * L; x += L)
-                        ACC(LD(g, x), LD(r, x), LD(r, x + 1), LD(r, x + 2));
-                    if (rem) {
-                        const ptrdiff_t x = OW - L;
-                        const VT gv = LD(g, x);
-                        a0 += KEPT(gv * LD(r, x));
-                        a1 += KEPT(gv * LD(r, x + 1));
-                        a2 += KEPT(gv * LD(r, x + 2));
-                    }
-                } else {
-                    /* r + 1 is the input row; its column ow - 1 + kx is tap kx */
-                    const T *row = r + 1;
-                    VT ce = LD(row, 0);
-                    ACC(LD(g, 0), __builtin_shuffle(ce, z, first), ce,
-                        L == OW ? __builtin_shuffle(ce, z, last) : LD(row, 1));
-                    ptrdiff_t x = L;
-                    for (; x + L < OW; x += L)
-                        ACC(LD(g, x), LD(row, x - 1), LD(row, x), LD(row, x + 1));
-                    if (x + L == OW) { /* the last full vector ends the row */
-                        ce = LD(row, x);
-                        ACC(LD(g, x), LD(row, x - 1), ce, __builtin_shuffle(ce, z, last));
-                    } else if (rem) {
-                        x = OW - L;
-                        ce = LD(row, x);
-                        const VT gv = LD(g, x);
-                        a0 += KEPT(gv * LD(row, x - 1));
-                        a1 += KEPT(gv * ce);
-                        a2 += KEPT(gv * __builtin_shuffle(ce, z, last));
-                    }
-                }
-                a[3 * ky] = a0;
-                a[3 * ky + 1] = a1;
-                a[3 * ky + 2] = a2;
-            }
+    if (pl == 0) {
+        for (ptrdiff_t x = 0; x < nfull * L; x += L)
+            ACC(LD(g, x), LD(r, x), LD(r, x + 1), LD(r, x + 2));
+        if (rem) {
+            const ptrdiff_t x = OW - L;
+            const VT gv = LD(g, x);
+            a0 += KEPT(gv * LD(r, x));
+            a1 += KEPT(gv * LD(r, x + 1));
+            a2 += KEPT(gv * LD(r, x + 2));
+        }
+    } else {
+        /* r + 1 is the input row; its column ow - 1 + kx is tap kx */
+        const T *row = r + 1;
+        VT ce = LD(row, 0);
+        ACC(LD(g, 0), __builtin_shuffle(ce, z, first), ce, LD(row, 1));
+        ptrdiff_t x = L;
+        for (; x + L < OW; x += L)
+            ACC(LD(g, x), LD(row, x - 1), LD(row, x), LD(row, x + 1));
+        if (x + L == OW) { /* the last full vector ends the row */
+            ce = LD(row, x);
+            ACC(LD(g, x), LD(row, x - 1), ce, __builtin_shuffle(ce, z, last));
+        } else if (rem) {
+            x = OW - L;
+            ce = LD(row, x);
+            const VT gv = LD(g, x);
+            a0 += KEPT(gv * LD(row, x - 1));
+            a1 += KEPT(gv * ce);
+            a2 += KEPT(gv * __builtin_shuffle(ce, z, last));
         }
     }
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
 #undef KEPT
 #undef ACC
 #undef LD
@@ -547,7 +530,8 @@ DW_CLONES static void FN(gw3_rows_in_place)(VT *a, const job_t *job, ptrdiff_t c
 /* NCHW at unit stride. Task: one channel, summed over the batch in order. For each output
  * row and kernel row, the columns whose three taps fall inside the input row run as vectors
  * (one output-gradient load, three input loads, three products a vector); the columns near
- * the borders run one at a time into scalar sums. */
+ * the borders run one at a time into scalar sums, or as vectors too where gw3_row_in_place
+ * applies. */
 DW_CLONES static void FN(gw3_nchw_task)(void *vctx, ptrdiff_t c)
 {
     job_t *job = vctx;
@@ -566,11 +550,11 @@ DW_CLONES static void FN(gw3_nchw_task)(void *vctx, ptrdiff_t c)
         a[t] = (VT){0};
         s[t] = 0;
     }
-    if (dh == 1 && dw == 1 && (pl == 0 || pl == 1) && OW == W + 2 * pl - 2 && OW > L) {
-        FN(gw3_rows_in_place)(a, job, c);
-        FN(sum_taps9)((T *)job->gw + c * 9, a, NULL);
-        return;
-    }
+    const int in_place = dh == 1 && dw == 1 && (pl == 0 || pl == 1) && OW == W + 2 * pl - 2 &&
+                         OW > L;
+    FN(vidx) keep; /* the lanes of an overlapping last vector not counted before */
+    for (ptrdiff_t i = 0; i < L; i++)
+        keep[i] = i >= L - OW % L ? -1 : 0;
     for (ptrdiff_t n = 0; n < p[P_N]; n++) {
         const T *xc = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
         const T *gc = (const T *)job->gy + n * p[P_YN] + c * p[P_YC];
@@ -582,6 +566,10 @@ DW_CLONES static void FN(gw3_nchw_task)(void *vctx, ptrdiff_t c)
                 if (ih < 0 || ih >= H)
                     continue;
                 const T *r = xc + ih * p[P_XH] - pl; /* r[ow + kx dw]: tap kx of column ow */
+                if (in_place) {
+                    FN(gw3_row_in_place)(a + 3 * ky, g, r, pl, OW, keep);
+                    continue;
+                }
                 VT a0 = a[3 * ky], a1 = a[3 * ky + 1], a2 = a[3 * ky + 2];
                 for (ptrdiff_t ow = lo; ow < vend; ow += L) {
                     VT gv = *(const VT *)(g + ow);

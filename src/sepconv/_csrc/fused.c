@@ -490,14 +490,24 @@ static void fu_dw_tile(float *A, const fused_t *f, ptrdiff_t n, ptrdiff_t oh0, p
     }
 }
 
+/* task's unit of work: image *n, output rows [*oh0, *oh1), the split *split of the blocks */
+static void fu_unit(const fused_t *f, ptrdiff_t task, ptrdiff_t *n, ptrdiff_t *oh0,
+                    ptrdiff_t *oh1, ptrdiff_t *split)
+{
+    const ptrdiff_t tile = task / f->splits, OH = f->p[P_OH];
+    *split = task % f->splits;
+    *n = tile / f->tiles;
+    *oh0 = tile % f->tiles * f->rows;
+    *oh1 = *oh0 + f->rows < OH ? *oh0 + f->rows : OH;
+}
+
 static void fu_task(void *vctx, ptrdiff_t task)
 {
     fused_t *f = vctx;
     const ptrdiff_t *p = f->p;
-    const ptrdiff_t C = p[P_C], OW = p[P_OW], OH = p[P_OH];
-    const ptrdiff_t split = task % f->splits, tile = task / f->splits;
-    const ptrdiff_t n = tile / f->tiles, oh0 = tile % f->tiles * f->rows;
-    const ptrdiff_t oh1 = oh0 + f->rows < OH ? oh0 + f->rows : OH;
+    const ptrdiff_t C = p[P_C], OW = p[P_OW];
+    ptrdiff_t n, oh0, oh1, split;
+    fu_unit(f, task, &n, &oh0, &oh1, &split);
     const ptrdiff_t P = (oh1 - oh0) * OW;
     float *A = tile_buffer((size_t)(f->rows * OW * C));
     if (!A) {
@@ -697,10 +707,9 @@ static void fu_strip_task(void *vctx, ptrdiff_t task)
 {
     fused_t *f = vctx;
     const ptrdiff_t *p = f->p;
-    const ptrdiff_t C = p[P_C], OW = p[P_OW], OH = p[P_OH];
-    const ptrdiff_t split = task % f->splits, tile = task / f->splits;
-    const ptrdiff_t n = tile / f->tiles, oh0 = tile % f->tiles * f->rows;
-    const ptrdiff_t oh1 = oh0 + f->rows < OH ? oh0 + f->rows : OH;
+    const ptrdiff_t C = p[P_C], OW = p[P_OW];
+    ptrdiff_t n, oh0, oh1, split;
+    fu_unit(f, task, &n, &oh0, &oh1, &split);
     const ptrdiff_t P = (oh1 - oh0) * OW, lda = f->lda;
     const ptrdiff_t kc = C < FU2N_KC ? C : FU2N_KC;
     float *A = tile_buffer((size_t)(C * lda + kc * FU2N_NR));
