@@ -565,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
         "--spin-us",
         type=float,
         metavar="US",
-        help="native pool threads spin this long for the next call before they sleep (default 0)",
+        help="the native kernels' own pool threads (used where PyTorch has no OpenMP team) spin "
+        "this long for the next call before they sleep (default 0)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument(

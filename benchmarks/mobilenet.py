@@ -3,7 +3,9 @@ Keras 3 (torch backend), side by side in one process.
 
 Each round times every contender once (a few calls each, interleaved, so that load from other
 processes hits them alike); the table shows the median over rounds, per image and per batch,
-and the ratio ``contender time / fast path time`` (above 1: the fast path is faster).
+and the ratio ``contender time / fast path time`` (above 1: the fast path is faster). The first
+call of the eager model is timed apart: its sepconv layers time their execution routes then
+(``sepconv.nn._autotune``), so a whole model's first call takes far longer than the next.
 
 - eager: ``mobilenet_v1().eval()`` under ``torch.inference_mode()``.
 - fast path: ``sepconv.models.optimize_for_inference(model, example)`` (batch norm folded into
@@ -102,9 +104,12 @@ def _contenders(batch: int, skip_keras: bool, compile_too: bool) -> dict:
             kmodel = keras.applications.MobileNet(weights=None)
             x_nhwc = torch.from_numpy(np.ascontiguousarray(x_np.transpose(0, 2, 3, 1)))
             out["Keras 3 (torch backend)"] = lambda: kmodel(x_nhwc, training=False)
-    # Check that the contenders compute the same function where weights are shared.
+    # Check that the contenders compute the same function where weights are shared; the
+    # model's first call (its layers' routes timed there) is timed too.
     with torch.inference_mode():
+        start = time.perf_counter()
         reference = net(x).numpy()
+        out["eager PyTorch"].first_call_s = time.perf_counter() - start
         np.testing.assert_allclose(fast(x).numpy(), reference, rtol=1e-3, atol=1e-3)
         if session is not None:
             np.testing.assert_allclose(
@@ -169,6 +174,7 @@ def main() -> None:
                     "ratio_vs_fast_path": median / fast,
                     "rounds": rounds,
                     "calls_per_round": calls,
+                    "first_call_s": getattr(contenders[name], "first_call_s", None),
                 }
             )
 
@@ -200,6 +206,12 @@ def main() -> None:
         ratio = by["sepconv fast path"] / by["onnxruntime"]
         target = " (target <= 1.2)" if batch == 1 else ""
         print(f"batch {batch}: fast path / onnxruntime = {ratio:.2f}{target}; {eager}")
+    for r in results:
+        if r["first_call_s"] is not None:
+            print(
+                f"batch {r['batch']}: {r['contender']}'s first call {r['first_call_s']:.2f} s "
+                f"(its layers' routes timed there), later calls {1000 * r['median_s']:.2f} ms"
+            )
     write_json(args.json, {"benchmark": "mobilenet", "machine": info, "results": results})
 
 

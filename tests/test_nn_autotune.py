@@ -183,6 +183,33 @@ def test_switched_off_by_the_context_and_the_environment(monkeypatch):
             pass
 
 
+@pytest.mark.parametrize(
+    "value, on",
+    [
+        ("0", False),
+        ("false", False),
+        ("OFF", False),
+        ("no", False),
+        ("1", True),
+        ("True", True),
+        (" yes ", True),
+        ("on", True),
+        ("", True),
+    ],
+)
+def test_environment_switch_values(monkeypatch, value, on):
+    """SEPCONV_AUTOTUNE takes the usual spellings of a switch; anything else is an error that
+    names the variable (it was silently on)."""
+    monkeypatch.setenv("SEPCONV_AUTOTUNE", value)
+    assert _autotune._enabled() is on
+
+
+def test_environment_switch_refuses_other_values(monkeypatch):
+    monkeypatch.setenv("SEPCONV_AUTOTUNE", "maybe")
+    with pytest.raises(ValueError, match="SEPCONV_AUTOTUNE='maybe'"):
+        _autotune._enabled()
+
+
 def test_forced_native_choice_is_not_timed():
     layer = snn.DepthwiseConv2d(4, 3, padding="same")
     with torch.no_grad(), snn.use_native_depthwise(False):

@@ -196,8 +196,16 @@ def test_exception_bad_sizes(call, error, match):
 def test_kernel_larger_than_input_fits_with_same_or_enough_padding():
     assert output_size((4, 4), 7, padding="same") == (4, 4)
     assert output_size((4, 4), 7, padding=2) == (2, 2)
-    with pytest.raises(ValueError, match="`kernel_size` 7"):
+    with pytest.raises(ValueError, match="`kernel_size` 7.*use padding='same' or a larger"):
         output_size((4, 4), 7, padding=1)
+
+
+def test_an_empty_input_with_same_padding_is_not_told_to_use_same_padding():
+    import sepconv.nn as snn
+
+    layer = snn.SeparableConv2d(3, 4, 3, padding="same")
+    with pytest.raises(ValueError, match="use a larger input$"):
+        layer(torch.randn(1, 3, 0, 5))
 
 
 # ------------------------------------------------------------------------------ ConvPadding

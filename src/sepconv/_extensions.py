@@ -17,10 +17,40 @@ import os
 import threading
 from collections.abc import Callable
 
-__all__ = ["load"]
+__all__ = ["load", "switch"]
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, ctypes.CDLL | None] = {}
+
+
+_OFF = ("0", "false", "no", "off")
+_ON = ("1", "true", "yes", "on", "")
+
+
+def switch(name: str) -> bool:
+    """Whether the environment variable ``name`` leaves a feature on: unset, ``1``, ``true``,
+    ``yes`` or ``on`` (any case) is on; ``0``, ``false``, ``no`` or ``off`` is off.
+
+    Raises ``ValueError`` (:class:`sepconv.SepconvValueError`) naming the variable for any
+    other value, rather than guessing.
+
+    >>> import os
+    >>> os.environ["SEPCONV_EXAMPLE"] = "off"
+    >>> switch("SEPCONV_EXAMPLE"), switch("SEPCONV_UNSET_EXAMPLE")
+    (False, True)
+    >>> del os.environ["SEPCONV_EXAMPLE"]
+    """
+    value = os.environ.get(name, "1").strip().lower()
+    if value in _OFF:
+        return False
+    if value in _ON:
+        return True
+    from ._checks import SepconvValueError
+
+    raise SepconvValueError(
+        f"environment variable {name}={os.environ[name]!r} is not a switch: use 1, true, yes or "
+        f"on (or leave it unset) to keep it on, 0, false, no or off to turn it off"
+    )
 
 
 def load(module: str, configure: Callable[[ctypes.CDLL], bool]) -> ctypes.CDLL | None:
@@ -38,7 +68,7 @@ def load(module: str, configure: Callable[[ctypes.CDLL], bool]) -> ctypes.CDLL |
         if module in _LOADED:
             return _LOADED[module]
         lib = None
-        if os.environ.get("SEPCONV_NATIVE", "1") != "0":
+        if switch("SEPCONV_NATIVE"):
             try:
                 spec = importlib.util.find_spec(module)
             except ImportError:

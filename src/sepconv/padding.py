@@ -158,8 +158,12 @@ padding='same' or a larger input
                 f"`kernel_size` {k} with dilation {d} spans {effective} elements along spatial "
                 f"axis {axis}, more than the padded input's {size + before + after} "
                 f"(input size {size}, padding "
-                f"{(before, after) if padding is None else padding!r}); use padding='same' or a "
-                f"larger input"
+                f"{(before, after) if padding is None else padding!r}); "
+                + (
+                    "use a larger input"
+                    if padding == "same" or size == 0
+                    else "use padding='same' or a larger input"
+                )
             )
         if padding_mode == "reflect" and max(before, after) >= size:
             raise SepconvValueError(

@@ -712,12 +712,13 @@ static void fu_strip_task(void *vctx, ptrdiff_t task)
     fu_unit(f, task, &n, &oh0, &oh1, &split);
     const ptrdiff_t P = (oh1 - oh0) * OW, lda = f->lda;
     const ptrdiff_t kc = C < FU2N_KC ? C : FU2N_KC;
-    float *A = tile_buffer((size_t)(C * lda + kc * FU2N_NR));
+    /* the tile, FU2N_NR columns of slack (a last panel's columns past P), the panel */
+    float *A = tile_buffer((size_t)(C * lda + FU2N_NR + kc * FU2N_NR));
     if (!A || fu_dw_strip(A, f, n, oh0, oh1)) {
         f->failed = 1;
         return;
     }
-    float *panel = A + C * lda; /* kc x 24 pixels of the tile, contiguous */
+    float *panel = A + C * lda + FU2N_NR; /* kc x 24 pixels of the tile, contiguous */
     /* this split's output channels, in groups of four */
     const ptrdiff_t g0 = f->blocks * split / f->splits * (FU_NR / FU2N_MR);
     ptrdiff_t g1 = f->blocks * (split + 1) / f->splits * (FU_NR / FU2N_MR);

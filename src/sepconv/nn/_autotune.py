@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import sys
 import time
 import weakref
@@ -58,6 +57,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch_mode
 
 from .._checks import SepconvTypeError
+from .._extensions import switch as env_switch
 from . import _prepared
 
 __all__ = ["use_autotune", "route", "tuned_call", "fused_with", "clear", "without_caches"]
@@ -170,7 +170,7 @@ def route() -> Route | None:
 def _enabled() -> bool:
     setting = _ENABLED.get()
     if setting is None:
-        return os.environ.get("SEPCONV_AUTOTUNE", "1") != "0"
+        return env_switch("SEPCONV_AUTOTUNE")
     return setting
 
 
