@@ -595,7 +595,7 @@ static void fu_nchw_task(void *vctx, ptrdiff_t task)
 
 
 /* ---- NCHW, large images: strips of output rows --------------------------------------------- */
-/* An image whose buffers exceed the second-level cache is not converted: each task computes
+/* An image whose buffers exceed FU_IMAGE_BYTES is not converted: each task computes
  * the depthwise output of a strip of output rows for every channel with the native NCHW
  * kernels (depthwise.c, one thread), into a tile of channels x pixels (channel-major, as the
  * output's planes), and multiplies it by the pointwise weights with a register block that
@@ -780,7 +780,7 @@ static int fu_run(int nchw, FU_ARGS)
      * against 1.7; in cache, 512 at 14 x 14, 0.42 against 0.52), as in depthwise_avx512.h
      * (the NCHW path copies each image into cache first) */
     f.eight = N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float) <= (4 << 20) || C <= 64;
-    /* the units of work: NCHW, whole images where their buffers fit the second-level cache,
+    /* the units of work: NCHW, whole images where their buffers take at most FU_IMAGE_BYTES,
      * else strips of rows; channels-last, tiles of rows */
     const ptrdiff_t HW = p[P_H] * p[P_W], P = OH * OW;
     const ptrdiff_t image = (C * (HW + P) + P * FU_NR) * (ptrdiff_t)sizeof(float);
