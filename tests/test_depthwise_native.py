@@ -808,18 +808,22 @@ def test_three_by_three_rows_read_in_place(avx512, dtype):
 def test_three_by_three_weight_gradient_rows_read_in_place(dtype):
     """The unit-stride 3 x 3 weight gradient of NCHW rows of 4 vectors and more, 'same' or
     'valid' across (every column in vectors, the borders' taps shifted in by a lane, a last
-    vector overlapping the one before with the columns already counted left out): widths 32
-    to 72 and 112, padding above and below of 0 to 2 rows; both gradients equal PyTorch's."""
+    vector overlapping the one before with the columns already counted left out; the three
+    kernel rows of an output row at once, a row in the padding read elsewhere and its sums
+    put back): widths 32 to 72 and 112, padding above and below of 0 to 3 rows (output rows
+    with one, two or all three kernel rows in the padding), heights 1 to 8; both gradients
+    equal PyTorch's."""
     g = torch.Generator().manual_seed(6)
     for w in [*range(32, 73), 112]:
-        for pl, pt in ((1, 1), (0, 0), (1, 2), (0, 1)):
-            x = torch.randn(2, 3, 5 + w % 4, w, generator=g, dtype=dtype, requires_grad=True)
+        for pl, pt, pb in ((1, 1, 1), (0, 0, 0), (1, 2, 2), (0, 1, 1), (1, 3, 0), (0, 0, 3)):
+            h = 1 + w % 8 if pt + pb >= 2 else 5 + w % 4
+            x = torch.randn(2, 3, h, w, generator=g, dtype=dtype, requires_grad=True)
             weight = torch.randn(3, 1, 3, 3, generator=g, dtype=dtype, requires_grad=True)
-            y = native.depthwise_conv2d(x, weight, None, 1, ((pt, pt), (pl, pl)), 1)
+            y = native.depthwise_conv2d(x, weight, None, 1, ((pt, pb), (pl, pl)), 1)
             gy = torch.randn(y.shape, generator=g, dtype=dtype)
             got = torch.autograd.grad(y, (x, weight), gy)
             expected = torch.autograd.grad(
-                reference(x, weight, None, (1, 1), (pt, pt, pl, pl), (1, 1)), (x, weight), gy
+                reference(x, weight, None, (1, 1), (pt, pb, pl, pl), (1, 1)), (x, weight), gy
             )
             for a, b in zip(got, expected):
                 close(a, b, 1e-5 if dtype == torch.float32 else 1e-12)
