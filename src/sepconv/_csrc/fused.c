@@ -287,7 +287,27 @@ __attribute__((target("avx2,fma"))) static void fu2_dw_pixel(float *out, const f
     const ptrdiff_t C = p[P_C], KW = p[P_KW];
     const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
     const __m256 lo = _mm256_set1_ps(f->lo), hi = _mm256_set1_ps(f->hi);
-    for (ptrdiff_t c = 0; c < C; c += 8) {
+    ptrdiff_t c = 0;
+    /* four vectors of channels at a time: four independent chains of FMAs (one chain waits
+     * on the FMA's latency at every tap) */
+    for (; c + 32 <= C; c += 32) {
+        __m256 a[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            a[v] = f->bdw ? _mm256_loadu_ps(f->bdw + c + 8 * v) : _mm256_setzero_ps();
+        for (ptrdiff_t ky = ky0; ky < ky1; ky++)
+            for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
+                const float *w = f->wdw + (ky * KW + kx) * C + c, *s = x + ky * dy + kx * dx + c;
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++)
+                    a[v] = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8 * v), _mm256_loadu_ps(s + 8 * v),
+                                           a[v]);
+            }
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            _mm256_storeu_ps(out + c + 8 * v, FU2_CLAMP(a[v]));
+    }
+    for (; c < C; c += 8) {
         const ptrdiff_t n = C - c;
         const __m256i k = fu2_lanes(n);
         __m256 a = f->bdw ? fu2_load(f->bdw + c, n, k) : _mm256_setzero_ps();
@@ -779,7 +799,10 @@ static int fu_run(int nchw, FU_ARGS)
      * batch 8: 128 channels at 56 x 56, 12.8 MB, 3.0 ms against 3.5; 256 at 28 x 28, 1.2
      * against 1.7; in cache, 512 at 14 x 14, 0.42 against 0.52), as in depthwise_avx512.h
      * (the NCHW path copies each image into cache first) */
-    f.eight = N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float) <= (4 << 20) || C <= 64;
+#ifndef FU_EIGHT_BYTES
+#define FU_EIGHT_BYTES (4 << 20)
+#endif
+    f.eight = N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float) <= FU_EIGHT_BYTES || C <= 64;
     /* the units of work: NCHW, whole images where their buffers take at most FU_IMAGE_BYTES,
      * else strips of rows; channels-last, tiles of rows */
     const ptrdiff_t HW = p[P_H] * p[P_W], P = OH * OW;
