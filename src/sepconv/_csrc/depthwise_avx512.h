@@ -1006,12 +1006,16 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
             const T *w = (const T *)job->w + o * 9;
             T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC];
             const BV bias = BSET1(b ? b[o] : (T)0);
-            for (ptrdiff_t oh = 0; oh < OH; oh++) {
+            /* two output rows at a time: their five input rows loaded and split once (the
+             * middle one serves both), two independent chains of multiply-adds */
+            for (ptrdiff_t oh = 0; oh < OH; oh += 2) {
+                const ptrdiff_t rows = oh + 1 < OH ? 5 : 3;
                 for (ptrdiff_t j = 0; j < nb; j++) {
-                    BV acc = bias;
-                    for (ptrdiff_t ky = 0; ky < 3; ky++) {
-                        ptrdiff_t ih = 2 * oh + ky - pt;
-                        if (ih < 0 || ih >= H)
+                    BV acc = bias, acc2 = bias;
+#pragma GCC unroll 5
+                    for (ptrdiff_t r = 0; r < 5; r++) {
+                        ptrdiff_t ih = 2 * oh + r - pt;
+                        if (r >= rows || ih < 0 || ih >= H)
                             continue;
                         const T *row = src + ih * p[P_XH] + 2 * j * BLANES;
                         BV e, od, e2, od2;
@@ -1025,15 +1029,31 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
                                      e2, od2);
                         }
                         (void)od2;
-                        acc = BFMA(BSET1(w[3 * ky]), e, acc);
-                        acc = BFMA(BSET1(w[3 * ky + 1]), od, acc);
-                        acc = BFMA(BSET1(w[3 * ky + 2]), e2, acc);
+                        if (r < 3) { /* kernel row r of output row oh */
+                            acc = BFMA(BSET1(w[3 * r]), e, acc);
+                            acc = BFMA(BSET1(w[3 * r + 1]), od, acc);
+                            acc = BFMA(BSET1(w[3 * r + 2]), e2, acc);
+                        }
+                        if (r >= 2) { /* kernel row r - 2 of output row oh + 1 */
+                            acc2 = BFMA(BSET1(w[3 * r - 6]), e, acc2);
+                            acc2 = BFMA(BSET1(w[3 * r - 5]), od, acc2);
+                            acc2 = BFMA(BSET1(w[3 * r - 4]), e2, acc2);
+                        }
                     }
+                    /* the first row's last vector masked: its spare lanes would land on the
+                     * second row's columns, stored before it */
                     ptrdiff_t at = oh * p[P_YH] + j * BLANES;
-                    if (j + 1 < nb || (dense && at + BLANES <= plane_end))
+                    if (j + 1 < nb || (rows == 3 && dense && at + BLANES <= plane_end))
                         BSTOREU(out + at, acc); /* spare lanes stay in this plane */
                     else
                         BSTORE(out + at, keep, acc);
+                    if (rows == 3)
+                        continue;
+                    at += p[P_YH];
+                    if (j + 1 < nb || (dense && at + BLANES <= plane_end))
+                        BSTOREU(out + at, acc2);
+                    else
+                        BSTORE(out + at, keep, acc2);
                 }
             }
         }
