@@ -184,6 +184,58 @@ def test_large_nchw_images_run_in_strips(shape, out_channels, kernel, stride, di
     assert x.equal(before)
 
 
+@pytest.mark.parametrize(
+    ("shape", "out_channels", "kernel", "stride", "dilation", "pads"),
+    [
+        ((1, 256, 28, 28), 256, 3, 1, 1, (1, 1, 1, 1)),  # MobileNet, ten tiles of three rows
+        ((2, 256, 28, 28), 512, 3, 2, 1, (0, 1, 0, 1)),  # Keras 'same' at stride 2
+        ((1, 512, 14, 14), 512, 3, 1, 1, (1, 1, 1, 1)),  # tiles of one row, split outputs
+        ((1, 1024, 7, 7), 1000, 3, 1, 1, (1, 1, 1, 1)),  # chunks of input channels, a tail
+        ((1, 96, 45, 37), 70, 5, 1, 2, (4, 4, 4, 4)),  # 5 x 5, dilated, odd sizes
+        ((1, 128, 20, 20), 64, 3, 1, 1, (12, 12, 1, 1)),  # tiles wholly in the padding
+    ],
+)
+def test_small_nchw_images_run_in_converted_tiles(
+    shape, out_channels, kernel, stride, dilation, pads
+):
+    """An NCHW image whose buffers take at most 2 MB runs in tiles of output rows whose input
+    rows are converted to channels-last in cache: the result is the channels-last kernel's,
+    bit for bit, on a channels-last copy, on 1, 2 and 3 threads; equal to the two
+    convolutions; the input untouched."""
+    g = torch.Generator().manual_seed(shape[1])
+    c = shape[1]
+    x = torch.randn(*shape, generator=g)
+    dw, dwb = torch.randn(c, 1, kernel, kernel, generator=g), torch.randn(c, generator=g)
+    pw = torch.randn(out_channels, c, 1, 1, generator=g) / c**0.5
+    pwb = torch.randn(out_channels, generator=g)
+    packed = _fused.pack(dw, dwb, pw, pwb, clamp=(-1.0, 2.0))
+    before = x.clone()
+    runs = [_fused.separable_conv2d(x, packed, stride, pads, dilation, t) for t in (1, 2, 3)]
+    y = runs[0]
+    oh, ow = y.shape[2:]
+    assert (c * (shape[2] * shape[3] + oh * ow) + oh * ow * 64) * 4 <= 2 << 20
+    assert y.is_contiguous()
+    cl = _fused.separable_conv2d(x.contiguous(memory_format=CL), packed, stride, pads, dilation)
+    assert cl.is_contiguous(memory_format=CL) and y.equal(cl)
+    assert runs[1].equal(y) and runs[2].equal(y)
+    top, bottom, left, right = pads
+    want = F.conv2d(
+        F.conv2d(
+            F.pad(x.double(), (left, right, top, bottom)),
+            dw.double(),
+            dwb.double(),
+            stride,
+            0,
+            dilation,
+            c,
+        ).clamp(-1, 2),
+        pw.double(),
+        pwb.double(),
+    )
+    torch.testing.assert_close(y.double(), want, rtol=1e-5, atol=1e-5)
+    assert x.equal(before)
+
+
 def test_refuses_what_it_does_not_cover():
     packed = _fused.pack(torch.randn(4, 1, 3, 3), None, torch.randn(8, 4, 1, 1), None)
     x = torch.randn(1, 4, 6, 6)

@@ -17,9 +17,9 @@
  * pixels, the register block and the layout conversions of the NCHW path (fu_isa_t), and both
  * give the same sums in the same order.
  *
- * NCHW inputs: an image whose buffers take at most FU_IMAGE_BYTES is converted to
- * channels-last in cache and runs as above; a larger one runs in strips of output rows that
- * keep NCHW throughout (the native NCHW depthwise kernel, then a register block of four output
+ * NCHW inputs: where an image's buffers take at most FU_IMAGE_BYTES, each tile's input rows
+ * are converted to channels-last in cache and run as above; a larger image runs in strips of
+ * output rows that keep NCHW throughout (the native NCHW depthwise kernel, then a register block of four output
  * channels by 24 pixels; see fu_strip_task).
  *
  * Weights come prepared by the caller: depthwise weights as (KH * KW, C) (taps major),
@@ -36,8 +36,8 @@
 #define FU_NR 64 /* output channels per register block (four vectors) */
 #define FU_MR 6  /* pixels per register block */
 /* the flags of a register block's call (fu_block_fn) */
-/* an NCHW image runs whole (converted to channels-last in cache) where its buffers take at
- * most this many bytes, else in strips of rows */
+/* an NCHW image runs in tiles converted to channels-last in cache where its buffers take at
+ * most this many bytes, else in strips of rows that stay NCHW */
 #ifndef FU_IMAGE_BYTES
 #define FU_IMAGE_BYTES (2 << 20)
 #endif
@@ -567,32 +567,46 @@ static void fu_task(void *vctx, ptrdiff_t task)
     }
 }
 
-/* ---- NCHW: a whole image at a time ----------------------------------------------------- */
-/* Each task converts image n to channels-last in a buffer (a copy in cache, where PyTorch's
- * conversion of a small image costs as much as a tenth of the layer), computes its depthwise
- * output as the channels-last path does, multiplies it in blocks of 64 output channels into a
- * pixels x 64 buffer and writes each block's channels as NCHW rows. */
+/* ---- NCHW: small images, tiles converted in cache -------------------------------------- */
+/* Each task converts the input rows its tile of output rows reads (image n, every channel) to
+ * channels-last in a buffer (a copy in cache, where PyTorch's conversion of a small image
+ * costs as much as a tenth of the layer), computes the tile's depthwise output as the
+ * channels-last path does, multiplies it in blocks of 64 output channels into a pixels x 64
+ * buffer and writes each block's channels as runs of NCHW rows. The units of work are those
+ * of the channels-last path (fu_unit): tiles of rows, the output channels split where there
+ * are too few tiles. */
 static void fu_nchw_task(void *vctx, ptrdiff_t task)
 {
     fused_t *f = vctx;
     const ptrdiff_t *p = f->p;
-    const ptrdiff_t C = p[P_C], HW = p[P_H] * p[P_W], P = p[P_OH] * p[P_OW];
-    const ptrdiff_t n = task / f->splits, split = task % f->splits;
-    float *X = tile_buffer((size_t)(HW * C + P * C + P * FU_NR));
+    const ptrdiff_t C = p[P_C], W = p[P_W], OW = p[P_OW];
+    ptrdiff_t n, oh0, oh1, split;
+    fu_unit(f, task, &n, &oh0, &oh1, &split);
+    /* the input rows [ih0, ih1) that output rows [oh0, oh1) read */
+    ptrdiff_t ih0 = oh0 * p[P_SH] - p[P_PT];
+    ptrdiff_t ih1 = (oh1 - 1) * p[P_SH] - p[P_PT] + (p[P_KH] - 1) * p[P_DH] + 1;
+    ih0 = ih0 < 0 ? 0 : ih0;
+    ih1 = ih1 > p[P_H] ? p[P_H] : ih1;
+    if (ih1 < ih0)
+        ih1 = ih0;
+    const ptrdiff_t Q = (ih1 - ih0) * W, P = (oh1 - oh0) * OW;
+    float *X = tile_buffer((size_t)(Q * C + P * C + P * FU_NR));
     if (!X) {
         f->failed = 1;
         return;
     }
-    float *A = X + HW * C, *O = A + P * C;
-    f->isa->to_cl(X, f->x + n * p[P_XN], C, HW, p[P_XC]);
-    fused_t g = *f; /* the image in the buffer, as a channels-last batch of one */
+    float *A = X + Q * C, *O = A + P * C;
+    f->isa->to_cl(X, f->x + n * p[P_XN] + ih0 * W, C, Q, p[P_XC]);
+    fused_t g = *f; /* the rows in the buffer, as a channels-last image of their own */
     g.x = X;
+    g.p[P_H] = ih1 - ih0;
+    g.p[P_PT] = p[P_PT] + ih0;
     g.p[P_XN] = 0;
     g.p[P_XC] = 1;
     g.p[P_XW] = C;
-    g.p[P_XH] = p[P_W] * C;
-    g.eight = 1; /* the image is in cache */
-    fu_dw_tile(A, &g, 0, 0, p[P_OH]);
+    g.p[P_XH] = W * C;
+    g.eight = 1; /* the rows are in cache */
+    fu_dw_tile(A, &g, 0, oh0, oh1);
     const fu_block_fn *blocks = f->isa->block;
     const ptrdiff_t b0 = f->blocks * split / f->splits, b1 = f->blocks * (split + 1) / f->splits;
     const ptrdiff_t kc = f->isa->kc > 0 ? f->isa->kc : C;
@@ -609,7 +623,7 @@ static void fu_nchw_task(void *vctx, ptrdiff_t task)
                            flags);
             }
         }
-        f->isa->to_nchw(f->y + n * p[P_YN] + j0 * p[P_YC], p[P_YC], O, nj, P);
+        f->isa->to_nchw(f->y + n * p[P_YN] + j0 * p[P_YC] + oh0 * OW, p[P_YC], O, nj, P);
     }
 }
 
@@ -803,8 +817,8 @@ static int fu_run(int nchw, FU_ARGS)
 #define FU_EIGHT_BYTES (4 << 20)
 #endif
     f.eight = N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float) <= FU_EIGHT_BYTES || C <= 64;
-    /* the units of work: NCHW, whole images where their buffers take at most FU_IMAGE_BYTES,
-     * else strips of rows; channels-last, tiles of rows */
+    /* the units of work: tiles of rows (NCHW: converted in cache where the image's buffers
+     * take at most FU_IMAGE_BYTES, else strips of rows that stay NCHW) */
     const ptrdiff_t HW = p[P_H] * p[P_W], P = OH * OW;
     const ptrdiff_t image = (C * (HW + P) + P * FU_NR) * (ptrdiff_t)sizeof(float);
     const int strips = nchw && image > FU_IMAGE_BYTES;
@@ -816,7 +830,7 @@ static int fu_run(int nchw, FU_ARGS)
                 rows = r;
                 break;
             }
-    f.rows = nchw && !strips ? OH : rows < 1 ? 1 : rows > OH ? OH : rows;
+    f.rows = rows < 1 ? 1 : rows > OH ? OH : rows;
     f.tiles = (OH + f.rows - 1) / f.rows;
     float *wstd = NULL;
     if (strips) {
@@ -841,7 +855,14 @@ static int fu_run(int nchw, FU_ARGS)
     }
     /* too few units to keep every thread busy: split the output channels too (each split
      * recomputes its unit's depthwise output, a small fraction of the work) */
-    ptrdiff_t want = (nchw && !strips ? 1 : 8) * (ptrdiff_t)threads, have = N * f.tiles;
+    /* NCHW: fewer units, each split converting its rows again (measured, AVX2, 2 threads,
+     * batch 1: 256 -> 256 at 28 x 28, 0.80 ms with 2 units a thread, 1.08 with 8, 1.03 for
+     * whole images split in two; 512 -> 512 at 14 x 14, 0.85, 1.20, 1.00; 1024 -> 1024 at
+     * 7 x 7 within the spread of the whole image's 1.20-1.32) */
+#ifndef FU_NCHW_UNITS
+#define FU_NCHW_UNITS 2
+#endif
+    ptrdiff_t want = (nchw ? FU_NCHW_UNITS : 8) * (ptrdiff_t)threads, have = N * f.tiles;
     f.splits = have >= want ? 1 : (want + have - 1) / have;
     if (f.splits > f.blocks)
         f.splits = f.blocks;
@@ -870,8 +891,9 @@ DW_EXPORT int dw_fused_cl_f32(FU_ARGS)
 
 /* The same for NCHW tensors (unit stride along W, planes of H x W one after another), with
  * the same prepared weights: x (N, C, H, W); y (N, Cout, OH, OW) with rows of OW pixels one
- * after another in each plane. A task works on a whole image where its buffers take at most
- * FU_IMAGE_BYTES, else on a strip of output rows.
+ * after another in each plane. A task works on a tile of output rows converted to
+ * channels-last in cache where the image's buffers take at most FU_IMAGE_BYTES, else on a
+ * strip of output rows that stays NCHW.
  * Returns 0, 1 (out of memory), 2 (not NCHW, or M != 1) or 3 (neither AVX-512F nor AVX2 and
  * FMA here). */
 DW_EXPORT int dw_fused_nchw_f32(FU_ARGS)

@@ -6,9 +6,9 @@ dw_bias, stride, padding, dilation, groups=C), pw, pw_bias)`` with the depthwise
 tile of rows kept in cache and multiplied at once by the pointwise weights (a register-blocked
 matrix product, six pixels by 64 output channels with AVX-512, six by 16 with AVX2: the
 blockings of BLIS-style GEMM micro-kernels), so only the layer's output is written.
-Channels-last tensors are read and written as they are. An NCHW image whose buffers take at
-most 2 MB is converted to channels-last inside the kernel, in cache, and its result written
-back as NCHW rows; a larger one is not converted: each task computes the depthwise output of
+Channels-last tensors are read and written as they are. Where an NCHW image's buffers take
+at most 2 MB, each task converts the input rows of its tile of output rows to channels-last
+inside the kernel, in cache, and writes its result back as runs of NCHW rows; a larger one is not converted: each task computes the depthwise output of
 a strip of rows for every channel with the native NCHW kernels
 (``sepconv.nn._native_depthwise``) and multiplies it with a register block that keeps NCHW
 (four output channels by 24 pixels), writing runs of pixels of the output's planes. float32,
