@@ -785,8 +785,10 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
         if (!(job.scratch = FN(transposed_weights)(params, w)))
             return 1;
         job.ntasks = FN(task_count)(params[P_N] * params[P_OH], threads);
-        parallel_for(FN(fwd_cl8_applies)(params) ? FN(fwd_cl8_task) : FN(fwd_cl_task), &job,
-                     job.ntasks, threads);
+        parallel_for(FN(fwd_cl8_applies)(params) ? FN(fwd_cl8_task)
+                     : FN(cl8_pays)(params, L)   ? FN(fwd_cl8v_task)
+                                                 : FN(fwd_cl_task),
+                     &job, job.ntasks, threads);
         free(job.scratch);
     } else {
         return 2;
