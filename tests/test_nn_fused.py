@@ -20,12 +20,15 @@ pytestmark = pytest.mark.skipif(
 CL = torch.channels_last
 
 
-def _reference(x, dw, dwb, pw, pwb, stride, pads, dilation):
+def _reference(x, dw, dwb, pw, pwb, stride, pads, dilation, clamp=None):
+    """The two convolutions in float64, the depthwise output clamped to ``clamp``."""
     top, bottom, left, right = pads
     x = F.pad(x.double(), (left, right, top, bottom))
     y = F.conv2d(
         x, dw.double(), None if dwb is None else dwb.double(), stride, 0, dilation, dw.shape[0]
     )
+    if clamp is not None:
+        y = y.clamp(*clamp)
     return F.conv2d(y, pw.double(), None if pwb is None else pwb.double())
 
 
@@ -159,21 +162,7 @@ def test_large_nchw_images_run_in_strips(shape, out_channels, kernel, stride, di
     packed = _fused.pack(dw, dwb, pw, pwb, clamp=(-1.0, 2.0), out_clamp=(-1.5, 1.5))
     before = x.clone()
     runs = [_fused.separable_conv2d(x, packed, stride, pads, dilation, t) for t in (1, 2, 3)]
-    sh, sw = (stride, stride) if isinstance(stride, int) else stride
-    top, bottom, left, right = pads
-    want = F.conv2d(
-        F.conv2d(
-            F.pad(x.double(), (left, right, top, bottom)),
-            dw.double(),
-            dwb.double(),
-            (sh, sw),
-            0,
-            dilation,
-            c,
-        ).clamp(-1, 2),
-        pw.double(),
-        pwb.double(),
-    ).clamp(-1.5, 1.5)
+    want = _reference(x, dw, dwb, pw, pwb, stride, pads, dilation, (-1, 2)).clamp(-1.5, 1.5)
     y = runs[0]
     assert y.shape == want.shape and y.is_contiguous()
     oh, ow = want.shape[2:]  # one image's buffers (input, depthwise output, a block) > 2 MB
@@ -218,20 +207,7 @@ def test_small_nchw_images_run_in_converted_tiles(
     cl = _fused.separable_conv2d(x.contiguous(memory_format=CL), packed, stride, pads, dilation)
     assert cl.is_contiguous(memory_format=CL) and y.equal(cl)
     assert runs[1].equal(y) and runs[2].equal(y)
-    top, bottom, left, right = pads
-    want = F.conv2d(
-        F.conv2d(
-            F.pad(x.double(), (left, right, top, bottom)),
-            dw.double(),
-            dwb.double(),
-            stride,
-            0,
-            dilation,
-            c,
-        ).clamp(-1, 2),
-        pw.double(),
-        pwb.double(),
-    )
+    want = _reference(x, dw, dwb, pw, pwb, stride, pads, dilation, (-1, 2))
     torch.testing.assert_close(y.double(), want, rtol=1e-5, atol=1e-5)
     assert x.equal(before)
 
