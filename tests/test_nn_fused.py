@@ -34,11 +34,13 @@ def _reference(x, dw, dwb, pw, pwb, stride, pads, dilation, clamp=None):
 
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("channels", [257, 600])
-def test_many_input_channels(channels, channels_last):
+@pytest.mark.parametrize("size", [(5, 6), (29, 31)])
+def test_many_input_channels(channels, channels_last, size):
     """More input channels than the AVX2 kernel takes at once (its chunks of 256, the partial
-    sums kept in the output between them): the same sums, clamps applied once at the end."""
+    sums kept in the output between them), in one tile or several (29 x 31: tiles of rows
+    sized by a chunk's channels): the same sums, clamps applied once at the end."""
     g = torch.Generator().manual_seed(channels)
-    x = torch.randn(2, channels, 5, 6, generator=g)
+    x = torch.randn(2, channels, *size, generator=g)
     if channels_last:
         x = x.contiguous(memory_format=CL)
     dw, dwb = torch.randn(channels, 1, 3, 3, generator=g), torch.randn(channels, generator=g)
