@@ -47,3 +47,13 @@ def torch_single_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_autotune_timings() -> None:
+    """Each test times its layers' routes itself: the timings layers of one configuration
+    share in a process (sepconv.nn._autotune) would otherwise carry from one test to the next
+    in whatever order the tests run."""
+    autotune = sys.modules.get("sepconv.nn._autotune")
+    if autotune is not None:
+        autotune._SHARED.clear()

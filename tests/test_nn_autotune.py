@@ -360,8 +360,50 @@ def test_the_warm_timing_keeps_the_best_times_of_the_first(monkeypatch):
             layer(x)
     (chosen,) = layer.__dict__["_sepconv_routes"].values()
     assert chosen == other
-    (times,) = layer.__dict__["_sepconv_times"].values()
-    assert times[other] == 0.5e-3 and times[plain] == 1e-3
+    (timing,) = layer.__dict__["_sepconv_shared"].values()
+    assert timing.times[other] == 0.5e-3 and timing.times[plain] == 1e-3 and timing.retuned
+
+
+def test_layers_of_one_configuration_share_their_timing(monkeypatch):
+    """Layers of the same configuration on inputs of the same key are timed once in a process
+    (MobileNet's five 512 -> 512 blocks): the second layer takes the first's route without
+    timing, its warm timing is not repeated, and it follows the route the first's warm timing
+    chose; a layer of another configuration (stride 2) or in another mode is timed itself."""
+    plain, other = ("nchw", False), ("cl", False)
+    warm = [False]
+    counted: list[int] = []
+
+    def timed(route, x, forward, inputs, fused=None):
+        counted.append(x.shape[-1])
+        fast = route == (plain if warm[0] else other)
+        return (0.5 if fast else 2.0) * 1e-3, forward(x)
+
+    monkeypatch.setattr(_autotune, "_timed", timed)
+    first, second = (snn.SeparableConv2d(4, 6, 3, padding="same").eval() for _ in range(2))
+    x = torch.randn(2, 4, 9, 9)
+    with torch.no_grad():
+        first(x)
+        n_first = len(counted)
+        assert n_first > 0
+        second(x)
+        assert len(counted) == n_first  # not timed again
+        assert list(second.__dict__["_sepconv_routes"].values()) == [other]
+        warm[0] = True
+        for _ in range(_autotune.RETUNE_AT - 1):
+            first(x)
+        n_warm = len(counted)
+        assert n_warm > n_first and list(first.__dict__["_sepconv_routes"].values()) == [plain]
+        for _ in range(_autotune.RETUNE_AT):
+            second(x)
+        assert len(counted) == n_warm  # the warm timing not repeated
+        assert list(second.__dict__["_sepconv_routes"].values()) == [plain]
+        strided = snn.SeparableConv2d(4, 6, 3, stride=2, padding="same").eval()
+        strided(x)
+        assert len(counted) > n_warm
+        n_strided = len(counted)
+        third = snn.SeparableConv2d(4, 6, 3, padding="same")  # training mode
+        third(x)
+        assert len(counted) > n_strided
 
 
 @pytest.mark.parametrize("index", range(5))

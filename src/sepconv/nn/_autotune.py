@@ -148,7 +148,7 @@ CACHES = (
     "_sepconv_prepared",
     "_sepconv_tapped",
     "_sepconv_calls",
-    "_sepconv_times",
+    "_sepconv_shared",
 )
 
 
@@ -166,7 +166,8 @@ def clear() -> None:
         layer.__dict__.pop("_sepconv_routes", None)
         layer.__dict__.pop("_sepconv_prepared", None)
         layer.__dict__.pop("_sepconv_calls", None)
-        layer.__dict__.pop("_sepconv_times", None)
+        layer.__dict__.pop("_sepconv_shared", None)
+    _SHARED.clear()
 
 
 def route() -> Route | None:
@@ -257,6 +258,54 @@ def _timed(
     return time.perf_counter() - start, y
 
 
+class _Timing:
+    """The timing of one configuration (a layer's signature and an input's key): the route
+    chosen, each route's best time over its timings, whether it was timed again warm."""
+
+    __slots__ = ("route", "times", "retuned")
+
+    def __init__(self) -> None:
+        self.route: Route = ("nchw", False)
+        self.times: dict[Route, float] = {}
+        self.retuned = False
+
+
+#: timings shared by the layers of one configuration (MobileNet's five 512 -> 512 blocks at
+#: 14x14 are timed once, not five times), by (signature, key); cleared past MAX_SHARED
+_SHARED: dict[tuple, _Timing] = {}
+MAX_SHARED = 1024
+
+
+def _signature(layer: nn.Module) -> tuple:
+    """What a layer's routes and their speeds depend on besides the input: its class and
+    configuration, its children's (their ``repr``, which of them train), and its parameters'
+    and buffers' shapes, dtypes and whether they want gradients; not their values (every
+    route computes the layer's function)."""
+    return (
+        type(layer),
+        repr(layer),
+        tuple(m.training for m in layer.modules()),
+        tuple((n, tuple(p.shape), p.dtype, p.requires_grad) for n, p in layer.named_parameters()),
+        tuple((n, tuple(b.shape), b.dtype) for n, b in layer.named_buffers()),
+    )
+
+
+def _timing(
+    layer: nn.Module, x: Tensor, forward: Callable[[Tensor], Tensor], native_ok: bool, key: tuple
+) -> _Timing:
+    """The timing of this layer's configuration on inputs of ``key``: another layer's of the
+    same signature where one was timed in this process, else timed now."""
+    signature = (_signature(layer), key)
+    entry = _SHARED.get(signature)
+    if entry is None:
+        entry = _Timing()
+        entry.route = _tune(layer, x, forward, native_ok, key, entry.times)
+        if len(_SHARED) >= MAX_SHARED:
+            _SHARED.clear()
+        _SHARED[signature] = entry
+    return entry
+
+
 def tuned_call(
     layer: nn.Module, x: Tensor, forward: Callable[[Tensor], Tensor], native_ok: bool
 ) -> Tensor:
@@ -280,21 +329,28 @@ def tuned_call(
     prepared = layer.__dict__.get("_sepconv_prepared")  # the route planned once
     if prepared is None:  # (sepconv.nn._prepared)
         prepared = layer.__dict__["_sepconv_prepared"] = {}
-    times = layer.__dict__.setdefault("_sepconv_times", {})  # each route's best time so far
-    if chosen is None:
+    shared = layer.__dict__.get("_sepconv_shared")  # this layer's timings, by key
+    if shared is None:
+        shared = layer.__dict__["_sepconv_shared"] = {}
+    entry = shared.get(key)
+    if entry is None:
         if len(routes) >= MAX_KEYS:
             routes.clear()
             prepared.clear()
             calls.clear()
-            times.clear()
-        chosen = routes[key] = _tune(layer, x, forward, native_ok, key, times.setdefault(key, {}))
+            shared.clear()
+        entry = shared[key] = _timing(layer, x, forward, native_ok, key)
+    if chosen != entry.route:  # a first call, or another layer timed their configuration again
+        chosen = routes[key] = entry.route
+        prepared.pop(key, None)
     count = calls.get(key, 0)
     if count < RETUNE_AT:
         calls[key] = count = count + 1
-        if count == RETUNE_AT:  # timed once more, warm (see RETUNE_AT)
-            retuned = _tune(layer, x, forward, native_ok, key, times.setdefault(key, {}))
+        if count == RETUNE_AT and not entry.retuned:  # timed once more, warm (see RETUNE_AT)
+            entry.retuned = True
+            retuned = _tune(layer, x, forward, native_ok, key, entry.times)
             if retuned != chosen:
-                chosen = routes[key] = retuned
+                chosen = routes[key] = entry.route = retuned
                 prepared.pop(key, None)
     call = prepared.get(key, _UNPREPARED)
     if call is _UNPREPARED:
