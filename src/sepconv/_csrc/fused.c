@@ -19,8 +19,8 @@
  *
  * NCHW inputs: where an image's buffers take at most FU_IMAGE_BYTES, each tile's input rows
  * are converted to channels-last in cache and run as above; a larger image runs in strips of
- * output rows that keep NCHW throughout (the native NCHW depthwise kernel, then a register block of four output
- * channels by 24 pixels; see fu_strip_task).
+ * output rows that keep NCHW throughout (the native NCHW depthwise kernel, then a register
+ * block of four output channels by 24 pixels; see fu_strip_task).
  *
  * Weights come prepared by the caller: depthwise weights as (KH * KW, C) (taps major),
  * pointwise weights as (Cout_padded / 64, C, 64), blocks of 64 output channels each stored
