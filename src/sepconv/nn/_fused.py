@@ -8,10 +8,11 @@ matrix product, six pixels by 64 output channels with AVX-512, six by 16 with AV
 blockings of BLIS-style GEMM micro-kernels), so only the layer's output is written.
 Channels-last tensors are read and written as they are. Where an NCHW image's buffers take
 at most 2 MB, each task converts the input rows of its tile of output rows to channels-last
-inside the kernel, in cache, and writes its result back as runs of NCHW rows; a larger one is not converted: each task computes the depthwise output of
-a strip of rows for every channel with the native NCHW kernels
-(``sepconv.nn._native_depthwise``) and multiplies it with a register block that keeps NCHW
-(four output channels by 24 pixels), writing runs of pixels of the output's planes. float32,
+inside the kernel, in cache, and writes its result back as runs of NCHW rows; a larger one
+is not converted: each task computes the depthwise output of a strip of rows for every
+channel with the native NCHW kernels (``sepconv.nn._native_depthwise``) and multiplies it
+with a register block that keeps NCHW (four output channels by 24 pixels), writing runs of
+pixels of the output's planes. float32,
 depth multiplier 1, zero padding, no gradient, and a processor with AVX-512F or with AVX2 and
 FMA (both give the same sums in the same order): elsewhere :func:`available` is ``False`` and
 the layers compose two convolutions. ``python benchmarks/layers.py`` compares the layers,
