@@ -130,6 +130,23 @@ def test_smoke_registry(name: str) -> None:
     assert torch.isfinite(out).all()
 
 
+def test_fresh_model_keeps_its_activations_scale() -> None:
+    """He-normal weights with the fan-out counted per group (a depthwise kernel's: its taps
+    times its depth multiplier): a freshly built MobileNetV1 in eval mode passes its input's
+    scale through its 13 blocks (PyTorch's kaiming_normal_ counts every channel of a depthwise
+    kernel and shrank it about tenfold a block, to 1e-17), and its depthwise weights have
+    standard deviation sqrt(2 / 9)."""
+    torch.manual_seed(0)
+    net = mobilenet_v1().eval()
+    assert abs(net.blocks[5].conv.depthwise.weight.std().item() - (2 / 9) ** 0.5) < 0.02
+    with torch.no_grad():
+        h = net.stem(torch.randn(2, 3, 224, 224))
+        start = h.std().item()
+        for block in net.blocks:
+            h = block(h)
+    assert 0.05 < h.std().item() / start < 20
+
+
 @pytest.mark.parametrize("name", models.list_models())
 def test_profile_equals_flop_counter(name: str) -> None:
     net = models.create_model(name)

@@ -428,6 +428,30 @@ def test_block_takes_the_epilogue_once_its_route_is_fused():
     assert x.grad is not None
 
 
+def test_block_with_a_fused_route_is_timed_again_at_its_eighth_call(monkeypatch):
+    """A block whose layer's route is the fused kernel calls that kernel directly, not the
+    layer; its calls are counted all the same, and its RETUNE_AT-th call goes through the
+    layer, whose routes are timed again there (warm), as any layer's are."""
+    block = _block()
+    x = torch.randn(2, 16, 10, 10).contiguous(memory_format=CL)
+    timings = []
+
+    def counted(*args, **kwargs):
+        timings.append(1)
+        return ("cl", "fused")
+
+    monkeypatch.setattr(_autotune, "_tune", counted)
+    with torch.no_grad():
+        want = _plain(block, x)
+        for call in range(1, _autotune.RETUNE_AT + 3):
+            got = block(x)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+            assert len(timings) == (1 if call < _autotune.RETUNE_AT else 2)
+            assert _epilogue_prepared(block) == (call > 1)  # the first call timed the layer
+    (timing,) = block.conv.__dict__["_sepconv_shared"].values()
+    assert timing.retuned
+
+
 def test_mobilenet_runs_nchw_inputs_channels_last_inside():
     from sepconv.models import mobilenet_v1
 

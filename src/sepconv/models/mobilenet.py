@@ -30,6 +30,7 @@ torch.Size([2, 10])
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -348,10 +349,17 @@ class MobileNetV1(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """He-normal (fan-out) convolution weights, unit/zero norms, N(0, 0.01) classifier."""
+        """He-normal (fan-out) convolution weights, unit/zero norms, N(0, 0.01) classifier.
+
+        The fan-out is counted per group, as He et al. define it (the outputs one input
+        reaches): a depthwise kernel's is its taps times its depth multiplier, where PyTorch's
+        ``kaiming_normal_`` counts every output channel, which shrinks a fresh model's
+        activations about tenfold a block in eval mode."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                kh, kw = module.kernel_size
+                fan_out = module.out_channels // module.groups * kh * kw
+                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.modules.batchnorm._NormBase) and module.affine:

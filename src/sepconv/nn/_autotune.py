@@ -334,12 +334,17 @@ def tuned_call(
         shared = layer.__dict__["_sepconv_shared"] = {}
     entry = shared.get(key)
     if entry is None:
-        if len(routes) >= MAX_KEYS:
-            routes.clear()
-            prepared.clear()
-            calls.clear()
-            shared.clear()
-        entry = shared[key] = _timing(layer, x, forward, native_ok, key)
+        if chosen is not None:  # a route set on the layer itself: kept, not timed
+            entry = shared[key] = _Timing()
+            entry.route, entry.retuned = chosen, True
+            calls[key] = RETUNE_AT
+        else:
+            if len(routes) >= MAX_KEYS:
+                routes.clear()
+                prepared.clear()
+                calls.clear()
+                shared.clear()
+            entry = shared[key] = _timing(layer, x, forward, native_ok, key)
     if chosen != entry.route:  # a first call, or another layer timed their configuration again
         chosen = routes[key] = entry.route
         prepared.pop(key, None)
@@ -378,6 +383,12 @@ def fused_with(layer: nn.Module, x: Tensor, after: dict) -> Tensor | None:
     routes = layer.__dict__.get("_sepconv_routes")
     if key is None or routes is None or routes.get(key, ("", None))[1] != "fused":
         return None
+    calls = layer.__dict__.get("_sepconv_calls")
+    count = RETUNE_AT if calls is None else calls.get(key, RETUNE_AT)
+    if count == RETUNE_AT - 1:
+        return None  # the layer's own call (tuned_call), where its routes are timed again
+    if count < RETUNE_AT:
+        calls[key] = count + 1
     ex = sys.modules[__package__ + "._execution"]
     if not ex.unobserved(layer, *(m for k, m in after.items() if k in ("norm", "act") and m)):
         return None
