@@ -356,8 +356,9 @@ def test_batch_norm_changes_are_seen():
 
 
 def test_large_inputs_take_the_pixel_by_pixel_depthwise_order():
-    """Above 4 MB of input and 64 channels the depthwise part runs pixel by pixel (it
-    streams better from memory); same result as the two convolutions."""
+    """Above 4 MB of input and four vectors of channels (64 with AVX-512, 32 with AVX2) the
+    depthwise part runs pixel by pixel (it streams better from memory); same result as the
+    two convolutions."""
     torch.manual_seed(0)
     x = torch.randn(2, 96, 80, 80).contiguous(memory_format=CL)
     assert x.numel() * 4 > 4 << 20

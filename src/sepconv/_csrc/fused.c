@@ -87,6 +87,7 @@ typedef void (*fu_to_nchw_fn)(float *restrict out, ptrdiff_t so, const float *re
 struct fu_isa {
     ptrdiff_t tile_bytes; /* the channels-last depthwise tile's size, for the second-level cache */
     ptrdiff_t kc;         /* input channels a chunk (fu_block_fn), 0: all at once */
+    ptrdiff_t lanes;      /* floats a vector */
     fu_pixel_fn pixel;
     fu_eight_fn eight;
     fu_block_fn block[FU_MR + 1]; /* by the number of pixels, 1 to FU_MR */
@@ -462,6 +463,7 @@ FU_BLOCKS(fu2_block, "avx2,fma")
 static const fu_isa_t fu_avx512 = {
     96 * 1024,
     0,
+    16,
     fu_dw_pixel,
     fu_dw_eight,
     {NULL, fu_block1, fu_block2, fu_block3, fu_block4, fu_block5, fu_block6},
@@ -471,6 +473,7 @@ static const fu_isa_t fu_avx512 = {
 static const fu_isa_t fu_avx2 = {
     FU2_TILE_BYTES,
     FU2_KC,
+    8,
     fu2_dw_pixel,
     fu2_dw_eight,
     {NULL, fu2_block1, fu2_block2, fu2_block3, fu2_block4, fu2_block5, fu2_block6},
@@ -811,12 +814,16 @@ static int fu_run(int nchw, FU_ARGS)
     /* eight pixels at a time share each weight load, but touch eight pixels' channels in turn:
      * from memory, pixel by pixel streams better (measured, one thread, depthwise part alone,
      * batch 8: 128 channels at 56 x 56, 12.8 MB, 3.0 ms against 3.5; 256 at 28 x 28, 1.2
-     * against 1.7; in cache, 512 at 14 x 14, 0.42 against 0.52), as in depthwise_avx512.h
-     * (the NCHW path copies each image into cache first) */
+     * against 1.7; in cache, 512 at 14 x 14, 0.42 against 0.52), as in depthwise_kernels.h
+     * (cl8_pays: at most four vectors of channels stream well eight pixels at a time;
+     * measured, AVX2, 2 threads, batch 8, channels-last, 64 -> 128 at 112 x 112 stride 2:
+     * 3.4-4.2 ms pixel by pixel against 4.3-5.1 eight at a time; the NCHW path copies each
+     * tile's rows into cache first) */
 #ifndef FU_EIGHT_BYTES
 #define FU_EIGHT_BYTES (4 << 20)
 #endif
-    f.eight = N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float) <= FU_EIGHT_BYTES || C <= 64;
+    f.eight = N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float) <= FU_EIGHT_BYTES ||
+              C <= 4 * isa->lanes;
     /* the units of work: tiles of rows (NCHW: converted in cache where the image's buffers
      * take at most FU_IMAGE_BYTES, else strips of rows that stay NCHW) */
     const ptrdiff_t HW = p[P_H] * p[P_W], P = OH * OW;
