@@ -830,6 +830,19 @@ def test_three_by_three_weight_gradient_rows_read_in_place(dtype):
 
 
 @needs_native
+@pytest.mark.parametrize("shape", [(1, 5, 57, 57), (2, 64, 183, 181)])
+def test_stride_two_in_and_out_of_cache(shape):
+    """3 x 3 at stride 2, NCHW: two output rows at a time in cache (a 65 KB input), one at a
+    time beyond 16 MB (a 17 MB input); odd output heights; both equal PyTorch."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(*shape, generator=g)
+    weight = torch.randn(shape[1], 1, 3, 3, generator=g)
+    bias = torch.randn(shape[1], generator=g)
+    y = native.depthwise_conv2d(x, weight, bias, 2, ((0, 1), (0, 1)))
+    close(y, reference(x, weight, bias, (2, 2), (0, 1, 0, 1), (1, 1)), 1e-5)
+
+
+@needs_native
 @pytest.mark.parametrize("batch", [1, 3])
 def test_wide_rows_in_and_out_of_cache(batch):
     """Rows wider than 64 at unit stride: the eight-row blocks while the input fits in cache
