@@ -1003,7 +1003,7 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
                             acc = BFMA(BSET1(w[3 * r + 1]), od, acc);
                             acc = BFMA(BSET1(w[3 * r + 2]), e2, acc);
                         }
-                        if (r >= 2) { /* kernel row r - 2 of output row oh + 1 */
+                        if (r >= 2 && rows == 5) { /* kernel row r - 2 of output row oh + 1 */
                             acc2 = BFMA(BSET1(w[3 * r - 6]), e, acc2);
                             acc2 = BFMA(BSET1(w[3 * r - 5]), od, acc2);
                             acc2 = BFMA(BSET1(w[3 * r - 4]), e2, acc2);
