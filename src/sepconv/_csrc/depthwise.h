@@ -70,6 +70,16 @@ typedef struct {
 static inline int nchw_layout(const ptrdiff_t *p) { return p[P_XW] == 1 && p[P_YW] == 1; }
 static inline int cl_layout(const ptrdiff_t *p) { return p[P_XC] == 1 && p[P_YC] == 1; }
 
+/* Whether a channels-last depthwise pass pays to run eight output pixels at a time (a tap's
+ * weight vector loaded once for the eight, eight chains side by side): where its input is in
+ * cache (at most 4 MB) or has at most four vectors of `lanes` channels; from memory, more
+ * channels stream better pixel by pixel (all of a pixel's channels in turn). The native
+ * kernel (cl8_pays) and the fused one follow it; measurements beside each. */
+static inline int eight_pixels_pay(ptrdiff_t input_bytes, ptrdiff_t C, ptrdiff_t lanes)
+{
+    return input_bytes <= (4 << 20) || C <= 4 * lanes;
+}
+
 /* first k in [0, K) with 0 <= base + k * d, and one past the last with base + k * d < n */
 static inline void tap_range(ptrdiff_t base, ptrdiff_t d, ptrdiff_t K, ptrdiff_t n, ptrdiff_t *lo,
                       ptrdiff_t *hi)

@@ -707,7 +707,7 @@ static void FN(fwd_cl8_rows)(job_t *job, ptrdiff_t task, FN(cl8_fn) block)
 static int FN(cl8_pays)(const ptrdiff_t *p, ptrdiff_t lanes)
 {
     ptrdiff_t bytes = p[P_N] * p[P_C] * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(T);
-    return p[P_M] == 1 && (bytes <= (4 << 20) || p[P_C] <= 4 * lanes);
+    return p[P_M] == 1 && eight_pixels_pay(bytes, p[P_C], lanes);
 }
 
 static void FN(fwd_cl8v_task)(void *vctx, ptrdiff_t task)

@@ -814,16 +814,11 @@ static int fu_run(int nchw, FU_ARGS)
     /* eight pixels at a time share each weight load, but touch eight pixels' channels in turn:
      * from memory, pixel by pixel streams better (measured, one thread, depthwise part alone,
      * batch 8: 128 channels at 56 x 56, 12.8 MB, 3.0 ms against 3.5; 256 at 28 x 28, 1.2
-     * against 1.7; in cache, 512 at 14 x 14, 0.42 against 0.52), as in depthwise_kernels.h
-     * (cl8_pays: at most four vectors of channels stream well eight pixels at a time;
-     * measured, AVX2, 2 threads, batch 8, channels-last, 64 -> 128 at 112 x 112 stride 2:
-     * 3.4-4.2 ms pixel by pixel against 4.3-5.1 eight at a time; the NCHW path copies each
-     * tile's rows into cache first) */
-#ifndef FU_EIGHT_BYTES
-#define FU_EIGHT_BYTES (4 << 20)
-#endif
-    f.eight = N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float) <= FU_EIGHT_BYTES ||
-              C <= 4 * isa->lanes;
+     * against 1.7; in cache, 512 at 14 x 14, 0.42 against 0.52; AVX2, 2 threads, batch 8,
+     * channels-last, 64 -> 128 at 112 x 112 stride 2: 3.4-4.2 ms pixel by pixel against
+     * 4.3-5.1 eight at a time): eight_pixels_pay, the native kernel's rule (the NCHW path
+     * copies each tile's rows into cache first) */
+    f.eight = eight_pixels_pay(N * C * p[P_H] * p[P_W] * (ptrdiff_t)sizeof(float), C, isa->lanes);
     /* the units of work: tiles of rows (NCHW: converted in cache where the image's buffers
      * take at most FU_IMAGE_BYTES, else strips of rows that stay NCHW) */
     const ptrdiff_t HW = p[P_H] * p[P_W], P = OH * OW;
