@@ -25,8 +25,14 @@ output, the faster format counts): column ``pointwise alone/naive``, the floor o
 composition running PyTorch's 1x1 convolution, however fast its depthwise step.
 
 The depthwise step alone (forward) is timed the same way: ``sepconv``'s ``DepthwiseConv2d``,
-PyTorch's ``F.conv2d(groups=C)`` on NCHW and on channels-last tensors, and the native kernel
-(``sepconv.nn._native_depthwise``) on the input as given, where it is built.
+PyTorch's ``F.conv2d(groups=C)`` on NCHW and on channels-last tensors (ready in that format),
+the same converted from and back to the caller's format (``torch_converted``), and the native
+kernel (``sepconv.nn._native_depthwise``) on the input as given, where it is built. The
+layer is judged against the best a user could write (``sepconv/torch``): PyTorch's
+convolution in the caller's format or converted.
+
+``SpatiallySeparableConv2d`` is timed at Inception-v3's factorized 7x7 shapes against the two
+``nn.Conv2d`` of the same function (``benchmarks/_spatial.py``).
 
 Roofline: the machine's peak is measured in the same run as the best of a large matrix product
 and a large 3x3 convolution (GFLOP/s), its bandwidth as a large tensor copy (bytes read +
@@ -419,16 +425,23 @@ def depthwise_case(
     w_cl = weight.contiguous(memory_format=CL)
     flat = (pads[0], pads[1], pads[0], pads[1])
 
-    def torch_dw(inp: torch.Tensor, w: torch.Tensor) -> Callable[[], Any]:
+    def torch_dw_of(inp: Callable[[], torch.Tensor], w: torch.Tensor) -> Callable[[], Any]:
         if pads[0] == pads[1]:
-            return lambda: F.conv2d(inp, w, None, stride, pads[0], 1, channels)
-        return lambda: F.conv2d(F.pad(inp, flat), w, None, stride, 0, 1, channels)
+            return lambda: F.conv2d(inp(), w, None, stride, pads[0], 1, channels)
+        return lambda: F.conv2d(F.pad(inp(), flat), w, None, stride, 0, 1, channels)
+
+    def torch_dw(inp: torch.Tensor, w: torch.Tensor) -> Callable[[], Any]:
+        return torch_dw_of(lambda: inp, w)
 
     fns = {
         "sepconv": lambda: layer(x),
         "torch_nchw": torch_dw(x_nchw, weight),
         "torch_cl": torch_dw(x_cl, w_cl),
     }
+    # the other format's convolution on the caller's input, converted there and back
+    other, w_other = (torch.contiguous_format, weight) if channels_last else (CL, w_cl)
+    in_other = torch_dw_of(lambda: x.contiguous(memory_format=other), w_other)
+    fns["torch_converted"] = lambda: in_other().contiguous(memory_format=caller)
     if native is not None and native.available() and dev.type == "cpu":
         padding = (pads, pads)
         fns["native"] = lambda: native.depthwise_conv2d(x, weight, None, stride, padding)
@@ -454,6 +467,9 @@ def depthwise_case(
     if "native" in t:
         r["native_vs_torch_cl"] = t["native"][0] / t["torch_cl"][0]
         r["native_vs_bound"] = t["native"][0] / bound
+    same = t["torch_cl" if channels_last else "torch_nchw"][0]
+    r["sepconv_vs_torch"] = t["sepconv"][0] / min(same, t["torch_converted"][0])
+    r["sepconv_format"] = _run_format(layer, x, False)
     return r
 
 
@@ -476,8 +492,23 @@ def out_of_cache() -> int:
     return (size if size > 0 else 32 << 20) // 2
 
 
-def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(
+    results: list[dict[str, Any]], dw: list[dict[str, Any]], spatial: list[dict[str, Any]]
+) -> dict[str, Any]:
     summary: dict[str, Any] = {}
+    for kind, rows in (("", results), ("spatially separable ", spatial)):
+        _summarise_layers(summary, kind, rows)
+    _summarise_native(summary, dw)
+    if dw:
+        ratios = [r["sepconv_vs_torch"] for r in dw]
+        summary["depthwise layer"] = {
+            "sepconv/torch geomean": geomean(ratios, [1] * len(ratios)),
+            "sepconv/torch max": max(ratios),
+        }
+    return summary
+
+
+def _summarise_layers(summary: dict[str, Any], kind: str, results: list[dict[str, Any]]) -> None:
     for pass_name in ("forward", "forward+backward"):
         for fmt in ("nchw", "channels_last", "all"):
             sel = [r for r in results if r["pass"] == pass_name and fmt in ("all", r["input"])]
@@ -496,7 +527,10 @@ def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[s
                 ratios = [r["sepconv_vs_onnxruntime"] for r in sel]
                 entry["sepconv/onnxruntime geomean"] = geomean(ratios, weights)
                 entry["sepconv/onnxruntime max"] = max(ratios)
-            summary[f"{pass_name}/{fmt}"] = entry
+            summary[f"{kind}{pass_name}/{fmt}"] = entry
+
+
+def _summarise_native(summary: dict[str, Any], dw: list[dict[str, Any]]) -> None:
     nchw = [r for r in dw if r["input"] == "nchw" and "native_vs_torch_cl" in r]
     if nchw:
         summary["depthwise nchw"] = {
@@ -508,7 +542,6 @@ def summarise(results: list[dict[str, Any]], dw: list[dict[str, Any]]) -> dict[s
                 [r["native_vs_bound"] for r in nchw if r["bytes"] > out_of_cache()], default=None
             ),
         }
-    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -546,6 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         help="forward, and/or forward + backward (default both)",
     )
     parser.add_argument("--no-depthwise", action="store_true", help="skip the depthwise step alone")
+    parser.add_argument(
+        "--no-spatial", action="store_true", help="skip the spatially separable layer"
+    )
     parser.add_argument(
         "--depthwise-only", action="store_true", help="only the depthwise step alone"
     )
@@ -700,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_depthwise:
         dw_rows = []
         seen = set()
-        dw_names = ["sepconv", "torch_nchw", "torch_cl", "native"]
+        dw_names = ["sepconv", "torch_nchw", "torch_cl", "torch_converted", "native"]
         for batch in args.batch:
             for fmt in args.formats:
                 for channels, _, size, stride, _ in shapes:
@@ -723,6 +759,8 @@ def main(argv: list[str] | None = None) -> int:
                                 for n in dw_names
                             ),
                             f"{r.get('native_vs_torch_cl', float('nan')):.2f}",
+                            f"{r['sepconv_vs_torch']:.2f}",
+                            r["sepconv_format"],
                         ]
                     )
                     print("  " + " ".join(map(str, dw_rows[-1])), file=sys.stderr)
@@ -738,11 +776,14 @@ def main(argv: list[str] | None = None) -> int:
                     "bound ms",
                     *(f"{n} of bound" for n in dw_names),
                     "native/torch_cl",
+                    "sepconv/torch",
+                    "route",
                 ],
                 dw_rows,
             )
         )
-    summary = summarise(results, dw)
+    spatial = [] if args.depthwise_only or args.no_spatial else _spatial_rows(args, rounds, roof)
+    summary = summarise(results, dw, spatial)
     print()
     for key, entry in summary.items():
         print(f"{key}: " + ", ".join(f"{k} {v:.2f}" for k, v in entry.items() if v is not None))
@@ -769,6 +810,19 @@ def main(argv: list[str] | None = None) -> int:
         checks["depthwise nchw native/torch_cl max <= 1.25"] = (
             summary["depthwise nchw"]["native/torch_cl max"] <= 1.25
         )
+    # the layers' dispatch: never slower than the best composition of PyTorch's convolutions
+    # (within the forward target's 5%)
+    limit = TARGETS["sepconv/naive max"]
+    if "depthwise layer" in summary:
+        checks[f"depthwise layer sepconv/torch max <= {limit}"] = (
+            summary["depthwise layer"]["sepconv/torch max"] <= limit
+        )
+    for pass_name in ("forward", "forward+backward"):
+        entry = summary.get(f"spatially separable {pass_name}/all")
+        if entry:
+            checks[f"spatially separable {pass_name} sepconv/naive max <= {limit}"] = (
+                entry["sepconv/naive max"] <= limit
+            )
     for text, ok in checks.items():
         print(f"target {text}: {'met' if ok else 'NOT met'}")
     write_json(
@@ -779,11 +833,77 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": rounds,
             "results": results,
             "depthwise": dw,
+            "spatially_separable": spatial,
             "summary": summary,
             "targets": checks,
         },
     )
     return 0
+
+
+def _spatial_rows(args: Any, rounds: int, roof: dict[str, float]) -> list[dict[str, Any]]:
+    """The spatially separable rows (``benchmarks/_spatial.py``), printed as a table."""
+    import _spatial
+
+    shapes = _spatial.QUICK if args.quick else _spatial.INCEPTION_V3
+    names = ["sepconv", "naive_nchw", "naive_cl", "onnxruntime"]
+    rows, results = [], []
+    tools = sys.modules[__name__]
+    for backward in [p == "backward" for p in args.passes]:
+        for batch in args.batch:
+            for fmt in args.formats:
+                for channels, mid, filters, size, kernel, count in shapes:
+                    r = _spatial.spatial_case(
+                        channels,
+                        mid,
+                        filters,
+                        size,
+                        kernel,
+                        batch,
+                        fmt == "channels_last",
+                        backward,
+                        rounds,
+                        args.threads,
+                        roof,
+                        tools,
+                    )
+                    r["count"] = count
+                    results.append(r)
+                    rows.append(
+                        [
+                            r["layer"] + (f" (x{count})" if count > 1 else ""),
+                            batch,
+                            r["input"],
+                            r["pass"],
+                            *(_ms(r, n) for n in names),
+                            f"{r['bound_ms']:.3f}",
+                            f"{r['sepconv_of_bound']:.2f}",
+                            f"{r['sepconv_vs_naive']:.2f}",
+                            f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+                            r["sepconv_format"],
+                        ]
+                    )
+                    print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
+    print()
+    print("spatially separable layer (Inception-v3's 1x7 then 7x1)")
+    print(
+        format_table(
+            [
+                "layer",
+                "batch",
+                "input",
+                "pass",
+                *(f"{n} ms" for n in names),
+                "bound ms",
+                "sepconv of bound",
+                "sepconv/naive",
+                "sepconv/ort",
+                "route",
+            ],
+            rows,
+        )
+    )
+    return results
 
 
 def _cost_model_path() -> str:

@@ -80,14 +80,24 @@ def main(argv: list[str] | None = None) -> int:
     info = machine("torch")
     info["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     print_header("per-call overhead of the layers (kernels stubbed out)", info)
-    out = torch.zeros(1, 64, 4, 4, device=device)
-    out_grad = out.clone().requires_grad_(True)  # what a training call's timing differentiates
+    # Ready outputs of 4x4 pixels with the weight's output channels (the depthwise step's 32,
+    # the pointwise step's 64), so that every route's later steps (on the CPU also a pointwise
+    # step by matrix products) take shapes they accept; with gradients on, a differentiable one.
+    ready = {
+        (channels, grad): torch.zeros(1, channels, 4, 4, device=device).requires_grad_(grad)
+        for channels in (32, 64)
+        for grad in (False, True)
+    }
 
-    def stub(*args: Any, **kwargs: Any) -> torch.Tensor:
-        return out_grad if torch.is_grad_enabled() else out
+    def stub(input: torch.Tensor, weight: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return ready[weight.shape[0], torch.is_grad_enabled()]
+
+    def pad_stub(input: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return input
 
     saved = F.conv2d, F.pad, _execution.CONV[2]
-    F.conv2d = F.pad = _execution.CONV[2] = stub  # type: ignore[assignment]
+    F.conv2d = _execution.CONV[2] = stub  # type: ignore[assignment]
+    F.pad = pad_stub  # type: ignore[assignment]
     rows, results = [], []
     try:
         for stride in (1, 2):

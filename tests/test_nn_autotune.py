@@ -172,6 +172,7 @@ def test_switched_off_by_the_context_and_the_environment(monkeypatch):
         layer(x)
     assert "_sepconv_routes" not in layer.__dict__
     monkeypatch.setenv("SEPCONV_AUTOTUNE", "0")
+    monkeypatch.setattr(_autotune, "_FROM_ENVIRONMENT", [])  # read again (once a process)
     with torch.no_grad():
         layer(x)
     assert "_sepconv_routes" not in layer.__dict__
@@ -201,11 +202,15 @@ def test_environment_switch_values(monkeypatch, value, on):
     """SEPCONV_AUTOTUNE takes the usual spellings of a switch; anything else is an error that
     names the variable (it was silently on)."""
     monkeypatch.setenv("SEPCONV_AUTOTUNE", value)
+    monkeypatch.setattr(_autotune, "_FROM_ENVIRONMENT", [])
     assert _autotune._enabled() is on
+    monkeypatch.setenv("SEPCONV_AUTOTUNE", "0" if on else "1")
+    assert _autotune._enabled() is on  # read once
 
 
 def test_environment_switch_refuses_other_values(monkeypatch):
     monkeypatch.setenv("SEPCONV_AUTOTUNE", "maybe")
+    monkeypatch.setattr(_autotune, "_FROM_ENVIRONMENT", [])
     with pytest.raises(ValueError, match="SEPCONV_AUTOTUNE='maybe'"):
         _autotune._enabled()
 

@@ -56,22 +56,38 @@ def test_prepared_call_equals_the_general_path_bit_for_bit(monkeypatch, index, r
     assert second.is_contiguous(memory_format=CL if route[0] == "cl" else torch.contiguous_format)
 
 
-def test_a_route_in_the_other_format_is_not_prepared(monkeypatch):
-    _tuned(monkeypatch, ("cl", False))
-    layer = _layers()[0].eval()
-    x = torch.randn(2, 6, 12, 10)  # NCHW caller, channels-last route: the general path
+@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("route", [*ROUTES, ("nchw", True, "mm"), ("cl", False, "mm")])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_route_in_the_other_format_is_prepared_bit_for_bit(monkeypatch, index, route, dtype):
+    """An NCHW caller on a channels-last route (converted in, the pointwise step writing NCHW;
+    float64 stays NCHW, as the general path's) and a channels-last caller on an NCHW route
+    (converted in and out), as the general path."""
+    _tuned(monkeypatch, route)
+    layer = _layers()[index].to(dtype).eval()
+    x = torch.randn(2, 6, 12, 10, dtype=dtype)
+    if route[0] == "nchw":
+        x = x.contiguous(memory_format=CL)
     with torch.no_grad():
-        assert torch.equal(layer(x), _general(layer, x, ("cl", False)))
-    assert list(layer.__dict__["_sepconv_prepared"].values()) == [None]
+        first, second = layer(x), layer(x)
+    (call,) = layer.__dict__["_sepconv_prepared"].values()
+    assert call is not None
+    want = _general(layer, x, route)
+    assert torch.equal(first, want) and torch.equal(second, want)
+    caller = CL if route[0] == "nchw" else torch.contiguous_format
+    assert second.is_contiguous(memory_format=caller)
 
 
 @pytest.mark.parametrize("index", [0, 1, 2, 3, 5, 6])
 @pytest.mark.parametrize("route", ROUTES)
-def test_prepared_training_call_gives_the_general_paths_gradients(monkeypatch, index, route):
+@pytest.mark.parametrize("converted", [False, True], ids=["caller_format", "other_format"])
+def test_prepared_training_call_gives_the_general_paths_gradients(
+    monkeypatch, index, route, converted
+):
     _tuned(monkeypatch, route)
     layer = _layers()[index].double()
     x = torch.randn(2, 6, 12, 10, dtype=torch.float64)
-    if route[0] == "cl":
+    if (route[0] == "cl") != converted:
         x = x.contiguous(memory_format=CL)
     x.requires_grad_(True)
     params = [x, *layer.parameters()]

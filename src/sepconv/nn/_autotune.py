@@ -26,7 +26,7 @@ children keep state in training mode (a batch norm) is not timed in training mod
 apply (unbatched or non-CPU inputs, graph recording, ``torch.compile``, a
 ``TorchDispatchMode``, and inside :func:`use_native_depthwise` blocks, which force the
 choice). :func:`use_autotune` turns timing off (or on) for a block, and ``SEPCONV_AUTOTUNE=0``
-for the process.
+for the process (read once, at the first layer call that consults it).
 
 Examples
 --------
@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules import module as _torch_module
 from torch.utils._python_dispatch import _get_current_dispatch_mode as _dispatch_mode
 
 from .._checks import SepconvTypeError
@@ -98,7 +99,8 @@ def use_autotune(enabled: bool | None) -> contextlib.AbstractContextManager[None
     """Time the layers' execution routes (``True``), or not (``False``), inside this block.
 
     A context manager: ``with use_autotune(False): ...`` (a call without ``with`` changes
-    nothing). For the whole process, set ``SEPCONV_AUTOTUNE=0`` in the environment.
+    nothing). For the whole process, set ``SEPCONV_AUTOTUNE=0`` in the environment (read
+    once, at the first layer call that consults it).
 
     ``None`` restores the default: on, unless the environment sets ``SEPCONV_AUTOTUNE=0``.
     Without timing a call runs the route that the measured cost model of
@@ -175,10 +177,17 @@ def route() -> Route | None:
     return _ROUTE.get()
 
 
+#: SEPCONV_AUTOTUNE as read at the first call that asked (a process-wide setting; reading
+#: the environment costs about a microsecond a call, most of a call's key)
+_FROM_ENVIRONMENT: list[bool] = []
+
+
 def _enabled() -> bool:
     setting = _ENABLED.get()
     if setting is None:
-        return env_switch("SEPCONV_AUTOTUNE")
+        if not _FROM_ENVIRONMENT:
+            _FROM_ENVIRONMENT.append(env_switch("SEPCONV_AUTOTUNE"))
+        return _FROM_ENVIRONMENT[0]
     return setting
 
 
@@ -219,16 +228,14 @@ def _key(layer: nn.Module, x: Tensor) -> tuple | None:
 
 def _hooked(layer: nn.Module) -> bool:
     """Whether a forward hook (the layer's, a child's or a global one) would see calls."""
-    from torch.nn.modules import module as torch_module
-
-    if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
+    if _torch_module._global_forward_hooks or _torch_module._global_forward_pre_hooks:
         return True
     if layer._forward_hooks or layer._forward_pre_hooks:
         return True
-    return any(
-        m is not None and (m._forward_hooks or m._forward_pre_hooks)
-        for m in layer._modules.values()
-    )
+    for m in layer._modules.values():
+        if m is not None and (m._forward_hooks or m._forward_pre_hooks):
+            return True
+    return False
 
 
 def _run(chosen: Route, x: Tensor, forward: Callable[[Tensor], Tensor]) -> Tensor:

@@ -731,16 +731,25 @@ def _pointwise_by_mm() -> bool:
 
 
 def pointwise(
-    y: Tensor, weight: Tensor, bias: Tensor | None, n: int, is_fast: bool, contiguous_output: bool
+    y: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    n: int,
+    is_fast: bool,
+    contiguous_output: bool,
+    by_mm: bool | None = None,
 ) -> Tensor:
     """1x1 convolution. On the fast path a channels-last ``y`` gives a channels-last result,
     or, with ``contiguous_output``, a contiguous (NCHW) one written directly by one batched
     matrix product (``W @ y[n]^T``), with no conversion pass. An empty ``y`` (a batch of 0)
-    runs PyTorch's convolution."""
+    runs PyTorch's convolution. ``by_mm``: by matrix products (:mod:`._pointwise_mm`); None:
+    where the route forced for this call says so."""
     if y.numel() == 0:
         out = CONV[n](y, weight, bias)
         return out.contiguous() if contiguous_output else out
-    if n == 2 and y.dim() == 4 and _pointwise_by_mm():
+    if by_mm is None:
+        by_mm = _pointwise_by_mm()
+    if n == 2 and y.dim() == 4 and by_mm:
         out = _pointwise_mm.pointwise(y, weight, bias)
         return out.contiguous() if contiguous_output else out
     if not is_fast or (n > 1 and not contiguous_output) or not in_run_format(y, n):

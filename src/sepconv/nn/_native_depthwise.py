@@ -37,6 +37,7 @@ from __future__ import annotations
 import array
 import ctypes
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -254,7 +255,10 @@ def _threads(work: int) -> int:
 
 
 def _call(fn: Any, *args: Any) -> None:
-    code = fn(*args)
+    _check(fn(*args))
+
+
+def _check(code: int) -> None:
     if code == 1:
         raise MemoryError("the native depthwise convolution could not allocate its buffers")
     if code:
@@ -489,6 +493,63 @@ def depthwise_conv2d(
     ):
         return _Depthwise.apply(x, weight, bias, stride, pads, dilation, layout, backward)
     return _forward(x, weight, bias, stride, pads, dilation, layout)
+
+
+def planned_conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+) -> Callable[[Tensor, Tensor, Tensor | None], Tensor] | None:
+    """:func:`depthwise_conv2d`'s inference call planned once for inputs like ``x`` (same
+    shape, strides, dtype; weights of ``weight``'s and ``bias``'s shape and dtype) at the
+    current thread count: ``f(x, weight, bias)`` runs the kernel with the parameters worked
+    out here (the same kernel call, so the same result bit for bit); None where
+    :func:`depthwise_conv2d` would not run the kernel on ``x``. For calls without gradients
+    (a prepared call, ``sepconv.nn._prepared``, checks what it was planned with)."""
+    if not _applies(x, weight, bias) or min(*stride, *dilation) < 1 or min(pads) < 0:
+        return None
+    layout = _layout(x)
+    if layout is None:
+        return None
+    n, c, h, w = x.shape
+    out_channels, _, kh, kw = weight.shape
+    top, bottom, left, right = pads
+    oh = (h + top + bottom - (kh - 1) * dilation[0] - 1) // stride[0] + 1
+    ow = (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1
+    if oh < 1 or ow < 1:
+        return None
+    shape = (n, out_channels, oh, ow)
+    y = _empty(shape, x, layout)
+    p = _params(
+        x,
+        layout,
+        y,
+        out_channels // c,
+        (kh, kw),
+        stride,
+        dilation,
+        top,
+        left,
+        _threads(y.numel() * kh * kw),
+    )
+    lib = _load()
+    fn = lib.dw_forward_f32 if x.dtype == torch.float32 else lib.dw_forward_f64
+    dtype = x.dtype
+    memory_format = torch.contiguous_format if layout == "nchw" else _CL
+
+    def run(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        y = torch.empty(shape, dtype=dtype, memory_format=memory_format)
+        wc = weight if weight.is_contiguous() else weight.detach().contiguous()
+        if bias is not None and not bias.is_contiguous():
+            bias = bias.detach().contiguous()
+        b = None if bias is None else bias.data_ptr()
+        _check(fn(_address(p), x.data_ptr(), wc.data_ptr(), b, y.data_ptr()))
+        return y
+
+    return run
 
 
 def depthwise_conv1d(

@@ -11,9 +11,10 @@ EPYC). A batch-1 MobileNet layer takes 0.3-1 ms at two threads. A prepared call 
 the convolutions, with the same operators in the same order on the same tensors, so its result
 is the general path's bit for bit (``tests/test_nn_prepared.py``).
 
-It applies to a route that runs in the caller's memory format (in training too, where a
-gradient is wanted: the operators are the same, so autograd records the same graph), to the
-layers' own steps (not children replaced by model surgery), plain parameters and more than
+It applies to a route in the caller's memory format and to one in the other format (the
+input converted in, and the result back, by the general path's operators), in training too,
+where a gradient is wanted (the operators are the same, so autograd records the same graph),
+to the layers' own steps (not children replaced by model surgery), plain parameters and more than
 one input channel. Before each run it checks that nothing it planned with has changed: the
 children, their padding, and the weight and bias tensors (the same objects, of the same
 dtype, device, shape and ``requires_grad``); a change gives ``None`` and the general path
@@ -69,6 +70,17 @@ def _depthwise_step(
             fallback = _depthwise_step(step, x, False, training)
             if fallback is None:
                 return None
+            if not training:  # the kernel's parameters worked out once
+                planned = _dispatch.native.planned_conv2d(
+                    x,
+                    weight,
+                    step._parameters["bias"],
+                    stride,
+                    _dispatch.native._pads(pads),
+                    dilation,
+                )
+                if planned is not None:
+                    return planned
 
             def run_native(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
                 y = kernel(x, weight, bias, stride, pads, dilation, backward="native")
@@ -317,6 +329,46 @@ def prepare(layer: nn.Module, route: tuple, x: Tensor) -> Prepared | None:
     forced (:func:`sepconv.nn._autotune.route`), as the native kernel's choice reads it."""
     if route[1] == "fused":
         return fused(layer, x)
+    if x.dim() != 4 or int(x.shape[1]) < 2:
+        return None
+    caller = "cl" if not x.is_contiguous() and x.is_contiguous(memory_format=_CL) else "nchw"
+    if route[0] != caller:
+        if caller == "nchw":
+            if not _enters_channels_last(layer, x):
+                return _steps(layer, route, x, nchw_out=False)  # runs as the caller's format
+            # run channels-last: ex.begin's conversion, the NCHW result written out
+            return _steps(layer, route, x.contiguous(memory_format=_CL), nchw_out=True)
+        # a channels-last caller run in NCHW (sepconv.nn._autotune._run): converted in and out
+        inner = _steps(layer, route, x.contiguous(), nchw_out=False)
+        if inner is None:
+            return None
+        nchw = torch.contiguous_format
+
+        def run_in_nchw(x: Tensor) -> Tensor | None:
+            y = inner(ex.convert(x, nchw))
+            return None if y is None else y.contiguous(memory_format=_CL)
+
+        return run_in_nchw
+    return _steps(layer, route, x, nchw_out=False)
+
+
+def _enters_channels_last(layer: nn.Module, x: Tensor) -> bool:
+    """Whether the general path's :func:`sepconv.nn._execution.begin` converts this NCHW
+    ``x`` to channels-last under the route forced (not for float64: ``ex.fast``)."""
+    from .modules import _DepthwiseConvNd, _SeparableConvNd
+
+    step = layer._modules.get("depthwise") if isinstance(layer, _SeparableConvNd) else layer
+    if not isinstance(step, _DepthwiseConvNd) or not step._fast_path:
+        return False
+    weight = step._parameters.get("weight")
+    return weight is not None and ex.fast(x, 2, weight, step._padding)
+
+
+def _steps(layer: nn.Module, route: tuple, x: Tensor, nchw_out: bool) -> Prepared | None:
+    """:func:`prepare`'s call for inputs like ``x`` in the route's format. ``nchw_out``: the
+    caller's input is NCHW and converted to ``x``'s channels-last in the call (as
+    :func:`sepconv.nn._execution.begin` does), the result comes back NCHW (the pointwise step
+    writes it directly, as the general path's)."""
     from .modules import (
         KerasPaddingConv,
         _DepthwiseConvNd,
@@ -325,9 +377,6 @@ def prepare(layer: nn.Module, route: tuple, x: Tensor) -> Prepared | None:
         _SeparableConvNd,
     )
 
-    caller = "cl" if not x.is_contiguous() and x.is_contiguous(memory_format=_CL) else "nchw"
-    if route[0] != caller or x.dim() != 4 or int(x.shape[1]) < 2:
-        return None
     if isinstance(layer, _SeparableConvNd):
         modules = layer._modules
         depthwise, pointwise = modules.get("depthwise"), modules.get("pointwise")
@@ -350,6 +399,14 @@ def prepare(layer: nn.Module, route: tuple, x: Tensor) -> Prepared | None:
     if pointwise is None:
         depthwise_now = _checked(depthwise)
 
+        if nchw_out:
+
+            def run_depthwise_cl(x: Tensor) -> Tensor | None:
+                tensors = depthwise_now()
+                return None if tensors is None else step(ex.convert(x, _CL), *tensors).contiguous()
+
+            return run_depthwise_cl
+
         def run_depthwise(x: Tensor) -> Tensor | None:
             tensors = depthwise_now()
             return None if tensors is None else step(x, *tensors)
@@ -358,7 +415,19 @@ def prepare(layer: nn.Module, route: tuple, x: Tensor) -> Prepared | None:
     if _plain_parameters(pointwise) is None:
         return None
     steps_now = _separable_checked(modules, depthwise, pointwise)
-    mixing = _pointwise_mm.pointwise if len(route) > 2 and route[2] == "mm" else F.conv2d
+    by_mm = len(route) > 2 and route[2] == "mm"
+    if nchw_out:
+
+        def run_separable_cl(x: Tensor) -> Tensor | None:
+            tensors = steps_now()
+            if tensors is None:
+                return None
+            dw, dwb, w, b = tensors
+            y = _norm_and_activation(modules, step(ex.convert(x, _CL), dw, dwb))
+            return ex.pointwise(y, w, b, 2, True, True, by_mm=by_mm).contiguous()
+
+        return run_separable_cl
+    mixing = _pointwise_mm.pointwise if by_mm else F.conv2d
 
     def run_separable(x: Tensor) -> Tensor | None:
         tensors = steps_now()
