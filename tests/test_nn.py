@@ -3,6 +3,7 @@ autograd, memory formats, state dicts, torch.compile and torch's FLOP counter.""
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 
@@ -259,6 +260,36 @@ def test_spatially_separable(order, stride, padding):
         bias=False,
         batch=2,
     )
+
+
+def test_channels_last_pass_keeps_a_channels_last_weight():
+    """On the channels-last route a pass convolves with a channels-last copy of its weight made
+    once (PyTorch copies an NCHW weight on every call): the same result as the NCHW weight,
+    bit for bit; an in-place change to the weight is seen; in training the weight itself."""
+    torch.manual_seed(4)
+    layer = snn.SpatiallySeparableConv2d(6, 8, 5, padding="same", order="row_first").eval()
+    x = torch.randn(2, 6, 9, 9).contiguous(memory_format=torch.channels_last)
+    first, second = layer.row, layer.column
+
+    def reference() -> torch.Tensor:
+        y = F.conv2d(x, first.weight, None, 1, (0, 2))
+        return F.conv2d(y, second.weight, second.bias, 1, (2, 0))
+
+    with torch.no_grad(), snn.use_autotune(False):
+        assert torch.equal(layer(x), reference())
+        kept = first.__dict__["_sepconv_cl_weight"][2]
+        assert kept.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(kept, first.weight)
+        assert torch.equal(layer(x), reference())
+        assert first.__dict__["_sepconv_cl_weight"][2] is kept  # made once
+        first.weight.mul_(-2.0)
+        assert torch.equal(layer(x), reference())
+    with snn.use_autotune(False):
+        y = layer(x)
+    (grad,) = torch.autograd.grad(y.sum(), [first.weight])
+    (want,) = torch.autograd.grad(reference().sum(), [first.weight])
+    torch.testing.assert_close(grad, want)
+    assert "_sepconv_cl_weight" not in copy.deepcopy(layer).row.__dict__
 
 
 def test_spatially_separable_intermediate_channels():

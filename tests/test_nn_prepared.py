@@ -26,6 +26,8 @@ def _layers() -> list[nn.Module]:
         snn.DepthwiseConv2d(6, 3, 2, padding="same"),
         snn.DepthwiseConv2d(6, 3, padding="same", dilation=2, depth_multiplier=3),
         snn.DepthwiseConv2d(6, 3, padding="valid", bias=False),
+        snn.SpatiallySeparableConv2d(6, 10, 5, padding="same", intermediate_channels=4),
+        snn.SpatiallySeparableConv2d(6, 10, (3, 4), 2, padding="same", order="row_first"),
     ]
 
 
@@ -38,7 +40,7 @@ def _general(layer: nn.Module, x: torch.Tensor, route: tuple[str, bool]) -> torc
         return _autotune._run(route, x, layer._forward)
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(10))
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_prepared_call_equals_the_general_path_bit_for_bit(monkeypatch, index, route, dtype):
@@ -56,7 +58,7 @@ def test_prepared_call_equals_the_general_path_bit_for_bit(monkeypatch, index, r
     assert second.is_contiguous(memory_format=CL if route[0] == "cl" else torch.contiguous_format)
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(10))
 @pytest.mark.parametrize("route", [*ROUTES, ("nchw", True, "mm"), ("cl", False, "mm")])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_a_route_in_the_other_format_is_prepared_bit_for_bit(monkeypatch, index, route, dtype):
@@ -78,7 +80,7 @@ def test_a_route_in_the_other_format_is_prepared_bit_for_bit(monkeypatch, index,
     assert second.is_contiguous(memory_format=caller)
 
 
-@pytest.mark.parametrize("index", [0, 1, 2, 3, 5, 6])
+@pytest.mark.parametrize("index", [0, 1, 2, 3, 5, 6, 8, 9])
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("converted", [False, True], ids=["caller_format", "other_format"])
 def test_prepared_training_call_gives_the_general_paths_gradients(

@@ -143,12 +143,13 @@ def _block(variable: contextvars.ContextVar[bool | None], enabled: bool | None) 
         variable.reset(token)
 
 
-#: what a layer keeps between calls (timed routes, prepared calls, a zero-tapped kernel): left
-#: out of its pickle and its deep copies, which time and prepare anew
+#: what a layer keeps between calls (timed routes, prepared calls, a zero-tapped kernel, a
+#: channels-last weight): left out of its pickle and its deep copies, which time and prepare anew
 CACHES = (
     "_sepconv_routes",
     "_sepconv_prepared",
     "_sepconv_tapped",
+    "_sepconv_cl_weight",
     "_sepconv_calls",
     "_sepconv_shared",
 )

@@ -551,7 +551,37 @@ def conv(
     if x.shape[1] == 1:
         x = _standard_strides_if_one_channel(x, spatial)
     run = planned_conv(padding, spatial, groups, n, extend_kernel, owner, cache=not compiling)
+    if is_fast and owner is not None and n == 2 and not compiling:
+        weight = channels_last_weight(weight, owner)
     return run(x, weight, bias)
+
+
+def channels_last_weight(weight: Tensor, owner: Any) -> Tensor:
+    """A 2-D convolution's ``weight`` in channels-last memory, for a channels-last input,
+    kept on ``owner`` (the layer) while ``weight`` is the same tensor, unchanged; ``weight``
+    itself in training (a gradient wanted for it), where it is channels-last already (a
+    depthwise or 1x1 kernel), and for an inference tensor (no version counter).
+
+    PyTorch's CPU convolution copies an NCHW weight to the input's memory format on every
+    call (``aten::contiguous`` inside ``mkldnn_convolution``): for Inception-v3's 1x7 pass of
+    128 channels at 17x17, batch 1, 0.12 ms of a 0.8 ms convolution. The copy made once gives
+    the convolution the same operands, so the same result."""
+    if (
+        weight.dim() != 4
+        or weight.is_contiguous(memory_format=torch.channels_last)
+        or (weight.requires_grad and torch.is_grad_enabled())
+        or weight.is_inference()
+    ):
+        return weight
+    kept = owner.__dict__.get("_sepconv_cl_weight")
+    stamp = (weight._version, weight.data_ptr(), weight.device, weight.dtype, weight.shape)
+    if kept is None or kept[0] is not weight or kept[1] != stamp:
+        kept = owner.__dict__["_sepconv_cl_weight"] = (
+            weight,
+            stamp,
+            weight.detach().contiguous(memory_format=torch.channels_last),
+        )
+    return kept[2]
 
 
 def planned_conv(

@@ -331,15 +331,18 @@ def prepare(layer: nn.Module, route: tuple, x: Tensor) -> Prepared | None:
         return fused(layer, x)
     if x.dim() != 4 or int(x.shape[1]) < 2:
         return None
+    from ._spatial import SpatiallySeparableConv2d
+
+    steps = _spatial_steps if isinstance(layer, SpatiallySeparableConv2d) else _steps
     caller = "cl" if not x.is_contiguous() and x.is_contiguous(memory_format=_CL) else "nchw"
     if route[0] != caller:
         if caller == "nchw":
             if not _enters_channels_last(layer, x):
-                return _steps(layer, route, x, nchw_out=False)  # runs as the caller's format
+                return steps(layer, route, x, nchw_out=False)  # runs as the caller's format
             # run channels-last: ex.begin's conversion, the NCHW result written out
-            return _steps(layer, route, x.contiguous(memory_format=_CL), nchw_out=True)
+            return steps(layer, route, x.contiguous(memory_format=_CL), nchw_out=True)
         # a channels-last caller run in NCHW (sepconv.nn._autotune._run): converted in and out
-        inner = _steps(layer, route, x.contiguous(), nchw_out=False)
+        inner = steps(layer, route, x.contiguous(), nchw_out=False)
         if inner is None:
             return None
         nchw = torch.contiguous_format
@@ -349,19 +352,90 @@ def prepare(layer: nn.Module, route: tuple, x: Tensor) -> Prepared | None:
             return None if y is None else y.contiguous(memory_format=_CL)
 
         return run_in_nchw
-    return _steps(layer, route, x, nchw_out=False)
+    return steps(layer, route, x, nchw_out=False)
+
+
+def _passes(layer: nn.Module) -> tuple[nn.Module, nn.Module] | None:
+    """A spatially separable layer's two passes in the order they run, where both are its
+    own (not replaced by model surgery), else None."""
+    from ._spatial import _PassConv2d
+    from .modules import KerasPaddingConv
+
+    modules = layer._modules
+    names = ("column", "row") if layer.order == "column_first" else ("row", "column")
+    passes = tuple(modules.get(name) for name in names)
+    if not all(
+        isinstance(p, _PassConv2d)
+        and type(p).forward is KerasPaddingConv.forward
+        and type(p)._run is KerasPaddingConv._run
+        for p in passes
+    ):
+        return None
+    return passes  # type: ignore[return-value]
 
 
 def _enters_channels_last(layer: nn.Module, x: Tensor) -> bool:
     """Whether the general path's :func:`sepconv.nn._execution.begin` converts this NCHW
     ``x`` to channels-last under the route forced (not for float64: ``ex.fast``)."""
+    from ._spatial import SpatiallySeparableConv2d
     from .modules import _DepthwiseConvNd, _SeparableConvNd
 
+    if isinstance(layer, SpatiallySeparableConv2d):
+        passes = _passes(layer)
+        weight = None if passes is None else passes[0]._parameters.get("weight")
+        return weight is not None and ex.fast(x, 2, weight)
     step = layer._modules.get("depthwise") if isinstance(layer, _SeparableConvNd) else layer
     if not isinstance(step, _DepthwiseConvNd) or not step._fast_path:
         return False
     weight = step._parameters.get("weight")
     return weight is not None and ex.fast(x, 2, weight, step._padding)
+
+
+def _spatial_steps(layer: nn.Module, route: tuple, x: Tensor, nchw_out: bool) -> Prepared | None:
+    """:func:`_steps` for a spatially separable layer: its two passes' convolutions as
+    :func:`sepconv.nn._execution.conv` runs them on inputs like ``x`` (padding planned once;
+    on the channels-last route the weights' channels-last copies,
+    :func:`sepconv.nn._execution.channels_last_weight`)."""
+    passes = _passes(layer)
+    if passes is None or any(_plain_parameters(p) is None for p in passes):
+        return None
+    if int(passes[0].out_channels) < 2:  # ex.conv restrides a one-channel input
+        return None
+    fast = (
+        route[0] == "cl"
+        and x.is_contiguous(memory_format=_CL)
+        and ex.fast(x, 2, passes[0]._parameters["weight"])
+    )
+    plans, checks = [], []
+    probe = torch.empty(x.shape, dtype=x.dtype, device="meta")
+    for step in passes:
+        plan = ex.planned_conv(step._padding, tuple(probe.shape[2:]), int(step.groups), 2, False)
+        weight = step._parameters["weight"]
+        probe = plan(probe, torch.empty(weight.shape, dtype=weight.dtype, device="meta"), None)
+        plans.append(plan)
+        checks.append(_checked(step))
+    (first, second), (plan1, plan2), (now1, now2) = passes, plans, checks
+    modules, order = layer._modules, layer.order
+    names = ("column", "row") if order == "column_first" else ("row", "column")
+    cl_weight = ex.channels_last_weight
+
+    def run_spatial(x: Tensor) -> Tensor | None:
+        one, two = now1(), now2()
+        if (
+            one is None
+            or two is None
+            or layer.order != order
+            or modules.get(names[0]) is not first
+            or modules.get(names[1]) is not second
+        ):
+            return None
+        if nchw_out:
+            x = ex.convert(x, _CL)
+        w1, w2 = (cl_weight(one[0], first), cl_weight(two[0], second)) if fast else (one[0], two[0])
+        y = plan2(plan1(x, w1, one[1]), w2, two[1])
+        return y.contiguous() if nchw_out else y
+
+    return run_spatial
 
 
 def _steps(layer: nn.Module, route: tuple, x: Tensor, nchw_out: bool) -> Prepared | None:

@@ -238,6 +238,7 @@ class KerasPaddingConv:
             self.groups,  # type: ignore[attr-defined]
             self._n,
             is_fast=fast,
+            owner=self,
         )
 
 
