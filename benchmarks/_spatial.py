@@ -23,7 +23,6 @@ contenders, interleaved round by round on the same input and weights:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -80,29 +79,7 @@ def spatial_case(
     dev = tools.DEVICE[0]
     plain, as_cl, layer = plain.to(dev), as_cl.to(dev), layer.to(dev)
     x = torch.randn(batch, channels, size, size, device=dev).contiguous(memory_format=caller)
-    nchw = torch.contiguous_format
-    fns: dict[str, Callable[[], Any]]
-    if not backward:
-        fns = {
-            "sepconv": lambda: layer(x),
-            "naive_nchw": tools._converted(plain, x, nchw, caller),
-            "naive_cl": tools._converted(as_cl, x, CL, caller),
-            **({"onnxruntime": tools.onnx_session(plain, x, threads)} if dev.type == "cpu" else {}),
-        }
-    else:
-        fns = {
-            "sepconv": tools._trained(layer, x, list(layer.parameters())),
-            "naive_nchw": tools._trained(
-                lambda t: plain(t.contiguous()).contiguous(memory_format=caller),
-                x,
-                list(plain.parameters()),
-            ),
-            "naive_cl": tools._trained(
-                lambda t: as_cl(t.contiguous(memory_format=CL)).contiguous(memory_format=caller),
-                x,
-                list(as_cl.parameters()),
-            ),
-        }
+    fns = tools.contenders(layer, plain, as_cl, x, backward, threads)
     small = tools.SMALL_CALLS_S if batch == 1 or dev.type != "cpu" else 0.0
     with torch.set_grad_enabled(backward):
         t = tools.interleaved(fns, rounds, small)
@@ -111,10 +88,6 @@ def spatial_case(
     nbytes = 4 * (
         pixels * (channels + 2 * mid + filters) + kernel * (channels * mid + mid * filters)
     )
-    if backward:  # forward, input gradient and weight gradient: about three passes
-        flops, nbytes = 3 * flops, 3 * nbytes
-    bound = tools.bound_seconds(flops, nbytes, roof)
-    best_naive = min(t["naive_nchw"][0], t["naive_cl"][0])
     r: dict[str, Any] = {
         "layer": f"{channels}->{mid}->{filters} @{size} 1x{kernel},{kernel}x1",
         "channels": channels,
@@ -124,14 +97,7 @@ def spatial_case(
         "kernel": kernel,
         "batch": batch,
         "input": "channels_last" if channels_last else "nchw",
-        "pass": "forward+backward" if backward else "forward",
-        "bound_ms": bound * 1e3,
     }
-    for name, (low, median) in t.items():
-        r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, median * 1e3
-        r[f"{name}_of_bound"] = bound / low
-    r["sepconv_vs_naive"] = t["sepconv"][0] / best_naive
-    if "onnxruntime" in t:
-        r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
+    tools.timed_row(r, t, flops, nbytes, backward, roof)
     r["sepconv_format"] = tools._run_format(layer, x, backward)
     return r

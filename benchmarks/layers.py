@@ -279,6 +279,68 @@ def _trained(
     return step
 
 
+def contenders(
+    layer: nn.Module,
+    plain: nn.Module,
+    as_cl: nn.Module,
+    x: torch.Tensor,
+    backward: bool,
+    threads: int,
+) -> dict[str, Callable[[], Any]]:
+    """The layer and the naive composition in NCHW and in channels-last (``plain`` and its
+    channels-last copy ``as_cl``, converted from and back to ``x``'s format), forward or a
+    training step; onnxruntime running ``plain`` too, forward on the CPU."""
+    caller = CL if not x.is_contiguous() and x.is_contiguous(memory_format=CL) else None
+    caller = caller or torch.contiguous_format
+    if not backward:
+        cpu = DEVICE[0].type == "cpu"
+        return {
+            "sepconv": lambda: layer(x),
+            "naive_nchw": _converted(plain, x, torch.contiguous_format, caller),
+            "naive_cl": _converted(as_cl, x, CL, caller),
+            **({"onnxruntime": onnx_session(plain, x, threads)} if cpu else {}),
+        }
+    return {
+        "sepconv": _trained(layer, x, list(layer.parameters())),
+        "naive_nchw": _trained(
+            lambda t: plain(t.contiguous()).contiguous(memory_format=caller),
+            x,
+            list(plain.parameters()),
+        ),
+        "naive_cl": _trained(
+            lambda t: as_cl(t.contiguous(memory_format=CL)).contiguous(memory_format=caller),
+            x,
+            list(as_cl.parameters()),
+        ),
+    }
+
+
+def timed_row(
+    r: dict[str, Any],
+    t: dict[str, tuple[float, float]],
+    flops: float,
+    nbytes: float,
+    backward: bool,
+    roof: dict[str, float],
+) -> dict[str, Any]:
+    """``r`` with the pass, the roofline bound of a forward of ``flops`` and ``nbytes``
+    (three times that with the backward), each contender's minimum and median (ms) and
+    fraction of the bound, and sepconv's ratios to the faster naive composition and to
+    onnxruntime."""
+    if backward:  # forward, input gradient and weight gradient: about three passes
+        flops, nbytes = 3 * flops, 3 * nbytes
+    bound = bound_seconds(flops, nbytes, roof)
+    r["pass"] = "forward+backward" if backward else "forward"
+    r["bound_ms"] = bound * 1e3
+    for name, (low, mid) in t.items():
+        r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
+        r[f"{name}_of_bound"] = bound / low
+    r["sepconv_vs_naive"] = t["sepconv"][0] / min(t["naive_nchw"][0], t["naive_cl"][0])
+    if "onnxruntime" in t:
+        r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
+    return r
+
+
 def _run_format(layer: SeparableConv2d, x: torch.Tensor, backward: bool) -> str:
     """The timed route's format ('nchw', 'cl'), '/fused' (one pass), '/mm' (pointwise by mm)."""
     for key, (fmt, kind, *mm) in layer.__dict__.get("_sepconv_routes", {}).items():
@@ -333,36 +395,16 @@ def layer_case(
     dev = DEVICE[0]
     plain, as_cl, layer = plain.to(dev), as_cl.to(dev), layer.to(dev)
     x = torch.randn(batch, channels, size, size, device=dev).contiguous(memory_format=caller)
-    nchw, chl = torch.contiguous_format, CL
+    fns = contenders(layer, plain, as_cl, x, backward, threads)
     if not backward:
         with torch.no_grad():
             mid = plain[:-1](x.contiguous())  # the depthwise step's output
         mid_cl = mid.contiguous(memory_format=CL)
         pw, pw_cl = plain[-1], as_cl[-1]
-        fns = {
-            "sepconv": lambda: layer(x),
-            "naive_nchw": _converted(plain, x, nchw, caller),
-            "naive_cl": _converted(as_cl, x, chl, caller),
-            **({"onnxruntime": onnx_session(plain, x, threads)} if dev.type == "cpu" else {}),
-            # the floor of any composition that runs PyTorch's 1x1 convolution: that step
-            # alone, on a ready depthwise output in either format (no conversion)
-            "pointwise_nchw": lambda: pw(mid),
-            "pointwise_cl": lambda: pw_cl(mid_cl),
-        }
-    else:
-        fns = {
-            "sepconv": _trained(layer, x, list(layer.parameters())),
-            "naive_nchw": _trained(
-                lambda t: plain(t.contiguous()).contiguous(memory_format=caller),
-                x,
-                list(plain.parameters()),
-            ),
-            "naive_cl": _trained(
-                lambda t: as_cl(t.contiguous(memory_format=CL)).contiguous(memory_format=caller),
-                x,
-                list(as_cl.parameters()),
-            ),
-        }
+        # the floor of any composition that runs PyTorch's 1x1 convolution: that step
+        # alone, on a ready depthwise output in either format (no conversion)
+        fns["pointwise_nchw"] = lambda: pw(mid)
+        fns["pointwise_cl"] = lambda: pw_cl(mid_cl)
     with torch.set_grad_enabled(backward):
         t = interleaved(fns, rounds, SMALL_CALLS_S if batch == 1 or dev.type != "cpu" else 0.0)
     out = -(-size // stride)
@@ -370,10 +412,6 @@ def layer_case(
     nbytes = 4 * (
         batch * channels * size * size + batch * filters * out * out + channels * (9 + filters)
     )
-    if backward:  # forward, input gradient and weight gradient: about three passes
-        flops, nbytes = 3 * flops, 3 * nbytes
-    bound = bound_seconds(flops, nbytes, roof)
-    best_naive = min(t["naive_nchw"][0], t["naive_cl"][0])
     r: dict[str, Any] = {
         "layer": f"{channels}->{filters} @{size} s{stride}",
         "channels": channels,
@@ -382,19 +420,13 @@ def layer_case(
         "stride": stride,
         "batch": batch,
         "input": "channels_last" if channels_last else "nchw",
-        "pass": "forward+backward" if backward else "forward",
-        "bound_ms": bound * 1e3,
     }
-    for name, (low, mid) in t.items():
-        r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
-        r[f"{name}_of_bound"] = bound / low
-    r["sepconv_vs_naive"] = t["sepconv"][0] / best_naive
+    timed_row(r, t, flops, nbytes, backward, roof)
+    best_naive = min(t["naive_nchw"][0], t["naive_cl"][0])
     r["sepconv_native_depthwise"] = dev.type == "cpu" and _native_chosen(layer, x, backward)
     r["sepconv_format"] = _run_format(layer, x, backward)
     if r["sepconv_format"] == "untimed" and dev.type != "cpu":
         r["sepconv_format"] = "caller"  # a GPU call in inference runs in the caller's format
-    if "onnxruntime" in t:
-        r["sepconv_vs_onnxruntime"] = t["sepconv"][0] / t["onnxruntime"][0]
     if "pointwise_nchw" in t:
         r["pointwise_floor_vs_naive"] = (
             min(t["pointwise_nchw"][0], t["pointwise_cl"][0]) / best_naive
@@ -475,6 +507,24 @@ def depthwise_case(
 
 def geomean(values: list[float], weights: list[int]) -> float:
     return math.exp(sum(w * math.log(v) for v, w in zip(values, weights)) / sum(weights))
+
+
+def _cells(r: dict[str, Any], names: list[str]) -> list[Any]:
+    """A layer row's table cells: the layer, batch, input and pass, each contender's times,
+    the bound, sepconv's fraction of it and its ratios to the naive composition and
+    onnxruntime."""
+    count = r.get("count", 1)
+    return [
+        r["layer"] + (f" (x{count})" if count > 1 else ""),
+        r["batch"],
+        r["input"],
+        r["pass"],
+        *(_ms(r, n) for n in names),
+        f"{r['bound_ms']:.3f}",
+        f"{r['sepconv_of_bound']:.2f}",
+        f"{r['sepconv_vs_naive']:.2f}",
+        f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+    ]
 
 
 def _ms(r: dict[str, Any], name: str) -> str:
@@ -693,15 +743,7 @@ def main(argv: list[str] | None = None) -> int:
                     results.append(r)
                     rows.append(
                         [
-                            r["layer"] + (f" (x{count})" if count > 1 else ""),
-                            batch,
-                            r["input"],
-                            r["pass"],
-                            *(_ms(r, n) for n in names),
-                            f"{r['bound_ms']:.3f}",
-                            f"{r['sepconv_of_bound']:.2f}",
-                            f"{r['sepconv_vs_naive']:.2f}",
-                            f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+                            *_cells(r, names),
                             f"{r.get('pointwise_floor_vs_naive', float('nan')):.2f}",
                             r.get("sepconv_format", "?")
                             + ("/native" if r["sepconv_native_depthwise"] else "/torch")
@@ -872,20 +914,7 @@ def _spatial_rows(args: Any, rounds: int, roof: dict[str, float]) -> list[dict[s
                     )
                     r["count"] = count
                     results.append(r)
-                    rows.append(
-                        [
-                            r["layer"] + (f" (x{count})" if count > 1 else ""),
-                            batch,
-                            r["input"],
-                            r["pass"],
-                            *(_ms(r, n) for n in names),
-                            f"{r['bound_ms']:.3f}",
-                            f"{r['sepconv_of_bound']:.2f}",
-                            f"{r['sepconv_vs_naive']:.2f}",
-                            f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
-                            r["sepconv_format"],
-                        ]
-                    )
+                    rows.append([*_cells(r, names), r["sepconv_format"]])
                     print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
     print()
     print("spatially separable layer (Inception-v3's 1x7 then 7x1)")

@@ -255,34 +255,25 @@ def _threads(work: int) -> int:
 
 
 def _call(fn: Any, *args: Any) -> None:
-    _check(fn(*args))
-
-
-def _check(code: int) -> None:
+    code = fn(*args)
     if code == 1:
         raise MemoryError("the native depthwise convolution could not allocate its buffers")
     if code:
         raise RuntimeError(f"the native depthwise convolution failed (code {code})")
 
 
-def _forward(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    stride: tuple,
-    pads: tuple,
-    dilation: tuple,
-    layout: str,
-) -> Tensor:
-    lib = _load()
+def _plan(
+    x: Tensor, weight: Tensor, stride: tuple, pads: tuple, dilation: tuple, layout: str
+) -> tuple[tuple[int, ...], Any, Any]:
+    """The output's shape, the kernel's parameters (:func:`_params`) and its function for
+    inputs like ``x`` and ``weight`` (an output below one pixel: a shape with a zero)."""
     n, c, h, w = x.shape
     out_channels, _, kh, kw = weight.shape
     top, bottom, left, right = pads
     oh = (h + top + bottom - (kh - 1) * dilation[0] - 1) // stride[0] + 1
     ow = (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1
-    y = _empty((n, out_channels, oh, ow), x, layout)
-    wc = weight if weight.is_contiguous() else weight.detach().contiguous()
-    bc = bias if bias is None or bias.is_contiguous() else bias.detach().contiguous()
+    shape = (n, out_channels, max(oh, 0), max(ow, 0))
+    y = _empty(shape, x, layout)  # the output's strides (those of every call's)
     p = _params(
         x,
         layout,
@@ -295,10 +286,38 @@ def _forward(
         left,
         _threads(y.numel() * kh * kw),
     )
-    fn = lib.dw_forward_f32 if x.dtype == torch.float32 else lib.dw_forward_f64
-    b = None if bc is None else bc.data_ptr()
+    lib = _load()
+    return shape, p, lib.dw_forward_f32 if x.dtype == torch.float32 else lib.dw_forward_f64
+
+
+def _run(
+    plan: tuple[tuple[int, ...], Any, Any],
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    layout: str,
+) -> Tensor:
+    """The kernel's forward on ``x`` as ``plan`` (:func:`_plan`) planned it."""
+    shape, p, fn = plan
+    y = _empty(shape, x, layout)
+    wc = weight if weight.is_contiguous() else weight.detach().contiguous()
+    if bias is not None and not bias.is_contiguous():
+        bias = bias.detach().contiguous()
+    b = None if bias is None else bias.data_ptr()
     _call(fn, _address(p), x.data_ptr(), wc.data_ptr(), b, y.data_ptr())
     return y
+
+
+def _forward(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: tuple,
+    pads: tuple,
+    dilation: tuple,
+    layout: str,
+) -> Tensor:
+    return _run(_plan(x, weight, stride, pads, dilation, layout), x, weight, bias, layout)
 
 
 class _Depthwise(torch.autograd.Function):
@@ -514,40 +533,12 @@ def planned_conv2d(
     layout = _layout(x)
     if layout is None:
         return None
-    n, c, h, w = x.shape
-    out_channels, _, kh, kw = weight.shape
-    top, bottom, left, right = pads
-    oh = (h + top + bottom - (kh - 1) * dilation[0] - 1) // stride[0] + 1
-    ow = (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1
-    if oh < 1 or ow < 1:
+    plan = _plan(x, weight, stride, pads, dilation, layout)
+    if 0 in plan[0][2:]:
         return None
-    shape = (n, out_channels, oh, ow)
-    y = _empty(shape, x, layout)
-    p = _params(
-        x,
-        layout,
-        y,
-        out_channels // c,
-        (kh, kw),
-        stride,
-        dilation,
-        top,
-        left,
-        _threads(y.numel() * kh * kw),
-    )
-    lib = _load()
-    fn = lib.dw_forward_f32 if x.dtype == torch.float32 else lib.dw_forward_f64
-    dtype = x.dtype
-    memory_format = torch.contiguous_format if layout == "nchw" else _CL
 
     def run(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        y = torch.empty(shape, dtype=dtype, memory_format=memory_format)
-        wc = weight if weight.is_contiguous() else weight.detach().contiguous()
-        if bias is not None and not bias.is_contiguous():
-            bias = bias.detach().contiguous()
-        b = None if bias is None else bias.data_ptr()
-        _check(fn(_address(p), x.data_ptr(), wc.data_ptr(), b, y.data_ptr()))
-        return y
+        return _run(plan, x, weight, bias, layout)
 
     return run
 
