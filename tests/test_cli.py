@@ -622,7 +622,8 @@ def test_mobilenet_benchmark_without_onnxruntime():
 @pytest.mark.slow
 def test_layer_benchmarks_run_off_the_cpu():
     """The GPU code paths of the layer benchmarks run (on meta tensors, which take a GPU's
-    per-call path): no onnxruntime or native kernel there, the overhead table printed."""
+    per-call path): no onnxruntime or native kernel there, the overhead table printed; the
+    overhead benchmark's CPU path runs too."""
     root = Path(__file__).resolve().parents[1]
     env = {
         **os.environ,
@@ -630,6 +631,8 @@ def test_layer_benchmarks_run_off_the_cpu():
     }
     runs = [
         ["benchmarks/layers_overhead.py", "--quick", "--device", "meta", "--calls", "20"],
+        # the CPU's timed routes too (stub outputs must fit the matrix-product route)
+        ["benchmarks/layers_overhead.py", "--quick", "--device", "cpu", "--calls", "20"],
         [
             "benchmarks/layers.py",
             "--quick",
