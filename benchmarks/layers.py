@@ -523,8 +523,13 @@ def _cells(r: dict[str, Any], names: list[str]) -> list[Any]:
         f"{r['bound_ms']:.3f}",
         f"{r['sepconv_of_bound']:.2f}",
         f"{r['sepconv_vs_naive']:.2f}",
-        f"{r.get('sepconv_vs_onnxruntime', float('nan')):.2f}",
+        _ratio(r, "sepconv_vs_onnxruntime"),
     ]
+
+
+def _ratio(r: dict[str, Any], key: str) -> str:
+    """A ratio cell: ``-`` where the row has none (onnxruntime runs forward only)."""
+    return f"{r[key]:.2f}" if key in r else "-"
 
 
 def _ms(r: dict[str, Any], name: str) -> str:
@@ -706,6 +711,14 @@ def main(argv: list[str] | None = None) -> int:
         f"load average at "
         f"start: {info['load_average_start'][0]:.2f} (other processes share the machine)"
     )
+    cores = os.cpu_count() or 1
+    if info["load_average_start"][0] >= cores:
+        print(
+            f"warning: the load average ({info['load_average_start'][0]:.2f}) is at least the "
+            f"number of cores ({cores}): other processes compete for them, and the times and "
+            "ratios below may be off by several times; run again on an idle machine",
+            file=sys.stderr,
+        )
     if args.ceiling:
         from _ceiling import ceiling
 
@@ -744,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(
                         [
                             *_cells(r, names),
-                            f"{r.get('pointwise_floor_vs_naive', float('nan')):.2f}",
+                            _ratio(r, "pointwise_floor_vs_naive"),
                             r.get("sepconv_format", "?")
                             + ("/native" if r["sepconv_native_depthwise"] else "/torch")
                             * ("fused" not in r.get("sepconv_format", "")),
@@ -800,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
                                 f"{r[f'{n}_of_bound']:.2f}" if f"{n}_of_bound" in r else "-"
                                 for n in dw_names
                             ),
-                            f"{r.get('native_vs_torch_cl', float('nan')):.2f}",
+                            _ratio(r, "native_vs_torch_cl"),
                             f"{r['sepconv_vs_torch']:.2f}",
                             r["sepconv_format"],
                         ]
