@@ -369,6 +369,42 @@ def test_the_warm_timing_keeps_the_best_times_of_the_first(monkeypatch):
     assert timing.times[other] == 0.5e-3 and timing.times[plain] == 1e-3 and timing.retuned
 
 
+def test_the_warm_timing_leaves_out_routes_twice_as_slow(monkeypatch):
+    """The warm timing at the RETUNE_AT-th call times only the routes within RETIME_WITHIN
+    of the fastest so far (and two at least); the choice still rests on every route's best."""
+    speed = {("nchw", False): 1.0, ("cl", False): 1.5, ("nchw", True): 2.5, ("cl", True): 4.0}
+    seen: list[list[tuple]] = [[]]
+
+    def timed(route, x, forward, inputs, fused=None):
+        seen[-1].append(route)
+        return speed.get(route[:2], 9.0) * 1e-3, forward(x)
+
+    monkeypatch.setattr(_autotune, "_timed", timed)
+    layer = snn.DepthwiseConv2d(4, 3, padding="same").eval()
+    x = torch.randn(2, 4, 9, 9)
+    with torch.no_grad():
+        for call in range(1, _autotune.RETUNE_AT + 1):
+            if call == _autotune.RETUNE_AT:
+                seen.append([])
+            layer(x)
+    first, warm = set(seen[0]), set(seen[1])
+    assert ("cl", True) in first and ("nchw", True) in first
+    assert warm == {("nchw", False), ("cl", False)}
+    (chosen,) = layer.__dict__["_sepconv_routes"].values()
+    assert chosen == ("nchw", False)
+    # the fastest alone within the factor: the next fastest is timed beside it
+    speed[("cl", False)] = 3.0
+    _autotune._SHARED.clear()
+    seen[:] = [[]]
+    layer = snn.DepthwiseConv2d(4, 3, padding="same").eval()
+    with torch.no_grad():
+        for call in range(1, _autotune.RETUNE_AT + 1):
+            if call == _autotune.RETUNE_AT:
+                seen.append([])
+            layer(x)
+    assert set(seen[1]) == {("nchw", False), ("nchw", True)}
+
+
 def test_layers_of_one_configuration_share_their_timing(monkeypatch):
     """Layers of the same configuration on inputs of the same key are timed once in a process
     (MobileNet's five 512 -> 512 blocks): the second layer takes the first's route without
