@@ -139,6 +139,20 @@ def test_onnx_export(name, make, shape, convs):
     assert np.abs(y - expected).max() <= 1e-5
 
 
+@pytest.mark.parametrize(("name", "make", "shape", "convs"), LAYERS, ids=[n for n, *_ in LAYERS])
+def test_tracing_records_no_constants_of_its_own(name, make, shape, convs):
+    """torch.jit.trace (the TorchScript ONNX exporter's way in) warns where Python takes a
+    traced value as a constant; the layers' shape checks and channel counts are constants of
+    the layer and say so, so a trace of a layer warns of nothing."""
+    layer = make().eval()
+    x = torch.randn(*shape)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("error", torch.jit.TracerWarning)
+        traced = torch.jit.trace(layer, x, check_trace=False)
+        torch.testing.assert_close(traced(x), layer(x), rtol=1e-5, atol=1e-5)
+
+
 def test_onnx_dynamo_exporter_folds_padding_into_conv():
     """The dynamo exporter gives exactly two Conv nodes (asymmetric 'same' pads as attributes)."""
     pytest.importorskip("onnxscript")

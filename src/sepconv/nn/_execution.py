@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import functools
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -175,6 +176,21 @@ def _autocast(device_type: str) -> bool:
         return bool(torch.is_autocast_enabled())
 
 
+def static(value: Any) -> Any:
+    """``value`` (a size, or a comparison of sizes) as a Python ``int`` or ``bool``: under
+    ``torch.jit.trace`` (the TorchScript ONNX exporter) a size is a traced value, and converting
+    it warns that the trace takes it as a constant, which is right here: the channel count of
+    a layer's input (fixed by its weights) and the checks of its input's shape are constants
+    of the layer. Without a trace, ``value`` as it is."""
+    if not torch.jit.is_tracing():
+        return value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        if isinstance(value, Tensor) and value.dtype == torch.bool:
+            return bool(value)
+        return int(value)
+
+
 def check_input(
     x: Any, n: int, channels: int, name: str = "input", dtype: torch.dtype | None = None
 ) -> bool:
@@ -199,7 +215,7 @@ def check_input(
             f"`{name}` must have shape (N, C, {axes(n)}) or (C, {axes(n)}), got a "
             f"{x.dim()}-D tensor of shape {tuple(x.shape)}"
         )
-    if x.shape[-n - 1] != channels:
+    if static(x.shape[-n - 1] != channels):
         raise SepconvValueError(
             f"`{name}` must have {channels} channel{'s' * (channels != 1)} "
             f"(dimension {x.dim() - n - 1}), got shape "
@@ -746,7 +762,7 @@ def depthwise(
         weight,
         bias,
         padding,
-        int(x.shape[1]),
+        static(x.shape[1]),
         n,
         is_fast=is_fast,
         extend_kernel=zero_taps_pay(x, weight),
@@ -774,7 +790,7 @@ def pointwise(
     matrix product (``W @ y[n]^T``), with no conversion pass. An empty ``y`` (a batch of 0)
     runs PyTorch's convolution. ``by_mm``: by matrix products (:mod:`._pointwise_mm`); None:
     where the route forced for this call says so."""
-    if y.numel() == 0:
+    if static(y.numel() == 0):
         out = CONV[n](y, weight, bias)
         return out.contiguous() if contiguous_output else out
     if by_mm is None:
