@@ -4,6 +4,8 @@ back to the general path."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -108,6 +110,28 @@ def test_prepared_training_call_gives_the_general_paths_gradients(
     layer.depthwise.weight.requires_grad_(False) if index < 5 else None
     with torch.no_grad():  # inference after training: planned anew (zero taps, no graph)
         assert torch.equal(layer(x), _general(layer, x, route))
+
+
+@pytest.mark.parametrize("index", [0, 3, 5, 8])
+@pytest.mark.parametrize("route", [*ROUTES, ("cl", "fused")])
+@pytest.mark.parametrize("caller", ["nchw", "cl"])
+@pytest.mark.parametrize("grad", [False, True])
+def test_channels_last_weights_keep_the_callers_format(monkeypatch, index, route, caller, grad):
+    """After ``layer.to(memory_format=torch.channels_last)`` PyTorch's convolution answers an
+    NCHW input in channels-last; the layers still return the caller's format, on every
+    route, prepared or not, with the result of the layer left NCHW."""
+    _tuned(monkeypatch, route)
+    layer = _layers()[index].eval()
+    moved = copy.deepcopy(layer).to(memory_format=CL)
+    x = torch.randn(2, 6, 12, 10)
+    fmt = CL if caller == "cl" else torch.contiguous_format
+    x = x.contiguous(memory_format=fmt).requires_grad_(grad)
+    with torch.set_grad_enabled(grad):
+        want = layer(x)
+        for _ in range(3):  # planned, then prepared
+            got = moved(x)
+            assert got.is_contiguous(memory_format=fmt)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_changes_after_preparing_are_seen(monkeypatch):

@@ -455,9 +455,18 @@ def begin(
     return (_enter(x, n) if is_fast else x), x, is_fast, unbatched
 
 
+def in_callers_format(y: Tensor, x: Tensor) -> Tensor:
+    """``y``, contiguous where the caller's ``x`` is (a GPU call's result, which PyTorch's
+    convolution gives in channels-last for channels-last weights)."""
+    return y.contiguous() if x.is_contiguous() and not y.is_contiguous() else y
+
+
 def end(y: Tensor, x: Tensor, n: int, is_fast: bool, unbatched: bool) -> Tensor:
-    """Step 3: ``y`` in the memory format of the caller's batched ``x``, batch axis as given."""
-    if is_fast and not caller_is_channels_last(x, n):
+    """Step 3: ``y`` in the memory format of the caller's batched ``x``, batch axis as given
+    (an NCHW caller's result contiguous also where PyTorch's convolution answers in
+    channels-last for channels-last weights, as ``layer.to(memory_format=torch.channels_last)``
+    leaves them)."""
+    if not caller_is_channels_last(x, n):
         y = y.contiguous()
     return y.squeeze(0) if unbatched else y
 

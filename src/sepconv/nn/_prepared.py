@@ -338,7 +338,7 @@ def prepare(layer: nn.Module, route: tuple, x: Tensor) -> Prepared | None:
     if route[0] != caller:
         if caller == "nchw":
             if not _enters_channels_last(layer, x):
-                return steps(layer, route, x, nchw_out=False)  # runs as the caller's format
+                return _contiguous(steps(layer, route, x, nchw_out=False))  # caller's format
             # run channels-last: ex.begin's conversion, the NCHW result written out
             return steps(layer, route, x.contiguous(memory_format=_CL), nchw_out=True)
         # a channels-last caller run in NCHW (sepconv.nn._autotune._run): converted in and out
@@ -352,7 +352,22 @@ def prepare(layer: nn.Module, route: tuple, x: Tensor) -> Prepared | None:
             return None if y is None else y.contiguous(memory_format=_CL)
 
         return run_in_nchw
-    return steps(layer, route, x, nchw_out=False)
+    call = steps(layer, route, x, nchw_out=False)
+    return _contiguous(call) if caller == "nchw" else call
+
+
+def _contiguous(call: Prepared | None) -> Prepared | None:
+    """``call`` with its result contiguous, as :func:`sepconv.nn._execution.end` returns an
+    NCHW caller's (channels-last weights, as ``layer.to(memory_format=torch.channels_last)``
+    leaves them, make PyTorch's convolution answer in channels-last)."""
+    if call is None:
+        return None
+
+    def run_contiguous(x: Tensor) -> Tensor | None:
+        y = call(x)
+        return None if y is None else y.contiguous()
+
+    return run_contiguous
 
 
 def _passes(layer: nn.Module) -> tuple[nn.Module, nn.Module] | None:

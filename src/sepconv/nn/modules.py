@@ -193,21 +193,24 @@ class KerasPaddingConv:
             # a batched GPU input: no route to choose, no format to change
             if type(self)._run is _DepthwiseConvNd._run and ex.unobserved():
                 weight, bias = _weight_and_bias(self)
-                return ex.device_conv(
-                    input, weight, bias, self._padding, self.groups, self._n, self
+                return ex.in_callers_format(
+                    ex.device_conv(input, weight, bias, self._padding, self.groups, self._n, self),
+                    input,
                 )
-            fast = False
+            return ex.in_callers_format(self._named_run(input, False), input)
         if fast is not None:
-            try:
-                return self._run(input, fast)
-            except ex.ExportRefused as error:  # name the layer (no cost unless raised)
-                raise ex.ExportRefused(
-                    f"{type(self).__name__}({self.extra_repr()}): {error}"
-                ) from None
+            return self._named_run(input, fast)
         policy = self._depthwise_padding()
         if policy is not None and self._n == 2:
             return _autotune.tuned_call(self, input, self._forward, policy.mode == "zeros")
         return self._forward(input)
+
+    def _named_run(self, input: Tensor, fast: bool) -> Tensor:
+        """:meth:`_run`, an export refusal naming the layer."""
+        try:
+            return self._run(input, fast)
+        except ex.ExportRefused as error:  # name the layer (no cost unless raised)
+            raise ex.ExportRefused(f"{type(self).__name__}({self.extra_repr()}): {error}") from None
 
     def _forward(self, input: Tensor) -> Tensor:
         try:
@@ -581,10 +584,10 @@ class _SeparableConvNd(nn.Module):
                 )
                 y = _norm_and_activation(modules, y)
                 weight, bias = _weight_and_bias(pointwise)
-                return ex.CONV[self._n](y, weight, bias)
+                return ex.in_callers_format(ex.CONV[self._n](y, weight, bias), input)
             y = _norm_and_activation(modules, depthwise(input, fast=False))
             if isinstance(pointwise, _PointwiseConvNd):
-                return pointwise(y, fast=False)
+                return ex.in_callers_format(pointwise(y, fast=False), input)
             return pointwise(y)
         if self._n == 2:
             native_ok = ours and depthwise.padding_mode == "zeros"
