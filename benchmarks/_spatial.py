@@ -11,7 +11,9 @@ order='row_first')`` computes that pair (no norm or activation between the passe
 contenders, interleaved round by round on the same input and weights:
 
 - ``sepconv``: the layer on the input as given, the caller's memory format out (its CPU
-  route, the caller's format or the other one, timed on its first call);
+  route, the caller's format or the other one, timed on its first call); its weights in the
+  caller's memory format (a channels-last caller's model moved there with
+  ``.to(memory_format=torch.channels_last)``, as PyTorch's convolutions want);
 - ``naive_nchw``: ``nn.Sequential(nn.Conv2d(c7, c7, (1, 7), padding=(0, 3), bias=False),
   nn.Conv2d(c7, 192, (7, 1), padding=(3, 0)))`` run in NCHW, the input converted first and the
   result back where the caller is channels-last;
@@ -77,7 +79,7 @@ def spatial_case(
         layer.column.bias.copy_(plain[1].bias)
     as_cl = copy.deepcopy(plain).to(memory_format=CL)
     dev = tools.DEVICE[0]
-    plain, as_cl, layer = plain.to(dev), as_cl.to(dev), layer.to(dev)
+    plain, as_cl, layer = plain.to(dev), as_cl.to(dev), layer.to(dev, memory_format=caller)
     x = torch.randn(batch, channels, size, size, device=dev).contiguous(memory_format=caller)
     fns = tools.contenders(layer, plain, as_cl, x, backward, threads)
     small = tools.SMALL_CALLS_S if batch == 1 or dev.type != "cpu" else 0.0
