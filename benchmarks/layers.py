@@ -527,6 +527,21 @@ def _cells(r: dict[str, Any], names: list[str]) -> list[Any]:
     ]
 
 
+def _headers(names: list[str]) -> list[str]:
+    """The headers of :func:`_cells`' columns."""
+    return [
+        "layer",
+        "batch",
+        "input",
+        "pass",
+        *(f"{n} ms" for n in names),
+        "bound ms",
+        "sepconv of bound",
+        "sepconv/naive",
+        "sepconv/ort",
+    ]
+
+
 def _ratio(r: dict[str, Any], key: str) -> str:
     """A ratio cell: ``-`` where the row has none (onnxruntime runs forward only)."""
     return f"{r[key]:.2f}" if key in r else "-"
@@ -765,24 +780,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
     if results:
-        print(
-            format_table(
-                [
-                    "layer",
-                    "batch",
-                    "input",
-                    "pass",
-                    *(f"{n} ms" for n in names),
-                    "bound ms",
-                    "sepconv of bound",
-                    "sepconv/naive",
-                    "sepconv/ort",
-                    "pointwise alone/naive",
-                    "route",
-                ],
-                rows,
-            )
-        )
+        print(format_table([*_headers(names), "pointwise alone/naive", "route"], rows))
         print(
             "times: min/median over the rounds; ratios of minima (below 1: sepconv faster); "
             "naive = the faster naive composition; pointwise alone = the 1x1 step by itself"
@@ -931,23 +929,7 @@ def _spatial_rows(args: Any, rounds: int, roof: dict[str, float]) -> list[dict[s
                     print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
     print()
     print("spatially separable layer (Inception-v3's 1x7 then 7x1)")
-    print(
-        format_table(
-            [
-                "layer",
-                "batch",
-                "input",
-                "pass",
-                *(f"{n} ms" for n in names),
-                "bound ms",
-                "sepconv of bound",
-                "sepconv/naive",
-                "sepconv/ort",
-                "route",
-            ],
-            rows,
-        )
-    )
+    print(format_table([*_headers(names), "route"], rows))
     return results
 
 

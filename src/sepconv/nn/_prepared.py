@@ -488,34 +488,19 @@ def _steps(layer: nn.Module, route: tuple, x: Tensor, nchw_out: bool) -> Prepare
     if pointwise is None:
         depthwise_now = _checked(depthwise)
 
-        if nchw_out:
-
-            def run_depthwise_cl(x: Tensor) -> Tensor | None:
-                tensors = depthwise_now()
-                return None if tensors is None else step(ex.convert(x, _CL), *tensors).contiguous()
-
-            return run_depthwise_cl
-
         def run_depthwise(x: Tensor) -> Tensor | None:
             tensors = depthwise_now()
-            return None if tensors is None else step(x, *tensors)
+            if tensors is None:
+                return None
+            if nchw_out:
+                return step(ex.convert(x, _CL), *tensors).contiguous()
+            return step(x, *tensors)
 
         return run_depthwise
     if _plain_parameters(pointwise) is None:
         return None
     steps_now = _separable_checked(modules, depthwise, pointwise)
     by_mm = len(route) > 2 and route[2] == "mm"
-    if nchw_out:
-
-        def run_separable_cl(x: Tensor) -> Tensor | None:
-            tensors = steps_now()
-            if tensors is None:
-                return None
-            dw, dwb, w, b = tensors
-            y = _norm_and_activation(modules, step(ex.convert(x, _CL), dw, dwb))
-            return ex.pointwise(y, w, b, 2, True, True, by_mm=by_mm).contiguous()
-
-        return run_separable_cl
     mixing = _pointwise_mm.pointwise if by_mm else F.conv2d
 
     def run_separable(x: Tensor) -> Tensor | None:
@@ -523,6 +508,9 @@ def _steps(layer: nn.Module, route: tuple, x: Tensor, nchw_out: bool) -> Prepare
         if tensors is None:
             return None
         dw, dwb, w, b = tensors
+        if nchw_out:  # the pointwise step writes the NCHW result (as the general path's)
+            y = _norm_and_activation(modules, step(ex.convert(x, _CL), dw, dwb))
+            return ex.pointwise(y, w, b, 2, True, True, by_mm=by_mm).contiguous()
         y = _norm_and_activation(modules, step(x, dw, dwb))
         return mixing(y, w, b)
 
