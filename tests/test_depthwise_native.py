@@ -893,3 +893,33 @@ def test_small_planes_two_at_a_time(n, c, size, kernel, bias, avx512, dtype):
         torch.set_num_threads(threads)
     for y in results[1:]:
         assert torch.equal(y, results[0])
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_many_channels_four_pixels_at_a_time(dtype, stride):
+    """Channels-last inputs whose pixels take at least 1 kB (four output pixels at a time,
+    3 taps wide): channel counts with two-vector, one-vector and single-channel tails; widths
+    whose rows hold no, one or several blocks of four inside the input, and a last block cut
+    short; 1-3 kernel rows, dilated rows, left padding 0-2 and uneven right padding; with
+    and without a bias. Each equals PyTorch's depthwise convolution; without AVX-512 these
+    run the four-pixel kernel."""
+    g = torch.Generator().manual_seed(5)
+    lanes = 8 if dtype == torch.float32 else 4
+    base = 1024 // (4 if dtype == torch.float32 else 8)
+    rel = 1e-5 if dtype == torch.float32 else 1e-12
+    for c in (base, base + 2 * lanes + lanes + 3):
+        for w in (1, 3, 4, 6, 7, 9, 14):
+            for kh, dh, pads in ((3, 1, (1, 1, 1, 1)), (1, 1, (0, 0, 0, 2)), (2, 2, (2, 0, 2, 1))):
+                if w + pads[2] + pads[3] < 3:
+                    continue
+                x = torch.randn(2, c, 5, w, generator=g, dtype=dtype).contiguous(memory_format=CL)
+                weight = torch.randn(c, 1, kh, 3, generator=g, dtype=dtype)
+                bias = torch.randn(c, generator=g, dtype=dtype) if w % 2 else None
+                y = native.depthwise_conv2d(
+                    x, weight, bias, stride, (pads[:2], pads[2:]), (dh, 1)
+                )
+                expected = reference(x, weight, bias, (stride, stride), pads, (dh, 1))
+                assert y.is_contiguous(memory_format=CL)
+                close(y, expected, rel)
