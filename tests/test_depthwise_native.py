@@ -917,9 +917,7 @@ def test_many_channels_four_pixels_at_a_time(dtype, stride):
                 x = torch.randn(2, c, 5, w, generator=g, dtype=dtype).contiguous(memory_format=CL)
                 weight = torch.randn(c, 1, kh, 3, generator=g, dtype=dtype)
                 bias = torch.randn(c, generator=g, dtype=dtype) if w % 2 else None
-                y = native.depthwise_conv2d(
-                    x, weight, bias, stride, (pads[:2], pads[2:]), (dh, 1)
-                )
+                y = native.depthwise_conv2d(x, weight, bias, stride, (pads[:2], pads[2:]), (dh, 1))
                 expected = reference(x, weight, bias, (stride, stride), pads, (dh, 1))
                 assert y.is_contiguous(memory_format=CL)
                 close(y, expected, rel)
