@@ -92,6 +92,18 @@ static inline void tap_range(ptrdiff_t base, ptrdiff_t d, ptrdiff_t K, ptrdiff_t
         *hi = *lo;
 }
 
+/* the output columns [*owa, *owb) whose taps all lie inside the input (an empty range at
+ * owb where none do) */
+static inline void inside_columns(const ptrdiff_t *p, ptrdiff_t *owa, ptrdiff_t *owb)
+{
+    const ptrdiff_t SW = p[P_SW], last = p[P_W] - 1 - (p[P_KW] - 1) * p[P_DW] + p[P_PL];
+    ptrdiff_t a = (p[P_PL] + SW - 1) / SW, b = last >= 0 ? last / SW + 1 : 0;
+    if (b > p[P_OW])
+        b = p[P_OW];
+    *owa = a > b ? b : a;
+    *owb = b;
+}
+
 /* taps k < K of an input position i that an output position reaches: o = (i + pad - k d) / s
  * exact and in [0, O); their count, with k and o in ks and os */
 static inline int tap_list(ptrdiff_t i, ptrdiff_t pad, ptrdiff_t d, ptrdiff_t s, ptrdiff_t K,

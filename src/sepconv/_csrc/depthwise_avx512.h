@@ -1004,31 +1004,26 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
                  od2);                                                                         \
         (void)od2;                                                                             \
     } while (0)
+#define S2_TAPS(a, wa, wb, wc) /* a kernel row's three taps, as the loop below sums them */ \
+    do {                                                                                       \
+        a = BFMA(wa, e, a);                                                                    \
+        a = BFMA(wb, od, a);                                                                   \
+        a = BFMA(wc, e2, a);                                                                   \
+    } while (0)
                         S2_ROW(0);
-                        acc = BFMA(w0, e, acc);
-                        acc = BFMA(w1, od, acc);
-                        acc = BFMA(w2, e2, acc);
+                        S2_TAPS(acc, w0, w1, w2);
                         S2_ROW(1);
-                        acc = BFMA(w3, e, acc);
-                        acc = BFMA(w4, od, acc);
-                        acc = BFMA(w5, e2, acc);
+                        S2_TAPS(acc, w3, w4, w5);
                         S2_ROW(2);
-                        acc = BFMA(w6, e, acc);
-                        acc = BFMA(w7, od, acc);
-                        acc = BFMA(w8, e2, acc);
+                        S2_TAPS(acc, w6, w7, w8);
                         if (rows == 5) {
-                            acc2 = BFMA(w0, e, acc2);
-                            acc2 = BFMA(w1, od, acc2);
-                            acc2 = BFMA(w2, e2, acc2);
+                            S2_TAPS(acc2, w0, w1, w2);
                             S2_ROW(3);
-                            acc2 = BFMA(w3, e, acc2);
-                            acc2 = BFMA(w4, od, acc2);
-                            acc2 = BFMA(w5, e2, acc2);
+                            S2_TAPS(acc2, w3, w4, w5);
                             S2_ROW(4);
-                            acc2 = BFMA(w6, e, acc2);
-                            acc2 = BFMA(w7, od, acc2);
-                            acc2 = BFMA(w8, e2, acc2);
+                            S2_TAPS(acc2, w6, w7, w8);
                         }
+#undef S2_TAPS
 #undef S2_ROW
                     } else
 #pragma GCC unroll 5

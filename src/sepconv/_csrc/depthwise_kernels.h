@@ -668,14 +668,8 @@ static void FN(fwd_cl8_rows)(job_t *job, ptrdiff_t task, FN(cl8_fn) block)
     const ptrdiff_t *p = job->p;
     const ptrdiff_t rows = p[P_N] * p[P_OH], SW = p[P_SW];
     const ptrdiff_t first = rows * task / job->ntasks, last = rows * (task + 1) / job->ntasks;
-    /* output columns whose taps all lie inside the input */
-    ptrdiff_t owa = (p[P_PL] + SW - 1) / SW;
-    ptrdiff_t span = (p[P_KW] - 1) * p[P_DW];
-    ptrdiff_t owb = p[P_W] - 1 - span + p[P_PL] >= 0 ? (p[P_W] - 1 - span + p[P_PL]) / SW + 1 : 0;
-    if (owb > p[P_OW])
-        owb = p[P_OW];
-    if (owa > owb)
-        owa = owb;
+    ptrdiff_t owa, owb;
+    inside_columns(p, &owa, &owb);
     for (ptrdiff_t r = first; r < last; r++) {
         ptrdiff_t n = r / p[P_OH], oh = r % p[P_OH], ky0, ky1;
         ptrdiff_t ih0 = oh * p[P_SH] - p[P_PT];
@@ -841,14 +835,10 @@ static void FN(fwd_cl4_task)(void *vctx, ptrdiff_t task)
 {
     job_t *job = vctx;
     const ptrdiff_t *p = job->p;
-    const ptrdiff_t rows = p[P_N] * p[P_OH], SW = p[P_SW];
+    const ptrdiff_t rows = p[P_N] * p[P_OH];
     const ptrdiff_t first = rows * task / job->ntasks, last = rows * (task + 1) / job->ntasks;
-    ptrdiff_t owa = (p[P_PL] + SW - 1) / SW;
-    ptrdiff_t owb = p[P_W] - 3 + p[P_PL] >= 0 ? (p[P_W] - 3 + p[P_PL]) / SW + 1 : 0;
-    if (owb > p[P_OW])
-        owb = p[P_OW];
-    if (owa > owb)
-        owa = owb;
+    ptrdiff_t owa, owb;
+    inside_columns(p, &owa, &owb);
     for (ptrdiff_t r = first; r < last; r++) {
         ptrdiff_t n = r / p[P_OH], oh = r % p[P_OH], ky0, ky1;
         ptrdiff_t ih0 = oh * p[P_SH] - p[P_PT];
