@@ -21,7 +21,10 @@ so in inference an NCHW input with fewer than 64 channels is made channels-last 
 steps run there, and the pointwise step writes the NCHW result directly, as one batched matrix
 product ``W @ y[n]^T``, instead of converting afterwards. With 64 or more channels, and in
 training, the conversion does not pay and an NCHW input stays NCHW (2-D; 1-D and 3-D: a single
-sample with 64 or more channels). In inference on the CPU (no gradient needed), Keras 'same'
+sample with 64 or more channels). That is the rule of these functions and of calls that are
+not timed; the layers of :mod:`sepconv.nn.modules` time their routes on the first call of an
+input configuration instead (``sepconv.nn._autotune``). In inference on the CPU (no gradient
+needed), Keras 'same'
 padding with the odd extra row at the bottom (stride 2 on even sizes) becomes symmetric
 padding inside the convolution plus a leading zero tap on the depthwise kernel: the same
 products with the input, without a padded copy of the input (a non-finite input value next to
