@@ -652,7 +652,7 @@ __attribute__((target("avx512f"))) static void FN(cl8_block)(
 
 static void FN(fwd_cl8_task)(void *vctx, ptrdiff_t task)
 {
-    FN(fwd_cl8_rows)(vctx, task, FN(cl8_block));
+    FN(fwd_cl_rows)(vctx, task, FN(cl8_block), 8);
 }
 
 /* with AVX-512F, where eight pixels at a time pay */

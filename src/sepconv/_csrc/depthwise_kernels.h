@@ -660,10 +660,10 @@ DW_CLONES static void FN(cl8v_block)(T *out, ptrdiff_t ystep, const T *x, ptrdif
         }
 }
 
-/* Channels-last rows (M = 1), eight pixels at a time through `block` where their taps all fall
- * inside the input, the others (near the left and right borders) through fwd_cl_pixel. Task: a
- * range of output rows. */
-static void FN(fwd_cl8_rows)(job_t *job, ptrdiff_t task, FN(cl8_fn) block)
+/* Channels-last rows (M = 1), `width` pixels at a time through `block` where their taps all
+ * fall inside the input, the others (near the left and right borders) through fwd_cl_pixel.
+ * Task: a range of output rows. */
+static void FN(fwd_cl_rows)(job_t *job, ptrdiff_t task, FN(cl8_fn) block, ptrdiff_t width)
 {
     const ptrdiff_t *p = job->p;
     const ptrdiff_t rows = p[P_N] * p[P_OH], SW = p[P_SW];
@@ -677,10 +677,10 @@ static void FN(fwd_cl8_rows)(job_t *job, ptrdiff_t task, FN(cl8_fn) block)
         const T *xrow = (const T *)job->x + n * p[P_XN] + ih0 * p[P_XH];
         T *yrow = (T *)job->y + n * p[P_YN] + oh * p[P_YH];
         for (ptrdiff_t ow = 0; ow < p[P_OW]; ow++) {
-            if (ow >= owa && ow + 8 <= owb) {
+            if (ow >= owa && ow + width <= owb) {
                 block(yrow + ow * p[P_YW], p[P_YW], xrow + (ow * SW - p[P_PL]) * p[P_XW],
                       SW * p[P_XW], job->scratch, job->b, p, ky0, ky1);
-                ow += 7;
+                ow += width - 1;
                 continue;
             }
             ptrdiff_t iw0 = ow * SW - p[P_PL], kx0, kx1;
@@ -706,7 +706,7 @@ static int FN(cl8_pays)(const ptrdiff_t *p, ptrdiff_t lanes)
 
 static void FN(fwd_cl8v_task)(void *vctx, ptrdiff_t task)
 {
-    FN(fwd_cl8_rows)(vctx, task, FN(cl8v_block));
+    FN(fwd_cl_rows)(vctx, task, FN(cl8v_block), 8);
 }
 
 /* Four output pixels of a row, 3 taps wide, unit dilation, stride S (1 or 2), M = 1, all
@@ -806,47 +806,24 @@ static inline __attribute__((always_inline)) void FN(cl4_block_s)(
         }
 }
 
-DW_CLONES static void FN(cl4_rows)(T *yrow, const T *xrow, const T *wt, const T *b,
-                                   const ptrdiff_t *p, ptrdiff_t ky0, ptrdiff_t ky1,
-                                   ptrdiff_t owa, ptrdiff_t owb)
+/* cl4_block_s as a block of fwd_cl_rows (xstep: SW * XW) */
+DW_CLONES static void FN(cl4_block)(T *out, ptrdiff_t ystep, const T *x, ptrdiff_t xstep,
+                                    const T *wt, const T *b, const ptrdiff_t *p, ptrdiff_t ky0,
+                                    ptrdiff_t ky1)
 {
-    const ptrdiff_t SW = p[P_SW];
-    for (ptrdiff_t ow = 0; ow < p[P_OW]; ow++) {
-        T *out = yrow + ow * p[P_YW];
-        const T *x = xrow + (ow * SW - p[P_PL]) * p[P_XW];
-        if (ow >= owa && ow + 4 <= owb) {
-            if (SW == 1)
-                FN(cl4_block_s)(out, p[P_YW], x, wt, b, p, ky0, ky1, 1);
-            else
-                FN(cl4_block_s)(out, p[P_YW], x, wt, b, p, ky0, ky1, 2);
-            ow += 3;
-            continue;
-        }
-        ptrdiff_t iw0 = ow * SW - p[P_PL], kx0, kx1;
-        tap_range(iw0, p[P_DW], p[P_KW], p[P_W], &kx0, &kx1);
-        FN(fwd_cl_pixel)(out, x, wt, b, p, ky0, ky1, kx0, kx1);
-    }
+    (void)xstep;
+    if (p[P_SW] == 1)
+        FN(cl4_block_s)(out, ystep, x, wt, b, p, ky0, ky1, 1);
+    else
+        FN(cl4_block_s)(out, ystep, x, wt, b, p, ky0, ky1, 2);
 }
 
 /* Channels-last rows (M = 1, 3 taps wide, unit dilation, stride 1 or 2) four pixels at a
- * time through cl4_block_s where their taps all fall inside the input, the others through
- * fwd_cl_pixel. Task: a range of output rows. */
+ * time through cl4_block where their taps all fall inside the input. Task: a range of output
+ * rows. */
 static void FN(fwd_cl4_task)(void *vctx, ptrdiff_t task)
 {
-    job_t *job = vctx;
-    const ptrdiff_t *p = job->p;
-    const ptrdiff_t rows = p[P_N] * p[P_OH];
-    const ptrdiff_t first = rows * task / job->ntasks, last = rows * (task + 1) / job->ntasks;
-    ptrdiff_t owa, owb;
-    inside_columns(p, &owa, &owb);
-    for (ptrdiff_t r = first; r < last; r++) {
-        ptrdiff_t n = r / p[P_OH], oh = r % p[P_OH], ky0, ky1;
-        ptrdiff_t ih0 = oh * p[P_SH] - p[P_PT];
-        tap_range(ih0, p[P_DH], p[P_KH], p[P_H], &ky0, &ky1);
-        FN(cl4_rows)((T *)job->y + n * p[P_YN] + oh * p[P_YH],
-                     (const T *)job->x + n * p[P_XN] + ih0 * p[P_XH], job->scratch, job->b, p,
-                     ky0, ky1, owa, owb);
-    }
+    FN(fwd_cl_rows)(vctx, task, FN(cl4_block), 4);
 }
 
 /* whether four pixels at a time (fwd_cl4_task) pay: M = 1, 3 taps wide, unit dilation
