@@ -1,14 +1,16 @@
 """The 1x1 convolution as matrix products, forward and backward (a route of the layers).
 
 A 1x1 convolution of ``x`` (N, C, H, W) with ``weight`` (F, C, 1, 1) is the matrix product of
-the (F, C) weight matrix with each image's (C, H W) columns (NCHW), or of the (N H W, C) pixel
-rows of a channels-last tensor with its transpose: ``torch.mm``/``torch.matmul``, no copy of
-the input. Its gradients are matrix products too: the input's ``W^T G`` (``G W`` by pixel
-rows), the weight's ``G X^T`` summed over the batch (``G^T X``). PyTorch's convolution
-backward (oneDNN) runs the same products at most shapes, but on a 2-core AMD EPYC at 2 threads
-(``benchmarks/layers.py``) it took 5.1 ms for the backward of 1024 -> 1024 channels at 7x7,
-batch 1, NCHW, where these products take 1.5; channels-last 3.0 against 1.3 (forward 2.0
-against 0.8). So training routes time this kernel beside PyTorch's convolution
+the (F, C) weight matrix with the batch's (C, N H W) pixel columns (NCHW), or of the (N H W, C)
+pixel rows of a channels-last tensor with its transpose: one ``torch.mm`` for the whole batch.
+Pixel rows are a view of a channels-last tensor; NCHW columns beyond batch 1 are a copy (the
+images side by side), which costs far less than a thin product per image of (C, H W) columns
+at the small images of a network's last stages. Its gradients are single matrix products too:
+the input's ``W^T G`` (``G W`` by pixel rows), the weight's ``G X^T`` (``G^T X``).
+PyTorch's convolution backward (oneDNN) runs the same products at most shapes, but on a 2-core
+AMD EPYC at 2 threads (``benchmarks/layers.py``) it took 5.1 ms for the backward of 1024 ->
+1024 channels at 7x7, batch 1, NCHW, where these products take 1.5; channels-last 3.0 against
+1.3 (forward 2.0 against 0.8). So training routes time this kernel beside PyTorch's convolution
 (:mod:`sepconv.nn._autotune`) and keep it where it is faster.
 
 Examples
@@ -38,6 +40,20 @@ def _rows(t: Tensor) -> Tensor:
     return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
+def _columns(t: Tensor) -> Tensor:
+    """The (C, N H W) pixel columns of an NCHW tensor: a view at batch 1, else a copy (the
+    images side by side, so that the whole batch is one matrix product rather than one thin
+    product per image)."""
+    n, c = t.shape[:2]
+    return t.reshape(n, c, -1).transpose(0, 1).reshape(c, -1)
+
+
+def _uncolumns(m: Tensor, n: int, h: int, w: int) -> Tensor:
+    """The NCHW tensor (N, F, H, W) of (F, N H W) pixel columns (a view at batch 1)."""
+    f = m.shape[0]
+    return m.view(f, n, h * w).transpose(0, 1).contiguous().view(n, f, h, w)
+
+
 class _Pointwise(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -50,10 +66,9 @@ class _Pointwise(torch.autograd.Function):
             rows = _rows(x)
             out = rows @ matrix.t() if bias is None else torch.addmm(bias, rows, matrix.t())
             return out.view(n, h, w, -1).permute(0, 3, 1, 2)
-        out = torch.matmul(matrix, x.reshape(n, c, h * w))
-        if bias is not None:
-            out.add_(bias.view(1, -1, 1))
-        return out.view(n, -1, h, w)
+        columns = _columns(x)
+        out = matrix @ columns if bias is None else torch.addmm(bias[:, None], matrix, columns)
+        return _uncolumns(out, n, h, w)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -72,17 +87,13 @@ class _Pointwise(torch.autograd.Function):
             if need_b and ctx.has_bias:
                 grad_b = g.sum(0)
             return grad_x, grad_w, grad_b
-        g = grad.contiguous().view(n, filters, h * w)
+        g = _columns(grad.contiguous())
         if need_x:
-            grad_x = torch.matmul(matrix.t(), g).view(n, c, h, w)
+            grad_x = _uncolumns(matrix.t() @ g, n, h, w)
         if need_w:
-            columns = x.reshape(n, c, h * w)
-            total = g[0] @ columns[0].t()
-            for i in range(1, n):  # summed image by image, no (N, F, C) intermediate
-                total.addmm_(g[i], columns[i].t())
-            grad_w = total.view(weight.shape)
+            grad_w = (g @ _columns(x).t()).view(weight.shape)
         if need_b and ctx.has_bias:
-            grad_b = g.sum((0, 2))
+            grad_b = g.sum(1)
         return grad_x, grad_w, grad_b
 
 
