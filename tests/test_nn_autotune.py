@@ -405,6 +405,29 @@ def test_the_warm_timing_leaves_out_routes_twice_as_slow(monkeypatch):
     assert set(seen[1]) == {("nchw", False), ("nchw", True)}
 
 
+def test_routes_far_slower_leave_the_first_rounds(monkeypatch):
+    """At the first call, a route beyond DROP_BEYOND times the fastest's best after a round
+    leaves the rounds (timed in the warm-up and the first round only); the two fastest, within
+    CLOSE of each other, get every round; the choice is unchanged."""
+    speed = {("nchw", False): 1.0, ("cl", False): 1.02, ("nchw", True): 3.0, ("cl", True): 1.6}
+    calls: dict[tuple, int] = {}
+
+    def timed(route, x, forward, inputs, fused=None):
+        calls[route] = calls.get(route, 0) + 1
+        return speed.get(route[:2], 9.0) * 1e-3, forward(x)
+
+    monkeypatch.setattr(_autotune, "_timed", timed)
+    layer = snn.DepthwiseConv2d(4, 3, padding="same").eval()
+    with torch.no_grad():
+        layer(torch.randn(2, 4, 9, 9))
+    assert _autotune.DROP_BEYOND < 1.6 < 3.0
+    assert calls[("nchw", False)] == calls[("cl", False)] == 1 + _autotune.MAX_ROUNDS
+    if ("nchw", True) in calls:  # the native kernel built
+        assert calls[("nchw", True)] == calls[("cl", True)] == 2
+    (chosen,) = layer.__dict__["_sepconv_routes"].values()
+    assert chosen == ("nchw", False)
+
+
 def test_layers_of_one_configuration_share_their_timing(monkeypatch):
     """Layers of the same configuration on inputs of the same key are timed once in a process
     (MobileNet's five 512 -> 512 blocks): the second layer takes the first's route without

@@ -423,17 +423,30 @@ def _rounds(
     fused: Callable[[Tensor], Tensor | None] | None = None,
 ) -> dict[Route, float]:
     """Each route's best time: interleaved rounds after a warm-up, ROUNDS of them, up to
-    MAX_ROUNDS while the two fastest are within CLOSE (one round for slow calls)."""
+    MAX_ROUNDS while the two fastest are within CLOSE (one round for slow calls); after each
+    of the first ROUNDS rounds, routes beyond DROP_BEYOND times the fastest's best leave the
+    rounds, after the later ones those beyond CLOSE (the two fastest stay)."""
     best = {r: _timed(r, x, forward, inputs, fused)[0] for r in routes}  # warm-up: page
     slow = min(best.values()) > SLOW_S  # faults, oneDNN primitive creation
     best = dict.fromkeys(routes, float("inf"))
+    running = list(routes)
     for done in range(1 if slow else MAX_ROUNDS):
-        for r in routes:
+        for r in running:
             best[r] = min(best[r], _timed(r, x, forward, inputs, fused)[0])
-        first, second = sorted(best.values())[:2]
+        first, second = sorted(best[r] for r in running)[:2]
         if done + 1 >= ROUNDS and second > CLOSE * first:
             break  # the fastest is clear; close contenders get more rounds
+        ranked = sorted(running, key=best.__getitem__)
+        limit = DROP_BEYOND if done + 1 < ROUNDS else CLOSE  # the later rounds: close ones
+        running = ranked[:2] + [r for r in ranked[2:] if best[r] <= limit * first]
     return best
+
+
+#: a route whose best time in the first-call rounds is beyond this factor of the fastest's
+#: leaves them (it is far from winning; its later rounds only made the first call slower:
+#: MobileNetV1 at batch 8 spent 3.3 s of a 3.6 s first call timing routes, the slowest of
+#: them NCHW routes at 2.5-4.5 times the fastest; 2-core AMD EPYC)
+DROP_BEYOND = 1.5
 
 
 #: the warm timing (RETUNE_AT) takes the routes whose best time so far is within this factor of
@@ -487,6 +500,7 @@ def _tune(
     if fused is not None:  # inference: the fused depthwise-pointwise kernel as well
         routes.append(("cl", "fused"))
     every = routes
+    retiming = bool(times)  # the warm timing (RETUNE_AT): best times of the first one kept
     routes = _contenders(routes, times)
     with torch.random.fork_rng(devices=[]):  # a dropout child must not move the seed
         best = _rounds(routes, x, forward, inputs, fused)
@@ -501,6 +515,7 @@ def _tune(
             if extra:
                 best.update(_rounds([*leaders, *extra], x, forward, inputs, fused))
             every = [*every, *(r + ("mm",) for r in every if r[1] != "fused")]
+    timed = list(best)
     for r, seconds in best.items():
         times[r] = min(times.get(r, float("inf")), seconds)
     routes = [r for r in every if r in times]  # with those timed only before
@@ -513,11 +528,13 @@ def _tune(
         "cl" if not x.is_contiguous() and x.is_contiguous(memory_format=_CL) else "nchw",
         False,
     )
-    if best[plain] > PREFER_PLAIN * best[fastest]:
-        # confirmed against the plain route by more interleaved rounds of the two (best times
-        # kept): on a shared machine a burst of load that lasts through all of a route's first
-        # rounds can rank it wrongly (measured: batch 1, NCHW, 128 -> 128 at 56x56, a
-        # channels-last route kept that ran 1.6 x the plain one afterwards)
+    # Confirmed against the plain route by more interleaved rounds of the two (best times
+    # kept): on a shared machine a burst of load that lasts through all of a route's first
+    # rounds can rank it wrongly (measured: batch 1, NCHW, 128 -> 128 at 56x56, a
+    # channels-last route kept that ran 1.6 x the plain one afterwards). Not in the warm
+    # timing where it timed both again: their best times come from two timings already.
+    confirmed = retiming and plain in timed and fastest in timed
+    if best[plain] > PREFER_PLAIN * best[fastest] and not confirmed:
         with torch.random.fork_rng(devices=[]):
             again = _rounds([plain, fastest], x, forward, inputs, fused)
         best[plain] = times[plain] = min(best[plain], again[plain])
