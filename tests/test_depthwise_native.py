@@ -921,3 +921,93 @@ def test_many_channels_four_pixels_at_a_time(dtype, stride):
                 expected = reference(x, weight, bias, (stride, stride), pads, (dh, 1))
                 assert y.is_contiguous(memory_format=CL)
                 close(y, expected, rel)
+
+
+cases3d = st.fixed_dictionaries(
+    {
+        "n": st.integers(1, 3),
+        "c": st.integers(1, 6),
+        "m": st.integers(1, 3),
+        "size": st.tuples(st.integers(1, 9), st.integers(1, 12), st.integers(1, 40)),
+        "kernel": st.tuples(*[st.integers(1, 4)] * 3),
+        "stride": st.tuples(*[st.integers(1, 3)] * 3),
+        "dilation": st.tuples(*[st.integers(1, 2)] * 3),
+        "pads": st.tuples(*[st.integers(0, 3)] * 6),
+        "layout": st.sampled_from(["ncdhw", "rows", "cl3d"]),
+        "dtype": st.sampled_from([torch.float32, torch.float64]),
+        "bias": st.booleans(),
+    }
+)
+
+
+def reference3d(x, weight, bias, stride, pads, dilation):
+    front, back, top, bottom, left, right = pads
+    padded = F.pad(x, (left, right, top, bottom, front, back))
+    return F.conv3d(padded, weight, bias, stride, 0, dilation, x.shape[1])
+
+
+@needs_native
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases3d)
+def test_forward3d_matches_conv3d(case):
+    """The 3-D kernel on NCDHW rows (dense, or planes and frames further apart) at any
+    stride, dilation, padding and depth multiplier; None on a channels_last_3d input."""
+    g = torch.Generator().manual_seed(5)
+    dt = case["dtype"]
+    sizes, kernel, dilation, pads = case["size"], case["kernel"], case["dilation"], case["pads"]
+    x = torch.randn(case["n"], case["c"], *sizes, generator=g, dtype=dt)
+    weight = torch.randn(case["c"] * case["m"], 1, *kernel, generator=g, dtype=dt)
+    bias = torch.randn(case["c"] * case["m"], generator=g, dtype=dt) if case["bias"] else None
+    if case["layout"] == "rows":  # W unit stride, frames and planes further apart
+        big = torch.zeros(x.shape[0], x.shape[1] + 1, sizes[0] + 1, sizes[1] + 2, sizes[2] + 3)
+        big = big.to(dt)
+        big[:, : x.shape[1], 1:, 2:, 3:] = x
+        x = big[:, : x.shape[1], 1:, 2:, 3:]
+    elif case["layout"] == "cl3d":
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    before = x.clone()
+    padding = (pads[0:2], pads[2:4], pads[4:6])
+    y = native.depthwise_conv3d(x, weight, bias, case["stride"], padding, dilation)
+    fits = all(
+        s + pads[2 * i] + pads[2 * i + 1] >= (k - 1) * d + 1
+        for i, (s, k, d) in enumerate(zip(sizes, kernel, dilation))
+    )
+    if not fits or (case["layout"] == "cl3d" and x.stride(4) != 1 and x.shape[4] != 1):
+        assert y is None
+        return
+    expected = reference3d(x, weight, bias, case["stride"], pads, dilation)
+    assert y is not None and y.shape == expected.shape and y.dtype == dt and y.is_contiguous()
+    close(y, expected, 1e-5 if dt == torch.float32 else 1e-12)
+    assert torch.equal(x, before)
+
+
+@needs_native
+def test_forward3d_gradients_and_threads():
+    """Differentiable (PyTorch's convolution backward, uneven padding through a padded copy),
+    a second derivative included; the same result at 1, 2 and 3 threads."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(2, 2, 4, 5, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    weight = torch.randn(4, 1, 2, 3, 2, dtype=torch.float64, generator=g, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, generator=g, requires_grad=True)
+
+    def fn(x, weight, bias):
+        return native.depthwise_conv3d(x, weight, bias, (1, 2, 1), ((1, 0), (0, 1), (1, 1)), 1)
+
+    assert torch.autograd.gradcheck(fn, (x, weight, bias))
+    assert torch.autograd.gradgradcheck(fn, (x, weight, bias))
+    big = torch.randn(2, 40, 6, 20, 24, generator=g)
+    w = torch.randn(40, 1, 3, 3, 3, generator=g)
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for t in (1, 2, 3):
+            torch.set_num_threads(t)
+            results.append(native.depthwise_conv3d(big, w, None, 1, 1))
+    finally:
+        torch.set_num_threads(threads)
+    close(results[0], reference3d(big, w, None, 1, (1,) * 6, 1), 1e-5)
+    assert all(torch.equal(y, results[0]) for y in results[1:])
+    with pytest.raises(TypeError, match="stride"):
+        native.depthwise_conv3d(big, w, None, (1, 2), 1)
+    with pytest.raises(TypeError, match="padding"):
+        native.depthwise_conv3d(big, w, None, 1, ((1, 1), (1, 1)))

@@ -819,3 +819,51 @@ def test_zero_tapped_kernel_is_kept_while_the_weight_is_unchanged():
         torch.testing.assert_close(layer(x), want())
     y = layer(x.requires_grad_(True))  # training: a padded copy, gradients right
     torch.testing.assert_close(y, want())
+
+
+@pytest.mark.parametrize("padding", ["same", "valid", (1, 0, 2)])
+def test_depthwise3d_layers_run_the_native_kernel_in_inference(monkeypatch, padding):
+    """An NCDHW input of DepthwiseConv3d in inference runs the native 3-D kernel (kept NCDHW,
+    not converted to channels_last_3d), with PyTorch's result; so does SeparableConv3d's
+    depthwise step where the layer stays NCDHW (one sample of 64 channels or more), not where
+    it converts the input for its pointwise step. Not with a gradient wanted, inside
+    use_native_depthwise(False), or on a channels_last_3d input."""
+    from sepconv.nn import _native_depthwise as native
+
+    if not native.available():
+        pytest.skip("the native depthwise kernel is not built here")
+    calls = []
+    original = native.depthwise_conv3d
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].shape)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(native, "depthwise_conv3d", spy)
+    torch.manual_seed(0)
+    cases = [
+        (snn.DepthwiseConv3d(6, 3, (1, 2, 2), padding, depth_multiplier=2), (2, 6, 5, 9, 8), 1),
+        (snn.SeparableConv3d(64, 4, 3, stride=2, padding=padding), (1, 64, 5, 9, 8), 1),
+        (snn.SeparableConv3d(6, 4, 3, stride=2, padding=padding), (2, 6, 5, 9, 8), 0),
+    ]
+    for layer, shape, native_calls in cases:
+        x = torch.randn(shape)
+        plain = copy.deepcopy(layer)
+        with torch.no_grad(), snn.use_autotune(False):  # the untimed choice
+            del calls[:]
+            y = layer(x)
+            assert len(calls) == native_calls and y.is_contiguous()
+            with SF.plain_composition():
+                expected = plain(x)
+            torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+            with snn.use_native_depthwise(False):
+                del calls[:]
+                layer(x)
+                assert not calls
+            del calls[:]
+            y_cl = layer(x.contiguous(memory_format=torch.channels_last_3d))
+            assert not calls and y_cl.is_contiguous(memory_format=torch.channels_last_3d)
+        del calls[:]
+        with snn.use_autotune(False):
+            layer(x.requires_grad_(True)).sum().backward()
+        assert not calls

@@ -9,6 +9,7 @@ from torch import nn
 
 import sepconv.nn as snn
 from sepconv.nn import _autotune
+from sepconv.nn import functional as SF
 
 CL = torch.channels_last
 ROUTES = [
@@ -426,6 +427,53 @@ def test_routes_far_slower_leave_the_first_rounds(monkeypatch):
         assert calls[("nchw", True)] == calls[("cl", True)] == 2
     (chosen,) = layer.__dict__["_sepconv_routes"].values()
     assert chosen == ("nchw", False)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_3d_layers_time_their_routes(monkeypatch, channels_last):
+    """DepthwiseConv3d and SeparableConv3d time their routes as the 2-D layers do: NCDHW and
+    channels_last_3d with PyTorch's depthwise convolution, and NCDHW with the native 3-D
+    kernel (for a channels_last_3d caller, converted there and back); the fastest is kept
+    and later calls run it, in the caller's format, with PyTorch's result."""
+    from sepconv.nn import _native_depthwise as native
+
+    if not native.available():
+        pytest.skip("the native depthwise kernel is not built here")
+    seen: list[tuple] = []
+    speed = {("nchw", True): 0.5}
+
+    def timed(route, x, forward, inputs, fused=None):
+        seen.append(route)
+        return speed.get(route, 1.0) * 1e-3, _autotune._run(route, x, forward)
+
+    calls = []
+    original = native.depthwise_conv3d
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_autotune, "_timed", timed)
+    monkeypatch.setattr(native, "depthwise_conv3d", spy)
+    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
+    x = torch.randn(2, 6, 4, 7, 9).contiguous(memory_format=fmt)
+    for layer in (
+        snn.DepthwiseConv3d(6, 3, padding="same").eval(),
+        snn.SeparableConv3d(6, 5, 3, padding="same").eval(),
+    ):
+        del seen[:]
+        with torch.no_grad():
+            layer(x)
+            assert {("nchw", False), ("cl", False), ("nchw", True)} <= set(seen)
+            assert ("cl", True) not in seen
+            (chosen,) = layer.__dict__["_sepconv_routes"].values()
+            assert chosen == ("nchw", True)
+            del calls[:]
+            y = layer(x)
+            assert calls and y.is_contiguous(memory_format=fmt)
+            with SF.plain_composition():
+                expected = layer(x)
+        torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_layers_of_one_configuration_share_their_timing(monkeypatch):

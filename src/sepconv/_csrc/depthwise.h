@@ -53,6 +53,10 @@ enum {
     P_SH, P_SW, P_DH, P_DW, P_PT, P_PL, P_THREADS, P_COUNT
 };
 
+/* The depth axis of a 3-D call (dw_forward3d; P_* describe one frame): input frames, their
+ * stride, kernel frames, output frames, their stride, stride, dilation, padding in front. */
+enum { Q_D, Q_XD, Q_KT, Q_OD, Q_YD, Q_ST, Q_DT, Q_PF, Q_COUNT };
+
 typedef struct {
     ptrdiff_t p[P_COUNT];
     const void *x;   /* input (forward, weight gradient) */

@@ -801,6 +801,27 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
     return job.failed;
 }
 
+/* 3-D forward on NCDHW rows (W the unit stride of input and output): params as dw_forward's
+ * for one frame, depth as the Q_* parameters. Returns 0, 1 (out of memory) or 2 (a layout
+ * without unit-stride rows). */
+DW_EXPORT int FN(dw_forward3d)(const ptrdiff_t *params, const ptrdiff_t *depth, const T *x,
+                               const T *w, const T *b, T *y)
+{
+    FN(job3_t) job3 = {0};
+    memcpy(job3.job.p, params, sizeof(job3.job.p));
+    memcpy(job3.q, depth, sizeof(job3.q));
+    job3.job.x = x;
+    job3.job.w = w;
+    job3.job.b = b;
+    job3.job.y = y;
+    if (!nchw_layout(params))
+        return 2;
+    int threads = (int)params[P_THREADS];
+    job3.job.ntasks = FN(task_count)(params[P_N] * params[P_C], threads);
+    parallel_for(FN(fwd3_nchw_task), &job3, job3.job.ntasks, threads);
+    return job3.job.failed;
+}
+
 /* Stride 1, M = 1: the input gradient is the output gradient correlated with the kernel
  * turned by 180 degrees, padded by (K - 1) d - p before (the forward kernel and its paths).
  * Returns -1 where this does not apply (more padding before than the kernel reaches). */

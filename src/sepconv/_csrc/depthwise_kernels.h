@@ -322,6 +322,161 @@ done:
     free(tags);
 }
 
+/* ---- forward, 3-D, NCDHW ---------------------------------------------------------------- */
+/* A 3-D depthwise convolution's output row (n, o, od, oh) sums KT x KH input rows, kh rows of
+ * each of the KT frames od * ST + kt * DT - PF that lie inside: fwd_row over KT * KH rows,
+ * with the weights (KT, KH, KW) of the channel in that order. job->p describes one frame (the
+ * 2-D parameters: H, W, their strides, KH, KW, OH, OW, ...); job->q the depth axis (Q_*).
+ * Task: planes (n, c). */
+typedef struct {
+    job_t job;
+    ptrdiff_t q[Q_COUNT];
+} FN(job3_t);
+
+/* NV vectors of an output row from ow on: all NV accumulators in registers (independent
+ * chains over the KT x KH x KW taps), the last vector's lanes past OW not stored (the ring's
+ * rows have slack to read). */
+static inline __attribute__((always_inline)) void
+FN(fwd3_vectors)(T *restrict out, const T *const *rows, const T *restrict w, T bias,
+                 ptrdiff_t nrows, ptrdiff_t KW, const ptrdiff_t *off, ptrdiff_t ow, ptrdiff_t OW,
+                 const int NV)
+{
+    VT a[8];
+    for (int v = 0; v < NV; v++)
+        a[v] = (VT){0} + bias;
+    for (ptrdiff_t r = 0; r < nrows; r++) {
+        if (!rows[r])
+            continue;
+        for (ptrdiff_t kx = 0; kx < KW; kx++) {
+            const T c = w[r * KW + kx];
+            const T *src = rows[r] + off[kx] + ow;
+            for (int v = 0; v < NV; v++)
+                a[v] += c * *(const VT *)(src + v * L);
+        }
+    }
+    for (int v = 0; v < NV; v++) {
+        if (ow + (v + 1) * L <= OW)
+            *(VT *)(out + ow + v * L) = a[v];
+        else
+            for (ptrdiff_t i = 0; ow + v * L + i < OW; i++)
+                out[ow + v * L + i] = a[v][i];
+    }
+}
+
+/* One output row of the 3-D kernel: eight vectors at a time, then the rest (up to eight, the
+ * last one partial) in one pass */
+DW_CLONES static void FN(fwd3_row)(T *restrict out, const T *const *rows, const T *restrict w,
+                                   T bias, ptrdiff_t nrows, ptrdiff_t KW, const ptrdiff_t *off,
+                                   ptrdiff_t OW)
+{
+    ptrdiff_t ow = 0;
+    for (; ow + 8 * L <= OW; ow += 8 * L)
+        FN(fwd3_vectors)(out, rows, w, bias, nrows, KW, off, ow, OW, 8);
+    switch ((OW - ow + L - 1) / L) {
+#define FWD3_CASE(nv)                                                                          \
+    case nv:                                                                                   \
+        FN(fwd3_vectors)(out, rows, w, bias, nrows, KW, off, ow, OW, nv);                       \
+        break;
+        FWD3_CASE(1)
+        FWD3_CASE(2)
+        FWD3_CASE(3)
+        FWD3_CASE(4)
+        FWD3_CASE(5)
+        FWD3_CASE(6)
+        FWD3_CASE(7)
+        FWD3_CASE(8)
+#undef FWD3_CASE
+    default: /* none left */
+        break;
+    }
+}
+
+static void FN(fwd3_nchw_task)(void *vctx, ptrdiff_t task)
+{
+    FN(job3_t) *job3 = vctx;
+    job_t *job = &job3->job;
+    const ptrdiff_t *p = job->p, *q = job3->q;
+    const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], H = p[P_H], KH = p[P_KH];
+    const ptrdiff_t KW = p[P_KW], KT = q[Q_KT], rowsn = KT * KH;
+    const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    /* a ring of R whole frames, each row split into phases with its zero margins: the KT
+     * frames of an output frame are distinct slots (d mod R), each input frame copied once
+     * at unit depth stride */
+    const ptrdiff_t R = (KT - 1) * q[Q_DT] + 1;
+    FN(ring_t) g = FN(ring_geometry)(p, 0);
+    const ptrdiff_t frame_len = H * g.rowlen;
+    T *frames = calloc(R * frame_len, sizeof(T));
+    const T **rows = malloc(rowsn * sizeof(T *)), **framep = malloc(KT * sizeof(T *));
+    ptrdiff_t *off = malloc(KW * sizeof(ptrdiff_t)), *held = malloc(R * sizeof(ptrdiff_t));
+    if (!frames || !rows || !framep || !off || !held) {
+        job->failed = 1;
+        goto done;
+    }
+    for (ptrdiff_t kx = 0; kx < KW; kx++) {
+        ptrdiff_t col = kx * p[P_DW];
+        off[kx] = (col % g.sw) * g.plen + col / g.sw;
+    }
+    /* at unit horizontal stride the margins stay zero: rows copied without them */
+    const ptrdiff_t pl = p[P_PL], a = pl < 0 ? 0 : (pl < g.plen ? pl : g.plen);
+    const ptrdiff_t from = pl < 0 ? -pl : 0;
+    ptrdiff_t count = p[P_W] - from;
+    if (count > g.plen - a)
+        count = g.plen - a;
+    const T *w = job->w, *b = job->b;
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        const ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        for (ptrdiff_t k = 0; k < R; k++)
+            held[k] = -1;
+        for (ptrdiff_t od = 0; od < q[Q_OD]; od++) {
+            for (ptrdiff_t kt = 0; kt < KT; kt++) {
+                const ptrdiff_t d = od * q[Q_ST] + kt * q[Q_DT] - q[Q_PF];
+                if (d < 0 || d >= q[Q_D]) {
+                    framep[kt] = NULL; /* padding: no products */
+                    continue;
+                }
+                T *slot = frames + (d % R) * frame_len;
+                if (held[d % R] != d) {
+                    const T *f = src + d * q[Q_XD];
+                    for (ptrdiff_t ih = 0; ih < H; ih++) {
+                        if (g.sw == 1) {
+                            if (count > 0)
+                                FN(copy)(slot + ih * g.rowlen + a, f + ih * p[P_XH] + from, count);
+                        } else {
+                            FN(split_row)(slot + ih * g.rowlen, f + ih * p[P_XH], p, &g);
+                        }
+                    }
+                    held[d % R] = d;
+                }
+                framep[kt] = slot;
+            }
+            for (ptrdiff_t oh = 0; oh < p[P_OH]; oh++) {
+                const ptrdiff_t ih0 = oh * p[P_SH] - p[P_PT];
+                for (ptrdiff_t kt = 0; kt < KT; kt++)
+                    for (ptrdiff_t ky = 0; ky < KH; ky++) {
+                        const ptrdiff_t ih = ih0 + ky * p[P_DH];
+                        rows[kt * KH + ky] = framep[kt] && ih >= 0 && ih < H
+                                                 ? framep[kt] + ih * g.rowlen
+                                                 : NULL;
+                    }
+                for (ptrdiff_t m = 0; m < M; m++) {
+                    const ptrdiff_t o = c * M + m;
+                    T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC] + od * q[Q_YD] +
+                             oh * p[P_YH];
+                    FN(fwd3_row)(out, rows, w + o * rowsn * KW, b ? b[o] : (T)0, rowsn, KW, off,
+                                 p[P_OW]);
+                }
+            }
+        }
+    }
+done:
+    free(frames);
+    free((void *)rows);
+    free((void *)framep);
+    free(off);
+    free(held);
+}
+
 /* ---- forward, NCHW, 3 x 3 at unit stride, rows read in place ---------------------------- */
 /* Where the padding left and right is the same, 0 or 1 ('valid' or 'same'), rows are more than
  * a vector wide and dilation is 1 (planes of at most 256 outputs take the whole-plane paths

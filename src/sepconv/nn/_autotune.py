@@ -203,7 +203,7 @@ def _key(layer: nn.Module, x: Tensor) -> tuple | None:
     if (
         _ROUTE.get() is not None
         or type(x) is not Tensor
-        or x.dim() != 4
+        or x.dim() not in (4, 5)
         or not x.is_cpu
         or x.dtype not in (torch.float32, torch.float64)
         or not _enabled()
@@ -239,12 +239,18 @@ def _hooked(layer: nn.Module) -> bool:
     return False
 
 
+def _channels_last(x: Tensor) -> torch.memory_format:
+    """The channels-last memory format of a 4-D (``channels_last``) or 5-D tensor."""
+    return _CL if x.dim() == 4 else torch.channels_last_3d
+
+
 def _run(chosen: Route, x: Tensor, forward: Callable[[Tensor], Tensor]) -> Tensor:
     token = _ROUTE.set(chosen)
     try:
-        if chosen[0] == "nchw" and not x.is_contiguous() and x.is_contiguous(memory_format=_CL):
+        cl = _channels_last(x)
+        if chosen[0] == "nchw" and not x.is_contiguous() and x.is_contiguous(memory_format=cl):
             ex = sys.modules[__package__ + "._execution"]
-            return forward(ex.convert(x, torch.contiguous_format)).contiguous(memory_format=_CL)
+            return forward(ex.convert(x, torch.contiguous_format)).contiguous(memory_format=cl)
         return forward(x)
     finally:
         _ROUTE.reset(token)
@@ -488,8 +494,8 @@ def _tune(
     from . import _native_depthwise as native
 
     routes: list[Route] = [("nchw", False), ("cl", False)]
-    if native_ok and native.available():
-        routes += [("nchw", True), ("cl", True)]
+    if native_ok and native.available():  # 3-D: the kernel reads NCDHW rows only
+        routes += [("nchw", True), ("cl", True)] if x.dim() == 4 else [("nchw", True)]
     inputs: list[Tensor] = []
     if key[-2]:  # gradients enabled: time forward and backward together
         inputs = [p for p in layer.parameters() if p.requires_grad]
@@ -504,7 +510,7 @@ def _tune(
     routes = _contenders(routes, times)
     with torch.random.fork_rng(devices=[]):  # a dropout child must not move the seed
         best = _rounds(routes, x, forward, inputs, fused)
-        if "pointwise" in layer._modules and x.dim() == 4:
+        if "pointwise" in layer._modules and x.dim() == 4:  # (2-D: _pointwise_mm)
             # the pointwise step by matrix products as well (BLAS's sgemm and oneDNN's 1x1
             # convolution each win at some shapes: batch 1, NCHW, 256 -> 256 at 28x28, 0.85
             # ms against 1.78 for the convolution after the native depthwise step), after the
@@ -525,7 +531,9 @@ def _tune(
     # unless another one is faster by more than timing noise: a near-tie measured on the
     # first call can go either way later.
     plain: Route = (
-        "cl" if not x.is_contiguous() and x.is_contiguous(memory_format=_CL) else "nchw",
+        "cl"
+        if not x.is_contiguous() and x.is_contiguous(memory_format=_channels_last(x))
+        else "nchw",
         False,
     )
     # Confirmed against the plain route by more interleaved rounds of the two (best times

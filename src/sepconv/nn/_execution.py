@@ -235,13 +235,21 @@ def needs_grad(x: Tensor, weight: Tensor | None) -> bool:
 
 
 def fast(
-    x: Tensor, n: int, weight: Tensor | None = None, depthwise: ConvPadding | None = None
+    x: Tensor,
+    n: int,
+    weight: Tensor | None = None,
+    depthwise: ConvPadding | None = None,
+    pointwise_after: bool = False,
 ) -> bool:
     """Whether this batched input runs channels-last inside (and comes back in its format).
 
     With ``depthwise`` (the padding of a first step that is a depthwise convolution with
     ``weight``), an NCHW input for which :func:`native_choice` picks the native kernel stays
-    NCHW (the kernel reads it as it is). Otherwise:
+    NCHW (the kernel reads it as it is); so does an NCDHW input of a depthwise step alone
+    (not ``pointwise_after``) for which :func:`native_choice3d` picks the 3-D kernel (a
+    pointwise step after it ran 1.1-2.7 x slower on NCDHW than on channels_last_3d, 2-core
+    AMD EPYC, batch 1-4, 24-432 channels, so a separable layer's 3-D input runs as below, its
+    depthwise step natively where it stays NCDHW). Otherwise:
 
     The rule: a channels-last input runs there (no copy). An NCHW input with 64 or more
     channels runs in NCHW (2-D: any batch; 1-D and 3-D, which ``benchmarks/layers.py`` does
@@ -268,8 +276,10 @@ def fast(
     forced = None if torch.compiler.is_compiling() else _forced_route()
     if forced is not None:  # a route timed or chosen by sepconv.nn._autotune
         return forced[0] == "cl"
-    if depthwise is not None and weight is not None and x.is_contiguous() and n < 3:
-        if native_choice(x, weight, depthwise, n) is not None:
+    if depthwise is not None and weight is not None and x.is_contiguous():
+        if (n < 3 and native_choice(x, weight, depthwise, n) is not None) or (
+            n == 3 and not pointwise_after and native_choice3d(x, weight, depthwise) is not None
+        ):
             return False
     if n == 2 and (x.shape[1] >= 64 or needs_grad(x, weight)):
         return in_run_format(x, n) and not x.is_contiguous()
@@ -442,16 +452,17 @@ def begin(
     *,
     allow_fast: bool = True,
     depthwise: ConvPadding | None = None,
+    pointwise_after: bool = False,
 ) -> tuple[Tensor, Tensor, bool, bool]:
     """Step 1: ``(x to run, batched caller x, fast, unbatched)`` for a call on ``input``.
 
     ``allow_fast=False`` keeps the caller's memory format (a full convolution).
     ``depthwise``: the padding of the first step when it is a depthwise convolution with
-    ``weight`` (see :func:`fast`).
+    ``weight``; ``pointwise_after``: a pointwise step follows it (see :func:`fast`).
     """
     unbatched = check_input(input, n, channels, dtype=None if weight is None else weight.dtype)
     x = input.unsqueeze(0) if unbatched else input
-    is_fast = allow_fast and fast(x, n, weight, depthwise)
+    is_fast = allow_fast and fast(x, n, weight, depthwise, pointwise_after)
     return (_enter(x, n) if is_fast else x), x, is_fast, unbatched
 
 
@@ -465,9 +476,12 @@ def end(y: Tensor, x: Tensor, n: int, is_fast: bool, unbatched: bool) -> Tensor:
     """Step 3: ``y`` in the memory format of the caller's batched ``x``, batch axis as given
     (an NCHW caller's result contiguous also where PyTorch's convolution answers in
     channels-last for channels-last weights, as ``layer.to(memory_format=torch.channels_last)``
-    leaves them)."""
+    leaves them; a channels-last caller's result channels-last also where PyTorch's 3-D
+    convolution of a channels_last_3d input with NCDHW weights answers in NCDHW)."""
     if not caller_is_channels_last(x, n):
         y = y.contiguous()
+    elif n > 1 and not in_run_format(y, n):
+        y = y.contiguous(memory_format=_CHANNELS_LAST[n])
     return y.squeeze(0) if unbatched else y
 
 
@@ -734,6 +748,43 @@ def _native_depthwise(
     return y.squeeze(2) if n == 1 else y
 
 
+def native_choice3d(x: Tensor, weight: Tensor, padding: ConvPadding) -> tuple | None:
+    """The padding ``((front, back), (top, bottom), (left, right))`` with which the native 3-D
+    kernel (``sepconv.nn._native_depthwise.depthwise_conv3d``) runs a depthwise step on the
+    batched ``x`` as given, else None: as :func:`native_choice` (zero padding, a float32 or
+    float64 CPU tensor, no graph recording, compiling or ``TorchDispatchMode``, not refused by
+    :func:`use_native_depthwise`), on an input whose rows have unit stride (NCDHW, not
+    ``torch.channels_last_3d``), and, unless :func:`use_native_depthwise` forces it, without
+    gradients (its backward is PyTorch's). No cost model: on NCDHW inputs PyTorch's depthwise
+    convolution ran 1.6-4 x the kernel's time, its channels-last one with the input's
+    conversion there and back 1.5-2 x (``python benchmarks/depthwise3d.py``)."""
+    if padding.mode != "zeros" or torch.compiler.is_compiling():
+        return None
+    setting = _NATIVE.get()
+    if setting is None:
+        forced = _forced_route()
+        setting = None if forced is None else forced[1]
+    if (
+        setting is False
+        or x.dtype not in _NATIVE_DTYPES
+        or x.device.type != "cpu"
+        or type(x) is not Tensor
+        or x.dim() != 5
+        or (x.stride(4) != 1 and x.shape[4] != 1)
+        or (not setting and needs_grad(x, weight))
+        or plain_requested()
+        or _dispatch_mode() is not None
+    ):
+        return None
+    from . import _native_depthwise as native
+
+    if not native.available():
+        return None
+    spatial = tuple(int(size) for size in x.shape[2:])
+    padding.plan(spatial)  # checks that the kernel fits, as the PyTorch path does
+    return padding.pads(spatial)
+
+
 def depthwise(
     x: Tensor,
     weight: Tensor,
@@ -752,6 +803,14 @@ def depthwise(
         y = _native_depthwise(x, weight, bias, padding, n)
         if y is not None:
             return y
+    elif x.is_cpu:
+        pads = native_choice3d(x, weight, padding)
+        if pads is not None:
+            from . import _native_depthwise as native
+
+            y = native.depthwise_conv3d(x, weight, bias, padding.stride, pads, padding.dilation)
+            if y is not None:
+                return y
     if is_fast and n == 1:
         # 1-D runs as 2-D channels-last with a 1 x k kernel: (N, C, 1, L) is a view.
         y = conv(

@@ -46,7 +46,7 @@ from torch import Tensor
 
 from .._extensions import load
 
-__all__ = ["available", "depthwise_conv1d", "depthwise_conv2d"]
+__all__ = ["available", "depthwise_conv1d", "depthwise_conv2d", "depthwise_conv3d"]
 
 #: below this many multiply-adds one thread does the work (waking a worker costs more)
 PARALLEL_MIN = 1 << 17
@@ -61,7 +61,12 @@ _WORDS = next(
 def _configure(lib: ctypes.CDLL) -> bool:
     ptr = ctypes.c_void_p
     for suffix in ("f32", "f64"):
-        for name, nargs in (("dw_forward", 5), ("dw_grad_input", 4), ("dw_grad_weight", 4)):
+        for name, nargs in (
+            ("dw_forward", 5),
+            ("dw_grad_input", 4),
+            ("dw_grad_weight", 4),
+            ("dw_forward3d", 6),
+        ):
             fn = getattr(lib, f"{name}_{suffix}")
             fn.argtypes = [ptr] * nargs
             fn.restype = ctypes.c_int
@@ -563,6 +568,182 @@ def depthwise_conv1d(
         x.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), ((0, 0), pair), (1, dilation)
     )
     return None if y is None else y.squeeze(2)
+
+
+def _triple(value: Any, name: str) -> tuple[int, int, int]:
+    if isinstance(value, int):
+        return value, value, value
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 3
+        and all(isinstance(v, int) for v in value)
+    ):
+        return int(value[0]), int(value[1]), int(value[2])
+    raise TypeError(f"`{name}` must be an int or a triple of ints, got {value!r}")
+
+
+def _pads3(padding: Any) -> tuple[int, int, int, int, int, int]:
+    """(front, back, top, bottom, left, right) from an int, (frames, rows, columns) or
+    ((front, back), (top, bottom), (left, right))."""
+    if isinstance(padding, int):
+        return (padding,) * 6
+    if isinstance(padding, (tuple, list)) and len(padding) == 3:
+        if all(isinstance(p, int) for p in padding):
+            return tuple(int(p) for p in padding for _ in range(2))  # type: ignore[return-value]
+        if all(
+            isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(v, int) for v in p)
+            for p in padding
+        ):
+            return tuple(int(v) for p in padding for v in p)  # type: ignore[return-value]
+    raise TypeError(
+        "`padding` must be an int, (frames, rows, columns) or ((front, back), (top, bottom), "
+        f"(left, right)), got {padding!r}"
+    )
+
+
+def _forward3d(
+    x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, pads: tuple, dilation: tuple
+) -> Tensor:
+    """The kernel's 3-D forward: ``x`` (N, C, D, H, W) with unit-stride rows, ``weight`` (C *
+    M, 1, KT, KH, KW); the result NCDHW contiguous."""
+    n, c, d, h, w = x.shape
+    out_channels, _, kt, kh, kw = weight.shape
+    sizes = []
+    for size, (before, after), k, s, dil in zip(
+        (d, h, w), (pads[0:2], pads[2:4], pads[4:6]), (kt, kh, kw), stride, dilation
+    ):
+        sizes.append((size + before + after - (k - 1) * dil - 1) // s + 1)
+    od, oh, ow = sizes
+    y = torch.empty((n, out_channels, od, oh, ow), dtype=x.dtype)
+    frame_x, frame_y = x[:, :, 0], y[:, :, 0]  # one frame: the 2-D parameters
+    p = _params(
+        frame_x,
+        "nchw",
+        frame_y,
+        out_channels // c,
+        (kh, kw),
+        stride[1:],
+        dilation[1:],
+        pads[2],
+        pads[4],
+        _threads(y.numel() * kt * kh * kw),
+    )
+    depth = (d, x.stride(2), kt, od, y.stride(2), stride[0], dilation[0], pads[0])
+    q = (ctypes.c_ssize_t * len(depth))(*depth)
+    lib = _load()
+    wc = weight if weight.is_contiguous() else weight.detach().contiguous()
+    if bias is not None and not bias.is_contiguous():
+        bias = bias.detach().contiguous()
+    fn = lib.dw_forward3d_f32 if x.dtype == torch.float32 else lib.dw_forward3d_f64
+    b = None if bias is None else bias.data_ptr()
+    _call(fn, _address(p), q, x.data_ptr(), wc.data_ptr(), b, y.data_ptr())
+    return y
+
+
+class _Depthwise3d(torch.autograd.Function):
+    """The native 3-D forward; gradients by PyTorch's convolution backward (what
+    ``F.conv3d``'s autograd runs), through a padded copy of the input where the padding is
+    uneven."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        stride: tuple,
+        pads: tuple,
+        dilation: tuple,
+    ) -> Tensor:
+        ctx.save_for_backward(x, weight, bias)
+        ctx.settings = (stride, pads, dilation)
+        return _forward3d(x, weight, bias, stride, pads, dilation)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight, bias = ctx.saved_tensors
+        stride, pads, dilation = ctx.settings
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        even = all(pads[i] == pads[i + 1] for i in (0, 2, 4))
+        if torch.is_grad_enabled():  # create_graph: differentiable PyTorch operators
+            inputs = (x, weight, bias)
+            wanted = [t for t in inputs if t is not None and t.requires_grad]
+            with torch.enable_grad():
+                padded = F.pad(x, (pads[4], pads[5], pads[2], pads[3], pads[0], pads[1]))
+                y = F.conv3d(padded, weight, bias, stride, 0, dilation, x.shape[1])
+                found = iter(torch.autograd.grad(y, wanted, grad, create_graph=True))
+            grads = [next(found) if t is not None and t.requires_grad else None for t in inputs]
+            return (*grads, None, None, None)
+        inp = x if even else F.pad(x, (pads[4], pads[5], pads[2], pads[3], pads[0], pads[1]))
+        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad.contiguous(),
+            inp,
+            weight,
+            None,
+            list(stride),
+            [pads[0], pads[2], pads[4]] if even else [0, 0, 0],
+            list(dilation),
+            False,
+            [0, 0, 0],
+            x.shape[1],
+            [need_x, need_w, False],
+        )
+        if grad_x is not None and not even:
+            d, h, w = x.shape[2:]
+            grad_x = grad_x[
+                :, :, pads[0] : pads[0] + d, pads[2] : pads[2] + h, pads[4] : pads[4] + w
+            ]
+        grad_b = grad.sum((0, 2, 3, 4)) if need_b and bias is not None else None
+        return grad_x, grad_w, grad_b, None, None, None
+
+
+def depthwise_conv3d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int, int] = 1,
+    padding: Any = 0,
+    dilation: int | tuple[int, int, int] = 1,
+) -> Tensor | None:
+    """Depthwise 3-D cross-correlation of ``x`` (N, C, D, H, W) with ``weight`` (C * M, 1, KT,
+    KH, KW) and optional ``bias`` (C * M,), zero ``padding`` an int, (frames, rows, columns)
+    or ((front, back), (top, bottom), (left, right)); as ``F.conv3d(F.pad(x, ...), weight,
+    bias, stride, 0, dilation, groups=C)``. The result (N, C * M, D_out, H_out, W_out) is
+    NCDHW contiguous. Each output row sums the KT x KH input rows of its frames by the NCHW
+    row kernel (PyTorch's own NCDHW depthwise convolution runs at a few GMAC/s).
+
+    Returns ``None`` where the kernel is unavailable or does not apply: as
+    :func:`depthwise_conv2d`, and for an input whose W axis does not have unit stride (a
+    ``torch.channels_last_3d`` tensor, which PyTorch's convolution runs well). Raises
+    ``TypeError`` for a malformed ``stride``, ``padding`` or ``dilation``. Differentiable: the
+    gradients by PyTorch's convolution backward.
+    """
+    stride, dilation = _triple(stride, "stride"), _triple(dilation, "dilation")
+    pads = _pads3(padding)
+    if not (
+        isinstance(x, Tensor)
+        and isinstance(weight, Tensor)
+        and x.dim() == 5
+        and weight.dim() == 5
+        and x.shape[2] > 0
+    ):
+        return None
+    if not _applies(x[:, :, 0], weight[:, :, 0], bias):
+        return None
+    if min(*stride, *dilation) < 1 or min(pads) < 0 or (x.stride(4) != 1 and x.shape[4] != 1):
+        return None
+    for size, before, after, k, dil in zip(
+        x.shape[2:], pads[0::2], pads[1::2], weight.shape[2:], dilation
+    ):
+        if size + before + after < (k - 1) * dil + 1:
+            return None
+    if x.stride(4) != 1:  # W == 1: any stride is as good as 1
+        x = x.contiguous()
+    if torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    ):
+        return _Depthwise3d.apply(x, weight, bias, stride, pads, dilation)
+    return _forward3d(x, weight, bias, stride, pads, dilation)
 
 
 def _applies(x: Any, weight: Any, bias: Any) -> bool:

@@ -201,7 +201,7 @@ class KerasPaddingConv:
         if fast is not None:
             return self._named_run(input, fast)
         policy = self._depthwise_padding()
-        if policy is not None and self._n == 2:
+        if policy is not None and self._n > 1:
             return _autotune.tuned_call(self, input, self._forward, policy.mode == "zeros")
         return self._forward(input)
 
@@ -589,7 +589,7 @@ class _SeparableConvNd(nn.Module):
             if isinstance(pointwise, _PointwiseConvNd):
                 return ex.in_callers_format(pointwise(y, fast=False), input)
             return pointwise(y)
-        if self._n == 2:
+        if self._n > 1:
             native_ok = ours and depthwise.padding_mode == "zeros"
             return _autotune.tuned_call(self, input, self._forward, native_ok)
         return self._forward(input)
@@ -605,6 +605,7 @@ class _SeparableConvNd(nn.Module):
             self.in_channels,
             _weight_and_bias(depthwise)[0] if ours else getattr(depthwise, "weight", None),
             depthwise=depthwise._padding if ours else None,
+            pointwise_after=True,
         )
         # A child replaced by model surgery (a plain module) is called without `fast`.
         y = depthwise(run, fast=fast) if ours else depthwise(run)

@@ -1,0 +1,210 @@
+"""3-D depthwise convolutions: sepconv's native kernel against PyTorch, at X3D-M's shapes.
+
+X3D (Feichtenhofer 2020, "X3D: Expanding Architectures for Efficient Video Recognition",
+table 1) runs a 3x3x3 depthwise convolution in every residual block, on 16 frames: X3D-M's
+inner widths are 54, 108, 216 and 432 channels at 56x56, 28x28, 14x14 and 7x7, the first
+block of each stage at spatial stride 2. At batch 1 and 4, on an NCDHW input, forward
+(inference), these contenders compute the same function on the same input and weights,
+interleaved round by round (one timing each per round; minimum and median reported):
+
+- ``sepconv``: ``sepconv.nn.DepthwiseConv3d(C, 3, stride, padding='same')`` on the input as
+  given (NCDHW out);
+- ``native``: the kernel alone (``sepconv.nn._native_depthwise.depthwise_conv3d``);
+- ``torch_ncdhw``: ``F.conv3d(groups=C)`` on the NCDHW input;
+- ``torch_cl3d``: the same on a ``torch.channels_last_3d`` input with channels-last weights,
+  both ready in that format (not what an NCDHW caller has: the floor of converting);
+- ``torch_converted``: the NCDHW input converted to ``channels_last_3d``, convolved there, and
+  the result converted back (what an NCDHW caller can write to get PyTorch's faster kernel).
+
+``sepconv/torch`` is the layer's time over the best a user could write with PyTorch on the
+NCDHW input (``torch_ncdhw`` or ``torch_converted``). Roofline: the bytes of the input and
+output at the bandwidth of a large copy timed in the same rounds (``of bound``: bound / time),
+and the multiply-adds at the peak of ``benchmarks/layers.py``'s roofline.
+
+Allocator: as ``benchmarks/layers.py`` (re-run with glibc's mmap and trim thresholds raised
+unless ``--default-allocator``).
+
+Run: ``python benchmarks/depthwise3d.py --json benchmarks/results/depthwise3d.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from layers import _fix_allocator
+
+if __name__ == "__main__":
+    _fix_allocator(sys.argv[1:])
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import layers  # noqa: E402
+from _common import base_parser, format_table, machine, print_header, write_json  # noqa: E402
+from sepconv.nn import DepthwiseConv3d  # noqa: E402
+from sepconv.nn import _native_depthwise as native  # noqa: E402
+from sepconv.padding import same_padding  # noqa: E402
+
+# (channels, frames, input size, spatial stride): X3D-M's depthwise steps
+X3D_M = [
+    (54, 16, 112, 2),
+    (54, 16, 56, 1),
+    (108, 16, 56, 2),
+    (108, 16, 28, 1),
+    (216, 16, 28, 2),
+    (216, 16, 14, 1),
+    (432, 16, 14, 2),
+    (432, 16, 7, 1),
+]
+QUICK = [(54, 16, 56, 1), (432, 16, 7, 1)]
+CL3D = torch.channels_last_3d
+NAMES = ["sepconv", "native", "torch_ncdhw", "torch_cl3d", "torch_converted"]
+
+
+def case(
+    channels: int, frames: int, size: int, stride: int, batch: int, rounds: int
+) -> dict[str, Any]:
+    torch.manual_seed(0)
+    x = torch.randn(batch, channels, frames, size, size)
+    weight = torch.randn(channels, 1, 3, 3, 3)
+    layer = DepthwiseConv3d(channels, 3, (1, stride, stride), padding="same", bias=False).eval()
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+    hp = same_padding(size, 3, stride)
+    pads = ((1, 1), hp, hp)
+    flat = (hp[0], hp[1], hp[0], hp[1], 1, 1)
+    steps = (1, stride, stride)
+    x_cl, w_cl = x.contiguous(memory_format=CL3D), weight.contiguous(memory_format=CL3D)
+
+    def torch_conv(inp: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if hp[0] == hp[1]:
+            return F.conv3d(inp, w, None, steps, (1, hp[0], hp[0]), 1, channels)
+        return F.conv3d(F.pad(inp, flat), w, None, steps, 0, 1, channels)
+
+    src, dst = layers._large_copy()
+    fns = {
+        "sepconv": lambda: layer(x),
+        "native": lambda: native.depthwise_conv3d(x, weight, None, steps, pads),
+        "torch_ncdhw": lambda: torch_conv(x, weight),
+        "torch_cl3d": lambda: torch_conv(x_cl, w_cl),
+        "torch_converted": lambda: torch_conv(x.contiguous(memory_format=CL3D), w_cl).contiguous(),
+        "copy": lambda: dst.copy_(src),
+    }
+    with torch.no_grad():
+        expected = torch_conv(x, weight)
+        got = native.depthwise_conv3d(x, weight, None, steps, pads)
+        error = float((got - expected).abs().max() / expected.abs().max())
+        t = layers.interleaved(fns, rounds, layers.SMALL_CALLS_S if batch == 1 else 0.0)
+    out = -(-size // stride)
+    nbytes = 4 * (batch * channels * frames * (size * size + out * out) + 27 * channels)
+    gbps = 2 * src.numel() * 4 / t["copy"][0] / 1e9
+    r: dict[str, Any] = {
+        "layer": f"dw3d {channels} @{frames}x{size} s{stride}",
+        "channels": channels,
+        "frames": frames,
+        "size": size,
+        "stride": stride,
+        "batch": batch,
+        "bytes": nbytes,
+        "multiply_adds": batch * channels * frames * out * out * 27,
+        "copy_gbps_same_rounds": gbps,
+        "bound_ms": nbytes / (gbps * 1e9) * 1e3,
+        "native_max_relative_error": error,
+    }
+    for name in NAMES:
+        low, mid = t[name]
+        r[f"{name}_min_ms"], r[f"{name}_median_ms"] = low * 1e3, mid * 1e3
+    best = min(t["torch_ncdhw"][0], t["torch_converted"][0])
+    r["native_vs_torch_ncdhw"] = t["native"][0] / t["torch_ncdhw"][0]
+    r["native_vs_torch_cl3d"] = t["native"][0] / t["torch_cl3d"][0]
+    r["native_of_bound"] = r["bound_ms"] / r["native_min_ms"]
+    r["sepconv_vs_torch"] = t["sepconv"][0] / best
+    return r
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 4], help="batch sizes")
+    parser.add_argument("--threads", type=int, default=2, help="torch and native threads")
+    parser.add_argument("--default-allocator", action="store_true", help="glibc's defaults")
+    args = parser.parse_args(argv)
+    if not native.available():
+        print("the native depthwise kernel is not built here", file=sys.stderr)
+        return 1
+    torch.set_num_threads(args.threads)
+    rounds = 3 if args.quick else args.repeat
+    info = machine("torch")
+    info.update(
+        threads=torch.get_num_threads(),
+        allocator=layers.allocator(),
+        load_average_start=os.getloadavg(),
+    )
+    print_header("sepconv 3-D depthwise convolution against PyTorch (X3D-M shapes)", info)
+    print(
+        f"allocator: {info['allocator']}; threads: {info['threads']}; rounds: {rounds} "
+        f"(min/median ms); load average at start: {info['load_average_start'][0]:.2f}"
+    )
+    rows, results = [], []
+    for batch in args.batch:
+        for channels, frames, size, stride in QUICK if args.quick else X3D_M:
+            r = case(channels, frames, size, stride, batch, rounds)
+            results.append(r)
+            rows.append(
+                [
+                    r["layer"],
+                    batch,
+                    *(f"{r[f'{n}_min_ms']:.2f}/{r[f'{n}_median_ms']:.2f}" for n in NAMES),
+                    f"{r['native_vs_torch_ncdhw']:.2f}",
+                    f"{r['native_vs_torch_cl3d']:.2f}",
+                    f"{r['sepconv_vs_torch']:.2f}",
+                    f"{r['native_of_bound']:.2f}",
+                    f"{r['copy_gbps_same_rounds']:.1f}",
+                ]
+            )
+            print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
+    headers = [
+        "layer",
+        "batch",
+        *(f"{n} ms" for n in NAMES),
+        "native/torch_ncdhw",
+        "native/torch_cl3d",
+        "sepconv/torch",
+        "native of bound",
+        "GB/s same rounds",
+    ]
+    print()
+    print(format_table(headers, rows))
+    summary = {
+        "native/torch_ncdhw geomean": layers.geomean(
+            [r["native_vs_torch_ncdhw"] for r in results], [1] * len(results)
+        ),
+        "native/torch_ncdhw max": max(r["native_vs_torch_ncdhw"] for r in results),
+        "native/torch_cl3d geomean": layers.geomean(
+            [r["native_vs_torch_cl3d"] for r in results], [1] * len(results)
+        ),
+        "sepconv/torch geomean": layers.geomean(
+            [r["sepconv_vs_torch"] for r in results], [1] * len(results)
+        ),
+        "sepconv/torch max": max(r["sepconv_vs_torch"] for r in results),
+    }
+    print()
+    print(", ".join(f"{k} {v:.2f}" for k, v in summary.items()))
+    info["load_average_end"] = os.getloadavg()
+    print(f"load average at end: {info['load_average_end'][0]:.2f}")
+    write_json(
+        args.json,
+        {
+            "benchmark": "depthwise3d",
+            "machine": info,
+            "rounds": rounds,
+            "results": results,
+            "summary": summary,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
