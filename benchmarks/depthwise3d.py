@@ -1,11 +1,12 @@
 """3-D depthwise convolutions: sepconv's native kernel against PyTorch, at X3D-M's shapes.
 
-X3D (Feichtenhofer 2020, "X3D: Expanding Architectures for Efficient Video Recognition",
-table 1) runs a 3x3x3 depthwise convolution in every residual block, on 16 frames: X3D-M's
-inner widths are 54, 108, 216 and 432 channels at 56x56, 28x28, 14x14 and 7x7, the first
-block of each stage at spatial stride 2. At batch 1 and 4, on an NCDHW input, forward
-(inference), these contenders compute the same function on the same input and weights,
-interleaved round by round (one timing each per round; minimum and median reported):
+X3D (Feichtenhofer 2020, "X3D: Expanding Architectures for Efficient Video Recognition", table
+1) runs a 3x3x3 depthwise convolution in every residual block, on 16 frames: X3D-M's inner
+widths are 54, 108, 216 and 432 channels at 56x56, 28x28, 14x14 and 7x7, the first block of
+each stage at spatial stride 2. At batch 1 and 4, on an NCDHW input, forward (inference) and
+forward + backward (gradients for the input and the weight), these contenders compute the same
+function on the same input and weights, interleaved round by round (one timing each per round;
+minimum and median reported):
 
 - ``sepconv``: ``sepconv.nn.DepthwiseConv3d(C, 3, stride, padding='same')`` on the input as
   given (NCDHW out);
@@ -64,12 +65,13 @@ NAMES = ["sepconv", "native", "torch_ncdhw", "torch_cl3d", "torch_converted"]
 
 
 def case(
-    channels: int, frames: int, size: int, stride: int, batch: int, rounds: int
+    channels: int, frames: int, size: int, stride: int, batch: int, rounds: int, backward: bool
 ) -> dict[str, Any]:
     torch.manual_seed(0)
     x = torch.randn(batch, channels, frames, size, size)
     weight = torch.randn(channels, 1, 3, 3, 3)
-    layer = DepthwiseConv3d(channels, 3, (1, stride, stride), padding="same", bias=False).eval()
+    layer = DepthwiseConv3d(channels, 3, (1, stride, stride), padding="same", bias=False)
+    layer.train(backward)
     with torch.no_grad():
         layer.weight.copy_(weight)
     hp = same_padding(size, 3, stride)
@@ -83,25 +85,39 @@ def case(
             return F.conv3d(inp, w, None, steps, (1, hp[0], hp[0]), 1, channels)
         return F.conv3d(F.pad(inp, flat), w, None, steps, 0, 1, channels)
 
-    src, dst = layers._large_copy()
-    fns = {
-        "sepconv": lambda: layer(x),
-        "native": lambda: native.depthwise_conv3d(x, weight, None, steps, pads),
-        "torch_ncdhw": lambda: torch_conv(x, weight),
-        "torch_cl3d": lambda: torch_conv(x_cl, w_cl),
-        "torch_converted": lambda: torch_conv(x.contiguous(memory_format=CL3D), w_cl).contiguous(),
-        "copy": lambda: dst.copy_(src),
-    }
     with torch.no_grad():
         expected = torch_conv(x, weight)
         got = native.depthwise_conv3d(x, weight, None, steps, pads)
         error = float((got - expected).abs().max() / expected.abs().max())
+    if backward:  # forward and backward: gradients for the input and the weight
+        for t in (x, weight, x_cl, w_cl):
+            t.requires_grad_(True)
+    grad = torch.randn(expected.shape)
+
+    def step(run: Any, *inputs: torch.Tensor) -> Any:
+        if not backward:
+            return run
+        return lambda: torch.autograd.grad(run(), inputs, grad)
+
+    src, dst = layers._large_copy()
+    fns = {
+        "sepconv": step(lambda: layer(x), x, layer.weight),
+        "native": step(lambda: native.depthwise_conv3d(x, weight, None, steps, pads), x, weight),
+        "torch_ncdhw": step(lambda: torch_conv(x, weight), x, weight),
+        "torch_cl3d": step(lambda: torch_conv(x_cl, w_cl), x_cl, w_cl),
+        "torch_converted": step(
+            lambda: torch_conv(x.contiguous(memory_format=CL3D), w_cl).contiguous(), x, w_cl
+        ),
+        "copy": lambda: dst.copy_(src),
+    }
+    with torch.set_grad_enabled(backward):
         t = layers.interleaved(fns, rounds, layers.SMALL_CALLS_S if batch == 1 else 0.0)
     out = -(-size // stride)
     nbytes = 4 * (batch * channels * frames * (size * size + out * out) + 27 * channels)
     gbps = 2 * src.numel() * 4 / t["copy"][0] / 1e9
     r: dict[str, Any] = {
         "layer": f"dw3d {channels} @{frames}x{size} s{stride}",
+        "pass": "forward+backward" if backward else "forward",
         "channels": channels,
         "frames": frames,
         "size": size,
@@ -129,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4], help="batch sizes")
     parser.add_argument("--threads", type=int, default=2, help="torch and native threads")
     parser.add_argument("--default-allocator", action="store_true", help="glibc's defaults")
+    parser.add_argument(
+        "--passes",
+        nargs="+",
+        choices=["forward", "backward"],
+        default=["forward", "backward"],
+        help="forward, and/or forward + backward (default both)",
+    )
     args = parser.parse_args(argv)
     if not native.available():
         print("the native depthwise kernel is not built here", file=sys.stderr)
@@ -147,25 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         f"(min/median ms); load average at start: {info['load_average_start'][0]:.2f}"
     )
     rows, results = [], []
-    for batch in args.batch:
-        for channels, frames, size, stride in QUICK if args.quick else X3D_M:
-            r = case(channels, frames, size, stride, batch, rounds)
-            results.append(r)
-            rows.append(
-                [
-                    r["layer"],
-                    batch,
-                    *(f"{r[f'{n}_min_ms']:.2f}/{r[f'{n}_median_ms']:.2f}" for n in NAMES),
-                    f"{r['native_vs_torch_ncdhw']:.2f}",
-                    f"{r['native_vs_torch_cl3d']:.2f}",
-                    f"{r['sepconv_vs_torch']:.2f}",
-                    f"{r['native_of_bound']:.2f}",
-                    f"{r['copy_gbps_same_rounds']:.1f}",
-                ]
-            )
-            print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
+    for backward in [p == "backward" for p in args.passes]:
+        for batch in args.batch:
+            for channels, frames, size, stride in QUICK if args.quick else X3D_M:
+                r = case(channels, frames, size, stride, batch, rounds, backward)
+                results.append(r)
+                rows.append(_cells(r))
+                print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
     headers = [
         "layer",
+        "pass",
         "batch",
         *(f"{n} ms" for n in NAMES),
         "native/torch_ncdhw",
@@ -176,21 +190,25 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print()
     print(format_table(headers, rows))
-    summary = {
-        "native/torch_ncdhw geomean": layers.geomean(
-            [r["native_vs_torch_ncdhw"] for r in results], [1] * len(results)
-        ),
-        "native/torch_ncdhw max": max(r["native_vs_torch_ncdhw"] for r in results),
-        "native/torch_cl3d geomean": layers.geomean(
-            [r["native_vs_torch_cl3d"] for r in results], [1] * len(results)
-        ),
-        "sepconv/torch geomean": layers.geomean(
-            [r["sepconv_vs_torch"] for r in results], [1] * len(results)
-        ),
-        "sepconv/torch max": max(r["sepconv_vs_torch"] for r in results),
-    }
-    print()
-    print(", ".join(f"{k} {v:.2f}" for k, v in summary.items()))
+    summary = {}
+    for pass_name in ("forward", "forward+backward"):
+        sel = [r for r in results if r["pass"] == pass_name]
+        if not sel:
+            continue
+        ones = [1] * len(sel)
+        summary[pass_name] = {
+            "native/torch_ncdhw geomean": layers.geomean(
+                [r["native_vs_torch_ncdhw"] for r in sel], ones
+            ),
+            "native/torch_ncdhw max": max(r["native_vs_torch_ncdhw"] for r in sel),
+            "native/torch_cl3d geomean": layers.geomean(
+                [r["native_vs_torch_cl3d"] for r in sel], ones
+            ),
+            "sepconv/torch geomean": layers.geomean([r["sepconv_vs_torch"] for r in sel], ones),
+            "sepconv/torch max": max(r["sepconv_vs_torch"] for r in sel),
+        }
+        print()
+        print(pass_name + ": " + ", ".join(f"{k} {v:.2f}" for k, v in summary[pass_name].items()))
     info["load_average_end"] = os.getloadavg()
     print(f"load average at end: {info['load_average_end'][0]:.2f}")
     write_json(
@@ -204,6 +222,20 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     return 0
+
+
+def _cells(r: dict[str, Any]) -> list[Any]:
+    return [
+        r["layer"],
+        r["pass"],
+        r["batch"],
+        *(f"{r[f'{n}_min_ms']:.2f}/{r[f'{n}_median_ms']:.2f}" for n in NAMES),
+        f"{r['native_vs_torch_ncdhw']:.2f}",
+        f"{r['native_vs_torch_cl3d']:.2f}",
+        f"{r['sepconv_vs_torch']:.2f}",
+        f"{r['native_of_bound']:.2f}",
+        f"{r['copy_gbps_same_rounds']:.1f}",
+    ]
 
 
 if __name__ == "__main__":

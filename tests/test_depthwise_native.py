@@ -982,9 +982,38 @@ def test_forward3d_matches_conv3d(case):
 
 
 @needs_native
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases3d)
+def test_gradients3d_match_conv3d(case):
+    """Input, weight and bias gradients of the 3-D kernel (the input gradient by the forward
+    kernel at unit stride and M = 1, PyTorch's otherwise; the weight gradient the kernel's own)
+    equal F.conv3d's."""
+    g = torch.Generator().manual_seed(7)
+    dt = case["dtype"]
+    sizes, kernel, dilation, pads = case["size"], case["kernel"], case["dilation"], case["pads"]
+    if any(
+        s + pads[2 * i] + pads[2 * i + 1] < (k - 1) * d + 1
+        for i, (s, k, d) in enumerate(zip(sizes, kernel, dilation))
+    ):
+        return
+    x = torch.randn(case["n"], case["c"], *sizes, generator=g, dtype=dt, requires_grad=True)
+    weight = torch.randn(case["c"] * case["m"], 1, *kernel, generator=g, dtype=dt)
+    weight.requires_grad_(True)
+    bias = torch.randn(case["c"] * case["m"], generator=g, dtype=dt, requires_grad=True)
+    padding = (pads[0:2], pads[2:4], pads[4:6])
+    y = native.depthwise_conv3d(x, weight, bias, case["stride"], padding, dilation)
+    grad = torch.randn(y.shape, generator=g, dtype=dt)
+    got = torch.autograd.grad(y, (x, weight, bias), grad)
+    expected = reference3d(x, weight, bias, case["stride"], pads, dilation)
+    want = torch.autograd.grad(expected, (x, weight, bias), grad)
+    for a, b in zip(got, want):
+        close(a, b, 1e-5 if dt == torch.float32 else 1e-12)
+
+
+@needs_native
 def test_forward3d_gradients_and_threads():
-    """Differentiable (PyTorch's convolution backward, uneven padding through a padded copy),
-    a second derivative included; the same result at 1, 2 and 3 threads."""
+    """Differentiable (uneven padding and stride 2 through PyTorch's input gradient), a second
+    derivative included; the same result and weight gradient at 1, 2 and 3 threads."""
     g = torch.Generator().manual_seed(6)
     x = torch.randn(2, 2, 4, 5, 6, dtype=torch.float64, generator=g, requires_grad=True)
     weight = torch.randn(4, 1, 2, 3, 2, dtype=torch.float64, generator=g, requires_grad=True)
@@ -997,16 +1026,19 @@ def test_forward3d_gradients_and_threads():
     assert torch.autograd.gradgradcheck(fn, (x, weight, bias))
     big = torch.randn(2, 40, 6, 20, 24, generator=g)
     w = torch.randn(40, 1, 3, 3, 3, generator=g)
+    w.requires_grad_(True)
+    grad = torch.randn(2, 40, 6, 20, 24, generator=g)
     threads = torch.get_num_threads()
     try:
         results = []
         for t in (1, 2, 3):
             torch.set_num_threads(t)
-            results.append(native.depthwise_conv3d(big, w, None, 1, 1))
+            y = native.depthwise_conv3d(big, w, None, 1, 1)
+            results.append((y.detach(), *torch.autograd.grad(y, w, grad)))
     finally:
         torch.set_num_threads(threads)
-    close(results[0], reference3d(big, w, None, 1, (1,) * 6, 1), 1e-5)
-    assert all(torch.equal(y, results[0]) for y in results[1:])
+    close(results[0][0], reference3d(big, w, None, 1, (1,) * 6, 1), 1e-5)
+    assert all(torch.equal(a, b) for r in results[1:] for a, b in zip(r, results[0]))
     with pytest.raises(TypeError, match="stride"):
         native.depthwise_conv3d(big, w, None, (1, 2), 1)
     with pytest.raises(TypeError, match="padding"):

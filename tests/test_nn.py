@@ -826,8 +826,8 @@ def test_depthwise3d_layers_run_the_native_kernel_in_inference(monkeypatch, padd
     """An NCDHW input of DepthwiseConv3d in inference runs the native 3-D kernel (kept NCDHW,
     not converted to channels_last_3d), with PyTorch's result; so does SeparableConv3d's
     depthwise step where the layer stays NCDHW (one sample of 64 channels or more), not where
-    it converts the input for its pointwise step. Not with a gradient wanted, inside
-    use_native_depthwise(False), or on a channels_last_3d input."""
+    it converts the input for its pointwise step; in training too, with PyTorch's gradients.
+    Not inside use_native_depthwise(False), or on a channels_last_3d input."""
     from sepconv.nn import _native_depthwise as native
 
     if not native.available():
@@ -864,6 +864,14 @@ def test_depthwise3d_layers_run_the_native_kernel_in_inference(monkeypatch, padd
             y_cl = layer(x.contiguous(memory_format=torch.channels_last_3d))
             assert not calls and y_cl.is_contiguous(memory_format=torch.channels_last_3d)
         del calls[:]
-        with snn.use_autotune(False):
-            layer(x.requires_grad_(True)).sum().backward()
-        assert not calls
+        grad_x = torch.randn_like(y)
+        with snn.use_autotune(False):  # training: the same choice
+            trained = layer(x.requires_grad_(True))
+            trained.backward(grad_x)
+        assert len(calls) == native_calls
+        with SF.plain_composition():
+            x2 = x.detach().requires_grad_(True)
+            plain(x2).backward(grad_x)
+        torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-5)
+        for p, q in zip(layer.parameters(), plain.parameters()):
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-4)

@@ -231,6 +231,58 @@ done:
     free(tail);
 }
 
+/* ---- weight gradient, 3-D, NCDHW -------------------------------------------------------- */
+/* task: one output channel o, summed over the batch in order: each output-gradient row
+ * against the KT x KH input rows of its frames (gw_row over KT * KH rows), the frames as the
+ * forward reads them (frames_at) */
+static void FN(gw3d_nchw_task)(void *vctx, ptrdiff_t o)
+{
+    FN(job3_t) *job3 = vctx;
+    job_t *job = &job3->job;
+    const ptrdiff_t *p = job->p, *q = job3->q;
+    const ptrdiff_t M = p[P_M], KW = p[P_KW], rowsn = q[Q_KT] * p[P_KH], taps = rowsn * KW;
+    const ptrdiff_t c = o / M;
+    FN(frames_t) f;
+    int ok = FN(frames_init)(&f, p, q);
+    const T **rows = malloc(rowsn * sizeof(T *));
+    ptrdiff_t *off = malloc(KW * sizeof(ptrdiff_t));
+    VT *acc = malloc(taps * sizeof(VT));
+    T *tail = calloc(taps, sizeof(T));
+    if (!ok || !rows || !off || !acc || !tail) {
+        job->failed = 1;
+        goto done;
+    }
+    for (ptrdiff_t t = 0; t < taps; t++)
+        acc[t] = (VT){0};
+    FN(tap_offsets)(off, p, &f.g);
+    for (ptrdiff_t n = 0; n < p[P_N]; n++) {
+        const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        for (ptrdiff_t k = 0; k < f.R; k++)
+            f.held[k] = -1;
+        for (ptrdiff_t od = 0; od < q[Q_OD]; od++) {
+            FN(frames_at)(&f, src, od, p, q);
+            for (ptrdiff_t oh = 0; oh < p[P_OH]; oh++) {
+                FN(frames_rows)(rows, &f, oh, p, q);
+                const T *grow = (const T *)job->gy + n * p[P_YN] + o * p[P_YC] +
+                                od * q[Q_YD] + oh * p[P_YH];
+                FN(gw_row)(acc, tail, grow, rows, rowsn, KW, off, p[P_OW]);
+            }
+        }
+    }
+    for (ptrdiff_t t = 0; t < taps; t++) {
+        double s = tail[t];
+        for (ptrdiff_t i = 0; i < L; i++)
+            s += acc[t][i];
+        ((T *)job->gw)[o * taps + t] = (T)s;
+    }
+done:
+    FN(frames_free)(&f);
+    free((void *)rows);
+    free(off);
+    free(acc);
+    free(tail);
+}
+
 /* ---- weight gradient, channels-last ----------------------------------------------------- */
 /* task: a fixed band of output rows of one image; partial sums (taps, C * M) in scratch */
 DW_CLONES static void FN(gw_cl_task)(void *vctx, ptrdiff_t task)
@@ -819,6 +871,25 @@ DW_EXPORT int FN(dw_forward3d)(const ptrdiff_t *params, const ptrdiff_t *depth, 
     int threads = (int)params[P_THREADS];
     job3.job.ntasks = FN(task_count)(params[P_N] * params[P_C], threads);
     parallel_for(FN(fwd3_nchw_task), &job3, job3.job.ntasks, threads);
+    return job3.job.failed;
+}
+
+/* 3-D weight gradient on NCDHW rows: x and its geometry as dw_forward3d's, gy the output
+ * gradient (the output's geometry), gw (C * M, KT, KH, KW) contiguous. Returns as
+ * dw_forward3d. */
+DW_EXPORT int FN(dw_grad_weight3d)(const ptrdiff_t *params, const ptrdiff_t *depth, const T *x,
+                                   const T *gy, T *gw)
+{
+    FN(job3_t) job3 = {0};
+    memcpy(job3.job.p, params, sizeof(job3.job.p));
+    memcpy(job3.q, depth, sizeof(job3.q));
+    job3.job.x = x;
+    job3.job.gy = gy;
+    job3.job.gw = gw;
+    if (!nchw_layout(params))
+        return 2;
+    job3.job.ntasks = params[P_C] * params[P_M]; /* one channel a task: its sums in order */
+    parallel_for(FN(gw3d_nchw_task), &job3, job3.job.ntasks, (int)params[P_THREADS]);
     return job3.job.failed;
 }
 

@@ -391,74 +391,122 @@ DW_CLONES static void FN(fwd3_row)(T *restrict out, const T *const *rows, const 
     }
 }
 
+/* The input frames of one plane (n, c) of a 3-D call, as rows: a ring of R whole frames, each
+ * row split into phases with its zero margins (as the NCHW row ring has them); the KT frames
+ * of an output frame are distinct slots (d mod R), each input frame copied once at unit depth
+ * stride. */
+typedef struct {
+    FN(ring_t) g;
+    ptrdiff_t R, frame_len, a, from, count; /* count: a row's elements copied, from column from */
+    T *frames;
+    ptrdiff_t *held; /* the frame in each slot, -1: none */
+    const T **framep; /* the frame of each kt for the current output frame, NULL: padding */
+} FN(frames_t);
+
+static int FN(frames_init)(FN(frames_t) *f, const ptrdiff_t *p, const ptrdiff_t *q)
+{
+    f->g = FN(ring_geometry)(p, 0);
+    f->R = (q[Q_KT] - 1) * q[Q_DT] + 1;
+    f->frame_len = p[P_H] * f->g.rowlen;
+    /* at unit horizontal stride the margins stay zero: rows copied without them */
+    const ptrdiff_t pl = p[P_PL];
+    f->a = pl < 0 ? 0 : (pl < f->g.plen ? pl : f->g.plen);
+    f->from = pl < 0 ? -pl : 0;
+    f->count = p[P_W] - f->from;
+    if (f->count > f->g.plen - f->a)
+        f->count = f->g.plen - f->a;
+    f->frames = calloc(f->R * f->frame_len, sizeof(T));
+    f->held = malloc(f->R * sizeof(ptrdiff_t));
+    f->framep = malloc(q[Q_KT] * sizeof(T *));
+    return f->frames && f->held && f->framep;
+}
+
+static void FN(frames_free)(FN(frames_t) *f)
+{
+    free(f->frames);
+    free(f->held);
+    free((void *)f->framep);
+}
+
+/* the frames of output frame od of input plane src (held frames of another plane dropped
+ * by the caller: held[] = -1) */
+static void FN(frames_at)(FN(frames_t) *f, const T *src, ptrdiff_t od, const ptrdiff_t *p,
+                          const ptrdiff_t *q)
+{
+    for (ptrdiff_t kt = 0; kt < q[Q_KT]; kt++) {
+        const ptrdiff_t d = od * q[Q_ST] + kt * q[Q_DT] - q[Q_PF];
+        if (d < 0 || d >= q[Q_D]) {
+            f->framep[kt] = NULL; /* padding: no products */
+            continue;
+        }
+        T *slot = f->frames + (d % f->R) * f->frame_len;
+        if (f->held[d % f->R] != d) {
+            const T *frame = src + d * q[Q_XD];
+            for (ptrdiff_t ih = 0; ih < p[P_H]; ih++) {
+                if (f->g.sw == 1) {
+                    if (f->count > 0)
+                        FN(copy)(slot + ih * f->g.rowlen + f->a, frame + ih * p[P_XH] + f->from,
+                                 f->count);
+                } else {
+                    FN(split_row)(slot + ih * f->g.rowlen, frame + ih * p[P_XH], p, &f->g);
+                }
+            }
+            f->held[d % f->R] = d;
+        }
+        f->framep[kt] = slot;
+    }
+}
+
+/* the KT x KH rows of output row oh in the current frames (NULL: padding) */
+static inline void FN(frames_rows)(const T **rows, const FN(frames_t) *f, ptrdiff_t oh,
+                                   const ptrdiff_t *p, const ptrdiff_t *q)
+{
+    const ptrdiff_t ih0 = oh * p[P_SH] - p[P_PT], KH = p[P_KH];
+    for (ptrdiff_t kt = 0; kt < q[Q_KT]; kt++)
+        for (ptrdiff_t ky = 0; ky < KH; ky++) {
+            const ptrdiff_t ih = ih0 + ky * p[P_DH];
+            rows[kt * KH + ky] = f->framep[kt] && ih >= 0 && ih < p[P_H]
+                                     ? f->framep[kt] + ih * f->g.rowlen
+                                     : NULL;
+        }
+}
+
+/* the phase-row offset of each tap kx */
+static void FN(tap_offsets)(ptrdiff_t *off, const ptrdiff_t *p, const FN(ring_t) *g)
+{
+    for (ptrdiff_t kx = 0; kx < p[P_KW]; kx++) {
+        ptrdiff_t col = kx * p[P_DW];
+        off[kx] = (col % g->sw) * g->plen + col / g->sw;
+    }
+}
+
 static void FN(fwd3_nchw_task)(void *vctx, ptrdiff_t task)
 {
     FN(job3_t) *job3 = vctx;
     job_t *job = &job3->job;
     const ptrdiff_t *p = job->p, *q = job3->q;
-    const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], H = p[P_H], KH = p[P_KH];
-    const ptrdiff_t KW = p[P_KW], KT = q[Q_KT], rowsn = KT * KH;
+    const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], KW = p[P_KW];
+    const ptrdiff_t rowsn = q[Q_KT] * p[P_KH];
     const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
-    /* a ring of R whole frames, each row split into phases with its zero margins: the KT
-     * frames of an output frame are distinct slots (d mod R), each input frame copied once
-     * at unit depth stride */
-    const ptrdiff_t R = (KT - 1) * q[Q_DT] + 1;
-    FN(ring_t) g = FN(ring_geometry)(p, 0);
-    const ptrdiff_t frame_len = H * g.rowlen;
-    T *frames = calloc(R * frame_len, sizeof(T));
-    const T **rows = malloc(rowsn * sizeof(T *)), **framep = malloc(KT * sizeof(T *));
-    ptrdiff_t *off = malloc(KW * sizeof(ptrdiff_t)), *held = malloc(R * sizeof(ptrdiff_t));
-    if (!frames || !rows || !framep || !off || !held) {
+    FN(frames_t) f;
+    int ok = FN(frames_init)(&f, p, q);
+    const T **rows = malloc(rowsn * sizeof(T *));
+    ptrdiff_t *off = malloc(KW * sizeof(ptrdiff_t));
+    if (!ok || !rows || !off) {
         job->failed = 1;
         goto done;
     }
-    for (ptrdiff_t kx = 0; kx < KW; kx++) {
-        ptrdiff_t col = kx * p[P_DW];
-        off[kx] = (col % g.sw) * g.plen + col / g.sw;
-    }
-    /* at unit horizontal stride the margins stay zero: rows copied without them */
-    const ptrdiff_t pl = p[P_PL], a = pl < 0 ? 0 : (pl < g.plen ? pl : g.plen);
-    const ptrdiff_t from = pl < 0 ? -pl : 0;
-    ptrdiff_t count = p[P_W] - from;
-    if (count > g.plen - a)
-        count = g.plen - a;
+    FN(tap_offsets)(off, p, &f.g);
     const T *w = job->w, *b = job->b;
     for (ptrdiff_t plane = first; plane < last; plane++) {
         const ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
         const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
-        for (ptrdiff_t k = 0; k < R; k++)
-            held[k] = -1;
+        for (ptrdiff_t k = 0; k < f.R; k++)
+            f.held[k] = -1;
         for (ptrdiff_t od = 0; od < q[Q_OD]; od++) {
-            for (ptrdiff_t kt = 0; kt < KT; kt++) {
-                const ptrdiff_t d = od * q[Q_ST] + kt * q[Q_DT] - q[Q_PF];
-                if (d < 0 || d >= q[Q_D]) {
-                    framep[kt] = NULL; /* padding: no products */
-                    continue;
-                }
-                T *slot = frames + (d % R) * frame_len;
-                if (held[d % R] != d) {
-                    const T *f = src + d * q[Q_XD];
-                    for (ptrdiff_t ih = 0; ih < H; ih++) {
-                        if (g.sw == 1) {
-                            if (count > 0)
-                                FN(copy)(slot + ih * g.rowlen + a, f + ih * p[P_XH] + from, count);
-                        } else {
-                            FN(split_row)(slot + ih * g.rowlen, f + ih * p[P_XH], p, &g);
-                        }
-                    }
-                    held[d % R] = d;
-                }
-                framep[kt] = slot;
-            }
+            FN(frames_at)(&f, src, od, p, q);
             for (ptrdiff_t oh = 0; oh < p[P_OH]; oh++) {
-                const ptrdiff_t ih0 = oh * p[P_SH] - p[P_PT];
-                for (ptrdiff_t kt = 0; kt < KT; kt++)
-                    for (ptrdiff_t ky = 0; ky < KH; ky++) {
-                        const ptrdiff_t ih = ih0 + ky * p[P_DH];
-                        rows[kt * KH + ky] = framep[kt] && ih >= 0 && ih < H
-                                                 ? framep[kt] + ih * g.rowlen
-                                                 : NULL;
-                    }
+                FN(frames_rows)(rows, &f, oh, p, q);
                 for (ptrdiff_t m = 0; m < M; m++) {
                     const ptrdiff_t o = c * M + m;
                     T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC] + od * q[Q_YD] +
@@ -470,11 +518,9 @@ static void FN(fwd3_nchw_task)(void *vctx, ptrdiff_t task)
         }
     }
 done:
-    free(frames);
+    FN(frames_free)(&f);
     free((void *)rows);
-    free((void *)framep);
     free(off);
-    free(held);
 }
 
 /* ---- forward, NCHW, 3 x 3 at unit stride, rows read in place ---------------------------- */

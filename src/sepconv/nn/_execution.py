@@ -754,10 +754,12 @@ def native_choice3d(x: Tensor, weight: Tensor, padding: ConvPadding) -> tuple | 
     batched ``x`` as given, else None: as :func:`native_choice` (zero padding, a float32 or
     float64 CPU tensor, no graph recording, compiling or ``TorchDispatchMode``, not refused by
     :func:`use_native_depthwise`), on an input whose rows have unit stride (NCDHW, not
-    ``torch.channels_last_3d``), and, unless :func:`use_native_depthwise` forces it, without
-    gradients (its backward is PyTorch's). No cost model: on NCDHW inputs PyTorch's depthwise
-    convolution ran 1.6-4 x the kernel's time, its channels-last one with the input's
-    conversion there and back 1.5-2 x (``python benchmarks/depthwise3d.py``)."""
+    ``torch.channels_last_3d``). Layers time it against PyTorch's routes on their first call
+    (:mod:`sepconv.nn._autotune`); this is the untimed choice: on NCDHW inputs at X3D-M's
+    shapes (2-core AMD EPYC, 2 threads) PyTorch's NCDHW depthwise convolution took 2-4 x the
+    kernel's time from 28x28 frames up and 0.6-0.7 x at 7x7 forward (``python
+    benchmarks/depthwise3d.py``), and 1.4-7 x forward and backward, where the kernel's input
+    gradient is its forward's (unit stride) and its weight gradient its own."""
     if padding.mode != "zeros" or torch.compiler.is_compiling():
         return None
     setting = _NATIVE.get()
@@ -771,7 +773,6 @@ def native_choice3d(x: Tensor, weight: Tensor, padding: ConvPadding) -> tuple | 
         or type(x) is not Tensor
         or x.dim() != 5
         or (x.stride(4) != 1 and x.shape[4] != 1)
-        or (not setting and needs_grad(x, weight))
         or plain_requested()
         or _dispatch_mode() is not None
     ):

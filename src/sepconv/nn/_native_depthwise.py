@@ -66,6 +66,7 @@ def _configure(lib: ctypes.CDLL) -> bool:
             ("dw_grad_input", 4),
             ("dw_grad_weight", 4),
             ("dw_forward3d", 6),
+            ("dw_grad_weight3d", 5),
         ):
             fn = getattr(lib, f"{name}_{suffix}")
             fn.argtypes = [ptr] * nargs
@@ -601,6 +602,28 @@ def _pads3(padding: Any) -> tuple[int, int, int, int, int, int]:
     )
 
 
+def _params3d(
+    x: Tensor, y: Tensor, weight: Tensor, stride: tuple, pads: tuple, dilation: tuple
+) -> tuple[Any, Any]:
+    """The 3-D kernels' parameters: one frame's (:func:`_params`, of ``x`` and the output or
+    output gradient ``y``) and the depth axis's (``Q_*`` in depthwise.h)."""
+    out_channels, _, kt, kh, kw = weight.shape
+    p = _params(
+        x[:, :, 0],
+        "nchw",
+        y[:, :, 0],
+        out_channels // x.shape[1],
+        (kh, kw),
+        stride[1:],
+        dilation[1:],
+        pads[2],
+        pads[4],
+        _threads(y.numel() * kt * kh * kw),
+    )
+    depth = (x.shape[2], x.stride(2), kt, y.shape[2], y.stride(2), stride[0], dilation[0], pads[0])
+    return p, (ctypes.c_ssize_t * len(depth))(*depth)
+
+
 def _forward3d(
     x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple, pads: tuple, dilation: tuple
 ) -> Tensor:
@@ -613,23 +636,8 @@ def _forward3d(
         (d, h, w), (pads[0:2], pads[2:4], pads[4:6]), (kt, kh, kw), stride, dilation
     ):
         sizes.append((size + before + after - (k - 1) * dil - 1) // s + 1)
-    od, oh, ow = sizes
-    y = torch.empty((n, out_channels, od, oh, ow), dtype=x.dtype)
-    frame_x, frame_y = x[:, :, 0], y[:, :, 0]  # one frame: the 2-D parameters
-    p = _params(
-        frame_x,
-        "nchw",
-        frame_y,
-        out_channels // c,
-        (kh, kw),
-        stride[1:],
-        dilation[1:],
-        pads[2],
-        pads[4],
-        _threads(y.numel() * kt * kh * kw),
-    )
-    depth = (d, x.stride(2), kt, od, y.stride(2), stride[0], dilation[0], pads[0])
-    q = (ctypes.c_ssize_t * len(depth))(*depth)
+    y = torch.empty((n, out_channels, *sizes), dtype=x.dtype)
+    p, q = _params3d(x, y, weight, stride, pads, dilation)
     lib = _load()
     wc = weight if weight.is_contiguous() else weight.detach().contiguous()
     if bias is not None and not bias.is_contiguous():
@@ -640,10 +648,43 @@ def _forward3d(
     return y
 
 
+def _grad_input3d(
+    grad: Tensor, x: Tensor, weight: Tensor, stride: tuple, pads: tuple, dilation: tuple
+) -> Tensor | None:
+    """The input gradient by the forward kernel where that is exact: unit stride, one kernel
+    per channel, no more padding before or after than the kernel reaches (then it is the
+    output gradient correlated with the kernel turned over, padded by (K - 1) d - p); else
+    None."""
+    kernel = weight.shape[2:]
+    if max(stride) > 1 or weight.shape[0] != x.shape[1]:
+        return None
+    turned = []
+    for i, (k, d) in enumerate(zip(kernel, dilation)):
+        reach = (k - 1) * d
+        before, after = reach - pads[2 * i], reach - pads[2 * i + 1]
+        if before < 0 or after < 0:
+            return None
+        turned += [before, after]
+    flipped = weight.detach().flip(2, 3, 4).contiguous()
+    return _forward3d(grad, flipped, None, (1, 1, 1), tuple(turned), dilation)
+
+
+def _grad_weight3d(
+    grad: Tensor, x: Tensor, weight: Tensor, stride: tuple, pads: tuple, dilation: tuple
+) -> Tensor:
+    """The weight gradient by the 3-D kernel: each channel's sums in a fixed order."""
+    gw = torch.empty(weight.shape, dtype=weight.dtype)
+    p, q = _params3d(x, grad, weight, stride, pads, dilation)
+    lib = _load()
+    fn = lib.dw_grad_weight3d_f32 if x.dtype == torch.float32 else lib.dw_grad_weight3d_f64
+    _call(fn, _address(p), q, x.data_ptr(), grad.data_ptr(), gw.data_ptr())
+    return gw
+
+
 class _Depthwise3d(torch.autograd.Function):
-    """The native 3-D forward; gradients by PyTorch's convolution backward (what
-    ``F.conv3d``'s autograd runs), through a padded copy of the input where the padding is
-    uneven."""
+    """The native 3-D forward and weight gradient; the input gradient by the forward kernel
+    (:func:`_grad_input3d`) or else by PyTorch's convolution backward (what ``F.conv3d``'s
+    autograd runs), through a padded copy of the input where the padding is uneven."""
 
     @staticmethod
     def forward(
@@ -674,25 +715,29 @@ class _Depthwise3d(torch.autograd.Function):
                 found = iter(torch.autograd.grad(y, wanted, grad, create_graph=True))
             grads = [next(found) if t is not None and t.requires_grad else None for t in inputs]
             return (*grads, None, None, None)
-        inp = x if even else F.pad(x, (pads[4], pads[5], pads[2], pads[3], pads[0], pads[1]))
-        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
-            grad.contiguous(),
-            inp,
-            weight,
-            None,
-            list(stride),
-            [pads[0], pads[2], pads[4]] if even else [0, 0, 0],
-            list(dilation),
-            False,
-            [0, 0, 0],
-            x.shape[1],
-            [need_x, need_w, False],
-        )
-        if grad_x is not None and not even:
-            d, h, w = x.shape[2:]
-            grad_x = grad_x[
-                :, :, pads[0] : pads[0] + d, pads[2] : pads[2] + h, pads[4] : pads[4] + w
-            ]
+        grad = grad.contiguous()
+        grad_x = _grad_input3d(grad, x, weight, stride, pads, dilation) if need_x else None
+        if need_x and grad_x is None:  # PyTorch's, through a padded copy where uneven
+            inp = x if even else F.pad(x, (pads[4], pads[5], pads[2], pads[3], pads[0], pads[1]))
+            grad_x = torch.ops.aten.convolution_backward(
+                grad,
+                inp,
+                weight,
+                None,
+                list(stride),
+                [pads[0], pads[2], pads[4]] if even else [0, 0, 0],
+                list(dilation),
+                False,
+                [0, 0, 0],
+                x.shape[1],
+                [True, False, False],
+            )[0]
+            if not even:
+                d, h, w = x.shape[2:]
+                grad_x = grad_x[
+                    :, :, pads[0] : pads[0] + d, pads[2] : pads[2] + h, pads[4] : pads[4] + w
+                ]
+        grad_w = _grad_weight3d(grad, x, weight, stride, pads, dilation) if need_w else None
         grad_b = grad.sum((0, 2, 3, 4)) if need_b and bias is not None else None
         return grad_x, grad_w, grad_b, None, None, None
 
@@ -716,7 +761,9 @@ def depthwise_conv3d(
     :func:`depthwise_conv2d`, and for an input whose W axis does not have unit stride (a
     ``torch.channels_last_3d`` tensor, which PyTorch's convolution runs well). Raises
     ``TypeError`` for a malformed ``stride``, ``padding`` or ``dilation``. Differentiable: the
-    gradients by PyTorch's convolution backward.
+    weight gradient by the kernel's rows, the input gradient by the forward kernel at unit
+    stride and M = 1 (PyTorch's convolution backward otherwise); a second derivative, with
+    ``create_graph=True``, by PyTorch's operators.
     """
     stride, dilation = _triple(stride, "stride"), _triple(dilation, "dilation")
     pads = _pads3(padding)
