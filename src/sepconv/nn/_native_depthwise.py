@@ -651,17 +651,22 @@ def _forward3d(
 def _grad_input3d(
     grad: Tensor, x: Tensor, weight: Tensor, stride: tuple, pads: tuple, dilation: tuple
 ) -> Tensor | None:
-    """The input gradient by the forward kernel where that is exact: unit stride, one kernel
-    per channel, no more padding before or after than the kernel reaches (then it is the
-    output gradient correlated with the kernel turned over, padded by (K - 1) d - p); else
-    None."""
-    kernel = weight.shape[2:]
-    if max(stride) > 1 or weight.shape[0] != x.shape[1]:
+    """The input gradient by the forward kernel where that is exact: one kernel per channel
+    (M = 1), no more padding before or after than the kernel reaches. It is then the output
+    gradient, spread out by the stride (zeros between its values), correlated at unit stride
+    with the kernel turned over, padded by (K - 1) d - p before; else None."""
+    if weight.shape[0] != x.shape[1]:
         return None
+    if max(stride) > 1:  # the transposed convolution's input: zeros between the values
+        spread = [(o - 1) * s + 1 for o, s in zip(grad.shape[2:], stride)]
+        wide = grad.new_zeros((*grad.shape[:2], *spread))
+        wide[:, :, :: stride[0], :: stride[1], :: stride[2]] = grad
+        grad = wide
     turned = []
-    for i, (k, d) in enumerate(zip(kernel, dilation)):
+    for i, (k, d) in enumerate(zip(weight.shape[2:], dilation)):
         reach = (k - 1) * d
-        before, after = reach - pads[2 * i], reach - pads[2 * i + 1]
+        before = reach - pads[2 * i]
+        after = x.shape[2 + i] - grad.shape[2 + i] - before + reach
         if before < 0 or after < 0:
             return None
         turned += [before, after]
@@ -761,9 +766,9 @@ def depthwise_conv3d(
     :func:`depthwise_conv2d`, and for an input whose W axis does not have unit stride (a
     ``torch.channels_last_3d`` tensor, which PyTorch's convolution runs well). Raises
     ``TypeError`` for a malformed ``stride``, ``padding`` or ``dilation``. Differentiable: the
-    weight gradient by the kernel's rows, the input gradient by the forward kernel at unit
-    stride and M = 1 (PyTorch's convolution backward otherwise); a second derivative, with
-    ``create_graph=True``, by PyTorch's operators.
+    weight gradient by the kernel's rows, the input gradient by the forward kernel where M = 1
+    (on the output gradient spread out by the stride; PyTorch's convolution backward
+    otherwise); a second derivative, with ``create_graph=True``, by PyTorch's operators.
     """
     stride, dilation = _triple(stride, "stride"), _triple(dilation, "dilation")
     pads = _pads3(padding)
