@@ -1043,3 +1043,31 @@ def test_forward3d_gradients_and_threads():
         native.depthwise_conv3d(big, w, None, (1, 2), 1)
     with pytest.raises(TypeError, match="padding"):
         native.depthwise_conv3d(big, w, None, 1, ((1, 1), (1, 1)))
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "size, kernel, dilation, pads, depth_stride, m",
+    [
+        ((4, 7, 7), (3, 3, 3), (1, 1, 1), (1, 1, 1, 1, 1, 1), 1, 1),
+        ((5, 14, 14), (3, 3, 3), (1, 1, 1), (1, 1, 1, 1, 1, 1), 2, 2),
+        ((3, 6, 13), (2, 3, 4), (2, 2, 1), (0, 1, 2, 0, 1, 3), 1, 1),
+        ((2, 9, 5), (1, 4, 2), (1, 1, 3), (0, 0, 0, 3, 0, 2), 1, 3),
+        ((6, 3, 15), (3, 2, 3), (1, 1, 1), (2, 0, 0, 0, 0, 0), 3, 1),
+    ],
+)
+def test_forward3d_narrow_frames(dtype, size, kernel, dilation, pads, depth_stride, m):
+    """Frames whose rows are narrower than two vectors at unit stride across (the flat-frame
+    path: outputs run across rows) equal F.conv3d's, with uneven padding, dilation, depth
+    stride and depth multiplier."""
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(2, 3, *size, generator=g, dtype=dtype)
+    weight = torch.randn(3 * m, 1, *kernel, generator=g, dtype=dtype)
+    bias = torch.randn(3 * m, generator=g, dtype=dtype)
+    stride = (depth_stride, 1, 1)
+    y = native.depthwise_conv3d(
+        x, weight, bias, stride, (pads[0:2], pads[2:4], pads[4:6]), dilation
+    )
+    expected = reference3d(x, weight, bias, stride, pads, dilation)
+    close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)

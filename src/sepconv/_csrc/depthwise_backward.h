@@ -870,7 +870,8 @@ DW_EXPORT int FN(dw_forward3d)(const ptrdiff_t *params, const ptrdiff_t *depth, 
         return 2;
     int threads = (int)params[P_THREADS];
     job3.job.ntasks = FN(task_count)(params[P_N] * params[P_C], threads);
-    parallel_for(FN(fwd3_nchw_task), &job3, job3.job.ntasks, threads);
+    parallel_for(FN(fwd3_flat_applies)(params) ? FN(fwd3_flat_task) : FN(fwd3_nchw_task), &job3,
+                 job3.job.ntasks, threads);
     return job3.job.failed;
 }
 

@@ -523,6 +523,111 @@ done:
     free(off);
 }
 
+/* 3-D, unit stride across rows and columns, rows narrower than two vectors (a network's last
+ * stages: 7x7, 14x14 frames): each input frame copied once into a flat plane of pitch P with
+ * its zero margins, so that output (oh, ow) is flat position j = oh P + ow and the tap
+ * (ky, kx) of every output the load at j + ky DH P + kx DW: vectors run across rows (P - OW
+ * lanes of each row's share are discarded), eight at a time in registers, the rows stored out
+ * of a buffer. The row kernel (fwd3_nchw_task) spends more on each row than its few lanes'
+ * arithmetic there. */
+/* flat outputs j .. j + nv L - 1 into dst: eight vectors of accumulators (all eight loaded:
+ * the slots have the slack) over the taps of the frames present */
+DW_CLONES static void FN(fwd3_flat_block)(T *restrict dst, const T *const *slot_of,
+                                          const T *restrict wo, T bias, const ptrdiff_t *off,
+                                          ptrdiff_t KT, ptrdiff_t per, ptrdiff_t j, int nv)
+{
+    VT a[8];
+    for (int v = 0; v < 8; v++)
+        a[v] = (VT){0} + bias;
+    for (ptrdiff_t kt = 0; kt < KT; kt++) {
+        if (!slot_of[kt])
+            continue;
+        for (ptrdiff_t t = kt * per; t < (kt + 1) * per; t++) {
+            const T cw = wo[t];
+            const T *s = slot_of[kt] + off[t] + j;
+            for (int v = 0; v < 8; v++)
+                a[v] += cw * *(const VT *)(s + v * L);
+        }
+    }
+    for (int v = 0; v < nv; v++)
+        *(VT *)(dst + v * L) = a[v];
+}
+
+static int FN(fwd3_flat_applies)(const ptrdiff_t *p)
+{
+    return p[P_SH] == 1 && p[P_SW] == 1 && p[P_OW] < 2 * L;
+}
+
+static void FN(fwd3_flat_task)(void *vctx, ptrdiff_t task)
+{
+    FN(job3_t) *job3 = vctx;
+    job_t *job = &job3->job;
+    const ptrdiff_t *p = job->p, *q = job3->q;
+    const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], KT = q[Q_KT], KH = p[P_KH];
+    const ptrdiff_t KW = p[P_KW], H = p[P_H], W = p[P_W], OH = p[P_OH], OW = p[P_OW];
+    const ptrdiff_t pt = p[P_PT], pl = p[P_PL], taps = KT * KH * KW;
+    const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
+    /* columns and rows the outputs read: P and HP (input columns or rows beyond are unread) */
+    const ptrdiff_t wr = OW + (KW - 1) * p[P_DW], hr = OH + (KH - 1) * p[P_DH];
+    const ptrdiff_t P = wr > pl + W ? wr : pl + W, HP = hr > pt + H ? hr : pt + H;
+    const ptrdiff_t cols = W < P - pl ? W : P - pl, rowsn = H < HP - pt ? H : HP - pt;
+    const ptrdiff_t span = (OH * P + L - 1) / L * L; /* the flat outputs, whole vectors */
+    const ptrdiff_t slot_len = HP * P + span + 8 * L; /* + the last vectors' reach */
+    const ptrdiff_t R = (KT - 1) * q[Q_DT] + 1;
+    T *slots = calloc(R * slot_len, sizeof(T));
+    T *buf = malloc(span * sizeof(T));
+    ptrdiff_t *held = malloc(R * sizeof(ptrdiff_t)), *off = malloc(taps * sizeof(ptrdiff_t));
+    const T **slot_of = malloc(KT * sizeof(T *));
+    if (!slots || !buf || !held || !off || !slot_of) {
+        job->failed = 1;
+        goto done;
+    }
+    for (ptrdiff_t kt = 0, t = 0; kt < KT; kt++)
+        for (ptrdiff_t ky = 0; ky < KH; ky++)
+            for (ptrdiff_t kx = 0; kx < KW; kx++, t++)
+                off[t] = ky * p[P_DH] * P + kx * p[P_DW];
+    const T *w = job->w, *b = job->b;
+    for (ptrdiff_t plane = first; plane < last; plane++) {
+        const ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
+        const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        for (ptrdiff_t k = 0; k < R; k++)
+            held[k] = -1;
+        for (ptrdiff_t od = 0; od < q[Q_OD]; od++) {
+            for (ptrdiff_t kt = 0; kt < KT; kt++) {
+                const ptrdiff_t d = od * q[Q_ST] + kt * q[Q_DT] - q[Q_PF];
+                if (d < 0 || d >= q[Q_D]) {
+                    slot_of[kt] = NULL; /* padding: no products */
+                    continue;
+                }
+                T *slot = slots + (d % R) * slot_len;
+                if (held[d % R] != d) { /* the margins stay zero: rows copied without them */
+                    const T *frame = src + d * q[Q_XD];
+                    for (ptrdiff_t ih = 0; ih < rowsn; ih++)
+                        FN(copy)(slot + (ih + pt) * P + pl, frame + ih * p[P_XH], cols);
+                    held[d % R] = d;
+                }
+                slot_of[kt] = slot;
+            }
+            for (ptrdiff_t m = 0; m < M; m++) {
+                const ptrdiff_t o = c * M + m;
+                const T *wo = w + o * taps, bias = b ? b[o] : (T)0;
+                for (ptrdiff_t j = 0; j < span; j += 8 * L)
+                    FN(fwd3_flat_block)(buf + j, slot_of, wo, bias, off, KT, KH * KW, j,
+                                        span - j >= 8 * L ? 8 : (int)((span - j) / L));
+                T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC] + od * q[Q_YD];
+                for (ptrdiff_t oh = 0; oh < OH; oh++)
+                    FN(copy)(out + oh * p[P_YH], buf + oh * P, OW);
+            }
+        }
+    }
+done:
+    free(slots);
+    free(buf);
+    free(held);
+    free(off);
+    free((void *)slot_of);
+}
+
 /* ---- forward, NCHW, 3 x 3 at unit stride, rows read in place ---------------------------- */
 /* Where the padding left and right is the same, 0 or 1 ('valid' or 'same'), rows are more than
  * a vector wide and dilation is 1 (planes of at most 256 outputs take the whole-plane paths
