@@ -756,10 +756,10 @@ def native_choice3d(x: Tensor, weight: Tensor, padding: ConvPadding) -> tuple | 
     :func:`use_native_depthwise`), on an input whose rows have unit stride (NCDHW, not
     ``torch.channels_last_3d``). Layers time it against PyTorch's routes on their first call
     (:mod:`sepconv.nn._autotune`); this is the untimed choice: on NCDHW inputs at X3D-M's
-    shapes (2-core AMD EPYC, 2 threads) PyTorch's NCDHW depthwise convolution took 2-4 x the
-    kernel's time from 28x28 frames up and 0.6-0.7 x at 7x7 forward (``python
-    benchmarks/depthwise3d.py``), and 1.4-7 x forward and backward, where the kernel's input
-    gradient is its forward's (unit stride) and its weight gradient its own."""
+    shapes (2-core AMD EPYC, 2 threads, ``python benchmarks/depthwise3d.py``) the kernel took
+    0.24-1.14 x the time of PyTorch's NCDHW depthwise convolution forward (above 1 only at
+    432 channels, 14x14 frames, stride 2), and 0.07-0.42 x forward and backward (its input
+    gradient by its forward, its weight gradient its own)."""
     if padding.mode != "zeros" or torch.compiler.is_compiling():
         return None
     setting = _NATIVE.get()

@@ -14,6 +14,13 @@ On a 2-core AMD EPYC at 2 threads, batch 8, NCHW, 128 channels at 56x56, the nat
 with these gradients took 4.1 ms, with PyTorch's convolution backward 6.9 (``python
 benchmarks/layers.py --calibrate``: ``samples`` in ``layers_cost_model.json``).
 
+:func:`depthwise_conv3d` does the same for ``F.conv3d(groups=C)`` on NCDHW inputs (rows of unit
+stride): each output row sums the rows of its frames, the frames copied once each into a ring
+with their zero margins (narrow frames as flat planes, the outputs running across rows); its
+weight gradient is its own, its input gradient its forward's on the output gradient spread out
+by the stride. PyTorch's NCDHW depthwise convolution runs at a few GMAC/s, its backward
+slower still (``benchmarks/depthwise3d.py``).
+
 The library is an optional part of the build (``setup.py``). Where it was not built, lacks
 AVX2+FMA code or runs on a processor without them, or ``SEPCONV_NATIVE=0`` is set,
 :func:`available` is ``False`` and :func:`depthwise_conv2d` returns ``None``: the caller then

@@ -21,14 +21,18 @@ so in inference an NCHW input with fewer than 64 channels is made channels-last 
 steps run there, and the pointwise step writes the NCHW result directly, as one batched matrix
 product ``W @ y[n]^T``, instead of converting afterwards. With 64 or more channels, and in
 training, the conversion does not pay and an NCHW input stays NCHW (2-D; 1-D and 3-D: a single
-sample with 64 or more channels). That is the rule of these functions and of calls that are
-not timed; the layers of :mod:`sepconv.nn.modules` time their routes on the first call of an
-input configuration instead (``sepconv.nn._autotune``). In inference on the CPU (no gradient
-needed), Keras 'same'
-padding with the odd extra row at the bottom (stride 2 on even sizes) becomes symmetric
-padding inside the convolution plus a leading zero tap on the depthwise kernel: the same
-products with the input, without a padded copy of the input (a non-finite input value next to
-such a zero tap gives NaN where TensorFlow gives a finite value); in training, and on other
+sample with 64 or more channels). A 3-D depthwise step on an NCDHW input (float32/float64, zero
+padding) runs sepconv's native 3-D kernel, forward and gradients, and stays NCDHW (at X3D-M's
+shapes, ``benchmarks/depthwise3d.py``: 0.24-1.14 x the time of PyTorch's NCDHW depthwise
+convolution forward, 0.43 in geometric mean; 0.07-0.42 x forward and backward); a separable 3-D
+call converts as above (its 1x1x1 step is slow on NCDHW) and runs the kernel where it stays
+NCDHW. That is the rule of these functions and of calls that are not timed; the layers of
+:mod:`sepconv.nn.modules` time their routes on the first call of an input configuration instead
+(``sepconv.nn._autotune``). In inference on the CPU (no gradient needed), Keras 'same' padding
+with the odd extra row at the bottom (stride 2 on even sizes) becomes symmetric padding inside
+the convolution plus a leading zero tap on the depthwise kernel: the same products with the
+input, without a padded copy of the input (a non-finite input value next to such a zero tap
+gives NaN where TensorFlow gives a finite value); in training, and on other
 devices, ``F.pad`` is cheaper overall. ``benchmarks/layers.py`` measures these choices
 (``--device cuda`` too).
 
