@@ -184,6 +184,17 @@ DW_CLONES static void FN(gw_row)(VT *restrict acc, T *restrict tail, const T *re
         }
 }
 
+/* gw[t] = tail[t] + the lanes of acc[t] summed in double, t < taps */
+static void FN(store_taps)(T *gw, const VT *acc, const T *tail, ptrdiff_t taps)
+{
+    for (ptrdiff_t t = 0; t < taps; t++) {
+        double s = tail[t];
+        for (ptrdiff_t i = 0; i < L; i++)
+            s += acc[t][i];
+        gw[t] = (T)s;
+    }
+}
+
 /* task: one output channel o, summed over the batch in order */
 static void FN(gw_nchw_task)(void *vctx, ptrdiff_t o)
 {
@@ -216,12 +227,7 @@ static void FN(gw_nchw_task)(void *vctx, ptrdiff_t o)
             FN(gw_row)(acc, tail, grow, rows, KH, KW, off, p[P_OW]);
         }
     }
-    for (ptrdiff_t t = 0; t < taps; t++) {
-        double s = tail[t];
-        for (ptrdiff_t i = 0; i < L; i++)
-            s += acc[t][i];
-        ((T *)job->gw)[o * taps + t] = (T)s;
-    }
+    FN(store_taps)((T *)job->gw + o * taps, acc, tail, taps);
 done:
     free(ring);
     free((void *)rows);
@@ -269,12 +275,7 @@ static void FN(gw3d_nchw_task)(void *vctx, ptrdiff_t o)
             }
         }
     }
-    for (ptrdiff_t t = 0; t < taps; t++) {
-        double s = tail[t];
-        for (ptrdiff_t i = 0; i < L; i++)
-            s += acc[t][i];
-        ((T *)job->gw)[o * taps + t] = (T)s;
-    }
+    FN(store_taps)((T *)job->gw + o * taps, acc, tail, taps);
 done:
     FN(frames_free)(&f);
     free((void *)rows);

@@ -653,6 +653,30 @@ def planned_conv(
     return lambda x, w, b: conv_n(F.pad(x, outside, mode=mode), w, b, stride, 0, dilation, groups)
 
 
+def _native_setting() -> bool | None:
+    """The native kernel's setting for this call: :func:`use_native_depthwise`'s, else the
+    route forced by the layer's timing (``sepconv.nn._autotune``), else None (decide)."""
+    setting = _NATIVE.get()
+    if setting is None:
+        forced = _forced_route()
+        setting = None if forced is None else forced[1]
+    return setting
+
+
+def _native_refused(x: Tensor, setting: bool | None) -> bool:
+    """Whether the native kernel may not run on ``x`` whatever the shapes: refused by the
+    setting, not a float32/float64 CPU tensor (a subclass, a fake tensor), the plain
+    composition asked for, or a ``TorchDispatchMode`` active (it sees PyTorch's operators)."""
+    return (
+        setting is False
+        or x.dtype not in _NATIVE_DTYPES
+        or x.device.type != "cpu"
+        or type(x) is not Tensor
+        or plain_requested()
+        or _dispatch_mode() is not None
+    )
+
+
 def native_choice(
     x: Tensor, weight: Tensor, padding: ConvPadding, n: int
 ) -> tuple[Tensor, Tensor, tuple, bool] | None:
@@ -668,18 +692,8 @@ def native_choice(
     """
     if n > 2 or padding.mode != "zeros" or torch.compiler.is_compiling():
         return None
-    setting = _NATIVE.get()
-    if setting is None:
-        forced = _forced_route()
-        setting = None if forced is None else forced[1]
-    if (
-        setting is False
-        or x.dtype not in _NATIVE_DTYPES
-        or x.device.type != "cpu"
-        or type(x) is not Tensor
-        or plain_requested()
-        or _dispatch_mode() is not None
-    ):
+    setting = _native_setting()
+    if _native_refused(x, setting):
         return None
     from . import _dispatch  # imported on first use: ctypes and the cost model's file
 
@@ -762,19 +776,10 @@ def native_choice3d(x: Tensor, weight: Tensor, padding: ConvPadding) -> tuple | 
     gradient by its forward, its weight gradient its own)."""
     if padding.mode != "zeros" or torch.compiler.is_compiling():
         return None
-    setting = _NATIVE.get()
-    if setting is None:
-        forced = _forced_route()
-        setting = None if forced is None else forced[1]
     if (
-        setting is False
-        or x.dtype not in _NATIVE_DTYPES
-        or x.device.type != "cpu"
-        or type(x) is not Tensor
+        _native_refused(x, _native_setting())
         or x.dim() != 5
         or (x.stride(4) != 1 and x.shape[4] != 1)
-        or plain_requested()
-        or _dispatch_mode() is not None
     ):
         return None
     from . import _native_depthwise as native
