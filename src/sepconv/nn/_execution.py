@@ -96,11 +96,13 @@ def use_native_depthwise(enabled: bool | None) -> contextlib.AbstractContextMana
     changes nothing).
 
     ``True``: the native kernel wherever it applies (a 1-D or 2-D depthwise step with zero
-    padding on a float32/float64 CPU tensor, the native library built and ``SEPCONV_NATIVE``
-    not ``0``), on the input's memory format as given; elsewhere PyTorch's. ``False``:
-    PyTorch's ``F.conv2d(groups=C)`` always. ``None`` (the default outside any block): the
-    measured choice of ``sepconv.nn._dispatch`` (constants written by
-    ``python benchmarks/layers.py --calibrate``). The plain composition (graph recording,
+    padding on a float32/float64 CPU tensor, or a 3-D one on an NCDHW tensor, the native
+    library built and ``SEPCONV_NATIVE`` not ``0``), on the input's memory format as given;
+    elsewhere PyTorch's. ``False``: PyTorch's ``F.conv2d(groups=C)`` (``F.conv3d``) always.
+    ``None`` (the default outside any block): the layers' timed choice
+    (``sepconv.nn._autotune``), else the measured choice of ``sepconv.nn._dispatch``
+    (constants written by ``python benchmarks/layers.py --calibrate``; 3-D: the native kernel
+    on NCDHW tensors, :func:`native_choice3d`). The plain composition (graph recording,
     export, :func:`plain_composition`) and ``torch.compile`` always run PyTorch's operators.
     The results agree to rounding (1e-5 relative in float32) whichever runs.
 
