@@ -18,9 +18,12 @@ minimum and median reported):
   the result converted back (what an NCDHW caller can write to get PyTorch's faster kernel).
 
 ``sepconv/torch`` is the layer's time over the best a user could write with PyTorch on the
-NCDHW input (``torch_ncdhw`` or ``torch_converted``). Roofline: the bytes of the input and
-output at the bandwidth of a large copy timed in the same rounds (``of bound``: bound / time),
-and the multiply-adds at the peak of ``benchmarks/layers.py``'s roofline.
+NCDHW input (``torch_ncdhw`` or ``torch_converted``; ``torch_cl3d`` is not what such a caller
+has). A fresh layer's first call, where its routes are timed, and its ``RETUNE_AT``-th, where
+the closest are timed again, are timed before the rounds (column ``sepconv 1st/8th call``).
+``native of bound``: the bytes of the input and output at the bandwidth of a large copy timed
+in the same rounds (``GB/s same rounds``), over the kernel's time (1.0: as fast as that copy).
+``--quick``: two shapes, the first batch size only.
 
 Allocator: as ``benchmarks/layers.py`` (re-run with glibc's mmap and trim thresholds raised
 unless ``--default-allocator``).
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 from layers import _fix_allocator
@@ -74,6 +78,8 @@ def case(
     layer.train(backward)
     with torch.no_grad():
         layer.weight.copy_(weight)
+    # the layer's first call (its routes timed there) and the one where they are timed again
+    first_s, retune_s = _first_calls(layer, x, backward)
     hp = same_padding(size, 3, stride)
     pads = ((1, 1), hp, hp)
     flat = (hp[0], hp[1], hp[0], hp[1], 1, 1)
@@ -128,6 +134,8 @@ def case(
         "copy_gbps_same_rounds": gbps,
         "bound_ms": nbytes / (gbps * 1e9) * 1e3,
         "native_max_relative_error": error,
+        "sepconv_first_call_s": first_s,
+        "sepconv_retune_call_s": retune_s,
     }
     for name in NAMES:
         low, mid = t[name]
@@ -138,6 +146,24 @@ def case(
     r["native_of_bound"] = r["bound_ms"] / r["native_min_ms"]
     r["sepconv_vs_torch"] = t["sepconv"][0] / best
     return r
+
+
+def _first_calls(layer: Any, x: torch.Tensor, backward: bool) -> tuple[float, float]:
+    """Seconds of the layer's first call on ``x`` and of its ``RETUNE_AT``-th (forward, and
+    backward where ``backward``), on an input copy that wants a gradient in training."""
+    from sepconv.nn import _autotune
+
+    inp = x.detach().clone().requires_grad_(backward)
+    seconds = []
+    with torch.set_grad_enabled(backward):
+        for call in range(1, _autotune.RETUNE_AT + 1):
+            start = time.perf_counter()
+            y = layer(inp)
+            if backward:
+                y.backward(torch.ones_like(y))
+            if call in (1, _autotune.RETUNE_AT):
+                seconds.append(time.perf_counter() - start)
+    return seconds[0], seconds[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(min/median ms); load average at start: {info['load_average_start'][0]:.2f}"
     )
     rows, results = [], []
+    if args.quick:
+        args.batch = args.batch[:1]
+    print("  (" + ", ".join(_headers()) + ")", file=sys.stderr)
     for backward in [p == "backward" for p in args.passes]:
         for batch in args.batch:
             for channels, frames, size, stride in QUICK if args.quick else X3D_M:
@@ -177,19 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(r)
                 rows.append(_cells(r))
                 print("  " + " ".join(map(str, rows[-1])), file=sys.stderr)
-    headers = [
-        "layer",
-        "pass",
-        "batch",
-        *(f"{n} ms" for n in NAMES),
-        "native/torch_ncdhw",
-        "native/torch_cl3d",
-        "sepconv/torch",
-        "native of bound",
-        "GB/s same rounds",
-    ]
     print()
-    print(format_table(headers, rows))
+    print(format_table(_headers(), rows))
     summary = {}
     for pass_name in ("forward", "forward+backward"):
         sel = [r for r in results if r["pass"] == pass_name]
@@ -224,6 +242,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _headers() -> list[str]:
+    return [
+        "layer",
+        "pass",
+        "batch",
+        *(f"{n} ms" for n in NAMES),
+        "native/torch_ncdhw",
+        "native/torch_cl3d",
+        "sepconv/torch",
+        "native of bound",
+        "GB/s same rounds",
+        "sepconv 1st/8th call s",
+    ]
+
+
 def _cells(r: dict[str, Any]) -> list[Any]:
     return [
         r["layer"],
@@ -235,6 +268,7 @@ def _cells(r: dict[str, Any]) -> list[Any]:
         f"{r['sepconv_vs_torch']:.2f}",
         f"{r['native_of_bound']:.2f}",
         f"{r['copy_gbps_same_rounds']:.1f}",
+        f"{r['sepconv_first_call_s']:.2f}/{r['sepconv_retune_call_s']:.2f}",
     ]
 
 

@@ -408,8 +408,9 @@ def test_the_warm_timing_leaves_out_routes_twice_as_slow(monkeypatch):
 
 def test_routes_far_slower_leave_the_first_rounds(monkeypatch):
     """At the first call, a route beyond DROP_BEYOND times the fastest's best after a round
-    leaves the rounds (timed in the warm-up and the first round only); the two fastest, within
-    CLOSE of each other, get every round; the choice is unchanged."""
+    leaves the rounds (timed in the warm-up and the first round only), one beyond WARMUP_DROP
+    in the warm-up is not timed further; the two fastest, within CLOSE of each other, get
+    every round; the choice is unchanged."""
     speed = {("nchw", False): 1.0, ("cl", False): 1.02, ("nchw", True): 3.0, ("cl", True): 1.6}
     calls: dict[tuple, int] = {}
 
@@ -421,10 +422,21 @@ def test_routes_far_slower_leave_the_first_rounds(monkeypatch):
     layer = snn.DepthwiseConv2d(4, 3, padding="same").eval()
     with torch.no_grad():
         layer(torch.randn(2, 4, 9, 9))
-    assert _autotune.DROP_BEYOND < 1.6 < 3.0
+    assert _autotune.DROP_BEYOND < 1.6 < 3.0 < _autotune.WARMUP_DROP
     assert calls[("nchw", False)] == calls[("cl", False)] == 1 + _autotune.MAX_ROUNDS
     if ("nchw", True) in calls:  # the native kernel built
         assert calls[("nchw", True)] == calls[("cl", True)] == 2
+    (chosen,) = layer.__dict__["_sepconv_routes"].values()
+    assert chosen == ("nchw", False)
+    # beyond WARMUP_DROP in the warm-up: not timed further; the fastest alone then runs its
+    # ROUNDS rounds (none is close to it)
+    speed.update({("cl", False): 5.0, ("nchw", True): 5.0, ("cl", True): 5.0})
+    calls.clear()
+    _autotune._SHARED.clear()
+    layer = snn.DepthwiseConv2d(4, 3, padding="same").eval()
+    with torch.no_grad():
+        layer(torch.randn(2, 4, 9, 9))
+    assert calls[("cl", False)] == 1 and calls[("nchw", False)] == 1 + _autotune.ROUNDS
     (chosen,) = layer.__dict__["_sepconv_routes"].values()
     assert chosen == ("nchw", False)
 

@@ -429,17 +429,20 @@ def _rounds(
     fused: Callable[[Tensor], Tensor | None] | None = None,
 ) -> dict[Route, float]:
     """Each route's best time: interleaved rounds after a warm-up, ROUNDS of them, up to
-    MAX_ROUNDS while the two fastest are within CLOSE (one round for slow calls); after each
-    of the first ROUNDS rounds, routes beyond DROP_BEYOND times the fastest's best leave the
-    rounds, after the later ones those beyond CLOSE (the two fastest stay)."""
-    best = {r: _timed(r, x, forward, inputs, fused)[0] for r in routes}  # warm-up: page
-    slow = min(best.values()) > SLOW_S  # faults, oneDNN primitive creation
-    best = dict.fromkeys(routes, float("inf"))
-    running = list(routes)
+    MAX_ROUNDS while the two fastest are within CLOSE (one round for slow calls); routes
+    beyond WARMUP_DROP times the fastest in the warm-up are not timed further (their warm-up
+    time kept); after each of the first ROUNDS rounds, routes beyond DROP_BEYOND times the
+    fastest's best leave the rounds, after the later ones those beyond CLOSE (the two fastest
+    stay)."""
+    warm = {r: _timed(r, x, forward, inputs, fused)[0] for r in routes}  # warm-up: page
+    slow = min(warm.values()) > SLOW_S  # faults, oneDNN primitive creation
+    # a route beyond WARMUP_DROP times the fastest in the warm-up keeps that (cold) time
+    best = {r: t if t > WARMUP_DROP * min(warm.values()) else float("inf") for r, t in warm.items()}
+    running = [r for r in routes if best[r] == float("inf")]
     for done in range(1 if slow else MAX_ROUNDS):
         for r in running:
             best[r] = min(best[r], _timed(r, x, forward, inputs, fused)[0])
-        first, second = sorted(best[r] for r in running)[:2]
+        first, second = [*sorted(best[r] for r in running), float("inf")][:2]
         if done + 1 >= ROUNDS and second > CLOSE * first:
             break  # the fastest is clear; close contenders get more rounds
         ranked = sorted(running, key=best.__getitem__)
@@ -448,6 +451,10 @@ def _rounds(
     return best
 
 
+#: a route whose warm-up call took beyond this factor of the fastest's warm-up is not timed
+#: further (a cold call, first-call costs included, so a wider margin than DROP_BEYOND's; 3-D
+#: training at 54 channels of 16 x 56 x 56: PyTorch's routes 10-15 x the native one)
+WARMUP_DROP = 4.0
 #: a route whose best time in the first-call rounds is beyond this factor of the fastest's
 #: leaves them (it is far from winning; its later rounds only made the first call slower:
 #: MobileNetV1 at batch 8 spent 3.3 s of a 3.6 s first call timing routes, the slowest of
@@ -521,7 +528,6 @@ def _tune(
             if extra:
                 best.update(_rounds([*leaders, *extra], x, forward, inputs, fused))
             every = [*every, *(r + ("mm",) for r in every if r[1] != "fused")]
-    timed = list(best)
     for r, seconds in best.items():
         times[r] = min(times.get(r, float("inf")), seconds)
     routes = [r for r in every if r in times]  # with those timed only before
@@ -540,8 +546,8 @@ def _tune(
     # kept): on a shared machine a burst of load that lasts through all of a route's first
     # rounds can rank it wrongly (measured: batch 1, NCHW, 128 -> 128 at 56x56, a
     # channels-last route kept that ran 1.6 x the plain one afterwards). Not in the warm
-    # timing where it timed both again: their best times come from two timings already.
-    confirmed = retiming and plain in timed and fastest in timed
+    # timing: the first one confirmed a plain route that lost, and one that won is retimed.
+    confirmed = retiming
     if best[plain] > PREFER_PLAIN * best[fastest] and not confirmed:
         with torch.random.fork_rng(devices=[]):
             again = _rounds([plain, fastest], x, forward, inputs, fused)

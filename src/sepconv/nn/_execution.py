@@ -222,6 +222,7 @@ def check_input(
             f"`{name}` must have {channels} channel{'s' * (channels != 1)} "
             f"(dimension {x.dim() - n - 1}), got shape "
             f"{tuple(x.shape)} with {x.shape[-n - 1]}"
+            + (f" (a {n + 1}-D input is one sample, (C, {axes(n)}))" if x.dim() == n + 1 else "")
         )
     return x.dim() == n + 1
 

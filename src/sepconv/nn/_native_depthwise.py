@@ -744,11 +744,11 @@ class _Depthwise3d(torch.autograd.Function):
                 x.shape[1],
                 [True, False, False],
             )[0]
-            if not even:
+            if not even:  # the input's part, contiguous as the native gradients are
                 d, h, w = x.shape[2:]
                 grad_x = grad_x[
                     :, :, pads[0] : pads[0] + d, pads[2] : pads[2] + h, pads[4] : pads[4] + w
-                ]
+                ].contiguous()
         grad_w = _grad_weight3d(grad, x, weight, stride, pads, dilation) if need_w else None
         grad_b = grad.sum((0, 2, 3, 4)) if need_b and bias is not None else None
         return grad_x, grad_w, grad_b, None, None, None

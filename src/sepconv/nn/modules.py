@@ -310,7 +310,7 @@ class _DepthwiseConvNd(KerasPaddingConv):
         return _keras.to_keras_weights(self)  # type: ignore[arg-type]
 
 
-_DEPTHWISE_DOC = """{n}-D depthwise convolution with Keras semantics (Keras ``DepthwiseConv{k}``).
+_DEPTHWISE_DOC = """{n}-D depthwise convolution with Keras semantics ({keras}).
 
     An ``nn.Conv{n}d`` with ``groups=in_channels`` and ``out_channels = in_channels *
     depth_multiplier`` (output channel ``c * M + m`` is input channel ``c`` with its ``m``-th
@@ -352,7 +352,13 @@ _DEPTHWISE_DOC = """{n}-D depthwise convolution with Keras semantics (Keras ``De
 class DepthwiseConv1d(_DepthwiseConvNd, nn.Conv1d):
     _n = 1
     __doc__ = _DEPTHWISE_DOC.format(
-        n=1, k="1D", axes="L", axes_out="L_out", example="9", example_out="5", mults=16 * 3 * 5
+        n=1,
+        keras="Keras ``DepthwiseConv1D``",
+        axes="L",
+        axes_out="L_out",
+        example="9",
+        example_out="5",
+        mults=16 * 3 * 5,
     )
 
 
@@ -360,7 +366,7 @@ class DepthwiseConv2d(_DepthwiseConvNd, nn.Conv2d):
     _n = 2
     __doc__ = _DEPTHWISE_DOC.format(
         n=2,
-        k="2D",
+        keras="Keras ``DepthwiseConv2D``",
         axes="H, W",
         axes_out="H_out, W_out",
         example="9, 8",
@@ -373,7 +379,7 @@ class DepthwiseConv3d(_DepthwiseConvNd, nn.Conv3d):
     _n = 3
     __doc__ = _DEPTHWISE_DOC.format(
         n=3,
-        k="3D (Keras has none)",
+        keras="Keras has no 3-D one",
         axes="D, H, W",
         axes_out="D_out, H_out, W_out",
         example="4, 9, 8",
@@ -653,14 +659,15 @@ class _SeparableConvNd(nn.Module):
         )
 
 
-_SEPARABLE_DOC = """{n}-D depthwise separable convolution (Keras ``SeparableConv{k}``).
+_SEPARABLE_DOC = """{n}-D depthwise separable convolution ({keras}).
 
     A :class:`DepthwiseConv{n}d` (which owns ``stride``, ``padding`` and ``dilation``), an
     optional norm and activation, then a 1x1 ``nn.Conv{n}d`` mixing channels (Howard et al. 2017,
     "MobileNets"; Chollet 2017, "Xception"). Children: ``depthwise``, ``norm``, ``act``,
     ``pointwise``. Each call runs the route timed fastest for this layer and input
-    (``sepconv.nn._autotune``: NCHW or channels-last, PyTorch's or the native depthwise kernel,
-    the fused kernel in inference) and the output comes back in the caller's memory format.
+    (``sepconv.nn._autotune``: NCHW or channels-last, NCDHW or ``channels_last_3d`` in 3-D,
+    PyTorch's or the native depthwise kernel, in 2-D inference also the fused kernel) and the
+    output comes back in the caller's memory format.
     An input of another dtype than the parameters raises ``TypeError`` (unless autocast is on).
 
     Parameters
@@ -708,7 +715,7 @@ class SeparableConv1d(_SeparableConvNd):
     _conv_cls = PointwiseConv1d
     __doc__ = _SEPARABLE_DOC.format(
         n=1,
-        k="1D",
+        keras="Keras ``SeparableConv1D``",
         axes="L",
         axes_out="L_out",
         example="12",
@@ -723,7 +730,7 @@ class SeparableConv2d(_SeparableConvNd):
     _conv_cls = PointwiseConv2d
     __doc__ = _SEPARABLE_DOC.format(
         n=2,
-        k="2D",
+        keras="Keras ``SeparableConv2D``",
         axes="H, W",
         axes_out="H_out, W_out",
         example="12, 12",
@@ -738,7 +745,7 @@ class SeparableConv3d(_SeparableConvNd):
     _conv_cls = PointwiseConv3d
     __doc__ = _SEPARABLE_DOC.format(
         n=3,
-        k="3D (Keras has none)",
+        keras="Keras has no 3-D one",
         axes="D, H, W",
         axes_out="D_out, H_out, W_out",
         example="6, 6, 6",
