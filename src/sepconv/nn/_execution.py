@@ -774,8 +774,8 @@ def native_choice3d(x: Tensor, weight: Tensor, padding: ConvPadding) -> tuple | 
     ``torch.channels_last_3d``). Layers time it against PyTorch's routes on their first call
     (:mod:`sepconv.nn._autotune`); this is the untimed choice: on NCDHW inputs at X3D-M's
     shapes (2-core AMD EPYC, 2 threads, ``python benchmarks/depthwise3d.py``) the kernel took
-    0.24-1.14 x the time of PyTorch's NCDHW depthwise convolution forward (above 1 only at
-    432 channels, 14x14 frames, stride 2), and 0.07-0.42 x forward and backward (its input
+    0.27-1.26 x the time of PyTorch's NCDHW depthwise convolution forward (above 1 only at
+    432 channels, 14x14 frames, stride 2), and 0.06-0.44 x forward and backward (its input
     gradient by its forward, its weight gradient its own)."""
     if padding.mode != "zeros" or torch.compiler.is_compiling():
         return None

@@ -23,8 +23,8 @@ product ``W @ y[n]^T``, instead of converting afterwards. With 64 or more channe
 training, the conversion does not pay and an NCHW input stays NCHW (2-D; 1-D and 3-D: a single
 sample with 64 or more channels). A 3-D depthwise step on an NCDHW input (float32/float64, zero
 padding) runs sepconv's native 3-D kernel, forward and gradients, and stays NCDHW (at X3D-M's
-shapes, ``benchmarks/depthwise3d.py``: 0.24-1.14 x the time of PyTorch's NCDHW depthwise
-convolution forward, 0.43 in geometric mean; 0.07-0.42 x forward and backward); a separable 3-D
+shapes, ``benchmarks/depthwise3d.py``: 0.27-1.26 x the time of PyTorch's NCDHW depthwise
+convolution forward, 0.49 in geometric mean; 0.06-0.44 x forward and backward); a separable 3-D
 call converts as above (its 1x1x1 step is slow on NCDHW) and runs the kernel where it stays
 NCDHW. That is the rule of these functions and of calls that are not timed; the layers of
 :mod:`sepconv.nn.modules` time their routes on the first call of an input configuration instead
