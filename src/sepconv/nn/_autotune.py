@@ -547,8 +547,7 @@ def _tune(
     # rounds can rank it wrongly (measured: batch 1, NCHW, 128 -> 128 at 56x56, a
     # channels-last route kept that ran 1.6 x the plain one afterwards). Not in the warm
     # timing: the first one confirmed a plain route that lost, and one that won is retimed.
-    confirmed = retiming
-    if best[plain] > PREFER_PLAIN * best[fastest] and not confirmed:
+    if best[plain] > PREFER_PLAIN * best[fastest] and not retiming:
         with torch.random.fork_rng(devices=[]):
             again = _rounds([plain, fastest], x, forward, inputs, fused)
         best[plain] = times[plain] = min(best[plain], again[plain])
