@@ -118,6 +118,37 @@ def test_whole_small_planes(avx512, dtype):
 
 
 @needs_native
+@pytest.mark.parametrize("avx512", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("size, stride", [(7, 1), (14, 1), (3, 1), (14, 2), (28, 2), (9, 2)])
+def test_values_beside_a_view_stay_out(size, stride, avx512, dtype):
+    """The whole-plane and narrow stride-2 paths read past a plane's edges (plain loads whose
+    padding lanes are cleared) wherever that memory lies inside the tensor: channels beside a
+    view, holding NaN and infinity, and the tensor's first and last planes (read with masked
+    loads) leave the result equal to F.conv2d on a copy of the view."""
+    g = torch.Generator().manual_seed(size * 10 + stride)
+    full = torch.randn(3, 6, size, size, generator=g, dtype=dtype)
+    full[:, 0] = float("nan")
+    full[:, 5] = float("inf")
+    full[1, 2, 0, 0] = float("-inf")  # inside the view: spreads to its own neighbours only
+    weight = torch.randn(4, 1, 3, 3, generator=g, dtype=dtype)
+    bias = torch.randn(4, generator=g, dtype=dtype)
+    pads = 1 if stride == 1 else ((0, 1), (0, 1))
+    flat = (1, 1, 1, 1) if stride == 1 else (0, 1, 0, 1)
+    native._use_avx512(avx512)
+    try:
+        for x in (full[:, 1:5], full.reshape(18, 1, size, size)[:4].reshape(1, 4, size, size)):
+            y = native.depthwise_conv2d(x, weight, bias, stride, pads)
+            expected = reference(x.contiguous(), weight, bias, (stride, stride), flat, (1, 1))
+            torch.testing.assert_close(y, expected, equal_nan=True)
+        x = full[:, 1:5].contiguous()  # its first and last planes at the tensor's ends
+        y = native.depthwise_conv2d(x, weight, bias, stride, pads)
+        torch.testing.assert_close(y, reference(x, weight, bias, (stride, stride), flat, (1, 1)))
+    finally:
+        native._use_avx512(True)
+
+
+@needs_native
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases, avx512=st.booleans())
 def test_forward_matches_conv2d(case, avx512):

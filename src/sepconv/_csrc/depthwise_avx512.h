@@ -789,6 +789,7 @@ static int FN(fwd_flat512_applies)(const ptrdiff_t *p)
 #define BLOADU _mm256_loadu_ps
 #define BSTORE(s, k, v) _mm256_maskstore_ps((s), (k), (v))
 #define BSTOREU _mm256_storeu_ps
+#define BAND(k, v) _mm256_and_ps(_mm256_castsi256_ps(k), (v))
 #else
 #define BV __m256d
 #define BLANES 4
@@ -798,6 +799,7 @@ static int FN(fwd_flat512_applies)(const ptrdiff_t *p)
 #define BLOADU _mm256_loadu_pd
 #define BSTORE(s, k, v) _mm256_maskstore_pd((s), (k), (v))
 #define BSTOREU _mm256_storeu_pd
+#define BAND(k, v) _mm256_and_pd(_mm256_castsi256_pd(k), (v))
 #endif
 #define FLAT2_VECS 32
 
@@ -813,90 +815,114 @@ __attribute__((target("avx2"))) static inline __m256i FN(lane_mask)(unsigned m)
 #endif
 }
 
-/* vectors v0 .. v0 + NV - 1 of a plane's outputs (those below nvec stored) */
+/* vectors v0 .. v0 + NV - 1 of a plane's outputs, vector v at element vo[v]; PLAIN: the
+ * plane's reads lie inside the tensor, so each tap is a plain load with the padding's lanes
+ * cleared by the mask (a bitwise and: +0 whatever the memory holds), else a masked load */
 static inline __attribute__((always_inline, target("avx2,fma"))) void
-FN(flat2_group)(int NV, T *out, const T *src, const T *wk, BV bias, const __m256i *masks,
-                ptrdiff_t span, const ptrdiff_t *offs, ptrdiff_t taps, ptrdiff_t v0,
-                ptrdiff_t nvec, __m256i last_keep)
+FN(flat2_group)(int NV, int PLAIN, T *out, const T *src, const T *wk, BV bias,
+                const __m256i *masks, ptrdiff_t span, const ptrdiff_t *offs, ptrdiff_t taps,
+                ptrdiff_t v0, const ptrdiff_t *vo, int whole, __m256i last_keep)
 {
     BV a[8];
     for (int i = 0; i < NV; i++)
         a[i] = bias;
-    const T *s0 = src + v0 * BLANES;
     for (ptrdiff_t t = 0; t < taps; t++) {
         const BV wt = BSET1(wk[t]);
-        const T *s = s0 + offs[t];
+        const T *s = src + offs[t];
         const __m256i *mk = masks + t * span + v0;
         for (int i = 0; i < NV; i++)
-            a[i] = BFMA(wt, BLOADZ(mk[i], s + i * BLANES), a[i]);
+            a[i] = BFMA(wt, PLAIN ? BAND(mk[i], BLOADU(s + vo[v0 + i])) : BLOADZ(mk[i], s + vo[v0 + i]),
+                        a[i]);
     }
-    for (int i = 0; i < NV && v0 + i < nvec; i++) {
-        if (v0 + i < nvec - 1)
-            BSTOREU(out + (v0 + i) * BLANES, a[i]);
+    for (int i = 0; i < NV; i++) {
+        if (whole)
+            BSTOREU(out + vo[v0 + i], a[i]);
         else
-            BSTORE(out + (v0 + i) * BLANES, last_keep, a[i]);
+            BSTORE(out + vo[v0 + i], last_keep, a[i]);
     }
 }
 
+#define FLAT2_GROUP(PLAIN)                                                                     \
+    switch (nv) {                                                                              \
+    case 1: FN(flat2_group)(1, PLAIN, out, src, wk, bias, masks, span, offs, taps, v0, vo, whole, last_keep); break; \
+    case 2: FN(flat2_group)(2, PLAIN, out, src, wk, bias, masks, span, offs, taps, v0, vo, whole, last_keep); break; \
+    case 3: FN(flat2_group)(3, PLAIN, out, src, wk, bias, masks, span, offs, taps, v0, vo, whole, last_keep); break; \
+    case 4: FN(flat2_group)(4, PLAIN, out, src, wk, bias, masks, span, offs, taps, v0, vo, whole, last_keep); break; \
+    case 5: FN(flat2_group)(5, PLAIN, out, src, wk, bias, masks, span, offs, taps, v0, vo, whole, last_keep); break; \
+    case 6: FN(flat2_group)(6, PLAIN, out, src, wk, bias, masks, span, offs, taps, v0, vo, whole, last_keep); break; \
+    case 7: FN(flat2_group)(7, PLAIN, out, src, wk, bias, masks, span, offs, taps, v0, vo, whole, last_keep); break; \
+    default: FN(flat2_group)(8, PLAIN, out, src, wk, bias, masks, span, offs, taps, v0, vo, whole, last_keep); break; \
+    }
+
+/* A plane of count >= BLANES outputs is nvec vectors at elements 0, BLANES, 2 BLANES, ... and
+ * the last at count - BLANES (overlapping the one before: the same values stored twice), all
+ * stored whole; a smaller one is one vector, stored masked. The vectors are summed in groups
+ * of at most eight of about equal size (eight chains of multiply-adds side by side: a 14 x 14
+ * float plane, 25 vectors, as 7 + 6 + 6 + 6, not 8 + 8 + 8 + 1). A plane whose reads (its
+ * vectors' reach through every tap offset) lie between the tensor's first and last elements
+ * loads plainly and clears the padding's lanes with the mask; the tensor's first and last
+ * planes, whose reads may leave it, take masked loads (vmaskmov touches no masked-off lane). */
 __attribute__((target("avx2,fma"))) static void FN(fwd_flat256_task)(void *vctx, ptrdiff_t task)
 {
     job_t *job = vctx;
     const ptrdiff_t *p = job->p;
     const ptrdiff_t planes = p[P_N] * p[P_C], M = p[P_M], KH = p[P_KH], KW = p[P_KW];
     const ptrdiff_t W = p[P_W], H = p[P_H], taps = KH * KW, count = p[P_OH] * p[P_OW];
-    const ptrdiff_t nvec = (count + BLANES - 1) / BLANES, span = (nvec + 7) / 8 * 8;
+    const ptrdiff_t nvec = (count + BLANES - 1) / BLANES, span = nvec;
+    const int whole = count >= BLANES;
     const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
-    const T *w = job->w, *b = job->b;
-    __m256i *masks = NULL; /* (taps, span): vectors past the plane have no lanes */
-    ptrdiff_t offs[MAX_TAPS];
+    const T *w = job->w, *b = job->b, *x0 = job->x;
+    const T *x_end = x0 + (p[P_N] - 1) * p[P_XN] + (p[P_C] - 1) * p[P_XC] + (H - 1) * p[P_XH] + W;
+    __m256i *masks = NULL; /* (taps, span) */
+    ptrdiff_t offs[MAX_TAPS], vo[FLAT2_VECS], lo = 0, hi = 0;
     if (posix_memalign((void **)&masks, 32, taps * span * sizeof(__m256i))) {
         job->failed = 1;
         return;
     }
+    for (ptrdiff_t v = 0; v < nvec; v++)
+        vo[v] = whole && v * BLANES > count - BLANES ? count - BLANES : v * BLANES;
     for (ptrdiff_t ky = 0; ky < KH; ky++)
         for (ptrdiff_t kx = 0; kx < KW; kx++) {
             ptrdiff_t t = ky * KW + kx, dy = ky * p[P_DH] - p[P_PT], dx = kx * p[P_DW] - p[P_PL];
             offs[t] = dy * W + dx;
-            for (ptrdiff_t v = 0; v < span; v++) {
+            lo = offs[t] < lo ? offs[t] : lo;
+            hi = offs[t] > hi ? offs[t] : hi;
+            for (ptrdiff_t v = 0; v < nvec; v++) {
                 unsigned m = 0;
                 for (ptrdiff_t l = 0; l < BLANES; l++) {
-                    ptrdiff_t q = v * BLANES + l, oh = q / W, ow = q % W;
+                    ptrdiff_t q = vo[v] + l, oh = q / W, ow = q % W;
                     if (q < count && oh + dy >= 0 && oh + dy < H && ow + dx >= 0 && ow + dx < W)
                         m |= 1u << l;
                 }
                 masks[t * span + v] = FN(lane_mask)(m);
             }
         }
-    const __m256i last_keep = FN(lane_mask)((1u << (count - (nvec - 1) * BLANES)) - 1u);
+    hi += vo[nvec - 1] + BLANES;
+    const __m256i last_keep = FN(lane_mask)((1u << (count < BLANES ? count : BLANES)) - 1u);
+    const ptrdiff_t groups = (nvec + 7) / 8;
     for (ptrdiff_t plane = first; plane < last; plane++) {
         ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
-        const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
+        const T *src = x0 + n * p[P_XN] + c * p[P_XC];
+        const int plain = whole && (src - x0) + lo >= 0 && x_end - src >= hi;
         for (ptrdiff_t m = 0; m < M; m++) {
             ptrdiff_t o = c * M + m;
             T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC];
             const T *wk = w + o * taps;
             const BV bias = BSET1(b ? b[o] : (T)0);
-            ptrdiff_t v0 = 0;
-            for (; v0 + 8 <= nvec; v0 += 8)
-                FN(flat2_group)(8, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
-                                last_keep);
-            /* the rest in one group (vectors past the plane have no lanes: nothing read, nothing
-             * stored), so that its chains of multiply-adds run side by side (a 7 x 7 plane:
-             * one group of eight instead of four and three single chains) */
-            const ptrdiff_t rest = nvec - v0;
-            if (rest > 4)
-                FN(flat2_group)(8, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
-                                last_keep);
-            else if (rest > 2)
-                FN(flat2_group)(4, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
-                                last_keep);
-            else if (rest > 0)
-                FN(flat2_group)(2, out, src, wk, bias, masks, span, offs, taps, v0, nvec,
-                                last_keep);
+            for (ptrdiff_t g = 0, v0 = 0; g < groups; g++) {
+                const ptrdiff_t nv = nvec / groups + (g < nvec % groups);
+                if (plain) {
+                    FLAT2_GROUP(1)
+                } else {
+                    FLAT2_GROUP(0)
+                }
+                v0 += nv;
+            }
         }
     }
     free(masks);
 }
+#undef FLAT2_GROUP
 
 /* whether fwd_flat256_task applies: AVX2 and FMA without AVX-512 (or with it turned off),
  * the shapes of fwd_flat512_task, at most FLAT2_VECS vectors a plane */
@@ -909,10 +935,13 @@ static int FN(fwd_flat256_applies)(const ptrdiff_t *p)
 #undef FLAT2_VECS
 
 /* 3 x 3 at stride 2 (dilation 1), NCHW, AVX2: each vector of an output row from its three
- * input rows straight, two masked loads of 2 BLANES inputs split into even
- * and odd lanes (and two more from two columns on for kx = 2), no padded copy; the rows of a
- * dense output plane are stored whole in order where the vector ends inside the plane (its
- * spare lanes land on the next rows, which overwrite them), the others masked. */
+ * input rows straight, two loads of 2 BLANES inputs split into even and odd lanes (and two
+ * more from two columns on for kx = 2), no padded copy: the lanes outside the row cleared by
+ * a mask (plain loads and a bitwise and where the loads stay inside the tensor, masked loads
+ * at its ends). A row at least a vector wide ends with a block that overlaps the one before
+ * (the same values stored twice), so every store is whole; a narrower row of a dense output
+ * plane is stored whole in order where the vector ends inside the plane (its spare lanes land
+ * on the next row, which overwrites them), the others masked. */
 #ifndef S2_MAX_BLOCKS
 #define S2_MAX_BLOCKS 16
 #endif
@@ -953,13 +982,17 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
     const int pairs = p[P_N] * p[P_C] * H * W * (ptrdiff_t)sizeof(T) <= (16 << 20);
     /* block j of a row loads from columns 2 j BLANES - pl (+ BLANES) and from 2 on */
     __m256i k[S2_MAX_BLOCKS][4];
-    int whole[S2_MAX_BLOCKS]; /* all four loads inside the row */
+    int whole[S2_MAX_BLOCKS];  /* all four loads inside the row */
+    ptrdiff_t ob[S2_MAX_BLOCKS]; /* block j's first output column */
+    const T *x0 = job->x;
+    const T *x_end = x0 + (p[P_N] - 1) * p[P_XN] + (p[P_C] - 1) * p[P_XC] + (H - 1) * p[P_XH] + W;
     for (ptrdiff_t j = 0; j < nb; j++) {
+        ob[j] = OW >= BLANES && j == nb - 1 ? OW - BLANES : j * BLANES;
         whole[j] = 1;
         for (int v = 0; v < 4; v++) {
             unsigned m = 0;
             for (ptrdiff_t l = 0; l < BLANES; l++) {
-                ptrdiff_t col = 2 * j * BLANES + (v & 1) * BLANES + (v >> 1) * 2 + l - pl;
+                ptrdiff_t col = 2 * ob[j] + (v & 1) * BLANES + (v >> 1) * 2 + l - pl;
                 if (col >= 0 && col < W)
                     m |= 1u << l;
             }
@@ -995,7 +1028,7 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
                 for (ptrdiff_t j = 0; j < nb; j++) {
                     BV acc = bias, acc2 = bias;
                     if (inside && whole[j]) {
-                        const T *row = src + (2 * oh - pt) * p[P_XH] + 2 * j * BLANES;
+                        const T *row = src + (2 * oh - pt) * p[P_XH] + 2 * ob[j];
                         BV e, od, e2, od2;
 #define S2_ROW(k)                                                                              \
     do {                                                                                       \
@@ -1031,11 +1064,18 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
                         ptrdiff_t ih = 2 * oh + r - pt;
                         if (r >= rows || ih < 0 || ih >= H)
                             continue;
-                        const T *row = src + ih * p[P_XH] + 2 * j * BLANES;
+                        const T *row = src + ih * p[P_XH] + 2 * ob[j];
                         BV e, od, e2, od2;
                         if (whole[j]) { /* plain loads inside the row */
                             S2_SPLIT(BLOADU(row), BLOADU(row + BLANES), e, od);
                             S2_SPLIT(BLOADU(row + 2), BLOADU(row + 2 + BLANES), e2, od2);
+                        } else if (row - x0 >= 0 && x_end - row >= 2 + 2 * BLANES) {
+                            /* inside the tensor: plain loads, the lanes outside the row
+                             * cleared (masked loads are microcoded on some processors) */
+                            S2_SPLIT(BAND(k[j][0], BLOADU(row)), BAND(k[j][1], BLOADU(row + BLANES)),
+                                     e, od);
+                            S2_SPLIT(BAND(k[j][2], BLOADU(row + 2)),
+                                     BAND(k[j][3], BLOADU(row + 2 + BLANES)), e2, od2);
                         } else {
                             S2_SPLIT(BLOADZ(k[j][0], row), BLOADZ(k[j][1], row + BLANES), e,
                                      od);
@@ -1056,17 +1096,18 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
                     }
                     acc = S2_UNSWAP(acc);
                     acc2 = S2_UNSWAP(acc2);
-                    /* the first row's last vector masked: its spare lanes would land on the
-                     * second row's columns, stored before it */
-                    ptrdiff_t at = oh * p[P_YH] + j * BLANES;
-                    if (j + 1 < nb || (rows == 3 && dense && at + BLANES <= plane_end))
-                        BSTOREU(out + at, acc); /* spare lanes stay in this plane */
+                    /* rows of at least a vector have no spare lanes (their last block
+                     * overlaps the one before); a narrower row's spare lanes land on the next
+                     * row of a dense plane, stored after it, but not past the plane */
+                    ptrdiff_t at = oh * p[P_YH] + ob[j];
+                    if (OW >= BLANES || (dense && at + BLANES <= plane_end))
+                        BSTOREU(out + at, acc);
                     else
                         BSTORE(out + at, keep, acc);
                     if (rows == 3)
                         continue;
                     at += p[P_YH];
-                    if (j + 1 < nb || (dense && at + BLANES <= plane_end))
+                    if (OW >= BLANES || (dense && at + BLANES <= plane_end))
                         BSTOREU(out + at, acc2);
                     else
                         BSTORE(out + at, keep, acc2);
@@ -1088,6 +1129,7 @@ static int FN(fwd_s2_narrow256_applies)(const ptrdiff_t *p)
 #undef S2_UNSWAP
 #undef S2_MAX_BLOCKS
 #undef BV
+#undef BAND
 #undef BLANES
 #undef BSET1
 #undef BFMA
