@@ -1088,14 +1088,19 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
                 const int inside = 2 * oh - pt >= 0 && 2 * oh - pt + rows <= H;
                 for (ptrdiff_t j = 0; j < nb; j++) {
                     BV acc = bias, acc2 = bias;
-                    if (inside && whole[j]) {
-                        const T *row = src + (2 * oh - pt) * p[P_XH] + 2 * ob[j];
+                    const T *row0 = src + (2 * oh - pt) * p[P_XH] + 2 * ob[j];
+                    if (inside && (whole[j] || (row0 - x0 >= 0 &&
+                                                x_end - row0 - (rows - 1) * p[P_XH] >=
+                                                    2 + 2 * BLANES))) {
+                        const T *row = row0;
+                        const int mk = !whole[j]; /* the lanes outside the row cleared */
                         BV e, od, e2, od2;
-#define S2_ROW(k)                                                                              \
+#define S2_LD(v, at) (mk ? BAND(k[j][v], BLOADU(at)) : BLOADU(at))
+#define S2_ROW(r)                                                                              \
     do {                                                                                       \
-        S2_SPLIT(BLOADU(row + (k) * p[P_XH]), BLOADU(row + (k) * p[P_XH] + BLANES), e, od);    \
-        S2_SPLIT(BLOADU(row + (k) * p[P_XH] + 2), BLOADU(row + (k) * p[P_XH] + 2 + BLANES), e2,  \
-                 od2);                                                                         \
+        S2_SPLIT(S2_LD(0, row + (r) * p[P_XH]), S2_LD(1, row + (r) * p[P_XH] + BLANES), e, od); \
+        S2_SPLIT(S2_LD(2, row + (r) * p[P_XH] + 2), S2_LD(3, row + (r) * p[P_XH] + 2 + BLANES),  \
+                 e2, od2);                                                                     \
         (void)od2;                                                                             \
     } while (0)
 #define S2_TAPS(a, wa, wb, wc) /* a kernel row's three taps, as the loop below sums them */ \
@@ -1119,6 +1124,7 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
                         }
 #undef S2_TAPS
 #undef S2_ROW
+#undef S2_LD
                     } else
 #pragma GCC unroll 5
                     for (ptrdiff_t r = 0; r < 5; r++) {
