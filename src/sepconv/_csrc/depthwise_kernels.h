@@ -680,19 +680,26 @@ DW_CLONES static void FN(fwd_rows33_direct)(T *restrict out0, T *restrict out1,
             rt = (edge) & 2 ? __builtin_shuffle(c, z, last) : LD(r, (x) + 1);                  \
         }                                                                                      \
     } while (0)
+    /* input row by input row (three loads live at a time, so the nine weights stay in
+     * registers: summing after all twelve loads spilled them, and each multiply-add then
+     * loaded its weight again); each output's sum in the same order as before */
 #define ROWS(x, edge)                                                                          \
     do {                                                                                       \
-        VT a0, a1, a2, b0, b1, b2, c0, c1, c2;                                                 \
-        TRIPLE(r0, x, a0, a1, a2, edge);                                                       \
-        TRIPLE(r1, x, b0, b1, b2, edge);                                                       \
-        TRIPLE(r2, x, c0, c1, c2, edge);                                                       \
-        *(VT *)(out0 + (x)) = (VT){0} + bias + w0 * a0 + w1 * a1 + w2 * a2 + w3 * b0 +         \
-                              w4 * b1 + w5 * b2 + w6 * c0 + w7 * c1 + w8 * c2;                 \
+        VT t0, t1, t2;                                                                         \
+        VT s0 = (VT){0} + bias, s1 = s0;                                                       \
+        TRIPLE(r0, x, t0, t1, t2, edge);                                                       \
+        s0 = s0 + w0 * t0 + w1 * t1 + w2 * t2;                                                 \
+        TRIPLE(r1, x, t0, t1, t2, edge);                                                       \
+        s0 = s0 + w3 * t0 + w4 * t1 + w5 * t2;                                                 \
+        if (r3)                                                                                \
+            s1 = s1 + w0 * t0 + w1 * t1 + w2 * t2;                                             \
+        TRIPLE(r2, x, t0, t1, t2, edge);                                                       \
+        s0 = s0 + w6 * t0 + w7 * t1 + w8 * t2;                                                 \
+        *(VT *)(out0 + (x)) = s0;                                                              \
         if (r3) {                                                                              \
-            VT d0, d1, d2;                                                                     \
-            TRIPLE(r3, x, d0, d1, d2, edge);                                                   \
-            *(VT *)(out1 + (x)) = (VT){0} + bias + w0 * b0 + w1 * b1 + w2 * b2 + w3 * c0 +     \
-                                  w4 * c1 + w5 * c2 + w6 * d0 + w7 * d1 + w8 * d2;             \
+            s1 = s1 + w3 * t0 + w4 * t1 + w5 * t2;                                             \
+            TRIPLE(r3, x, t0, t1, t2, edge);                                                   \
+            *(VT *)(out1 + (x)) = s1 + w6 * t0 + w7 * t1 + w8 * t2;                            \
         }                                                                                      \
     } while (0)
     const ptrdiff_t lastx = OW - L; /* the last vector's first output */
