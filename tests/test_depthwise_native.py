@@ -149,6 +149,42 @@ def test_values_beside_a_view_stay_out(size, stride, avx512, dtype):
 
 
 @needs_native
+@pytest.mark.parametrize("avx512", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_whole_planes_with_more_or_fewer_output_rows(avx512, dtype):
+    """Output rows as wide as the input's but more or fewer of them (padding above and below
+    that differs from the kernel's reach, dilation): the whole-plane paths read the input
+    plane, not as many elements as the output has, so NaN in the channels beside the view and
+    its own rows past the end never reach the result."""
+    g = torch.Generator().manual_seed(5)
+    for h in (1, 2, 3, 5, 7, 14):
+        for w in (1, 2, 3, 7, 9):
+            for kh, dh, top, bottom in (
+                (3, 1, 0, 0),
+                (3, 1, 2, 2),
+                (2, 1, 0, 1),
+                (2, 2, 1, 2),
+                (1, 1, 0, 3),
+                (3, 2, 0, 1),
+            ):
+                if h + top + bottom < (kh - 1) * dh + 1:
+                    continue
+                full = torch.randn(2, 4, h, w, generator=g, dtype=dtype)
+                full[:, 0] = float("nan")
+                full[:, 3] = float("nan")
+                x = full[:, 1:3]
+                weight = torch.randn(2, 1, kh, 3, generator=g, dtype=dtype)
+                pads = ((top, bottom), (1, 1))
+                y = native.depthwise_conv2d(x, weight, None, 1, pads, (dh, 1))
+                if y is None:
+                    continue
+                expected = reference(
+                    x.contiguous(), weight, None, (1, 1), (top, bottom, 1, 1), (dh, 1)
+                )
+                close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
+
+
+@needs_native
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases, avx512=st.booleans())
 def test_forward_matches_conv2d(case, avx512):

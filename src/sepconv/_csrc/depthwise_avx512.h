@@ -845,6 +845,13 @@ FN(flat2_group)(int NV, int LAST, T *out, const T *base, const T *wk, BV bias,
     }
 }
 
+/* the first element of vector v of a flat run of n elements: v BLANES, the last vector
+ * overlapping the one before where n >= BLANES */
+static inline ptrdiff_t FN(flat_at)(ptrdiff_t v, ptrdiff_t n)
+{
+    return n >= BLANES && v * BLANES > n - BLANES ? n - BLANES : v * BLANES;
+}
+
 #define FLAT2_GROUP(NV, LAST)                                                                  \
     case NV:                                                                                   \
         FN(flat2_group)(NV, LAST, out, base, wk, bias, tofs, taps, v0, at, whole, count);      \
@@ -876,10 +883,8 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_flat256_task)(void *vctx,
     const int whole = count >= BLANES;
     const ptrdiff_t first = planes * task / job->ntasks, last = planes * (task + 1) / job->ntasks;
     const T *w = job->w, *b = job->b;
-    ptrdiff_t offs[MAX_TAPS], vo[FLAT2_VECS], lo = 0, hi = 0;
-    for (ptrdiff_t v = 0; v < nvec; v++)
-        vo[v] = whole && v * BLANES > count - BLANES ? count - BLANES : v * BLANES;
-    const ptrdiff_t at = vo[nvec - 1]; /* the last vector's element */
+    ptrdiff_t offs[MAX_TAPS], lo = 0, hi = 0;
+    const ptrdiff_t at = FN(flat_at)(nvec - 1, count); /* the last output vector's element */
     for (ptrdiff_t ky = 0; ky < KH; ky++)
         for (ptrdiff_t kx = 0; kx < KW; kx++) {
             ptrdiff_t t = ky * KW + kx;
@@ -887,14 +892,18 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_flat256_task)(void *vctx,
             lo = offs[t] < lo ? offs[t] : lo;
             hi = offs[t] > hi ? offs[t] : hi;
         }
-    /* copy kx: [margin zeros | plane | zeros], the plane at element `before` */
+    /* copy kx: [margin zeros | input plane | zeros], the plane's cin = H W elements at element
+     * `before`, in nin vectors (the last overlapping the one before) */
+    const ptrdiff_t cin = p[P_H] * W, nin = (cin + BLANES - 1) / BLANES;
+    const int whole_in = cin >= BLANES;
+    const ptrdiff_t reach = cin > nvec * BLANES + hi ? cin : nvec * BLANES + hi;
     const ptrdiff_t before = (-lo + BLANES - 1) / BLANES * BLANES;
-    const ptrdiff_t stride = (before + nvec * BLANES + hi + 2 * BLANES - 1) / BLANES * BLANES;
+    const ptrdiff_t stride = (before + reach + 2 * BLANES - 1) / BLANES * BLANES;
     T *copies = NULL; /* two sets: the next plane's copied while this one's are read */
-    __m256i *keep = NULL; /* (KW, nvec): the lanes of vector v that copy kx keeps */
+    __m256i *keep = NULL; /* (KW, nin): the lanes of input vector v that copy kx keeps */
     ptrdiff_t tofs[MAX_TAPS];
     if (posix_memalign((void **)&copies, 32, 2 * KW * stride * sizeof(T)) ||
-        posix_memalign((void **)&keep, 32, KW * nvec * sizeof(__m256i))) {
+        posix_memalign((void **)&keep, 32, KW * nin * sizeof(__m256i))) {
         free(copies);
         job->failed = 1;
         return;
@@ -902,14 +911,14 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_flat256_task)(void *vctx,
     memset(copies, 0, 2 * KW * stride * sizeof(T));
     for (ptrdiff_t kx = 0; kx < KW; kx++) {
         const ptrdiff_t dx = kx * p[P_DW] - p[P_PL];
-        for (ptrdiff_t v = 0; v < nvec; v++) {
+        for (ptrdiff_t v = 0; v < nin; v++) {
             unsigned m = 0;
             for (ptrdiff_t l = 0; l < BLANES; l++) {
-                const ptrdiff_t col = (vo[v] + l) % W;
+                const ptrdiff_t col = (FN(flat_at)(v, cin) + l) % W;
                 if (dx < 0 ? col < W + dx : col >= dx)
                     m |= 1u << l;
             }
-            keep[kx * nvec + v] = FN(lane_mask)(m);
+            keep[kx * nin + v] = FN(lane_mask)(m);
         }
         for (ptrdiff_t ky = 0; ky < KH; ky++)
             tofs[ky * KW + kx] = kx * stride + before + offs[ky * KW + kx];
@@ -922,22 +931,25 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_flat256_task)(void *vctx,
             const ptrdiff_t nx = (plane + 1) / p[P_C], cx = (plane + 1) % p[P_C];
             const T *src = (const T *)job->x + nx * p[P_XN] + cx * p[P_XC];
             T *dst = copies + ((plane + 1) & 1) * KW * stride + before;
-            if (whole && KW == 3)
-                for (ptrdiff_t v = 0; v < nvec; v++) {
-                    const BV x = BLOADU(src + vo[v]);
-                    BSTOREU(dst + vo[v], BAND(keep[v], x));
-                    BSTOREU(dst + stride + vo[v], BAND(keep[nvec + v], x));
-                    BSTOREU(dst + 2 * stride + vo[v], BAND(keep[2 * nvec + v], x));
+            if (whole_in && KW == 3)
+                for (ptrdiff_t v = 0; v < nin; v++) {
+                    const ptrdiff_t e = FN(flat_at)(v, cin);
+                    const BV x = BLOADU(src + e);
+                    BSTOREU(dst + e, BAND(keep[v], x));
+                    BSTOREU(dst + stride + e, BAND(keep[nin + v], x));
+                    BSTOREU(dst + 2 * stride + e, BAND(keep[2 * nin + v], x));
                 }
-            else if (whole)
+            else if (whole_in)
                 for (ptrdiff_t kx = 0; kx < KW; kx++)
-                    for (ptrdiff_t v = 0; v < nvec; v++)
-                        BSTOREU(dst + kx * stride + vo[v],
-                                BAND(keep[kx * nvec + v], BLOADU(src + vo[v])));
+                    for (ptrdiff_t v = 0; v < nin; v++) {
+                        const ptrdiff_t e = FN(flat_at)(v, cin);
+                        BSTOREU(dst + kx * stride + e,
+                                BAND(keep[kx * nin + v], BLOADU(src + e)));
+                    }
             else
                 for (ptrdiff_t kx = 0; kx < KW; kx++) {
                     const ptrdiff_t dx = kx * p[P_DW] - p[P_PL];
-                    for (ptrdiff_t q = 0; q < count; q++) {
+                    for (ptrdiff_t q = 0; q < cin; q++) {
                         const ptrdiff_t col = q % W;
                         dst[kx * stride + q] = (dx < 0 ? col < W + dx : col >= dx) ? src[q] : (T)0;
                     }
