@@ -866,8 +866,9 @@ static inline ptrdiff_t FN(flat_at)(ptrdiff_t v, ptrdiff_t n)
  * leaving the row would reach zeroed (kx dw - pl = -1 reads column W - 1 of the row before
  * for output column 0: column W - 1 zeroed in that copy; +1 zeroes column 0): every tap is
  * then a plain load from its column's copy (no masked loads, microcoded on some processors:
- * measured, AMD EPYC family 23, one thread, batch 8, 1024 channels at 7 x 7, ... ms against
- * ... with masked loads and ... with plain loads and a mask for each). A plane of count >=
+ * measured, AMD EPYC family 23 (Zen 1), batch 8, 1024 channels at 7 x 7, one thread 0.85 ms
+ * against 2.82 with masked loads and 0.97 with plain loads and a mask for each; two threads
+ * 0.45, 1.81 and 0.52; PyTorch's channels-last kernel 0.69-0.80 and 0.39-0.43). A plane of count >=
  * BLANES outputs is nvec vectors at 0, BLANES, 2 BLANES, ... and the last at count - BLANES
  * (overlapping the one before: the same values stored twice), all stored whole; a smaller
  * one is one vector, its first count lanes stored. The vectors are summed in groups of at
