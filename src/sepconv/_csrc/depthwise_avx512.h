@@ -776,10 +776,9 @@ static int FN(fwd_flat512_applies)(const ptrdiff_t *p)
 }
 #undef FLAT_VECS
 
-/* The same with AVX2 (processors without AVX-512, or with it turned off): the masks are lane
- * vectors (vmaskmov loads do not touch masked-off lanes either) and eight vectors of outputs
- * are summed at a time (eight independent chains of multiply-adds); planes up to FLAT2_VECS
- * vectors (a 14 x 14 float plane is 25), since there are no eight-row blocks to prefer. */
+/* The same shapes with AVX2 (processors without AVX-512, or with it turned off), planes up
+ * to FLAT2_VECS vectors (a 14 x 14 float plane is 25), since there are no eight-row blocks
+ * to prefer; without masked loads (fwd_flat256_task below). */
 #if defined(DW_AVX512_FLOAT)
 #define BV __m256
 #define BLANES 8
