@@ -864,7 +864,7 @@ static inline ptrdiff_t FN(flat_at)(ptrdiff_t v, ptrdiff_t n)
  * kx, between zero margins (above and below: the padding rows), with the columns that a read
  * leaving the row would reach zeroed (kx dw - pl = -1 reads column W - 1 of the row before
  * for output column 0: column W - 1 zeroed in that copy; +1 zeroes column 0): every tap is
- * then a plain load from its column's copy (no masked loads, microcoded on some processors:
+ * then a plain load from its column's copy (no masked loads, slow on some processors:
  * measured, AMD EPYC family 23 (Zen 1), batch 8, 1024 channels at 7 x 7, one thread 0.85 ms
  * against 2.82 with masked loads and 0.97 with plain loads and a mask for each; two threads
  * 0.45, 1.81 and 0.52; PyTorch's channels-last kernel 0.69-0.80 and 0.39-0.43). A plane of count >=
@@ -1150,7 +1150,7 @@ __attribute__((target("avx2,fma"))) static void FN(fwd_s2_narrow256_task)(void *
                             S2_SPLIT(BLOADU(row + 2), BLOADU(row + 2 + BLANES), e2, od2);
                         } else if (row - x0 >= 0 && x_end - row >= 2 + 2 * BLANES) {
                             /* inside the tensor: plain loads, the lanes outside the row
-                             * cleared (masked loads are microcoded on some processors) */
+                             * cleared (masked loads are slow on some processors) */
                             S2_SPLIT(BAND(k[j][0], BLOADU(row)), BAND(k[j][1], BLOADU(row + BLANES)),
                                      e, od);
                             S2_SPLIT(BAND(k[j][2], BLOADU(row + 2)),
