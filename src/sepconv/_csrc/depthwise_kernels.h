@@ -661,6 +661,7 @@ DW_CLONES static void FN(fwd_rows33_direct)(T *restrict out0, T *restrict out1,
                                             ptrdiff_t pl, ptrdiff_t OW)
 {
     const T *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3];
+    const T *p4 = rows[4], *p5 = rows[5]; /* the next call's new rows (or NULL): prefetched */
     const VT w0 = (VT){0} + w[0], w1 = (VT){0} + w[1], w2 = (VT){0} + w[2];
     const VT w3 = (VT){0} + w[3], w4 = (VT){0} + w[4], w5 = (VT){0} + w[5];
     const VT w6 = (VT){0} + w[6], w7 = (VT){0} + w[7], w8 = (VT){0} + w[8];
@@ -705,8 +706,19 @@ DW_CLONES static void FN(fwd_rows33_direct)(T *restrict out0, T *restrict out1,
     const ptrdiff_t lastx = OW - L; /* the last vector's first output */
     ROWS(0, 1);
     ptrdiff_t x = L;
-    for (; x < lastx; x += L)
+    const ptrdiff_t line = 64 / (ptrdiff_t)sizeof(T); /* elements a cache line */
+    if (p4)
+        for (ptrdiff_t e = 0; e < 2 * line; e += line) {
+            __builtin_prefetch(p4 + e);
+            __builtin_prefetch(p5 + e);
+        }
+    for (; x < lastx; x += L) {
+        if (p4 && x % line == 0) {
+            __builtin_prefetch(p4 + x + 2 * line);
+            __builtin_prefetch(p5 + x + 2 * line);
+        }
         ROWS(x, 0);
+    }
     ROWS(lastx, 2);
 #undef ROWS
 #undef TRIPLE
@@ -729,13 +741,19 @@ static void FN(fwd_s1_33_task)(void *vctx, ptrdiff_t task)
         const ptrdiff_t n = plane / p[P_C], c = plane % p[P_C];
         const T *src = (const T *)job->x + n * p[P_XN] + c * p[P_XC];
         for (ptrdiff_t oh = 0; oh < OH; oh += 2) {
-            const T *rows[4];
-            for (ptrdiff_t k = 0; k < 4; k++) {
+            const T *rows[6];
+            for (ptrdiff_t k = 0; k < 6; k++) {
                 const ptrdiff_t ih = oh - p[P_PT] + k;
                 rows[k] = ih >= 0 && ih < H ? src + ih * p[P_XH] : zero + 1;
             }
             if (oh + 1 >= OH)
                 rows[3] = NULL;
+            /* rows wider than 256 bytes: the next call's two new rows prefetched, two cache
+             * lines ahead (measured, Zen 1, batch 8, NCHW, 32 channels at 112 x 112: two
+             * threads 2.57 ms against 3.33, PyTorch's channels-last kernel 2.53; one thread
+             * 4.00 against 4.68; rows of 56 floats no faster with it) */
+            if (oh - p[P_PT] + 5 >= H || p[P_W] * (ptrdiff_t)sizeof(T) <= 256)
+                rows[4] = rows[5] = NULL;
             for (ptrdiff_t m = 0; m < M; m++) {
                 const ptrdiff_t o = c * M + m;
                 T *out = (T *)job->y + n * p[P_YN] + o * p[P_YC] + oh * p[P_YH];
