@@ -923,6 +923,53 @@ def test_wide_rows_in_and_out_of_cache(batch):
 
 @needs_native
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rows_beyond_the_cache_streamed_and_delayed(dtype):
+    """3 x 3 unit-stride NCHW rows of whole cache lines with an output larger than the
+    last-level cache: stored past the caches, and, where an output row lies a multiple of
+    4 kB (or within two vectors of one) from an input row, each vector stored after the next
+    one's loads. Outputs placed at chosen distances from the input (0, 32 and 4064 bytes: an
+    output not on a cache line is not streamed), odd and even heights, 'same' and 'valid'
+    across; each equal to PyTorch and all bit for bit equal to each other."""
+    limit = native._streaming_bytes()
+    if limit < 0:
+        pytest.skip("no streaming stores in this build")
+    size = torch.finfo(dtype).bits // 8
+    g = torch.Generator().manual_seed(8)
+    weight = torch.randn(6, 1, 3, 3, generator=g, dtype=dtype)
+    bias = torch.randn(6, generator=g, dtype=dtype)
+    for h, pl in ((128, 1), (127, 0)):
+        w = 128 + 2 * (1 - pl)  # 128 outputs a row: 512 or 1024 bytes, whole lines
+        n = limit // (6 * h * 128 * size) + 1
+        if n * 6 * h * w * size > 1 << 30:
+            pytest.skip("the last-level cache is too large for this test")
+        x = torch.randn(n, 6, h, w, generator=g, dtype=dtype)
+        expected = reference(x, weight, bias, (1, 1), (1, 1, pl, pl), (1, 1))
+        shape, params, fn = native._plan(x, weight, (1, 1), (1, 1, pl, pl), (1, 1), "nchw")
+        count = math.prod(shape)
+        assert count * size > limit
+        store = torch.empty(count + 8192 // size, dtype=dtype)
+        first = None
+        for distance in (0, 32, 4064):
+            start = ((x.data_ptr() - store.data_ptr()) % 4096 + distance) % 4096 // size
+            y = store[start : start + count].view(shape)
+            y.fill_(float("nan"))
+            code = fn(
+                native._address(params),
+                x.data_ptr(),
+                weight.data_ptr(),
+                bias.data_ptr(),
+                y.data_ptr(),
+            )
+            assert code == 0
+            close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
+            if first is None:
+                first = y.clone()
+            else:
+                assert torch.equal(y, first)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("avx512", [True, False])
 @pytest.mark.parametrize(
     "n, c, size, kernel, bias",

@@ -4,6 +4,8 @@
 #define SEPCONV_DEPTHWISE_H
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,7 +71,69 @@ typedef struct {
     void *scratch;   /* partial sums, weights transposed */
     ptrdiff_t ntasks, per_task;
     int failed;
+    int stream; /* output rows stored with streaming stores (dw_stream_bytes) */
 } job_t;
+
+/* Streaming (non-temporal) stores: an output far larger than the last-level cache, written
+ * through the cache, is first read in (a read for ownership) and later evicted by the output
+ * after it; stored past the cache in whole lines, it is only written. They pay where every
+ * line of the output is written whole by one task, close together in time (rows that start
+ * on a line and are whole lines long), and the output does not fit in the last-level cache,
+ * where a consumer could still have found it. dw_stream_bytes: the size above which they
+ * run, the last-level cache's (the processor's, or 8 MB where it does not say). */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define DW_HAVE_STREAM 1
+#include <unistd.h>
+#include <emmintrin.h>
+static inline ptrdiff_t dw_stream_bytes(void)
+{
+    static ptrdiff_t bytes = -1;
+    if (bytes < 0) {
+        /* the last level of data cache that the first processor reports (Linux); glibc's
+         * sysconf can report a whole package's L3 where a core sees one part of it */
+        ptrdiff_t best = -1, level = 0;
+        for (int i = 0; i < 8; i++) {
+            char path[96], type[32] = "";
+            long lv = 0, size = 0;
+            char unit = 0;
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+            FILE *f = fopen(path, "r");
+            if (!f)
+                break;
+            int ok = fscanf(f, "%ld", &lv) == 1;
+            fclose(f);
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", i);
+            if (ok && (f = fopen(path, "r"))) {
+                ok = fscanf(f, "%31s", type) == 1;
+                fclose(f);
+            }
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+            if (ok && (f = fopen(path, "r"))) {
+                ok = fscanf(f, "%ld%c", &size, &unit) >= 1;
+                fclose(f);
+            }
+            if (!ok || strcmp(type, "Instruction") == 0 || lv < level)
+                continue;
+            level = lv;
+            best = size * (unit == 'K' ? 1024 : unit == 'M' ? 1 << 20 : 1);
+        }
+        if (best <= 0) {
+#ifdef _SC_LEVEL3_CACHE_SIZE
+            long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+            best = l3 > 0 ? (ptrdiff_t)l3 : -1;
+#endif
+        }
+        bytes = best > 0 ? best : (ptrdiff_t)8 << 20;
+    }
+    return bytes;
+}
+/* after a task's streaming stores: ordered before the pool's completion signal */
+static inline void dw_stream_fence(void) { _mm_sfence(); }
+#else
+#define DW_HAVE_STREAM 0
+static inline ptrdiff_t dw_stream_bytes(void) { return PTRDIFF_MAX; }
+static inline void dw_stream_fence(void) {}
+#endif
 
 static inline int nchw_layout(const ptrdiff_t *p) { return p[P_XW] == 1 && p[P_YW] == 1; }
 static inline int cl_layout(const ptrdiff_t *p) { return p[P_XC] == 1 && p[P_YC] == 1; }

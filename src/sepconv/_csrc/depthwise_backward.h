@@ -830,8 +830,10 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
             parallel_for(FN(fwd_s1_task), &job, job.ntasks, threads);
         else if (FN(fwd_s2_applies)(params))
             parallel_for(FN(fwd_s2_task), &job, job.ntasks, threads);
-        else if (FN(fwd_s1_33_applies)(params))
+        else if (FN(fwd_s1_33_applies)(params)) {
+            job.stream = FN(stream_rows_pay)(params, y);
             parallel_for(FN(fwd_s1_33_task), &job, job.ntasks, threads);
+        }
         else if (params[P_OW] < FLAT_MAX_WIDTH &&
             g.phase * params[P_SH] * params[P_SW] * (ptrdiff_t)sizeof(T) <= FLAT_MAX_BYTES)
             parallel_for(FN(fwd_flat_task), &job, job.ntasks, threads);

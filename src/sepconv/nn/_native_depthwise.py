@@ -85,6 +85,9 @@ def _configure(lib: ctypes.CDLL) -> bool:
     if hasattr(lib, "dw_pool_spin"):  # absent from a library built before it
         lib.dw_pool_spin.argtypes = [ctypes.c_long]
         lib.dw_pool_spin.restype = ctypes.c_long
+    if hasattr(lib, "dw_streaming_bytes"):
+        lib.dw_streaming_bytes.argtypes = []
+        lib.dw_streaming_bytes.restype = ctypes.c_ssize_t
     if hasattr(lib, "dw_use_openmp"):
         lib.dw_use_openmp.argtypes = [ctypes.c_char_p]
         lib.dw_use_openmp.restype = ctypes.c_int
@@ -143,6 +146,15 @@ def _use_avx512(on: bool) -> bool:
     AVX-512F) or not (the portable paths, to compare them); returns whether they run now."""
     lib = _load()
     return bool(lib.dw_use_avx512(int(on))) if lib is not None else False
+
+
+def _streaming_bytes() -> int:
+    """The output size in bytes above which the kernel stores NCHW rows past the caches (the
+    last-level cache's size), or -1 where it has no streaming stores."""
+    lib = _load()
+    if lib is None or not hasattr(lib, "dw_streaming_bytes"):
+        return -1
+    return int(lib.dw_streaming_bytes())
 
 
 def _pool_spin(microseconds: float | None = None) -> float:
