@@ -970,6 +970,51 @@ def test_rows_beyond_the_cache_streamed_and_delayed(dtype):
 
 @needs_native
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_channels_last_pixels_beyond_the_cache_streamed(dtype):
+    """Channels-last pixels of 32 channels (whole cache lines) eight at a time with an output
+    larger than the last-level cache: stored past the caches where the output starts on a
+    cache line, through the cache where it does not (32 bytes further); 'same' and stride 2;
+    both equal to PyTorch and to each other bit for bit."""
+    limit = native._streaming_bytes()
+    if limit < 0:
+        pytest.skip("no streaming stores in this build")
+    size = torch.finfo(dtype).bits // 8
+    g = torch.Generator().manual_seed(9)
+    c = 32
+    weight = torch.randn(c, 1, 3, 3, generator=g, dtype=dtype)
+    bias = torch.randn(c, generator=g, dtype=dtype)
+    native._use_avx512(False)
+    try:
+        for stride, pads in ((1, (1, 1, 1, 1)), (2, (0, 1, 0, 1))):
+            h = w = 64 * stride + 3
+            out = (h + pads[0] + pads[1] - 3) // stride + 1
+            n = limit // (c * out * out * size) + 1
+            if n * c * h * w * size > 1 << 30:
+                pytest.skip("the last-level cache is too large for this test")
+            x = torch.randn(n, c, h, w, generator=g, dtype=dtype).contiguous(memory_format=CL)
+            expected = reference(x, weight, bias, (stride, stride), pads, (1, 1))
+            shape, params, fn = native._plan(x, weight, (stride,) * 2, pads, (1, 1), "cl")
+            count = math.prod(shape)
+            store = torch.empty(count + 64, dtype=dtype)
+            first = None
+            for extra in (0, 32):
+                start = (-store.data_ptr() % 64 + extra) // size
+                y = store[start : start + count].view(n, out, out, c).permute(0, 3, 1, 2)
+                assert y.is_contiguous(memory_format=CL)
+                y.fill_(float("nan"))
+                args = (x.data_ptr(), weight.data_ptr(), bias.data_ptr(), y.data_ptr())
+                assert fn(native._address(params), *args) == 0
+                close(y, expected, 1e-5 if dtype == torch.float32 else 1e-12)
+                if first is None:
+                    first = y.clone()
+                else:
+                    assert torch.equal(y, first)
+    finally:
+        native._use_avx512(True)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("avx512", [True, False])
 @pytest.mark.parametrize(
     "n, c, size, kernel, bias",

@@ -71,7 +71,7 @@ typedef struct {
     void *scratch;   /* partial sums, weights transposed */
     ptrdiff_t ntasks, per_task;
     int failed;
-    int stream; /* output rows stored with streaming stores (dw_stream_bytes) */
+    int stream; /* output stored with streaming stores (dw_stream_bytes) */
 } job_t;
 
 /* Streaming (non-temporal) stores: an output far larger than the last-level cache, written

@@ -844,11 +844,12 @@ DW_EXPORT int FN(dw_forward)(const ptrdiff_t *params, const T *x, const T *w, co
             return 1;
         job.ntasks = FN(task_count)(params[P_N] * params[P_OH], threads);
         /* AVX-512 keeps its eight pixels at a time (four at a time not measured there) */
-        parallel_for(FN(fwd_cl8_applies)(params) ? FN(fwd_cl8_task)
-                     : FN(cl4_pays)(params)      ? FN(fwd_cl4_task)
-                     : FN(cl8_pays)(params, L)   ? FN(fwd_cl8v_task)
-                                                 : FN(fwd_cl_task),
-                     &job, job.ntasks, threads);
+        task_fn task = FN(fwd_cl8_applies)(params) ? FN(fwd_cl8_task)
+                       : FN(cl4_pays)(params)      ? FN(fwd_cl4_task)
+                       : FN(cl8_pays)(params, L)   ? FN(fwd_cl8v_task)
+                                                   : FN(fwd_cl_task);
+        job.stream = task == FN(fwd_cl8v_task) && FN(stream_pixels_pay)(params, y);
+        parallel_for(task, &job, job.ntasks, threads);
         free(job.scratch);
     } else {
         return 2;

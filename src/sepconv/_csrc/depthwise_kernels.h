@@ -1113,9 +1113,9 @@ DW_CLONES static void FN(fwd_cl_pixel)(T *restrict out, const T *restrict x, con
 typedef void (*FN(cl8_fn))(T *out, ptrdiff_t ystep, const T *x, ptrdiff_t xstep, const T *wt,
                            const T *b, const ptrdiff_t *p, ptrdiff_t ky0, ptrdiff_t ky1);
 
-DW_CLONES static void FN(cl8v_block)(T *out, ptrdiff_t ystep, const T *x, ptrdiff_t xstep,
-                                     const T *wt, const T *b, const ptrdiff_t *p, ptrdiff_t ky0,
-                                     ptrdiff_t ky1)
+static inline __attribute__((always_inline)) void
+FN(cl8v_body)(T *out, ptrdiff_t ystep, const T *x, ptrdiff_t xstep, const T *wt, const T *b,
+              const ptrdiff_t *p, ptrdiff_t ky0, ptrdiff_t ky1, const int NT)
 {
     const ptrdiff_t C = p[P_C], KW = p[P_KW];
     const ptrdiff_t dy = p[P_DH] * p[P_XH], dx = p[P_DW] * p[P_XW];
@@ -1134,9 +1134,15 @@ DW_CLONES static void FN(cl8v_block)(T *out, ptrdiff_t ystep, const T *x, ptrdif
                 for (int i = 0; i < 8; i++)
                     a[i] += wv * *(const VT *)(s + i * xstep);
             }
+        if (NT) {
 #pragma GCC unroll 8
-        for (int i = 0; i < 8; i++)
-            *(VT *)(out + i * ystep + c) = a[i];
+            for (int i = 0; i < 8; i++)
+                FN(stream)(out + i * ystep + c, a[i]);
+        } else {
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                *(VT *)(out + i * ystep + c) = a[i];
+        }
     }
     for (; c < C; c++)
         for (int i = 0; i < 8; i++) {
@@ -1146,6 +1152,33 @@ DW_CLONES static void FN(cl8v_block)(T *out, ptrdiff_t ystep, const T *x, ptrdif
                     a += wt[(ky * KW + kx) * C + c] * x[i * xstep + ky * dy + kx * dx + c];
             out[i * ystep + c] = a;
         }
+}
+
+DW_CLONES static void FN(cl8v_block)(T *out, ptrdiff_t ystep, const T *x, ptrdiff_t xstep,
+                                     const T *wt, const T *b, const ptrdiff_t *p, ptrdiff_t ky0,
+                                     ptrdiff_t ky1)
+{
+    FN(cl8v_body)(out, ystep, x, xstep, wt, b, p, ky0, ky1, 0);
+}
+
+/* cl8v_block with streaming stores (pixels of whole cache lines, aligned: stream_pixels_pay) */
+DW_CLONES static void FN(cl8v_block_nt)(T *out, ptrdiff_t ystep, const T *x, ptrdiff_t xstep,
+                                        const T *wt, const T *b, const ptrdiff_t *p,
+                                        ptrdiff_t ky0, ptrdiff_t ky1)
+{
+    FN(cl8v_body)(out, ystep, x, xstep, wt, b, p, ky0, ky1, 1);
+}
+
+/* whether a channels-last forward's output pixels are stored past the caches: pixels that
+ * start on a cache line and are whole lines long, and an output larger than the last-level
+ * cache (dw_stream_bytes) */
+static int FN(stream_pixels_pay)(const ptrdiff_t *p, const void *y)
+{
+    const ptrdiff_t e = 64 / (ptrdiff_t)sizeof(T); /* elements a line */
+    const ptrdiff_t CM = p[P_C] * p[P_M];
+    return DW_HAVE_STREAM && (size_t)y % 64 == 0 && CM % e == 0 && p[P_YW] % e == 0 &&
+           p[P_YH] % e == 0 && p[P_YN] % e == 0 &&
+           p[P_N] * p[P_OH] * p[P_OW] * CM * (ptrdiff_t)sizeof(T) > dw_stream_bytes();
 }
 
 /* Channels-last rows (M = 1), `width` pixels at a time through `block` where their taps all
@@ -1177,6 +1210,8 @@ static void FN(fwd_cl_rows)(job_t *job, ptrdiff_t task, FN(cl8_fn) block, ptrdif
                              ky0, ky1, kx0, kx1);
         }
     }
+    if (job->stream)
+        dw_stream_fence();
 }
 
 /* whether eight pixels at a time pay (M = 1), with vectors of `lanes` channels: where the
@@ -1194,7 +1229,8 @@ static int FN(cl8_pays)(const ptrdiff_t *p, ptrdiff_t lanes)
 
 static void FN(fwd_cl8v_task)(void *vctx, ptrdiff_t task)
 {
-    FN(fwd_cl_rows)(vctx, task, FN(cl8v_block), 8);
+    job_t *job = vctx;
+    FN(fwd_cl_rows)(job, task, job->stream ? FN(cl8v_block_nt) : FN(cl8v_block), 8);
 }
 
 /* Four output pixels of a row, 3 taps wide, unit dilation, stride S (1 or 2), M = 1, all
