@@ -826,40 +826,31 @@ FN(rows33_body)(T *restrict out0, T *restrict out1, const T *const *rows, const 
 #undef LD
 }
 
+/* rows33_body with its variant chosen at run time: streaming stores (nt), two output rows
+ * (rows[3] not NULL), stores delayed by a vector (delay) */
 DW_CLONES static void FN(fwd_rows33_direct)(T *restrict out0, T *restrict out1,
                                             const T *const *rows, const T *restrict w, T bias,
-                                            ptrdiff_t pl, ptrdiff_t OW, int nt)
+                                            ptrdiff_t pl, ptrdiff_t OW, int nt, int delay)
 {
-    if (nt) {
-        if (rows[3])
-            FN(rows33_body)(out0, out1, rows, w, bias, pl, OW, 1, 1, 0);
-        else
-            FN(rows33_body)(out0, out1, rows, w, bias, pl, OW, 1, 0, 0);
-    } else if (rows[3]) {
-        FN(rows33_body)(out0, out1, rows, w, bias, pl, OW, 0, 1, 0);
-    } else {
-        FN(rows33_body)(out0, out1, rows, w, bias, pl, OW, 0, 0, 0);
+#define VARIANT(NT, PAIR, DELAY)                                                               \
+    case (NT) * 4 + (PAIR) * 2 + (DELAY):                                                      \
+        FN(rows33_body)(out0, out1, rows, w, bias, pl, OW, NT, PAIR, DELAY);                   \
+        break
+    switch ((nt != 0) * 4 + (rows[3] != NULL) * 2 + (delay != 0)) {
+        VARIANT(0, 0, 0);
+        VARIANT(0, 0, 1);
+        VARIANT(0, 1, 0);
+        VARIANT(0, 1, 1);
+        VARIANT(1, 0, 0);
+        VARIANT(1, 0, 1);
+        VARIANT(1, 1, 0);
+        VARIANT(1, 1, 1);
     }
-}
-
-DW_CLONES static void FN(fwd_rows33_delayed)(T *restrict out0, T *restrict out1,
-                                             const T *const *rows, const T *restrict w, T bias,
-                                             ptrdiff_t pl, ptrdiff_t OW, int nt)
-{
-    if (nt) {
-        if (rows[3])
-            FN(rows33_body)(out0, out1, rows, w, bias, pl, OW, 1, 1, 1);
-        else
-            FN(rows33_body)(out0, out1, rows, w, bias, pl, OW, 1, 0, 1);
-    } else if (rows[3]) {
-        FN(rows33_body)(out0, out1, rows, w, bias, pl, OW, 0, 1, 1);
-    } else {
-        FN(rows33_body)(out0, out1, rows, w, bias, pl, OW, 0, 0, 1);
-    }
+#undef VARIANT
 }
 
 /* whether a store at `out` of a vector and loads of a vector at `in` and one element either
- * side match in the low 12 address bits (the 4 kB aliasing fwd_row33_delayed avoids) */
+ * side match in the low 12 address bits (the 4 kB aliasing that rows33_body's DELAY avoids) */
 static inline int FN(aliases)(const T *out, const T *in)
 {
     const ptrdiff_t d = (ptrdiff_t)(((uintptr_t)out - (uintptr_t)in) & 4095);
@@ -907,13 +898,8 @@ static void FN(fwd_s1_33_task)(void *vctx, ptrdiff_t task)
                 for (int k = 0; k < 4 && big && !aliased; k++)
                     aliased = rows[k] && (FN(aliases)(out, rows[k]) ||
                                           (rows[3] && FN(aliases)(out + p[P_YH], rows[k])));
-                if (!aliased) {
-                    FN(fwd_rows33_direct)(out, out + p[P_YH], rows, w + o * 9, bias, p[P_PL],
-                                          p[P_OW], job->stream);
-                    continue;
-                }
-                FN(fwd_rows33_delayed)(out, out + p[P_YH], rows, w + o * 9, bias, p[P_PL],
-                                          p[P_OW], job->stream);
+                FN(fwd_rows33_direct)(out, out + p[P_YH], rows, w + o * 9, bias, p[P_PL],
+                                      p[P_OW], job->stream, aliased);
             }
         }
     }
