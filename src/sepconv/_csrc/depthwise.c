@@ -72,8 +72,8 @@ DW_EXPORT int dw_use_avx512(int on)
 }
 #endif
 
-/* The output size above which NCHW rows are stored past the caches (dw_stream_bytes), or -1
- * where this build has no streaming stores. */
+/* The output size above which NCHW rows and channels-last pixels of whole cache lines are
+ * stored past the caches (dw_stream_bytes), or -1 where this build has no streaming stores. */
 DW_EXPORT ptrdiff_t dw_streaming_bytes(void) { return DW_HAVE_STREAM ? dw_stream_bytes() : -1; }
 
 #define T float

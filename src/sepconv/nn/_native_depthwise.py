@@ -149,8 +149,9 @@ def _use_avx512(on: bool) -> bool:
 
 
 def _streaming_bytes() -> int:
-    """The output size in bytes above which the kernel stores NCHW rows past the caches (the
-    last-level cache's size), or -1 where it has no streaming stores."""
+    """The output size in bytes above which the kernel stores NCHW rows and channels-last
+    pixels of whole cache lines past the caches (the last-level cache's size), or -1 where it
+    has no streaming stores."""
     lib = _load()
     if lib is None or not hasattr(lib, "dw_streaming_bytes"):
         return -1
