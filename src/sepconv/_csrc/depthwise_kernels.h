@@ -682,14 +682,14 @@ static int FN(stream_rows_pay)(const ptrdiff_t *p, const void *y)
 }
 
 /* output rows out0 (and out1 where PAIR) from input rows rows[0..3] (rows of the padding
- * point into a row of zeros, with one zero before it); `nt`: stored with streaming stores
- * (rows aligned to a vector and a whole number of vectors long). DELAY: each vector's outputs
- * stored after the next vector's loads (one row at a time, so the nine weights stay in
- * registers with the pending vector). Without it, an output row as far from an input row as
+ * point into a row of zeros, with one zero before it); NT: stored with streaming stores (rows
+ * aligned to a vector and a whole number of vectors long). DELAY: each vector's outputs
+ * stored after the next vector's loads. Without it, an output row as far from an input row as
  * a multiple of 4 kB (as two page-aligned tensors of one shape are) has each vector's left-tap
  * load wait on the store just before it, which it matches in the address bits the processor
- * compares (measured, Zen 1, batch 8, 32 channels at 112 x 112, 2 threads: 2.1-2.2 ms at
- * other distances, 2.65 at a multiple of 4 kB). */
+ * compares (measured, Zen 1, batch 8, 32 channels at 112 x 112, 2 threads, output beyond the
+ * last-level cache: 3.04 ms at a multiple of 4 kB against 2.39 at other distances; 2.07
+ * delayed). */
 static inline __attribute__((always_inline)) void
 FN(rows33_body)(T *restrict out0, T *restrict out1, const T *const *rows, const T *restrict w,
                 T bias, ptrdiff_t pl, ptrdiff_t OW, const int NT, const int PAIR,
